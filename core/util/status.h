@@ -94,6 +94,15 @@ Status toStatus(const Expected<T>& e) {
 #define WH_ASSIGN_OR_RETURN(lhs, expr) \
     WH_ASSIGN_OR_RETURN_IMPL(WH_CONCAT(wh_expected_, __LINE__), lhs, expr)
 
+#define WH_ASSIGN_OR_RETURN_STATUS_IMPL(tmp, lhs, expr) \
+    auto tmp = (expr);                                  \
+    if (!tmp) return tmp.error();                       \
+    lhs = std::move(*tmp)
+
+/// Same as WH_ASSIGN_OR_RETURN, for functions that return a plain Status.
+#define WH_ASSIGN_OR_RETURN_STATUS(lhs, expr) \
+    WH_ASSIGN_OR_RETURN_STATUS_IMPL(WH_CONCAT(wh_expected_, __LINE__), lhs, expr)
+
 /// Programmer errors only (never bad input): aborts with the location.
 #define WH_ASSERT(cond)                                                                    \
     do {                                                                                   \
