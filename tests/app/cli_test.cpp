@@ -1,0 +1,130 @@
+// whittle-cli as scripts use it: real process, stdout JSON, stderr one line, exit codes.
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct CliRun {
+    int exitCode = -1;
+    bool signalled = false;
+    std::string out, err;
+};
+
+CliRun runCli(const std::string& args) {
+    const fs::path errFile = fs::temp_directory_path() / ("whittle-cli-err-" + std::to_string(getpid()));
+    const std::string cmd = std::string(WHITTLE_CLI) + " " + args + " 2>" + errFile.string();
+    CliRun r;
+    FILE* pipe = popen(cmd.c_str(), "r");
+    char buf[4096];
+    while (size_t n = fread(buf, 1, sizeof buf, pipe)) r.out.append(buf, n);
+    const int status = pclose(pipe);
+    r.signalled = WIFSIGNALED(status);
+    r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    std::ifstream in(errFile);
+    r.err.assign(std::istreambuf_iterator<char>(in), {});
+    fs::remove(errFile);
+    return r;
+}
+
+const std::string kSample = std::string(WHITTLE_SOURCE_DIR) + "/resources/samples/lenet5.onnx";
+
+int lineCount(const std::string& s) {
+    return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+}
+
+}  // namespace
+
+TEST(Cli, InfoJsonHasTheContractKeys) {
+    CliRun r = runCli("info " + kSample + " --json");
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    json j = json::parse(r.out);  // stdout is exactly one JSON object
+    for (const char* key : {"opset", "nodes", "nodes_total", "ops", "params", "inputs", "outputs"})
+        EXPECT_TRUE(j.contains(key)) << "missing key " << key << " in " << r.out;
+    EXPECT_EQ(j["opset"], 13);
+    EXPECT_EQ(j["nodes"], 12);
+    EXPECT_EQ(j["ops"]["Conv"], 2);
+    EXPECT_EQ(j["ops"]["Gemm"], 3);
+    // LeNet-5: 6*25+6 + 16*150+16 + 400*120+120 + 120*84+84 + 84*10+10
+    EXPECT_EQ(j["params"], 61706);
+    ASSERT_EQ(j["inputs"].size(), 1u);
+    EXPECT_EQ(j["inputs"][0]["name"], "input");
+    EXPECT_EQ(j["inputs"][0]["dtype"], "float");
+    EXPECT_EQ(j["inputs"][0]["shape"], json::parse(R"(["batch",1,28,28])"));
+    EXPECT_EQ(j["outputs"][0]["shape"], json::parse(R"(["batch",10])"));
+}
+
+TEST(Cli, InfoCountsSubgraphNodes) {
+    const std::string model = "/usr/share/libonnx-testdata/data/node/test_if/model.onnx";
+    if (!fs::exists(model)) GTEST_SKIP() << "libonnx-testdata missing";
+    CliRun r = runCli("info " + model + " --json");
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    json j = json::parse(r.out);
+    EXPECT_EQ(j["nodes"], 1);
+    EXPECT_EQ(j["nodes_total"], 3);
+}
+
+TEST(Cli, ConvertWritesAnIdenticalModel) {
+    const fs::path out = fs::temp_directory_path() / "whittle-cli-convert.onnx";
+    fs::remove(out);
+    CliRun r = runCli("convert " + kSample + " " + out.string() + " --json");
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    json j = json::parse(r.out);
+    EXPECT_EQ(j["nodes"], 12);
+    EXPECT_EQ(j["bytes"], fs::file_size(out));
+    // Lossless: the written bytes are the bytes of the sample (written by python onnx).
+    std::ifstream a(kSample, std::ios::binary), b(out, std::ios::binary);
+    std::string sa(std::istreambuf_iterator<char>(a), {}), sb(std::istreambuf_iterator<char>(b), {});
+    EXPECT_EQ(sa.size(), sb.size());
+    EXPECT_TRUE(sa == sb);
+    // No temporary file is left beside the output.
+    for (const auto& e : fs::directory_iterator(out.parent_path()))
+        EXPECT_EQ(e.path().filename().string().find(".whittle-cli-convert.onnx.tmp"),
+                  std::string::npos);
+    fs::remove(out);
+}
+
+TEST(Cli, ConvertRefusesToOverwriteItsInput) {
+    const fs::path copy = fs::temp_directory_path() / "whittle-cli-self.onnx";
+    fs::copy_file(kSample, copy, fs::copy_options::overwrite_existing);
+    const auto before = fs::file_size(copy);
+    CliRun r = runCli("convert " + copy.string() + " " + copy.string());
+    EXPECT_EQ(r.exitCode, 1);
+    EXPECT_EQ(lineCount(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find("refusing to overwrite"), std::string::npos) << r.err;
+    EXPECT_EQ(fs::file_size(copy), before);
+    fs::remove(copy);
+}
+
+TEST(Cli, ExitCodesFollowTheContract) {
+    CliRun usage = runCli("info");  // missing MODEL
+    EXPECT_EQ(usage.exitCode, 1);
+    EXPECT_TRUE(usage.out.empty());
+
+    CliRun missing = runCli("info /nonexistent/model.onnx --json");
+    EXPECT_EQ(missing.exitCode, 2);
+    EXPECT_TRUE(missing.out.empty()) << "stdout must stay empty on error";
+    EXPECT_EQ(lineCount(missing.err), 1) << missing.err;
+    EXPECT_NE(missing.err.find("/nonexistent/model.onnx"), std::string::npos) << missing.err;
+
+    const fs::path garbage = fs::temp_directory_path() / "whittle-cli-garbage.onnx";
+    std::ofstream(garbage) << "this is not a protobuf\n";
+    CliRun bad = runCli("info " + garbage.string());
+    EXPECT_EQ(bad.exitCode, 2);
+    EXPECT_FALSE(bad.signalled);
+    EXPECT_EQ(lineCount(bad.err), 1) << bad.err;
+    fs::remove(garbage);
+
+    CliRun help = runCli("--help");
+    EXPECT_EQ(help.exitCode, 0);
+}

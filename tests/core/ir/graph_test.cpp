@@ -1,0 +1,187 @@
+// Graph, Node, Value, Tensor: construction, use lists, clone, validation, sorting, parameters.
+
+#include <gtest/gtest.h>
+
+#include "core/ir/graph.h"
+
+using namespace wh::ir;
+
+namespace {
+
+// x -> Conv(W) -> Relu -> y, with W an initializer and a Constant node feeding an Add.
+struct Chain {
+    Graph g;
+    Value *x, *w, *c, *r, *k, *y;
+    Node *conv, *relu, *constant, *add;
+    Chain() {
+        x = *g.addValue("x");
+        x->type = Type::tensor(DType::kFloat, Shape{{Dim::symbol("N"), Dim::known(3)}});
+        g.insertGraphInput(x);
+        w = *g.addValue("W");
+        g.setInitializer(w, Tensor::fromFloats("W", {2, 3}, {1, 2, 3, 4, 5, 6}));
+        c = *g.addValue("c");
+        r = *g.addValue("r");
+        k = *g.addValue("k");
+        y = *g.addValue("y");
+        conv = g.addNode("Conv", std::vector<Value*>{x, w}, std::vector<Value*>{c});
+        conv->name = "conv";
+        relu = g.addNode("Relu", std::vector<Value*>{c}, std::vector<Value*>{r});
+        constant = g.addNode("Constant", std::vector<Value*>{}, std::vector<Value*>{k});
+        constant->attributes().push_back(
+            Attribute::makeTensor("value", Tensor::fromFloats("", {2}, {0.5f, 0.25f})));
+        add = g.addNode("Add", std::vector<Value*>{r, k}, std::vector<Value*>{y});
+        g.insertGraphOutput(y);
+    }
+};
+
+std::vector<std::string> opOrder(const Graph& g) {
+    std::vector<std::string> out;
+    for (const Node* n : g.nodes()) out.push_back(n->opType);
+    return out;
+}
+
+}  // namespace
+
+TEST(Graph, UseListsFollowEdits) {
+    Chain t;
+    ASSERT_EQ(t.c->uses().size(), 1u);
+    EXPECT_EQ(t.c->uses()[0].node, t.relu);
+    EXPECT_EQ(t.c->producer(), t.conv);
+    EXPECT_EQ(t.c->producerOutput(), 0);
+
+    t.g.replaceAllUsesWith(t.c, t.x);  // Relu now reads x directly
+    EXPECT_TRUE(t.c->uses().empty());
+    EXPECT_EQ(t.x->uses().size(), 2u);
+    EXPECT_EQ(t.relu->input(0), t.x);
+
+    t.g.eraseNode(t.conv);
+    EXPECT_EQ(t.c->producer(), nullptr);
+    EXPECT_EQ(t.x->uses().size(), 1u);
+    EXPECT_EQ(t.w->uses().size(), 0u);
+    EXPECT_EQ(t.g.numNodes(), 3u);
+    t.g.eraseValue(t.c);
+    EXPECT_EQ(t.g.findValue("c"), nullptr);
+    EXPECT_TRUE(t.g.validate().isOk()) << t.g.validate().message();
+}
+
+TEST(Graph, NamesAreUnique) {
+    Chain t;
+    EXPECT_FALSE(t.g.addValue("x"));
+    EXPECT_FALSE(t.g.renameValue(t.r, "y").isOk());
+    EXPECT_TRUE(t.g.renameValue(t.r, "relu_out").isOk());
+    EXPECT_EQ(t.g.findValue("relu_out"), t.r);
+    EXPECT_EQ(t.g.findValue("r"), nullptr);
+    EXPECT_EQ(t.g.uniqueName("x"), "x_1");
+    EXPECT_EQ(t.g.uniqueName("fresh"), "fresh");
+    // Renaming an initializer's value renames the tensor too.
+    ASSERT_TRUE(t.g.renameValue(t.w, "weight").isOk());
+    EXPECT_EQ(t.w->initializer()->name, "weight");
+}
+
+TEST(Graph, CloneIsDeepAndKeepsIdsAndOrder) {
+    Chain t;
+    auto copy = t.g.clone();
+    EXPECT_EQ(opOrder(*copy), opOrder(t.g));
+    EXPECT_EQ(copy->findNode(t.add->id())->opType, "Add");
+    Value* cw = copy->findValue("W");
+    ASSERT_TRUE(cw && cw->hasInitializer());
+    // Weights are shared until written (copy on write).
+    EXPECT_EQ(cw->initializer()->data.get(), t.w->initializer()->data.get());
+    cw->mutableInitializer()->mutableValues<float>()[0] = 42.0f;
+    EXPECT_EQ(t.w->initializer()->values<float>()[0], 1.0f);
+    EXPECT_EQ(cw->initializer()->values<float>()[0], 42.0f);
+    // Editing the copy leaves the original alone.
+    copy->eraseNode(copy->findNode(t.add->id()));
+    EXPECT_EQ(t.g.numNodes(), 4u);
+    EXPECT_EQ(copy->numNodes(), 3u);
+    EXPECT_EQ(copy->findValue("x")->type.toString(), "float[N,3]");
+}
+
+TEST(Graph, ValidateNamesTheCulprit) {
+    Chain t;
+    ASSERT_TRUE(t.g.validate().isOk());
+    Value* ghost = *t.g.addValue("ghost");
+    t.g.setInput(t.add, 1, ghost);
+    wh::Status s = t.g.validate();
+    ASSERT_FALSE(s.isOk());
+    EXPECT_NE(s.message().find("'ghost'"), std::string::npos) << s.message();
+    EXPECT_EQ(s.code(), wh::StatusCode::kBadInput);
+
+    Chain u;
+    Value* never = *u.g.addValue("never");
+    u.g.insertGraphOutput(never);
+    s = u.g.validate();
+    ASSERT_FALSE(s.isOk());
+    EXPECT_NE(s.message().find("graph output 'never'"), std::string::npos) << s.message();
+}
+
+TEST(Graph, SortIsStableAndDetectsCycles) {
+    Chain t;
+    t.g.moveNode(t.conv, nullptr);  // Conv last: Relu now precedes its producer
+    EXPECT_FALSE(t.g.isTopologicallySorted());
+    EXPECT_FALSE(t.g.validate().isOk());
+    ASSERT_TRUE(t.g.sortTopologically().isOk());
+    EXPECT_TRUE(t.g.isTopologicallySorted());
+    // Order was Relu, Constant, Add, Conv: the sort moves only what must move, so Constant
+    // (already before Conv) stays first and Relu/Add follow Conv.
+    EXPECT_EQ(opOrder(t.g), (std::vector<std::string>{"Constant", "Conv", "Relu", "Add"}));
+
+    Chain cyc;  // Conv reads Relu's output: Conv -> Relu -> Conv
+    cyc.g.setInput(cyc.conv, 0, cyc.r);
+    wh::Status s = cyc.g.sortTopologically();
+    ASSERT_FALSE(s.isOk());
+    EXPECT_NE(s.message().find("cycle"), std::string::npos) << s.message();
+}
+
+TEST(Graph, ConstantNodesAreParameters) {
+    Chain t;
+    EXPECT_TRUE(isParameter(t.w));
+    EXPECT_TRUE(isParameter(t.k));  // Constant node output
+    EXPECT_FALSE(isParameter(t.x));
+    EXPECT_FALSE(isParameter(t.r));
+    ASSERT_NE(constantTensor(t.k), nullptr);
+    EXPECT_EQ(constantTensor(t.k)->numElements(), 2);
+    // An initializer that is also a graph input can be overridden by the caller: not a weight.
+    t.g.insertGraphInput(t.w);
+    EXPECT_FALSE(isParameter(t.w));
+}
+
+TEST(Graph, SubgraphsKnowTheirParentAndDepth) {
+    Chain t;
+    Attribute a;
+    a.name = "then_branch";
+    a.type = AttrType::kGraph;
+    a.g = std::make_unique<Graph>();
+    Graph* sub = a.g.get();
+    t.add->attributes().push_back(std::move(a));
+    t.g.adoptSubgraph(sub, t.add);
+    EXPECT_EQ(sub->parentGraph(), &t.g);
+    EXPECT_EQ(sub->depth(), 1);
+    EXPECT_EQ(sub->findValueInScope("x"), t.x);
+    Value* cap = *sub->addValue("x");
+    sub->markCapture(cap);
+    Value* o = *sub->addValue("o");
+    sub->addNode("Identity", std::vector<Value*>{cap}, std::vector<Value*>{o});
+    sub->insertGraphOutput(o);
+    EXPECT_TRUE(t.g.validate().isOk()) << t.g.validate().message();
+    EXPECT_EQ(t.g.numNodesRecursive(), 5u);
+    auto copy = t.g.clone();
+    Graph* subCopy = copy->findNode(t.add->id())->subgraphs().at(0);
+    EXPECT_EQ(subCopy->parentNode(), copy->findNode(t.add->id()));
+    EXPECT_TRUE(copy->validate().isOk());
+}
+
+TEST(Tensor, ElementsAndHalfPrecision) {
+    Tensor t;
+    t.dtype = DType::kFloat16;
+    t.dims = {3};
+    const uint16_t halves[3] = {0x3c00, 0xc000, 0x3555};  // 1, -2, ~0.3333
+    t.data = std::make_shared<const Buffer>(halves, sizeof halves);
+    EXPECT_EQ(t.numElements(), 3);
+    EXPECT_DOUBLE_EQ(t.elementAsDouble(0), 1.0);
+    EXPECT_DOUBLE_EQ(t.elementAsDouble(1), -2.0);
+    EXPECT_NEAR(t.elementAsDouble(2), 1.0 / 3.0, 1e-3);
+    EXPECT_EQ(dtypeSize(DType::kBFloat16), 2u);
+    EXPECT_FALSE(isKnownDType(17));
+    EXPECT_TRUE(isKnownDType(16));
+}
