@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/ir/box.h"
 #include "core/ir/presence.h"
 #include "core/ir/tensor.h"
 #include "core/ir/type.h"
@@ -46,10 +47,10 @@ struct Attribute {
     float f = 0.0f;
     int64_t i = 0;
     std::string s;
-    std::optional<Tensor> t;
+    Box<Tensor> t;
     std::unique_ptr<Graph> g;
-    std::optional<SparseTensor> sparseTensor;
-    std::optional<Type> tp;
+    Box<SparseTensor> sparseTensor;
+    Box<Type> tp;
 
     std::vector<float> floats;
     std::vector<int64_t> ints;

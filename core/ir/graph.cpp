@@ -114,6 +114,11 @@ std::vector<Value*> Graph::valueList() const {
     return out;
 }
 
+void Graph::reserve(std::size_t nodes, std::size_t values) {
+    m_nodeById.reserve(nodes);
+    m_valueByName.reserve(values);
+}
+
 std::string Graph::uniqueName(std::string_view base) const {
     auto taken = [&](const std::string& n) {
         for (const Graph* g = this; g; g = g->parentGraph())

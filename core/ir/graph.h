@@ -213,6 +213,9 @@ public:
     /// Values listed in graph.value_info, in file order.
     const std::vector<Value*>& valueInfos() const { return m_valueInfos; }
 
+    /// Capacity hint for builders that know the sizes in advance (importers).
+    void reserve(std::size_t nodes, std::size_t values);
+
     /// A name not yet used in this graph or its ancestors: `base`, else `base_1`, `base_2`, ...
     std::string uniqueName(std::string_view base) const;
     NodeId nextNodeId() const { return m_nextNodeId; }

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <system_error>
 
+#include <google/protobuf/arena.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/stubs/logging.h>
 #include <onnx/onnx_pb.h>
@@ -451,6 +452,12 @@ Status Importer::importGraph(::onnx::GraphProto& gp, ir::Graph& g, int depth) {
     g.docString = gp.doc_string();
     if (gp.has_name()) g.presence.set(bits::kGraphName);
     if (gp.has_doc_string()) g.presence.set(bits::kGraphDocString);
+    {
+        std::size_t values = static_cast<std::size_t>(gp.input_size() + gp.initializer_size() +
+                                                      gp.value_info_size());
+        for (const auto& np : gp.node()) values += static_cast<std::size_t>(np.output_size());
+        g.reserve(static_cast<std::size_t>(gp.node_size()), values);
+    }
     const std::string graphWhere =
         depth == 0 ? std::string("graph") : fmt::format("subgraph '{}'", gp.name());
 
@@ -655,7 +662,9 @@ Expected<ir::Model> parseModel(std::span<const std::byte> bytes, std::string_vie
         return error(StatusCode::kBadInput, "{}: the file is {} bytes, above the {} byte limit",
                      file, bytes.size(), limits.maxFileBytes);
     if (bytes.empty()) return error(StatusCode::kBadInput, "{}: the file is empty", file);
-    ::onnx::ModelProto mp;
+    // An arena makes the many small messages cheap to allocate and free at once.
+    google::protobuf::Arena arena;
+    auto& mp = *google::protobuf::Arena::CreateMessage<::onnx::ModelProto>(&arena);
     google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
                                               static_cast<int>(bytes.size()));
     in.SetTotalBytesLimit(static_cast<int>(std::min<uint64_t>(bytes.size(), INT32_MAX)));
