@@ -345,6 +345,21 @@ Status saveModel(const ir::Model& model, const fs::path& path) {
     for (const auto& [location, content] : files) {
         const fs::path target = dir / location;
         std::error_code ec;
+        // An existing data file may belong to the model the user opened (an export into its
+        // own folder): never replace it with different bytes.
+        if (fs::exists(target, ec)) {
+            if (fs::file_size(target, ec) == content.size()) {
+                std::ifstream in(target, std::ios::binary);
+                std::string existing(content.size(), '\0');
+                if (in.read(existing.data(), static_cast<std::streamsize>(existing.size())) &&
+                    existing == content)
+                    continue;
+            }
+            return makeStatus(StatusCode::kIo,
+                              "{}: external-data file '{}' already exists with other contents "
+                              "(perhaps the input model's); export to another folder",
+                              path.string(), location);
+        }
         fs::create_directories(target.parent_path(), ec);
         WH_RETURN_STATUS_IF_ERROR(writeAtomically(target, content));
     }
