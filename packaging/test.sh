@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # README command 2: install what is missing, build, and run every test with ctest.
+# Installs the peers too (PyTorch exports the torchvision models of the round-trip test).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-"$root/packaging/install-deps.sh"
+"$root/packaging/install-deps.sh" --peers
 "$root/packaging/build.sh" -DWHITTLE_BUILD_TESTS=ON
+# Real architectures for the round-trip test, exported once and cached in tests/data/torchvision.
+"$root/tests/tools/export_torchvision.sh"
 build=${WHITTLE_BUILD_DIR:-$root/build}
 export QT_QPA_PLATFORM=offscreen
 cd "$build"

@@ -1,0 +1,106 @@
+// whittle: the desktop studio.
+//
+//   whittle [MODEL]
+//   whittle --screenshot OUT.png [--size 1600x1000] MODEL
+//
+// The screenshot mode opens MODEL, waits until loading and layout are done and the event loop has
+// settled, saves a grab of the main window and exits 0; on failure it prints one line to stderr
+// and exits 1. It reads and writes no settings, so its pictures do not depend on the user's
+// window layout.
+
+#include <cstdio>
+
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QPixmap>
+#include <QRegularExpression>
+#include <QTimer>
+
+#include "widgets/main_window.h"
+
+namespace {
+
+int fail(const QString& message) {
+    std::fprintf(stderr, "whittle: %s\n", qPrintable(message));
+    return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    QApplication app(argc, argv);
+    QApplication::setOrganizationName(QStringLiteral("Whittle"));
+    QApplication::setApplicationName(QStringLiteral("whittle"));
+    QApplication::setApplicationDisplayName(QStringLiteral("Whittle"));
+
+    QCommandLineParser parser;
+    parser.setApplicationDescription(
+        QStringLiteral("Whittle — a studio for compressing ONNX neural networks."));
+    parser.addHelpOption();
+    QCommandLineOption screenshotOption(
+        QStringLiteral("screenshot"),
+        QStringLiteral("Open MODEL, save a picture of the window to <file> once it is laid out, "
+                       "and exit."),
+        QStringLiteral("file"));
+    QCommandLineOption sizeOption(QStringLiteral("size"),
+                                  QStringLiteral("Window size for --screenshot (default "
+                                                 "1600x1000)."),
+                                  QStringLiteral("WxH"), QStringLiteral("1600x1000"));
+    parser.addOption(screenshotOption);
+    parser.addOption(sizeOption);
+    parser.addPositionalArgument(QStringLiteral("model"), QStringLiteral("An ONNX model to open."),
+                                 QStringLiteral("[MODEL]"));
+    parser.process(app);
+
+    const QStringList positional = parser.positionalArguments();
+    if (positional.size() > 1) return fail(QStringLiteral("expected at most one MODEL"));
+    const QString modelPath = positional.value(0);
+
+    if (!parser.isSet(screenshotOption)) {
+        wh::widgets::MainWindow window;
+        window.show();
+        if (!modelPath.isEmpty()) window.openFile(modelPath);
+        return app.exec();
+    }
+
+    // ---- Screenshot mode ----
+    const QString out = parser.value(screenshotOption);
+    if (modelPath.isEmpty()) return fail(QStringLiteral("--screenshot needs a MODEL"));
+    QRegularExpressionMatch size = QRegularExpression(QStringLiteral("^(\\d{2,5})x(\\d{2,5})$"))
+                                       .match(parser.value(sizeOption));
+    if (!size.hasMatch())
+        return fail(QStringLiteral("--size must look like 1600x1000, not '%1'")
+                        .arg(parser.value(sizeOption)));
+
+    wh::widgets::MainWindow window(wh::widgets::MainWindow::SettingsMode::kIgnore);
+    window.resize(size.captured(1).toInt(), size.captured(2).toInt());
+    window.show();
+
+    int exitCode = 1;
+    QString error;
+    auto finish = [&](int code, const QString& message) {
+        exitCode = code;
+        error = message;
+        app.exit(code);
+    };
+    QObject::connect(&window, &wh::widgets::MainWindow::loadFailed, &app,
+                     [&](const QString& message) { finish(1, message); });
+    QObject::connect(&window, &wh::widgets::MainWindow::viewReady, &app, [&] {
+        // Let pending layout, paint and resize events run before grabbing.
+        QTimer::singleShot(400, &app, [&] {
+            QApplication::processEvents();
+            QPixmap picture = window.grab();
+            if (picture.isNull() || !picture.save(out))
+                finish(1, QStringLiteral("could not write %1").arg(out));
+            else
+                finish(0, {});
+        });
+    });
+    QTimer::singleShot(10 * 60 * 1000, &app, [&] {
+        finish(1, QStringLiteral("timed out waiting for %1 to load and lay out").arg(modelPath));
+    });
+    window.openFile(modelPath);
+    app.exec();
+    if (exitCode != 0) return fail(error);
+    return 0;
+}

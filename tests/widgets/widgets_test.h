@@ -1,0 +1,25 @@
+#pragma once
+// Shared pieces of the test_widgets binary: one main() runs every test class in turn (Qt Test
+// runs one QObject per qExec), so each file exposes a factory here.
+
+#include <memory>
+
+#include <QObject>
+
+#include "core/ir/graph.h"
+
+namespace wh::widgets::test {
+
+std::unique_ptr<QObject> makeOpMetadataTest();
+std::unique_ptr<QObject> makeGraphViewTest();
+std::unique_ptr<QObject> makeMainWindowTest();
+
+/// A small CNN built in code: x[1,3,32,32] -> Conv(W,B) -> Relu -> Conv -> Add(residual) ->
+/// GlobalAveragePool -> Flatten -> Gemm -> y. Node names: conv1, relu1, conv2, add, gap,
+/// flatten, fc. W is an initializer of 8x3x3x3 = 216 elements.
+ir::Model makeSmallModel();
+
+/// A real ONNX file from Debian's libonnx-testdata, or empty when the package is absent.
+QString testdataModel(const char* relative);
+
+}  // namespace wh::widgets::test
