@@ -1,0 +1,91 @@
+#pragma once
+/// HostTensor: a dense tensor in host memory, as kernels see it. Storage is 64-byte aligned (what
+/// oneDNN and AVX-512 like) and shared, so copies are cheap and a plan can alias constants.
+/// Thread-safety: none for writes; concurrent reads are fine.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/ir/dtype.h"
+#include "core/ir/tensor.h"
+#include "core/util/status.h"
+
+namespace wh::engine {
+
+using Dims = std::vector<int64_t>;
+
+/// Product of dims (1 for a scalar).
+int64_t numElementsOf(const Dims& dims);
+/// "[1,3,224,224]".
+std::string dimsToString(const Dims& dims);
+
+class HostTensor {
+public:
+    HostTensor() = default;
+    /// Allocates zeroed storage for `dims` elements of `dtype` (strings: empty strings).
+    HostTensor(ir::DType dtype, Dims dims);
+
+    /// A copy of an IR tensor's data (IR buffers are not aligned).
+    static Expected<HostTensor> fromIr(const ir::Tensor& tensor);
+    /// An IR tensor named `name` holding a copy of this data (raw storage).
+    ir::Tensor toIr(std::string name) const;
+    /// A float tensor holding `values` (size must match dims).
+    static HostTensor fromFloats(Dims dims, const std::vector<float>& values);
+    static HostTensor fromInt64s(Dims dims, const std::vector<int64_t>& values);
+    /// A scalar (rank 0) of the given type holding `value` converted.
+    static HostTensor scalar(ir::DType dtype, double value);
+
+    ir::DType dtype() const { return m_dtype; }
+    const Dims& dims() const { return m_dims; }
+    int rank() const { return static_cast<int>(m_dims.size()); }
+    /// Dimension i; negative i counts from the back.
+    int64_t dim(int i) const;
+    int64_t numElements() const { return m_count; }
+    std::size_t byteSize() const { return m_count * ir::dtypeSize(m_dtype); }
+    bool empty() const { return m_dtype == ir::DType::kUndefined; }
+
+    /// (Re)shapes to `dims` of `dtype`, reusing the storage when it is large enough and not
+    /// shared; contents are unspecified afterwards. What kernels call on their outputs.
+    void ensure(ir::DType dtype, const Dims& dims);
+    /// Same elements, new dims (element counts must match). Shares storage.
+    HostTensor reshaped(Dims dims) const;
+    /// A deep copy (own storage).
+    HostTensor clone() const;
+
+    template <class T>
+    T* data() { return reinterpret_cast<T*>(m_storage.get()); }
+    template <class T>
+    const T* data() const { return reinterpret_cast<const T*>(m_storage.get()); }
+    template <class T>
+    std::span<T> span() { return {data<T>(), static_cast<std::size_t>(m_count)}; }
+    template <class T>
+    std::span<const T> span() const { return {data<T>(), static_cast<std::size_t>(m_count)}; }
+    void* raw() { return m_storage.get(); }
+    const void* raw() const { return m_storage.get(); }
+
+    /// Elements of a string tensor.
+    std::vector<std::string>& strings() { return m_strings; }
+    const std::vector<std::string>& strings() const { return m_strings; }
+
+    /// Element i converted to double / int64 (any numeric dtype): for shape inputs, tests.
+    double at(int64_t i) const;
+    int64_t intAt(int64_t i) const;
+    /// All elements as int64 (shape-like inputs: Reshape shape, Slice starts, ...).
+    std::vector<int64_t> toInt64s() const;
+    /// All elements as float (tests, statistics).
+    std::vector<float> toFloats() const;
+
+private:
+    ir::DType m_dtype = ir::DType::kUndefined;
+    Dims m_dims;
+    int64_t m_count = 0;
+    std::size_t m_capacity = 0;
+    std::shared_ptr<std::byte[]> m_storage;
+    std::vector<std::string> m_strings;
+};
+
+}  // namespace wh::engine

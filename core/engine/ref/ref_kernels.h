@@ -1,0 +1,21 @@
+#pragma once
+/// Reference kernels: plain C++ (Eigen where it helps), always built, the oracle for the oneDNN
+/// kernels in tests. Each group registers itself; registerReferenceKernels() calls them all.
+
+#include "core/engine/kernel_registry.h"
+
+namespace wh::engine::ref {
+
+/// Relu, LeakyRelu, PRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh, Erf, Add, Sub, Mul, Div,
+/// Pow, Sqrt (numpy broadcasting), Identity, Dropout, Cast.
+void registerElementwise(KernelRegistry& registry);
+/// Concat, Split, Slice, Gather, Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Shape,
+/// Constant, ConstantOfShape, ReduceMean, ReduceSum, Pad.
+void registerTensorOps(KernelRegistry& registry);
+/// Conv, ConvTranspose, Gemm, MatMul, BatchNormalization, MaxPool, AveragePool,
+/// GlobalAveragePool, Softmax, LogSoftmax, Resize.
+void registerNnOps(KernelRegistry& registry);
+/// QuantizeLinear, DequantizeLinear (per-tensor and per-axis).
+void registerQuantOps(KernelRegistry& registry);
+
+}  // namespace wh::engine::ref
