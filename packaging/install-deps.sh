@@ -10,7 +10,7 @@ BUILD_PACKAGES=(
   libeigen3-dev libdnnl-dev ocl-icd-opencl-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
   nlohmann-json3-dev libcli11-dev libfmt-dev libstb-dev libexpected-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev
   xvfb xauth imagemagick fonts-dejavu-core
   libonnx-testdata python3-onnx python3-numpy
 )
