@@ -5,13 +5,6 @@
 
 namespace wh::data {
 
-uint64_t Rng::next() {
-    uint64_t z = (m_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, Options options)
     : m_dataset(std::move(dataset)), m_options(options) {
     WH_ASSERT(m_options.batchSize > 0);

@@ -8,6 +8,7 @@
 
 #include "core/data/dataset.h"
 #include "core/engine/host_tensor.h"
+#include "core/util/rng.h"
 
 namespace wh::data {
 
@@ -21,20 +22,6 @@ struct Batch {
     engine::HostTensor images;  ///< float32 [B, C, H, W]
     engine::HostTensor labels;  ///< int64 [B]
     int64_t size() const { return labels.numElements(); }
-};
-
-/// A small, fast, portable random generator (SplitMix64).
-class Rng {
-public:
-    explicit Rng(uint64_t seed) : m_state(seed) {}
-    uint64_t next();
-    /// Uniform in [0, bound).
-    uint64_t below(uint64_t bound) { return next() % bound; }
-    /// Uniform in [0, 1).
-    double uniform() { return static_cast<double>(next() >> 11) * (1.0 / 9007199254740992.0); }
-
-private:
-    uint64_t m_state;
 };
 
 class DataLoader {
