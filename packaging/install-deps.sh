@@ -25,10 +25,22 @@ for p in "${want[@]}"; do
 done
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#want[@]} packages present"
-  exit 0
+else
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
 fi
-echo "install-deps: installing ${missing[*]}"
-SUDO=""
-[[ $(id -u) -ne 0 ]] && SUDO="sudo"
-$SUDO apt-get update
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+
+# ONNX Runtime from npm, the peer for parity and speed checks (its install script would try to
+# download CUDA parts; the bundled CPU library needs none of that).
+if [[ "${1:-}" == "--peers" ]]; then
+  peers="$(cd "$(dirname "$0")/.." && pwd)/tests/peers"
+  if [[ ! -e "$peers/node_modules/onnxruntime-node/package.json" ]]; then
+    if ! command -v npm >/dev/null; then
+      DEBIAN_FRONTEND=noninteractive ${SUDO:-} apt-get install -y --no-install-recommends nodejs npm
+    fi
+    (cd "$peers" && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund)
+  fi
+fi
