@@ -2,7 +2,9 @@
 // object with --json); errors are one line on stderr; exit codes 0 ok, 1 usage, 2 bad input,
 // 3 unsupported, 4 cancelled.
 
+#include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -12,7 +14,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "app/cli_common.h"
 #include "core/ir/graph.h"
+#include "core/layout/graph_layout.h"
 #include "core/onnx/model_io.h"
 #include "core/util/status.h"
 
@@ -148,6 +152,66 @@ int runConvert(const std::string& in, const std::string& out, bool asJson) {
     return 0;
 }
 
+// ---- layout ----------------------------------------------------------------------------------
+
+// The options the studio uses (graph inputs/outputs as boxes, single-use Constants folded), with
+// the default font estimate.
+wh::layout::LayoutOptions cliLayoutOptions() {
+    wh::layout::LayoutOptions options;
+    options.graphTerminals = true;
+    options.foldConstants = true;
+    return options;
+}
+
+// Graphviz input with the same vertices and edges as the layout (for benchmarks against dot).
+void writeDot(const std::string& path, const wh::ir::Graph& g, const wh::layout::Layout& layout) {
+    std::ofstream out(path);
+    out << "digraph G {\n  node [shape=box];\n";
+    for (const auto& box : layout.nodes) {
+        const wh::ir::Node* n = g.findNode(box.id);
+        out << "  n" << box.id << " [label=\"" << (n ? n->opType : std::string()) << "\"];\n";
+    }
+    for (std::size_t t = 0; t < layout.terminals.size(); ++t)
+        out << "  t" << t << " [shape=ellipse,label=\"io\"];\n";
+    for (const auto& e : layout.edges) {
+        out << "  " << (e.fromTerminal >= 0 ? "t" + std::to_string(e.fromTerminal)
+                                            : "n" + std::to_string(e.from))
+            << " -> "
+            << (e.toTerminal >= 0 ? "t" + std::to_string(e.toTerminal) : "n" + std::to_string(e.to))
+            << ";\n";
+    }
+    out << "}\n";
+}
+
+int runLayout(const std::string& path, bool asJson, const std::string& dotPath) {
+    auto model = wh::onnx::loadModel(path);
+    if (!model) return fail(model.error());
+    const wh::ir::Graph& g = *model->graph;
+    const auto start = std::chrono::steady_clock::now();
+    wh::layout::Layout layout = wh::layout::layoutGraph(g, cliLayoutOptions());
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!dotPath.empty()) writeDot(dotPath, g, layout);
+    json j;
+    j["nodes"] = g.numNodes();
+    j["boxes"] = layout.nodes.size() + layout.terminals.size();
+    j["folded_constants"] = layout.folded.size();
+    j["edges"] = layout.edges.size();
+    j["layers"] = layout.numLayers;
+    j["seconds"] = seconds;
+    j["width"] = layout.width;
+    j["height"] = layout.height;
+    j["crossings"] = layout.crossings;
+    if (asJson)
+        printJson(j);
+    else
+        std::printf("%s: %zu nodes, %d layers, %lld crossings, %.0f x %.0f, layout %.3f s\n",
+                    path.c_str(), g.numNodes(), layout.numLayers,
+                    static_cast<long long>(layout.crossings), layout.width, layout.height, seconds);
+    keepUntilExit(std::move(*model));
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -166,8 +230,20 @@ int main(int argc, char** argv) {
     convert->add_option("OUT", convertOut, "ONNX file to write")->required();
     convert->add_flag("--json", asJson, "print one JSON object");
 
+    wh::cli::Context engineCommands;
+    wh::cli::addEvalCommand(app, engineCommands);
+    wh::cli::addRunCommand(app, engineCommands);
+    wh::cli::addBenchCommand(app, engineCommands);
+
+    std::string layoutModel, layoutDot;
+    auto* layoutCmd = app.add_subcommand("layout", "Graph layout only (time, size, crossings)");
+    layoutCmd->add_option("MODEL", layoutModel, "ONNX file")->required();
+    layoutCmd->add_option("--dot", layoutDot, "also write the same graph as Graphviz .dot");
+    layoutCmd->add_flag("--json", asJson, "print one JSON object");
+
     try {
         app.parse(argc, argv);
+        if (engineCommands.ran) return engineCommands.exitCode;
     } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
     } catch (const CLI::CallForAllHelp& e) {
@@ -179,6 +255,7 @@ int main(int argc, char** argv) {
     try {
         if (*info) return runInfo(infoModel, asJson);
         if (*convert) return runConvert(convertIn, convertOut, asJson);
+        if (*layoutCmd) return runLayout(layoutModel, asJson, layoutDot);
     } catch (const std::bad_alloc&) {
         std::fprintf(stderr, "whittle-cli: out of memory\n");
         return 2;

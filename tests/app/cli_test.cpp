@@ -128,3 +128,120 @@ TEST(Cli, ExitCodesFollowTheContract) {
     CliRun help = runCli("--help");
     EXPECT_EQ(help.exitCode, 0);
 }
+
+TEST(Cli, LayoutJsonHasTheContractKeys) {
+    CliRun r = runCli("layout " + kSample + " --json");
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    json j = json::parse(r.out);
+    for (const char* key : {"nodes", "seconds", "width", "height", "crossings"})
+        EXPECT_TRUE(j.contains(key)) << "missing key " << key << " in " << r.out;
+    EXPECT_EQ(j["nodes"], 12);  // as `info` counts them
+    EXPECT_GE(j["crossings"].get<int64_t>(), 0);
+    EXPECT_GT(j["width"].get<double>(), 0);
+    EXPECT_GT(j["height"].get<double>(), 0);
+    EXPECT_GE(j["seconds"].get<double>(), 0);
+
+    CliRun missing = runCli("layout /nonexistent/model.onnx --json");
+    EXPECT_EQ(missing.exitCode, 2);
+    EXPECT_TRUE(missing.out.empty());
+}
+
+TEST(Cli, LayoutWritesDot) {
+    const fs::path dot = fs::temp_directory_path() / ("whittle-layout-" + std::to_string(getpid()) + ".dot");
+    CliRun r = runCli("layout " + kSample + " --dot " + dot.string());
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    std::ifstream in(dot);
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_NE(text.find("digraph"), std::string::npos);
+    EXPECT_NE(text.find("->"), std::string::npos);
+    fs::remove(dot);
+}
+
+// ---- Engine commands -------------------------------------------------------------------------
+
+namespace {
+// Writes a float32 .npy of the given shape filled with `value`.
+void writeNpyFloat(const fs::path& p, std::vector<int64_t> dims, float value) {
+    std::string shape = "(";
+    int64_t n = 1;
+    for (auto d : dims) {
+        shape += std::to_string(d) + ", ";
+        n *= d;
+    }
+    shape += ")";
+    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }";
+    while ((10 + header.size() + 1) % 64) header += ' ';
+    header += '\n';
+    std::ofstream f(p, std::ios::binary);
+    f.write("\x93NUMPY\x01\x00", 8);
+    f.put(static_cast<char>(header.size() & 0xff));
+    f.put(static_cast<char>(header.size() >> 8));
+    f << header;
+    std::vector<float> data(static_cast<std::size_t>(n), value);
+    f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(n * 4));
+}
+}  // namespace
+
+TEST(Cli, RunWritesEachOutputAsNpy) {
+    const fs::path dir = fs::temp_directory_path() / "whittle-cli-run";
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    writeNpyFloat(dir / "x.npy", {2, 1, 28, 28}, 0.5f);
+    CliRun r = runCli("run " + kSample + " --input input=" + (dir / "x.npy").string() +
+                      " --output-dir " + (dir / "out").string() + " --json");
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    json j = json::parse(r.out);
+    ASSERT_EQ(j["outputs"].size(), 1u);
+    EXPECT_EQ(j["outputs"][0]["name"], "logits");
+    EXPECT_EQ(j["outputs"][0]["dtype"], "float");
+    EXPECT_EQ(j["outputs"][0]["shape"], json::parse("[2,10]"));
+    const fs::path out = j["outputs"][0]["file"].get<std::string>();
+    // 128-byte header + 2*10 floats.
+    EXPECT_EQ(fs::file_size(out), 128u + 80u);
+
+    CliRun missing = runCli("run " + kSample + " --output-dir " + (dir / "o2").string());
+    EXPECT_EQ(missing.exitCode, 1) << missing.err;
+    EXPECT_NE(missing.err.find("input 'input'"), std::string::npos) << missing.err;
+
+    writeNpyFloat(dir / "bad.npy", {1, 3, 28, 28}, 0.0f);
+    CliRun wrong = runCli("run " + kSample + " --input input=" + (dir / "bad.npy").string() +
+                          " --output-dir " + (dir / "o3").string());
+    EXPECT_EQ(wrong.exitCode, 2) << wrong.err;
+    EXPECT_EQ(lineCount(wrong.err), 1) << wrong.err;
+    fs::remove_all(dir);
+}
+
+TEST(Cli, BenchReportsLatency) {
+    CliRun r = runCli("bench " + kSample + " --batch 4 --threads 1 --iters 5 --json");
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    json j = json::parse(r.out);
+    EXPECT_EQ(j["batch"], 4);
+    EXPECT_EQ(j["threads"], 1);
+    EXPECT_GT(j["p50_ms"].get<double>(), 0.0);
+    EXPECT_GE(j["mean_ms"].get<double>(), j["min_ms"].get<double>());
+}
+
+TEST(Cli, EvalCountsSamples) {
+    if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "no Fashion-MNIST";
+    CliRun r = runCli("eval " + kSample + " --dataset fashion-mnist --limit 300 --batch 128 --json");
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    json j = json::parse(r.out);
+    EXPECT_EQ(j["samples"], 300);
+    EXPECT_GE(j["accuracy"].get<double>(), 0.0);
+    EXPECT_LE(j["accuracy"].get<double>(), 1.0);
+    EXPECT_NEAR(j["accuracy"].get<double>() * 300, j["correct"].get<double>(), 1e-9);
+
+    CliRun noData = runCli("eval " + kSample + " --dataset fashion-mnist --data-dir /nonexistent");
+    EXPECT_EQ(noData.exitCode, 2) << noData.err;
+    CliRun badName = runCli("eval " + kSample + " --dataset imagenet");
+    EXPECT_EQ(badName.exitCode, 1) << badName.err;
+}
+
+TEST(Cli, UnsupportedOperatorExitsThree) {
+    const std::string model = "/usr/share/libonnx-testdata/data/node/test_det_2d/model.onnx";
+    if (!fs::exists(model)) GTEST_SKIP() << "libonnx-testdata missing";
+    CliRun r = runCli("bench " + model + " --iters 1");
+    EXPECT_EQ(r.exitCode, 3) << r.err;
+    EXPECT_NE(r.err.find("Det"), std::string::npos) << r.err;
+    EXPECT_EQ(lineCount(r.err), 1) << r.err;
+}
