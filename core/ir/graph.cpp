@@ -383,12 +383,13 @@ std::unique_ptr<Graph> Graph::clone() const {
 }
 
 bool Graph::isTopologicallySorted() const {
-    std::unordered_set<const Node*> seen;
-    seen.reserve(m_nodes.size());
+    // NodeIds are dense (a counter), so a flat vector beats a hash set on big graphs.
+    std::vector<char> seen(static_cast<std::size_t>(m_nextNodeId), 0);
     for (const auto& n : m_nodes) {
         for (Value* v : n->m_inputs)
-            if (v && v->m_producer && !seen.count(v->m_producer)) return false;
-        seen.insert(n.get());
+            if (v && v->m_producer && !seen[static_cast<std::size_t>(v->m_producer->m_id)])
+                return false;
+        seen[static_cast<std::size_t>(n->m_id)] = 1;
     }
     return true;
 }
