@@ -1,8 +1,13 @@
-#include "core/engine/kernel_registry.h"
+#include "core/engine/dnnl/dnnl_common.h"
 
 namespace wh::engine {
 
-// oneDNN kernels are being written; until then none are registered.
-void registerDnnlKernels(KernelRegistry&) {}
+void registerDnnlKernels(KernelRegistry& registry) {
+    dnnlk::registerConv(registry);
+    dnnlk::registerMatMul(registry);
+    dnnlk::registerNormPool(registry);
+    dnnlk::registerElementwise(registry);
+    dnnlk::registerSoftmax(registry);
+}
 
 }  // namespace wh::engine

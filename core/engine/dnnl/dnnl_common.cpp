@@ -1,0 +1,179 @@
+#include "core/engine/dnnl/dnnl_common.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+namespace wh::engine::dnnlk {
+
+using dt = dnnl::memory::data_type;
+
+dnnl::engine& cpuEngine() {
+    static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+    return engine;
+}
+
+dnnl::stream& cpuStream() {
+    thread_local dnnl::stream stream(cpuEngine());
+    return stream;
+}
+
+dnnl::memory::dims toDnnl(const Dims& dims) {
+    if (dims.empty()) return {1};
+    return dnnl::memory::dims(dims.begin(), dims.end());
+}
+
+dnnl::memory::desc plainDesc(const Dims& dims, dt type) {
+    const dnnl::memory::dims d = toDnnl(dims);
+    dnnl::memory::dims strides(d.size(), 1);
+    for (int i = static_cast<int>(d.size()) - 2; i >= 0; --i)
+        strides[static_cast<std::size_t>(i)] =
+            strides[static_cast<std::size_t>(i) + 1] * d[static_cast<std::size_t>(i) + 1];
+    return dnnl::memory::desc(d, type, strides);
+}
+
+dnnl::memory::desc stridedDesc(const Dims& dims, const Dims& strides, dt type) {
+    return dnnl::memory::desc(toDnnl(dims), type,
+                              dnnl::memory::dims(strides.begin(), strides.end()));
+}
+
+dnnl::memory unboundMemory(const dnnl::memory::desc& desc) {
+    return dnnl::memory(desc, cpuEngine(), DNNL_MEMORY_NONE);
+}
+
+dnnl::memory reorderConstant(const HostTensor& plain, const dnnl::memory::desc& from,
+                             const dnnl::memory::desc& to, float scale) {
+    dnnl::memory src(from, cpuEngine(), const_cast<void*>(plain.raw()));
+    dnnl::memory dst(to, cpuEngine());  // library-owned, lives as long as the kernel holds it
+    dnnl::primitive_attr attr;
+    if (scale != 1.0f) attr.set_output_scales(0, {scale});
+    dnnl::reorder::primitive_desc pd(cpuEngine(), from, cpuEngine(), to, attr);
+    dnnl::reorder(pd).execute(cpuStream(), src, dst);
+    cpuStream().wait();
+    return dst;
+}
+
+std::string shapesToString(std::span<const TensorInfo> inputs) {
+    std::vector<std::string> parts;
+    for (const TensorInfo& t : inputs)
+        parts.push_back(t.dtype == ir::DType::kUndefined ? "-" : dimsToString(t.dims));
+    return fmt::format("{}", fmt::join(parts, " x "));
+}
+
+Status requireStaticFloat(const KernelContext& ctx, int count, int optionalFrom) {
+    for (int i = 0; i < count; ++i) {
+        if (!ctx.hasInput(i)) {
+            if (i >= optionalFrom) continue;
+            return makeStatus(StatusCode::kUnsupported, "oneDNN: input {} is missing", i);
+        }
+        const TensorInfo& t = ctx.inputs[static_cast<std::size_t>(i)];
+        if (t.dtype != ir::DType::kFloat)
+            return makeStatus(StatusCode::kUnsupported, "oneDNN kernels take float32 only, input {} is {}",
+                              i, ir::dtypeName(t.dtype));
+        if (!t.shapeKnown())
+            return makeStatus(StatusCode::kUnsupported,
+                              "oneDNN kernels need static shapes, input {} is {}", i,
+                              t.rankKnown ? dimsToString(t.dims) : std::string("of unknown rank"));
+        for (int64_t d : t.dims)
+            if (d == 0)
+                return makeStatus(StatusCode::kUnsupported, "oneDNN: input {} is empty {}", i,
+                                  dimsToString(t.dims));
+        if (t.dims.size() > DNNL_MAX_NDIMS)
+            return makeStatus(StatusCode::kUnsupported, "oneDNN: input {} has rank {} > {}", i,
+                              t.dims.size(), DNNL_MAX_NDIMS);
+    }
+    return Status::ok();
+}
+
+Status buildError(const KernelContext& ctx, std::string_view primitive, const dnnl::error& e) {
+    return makeStatus(StatusCode::kUnsupported, "oneDNN {} for {} ({}): {}", primitive,
+                      ctx.where(), shapesToString(ctx.inputs), e.what());
+}
+
+DnnlKernel::DnnlKernel(std::string primitive, std::vector<Dims> expected)
+    : m_primitive(std::move(primitive)), m_expected(std::move(expected)) {}
+
+Status DnnlKernel::run(std::span<const HostTensor* const> inputs,
+                       std::span<HostTensor* const> outputs) {
+    // Plans are compiled for static shapes; a mismatch here is a bug upstream, not bad input,
+    // but it must not turn into an out-of-bounds read inside oneDNN.
+    for (std::size_t i = 0; i < m_expected.size() && i < inputs.size(); ++i) {
+        if (!inputs[i]) continue;
+        if (inputs[i]->dtype() != ir::DType::kFloat || inputs[i]->dims() != m_expected[i])
+            return makeStatus(StatusCode::kInternal,
+                              "oneDNN {} compiled for input {} float{}, got {}{}", m_primitive, i,
+                              dimsToString(m_expected[i]), ir::dtypeName(inputs[i]->dtype()),
+                              dimsToString(inputs[i]->dims()));
+    }
+    try {
+        execute(inputs, outputs);
+    } catch (const dnnl::error& e) {
+        std::vector<std::string> shapes;
+        for (const HostTensor* t : inputs) shapes.push_back(t ? dimsToString(t->dims()) : "-");
+        return makeStatus(StatusCode::kInternal, "oneDNN {} on {} failed: {}", m_primitive,
+                          fmt::join(shapes, " x "), e.what());
+    }
+    return Status::ok();
+}
+
+namespace {
+std::vector<int64_t> intsOr(const ir::Node& node, std::string_view name, std::size_t n,
+                            int64_t fallback) {
+    std::vector<int64_t> v = node.attrInts(name);
+    if (v.empty()) v.assign(n, fallback);
+    return v;
+}
+}  // namespace
+
+int64_t dnnlPadEnd(int64_t in, int64_t padBegin, int64_t kernel, int64_t stride,
+                   int64_t dilation, int64_t out) {
+    const int64_t extent = (kernel - 1) * dilation + 1;
+    return (out - 1) * stride + extent - in - padBegin;
+}
+
+Expected<Window> resolveWindow(const KernelContext& ctx, const Dims& in, const Dims& kernel,
+                               bool ceilMode) {
+    const ir::Node& node = ctx.node;
+    const std::size_t r = in.size();
+    Window w;
+    w.kernel = kernel;
+    w.strides = intsOr(node, "strides", r, 1);
+    w.dilations = intsOr(node, "dilations", r, 1);
+    std::vector<int64_t> pads = intsOr(node, "pads", 2 * r, 0);
+    if (w.kernel.size() != r || w.strides.size() != r || w.dilations.size() != r ||
+        pads.size() != 2 * r)
+        return error(StatusCode::kBadInput,
+                     "{}: kernel_shape/strides/dilations/pads do not match {} spatial dims",
+                     ctx.where(), r);
+    const std::string autoPad = node.attrString("auto_pad", "NOTSET");
+    w.padBegin.assign(pads.begin(), pads.begin() + static_cast<std::ptrdiff_t>(r));
+    w.padEnd.assign(pads.begin() + static_cast<std::ptrdiff_t>(r), pads.end());
+    w.outSpatial.resize(r);
+    for (std::size_t i = 0; i < r; ++i) {
+        const int64_t s = w.strides[i], d = w.dilations[i], k = w.kernel[i];
+        if (s < 1 || d < 1 || k < 1 || w.padBegin[i] < 0 || w.padEnd[i] < 0)
+            return error(StatusCode::kBadInput, "{}: bad window attributes", ctx.where());
+        const int64_t extent = (k - 1) * d + 1;
+        if (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") {
+            const int64_t out = (in[i] + s - 1) / s;
+            const int64_t total = std::max<int64_t>(0, (out - 1) * s + extent - in[i]);
+            w.padBegin[i] = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2;
+            w.padEnd[i] = total - w.padBegin[i];
+            w.outSpatial[i] = out;
+            continue;
+        }
+        if (autoPad == "VALID") w.padBegin[i] = w.padEnd[i] = 0;
+        else if (autoPad != "NOTSET" && !autoPad.empty())
+            return error(StatusCode::kBadInput, "{}: unknown auto_pad '{}'", ctx.where(), autoPad);
+        const int64_t span = in[i] + w.padBegin[i] + w.padEnd[i] - extent;
+        if (span < 0)
+            return error(StatusCode::kBadInput, "{}: window {} larger than padded input {}",
+                         ctx.where(), extent, in[i] + w.padBegin[i] + w.padEnd[i]);
+        int64_t out = (ceilMode ? (span + s - 1) / s : span / s) + 1;
+        // ONNX (like PyTorch): with ceil_mode a window starting in the end padding is dropped.
+        if (ceilMode && (out - 1) * s >= in[i] + w.padBegin[i]) --out;
+        w.outSpatial[i] = out;
+    }
+    return w;
+}
+
+}  // namespace wh::engine::dnnlk

@@ -1,0 +1,212 @@
+// Activations as oneDNN eltwise primitives over the flattened tensor, and Add/Sub/Mul/Div as
+// binary primitives with the broadcasting oneDNN supports (the second operand broadcast).
+
+#include <cfloat>
+#include <cmath>
+#include <unordered_map>
+
+#include "core/engine/dnnl/dnnl_common.h"
+
+namespace wh::engine::dnnlk {
+
+namespace {
+
+struct EltwiseStep {
+    dnnl::algorithm alg;
+    float alpha = 0.0f, beta = 0.0f;
+};
+
+/// One eltwise primitive over all elements (layout does not matter), optionally followed by more
+/// applied in place. (A chain, not eltwise post-ops: oneDNN 2.6 gave zeros for linear with a
+/// clip_v2 post-op — the HardSigmoid test caught it.)
+class EltwiseKernel final : public DnnlKernel {
+public:
+    EltwiseKernel(const Dims& dims, EltwiseStep main, std::vector<EltwiseStep> post)
+        : DnnlKernel("eltwise", {dims}), m_dims(dims) {
+        const dnnl::memory::desc data = plainDesc({numElementsOf(dims)});
+        post.insert(post.begin(), main);
+        for (const EltwiseStep& step : post) {
+            dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, step.alg, data,
+                                             step.alpha, step.beta);
+            m_steps.emplace_back(dnnl::eltwise_forward::primitive_desc(desc, cpuEngine()));
+        }
+        m_src = unboundMemory(data);
+        m_dst = unboundMemory(data);
+    }
+
+protected:
+    void execute(std::span<const HostTensor* const> in,
+                 std::span<HostTensor* const> out) override {
+        setHandle(m_src, *in[0]);
+        out[0]->ensure(ir::DType::kFloat, m_dims);
+        m_dst.set_data_handle(out[0]->raw());
+        for (std::size_t i = 0; i < m_steps.size(); ++i)
+            m_steps[i].execute(cpuStream(), {{DNNL_ARG_SRC, i == 0 ? m_src : m_dst},
+                                             {DNNL_ARG_DST, m_dst}});
+        cpuStream().wait();
+    }
+
+private:
+    Dims m_dims;
+    std::vector<dnnl::eltwise_forward> m_steps;
+    dnnl::memory m_src, m_dst;
+};
+
+Expected<KernelBuild> buildEltwise(const KernelContext& ctx, EltwiseStep main,
+                                   std::vector<EltwiseStep> post = {}) {
+    const Dims& x = ctx.inputs[0].dims;
+    KernelBuild build;
+    try {
+        build.kernel = std::make_unique<EltwiseKernel>(x, main, std::move(post));
+    } catch (const dnnl::error& e) {
+        return tl::unexpected(buildError(ctx, "eltwise", e));
+    }
+    build.outputs.push_back(floatInfo(x));
+    return build;
+}
+
+using Alg = dnnl::algorithm;
+
+KernelFactory eltwiseFactory(Alg alg, float alpha = 0.0f, float beta = 0.0f) {
+    return [=](const KernelContext& ctx) -> Expected<KernelBuild> {
+        WH_RETURN_IF_ERROR(requireStaticFloat(ctx, 1, 1));
+        return buildEltwise(ctx, {alg, alpha, beta});
+    };
+}
+
+Expected<KernelBuild> buildLeakyRelu(const KernelContext& ctx) {
+    WH_RETURN_IF_ERROR(requireStaticFloat(ctx, 1, 1));
+    // oneDNN's relu with alpha is exactly LeakyRelu: x > 0 ? x : alpha * x.
+    return buildEltwise(ctx, {Alg::eltwise_relu, ctx.node.attrFloat("alpha", 0.01f), 0.0f});
+}
+
+Expected<KernelBuild> buildHardSigmoid(const KernelContext& ctx) {
+    WH_RETURN_IF_ERROR(requireStaticFloat(ctx, 1, 1));
+    // max(0, min(1, alpha * x + beta)) = clip(linear(x)); 2.6 has no hardsigmoid algorithm.
+    return buildEltwise(ctx,
+                        {Alg::eltwise_linear, ctx.node.attrFloat("alpha", 0.2f),
+                         ctx.node.attrFloat("beta", 0.5f)},
+                        {{Alg::eltwise_clip_v2, 0.0f, 1.0f}});
+}
+
+Expected<KernelBuild> buildClip(const KernelContext& ctx) {
+    float lo = -FLT_MAX, hi = FLT_MAX;
+    if (ctx.opset < 11) {
+        WH_RETURN_IF_ERROR(requireStaticFloat(ctx, 1, 1));
+        lo = ctx.node.attrFloat("min", lo);
+        hi = ctx.node.attrFloat("max", hi);
+    } else {
+        WH_RETURN_IF_ERROR(requireStaticFloat(ctx, 3, 1));
+        for (int i = 1; i <= 2; ++i) {
+            if (!ctx.hasInput(i)) continue;
+            const TensorInfo& b = ctx.inputs[static_cast<std::size_t>(i)];
+            if (!b.constant || b.constant->numElements() != 1)
+                return error(StatusCode::kUnsupported, "oneDNN Clip: bound {} is not a constant", i);
+            (i == 1 ? lo : hi) = b.constant->data<float>()[0];
+        }
+    }
+    // lo > hi: ONNX runtimes give min(max(x, lo), hi) = hi; oneDNN's order is not specified.
+    if (std::isnan(lo) || std::isnan(hi) || lo > hi)
+        return error(StatusCode::kUnsupported, "oneDNN Clip: bounds [{}, {}]", lo, hi);
+    // clip_v2 clamps to [lo, hi], inclusive at both ends.
+    return buildEltwise(ctx, {Alg::eltwise_clip_v2, lo, hi});
+}
+
+/// Binary op with numpy broadcasting restricted to what oneDNN 2.6 does: src0 has the output
+/// shape, src1 may have 1s anywhere. Commutative ops swap operands to get there.
+class BinaryKernel final : public DnnlKernel {
+public:
+    BinaryKernel(Alg alg, const Dims& a, const Dims& b, const Dims& out, const Dims& outTensor,
+                 bool swap, std::shared_ptr<const HostTensor> constSrc1)
+        : DnnlKernel("binary", {a, b}), m_dims(outTensor), m_swap(swap),
+          m_constSrc1(std::move(constSrc1)) {
+        Dims src1 = swap ? a : b;
+        while (src1.size() < out.size()) src1.insert(src1.begin(), 1);
+        const dnnl::memory::desc d0 = plainDesc(out), d1 = plainDesc(src1);
+        dnnl::binary::desc desc(alg, d0, d1, d0);
+        m_pd = dnnl::binary::primitive_desc(desc, cpuEngine());
+        m_binary = dnnl::binary(m_pd);
+        m_src0 = unboundMemory(d0);
+        m_src1 = unboundMemory(d1);
+        m_dst = unboundMemory(d0);
+        if (m_constSrc1) setHandle(m_src1, *m_constSrc1);
+    }
+
+protected:
+    void execute(std::span<const HostTensor* const> in,
+                 std::span<HostTensor* const> out) override {
+        setHandle(m_src0, *in[m_swap ? 1 : 0]);
+        if (!m_constSrc1) setHandle(m_src1, *in[m_swap ? 0 : 1]);
+        out[0]->ensure(ir::DType::kFloat, m_dims);
+        m_dst.set_data_handle(out[0]->raw());
+        m_binary.execute(cpuStream(),
+                         {{DNNL_ARG_SRC_0, m_src0}, {DNNL_ARG_SRC_1, m_src1}, {DNNL_ARG_DST, m_dst}});
+        cpuStream().wait();
+    }
+
+private:
+    Dims m_dims;
+    bool m_swap;
+    std::shared_ptr<const HostTensor> m_constSrc1;
+    dnnl::binary::primitive_desc m_pd;
+    dnnl::binary m_binary;
+    dnnl::memory m_src0, m_src1, m_dst;
+};
+
+KernelFactory binaryFactory(Alg alg, bool commutative) {
+    return [=](const KernelContext& ctx) -> Expected<KernelBuild> {
+        WH_RETURN_IF_ERROR(requireStaticFloat(ctx, 2, 2));
+        const Dims& a = ctx.inputs[0].dims;
+        const Dims& b = ctx.inputs[1].dims;
+        const std::size_t rank = std::max<std::size_t>({a.size(), b.size(), 1});
+        Dims out(rank), pa = a, pb = b;
+        while (pa.size() < rank) pa.insert(pa.begin(), 1);
+        while (pb.size() < rank) pb.insert(pb.begin(), 1);
+        for (std::size_t i = 0; i < rank; ++i) {
+            if (pa[i] != pb[i] && pa[i] != 1 && pb[i] != 1)
+                return error(StatusCode::kBadInput, "{}: {} and {} do not broadcast", ctx.where(),
+                             dimsToString(a), dimsToString(b));
+            out[i] = std::max(pa[i], pb[i]);
+        }
+        Dims outTensor = out;
+        if (a.empty() && b.empty()) outTensor.clear();  // scalar op scalar stays a scalar
+        bool swap = false;
+        if (pa != out) {
+            if (pb != out || !commutative)
+                return error(StatusCode::kUnsupported,
+                             "oneDNN binary: first operand {} broadcast (second {})",
+                             dimsToString(a), dimsToString(b));
+            swap = true;
+        }
+        KernelBuild build;
+        try {
+            build.kernel = std::make_unique<BinaryKernel>(
+                alg, a, b, out, outTensor, swap, ctx.inputs[swap ? 0 : 1].constant);
+        } catch (const dnnl::error& e) {
+            return tl::unexpected(buildError(ctx, "binary", e));
+        }
+        build.outputs.push_back(floatInfo(outTensor));
+        return build;
+    };
+}
+
+}  // namespace
+
+void registerElementwise(KernelRegistry& registry) {
+    const Backend kD = Backend::kDnnl;
+    registry.add("", "Relu", 6, kMaxOpset, kD, eltwiseFactory(Alg::eltwise_relu));
+    registry.add("", "LeakyRelu", 6, kMaxOpset, kD, buildLeakyRelu);
+    registry.add("", "Sigmoid", 6, kMaxOpset, kD, eltwiseFactory(Alg::eltwise_logistic));
+    registry.add("", "Tanh", 6, kMaxOpset, kD, eltwiseFactory(Alg::eltwise_tanh));
+    registry.add("", "Clip", 6, kMaxOpset, kD, buildClip);
+    registry.add("", "HardSigmoid", 6, kMaxOpset, kD, buildHardSigmoid);
+    // 2.6's hardswish is x * relu6(x + 3) / 6 = ONNX's x * max(0, min(1, x / 6 + 1 / 2)).
+    registry.add("", "HardSwish", 14, kMaxOpset, kD, eltwiseFactory(Alg::eltwise_hardswish));
+    // Erf: oneDNN has only gelu_erf, not erf itself; the reference kernel runs it.
+    registry.add("", "Add", 7, kMaxOpset, kD, binaryFactory(Alg::binary_add, true));
+    registry.add("", "Sub", 7, kMaxOpset, kD, binaryFactory(Alg::binary_sub, false));
+    registry.add("", "Mul", 7, kMaxOpset, kD, binaryFactory(Alg::binary_mul, true));
+    registry.add("", "Div", 7, kMaxOpset, kD, binaryFactory(Alg::binary_div, false));
+}
+
+}  // namespace wh::engine::dnnlk

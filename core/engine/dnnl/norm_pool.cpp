@@ -1,0 +1,210 @@
+// BatchNormalization (inference), MaxPool, AveragePool and GlobalAveragePool through oneDNN, on
+// plain NCHW tensors.
+
+#include <unordered_map>
+
+#include "core/engine/dnnl/dnnl_common.h"
+
+namespace wh::engine::dnnlk {
+
+namespace {
+
+using tag = dnnl::memory::format_tag;
+
+/// Batch normalisation with given statistics: y = scale * (x - mean) / sqrt(var + eps) + B.
+class BatchNormKernel final : public DnnlKernel {
+public:
+    BatchNormKernel(const Dims& x, float epsilon, std::vector<Dims> expected,
+                    std::vector<std::shared_ptr<const HostTensor>> constants)
+        : DnnlKernel("batch_normalization", std::move(expected)), m_dims(x),
+          m_constants(std::move(constants)) {
+        // oneDNN wants rank 4/5; [N, C] and [N, C, L] view as [N, C, L, 1].
+        Dims view = x;
+        while (view.size() < 4) view.push_back(1);
+        const dnnl::memory::desc data = plainDesc(view);
+        const auto flags = dnnl::normalization_flags::use_global_stats |
+                           dnnl::normalization_flags::use_scale |
+                           dnnl::normalization_flags::use_shift;
+        dnnl::batch_normalization_forward::desc desc(dnnl::prop_kind::forward_inference, data,
+                                                     epsilon, flags);
+        m_pd = dnnl::batch_normalization_forward::primitive_desc(desc, cpuEngine());
+        m_bn = dnnl::batch_normalization_forward(m_pd);
+        m_src = unboundMemory(data);
+        m_dst = unboundMemory(data);
+        const dnnl::memory::desc vec = plainDesc({x[1]});
+        for (std::size_t i = 0; i < 4; ++i) {
+            m_params[i] = unboundMemory(vec);
+            if (m_constants[i]) setHandle(m_params[i], *m_constants[i]);
+        }
+    }
+
+protected:
+    void execute(std::span<const HostTensor* const> in,
+                 std::span<HostTensor* const> out) override {
+        setHandle(m_src, *in[0]);
+        for (std::size_t i = 0; i < 4; ++i)
+            if (!m_constants[i]) setHandle(m_params[i], *in[i + 1]);
+        out[0]->ensure(ir::DType::kFloat, m_dims);
+        m_dst.set_data_handle(out[0]->raw());
+        m_bn.execute(cpuStream(), {{DNNL_ARG_SRC, m_src},
+                                   {DNNL_ARG_DST, m_dst},
+                                   {DNNL_ARG_SCALE, m_params[0]},
+                                   {DNNL_ARG_SHIFT, m_params[1]},
+                                   {DNNL_ARG_MEAN, m_params[2]},
+                                   {DNNL_ARG_VARIANCE, m_params[3]}});
+        cpuStream().wait();
+    }
+
+private:
+    Dims m_dims;
+    std::vector<std::shared_ptr<const HostTensor>> m_constants;  // scale, B, mean, var
+    dnnl::batch_normalization_forward::primitive_desc m_pd;
+    dnnl::batch_normalization_forward m_bn;
+    dnnl::memory m_src, m_dst, m_params[4];
+};
+
+Expected<KernelBuild> buildBatchNorm(const KernelContext& ctx) {
+    WH_RETURN_IF_ERROR(requireStaticFloat(ctx, 5, 5));
+    if (ctx.options.training || ctx.node.attrInt("training_mode", 0) != 0)
+        return error(StatusCode::kUnsupported, "oneDNN BatchNormalization: training mode");
+    if (ctx.opset < 9 && ctx.node.attrInt("spatial", 1) != 1)
+        return error(StatusCode::kUnsupported, "oneDNN BatchNormalization: spatial=0");
+    for (int i = 1; i < ctx.node.numOutputs(); ++i)
+        if (ctx.node.output(i))
+            return error(StatusCode::kUnsupported, "oneDNN BatchNormalization: output {} asked", i);
+    const Dims& x = ctx.inputs[0].dims;
+    if (x.size() < 2 || x.size() > 5)
+        return error(StatusCode::kUnsupported, "oneDNN BatchNormalization: rank {}", x.size());
+    std::vector<Dims> expected{x};
+    std::vector<std::shared_ptr<const HostTensor>> constants;
+    for (int i = 1; i < 5; ++i) {
+        const TensorInfo& p = ctx.inputs[static_cast<std::size_t>(i)];
+        if (p.dims != Dims{x[1]})
+            return error(StatusCode::kBadInput, "{}: input {} is {}, expected [{}]", ctx.where(),
+                         i, dimsToString(p.dims), x[1]);
+        expected.push_back(p.dims);
+        constants.push_back(p.constant);
+    }
+    KernelBuild build;
+    try {
+        build.kernel = std::make_unique<BatchNormKernel>(
+            x, ctx.node.attrFloat("epsilon", 1e-5f), std::move(expected), std::move(constants));
+    } catch (const dnnl::error& e) {
+        return tl::unexpected(buildError(ctx, "batch_normalization", e));
+    }
+    build.outputs.push_back(floatInfo(x));
+    return build;
+}
+
+class PoolKernel final : public DnnlKernel {
+public:
+    PoolKernel(dnnl::algorithm alg, const Dims& src, const Dims& dst, const Window& w)
+        : DnnlKernel("pooling", {src}), m_dims(dst) {
+        const dnnl::memory::desc srcDesc = plainDesc(src), dstDesc = plainDesc(dst);
+        dnnl::memory::dims dil, padR;
+        for (std::size_t i = 0; i < w.kernel.size(); ++i) {
+            dil.push_back(w.dilations[i] - 1);
+            padR.push_back(dnnlPadEnd(src[i + 2], w.padBegin[i], w.kernel[i], w.strides[i],
+                                      w.dilations[i], dst[i + 2]));
+        }
+        dnnl::pooling_v2_forward::desc desc(
+            dnnl::prop_kind::forward_inference, alg, srcDesc, dstDesc,
+            dnnl::memory::dims(w.strides.begin(), w.strides.end()),
+            dnnl::memory::dims(w.kernel.begin(), w.kernel.end()), dil,
+            dnnl::memory::dims(w.padBegin.begin(), w.padBegin.end()), padR);
+        m_pd = dnnl::pooling_v2_forward::primitive_desc(desc, cpuEngine());
+        m_pool = dnnl::pooling_v2_forward(m_pd);
+        m_src = unboundMemory(srcDesc);
+        m_dst = unboundMemory(dstDesc);
+    }
+
+protected:
+    void execute(std::span<const HostTensor* const> in,
+                 std::span<HostTensor* const> out) override {
+        setHandle(m_src, *in[0]);
+        out[0]->ensure(ir::DType::kFloat, m_dims);
+        m_dst.set_data_handle(out[0]->raw());
+        m_pool.execute(cpuStream(), {{DNNL_ARG_SRC, m_src}, {DNNL_ARG_DST, m_dst}});
+        cpuStream().wait();
+    }
+
+private:
+    Dims m_dims;
+    dnnl::pooling_v2_forward::primitive_desc m_pd;
+    dnnl::pooling_v2_forward m_pool;
+    dnnl::memory m_src, m_dst;
+};
+
+Expected<KernelBuild> finishPool(const KernelContext& ctx, dnnl::algorithm alg, const Dims& x,
+                                 const Window& w) {
+    Dims dst{x[0], x[1]};
+    dst.insert(dst.end(), w.outSpatial.begin(), w.outSpatial.end());
+    KernelBuild build;
+    try {
+        build.kernel = std::make_unique<PoolKernel>(alg, x, dst, w);
+    } catch (const dnnl::error& e) {
+        return tl::unexpected(buildError(ctx, "pooling", e));
+    }
+    build.outputs.push_back(floatInfo(dst));
+    return build;
+}
+
+Expected<KernelBuild> buildPool(const KernelContext& ctx, bool isMax) {
+    WH_RETURN_IF_ERROR(requireStaticFloat(ctx, 1, 1));
+    const Dims& x = ctx.inputs[0].dims;
+    if (x.size() < 3 || x.size() > 5)
+        return error(StatusCode::kUnsupported, "oneDNN pooling: rank {}", x.size());
+    if (isMax && ctx.node.output(1))
+        return error(StatusCode::kUnsupported, "oneDNN MaxPool: Indices output");
+    const Dims spatial(x.begin() + 2, x.end());
+    const std::vector<int64_t> kernel = ctx.node.attrInts("kernel_shape");
+    if (kernel.size() != spatial.size())
+        return error(StatusCode::kBadInput, "{}: kernel_shape {} for input {}", ctx.where(),
+                     dimsToString(kernel), dimsToString(x));
+    const bool ceilMode = ctx.node.attrInt("ceil_mode", 0) != 0;
+    WH_ASSIGN_OR_RETURN(Window w, resolveWindow(ctx, spatial, kernel, ceilMode));
+    if (isMax) return finishPool(ctx, dnnl::algorithm::pooling_max, x, w);
+    const bool includePad = ctx.node.attrInt("count_include_pad", 0) != 0;
+    if (includePad) {
+        // Windows that ceil_mode stretches past the end padding count only up to that padding
+        // in ONNX; oneDNN would count the whole window. Leave those to the reference kernel.
+        for (std::size_t i = 0; i < spatial.size(); ++i)
+            if (dnnlPadEnd(spatial[i], w.padBegin[i], w.kernel[i], w.strides[i], w.dilations[i],
+                           w.outSpatial[i]) > w.padEnd[i])
+                return error(StatusCode::kUnsupported,
+                             "oneDNN AveragePool: count_include_pad with a ceil_mode tail");
+    }
+    return finishPool(ctx,
+                      includePad ? dnnl::algorithm::pooling_avg_include_padding
+                                 : dnnl::algorithm::pooling_avg_exclude_padding,
+                      x, w);
+}
+
+Expected<KernelBuild> buildGlobalAveragePool(const KernelContext& ctx) {
+    WH_RETURN_IF_ERROR(requireStaticFloat(ctx, 1, 1));
+    const Dims& x = ctx.inputs[0].dims;
+    if (x.size() < 3 || x.size() > 5)
+        return error(StatusCode::kUnsupported, "oneDNN GlobalAveragePool: rank {}", x.size());
+    Window w;
+    const std::size_t r = x.size() - 2;
+    w.kernel.assign(x.begin() + 2, x.end());
+    w.strides.assign(r, 1);
+    w.dilations.assign(r, 1);
+    w.padBegin.assign(r, 0);
+    w.padEnd.assign(r, 0);
+    w.outSpatial.assign(r, 1);
+    return finishPool(ctx, dnnl::algorithm::pooling_avg_exclude_padding, x, w);
+}
+
+}  // namespace
+
+void registerNormPool(KernelRegistry& registry) {
+    registry.add("", "BatchNormalization", 7, kMaxOpset, Backend::kDnnl, buildBatchNorm);
+    registry.add("", "MaxPool", 1, kMaxOpset, Backend::kDnnl,
+                 [](const KernelContext& ctx) { return buildPool(ctx, true); });
+    registry.add("", "AveragePool", 1, kMaxOpset, Backend::kDnnl,
+                 [](const KernelContext& ctx) { return buildPool(ctx, false); });
+    registry.add("", "GlobalAveragePool", 1, kMaxOpset, Backend::kDnnl, buildGlobalAveragePool);
+}
+
+}  // namespace wh::engine::dnnlk

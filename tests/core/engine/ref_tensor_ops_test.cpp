@@ -1,0 +1,422 @@
+// The broadcasting helper, and reference-kernel edge cases the ONNX node tests do not cover:
+// int64 shape arithmetic, Reshape 0/-1 with shapes known only at run time, Slice with negative
+// steps and huge bounds, compile-time Shape constants, opset-18 Split, Cast rounding, Pad modes.
+
+#include <limits>
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "core/engine/plan.h"
+#include "core/engine/ref/broadcast.h"
+#include "core/engine/ref/kernel_util.h"
+
+using namespace wh;
+using namespace wh::engine;
+
+namespace {
+
+// One input of the single-node model: a graph input fed at run time or an initializer (known at
+// compile time). An empty tensor stands for an omitted optional input.
+struct In {
+    HostTensor value;
+    bool constant = false;
+};
+In feed(HostTensor t) {
+    return {std::move(t), false};
+}
+In fixed(HostTensor t) {
+    return {std::move(t), true};
+}
+In omitted() {
+    return {};
+}
+
+struct Result {
+    Expected<Plan> plan = error(StatusCode::kInternal, "not compiled");
+    Expected<std::vector<HostTensor>> outputs = error(StatusCode::kInternal, "not run");
+};
+
+// Builds a model with one `op` node at `opset`, compiles it on the reference backend (fed inputs
+// declared with unknown dims when `hideShapes`), and runs it.
+Result runNode(const std::string& op, int64_t opset, std::vector<In> inputs,
+               std::vector<ir::Attribute> attrs = {}, int numOutputs = 1, bool hideShapes = false) {
+    ir::Model m;
+    m.opsetImports.push_back({"", opset, {}});
+    ir::Graph& g = *m.graph;
+    std::vector<ir::Value*> ins, outs;
+    std::vector<HostTensor> fed;
+    PlanOptions options;
+    options.backends = {Backend::kReference};
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        if (inputs[i].value.empty()) {
+            ins.push_back(nullptr);
+            continue;
+        }
+        ir::Value* v = *g.addValue("in" + std::to_string(i));
+        const HostTensor& t = inputs[i].value;
+        if (inputs[i].constant) {
+            g.setInitializer(v, t.toIr(v->name()));
+        } else {
+            ir::Shape shape;
+            for (int64_t d : t.dims())
+                shape.dims.push_back(hideShapes ? ir::Dim::symbol("d") : ir::Dim::known(d));
+            v->type = ir::Type::tensor(t.dtype(), shape);
+            g.insertGraphInput(v);
+            if (hideShapes) options.inputShapes[v->name()] = Dims(t.dims().size(), -1);
+            fed.push_back(t);
+        }
+        ins.push_back(v);
+    }
+    for (int i = 0; i < numOutputs; ++i) outs.push_back(*g.addValue("out" + std::to_string(i)));
+    ir::Node* node = g.addNode(op, ins, outs);
+    node->name = "n";
+    for (auto& a : attrs) node->attributes().push_back(std::move(a));
+    for (ir::Value* v : outs) g.insertGraphOutput(v);
+    Result r;
+    r.plan = Plan::compile(m, options);
+    if (r.plan) r.outputs = r.plan->run(fed);
+    return r;
+}
+
+std::vector<int64_t> ints(const HostTensor& t) {
+    return t.toInt64s();
+}
+
+HostTensor iota(Dims dims, float start = 0.0f) {
+    std::vector<float> v(static_cast<std::size_t>(numElementsOf(dims)));
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = start + static_cast<float>(i);
+    return HostTensor::fromFloats(std::move(dims), v);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------- broadcasting helper
+
+TEST(Broadcast, ShapesFollowNumpyAndKeepUnknownDims) {
+    using ref::broadcastDims;
+    EXPECT_EQ(*broadcastDims(Dims{2, 3, 4}, Dims{3, 1}), (Dims{2, 3, 4}));
+    EXPECT_EQ(*broadcastDims(Dims{}, Dims{5}), (Dims{5}));
+    EXPECT_EQ(*broadcastDims(Dims{1, 5}, Dims{4, 1}), (Dims{4, 5}));
+    EXPECT_EQ(*broadcastDims(Dims{-1, 3}, Dims{4, 1}), (Dims{4, 3}));  // unknown meets known 4
+    EXPECT_EQ(*broadcastDims(Dims{-1}, Dims{1}), (Dims{-1}));
+    EXPECT_EQ(*broadcastDims(Dims{0, 3}, Dims{1, 3}), (Dims{0, 3}));
+    auto bad = broadcastDims(Dims{2, 3}, Dims{4});
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message().find("[2,3]"), std::string::npos) << bad.error().message();
+}
+
+TEST(Broadcast, PlanMergesDimsEveryInputWalksContiguously) {
+    const Dims a{2, 3, 4}, b{4}, none{};
+    auto p = ref::planBroadcast({&a, &b});
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->outDims, (Dims{2, 3, 4}));
+    EXPECT_EQ(p->dims, (Dims{6, 4}));  // [2,3] merged: b broadcasts over both
+    EXPECT_EQ(p->strides[0], (std::vector<int64_t>{4, 1}));
+    EXPECT_EQ(p->strides[1], (std::vector<int64_t>{0, 1}));
+    auto same = ref::planBroadcast({&a, &a});
+    EXPECT_EQ(same->dims, (Dims{24}));  // one row
+    auto scalar = ref::planBroadcast({&none, &none});
+    EXPECT_EQ(scalar->numElements, 1);
+}
+
+// Every pair of small random shapes: forEachRow visits exactly numpy's element pairs.
+TEST(Broadcast, RowsMatchNaiveIndexing) {
+    std::mt19937 rng(7);
+    for (int trial = 0; trial < 300; ++trial) {
+        const int rank = static_cast<int>(rng() % 5);
+        Dims out(static_cast<std::size_t>(rank)), a, b;
+        for (auto& d : out) d = 1 + static_cast<int64_t>(rng() % 4);
+        const int rankA = static_cast<int>(rng() % (rank + 1)),
+                  rankB = static_cast<int>(rng() % (rank + 1));
+        for (int i = rank - rankA; i < rank; ++i)
+            a.push_back(rng() % 3 ? out[static_cast<std::size_t>(i)] : 1);
+        for (int i = rank - rankB; i < rank; ++i)
+            b.push_back(rng() % 3 ? out[static_cast<std::size_t>(i)] : 1);
+        auto plan = ref::planBroadcast({&a, &b});
+        ASSERT_TRUE(plan) << dimsToString(a) << dimsToString(b);
+        const Dims o = plan->outDims;
+        std::vector<std::pair<int64_t, int64_t>> got(static_cast<std::size_t>(numElementsOf(o)),
+                                                     {-1, -1});
+        ref::forEachRow(*plan, [&](int64_t off, const int64_t* in, int64_t n, const int64_t* st) {
+            for (int64_t i = 0; i < n; ++i)
+                got[static_cast<std::size_t>(off + i)] = {in[0] + i * st[0], in[1] + i * st[1]};
+        });
+        const auto sa = ref::contiguousStrides(a), sb = ref::contiguousStrides(b);
+        for (int64_t flat = 0; flat < numElementsOf(o); ++flat) {
+            int64_t rest = flat, ia = 0, ib = 0;
+            for (int d = static_cast<int>(o.size()) - 1; d >= 0; --d) {
+                const int64_t idx = rest % o[static_cast<std::size_t>(d)];
+                rest /= o[static_cast<std::size_t>(d)];
+                const int da = d - (static_cast<int>(o.size()) - static_cast<int>(a.size()));
+                const int db = d - (static_cast<int>(o.size()) - static_cast<int>(b.size()));
+                if (da >= 0 && a[static_cast<std::size_t>(da)] > 1)
+                    ia += idx * sa[static_cast<std::size_t>(da)];
+                if (db >= 0 && b[static_cast<std::size_t>(db)] > 1)
+                    ib += idx * sb[static_cast<std::size_t>(db)];
+            }
+            ASSERT_EQ(got[static_cast<std::size_t>(flat)], (std::pair<int64_t, int64_t>{ia, ib}))
+                << "a " << dimsToString(a) << " b " << dimsToString(b) << " at " << flat;
+        }
+    }
+}
+
+// ------------------------------------------------------------------------- arithmetic
+
+TEST(RefElementwise, Int64ShapeArithmeticBroadcastsAndTruncates) {
+    auto r = runNode("Div", 14,
+                     {feed(HostTensor::fromInt64s({2, 2}, {7, -7, 224, 3})),
+                      fixed(HostTensor::fromInt64s({2}, {2, 3}))});
+    ASSERT_TRUE(r.outputs) << r.outputs.error().message();
+    EXPECT_EQ(ints((*r.outputs)[0]), (std::vector<int64_t>{3, -2, 112, 1}));  // C truncation
+    auto mul = runNode("Mul", 13,
+                       {fixed(HostTensor::fromInt64s({}, {3})),
+                        feed(HostTensor::fromInt64s({3}, {1, 2, int64_t{1} << 40}))});
+    ASSERT_TRUE(mul.outputs) << mul.outputs.error().message();
+    EXPECT_EQ(ints((*mul.outputs)[0]), (std::vector<int64_t>{3, 6, int64_t{3} << 40}));  // exact
+    auto zero =
+        runNode("Div", 14,
+                {feed(HostTensor::fromInt64s({1}, {1})), feed(HostTensor::fromInt64s({1}, {0}))});
+    ASSERT_FALSE(zero.outputs);
+    EXPECT_NE(zero.outputs.error().message().find("division by zero"), std::string::npos);
+}
+
+TEST(RefElementwise, MismatchedShapesNameThemAtCompileTime) {
+    auto r = runNode("Add", 14, {feed(iota({2, 3})), feed(iota({4}))});
+    ASSERT_FALSE(r.plan);
+    EXPECT_NE(r.plan.error().message().find("[2,3]"), std::string::npos)
+        << r.plan.error().message();
+    EXPECT_NE(r.plan.error().message().find("'n'"), std::string::npos) << r.plan.error().message();
+}
+
+TEST(RefElementwise, LegacyBroadcastWithAxis) {
+    // Opset 6: B [3] lines up with axis 1 of A [2,3,2].
+    std::vector<ir::Attribute> attrs;
+    attrs.push_back(ir::Attribute::makeInt("broadcast", 1));
+    attrs.push_back(ir::Attribute::makeInt("axis", 1));
+    auto r = runNode("Add", 6,
+                     {feed(iota({2, 3, 2})), fixed(HostTensor::fromFloats({3}, {100, 200, 300}))},
+                     std::move(attrs));
+    ASSERT_TRUE(r.outputs) << r.outputs.error().message();
+    EXPECT_EQ((*r.outputs)[0].toFloats(),
+              (std::vector<float>{100, 101, 202, 203, 304, 305, 106, 107, 208, 209, 310, 311}));
+}
+
+TEST(RefElementwise, DropoutTrainingModeIsRefused) {
+    HostTensor on(ir::DType::kBool, {});
+    on.data<uint8_t>()[0] = 1;
+    auto r = runNode("Dropout", 13, {feed(iota({4})), omitted(), fixed(on)});
+    ASSERT_FALSE(r.plan);
+    EXPECT_EQ(r.plan.error().code(), StatusCode::kUnsupported);
+    auto off = runNode("Dropout", 13, {feed(iota({4}))}, {}, 2);
+    ASSERT_TRUE(off.outputs) << off.outputs.error().message();
+    EXPECT_EQ((*off.outputs)[1].dtype(), ir::DType::kBool);
+    EXPECT_EQ(ints((*off.outputs)[1]), (std::vector<int64_t>{1, 1, 1, 1}));
+}
+
+TEST(RefElementwise, CastRoundsToNearestEven) {
+    // 1 + 2^-11 is halfway between two halves: ties to even (1.0); 1 + 3*2^-11 rounds up.
+    EXPECT_EQ(ref::doubleToHalf(1.0 + std::ldexp(1.0, -11)).bits, 0x3c00);
+    EXPECT_EQ(ref::doubleToHalf(1.0 + 3 * std::ldexp(1.0, -11)).bits, 0x3c02);
+    EXPECT_EQ(ref::doubleToHalf(65504.0).bits, 0x7bff);
+    EXPECT_EQ(ref::doubleToHalf(1e6).bits, 0x7c00);
+    EXPECT_EQ(ref::doubleToHalf(std::ldexp(1.0, -24)).bits, 0x0001);  // smallest subnormal
+    EXPECT_EQ(ref::floatToBFloat16(1.0f + std::ldexp(1.0f, -8)).bits, 0x3f80);  // tie → even
+    auto r =
+        runNode("Cast", 13, {feed(HostTensor::fromFloats({4}, {-1.5f, 2.75f, 0.0f, 300.0f}))}, [] {
+            std::vector<ir::Attribute> a;
+            a.push_back(ir::Attribute::makeInt("to", static_cast<int64_t>(ir::DType::kInt8)));
+            return a;
+        }());
+    ASSERT_TRUE(r.outputs) << r.outputs.error().message();
+    EXPECT_EQ(ints((*r.outputs)[0]),
+              (std::vector<int64_t>{-1, 2, 0, 127}));  // truncates, saturates
+}
+
+// ------------------------------------------------------------------------- tensor ops
+
+TEST(RefTensorOps, ReshapeZeroAndMinusOne) {
+    auto r = runNode("Reshape", 13,
+                     {feed(iota({2, 3, 4})), fixed(HostTensor::fromInt64s({2}, {0, -1}))});
+    ASSERT_TRUE(r.outputs) << r.outputs.error().message();
+    EXPECT_EQ(r.plan->outputInfo(0).dims, (Dims{2, 12}));  // inferred at compile time
+    EXPECT_EQ((*r.outputs)[0].dims(), (Dims{2, 12}));
+    EXPECT_EQ((*r.outputs)[0].toFloats()[13], 13.0f);
+
+    // Shape known only at run time: dims unknown at compile time, right at run time.
+    auto late = runNode("Reshape", 13,
+                        {feed(iota({2, 3, 4})), feed(HostTensor::fromInt64s({3}, {-1, 0, 2}))});
+    ASSERT_TRUE(late.outputs) << late.outputs.error().message();
+    EXPECT_EQ(late.plan->outputInfo(0).dims, (Dims{-1, -1, -1}));
+    EXPECT_EQ((*late.outputs)[0].dims(), (Dims{4, 3, 2}));
+
+    // Input dims unknown: 0 copies an unknown dim, -1 cannot be inferred.
+    auto hidden = runNode("Reshape", 13,
+                          {feed(iota({2, 3, 4})), fixed(HostTensor::fromInt64s({3}, {0, 4, -1}))},
+                          {}, 1, true);
+    ASSERT_TRUE(hidden.outputs) << hidden.outputs.error().message();
+    EXPECT_EQ(hidden.plan->outputInfo(0).dims, (Dims{-1, 4, -1}));
+    EXPECT_EQ((*hidden.outputs)[0].dims(), (Dims{2, 4, 3}));
+
+    // allowzero: 0 is a real zero-sized dim.
+    std::vector<ir::Attribute> az;
+    az.push_back(ir::Attribute::makeInt("allowzero", 1));
+    auto zero = runNode(
+        "Reshape", 14,
+        {feed(HostTensor(ir::DType::kFloat, {0, 3})), fixed(HostTensor::fromInt64s({2}, {3, 0}))},
+        std::move(az));
+    ASSERT_TRUE(zero.outputs) << zero.outputs.error().message();
+    EXPECT_EQ((*zero.outputs)[0].dims(), (Dims{3, 0}));
+
+    auto bad =
+        runNode("Reshape", 13, {feed(iota({2, 3})), fixed(HostTensor::fromInt64s({2}, {4, -1}))});
+    ASSERT_FALSE(bad.plan);
+    EXPECT_NE(bad.plan.error().message().find("[2,3]"), std::string::npos)
+        << bad.plan.error().message();
+}
+
+TEST(RefTensorOps, SliceNegativeStepsAndHugeBounds) {
+    constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+    constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+    // x[::-3] of 0..9 → 9, 6, 3, 0.
+    auto r = runNode("Slice", 13,
+                     {feed(iota({10})), fixed(HostTensor::fromInt64s({1}, {-1})),
+                      fixed(HostTensor::fromInt64s({1}, {kMin})), omitted(),
+                      fixed(HostTensor::fromInt64s({1}, {-3}))});
+    ASSERT_TRUE(r.outputs) << r.outputs.error().message();
+    EXPECT_EQ((*r.outputs)[0].toFloats(), (std::vector<float>{9, 6, 3, 0}));
+    EXPECT_EQ(r.plan->outputInfo(0).dims, (Dims{4}));
+    // 2-D, axis -1 reversed and axis 0 from 1 to the end: x[1:, ::-1] of a 3x4.
+    auto two = runNode(
+        "Slice", 13,
+        {feed(iota({3, 4})), fixed(HostTensor::fromInt64s({2}, {kMax, 1})),
+         fixed(HostTensor::fromInt64s({2}, {kMin, kMax})),
+         fixed(HostTensor::fromInt64s({2}, {-1, 0})), fixed(HostTensor::fromInt64s({2}, {-1, 1}))});
+    ASSERT_TRUE(two.outputs) << two.outputs.error().message();
+    EXPECT_EQ((*two.outputs)[0].dims(), (Dims{2, 4}));
+    EXPECT_EQ((*two.outputs)[0].toFloats(), (std::vector<float>{7, 6, 5, 4, 11, 10, 9, 8}));
+    // Empty result when start is past end for a negative step.
+    auto empty = runNode("Slice", 13,
+                         {feed(iota({5})), fixed(HostTensor::fromInt64s({1}, {1})),
+                          fixed(HostTensor::fromInt64s({1}, {3})), omitted(),
+                          fixed(HostTensor::fromInt64s({1}, {-1}))});
+    ASSERT_TRUE(empty.outputs) << empty.outputs.error().message();
+    EXPECT_EQ((*empty.outputs)[0].dims(), (Dims{0}));
+    // Starts known only at run time.
+    auto late = runNode("Slice", 13,
+                        {feed(iota({6})), feed(HostTensor::fromInt64s({1}, {-2})),
+                         fixed(HostTensor::fromInt64s({1}, {kMax}))});
+    ASSERT_TRUE(late.outputs) << late.outputs.error().message();
+    EXPECT_EQ(late.plan->outputInfo(0).dims, (Dims{-1}));
+    EXPECT_EQ((*late.outputs)[0].toFloats(), (std::vector<float>{4, 5}));
+}
+
+TEST(RefTensorOps, ShapeOfKnownDimsIsAConstant) {
+    std::vector<ir::Attribute> attrs;
+    attrs.push_back(ir::Attribute::makeInt("start", 1));
+    // Batch unknown at compile time, but Shape(x)[1:] only needs the known dims.
+    ir::Model m;
+    m.opsetImports.push_back({"", 15, {}});
+    ir::Graph& g = *m.graph;
+    ir::Value* x = *g.addValue("x");
+    x->type = ir::Type::tensor(
+        ir::DType::kFloat, ir::Shape{{ir::Dim::symbol("N"), ir::Dim::known(3), ir::Dim::known(4)}});
+    g.insertGraphInput(x);
+    ir::Value* s = *g.addValue("s");
+    ir::Node* n = g.addNode("Shape", std::vector<ir::Value*>{x}, std::vector<ir::Value*>{s});
+    n->attributes().push_back(std::move(attrs[0]));
+    g.insertGraphOutput(s);
+    PlanOptions options;
+    options.backends = {Backend::kReference};
+    auto plan = Plan::compile(m, options);
+    ASSERT_TRUE(plan) << plan.error().message();
+    EXPECT_TRUE(plan->nodes()[0].folded);
+    ASSERT_TRUE(plan->outputInfo(0).constant);
+    EXPECT_EQ(plan->outputInfo(0).constant->toInt64s(), (std::vector<int64_t>{3, 4}));
+    // Whole shape with an unknown batch: not constant, computed at run time.
+    ir::Model m2 = m.clone();
+    (*m2.graph->nodes().begin())->attributes().clear();
+    auto plan2 = Plan::compile(m2, options);
+    ASSERT_TRUE(plan2) << plan2.error().message();
+    EXPECT_FALSE(plan2->outputInfo(0).constant);
+    auto out = plan2->run({HostTensor(ir::DType::kFloat, {5, 3, 4})});
+    ASSERT_TRUE(out) << out.error().message();
+    EXPECT_EQ(ints((*out)[0]), (std::vector<int64_t>{5, 3, 4}));
+}
+
+TEST(RefTensorOps, SplitNumOutputsGivesASmallerLastPart) {
+    std::vector<ir::Attribute> attrs;
+    attrs.push_back(ir::Attribute::makeInt("num_outputs", 3));
+    auto r = runNode("Split", 18, {feed(iota({7}))}, std::move(attrs), 3);
+    ASSERT_TRUE(r.outputs) << r.outputs.error().message();
+    EXPECT_EQ((*r.outputs)[0].toFloats(), (std::vector<float>{0, 1, 2}));
+    EXPECT_EQ((*r.outputs)[2].toFloats(), (std::vector<float>{6}));
+    EXPECT_EQ(r.plan->outputInfo(2).dims, (Dims{1}));
+}
+
+TEST(RefTensorOps, SqueezeUnsqueezeAndGatherNegativeIndices) {
+    auto u =
+        runNode("Unsqueeze", 13, {feed(iota({3})), fixed(HostTensor::fromInt64s({2}, {-1, 0}))});
+    ASSERT_TRUE(u.outputs) << u.outputs.error().message();
+    EXPECT_EQ(u.plan->outputInfo(0).dims, (Dims{1, 3, 1}));
+    auto s = runNode("Squeeze", 11, {feed(iota({1, 3, 1}))});  // no axes: every 1 goes
+    ASSERT_TRUE(s.outputs) << s.outputs.error().message();
+    EXPECT_EQ((*s.outputs)[0].dims(), (Dims{3}));
+    auto bad =
+        runNode("Squeeze", 13, {feed(iota({2, 3})), fixed(HostTensor::fromInt64s({1}, {0}))});
+    ASSERT_FALSE(bad.plan);
+    auto g =
+        runNode("Gather", 13, {feed(iota({3, 2})), fixed(HostTensor::fromInt64s({2}, {-1, 0}))});
+    ASSERT_TRUE(g.outputs) << g.outputs.error().message();
+    EXPECT_EQ((*g.outputs)[0].toFloats(), (std::vector<float>{4, 5, 0, 1}));
+    auto oob = runNode("Gather", 13, {feed(iota({3})), feed(HostTensor::fromInt64s({1}, {3}))});
+    ASSERT_FALSE(oob.outputs);
+    EXPECT_NE(oob.outputs.error().message().find("out of range"), std::string::npos);
+}
+
+TEST(RefTensorOps, PadModesAndCropping) {
+    auto pad = [](const std::string& mode, std::vector<int64_t> pads) {
+        std::vector<ir::Attribute> attrs;
+        attrs.push_back(ir::Attribute::makeString("mode", mode));
+        return runNode("Pad", 13,
+                       {feed(HostTensor::fromFloats({3}, {1, 2, 3})),
+                        fixed(HostTensor::fromInt64s({2}, std::move(pads))),
+                        fixed(HostTensor::fromFloats({}, {9}))},
+                       std::move(attrs));
+    };
+    auto c = pad("constant", {2, 1});
+    ASSERT_TRUE(c.outputs) << c.outputs.error().message();
+    EXPECT_EQ((*c.outputs)[0].toFloats(), (std::vector<float>{9, 9, 1, 2, 3, 9}));
+    auto r = pad("reflect", {2, 2});
+    ASSERT_TRUE(r.outputs) << r.outputs.error().message();
+    EXPECT_EQ((*r.outputs)[0].toFloats(), (std::vector<float>{3, 2, 1, 2, 3, 2, 1}));
+    auto e = pad("edge", {1, 2});
+    ASSERT_TRUE(e.outputs) << e.outputs.error().message();
+    EXPECT_EQ((*e.outputs)[0].toFloats(), (std::vector<float>{1, 1, 2, 3, 3, 3}));
+    auto crop = pad("constant", {-1, 1});
+    ASSERT_TRUE(crop.outputs) << crop.outputs.error().message();
+    EXPECT_EQ((*crop.outputs)[0].toFloats(), (std::vector<float>{2, 3, 9}));
+}
+
+TEST(RefTensorOps, ReduceSumInt64AndEmptyAxes) {
+    auto r = runNode("ReduceSum", 13,
+                     {feed(HostTensor::fromInt64s({2, 3}, {1, 2, 3, 4, 5, 6})),
+                      fixed(HostTensor::fromInt64s({1}, {-1}))},
+                     [] {
+                         std::vector<ir::Attribute> a;
+                         a.push_back(ir::Attribute::makeInt("keepdims", 0));
+                         return a;
+                     }());
+    ASSERT_TRUE(r.outputs) << r.outputs.error().message();
+    EXPECT_EQ(ints((*r.outputs)[0]), (std::vector<int64_t>{6, 15}));
+    std::vector<ir::Attribute> noop;
+    noop.push_back(ir::Attribute::makeInt("noop_with_empty_axes", 1));
+    auto n = runNode("ReduceSum", 13, {feed(iota({2, 2})), fixed(HostTensor::fromInt64s({0}, {}))},
+                     std::move(noop));
+    ASSERT_TRUE(n.outputs) << n.outputs.error().message();
+    EXPECT_EQ((*n.outputs)[0].toFloats(), (std::vector<float>{0, 1, 2, 3}));
+    auto all = runNode("ReduceMean", 13, {feed(iota({2, 2}))});
+    ASSERT_TRUE(all.outputs) << all.outputs.error().message();
+    EXPECT_EQ((*all.outputs)[0].dims(), (Dims{1, 1}));
+    EXPECT_EQ((*all.outputs)[0].toFloats(), (std::vector<float>{1.5f}));
+}

@@ -1,0 +1,26 @@
+// Prints docs/conformance.md: ONNX node-test results of the reference kernels, one row per op.
+//
+//   build/tests/conformance_report > docs/conformance.md
+
+#include <iostream>
+
+#include "tests/core/engine/conformance_harness.h"
+
+int main() {
+    using namespace wh::conformance;
+    if (!fs::exists(nodeTestRoot())) {
+        std::cerr << nodeTestRoot() << " is missing: install libonnx-testdata\n";
+        return 2;
+    }
+    const std::vector<std::string> ops = reportedOps();
+    const auto byOp = foldersByOp(ops);
+    std::vector<OpReport> reports;
+    for (const std::string& op : ops) {
+        auto it = byOp.find(op);
+        reports.push_back(runOp(op, it == byOp.end() ? std::vector<fs::path>{} : it->second));
+        std::cerr << op << ": " << reports.back().count(Outcome::kPass) << "/"
+                  << reports.back().cases.size() << "\n";
+    }
+    std::cout << markdownReport(reports);
+    return 0;
+}
