@@ -143,6 +143,14 @@ void registerActivations(KernelRegistry& r) {
               using T = decltype(t);
               return [](T x) { return std::sqrt(x); };
           }));
+    r.add("", "Exp", 6, 18, kRef, unaryFactory<TypeSet::kFloat>([](const KernelContext&, auto t) {
+              using T = decltype(t);
+              return [](T x) { return std::exp(x); };
+          }));
+    r.add("", "Log", 6, 18, kRef, unaryFactory<TypeSet::kFloat>([](const KernelContext&, auto t) {
+              using T = decltype(t);
+              return [](T x) { return std::log(x); };
+          }));
 }
 
 // ---------------------------------------------------------------- Clip

@@ -836,10 +836,12 @@ Expected<KernelBuild> constantOfShapeFactory(const KernelContext& ctx) {
     return singleOutput(std::move(kernel), std::move(out));
 }
 
-// ---------------------------------------------------------------- ReduceMean, ReduceSum
+// ---------------------------------------------------------------- ReduceMean/Sum/Max/Min
+
+enum class ReduceKind { kSum, kMean, kMax, kMin };
 
 struct ReduceSpec {
-    bool mean = false;
+    ReduceKind kind = ReduceKind::kSum;
     bool keepDims = true;
     bool noopWithEmptyAxes = false;
 };
@@ -862,15 +864,16 @@ Expected<std::pair<Dims, std::vector<bool>>> reduceDims(const Dims& in, const In
     return std::pair<Dims, std::vector<bool>>{std::move(out), std::move(reduced)};
 }
 
-template <bool mean>
+template <ReduceKind kind>
 Expected<KernelBuild> reduceFactory(const KernelContext& ctx) {
     WH_RETURN_IF_ERROR(requireInputs(ctx, 1));
     const TensorInfo& x = ctx.inputs[0];
     ReduceSpec spec;
-    spec.mean = mean;
+    spec.kind = kind;
     spec.keepDims = ctx.node.attrInt("keepdims", 1) != 0;
-    // Axes became an input in opset 13 (ReduceSum) and 18 (ReduceMean), with noop_with_empty_axes.
-    const bool inputForm = ctx.opset >= (mean ? 18 : 13);
+    // Axes became an input in opset 13 (ReduceSum) and 18 (the others), with
+    // noop_with_empty_axes.
+    const bool inputForm = ctx.opset >= (kind == ReduceKind::kSum ? 13 : 18);
     std::optional<Ints> axes;
     if (!inputForm) {
         axes = ctx.node.attrInts("axes");
@@ -908,18 +911,30 @@ Expected<KernelBuild> reduceFactory(const KernelContext& ctx) {
                         toOut[i] = 0;
                         count *= xs.dims()[i];
                     }
-                acc.assign(static_cast<std::size_t>(y.numElements()), 0.0);
+                const double init = spec.kind == ReduceKind::kMax   ? -INFINITY
+                                    : spec.kind == ReduceKind::kMin ? INFINITY
+                                                                    : 0.0;
+                acc.assign(static_cast<std::size_t>(y.numElements()), init);
                 const T* px = xs.data<T>();
                 forEachRow(planStrided(xs.dims(), {toOut}),
                            [&](int64_t o, const int64_t* off, int64_t n, const int64_t* step) {
                                double* dst = acc.data() + off[0];
                                const int64_t st = step[0];
-                               for (int64_t i = 0; i < n; ++i)
-                                   dst[i * st] += static_cast<double>(px[o + i]);
+                               for (int64_t i = 0; i < n; ++i) {
+                                   const double v = static_cast<double>(px[o + i]);
+                                   double& d = dst[i * st];
+                                   switch (spec.kind) {
+                                       case ReduceKind::kMax: d = std::max(d, v); break;
+                                       case ReduceKind::kMin: d = std::min(d, v); break;
+                                       default: d += v;
+                                   }
+                               }
                            });
                 T* py = y.data<T>();
                 for (std::size_t i = 0; i < acc.size(); ++i) {
-                    const double v = spec.mean ? acc[i] / static_cast<double>(count) : acc[i];
+                    const double v = spec.kind == ReduceKind::kMean
+                                         ? acc[i] / static_cast<double>(count)
+                                         : acc[i];
                     py[i] = convertValue<T>(v);
                 }
                 return Status::ok();
@@ -1093,8 +1108,10 @@ void registerTensorOps(KernelRegistry& r) {
     r.add("", "Shape", 1, 18, kRef, shapeFactory);
     r.add("", "Constant", 1, 18, kRef, constantFactory);
     r.add("", "ConstantOfShape", 9, 18, kRef, constantOfShapeFactory);
-    r.add("", "ReduceMean", 1, 18, kRef, reduceFactory<true>);
-    r.add("", "ReduceSum", 1, 18, kRef, reduceFactory<false>);
+    r.add("", "ReduceMean", 1, 18, kRef, reduceFactory<ReduceKind::kMean>);
+    r.add("", "ReduceSum", 1, 18, kRef, reduceFactory<ReduceKind::kSum>);
+    r.add("", "ReduceMax", 1, 18, kRef, reduceFactory<ReduceKind::kMax>);
+    r.add("", "ReduceMin", 1, 18, kRef, reduceFactory<ReduceKind::kMin>);
     r.add("", "Pad", 2, 18, kRef, padFactory);
 }
 
