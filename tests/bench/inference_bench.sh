@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Inference latency, Whittle vs ONNX Runtime 1.30 (npm, CPU), same model, input shape and thread
+# count, measured in the same run. Prints a markdown table.
+# Usage: tests/bench/inference_bench.sh [WHITTLE_CLI] [--threads T] [--iters N]
+# Needs: packaging/install-deps.sh --peers (onnxruntime-node, python3-torch for the exports).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cli=${1:-$root/build/app/whittle-cli}
+shift || true
+threads=2
+iters=50
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --threads) threads=$2; shift 2 ;;
+    --iters) iters=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 1 ;;
+  esac
+done
+work=${TMPDIR:-/tmp}/whittle-inference-bench
+mkdir -p "$work"
+
+# Built-in architectures (untrained: `train --steps 0` writes the initialised model).
+for arch in lenet5 resnet20 mobilenetv2-tiny; do
+  [[ -e "$work/$arch.onnx" ]] ||
+    "$cli" train --arch "$arch" --dataset fashion-mnist --steps 0 -o "$work/$arch.onnx" >/dev/null 2>&1 ||
+    echo "note: could not write $arch (whittle-cli train missing?)" >&2
+done
+"$root/tests/tools/export_torchvision.sh" >/dev/null
+
+models=()
+for arch in lenet5 resnet20 mobilenetv2-tiny; do [[ -e "$work/$arch.onnx" ]] && models+=("$work/$arch.onnx"); done
+for tv in resnet18 mobilenet_v2; do
+  [[ -e "$root/tests/data/torchvision/$tv.onnx" ]] && models+=("$root/tests/data/torchvision/$tv.onnx")
+done
+
+echo "| model | batch | threads | Whittle p50 ms | ORT p50 ms | Whittle / ORT |"
+echo "|---|---:|---:|---:|---:|---:|"
+for model in "${models[@]}"; do
+  name=$(basename "$model" .onnx)
+  for batch in 1 64; do
+    [[ "$name" == resnet18 || "$name" == mobilenet_v2 ]] && [[ $batch == 64 ]] && continue
+    ours=$("$cli" bench "$model" --batch "$batch" --threads "$threads" --iters "$iters" --json 2>/dev/null |
+           /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["p50_ms"])')
+    # The same random input shape for ORT: write it as .npy with numpy.
+    /usr/bin/python3 - "$model" "$batch" "$work/in.npy" <<'PY'
+import sys, numpy as np, onnx
+m = onnx.load(sys.argv[1], load_external_data=False)
+inits = {i.name for i in m.graph.initializer}
+inp = [i for i in m.graph.input if i.name not in inits][0]
+dims = [d.dim_value if d.HasField("dim_value") else int(sys.argv[2]) for d in inp.type.tensor_type.shape.dim]
+np.save(sys.argv[3], np.random.default_rng(0).uniform(-1, 1, dims).astype(np.float32))
+open(sys.argv[3] + ".name", "w").write(inp.name)
+PY
+    input_name=$(cat "$work/in.npy.name")
+    theirs=$(node "$root/tests/peers/ort_run.js" "$model" "$work/ort" "$input_name=$work/in.npy" \
+               --threads "$threads" --bench "$iters" |
+             /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["p50_ms"])')
+    ratio=$(/usr/bin/python3 -c "print(f'{$ours/$theirs:.2f}')")
+    printf '| %s | %d | %d | %.3f | %.3f | %s |\n' "$name" "$batch" "$threads" "$ours" "$theirs" "$ratio"
+  done
+done
