@@ -20,7 +20,10 @@ int fail(const Status& status) {
     return exitCodeOf(status);
 }
 
-void printJson(const nlohmann::json& j) { std::printf("%s\n", j.dump(2).c_str()); }
+void printJson(const nlohmann::json& j) {
+    // Names in a model need not be UTF-8: replace bad bytes rather than throw.
+    std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+}
 
 int runWithProgress(const std::string& title, const std::function<int(jobs::JobContext&)>& task) {
     jobs::JobContext job;

@@ -36,5 +36,6 @@ CLI::App* addCommand(CLI::App& app, Context& ctx, const std::string& name,
 void addEvalCommand(CLI::App& app, Context& ctx);
 void addRunCommand(CLI::App& app, Context& ctx);
 void addBenchCommand(CLI::App& app, Context& ctx);
+void addTrainCommand(CLI::App& app, Context& ctx);
 
 }  // namespace wh::cli

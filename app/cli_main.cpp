@@ -25,16 +25,12 @@ using nlohmann::json;
 
 namespace {
 
-int fail(const wh::Status& status) {
-    std::fprintf(stderr, "whittle-cli: %s\n", status.message().c_str());
-    return wh::exitCodeOf(status);
-}
+using wh::cli::fail;
+using wh::cli::printJson;
 
 // The process ends right after a command; freeing a 100k-node model one object at a time
 // costs a fifth of a second for nothing. The OS reclaims it at exit.
 void keepUntilExit(wh::ir::Model&& model) { new wh::ir::Model(std::move(model)); }
-
-void printJson(const json& j) { std::printf("%s\n", j.dump(2).c_str()); }
 
 json shapeJson(const wh::ir::Type& type) {
     if (!type.shape) return nullptr;
@@ -234,6 +230,7 @@ int main(int argc, char** argv) {
     wh::cli::addEvalCommand(app, engineCommands);
     wh::cli::addRunCommand(app, engineCommands);
     wh::cli::addBenchCommand(app, engineCommands);
+    wh::cli::addTrainCommand(app, engineCommands);
 
     std::string layoutModel, layoutDot;
     auto* layoutCmd = app.add_subcommand("layout", "Graph layout only (time, size, crossings)");

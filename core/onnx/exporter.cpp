@@ -46,6 +46,12 @@ void unpackInts(const ir::Tensor& t, google::protobuf::RepeatedField<Dst>* out, 
     }
 }
 
+// An empty tensor's RepeatedField has no storage (a null pointer), and memcpy with a null
+// pointer is undefined even for zero bytes.
+void copyData(const ir::Tensor& t, void* dst) {
+    if (t.byteSize() > 0) std::memcpy(dst, t.data->data(), t.byteSize());
+}
+
 void exportTensor(const ir::Tensor& t, ::onnx::TensorProto* out) {
     for (int64_t d : t.dims) out->add_dims(d);
     if (t.dtype != ir::DType::kUndefined || t.presence.has(bits::kTensorDataType))
@@ -81,21 +87,20 @@ void exportTensor(const ir::Tensor& t, ::onnx::TensorProto* out) {
         case D::kComplex64: {
             const auto n = static_cast<int>(t.byteSize() / sizeof(float));
             out->mutable_float_data()->Resize(n, 0.0f);
-            std::memcpy(out->mutable_float_data()->mutable_data(), t.data->data(), t.byteSize());
+            copyData(t, out->mutable_float_data()->mutable_data());
             break;
         }
         case D::kDouble:
         case D::kComplex128: {
             const auto n = static_cast<int>(t.byteSize() / sizeof(double));
             out->mutable_double_data()->Resize(n, 0.0);
-            std::memcpy(out->mutable_double_data()->mutable_data(), t.data->data(),
-                        t.byteSize());
+            copyData(t, out->mutable_double_data()->mutable_data());
             break;
         }
         case D::kInt64: {
             const auto n = static_cast<int>(t.byteSize() / sizeof(int64_t));
             out->mutable_int64_data()->Resize(n, 0);
-            std::memcpy(out->mutable_int64_data()->mutable_data(), t.data->data(), t.byteSize());
+            copyData(t, out->mutable_int64_data()->mutable_data());
             break;
         }
         case D::kUInt32:

@@ -35,6 +35,11 @@ Expected<ExternalRef> parseExternalRef(const std::string& file,
     if (!haveLocation || ref.location.empty())
         return error(StatusCode::kBadInput, "{}: {} is external but names no location", file,
                      where);
+    // The OS stops a path at its first NUL: "data.bin\0../x" would open a file other than the
+    // one named (and checked) here.
+    if (ref.location.find('\0') != std::string::npos)
+        return error(StatusCode::kBadInput,
+                     "{}: {} has an external-data location with a NUL character", file, where);
     const fs::path loc(ref.location);
     if (loc.is_absolute())
         return error(StatusCode::kBadInput,

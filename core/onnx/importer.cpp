@@ -3,7 +3,10 @@
 
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <system_error>
+#include <unordered_map>
+#include <unordered_set>
 
 #include <google/protobuf/arena.h>
 #include <google/protobuf/io/coded_stream.h>
@@ -72,6 +75,7 @@ private:
     Expected<ir::Value*> resolveInput(ir::Graph& g, const std::string& name);
     Status checkDims(const google::protobuf::RepeatedField<int64_t>& dims,
                      std::string_view context);
+    Status checkAcyclic(const ir::Graph& g, std::string_view graphWhere);
 
     template <class... Args>
     Status bad(fmt::format_string<Args...> format, Args&&... args) const {
@@ -87,6 +91,59 @@ Status Importer::checkDims(const google::protobuf::RepeatedField<int64_t>& dims,
                    m_limits.maxRank);
     for (int64_t d : dims)
         if (d < 0) return bad("{} has a negative dimension ({})", context, d);
+    return Status::ok();
+}
+
+// Depth-first search along producer edges, iterative (a hostile chain may be millions of nodes
+// long). A node reached again while still on the stack closes a cycle; the message names a node
+// that is on it (Kahn's algorithm alone would leave nodes downstream of a cycle unsorted too,
+// and could name one of those).
+Status Importer::checkAcyclic(const ir::Graph& g, std::string_view graphWhere) {
+    enum : uint8_t { kNew = 0, kOnStack, kDone };
+    std::unordered_map<const ir::Node*, uint8_t> state;
+    struct Frame {
+        const ir::Node* node;
+        std::size_t nextInput;
+    };
+    std::vector<Frame> stack;
+    for (const ir::Node* start : g.nodes()) {
+        if (state[start] != kNew) continue;
+        state[start] = kOnStack;
+        stack.push_back({start, 0});
+        while (!stack.empty()) {
+            Frame& f = stack.back();
+            if (f.nextInput == f.node->inputs().size()) {
+                state[f.node] = kDone;
+                stack.pop_back();
+                continue;
+            }
+            const ir::Value* v = f.node->inputs()[f.nextInput++];
+            const ir::Node* p = v ? v->producer() : nullptr;
+            if (!p) continue;
+            uint8_t& ps = state[p];
+            if (ps == kNew) {
+                ps = kOnStack;
+                stack.push_back({p, 0});
+            } else if (ps == kOnStack) {
+                // stack[k + 1] feeds stack[k], and the top feeds p: the cycle runs
+                // p -> top -> top-1 -> ... -> p.
+                std::size_t at = stack.size() - 1;
+                while (stack[at].node != p) --at;
+                std::string path = fmt::format("'{}'", p->displayName());
+                std::size_t shown = 0;
+                for (std::size_t k = stack.size() - 1; k > at; --k) {
+                    if (++shown > 8) {
+                        path += " -> ...";
+                        break;
+                    }
+                    path += fmt::format(" -> '{}'", stack[k].node->displayName());
+                }
+                path += fmt::format(" -> '{}'", p->displayName());
+                return bad("{} has a cycle through node '{}' ({}): {}", graphWhere,
+                           p->displayName(), p->opType, path);
+            }
+        }
+    }
     return Status::ok();
 }
 
@@ -154,11 +211,16 @@ Expected<ir::Tensor> Importer::importTensor(::onnx::TensorProto& tp, std::string
         if (tp.segment().has_end()) t.segmentPresence.set(bits::kSegmentEnd);
     }
 
-    // Element count and byte size, with overflow checks before anything is allocated.
+    // Element count and byte size, with overflow checks before anything is allocated. The
+    // running product must fit int64 in the order ir::Tensor::numElements multiplies, so that
+    // no later reader overflows either (dims [2^40, 2^40, 0] hold no elements but still would).
     uint64_t count = 1;
+    constexpr auto kMaxCount = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
     for (int64_t d : t.dims) {
-        if (d != 0 && count > UINT64_MAX / static_cast<uint64_t>(d))
-            return tl::unexpected(bad("{} has dimensions whose product overflows", where));
+        if (d != 0 && count > kMaxCount / static_cast<uint64_t>(d))
+            return tl::unexpected(
+                bad("{} has dimensions {} whose product overflows int64", where,
+                    fmt::format("[{}]", fmt::join(t.dims, ","))));
         count *= static_cast<uint64_t>(d);
     }
     const std::size_t elemSize = ir::dtypeSize(t.dtype);
@@ -263,7 +325,7 @@ Expected<ir::SparseTensor> Importer::importSparse(::onnx::SparseTensorProto& sp,
         s.presence.set(bits::kSparseIndices);
         WH_ASSIGN_OR_RETURN(s.indices, importTensor(*sp.mutable_indices(), context));
     }
-    WH_RETURN_IF_ERROR(checkDims(sp.dims(), context));
+    WH_RETURN_IF_ERROR(checkDims(sp.dims(), fmt::format("{} '{}'", context, sp.values().name())));
     s.dims.assign(sp.dims().begin(), sp.dims().end());
     return s;
 }
@@ -499,12 +561,14 @@ Status Importer::importGraph(::onnx::GraphProto& gp, ir::Graph& g, int depth) {
     }
 
     std::vector<ir::Value*> ins, outs;
+    std::unordered_set<const ir::Value*> outSet;
     for (auto& np : *gp.mutable_node()) {
         const std::string nodeWhere =
             fmt::format("node '{}' ({})", np.name().empty() ? "<unnamed>" : np.name(),
                         np.op_type());
         ins.clear();
         outs.clear();
+        outSet.clear();
         for (const std::string& name : np.input()) {
             WH_ASSIGN_OR_RETURN_STATUS(ir::Value * v, resolveInput(g, name));
             ins.push_back(v);
@@ -521,12 +585,13 @@ Status Importer::importGraph(::onnx::GraphProto& gp, ir::Graph& g, int depth) {
             if (v && (v->isGraphInput() || v->hasInitializer()))
                 return bad("{} writes tensor '{}', which is also a graph input or initializer",
                            nodeWhere, name);
-            if (v && std::find(outs.begin(), outs.end(), v) != outs.end())
-                return bad("{} lists output '{}' twice", nodeWhere, name);
+            // A set, not std::find: a hostile node may list a million outputs.
+            if (v && outSet.count(v)) return bad("{} lists output '{}' twice", nodeWhere, name);
             if (!v) {
                 WH_ASSIGN_OR_RETURN_STATUS(v, g.addValue(name));
             }
             outs.push_back(v);
+            outSet.insert(v);
         }
         ir::Node* node = g.addNode(np.op_type(), ins, outs);
         node->name = np.name();
@@ -586,6 +651,7 @@ Status Importer::importGraph(::onnx::GraphProto& gp, ir::Graph& g, int depth) {
         }
     }
     if (!g.isTopologicallySorted()) {
+        WH_RETURN_STATUS_IF_ERROR(checkAcyclic(g, graphWhere));
         Status s = g.sortTopologically();
         if (!s.isOk()) return Status(s.code(), m_file + ": " + s.message());
     }
@@ -652,15 +718,37 @@ Expected<ir::Model> Importer::importModel(::onnx::ModelProto& mp) {
     return m;
 }
 
-}  // namespace
+// Names in a message come from the file: escape control characters so that a name holding a line
+// break cannot split the one-line message, and cap the length.
+Status oneLine(const Status& s) {
+    constexpr std::size_t kMaxChars = 2000;
+    std::string out;
+    out.reserve(std::min(s.message().size(), kMaxChars) + 8);
+    for (char c : s.message()) {
+        if (out.size() >= kMaxChars) {
+            out += "...";
+            break;
+        }
+        const auto u = static_cast<unsigned char>(c);
+        if (c == '\n') out += "\\n";
+        else if (c == '\r') out += "\\r";
+        else if (c == '\t') out += "\\t";
+        else if (u < 0x20 || u == 0x7f) out += fmt::format("\\x{:02x}", u);
+        else out += c;
+    }
+    return Status(s.code(), std::move(out));
+}
 
-Expected<ir::Model> parseModel(std::span<const std::byte> bytes, std::string_view displayName,
-                               const fs::path& baseDir, const Limits& limits) {
+Expected<ir::Model> parseModelUnchecked(std::span<const std::byte> bytes,
+                                        std::string_view displayName, const fs::path& baseDir,
+                                        const Limits& limits) {
     static SilenceProtobufLogs silence;
     std::string file(displayName);
-    if (bytes.size() > limits.maxFileBytes)
+    // CodedInputStream counts in int: nothing above INT32_MAX, whatever the limits say.
+    const uint64_t maxBytes = std::min<uint64_t>(limits.maxFileBytes, INT32_MAX);
+    if (bytes.size() > maxBytes)
         return error(StatusCode::kBadInput, "{}: the file is {} bytes, above the {} byte limit",
-                     file, bytes.size(), limits.maxFileBytes);
+                     file, bytes.size(), maxBytes);
     if (bytes.empty()) return error(StatusCode::kBadInput, "{}: the file is empty", file);
     // An arena makes the many small messages cheap to allocate and free at once.
     google::protobuf::Arena arena;
@@ -668,8 +756,10 @@ Expected<ir::Model> parseModel(std::span<const std::byte> bytes, std::string_vie
     google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
                                               static_cast<int>(bytes.size()));
     in.SetTotalBytesLimit(static_cast<int>(std::min<uint64_t>(bytes.size(), INT32_MAX)));
-    // Each subgraph level costs three message levels (Attribute, Graph, Node) plus types.
-    in.SetRecursionLimit(3 * limits.maxSubgraphDepth + 40);
+    // Each subgraph level costs three message levels (Attribute, Graph, Node) plus types. The
+    // parser gets far more room than our limits need, so that a file nested too deeply is
+    // refused by the importer, which can name the node; the cap only bounds the parser's stack.
+    in.SetRecursionLimit(std::max(1000, 3 * limits.maxSubgraphDepth + 64));
     if (!mp.ParseFromCodedStream(&in) || !in.ConsumedEntireMessage())
         return error(StatusCode::kBadInput,
                      "{}: not a valid ONNX model (truncated or corrupt protobuf, or nested too "
@@ -677,6 +767,15 @@ Expected<ir::Model> parseModel(std::span<const std::byte> bytes, std::string_vie
                      file);
     Importer importer(file, baseDir, limits);
     return importer.importModel(mp);
+}
+
+}  // namespace
+
+Expected<ir::Model> parseModel(std::span<const std::byte> bytes, std::string_view displayName,
+                               const fs::path& baseDir, const Limits& limits) {
+    auto model = parseModelUnchecked(bytes, displayName, baseDir, limits);
+    if (!model) return tl::unexpected(oneLine(model.error()));
+    return model;
 }
 
 Expected<ir::Model> loadModel(const fs::path& path, const Limits& limits) {
