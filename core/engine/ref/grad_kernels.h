@@ -1,0 +1,21 @@
+#pragma once
+/// Reference gradient kernels: plain C++ (Eigen for the matrix products), float and double, the
+/// oracle for any faster backward. Each group registers itself; registerReferenceGradients()
+/// calls them all.
+
+#include "core/engine/autodiff.h"
+
+namespace wh::engine::ref {
+
+/// Add, Sub, Mul, Div, PRelu (numpy broadcasting); Relu, LeakyRelu, Sigmoid, Tanh, Clip,
+/// HardSigmoid, HardSwish, Sqrt, Erf, Neg, Exp, Log, Identity; Dropout (with a seeded training
+/// forward).
+void registerElementwiseGradients(GradRegistry& registry);
+/// Concat, Split, Reshape, Flatten, Squeeze, Unsqueeze, Transpose, ReduceMean, ReduceSum.
+void registerTensorGradients(GradRegistry& registry);
+/// Conv, ConvTranspose, Gemm, MatMul, BatchNormalization (with a training forward: batch
+/// statistics, running averages updated), MaxPool, AveragePool, GlobalAveragePool, Softmax,
+/// LogSoftmax.
+void registerNnGradients(GradRegistry& registry);
+
+}  // namespace wh::engine::ref

@@ -1,0 +1,11 @@
+#include "core/engine/ref/grad_kernels.h"
+
+namespace wh::engine {
+
+void registerReferenceGradients(GradRegistry& registry) {
+    ref::registerElementwiseGradients(registry);
+    ref::registerTensorGradients(registry);
+    ref::registerNnGradients(registry);
+}
+
+}  // namespace wh::engine

@@ -1,0 +1,690 @@
+#include "core/engine/training_plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <set>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "core/engine/threads.h"
+#include "core/rewrite/constant_to_initializer.h"
+#include "core/rewrite/greedy_driver.h"
+#include "core/rewrite/pattern.h"
+#include "core/rewrite/rewriter.h"
+
+namespace wh::engine {
+
+namespace {
+
+bool isNondeterministic(std::string_view op) {
+    return op == "RandomNormal" || op == "RandomUniform" || op == "RandomNormalLike" ||
+           op == "RandomUniformLike" || op == "Multinomial" || op == "Bernoulli" ||
+           op == "Dropout";
+}
+
+bool isFloating(ir::DType t) { return t == ir::DType::kFloat || t == ir::DType::kDouble; }
+
+TensorInfo infoFromType(const ir::Type& type, const Dims* given) {
+    TensorInfo info;
+    info.dtype = type.kind == ir::Type::Kind::kTensor ? type.elemType : ir::DType::kUndefined;
+    if (given) {
+        info.dims = *given;
+        return info;
+    }
+    if (!type.shape) {
+        info.rankKnown = false;
+        return info;
+    }
+    for (const ir::Dim& d : type.shape->dims) info.dims.push_back(d.isKnown() ? d.value : -1);
+    return info;
+}
+
+}  // namespace
+
+// ---- Loss --------------------------------------------------------------------------------------
+
+// With p = softmax(z) and targets q = (1 - eps) onehot(label) + eps / C, the loss of a row is
+// -sum q log p = logsumexp(z) - sum q z, and its gradient p - q (divided by B for the mean).
+Expected<double> softmaxCrossEntropy(const HostTensor& logits, const HostTensor& labels,
+                                     float smoothing, HostTensor* grad) {
+    if (logits.rank() < 1 || labels.dtype() != ir::DType::kInt64 || labels.rank() != 1 ||
+        labels.dim(0) != logits.dim(0))
+        return error(StatusCode::kBadInput,
+                     "cross-entropy needs logits [B, C] and int64 labels [B]; got {} {} and {} {}",
+                     ir::dtypeName(logits.dtype()), dimsToString(logits.dims()),
+                     ir::dtypeName(labels.dtype()), dimsToString(labels.dims()));
+    if (!isFloating(logits.dtype()))
+        return error(StatusCode::kBadInput, "cross-entropy of {} logits",
+                     ir::dtypeName(logits.dtype()));
+    const int64_t B = logits.dim(0);
+    const int64_t C = B ? logits.numElements() / B : 0;
+    if (grad) grad->ensure(logits.dtype(), logits.dims());
+    const int64_t* y = labels.data<int64_t>();
+    const double eps = smoothing;
+    double total = 0;
+    std::vector<double> row(static_cast<std::size_t>(C));
+    for (int64_t b = 0; b < B; ++b) {
+        if (y[b] < 0 || y[b] >= C)
+            return error(StatusCode::kBadInput, "label {} of sample {} is outside [0, {})", y[b],
+                         b, C);
+        for (int64_t c = 0; c < C; ++c) row[static_cast<std::size_t>(c)] = logits.at(b * C + c);
+        const double mx = *std::max_element(row.begin(), row.end());
+        double sum = 0;
+        for (double v : row) sum += std::exp(v - mx);
+        const double lse = mx + std::log(sum);
+        double loss = 0;
+        for (int64_t c = 0; c < C; ++c) {
+            const double q = (c == y[b] ? 1.0 - eps : 0.0) + eps / static_cast<double>(C);
+            const double z = row[static_cast<std::size_t>(c)];
+            loss += q * (lse - z);
+            if (grad) {
+                const double g = (std::exp(z - lse) - q) / static_cast<double>(B);
+                if (grad->dtype() == ir::DType::kFloat)
+                    grad->data<float>()[b * C + c] = static_cast<float>(g);
+                else
+                    grad->data<double>()[b * C + c] = g;
+            }
+        }
+        total += loss;
+    }
+    return B ? total / static_cast<double>(B) : 0.0;
+}
+
+// ---- Plan --------------------------------------------------------------------------------------
+
+struct TrainingPlan::Impl {
+    struct Slot {
+        TensorInfo info;
+        HostTensor tensor;  // activations and constants (parameters/state live elsewhere)
+        HostTensor grad;
+        Dims dims;          // of the last value, kept when the tensor is released
+        int param = -1;     // index into params
+        int state = -1;     // index into state
+        bool constant = false;
+        bool needsGrad = false;
+        bool gradWritten = false;
+        bool saved = false;      // some gradient kernel reads it
+        bool releasable = false; // an activation nobody needs after its last forward reader
+        int lastUse = -1;        // last step reading it in the forward pass
+    };
+    struct Step {
+        const ir::Node* node = nullptr;
+        std::string where;
+        std::unique_ptr<Kernel> kernel;          // inference semantics
+        std::unique_ptr<Kernel> trainingForward; // optional override while training
+        std::unique_ptr<GradKernel> grad;
+        std::vector<int> inputs, outputs;        // slot, -1 = omitted
+        std::vector<int> stateSlots;             // slot updated by extra output k
+        std::vector<HostTensor> stateOut;
+        std::vector<bool> wantGrad;              // per input
+        std::vector<bool> savedIn, savedOut;
+        bool backward = false;
+        std::vector<HostTensor> scratch;         // per input, when a gradient accumulates
+    };
+
+    ir::Model model;
+    TrainingOptions options;
+    TrainingFlags flags;
+    std::vector<Parameter> params;
+    std::vector<std::pair<std::string, HostTensor>> state;
+    std::vector<Slot> slots;
+    std::vector<Step> steps;
+    int inputSlot = -1;
+    std::vector<int> outputSlots;
+    const KernelRegistry* registry = nullptr;
+    KernelOptions kernelOptions;
+    // Forward kernels compiled for one concrete input shape (oneDNN's need static shapes), by
+    // input dims; null entries fall back to the step's shape-agnostic kernel.
+    std::map<Dims, std::vector<std::unique_ptr<Kernel>>> kernelSets;
+    static constexpr std::size_t kMaxKernelSets = 4;
+
+    HostTensor& value(int s) {
+        Slot& slot = slots[static_cast<std::size_t>(s)];
+        if (slot.param >= 0) return params[static_cast<std::size_t>(slot.param)].value;
+        if (slot.state >= 0) return state[static_cast<std::size_t>(slot.state)].second;
+        return slot.tensor;
+    }
+    HostTensor& gradOf(int s) {
+        Slot& slot = slots[static_cast<std::size_t>(s)];
+        if (slot.param >= 0) return params[static_cast<std::size_t>(slot.param)].grad;
+        return slot.grad;
+    }
+    Status feed(const HostTensor& images);
+    /// The kernels to run for the fed input's shape (see kernelSets).
+    std::vector<std::unique_ptr<Kernel>>* kernelsFor(const Dims& inputDims);
+};
+
+TrainingPlan::TrainingPlan(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+TrainingPlan::TrainingPlan(TrainingPlan&&) noexcept = default;
+TrainingPlan& TrainingPlan::operator=(TrainingPlan&&) noexcept = default;
+TrainingPlan::~TrainingPlan() = default;
+
+std::vector<Parameter>& TrainingPlan::parameters() { return m_impl->params; }
+const std::vector<Parameter>& TrainingPlan::parameters() const { return m_impl->params; }
+Parameter* TrainingPlan::parameter(std::string_view name) {
+    for (Parameter& p : m_impl->params)
+        if (p.name == name) return &p;
+    return nullptr;
+}
+const std::vector<std::pair<std::string, HostTensor>>& TrainingPlan::state() const {
+    return m_impl->state;
+}
+TrainingFlags& TrainingPlan::flags() { return m_impl->flags; }
+int TrainingPlan::numSteps() const { return static_cast<int>(m_impl->steps.size()); }
+int TrainingPlan::numSavedActivations() const {
+    int n = 0;
+    for (const auto& s : m_impl->slots)
+        if (s.saved && !s.constant && s.param < 0 && s.state < 0) ++n;
+    return n;
+}
+
+Expected<TrainingPlan> TrainingPlan::compile(const ir::Model& source,
+                                             const TrainingOptions& options) {
+    auto impl = std::make_unique<Impl>();
+    Impl& m = *impl;
+    m.options = options;
+    m.flags.seed = options.seed;
+    setComputeThreads(options.threads);
+    const KernelRegistry& registry =
+        options.registry ? *options.registry : KernelRegistry::builtin();
+    const GradRegistry& gradRegistry =
+        options.gradRegistry ? *options.gradRegistry : GradRegistry::builtin();
+
+    // Work on a clone whose Constant weights are initializers, so that they can be trained.
+    m.model = source.clone();
+    ir::Graph& g = *m.model.graph;
+    {
+        rewrite::Rewriter rewriter(g);
+        rewrite::PatternSet patterns;
+        patterns.emplace<rewrite::ConstantToInitializer>();
+        rewrite::applyPatternsGreedily(rewriter, patterns);
+    }
+
+    // BatchNormalization statistics are state, not parameters.
+    std::set<const ir::Value*> stateValues;
+    for (const ir::Node* node : g.nodes())
+        if (node->opType == "BatchNormalization" && rewrite::isDefaultDomain(node->domain))
+            for (int i : {3, 4})
+                if (const ir::Value* v = node->input(i); v && v->hasInitializer())
+                    stateValues.insert(v);
+    const std::set<std::string> frozen(options.frozen.begin(), options.frozen.end());
+
+    std::unordered_map<const ir::Value*, int> slotOf;
+    auto newSlot = [&](const ir::Value* v, TensorInfo info) {
+        m.slots.push_back({});
+        m.slots.back().info = std::move(info);
+        const int s = static_cast<int>(m.slots.size()) - 1;
+        slotOf[v] = s;
+        return s;
+    };
+    auto makeConstant = [&](const ir::Value* v, HostTensor t) {
+        TensorInfo info = TensorInfo::of(t);
+        info.constant = std::make_shared<const HostTensor>(t);
+        const int s = newSlot(v, std::move(info));
+        Impl::Slot& slot = m.slots[static_cast<std::size_t>(s)];
+        slot.dims = t.dims();
+        slot.tensor = std::move(t);
+        slot.constant = true;
+    };
+
+    for (const ir::Value* v : g.initializers()) {
+        WH_ASSIGN_OR_RETURN(HostTensor t, HostTensor::fromIr(*v->initializer()));
+        const bool floating = isFloating(t.dtype());
+        if (stateValues.count(v) && floating && !v->isGraphInput()) {
+            const int s = newSlot(v, TensorInfo::of(t));
+            m.slots[static_cast<std::size_t>(s)].dims = t.dims();
+            m.slots[static_cast<std::size_t>(s)].state = static_cast<int>(m.state.size());
+            m.state.emplace_back(v->name(), std::move(t));
+        } else if (floating && ir::isParameter(v)) {
+            const int s = newSlot(v, TensorInfo::of(t));
+            Impl::Slot& slot = m.slots[static_cast<std::size_t>(s)];
+            slot.dims = t.dims();
+            slot.param = static_cast<int>(m.params.size());
+            const bool trainable = !frozen.count(v->name());
+            slot.needsGrad = trainable;
+            Parameter p;
+            p.name = v->name();
+            p.grad = HostTensor(t.dtype(), t.dims());
+            p.value = std::move(t);
+            p.trainable = trainable;
+            m.params.push_back(std::move(p));
+        } else {
+            makeConstant(v, std::move(t));
+        }
+    }
+    for (const ir::Value* v : g.inputs()) {
+        if (v->hasInitializer()) continue;  // a default: used as the constant above
+        if (m.inputSlot >= 0)
+            return error(StatusCode::kUnsupported,
+                         "graph input '{}': training feeds one input (the images)", v->name());
+        auto given = options.inputShapes.find(v->name());
+        m.inputSlot = newSlot(v, infoFromType(v->type, given == options.inputShapes.end()
+                                                           ? nullptr
+                                                           : &given->second));
+    }
+    if (m.inputSlot < 0) return error(StatusCode::kBadInput, "the model has no input to feed");
+
+    KernelOptions& kernelOptions = m.kernelOptions;
+    kernelOptions.threads = options.threads;
+    kernelOptions.training = false;  // the inference kernels; training overrides come below
+    m.registry = &registry;
+    std::vector<TensorInfo> inputInfos;
+    for (const ir::Node* node : g.nodes()) {
+        const std::string where = fmt::format("node '{}' ({})", node->displayName(), node->opType);
+        inputInfos.clear();
+        std::vector<int> inSlots;
+        bool allConstant = true, anyNeedsGrad = false;
+        std::vector<bool> needs;
+        for (const ir::Value* v : node->inputs()) {
+            if (!v) {
+                inputInfos.push_back({});
+                inSlots.push_back(-1);
+                needs.push_back(false);
+                continue;
+            }
+            auto it = slotOf.find(v);
+            if (it == slotOf.end())
+                return error(StatusCode::kBadInput, "{} reads tensor '{}', which nothing defines",
+                             where, v->name());
+            const Impl::Slot& slot = m.slots[static_cast<std::size_t>(it->second)];
+            inputInfos.push_back(slot.info);
+            inSlots.push_back(it->second);
+            allConstant = allConstant && slot.constant;
+            needs.push_back(slot.needsGrad);
+            anyNeedsGrad = anyNeedsGrad || slot.needsGrad;
+        }
+        const int64_t opset = m.model.opsetVersion(node->domain);
+        KernelContext ctx{*node, opset, inputInfos, kernelOptions};
+        Expected<KernelBuild> build = error(StatusCode::kUnsupported, "");
+        bool found = false;
+        for (Backend backend : options.backends) {
+            const KernelFactory* factory = registry.find(node->domain, node->opType, opset, backend);
+            if (!factory) continue;
+            found = true;
+            build = (*factory)(ctx);
+            if (build || build.error().code() != StatusCode::kUnsupported) break;
+        }
+        if (!found)
+            return error(StatusCode::kUnsupported,
+                         "operator {}{} (opset {}) of {} is not supported by the engine",
+                         node->domain.empty() ? "" : node->domain + ".", node->opType, opset,
+                         where);
+        if (!build) {
+            const Status& s = build.error();
+            if (s.message().find(where) != std::string::npos) return tl::unexpected(s);
+            return error(s.code(), "{}: {}", where, s.message());
+        }
+        if (build->outputs.size() < static_cast<std::size_t>(node->numOutputs()))
+            build->outputs.resize(static_cast<std::size_t>(node->numOutputs()));
+
+        bool outputsConstant = true;
+        for (int i = 0; i < node->numOutputs(); ++i)
+            if (node->output(i) && !build->outputs[static_cast<std::size_t>(i)].constant)
+                outputsConstant = false;
+        if (!outputsConstant && allConstant && !isNondeterministic(node->opType)) {
+            // Only non-parameter constants in: compute now (shape arithmetic and the like).
+            std::vector<const HostTensor*> ins;
+            for (int s : inSlots) ins.push_back(s < 0 ? nullptr : &m.value(s));
+            std::vector<HostTensor> outs(static_cast<std::size_t>(node->numOutputs()));
+            std::vector<HostTensor*> outPtrs;
+            for (auto& o : outs) outPtrs.push_back(&o);
+            Status s = build->kernel->run(ins, outPtrs);
+            if (!s.isOk()) return error(s.code(), "{}: {}", where, s.message());
+            for (int i = 0; i < node->numOutputs(); ++i) {
+                auto& info = build->outputs[static_cast<std::size_t>(i)];
+                info = TensorInfo::of(outs[static_cast<std::size_t>(i)]);
+                info.constant = std::make_shared<const HostTensor>(outs[static_cast<std::size_t>(i)]);
+            }
+            outputsConstant = true;
+        }
+        if (outputsConstant) {
+            for (int i = 0; i < node->numOutputs(); ++i)
+                if (const ir::Value* v = node->output(i))
+                    makeConstant(v, *build->outputs[static_cast<std::size_t>(i)].constant);
+            continue;
+        }
+
+        // A gradient flows through the node only into floating outputs: Shape, Size, comparisons
+        // and the like end the path (their inputs get nothing from them).
+        bool floatingOut = false;
+        for (int i = 0; i < node->numOutputs(); ++i) {
+            const ir::DType t = build->outputs[static_cast<std::size_t>(i)].dtype;
+            floatingOut = floatingOut || (node->output(i) && (isFloating(t) || t == ir::DType::kUndefined));
+        }
+        anyNeedsGrad = anyNeedsGrad && floatingOut;
+
+        Impl::Step step;
+        step.node = node;
+        step.where = where;
+        step.kernel = std::move(build->kernel);
+        step.inputs = std::move(inSlots);
+        step.wantGrad = needs;
+        bool hasGrad = false;
+        Expected<GradBuild> gb = error(StatusCode::kUnsupported, "");
+        GradContext gctx{*node, opset, inputInfos, build->outputs, needs, &m.flags};
+        for (Backend backend : options.gradBackends) {
+            const GradFactory* f = gradRegistry.find(node->domain, node->opType, opset, backend);
+            if (!f) continue;
+            hasGrad = true;
+            gb = (*f)(gctx);
+            if (gb || gb.error().code() != StatusCode::kUnsupported) break;
+        }
+        if (!hasGrad && anyNeedsGrad)
+            return error(StatusCode::kUnsupported,
+                         "operator {} (opset {}) of {} has no gradient; it lies between a "
+                         "parameter and the loss",
+                         node->opType, opset, where);
+        if (hasGrad) {
+            if (!gb) {
+                if (anyNeedsGrad) return error(gb.error().code(), "{}: {}", where, gb.error().message());
+            } else {
+                step.grad = std::move(gb->kernel);
+                step.trainingForward = std::move(gb->trainingForward);
+                step.savedIn = std::move(gb->savedInputs);
+                step.savedOut = std::move(gb->savedOutputs);
+                for (int k : gb->stateInputs) {
+                    const int s = k < static_cast<int>(step.inputs.size())
+                                      ? step.inputs[static_cast<std::size_t>(k)]
+                                      : -1;
+                    step.stateSlots.push_back(
+                        s >= 0 && m.slots[static_cast<std::size_t>(s)].state >= 0 ? s : -1);
+                }
+                step.stateOut.resize(step.stateSlots.size());
+                step.backward = anyNeedsGrad;
+            }
+        }
+        step.savedIn.resize(step.inputs.size(), false);
+        step.scratch.resize(step.inputs.size());
+        for (int i = 0; i < node->numOutputs(); ++i) {
+            const ir::Value* v = node->output(i);
+            if (!v) {
+                step.outputs.push_back(-1);
+                continue;
+            }
+            const int s = newSlot(v, build->outputs[static_cast<std::size_t>(i)]);
+            m.slots[static_cast<std::size_t>(s)].needsGrad =
+                anyNeedsGrad && (isFloating(build->outputs[static_cast<std::size_t>(i)].dtype) ||
+                              build->outputs[static_cast<std::size_t>(i)].dtype == ir::DType::kUndefined);
+            step.outputs.push_back(s);
+        }
+        step.savedOut.resize(step.outputs.size(), false);
+        m.steps.push_back(std::move(step));
+    }
+
+    for (const ir::Value* v : g.outputs()) {
+        auto it = slotOf.find(v);
+        if (it == slotOf.end())
+            return error(StatusCode::kBadInput, "graph output '{}' is never produced", v->name());
+        m.outputSlots.push_back(it->second);
+    }
+    if (m.outputSlots.empty()) return error(StatusCode::kBadInput, "the model has no output");
+
+    // What the backward pass keeps, and when the rest can go.
+    for (std::size_t i = 0; i < m.steps.size(); ++i) {
+        const Impl::Step& st = m.steps[i];
+        for (std::size_t k = 0; k < st.inputs.size(); ++k) {
+            if (st.inputs[k] < 0) continue;
+            Impl::Slot& slot = m.slots[static_cast<std::size_t>(st.inputs[k])];
+            slot.lastUse = static_cast<int>(i);
+            if (st.backward && st.savedIn[k]) slot.saved = true;
+        }
+        for (std::size_t k = 0; k < st.outputs.size(); ++k)
+            if (st.outputs[k] >= 0 && st.backward && st.savedOut[k])
+                m.slots[static_cast<std::size_t>(st.outputs[k])].saved = true;
+    }
+    for (int s : m.outputSlots) m.slots[static_cast<std::size_t>(s)].saved = true;
+    for (std::size_t s = 0; s < m.slots.size(); ++s) {
+        Impl::Slot& slot = m.slots[s];
+        slot.releasable = !slot.saved && !slot.constant && slot.param < 0 && slot.state < 0 &&
+                          static_cast<int>(s) != m.inputSlot;
+    }
+    return TrainingPlan(std::move(impl));
+}
+
+Status TrainingPlan::Impl::feed(const HostTensor& images) {
+    Slot& slot = slots[static_cast<std::size_t>(inputSlot)];
+    const TensorInfo& info = slot.info;
+    bool ok = info.dtype == ir::DType::kUndefined || images.dtype() == info.dtype;
+    if (ok && info.rankKnown) {
+        ok = images.rank() == static_cast<int>(info.dims.size());
+        for (int d = 1; ok && d < images.rank(); ++d)  // the batch dim may vary
+            ok = info.dims[static_cast<std::size_t>(d)] < 0 ||
+                 info.dims[static_cast<std::size_t>(d)] == images.dim(d);
+    }
+    if (!ok)
+        return makeStatus(StatusCode::kBadInput, "input is {}{}, the plan was compiled for {}{}",
+                          ir::dtypeName(images.dtype()), dimsToString(images.dims()),
+                          ir::dtypeName(info.dtype), dimsToString(info.dims));
+    slot.tensor = images;
+    slot.dims = images.dims();
+    return Status::ok();
+}
+
+std::vector<std::unique_ptr<Kernel>>* TrainingPlan::Impl::kernelsFor(const Dims& inputDims) {
+    auto it = kernelSets.find(inputDims);
+    if (it != kernelSets.end()) return &it->second;
+    if (kernelSets.size() >= kMaxKernelSets) return nullptr;
+    // Shape inference again with the concrete input: every node's factory sees static shapes,
+    // so the backends that need them (oneDNN) can take the node. Any failure keeps the
+    // shape-agnostic kernel for that node.
+    std::vector<TensorInfo> infos;
+    infos.reserve(slots.size());
+    for (const Slot& s : slots) infos.push_back(s.info);
+    infos[static_cast<std::size_t>(inputSlot)].dims = inputDims;
+    infos[static_cast<std::size_t>(inputSlot)].rankKnown = true;
+    std::vector<std::unique_ptr<Kernel>> set(steps.size());
+    std::vector<TensorInfo> inputInfos;
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+        const Step& st = steps[i];
+        inputInfos.clear();
+        for (int s : st.inputs) inputInfos.push_back(s < 0 ? TensorInfo{} : infos[static_cast<std::size_t>(s)]);
+        const int64_t opset = model.opsetVersion(st.node->domain);
+        KernelContext ctx{*st.node, opset, inputInfos, kernelOptions};
+        for (Backend backend : options.backends) {
+            const KernelFactory* f = registry->find(st.node->domain, st.node->opType, opset, backend);
+            if (!f) continue;
+            Expected<KernelBuild> b = (*f)(ctx);
+            if (!b) {
+                if (b.error().code() == StatusCode::kUnsupported) continue;
+                break;
+            }
+            for (std::size_t k = 0; k < st.outputs.size() && k < b->outputs.size(); ++k)
+                if (st.outputs[k] >= 0) {
+                    TensorInfo info = b->outputs[k];
+                    info.constant.reset();  // computed at run time in this plan either way
+                    infos[static_cast<std::size_t>(st.outputs[k])] = std::move(info);
+                }
+            set[i] = std::move(b->kernel);
+            break;
+        }
+    }
+    return &kernelSets.emplace(inputDims, std::move(set)).first->second;
+}
+
+Expected<double> TrainingPlan::forwardBackward(const HostTensor& images, const HostTensor& labels) {
+    Impl& m = *m_impl;
+    WH_RETURN_IF_ERROR(m.feed(images));
+    setComputeThreads(m.options.threads);
+    ++m.flags.dropoutStep;
+    std::vector<std::unique_ptr<Kernel>>* kernels = m.kernelsFor(images.dims());
+
+    // Forward, training semantics.
+    std::vector<const HostTensor*> ins;
+    std::vector<HostTensor*> outs;
+    for (std::size_t i = 0; i < m.steps.size(); ++i) {
+        Impl::Step& st = m.steps[i];
+        ins.clear();
+        outs.clear();
+        for (int s : st.inputs) ins.push_back(s < 0 ? nullptr : &m.value(s));
+        for (int s : st.outputs) outs.push_back(s < 0 ? nullptr : &m.value(s));
+        if (st.trainingForward)
+            for (HostTensor& t : st.stateOut) outs.push_back(&t);
+        Kernel* specific = kernels ? (*kernels)[i].get() : nullptr;
+        Kernel& k = st.trainingForward ? *st.trainingForward : specific ? *specific : *st.kernel;
+        Status s = k.run(ins, outs);
+        if (!s.isOk()) return error(s.code(), "{}: {}", st.where, s.message());
+        for (int o : st.outputs)
+            if (o >= 0) m.slots[static_cast<std::size_t>(o)].dims = m.value(o).dims();
+        // Release what neither a later node nor the backward pass reads.
+        for (int in : st.inputs)
+            if (in >= 0) {
+                Impl::Slot& slot = m.slots[static_cast<std::size_t>(in)];
+                if (slot.releasable && slot.lastUse == static_cast<int>(i)) slot.tensor = HostTensor();
+            }
+    }
+
+    // Loss on output 0.
+    for (auto& slot : m.slots) slot.gradWritten = false;
+    const int out0 = m.outputSlots[0];
+    Impl::Slot& outSlot = m.slots[static_cast<std::size_t>(out0)];
+    WH_ASSIGN_OR_RETURN(double loss,
+                        softmaxCrossEntropy(m.value(out0), labels, m.options.labelSmoothing,
+                                            outSlot.needsGrad ? &m.gradOf(out0) : nullptr));
+    outSlot.gradWritten = outSlot.needsGrad;
+
+    // Backward, in reverse order.
+    std::vector<const HostTensor*> savedIn, savedOut, outGrads;
+    std::vector<Dims> inDims;
+    std::vector<HostTensor*> inGrads;
+    std::vector<bool> direct;
+    for (std::size_t i = m.steps.size(); i-- > 0;) {
+        Impl::Step& st = m.steps[i];
+        if (!st.backward) continue;
+        outGrads.clear();
+        bool any = false;
+        for (int o : st.outputs) {
+            const bool has = o >= 0 && m.slots[static_cast<std::size_t>(o)].gradWritten;
+            outGrads.push_back(has ? &m.gradOf(o) : nullptr);
+            any = any || has;
+        }
+        if (!any) continue;
+        savedIn.clear();
+        savedOut.clear();
+        inDims.clear();
+        inGrads.clear();
+        direct.assign(st.inputs.size(), false);
+        for (std::size_t k = 0; k < st.inputs.size(); ++k) {
+            const int s = st.inputs[k];
+            savedIn.push_back(s >= 0 && st.savedIn[k] ? &m.value(s) : nullptr);
+            inDims.push_back(s >= 0 ? m.slots[static_cast<std::size_t>(s)].dims : Dims{});
+            if (s < 0 || !st.wantGrad[k]) {
+                inGrads.push_back(nullptr);
+                continue;
+            }
+            // Write straight into the slot's gradient the first time; accumulate afterwards
+            // (also when the same value feeds two inputs of this node).
+            bool first = !m.slots[static_cast<std::size_t>(s)].gradWritten;
+            for (std::size_t j = 0; j < k; ++j)
+                if (st.inputs[j] == s && inGrads[j]) first = false;
+            direct[k] = first;
+            inGrads.push_back(first ? &m.gradOf(s) : &st.scratch[k]);
+        }
+        for (std::size_t k = 0; k < st.outputs.size(); ++k) {
+            const int s = st.outputs[k];
+            savedOut.push_back(s >= 0 && st.savedOut[k] ? &m.value(s) : nullptr);
+        }
+        GradArgs args{savedIn, savedOut, inDims, outGrads, inGrads};
+        Status s = st.grad->backward(args);
+        if (!s.isOk()) return error(s.code(), "{} (backward): {}", st.where, s.message());
+        for (std::size_t k = 0; k < st.inputs.size(); ++k) {
+            if (!inGrads[k]) continue;
+            const int slot = st.inputs[k];
+            if (!direct[k]) WH_RETURN_IF_ERROR(accumulate(m.gradOf(slot), st.scratch[k]));
+            m.slots[static_cast<std::size_t>(slot)].gradWritten = true;
+        }
+    }
+
+    // Parameters no gradient reached get zero; BN running statistics take their new values.
+    for (std::size_t s = 0; s < m.slots.size(); ++s) {
+        Impl::Slot& slot = m.slots[s];
+        if (slot.param < 0 || slot.gradWritten) continue;
+        Parameter& p = m.params[static_cast<std::size_t>(slot.param)];
+        p.grad.ensure(p.value.dtype(), p.value.dims());
+        std::memset(p.grad.raw(), 0, p.grad.byteSize());
+    }
+    for (Impl::Step& st : m.steps) {
+        if (!st.trainingForward) continue;
+        for (std::size_t k = 0; k < st.stateSlots.size(); ++k) {
+            const int s = st.stateSlots[k];
+            const HostTensor& t = st.stateOut[k];
+            if (s < 0 || t.empty()) continue;
+            HostTensor& dst = m.value(s);
+            if (dst.byteSize() == t.byteSize() && dst.dtype() == t.dtype())
+                std::memcpy(dst.raw(), t.raw(), t.byteSize());
+        }
+    }
+    // Release the remaining activations' references to the caller's images.
+    m.slots[static_cast<std::size_t>(m.inputSlot)].tensor = HostTensor();
+    return loss;
+}
+
+Expected<std::vector<HostTensor>> TrainingPlan::evaluate(const HostTensor& images) {
+    Impl& m = *m_impl;
+    WH_RETURN_IF_ERROR(m.feed(images));
+    setComputeThreads(m.options.threads);
+    std::vector<std::unique_ptr<Kernel>>* kernels = m.kernelsFor(images.dims());
+    std::vector<const HostTensor*> ins;
+    std::vector<HostTensor*> outs;
+    for (std::size_t i = 0; i < m.steps.size(); ++i) {
+        Impl::Step& st = m.steps[i];
+        ins.clear();
+        outs.clear();
+        for (int s : st.inputs) ins.push_back(s < 0 ? nullptr : &m.value(s));
+        for (int s : st.outputs) outs.push_back(s < 0 ? nullptr : &m.value(s));
+        Kernel* specific = kernels ? (*kernels)[i].get() : nullptr;
+        Status s = (specific ? *specific : *st.kernel).run(ins, outs);
+        if (!s.isOk()) return error(s.code(), "{}: {}", st.where, s.message());
+        for (int o : st.outputs)
+            if (o >= 0) m.slots[static_cast<std::size_t>(o)].dims = m.value(o).dims();
+    }
+    std::vector<HostTensor> result;
+    for (int s : m.outputSlots) result.push_back(m.value(s).clone());
+    m.slots[static_cast<std::size_t>(m.inputSlot)].tensor = HostTensor();
+    return result;
+}
+
+Status TrainingPlan::writeBack(ir::Model& model) const {
+    const Impl& m = *m_impl;
+    ir::Graph& g = *model.graph;
+    auto store = [&](const std::string& name, const HostTensor& value) -> Status {
+        ir::Value* v = g.findValue(name);
+        ir::Tensor* t = nullptr;
+        if (v && v->hasInitializer()) {
+            t = v->mutableInitializer();
+        } else if (v && v->producer() && v->producer()->opType == "Constant") {
+            ir::Attribute* a = v->producer()->mutableAttribute("value");
+            if (a && a->t) t = &*a->t;
+        }
+        if (!t)
+            return makeStatus(StatusCode::kBadInput,
+                              "tensor '{}' is neither an initializer nor a Constant of the model",
+                              name);
+        if (t->dims != value.dims() || !isFloating(t->dtype))
+            return makeStatus(StatusCode::kBadInput, "tensor '{}' is {}{}, the trained one {}{}",
+                              name, ir::dtypeName(t->dtype), dimsToString(t->dims),
+                              ir::dtypeName(value.dtype()), dimsToString(value.dims()));
+        if (t->dtype == value.dtype()) {
+            t->data = std::make_shared<const ir::Buffer>(value.raw(), value.byteSize());
+        } else {
+            // The plan trains float/double; convert to the model's own type.
+            const int64_t n = value.numElements();
+            if (t->dtype == ir::DType::kFloat) {
+                std::vector<float> v2(static_cast<std::size_t>(n));
+                for (int64_t i = 0; i < n; ++i) v2[static_cast<std::size_t>(i)] = static_cast<float>(value.at(i));
+                t->data = std::make_shared<const ir::Buffer>(v2.data(), v2.size() * sizeof(float));
+            } else {
+                std::vector<double> v2(static_cast<std::size_t>(n));
+                for (int64_t i = 0; i < n; ++i) v2[static_cast<std::size_t>(i)] = value.at(i);
+                t->data = std::make_shared<const ir::Buffer>(v2.data(), v2.size() * sizeof(double));
+            }
+        }
+        return Status::ok();
+    };
+    for (const Parameter& p : m.params) WH_RETURN_STATUS_IF_ERROR(store(p.name, p.value));
+    for (const auto& [name, value] : m.state) WH_RETURN_STATUS_IF_ERROR(store(name, value));
+    return Status::ok();
+}
+
+}  // namespace wh::engine

@@ -1,0 +1,127 @@
+#pragma once
+/// TrainingPlan: a model compiled for training — forward with saved activations, softmax
+/// cross-entropy loss, reverse-mode backward — and for evaluation with inference semantics.
+///
+/// compile() works on a clone of the graph: Constant nodes are lifted to initializers
+/// (rewrite::ConstantToInitializer); every floating-point initializer that ir::isParameter()
+/// accepts becomes a trainable Parameter {name, value, grad}, except BatchNormalization's running
+/// mean and variance, which are *state* (updated by the training forward, never trained).
+/// Values computed only from non-parameter constants (PyTorch's shape arithmetic) are folded at
+/// compile time; nothing that depends on a parameter is folded.
+///
+/// Training semantics: BatchNormalization normalises with batch statistics and updates its running
+/// averages as ONNX specifies (running = momentum * running + (1 - momentum) * batch, biased batch
+/// variance); Dropout drops with a seeded mask. evaluate() uses inference semantics (running
+/// statistics, no dropout) through the ordinary KernelRegistry kernels.
+///
+/// Memory: after the forward pass only the activations some gradient kernel declared it reads are
+/// kept (plus dims); the rest are released as soon as their last reader ran.
+///
+/// Shapes: compiled once with the declared (possibly symbolic) input shape; the first run with a
+/// new concrete input shape also builds forward kernels specialised to it (so oneDNN kernels,
+/// which need static shapes, can take Conv/Gemm/pools), cached for up to four shapes (training
+/// batch, last batch, evaluation batch); beyond that the shape-agnostic kernels run.
+///
+/// writeBack() copies parameter values and BN running statistics into the model's initializers
+/// (or Constant nodes) of the same names, keeping order, names and dtype, so that
+/// onnx::saveModel() writes a valid fine-tuned model.
+///
+/// Thread-safety: none; one plan per thread. Kernels use computeThreads() threads.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/engine/autodiff.h"
+#include "core/engine/host_tensor.h"
+#include "core/engine/kernel.h"
+#include "core/engine/kernel_registry.h"
+#include "core/ir/graph.h"
+#include "core/util/status.h"
+
+namespace wh::engine {
+
+struct TrainingOptions {
+    int threads = 0;  ///< 0 = all cores
+    /// Forward backends to try, in order, for each node.
+    std::vector<Backend> backends{Backend::kDnnl, Backend::kReference};
+    /// Gradient backends to try, in order (a factory answering kUnsupported passes the node on).
+    std::vector<Backend> gradBackends{Backend::kDnnl, Backend::kReference};
+    /// Shapes for graph inputs whose declared shape has symbolic or unknown dims. The batch
+    /// dim may still change from run to run when the kernels allow it (they are compiled with
+    /// -1 there unless given here).
+    std::map<std::string, Dims> inputShapes;
+    /// Registries; null = the built-in ones.
+    const KernelRegistry* registry = nullptr;
+    const GradRegistry* gradRegistry = nullptr;
+    /// Label smoothing epsilon of the loss: targets (1 - eps) one-hot + eps / classes.
+    float labelSmoothing = 0.0f;
+    /// Dropout masks derive from this seed (and the step).
+    uint64_t seed = 0;
+    /// Names of parameters not to train (no gradient computed for them).
+    std::vector<std::string> frozen;
+};
+
+/// A trainable tensor: the value the forward pass reads (optimizers update it in place) and the
+/// gradient the last forwardBackward() left (same dims; zero if no gradient reached it).
+struct Parameter {
+    std::string name;
+    HostTensor value;
+    HostTensor grad;
+    bool trainable = true;
+};
+
+/// Mean softmax cross-entropy of `logits` [B, C] (or [B, C, 1, ...]) against int64 labels [B]
+/// with label smoothing `smoothing`; writes dLoss/dLogits into `grad` when not null.
+/// Fails (kBadInput) on a label outside [0, C).
+Expected<double> softmaxCrossEntropy(const HostTensor& logits, const HostTensor& labels,
+                                     float smoothing, HostTensor* grad);
+
+class TrainingPlan {
+public:
+    TrainingPlan(TrainingPlan&&) noexcept;
+    TrainingPlan& operator=(TrainingPlan&&) noexcept;
+    ~TrainingPlan();
+
+    /// Compiles the model's main graph (the model is not kept: the plan owns a clone). Fails with
+    /// kUnsupported naming the node for an operator without a forward kernel, or without a
+    /// gradient where one is needed (on a path from a parameter to the loss).
+    static Expected<TrainingPlan> compile(const ir::Model& model,
+                                          const TrainingOptions& options = {});
+
+    /// One training forward + loss + backward on a batch (`images` fed to the first graph input,
+    /// int64 `labels` [B] against output 0). Fills every Parameter::grad; updates BN running
+    /// statistics. Returns the mean loss.
+    Expected<double> forwardBackward(const HostTensor& images, const HostTensor& labels);
+    /// Inference-semantics forward; returns every graph output (copies).
+    Expected<std::vector<HostTensor>> evaluate(const HostTensor& images);
+
+    /// Parameters in the order of the model's initializers. Updating `value` in place (same dims)
+    /// changes what the next forward reads.
+    std::vector<Parameter>& parameters();
+    const std::vector<Parameter>& parameters() const;
+    /// The parameter called `name`, or null.
+    Parameter* parameter(std::string_view name);
+    /// BatchNormalization running statistics (name → tensor), in initializer order.
+    const std::vector<std::pair<std::string, HostTensor>>& state() const;
+
+    /// Run-time switches (freeze BN, disable dropout) a callback may flip between steps.
+    TrainingFlags& flags();
+
+    /// Copies parameters and state into `model`'s initializers / Constant nodes of the same names
+    /// (converted to each tensor's dtype). Fails (kBadInput) if a name is missing in `model`.
+    Status writeBack(ir::Model& model) const;
+
+    /// Nodes run per step (after folding), and how many activations the backward pass keeps.
+    int numSteps() const;
+    int numSavedActivations() const;
+
+private:
+    struct Impl;
+    explicit TrainingPlan(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> m_impl;
+};
+
+}  // namespace wh::engine
