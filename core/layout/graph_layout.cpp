@@ -175,6 +175,22 @@ void placeLayer(Layered& g, const std::vector<int>& verts, const std::vector<dou
     }
 }
 
+/// A Constant whose outputs feed at most one node and leave no graph output.
+bool isFoldableConstant(const ir::Node& node) {
+    if (node.opType != "Constant" || node.numInputs() != 0) return false;
+    if (!node.domain.empty() && node.domain != "ai.onnx") return false;
+    const ir::Node* consumer = nullptr;
+    for (const ir::Value* out : node.outputs()) {
+        if (!out) continue;
+        if (out->isGraphOutput()) return false;
+        for (const ir::Use& use : out->uses()) {
+            if (consumer && use.node != consumer) return false;
+            consumer = use.node;
+        }
+    }
+    return true;
+}
+
 double edgeWeight(const Layered& g, int a, int b) {
     bool da = g.isDummy(a);
     bool db = g.isDummy(b);
@@ -192,13 +208,43 @@ Layout layoutGraph(const ir::Graph& graph, const LayoutOptions& o) {
         l.cancelled = true;
         return l;
     };
-    const std::vector<ir::Node*> nodes = graph.nodeList();
-    const int numReal = static_cast<int>(nodes.size());
-    if (numReal == 0) return out;
+    std::vector<ir::Node*> nodes;
+    nodes.reserve(graph.numNodes());
+    for (ir::Node* node : graph.nodes()) {
+        if (o.foldConstants && isFoldableConstant(*node)) {
+            out.folded.push_back(node->id());
+            continue;
+        }
+        nodes.push_back(node);
+    }
+    const int numNodes = static_cast<int>(nodes.size());
+    if (numNodes == 0) return out;
 
     std::unordered_map<const ir::Node*, int> indexOf;
     indexOf.reserve(nodes.size());
-    for (int i = 0; i < numReal; ++i) indexOf.emplace(nodes[i], i);
+    for (int i = 0; i < numNodes; ++i) indexOf.emplace(nodes[i], i);
+
+    // Terminals: vertices numNodes.. (inputs first, then outputs).
+    std::vector<const ir::Value*> terminalValues;
+    std::vector<char> terminalIsInput;
+    std::unordered_map<const ir::Value*, int> inputTerminal;
+    if (o.graphTerminals) {
+        for (const ir::Value* v : graph.inputs()) {
+            if (v->hasInitializer() || inputTerminal.count(v)) continue;
+            bool used = false;
+            for (const ir::Use& use : v->uses()) used = used || indexOf.count(use.node);
+            if (!used) continue;
+            inputTerminal.emplace(v, numNodes + static_cast<int>(terminalValues.size()));
+            terminalValues.push_back(v);
+            terminalIsInput.push_back(1);
+        }
+        for (const ir::Value* v : graph.outputs()) {
+            if (!v->producer() || !indexOf.count(v->producer())) continue;
+            terminalValues.push_back(v);
+            terminalIsInput.push_back(0);
+        }
+    }
+    const int numReal = numNodes + static_cast<int>(terminalValues.size());
 
     // ---- Edges between nodes of this graph, one per (producer, consumer) pair ---------------
     struct RawEdge {
@@ -207,15 +253,28 @@ Layout layoutGraph(const ir::Graph& graph, const LayoutOptions& o) {
         int toInput;
     };
     std::vector<RawEdge> raw;
-    for (int v = 0; v < numReal; ++v) {
+    for (int v = 0; v < numNodes; ++v) {
         const ir::Node* node = nodes[v];
         for (int k = 0; k < node->numInputs(); ++k) {
             const ir::Value* value = node->input(k);
-            if (!value || !value->producer()) continue;
+            if (!value) continue;
+            if (!value->producer()) {
+                auto t = inputTerminal.find(value);
+                if (t != inputTerminal.end()) raw.push_back({t->second, v, k});
+                continue;
+            }
             auto it = indexOf.find(value->producer());
             if (it == indexOf.end() || it->second == v) continue;
             raw.push_back({it->second, v, k});
         }
+    }
+    for (int t = 0; t < static_cast<int>(terminalValues.size()); ++t) {
+        if (terminalIsInput[t]) continue;
+        const ir::Value* value = terminalValues[t];
+        int position = 0;
+        for (std::size_t i = 0; i < graph.outputs().size(); ++i)
+            if (graph.outputs()[i] == value) position = static_cast<int>(i);
+        raw.push_back({indexOf.at(value->producer()), numNodes + t, position});
     }
     std::stable_sort(raw.begin(), raw.end(), [](const RawEdge& a, const RawEdge& b) {
         return a.from != b.from ? a.from < b.from : a.to < b.to;
@@ -264,23 +323,24 @@ Layout layoutGraph(const ir::Graph& graph, const LayoutOptions& o) {
         int top;
         int bottom;
         bool reversed;
-        ir::NodeId from;
-        ir::NodeId to;
+        int from;  // vertices
+        int to;
         int toInput;
     };
     std::vector<DagEdge> dag;
     dag.reserve(raw.size());
     for (const RawEdge& e : raw) {
         bool reversed = rank[e.from] > rank[e.to];
-        dag.push_back({reversed ? e.to : e.from, reversed ? e.from : e.to, reversed,
-                       nodes[e.from]->id(), nodes[e.to]->id(), e.toInput});
+        dag.push_back({reversed ? e.to : e.from, reversed ? e.from : e.to, reversed, e.from, e.to,
+                       e.toInput});
     }
     if (cancelled(o)) return cancelledLayout();
 
     // ---- Layering -------------------------------------------------------------------------
     Layered g;
     g.numReal = numReal;
-    for (int v = 0; v < numReal; ++v) {
+    std::vector<double> height(static_cast<std::size_t>(numReal), o.nodeHeight);
+    for (int v = 0; v < numNodes; ++v) {
         const ir::Node& node = *nodes[v];
         double w;
         if (o.nodeWidth) {
@@ -289,7 +349,19 @@ Layout layoutGraph(const ir::Graph& graph, const LayoutOptions& o) {
             std::size_t chars = std::max(node.opType.size(), node.name.size());
             w = static_cast<double>(chars) * o.charWidth + o.textPadding;
         }
-        g.addVertex(0, std::clamp(w, o.minNodeWidth, std::max(o.minNodeWidth, o.maxNodeWidth)));
+        w = std::clamp(w, o.minNodeWidth, std::max(o.minNodeWidth, o.maxNodeWidth));
+        if (o.nodeSize) {
+            Size size = o.nodeSize(node);
+            if (size.w > 0) w = size.w;
+            if (size.h > 0) height[v] = size.h;
+        }
+        g.addVertex(0, w);
+    }
+    for (int v = numNodes; v < numReal; ++v) {
+        const std::string& name = terminalValues[v - numNodes]->name();
+        double w = static_cast<double>(name.size()) * o.charWidth + o.textPadding;
+        g.addVertex(0, std::clamp(w, o.minNodeWidth * 0.6, std::max(o.minNodeWidth, o.maxNodeWidth)));
+        height[v] = o.terminalHeight;
     }
     std::vector<std::vector<int>> down(static_cast<std::size_t>(numReal));
     std::vector<std::vector<int>> up(static_cast<std::size_t>(numReal));
@@ -311,8 +383,8 @@ Layout layoutGraph(const ir::Graph& graph, const LayoutOptions& o) {
         pinned[cur] = 1;
         while (g.layer[cur] > 0) {
             int best = -1;
-            const ir::Node* node = nodes[cur];
-            for (int k = 0; k < node->numInputs() && best < 0; ++k) {
+            const ir::Node* node = cur < numNodes ? nodes[cur] : nullptr;
+            for (int k = 0; node && k < node->numInputs() && best < 0; ++k) {
                 const ir::Value* value = node->input(k);
                 if (!value || !value->producer()) continue;
                 auto it = indexOf.find(value->producer());
@@ -525,23 +597,55 @@ Layout layoutGraph(const ir::Graph& graph, const LayoutOptions& o) {
         if (first || left < minX) minX = left;
         first = false;
     }
-    const double layerStep = o.nodeHeight + o.layerGap;
-    auto layerTop = [&](int l) { return l * layerStep; };
+    // Layers are as tall as their tallest box (an expanded subgraph), boxes top-aligned.
+    std::vector<double> layerHeight(static_cast<std::size_t>(numLayers), 0.0);
+    for (int v = 0; v < numReal; ++v)
+        layerHeight[g.layer[v]] = std::max(layerHeight[g.layer[v]], height[v]);
+    std::vector<double> tops(static_cast<std::size_t>(numLayers) + 1, 0.0);
+    for (int l = 0; l < numLayers; ++l) {
+        if (layerHeight[l] <= 0) layerHeight[l] = o.nodeHeight;
+        tops[l + 1] = tops[l] + layerHeight[l] + o.layerGap;
+    }
+    auto layerTop = [&](int l) { return tops[static_cast<std::size_t>(l)]; };
 
     out.numLayers = numLayers;
-    out.nodes.resize(static_cast<std::size_t>(numReal));
-    out.indexById.reserve(static_cast<std::size_t>(numReal));
-    for (int v = 0; v < numReal; ++v) {
+    out.nodes.resize(static_cast<std::size_t>(numNodes));
+    out.indexById.reserve(static_cast<std::size_t>(numNodes));
+    // Terminal boxes are placed like nodes; kept in `nodes`-like boxes until the end.
+    std::vector<NodeBox> boxes(static_cast<std::size_t>(numReal));
+    for (int v = numNodes; v < numReal; ++v) {
+        NodeBox& b = boxes[v];
+        b.w = g.width[v];
+        b.h = height[v];
+        b.x = g.x[v] - b.w / 2 - minX;
+        b.layer = g.layer[v];
+        // Inputs hug the layer's bottom (close to what they feed), outputs its top.
+        b.y = terminalIsInput[v - numNodes] ? layerTop(b.layer) + layerHeight[b.layer] - b.h
+                                            : layerTop(b.layer);
+        out.width = std::max(out.width, b.x + b.w);
+        out.height = std::max(out.height, b.y + b.h);
+        Terminal t;
+        t.value = terminalValues[v - numNodes]->name();
+        t.isInput = terminalIsInput[v - numNodes] != 0;
+        t.x = b.x;
+        t.y = b.y;
+        t.w = b.w;
+        t.h = b.h;
+        t.layer = b.layer;
+        out.terminals.push_back(std::move(t));
+    }
+    for (int v = 0; v < numNodes; ++v) {
         NodeBox& b = out.nodes[v];
         b.id = nodes[v]->id();
         b.w = g.width[v];
-        b.h = o.nodeHeight;
+        b.h = height[v];
         b.x = g.x[v] - b.w / 2 - minX;
         b.layer = g.layer[v];
         b.y = layerTop(b.layer);
         out.indexById.emplace(b.id, static_cast<std::size_t>(v));
         out.width = std::max(out.width, b.x + b.w);
         out.height = std::max(out.height, b.y + b.h);
+        boxes[v] = b;
     }
 
     // Trunks: the bottom centre of each producer with a dummy chain, then its chain's points.
@@ -549,7 +653,7 @@ Layout layoutGraph(const ir::Graph& graph, const LayoutOptions& o) {
     for (int u = 0; u < numReal; ++u) {
         const auto& chain = chainOf[u];
         if (chain.empty()) continue;
-        const NodeBox& box = out.nodes[u];
+        const NodeBox& box = boxes[u];
         std::vector<Point> trunk;
         trunk.reserve(1 + 2 * chain.size());
         trunk.push_back({box.centerX(), box.y + box.h});
@@ -557,7 +661,7 @@ Layout layoutGraph(const ir::Graph& graph, const LayoutOptions& o) {
             double dx = g.x[d] - minX;
             int l = g.layer[d];
             trunk.push_back({dx, layerTop(l)});
-            trunk.push_back({dx, layerTop(l) + o.nodeHeight});
+            trunk.push_back({dx, layerTop(l) + layerHeight[l]});
         }
         trunkOf[u] = static_cast<int>(out.trunks.size());
         out.trunks.push_back(std::move(trunk));
@@ -566,12 +670,18 @@ Layout layoutGraph(const ir::Graph& graph, const LayoutOptions& o) {
     out.edges.reserve(dag.size());
     for (const DagEdge& e : dag) {
         EdgePath path;
-        path.from = e.from;
-        path.to = e.to;
+        if (e.from < numNodes)
+            path.from = nodes[e.from]->id();
+        else
+            path.fromTerminal = e.from - numNodes;
+        if (e.to < numNodes)
+            path.to = nodes[e.to]->id();
+        else
+            path.toTerminal = e.to - numNodes;
         path.toInput = e.toInput;
         path.reversed = e.reversed;
-        const NodeBox& top = out.nodes[e.top];
-        const NodeBox& bottom = out.nodes[e.bottom];
+        const NodeBox& top = boxes[e.top];
+        const NodeBox& bottom = boxes[e.bottom];
         int crossed = bottom.layer - top.layer - 1;
         if (crossed > 0) {
             path.trunk = trunkOf[e.top];

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -46,6 +47,25 @@ struct NodeBox {
     double centerY() const { return y + h / 2; }
 };
 
+/// A graph input or output drawn as a small rounded box (LayoutOptions::graphTerminals).
+struct Terminal {
+    std::string value;  ///< the graph input's or output's value name
+    bool isInput = true;
+    double x = 0;
+    double y = 0;
+    double w = 0;
+    double h = 0;
+    int layer = 0;
+
+    double centerX() const { return x + w / 2; }
+};
+
+/// Width and height of one box; a field <= 0 means "use the default".
+struct Size {
+    double w = 0;
+    double h = 0;
+};
+
 /// One drawn edge: an output of `from` feeds input `toInput` of `to` (the first such input when
 /// several read the same producer; one EdgePath per producer/consumer pair). Its polyline runs
 /// from the bottom centre of `from` to the top centre of `to`, with two points (entry, exit) per
@@ -64,6 +84,11 @@ struct EdgePath {
     /// Only in a cyclic graph: the edge closes a cycle and runs upward; the stored points run
     /// top to bottom and Layout::path() reverses them.
     bool reversed = false;
+    /// With LayoutOptions::graphTerminals: the edge leaves input terminal `fromTerminal` (then
+    /// `from` is 0) or enters output terminal `toTerminal` (then `to` is 0, `toInput` is the
+    /// output's position). -1 = a node.
+    int fromTerminal = -1;
+    int toTerminal = -1;
 };
 
 /// Sizes and effort. The defaults suit a 9-10 pt UI font.
@@ -82,6 +107,17 @@ struct LayoutOptions {
     int coordinatePasses = 8;  ///< x-refinement sweeps
     /// Overrides the width estimate when set; called once per node, on the calling thread.
     std::function<double(const ir::Node&)> nodeWidth;
+    /// Overrides width and height of single nodes (an expanded If drawn with its branches inside
+    /// is taller than a layer); fields <= 0 keep the default. A layer is as tall as its tallest
+    /// box; boxes are aligned to the layer's top. Called once per node, on the calling thread.
+    std::function<Size(const ir::Node&)> nodeSize;
+    /// Graph inputs (not initializers) and outputs get small boxes of their own, wired to their
+    /// consumers / producer (Layout::terminals).
+    bool graphTerminals = false;
+    double terminalHeight = 24;
+    /// Constant nodes whose outputs feed at most one node (and are no graph output) are not laid
+    /// out; a viewer shows them with their consumer. Shared constants keep their box.
+    bool foldConstants = false;
     /// Polled between phases and sweeps; when it reads true, layoutGraph returns at once with
     /// `Layout::cancelled` set and no boxes.
     const std::atomic<bool>* cancel = nullptr;
@@ -89,7 +125,12 @@ struct LayoutOptions {
 
 /// The result: one box per node of the graph (in graph order), the edges between them.
 struct Layout {
-    std::vector<NodeBox> nodes;  ///< graph order; nodes[i] belongs to graph.nodeList()[i]
+    /// Graph order; without folded constants, nodes[i] belongs to graph.nodeList()[i].
+    std::vector<NodeBox> nodes;
+    /// Graph inputs then graph outputs, in graph order (LayoutOptions::graphTerminals).
+    std::vector<Terminal> terminals;
+    /// Nodes left out by LayoutOptions::foldConstants.
+    std::vector<ir::NodeId> folded;
     std::vector<EdgePath> edges;
     /// Shared bend points, one trunk per producer whose edges cross at least one layer: the
     /// bottom centre of the producer, then (entry, exit) per layer crossed.
@@ -112,8 +153,9 @@ struct Layout {
 };
 
 /// Lays out the top level of `graph` (subgraphs of If/Loop/Scan are not expanded). Edges come
-/// from values produced by a node of `graph` and read by another; graph inputs, outputs and
-/// initializers are not drawn as boxes.
+/// from values produced by a node of `graph` and read by another; initializers are never boxes,
+/// graph inputs and outputs only with LayoutOptions::graphTerminals. A subgraph is laid out by
+/// calling this on it (values captured from the enclosing graph draw no edge).
 Layout layoutGraph(const ir::Graph& graph, const LayoutOptions& options = {});
 
 }  // namespace wh::layout
