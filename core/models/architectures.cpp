@@ -1,5 +1,6 @@
 #include "core/models/architectures.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -49,15 +50,18 @@ public:
         return n->output(0);
     }
     ir::Value* bn(ir::Value* x, const std::string& name, int64_t c) {
-        ir::Node* n = node("BatchNormalization", name,
-                           {x, constant(name + ".weight", {c}, 1.0f), constant(name + ".bias", {c}, 0.0f),
-                            constant(name + ".running_mean", {c}, 0.0f),
-                            constant(name + ".running_var", {c}, 1.0f)});
+        ir::Node* n =
+            node("BatchNormalization", name,
+                 {x, constant(name + ".weight", {c}, 1.0f), constant(name + ".bias", {c}, 0.0f),
+                  constant(name + ".running_mean", {c}, 0.0f),
+                  constant(name + ".running_var", {c}, 1.0f)});
         n->attributes().push_back(ir::Attribute::makeFloat("epsilon", 1e-5f));
         n->attributes().push_back(ir::Attribute::makeFloat("momentum", 0.9f));
         return n->output(0);
     }
-    ir::Value* relu(ir::Value* x, const std::string& name) { return node("Relu", name, {x})->output(0); }
+    ir::Value* relu(ir::Value* x, const std::string& name) {
+        return node("Relu", name, {x})->output(0);
+    }
     ir::Value* relu6(ir::Value* x, const std::string& name) {
         return node("Clip", name, {x, scalar(name + ".min", 0.0f), scalar(name + ".max", 6.0f)})
             ->output(0);
@@ -81,9 +85,10 @@ public:
     }
     ir::Value* fc(ir::Value* x, const std::string& name, int64_t in, int64_t out,
                   const std::string& outName = {}) {
-        ir::Node* n = node("Gemm", name,
-                           {x, weight(name + ".weight", {out, in}, in), constant(name + ".bias", {out}, 0.0f)},
-                           outName);
+        ir::Node* n = node(
+            "Gemm", name,
+            {x, weight(name + ".weight", {out, in}, in), constant(name + ".bias", {out}, 0.0f)},
+            outName);
         n->attributes().push_back(ir::Attribute::makeInt("transB", 1));
         return n->output(0);
     }
@@ -145,8 +150,9 @@ void resnet20(Builder& b, const ArchitectureOptions& o) {
             const std::string p = fmt::format("layer{}.{}", stage + 1, block);
             const int64_t outC = widths[stage];
             const int64_t stride = (stage > 0 && block == 0) ? 2 : 1;
-            ir::Value* y = b.relu(b.bn(b.conv(x, p + ".conv1", inC, outC, 3, stride, 1), p + ".bn1", outC),
-                                  p + ".relu1");
+            ir::Value* y =
+                b.relu(b.bn(b.conv(x, p + ".conv1", inC, outC, 3, stride, 1), p + ".bn1", outC),
+                       p + ".relu1");
             y = b.bn(b.conv(y, p + ".conv2", outC, outC, 3, 1, 1), p + ".bn2", outC);
             ir::Value* shortcut = x;
             if (stride != 1 || inC != outC)
@@ -163,8 +169,11 @@ void resnet20(Builder& b, const ArchitectureOptions& o) {
 void mobilenetv2Tiny(Builder& b, const ArchitectureOptions& o) {
     ir::Value* x = b.input("input", o.channels, o.height, o.width);
     x = b.relu6(b.bn(b.conv(x, "stem.conv", o.channels, 16, 3, 1, 1), "stem.bn", 16), "stem.relu");
-    struct Stage { int64_t t, c, n, s; };
-    const Stage stages[] = {{1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2}, {6, 64, 2, 2}, {6, 96, 1, 1}};
+    struct Stage {
+        int64_t t, c, n, s;
+    };
+    const Stage stages[] = {
+        {1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2}, {6, 64, 2, 2}, {6, 96, 1, 1}};
     int64_t inC = 16;
     int index = 0;
     for (const Stage& st : stages) {
@@ -173,9 +182,11 @@ void mobilenetv2Tiny(Builder& b, const ArchitectureOptions& o) {
             const int64_t stride = i == 0 ? st.s : 1, hidden = inC * st.t;
             ir::Value* y = x;
             if (st.t != 1)
-                y = b.relu6(b.bn(b.conv(y, p + ".expand", inC, hidden, 1, 1, 0), p + ".expand_bn", hidden),
-                            p + ".expand_relu");
-            y = b.relu6(b.bn(b.conv(y, p + ".dw", hidden, hidden, 3, stride, 1, hidden), p + ".dw_bn", hidden),
+                y = b.relu6(
+                    b.bn(b.conv(y, p + ".expand", inC, hidden, 1, 1, 0), p + ".expand_bn", hidden),
+                    p + ".expand_relu");
+            y = b.relu6(b.bn(b.conv(y, p + ".dw", hidden, hidden, 3, stride, 1, hidden),
+                             p + ".dw_bn", hidden),
                         p + ".dw_relu");
             y = b.bn(b.conv(y, p + ".project", hidden, st.c, 1, 1, 0), p + ".project_bn", st.c);
             x = (stride == 1 && inC == st.c) ? b.add(y, x, p + ".add") : y;
@@ -189,7 +200,9 @@ void mobilenetv2Tiny(Builder& b, const ArchitectureOptions& o) {
 
 }  // namespace
 
-std::vector<std::string> architectureNames() { return {"lenet5", "resnet20", "mobilenetv2-tiny"}; }
+std::vector<std::string> architectureNames() {
+    return {"lenet5", "resnet20", "mobilenetv2-tiny"};
+}
 
 Expected<ir::Model> buildArchitecture(std::string_view name, const ArchitectureOptions& options) {
     ir::Model model;
@@ -198,13 +211,70 @@ Expected<ir::Model> buildArchitecture(std::string_view name, const ArchitectureO
     model.opsetImports.push_back({"", 13, {}});
     model.graph->name = std::string(name);
     Builder b(*model.graph, options.seed);
-    if (name == "lenet5") lenet5(b, options);
-    else if (name == "resnet20") resnet20(b, options);
-    else if (name == "mobilenetv2-tiny") mobilenetv2Tiny(b, options);
+    if (name == "lenet5")
+        lenet5(b, options);
+    else if (name == "resnet20")
+        resnet20(b, options);
+    else if (name == "mobilenetv2-tiny")
+        mobilenetv2Tiny(b, options);
     else
         return error(StatusCode::kUsage, "unknown architecture '{}' (one of: {})", name,
                      fmt::join(architectureNames(), ", "));
     WH_RETURN_IF_ERROR(model.graph->validate());
+    return model;
+}
+
+ir::Model buildResidualChain(int targetNodes) {
+    constexpr int64_t kChannels = 8;
+    ir::Model model;
+    model.irVersion = 8;
+    model.producerName = "whittle";
+    model.opsetImports.push_back({"", 13, {}});
+    model.graph = std::make_unique<ir::Graph>();
+    ir::Graph& g = *model.graph;
+    g.name = fmt::format("residual_chain_{}", targetNodes);
+    ir::Value* x = *g.addValue("input");
+    ir::Shape shape;
+    for (int64_t d : {int64_t{1}, kChannels, int64_t{16}, int64_t{16}})
+        shape.dims.push_back(ir::Dim::known(d));
+    x->type = ir::Type::tensor(ir::DType::kFloat, shape);
+    g.insertGraphInput(x);
+    const ir::Type activation = x->type;
+    auto weight = [&g](const std::string& name, std::vector<int64_t> dims) {
+        ir::Value* v = *g.addValue(name);
+        int64_t n = 1;
+        for (int64_t d : dims) n *= d;
+        g.setInitializer(v, ir::Tensor::fromFloats(
+                                name, dims, std::vector<float>(static_cast<size_t>(n), 0.1f)));
+        return v;
+    };
+    auto node = [&](const char* op, const std::string& name, std::vector<ir::Value*> in) {
+        ir::Value* out = *g.addValue(name);
+        out->type = activation;
+        g.addNode(op, in, std::vector<ir::Value*>{out})->name = name;
+        return out;
+    };
+    const int blocks = std::max(1, (targetNodes - 2) / 4);
+    for (int i = 0; i < blocks; ++i) {
+        const std::string p = fmt::format("blocks.{}", i);
+        ir::Value* c = node("Conv", p + ".conv",
+                            {x, weight(p + ".conv.weight", {kChannels, kChannels, 1, 1})});
+        ir::Value* b =
+            node("BatchNormalization", p + ".bn",
+                 {c, weight(p + ".bn.weight", {kChannels}), weight(p + ".bn.bias", {kChannels}),
+                  weight(p + ".bn.mean", {kChannels}), weight(p + ".bn.var", {kChannels})});
+        ir::Value* r = node("Relu", p + ".relu", {b});
+        x = node("Add", p + ".add", {x, r});
+    }
+    ir::Value* pool = node("GlobalAveragePool", "head.pool", {x});
+    ir::Value* flat = node("Flatten", "head.flatten", {pool});
+    ir::Shape poolShape, flatShape;
+    poolShape.dims = {ir::Dim::known(1), ir::Dim::known(kChannels), ir::Dim::known(1),
+                      ir::Dim::known(1)};
+    flatShape.dims = {ir::Dim::known(1), ir::Dim::known(kChannels)};
+    pool->type = ir::Type::tensor(ir::DType::kFloat, poolShape);
+    flat->type = ir::Type::tensor(ir::DType::kFloat, flatShape);
+    g.insertGraphOutput(flat);
     return model;
 }
 

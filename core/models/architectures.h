@@ -35,6 +35,13 @@ struct ArchitectureOptions {
 std::vector<std::string> architectureNames();
 
 /// The model, or kUsage naming the valid architectures.
-Expected<ir::Model> buildArchitecture(std::string_view name, const ArchitectureOptions& options = {});
+Expected<ir::Model> buildArchitecture(std::string_view name,
+                                      const ArchitectureOptions& options = {});
+
+/// A synthetic network of about `targetNodes` nodes (at least 6): Conv1x1 -> BatchNormalization
+/// -> Relu blocks with residual Adds on 8x16x16 activations, then GlobalAveragePool and Flatten.
+/// Shaped like the graphs users open (a long chain with skips), for the layout and view
+/// benchmarks and the GUI latency tests; weights are constant, not trained.
+ir::Model buildResidualChain(int targetNodes);
 
 }  // namespace wh::models
