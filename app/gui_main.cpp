@@ -1,7 +1,7 @@
 // whittle: the desktop studio.
 //
 //   whittle [MODEL]
-//   whittle --screenshot OUT.png [--size 1600x1000] MODEL
+//   whittle --screenshot OUT.png [--size 1600x1000] [--select NODE] [--dock NAME] MODEL
 //
 // The screenshot mode opens MODEL, waits until loading and layout are done and the event loop has
 // settled, saves a grab of the main window and exits 0; on failure it prints one line to stderr
@@ -12,11 +12,15 @@
 
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QDockWidget>
+#include <QElapsedTimer>
 #include <QPixmap>
 #include <QRegularExpression>
 #include <QTimer>
 
+#include "widgets/graph_view.h"
 #include "widgets/main_window.h"
+#include "widgets/node_inspector.h"
 
 namespace {
 
@@ -40,14 +44,25 @@ int main(int argc, char** argv) {
     QCommandLineOption screenshotOption(
         QStringLiteral("screenshot"),
         QStringLiteral("Open MODEL, save a picture of the window to <file> once it is laid out, "
-                       "and exit."),
+                       "and exit (1 if MODEL could not be opened: the picture then shows why)."),
         QStringLiteral("file"));
     QCommandLineOption sizeOption(QStringLiteral("size"),
                                   QStringLiteral("Window size for --screenshot (default "
                                                  "1600x1000)."),
                                   QStringLiteral("WxH"), QStringLiteral("1600x1000"));
+    QCommandLineOption selectOption(QStringLiteral("select"),
+                                    QStringLiteral("With --screenshot: select the node named "
+                                                   "<name> (and centre it) before grabbing."),
+                                    QStringLiteral("name"));
     parser.addOption(screenshotOption);
     parser.addOption(sizeOption);
+    parser.addOption(selectOption);
+    QCommandLineOption dockOption(QStringLiteral("dock"),
+                                  QStringLiteral("With --screenshot: raise the dock whose name "
+                                                 "starts with <name> (jobs, issues, inspector, "
+                                                 "profiler, ...)."),
+                                  QStringLiteral("name"));
+    parser.addOption(dockOption);
     parser.addPositionalArgument(QStringLiteral("model"), QStringLiteral("An ONNX model to open."),
                                  QStringLiteral("[MODEL]"));
     parser.process(app);
@@ -83,18 +98,45 @@ int main(int argc, char** argv) {
         error = message;
         app.exit(code);
     };
-    QObject::connect(&window, &wh::widgets::MainWindow::loadFailed, &app,
-                     [&](const QString& message) { finish(1, message); });
-    QObject::connect(&window, &wh::widgets::MainWindow::viewReady, &app, [&] {
-        // Let pending layout, paint and resize events run before grabbing.
-        QTimer::singleShot(400, &app, [&] {
+    auto raiseDock = [&] {
+        if (!parser.isSet(dockOption)) return;
+        const QString wanted = parser.value(dockOption).toLower();
+        for (QDockWidget* dock : window.findChildren<QDockWidget*>())
+            if (dock->objectName().toLower().startsWith(wanted)) {
+                dock->show();
+                dock->raise();
+            }
+    };
+    // Lets pending layout, paint and resize events run, grabs the window, then exits with `code`
+    // (a model that failed to load is pictured too: its errors are in the Issues dock).
+    auto grabThen = [&](int code, const QString& message) {
+        QTimer::singleShot(400, &app, [&, code, message] {
+            // Statistics of a big weight are computed by a job: wait for them (bounded).
+            QElapsedTimer waited;
+            waited.start();
+            while (window.nodeInspector()->pendingStats() > 0 && waited.elapsed() < 20'000)
+                QApplication::processEvents(QEventLoop::AllEvents, 50);
             QApplication::processEvents();
             QPixmap picture = window.grab();
             if (picture.isNull() || !picture.save(out))
                 finish(1, QStringLiteral("could not write %1").arg(out));
             else
-                finish(0, {});
+                finish(code, message);
         });
+    };
+    QObject::connect(&window, &wh::widgets::MainWindow::loadFailed, &app,
+                     [&](const QString& message) {
+                         raiseDock();
+                         grabThen(1, message);
+                     });
+    QObject::connect(&window, &wh::widgets::MainWindow::viewReady, &app, [&] {
+        if (parser.isSet(selectOption) && window.model() && window.model()->graph) {
+            const std::string wanted = parser.value(selectOption).toStdString();
+            for (const wh::ir::Node* node : window.model()->graph->nodes())
+                if (node->name == wanted) window.graphView()->selectNode(node->id(), true);
+        }
+        raiseDock();
+        grabThen(0, {});
     });
     QTimer::singleShot(10 * 60 * 1000, &app, [&] {
         finish(1, QStringLiteral("timed out waiting for %1 to load and lay out").arg(modelPath));

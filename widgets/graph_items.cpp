@@ -16,9 +16,16 @@ constexpr double kArrowSize = 6.0;
 const QColor kWireColor(0x8b, 0x93, 0x9c);
 const QColor kWireHighlight(0x1f, 0x5f, 0xbf);
 const QColor kSelectionColor(0xff, 0xb3, 0x00);
+const QColor kLabelColor(0x5b, 0x64, 0x6e);
+const QColor kTerminalFill(0xe4, 0xe7, 0xeb);
+const QColor kTerminalBorder(0x5b, 0x64, 0x6e);
 
 QString toQString(const std::string& s) {
     return QString::fromUtf8(s.data(), static_cast<qsizetype>(s.size()));
+}
+
+double lodOf(const QStyleOptionGraphicsItem* option, const QPainter* painter) {
+    return option->levelOfDetailFromTransform(painter->worldTransform());
 }
 
 /// Appends one layout segment: straight when it stays in a layer (vertical), an S-curve when it
@@ -34,28 +41,62 @@ void appendSegment(QPainterPath& path, const layout::Point& a, const layout::Poi
 
 }  // namespace
 
+QString shapeLabel(const ir::Value* value) {
+    if (!value || value->type.kind != ir::Type::Kind::kTensor || !value->type.shape) return {};
+    QStringList dims;
+    for (const ir::Dim& d : value->type.shape->dims) {
+        if (d.kind == ir::Dim::Kind::kValue)
+            dims << QString::number(d.value);
+        else if (d.kind == ir::Dim::Kind::kParam)
+            dims << toQString(d.param);
+        else
+            dims << QStringLiteral("?");
+    }
+    if (dims.isEmpty()) return QStringLiteral("scalar");
+    return dims.join(QChar(0x00d7));
+}
+
 // ---- NodeItem ------------------------------------------------------------------------------
 
 NodeItem::NodeItem(const ir::Node& node, const layout::NodeBox& box, const OpCategory& category,
-                   const GraphStyle* style)
-    : m_id(node.id()),
+                   const GraphStyle* style, bool nested)
+    : m_node(&node),
+      m_id(node.id()),
       m_rect(0, 0, box.w, box.h),
       m_opType(toQString(node.opType)),
       m_name(toQString(node.name)),
       m_category(category.name),
       m_fill(category.color),
       m_text(category.textColor()),
+      m_nested(nested),
       m_style(style) {
     setPos(box.x, box.y);
-    setFlag(ItemIsSelectable);
+    setFlag(ItemIsSelectable, !nested);
     setAcceptHoverEvents(false);
+    for (const ir::Graph* body : node.subgraphs()) {
+        ++m_numSubgraphs;
+        m_subgraphNodes += static_cast<int>(body->numNodesRecursive());
+    }
     QFontMetricsF metrics(style->nameFont);
-    m_elidedName = metrics.elidedText(m_name, Qt::ElideMiddle, box.w - 10);
+    m_elidedName =
+        metrics.elidedText(m_name, Qt::ElideMiddle, box.w - 10 - (m_numSubgraphs ? 14 : 0));
     QString tip = QStringLiteral("<b>%1</b><br>%2")
                       .arg(m_opType.toHtmlEscaped(), toQString(node.displayName()).toHtmlEscaped());
     if (!node.domain.empty() && node.domain != "ai.onnx")
         tip += QStringLiteral("<br><i>%1</i>").arg(toQString(node.domain).toHtmlEscaped());
+    if (m_numSubgraphs)
+        tip += QStringLiteral(
+                   "<br>%1 subgraph(s), %2 node(s) — double-click to expand or "
+                   "collapse")
+                   .arg(m_numSubgraphs)
+                   .arg(m_subgraphNodes);
     setToolTip(tip);
+}
+
+void NodeItem::setPanels(std::vector<Panel> panels) {
+    prepareGeometryChange();
+    m_panels = std::move(panels);
+    update();
 }
 
 QRectF NodeItem::boundingRect() const {
@@ -63,7 +104,12 @@ QRectF NodeItem::boundingRect() const {
 }
 
 void NodeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget*) {
-    const double lod = option->levelOfDetailFromTransform(painter->worldTransform());
+    const double lod = lodOf(option, painter);
+    if (lod < m_style->detailLod && !m_nested) return;  // the overview item draws it
+    if (isExpanded()) {
+        paintExpanded(painter, lod);
+        return;
+    }
     const bool selected = isSelected();
     painter->setPen(selected ? QPen(kSelectionColor, 3.0) : QPen(m_fill.darker(140), 1.0));
     painter->setBrush(m_fill);
@@ -73,8 +119,21 @@ void NodeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
     }
     painter->drawRoundedRect(m_rect, kCornerRadius, kCornerRadius);
 
+    QRectF inner = m_rect.adjusted(5, 2, -5, -2);
+    if (m_numSubgraphs) {
+        // "+" badge: this node holds subgraphs; double-click expands them.
+        QRectF badge(m_rect.right() - 15, m_rect.top() + 4, 11, 11);
+        painter->setPen(QPen(m_text, 1.0));
+        painter->setBrush(Qt::NoBrush);
+        painter->drawRect(badge);
+        painter->drawLine(QPointF(badge.left() + 3, badge.center().y()),
+                          QPointF(badge.right() - 3, badge.center().y()));
+        painter->drawLine(QPointF(badge.center().x(), badge.top() + 3),
+                          QPointF(badge.center().x(), badge.bottom() - 3));
+        inner.adjust(0, 0, -12, 0);
+    }
+
     painter->setPen(m_text);
-    const QRectF inner = m_rect.adjusted(5, 2, -5, -2);
     if (m_elidedName.isEmpty()) {
         painter->setFont(m_style->opFont);
         painter->drawText(inner, Qt::AlignCenter, m_opType);
@@ -92,11 +151,86 @@ void NodeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
                       Qt::AlignHCenter | Qt::AlignTop, m_elidedName);
 }
 
+void NodeItem::paintExpanded(QPainter* painter, double lod) {
+    const bool selected = isSelected();
+    QColor frameFill = m_fill;
+    frameFill.setAlphaF(0.12);
+    painter->setPen(selected ? QPen(kSelectionColor, 3.0) : QPen(m_fill.darker(130), 1.5));
+    painter->setBrush(frameFill);
+    painter->drawRoundedRect(m_rect, kCornerRadius, kCornerRadius);
+    // Header strip in the category colour.
+    QRectF header(m_rect.left(), m_rect.top(), m_rect.width(), m_style->expandedHeader - 6);
+    painter->setPen(Qt::NoPen);
+    painter->setBrush(m_fill);
+    painter->drawRoundedRect(header, kCornerRadius, kCornerRadius);
+    if (lod >= m_style->textMinLod) {
+        painter->setPen(m_text);
+        painter->setFont(m_style->opFont);
+        QString title = m_name.isEmpty() ? m_opType : m_opType + QStringLiteral("  ") + m_name;
+        painter->drawText(
+            header.adjusted(8, 0, -24, 0), Qt::AlignVCenter | Qt::AlignLeft,
+            QFontMetricsF(m_style->opFont).elidedText(title, Qt::ElideRight, header.width() - 32));
+        // "−" badge: double-click collapses.
+        QRectF badge(header.right() - 17, header.center().y() - 5.5, 11, 11);
+        painter->setPen(QPen(m_text, 1.0));
+        painter->setBrush(Qt::NoBrush);
+        painter->drawRect(badge);
+        painter->drawLine(QPointF(badge.left() + 3, badge.center().y()),
+                          QPointF(badge.right() - 3, badge.center().y()));
+    }
+    for (const Panel& panel : m_panels) {
+        painter->setPen(QPen(m_fill.darker(120), 1.0, Qt::DashLine));
+        painter->setBrush(QColor(255, 255, 255, 200));
+        painter->drawRect(panel.rect);
+        if (lod >= m_style->textMinLod) {
+            painter->setPen(kLabelColor);
+            painter->setFont(m_style->nameFont);
+            painter->drawText(QRectF(panel.rect.left() + 6, panel.rect.top(),
+                                     panel.rect.width() - 12, m_style->panelCaption),
+                              Qt::AlignVCenter | Qt::AlignLeft, panel.caption);
+        }
+    }
+}
+
+// ---- TerminalItem --------------------------------------------------------------------------
+
+TerminalItem::TerminalItem(const layout::Terminal& terminal, const QString& typeText,
+                           const GraphStyle* style)
+    : m_rect(0, 0, terminal.w, terminal.h),
+      m_name(toQString(terminal.value)),
+      m_isInput(terminal.isInput),
+      m_style(style) {
+    setPos(terminal.x, terminal.y);
+    setAcceptedMouseButtons(Qt::NoButton);
+    m_elided = QFontMetricsF(style->nameFont).elidedText(m_name, Qt::ElideMiddle, terminal.w - 10);
+    setToolTip(QStringLiteral("<b>%1</b> %2<br>%3")
+                   .arg(m_isInput ? QObject::tr("Input") : QObject::tr("Output"),
+                        m_name.toHtmlEscaped(), typeText.toHtmlEscaped()));
+}
+
+QRectF TerminalItem::boundingRect() const {
+    return m_rect.adjusted(-1, -1, 1, 1);
+}
+
+void TerminalItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget*) {
+    const double lod = lodOf(option, painter);
+    if (lod < m_style->detailLod && !parentItem()) return;
+    painter->setPen(QPen(kTerminalBorder, 1.0));
+    painter->setBrush(kTerminalFill);
+    const double r = m_rect.height() / 2;
+    painter->drawRoundedRect(m_rect, r, r);
+    if (lod < m_style->textMinLod) return;
+    painter->setPen(kTerminalBorder);
+    painter->setFont(m_style->nameFont);
+    painter->drawText(m_rect, Qt::AlignCenter, m_elided);
+}
+
 // ---- WireItem ------------------------------------------------------------------------------
 
 WireItem::WireItem(ir::NodeId from, const layout::Layout& layout,
-                   const std::vector<const layout::EdgePath*>& edges)
-    : m_from(from) {
+                   const std::vector<const layout::EdgePath*>& edges, std::vector<Label> labels,
+                   const GraphStyle* style)
+    : m_from(from), m_labels(std::move(labels)), m_style(style) {
     setZValue(-1);  // under the boxes
     setAcceptedMouseButtons(Qt::NoButton);
     int drawnTrunk = -1;
@@ -141,6 +275,10 @@ WireItem::WireItem(ir::NodeId from, const layout::Layout& layout,
         m_arrows.closeSubpath();
     }
     m_bounds = m_stroke.boundingRect().united(m_arrows.boundingRect()).adjusted(-3, -3, 3, 3);
+    QFontMetricsF metrics(style->labelFont);
+    for (const Label& label : m_labels)
+        m_bounds |= QRectF(label.anchor.x() + 4, label.anchor.y(),
+                           metrics.horizontalAdvance(label.text) + 2, metrics.height() + 2);
 }
 
 void WireItem::setHighlighted(bool on) {
@@ -156,7 +294,9 @@ QPainterPath WireItem::shape() const {
     return stroker.createStroke(m_stroke);
 }
 
-void WireItem::paint(QPainter* painter, const QStyleOptionGraphicsItem*, QWidget*) {
+void WireItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget*) {
+    const double lod = lodOf(option, painter);
+    if (lod < m_style->detailLod && !parentItem()) return;
     const QColor color = m_highlighted ? kWireHighlight : kWireColor;
     painter->setPen(QPen(color, m_highlighted ? 2.2 : 1.3));
     painter->setBrush(Qt::NoBrush);
@@ -164,6 +304,12 @@ void WireItem::paint(QPainter* painter, const QStyleOptionGraphicsItem*, QWidget
     painter->setPen(Qt::NoPen);
     painter->setBrush(color);
     painter->drawPath(m_arrows);
+    if (lod < m_style->labelMinLod || m_labels.empty()) return;
+    painter->setFont(m_style->labelFont);
+    painter->setPen(m_highlighted ? kWireHighlight : kLabelColor);
+    const double ascent = QFontMetricsF(m_style->labelFont).ascent();
+    for (const Label& label : m_labels)
+        painter->drawText(QPointF(label.anchor.x() + 5, label.anchor.y() + ascent + 1), label.text);
 }
 
 }  // namespace wh::widgets

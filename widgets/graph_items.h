@@ -1,6 +1,13 @@
 #pragma once
-/// The scene items of GraphView: one NodeItem per node, one WireItem per producer (its trunk and
-/// every branch to a consumer, with arrowheads).
+/// The scene items of GraphView at readable zoom: one NodeItem per node, one WireItem per
+/// producer (its trunk and every branch to a consumer, with arrowheads and tensor-shape labels),
+/// one TerminalItem per graph input or output. Zoomed out below GraphStyle::detailLod they draw
+/// nothing: OverviewItem (graph_overview.h) draws the whole graph cheaply instead.
+///
+/// A node holding subgraphs (If, Loop, Scan) shows a "+" badge; expanded, it becomes a frame
+/// with one panel per body and the body's items as its children.
+
+#include <vector>
 
 #include <QFont>
 #include <QGraphicsItem>
@@ -16,10 +23,19 @@ struct OpCategory;
 
 /// Fonts and sizes shared by every item of one view.
 struct GraphStyle {
-    QFont opFont;    ///< op type, bold
-    QFont nameFont;  ///< node name, smaller
-    /// Below this zoom (level of detail) text is not drawn: boxes alone read better.
-    double textMinLod = 0.3;
+    QFont opFont;     ///< op type, bold
+    QFont nameFont;   ///< node name, smaller
+    QFont labelFont;  ///< tensor shapes on wires
+    /// Below this zoom items draw nothing (the overview item takes over).
+    double detailLod = 0.3;
+    /// Below this zoom text is not drawn: boxes alone read better.
+    double textMinLod = 0.45;
+    /// Below this zoom wires carry no shape labels.
+    double labelMinLod = 0.6;
+    /// Header height of an expanded node and caption height of each body panel.
+    double expandedHeader = 34;
+    double panelCaption = 18;
+    double panelPadding = 12;
 };
 
 /// A node's box: fill by op category, op type on top, the (elided) node name below.
@@ -27,19 +43,35 @@ class NodeItem : public QGraphicsItem {
 public:
     enum { Type = UserType + 1 };
 
+    /// `nested`: the node belongs to a subgraph drawn inside an expanded node; it is not part of
+    /// the document's selection.
     NodeItem(const ir::Node& node, const layout::NodeBox& box, const OpCategory& category,
-             const GraphStyle* style);
+             const GraphStyle* style, bool nested = false);
 
     ir::NodeId nodeId() const { return m_id; }
+    const ir::Node* node() const { return m_node; }
+    bool isNested() const { return m_nested; }
     const QString& opType() const { return m_opType; }
     const QString& name() const { return m_name; }
     const QString& categoryName() const { return m_category; }
+    bool hasSubgraphs() const { return m_numSubgraphs > 0; }
+
+    /// One panel per subgraph body, in item coordinates, with its caption; empty = collapsed.
+    struct Panel {
+        QRectF rect;
+        QString caption;
+    };
+    void setPanels(std::vector<Panel> panels);
+    bool isExpanded() const { return !m_panels.empty(); }
 
     int type() const override { return Type; }
     QRectF boundingRect() const override;
     void paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget* widget) override;
 
 private:
+    void paintExpanded(QPainter* painter, double lod);
+
+    const ir::Node* m_node;
     ir::NodeId m_id;
     QRectF m_rect;
     QString m_opType;
@@ -48,20 +80,56 @@ private:
     QString m_category;
     QColor m_fill;
     QColor m_text;
+    int m_numSubgraphs = 0;
+    int m_subgraphNodes = 0;
+    bool m_nested;
+    std::vector<Panel> m_panels;
     const GraphStyle* m_style;  // owned by the view, outlives its items
 };
 
-/// Everything drawn from one producer: the polyline(s) to its consumers, smoothed between layers,
-/// and an arrowhead at each consumer.
+/// A graph input or output: a small rounded grey box with the value's name.
+class TerminalItem : public QGraphicsItem {
+public:
+    enum { Type = UserType + 3 };
+
+    TerminalItem(const layout::Terminal& terminal, const QString& typeText,
+                 const GraphStyle* style);
+    const QString& valueName() const { return m_name; }
+    bool isInput() const { return m_isInput; }
+
+    int type() const override { return Type; }
+    QRectF boundingRect() const override;
+    void paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget* widget) override;
+
+private:
+    QRectF m_rect;
+    QString m_name;
+    QString m_elided;
+    bool m_isInput;
+    const GraphStyle* m_style;
+};
+
+/// Everything drawn from one producer (a node or an input terminal): the polyline(s) to its
+/// consumers, smoothed between layers, an arrowhead at each consumer, and the shape of each
+/// value next to where it leaves the producer.
 class WireItem : public QGraphicsItem {
 public:
     enum { Type = UserType + 2 };
 
-    /// `edges` are the layout's edges leaving `from` (all share its trunk, if any).
+    /// A tensor-shape label; `anchor` is where the value leaves its producer.
+    struct Label {
+        QPointF anchor;
+        QString text;
+    };
+
+    /// `edges` are the layout's edges leaving one producer (all share its trunk, if any);
+    /// `from` is the producing node's id, 0 for a terminal.
     WireItem(ir::NodeId from, const layout::Layout& layout,
-             const std::vector<const layout::EdgePath*>& edges);
+             const std::vector<const layout::EdgePath*>& edges, std::vector<Label> labels,
+             const GraphStyle* style);
 
     ir::NodeId from() const { return m_from; }
+    const std::vector<Label>& labels() const { return m_labels; }
     /// Highlighted wires (the selected node's inputs and outputs) draw darker and thicker.
     void setHighlighted(bool on);
 
@@ -74,8 +142,13 @@ private:
     ir::NodeId m_from;
     QPainterPath m_stroke;
     QPainterPath m_arrows;
+    std::vector<Label> m_labels;
     QRectF m_bounds;
     bool m_highlighted = false;
+    const GraphStyle* m_style;
 };
+
+/// "1×64×56×56" for a tensor value with a known shape, empty otherwise.
+QString shapeLabel(const ir::Value* value);
 
 }  // namespace wh::widgets

@@ -1,15 +1,30 @@
 #include "widgets/graph_view.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 
+#include <QAction>
+#include <QContextMenuEvent>
+#include <QFileInfo>
 #include <QFontMetricsF>
 #include <QGraphicsScene>
 #include <QGraphicsSimpleTextItem>
+#include <QImage>
+#include <QLineEdit>
+#include <QMenu>
+#include <QPainter>
+#include <QRubberBand>
 #include <QScrollBar>
+#include <QSvgGenerator>
+#include <QThreadPool>
 #include <QWheelEvent>
 
+#include "core/rewrite/chain_selector.h"
+#include "widgets/graph_minimap.h"
+#include "widgets/graph_search_bar.h"
 #include "widgets/op_metadata.h"
+#include "widgets/selection_model.h"
 
 namespace wh::widgets {
 
@@ -19,9 +34,39 @@ constexpr double kMaxZoom = 8.0;
 constexpr double kSceneMargin = 40.0;
 /// The smallest scale at which the initial view still shows readable labels.
 constexpr double kReadableZoom = 0.7;
+/// Up to this many top-level nodes every item is built up front; above, only visible ones.
+constexpr std::size_t kEagerNodes = 2000;
+/// Lazily built items beyond this count are dropped when they leave the view.
+constexpr std::size_t kMaxLiveNodes = 6000;
+constexpr int kOverlayMargin = 10;
+
+QString toQString(const std::string& s) {
+    return QString::fromUtf8(s.data(), static_cast<qsizetype>(s.size()));
+}
+
+/// ASCII case-insensitive substring test; `needle` is already lower case.
+bool containsFolded(const std::string& hay, const std::string& needle) {
+    if (needle.size() > hay.size()) return false;
+    auto it = std::search(hay.begin(), hay.end(), needle.begin(), needle.end(), [](char a, char b) {
+        return std::tolower(static_cast<unsigned char>(a)) == b;
+    });
+    return it != hay.end();
+}
+
+/// Drops `p`. When it held the last reference (a whole graph, a layout, an index of 100k
+/// nodes), a pool thread frees it: that takes tens of milliseconds the GUI thread must not.
+template <typename T>
+void releaseLater(std::shared_ptr<T> p) {
+    if (!p || p.use_count() != 1) return;
+    QThreadPool::globalInstance()->start([p = std::move(p)]() mutable { p.reset(); });
+}
+
 }  // namespace
 
 GraphView::GraphView(QWidget* parent) : QGraphicsView(parent), m_scene(new QGraphicsScene(this)) {
+    // Items come and go with the visible region; a BSP index would be rebuilt on every change,
+    // and never holds more than a few thousand items here.
+    m_scene->setItemIndexMethod(QGraphicsScene::NoIndex);
     setScene(m_scene);
     setRenderHints(QPainter::Antialiasing | QPainter::TextAntialiasing |
                    QPainter::SmoothPixmapTransform);
@@ -29,6 +74,7 @@ GraphView::GraphView(QWidget* parent) : QGraphicsView(parent), m_scene(new QGrap
     setTransformationAnchor(QGraphicsView::AnchorUnderMouse);
     setResizeAnchor(QGraphicsView::AnchorViewCenter);
     setViewportUpdateMode(QGraphicsView::SmartViewportUpdate);
+    setOptimizationFlags(QGraphicsView::DontSavePainterState);
     setBackgroundBrush(QColor(0xf6, 0xf7, 0xf9));
     setFrameShape(QFrame::NoFrame);
     // Drops (a .onnx file) go to the main window, not to the scene.
@@ -40,14 +86,45 @@ GraphView::GraphView(QWidget* parent) : QGraphicsView(parent), m_scene(new QGrap
     m_style.opFont.setBold(true);
     m_style.nameFont = font();
     m_style.nameFont.setPointSizeF(7.5);
+    m_style.labelFont = font();
+    m_style.labelFont.setPointSizeF(7.0);
+
+    m_ownSelection = new SelectionModel(this);
+    setSelectionModel(m_ownSelection);
+
+    m_searchBar = new GraphSearchBar(this);
+    connect(m_searchBar, &GraphSearchBar::searchChanged, this, &GraphView::search);
+    connect(m_searchBar, &GraphSearchBar::nextRequested, this, &GraphView::findNext);
+    connect(m_searchBar, &GraphSearchBar::previousRequested, this, &GraphView::findPrevious);
+    connect(m_searchBar, &GraphSearchBar::closed, this, [this] { setFocus(); });
+    m_minimap = new GraphMinimap(this, &m_overview);
+
+    m_findAction = new QAction(tr("&Find…"), this);
+    m_findAction->setShortcut(QKeySequence::Find);
+    m_findAction->setShortcutContext(Qt::WindowShortcut);
+    connect(m_findAction, &QAction::triggered, this, &GraphView::openSearch);
+    addAction(m_findAction);
+    auto* next = new QAction(tr("Find Next"), this);
+    next->setShortcut(QKeySequence(Qt::Key_F3));
+    next->setShortcutContext(Qt::WidgetWithChildrenShortcut);
+    connect(next, &QAction::triggered, this, &GraphView::findNext);
+    addAction(next);
+    auto* previous = new QAction(tr("Find Previous"), this);
+    previous->setShortcut(QKeySequence(Qt::SHIFT | Qt::Key_F3));
+    previous->setShortcutContext(Qt::WidgetWithChildrenShortcut);
+    connect(previous, &QAction::triggered, this, &GraphView::findPrevious);
+    addAction(previous);
+
+    m_rubberBand = new QRubberBand(QRubberBand::Rectangle, viewport());
 
     connect(m_scene, &QGraphicsScene::selectionChanged, this, &GraphView::onSceneSelectionChanged);
     clear();
 }
 
 GraphView::~GraphView() {
-    // Items reference m_style; delete them before the members go.
+    // Items reference m_style and m_overview; delete them before the members go.
     disconnect(m_scene, nullptr, this, nullptr);
+    if (m_selection) disconnect(m_selection, nullptr, this, nullptr);
     m_scene->clear();
 }
 
@@ -59,17 +136,55 @@ layout::LayoutOptions GraphView::layoutOptions() const {
     options.charWidth = std::max(op.averageCharWidth(), name.averageCharWidth() * 1.05);
     options.nodeHeight = std::max(36.0, std::ceil(op.height() + name.height() + 10));
     options.textPadding = 16;
+    options.graphTerminals = true;
+    options.terminalHeight = std::ceil(name.height() + 10);
+    options.foldConstants = true;
     return options;
 }
 
-void GraphView::clear(const QString& message) {
+void GraphView::setSelectionModel(SelectionModel* model) {
+    if (m_selection) disconnect(m_selection, nullptr, this, nullptr);
+    m_selection = model ? model : m_ownSelection;
+    connect(m_selection, &SelectionModel::changed, this, &GraphView::onSelectionChanged);
+    m_lastEmitted.reset();
+    onSelectionChanged();
+}
+
+// ---- Scene construction --------------------------------------------------------------------
+
+void GraphView::resetScene() {
     m_highlighted.clear();
     m_nodeItems.clear();
-    m_wireByProducer.clear();
-    m_producersOf.clear();
-    m_scene->clear();
+    m_terminalItems.clear();
+    m_wireItems.clear();
+    m_overviewItem = nullptr;
     m_message = nullptr;
+    m_scene->clear();
+    // The old index of a big graph takes tens of milliseconds to free: a worker does it.
+    auto old = std::make_shared<SceneIndex>();
+    old->overview = std::move(m_overview);
+    old->wireEdges = std::move(m_wireEdges);
+    old->wireGroupOfNode = std::move(m_wireGroupOfNode);
+    old->wireGrid = std::move(m_wireGrid);
+    old->producersOf = std::move(m_producersOf);
+    m_overview = {};
+    m_wireEdges = {};
+    m_wireGroupOfNode = {};
+    m_wireGrid = {};
+    m_producersOf = {};
+    releaseLater(std::move(old));
+}
+
+void GraphView::clear(const QString& message) {
+    resetScene();
+    releaseLater(std::move(m_graph));
+    releaseLater(std::move(m_layout));
     m_graph.reset();
+    m_layout.reset();
+    m_expanded.clear();
+    m_expansions.clear();
+    m_matches.clear();
+    m_matchIndex = -1;
     resetTransform();
     if (!message.isEmpty()) {
         m_message = m_scene->addSimpleText(message);
@@ -82,40 +197,76 @@ void GraphView::clear(const QString& message) {
     }
     m_scene->setSceneRect(m_scene->itemsBoundingRect().adjusted(-10, -10, 10, 10));
     centerOn(0, 0);
+    if (m_minimap) m_minimap->rebuild();
 }
 
 void GraphView::setGraph(std::shared_ptr<const ir::Graph> graph, const layout::Layout& layout) {
-    clear();
-    m_graph = std::move(graph);
-    if (!m_graph) return;
-    if (layout.nodes.empty()) {
+    setGraph(std::move(graph), std::make_shared<const layout::Layout>(layout));
+}
+
+void GraphView::setGraph(std::shared_ptr<const ir::Graph> graph,
+                         std::shared_ptr<const layout::Layout> layout) {
+    SceneIndex index;
+    if (graph && layout) index = prepareScene(*graph, std::move(layout), devicePixelRatioF());
+    setGraph(std::move(graph), std::move(index));
+}
+
+void GraphView::setGraph(std::shared_ptr<const ir::Graph> graph, SceneIndex index) {
+    const bool sameGraph = graph && graph == m_graph;
+    if (!sameGraph) {
+        clear();
+        m_graph = std::move(graph);
+    }
+    releaseLater(std::move(m_layout));
+    m_layout = index.layout;
+    if (!m_graph || !m_layout) return;
+    if (m_layout->nodes.empty()) {
         clear(tr("The graph has no nodes."));
         return;
     }
+    buildScene(sameGraph, std::move(index));
+}
+
+SceneIndex GraphView::prepareScene(const ir::Graph& graph,
+                                   std::shared_ptr<const layout::Layout> layoutPtr,
+                                   qreal devicePixelRatio) {
+    SceneIndex index;
+    index.layout = std::move(layoutPtr);
+    const layout::Layout& layout = *index.layout;
+    if (layout.nodes.empty()) return index;
     const OpMetadata& meta = OpMetadata::instance();
+    index.overview.build(graph, layout, [&meta](const ir::Node& node) {
+        return meta.colorOf(toQString(node.opType));
+    });
 
-    // Wires first (z below boxes anyway), grouped by producer.
-    std::unordered_map<ir::NodeId, std::vector<const layout::EdgePath*>> byProducer;
+    // Wire groups, one per producer, indexed by the bounds of their points.
+    std::unordered_map<int, int> byTerminal;
     for (const layout::EdgePath& e : layout.edges) {
-        byProducer[e.from].push_back(&e);
-        m_producersOf[e.to].push_back(e.from);
+        int group;
+        if (e.fromTerminal >= 0) {
+            auto [it, inserted] =
+                byTerminal.emplace(e.fromTerminal, static_cast<int>(index.wireEdges.size()));
+            if (inserted) index.wireEdges.emplace_back();
+            group = it->second;
+        } else {
+            auto [it, inserted] =
+                index.wireGroupOfNode.emplace(e.from, static_cast<int>(index.wireEdges.size()));
+            if (inserted) index.wireEdges.emplace_back();
+            group = it->second;
+            if (e.toTerminal < 0) index.producersOf[e.to].push_back(e.from);
+        }
+        index.wireEdges[static_cast<std::size_t>(group)].push_back(&e);
     }
-    for (const auto& [from, edges] : byProducer) {
-        auto* wire = new WireItem(from, layout, edges);
-        m_scene->addItem(wire);
-        m_wireByProducer.emplace(from, wire);
-    }
-
-    std::size_t index = 0;
-    m_nodeItems.reserve(layout.nodes.size());
-    for (const ir::Node* node : m_graph->nodes()) {
-        if (index >= layout.nodes.size()) break;
-        const layout::NodeBox& box = layout.nodes[index++];
-        if (box.id != node->id()) continue;  // layout of another graph: skip rather than lie
-        QString opType = QString::fromStdString(node->opType);
-        auto* item = new NodeItem(*node, box, meta.categoryOf(opType), &m_style);
-        m_scene->addItem(item);
-        m_nodeItems.emplace(node->id(), item);
+    index.wireGrid.reset(index.overview.bounds(), 320.0);
+    for (std::size_t gi = 0; gi < index.wireEdges.size(); ++gi) {
+        QRectF bounds;
+        for (const layout::EdgePath* e : index.wireEdges[gi]) {
+            for (const layout::Point& p : layout.path(*e)) {
+                QRectF r(p.x, p.y, 0.1, 0.1);
+                bounds = bounds.isNull() ? r : bounds.united(r);
+            }
+        }
+        index.wireGrid.insert(static_cast<int>(gi), bounds.adjusted(-2, -2, 120, 20));
     }
 
     // The main column: the deepest node lies on the longest path, which layoutGraph keeps
@@ -123,36 +274,511 @@ void GraphView::setGraph(std::shared_ptr<const ir::Graph> graph, const layout::L
     const layout::NodeBox* deepest = &layout.nodes.front();
     for (const layout::NodeBox& b : layout.nodes)
         if (b.layer > deepest->layer) deepest = &b;
-    m_mainColumnX = deepest->centerX();
+    index.mainColumnX = deepest->centerX();
+    index.minimap = GraphMinimap::render(index.overview, devicePixelRatio);
+    return index;
+}
+
+void GraphView::buildScene(bool keepExpansions, SceneIndex index) {
+    resetScene();
+    if (!keepExpansions) {
+        m_expanded.clear();
+        m_expansions.clear();
+    }
+    const layout::Layout& layout = *m_layout;
+    m_overview = std::move(index.overview);
+    m_wireEdges = std::move(index.wireEdges);
+    m_wireGroupOfNode = std::move(index.wireGroupOfNode);
+    m_wireGrid = std::move(index.wireGrid);
+    m_producersOf = std::move(index.producersOf);
+    m_mainColumnX = index.mainColumnX;
+    m_overviewItem = new OverviewItem(&m_overview, m_style.detailLod, [this](int i) {
+        const auto& nodes = m_layout->nodes;
+        return static_cast<std::size_t>(i) < nodes.size() &&
+               m_selection->contains(nodes[static_cast<std::size_t>(i)].id);
+    });
+    m_scene->addItem(m_overviewItem);
+    m_wireItems.assign(m_wireEdges.size(), nullptr);
+    m_terminalItems.assign(layout.terminals.size(), nullptr);
 
     m_scene->setSceneRect(QRectF(0, 0, layout.width, layout.height)
                               .adjusted(-kSceneMargin, -kSceneMargin, kSceneMargin, kSceneMargin));
+    m_lazy = layout.nodes.size() > kEagerNodes;
+    if (!m_lazy) materialize(m_overview.bounds().adjusted(-1, -1, 1, 1));
+    m_minimap->setPicture(std::move(index.minimap));
+    placeOverlays();
+    onSelectionChanged();
 }
 
-NodeItem* GraphView::nodeItem(ir::NodeId id) const {
+QRectF GraphView::visibleSceneRect() const {
+    return mapToScene(viewport()->rect()).boundingRect();
+}
+
+void GraphView::materialize(const QRectF& area) {
+    if (!m_layout) return;
+    const std::size_t numNodes = m_layout->nodes.size();
+    for (int i : m_overview.boxesIn(area)) {
+        if (static_cast<std::size_t>(i) < numNodes)
+            ensureNodeItem(static_cast<std::size_t>(i));
+        else
+            ensureTerminalItem(static_cast<std::size_t>(i) - numNodes);
+    }
+    std::vector<int> groups;
+    m_wireGrid.query(area, [&](int g) {
+        if (!m_wireItems[static_cast<std::size_t>(g)]) groups.push_back(g);
+    });
+    for (int g : groups) ensureWire(g);
+}
+
+void GraphView::pruneOutside(const QRectF& area) {
+    if (m_nodeItems.size() <= kMaxLiveNodes) return;
+    m_highlighted.clear();
+    for (auto it = m_nodeItems.begin(); it != m_nodeItems.end();) {
+        if (!it->second->sceneBoundingRect().intersects(area)) {
+            delete it->second;
+            it = m_nodeItems.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (WireItem*& wire : m_wireItems)
+        if (wire && !wire->sceneBoundingRect().intersects(area)) {
+            delete wire;
+            wire = nullptr;
+        }
+    for (TerminalItem*& t : m_terminalItems)
+        if (t && !t->sceneBoundingRect().intersects(area)) {
+            delete t;
+            t = nullptr;
+        }
+}
+
+NodeItem* GraphView::ensureNodeItem(std::size_t index) {
+    const layout::NodeBox& box = m_layout->nodes[index];
+    auto found = m_nodeItems.find(box.id);
+    if (found != m_nodeItems.end()) return found->second;
+    const ir::Node* node = m_graph->findNode(box.id);
+    if (!node) return nullptr;
+    const OpMetadata& meta = OpMetadata::instance();
+    auto* item = new NodeItem(*node, box, meta.categoryOf(toQString(node->opType)), &m_style);
+    {
+        const bool wasSyncing = std::exchange(m_syncing, true);
+        item->setSelected(m_selection->contains(box.id));
+        m_scene->addItem(item);
+        m_syncing = wasSyncing;
+    }
+    m_nodeItems.emplace(box.id, item);
+    if (m_expanded.count(node)) populateExpanded(item, *node);
+    return item;
+}
+
+void GraphView::ensureTerminalItem(std::size_t index) {
+    if (m_terminalItems[index]) return;
+    const layout::Terminal& t = m_layout->terminals[index];
+    const ir::Value* value = m_graph->findValue(t.value);
+    auto* item =
+        new TerminalItem(t, value ? toQString(value->type.toString()) : QString(), &m_style);
+    m_scene->addItem(item);
+    m_terminalItems[index] = item;
+}
+
+std::vector<WireItem::Label> GraphView::labelsFor(
+    const ir::Graph& graph, const layout::Layout& layout,
+    const std::vector<const layout::EdgePath*>& edges) {
+    // One label per distinct value, where it leaves its producer (stacked when a node has
+    // several outputs in use).
+    std::vector<WireItem::Label> labels;
+    std::vector<const ir::Value*> seen;
+    const double step = QFontMetricsF(m_style.labelFont).height() + 1;
+    for (const layout::EdgePath* e : edges) {
+        const ir::Value* value = nullptr;
+        QPointF anchor;
+        if (e->fromTerminal >= 0) {
+            const layout::Terminal& t = layout.terminals[static_cast<std::size_t>(e->fromTerminal)];
+            value = graph.findValue(t.value);
+            anchor = QPointF(t.centerX(), t.y + t.h);
+        } else {
+            const layout::NodeBox* from = layout.find(e->from);
+            if (!from) continue;
+            anchor = QPointF(from->centerX(), from->y + from->h);
+            if (e->toTerminal >= 0) {
+                std::size_t k = static_cast<std::size_t>(e->toInput);
+                if (k < graph.outputs().size()) value = graph.outputs()[k];
+            } else if (const ir::Node* to = graph.findNode(e->to)) {
+                value = to->input(e->toInput);
+            }
+        }
+        if (!value || std::find(seen.begin(), seen.end(), value) != seen.end()) continue;
+        seen.push_back(value);
+        QString text = shapeLabel(value);
+        if (text.isEmpty()) continue;
+        labels.push_back({anchor + QPointF(0, step * static_cast<double>(labels.size())), text});
+    }
+    return labels;
+}
+
+void GraphView::ensureWire(int group) {
+    auto& slot = m_wireItems[static_cast<std::size_t>(group)];
+    if (slot) return;
+    const auto& edges = m_wireEdges[static_cast<std::size_t>(group)];
+    const ir::NodeId from = edges.front()->fromTerminal >= 0 ? 0 : edges.front()->from;
+    slot = new WireItem(from, *m_layout, edges, labelsFor(*m_graph, *m_layout, edges), &m_style);
+    m_scene->addItem(slot);
+    if (from != 0) {
+        auto cur = m_selection->current();
+        if (cur && *cur == from) {
+            slot->setHighlighted(true);
+            m_highlighted.push_back(slot);
+        }
+    }
+}
+
+// ---- Subgraphs -----------------------------------------------------------------------------
+
+const GraphView::Expansion& GraphView::expansionOf(const ir::Node& node) {
+    auto found = m_expansions.find(&node);
+    if (found != m_expansions.end()) return found->second;
+    Expansion ex;
+    layout::LayoutOptions options = layoutOptions();
+    options.nodeSize = [this](const ir::Node& n) -> layout::Size {
+        if (!m_expanded.count(&n)) return {};
+        return expansionOf(n).size;
+    };
+    const double pad = m_style.panelPadding;
+    double x = pad;
+    double tallest = 0;
+    for (const ir::Attribute& attr : node.attributes()) {
+        std::vector<const ir::Graph*> graphs;
+        if (attr.g) graphs.push_back(attr.g.get());
+        for (const auto& g : attr.graphs)
+            if (g) graphs.push_back(g.get());
+        for (std::size_t k = 0; k < graphs.size(); ++k) {
+            Body body;
+            body.graph = graphs[k];
+            body.layout = layout::layoutGraph(*graphs[k], options);
+            body.caption = toQString(attr.name);
+            if (graphs.size() > 1) body.caption += QStringLiteral("[%1]").arg(k);
+            body.caption += tr(" · %n node(s)", nullptr, static_cast<int>(graphs[k]->numNodes()));
+            const double w = std::max(body.layout.width, 140.0);
+            const double h = std::max(body.layout.height, 24.0);
+            NodeItem::Panel panel;
+            panel.rect =
+                QRectF(x, m_style.expandedHeader, w + 2 * pad, m_style.panelCaption + h + 2 * pad);
+            panel.caption = body.caption;
+            body.offset = QPointF(x + pad, m_style.expandedHeader + m_style.panelCaption + pad);
+            x += panel.rect.width() + pad;
+            tallest = std::max(tallest, panel.rect.height());
+            ex.panels.push_back(panel);
+            ex.bodies.push_back(std::move(body));
+        }
+    }
+    ex.size.w = std::max(x, 160.0);
+    ex.size.h = m_style.expandedHeader + tallest + pad;
+    return m_expansions.emplace(&node, std::move(ex)).first->second;
+}
+
+void GraphView::populateExpanded(NodeItem* item, const ir::Node& node) {
+    const Expansion& ex = expansionOf(node);
+    item->setPanels(ex.panels);
+    for (const Body& body : ex.bodies) addGraphItems(item, *body.graph, body.layout, body.offset);
+}
+
+void GraphView::addGraphItems(QGraphicsItem* parent, const ir::Graph& graph,
+                              const layout::Layout& layout, QPointF offset) {
+    const OpMetadata& meta = OpMetadata::instance();
+    std::unordered_map<ir::NodeId, std::vector<const layout::EdgePath*>> byNode;
+    std::unordered_map<int, std::vector<const layout::EdgePath*>> byTerminal;
+    for (const layout::EdgePath& e : layout.edges) {
+        if (e.fromTerminal >= 0)
+            byTerminal[e.fromTerminal].push_back(&e);
+        else
+            byNode[e.from].push_back(&e);
+    }
+    auto addWire = [&](ir::NodeId from, const std::vector<const layout::EdgePath*>& edges) {
+        auto* wire = new WireItem(from, layout, edges, labelsFor(graph, layout, edges), &m_style);
+        wire->setParentItem(parent);
+        wire->setPos(offset);
+    };
+    for (const auto& [from, edges] : byNode) addWire(from, edges);
+    for (const auto& [t, edges] : byTerminal) addWire(0, edges);
+    for (const layout::Terminal& t : layout.terminals) {
+        const ir::Value* value = graph.findValue(t.value);
+        auto* item =
+            new TerminalItem(t, value ? toQString(value->type.toString()) : QString(), &m_style);
+        item->setParentItem(parent);
+        item->moveBy(offset.x(), offset.y());
+    }
+    for (const layout::NodeBox& box : layout.nodes) {
+        const ir::Node* node = graph.findNode(box.id);
+        if (!node) continue;
+        auto* item = new NodeItem(*node, box, meta.categoryOf(toQString(node->opType)), &m_style,
+                                  /*nested=*/true);
+        item->setParentItem(parent);
+        item->moveBy(offset.x(), offset.y());
+        if (m_expanded.count(node)) populateExpanded(item, *node);
+    }
+}
+
+bool GraphView::toggleSubgraphs(ir::NodeId topLevelId) {
+    return m_graph ? toggleSubgraphs(m_graph->findNode(topLevelId)) : false;
+}
+
+bool GraphView::toggleSubgraphs(const ir::Node* node) {
+    if (!node || !m_graph || node->subgraphs().empty()) return false;
+    if (!m_expanded.erase(node)) m_expanded.insert(node);
+    // Sizes change all the way up: drop cached expansions of this node and its ancestors.
+    for (const ir::Node* n = node; n; n = n->graph()->parentNode()) m_expansions.erase(n);
+    // Anchor the view on the top-level node holding `node`.
+    const ir::Node* anchor = node;
+    while (anchor->graph()->parentNode()) anchor = anchor->graph()->parentNode();
+    relayout(anchor);
+    return true;
+}
+
+void GraphView::relayout(const ir::Node* anchor) {
+    const layout::NodeBox* before = m_layout ? m_layout->find(anchor->id()) : nullptr;
+    QPointF offset;
+    if (before) offset = mapToScene(viewport()->rect().center()) - QPointF(before->x, before->y);
+    layout::LayoutOptions options = layoutOptions();
+    options.nodeSize = [this](const ir::Node& n) -> layout::Size {
+        if (!m_expanded.count(&n)) return {};
+        return expansionOf(n).size;
+    };
+    auto next = std::make_shared<const layout::Layout>(layout::layoutGraph(*m_graph, options));
+    m_layout = next;
+    buildScene(/*keepExpansions=*/true,
+               prepareScene(*m_graph, std::move(next), devicePixelRatioF()));
+    if (const layout::NodeBox* after = m_layout->find(anchor->id()))
+        centerOn(QPointF(after->x, after->y) + offset);
+}
+
+// ---- Selection -----------------------------------------------------------------------------
+
+NodeItem* GraphView::nodeItem(ir::NodeId id) {
     auto it = m_nodeItems.find(id);
-    return it == m_nodeItems.end() ? nullptr : it->second;
+    if (it != m_nodeItems.end()) return it->second;
+    if (!m_layout) return nullptr;
+    auto index = m_layout->indexById.find(id);
+    if (index == m_layout->indexById.end()) return nullptr;
+    return ensureNodeItem(index->second);
 }
 
 void GraphView::selectNode(ir::NodeId id, bool center) {
-    NodeItem* item = nodeItem(id);
-    if (!item) return;
-    {
-        const QSignalBlocker block(m_scene);
-        m_scene->clearSelection();
+    if (!m_layout || !m_layout->find(id)) return;
+    m_selection->selectOnly(id);
+    if (center) {
+        const layout::NodeBox* box = m_layout->find(id);
+        centerOn(box->centerX(), box->centerY());
     }
-    item->setSelected(true);  // emits selectionChanged -> nodeSelected
-    if (center) centerOn(item);
 }
 
 std::optional<ir::NodeId> GraphView::selectedNode() const {
-    for (QGraphicsItem* item : m_scene->selectedItems())
-        if (auto* node = qgraphicsitem_cast<NodeItem*>(item)) return node->nodeId();
-    return std::nullopt;
+    if (auto cur = m_selection->current()) return cur;
+    if (m_selection->isEmpty()) return std::nullopt;
+    return m_selection->sortedIds().front();
 }
+
+int GraphView::selectAllOfType(const QString& opType) {
+    if (!m_layout) return 0;
+    const std::string op = opType.toStdString();
+    std::vector<ir::NodeId> ids;
+    for (const layout::NodeBox& box : m_layout->nodes) {
+        const ir::Node* node = m_graph->findNode(box.id);
+        if (node && node->opType == op) ids.push_back(box.id);
+    }
+    m_selection->setSelection(ids, ids.empty() ? std::nullopt : std::optional(ids.front()));
+    return static_cast<int>(ids.size());
+}
+
+int GraphView::selectPattern(const std::vector<std::string>& opTypes) {
+    if (!m_graph) return 0;
+    auto chains = rewrite::findChains(*m_graph, opTypes);
+    std::vector<ir::NodeId> ids;
+    for (const auto& chain : chains) ids.insert(ids.end(), chain.begin(), chain.end());
+    m_selection->setSelection(ids, ids.empty() ? std::nullopt : std::optional(ids.front()));
+    return static_cast<int>(chains.size());
+}
+
+QMenu* GraphView::createNodeMenu(ir::NodeId id, QWidget* parent) {
+    auto* menu = new QMenu(parent);
+    const ir::Node* node = m_graph ? m_graph->findNode(id) : nullptr;
+    if (!node) return menu;
+    const QString op = toQString(node->opType);
+    int sameOp = 0;
+    for (const layout::NodeBox& box : m_layout->nodes)
+        if (const ir::Node* n = m_graph->findNode(box.id); n && n->opType == node->opType) ++sameOp;
+    QAction* all = menu->addAction(tr("Select all %1 nodes (%2)").arg(op).arg(sameOp), this,
+                                   [this, op] { selectAllOfType(op); });
+    all->setObjectName(QStringLiteral("selectAllOfType"));
+    QMenu* patterns = menu->addMenu(tr("Select pattern"));
+    patterns->setObjectName(QStringLiteral("selectPatternMenu"));
+    for (const rewrite::ChainPattern& p : rewrite::commonChainPatterns()) {
+        const int count = static_cast<int>(rewrite::findChains(*m_graph, p.opTypes).size());
+        QAction* a = patterns->addAction(tr("%1 (%2)").arg(toQString(p.name)).arg(count), this,
+                                         [this, types = p.opTypes] { selectPattern(types); });
+        a->setEnabled(count > 0);
+        a->setData(toQString(p.name));
+    }
+    if (!node->subgraphs().empty()) {
+        menu->addSeparator();
+        menu->addAction(isExpanded(node) ? tr("Collapse Subgraphs") : tr("Expand Subgraphs"), this,
+                        [this, node] { toggleSubgraphs(node); });
+    }
+    menu->addSeparator();
+    menu->addAction(tr("Clear Selection"), m_selection, &SelectionModel::clear);
+    return menu;
+}
+
+std::optional<ir::NodeId> GraphView::nodeAt(const QPoint& pos) const {
+    if (!m_layout) return std::nullopt;
+    int i = m_overview.boxAt(mapToScene(pos));
+    if (i < 0 || static_cast<std::size_t>(i) >= m_layout->nodes.size()) return std::nullopt;
+    return m_layout->nodes[static_cast<std::size_t>(i)].id;
+}
+
+void GraphView::onSelectionChanged() {
+    {
+        const bool wasSyncing = std::exchange(m_syncing, true);
+        for (const auto& [id, item] : m_nodeItems) item->setSelected(m_selection->contains(id));
+        m_syncing = wasSyncing;
+    }
+    if (m_overviewItem) m_overviewItem->update();
+    std::optional<ir::NodeId> cur = m_selection->current();
+    highlightWiresOf(cur);
+    if (m_selection->isEmpty()) {
+        if (m_lastEmitted) {
+            m_lastEmitted.reset();
+            emit selectionCleared();
+        }
+    } else if (cur && cur != m_lastEmitted) {
+        m_lastEmitted = cur;
+        emit nodeSelected(*cur);
+    }
+}
+
+void GraphView::onSceneSelectionChanged() {
+    if (m_syncing) return;
+    // Someone changed the items' selection directly (scene()->clearSelection()): take it over,
+    // keeping selected nodes that have no item right now.
+    std::vector<ir::NodeId> ids;
+    for (ir::NodeId id : m_selection->ids())
+        if (!m_nodeItems.count(id)) ids.push_back(id);
+    for (const auto& [id, item] : m_nodeItems)
+        if (item->isSelected()) ids.push_back(id);
+    m_selection->setSelection(ids);
+}
+
+void GraphView::highlightWiresOf(std::optional<ir::NodeId> id) {
+    for (WireItem* wire : m_highlighted) wire->setHighlighted(false);
+    m_highlighted.clear();
+    if (!id) return;
+    auto add = [this](ir::NodeId producer) {
+        auto it = m_wireGroupOfNode.find(producer);
+        if (it == m_wireGroupOfNode.end()) return;
+        WireItem* wire = m_wireItems[static_cast<std::size_t>(it->second)];
+        if (!wire) return;
+        wire->setHighlighted(true);
+        m_highlighted.push_back(wire);
+    };
+    add(*id);
+    auto it = m_producersOf.find(*id);
+    if (it != m_producersOf.end())
+        for (ir::NodeId producer : it->second) add(producer);
+}
+
+// ---- Search --------------------------------------------------------------------------------
+
+int GraphView::search(const QString& text) {
+    m_matches.clear();
+    m_matchIndex = -1;
+    const std::string needle = text.trimmed().toLower().toStdString();
+    if (m_layout && !needle.empty()) {
+        for (const layout::NodeBox& box : m_layout->nodes) {
+            const ir::Node* node = m_graph->findNode(box.id);
+            if (!node) continue;
+            bool hit = containsFolded(node->name, needle) || containsFolded(node->opType, needle);
+            for (const ir::Value* v : node->inputs())
+                hit = hit || (v && containsFolded(v->name(), needle));
+            for (const ir::Value* v : node->outputs())
+                hit = hit || (v && containsFolded(v->name(), needle));
+            if (hit) m_matches.push_back(box.id);
+        }
+    }
+    if (!m_matches.empty()) goToMatch(0);
+    m_searchBar->setStatus(m_matchIndex, searchMatchCount());
+    return searchMatchCount();
+}
+
+void GraphView::goToMatch(int index) {
+    m_matchIndex = index;
+    const ir::NodeId id = m_matches[static_cast<std::size_t>(index)];
+    if (zoom() < 0.5) setZoom(1.0);
+    selectNode(id, true);
+    m_searchBar->setStatus(m_matchIndex, searchMatchCount());
+}
+
+void GraphView::findNext() {
+    if (m_matches.empty()) return;
+    goToMatch((m_matchIndex + 1) % searchMatchCount());
+}
+
+void GraphView::findPrevious() {
+    if (m_matches.empty()) return;
+    goToMatch((m_matchIndex - 1 + searchMatchCount()) % searchMatchCount());
+}
+
+void GraphView::openSearch() {
+    placeOverlays();
+    m_searchBar->open();
+}
+
+// ---- Export --------------------------------------------------------------------------------
+
+bool GraphView::exportView(const QString& path, QString* error) {
+    const QSize size = viewport()->size();
+    auto fail = [&](const QString& message) {
+        if (error) *error = message;
+        return false;
+    };
+    if (size.isEmpty()) return fail(tr("the view has no size"));
+    if (QFileInfo(path).suffix().compare(QStringLiteral("svg"), Qt::CaseInsensitive) == 0) {
+        QSvgGenerator svg;
+        svg.setFileName(path);
+        svg.setSize(size);
+        svg.setViewBox(QRect(QPoint(0, 0), size));
+        svg.setTitle(tr("Whittle graph view"));
+        QPainter painter;
+        if (!painter.begin(&svg)) return fail(tr("%1: cannot write").arg(path));
+        painter.fillRect(QRect(QPoint(0, 0), size), backgroundBrush());
+        render(&painter, QRectF(QPoint(0, 0), size), viewport()->rect());
+        painter.end();
+    } else {
+        const qreal dpr = std::max<qreal>(1.0, devicePixelRatioF());
+        QImage image(size * dpr, QImage::Format_ARGB32_Premultiplied);
+        image.setDevicePixelRatio(dpr);
+        image.fill(backgroundBrush().color());
+        QPainter painter(&image);
+        painter.setRenderHints(renderHints());
+        render(&painter, QRectF(QPoint(0, 0), size), viewport()->rect());
+        painter.end();
+        if (!image.save(path)) return fail(tr("%1: cannot write the image").arg(path));
+    }
+    if (QFileInfo(path).size() <= 0) return fail(tr("%1: nothing was written").arg(path));
+    return true;
+}
+
+// ---- Zoom and view -------------------------------------------------------------------------
 
 double GraphView::zoom() const {
     return transform().m11();
+}
+
+double GraphView::minZoom() const {
+    // A huge graph must still fit: allow zooming out to half its fit scale.
+    QRectF rect = m_scene->sceneRect();
+    if (rect.isEmpty() || viewport()->width() <= 0) return kMinZoom;
+    double fit = std::min(viewport()->width() / rect.width(), viewport()->height() / rect.height());
+    return std::min(kMinZoom, fit / 2);
 }
 
 void GraphView::fitToView() {
@@ -161,6 +787,7 @@ void GraphView::fitToView() {
     fitInView(rect, Qt::KeepAspectRatio);
     if (zoom() > 1.0) setZoom(1.0);
     centerOn(rect.center());
+    updateOverlays();
 }
 
 void GraphView::showInitialView() {
@@ -169,7 +796,7 @@ void GraphView::showInitialView() {
     double sx = viewport()->width() / rect.width();
     double sy = viewport()->height() / rect.height();
     double fit = std::min(sx, sy);
-    if (fit >= kReadableZoom || m_nodeItems.empty()) {
+    if (fit >= kReadableZoom || !m_layout) {
         fitToView();
         return;
     }
@@ -181,6 +808,7 @@ void GraphView::showInitialView() {
     double halfHeight = viewport()->height() / scale / 2;
     double x = sx >= kReadableZoom ? rect.center().x() : m_mainColumnX;
     centerOn(x, rect.top() + halfHeight);
+    updateOverlays();
 }
 
 void GraphView::zoomIn() {
@@ -191,17 +819,65 @@ void GraphView::zoomOut() {
 }
 
 void GraphView::setZoom(double z) {
-    z = std::clamp(z, kMinZoom, kMaxZoom);
+    z = std::clamp(z, minZoom(), kMaxZoom);
     QPointF center = mapToScene(viewport()->rect().center());
     resetTransform();
     QGraphicsView::scale(z, z);
     centerOn(center);
+    updateOverlays();
 }
 
 void GraphView::scaleBy(double factor) {
-    double target = std::clamp(zoom() * factor, kMinZoom, kMaxZoom);
+    double target = std::clamp(zoom() * factor, minZoom(), kMaxZoom);
     factor = target / zoom();
     QGraphicsView::scale(factor, factor);
+    updateOverlays();
+}
+
+void GraphView::placeOverlays() {
+    if (m_searchBar) {
+        m_searchBar->adjustSize();
+        m_searchBar->move(width() - m_searchBar->width() - kOverlayMargin, kOverlayMargin);
+    }
+    if (m_minimap) {
+        m_minimap->move(width() - m_minimap->width() - kOverlayMargin,
+                        height() - m_minimap->height() - kOverlayMargin);
+    }
+    updateOverlays();
+}
+
+void GraphView::updateOverlays() {
+    if (!m_minimap) return;
+    // Only useful when part of the graph is out of sight.
+    const bool show =
+        m_layout && !m_layout->nodes.empty() && !visibleSceneRect().contains(m_overview.bounds());
+    if (show != m_minimap->isVisible()) m_minimap->setVisible(show);
+    if (show) m_minimap->update();
+}
+
+// ---- Events --------------------------------------------------------------------------------
+
+void GraphView::paintEvent(QPaintEvent* event) {
+    // Build the items of what is about to be drawn (large graphs), only when zoomed in enough
+    // for them to draw anything.
+    if (m_lazy && m_layout && zoom() >= m_style.detailLod) {
+        const QRectF visible = visibleSceneRect();
+        const QRectF area = visible.adjusted(-visible.width() / 4, -visible.height() / 4,
+                                             visible.width() / 4, visible.height() / 4);
+        pruneOutside(area);
+        materialize(area);
+    }
+    QGraphicsView::paintEvent(event);
+}
+
+void GraphView::resizeEvent(QResizeEvent* event) {
+    QGraphicsView::resizeEvent(event);
+    placeOverlays();
+}
+
+void GraphView::scrollContentsBy(int dx, int dy) {
+    QGraphicsView::scrollContentsBy(dx, dy);
+    updateOverlays();
 }
 
 void GraphView::wheelEvent(QWheelEvent* event) {
@@ -215,29 +891,111 @@ void GraphView::wheelEvent(QWheelEvent* event) {
     event->accept();
 }
 
-void GraphView::onSceneSelectionChanged() {
-    std::optional<ir::NodeId> id = selectedNode();
-    highlightWiresOf(id);
-    if (id)
-        emit nodeSelected(*id);
-    else
-        emit selectionCleared();
+void GraphView::mousePressEvent(QMouseEvent* event) {
+    if (event->button() != Qt::LeftButton || !m_layout) {
+        QGraphicsView::mousePressEvent(event);
+        return;
+    }
+    const QPoint pos = event->position().toPoint();
+    const bool modifier = event->modifiers() & (Qt::ControlModifier | Qt::ShiftModifier);
+    std::optional<ir::NodeId> hit = nodeAt(pos);
+    // A node drawn inside an expanded subgraph is not part of the document's selection.
+    if (auto* item = dynamic_cast<NodeItem*>(itemAt(pos)); item && item->isNested()) hit.reset();
+    if (hit) {
+        if (modifier)
+            m_selection->toggle(*hit);
+        else
+            m_selection->selectOnly(*hit);
+        m_pressHandled = true;
+        event->accept();
+        return;
+    }
+    if (modifier) {
+        m_rubberActive = true;
+        m_rubberModifiers = event->modifiers();
+        m_rubberOrigin = pos;
+        m_rubberBand->setGeometry(QRect(pos, QSize()));
+        m_rubberBand->show();
+        event->accept();
+        return;
+    }
+    m_selection->clear();
+    QGraphicsView::mousePressEvent(event);  // pans (ScrollHandDrag)
 }
 
-void GraphView::highlightWiresOf(std::optional<ir::NodeId> id) {
-    for (WireItem* wire : m_highlighted) wire->setHighlighted(false);
-    m_highlighted.clear();
-    if (!id) return;
-    auto add = [this](ir::NodeId producer) {
-        auto it = m_wireByProducer.find(producer);
-        if (it == m_wireByProducer.end()) return;
-        it->second->setHighlighted(true);
-        m_highlighted.push_back(it->second);
-    };
-    add(*id);
-    auto it = m_producersOf.find(*id);
-    if (it != m_producersOf.end())
-        for (ir::NodeId producer : it->second) add(producer);
+void GraphView::mouseMoveEvent(QMouseEvent* event) {
+    if (m_rubberActive) {
+        m_rubberBand->setGeometry(QRect(m_rubberOrigin, event->position().toPoint()).normalized());
+        event->accept();
+        return;
+    }
+    QGraphicsView::mouseMoveEvent(event);
+}
+
+void GraphView::mouseReleaseEvent(QMouseEvent* event) {
+    if (m_rubberActive && event->button() == Qt::LeftButton) {
+        m_rubberActive = false;
+        m_rubberBand->hide();
+        const QRect band = QRect(m_rubberOrigin, event->position().toPoint()).normalized();
+        const QRectF area = mapToScene(band).boundingRect();
+        std::vector<ir::NodeId> ids;
+        for (int i : m_overview.boxesIn(area))
+            if (static_cast<std::size_t>(i) < m_layout->nodes.size())
+                ids.push_back(m_layout->nodes[static_cast<std::size_t>(i)].id);
+        m_selection->add(ids);
+        event->accept();
+        return;
+    }
+    if (m_pressHandled && event->button() == Qt::LeftButton) {
+        // The press selected a node; QGraphicsView's hand-drag release would clear the scene's
+        // selection as if the background had been clicked.
+        m_pressHandled = false;
+        event->accept();
+        return;
+    }
+    QGraphicsView::mouseReleaseEvent(event);
+}
+
+void GraphView::mouseDoubleClickEvent(QMouseEvent* event) {
+    if (event->button() == Qt::LeftButton && m_graph) {
+        const QPoint pos = event->position().toPoint();
+        // The innermost node item under the cursor (a nested If inside a Loop body, say).
+        bool overItem = false;
+        for (QGraphicsItem* item : items(pos)) {
+            auto* node = dynamic_cast<NodeItem*>(item);
+            overItem = overItem || node;
+            if (node && node->hasSubgraphs()) {
+                // Inside an expanded node only its header toggles it; its body is for its children.
+                if (node->isExpanded() &&
+                    node->mapFromScene(mapToScene(pos)).y() > m_style.expandedHeader)
+                    continue;
+                toggleSubgraphs(node->node());
+                event->accept();
+                return;
+            }
+        }
+        if (auto hit = overItem ? std::nullopt : nodeAt(pos)) {
+            if (toggleSubgraphs(*hit)) {
+                event->accept();
+                return;
+            }
+        }
+    }
+    // Not a subgraph toggle. Qt already delivered this click's press; the scene must not see
+    // the double-click (it would change item selection behind the SelectionModel's back).
+    event->accept();
+}
+
+void GraphView::contextMenuEvent(QContextMenuEvent* event) {
+    std::optional<ir::NodeId> hit = nodeAt(event->pos());
+    if (!hit) {
+        QGraphicsView::contextMenuEvent(event);
+        return;
+    }
+    if (!m_selection->contains(*hit)) m_selection->selectOnly(*hit);
+    std::unique_ptr<QMenu> menu(createNodeMenu(*hit, this));
+    menu->exec(event->globalPos());
+    event->accept();
 }
 
 }  // namespace wh::widgets

@@ -1,24 +1,64 @@
 #pragma once
 /// GraphView: draws one graph from a precomputed layout::Layout. Boxes are coloured by op
-/// category (OpMetadata), wires are smoothed polylines with arrowheads. The wheel zooms around the
-/// cursor, dragging the background pans, clicking a box selects its node.
+/// category (OpMetadata), wires are smoothed polylines with arrowheads and tensor shapes, graph
+/// inputs and outputs are small rounded boxes. The wheel zooms around the cursor, dragging the
+/// background pans.
 ///
-/// The view never computes a layout itself: a caller runs layout::layoutGraph off the GUI thread
-/// (with layoutOptions() read here first, on the GUI thread) and hands the result to setGraph().
+/// Level of detail: zoomed out (a box under ~12 px tall) one OverviewItem draws the whole graph
+/// as colour-batched rectangles and lines from a spatial grid. Zoomed in, per-node items draw
+/// text, curves and labels; for a large graph they are created only for the visible region (and
+/// dropped again when too many accumulate), so a 100k-node model opens and pans like a small one.
+///
+/// Selection lives in a SelectionModel the view does not own (the document's): click selects,
+/// Ctrl/Shift+click toggles, Ctrl/Shift+drag on the background draws a rubber band, the context
+/// menu selects every node of an op type or every chain of a pattern (rewrite::findChains).
+/// Ctrl+F opens a search bar; a minimap sits in the bottom-right corner; exportView() writes
+/// PNG or SVG. Double-clicking an If/Loop/Scan node lays out its bodies (core/layout, on the GUI
+/// thread: bodies are small) and draws them inside it; double-clicking again collapses it.
+///
+/// The view never computes the top-level layout itself: a caller runs layout::layoutGraph off
+/// the GUI thread (with layoutOptions() read here first, on the GUI thread) and hands the result
+/// to setGraph().
 
 #include <memory>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
+#include <vector>
 
 #include <QGraphicsView>
+#include <QImage>
 
 #include "core/ir/graph.h"
 #include "core/layout/graph_layout.h"
 #include "widgets/graph_items.h"
+#include "widgets/graph_overview.h"
 
+class QAction;
 class QGraphicsSimpleTextItem;
+class QMenu;
+class QRubberBand;
 
 namespace wh::widgets {
+
+class GraphMinimap;
+class GraphSearchBar;
+class SelectionModel;
+
+/// What the view knows about a laid-out graph that is plain data, not scene items: the
+/// level-of-detail overview, wires grouped by producer with a spatial index, the producers of
+/// each node and the minimap picture. A job builds it off the GUI thread (prepareScene), so
+/// that installing a graph of 100k nodes costs the GUI thread only moves.
+struct SceneIndex {
+    std::shared_ptr<const layout::Layout> layout;
+    GraphOverview overview;
+    std::vector<std::vector<const layout::EdgePath*>> wireEdges;  // by group, one per producer
+    std::unordered_map<ir::NodeId, int> wireGroupOfNode;
+    SpatialGrid wireGrid;
+    std::unordered_map<ir::NodeId, std::vector<ir::NodeId>> producersOf;  // consumer -> producers
+    double mainColumnX = 0;  // the straight main chain the initial view follows
+    QImage minimap;
+};
 
 class GraphView : public QGraphicsView {
     Q_OBJECT
@@ -27,24 +67,76 @@ public:
     explicit GraphView(QWidget* parent = nullptr);
     ~GraphView() override;
 
-    /// Layout sizes that fit this view's fonts. Call on the GUI thread; the copy may be used on
-    /// any thread.
+    /// Layout sizes that fit this view's fonts (graph terminals on, single-use Constants folded).
+    /// Call on the GUI thread; the copy may be used on any thread.
     layout::LayoutOptions layoutOptions() const;
 
-    /// Replaces the scene with `graph` placed by `layout` (computed from that very graph). The
-    /// view keeps `graph` alive and only reads it; nobody may mutate it while it is shown.
+    /// Replaces the scene with `graph` placed by `layout` (computed from that very graph with
+    /// layoutOptions()). The view keeps `graph` alive and only reads it; nobody may mutate it
+    /// while it is shown.
     void setGraph(std::shared_ptr<const ir::Graph> graph, const layout::Layout& layout);
+    /// Same without copying the layout.
+    void setGraph(std::shared_ptr<const ir::Graph> graph,
+                  std::shared_ptr<const layout::Layout> layout);
     /// Empties the view, showing `message` ("Loading…", "No model") in its centre.
+    /// Installs an index that prepareScene() built for `graph` (its layout included).
+    void setGraph(std::shared_ptr<const ir::Graph> graph, SceneIndex index);
     void clear(const QString& message = {});
 
-    const ir::Graph* graph() const { return m_graph.get(); }
-    std::size_t nodeItemCount() const { return m_nodeItems.size(); }
-    /// The item drawing node `id`, or null.
-    NodeItem* nodeItem(ir::NodeId id) const;
+    /// Builds the SceneIndex of `graph` laid out as `layout`. Touches no widget: any thread
+    /// may call it while the graph and layout stay unchanged. `devicePixelRatio` is the
+    /// view's, for the minimap picture.
+    static SceneIndex prepareScene(const ir::Graph& graph,
+                                   std::shared_ptr<const layout::Layout> layout,
+                                   qreal devicePixelRatio);
 
-    /// Selects `id` (clearing other selections) and, if `center`, scrolls it into the middle.
+    const ir::Graph* graph() const { return m_graph.get(); }
+    const layout::Layout* currentLayout() const { return m_layout.get(); }
+    /// Top-level node items currently in the scene (all of them for a small graph; the visible
+    /// region's for a large one).
+    std::size_t nodeItemCount() const { return m_nodeItems.size(); }
+    /// True when items are built for the visible region only.
+    bool isLazy() const { return m_lazy; }
+    /// The item drawing top-level node `id` (created on demand), or null.
+    NodeItem* nodeItem(ir::NodeId id);
+
+    /// The selection edited by this view. Not owned; must outlive the view or be replaced.
+    void setSelectionModel(SelectionModel* model);
+    SelectionModel* selectionModel() const { return m_selection; }
+
+    /// Selects `id` alone (it becomes current) and, if `center`, scrolls it into the middle.
     void selectNode(ir::NodeId id, bool center = true);
+    /// The current node when selected, else the lowest selected id.
     std::optional<ir::NodeId> selectedNode() const;
+    /// Selects every node of `opType`; returns how many.
+    int selectAllOfType(const QString& opType);
+    /// Selects every node of every chain `opTypes` (rewrite::findChains); returns the chain count.
+    int selectPattern(const std::vector<std::string>& opTypes);
+    /// The context menu for node `id` (caller owns it).
+    QMenu* createNodeMenu(ir::NodeId id, QWidget* parent = nullptr);
+    /// Top-level node under viewport point `pos`, if any.
+    std::optional<ir::NodeId> nodeAt(const QPoint& pos) const;
+
+    /// Search over node names, op types and tensor names (case-insensitive substring). Goes to
+    /// the first match; returns the number of matches.
+    int search(const QString& text);
+    int searchMatchCount() const { return static_cast<int>(m_matches.size()); }
+    /// 0-based index of the match shown, -1 if none.
+    int searchIndex() const { return m_matchIndex; }
+    GraphSearchBar* searchBar() const { return m_searchBar; }
+    GraphMinimap* minimap() const { return m_minimap; }
+    /// Ctrl+F: opens the search bar.
+    QAction* findAction() const { return m_findAction; }
+
+    /// Expands or collapses the subgraphs of `node` (top level or nested). Re-lays out the graph
+    /// on this thread. False if the node holds no subgraph.
+    bool toggleSubgraphs(const ir::Node* node);
+    bool toggleSubgraphs(ir::NodeId topLevelId);
+    bool isExpanded(const ir::Node* node) const { return m_expanded.count(node) != 0; }
+
+    /// Writes what the viewport shows to `path`: SVG when it ends in .svg, else a raster image
+    /// (PNG). On failure returns false and sets `error`.
+    bool exportView(const QString& path, QString* error = nullptr);
 
     /// Current scale factor (1 = one layout unit per pixel).
     double zoom() const;
@@ -57,32 +149,106 @@ public slots:
     void showInitialView();
     void zoomIn();
     void zoomOut();
-    /// Sets the scale, clamped to [kMinZoom, kMaxZoom], keeping the view centre.
+    /// Sets the scale, clamped to [minimum, kMaxZoom], keeping the view centre.
     void setZoom(double zoom);
+    void openSearch();
+    void findNext();
+    void findPrevious();
 
 signals:
-    /// The user (or selectNode) selected node `id`.
+    /// The current node changed to `id` (click, search, selectNode).
     void nodeSelected(wh::ir::NodeId id);
     /// No node is selected any more.
     void selectionCleared();
 
 protected:
     void wheelEvent(QWheelEvent* event) override;
+    void paintEvent(QPaintEvent* event) override;
+    void resizeEvent(QResizeEvent* event) override;
+    void scrollContentsBy(int dx, int dy) override;
+    void mousePressEvent(QMouseEvent* event) override;
+    void mouseMoveEvent(QMouseEvent* event) override;
+    void mouseReleaseEvent(QMouseEvent* event) override;
+    void mouseDoubleClickEvent(QMouseEvent* event) override;
+    void contextMenuEvent(QContextMenuEvent* event) override;
 
 private:
+    struct Body {
+        const ir::Graph* graph = nullptr;
+        layout::Layout layout;
+        QString caption;
+        QPointF offset;  // in the expanded node's coordinates
+    };
+    struct Expansion {
+        std::vector<Body> bodies;
+        std::vector<NodeItem::Panel> panels;
+        layout::Size size;
+    };
+
+    void buildScene(bool keepExpansions, SceneIndex index);
+    void resetScene();
+    void materialize(const QRectF& area);
+    void pruneOutside(const QRectF& area);
+    NodeItem* ensureNodeItem(std::size_t index);
+    void ensureTerminalItem(std::size_t index);
+    void ensureWire(int group);
+    std::vector<WireItem::Label> labelsFor(const ir::Graph& graph, const layout::Layout& layout,
+                                           const std::vector<const layout::EdgePath*>& edges);
+    void populateExpanded(NodeItem* item, const ir::Node& node);
+    void addGraphItems(QGraphicsItem* parent, const ir::Graph& graph, const layout::Layout& layout,
+                       QPointF offset);
+    const Expansion& expansionOf(const ir::Node& node);
+    void relayout(const ir::Node* anchor);
+    QRectF visibleSceneRect() const;
+
+    void onSelectionChanged();
     void onSceneSelectionChanged();
     void highlightWiresOf(std::optional<ir::NodeId> id);
     void scaleBy(double factor);
+    double minZoom() const;
+    void goToMatch(int index);
+    void placeOverlays();
+    void updateOverlays();
 
     QGraphicsScene* m_scene;
     GraphStyle m_style;
     std::shared_ptr<const ir::Graph> m_graph;
+    std::shared_ptr<const layout::Layout> m_layout;
+    GraphOverview m_overview;
+    OverviewItem* m_overviewItem = nullptr;
+    bool m_lazy = false;
+
     std::unordered_map<ir::NodeId, NodeItem*> m_nodeItems;
-    std::unordered_map<ir::NodeId, WireItem*> m_wireByProducer;
+    std::vector<TerminalItem*> m_terminalItems;  // by terminal index, null until built
+    // Wire groups: all edges leaving one producer (node or input terminal).
+    std::vector<std::vector<const layout::EdgePath*>> m_wireEdges;
+    std::vector<WireItem*> m_wireItems;  // by group, null until built
+    std::unordered_map<ir::NodeId, int> m_wireGroupOfNode;
+    SpatialGrid m_wireGrid;
     std::unordered_map<ir::NodeId, std::vector<ir::NodeId>> m_producersOf;  // consumer -> producers
     std::vector<WireItem*> m_highlighted;
     QGraphicsSimpleTextItem* m_message = nullptr;
     double m_mainColumnX = 0;
+
+    SelectionModel* m_selection = nullptr;
+    SelectionModel* m_ownSelection = nullptr;
+    std::optional<ir::NodeId> m_lastEmitted;
+    bool m_syncing = false;
+
+    std::unordered_set<const ir::Node*> m_expanded;
+    std::unordered_map<const ir::Node*, Expansion> m_expansions;
+
+    std::vector<ir::NodeId> m_matches;
+    int m_matchIndex = -1;
+
+    GraphSearchBar* m_searchBar = nullptr;
+    GraphMinimap* m_minimap = nullptr;
+    QAction* m_findAction = nullptr;
+    QRubberBand* m_rubberBand = nullptr;
+    QPoint m_rubberOrigin;
+    bool m_rubberActive = false;
+    bool m_pressHandled = false;  // the left press selected a node: its release is ours too
+    Qt::KeyboardModifiers m_rubberModifiers;
 };
 
 }  // namespace wh::widgets

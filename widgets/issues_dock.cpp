@@ -1,68 +1,112 @@
 #include "widgets/issues_dock.h"
 
-#include <QApplication>
-#include <QListWidget>
+#include <QHeaderView>
 #include <QStyle>
 #include <QTime>
+#include <QTreeWidget>
 
 namespace wh::widgets {
 
 namespace {
 constexpr int kNodeRole = Qt::UserRole + 1;
 constexpr int kMessageRole = Qt::UserRole + 2;
+constexpr int kSeverityRole = Qt::UserRole + 3;
+constexpr int kMaxIssues = 5000;  // a hostile model could produce endless warnings
 }  // namespace
 
 IssuesDock::IssuesDock(QWidget* parent) : QDockWidget(tr("Issues"), parent) {
     setObjectName(QStringLiteral("IssuesDock"));
-    m_list = new QListWidget(this);
-    m_list->setObjectName(QStringLiteral("IssuesList"));
-    m_list->setWordWrap(true);
-    m_list->setSelectionMode(QAbstractItemView::ExtendedSelection);
-    m_list->setUniformItemSizes(false);
-    setWidget(m_list);
-    connect(m_list, &QListWidget::itemActivated, this, [this](QListWidgetItem* item) {
-        QVariant node = item->data(kNodeRole);
-        if (node.isValid()) emit nodeRequested(node.value<qulonglong>());
-    });
+    m_tree = new QTreeWidget(this);
+    m_tree->setObjectName(QStringLiteral("IssuesList"));
+    m_tree->setColumnCount(kColumnCount);
+    m_tree->setHeaderLabels({tr("Message"), tr("Node"), tr("Time")});
+    m_tree->setRootIsDecorated(false);
+    m_tree->setWordWrap(true);
+    m_tree->setSelectionMode(QAbstractItemView::ExtendedSelection);
+    m_tree->setTextElideMode(Qt::ElideRight);
+    QHeaderView* header = m_tree->header();
+    header->setStretchLastSection(false);
+    header->setSectionResizeMode(kMessage, QHeaderView::Stretch);
+    header->setSectionResizeMode(kNode, QHeaderView::Interactive);
+    header->setSectionResizeMode(kTime, QHeaderView::ResizeToContents);
+    m_tree->setColumnWidth(kNode, 200);
+    setWidget(m_tree);
+    connect(m_tree, &QTreeWidget::itemActivated, this,
+            [this](QTreeWidgetItem* item, int) { activate(m_tree->indexOfTopLevelItem(item)); });
     updateTitle();
 }
 
-void IssuesDock::addIssue(Severity severity, const QString& message,
-                          std::optional<ir::NodeId> node) {
+void IssuesDock::addIssue(Severity severity, const QString& message, std::optional<ir::NodeId> node,
+                          const QString& nodeName) {
+    if (count() >= kMaxIssues) {
+        QTreeWidgetItem* oldest = m_tree->takeTopLevelItem(0);
+        auto old = static_cast<Severity>(oldest->data(kMessage, kSeverityRole).toInt());
+        if (old == Severity::kError) --m_errors;
+        if (old == Severity::kWarning) --m_warnings;
+        delete oldest;
+    }
     QStyle::StandardPixmap icon = QStyle::SP_MessageBoxInformation;
     if (severity == Severity::kError) {
         icon = QStyle::SP_MessageBoxCritical;
         ++m_errors;
     } else if (severity == Severity::kWarning) {
         icon = QStyle::SP_MessageBoxWarning;
+        ++m_warnings;
     }
-    auto* item =
-        new QListWidgetItem(style()->standardIcon(icon),
-                            QStringLiteral("%1  %2").arg(
-                                QTime::currentTime().toString(QStringLiteral("HH:mm:ss")), message),
-                            m_list);
-    item->setData(kMessageRole, message);
-    item->setToolTip(message);
-    if (node) item->setData(kNodeRole, QVariant::fromValue<qulonglong>(*node));
-    m_list->scrollToItem(item);
+    auto* item = new QTreeWidgetItem(m_tree);
+    item->setIcon(kMessage, style()->standardIcon(icon));
+    // One line in the list; the whole text in the tooltip.
+    QString oneLine = message;
+    oneLine.replace(QLatin1Char('\n'), QLatin1Char(' '));
+    item->setText(kMessage, oneLine);
+    item->setToolTip(kMessage, message);
+    item->setData(kMessage, kMessageRole, message);
+    item->setData(kMessage, kSeverityRole, static_cast<int>(severity));
+    if (node) {
+        item->setData(kMessage, kNodeRole, QVariant::fromValue<qulonglong>(*node));
+        const QString shown = nodeName.isEmpty() ? QStringLiteral("#%1").arg(*node) : nodeName;
+        item->setText(kNode, shown);
+        item->setToolTip(kNode, tr("%1 — double-click to show it").arg(shown));
+    }
+    item->setText(kTime, QTime::currentTime().toString(QStringLiteral("HH:mm:ss")));
+    m_tree->scrollToItem(item);
     updateTitle();
     emit countChanged(count());
 }
 
 void IssuesDock::clearIssues() {
-    m_list->clear();
+    m_tree->clear();
     m_errors = 0;
+    m_warnings = 0;
     updateTitle();
     emit countChanged(0);
 }
 
 int IssuesDock::count() const {
-    return m_list->count();
+    return m_tree->topLevelItemCount();
 }
 
 QString IssuesDock::message(int row) const {
-    QListWidgetItem* item = m_list->item(row);
-    return item ? item->data(kMessageRole).toString() : QString();
+    QTreeWidgetItem* item = m_tree->topLevelItem(row);
+    return item ? item->data(kMessage, kMessageRole).toString() : QString();
+}
+
+IssuesDock::Severity IssuesDock::severity(int row) const {
+    QTreeWidgetItem* item = m_tree->topLevelItem(row);
+    return item ? static_cast<Severity>(item->data(kMessage, kSeverityRole).toInt())
+                : Severity::kInfo;
+}
+
+std::optional<ir::NodeId> IssuesDock::nodeOf(int row) const {
+    QTreeWidgetItem* item = m_tree->topLevelItem(row);
+    if (!item) return std::nullopt;
+    QVariant node = item->data(kMessage, kNodeRole);
+    if (!node.isValid()) return std::nullopt;
+    return node.value<qulonglong>();
+}
+
+void IssuesDock::activate(int row) {
+    if (std::optional<ir::NodeId> node = nodeOf(row)) emit nodeRequested(*node);
 }
 
 void IssuesDock::updateTitle() {

@@ -1,7 +1,9 @@
 #pragma once
-/// IssuesDock: errors and warnings (a failed open, a failed save, a layout problem) listed where
-/// they can be read and copied, instead of modal dialogs. An issue may name a node; activating
-/// it (double-click, Enter) asks for that node to be shown.
+/// IssuesDock: every error and warning — a model that fails to open, one that opens but does not
+/// validate, a failed save, an edit the graph refuses — listed where it can be read and copied,
+/// instead of in modal dialogs. Each entry has a severity icon, the message, the node it
+/// concerns (if any) and the time. Activating an entry that names a node (double-click, Enter)
+/// asks for that node to be shown: nodeRequested().
 
 #include <optional>
 
@@ -9,7 +11,7 @@
 
 #include "core/ir/graph.h"
 
-class QListWidget;
+class QTreeWidget;
 
 namespace wh::widgets {
 
@@ -18,20 +20,28 @@ class IssuesDock : public QDockWidget {
 
 public:
     enum class Severity { kError, kWarning, kInfo };
+    enum Column { kMessage = 0, kNode, kTime, kColumnCount };
 
     explicit IssuesDock(QWidget* parent = nullptr);
 
-    /// Appends an issue (newest last) and scrolls to it.
+    /// Appends an issue (newest last) and scrolls to it. `nodeName` is shown in the Node column
+    /// (defaults to "#id" when only `node` is given).
     void addIssue(Severity severity, const QString& message,
-                  std::optional<ir::NodeId> node = std::nullopt);
+                  std::optional<ir::NodeId> node = std::nullopt, const QString& nodeName = {});
     void addError(const QString& message) { addIssue(Severity::kError, message); }
     void addWarning(const QString& message) { addIssue(Severity::kWarning, message); }
     void clearIssues();
 
     int count() const;
     int errorCount() const { return m_errors; }
+    int warningCount() const { return m_warnings; }
     /// The message of issue `row`.
     QString message(int row) const;
+    Severity severity(int row) const;
+    /// The node issue `row` concerns, if any.
+    std::optional<ir::NodeId> nodeOf(int row) const;
+    /// Does what a double-click on row `row` does.
+    void activate(int row);
 
 signals:
     /// An issue naming a node was activated.
@@ -42,8 +52,9 @@ signals:
 private:
     void updateTitle();
 
-    QListWidget* m_list;
+    QTreeWidget* m_tree;
     int m_errors = 0;
+    int m_warnings = 0;
 };
 
 }  // namespace wh::widgets

@@ -1,60 +1,173 @@
 #include "widgets/jobs_dock.h"
 
-#include <QListWidget>
+#include <QHeaderView>
+#include <QProgressBar>
 #include <QStyle>
+#include <QToolButton>
+#include <QTreeWidget>
+
+#include "widgets/job_runner.h"
 
 namespace wh::widgets {
 
 namespace {
-constexpr int kMaxRows = 200;  // keep the list short; old finished jobs scroll away
-}
+constexpr int kBarRange = 1000;
+constexpr int kIdRole = Qt::UserRole + 1;
+}  // namespace
 
 JobsDock::JobsDock(QWidget* parent) : QDockWidget(tr("Jobs"), parent) {
     setObjectName(QStringLiteral("JobsDock"));
-    m_list = new QListWidget(this);
-    m_list->setObjectName(QStringLiteral("JobsList"));
-    setWidget(m_list);
+    m_tree = new QTreeWidget(this);
+    m_tree->setObjectName(QStringLiteral("JobsList"));
+    m_tree->setColumnCount(kColumnCount);
+    m_tree->setHeaderLabels({tr("Job"), tr("Progress"), tr("Time left"), tr("State"), QString()});
+    m_tree->setRootIsDecorated(false);
+    m_tree->setUniformRowHeights(true);
+    m_tree->setSelectionMode(QAbstractItemView::ExtendedSelection);
+    m_tree->setTextElideMode(Qt::ElideMiddle);
+    QHeaderView* header = m_tree->header();
+    header->setStretchLastSection(false);
+    header->setSectionResizeMode(kName, QHeaderView::Interactive);
+    header->setSectionResizeMode(kProgress, QHeaderView::Interactive);
+    header->setSectionResizeMode(kEta, QHeaderView::ResizeToContents);
+    header->setSectionResizeMode(kState, QHeaderView::Stretch);
+    header->setSectionResizeMode(kCancel, QHeaderView::ResizeToContents);
+    m_tree->setColumnWidth(kName, 260);
+    m_tree->setColumnWidth(kProgress, 180);
+    setWidget(m_tree);
 }
 
-int JobsDock::startJob(const QString& title) {
-    int id = m_nextId++;
-    auto* item = new QListWidgetItem(style()->standardIcon(QStyle::SP_BrowserReload),
-                                     tr("%1 — running…").arg(title), m_list);
-    Running running{item, title, {}};
-    running.timer.start();
-    m_running.insert(id, running);
-    while (m_list->count() > kMaxRows) {
-        QListWidgetItem* oldest = m_list->item(0);
-        bool busy = false;
-        for (const Running& r : m_running) busy |= r.item == oldest;
-        if (busy) break;
-        delete m_list->takeItem(0);
+void JobsDock::watch(JobRunner* runner) {
+    connect(runner, &JobRunner::jobStarted, this, &JobsDock::addJob);
+}
+
+void JobsDock::addJob(Job* job) {
+    const int id = job->id();
+    auto* item = new QTreeWidgetItem(m_tree);
+    item->setText(kName, job->name());
+    item->setToolTip(kName, job->name());
+    item->setIcon(kName, style()->standardIcon(QStyle::SP_BrowserReload));
+    item->setData(kName, kIdRole, id);
+    item->setText(kEta, QStringLiteral("—"));
+    item->setText(kState, tr("running"));
+
+    Row row;
+    row.item = item;
+    row.bar = new QProgressBar;
+    row.bar->setRange(0, kBarRange);
+    row.bar->setValue(0);
+    row.bar->setTextVisible(true);
+    row.bar->setMaximumHeight(18);
+    m_tree->setItemWidget(item, kProgress, row.bar);
+    row.cancel = new QToolButton;
+    row.cancel->setText(tr("Cancel"));
+    row.cancel->setToolTip(tr("Cancel %1").arg(job->name()));
+    row.cancel->setAutoRaise(true);
+    m_tree->setItemWidget(item, kCancel, row.cancel);
+    m_rows.insert(id, row);
+
+    connect(row.cancel, &QToolButton::clicked, job, &Job::cancel);
+    connect(job, &Job::progress, this,
+            [this, id](double fraction, double eta, const QString& stage) {
+                onProgress(id, fraction, eta, stage);
+            });
+    connect(job, &Job::cancelRequested, this, [this, id] {
+        auto it = m_rows.find(id);
+        if (it == m_rows.end() || !it->running) return;
+        it->item->setText(kState, tr("cancelling…"));
+        if (it->cancel) it->cancel->setEnabled(false);
+    });
+    connect(job, &Job::ended, this, [this, job] { onEnded(job); });
+    trim();
+    m_tree->scrollToItem(item);
+}
+
+void JobsDock::onProgress(int id, double fraction, double eta, const QString& stage) {
+    auto it = m_rows.find(id);
+    if (it == m_rows.end() || !it->running) return;
+    it->bar->setValue(static_cast<int>(fraction * kBarRange + 0.5));
+    it->item->setText(kEta, eta >= 0 ? formatDuration(eta) : QStringLiteral("—"));
+    if (!it->cancel || it->cancel->isEnabled())  // keep "cancelling…" once asked
+        it->item->setText(kState, stage.isEmpty() ? tr("running") : stage);
+}
+
+void JobsDock::onEnded(Job* job) {
+    auto it = m_rows.find(job->id());
+    if (it == m_rows.end()) return;
+    Row& row = *it;
+    row.running = false;
+    const QString duration = formatDuration(job->seconds());
+    QString state;
+    QStyle::StandardPixmap icon = QStyle::SP_DialogApplyButton;
+    switch (job->state()) {
+        case Job::State::kFinished:
+            state = tr("done in %1").arg(duration);
+            row.bar->setValue(kBarRange);
+            break;
+        case Job::State::kFailed:
+            state = tr("failed after %1: %2")
+                        .arg(duration, QString::fromStdString(job->status().message()));
+            icon = QStyle::SP_MessageBoxCritical;
+            break;
+        case Job::State::kCancelled:
+            state = tr("cancelled after %1").arg(duration);
+            icon = QStyle::SP_DialogCancelButton;
+            break;
+        case Job::State::kRunning:
+            return;
     }
-    m_list->scrollToItem(item);
-    return id;
+    row.item->setIcon(kName, style()->standardIcon(icon));
+    row.item->setText(kState, state);
+    row.item->setToolTip(kState, state);
+    row.item->setText(kEta, QString());
+    m_tree->removeItemWidget(row.item, kCancel);  // deletes the button
+    row.cancel = nullptr;
+    if (job->state() != Job::State::kFinished) row.bar->setEnabled(false);
 }
 
-void JobsDock::finishJob(int id, bool ok, const QString& detail) {
-    auto it = m_running.find(id);
-    if (it == m_running.end()) return;
-    const double seconds = static_cast<double>(it->timer.elapsed()) / 1000.0;
-    QString text = ok ? tr("%1 — done in %2 s").arg(it->title).arg(seconds, 0, 'f', 2)
-                      : tr("%1 — failed").arg(it->title);
-    if (!detail.isEmpty()) text += QStringLiteral(" (%1)").arg(detail);
-    it->item->setText(text);
-    it->item->setToolTip(text);
-    it->item->setIcon(
-        style()->standardIcon(ok ? QStyle::SP_DialogApplyButton : QStyle::SP_MessageBoxCritical));
-    m_running.erase(it);
+void JobsDock::trim() {
+    while (m_tree->topLevelItemCount() > kMaxRows) {
+        QTreeWidgetItem* oldest = m_tree->topLevelItem(0);
+        const int id = oldest->data(kName, kIdRole).toInt();
+        auto it = m_rows.find(id);
+        if (it != m_rows.end() && it->running) break;  // never drop a running job's row
+        m_rows.remove(id);
+        delete m_tree->takeTopLevelItem(0);
+    }
 }
 
 int JobsDock::count() const {
-    return m_list->count();
+    return m_tree->topLevelItemCount();
+}
+
+int JobsDock::runningCount() const {
+    int n = 0;
+    for (const Row& r : m_rows) n += r.running ? 1 : 0;
+    return n;
 }
 
 QString JobsDock::text(int row) const {
-    QListWidgetItem* item = m_list->item(row);
-    return item ? item->text() : QString();
+    QTreeWidgetItem* item = m_tree->topLevelItem(row);
+    if (!item) return {};
+    QString state = item->text(kState);
+    auto it = m_rows.find(item->data(kName, kIdRole).toInt());
+    if (it != m_rows.end() && it->running)
+        state += QStringLiteral(" %1 %").arg(it->bar->value() * 100 / kBarRange);
+    return item->text(kName) + QStringLiteral(" — ") + state;
+}
+
+QToolButton* JobsDock::cancelButton(int row) const {
+    QTreeWidgetItem* item = m_tree->topLevelItem(row);
+    if (!item) return nullptr;
+    auto it = m_rows.find(item->data(kName, kIdRole).toInt());
+    return it == m_rows.end() ? nullptr : it->cancel;
+}
+
+QProgressBar* JobsDock::progressBar(int row) const {
+    QTreeWidgetItem* item = m_tree->topLevelItem(row);
+    if (!item) return nullptr;
+    auto it = m_rows.find(item->data(kName, kIdRole).toInt());
+    return it == m_rows.end() ? nullptr : it->bar;
 }
 
 }  // namespace wh::widgets

@@ -1,41 +1,58 @@
 #pragma once
-/// JobsDock: background work (loading, layout, saving) with its state and duration. Minimal for
-/// now: later it gains progress bars and cancel buttons fed by JobRunner.
+/// JobsDock: every background job (open, layout, save, statistics; later profile, train,
+/// compress, export) with its name, a progress bar, the estimated time left, its state and a
+/// Cancel button while it runs. Ended jobs stay listed with their duration (the newest
+/// kMaxRows rows are kept).
 
 #include <QDockWidget>
-#include <QElapsedTimer>
 #include <QHash>
 
-class QListWidget;
-class QListWidgetItem;
+class QTreeWidget;
+class QTreeWidgetItem;
+class QProgressBar;
+class QToolButton;
 
 namespace wh::widgets {
+
+class Job;
+class JobRunner;
 
 class JobsDock : public QDockWidget {
     Q_OBJECT
 
 public:
+    enum Column { kName = 0, kProgress, kEta, kState, kCancel, kColumnCount };
+    static constexpr int kMaxRows = 200;
+
     explicit JobsDock(QWidget* parent = nullptr);
 
-    /// Lists a running job; returns its id for finishJob().
-    int startJob(const QString& title);
-    /// Marks job `id` done (ok) or failed, with an optional one-line detail.
-    void finishJob(int id, bool ok, const QString& detail = {});
+    /// Lists every job `runner` starts from now on.
+    void watch(JobRunner* runner);
+    /// Lists `job` (watch() does this for you).
+    void addJob(Job* job);
 
     int count() const;
-    int runningCount() const { return static_cast<int>(m_running.size()); }
-    /// The displayed text of row `row`.
+    int runningCount() const;
+    /// "Open lenet5.onnx — running 40 %", "… — done in 0.25 s", "… — failed: <why>",
+    /// "… — cancelled": the row as one line (for tests, tooltips and copying).
     QString text(int row) const;
+    /// The row's Cancel button while its job runs, else null.
+    QToolButton* cancelButton(int row) const;
+    QProgressBar* progressBar(int row) const;
 
 private:
-    struct Running {
-        QListWidgetItem* item;
-        QString title;
-        QElapsedTimer timer;
+    struct Row {
+        QTreeWidgetItem* item = nullptr;
+        QProgressBar* bar = nullptr;
+        QToolButton* cancel = nullptr;
+        bool running = true;
     };
-    QListWidget* m_list;
-    QHash<int, Running> m_running;
-    int m_nextId = 1;
+    void onProgress(int id, double fraction, double eta, const QString& stage);
+    void onEnded(Job* job);
+    void trim();
+
+    QTreeWidget* m_tree;
+    QHash<int, Row> m_rows;  // by job id
 };
 
 }  // namespace wh::widgets

@@ -11,20 +11,27 @@
 #include <QDropEvent>
 #include <QFileDialog>
 #include <QFileInfo>
-#include <QFutureWatcher>
 #include <QMenuBar>
+#include <QMessageBox>
 #include <QMimeData>
+#include <QScrollBar>
 #include <QSettings>
 #include <QStatusBar>
-#include <QtConcurrent/QtConcurrentRun>
+#include <QTimer>
+#include <QUndoGroup>
+#include <QUndoStack>
 
+#include "core/jobs/job_context.h"
 #include "core/layout/graph_layout.h"
 #include "core/onnx/model_io.h"
+#include "widgets/document.h"
 #include "widgets/graph_view.h"
 #include "widgets/issues_dock.h"
+#include "widgets/job_runner.h"
 #include "widgets/jobs_dock.h"
 #include "widgets/node_inspector.h"
 #include "widgets/placeholder_dock.h"
+#include "widgets/selection_model.h"
 
 namespace wh::widgets {
 
@@ -46,17 +53,60 @@ bool isOnnxUrl(const QUrl& url) {
            url.toLocalFile().endsWith(QStringLiteral(".onnx"), Qt::CaseInsensitive);
 }
 
-struct LoadResult {
-    std::shared_ptr<ir::Model> model;
-    QString error;
-};
+QString qs(const std::string& s) {
+    return QString::fromUtf8(s.data(), static_cast<qsizetype>(s.size()));
+}
+
+/// "209 nodes (139 drawn) · 102 layers · 0 crossings · layout 4 ms": counts the user can match
+/// with the inspector's (folded constants and weight Identities are not drawn as boxes).
+QString viewSummary(const ir::Graph& graph, const layout::Layout& layout, double seconds) {
+    const QLocale locale;
+    QString nodes = QObject::tr("%1 nodes").arg(locale.toString(qulonglong(graph.numNodes())));
+    if (layout.nodes.size() != graph.numNodes())
+        nodes += QObject::tr(" (%1 drawn)").arg(locale.toString(qulonglong(layout.nodes.size())));
+    const QString time = seconds < 1 ? QObject::tr("%1 ms").arg(qRound(seconds * 1000))
+                                     : QObject::tr("%1 s").arg(seconds, 0, 'f', 2);
+    return QObject::tr("%1 · %2 layers · %3 crossings · layout %4")
+        .arg(nodes)
+        .arg(layout.numLayers)
+        .arg(layout.crossings)
+        .arg(time);
+}
 
 struct LayoutResult {
-    std::shared_ptr<const layout::Layout> layout;
+    std::shared_ptr<const ir::Model> snapshot;
+    SceneIndex scene;  // the layout and the view's index of it
     double seconds = 0;
 };
 
+/// Lays out `snapshot`'s main graph and builds the view's index of it, polling `ctx` for
+/// cancellation: the GUI thread then only installs the result.
+Expected<LayoutResult> layoutJob(std::shared_ptr<const ir::Model> snapshot,
+                                 layout::LayoutOptions options, qreal devicePixelRatio,
+                                 jobs::JobContext& ctx) {
+    options.cancel = ctx.cancelFlag();
+    auto start = std::chrono::steady_clock::now();
+    auto layout =
+        std::make_shared<const layout::Layout>(layout::layoutGraph(*snapshot->graph, options));
+    if (layout->cancelled) return tl::unexpected(ctx.checkCancelled());
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ctx.setProgress(0.95, "preparing the view");
+    SceneIndex scene =
+        GraphView::prepareScene(*snapshot->graph, std::move(layout), devicePixelRatio);
+    WH_RETURN_IF_ERROR(ctx.checkCancelled());
+    return LayoutResult{std::move(snapshot), std::move(scene), seconds};
+}
+
 }  // namespace
+
+/// What the open job hands back: the model (for the Document), its snapshot (for the view and
+/// later jobs), the snapshot's layout, and what validate() found.
+struct MainWindow::OpenResult {
+    std::shared_ptr<ir::Model> model;
+    LayoutResult view;
+    std::vector<ModelIssue> issues;  // what checkModel() found
+};
 
 MainWindow::MainWindow(SettingsMode settings, QWidget* parent)
     : QMainWindow(parent), m_settingsMode(settings) {
@@ -65,16 +115,16 @@ MainWindow::MainWindow(SettingsMode settings, QWidget* parent)
     setDockOptions(QMainWindow::AnimatedDocks | QMainWindow::AllowTabbedDocks |
                    QMainWindow::AllowNestedDocks);
 
+    m_runner = new JobRunner(this);
+    m_undoGroup = new QUndoGroup(this);
     m_view = new GraphView(this);
     m_view->setObjectName(QStringLiteral("GraphView"));
     m_view->clear(tr("Open an ONNX model (Ctrl+O) or drop one here."));
     setCentralWidget(m_view);
+    // The view edits the document's SelectionModel; the inspector follows its current node.
     connect(m_view, &GraphView::nodeSelected, this, &MainWindow::onNodeSelected);
     connect(m_view, &GraphView::selectionCleared, this, [this] {
-        if (m_model)
-            m_inspector->showModel(*m_model, m_path);
-        else
-            m_inspector->clear();
+        if (m_inspector->shownNode()) refreshInspector();  // else the model is shown already
     });
 
     createDocks();
@@ -87,14 +137,44 @@ MainWindow::MainWindow(SettingsMode settings, QWidget* parent)
 }
 
 MainWindow::~MainWindow() {
-    // Running jobs hold their own shared_ptrs; tell the layout to stop early, drop the rest.
-    if (m_layoutCancel) m_layoutCancel->store(true);
+    // Stop every job while the window is still whole (their end signals reach it). Then detach
+    // the view from the document's selection: children are destroyed in no order we control.
+    m_runner->shutdown();
+    m_view->setSelectionModel(nullptr);
+    delete m_doc;
+    m_doc = nullptr;
+}
+
+const ir::Model* MainWindow::model() const {
+    return m_doc ? &m_doc->model() : nullptr;
+}
+
+QString MainWindow::filePath() const {
+    return m_doc ? m_doc->filePath() : QString();
+}
+
+bool MainWindow::isBusy() const {
+    return (m_openJob && m_openJob->isRunning()) || (m_layoutJob && m_layoutJob->isRunning()) ||
+           m_saving > 0;
 }
 
 // ---- Construction --------------------------------------------------------------------------
 
 void MainWindow::createDocks() {
     m_inspector = new NodeInspector(this);
+    m_inspector->setJobRunner(m_runner);
+    connect(m_inspector, &NodeInspector::attributeEditRequested, this,
+            [this](ir::NodeId id, const QString& name, const QString& text) {
+                // Applying re-shows the node, which deletes the edited row: not from its signal.
+                QMetaObject::invokeMethod(
+                    this, [this, id, name, text] { editAttribute(id, name, text); },
+                    Qt::QueuedConnection);
+            });
+    connect(m_inspector, &NodeInspector::renameRequested, this,
+            [this](ir::NodeId id, const QString& name) {
+                QMetaObject::invokeMethod(
+                    this, [this, id, name] { renameNode(id, name); }, Qt::QueuedConnection);
+            });
     auto* inspectorDock = new QDockWidget(tr("Node Inspector"), this);
     inspectorDock->setObjectName(QStringLiteral("NodeInspectorDock"));
     inspectorDock->setWidget(m_inspector);
@@ -114,9 +194,9 @@ void MainWindow::createDocks() {
         tr("Visualization"), QStringLiteral("VisualizationDock"),
         tr("Weight and activation histograms of the selected node will appear here."), this);
     m_jobs = new JobsDock(this);
+    m_jobs->watch(m_runner);
     m_issues = new IssuesDock(this);
-    connect(m_issues, &IssuesDock::nodeRequested, this,
-            [this](ir::NodeId id) { m_view->selectNode(id); });
+    connect(m_issues, &IssuesDock::nodeRequested, this, &MainWindow::focusNode);
 
     addDockWidget(Qt::RightDockWidgetArea, inspectorDock);
     addDockWidget(Qt::RightDockWidgetArea, algorithm);
@@ -132,7 +212,9 @@ void MainWindow::createDocks() {
     tabifyDockWidget(summary, visualization);
     m_issues->raise();
     resizeDocks({inspectorDock}, {420}, Qt::Horizontal);
-    resizeDocks({inspectorDock, algorithm}, {560, 200}, Qt::Vertical);
+    // The inspector (properties, weight statistics, histogram) gets most of the height while the
+    // Algorithm dock is still a placeholder.
+    resizeDocks({inspectorDock, algorithm}, {780, 120}, Qt::Vertical);
     resizeDocks({m_issues}, {170}, Qt::Vertical);
 
     m_docks = {inspectorDock, algorithm, m_issues, m_jobs, profiler, summary, visualization};
@@ -145,12 +227,46 @@ void MainWindow::createMenus() {
     m_recentMenu = file->addMenu(tr("Open &Recent"));
     connect(m_recentMenu, &QMenu::aboutToShow, this, &MainWindow::rebuildRecentMenu);
     file->addSeparator();
+    m_saveAction = file->addAction(tr("&Save"), this, &MainWindow::save);
+    m_saveAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_S));
     m_saveAsAction = file->addAction(tr("Save &As…"), this, &MainWindow::saveAs);
     m_saveAsAction->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_S));
+    m_exportAction = file->addAction(tr("&Export…"), this, &MainWindow::exportModel);
+    m_exportAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
+    QAction* exportView = file->addAction(tr("Export &View…"), this, [this] {
+        QString path = QFileDialog::getSaveFileName(
+            this, tr("Export View"), QDir::home().filePath(QStringLiteral("graph.png")),
+            tr("PNG image (*.png);;SVG drawing (*.svg)"));
+        if (path.isEmpty()) return;
+        if (QFileInfo(path).suffix().isEmpty()) path += QStringLiteral(".png");
+        QString error;
+        if (m_view->exportView(path, &error))
+            statusBar()->showMessage(tr("Exported the view to %1").arg(path));
+        else
+            reportError(error);
+    });
+    exportView->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_E));
     file->addSeparator();
     QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Q));
     quit->setMenuRole(QAction::QuitRole);
+
+    QMenu* edit = menuBar()->addMenu(tr("&Edit"));
+    QAction* undo = m_undoGroup->createUndoAction(this, tr("&Undo"));
+    undo->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Z));
+    QAction* redo = m_undoGroup->createRedoAction(this, tr("&Redo"));
+    redo->setShortcuts(
+        {QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z), QKeySequence(Qt::CTRL | Qt::Key_Y)});
+    edit->addAction(undo);
+    edit->addAction(redo);
+    edit->addSeparator();
+    m_deleteAction = edit->addAction(tr("&Delete Node"), this, &MainWindow::deleteSelection);
+    m_deleteAction->setShortcut(QKeySequence::Delete);
+    m_renameAction = edit->addAction(tr("Re&name Node"), this, &MainWindow::renameSelection);
+    m_renameAction->setShortcut(QKeySequence(Qt::Key_F2));
+    m_identityAction =
+        edit->addAction(tr("Insert &Identity After Node"), this, &MainWindow::insertIdentity);
+    m_identityAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_I));
 
     m_viewMenu = menuBar()->addMenu(tr("&View"));
     m_fitAction = m_viewMenu->addAction(tr("&Fit to Window"), m_view, &GraphView::fitToView);
@@ -162,6 +278,7 @@ void MainWindow::createMenus() {
     QAction* actual =
         m_viewMenu->addAction(tr("&Actual Size"), m_view, [this] { m_view->setZoom(1.0); });
     actual->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_1));
+    m_viewMenu->addAction(m_view->findAction());  // Ctrl+F: search bar over the view
     m_viewMenu->addSeparator();
     for (QDockWidget* dock : m_docks) m_viewMenu->addAction(dock->toggleViewAction());
     rebuildRecentMenu();
@@ -229,7 +346,8 @@ void MainWindow::rebuildRecentMenu() {
 // ---- Opening -------------------------------------------------------------------------------
 
 void MainWindow::openWithDialog() {
-    QString dir = m_path.isEmpty() ? QString() : QFileInfo(m_path).absolutePath();
+    const QString current = filePath();
+    QString dir = current.isEmpty() ? QString() : QFileInfo(current).absolutePath();
     if (dir.isEmpty() && m_settingsMode == SettingsMode::kPersist)
         dir = QSettings().value(kLastDirKey).toString();
     QString path = QFileDialog::getOpenFileName(this, tr("Open Model"), dir,
@@ -241,105 +359,288 @@ void MainWindow::openFile(const QString& requested) {
     // Absolute from here on: the title, the inspector and recent files must not depend on the
     // working directory.
     const QString path = QFileInfo(requested).absoluteFilePath();
-    const quint64 generation = ++m_openGeneration;
-    const QString name = QFileInfo(path).fileName();
-    const int job = m_jobs->startJob(tr("Open %1").arg(name));
-    m_loading = true;
-    statusBar()->showMessage(tr("Opening %1…").arg(path));
+    maybeSaveThen([this, path] { startOpen(path); });
+}
 
-    auto* watcher = new QFutureWatcher<LoadResult>(this);
-    connect(watcher, &QFutureWatcher<LoadResult>::finished, this, [=, this] {
-        LoadResult result = watcher->result();
-        watcher->deleteLater();
-        if (generation != m_openGeneration) {
-            m_jobs->finishJob(job, false, tr("superseded"));
-            return;
-        }
-        m_loading = false;
-        if (!result.model) {
-            m_jobs->finishJob(job, false);
-            reportError(result.error);
-            statusBar()->showMessage(tr("Could not open %1").arg(name));
-            emit loadFailed(result.error);
-            return;
-        }
-        m_jobs->finishJob(job, true);
+void MainWindow::startOpen(const QString& path) {
+    // A newer open supersedes an older one: the older job is cancelled and changes nothing.
+    if (m_openJob) m_openJob->cancel();
+    const QString name = QFileInfo(path).fileName();
+    statusBar()->showMessage(tr("Opening %1…").arg(path));
+    const layout::LayoutOptions options = m_view->layoutOptions();  // fonts: GUI thread only
+    const qreal dpr = m_view->devicePixelRatioF();
+
+    Job* job = m_runner->run(
+        tr("Open %1").arg(name),
+        [path, options, dpr](jobs::JobContext& ctx) -> Expected<OpenResult> {
+            // Parsing is not cancellable midway; its result is dropped if cancel came meanwhile.
+            ctx.setProgress(0.02, "reading file");
+            Expected<ir::Model> loaded = onnx::loadModel(toPath(path));
+            if (!loaded) return tl::unexpected(loaded.error());
+            WH_RETURN_IF_ERROR(ctx.checkCancelled());
+            if (!loaded->graph)
+                return error(StatusCode::kBadInput, "{}: the model has no graph",
+                             path.toStdString());
+            OpenResult result;
+            result.model = std::make_shared<ir::Model>(std::move(*loaded));
+            ctx.setProgress(0.45, "checking");
+            result.issues = checkModel(*result.model->graph);
+            WH_RETURN_IF_ERROR(ctx.checkCancelled());
+            ctx.setProgress(0.5, "copying for the view");
+            auto snapshot = std::make_shared<const ir::Model>(result.model->clone());
+            WH_RETURN_IF_ERROR(ctx.checkCancelled());
+            ctx.setProgress(0.6, "laying out");
+            WH_ASSIGN_OR_RETURN(result.view, layoutJob(std::move(snapshot), options, dpr, ctx));
+            return result;
+        });
+    m_openJob = job;
+    connect(job, &Job::finished, this, [this, job, path, name] {
+        // Two event-loop turns, so that installing the document and building the view of a big
+        // graph do not add up to one long stall of the GUI thread.
+        auto result = std::make_shared<OpenResult>(std::move(*job->result<OpenResult>()));
+        job->releaseResult();
+        auto doc = std::make_unique<Document>(std::move(*result->model), path);
+        doc->setSnapshot(result->view.snapshot);
         addRecentFile(path);
-        showDocument(std::move(result.model), path);
-        emit modelLoaded(path);
+        installDocument(std::move(doc));
+        Document* installed = m_doc;
+        QTimer::singleShot(0, this, [this, result, installed, path, name] {
+            if (installed != m_doc) return;  // replaced meanwhile
+            showOpened(*result, path, name);
+        });
     });
-    watcher->setFuture(QtConcurrent::run([path]() -> LoadResult {
-        Expected<ir::Model> model = onnx::loadModel(toPath(path));
-        if (!model) return {nullptr, QString::fromStdString(model.error().message())};
-        if (!model->graph) return {nullptr, QStringLiteral("%1: the model has no graph").arg(path)};
-        return {std::make_shared<ir::Model>(std::move(*model)), {}};
-    }));
+    connect(job, &Job::failed, this, [this, name](const Status& status) {
+        reportError(qs(status.message()));
+        statusBar()->showMessage(tr("Could not open %1").arg(name));
+        emit loadFailed(qs(status.message()));
+    });
+    connect(job, &Job::cancelled, this, [this, job, name] {
+        if (m_openJob == job) statusBar()->showMessage(tr("Opening %1 cancelled").arg(name));
+    });
+    connect(job, &Job::ended, this, [this] { updateActions(); });
+    updateActions();
+}
+
+void MainWindow::showOpened(OpenResult& result, const QString& path, const QString& name) {
+    // Read before the index (and its layout) moves into the view.
+    const std::shared_ptr<const layout::Layout> layout = result.view.scene.layout;
+    m_view->setGraph(
+        std::shared_ptr<const ir::Graph>(result.view.snapshot, result.view.snapshot->graph.get()),
+        std::move(result.view.scene));
+    m_view->showInitialView();
+    for (const ModelIssue& issue : result.issues)
+        reportIssue(static_cast<int>(issue.error ? IssuesDock::Severity::kError
+                                                 : IssuesDock::Severity::kWarning),
+                    tr("%1: %2").arg(name, qs(issue.message)),
+                    issue.node ? std::optional<ir::NodeId>(issue.node) : std::nullopt);
+    statusBar()->showMessage(tr("%1 · %2").arg(
+        name, viewSummary(*result.view.snapshot->graph, *layout, result.view.seconds)));
+    emit modelLoaded(path);
+    emit viewReady();
 }
 
 void MainWindow::setModel(ir::Model model, const QString& path) {
-    ++m_openGeneration;  // a load still running must not replace this model
-    m_loading = false;
-    showDocument(std::make_shared<ir::Model>(std::move(model)), path);
+    if (m_openJob) m_openJob->cancel();  // a load still running must not replace this model
+    installDocument(std::make_unique<Document>(std::move(model), path));
+    m_view->clear(tr("Laying out…"));
+    startLayout(false);
 }
 
-void MainWindow::showDocument(std::shared_ptr<ir::Model> model, const QString& path) {
-    m_model = std::move(model);
-    m_path = path;
-    ++m_documentGeneration;
-    m_inspector->showModel(*m_model, m_path);
-    m_view->clear(tr("Laying out…"));
+void MainWindow::installDocument(std::unique_ptr<Document> doc) {
+    if (m_layoutJob) m_layoutJob->cancel();
+    Document* old = m_doc;
+    m_doc = doc.release();
+    m_doc->setParent(this);
+    // The view switches to the new selection before the old one (and its document) goes.
+    m_view->setSelectionModel(m_doc->selection());
+    if (old) {
+        m_undoGroup->removeStack(old->undoStack());
+        delete old;
+    }
+    m_undoGroup->addStack(m_doc->undoStack());
+    m_undoGroup->setActiveStack(m_doc->undoStack());
+    connect(m_doc, &Document::changed, this, &MainWindow::onDocumentChanged);
+    connect(m_doc->selection(), &SelectionModel::changed, this, [this] {
+        // The view's nodeSelected may have shown it already: do not rebuild (and restart a
+        // statistics job) for nothing.
+        if (m_inspector->shownNode() != m_doc->selection()->current()) refreshInspector();
+        updateActions();
+    });
+    connect(m_doc, &Document::dirtyChanged, this, [this] { updateTitle(); });
+    connect(m_doc, &Document::undoFailed, this,
+            [this](const QString& message) { reportError(message); });
+    m_inspector->showModel(m_doc->model(), m_doc->filePath());
     updateTitle();
     updateActions();
-    startLayout();
 }
 
-void MainWindow::startLayout() {
-    if (m_layoutCancel) m_layoutCancel->store(true);
-    if (!m_model || !m_model->graph) return;
-    m_layoutCancel = std::make_shared<std::atomic<bool>>(false);
-    const quint64 generation = m_documentGeneration;
-    std::shared_ptr<const ir::Graph> graph(m_model, m_model->graph.get());
-    layout::LayoutOptions options = m_view->layoutOptions();  // fonts: GUI thread only
-    const int job =
-        m_jobs->startJob(tr("Layout of %n node(s)", nullptr, static_cast<int>(graph->numNodes())));
-    m_layingOut = true;
-
-    auto* watcher = new QFutureWatcher<LayoutResult>(this);
-    connect(watcher, &QFutureWatcher<LayoutResult>::finished, this, [=, this] {
-        LayoutResult result = watcher->result();
-        watcher->deleteLater();
-        if (generation != m_documentGeneration || !result.layout || result.layout->cancelled) {
-            m_jobs->finishJob(job, false, tr("superseded"));
-            return;
+void MainWindow::startLayout(bool keepView) {
+    if (m_layoutJob) m_layoutJob->cancel();
+    if (!m_doc) return;
+    Document* doc = m_doc;
+    const quint64 revision = doc->revision();
+    // The job copies the model (off the GUI thread) unless a snapshot of it exists already.
+    Document::SnapshotTask snapshotTask = doc->snapshotTask();
+    const layout::LayoutOptions options = m_view->layoutOptions();  // fonts: GUI thread only
+    const qreal dpr = m_view->devicePixelRatioF();
+    Job* job = m_runner->run(
+        tr("Layout of %n node(s)", nullptr, static_cast<int>(doc->graph().numNodes())),
+        [snapshotTask = std::move(snapshotTask), options,
+         dpr](jobs::JobContext& ctx) -> Expected<LayoutResult> {
+            ctx.setProgress(0.0, "copying");
+            std::shared_ptr<const ir::Model> snapshot = snapshotTask();
+            if (!snapshot) return error(StatusCode::kCancelled, "the model changed meanwhile");
+            WH_RETURN_IF_ERROR(ctx.checkCancelled());
+            ctx.setProgress(0.1, "laying out");
+            return layoutJob(std::move(snapshot), options, dpr, ctx);
+        });
+    m_layoutJob = job;
+    connect(job, &Job::finished, this, [this, job, doc, revision, keepView] {
+        LayoutResult* result = job->result<LayoutResult>();
+        // Only the layout of what the document is now may be shown.
+        if (doc != m_doc || revision != m_doc->revision()) return;
+        m_doc->setSnapshot(result->snapshot, revision);
+        const QTransform transform = m_view->transform();
+        const QPointF centre = m_view->mapToScene(m_view->viewport()->rect().center());
+        m_view->setGraph(
+            std::shared_ptr<const ir::Graph>(result->snapshot, result->snapshot->graph.get()),
+            std::move(result->scene));
+        if (keepView) {
+            m_view->setTransform(transform);
+            m_view->centerOn(centre);
+        } else {
+            m_view->showInitialView();
         }
-        m_layingOut = false;
-        m_jobs->finishJob(job, true);
-        m_view->setGraph(graph, *result.layout);
-        m_view->showInitialView();
-        statusBar()->showMessage(tr("%1 nodes · %2 layers · %3 crossings · layout %4 s")
-                                     .arg(result.layout->nodes.size())
-                                     .arg(result.layout->numLayers)
-                                     .arg(result.layout->crossings)
-                                     .arg(result.seconds, 0, 'f', 2));
+        // Make sure the edited node shows as selected in the new scene.
+        std::optional<ir::NodeId> current = m_doc->selection()->current();
+        if (current && m_doc->selection()->size() == 1) m_view->selectNode(*current, false);
+        statusBar()->showMessage(
+            viewSummary(*result->snapshot->graph, *m_view->currentLayout(), result->seconds));
+        job->releaseResult();
         emit viewReady();
     });
-    std::shared_ptr<std::atomic<bool>> cancel = m_layoutCancel;
-    watcher->setFuture(QtConcurrent::run([graph, options, cancel]() mutable -> LayoutResult {
-        options.cancel = cancel.get();
-        auto start = std::chrono::steady_clock::now();
-        auto result = std::make_shared<const layout::Layout>(layout::layoutGraph(*graph, options));
-        double seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        return {std::move(result), seconds};
-    }));
+    connect(job, &Job::failed, this,
+            [this](const Status& status) { reportError(qs(status.message())); });
+    connect(job, &Job::ended, this, [this] { updateActions(); });
+}
+
+// ---- Editing -------------------------------------------------------------------------------
+
+void MainWindow::onDocumentChanged(std::optional<ir::NodeId> focus) {
+    if (focus && m_doc->node(*focus) && m_doc->selection()->current() != focus)
+        m_doc->selection()->selectOnly(*focus);
+    refreshInspector();
+    updateTitle();
+    updateActions();
+    startLayout(true);
+    emit documentChanged();
+}
+
+void MainWindow::refreshInspector() {
+    if (!m_doc) {
+        m_inspector->clear();
+        return;
+    }
+    std::optional<ir::NodeId> current = m_doc->selection()->current();
+    const ir::Node* node = current ? m_doc->node(*current) : nullptr;
+    if (node)
+        m_inspector->showNode(*node);
+    else
+        m_inspector->showModel(m_doc->model(), m_doc->filePath());
+}
+
+void MainWindow::deleteSelection() {
+    if (!m_doc || m_doc->selection()->isEmpty()) return;
+    std::vector<ir::NodeId> ids = m_doc->selection()->sortedIds();
+    const ir::NodeId first = ids.front();
+    const ir::Node* node = m_doc->node(first);
+    const QString name = node ? qs(node->displayName()) : QString();
+    Status status = m_doc->deleteNodes(ids);
+    if (!status.isOk()) {
+        reportIssue(static_cast<int>(IssuesDock::Severity::kError), qs(status.message()),
+                    ids.size() == 1 ? std::optional<ir::NodeId>(first) : std::nullopt);
+        return;
+    }
+    statusBar()->showMessage(m_doc->undoStack()->undoText());
+}
+
+void MainWindow::renameSelection() {
+    if (!m_doc) return;
+    std::optional<ir::NodeId> current = m_doc->selection()->current();
+    if (!current || !m_doc->node(*current)) return;
+    if (m_inspector->shownNode() != current) m_inspector->showNode(*m_doc->node(*current));
+    if (auto* dock = qobject_cast<QDockWidget*>(m_inspector->parentWidget())) {
+        dock->show();
+        dock->raise();
+    }
+    m_inspector->editName();
+}
+
+bool MainWindow::renameNode(ir::NodeId id, const QString& name) {
+    if (!m_doc) return false;
+    Status status = m_doc->renameNode(id, name.toStdString());
+    if (!status.isOk()) {
+        reportError(qs(status.message()), id);
+        refreshInspector();
+        return false;
+    }
+    return true;
+}
+
+void MainWindow::insertIdentity() {
+    if (!m_doc) return;
+    std::optional<ir::NodeId> current = m_doc->selection()->current();
+    if (!current) return;
+    Expected<ir::NodeId> created = m_doc->insertIdentityAfter(*current);
+    if (!created) reportError(qs(created.error().message()), *current);
+}
+
+bool MainWindow::editAttribute(ir::NodeId id, const QString& name, const QString& text) {
+    if (!m_doc) return false;
+    const ir::Node* node = m_doc->node(id);
+    const ir::Attribute* current = node ? node->attribute(name.toStdString()) : nullptr;
+    Status status;
+    if (!current) {
+        status = makeStatus(StatusCode::kUsage, "node #{} has no attribute '{}'", id,
+                            name.toStdString());
+    } else {
+        Expected<ir::Attribute> parsed = parseAttributeValue(*current, text);
+        status = parsed ? m_doc->setAttribute(id, std::move(*parsed)) : parsed.error();
+    }
+    if (!status.isOk()) {
+        reportError(qs(status.message()), id);
+        refreshInspector();  // show the value as it still is
+        return false;
+    }
+    return true;
+}
+
+void MainWindow::focusNode(ir::NodeId id) {
+    if (!m_doc || !m_doc->node(id)) {
+        statusBar()->showMessage(tr("That node no longer exists."));
+        return;
+    }
+    m_view->selectNode(id, true);  // selects it alone (the document's selection) and centres it
+    if (m_doc->selection()->current() != id) m_doc->selection()->selectOnly(id);
+    refreshInspector();
 }
 
 // ---- Saving --------------------------------------------------------------------------------
 
+void MainWindow::save() {
+    if (!m_doc) return;
+    if (m_doc->canSaveInPlace())
+        saveTo(m_doc->filePath());
+    else
+        saveAs();  // never write over the opened file without the user picking it
+}
+
 void MainWindow::saveAs() {
-    if (!m_model) return;
-    QString suggestion =
-        m_path.isEmpty() ? QDir::home().filePath(QStringLiteral("model.onnx")) : m_path;
+    if (!m_doc) return;
+    QString suggestion = m_doc->filePath().isEmpty()
+                             ? QDir::home().filePath(QStringLiteral("model.onnx"))
+                             : m_doc->filePath();
+    // The file dialog asks before replacing an existing file: that is the confirmation.
     QString path = QFileDialog::getSaveFileName(this, tr("Save Model As"), suggestion,
                                                 tr("ONNX models (*.onnx)"));
     if (path.isEmpty()) return;
@@ -347,44 +648,144 @@ void MainWindow::saveAs() {
     saveTo(path);
 }
 
-void MainWindow::saveTo(const QString& path) {
-    if (!m_model || m_saving) return;
-    m_saving = true;
+void MainWindow::saveTo(const QString& path, std::function<void()> then) {
+    startSaveJob(path, false, std::move(then));
+}
+
+void MainWindow::exportModel() {
+    if (!m_doc) return;
+    QFileInfo source(m_doc->filePath().isEmpty() ? QStringLiteral("model.onnx")
+                                                 : m_doc->filePath());
+    QString suggestion = QDir(source.absolutePath())
+                             .filePath(source.completeBaseName() + QStringLiteral("-whittle.onnx"));
+    QString path = QFileDialog::getSaveFileName(this, tr("Export Model"), suggestion,
+                                                tr("ONNX models (*.onnx)"));
+    if (path.isEmpty()) return;
+    if (QFileInfo(path).suffix().isEmpty()) path += QStringLiteral(".onnx");
+    exportTo(path);
+}
+
+void MainWindow::exportTo(const QString& path) {
+    if (m_doc && !m_doc->sourcePath().isEmpty() &&
+        QFileInfo(path).absoluteFilePath() == QFileInfo(m_doc->sourcePath()).absoluteFilePath()) {
+        const QString message =
+            tr("Export never writes over the opened model %1; choose another file (or use Save "
+               "As).")
+                .arg(path);
+        reportError(message);
+        emit exportFinished(false, message);
+        return;
+    }
+    startSaveJob(path, true, {});
+}
+
+void MainWindow::startSaveJob(const QString& path, bool isExport, std::function<void()> then) {
+    if (!m_doc) return;
+    Document* doc = m_doc;
+    const int undoIndex = doc->undoStack()->index();
+    // Usually cached: the relayout after the last edit made it. The save must be of this very
+    // revision (markSaved cleans it), so a missing one is copied here rather than by a task.
+    std::shared_ptr<const ir::Model> snapshot = doc->snapshot();
+    const QString name = QFileInfo(path).fileName();
+    ++m_saving;
     updateActions();
-    const quint64 generation = m_documentGeneration;
-    const int job = m_jobs->startJob(tr("Save %1").arg(QFileInfo(path).fileName()));
-    std::shared_ptr<const ir::Model> model = m_model;
-    auto* watcher = new QFutureWatcher<QString>(this);
-    connect(watcher, &QFutureWatcher<QString>::finished, this, [=, this] {
-        QString error = watcher->result();
-        watcher->deleteLater();
-        m_saving = false;
-        updateActions();
-        m_jobs->finishJob(job, error.isEmpty());
-        if (!error.isEmpty()) {
-            reportError(error);
-            emit saveFinished(false, error);
-            return;
-        }
-        if (generation == m_documentGeneration) {
-            m_path = path;
+    Job* job = m_runner->run((isExport ? tr("Export %1") : tr("Save %1")).arg(name),
+                             [snapshot, path](jobs::JobContext& ctx) -> Expected<bool> {
+                                 ctx.setProgress(0.05, "writing");
+                                 WH_RETURN_IF_ERROR(onnx::saveModel(*snapshot, toPath(path)));
+                                 return true;
+                             });
+    auto finished = [this, isExport](bool ok, const QString& detail) {
+        if (isExport)
+            emit exportFinished(ok, detail);
+        else
+            emit saveFinished(ok, detail);
+    };
+    connect(job, &Job::finished, this, [=, this] {
+        if (!isExport && doc == m_doc) {
+            m_doc->markSaved(path, undoIndex);
             updateTitle();
         }
         addRecentFile(path);
-        statusBar()->showMessage(tr("Saved %1").arg(path));
-        emit saveFinished(true, path);
+        statusBar()->showMessage((isExport ? tr("Exported %1") : tr("Saved %1")).arg(path));
+        finished(true, path);
+        if (then) then();
     });
-    watcher->setFuture(QtConcurrent::run([model, path]() -> QString {
-        Status status = onnx::saveModel(*model, toPath(path));
-        return status.isOk() ? QString() : QString::fromStdString(status.message());
-    }));
+    connect(job, &Job::failed, this, [=, this](const Status& status) {
+        reportError(qs(status.message()));
+        finished(false, qs(status.message()));
+    });
+    connect(job, &Job::cancelled, this, [=, this] {
+        // saveModel writes a temporary file and renames it: cancelling leaves the target as it was.
+        finished(false, tr("cancelled"));
+    });
+    connect(job, &Job::ended, this, [this] {
+        --m_saving;
+        updateActions();
+    });
+}
+
+void MainWindow::maybeSaveThen(std::function<void()> then) {
+    if (!m_doc || !m_doc->isDirty()) {
+        then();
+        return;
+    }
+    switch (askUnsaved()) {
+        case UnsavedAnswer::kCancel:
+            return;
+        case UnsavedAnswer::kDiscard:
+            then();
+            return;
+        case UnsavedAnswer::kSave:
+            if (m_doc->canSaveInPlace()) {
+                saveTo(m_doc->filePath(), std::move(then));
+                return;
+            }
+            QString path = QFileDialog::getSaveFileName(
+                this, tr("Save Model As"),
+                m_doc->filePath().isEmpty() ? QDir::home().filePath(QStringLiteral("model.onnx"))
+                                            : m_doc->filePath(),
+                tr("ONNX models (*.onnx)"));
+            if (path.isEmpty()) return;  // the dialog was cancelled: so is the whole action
+            if (QFileInfo(path).suffix().isEmpty()) path += QStringLiteral(".onnx");
+            saveTo(path, std::move(then));
+            return;
+    }
+}
+
+MainWindow::UnsavedAnswer MainWindow::askUnsaved() {
+    if (m_askUnsaved) return m_askUnsaved();
+    QMessageBox box(QMessageBox::Warning, tr("Unsaved changes"),
+                    tr("%1 has unsaved changes.")
+                        .arg(m_doc->filePath().isEmpty() ? tr("The model")
+                                                         : QFileInfo(m_doc->filePath()).fileName()),
+                    QMessageBox::Save | QMessageBox::Discard | QMessageBox::Cancel, this);
+    box.setInformativeText(tr("Save them before going on?"));
+    box.setDefaultButton(QMessageBox::Save);
+    switch (box.exec()) {
+        case QMessageBox::Save:
+            return UnsavedAnswer::kSave;
+        case QMessageBox::Discard:
+            return UnsavedAnswer::kDiscard;
+        default:
+            return UnsavedAnswer::kCancel;
+    }
 }
 
 // ---- Events and helpers --------------------------------------------------------------------
 
 void MainWindow::closeEvent(QCloseEvent* event) {
+    if (!m_closing && m_doc && m_doc->isDirty()) {
+        // Ask; a save runs in the background, and closes the window again once it succeeded.
+        event->ignore();
+        maybeSaveThen([this] {
+            m_closing = true;
+            close();
+        });
+        return;
+    }
     saveSettings();
-    if (m_layoutCancel) m_layoutCancel->store(true);
+    m_runner->cancelAll();
     QMainWindow::closeEvent(event);
 }
 
@@ -403,35 +804,56 @@ void MainWindow::dropEvent(QDropEvent* event) {
     for (const QUrl& url : event->mimeData()->urls())
         if (isOnnxUrl(url)) {
             event->acceptProposedAction();
-            openFile(url.toLocalFile());
+            // Not inside the drop: opening may ask about unsaved changes first.
+            const QString path = url.toLocalFile();
+            QMetaObject::invokeMethod(
+                this, [this, path] { openFile(path); }, Qt::QueuedConnection);
             return;
         }
     event->ignore();
 }
 
 void MainWindow::onNodeSelected(ir::NodeId id) {
-    if (!m_model || !m_model->graph) return;
-    if (const ir::Node* node = m_model->graph->findNode(id)) m_inspector->showNode(*node);
+    if (!m_doc || !m_doc->node(id)) return;
+    if (m_inspector->shownNode() != id) refreshInspector();
+    updateActions();
 }
 
-void MainWindow::reportError(const QString& message) {
-    m_issues->addError(message);
+void MainWindow::reportError(const QString& message, std::optional<ir::NodeId> node) {
+    reportIssue(static_cast<int>(IssuesDock::Severity::kError), message, node);
+}
+
+void MainWindow::reportIssue(int severity, const QString& message, std::optional<ir::NodeId> node) {
+    QString nodeName;
+    if (node && m_doc)
+        if (const ir::Node* n = m_doc->node(*node)) nodeName = qs(n->displayName());
+    m_issues->addIssue(static_cast<IssuesDock::Severity>(severity), message, node, nodeName);
     m_issues->show();
     m_issues->raise();
 }
 
 void MainWindow::updateTitle() {
-    if (!m_model) {
+    if (!m_doc) {
         setWindowTitle(QStringLiteral("Whittle"));
         return;
     }
-    QString name = m_path.isEmpty() ? tr("Untitled") : QFileInfo(m_path).fileName();
-    setWindowTitle(QStringLiteral("%1 — Whittle").arg(name));
-    setWindowFilePath(m_path);
+    const QString path = m_doc->filePath();
+    QString name = path.isEmpty() ? tr("Untitled") : QFileInfo(path).fileName();
+    // "[*]" shows as "*" while the document has unsaved edits.
+    setWindowTitle(QStringLiteral("%1[*] — Whittle").arg(name));
+    setWindowModified(m_doc->isDirty());
+    setWindowFilePath(path);
 }
 
 void MainWindow::updateActions() {
-    m_saveAsAction->setEnabled(m_model != nullptr && !m_saving);
+    const bool doc = m_doc != nullptr;
+    m_saveAction->setEnabled(doc);
+    m_saveAsAction->setEnabled(doc);
+    m_exportAction->setEnabled(doc);
+    const bool selected = doc && m_doc->selection()->current().has_value();
+    m_deleteAction->setEnabled(doc && !m_doc->selection()->isEmpty());
+    m_renameAction->setEnabled(selected);
+    m_identityAction->setEnabled(selected);
 }
 
 }  // namespace wh::widgets

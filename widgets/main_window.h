@@ -2,29 +2,45 @@
 /// MainWindow: the studio's frame. A GraphView in the centre; docks around it (Node Inspector,
 /// Algorithm, Profiler, Summary, Visualization, Jobs, Issues); File and View menus.
 ///
-/// Long work never runs on the GUI thread: opening a file (onnx::loadModel), laying out its graph
-/// (layout::layoutGraph) and saving (onnx::saveModel) run through QtConcurrent and hand their
-/// results back via QFutureWatcher. The GUI thread owns the document; a job holds a shared_ptr to
-/// the model it reads, so closing or replacing the document while a job runs is safe. Results of
-/// a superseded job (another file was opened meanwhile) are dropped.
+/// Long work never runs on the GUI thread: opening a file (onnx::loadModel + validate + layout),
+/// re-laying out after an edit and saving (onnx::saveModel) are JobRunner jobs, listed in the
+/// Jobs dock with progress, ETA and Cancel. The GUI thread owns the Document (model, undo stack,
+/// selection); jobs read an immutable Document::snapshot(), so editing, closing or replacing the
+/// document while a job runs is safe. A cancelled or superseded job changes nothing.
 ///
-/// Problems go to the Issues dock, never to a modal dialog.
+/// Editing (Edit menu): Undo, Redo, Delete node, Rename node (in the inspector), Insert Identity,
+/// and attribute values edited in the Node Inspector — each one undo step of the Document.
+///
+/// Saving never writes over the file the model was opened from unless the user picked that very
+/// file in a Save As dialog. Closing the window or opening another file with unsaved edits asks
+/// Save / Discard / Cancel.
+///
+/// Problems go to the Issues dock, never to a modal dialog (only the file dialogs and the
+/// unsaved-changes question are modal).
 
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <optional>
 
 #include <QMainWindow>
+#include <QPointer>
 #include <QStringList>
 
 #include "core/ir/graph.h"
+#include "widgets/job_runner.h"  // QPointer<Job> needs the complete type
 
 class QAction;
 class QMenu;
+class QUndoGroup;
 
 namespace wh::widgets {
 
+class Document;
 class GraphView;
 class IssuesDock;
+class Job;
+class JobRunner;
 class JobsDock;
 class NodeInspector;
 
@@ -39,20 +55,33 @@ public:
     explicit MainWindow(SettingsMode settings = SettingsMode::kPersist, QWidget* parent = nullptr);
     ~MainWindow() override;
 
-    /// Starts opening `path` in the background. Ends with modelLoaded() then viewReady(), or with
-    /// loadFailed() (the current document stays).
+    /// What the user answered to "save the unsaved changes?".
+    enum class UnsavedAnswer { kSave, kDiscard, kCancel };
+
+    /// Starts opening `path` in the background (after asking about unsaved changes). Ends with
+    /// modelLoaded() then viewReady(), or with loadFailed() (the current document stays).
     void openFile(const QString& path);  // made absolute first
     /// Shows a model already in memory (built in code, or produced by a job); `path` may be
-    /// empty. Ends with viewReady() once the layout is done.
+    /// empty. Ends with viewReady() once the layout is done. Does not ask about unsaved changes.
     void setModel(ir::Model model, const QString& path = {});
 
+    /// The open document, or null.
+    Document* document() const { return m_doc; }
     /// The document's model, or null.
-    const ir::Model* model() const { return m_model.get(); }
-    /// The document's file, or empty.
-    const QString& filePath() const { return m_path; }
-    /// True while a load, layout or save runs.
-    bool isBusy() const { return m_loading || m_layingOut || m_saving; }
+    const ir::Model* model() const;
+    /// The document's file (where Save writes), or empty.
+    QString filePath() const;
+    /// True while an open, layout or save runs.
+    bool isBusy() const;
     QStringList recentFiles() const;
+    JobRunner* jobRunner() const { return m_runner; }
+    /// The job opening a file, while it runs.
+    Job* openJob() const { return m_openJob && m_openJob->isRunning() ? m_openJob : nullptr; }
+
+    /// Replaces the unsaved-changes question (a QMessageBox) — for tests and scripted use.
+    void setUnsavedChangesHandler(std::function<UnsavedAnswer()> handler) {
+        m_askUnsaved = std::move(handler);
+    }
 
     GraphView* graphView() const { return m_view; }
     NodeInspector* nodeInspector() const { return m_inspector; }
@@ -60,12 +89,33 @@ public:
     JobsDock* jobsDock() const { return m_jobs; }
 
 public slots:
-    /// Asks for a file name, then saves a copy there (the document then refers to it).
+    /// Ctrl+S: saves to the document's file if a Save As confirmed it, else asks (saveAs()).
+    void save();
+    /// Asks for a file name, then saves there (the document then refers to it).
     void saveAs();
-    /// Saves the document to `path` in the background; ends with saveFinished().
-    void saveTo(const QString& path);
+    /// Saves the document to `path` (a target the user confirmed) in the background; ends with
+    /// saveFinished(). `then` runs after a successful save.
+    void saveTo(const QString& path, std::function<void()> then = {});
+    /// Asks for a file name and writes a copy of the model there, leaving the document as it is
+    /// (later: the compressed model). Never over the opened file.
+    void exportModel();
+    /// Writes a copy to `path` in the background; ends with exportFinished().
+    void exportTo(const QString& path);
     /// Asks for a file with QFileDialog and opens it.
     void openWithDialog();
+
+    /// Deletes the selected nodes (one undo step); problems go to the Issues dock.
+    void deleteSelection();
+    /// Starts editing the selected node's name in the Node Inspector.
+    void renameSelection();
+    /// Renames node `id` (one undo step).
+    bool renameNode(ir::NodeId id, const QString& name);
+    /// Inserts an Identity after the selected node.
+    void insertIdentity();
+    /// Sets attribute `name` of node `id` from `text` (parsed by its type).
+    bool editAttribute(ir::NodeId id, const QString& name, const QString& text);
+    /// Selects node `id` and centres it in the view (Issues dock jump).
+    void focusNode(ir::NodeId id);
 
 signals:
     void modelLoaded(const QString& path);
@@ -74,6 +124,9 @@ signals:
     void viewReady();
     /// `ok`: `detail` is the path written; else it is the error message.
     void saveFinished(bool ok, const QString& detail);
+    void exportFinished(bool ok, const QString& detail);
+    /// The document's graph changed (edit, undo, redo); the view follows with viewReady().
+    void documentChanged();
 
 protected:
     void closeEvent(QCloseEvent* event) override;
@@ -90,10 +143,21 @@ private:
     void updateTitle();
     void updateActions();
 
-    void showDocument(std::shared_ptr<ir::Model> model, const QString& path);
-    void startLayout();
+    struct OpenResult;
+    void startOpen(const QString& path);
+    void showOpened(OpenResult& result, const QString& path, const QString& name);
+    void installDocument(std::unique_ptr<Document> doc);
+    /// Lays out the current snapshot in a job; `keepView` keeps zoom and centre (after edits).
+    void startLayout(bool keepView);
     void onNodeSelected(ir::NodeId id);
-    void reportError(const QString& message);
+    void onDocumentChanged(std::optional<ir::NodeId> focus);
+    void refreshInspector();
+    /// Runs `then` unless the user cancels; asks Save / Discard / Cancel when dirty.
+    void maybeSaveThen(std::function<void()> then);
+    UnsavedAnswer askUnsaved();
+    void startSaveJob(const QString& path, bool isExport, std::function<void()> then);
+    void reportError(const QString& message, std::optional<ir::NodeId> node = std::nullopt);
+    void reportIssue(int severity, const QString& message, std::optional<ir::NodeId> node);
 
     SettingsMode m_settingsMode;
     GraphView* m_view = nullptr;
@@ -103,18 +167,23 @@ private:
     QList<QDockWidget*> m_docks;
     QMenu* m_recentMenu = nullptr;
     QMenu* m_viewMenu = nullptr;
+    QAction* m_saveAction = nullptr;
     QAction* m_saveAsAction = nullptr;
+    QAction* m_exportAction = nullptr;
+    QAction* m_deleteAction = nullptr;
+    QAction* m_renameAction = nullptr;
+    QAction* m_identityAction = nullptr;
     QAction* m_fitAction = nullptr;
     QStringList m_recentFiles;  // used in kIgnore mode, and as the cache in kPersist mode
 
-    std::shared_ptr<ir::Model> m_model;
-    QString m_path;
-    quint64 m_openGeneration = 0;      // bumped per openFile(): stale loads are dropped
-    quint64 m_documentGeneration = 0;  // bumped per document shown: stale layouts are dropped
-    std::shared_ptr<std::atomic<bool>> m_layoutCancel;
-    bool m_loading = false;
-    bool m_layingOut = false;
-    bool m_saving = false;
+    JobRunner* m_runner = nullptr;
+    QUndoGroup* m_undoGroup = nullptr;
+    Document* m_doc = nullptr;  // owned (child)
+    QPointer<Job> m_openJob;
+    QPointer<Job> m_layoutJob;
+    int m_saving = 0;  // save/export jobs running
+    bool m_closing = false;
+    std::function<UnsavedAnswer()> m_askUnsaved;
 };
 
 }  // namespace wh::widgets

@@ -1,15 +1,34 @@
 #include "widgets/node_inspector.h"
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <QAreaSeries>
+#include <QChart>
+#include <QChartView>
+#include <QComboBox>
+#include <QEvent>
 #include <QHeaderView>
 #include <QLabel>
+#include <QLineSeries>
 #include <QLocale>
+#include <QSplitter>
 #include <QStyledItemDelegate>
 #include <QTreeWidget>
 #include <QVBoxLayout>
+#include <QValueAxis>
+
+#include "core/jobs/job_context.h"
+#include "widgets/job_runner.h"
 
 namespace wh::widgets {
 
 namespace {
+
+constexpr int kAttrRole = Qt::UserRole + 1;  // attribute name on editable rows
+constexpr int kNameRole = Qt::UserRole + 2;  // set on the editable node-name row
+constexpr std::size_t kCacheSize = 32;
 
 QString qs(const std::string& s) {
     return QString::fromUtf8(s.data(), static_cast<qsizetype>(s.size()));
@@ -19,6 +38,37 @@ QString dimsString(const std::vector<int64_t>& dims) {
     QStringList parts;
     for (int64_t d : dims) parts << QString::number(d);
     return QLatin1Char('[') + parts.join(QLatin1Char(',')) + QLatin1Char(']');
+}
+
+QString number(double v) {
+    return QLocale().toString(v, 'g', 6);
+}
+
+/// Graph::numNodesRecursive without its per-node vector of subgraphs: 100k nodes count in
+/// about a millisecond instead of tens on the GUI thread.
+std::size_t countNodes(const ir::Graph& g) {
+    std::size_t n = g.numNodes();
+    for (const ir::Node* node : g.nodes())
+        for (const ir::Attribute& a : node->attributes()) {
+            if (a.type == ir::AttrType::kGraph && a.g) n += countNodes(*a.g);
+            if (a.type == ir::AttrType::kGraphs)
+                for (const auto& sub : a.graphs)
+                    if (sub) n += countNodes(*sub);
+        }
+    return n;
+}
+
+bool editable(ir::AttrType t) {
+    switch (t) {
+        case ir::AttrType::kInt:
+        case ir::AttrType::kFloat:
+        case ir::AttrType::kString:
+        case ir::AttrType::kInts:
+        case ir::AttrType::kFloats:
+            return true;
+        default:
+            return false;
+    }
 }
 
 /// Value names are long paths ("/features/features.3/squeeze/Conv_output_0") whose end says the
@@ -34,7 +84,80 @@ protected:
     }
 };
 
+/// Two passes: min/max/sum/zeros, then the variance (about the exact mean, numerically sound)
+/// and the histogram (needs min/max). `get(i)` reads element i as double.
+template <class Get>
+Expected<TensorStats> statsOf(int64_t n, int bins, jobs::JobContext* ctx, Get get) {
+    TensorStats s;
+    s.count = n;
+    constexpr int64_t kChunk = 1 << 18;  // poll cancellation and report about every 256k
+    double lo = std::numeric_limits<double>::infinity();
+    double hi = -lo;
+    double sum = 0;
+    for (int64_t base = 0; base < n; base += kChunk) {
+        if (ctx) {
+            WH_RETURN_IF_ERROR(ctx->checkCancelled());
+            ctx->setProgress(0.5 * static_cast<double>(base) / static_cast<double>(n));
+        }
+        const int64_t end = std::min(n, base + kChunk);
+        for (int64_t i = base; i < end; ++i) {
+            const double v = get(i);
+            if (!std::isfinite(v)) {
+                ++s.nonFinite;
+                continue;
+            }
+            ++s.finite;
+            if (v == 0) ++s.zeros;
+            lo = std::min(lo, v);
+            hi = std::max(hi, v);
+            sum += v;
+        }
+    }
+    if (s.finite == 0) return s;
+    s.min = lo;
+    s.max = hi;
+    s.mean = sum / static_cast<double>(s.finite);
+    s.histogram.assign(static_cast<std::size_t>(std::max(1, bins)), 0);
+    const double width = hi - lo;
+    const double scale = width > 0 ? static_cast<double>(s.histogram.size()) / width : 0.0;
+    const int64_t last = static_cast<int64_t>(s.histogram.size()) - 1;
+    double sq = 0;
+    for (int64_t base = 0; base < n; base += kChunk) {
+        if (ctx) {
+            WH_RETURN_IF_ERROR(ctx->checkCancelled());
+            ctx->setProgress(0.5 + 0.5 * static_cast<double>(base) / static_cast<double>(n));
+        }
+        const int64_t end = std::min(n, base + kChunk);
+        for (int64_t i = base; i < end; ++i) {
+            const double v = get(i);
+            if (!std::isfinite(v)) continue;
+            const double d = v - s.mean;
+            sq += d * d;
+            const int64_t bin = std::min(last, static_cast<int64_t>((v - lo) * scale));
+            ++s.histogram[static_cast<std::size_t>(bin)];
+        }
+    }
+    s.stddev = std::sqrt(sq / static_cast<double>(s.finite));
+    return s;
+}
+
 }  // namespace
+
+Expected<TensorStats> computeTensorStats(const ir::Tensor& t, int bins, jobs::JobContext* ctx) {
+    if (!t.isRealNumeric())
+        return error(StatusCode::kUnsupported, "tensor '{}' ({}) has no numeric statistics", t.name,
+                     ir::dtypeName(t.dtype));
+    const int64_t n = t.numElements();
+    const std::size_t need = static_cast<std::size_t>(n) * ir::dtypeSize(t.dtype);
+    if (n < 0 || !t.data || t.data->size() < need)
+        return error(StatusCode::kBadInput, "tensor '{}': {} bytes of data for {} elements", t.name,
+                     t.byteSize(), n);
+    if (t.dtype == ir::DType::kFloat) {
+        const float* p = t.values<float>().data();
+        return statsOf(n, bins, ctx, [p](int64_t i) { return static_cast<double>(p[i]); });
+    }
+    return statsOf(n, bins, ctx, [&t](int64_t i) { return t.elementAsDouble(i); });
+}
 
 QString valueTypeString(const ir::Value& value) {
     std::string declared = value.type.toString();
@@ -57,7 +180,11 @@ NodeInspector::NodeInspector(QWidget* parent) : QWidget(parent) {
     m_title->setFont(f);
     layout->addWidget(m_title);
 
-    m_tree = new QTreeWidget(this);
+    auto* splitter = new QSplitter(Qt::Vertical, this);
+    splitter->setChildrenCollapsible(false);
+    layout->addWidget(splitter, 1);
+
+    m_tree = new QTreeWidget(splitter);
     m_tree->setColumnCount(2);
     m_tree->setHeaderLabels({tr("Property"), tr("Value")});
     m_tree->setRootIsDecorated(true);
@@ -69,12 +196,89 @@ NodeInspector::NodeInspector(QWidget* parent) : QWidget(parent) {
     m_tree->header()->setSectionResizeMode(0, QHeaderView::Interactive);
     m_tree->header()->setStretchLastSection(true);
     m_tree->setColumnWidth(0, 170);
-    layout->addWidget(m_tree);
+    // Only attribute values are editable, and only by double-click on the value column.
+    m_tree->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    connect(m_tree, &QTreeWidget::itemDoubleClicked, this, [this](QTreeWidgetItem* item, int col) {
+        if (col == 1 && (item->data(0, kAttrRole).isValid() || item->data(0, kNameRole).isValid()))
+            m_tree->editItem(item, 1);
+    });
+    connect(m_tree, &QTreeWidget::itemChanged, this, &NodeInspector::onItemChanged);
+
+    m_histogramPanel = new QWidget(splitter);
+    auto* panelLayout = new QVBoxLayout(m_histogramPanel);
+    panelLayout->setContentsMargins(0, 0, 0, 0);
+    panelLayout->setSpacing(2);
+    m_weightCombo = new QComboBox(m_histogramPanel);
+    m_weightCombo->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    m_weightCombo->setMinimumContentsLength(20);
+    m_weightCombo->setToolTip(tr("The weight whose histogram is drawn"));
+    panelLayout->addWidget(m_weightCombo);
+    m_chart = new QChart;
+    m_chart->legend()->hide();
+    m_chart->setMargins(QMargins(4, 4, 8, 4));
+    m_chart->setBackgroundRoundness(0);
+    m_chart->setAnimationOptions(QChart::NoAnimation);
+    m_chartView = new QChartView(m_chart, m_histogramPanel);
+    m_chartView->setRenderHint(QPainter::Antialiasing);
+    m_chartView->setMinimumHeight(170);
+    m_chartView->setMaximumHeight(260);
+    panelLayout->addWidget(m_chartView, 1);
+    connect(m_weightCombo, &QComboBox::currentIndexChanged, this, &NodeInspector::showHistogram);
+    // The tree takes what the chart (at most 260 px) leaves.
+    splitter->setStretchFactor(0, 1);
+    splitter->setStretchFactor(1, 0);
+    styleChart();
     clear();
+}
+
+NodeInspector::~NodeInspector() = default;
+
+void NodeInspector::changeEvent(QEvent* event) {
+    if (event->type() == QEvent::PaletteChange || event->type() == QEvent::StyleChange)
+        styleChart();
+    QWidget::changeEvent(event);
+}
+
+void NodeInspector::styleChart() {
+    // QtCharts draws with its own theme (white labels on some): use the widget palette so text
+    // is readable on the background it is drawn on.
+    const QPalette pal = palette();
+    m_chart->setBackgroundBrush(pal.base());
+    m_chart->setPlotAreaBackgroundVisible(false);
+    m_chart->setTitleBrush(pal.text());
+    for (QAbstractAxis* axis : m_chart->axes()) {
+        axis->setLabelsBrush(pal.text());
+        axis->setLabelsColor(pal.color(QPalette::Text));
+        axis->setTitleBrush(pal.text());
+        axis->setLinePenColor(pal.color(QPalette::Mid));
+        axis->setGridLineColor(pal.color(QPalette::Midlight));
+    }
+}
+
+void NodeInspector::editName() {
+    if (!m_node || !m_nameRow) return;
+    m_tree->setCurrentItem(m_nameRow, 1);
+    m_tree->editItem(m_nameRow, 1);
+}
+
+void NodeInspector::resetWeights() {
+    ++m_generation;
+    m_nameRow = nullptr;
+    m_weights.clear();
+    const QSignalBlocker block(m_weightCombo);
+    m_weightCombo->clear();
+    m_chart->removeAllSeries();
+    for (QAbstractAxis* axis : m_chart->axes()) {
+        m_chart->removeAxis(axis);
+        delete axis;
+    }
+    m_chart->setTitle(QString());
+    m_histogramPanel->hide();
 }
 
 void NodeInspector::clear() {
     m_node.reset();
+    resetWeights();
     m_tree->clear();
     m_title->setText(tr("Select a node to see its properties."));
 }
@@ -89,11 +293,12 @@ QTreeWidgetItem* NodeInspector::addSection(const QString& title) {
     return item;
 }
 
-void NodeInspector::addRow(QTreeWidgetItem* section, const QString& property, const QString& value,
-                           const QString& tooltip) {
+QTreeWidgetItem* NodeInspector::addRow(QTreeWidgetItem* section, const QString& property,
+                                       const QString& value, const QString& tooltip) {
     auto* item = new QTreeWidgetItem(section, {property, value});
     item->setToolTip(0, property);
     item->setToolTip(1, tooltip.isEmpty() ? value : tooltip);
+    return item;
 }
 
 void NodeInspector::addValueRows(QTreeWidgetItem* section, const std::vector<ir::Value*>& values,
@@ -127,12 +332,21 @@ void NodeInspector::addValueRows(QTreeWidgetItem* section, const std::vector<ir:
 }
 
 void NodeInspector::showNode(const ir::Node& node) {
+    const QSignalBlocker block(m_tree);  // filling is not editing
+    resetWeights();
     m_tree->clear();
     m_node = node.id();
     m_title->setText(qs(node.displayName()));
 
     QTreeWidgetItem* general = addSection(tr("Node"));
-    addRow(general, tr("Name"), node.name.empty() ? tr("(unnamed)") : qs(node.name));
+    m_nameRow = addRow(general, tr("Name"), node.name.empty() ? QString() : qs(node.name));
+    m_nameRow->setFlags(m_nameRow->flags() | Qt::ItemIsEditable);
+    m_nameRow->setData(0, kNameRole, true);
+    m_nameRow->setToolTip(1, tr("%1 — double-click or F2 to rename").arg(qs(node.name)));
+    if (node.name.empty()) {
+        m_nameRow->setData(1, Qt::DisplayRole, QString());
+        m_nameRow->setForeground(1, palette().brush(QPalette::Disabled, QPalette::Text));
+    }
     addRow(general, tr("Op type"), qs(node.opType));
     addRow(general, tr("Domain"),
            node.domain.empty() ? QStringLiteral("ai.onnx") : qs(node.domain));
@@ -140,14 +354,224 @@ void NodeInspector::showNode(const ir::Node& node) {
 
     if (!node.attributes().empty()) {
         QTreeWidgetItem* attrs = addSection(tr("Attributes"));
-        for (const ir::Attribute& a : node.attributes())
-            addRow(attrs, qs(a.name), qs(a.valueString()));
+        for (const ir::Attribute& a : node.attributes()) {
+            QTreeWidgetItem* row = addRow(attrs, qs(a.name), qs(a.valueString()));
+            if (editable(a.type) && a.refAttrName.empty()) {
+                row->setFlags(row->flags() | Qt::ItemIsEditable);
+                row->setData(0, kAttrRole, qs(a.name));
+                row->setToolTip(1, tr("%1 — double-click to edit").arg(qs(a.valueString())));
+            }
+        }
     }
     addValueRows(addSection(tr("Inputs")), node.inputs(), true);
     addValueRows(addSection(tr("Outputs")), node.outputs(), false);
+    addWeights(node);
+}
+
+void NodeInspector::addWeights(const ir::Node& node) {
+    std::vector<const ir::Value*> values;
+    for (const ir::Value* v : node.inputs())
+        if (v && ir::isParameter(v)) values.push_back(v);
+    for (const ir::Value* v : node.outputs())
+        if (v && ir::isParameter(v)) values.push_back(v);
+    if (values.empty()) return;
+
+    const QLocale locale;
+    for (const ir::Value* v : values) {
+        Weight w;
+        w.name = qs(v->name());
+        w.tensor = *ir::constantTensor(v);
+        w.section = addSection(tr("Weight %1").arg(w.name));
+        w.section->setToolTip(0, w.name);
+        addRow(w.section, tr("Elements"),
+               locale.toString(static_cast<qlonglong>(w.tensor.numElements())));
+        for (const QString& p : {tr("Min"), tr("Max"), tr("Mean"), tr("Std"), tr("Sparsity")})
+            addRow(w.section, p, tr("computing…"));
+        m_weights.push_back(std::move(w));
+    }
+    // The histogram shows the biggest weight first (a Conv's kernel rather than its bias).
+    std::size_t biggest = 0;
+    for (std::size_t i = 0; i < m_weights.size(); ++i)
+        if (m_weights[i].tensor.numElements() > m_weights[biggest].tensor.numElements())
+            biggest = i;
+    {
+        const QSignalBlocker block(m_weightCombo);
+        for (const Weight& w : m_weights)
+            m_weightCombo->addItem(
+                tr("%1  (%2)")
+                    .arg(w.name, locale.toString(static_cast<qlonglong>(w.tensor.numElements()))));
+        m_weightCombo->setCurrentIndex(static_cast<int>(biggest));
+    }
+    m_weightCombo->setVisible(m_weights.size() > 1);
+    m_histogramPanel->show();
+    for (std::size_t i = 0; i < m_weights.size(); ++i) requestStats(i);
+}
+
+void NodeInspector::requestStats(std::size_t index) {
+    Weight& w = m_weights[index];
+    if (const TensorStats* cached = cachedStats(w.tensor)) {
+        w.stats = *cached;
+        fillStats(index);
+        return;
+    }
+    if (!m_runner || w.tensor.numElements() <= kAsyncElements) {
+        Expected<TensorStats> stats = computeTensorStats(w.tensor, kHistogramBins);
+        if (stats) {
+            cacheStats(w.tensor, *stats);
+            w.stats = std::move(*stats);
+        }
+        fillStats(index);
+        return;
+    }
+    // Big: a job reads the shared, immutable buffer; the tensor copy keeps it alive.
+    ++m_pending;
+    const quint64 generation = m_generation;
+    ir::Tensor tensor = w.tensor;
+    Job* job = m_runner->run(tr("Statistics of %1").arg(w.name), [tensor](jobs::JobContext& ctx) {
+        ctx.setStage("statistics");
+        return computeTensorStats(tensor, kHistogramBins, &ctx);
+    });
+    connect(job, &Job::ended, this, [this, job, generation, index, tensor] {
+        --m_pending;
+        TensorStats* stats = job->result<TensorStats>();
+        if (stats) cacheStats(tensor, *stats);  // even if the inspector moved on meanwhile
+        if (stats && index < m_weights.size() && generation == m_generation) {
+            m_weights[index].stats = *stats;
+            fillStats(index);
+        }
+        job->releaseResult();
+    });
+}
+
+void NodeInspector::fillStats(std::size_t index) {
+    const QSignalBlocker block(m_tree);
+    Weight& w = m_weights[index];
+    QTreeWidgetItem* s = w.section;
+    auto set = [&](int row, const QString& text) {
+        if (QTreeWidgetItem* item = s->child(row)) {
+            item->setText(1, text);
+            item->setToolTip(1, text);
+        }
+    };
+    if (!w.stats) {
+        for (int r = 1; r <= 5; ++r) set(r, tr("n/a"));
+    } else {
+        const TensorStats& st = *w.stats;
+        set(1, number(st.min));
+        set(2, number(st.max));
+        set(3, number(st.mean));
+        set(4, number(st.stddev));
+        set(5, tr("%1 %  (%2 zeros)")
+                   .arg(QLocale().toString(100.0 * st.sparsity(), 'f', 2))
+                   .arg(QLocale().toString(static_cast<qlonglong>(st.zeros))));
+        if (st.nonFinite > 0)
+            addRow(s, tr("NaN / Inf"), QLocale().toString(static_cast<qlonglong>(st.nonFinite)));
+    }
+    if (static_cast<int>(index) == m_weightCombo->currentIndex())
+        showHistogram(static_cast<int>(index));
+    emit statsReady(w.name);
+}
+
+void NodeInspector::showHistogram(int index) {
+    m_chart->removeAllSeries();
+    for (QAbstractAxis* axis : m_chart->axes()) {
+        m_chart->removeAxis(axis);
+        delete axis;
+    }
+    if (index < 0 || index >= static_cast<int>(m_weights.size())) return;
+    const Weight& w = m_weights[static_cast<std::size_t>(index)];
+    if (!w.stats || w.stats->histogram.empty()) {
+        m_chart->setTitle(w.stats ? tr("%1: no finite values").arg(w.name)
+                                  : tr("%1: computing…").arg(w.name));
+        return;
+    }
+    const TensorStats& st = *w.stats;
+    const auto bins = static_cast<int>(st.histogram.size());
+    // A constant tensor has min == max: give its single bar a visible width.
+    const double lo = st.min;
+    const double hi = st.max > st.min ? st.max : st.min + std::max(1e-6, std::abs(st.min) * 0.01);
+    const double step = (hi - lo) / bins;
+
+    // A step outline (two points per bin) filled down to zero: one area reads better than 64
+    // thin bars and keeps the value axis continuous.
+    auto* upper = new QLineSeries;
+    auto* lower = new QLineSeries;
+    int64_t peak = 0;
+    for (int b = 0; b < bins; ++b) {
+        const double c = static_cast<double>(st.histogram[static_cast<std::size_t>(b)]);
+        peak = std::max<int64_t>(peak, st.histogram[static_cast<std::size_t>(b)]);
+        upper->append(lo + b * step, c);
+        upper->append(lo + (b + 1) * step, c);
+    }
+    lower->append(lo, 0);
+    lower->append(hi, 0);
+    auto* area = new QAreaSeries(upper, lower);
+    QColor fill = palette().color(QPalette::Highlight);
+    area->setPen(QPen(fill.darker(130), 1.0));
+    fill.setAlpha(150);
+    area->setBrush(fill);
+    m_chart->addSeries(area);
+
+    auto* x = new QValueAxis;
+    x->setRange(lo, hi);
+    x->setTickCount(5);
+    x->setLabelFormat(QStringLiteral("%.3g"));
+    x->setTitleText(tr("value"));
+    auto* y = new QValueAxis;
+    y->setRange(0, std::max<double>(1, static_cast<double>(peak) * 1.05));
+    y->setTickCount(4);
+    y->setLabelFormat(QStringLiteral("%.0f"));
+    y->setTitleText(tr("count"));
+    QFont small = font();
+    small.setPointSizeF(std::max(7.0, small.pointSizeF() - 1));
+    for (QValueAxis* axis : {x, y}) {
+        axis->setLabelsFont(small);
+        axis->setTitleFont(small);
+    }
+    m_chart->addAxis(x, Qt::AlignBottom);
+    m_chart->addAxis(y, Qt::AlignLeft);
+    area->attachAxis(x);
+    area->attachAxis(y);
+    QFont titleFont = font();
+    titleFont.setBold(true);
+    m_chart->setTitleFont(titleFont);
+    m_chart->setTitle(tr("%1 — %2 bins").arg(w.name).arg(bins));
+    styleChart();
+}
+
+QString NodeInspector::histogramTensor() const {
+    const int i = m_weightCombo->currentIndex();
+    if (i < 0 || i >= static_cast<int>(m_weights.size()) || m_chart->series().isEmpty()) return {};
+    return m_weights[static_cast<std::size_t>(i)].name;
+}
+
+const TensorStats* NodeInspector::cachedStats(const ir::Tensor& tensor) const {
+    for (const CacheEntry& e : m_cache)
+        if (auto b = e.buffer.lock(); b && b == tensor.data) return &e.stats;
+    return nullptr;
+}
+
+void NodeInspector::cacheStats(const ir::Tensor& tensor, const TensorStats& stats) {
+    // Keyed by the immutable buffer: an edit that changes the weight makes a new buffer.
+    m_cache.remove_if([](const CacheEntry& e) { return e.buffer.expired(); });
+    m_cache.push_front({tensor.data, stats});
+    while (m_cache.size() > kCacheSize) m_cache.pop_back();
+}
+
+void NodeInspector::onItemChanged(QTreeWidgetItem* item, int column) {
+    if (column != 1 || !m_node) return;
+    if (item->data(0, kNameRole).isValid()) {
+        emit renameRequested(*m_node, item->text(1));
+        return;
+    }
+    QVariant name = item->data(0, kAttrRole);
+    if (!name.isValid()) return;
+    emit attributeEditRequested(*m_node, name.toString(), item->text(1));
 }
 
 void NodeInspector::showModel(const ir::Model& model, const QString& path) {
+    const QSignalBlocker block(m_tree);
+    resetWeights();
     m_tree->clear();
     m_node.reset();
     m_title->setText(path.isEmpty() ? tr("Model") : path.section(QLatin1Char('/'), -1));
@@ -168,7 +592,7 @@ void NodeInspector::showModel(const ir::Model& model, const QString& path) {
     const ir::Graph& g = *model.graph;
     if (!g.name.empty()) addRow(general, tr("Graph"), qs(g.name));
     const QLocale locale;
-    addRow(general, tr("Nodes"), locale.toString(static_cast<qulonglong>(g.numNodesRecursive())));
+    addRow(general, tr("Nodes"), locale.toString(static_cast<qulonglong>(countNodes(g))));
     addRow(general, tr("Initializers"),
            locale.toString(static_cast<qulonglong>(g.initializers().size())));
 
@@ -181,14 +605,19 @@ void NodeInspector::showModel(const ir::Model& model, const QString& path) {
     addValueRows(addSection(tr("Outputs")), g.outputs(), false);
 }
 
-QString NodeInspector::valueOf(const QString& section, const QString& property) const {
+QTreeWidgetItem* NodeInspector::rowOf(const QString& section, const QString& property) const {
     for (int i = 0; i < m_tree->topLevelItemCount(); ++i) {
-        const QTreeWidgetItem* s = m_tree->topLevelItem(i);
+        QTreeWidgetItem* s = m_tree->topLevelItem(i);
         if (s->text(0) != section) continue;
         for (int k = 0; k < s->childCount(); ++k)
-            if (s->child(k)->text(0) == property) return s->child(k)->text(1);
+            if (s->child(k)->text(0) == property) return s->child(k);
     }
-    return {};
+    return nullptr;
+}
+
+QString NodeInspector::valueOf(const QString& section, const QString& property) const {
+    const QTreeWidgetItem* row = rowOf(section, property);
+    return row ? row->text(1) : QString();
 }
 
 }  // namespace wh::widgets

@@ -1,28 +1,84 @@
 #pragma once
 /// NodeInspector: the properties of the selected node (name, op type, domain, attributes, inputs
-/// and outputs with dtype and shape; initializers with their element count), or of the whole
-/// model when no node is selected.
+/// and outputs with dtype and shape), or of the whole model when no node is selected. For each
+/// weight the node reads or produces (ir::isParameter: a floating-point initializer or Constant
+/// output) it lists the element count, min, max, mean, standard deviation and sparsity, and
+/// draws a 64-bin histogram of one weight (a combo box picks which).
+///
+/// Statistics of tensors above kAsyncElements elements are computed by a JobRunner job (when one
+/// is set), so selecting a big layer never stalls the GUI; results are cached per tensor buffer.
+///
+/// Scalar, string and int/float-list attributes can be edited: double-click the value, type, and
+/// press Enter. The inspector does not edit the model itself; it emits attributeEditRequested()
+/// and whoever owns the document applies (or rejects) the edit and shows the node again.
 ///
 /// It copies everything it shows into its widgets: it keeps no pointer into the IR, so the model
 /// may change or go away afterwards (call clear() or show something new).
 
+#include <cstdint>
+#include <list>
+#include <memory>
 #include <optional>
+#include <vector>
 
 #include <QWidget>
 
 #include "core/ir/graph.h"
+#include "core/util/status.h"
 
 class QTreeWidget;
 class QTreeWidgetItem;
 class QLabel;
+class QComboBox;
+
+class QChart;
+class QChartView;
+
+namespace wh::jobs {
+class JobContext;
+}
 
 namespace wh::widgets {
+
+class JobRunner;
+
+/// Summary statistics of one numeric tensor. NaN and infinite elements are counted in
+/// `nonFinite` and left out of everything else.
+struct TensorStats {
+    int64_t count = 0;   ///< all elements
+    int64_t finite = 0;  ///< elements that are neither NaN nor infinite
+    int64_t zeros = 0;   ///< elements exactly 0 (or -0)
+    int64_t nonFinite = 0;
+    double min = 0;
+    double max = 0;
+    double mean = 0;
+    double stddev = 0;  ///< population standard deviation
+    /// Counts over [min, max] split into equal bins (the last bin includes max). Empty when no
+    /// finite element exists.
+    std::vector<int64_t> histogram;
+
+    /// Fraction of elements that are exactly zero.
+    double sparsity() const { return count ? static_cast<double>(zeros) / count : 0.0; }
+};
+
+/// Computes TensorStats with `bins` histogram bins. Fails for non-numeric tensors (strings,
+/// complex) or when the data is shorter than the dims say. Polls `ctx` (if any) for
+/// cancellation and reports progress to it.
+Expected<TensorStats> computeTensorStats(const ir::Tensor& tensor, int bins = 64,
+                                         jobs::JobContext* ctx = nullptr);
 
 class NodeInspector : public QWidget {
     Q_OBJECT
 
 public:
+    static constexpr int64_t kAsyncElements = 1'000'000;
+    static constexpr int kHistogramBins = 64;
+
     explicit NodeInspector(QWidget* parent = nullptr);
+    ~NodeInspector() override;
+
+    /// Big tensors' statistics run as jobs of `runner` (not owned; may be null: then inline).
+    void setJobRunner(JobRunner* runner) { m_runner = runner; }
 
     /// Shows `node`'s properties.
     void showNode(const ir::Node& node);
@@ -32,25 +88,81 @@ public:
     /// Shows nothing but a hint.
     void clear();
 
+    /// Opens the editor on the shown node's name (F2); Enter emits renameRequested().
+    void editName();
+
     /// The node shown, if a node is shown.
     std::optional<ir::NodeId> shownNode() const { return m_node; }
     /// The property tree (two columns: property, value). For tests and for copying.
     const QTreeWidget* tree() const { return m_tree; }
     /// The value column of the row whose first column is `property` under `section`
-    /// ("Node", "Attributes", "Inputs", "Outputs", "Model"); empty if absent.
+    /// ("Node", "Attributes", "Inputs", "Outputs", "Model", "Weight <name>"); empty if absent.
     QString valueOf(const QString& section, const QString& property) const;
+    /// The row itself (tests edit attribute values through it), or null.
+    QTreeWidgetItem* rowOf(const QString& section, const QString& property) const;
+
+    /// The weight whose histogram is drawn ("" if none) and the number of statistics
+    /// computations still running.
+    QString histogramTensor() const;
+    int pendingStats() const { return m_pending; }
+    /// The histogram chart (for tests and screenshots).
+    QChartView* histogramView() const { return m_chartView; }
+
+signals:
+    /// The user typed `text` as the new value of attribute `name` of node `id`.
+    void attributeEditRequested(wh::ir::NodeId id, const QString& name, const QString& text);
+    /// The user typed `name` as the node's new name.
+    void renameRequested(wh::ir::NodeId id, const QString& name);
+    /// Statistics of a weight were shown (computed or taken from the cache).
+    void statsReady(const QString& tensorName);
+
+protected:
+    void changeEvent(QEvent* event) override;
 
 private:
+    struct Weight {
+        QString name;
+        ir::Tensor tensor;  // a copy: metadata plus the shared, immutable data buffer
+        QTreeWidgetItem* section = nullptr;
+        std::optional<TensorStats> stats;
+    };
+
     QTreeWidgetItem* addSection(const QString& title);
-    void addRow(QTreeWidgetItem* section, const QString& property, const QString& value,
-                const QString& tooltip = {});
+    QTreeWidgetItem* addRow(QTreeWidgetItem* section, const QString& property, const QString& value,
+                            const QString& tooltip = {});
     /// One row per value: name, then type and notes (initializer size, producer or use count).
     void addValueRows(QTreeWidgetItem* section, const std::vector<ir::Value*>& values,
                       bool asInputs);
+    void addWeights(const ir::Node& node);
+    void requestStats(std::size_t index);
+    void fillStats(std::size_t index);
+    void showHistogram(int index);
+    void styleChart();
+    void resetWeights();
+    void onItemChanged(QTreeWidgetItem* item, int column);
+
+    const TensorStats* cachedStats(const ir::Tensor& tensor) const;
+    void cacheStats(const ir::Tensor& tensor, const TensorStats& stats);
 
     QLabel* m_title;
     QTreeWidget* m_tree;
+    QWidget* m_histogramPanel;
+    QComboBox* m_weightCombo;
+    QChartView* m_chartView;
+    QChart* m_chart;
     std::optional<ir::NodeId> m_node;
+    std::vector<Weight> m_weights;
+    QTreeWidgetItem* m_nameRow = nullptr;
+    JobRunner* m_runner = nullptr;
+    quint64 m_generation = 0;  // bumped whenever the content changes: late stats are dropped
+    int m_pending = 0;
+    bool m_filling = false;  // itemChanged from our own setText is not an edit
+
+    struct CacheEntry {
+        std::weak_ptr<const ir::Buffer> buffer;
+        TensorStats stats;
+    };
+    std::list<CacheEntry> m_cache;  // most recent first
 };
 
 /// "float[1,3,224,224]" for a value: its declared type, else its initializer's dtype and dims,

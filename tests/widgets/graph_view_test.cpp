@@ -40,8 +40,10 @@ private slots:
         const int nodes = static_cast<int>(m_model->graph->numNodes());
         QCOMPARE(static_cast<int>(view.nodeItemCount()), nodes);
         QCOMPARE(countItems<NodeItem>(view), nodes);
-        // One wire per producer that feeds another node: conv1, relu1, conv2, add, gap, flatten.
-        QCOMPARE(countItems<WireItem>(view), 6);
+        // One wire per producer: conv1, relu1, conv2, add, gap, flatten, fc (to the output
+        // terminal y) and the input terminal x.
+        QCOMPARE(countItems<WireItem>(view), 8);
+        QCOMPARE(countItems<TerminalItem>(view), 2);
         for (const ir::Node* node : m_model->graph->nodes()) {
             NodeItem* item = view.nodeItem(node->id());
             QVERIFY2(item, node->name.c_str());

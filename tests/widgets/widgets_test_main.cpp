@@ -1,3 +1,6 @@
+#include <cctype>
+#include <cstring>
+
 #include <QApplication>
 #include <QFile>
 #include <QTest>
@@ -82,10 +85,22 @@ int main(int argc, char** argv) {
     QApplication::setOrganizationName(QStringLiteral("WhittleTests"));
     QApplication::setApplicationName(QStringLiteral("test_widgets"));
 
+    // `test_widgets Class [QtTest options and functions]` runs one test class only.
+    QString only;
+    if (argc > 1 && argv[1][0] != '-' && std::strchr(argv[1], '(') == nullptr &&
+        std::isupper(static_cast<unsigned char>(argv[1][0])) && std::strstr(argv[1], "Test")) {
+        only = QString::fromLocal8Bit(argv[1]);
+        argv[1] = argv[0];
+        ++argv;
+        --argc;
+    }
     int failures = 0;
     using namespace wh::widgets::test;
-    for (auto make : {makeOpMetadataTest, makeGraphViewTest, makeMainWindowTest}) {
+    for (auto make : {makeOpMetadataTest, makeGraphViewTest, makeMainWindowTest, makeDocumentTest,
+                      makeJobRunnerTest, makeStudioTest, makeGraphViewFeaturesTest}) {
         std::unique_ptr<QObject> test = make();
+        const QString name = QString::fromLatin1(test->metaObject()->className());
+        if (!only.isEmpty() && name.section(QStringLiteral("::"), -1) != only) continue;
         failures += QTest::qExec(test.get(), argc, argv);
     }
     return failures == 0 ? 0 : 1;

@@ -1,0 +1,307 @@
+// GraphView beyond drawing: search, selection (click, Ctrl+click, rubber band, op type, pattern),
+// export, subgraph expansion, minimap, tensor-shape labels and level of detail on a large graph.
+#include <QAction>
+#include <QFile>
+#include <QGraphicsScene>
+#include <QLineEdit>
+#include <QMenu>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include "core/layout/graph_layout.h"
+#include "core/onnx/model_io.h"
+#include "tests/widgets/widgets_test.h"
+#include "widgets/graph_minimap.h"
+#include "widgets/graph_search_bar.h"
+#include "widgets/graph_view.h"
+#include "widgets/selection_model.h"
+
+namespace wh::widgets::test {
+namespace {
+
+class GraphViewFeaturesTest : public QObject {
+    Q_OBJECT
+
+private:
+    std::shared_ptr<ir::Model> m_model;
+
+    std::shared_ptr<const ir::Graph> graph() const {
+        return std::shared_ptr<const ir::Graph>(m_model, m_model->graph.get());
+    }
+    ir::NodeId id(const char* name) const {
+        for (const ir::Node* n : m_model->graph->nodes())
+            if (n->name == name) return n->id();
+        return 0;
+    }
+    void show(GraphView& view) {
+        view.resize(900, 700);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        view.setGraph(graph(), layout::layoutGraph(*m_model->graph, view.layoutOptions()));
+    }
+    QPoint centerOf(GraphView& view, ir::NodeId node) {
+        const layout::NodeBox* box = view.currentLayout()->find(node);
+        return view.mapFromScene(QPointF(box->centerX(), box->centerY()));
+    }
+
+private slots:
+    void init() { m_model = std::make_shared<ir::Model>(makeSmallModel()); }
+
+    void searchFindsNamesOpsAndTensors() {
+        GraphView view;
+        show(view);
+        QCOMPARE(view.search(QStringLiteral("conv")), 2);       // conv1, conv2 (name and op)
+        QCOMPARE(view.search(QStringLiteral("RELU")), 1);       // op type, any case
+        QCOMPARE(view.search(QStringLiteral("fc.weight")), 1);  // an initializer read by fc
+        QCOMPARE(view.search(QStringLiteral("r1")), 3);         // tensor r1: relu1, conv2, add
+        QCOMPARE(view.search(QStringLiteral("nothing-like-this")), 0);
+        QCOMPARE(view.searchIndex(), -1);
+        QCOMPARE(view.search(QString()), 0);
+    }
+
+    void searchNextPreviousWrap() {
+        GraphView view;
+        show(view);
+        view.findAction()->trigger();
+        QVERIFY(view.searchBar()->isVisible());
+        QTest::keyClicks(view.searchBar()->lineEdit(), QStringLiteral("conv"));
+        QCOMPARE(view.searchMatchCount(), 2);
+        QCOMPARE(view.searchIndex(), 0);
+        QCOMPARE(view.searchBar()->statusText(), QStringLiteral("1 of 2"));
+        QCOMPARE(view.selectedNode().value_or(0), id("conv1"));
+        QTest::keyClick(view.searchBar()->lineEdit(), Qt::Key_Return);
+        QCOMPARE(view.searchIndex(), 1);
+        QCOMPARE(view.selectedNode().value_or(0), id("conv2"));
+        QCOMPARE(view.searchBar()->statusText(), QStringLiteral("2 of 2"));
+        QTest::keyClick(view.searchBar()->lineEdit(), Qt::Key_F3);
+        QCOMPARE(view.searchIndex(), 0);  // wrapped
+        QTest::keyClick(view.searchBar()->lineEdit(), Qt::Key_Return, Qt::ShiftModifier);
+        QCOMPARE(view.searchIndex(), 1);  // wrapped backwards
+        view.findPrevious();
+        QCOMPARE(view.searchIndex(), 0);
+        // The match is scrolled into view.
+        QVERIFY(view.viewport()->rect().contains(centerOf(view, id("conv1"))));
+        QTest::keyClick(view.searchBar()->lineEdit(), Qt::Key_Escape);
+        QVERIFY(!view.searchBar()->isVisible());
+    }
+
+    void clickAndCtrlClickToggle() {
+        GraphView view;
+        show(view);
+        view.setZoom(1.0);
+        view.centerOn(view.nodeItem(id("relu1")));
+        SelectionModel* sel = view.selectionModel();
+        QSignalSpy selected(&view, &GraphView::nodeSelected);
+        QTest::mouseClick(view.viewport(), Qt::LeftButton, {}, centerOf(view, id("relu1")));
+        QCOMPARE(sel->sortedIds(), std::vector<ir::NodeId>{id("relu1")});
+        QCOMPARE(selected.count(), 1);
+        QVERIFY(view.nodeItem(id("relu1"))->isSelected());
+        QTest::mouseClick(view.viewport(), Qt::LeftButton, Qt::ControlModifier,
+                          centerOf(view, id("conv2")));
+        QCOMPARE(sel->size(), std::size_t{2});
+        QCOMPARE(sel->current().value_or(0), id("conv2"));
+        QTest::mouseClick(view.viewport(), Qt::LeftButton, Qt::ShiftModifier,
+                          centerOf(view, id("conv2")));
+        QCOMPARE(sel->sortedIds(), std::vector<ir::NodeId>{id("relu1")});
+        QVERIFY(!view.nodeItem(id("conv2"))->isSelected());
+        // A plain click elsewhere selects only that node.
+        QTest::mouseClick(view.viewport(), Qt::LeftButton, {}, centerOf(view, id("conv2")));
+        QCOMPARE(sel->sortedIds(), std::vector<ir::NodeId>{id("conv2")});
+    }
+
+    void rubberBandSelects() {
+        GraphView view;
+        show(view);
+        view.fitToView();
+        const QRectF all = view.mapFromScene(view.scene()->sceneRect()).boundingRect();
+        const QPoint from = all.topLeft().toPoint() + QPoint(2, 2);
+        const QPoint to = all.bottomRight().toPoint() - QPoint(2, 2);
+        QTest::mousePress(view.viewport(), Qt::LeftButton, Qt::ControlModifier, from);
+        QTest::mouseMove(view.viewport(), to);
+        QTest::mouseRelease(view.viewport(), Qt::LeftButton, Qt::ControlModifier, to);
+        QCOMPARE(view.selectionModel()->size(), m_model->graph->numNodes());
+    }
+
+    void selectAllOfTypeAndPattern() {
+        GraphView view;
+        show(view);
+        QCOMPARE(view.selectAllOfType(QStringLiteral("Conv")), 2);
+        QCOMPARE(view.selectionModel()->sortedIds(),
+                 (std::vector<ir::NodeId>{id("conv1"), id("conv2")}));
+        QCOMPARE(view.selectPattern({"Conv", "Relu"}), 1);
+        QCOMPARE(view.selectionModel()->sortedIds(),
+                 (std::vector<ir::NodeId>{id("conv1"), id("relu1")}));
+
+        // The same through the context menu.
+        view.selectionModel()->clear();
+        std::unique_ptr<QMenu> menu(view.createNodeMenu(id("conv2")));
+        auto* all = menu->findChild<QAction*>(QStringLiteral("selectAllOfType"));
+        QVERIFY(all);
+        QVERIFY(all->text().contains(QStringLiteral("Conv")));
+        all->trigger();
+        QCOMPARE(view.selectionModel()->size(), std::size_t{2});
+        auto* patterns = menu->findChild<QMenu*>(QStringLiteral("selectPatternMenu"));
+        QVERIFY(patterns);
+        QAction* convRelu = nullptr;
+        for (QAction* a : patterns->actions())
+            if (a->data().toString() == QStringLiteral("Conv → Relu")) convRelu = a;
+        QVERIFY(convRelu);
+        QVERIFY(convRelu->isEnabled());
+        convRelu->trigger();
+        QCOMPARE(view.selectionModel()->size(), std::size_t{2});
+        QVERIFY(view.selectionModel()->contains(id("relu1")));
+    }
+
+    void externalSelectionModel() {
+        SelectionModel shared;
+        GraphView view;
+        view.setSelectionModel(&shared);
+        show(view);
+        shared.setSelection({id("gap"), id("fc")}, id("fc"));
+        QVERIFY(view.nodeItem(id("gap"))->isSelected());
+        QCOMPARE(view.selectedNode().value_or(0), id("fc"));
+        view.scene()->clearSelection();
+        QVERIFY(shared.isEmpty());
+    }
+
+    void exportWritesPngAndSvg() {
+        GraphView view;
+        show(view);
+        view.fitToView();
+        QTemporaryDir dir;
+        const QString png = dir.filePath(QStringLiteral("view.png"));
+        const QString svg = dir.filePath(QStringLiteral("view.svg"));
+        QString error;
+        QVERIFY2(view.exportView(png, &error), qPrintable(error));
+        QVERIFY2(view.exportView(svg, &error), qPrintable(error));
+        QVERIFY(QFileInfo(png).size() > 1000);
+        QVERIFY(QFileInfo(svg).size() > 1000);
+        QImage image(png);
+        QCOMPARE(image.size(), view.viewport()->size());
+        QFile file(svg);
+        QVERIFY(file.open(QIODevice::ReadOnly));
+        const QByteArray text = file.readAll();
+        QVERIFY(text.contains("<svg"));
+        QVERIFY(text.contains("Conv"));  // node text is drawn as text
+        QVERIFY(!view.exportView(QStringLiteral("/nonexistent-dir/x.png"), &error));
+        QVERIFY(!error.isEmpty());
+    }
+
+    void shapesOnWiresAndTerminals() {
+        GraphView view;
+        show(view);
+        int conv1Labels = 0;
+        for (QGraphicsItem* item : view.scene()->items())
+            if (auto* wire = qgraphicsitem_cast<WireItem*>(item);
+                wire && wire->from() == id("conv1"))
+                for (const auto& label : wire->labels())
+                    conv1Labels += label.text == QStringLiteral("1×8×32×32");
+        QCOMPARE(conv1Labels, 1);
+        QStringList terminals;
+        for (QGraphicsItem* item : view.scene()->items())
+            if (auto* t = qgraphicsitem_cast<TerminalItem*>(item)) terminals << t->valueName();
+        terminals.sort();
+        QCOMPARE(terminals, (QStringList{QStringLiteral("x"), QStringLiteral("y")}));
+    }
+
+    void subgraphExpandCollapse() {
+        const QString path = testdataModel("node/test_if/model.onnx");
+        if (path.isEmpty()) QSKIP("libonnx-testdata is not installed");
+        auto model = onnx::loadModel(path.toStdString());
+        QVERIFY(model.has_value());
+        auto shared = std::make_shared<ir::Model>(std::move(*model));
+        const ir::Node* ifNode = nullptr;
+        for (const ir::Node* n : shared->graph->nodes())
+            if (n->opType == "If") ifNode = n;
+        QVERIFY(ifNode);
+        GraphView view;
+        view.resize(900, 700);
+        view.setGraph(std::shared_ptr<const ir::Graph>(shared, shared->graph.get()),
+                      layout::layoutGraph(*shared->graph, view.layoutOptions()));
+        const int collapsed = static_cast<int>(view.scene()->items().size());
+        const QRectF before = view.nodeItem(ifNode->id())->sceneBoundingRect();
+        QVERIFY(view.nodeItem(ifNode->id())->hasSubgraphs());
+        QVERIFY(view.toggleSubgraphs(ifNode->id()));
+        QVERIFY(view.isExpanded(ifNode));
+        const int expanded = static_cast<int>(view.scene()->items().size());
+        QVERIFY2(expanded > collapsed,
+                 qPrintable(QStringLiteral("%1 -> %2").arg(collapsed).arg(expanded)));
+        NodeItem* item = view.nodeItem(ifNode->id());
+        QVERIFY(item->isExpanded());
+        QVERIFY(item->sceneBoundingRect().height() > before.height() * 2);
+        int nested = 0;
+        for (QGraphicsItem* child : item->childItems())
+            if (auto* n = qgraphicsitem_cast<NodeItem*>(child); n && n->isNested()) ++nested;
+        QVERIFY(nested >= 2);  // then_branch and else_branch hold a node each
+        QVERIFY(view.toggleSubgraphs(ifNode->id()));
+        QVERIFY(!view.isExpanded(ifNode));
+        QCOMPARE(static_cast<int>(view.scene()->items().size()), collapsed);
+        QVERIFY(!view.toggleSubgraphs(
+            shared->graph->firstNode() == ifNode ? 0 : shared->graph->firstNode()->id()));
+    }
+
+    void minimapShowsAndMovesTheView() {
+        GraphView view;
+        show(view);
+        view.setZoom(2.0);
+        GraphMinimap* minimap = view.minimap();
+        QVERIFY(minimap);
+        QVERIFY(minimap->isVisible());
+        QVERIFY(minimap->width() > 0 && minimap->height() > 0);
+        QVERIFY(view.rect().contains(minimap->geometry()));
+        // Clicking in the minimap moves the view there.
+        const QPoint at(minimap->width() / 2, minimap->height() * 6 / 10);
+        QTest::mouseClick(minimap, Qt::LeftButton, {}, at);
+        const QPointF wanted = minimap->toScene(at);
+        const QPointF centre = view.mapToScene(view.viewport()->rect().center());
+        QVERIFY2(std::abs(centre.y() - wanted.y()) < 40,
+                 qPrintable(QStringLiteral("%1 vs %2").arg(centre.y()).arg(wanted.y())));
+    }
+
+    void largeGraphBuildsItemsLazily() {
+        // A 3,001-node chain: above the eager limit.
+        auto model = std::make_shared<ir::Model>();
+        model->graph = std::make_unique<ir::Graph>();
+        ir::Graph& g = *model->graph;
+        ir::Value* x = *g.addValue("x");
+        g.insertGraphInput(x);
+        for (int i = 0; i < 3001; ++i) {
+            ir::Value* y = *g.addValue("t" + std::to_string(i));
+            ir::Node* n = g.addNode(i % 2 ? "Relu" : "Conv", std::vector<ir::Value*>{x},
+                                    std::vector<ir::Value*>{y});
+            n->name = "n" + std::to_string(i);
+            x = y;
+        }
+        g.insertGraphOutput(x);
+        GraphView view;
+        view.resize(900, 700);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        view.setGraph(std::shared_ptr<const ir::Graph>(model, model->graph.get()),
+                      layout::layoutGraph(g, view.layoutOptions()));
+        QVERIFY(view.isLazy());
+        view.fitToView();
+        view.viewport()->repaint();
+        QCOMPARE(view.nodeItemCount(), std::size_t{0});  // overview only
+        view.setZoom(1.0);
+        view.viewport()->repaint();
+        QVERIFY(view.nodeItemCount() > 0);
+        QVERIFY(view.nodeItemCount() < 200);
+        // Search and selection reach nodes that have no item yet.
+        QCOMPARE(view.search(QStringLiteral("n2999")), 1);
+        view.viewport()->repaint();
+        QVERIFY(view.nodeItem(view.selectedNode().value_or(0)));
+        QVERIFY(view.nodeItem(view.selectedNode().value_or(0))->isSelected());
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<QObject> makeGraphViewFeaturesTest() {
+    return std::make_unique<GraphViewFeaturesTest>();
+}
+
+}  // namespace wh::widgets::test
+
+#include "graph_view_features_test.moc"

@@ -1,0 +1,322 @@
+// The studio end to end: open a real model, select, inspect weights, edit through the Edit
+// actions and the inspector, undo/redo, the Issues dock's jump to a node, the unsaved-changes
+// question, Save/Export safety.
+
+#include <QAction>
+#include <QChartView>
+#include <QFile>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QTreeWidget>
+#include <QUndoStack>
+
+#include "core/onnx/model_io.h"
+#include "tests/widgets/widgets_test.h"
+#include "widgets/document.h"
+#include "widgets/graph_view.h"
+#include "widgets/issues_dock.h"
+#include "widgets/job_runner.h"
+#include "widgets/jobs_dock.h"
+#include "widgets/main_window.h"
+#include "widgets/node_inspector.h"
+#include "widgets/selection_model.h"
+
+namespace wh::widgets::test {
+namespace {
+
+constexpr int kTimeoutMs = 60'000;
+const QString kLenet = QStringLiteral(WHITTLE_SOURCE_DIR "/resources/samples/lenet5.onnx");
+
+std::string serialized(const ir::Model& model) {
+    Expected<std::string> bytes = onnx::serializeModel(model);
+    return bytes ? *bytes : "error: " + bytes.error().message();
+}
+
+ir::NodeId idOf(const MainWindow& w, const std::string& name) {
+    for (const ir::Node* n : w.model()->graph->nodes())
+        if (n->name == name) return n->id();
+    return 0;
+}
+
+QAction* action(const MainWindow& w, const QString& text) {
+    for (QAction* a : w.findChildren<QAction*>())
+        if (a->text().remove(QLatin1Char('&')).startsWith(text)) return a;
+    return nullptr;
+}
+
+class StudioTest : public QObject {
+    Q_OBJECT
+
+private:
+    std::unique_ptr<MainWindow> m_w;
+
+    void open(const QString& path) {
+        m_w = std::make_unique<MainWindow>(MainWindow::SettingsMode::kIgnore);
+        m_w->resize(1400, 900);
+        m_w->show();
+        QSignalSpy ready(m_w.get(), &MainWindow::viewReady);
+        m_w->openFile(path);
+        QVERIFY(ready.wait(kTimeoutMs));
+    }
+    /// Waits for the relayout an edit starts.
+    void waitForView() {
+        QSignalSpy ready(m_w.get(), &MainWindow::viewReady);
+        QVERIFY(ready.wait(kTimeoutMs));
+    }
+
+private slots:
+    void cleanup() { m_w.reset(); }
+
+    void opensSelectsAndShowsWeightStatistics() {
+        open(kLenet);
+        QVERIFY(m_w->document());
+        QCOMPARE(m_w->model()->graph->numNodes(), std::size_t{12});
+        QCOMPARE(m_w->issuesDock()->count(), 0);
+        QVERIFY(m_w->jobsDock()->text(0).contains(QStringLiteral("done in")));
+
+        // Search (the view's) finds the convolutions; select one.
+        QCOMPARE(m_w->graphView()->search(QStringLiteral("conv")), 2);
+        const ir::NodeId conv = idOf(*m_w, "conv2");
+        m_w->graphView()->selectNode(conv);
+        QCOMPARE(m_w->document()->selection()->current().value_or(0), conv);
+        NodeInspector* inspector = m_w->nodeInspector();
+        QCOMPARE(inspector->shownNode().value_or(0), conv);
+        // conv2.weight is 16x6x5x5 = 2400 elements, conv2.bias 16.
+        const QString w = QStringLiteral("Weight conv2.weight");
+        QCOMPARE(inspector->valueOf(w, QStringLiteral("Elements")), QStringLiteral("2,400"));
+        for (const char* p : {"Min", "Max", "Mean", "Std", "Sparsity"}) {
+            QString v = inspector->valueOf(w, QLatin1String(p));
+            QVERIFY2(!v.isEmpty() && v != QStringLiteral("computing…"), p);
+        }
+        QVERIFY(!inspector->valueOf(QStringLiteral("Weight conv2.bias"), QStringLiteral("Mean"))
+                     .isEmpty());
+        QCOMPARE(inspector->histogramTensor(), QStringLiteral("conv2.weight"));
+        QVERIFY(inspector->histogramView()->isVisible());
+
+        // Statistics agree with a direct computation.
+        const ir::Tensor* t = m_w->model()->graph->findValue("conv2.weight")->initializer();
+        Expected<TensorStats> stats = computeTensorStats(*t, 64);
+        QVERIFY(stats);
+        QCOMPARE(stats->count, int64_t{2400});
+        int64_t total = 0;
+        for (int64_t c : stats->histogram) total += c;
+        QCOMPARE(total, stats->finite);
+        QVERIFY(stats->min <= stats->mean && stats->mean <= stats->max);
+        QVERIFY(stats->stddev > 0);
+    }
+
+    void tensorStatsOnKnownValues() {
+        ir::Tensor t = ir::Tensor::fromFloats("t", {6}, {0, 0, 1, 2, 3, 0});
+        Expected<TensorStats> s = computeTensorStats(t, 3);
+        QVERIFY(s);
+        QCOMPARE(s->count, int64_t{6});
+        QCOMPARE(s->zeros, int64_t{3});
+        QCOMPARE(s->sparsity(), 0.5);
+        QCOMPARE(s->min, 0.0);
+        QCOMPARE(s->max, 3.0);
+        QCOMPARE(s->mean, 1.0);
+        QVERIFY(std::abs(s->stddev - std::sqrt(8.0 / 6.0)) < 1e-12);
+        QCOMPARE(s->histogram, (std::vector<int64_t>{3, 1, 2}));  // [0,1) [1,2) [2,3]
+        ir::Tensor nan = ir::Tensor::fromFloats("n", {3}, {1, NAN, INFINITY});
+        s = computeTensorStats(nan, 4);
+        QCOMPARE(s->nonFinite, int64_t{2});
+        QCOMPARE(s->finite, int64_t{1});
+        QCOMPARE(s->mean, 1.0);
+    }
+
+    void editsUndoRedoThroughTheWindow() {
+        open(kLenet);
+        Document* doc = m_w->document();
+        const std::string original = serialized(doc->model());
+        QVERIFY(!m_w->isWindowModified());
+
+        // Delete (Del) relu2: bypassed.
+        const ir::NodeId relu = idOf(*m_w, "relu2");
+        m_w->graphView()->selectNode(relu);
+        QAction* del = action(*m_w, QStringLiteral("Delete Node"));
+        QVERIFY(del && del->isEnabled());
+        QCOMPARE(del->shortcut(), QKeySequence(QKeySequence::Delete));
+        del->trigger();
+        QVERIFY(!doc->node(relu));
+        QVERIFY(m_w->isWindowModified());
+        waitForView();
+        QCOMPARE(m_w->graphView()->nodeItemCount(), std::size_t{11});
+        QVERIFY(!m_w->graphView()->nodeItem(relu));
+
+        // Rename conv1 (F2 edits the name in the inspector).
+        const ir::NodeId conv = idOf(*m_w, "conv1");
+        m_w->graphView()->selectNode(conv);
+        QAction* rename = action(*m_w, QStringLiteral("Rename Node"));
+        QCOMPARE(rename->shortcut(), QKeySequence(Qt::Key_F2));
+        QVERIFY(m_w->renameNode(conv, QStringLiteral("stem")));
+        QCOMPARE(doc->node(conv)->name, std::string("stem"));
+        waitForView();
+        QCOMPARE(m_w->graphView()->selectedNode().value_or(0), conv);  // stays selected
+        QCOMPARE(m_w->nodeInspector()->valueOf(QStringLiteral("Node"), QStringLiteral("Name")),
+                 QStringLiteral("stem"));
+
+        // Insert Identity after it (Ctrl+I).
+        QAction* identity = action(*m_w, QStringLiteral("Insert Identity"));
+        QCOMPARE(identity->shortcut(), QKeySequence(Qt::CTRL | Qt::Key_I));
+        identity->trigger();
+        waitForView();
+        QCOMPARE(doc->graph().numNodes(), std::size_t{12});
+        QCOMPARE(m_w->graphView()->selectedNode().value_or(0), conv);
+
+        // Edit an attribute in the inspector: pads of conv1.
+        QTreeWidgetItem* pads =
+            m_w->nodeInspector()->rowOf(QStringLiteral("Attributes"), QStringLiteral("pads"));
+        QVERIFY(pads);
+        QVERIFY(pads->flags() & Qt::ItemIsEditable);
+        pads->setText(1, QStringLiteral("[1, 1, 1, 1]"));
+        QTRY_COMPARE_WITH_TIMEOUT(doc->node(conv)->attrInts("pads"),
+                                  (std::vector<int64_t>{1, 1, 1, 1}), 5000);
+        waitForView();
+        QCOMPARE(doc->undoStack()->count(), 4);
+        const std::string edited = serialized(doc->model());
+
+        // A malformed value is refused with an issue naming the node; nothing changes.
+        pads = m_w->nodeInspector()->rowOf(QStringLiteral("Attributes"), QStringLiteral("pads"));
+        pads->setText(1, QStringLiteral("one"));
+        QTRY_COMPARE_WITH_TIMEOUT(m_w->issuesDock()->count(), 1, 5000);
+        QCOMPARE(m_w->issuesDock()->nodeOf(0).value_or(0), conv);
+        QCOMPARE(doc->undoStack()->count(), 4);
+        QVERIFY(serialized(doc->model()) == edited);
+        QCOMPARE(
+            m_w->nodeInspector()->valueOf(QStringLiteral("Attributes"), QStringLiteral("pads")),
+            QString::fromStdString(doc->node(conv)->attribute("pads")->valueString()));
+
+        // Undo everything with the Edit menu's Undo (Ctrl+Z): back to the file, byte for byte.
+        QAction* undo = action(*m_w, QStringLiteral("Undo"));
+        QVERIFY(undo);
+        QCOMPARE(undo->shortcut(), QKeySequence(Qt::CTRL | Qt::Key_Z));
+        while (undo->isEnabled()) undo->trigger();
+        QVERIFY(serialized(doc->model()) == original);
+        QVERIFY(!m_w->isWindowModified());
+        waitForView();
+        QCOMPARE(m_w->graphView()->nodeItemCount(), std::size_t{12});
+        QVERIFY(m_w->graphView()->nodeItem(relu));
+        QAction* redo = action(*m_w, QStringLiteral("Redo"));
+        QVERIFY(redo->shortcuts().contains(QKeySequence(Qt::CTRL | Qt::Key_Y)));
+        while (redo->isEnabled()) redo->trigger();
+        QVERIFY(serialized(doc->model()) == edited);
+        QVERIFY(m_w->isWindowModified());
+    }
+
+    void failedDeleteIsAnIssueThatJumpsToTheNode() {
+        m_w = std::make_unique<MainWindow>(MainWindow::SettingsMode::kIgnore);
+        QSignalSpy ready(m_w.get(), &MainWindow::viewReady);
+        m_w->setModel(makeSmallModel(), QStringLiteral("small.onnx"));
+        QVERIFY(ready.wait(kTimeoutMs));
+        const ir::NodeId add = idOf(*m_w, "add");
+        m_w->graphView()->selectNode(add);
+        m_w->deleteSelection();
+        QCOMPARE(m_w->issuesDock()->errorCount(), 1);
+        QVERIFY2(m_w->issuesDock()->message(0).contains(QStringLiteral("cannot delete")),
+                 qPrintable(m_w->issuesDock()->message(0)));
+        QCOMPARE(m_w->issuesDock()->nodeOf(0).value_or(0), add);
+        QVERIFY(!m_w->document()->isDirty());
+
+        m_w->graphView()->selectNode(idOf(*m_w, "conv1"));
+        m_w->issuesDock()->activate(0);
+        QCOMPARE(m_w->document()->selection()->current().value_or(0), add);
+        QCOMPARE(m_w->nodeInspector()->shownNode().value_or(0), add);
+    }
+
+    void suspiciousModelLoadsWithWarningsOnTheNode() {
+        // Loads fine, but has a dead node and an initializer nobody reads.
+        ir::Model model = makeSmallModel();
+        ir::Graph& g = *model.graph;
+        ir::Value* dead = *g.addValue("dead_out");
+        ir::Node* node = g.addNode("Relu", std::vector<ir::Value*>{g.findValue("r1")},
+                                   std::vector<ir::Value*>{dead});
+        node->name = "dead_relu";
+        ir::Value* unused = *g.addValue("unused.weight");
+        g.setInitializer(unused, ir::Tensor::fromFloats("unused.weight", {2}, {1, 2}));
+        QTemporaryDir dir;
+        const QString path = dir.filePath(QStringLiteral("suspicious.onnx"));
+        QVERIFY(onnx::saveModel(model, path.toStdString()).isOk());
+        open(path);
+        QCOMPARE(m_w->issuesDock()->warningCount(), 2);
+        QCOMPARE(m_w->issuesDock()->errorCount(), 0);
+        QVERIFY2(m_w->issuesDock()->message(0).contains(QStringLiteral("'dead_relu' (Relu)")),
+                 qPrintable(m_w->issuesDock()->message(0)));
+        QVERIFY2(m_w->issuesDock()->message(1).contains(QStringLiteral("'unused.weight'")),
+                 qPrintable(m_w->issuesDock()->message(1)));
+        QVERIFY(!m_w->issuesDock()->nodeOf(1));
+        const ir::NodeId deadId = idOf(*m_w, "dead_relu");
+        QCOMPARE(m_w->issuesDock()->nodeOf(0).value_or(0), deadId);
+        m_w->issuesDock()->activate(0);  // jump: select it and show it in the inspector
+        QCOMPARE(m_w->document()->selection()->current().value_or(0), deadId);
+        QCOMPARE(m_w->nodeInspector()->shownNode().value_or(0), deadId);
+    }
+
+    void unsavedChangesAreAskedAbout() {
+        open(kLenet);
+        Document* doc = m_w->document();
+        QVERIFY(m_w->renameNode(idOf(*m_w, "fc3"), QStringLiteral("head")));
+        QVERIFY(doc->isDirty());
+        int asked = 0;
+        m_w->setUnsavedChangesHandler([&] {
+            ++asked;
+            return MainWindow::UnsavedAnswer::kCancel;
+        });
+        m_w->openFile(kLenet);
+        QCOMPARE(asked, 1);
+        QVERIFY(!m_w->openJob());
+        QCOMPARE(m_w->document(), doc);  // Cancel: nothing happened
+        QVERIFY(!m_w->close());          // closing is refused too
+        QCOMPARE(asked, 2);
+
+        // Save: the opened file is never the silent target; saving to a confirmed path cleans.
+        QVERIFY(!doc->canSaveInPlace());
+        QTemporaryDir dir;
+        const QString copy = dir.filePath(QStringLiteral("edited.onnx"));
+        m_w->setUnsavedChangesHandler([&] {
+            ++asked;
+            return MainWindow::UnsavedAnswer::kDiscard;
+        });
+        QSignalSpy saved(m_w.get(), &MainWindow::saveFinished);
+        m_w->saveTo(copy);
+        QVERIFY(saved.wait(kTimeoutMs));
+        QVERIFY(saved.at(0).at(0).toBool());
+        QVERIFY(!doc->isDirty());
+        QVERIFY(doc->canSaveInPlace());
+        QCOMPARE(m_w->filePath(), copy);
+        Expected<ir::Model> reread = onnx::loadModel(copy.toStdString());
+        QVERIFY(reread);
+        QVERIFY(serialized(*reread) == serialized(doc->model()));
+
+        // Export never writes over the opened model.
+        QSignalSpy exported(m_w.get(), &MainWindow::exportFinished);
+        m_w->exportTo(kLenet);
+        QCOMPARE(exported.count(), 1);
+        QVERIFY(!exported.at(0).at(0).toBool());
+        const QString out = dir.filePath(QStringLiteral("exported.onnx"));
+        m_w->exportTo(out);
+        QVERIFY(exported.wait(kTimeoutMs));
+        QVERIFY(exported.at(1).at(0).toBool());
+        QVERIFY(QFile::exists(out));
+        QCOMPARE(m_w->filePath(), copy);  // export leaves the document where it was
+
+        // Discard: opening goes ahead.
+        QVERIFY(m_w->renameNode(idOf(*m_w, "fc2"), QStringLiteral("x")));
+        waitForView();  // the rename's relayout, so that the next viewReady is the open's
+        QSignalSpy ready(m_w.get(), &MainWindow::viewReady);
+        m_w->openFile(kLenet);
+        QVERIFY(ready.wait(kTimeoutMs));
+        QVERIFY(idOf(*m_w, "fc2") != 0);  // the file as it is on disk, not the renamed node
+        QVERIFY(!m_w->document()->isDirty());
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<QObject> makeStudioTest() {
+    return std::make_unique<StudioTest>();
+}
+
+}  // namespace wh::widgets::test
+
+#include "studio_test.moc"

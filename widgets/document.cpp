@@ -1,0 +1,463 @@
+#include "widgets/document.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <string_view>
+#include <unordered_map>
+
+#include <QRegularExpression>
+#include <QThreadPool>
+#include <QUndoCommand>
+#include <QUndoStack>
+
+#include "core/rewrite/rewriter.h"
+#include "widgets/selection_model.h"
+
+namespace wh::widgets {
+
+namespace {
+
+QString qs(const std::string& s) {
+    return QString::fromUtf8(s.data(), static_cast<qsizetype>(s.size()));
+}
+
+std::string quoted(const ir::Node& node) {
+    return fmt::format("'{}' ({})", node.displayName(), node.opType);
+}
+
+}  // namespace
+
+/// Tells the Document that the Rewriter recorded a step (so that one undo command is pushed).
+class EditListener : public rewrite::Listener {
+public:
+    void stepCommitted(const rewrite::Step&) override { committed = true; }
+    bool committed = false;
+};
+
+/// One QUndoStack entry = one Rewriter step. The edit is already applied when the command is
+/// pushed, so the first redo() (QUndoStack::push calls it) does nothing.
+/// The snapshot copies jobs make of a document's model (snapshotTask). A task copies only if
+/// the epoch is still the one it was made in; every change of the model first bumps the epoch
+/// (so tasks not started yet give up) and waits for the copies under way.
+struct CopyGate {
+    std::mutex mutex;
+    std::condition_variable done;
+    quint64 epoch = 0;
+    int copying = 0;
+};
+
+class RewriteCommand : public QUndoCommand {
+public:
+    RewriteCommand(Document* doc, const QString& text, std::optional<ir::NodeId> focus)
+        : QUndoCommand(text), m_doc(doc), m_focus(focus) {}
+
+    void undo() override {
+        m_doc->waitForCopies();
+        Status s = m_doc->m_rewriter->undo();
+        m_doc->afterUndoRedo(true, s);
+        emitChanged();
+    }
+    void redo() override {
+        if (m_first) {
+            m_first = false;
+            return;
+        }
+        m_doc->waitForCopies();
+        Status s = m_doc->m_rewriter->redo();
+        m_doc->afterUndoRedo(false, s);
+        emitChanged();
+    }
+
+private:
+    void emitChanged() {
+        std::optional<ir::NodeId> focus;
+        if (m_focus && m_doc->node(*m_focus)) focus = m_focus;
+        emit m_doc->changed(focus);
+    }
+
+    Document* m_doc;
+    std::optional<ir::NodeId> m_focus;
+    bool m_first = true;
+};
+
+Document::Document(ir::Model model, QString sourcePath, QObject* parent)
+    : QObject(parent),
+      m_model(std::make_unique<ir::Model>(std::move(model))),
+      m_listener(std::make_unique<EditListener>()),
+      m_undo(new QUndoStack(this)),
+      m_selection(new SelectionModel(this)),
+      m_copies(std::make_shared<CopyGate>()),
+      m_sourcePath(std::move(sourcePath)),
+      m_path(m_sourcePath) {
+    WH_ASSERT(m_model->graph);
+    m_rewriter = std::make_unique<rewrite::Rewriter>(*m_model->graph);
+    m_rewriter->addListener(m_listener.get());
+    connect(m_undo, &QUndoStack::cleanChanged, this,
+            [this](bool clean) { emit dirtyChanged(!clean); });
+}
+
+Document::~Document() {
+    waitForCopies();
+    // Commands refer to the rewriter, the rewriter to the graph: tear down in that order.
+    m_undo->disconnect(this);
+    delete m_undo;
+    m_undo = nullptr;
+    m_rewriter->removeListener(m_listener.get());
+    m_rewriter.reset();
+    // Freeing a big graph (hundreds of thousands of nodes, values, strings) costs tens of
+    // milliseconds: do it on a worker so that closing or replacing a document never stalls.
+    std::shared_ptr<ir::Model> model(std::move(m_model));
+    std::shared_ptr<const ir::Model> snapshot = std::move(m_snapshot);
+    if (model->graph && model->graph->numNodes() > 1000)
+        QThreadPool::globalInstance()->start([model, snapshot]() mutable {
+            snapshot.reset();
+            model.reset();
+        });
+}
+
+const ir::Node* Document::node(ir::NodeId id) const {
+    return m_model->graph->findNode(id);
+}
+
+void Document::markSaved(const QString& path, int undoIndex) {
+    m_path = path;
+    m_confirmedPath = path;
+    if (m_undo->index() == undoIndex) m_undo->setClean();
+}
+
+bool Document::isDirty() const {
+    return !m_undo->isClean();
+}
+
+std::shared_ptr<const ir::Model> Document::snapshot() {
+    if (!m_snapshot || m_snapshotRevision != m_revision) {
+        m_snapshot = std::make_shared<const ir::Model>(m_model->clone());
+        m_snapshotRevision = m_revision;
+    }
+    return m_snapshot;
+}
+
+void Document::setSnapshot(std::shared_ptr<const ir::Model> snapshot) {
+    m_snapshot = std::move(snapshot);
+    m_snapshotRevision = m_revision;
+}
+
+void Document::setSnapshot(std::shared_ptr<const ir::Model> snapshot, quint64 revision) {
+    if (revision == m_revision && m_snapshot != snapshot) {
+        m_snapshot = std::move(snapshot);
+        m_snapshotRevision = revision;
+    }
+}
+
+Document::SnapshotTask Document::snapshotTask() {
+    if (m_snapshot && m_snapshotRevision == m_revision) {
+        return [snapshot = m_snapshot] { return snapshot; };
+    }
+    std::shared_ptr<CopyGate> gate = m_copies;
+    const ir::Model* model = m_model.get();
+    quint64 epoch;
+    {
+        std::lock_guard lock(gate->mutex);
+        epoch = gate->epoch;
+    }
+    return [gate, model, epoch]() -> std::shared_ptr<const ir::Model> {
+        {
+            std::lock_guard lock(gate->mutex);
+            if (gate->epoch != epoch) return nullptr;  // changed (or gone) since: no copy
+            ++gate->copying;
+        }
+        auto copy = std::make_shared<const ir::Model>(model->clone());
+        {
+            std::lock_guard lock(gate->mutex);
+            --gate->copying;
+        }
+        gate->done.notify_all();
+        return copy;
+    };
+}
+
+void Document::waitForCopies() {
+    std::unique_lock lock(m_copies->mutex);
+    ++m_copies->epoch;
+    m_copies->done.wait(lock, [this] { return m_copies->copying == 0; });
+}
+
+void Document::afterUndoRedo(bool undo, const Status& status) {
+    ++m_revision;
+    if (!status.isOk())
+        emit undoFailed(QStringLiteral("%1 failed: %2")
+                            .arg(undo ? tr("Undo") : tr("Redo"), qs(status.message())));
+    dropErasedFromSelection();
+}
+
+void Document::dropErasedFromSelection() {
+    // Nodes an edit or undo erased may still be selected.
+    std::vector<ir::NodeId> keep;
+    bool dropped = false;
+    for (ir::NodeId id : m_selection->sortedIds()) {
+        if (node(id))
+            keep.push_back(id);
+        else
+            dropped = true;
+    }
+    if (dropped) m_selection->setSelection(keep, m_selection->current());
+}
+
+Status Document::edit(const std::string& label,
+                      const std::function<Status(rewrite::Rewriter&)>& editFn) {
+    if (m_rewriter->groupDepth() != 0) {
+        // Inside another edit (deleteNodes): a nested group; the outermost edit pushes the one
+        // undo command.
+        m_rewriter->beginGroup(label);
+        Status status = editFn(*m_rewriter);
+        if (status.isOk())
+            m_rewriter->endGroup();
+        else
+            m_rewriter->cancelGroup();
+        return status;
+    }
+    waitForCopies();
+    m_listener->committed = false;
+    m_rewriter->beginGroup(label);
+    Status status = editFn(*m_rewriter);
+    if (!status.isOk()) {
+        m_rewriter->cancelGroup();
+        return status;
+    }
+    m_rewriter->endGroup();
+    if (!m_listener->committed) return Status::ok();  // nothing changed: no undo step
+    ++m_revision;
+    const rewrite::Step* step = m_rewriter->log().nextUndo();
+    QString text = step ? qs(step->description) : qs(label);
+    // The focus: the current node if it still exists (the command remembers it for undo/redo).
+    std::optional<ir::NodeId> focus = m_selection->current();
+    if (focus && !node(*focus)) focus.reset();
+    m_undo->push(new RewriteCommand(this, text, focus));
+    dropErasedFromSelection();
+    emit changed(focus);
+    return Status::ok();
+}
+
+Status Document::deleteNode(ir::NodeId id) {
+    ir::Node* n = const_cast<ir::Node*>(node(id));
+    if (!n) return makeStatus(StatusCode::kUsage, "no node with id {} to delete", id);
+    const std::string what = quoted(*n);
+
+    // The inputs that carry data (not weights): a node with exactly one can be bypassed.
+    std::vector<int> dataInputs;
+    std::vector<std::string> constants;
+    for (int i = 0; i < n->numInputs(); ++i) {
+        const ir::Value* v = n->input(i);
+        if (!v) continue;
+        if (ir::constantTensor(v))
+            constants.push_back(v->name());
+        else
+            dataInputs.push_back(i);
+    }
+
+    return edit("Delete " + what, [&](rewrite::Rewriter& r) -> Status {
+        ir::Graph& g = r.graph();
+        std::string bypassWhy;
+        bool bypassed = false;
+        if (dataInputs.size() == 1 && n->numOutputs() >= 1) {
+            bypassWhy = rewrite::Rewriter::bypassBlocker(*n, dataInputs.front(), 0);
+            if (bypassWhy.empty()) {
+                WH_RETURN_STATUS_IF_ERROR(r.bypass(*n, dataInputs.front(), 0));
+                bypassed = true;  // n is gone
+            }
+        }
+        if (!bypassed) {
+            Status erased = r.eraseNode(*n);
+            if (!erased.isOk()) {
+                std::string why = dataInputs.size() == 1
+                                      ? fmt::format("it cannot be bypassed ({})", bypassWhy)
+                                      : fmt::format(
+                                            "it has {} data inputs, so its consumers "
+                                            "cannot simply be rewired to one of them",
+                                            dataInputs.size());
+                return makeStatus(StatusCode::kUsage,
+                                  "cannot delete node {}: {}, and erasing it needs its outputs "
+                                  "to be unused ({}). Delete its consumers first.",
+                                  what, why, erased.message());
+            }
+        }
+        // Weights only this node read would be left as dead initializers: remove them too.
+        for (const std::string& name : constants) {
+            ir::Value* v = g.findValue(name);
+            if (!v || v->hasUses() || v->isGraphOutput() || v->isGraphInput()) continue;
+            if (r.subgraphReader(name)) continue;
+            if (v->hasInitializer()) {
+                WH_RETURN_STATUS_IF_ERROR(r.removeInitializer(*v));
+            } else if (ir::Node* p = v->producer();
+                       p && p->opType == "Constant" && p->numOutputs() == 1) {
+                WH_RETURN_STATUS_IF_ERROR(r.eraseNode(*p));
+            }
+        }
+        return Status::ok();
+    });
+}
+
+Status Document::deleteNodes(const std::vector<ir::NodeId>& ids) {
+    if (ids.size() == 1) return deleteNode(ids.front());
+    return edit(fmt::format("Delete {} nodes", ids.size()), [&](rewrite::Rewriter&) -> Status {
+        for (ir::NodeId id : ids) WH_RETURN_STATUS_IF_ERROR(deleteNode(id));
+        return Status::ok();
+    });
+}
+
+Status Document::renameNode(ir::NodeId id, const std::string& name) {
+    ir::Node* n = const_cast<ir::Node*>(node(id));
+    if (!n) return makeStatus(StatusCode::kUsage, "no node with id {} to rename", id);
+    if (n->name == name) return Status::ok();
+    return edit(fmt::format("Rename {} to '{}'", quoted(*n), name),
+                [&](rewrite::Rewriter& r) { return r.renameNode(*n, name); });
+}
+
+Expected<ir::NodeId> Document::insertIdentityAfter(ir::NodeId id) {
+    ir::Node* n = const_cast<ir::Node*>(node(id));
+    if (!n) return error(StatusCode::kUsage, "no node with id {}", id);
+    ir::Value* out = n->output(0);
+    if (!out)
+        return error(StatusCode::kUsage, "node {} has no output 0 to put an Identity on",
+                     quoted(*n));
+    ir::NodeId created = 0;
+    Status s = edit(
+        fmt::format("Insert Identity after {}", quoted(*n)), [&](rewrite::Rewriter& r) -> Status {
+            rewrite::NewNode spec("Identity", {out->name()}, {""});
+            spec.name =
+                r.graph().uniqueName((n->name.empty() ? out->name() : n->name) + "_identity");
+            WH_ASSIGN_OR_RETURN_STATUS(ir::Node * identity,
+                                       r.insertOnEdge(*out, nullptr, std::move(spec)));
+            created = identity->id();
+            return Status::ok();
+        });
+    if (!s.isOk()) return tl::unexpected(s);
+    return created;
+}
+
+Status Document::setAttribute(ir::NodeId id, ir::Attribute attribute) {
+    ir::Node* n = const_cast<ir::Node*>(node(id));
+    if (!n) return makeStatus(StatusCode::kUsage, "no node with id {}", id);
+    std::string label =
+        fmt::format("Set {}.{} = {}", n->displayName(), attribute.name, attribute.valueString());
+    return edit(label,
+                [&](rewrite::Rewriter& r) { return r.setAttribute(*n, std::move(attribute)); });
+}
+
+std::vector<ModelIssue> checkModel(const ir::Graph& graph, std::size_t maxIssues) {
+    std::vector<ModelIssue> issues;
+    std::size_t more = 0;
+    auto add = [&](bool error, std::string message, ir::NodeId node) {
+        if (issues.size() < maxIssues)
+            issues.push_back({error, std::move(message), node});
+        else
+            ++more;
+    };
+    if (Status valid = graph.validate(); !valid.isOk()) {
+        // "node 'x' (Op) ..." names the node: find it so the Issues dock can jump there.
+        ir::NodeId id = 0;
+        const std::string& m = valid.message();
+        const std::string key = "node '";
+        if (std::size_t at = m.find(key); at != std::string::npos) {
+            at += key.size();
+            if (std::size_t end = m.find("' (", at); end != std::string::npos)
+                for (const ir::Node* n : graph.nodes())
+                    if (n->displayName() == m.substr(at, end - at)) {
+                        id = n->id();
+                        break;
+                    }
+        }
+        add(true, "the graph does not validate: " + m, id);
+    }
+    std::unordered_map<std::string_view, const ir::Node*> byName;
+    byName.reserve(graph.numNodes());
+    for (const ir::Node* n : graph.nodes()) {
+        bool used = n->numOutputs() == 0;  // a node without outputs is there for its effect
+        for (const ir::Value* v : n->outputs())
+            if (v && (v->hasUses() || v->isGraphOutput())) used = true;
+        if (!used)
+            add(false,
+                fmt::format("node '{}' ({}): nothing reads its outputs (dead code)",
+                            n->displayName(), n->opType),
+                n->id());
+        if (!n->name.empty()) {
+            auto [it, inserted] = byName.emplace(n->name, n);
+            if (!inserted)
+                add(false,
+                    fmt::format("node name '{}' is used by more than one node ({} and {})", n->name,
+                                it->second->opType, n->opType),
+                    n->id());
+        }
+    }
+    for (const ir::Value* v : graph.initializers())
+        if (!v->hasUses() && !v->isGraphOutput() && !v->isGraphInput())
+            add(false, fmt::format("initializer '{}' is not read by any node", v->name()), 0);
+    if (more > 0) add(false, fmt::format("... and {} more problems like these", more), 0);
+    if (more > 0 && issues.size() == maxIssues)
+        issues.back() = {false, fmt::format("... and {} more problems like these", more + 1), 0};
+    return issues;
+}
+
+Expected<ir::Attribute> parseAttributeValue(const ir::Attribute& current, const QString& text) {
+    const std::string name = current.name;
+    ir::Attribute a;
+    const QString t = text.trimmed();
+    auto bad = [&](const char* expected) {
+        return error(StatusCode::kUsage, "attribute '{}': '{}' is not {}", name, t.toStdString(),
+                     expected);
+    };
+    auto listItems = [&]() {
+        QString body = t;
+        if (body.startsWith(QLatin1Char('[')) && body.endsWith(QLatin1Char(']')))
+            body = body.mid(1, body.size() - 2);
+        return body.split(QRegularExpression(QStringLiteral("[,\\s]+")), Qt::SkipEmptyParts);
+    };
+    switch (current.type) {
+        case ir::AttrType::kInt: {
+            bool ok = false;
+            qlonglong v = t.toLongLong(&ok);
+            if (!ok) return bad("an integer");
+            a = ir::Attribute::makeInt(name, v);
+            break;
+        }
+        case ir::AttrType::kFloat: {
+            bool ok = false;
+            float v = t.toFloat(&ok);
+            if (!ok) return bad("a number");
+            a = ir::Attribute::makeFloat(name, v);
+            break;
+        }
+        case ir::AttrType::kString:
+            a = ir::Attribute::makeString(name, text.toStdString());
+            break;
+        case ir::AttrType::kInts: {
+            std::vector<int64_t> v;
+            for (const QString& item : listItems()) {
+                bool ok = false;
+                v.push_back(item.toLongLong(&ok));
+                if (!ok) return bad("a list of integers");
+            }
+            a = ir::Attribute::makeInts(name, std::move(v));
+            break;
+        }
+        case ir::AttrType::kFloats: {
+            std::vector<float> v;
+            for (const QString& item : listItems()) {
+                bool ok = false;
+                v.push_back(item.toFloat(&ok));
+                if (!ok) return bad("a list of numbers");
+            }
+            a = ir::Attribute::makeFloats(name, std::move(v));
+            break;
+        }
+        default:
+            return error(StatusCode::kUnsupported, "attribute '{}' ({}) cannot be edited as text",
+                         name, current.valueString());
+    }
+    a.docString = current.docString;
+    a.refAttrName = current.refAttrName;
+    return a;
+}
+
+}  // namespace wh::widgets

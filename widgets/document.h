@@ -1,0 +1,154 @@
+#pragma once
+/// Document: one open model and everything about it that the GUI edits — the ir::Model, its
+/// file, a rewrite::Rewriter over the main graph, the undo stack, the node selection and the
+/// dirty state.
+///
+/// Every edit goes through the Rewriter inside one group, which becomes one EditLog step; the
+/// Document then pushes one QUndoCommand whose text is the step's description. Undoing and
+/// redoing that command call Rewriter::undo()/redo(), so the QUndoStack and the EditLog move in
+/// lockstep. The document is dirty when the undo stack is not at its clean index (the state last
+/// opened or saved).
+///
+/// Threads: the Document lives on the GUI thread, which alone edits model(). Jobs get an
+/// immutable deep copy (tensor data shared, copy on write), made at most once per revision:
+/// snapshotTask() lets the job itself make that copy (100k nodes take ~0.5 s to copy), reading
+/// the model while the GUI thread goes on; an edit that comes meanwhile waits until the copy is
+/// done, so nothing is read while it changes.
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <QObject>
+#include <QString>
+
+#include "core/ir/graph.h"
+#include "core/util/status.h"
+
+class QUndoStack;
+
+namespace wh::rewrite {
+class Rewriter;
+}
+
+namespace wh::widgets {
+
+class SelectionModel;
+struct CopyGate;
+
+class Document : public QObject {
+    Q_OBJECT
+
+public:
+    /// Takes `model` (which must have a graph). `sourcePath` is the file it was read from (empty
+    /// for a model built in memory); Save never writes over it without a confirmed Save As.
+    Document(ir::Model model, QString sourcePath, QObject* parent = nullptr);
+    /// Destroys the model on a worker thread: a 100k-node graph takes a while to free.
+    ~Document() override;
+
+    const ir::Model& model() const { return *m_model; }
+    const ir::Graph& graph() const { return *m_model->graph; }
+    /// The node `id` of the main graph, or null (erased, or never existed).
+    const ir::Node* node(ir::NodeId id) const;
+
+    /// Where Save writes (the last confirmed Save As target), else the file it came from.
+    const QString& filePath() const { return m_path; }
+    /// The file the model was opened from; empty for a model built in memory.
+    const QString& sourcePath() const { return m_sourcePath; }
+    /// True when Save may write filePath() without asking: a Save As confirmed that path.
+    bool canSaveInPlace() const { return !m_path.isEmpty() && m_path == m_confirmedPath; }
+    /// Records a successful save to `path` (confirmed by the user) of the state at undo index
+    /// `undoIndex`: the document is clean again if nothing changed since.
+    void markSaved(const QString& path, int undoIndex);
+
+    rewrite::Rewriter& rewriter() { return *m_rewriter; }
+    QUndoStack* undoStack() const { return m_undo; }
+    SelectionModel* selection() const { return m_selection; }
+
+    /// True when there are edits not saved (the undo stack is away from its clean index).
+    bool isDirty() const;
+    /// Bumped by every change of the graph (edit, undo, redo).
+    quint64 revision() const { return m_revision; }
+
+    /// An immutable copy of the model as it is now, for jobs and the view. Cached: repeated calls
+    /// without an edit in between return the same copy. GUI thread only.
+    std::shared_ptr<const ir::Model> snapshot();
+    /// The snapshot of the current revision, made when a job calls the returned function (on any
+    /// thread): the cached one, or a copy made there. An edit waits for a copy under way; a task
+    /// that starts after an edit (or after the document is gone) returns null: its job is stale.
+    /// The job hands what it got back to setSnapshot(snapshot, revision).
+    using SnapshotTask = std::function<std::shared_ptr<const ir::Model>()>;
+    SnapshotTask snapshotTask();
+    /// Provides the snapshot of the current revision when a job already made one (opening makes
+    /// it on the worker), so the GUI thread need not copy.
+    void setSnapshot(std::shared_ptr<const ir::Model> snapshot);
+    /// Same, for a snapshot a job made of revision `revision`: ignored if the document moved on.
+    void setSnapshot(std::shared_ptr<const ir::Model> snapshot, quint64 revision);
+
+    // ---- Edits (each is one undo step; on failure nothing changes and the Status says why) ----
+
+    /// Deletes a node. A node with exactly one non-constant input is bypassed (its consumers read
+    /// that input); otherwise it is erased, which needs its outputs to be unused. Constants only
+    /// it read (initializers, Constant nodes) go with it.
+    Status deleteNode(ir::NodeId id);
+    /// Deletes several nodes as one undo step (all or nothing).
+    Status deleteNodes(const std::vector<ir::NodeId>& ids);
+    /// Sets the node's name.
+    Status renameNode(ir::NodeId id, const std::string& name);
+    /// Puts an Identity on the node's output 0, read by all its consumers; returns its id.
+    Expected<ir::NodeId> insertIdentityAfter(ir::NodeId id);
+    /// Replaces (or adds) one attribute of the node.
+    Status setAttribute(ir::NodeId id, ir::Attribute attribute);
+    /// Runs `edit` inside one Rewriter group labelled `label`: all or nothing, one undo step.
+    Status edit(const std::string& label, const std::function<Status(rewrite::Rewriter&)>& edit);
+
+signals:
+    /// The graph changed (an edit, undo or redo). `focus` is the node the change was about, when
+    /// there is one that still exists.
+    void changed(std::optional<wh::ir::NodeId> focus);
+    /// isDirty() changed.
+    void dirtyChanged(bool dirty);
+    /// Undo or redo failed (a bug: the log and the graph disagree); the message says why.
+    void undoFailed(const QString& message);
+
+private:
+    friend class RewriteCommand;
+    void afterUndoRedo(bool undo, const Status& status);
+    /// Stops tasks not started yet and waits for copies under way: before every change.
+    void waitForCopies();
+    void dropErasedFromSelection();
+
+    std::unique_ptr<ir::Model> m_model;
+    std::unique_ptr<rewrite::Rewriter> m_rewriter;
+    std::unique_ptr<class EditListener> m_listener;
+    QUndoStack* m_undo;
+    SelectionModel* m_selection;
+    QString m_sourcePath;
+    QString m_path;
+    QString m_confirmedPath;
+    quint64 m_revision = 0;
+    std::shared_ptr<const ir::Model> m_snapshot;
+    std::shared_ptr<CopyGate> m_copies;  // jobs' copies of m_model (snapshotTask)
+    quint64 m_snapshotRevision = ~quint64{0};
+};
+
+/// A problem found in a model that loaded: `node` is 0 when no single node is concerned.
+struct ModelIssue {
+    bool error = false;  ///< validate() failed (else a warning)
+    std::string message;
+    ir::NodeId node = 0;
+};
+
+/// Checks a loaded graph beyond what the importer enforces: validate(), nodes whose outputs
+/// nothing reads (dead code), initializers no node reads, several nodes with the same name.
+/// At most `maxIssues` entries; a last one says how many more there were. Any thread.
+std::vector<ModelIssue> checkModel(const ir::Graph& graph, std::size_t maxIssues = 100);
+
+/// Parses `text` as a new value for `current` (same name and type): an int, a float, a string,
+/// or a list of ints or floats ("[1, 2]", "1,2" or "1 2"). Fails with a message naming the
+/// attribute for other types or malformed text.
+Expected<ir::Attribute> parseAttributeValue(const ir::Attribute& current, const QString& text);
+
+}  // namespace wh::widgets

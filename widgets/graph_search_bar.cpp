@@ -1,0 +1,97 @@
+#include "widgets/graph_search_bar.h"
+
+#include <QHBoxLayout>
+#include <QKeyEvent>
+#include <QLabel>
+#include <QLineEdit>
+#include <QToolButton>
+
+namespace wh::widgets {
+
+GraphSearchBar::GraphSearchBar(QWidget* parent)
+    : QFrame(parent), m_edit(new QLineEdit(this)), m_status(new QLabel(this)) {
+    setObjectName(QStringLiteral("GraphSearchBar"));
+    setFrameShape(QFrame::StyledPanel);
+    setAutoFillBackground(true);
+    m_edit->setPlaceholderText(tr("Find node, op type or tensor"));
+    m_edit->setClearButtonEnabled(true);
+    m_edit->setMinimumWidth(220);
+    m_edit->installEventFilter(this);
+    m_status->setMinimumWidth(80);
+    m_status->setAlignment(Qt::AlignCenter);
+
+    auto button = [this](const QString& text, const QString& tip) {
+        auto* b = new QToolButton(this);
+        b->setText(text);
+        b->setToolTip(tip);
+        b->setAutoRaise(true);
+        return b;
+    };
+    QToolButton* previous =
+        button(QStringLiteral("▲"), tr("Previous match (Shift+Enter, Shift+F3)"));
+    QToolButton* next = button(QStringLiteral("▼"), tr("Next match (Enter, F3)"));
+    QToolButton* close = button(QStringLiteral("✕"), tr("Close (Escape)"));
+    auto* row = new QHBoxLayout(this);
+    row->setContentsMargins(6, 3, 3, 3);
+    row->setSpacing(2);
+    row->addWidget(m_edit);
+    row->addWidget(m_status);
+    row->addWidget(previous);
+    row->addWidget(next);
+    row->addWidget(close);
+
+    connect(m_edit, &QLineEdit::textChanged, this, &GraphSearchBar::searchChanged);
+    connect(previous, &QToolButton::clicked, this, &GraphSearchBar::previousRequested);
+    connect(next, &QToolButton::clicked, this, &GraphSearchBar::nextRequested);
+    connect(close, &QToolButton::clicked, this, [this] {
+        hide();
+        emit closed();
+    });
+    hide();
+}
+
+QString GraphSearchBar::statusText() const {
+    return m_status->text();
+}
+
+void GraphSearchBar::setStatus(int index, int count) {
+    if (m_edit->text().isEmpty())
+        m_status->clear();
+    else if (count == 0)
+        m_status->setText(tr("No matches"));
+    else
+        m_status->setText(tr("%1 of %2").arg(index + 1).arg(count));
+}
+
+void GraphSearchBar::open() {
+    show();
+    raise();
+    m_edit->setFocus(Qt::ShortcutFocusReason);
+    m_edit->selectAll();
+}
+
+bool GraphSearchBar::eventFilter(QObject* watched, QEvent* event) {
+    if (watched == m_edit && event->type() == QEvent::KeyPress) {
+        auto* key = static_cast<QKeyEvent*>(event);
+        const bool shift = key->modifiers() & Qt::ShiftModifier;
+        switch (key->key()) {
+            case Qt::Key_Return:
+            case Qt::Key_Enter:
+            case Qt::Key_F3:
+                if (shift)
+                    emit previousRequested();
+                else
+                    emit nextRequested();
+                return true;
+            case Qt::Key_Escape:
+                hide();
+                emit closed();
+                return true;
+            default:
+                break;
+        }
+    }
+    return QFrame::eventFilter(watched, event);
+}
+
+}  // namespace wh::widgets
