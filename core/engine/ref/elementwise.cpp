@@ -151,6 +151,14 @@ void registerActivations(KernelRegistry& r) {
               using T = decltype(t);
               return [](T x) { return std::log(x); };
           }));
+    r.add("", "Neg", 6, 18, kRef, unaryFactory<TypeSet::kReal>([](const KernelContext&, auto t) {
+              using T = decltype(t);
+              return [](T x) { return static_cast<T>(-x); };
+          }));
+    r.add("", "Abs", 6, 18, kRef, unaryFactory<TypeSet::kReal>([](const KernelContext&, auto t) {
+              using T = decltype(t);
+              return [](T x) { return x < T(0) ? static_cast<T>(-x) : x; };
+          }));
 }
 
 // ---------------------------------------------------------------- Clip
