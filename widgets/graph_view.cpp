@@ -8,6 +8,7 @@
 #include <QContextMenuEvent>
 #include <QFileInfo>
 #include <QFontMetricsF>
+#include <QFutureWatcher>
 #include <QGraphicsScene>
 #include <QGraphicsSimpleTextItem>
 #include <QImage>
@@ -19,6 +20,7 @@
 #include <QSvgGenerator>
 #include <QThreadPool>
 #include <QWheelEvent>
+#include <QtConcurrent/QtConcurrentRun>
 
 #include "core/rewrite/chain_selector.h"
 #include "widgets/graph_minimap.h"
@@ -183,6 +185,7 @@ void GraphView::clear(const QString& message) {
     m_layout.reset();
     m_expanded.clear();
     m_expansions.clear();
+    m_retiredExpansions.clear();
     m_matches.clear();
     m_matchIndex = -1;
     resetTransform();
@@ -212,6 +215,7 @@ void GraphView::setGraph(std::shared_ptr<const ir::Graph> graph,
 }
 
 void GraphView::setGraph(std::shared_ptr<const ir::Graph> graph, SceneIndex index) {
+    ++m_relayoutGeneration;  // a relayout still running is of what was shown before
     const bool sameGraph = graph && graph == m_graph;
     if (!sameGraph) {
         clear();
@@ -281,6 +285,7 @@ SceneIndex GraphView::prepareScene(const ir::Graph& graph,
 
 void GraphView::buildScene(bool keepExpansions, SceneIndex index) {
     resetScene();
+    m_retiredExpansions.clear();  // no item points into them any more
     if (!keepExpansions) {
         m_expanded.clear();
         m_expansions.clear();
@@ -526,8 +531,12 @@ bool GraphView::toggleSubgraphs(ir::NodeId topLevelId) {
 bool GraphView::toggleSubgraphs(const ir::Node* node) {
     if (!node || !m_graph || node->subgraphs().empty()) return false;
     if (!m_expanded.erase(node)) m_expanded.insert(node);
-    // Sizes change all the way up: drop cached expansions of this node and its ancestors.
-    for (const ir::Node* n = node; n; n = n->graph()->parentNode()) m_expansions.erase(n);
+    // Sizes change all the way up: drop cached expansions of this node and its ancestors. Items
+    // of the current scene still point into them until the new scene replaces it: keep them.
+    for (const ir::Node* n = node; n; n = n->graph()->parentNode()) {
+        auto handle = m_expansions.extract(n);
+        if (!handle.empty()) m_retiredExpansions.push_back(std::move(handle));
+    }
     // Anchor the view on the top-level node holding `node`.
     const ir::Node* anchor = node;
     while (anchor->graph()->parentNode()) anchor = anchor->graph()->parentNode();
@@ -539,17 +548,43 @@ void GraphView::relayout(const ir::Node* anchor) {
     const layout::NodeBox* before = m_layout ? m_layout->find(anchor->id()) : nullptr;
     QPointF offset;
     if (before) offset = mapToScene(viewport()->rect().center()) - QPointF(before->x, before->y);
+    // The expanded top-level nodes' sizes: their bodies are laid out here (small graphs).
+    std::unordered_map<const ir::Node*, layout::Size> sizes;
+    for (const ir::Node* n : m_expanded)
+        if (n->graph() == m_graph.get()) sizes.emplace(n, expansionOf(*n).size);
     layout::LayoutOptions options = layoutOptions();
-    options.nodeSize = [this](const ir::Node& n) -> layout::Size {
-        if (!m_expanded.count(&n)) return {};
-        return expansionOf(n).size;
+    options.nodeSize = [sizes = std::move(sizes)](const ir::Node& n) -> layout::Size {
+        auto it = sizes.find(&n);
+        return it == sizes.end() ? layout::Size{} : it->second;
     };
-    auto next = std::make_shared<const layout::Layout>(layout::layoutGraph(*m_graph, options));
-    m_layout = next;
-    buildScene(/*keepExpansions=*/true,
-               prepareScene(*m_graph, std::move(next), devicePixelRatioF()));
-    if (const layout::NodeBox* after = m_layout->find(anchor->id()))
-        centerOn(QPointF(after->x, after->y) + offset);
+    const ir::NodeId anchorId = anchor->id();
+    auto install = [this, anchorId, offset](SceneIndex index) {
+        m_layout = index.layout;
+        buildScene(/*keepExpansions=*/true, std::move(index));
+        if (const layout::NodeBox* after = m_layout->find(anchorId))
+            centerOn(QPointF(after->x, after->y) + offset);
+        emit layoutChanged();
+    };
+    std::shared_ptr<const ir::Graph> graph = m_graph;
+    const qreal dpr = devicePixelRatioF();
+    auto work = [graph, options, dpr] {
+        auto layout = std::make_shared<const layout::Layout>(layout::layoutGraph(*graph, options));
+        return std::make_shared<SceneIndex>(prepareScene(*graph, std::move(layout), dpr));
+    };
+    const quint64 generation = ++m_relayoutGeneration;
+    if (graph->numNodes() <= kEagerNodes) {
+        install(std::move(*work()));
+        return;
+    }
+    // A big graph: lay it out on a pool thread; the current scene stays until the new one is
+    // ready. A newer relayout or another graph supersedes this one.
+    auto* watcher = new QFutureWatcher<std::shared_ptr<SceneIndex>>(this);
+    connect(watcher, &QFutureWatcherBase::finished, this, [=, this] {
+        watcher->deleteLater();
+        if (generation != m_relayoutGeneration || graph != m_graph) return;
+        install(std::move(*watcher->result()));
+    });
+    watcher->setFuture(QtConcurrent::run(std::move(work)));
 }
 
 // ---- Selection -----------------------------------------------------------------------------

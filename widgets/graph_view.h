@@ -160,6 +160,9 @@ signals:
     void nodeSelected(wh::ir::NodeId id);
     /// No node is selected any more.
     void selectionCleared();
+    /// A relayout (expanding or collapsing a subgraph) is installed. Big graphs are laid out
+    /// on a pool thread, so this comes after toggleSubgraphs() returned.
+    void layoutChanged();
 
 protected:
     void wheelEvent(QWheelEvent* event) override;
@@ -237,6 +240,9 @@ private:
 
     std::unordered_set<const ir::Node*> m_expanded;
     std::unordered_map<const ir::Node*, Expansion> m_expansions;
+    // Dropped from m_expansions but still drawn until the next scene is built.
+    std::vector<std::unordered_map<const ir::Node*, Expansion>::node_type> m_retiredExpansions;
+    quint64 m_relayoutGeneration = 0;
 
     std::vector<ir::NodeId> m_matches;
     int m_matchIndex = -1;

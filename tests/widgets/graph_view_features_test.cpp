@@ -241,6 +241,48 @@ private slots:
             shared->graph->firstNode() == ifNode ? 0 : shared->graph->firstNode()->id()));
     }
 
+    void bigGraphsExpandOffTheGuiThread() {
+        // test_if's If node followed by a 3,000-node Relu chain: past the eager size, the
+        // relayout of an expansion runs on a pool thread and lands with layoutChanged.
+        const QString path = testdataModel("node/test_if/model.onnx");
+        if (path.isEmpty()) QSKIP("libonnx-testdata is not installed");
+        auto model = onnx::loadModel(path.toStdString());
+        QVERIFY(model.has_value());
+        ir::Graph& g = *model->graph;
+        const ir::Node* ifNode = nullptr;
+        for (const ir::Node* n : g.nodes())
+            if (n->opType == "If") ifNode = n;
+        QVERIFY(ifNode);
+        ir::Value* x = g.outputs().front();
+        for (int i = 0; i < 3000; ++i) {
+            ir::Value* y = *g.addValue("chain_" + std::to_string(i));
+            g.addNode("Relu", std::vector<ir::Value*>{x}, std::vector<ir::Value*>{y});
+            x = y;
+        }
+        g.insertGraphOutput(x);
+        auto shared = std::make_shared<ir::Model>(std::move(*model));
+        GraphView view;
+        show(view);
+        view.setGraph(std::shared_ptr<const ir::Graph>(shared, shared->graph.get()),
+                      layout::layoutGraph(*shared->graph, view.layoutOptions()));
+        const double heightBefore = view.currentLayout()->height;
+        QSignalSpy changed(&view, &GraphView::layoutChanged);
+        QVERIFY(view.toggleSubgraphs(ifNode->id()));
+        QVERIFY(view.isExpanded(ifNode));
+        QCOMPARE(changed.count(), 0);  // not on the GUI thread
+        QVERIFY(changed.wait(30'000));
+        QVERIFY(view.currentLayout()->height > heightBefore);
+        NodeItem* item = view.nodeItem(ifNode->id());
+        QVERIFY(item && item->isExpanded());
+        // Collapse, and a second toggle before the first lands: only the newest is installed.
+        QVERIFY(view.toggleSubgraphs(ifNode->id()));
+        QVERIFY(view.toggleSubgraphs(ifNode->id()));
+        QVERIFY(changed.wait(30'000));
+        QTest::qWait(200);
+        QCOMPARE(changed.count(), 2);
+        QVERIFY(view.nodeItem(ifNode->id())->isExpanded());
+    }
+
     void minimapShowsAndMovesTheView() {
         GraphView view;
         show(view);
