@@ -49,21 +49,31 @@ public:
     bool empty() const { return m_dtype == ir::DType::kUndefined; }
 
     /// (Re)shapes to `dims` of `dtype`, reusing the storage when it is large enough and not
-    /// shared; contents are unspecified afterwards. What kernels call on their outputs.
-    void ensure(ir::DType dtype, const Dims& dims);
+    /// shared (the bytes are then kept: an in-place kernel relies on it); otherwise the new
+    /// storage is zeroed. What kernels call on their outputs.
+    /// `minBytes`: more storage than the elements need, for a Layout that pads.
+    void ensure(ir::DType dtype, const Dims& dims, std::size_t minBytes = 0);
     /// Same elements, new dims (element counts must match). Shares storage.
     HostTensor reshaped(Dims dims) const;
     /// A deep copy (own storage).
     HostTensor clone() const;
 
     template <class T>
-    T* data() { return reinterpret_cast<T*>(m_storage.get()); }
+    T* data() {
+        return reinterpret_cast<T*>(m_storage.get());
+    }
     template <class T>
-    const T* data() const { return reinterpret_cast<const T*>(m_storage.get()); }
+    const T* data() const {
+        return reinterpret_cast<const T*>(m_storage.get());
+    }
     template <class T>
-    std::span<T> span() { return {data<T>(), static_cast<std::size_t>(m_count)}; }
+    std::span<T> span() {
+        return {data<T>(), static_cast<std::size_t>(m_count)};
+    }
     template <class T>
-    std::span<const T> span() const { return {data<T>(), static_cast<std::size_t>(m_count)}; }
+    std::span<const T> span() const {
+        return {data<T>(), static_cast<std::size_t>(m_count)};
+    }
     void* raw() { return m_storage.get(); }
     const void* raw() const { return m_storage.get(); }
 

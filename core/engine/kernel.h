@@ -23,6 +23,23 @@ enum class Backend {
 };
 std::string_view backendName(Backend backend);
 
+class Kernel;
+
+/// How a tensor's elements are arranged in memory when that is not dense row-major — e.g.
+/// oneDNN's blocked formats (nChw16c), which a backend keeps between its own kernels so that it
+/// reorders only where a kernel needs plain data. Opaque to the plan: it only sizes storage and
+/// asks for the conversion back to plain. Immutable; shared between TensorInfos.
+class Layout {
+public:
+    virtual ~Layout() = default;
+    /// "nChw16c": for Plan::describe() and messages.
+    virtual std::string name() const = 0;
+    /// Bytes of storage a tensor in this layout takes (blocked formats pad channels).
+    virtual std::size_t byteSize() const = 0;
+    /// A kernel with one input (a tensor in this layout) and one output (the same tensor, plain).
+    virtual std::unique_ptr<Kernel> makeToPlain() const = 0;
+};
+
 /// What the plan knows about a value at compile time.
 struct TensorInfo {
     ir::DType dtype = ir::DType::kUndefined;
@@ -31,6 +48,9 @@ struct TensorInfo {
     bool rankKnown = true;
     /// The value itself when it is fixed at compile time (initializer, Constant, folded).
     std::shared_ptr<const HostTensor> constant;
+    /// Null: dense row-major (what every kernel reads unless its KernelBuild says otherwise).
+    /// Constants are always plain.
+    std::shared_ptr<const Layout> layout;
 
     bool shapeKnown() const;
     static TensorInfo of(const HostTensor& t);
@@ -38,20 +58,37 @@ struct TensorInfo {
 
 /// Plan-wide settings a factory may consult.
 struct KernelOptions {
-    int threads = 0;          ///< 0 = all cores
-    bool training = false;    ///< e.g. BatchNormalization uses batch statistics
+    int threads = 0;        ///< 0 = all cores
+    bool training = false;  ///< e.g. BatchNormalization uses batch statistics
+    /// The caller converts tensors back to plain where needed (Plan does): a kernel may write
+    /// its outputs in a backend layout (TensorInfo::layout) rather than row-major.
+    bool nativeLayouts = false;
+};
+
+/// A node after the kernel's own that the kernel may compute too (fusion, e.g. a Relu as a
+/// oneDNN post-op). `link` is its input that reads the previous node's only output, which
+/// nothing else reads; its other inputs are computed before the kernel runs.
+struct Follower {
+    const ir::Node& node;
+    int64_t opset;
+    int link;
+    std::span<const TensorInfo> inputs;  ///< one per node input, as KernelContext::inputs
 };
 
 /// Everything a factory may look at.
 struct KernelContext {
     const ir::Node& node;
-    int64_t opset;                       ///< version imported for the node's domain
-    std::span<const TensorInfo> inputs;  ///< one per node input; dtype kUndefined if omitted
+    int64_t opset;  ///< version imported for the node's domain
+    /// One per node input; dtype kUndefined if omitted. The plan may pass more than the node
+    /// has (a Conv with BatchNormalization folded in gets a bias input it did not have).
+    std::span<const TensorInfo> inputs;
     const KernelOptions& options;
+    /// Nodes the kernel may take over, in chain order; empty when the caller does not fuse.
+    std::span<const Follower> followers = {};
 
     bool hasInput(int i) const {
-        return i < static_cast<int>(inputs.size()) && inputs[static_cast<std::size_t>(i)].dtype !=
-                                                           ir::DType::kUndefined;
+        return i < static_cast<int>(inputs.size()) &&
+               inputs[static_cast<std::size_t>(i)].dtype != ir::DType::kUndefined;
     }
     /// "node 'conv1' (Conv)": for messages.
     std::string where() const;
@@ -69,9 +106,22 @@ public:
 
 /// A kernel and what it tells about its outputs (shapes inferred from the inputs; -1 where only
 /// run time knows). A factory may also give constant outputs (e.g. Shape of a known shape).
+///
+/// Fusion: `fused` = k > 0 says the kernel also computes the first k followers. It then has one
+/// output, the k-th follower's, and at run time gets the node's inputs followed by each fused
+/// follower's inputs other than `link`, in order (omitted ones null).
+/// Layouts: with `readsLayouts` false the plan hands the kernel plain tensors; with true, each
+/// input in the layout its TensorInfo states.
+/// In place: `accumulatesInto` = i >= 0 says the kernel adds its result onto run-time input i
+/// (a residual Add as a sum post-op), laid out exactly like output 0. When nothing reads that
+/// input afterwards, the plan makes both one tensor (outputs[0] == inputs[i] at run time) and
+/// the kernel skips copying it.
 struct KernelBuild {
     std::unique_ptr<Kernel> kernel;
     std::vector<TensorInfo> outputs;
+    int fused = 0;
+    bool readsLayouts = false;
+    int accumulatesInto = -1;
 };
 
 /// Fails with kUnsupported for an attribute combination it cannot do (naming it), kBadInput for

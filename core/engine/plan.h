@@ -4,11 +4,17 @@
 ///
 /// Compilation folds every node whose inputs are all constant (initializers, Constant nodes,
 /// Shape of a static shape, ...), so PyTorch's shape arithmetic costs nothing at run time.
+/// For inference it also fuses: a BatchNormalization after a Conv is folded into the Conv's
+/// weights (conv_bn_folding.h), and a kernel may take over the nodes after it (a oneDNN Conv
+/// computes a following Add and activation as post-ops). Tensors stay in the layout the backend
+/// chose between its kernels and are converted to plain only where a kernel or the caller needs
+/// it. The graph compiled from is never modified.
 /// An operator without a kernel fails compilation with kUnsupported naming op type, opset and node.
 /// Thread-safety: run() is not reentrant; use one Plan per thread.
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +33,9 @@ struct PlanOptions {
     /// Shapes for graph inputs whose declared shape has symbolic or unknown dims (e.g. batch).
     std::map<std::string, Dims> inputShapes;
     bool training = false;
+    /// Fold BatchNormalization into Conv, fuse following nodes, keep backend layouts (never in
+    /// training). Off: one step per node, every tensor plain (for comparisons and debugging).
+    bool fuse = true;
     /// Registry to use; null = KernelRegistry::builtin().
     const KernelRegistry* registry = nullptr;
 };
@@ -39,6 +48,9 @@ struct PlannedNode {
     Backend backend;
     bool folded;  ///< computed at compile time, not run
     std::vector<TensorInfo> outputs;
+    /// Set when another node's step computes this one (BatchNormalization folded into its Conv,
+    /// an activation run as a post-op): that node's id.
+    std::optional<ir::NodeId> fusedInto;
 };
 
 class Plan {
@@ -58,13 +70,22 @@ public:
     const TensorInfo& inputInfo(int i) const;
     const TensorInfo& outputInfo(int i) const;
 
-    /// Runs with inputs in inputNames() order; outputs in outputNames() order.
+    /// Runs with inputs in inputNames() order; outputs in outputNames() order. The outputs share
+    /// storage with the plan until the next run, which then writes into fresh storage: results
+    /// stay valid for as long as the caller keeps them.
     Expected<std::vector<HostTensor>> run(const std::vector<HostTensor>& inputs);
 
+    /// One entry per graph node, in graph order.
     const std::vector<PlannedNode>& nodes() const;
+    /// Kernels executed per run (fused nodes count once; layout conversions count).
+    std::size_t numSteps() const;
+    /// The run-time steps, one line each: the nodes a step computes, its backend, and its
+    /// outputs' shapes and layouts (for tests, the CLI and the profiler).
+    std::string describe() const;
 
 private:
     struct Impl;
+    class Builder;  // plan.cpp: the compiler
     explicit Plan(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> m_impl;
 };

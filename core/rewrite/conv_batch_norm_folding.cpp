@@ -37,16 +37,15 @@ std::vector<float> floatsOf(const ir::Value* v) {
 
 }  // namespace
 
-void ConvBatchNormFolding::fold(std::vector<float>& weights, std::vector<float>& bias,
-                                const std::vector<float>& convBias, const std::vector<float>& scale,
-                                const std::vector<float>& bnBias, const std::vector<float>& mean,
-                                const std::vector<float>& var, float epsilon) {
+void ConvBatchNormFolding::fold(std::span<float> weights, std::span<float> bias,
+                                std::span<const float> convBias, std::span<const float> scale,
+                                std::span<const float> bnBias, std::span<const float> mean,
+                                std::span<const float> var, float epsilon) {
     // BN(y) = scale * (y - mean) / sqrt(var + eps) + bias with y = W*x + B. Per channel m this is
     // (W*x)[m] * s[m] + (B[m] - mean[m]) * s[m] + bias[m], s[m] = scale[m] / sqrt(var[m] + eps):
     // scaling the m-th filter by s[m] and replacing the bias gives the same result.
     const std::size_t channels = scale.size();
     const std::size_t perChannel = channels ? weights.size() / channels : 0;
-    bias.assign(channels, 0.0f);
     for (std::size_t m = 0; m < channels; ++m) {
         const double s = static_cast<double>(scale[m]) /
                          std::sqrt(static_cast<double>(var[m]) + static_cast<double>(epsilon));
@@ -117,9 +116,10 @@ Status ConvBatchNormFolding::apply(Rewriter& rewriter, ir::Node& conv) const {
     ir::Value* b = conv.input(2);
     const float epsilon = bn->attrFloat("epsilon", 1e-5f);
 
-    std::vector<float> weights = floatsOf(w), bias;
-    fold(weights, bias, b ? floatsOf(b) : std::vector<float>{}, floatsOf(bn->input(1)),
-         floatsOf(bn->input(2)), floatsOf(bn->input(3)), floatsOf(bn->input(4)), epsilon);
+    const std::vector<float> scale = floatsOf(bn->input(1));
+    std::vector<float> weights = floatsOf(w), bias(scale.size());
+    fold(weights, bias, b ? floatsOf(b) : std::vector<float>{}, scale, floatsOf(bn->input(2)),
+         floatsOf(bn->input(3)), floatsOf(bn->input(4)), epsilon);
 
     // New tensors, stored inline: they must not inherit an external-data location or the
     // presence bits of the tensors they were computed from.

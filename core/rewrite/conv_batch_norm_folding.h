@@ -9,6 +9,7 @@
 /// that agree, and BatchNormalization without training outputs or training_mode = 1. Initializers
 /// the fold leaves unread are removed.
 
+#include <span>
 #include <vector>
 
 #include "core/rewrite/pattern.h"
@@ -21,12 +22,13 @@ public:
     MatchResult match(const ir::Node& root) const override;
     Status apply(Rewriter& rewriter, ir::Node& root) const override;
 
-    /// The folded weights and bias (the formulas above), computed in double and stored as float.
-    /// `convBias` may be empty (no bias). Sizes must already be consistent.
-    static void fold(std::vector<float>& weights, std::vector<float>& bias,
-                     const std::vector<float>& convBias, const std::vector<float>& scale,
-                     const std::vector<float>& bnBias, const std::vector<float>& mean,
-                     const std::vector<float>& var, float epsilon);
+    /// The folded weights (in place) and bias (the formulas above), computed in double and
+    /// stored as float. `convBias` may be empty (no bias); `bias` has one element per channel.
+    /// Sizes must already be consistent. The engine's plan-time folding uses it too.
+    static void fold(std::span<float> weights, std::span<float> bias,
+                     std::span<const float> convBias, std::span<const float> scale,
+                     std::span<const float> bnBias, std::span<const float> mean,
+                     std::span<const float> var, float epsilon);
 };
 
 }  // namespace wh::rewrite

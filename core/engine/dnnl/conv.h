@@ -10,10 +10,14 @@
 
 namespace wh::engine::dnnlk {
 
-/// An eltwise step applied to the convolution's result inside the primitive (fusion hook).
-struct EltwisePostOp {
-    dnnl::algorithm algorithm;
-    float alpha = 0.0f, beta = 0.0f;
+/// A step applied to the convolution's result inside the primitive (fusion), in order.
+struct PostOp {
+    enum class Kind {
+        kEltwise,  ///< dst = eltwise(dst)
+        kSum,      ///< dst = dst + what dst held before the primitive ran (a residual Add)
+    };
+    Kind kind = Kind::kEltwise;
+    Eltwise eltwise;  ///< kEltwise only
 };
 
 /// Everything that defines a forward convolution primitive.
@@ -31,7 +35,10 @@ struct ConvSpec {
     /// Output scales (int8: src scale × weight scale [/ dst scale]); empty = none.
     std::vector<float> outputScales;
     int outputScalesMask = 0;
-    std::vector<EltwisePostOp> postOps;
+    std::vector<PostOp> postOps;
+    /// Layouts of src and dst; `any` lets oneDNN choose.
+    dnnl::memory::format_tag srcTag = dnnl::memory::format_tag::any;
+    dnnl::memory::format_tag dstTag = dnnl::memory::format_tag::any;
 };
 
 /// The primitive descriptor for `spec`, with layouts left to oneDNN (format_tag::any) for

@@ -1,5 +1,7 @@
 #include "core/engine/dnnl/dnnl_common.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -52,6 +54,88 @@ dnnl::memory reorderConstant(const HostTensor& plain, const dnnl::memory::desc& 
     return dst;
 }
 
+namespace {
+
+/// Converts a tensor in a DnnlLayout to plain row-major.
+class ToPlainKernel final : public DnnlKernel {
+public:
+    ToPlainKernel(const Dims& dims, const dnnl::memory::desc& from)
+        : DnnlKernel("reorder", {dims}), m_dims(dims) {
+        m_src = unboundMemory(from);
+        m_dst = unboundMemory(plainDesc(dims));
+        m_reorder = dnnl::reorder(m_src, m_dst);
+    }
+
+protected:
+    void execute(std::span<const HostTensor* const> in, std::span<HostTensor* const> out) override {
+        setHandle(m_src, *in[0]);
+        out[0]->ensure(ir::DType::kFloat, m_dims);
+        m_dst.set_data_handle(out[0]->raw());
+        m_reorder.execute(cpuStream(), m_src, m_dst);
+        cpuStream().wait();
+    }
+
+private:
+    Dims m_dims;
+    dnnl::memory m_src, m_dst;
+    dnnl::reorder m_reorder;
+};
+
+}  // namespace
+
+DnnlLayout::DnnlLayout(Dims dims, dnnl::memory::desc desc)
+    : m_dims(std::move(dims)), m_desc(std::move(desc)) {}
+
+std::string DnnlLayout::name() const {
+    // oneDNN's own notation: dimensions outermost first, blocked ones in capitals, then the
+    // inner blocks ("nChw16c").
+    const dnnl_memory_desc_t& d = m_desc.data;
+    if (d.format_kind != dnnl_blocked) return "opaque";
+    const dnnl_blocking_desc_t& blk = d.format_desc.blocking;
+    const char* letters = d.ndims == 3   ? "ncw"
+                          : d.ndims == 4 ? "nchw"
+                          : d.ndims == 5 ? "ncdhw"
+                                         : "abcdef";
+    std::vector<int> order(static_cast<std::size_t>(d.ndims));
+    for (int i = 0; i < d.ndims; ++i) order[static_cast<std::size_t>(i)] = i;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int a, int b) { return blk.strides[a] > blk.strides[b]; });
+    std::string name;
+    for (int i : order) {
+        bool blocked = false;
+        for (int k = 0; k < blk.inner_nblks; ++k) blocked = blocked || blk.inner_idxs[k] == i;
+        name += blocked ? static_cast<char>(letters[i] - 'a' + 'A') : letters[i];
+    }
+    for (int k = 0; k < blk.inner_nblks; ++k)
+        name += std::to_string(blk.inner_blks[k]) + letters[blk.inner_idxs[k]];
+    return name;
+}
+
+std::unique_ptr<Kernel> DnnlLayout::makeToPlain() const {
+    return std::make_unique<ToPlainKernel>(m_dims, m_desc);
+}
+
+dnnl::memory::desc descOf(const TensorInfo& t) {
+    if (const auto* layout = dynamic_cast<const DnnlLayout*>(t.layout.get())) return layout->desc();
+    return plainDesc(t.dims);
+}
+
+bool hasForeignLayout(std::span<const TensorInfo> inputs) {
+    for (const TensorInfo& t : inputs)
+        if (t.layout && !dynamic_cast<const DnnlLayout*>(t.layout.get())) return true;
+    return false;
+}
+
+TensorInfo floatInfo(Dims dims, const dnnl::memory::desc& desc) {
+    TensorInfo t = floatInfo(dims);
+    if (desc != plainDesc(dims)) t.layout = std::make_shared<DnnlLayout>(std::move(dims), desc);
+    return t;
+}
+
+void ensureFor(HostTensor& out, const Dims& dims, const dnnl::memory::desc& desc) {
+    out.ensure(ir::DType::kFloat, dims, desc.get_size());
+}
+
 std::string shapesToString(std::span<const TensorInfo> inputs) {
     std::vector<std::string> parts;
     for (const TensorInfo& t : inputs)
@@ -67,8 +151,9 @@ Status requireStaticFloat(const KernelContext& ctx, int count, int optionalFrom)
         }
         const TensorInfo& t = ctx.inputs[static_cast<std::size_t>(i)];
         if (t.dtype != ir::DType::kFloat)
-            return makeStatus(StatusCode::kUnsupported, "oneDNN kernels take float32 only, input {} is {}",
-                              i, ir::dtypeName(t.dtype));
+            return makeStatus(StatusCode::kUnsupported,
+                              "oneDNN kernels take float32 only, input {} is {}", i,
+                              ir::dtypeName(t.dtype));
         if (!t.shapeKnown())
             return makeStatus(StatusCode::kUnsupported,
                               "oneDNN kernels need static shapes, input {} is {}", i,
@@ -85,8 +170,8 @@ Status requireStaticFloat(const KernelContext& ctx, int count, int optionalFrom)
 }
 
 Status buildError(const KernelContext& ctx, std::string_view primitive, const dnnl::error& e) {
-    return makeStatus(StatusCode::kUnsupported, "oneDNN {} for {} ({}): {}", primitive,
-                      ctx.where(), shapesToString(ctx.inputs), e.what());
+    return makeStatus(StatusCode::kUnsupported, "oneDNN {} for {} ({}): {}", primitive, ctx.where(),
+                      shapesToString(ctx.inputs), e.what());
 }
 
 DnnlKernel::DnnlKernel(std::string primitive, std::vector<Dims> expected)
@@ -124,8 +209,8 @@ std::vector<int64_t> intsOr(const ir::Node& node, std::string_view name, std::si
 }
 }  // namespace
 
-int64_t dnnlPadEnd(int64_t in, int64_t padBegin, int64_t kernel, int64_t stride,
-                   int64_t dilation, int64_t out) {
+int64_t dnnlPadEnd(int64_t in, int64_t padBegin, int64_t kernel, int64_t stride, int64_t dilation,
+                   int64_t out) {
     const int64_t extent = (kernel - 1) * dilation + 1;
     return (out - 1) * stride + extent - in - padBegin;
 }
@@ -161,7 +246,8 @@ Expected<Window> resolveWindow(const KernelContext& ctx, const Dims& in, const D
             w.outSpatial[i] = out;
             continue;
         }
-        if (autoPad == "VALID") w.padBegin[i] = w.padEnd[i] = 0;
+        if (autoPad == "VALID")
+            w.padBegin[i] = w.padEnd[i] = 0;
         else if (autoPad != "NOTSET" && !autoPad.empty())
             return error(StatusCode::kBadInput, "{}: unknown auto_pad '{}'", ctx.where(), autoPad);
         const int64_t span = in[i] + w.padBegin[i] + w.padEnd[i] - extent;

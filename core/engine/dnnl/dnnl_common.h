@@ -51,6 +51,31 @@ inline TensorInfo floatInfo(Dims dims) {
     return t;
 }
 
+/// A oneDNN memory format other than plain row-major (e.g. nChw16c), carried between oneDNN
+/// kernels in TensorInfo::layout so that consecutive primitives skip the reorders.
+class DnnlLayout final : public Layout {
+public:
+    DnnlLayout(Dims dims, dnnl::memory::desc desc);
+    const dnnl::memory::desc& desc() const { return m_desc; }
+    std::string name() const override;
+    std::size_t byteSize() const override { return m_desc.get_size(); }
+    std::unique_ptr<Kernel> makeToPlain() const override;
+
+private:
+    Dims m_dims;
+    dnnl::memory::desc m_desc;
+};
+
+/// The descriptor of a float tensor as a kernel receives it: its DnnlLayout's, else plain.
+/// Call only where the kernel's KernelBuild sets readsLayouts.
+dnnl::memory::desc descOf(const TensorInfo& t);
+/// True if any input carries a layout that is not a DnnlLayout (then read plain tensors).
+bool hasForeignLayout(std::span<const TensorInfo> inputs);
+/// floatInfo(dims), with a DnnlLayout when `desc` is not plain row-major.
+TensorInfo floatInfo(Dims dims, const dnnl::memory::desc& desc);
+/// Shapes `out` to hold `dims` written as `desc` (blocked formats may need padding).
+void ensureFor(HostTensor& out, const Dims& dims, const dnnl::memory::desc& desc);
+
 /// "[1,3,224,224] x [64,3,7,7]" for messages.
 std::string shapesToString(std::span<const TensorInfo> inputs);
 
@@ -98,6 +123,18 @@ Expected<Window> resolveWindow(const KernelContext& ctx, const Dims& in, const D
 /// oneDNN's pad_end for a window, so that its floor formula yields `out`.
 int64_t dnnlPadEnd(int64_t in, int64_t padBegin, int64_t kernel, int64_t stride, int64_t dilation,
                    int64_t out);
+
+/// One oneDNN eltwise operation: a standalone primitive or a post-op of another primitive.
+struct Eltwise {
+    dnnl::algorithm algorithm = dnnl::algorithm::undef;
+    float alpha = 0.0f, beta = 0.0f;
+};
+
+/// The eltwise operation computing an ONNX activation node with input infos `inputs`: Relu,
+/// LeakyRelu, Sigmoid, Tanh, HardSwish, Clip with constant bounds. kUnsupported (naming why)
+/// for any other node. The one mapping shared by the eltwise kernels and fused post-ops.
+Expected<Eltwise> activationOf(const ir::Node& node, int64_t opset,
+                               std::span<const TensorInfo> inputs);
 
 // Registration of the kernel groups (register.cpp calls them all).
 void registerConv(KernelRegistry& registry);

@@ -11,23 +11,17 @@ namespace wh::engine::dnnlk {
 
 namespace {
 
-struct EltwiseStep {
-    dnnl::algorithm alg;
-    float alpha = 0.0f, beta = 0.0f;
-};
-
-/// One eltwise primitive over all elements (layout does not matter), optionally followed by more
-/// applied in place. (A chain, not eltwise post-ops: oneDNN 2.6 gave zeros for linear with a
-/// clip_v2 post-op — the HardSigmoid test caught it.)
+/// One eltwise primitive over all elements, optionally followed by more applied in place. On
+/// plain tensors it views them flat; on a DnnlLayout it keeps the layout (padding included).
+/// (A chain, not eltwise post-ops: oneDNN 2.6 gave zeros for linear with a clip_v2 post-op —
+/// the HardSigmoid test caught it.)
 class EltwiseKernel final : public DnnlKernel {
 public:
-    EltwiseKernel(const Dims& dims, EltwiseStep main, std::vector<EltwiseStep> post)
+    EltwiseKernel(const Dims& dims, const dnnl::memory::desc& data, std::vector<Eltwise> steps)
         : DnnlKernel("eltwise", {dims}), m_dims(dims) {
-        const dnnl::memory::desc data = plainDesc({numElementsOf(dims)});
-        post.insert(post.begin(), main);
-        for (const EltwiseStep& step : post) {
-            dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, step.alg, data,
-                                             step.alpha, step.beta);
+        for (const Eltwise& step : steps) {
+            dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, step.algorithm,
+                                             data, step.alpha, step.beta);
             m_steps.emplace_back(dnnl::eltwise_forward::primitive_desc(desc, cpuEngine()));
         }
         m_src = unboundMemory(data);
@@ -35,14 +29,13 @@ public:
     }
 
 protected:
-    void execute(std::span<const HostTensor* const> in,
-                 std::span<HostTensor* const> out) override {
+    void execute(std::span<const HostTensor* const> in, std::span<HostTensor* const> out) override {
         setHandle(m_src, *in[0]);
-        out[0]->ensure(ir::DType::kFloat, m_dims);
+        ensureFor(*out[0], m_dims, m_dst.get_desc());
         m_dst.set_data_handle(out[0]->raw());
         for (std::size_t i = 0; i < m_steps.size(); ++i)
-            m_steps[i].execute(cpuStream(), {{DNNL_ARG_SRC, i == 0 ? m_src : m_dst},
-                                             {DNNL_ARG_DST, m_dst}});
+            m_steps[i].execute(cpuStream(),
+                               {{DNNL_ARG_SRC, i == 0 ? m_src : m_dst}, {DNNL_ARG_DST, m_dst}});
         cpuStream().wait();
     }
 
@@ -52,56 +45,49 @@ private:
     dnnl::memory m_src, m_dst;
 };
 
-Expected<KernelBuild> buildEltwise(const KernelContext& ctx, EltwiseStep main,
-                                   std::vector<EltwiseStep> post = {}) {
-    const Dims& x = ctx.inputs[0].dims;
+Expected<KernelBuild> buildEltwise(const KernelContext& ctx, std::vector<Eltwise> steps) {
+    WH_RETURN_IF_ERROR(requireStaticFloat(ctx, 1, 1));
+    const TensorInfo& x = ctx.inputs[0];
+    const bool native = x.layout && ctx.options.nativeLayouts && !hasForeignLayout(ctx.inputs);
+    const dnnl::memory::desc data = native ? descOf(x) : plainDesc({numElementsOf(x.dims)});
     KernelBuild build;
+    build.readsLayouts = native;
     try {
-        build.kernel = std::make_unique<EltwiseKernel>(x, main, std::move(post));
+        build.kernel = std::make_unique<EltwiseKernel>(x.dims, data, std::move(steps));
     } catch (const dnnl::error& e) {
         return tl::unexpected(buildError(ctx, "eltwise", e));
     }
-    build.outputs.push_back(floatInfo(x));
+    build.outputs.push_back(native ? floatInfo(x.dims, data) : floatInfo(x.dims));
     return build;
 }
 
 using Alg = dnnl::algorithm;
 
-KernelFactory eltwiseFactory(Alg alg, float alpha = 0.0f, float beta = 0.0f) {
-    return [=](const KernelContext& ctx) -> Expected<KernelBuild> {
-        WH_RETURN_IF_ERROR(requireStaticFloat(ctx, 1, 1));
-        return buildEltwise(ctx, {alg, alpha, beta});
-    };
-}
-
-Expected<KernelBuild> buildLeakyRelu(const KernelContext& ctx) {
-    WH_RETURN_IF_ERROR(requireStaticFloat(ctx, 1, 1));
-    // oneDNN's relu with alpha is exactly LeakyRelu: x > 0 ? x : alpha * x.
-    return buildEltwise(ctx, {Alg::eltwise_relu, ctx.node.attrFloat("alpha", 0.01f), 0.0f});
+Expected<KernelBuild> buildActivation(const KernelContext& ctx) {
+    WH_ASSIGN_OR_RETURN(Eltwise e, activationOf(ctx.node, ctx.opset, ctx.inputs));
+    return buildEltwise(ctx, {e});
 }
 
 Expected<KernelBuild> buildHardSigmoid(const KernelContext& ctx) {
-    WH_RETURN_IF_ERROR(requireStaticFloat(ctx, 1, 1));
     // max(0, min(1, alpha * x + beta)) = clip(linear(x)); 2.6 has no hardsigmoid algorithm.
-    return buildEltwise(ctx,
-                        {Alg::eltwise_linear, ctx.node.attrFloat("alpha", 0.2f),
-                         ctx.node.attrFloat("beta", 0.5f)},
-                        {{Alg::eltwise_clip_v2, 0.0f, 1.0f}});
+    return buildEltwise(ctx, {{Alg::eltwise_linear, ctx.node.attrFloat("alpha", 0.2f),
+                               ctx.node.attrFloat("beta", 0.5f)},
+                              {Alg::eltwise_clip_v2, 0.0f, 1.0f}});
 }
 
-Expected<KernelBuild> buildClip(const KernelContext& ctx) {
+Expected<Eltwise> clipOf(const ir::Node& node, int64_t opset, std::span<const TensorInfo> inputs) {
     float lo = -FLT_MAX, hi = FLT_MAX;
-    if (ctx.opset < 11) {
-        WH_RETURN_IF_ERROR(requireStaticFloat(ctx, 1, 1));
-        lo = ctx.node.attrFloat("min", lo);
-        hi = ctx.node.attrFloat("max", hi);
+    if (opset < 11) {
+        lo = node.attrFloat("min", lo);
+        hi = node.attrFloat("max", hi);
     } else {
-        WH_RETURN_IF_ERROR(requireStaticFloat(ctx, 3, 1));
-        for (int i = 1; i <= 2; ++i) {
-            if (!ctx.hasInput(i)) continue;
-            const TensorInfo& b = ctx.inputs[static_cast<std::size_t>(i)];
-            if (!b.constant || b.constant->numElements() != 1)
-                return error(StatusCode::kUnsupported, "oneDNN Clip: bound {} is not a constant", i);
+        for (std::size_t i = 1; i <= 2 && i < inputs.size(); ++i) {
+            const TensorInfo& b = inputs[i];
+            if (b.dtype == ir::DType::kUndefined) continue;  // omitted: unbounded
+            if (!b.constant || b.constant->dtype() != ir::DType::kFloat ||
+                b.constant->numElements() != 1)
+                return error(StatusCode::kUnsupported, "oneDNN Clip: bound {} is not a constant",
+                             i);
             (i == 1 ? lo : hi) = b.constant->data<float>()[0];
         }
     }
@@ -109,20 +95,42 @@ Expected<KernelBuild> buildClip(const KernelContext& ctx) {
     if (std::isnan(lo) || std::isnan(hi) || lo > hi)
         return error(StatusCode::kUnsupported, "oneDNN Clip: bounds [{}, {}]", lo, hi);
     // clip_v2 clamps to [lo, hi], inclusive at both ends.
-    return buildEltwise(ctx, {Alg::eltwise_clip_v2, lo, hi});
+    return Eltwise{Alg::eltwise_clip_v2, lo, hi};
 }
 
+}  // namespace
+
+Expected<Eltwise> activationOf(const ir::Node& node, int64_t opset,
+                               std::span<const TensorInfo> inputs) {
+    if (!node.domain.empty() && node.domain != "ai.onnx")
+        return error(StatusCode::kUnsupported, "oneDNN: no activation {}.{}", node.domain,
+                     node.opType);
+    const std::string& op = node.opType;
+    if (op == "Relu") return Eltwise{Alg::eltwise_relu};
+    // oneDNN's relu with alpha is exactly LeakyRelu: x > 0 ? x : alpha * x.
+    if (op == "LeakyRelu") return Eltwise{Alg::eltwise_relu, node.attrFloat("alpha", 0.01f)};
+    if (op == "Sigmoid") return Eltwise{Alg::eltwise_logistic};
+    if (op == "Tanh") return Eltwise{Alg::eltwise_tanh};
+    // 2.6's hardswish is x * relu6(x + 3) / 6 = ONNX's x * max(0, min(1, x / 6 + 1 / 2)).
+    if (op == "HardSwish") return Eltwise{Alg::eltwise_hardswish};
+    if (op == "Clip") return clipOf(node, opset, inputs);
+    return error(StatusCode::kUnsupported, "oneDNN: {} is not an eltwise activation", op);
+}
+
+namespace {
+
 /// Binary op with numpy broadcasting restricted to what oneDNN 2.6 does: src0 has the output
-/// shape, src1 may have 1s anywhere. Commutative ops swap operands to get there.
+/// shape, src1 may have 1s anywhere. Commutative ops swap operands to get there. Operands of
+/// the same shape in the same DnnlLayout keep it (descriptors `d0`, `d1`; dst is like `d0`).
 class BinaryKernel final : public DnnlKernel {
 public:
-    BinaryKernel(Alg alg, const Dims& a, const Dims& b, const Dims& out, const Dims& outTensor,
-                 bool swap, std::shared_ptr<const HostTensor> constSrc1)
-        : DnnlKernel("binary", {a, b}), m_dims(outTensor), m_swap(swap),
+    BinaryKernel(Alg alg, const Dims& a, const Dims& b, const dnnl::memory::desc& d0,
+                 const dnnl::memory::desc& d1, const Dims& outTensor, bool swap,
+                 std::shared_ptr<const HostTensor> constSrc1)
+        : DnnlKernel("binary", {a, b}),
+          m_dims(outTensor),
+          m_swap(swap),
           m_constSrc1(std::move(constSrc1)) {
-        Dims src1 = swap ? a : b;
-        while (src1.size() < out.size()) src1.insert(src1.begin(), 1);
-        const dnnl::memory::desc d0 = plainDesc(out), d1 = plainDesc(src1);
         dnnl::binary::desc desc(alg, d0, d1, d0);
         m_pd = dnnl::binary::primitive_desc(desc, cpuEngine());
         m_binary = dnnl::binary(m_pd);
@@ -133,14 +141,14 @@ public:
     }
 
 protected:
-    void execute(std::span<const HostTensor* const> in,
-                 std::span<HostTensor* const> out) override {
+    void execute(std::span<const HostTensor* const> in, std::span<HostTensor* const> out) override {
         setHandle(m_src0, *in[m_swap ? 1 : 0]);
         if (!m_constSrc1) setHandle(m_src1, *in[m_swap ? 0 : 1]);
-        out[0]->ensure(ir::DType::kFloat, m_dims);
+        ensureFor(*out[0], m_dims, m_dst.get_desc());
         m_dst.set_data_handle(out[0]->raw());
-        m_binary.execute(cpuStream(),
-                         {{DNNL_ARG_SRC_0, m_src0}, {DNNL_ARG_SRC_1, m_src1}, {DNNL_ARG_DST, m_dst}});
+        m_binary.execute(
+            cpuStream(),
+            {{DNNL_ARG_SRC_0, m_src0}, {DNNL_ARG_SRC_1, m_src1}, {DNNL_ARG_DST, m_dst}});
         cpuStream().wait();
     }
 
@@ -178,14 +186,22 @@ KernelFactory binaryFactory(Alg alg, bool commutative) {
                              dimsToString(a), dimsToString(b));
             swap = true;
         }
+        const TensorInfo &x = ctx.inputs[0], &y = ctx.inputs[1];
+        const bool native = ctx.options.nativeLayouts && (x.layout || y.layout) && a == b &&
+                            !hasForeignLayout(ctx.inputs) && descOf(x) == descOf(y);
+        Dims src1 = swap ? a : b;
+        while (src1.size() < out.size()) src1.insert(src1.begin(), 1);
+        const dnnl::memory::desc d0 = native ? descOf(x) : plainDesc(out);
+        const dnnl::memory::desc d1 = native ? d0 : plainDesc(src1);
         KernelBuild build;
+        build.readsLayouts = native;
         try {
-            build.kernel = std::make_unique<BinaryKernel>(
-                alg, a, b, out, outTensor, swap, ctx.inputs[swap ? 0 : 1].constant);
+            build.kernel = std::make_unique<BinaryKernel>(alg, a, b, d0, d1, outTensor, swap,
+                                                          ctx.inputs[swap ? 0 : 1].constant);
         } catch (const dnnl::error& e) {
             return tl::unexpected(buildError(ctx, "binary", e));
         }
-        build.outputs.push_back(floatInfo(outTensor));
+        build.outputs.push_back(native ? floatInfo(outTensor, d0) : floatInfo(outTensor));
         return build;
     };
 }
@@ -194,14 +210,13 @@ KernelFactory binaryFactory(Alg alg, bool commutative) {
 
 void registerElementwise(KernelRegistry& registry) {
     const Backend kD = Backend::kDnnl;
-    registry.add("", "Relu", 6, kMaxOpset, kD, eltwiseFactory(Alg::eltwise_relu));
-    registry.add("", "LeakyRelu", 6, kMaxOpset, kD, buildLeakyRelu);
-    registry.add("", "Sigmoid", 6, kMaxOpset, kD, eltwiseFactory(Alg::eltwise_logistic));
-    registry.add("", "Tanh", 6, kMaxOpset, kD, eltwiseFactory(Alg::eltwise_tanh));
-    registry.add("", "Clip", 6, kMaxOpset, kD, buildClip);
+    registry.add("", "Relu", 6, kMaxOpset, kD, buildActivation);
+    registry.add("", "LeakyRelu", 6, kMaxOpset, kD, buildActivation);
+    registry.add("", "Sigmoid", 6, kMaxOpset, kD, buildActivation);
+    registry.add("", "Tanh", 6, kMaxOpset, kD, buildActivation);
+    registry.add("", "Clip", 6, kMaxOpset, kD, buildActivation);
     registry.add("", "HardSigmoid", 6, kMaxOpset, kD, buildHardSigmoid);
-    // 2.6's hardswish is x * relu6(x + 3) / 6 = ONNX's x * max(0, min(1, x / 6 + 1 / 2)).
-    registry.add("", "HardSwish", 14, kMaxOpset, kD, eltwiseFactory(Alg::eltwise_hardswish));
+    registry.add("", "HardSwish", 14, kMaxOpset, kD, buildActivation);
     // Erf: oneDNN has only gelu_erf, not erf itself; the reference kernel runs it.
     registry.add("", "Add", 7, kMaxOpset, kD, binaryFactory(Alg::binary_add, true));
     registry.add("", "Sub", 7, kMaxOpset, kD, binaryFactory(Alg::binary_sub, false));

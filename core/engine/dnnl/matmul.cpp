@@ -19,28 +19,30 @@ struct MatMulSetup {
     std::shared_ptr<const HostTensor> constB;
     float alpha = 1.0f;
     bool hasC = false;
-    Dims c;  // C broadcast to rank of `out` (1s where broadcast)
+    Dims c;                                    // C broadcast to rank of `out` (1s where broadcast)
     std::shared_ptr<const HostTensor> constC;  // already multiplied by beta
     std::vector<Dims> expected;
+    std::vector<Eltwise> activations;  // fused followers, applied last as eltwise post-ops
 };
 
 Dims rowMajorStrides(const Dims& d) {
     Dims s(d.size(), 1);
     for (int i = static_cast<int>(d.size()) - 2; i >= 0; --i)
-        s[static_cast<std::size_t>(i)] = s[static_cast<std::size_t>(i) + 1] * d[static_cast<std::size_t>(i) + 1];
+        s[static_cast<std::size_t>(i)] =
+            s[static_cast<std::size_t>(i) + 1] * d[static_cast<std::size_t>(i) + 1];
     return s;
 }
 
 class MatMulKernel final : public DnnlKernel {
 public:
     explicit MatMulKernel(MatMulSetup setup)
-        : DnnlKernel("matmul", setup.expected), m_outDims(setup.outTensor),
-          m_constC(setup.constC) {
+        : DnnlKernel("matmul", setup.expected), m_outDims(setup.outTensor), m_constC(setup.constC) {
         const dnnl::memory::desc src = stridedDesc(setup.a, setup.aStrides);
         const dnnl::memory::desc userB = stridedDesc(setup.b, setup.bStrides);
         const dnnl::memory::desc weights =
-            setup.constB ? dnnl::memory::desc(toDnnl(setup.b), dnnl::memory::data_type::f32, tag::any)
-                         : userB;
+            setup.constB
+                ? dnnl::memory::desc(toDnnl(setup.b), dnnl::memory::data_type::f32, tag::any)
+                : userB;
         const dnnl::memory::desc dst = plainDesc(setup.out);
         dnnl::primitive_attr attr;
         // alpha: folded into a constant B; otherwise an output scale, which oneDNN applies to
@@ -50,11 +52,11 @@ public:
         m_cAsPostOp = setup.hasC && scaleOutput;
         m_hasBias = setup.hasC && !scaleOutput;
         const dnnl::memory::desc cDesc = setup.hasC ? plainDesc(setup.c) : dnnl::memory::desc();
-        if (m_cAsPostOp) {
-            dnnl::post_ops ops;
-            ops.append_binary(dnnl::algorithm::binary_add, cDesc);
-            attr.set_post_ops(ops);
-        }
+        dnnl::post_ops ops;
+        if (m_cAsPostOp) ops.append_binary(dnnl::algorithm::binary_add, cDesc);
+        for (const Eltwise& e : setup.activations)
+            ops.append_eltwise(1.0f, e.algorithm, e.alpha, e.beta);
+        if (ops.len() > 0) attr.set_post_ops(ops);
         dnnl::matmul::desc desc = m_hasBias ? dnnl::matmul::desc(src, weights, cDesc, dst)
                                             : dnnl::matmul::desc(src, weights, dst);
         m_pd = dnnl::matmul::primitive_desc(desc, attr, cpuEngine());
@@ -73,8 +75,7 @@ public:
     }
 
 protected:
-    void execute(std::span<const HostTensor* const> in,
-                 std::span<HostTensor* const> out) override {
+    void execute(std::span<const HostTensor* const> in, std::span<HostTensor* const> out) override {
         setHandle(m_src, *in[0]);
         if (!m_constWeights) setHandle(m_weights, *in[1]);
         if (m_c && !m_constC) setHandle(m_c, *in[2]);
@@ -97,15 +98,31 @@ private:
     dnnl::memory m_src, m_weights, m_dst, m_c;
 };
 
+/// Builds the kernel, taking over the activations that follow (a Relu after a Gemm) as eltwise
+/// post-ops when oneDNN has an implementation with them.
 Expected<KernelBuild> finish(const KernelContext& ctx, MatMulSetup setup) {
     KernelBuild build;
-    const Dims outTensor = setup.outTensor;
+    build.outputs.push_back(floatInfo(setup.outTensor));
+    MatMulSetup fused = setup;
+    for (const Follower& f : ctx.followers) {
+        Expected<Eltwise> e = activationOf(f.node, f.opset, f.inputs);
+        if (!e) break;
+        fused.activations.push_back(*e);
+    }
+    if (!fused.activations.empty()) {
+        try {
+            build.kernel = std::make_unique<MatMulKernel>(fused);
+            build.fused = static_cast<int>(fused.activations.size());
+            return build;
+        } catch (const dnnl::error&) {
+            // No implementation with these post-ops: the plan runs the followers itself.
+        }
+    }
     try {
         build.kernel = std::make_unique<MatMulKernel>(std::move(setup));
     } catch (const dnnl::error& e) {
         return tl::unexpected(buildError(ctx, "matmul", e));
     }
-    build.outputs.push_back(floatInfo(outTensor));
     return build;
 }
 
@@ -118,8 +135,8 @@ Expected<KernelBuild> buildMatMul(const KernelContext& ctx) {
                      dimsToString(a), dimsToString(b));
     const int64_t k = a.back(), n = b.back();
     if (b[b.size() - 2] != k)
-        return error(StatusCode::kBadInput, "{}: MatMul of {} and {}", ctx.where(),
-                     dimsToString(a), dimsToString(b));
+        return error(StatusCode::kBadInput, "{}: MatMul of {} and {}", ctx.where(), dimsToString(a),
+                     dimsToString(b));
     MatMulSetup s;
     s.expected = {a, b};
     s.outTensor = Dims(a.begin(), a.end() - 1);

@@ -1,5 +1,5 @@
 // BatchNormalization (inference), MaxPool, AveragePool and GlobalAveragePool through oneDNN, on
-// plain NCHW tensors.
+// plain NCHW tensors or, inside a plan that keeps them, on the layout the producer chose.
 
 #include <unordered_map>
 
@@ -14,14 +14,13 @@ using tag = dnnl::memory::format_tag;
 /// Batch normalisation with given statistics: y = scale * (x - mean) / sqrt(var + eps) + B.
 class BatchNormKernel final : public DnnlKernel {
 public:
-    BatchNormKernel(const Dims& x, float epsilon, std::vector<Dims> expected,
+    /// `data`: how x (and y) are laid out; rank 4/5 (oneDNN's requirement).
+    BatchNormKernel(const Dims& x, const dnnl::memory::desc& data, float epsilon,
+                    std::vector<Dims> expected,
                     std::vector<std::shared_ptr<const HostTensor>> constants)
-        : DnnlKernel("batch_normalization", std::move(expected)), m_dims(x),
+        : DnnlKernel("batch_normalization", std::move(expected)),
+          m_dims(x),
           m_constants(std::move(constants)) {
-        // oneDNN wants rank 4/5; [N, C] and [N, C, L] view as [N, C, L, 1].
-        Dims view = x;
-        while (view.size() < 4) view.push_back(1);
-        const dnnl::memory::desc data = plainDesc(view);
         const auto flags = dnnl::normalization_flags::use_global_stats |
                            dnnl::normalization_flags::use_scale |
                            dnnl::normalization_flags::use_shift;
@@ -39,12 +38,11 @@ public:
     }
 
 protected:
-    void execute(std::span<const HostTensor* const> in,
-                 std::span<HostTensor* const> out) override {
+    void execute(std::span<const HostTensor* const> in, std::span<HostTensor* const> out) override {
         setHandle(m_src, *in[0]);
         for (std::size_t i = 0; i < 4; ++i)
             if (!m_constants[i]) setHandle(m_params[i], *in[i + 1]);
-        out[0]->ensure(ir::DType::kFloat, m_dims);
+        ensureFor(*out[0], m_dims, m_dst.get_desc());
         m_dst.set_data_handle(out[0]->raw());
         m_bn.execute(cpuStream(), {{DNNL_ARG_SRC, m_src},
                                    {DNNL_ARG_DST, m_dst},
@@ -80,27 +78,39 @@ Expected<KernelBuild> buildBatchNorm(const KernelContext& ctx) {
     for (int i = 1; i < 5; ++i) {
         const TensorInfo& p = ctx.inputs[static_cast<std::size_t>(i)];
         if (p.dims != Dims{x[1]})
-            return error(StatusCode::kBadInput, "{}: input {} is {}, expected [{}]", ctx.where(),
-                         i, dimsToString(p.dims), x[1]);
+            return error(StatusCode::kBadInput, "{}: input {} is {}, expected [{}]", ctx.where(), i,
+                         dimsToString(p.dims), x[1]);
         expected.push_back(p.dims);
         constants.push_back(p.constant);
     }
+    // oneDNN wants rank 4/5; [N, C] and [N, C, L] view as [N, C, L, 1].
+    Dims view = x;
+    while (view.size() < 4) view.push_back(1);
+    const bool native = ctx.options.nativeLayouts && ctx.inputs[0].layout && view == x &&
+                        !hasForeignLayout(ctx.inputs);
+    const dnnl::memory::desc data = native ? descOf(ctx.inputs[0]) : plainDesc(view);
     KernelBuild build;
+    build.readsLayouts = native;
     try {
-        build.kernel = std::make_unique<BatchNormKernel>(
-            x, ctx.node.attrFloat("epsilon", 1e-5f), std::move(expected), std::move(constants));
+        build.kernel =
+            std::make_unique<BatchNormKernel>(x, data, ctx.node.attrFloat("epsilon", 1e-5f),
+                                              std::move(expected), std::move(constants));
     } catch (const dnnl::error& e) {
         return tl::unexpected(buildError(ctx, "batch_normalization", e));
     }
-    build.outputs.push_back(floatInfo(x));
+    build.outputs.push_back(native ? floatInfo(x, data) : floatInfo(x));
     return build;
 }
 
 class PoolKernel final : public DnnlKernel {
 public:
-    PoolKernel(dnnl::algorithm alg, const Dims& src, const Dims& dst, const Window& w)
+    /// `srcDesc`: how the input arrives. `nativeDst`: write the layout oneDNN picks (else plain).
+    PoolKernel(dnnl::algorithm alg, const Dims& src, const Dims& dst, const Window& w,
+               const dnnl::memory::desc& srcDesc, bool nativeDst)
         : DnnlKernel("pooling", {src}), m_dims(dst) {
-        const dnnl::memory::desc srcDesc = plainDesc(src), dstDesc = plainDesc(dst);
+        const dnnl::memory::desc dstDesc =
+            nativeDst ? dnnl::memory::desc(toDnnl(dst), dnnl::memory::data_type::f32, tag::any)
+                      : plainDesc(dst);
         dnnl::memory::dims dil, padR;
         for (std::size_t i = 0; i < w.kernel.size(); ++i) {
             dil.push_back(w.dilations[i] - 1);
@@ -115,14 +125,15 @@ public:
         m_pd = dnnl::pooling_v2_forward::primitive_desc(desc, cpuEngine());
         m_pool = dnnl::pooling_v2_forward(m_pd);
         m_src = unboundMemory(srcDesc);
-        m_dst = unboundMemory(dstDesc);
+        m_dst = unboundMemory(m_pd.dst_desc());
     }
 
+    dnnl::memory::desc outputDesc() const { return m_pd.dst_desc(); }
+
 protected:
-    void execute(std::span<const HostTensor* const> in,
-                 std::span<HostTensor* const> out) override {
+    void execute(std::span<const HostTensor* const> in, std::span<HostTensor* const> out) override {
         setHandle(m_src, *in[0]);
-        out[0]->ensure(ir::DType::kFloat, m_dims);
+        ensureFor(*out[0], m_dims, m_dst.get_desc());
         m_dst.set_data_handle(out[0]->raw());
         m_pool.execute(cpuStream(), {{DNNL_ARG_SRC, m_src}, {DNNL_ARG_DST, m_dst}});
         cpuStream().wait();
@@ -139,13 +150,17 @@ Expected<KernelBuild> finishPool(const KernelContext& ctx, dnnl::algorithm alg, 
                                  const Window& w) {
     Dims dst{x[0], x[1]};
     dst.insert(dst.end(), w.outSpatial.begin(), w.outSpatial.end());
+    const bool native = ctx.options.nativeLayouts && !hasForeignLayout(ctx.inputs);
     KernelBuild build;
+    build.readsLayouts = native;
     try {
-        build.kernel = std::make_unique<PoolKernel>(alg, x, dst, w);
+        auto pool = std::make_unique<PoolKernel>(
+            alg, x, dst, w, native ? descOf(ctx.inputs[0]) : plainDesc(x), native);
+        build.outputs.push_back(floatInfo(dst, pool->outputDesc()));
+        build.kernel = std::move(pool);
     } catch (const dnnl::error& e) {
         return tl::unexpected(buildError(ctx, "pooling", e));
     }
-    build.outputs.push_back(floatInfo(dst));
     return build;
 }
 
