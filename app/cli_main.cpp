@@ -4,14 +4,14 @@
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 #include <system_error>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "app/cli_common.h"
@@ -30,15 +30,20 @@ using wh::cli::printJson;
 
 // The process ends right after a command; freeing a 100k-node model one object at a time
 // costs a fifth of a second for nothing. The OS reclaims it at exit.
-void keepUntilExit(wh::ir::Model&& model) { new wh::ir::Model(std::move(model)); }
+void keepUntilExit(wh::ir::Model&& model) {
+    new wh::ir::Model(std::move(model));
+}
 
 json shapeJson(const wh::ir::Type& type) {
     if (!type.shape) return nullptr;
     json dims = json::array();
     for (const auto& d : type.shape->dims) {
-        if (d.kind == wh::ir::Dim::Kind::kValue) dims.push_back(d.value);
-        else if (d.kind == wh::ir::Dim::Kind::kParam) dims.push_back(d.param);
-        else dims.push_back(nullptr);
+        if (d.kind == wh::ir::Dim::Kind::kValue)
+            dims.push_back(d.value);
+        else if (d.kind == wh::ir::Dim::Kind::kParam)
+            dims.push_back(d.param);
+        else
+            dims.push_back(nullptr);
     }
     return dims;
 }
@@ -62,9 +67,8 @@ int runInfo(const std::string& path, bool asJson) {
 
     std::map<std::string, int64_t> ops;
     for (const wh::ir::Node* n : g.nodes()) {
-        std::string key = n->domain.empty() || n->domain == "ai.onnx"
-                              ? n->opType
-                              : n->domain + "." + n->opType;
+        std::string key =
+            n->domain.empty() || n->domain == "ai.onnx" ? n->opType : n->domain + "." + n->opType;
         ++ops[key];
     }
     int64_t params = 0;
@@ -117,7 +121,8 @@ int runInfo(const std::string& path, bool asJson) {
         std::printf("  output     %s %s %s\n", out["name"].get<std::string>().c_str(),
                     out["dtype"].get<std::string>().c_str(), out["shape"].dump().c_str());
     std::printf("  ops       ");
-    for (const auto& [op, count] : ops) std::printf(" %s×%lld", op.c_str(), static_cast<long long>(count));
+    for (const auto& [op, count] : ops)
+        std::printf(" %s×%lld", op.c_str(), static_cast<long long>(count));
     std::printf("\n");
     keepUntilExit(std::move(*model));
     return 0;
@@ -170,8 +175,9 @@ void writeDot(const std::string& path, const wh::ir::Graph& g, const wh::layout:
     for (std::size_t t = 0; t < layout.terminals.size(); ++t)
         out << "  t" << t << " [shape=ellipse,label=\"io\"];\n";
     for (const auto& e : layout.edges) {
-        out << "  " << (e.fromTerminal >= 0 ? "t" + std::to_string(e.fromTerminal)
-                                            : "n" + std::to_string(e.from))
+        out << "  "
+            << (e.fromTerminal >= 0 ? "t" + std::to_string(e.fromTerminal)
+                                    : "n" + std::to_string(e.from))
             << " -> "
             << (e.toTerminal >= 0 ? "t" + std::to_string(e.toTerminal) : "n" + std::to_string(e.to))
             << ";\n";
@@ -211,6 +217,7 @@ int runLayout(const std::string& path, bool asJson, const std::string& dotPath) 
 }  // namespace
 
 int main(int argc, char** argv) {
+    wh::cli::preferShortOpenMpSpins();
     CLI::App app{"whittle-cli: inspect, convert and compress ONNX models (see CLI.md)"};
     app.require_subcommand(1);
     bool asJson = false;

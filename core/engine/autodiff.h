@@ -102,6 +102,9 @@ struct GradBuild {
     /// inputs and with outputs = the node's outputs (null where omitted) followed by one extra
     /// output per `stateInputs` entry.
     std::unique_ptr<Kernel> trainingForward;
+    /// The training forward computes exactly the inference function (it exists for memory or
+    /// layout reasons, as the oneDNN Conv's): the plan's evaluate() runs it too.
+    bool trainingForwardIsInference = false;
     /// Node inputs that the training forward updates (BatchNormalization's running mean and
     /// variance): extra output k is the new value of input stateInputs[k]. The plan stores it
     /// back after the forward pass.
@@ -136,7 +139,9 @@ private:
 
 /// Adds every reference gradient (core/engine/ref/grad_*.cpp).
 void registerReferenceGradients(GradRegistry& registry);
-/// Adds the oneDNN gradients (core/engine/dnnl/*backward*): Conv (2-D, float32) so far.
+/// Adds the fast gradients (backend kDnnl, core/engine/dnnl/*backward*, float32): Conv (2-D,
+/// oneDNN, with a training forward whose blocked copies live in shared scratch),
+/// BatchNormalization (OpenMP training forward + backward), Relu and Clip (oneDNN eltwise).
 void registerDnnlGradients(GradRegistry& registry);
 
 // ---- Helpers shared by gradient kernels, the training plan and tests -------------------------

@@ -1,7 +1,11 @@
 #include "core/engine/training_plan.h"
 
 #include <algorithm>
+#include <array>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <set>
 #include <unordered_map>
@@ -20,11 +24,12 @@ namespace {
 
 bool isNondeterministic(std::string_view op) {
     return op == "RandomNormal" || op == "RandomUniform" || op == "RandomNormalLike" ||
-           op == "RandomUniformLike" || op == "Multinomial" || op == "Bernoulli" ||
-           op == "Dropout";
+           op == "RandomUniformLike" || op == "Multinomial" || op == "Bernoulli" || op == "Dropout";
 }
 
-bool isFloating(ir::DType t) { return t == ir::DType::kFloat || t == ir::DType::kDouble; }
+bool isFloating(ir::DType t) {
+    return t == ir::DType::kFloat || t == ir::DType::kDouble;
+}
 
 TensorInfo infoFromType(const ir::Type& type, const Dims* given) {
     TensorInfo info;
@@ -67,8 +72,8 @@ Expected<double> softmaxCrossEntropy(const HostTensor& logits, const HostTensor&
     std::vector<double> row(static_cast<std::size_t>(C));
     for (int64_t b = 0; b < B; ++b) {
         if (y[b] < 0 || y[b] >= C)
-            return error(StatusCode::kBadInput, "label {} of sample {} is outside [0, {})", y[b],
-                         b, C);
+            return error(StatusCode::kBadInput, "label {} of sample {} is outside [0, {})", y[b], b,
+                         C);
         for (int64_t c = 0; c < C; ++c) row[static_cast<std::size_t>(c)] = logits.at(b * C + c);
         const double mx = *std::max_element(row.begin(), row.end());
         double sum = 0;
@@ -99,29 +104,36 @@ struct TrainingPlan::Impl {
         TensorInfo info;
         HostTensor tensor;  // activations and constants (parameters/state live elsewhere)
         HostTensor grad;
-        Dims dims;          // of the last value, kept when the tensor is released
-        int param = -1;     // index into params
-        int state = -1;     // index into state
+        Dims dims;       // of the last value, kept when the tensor is released
+        int param = -1;  // index into params
+        int state = -1;  // index into state
         bool constant = false;
         bool needsGrad = false;
         bool gradWritten = false;
-        bool saved = false;      // some gradient kernel reads it
-        bool releasable = false; // an activation nobody needs after its last forward reader
-        int lastUse = -1;        // last step reading it in the forward pass
+        bool saved = false;       // some gradient kernel reads it
+        bool releasable = false;  // an activation nobody needs after its last forward reader
+        int lastUse = -1;         // last step reading it in the forward pass
+        int lastBackUse = -1;     // saved activation: the backward step reading it last (the
+                                  // lowest index), after which its buffer can be reused
+        std::size_t bytes = 0, gradBytes = 0;  // sizes last seen, for the buffer pool
+        std::size_t evalBytes = 0;             // the same in evaluate()
+        bool activation = false;  // computed per run (not a constant, parameter, state, input)
+        bool view = false, gradView = false;  // the kernel returns a view: no pooled buffer
     };
     struct Step {
         const ir::Node* node = nullptr;
         std::string where;
-        std::unique_ptr<Kernel> kernel;          // inference semantics
-        std::unique_ptr<Kernel> trainingForward; // optional override while training
+        std::unique_ptr<Kernel> kernel;           // inference semantics
+        std::unique_ptr<Kernel> trainingForward;  // optional override while training
+        bool trainingForwardForEval = false;      // ... and in evaluate() (same function)
         std::unique_ptr<GradKernel> grad;
-        std::vector<int> inputs, outputs;        // slot, -1 = omitted
-        std::vector<int> stateSlots;             // slot updated by extra output k
+        std::vector<int> inputs, outputs;  // slot, -1 = omitted
+        std::vector<int> stateSlots;       // slot updated by extra output k
         std::vector<HostTensor> stateOut;
-        std::vector<bool> wantGrad;              // per input
+        std::vector<bool> wantGrad;  // per input
         std::vector<bool> savedIn, savedOut;
         bool backward = false;
-        std::vector<HostTensor> scratch;         // per input, when a gradient accumulates
+        std::vector<HostTensor> scratch;  // per input, when a gradient accumulates
     };
 
     ir::Model model;
@@ -139,6 +151,87 @@ struct TrainingPlan::Impl {
     // input dims; null entries fall back to the step's shape-agnostic kernel.
     std::map<Dims, std::vector<std::unique_ptr<Kernel>>> kernelSets;
     static constexpr std::size_t kMaxKernelSets = 4;
+    // WHITTLE_TRAIN_PROFILE=1: seconds per op type (forward, backward) and calls, printed to
+    // stderr when the plan goes away.
+    bool profile = false;
+    std::map<std::string, std::array<double, 3>> profileTimes;
+    ~Impl() {
+        if (!profile || profileTimes.empty()) return;
+        double f = 0, b = 0;
+        for (const auto& [op, t] : profileTimes) {
+            f += t[0];
+            b += t[1];
+        }
+        std::fprintf(stderr, "training profile (ms per call summed over all nodes of the type):\n");
+        std::fprintf(stderr, "%-24s %10s %10s %8s\n", "op", "fwd ms", "bwd ms", "calls");
+        for (const auto& [op, t] : profileTimes)
+            std::fprintf(stderr, "%-24s %10.1f %10.1f %8.0f\n", op.c_str(), 1e3 * t[0], 1e3 * t[1],
+                         t[2]);
+        std::fprintf(stderr, "%-24s %10.1f %10.1f\n", "total", 1e3 * f, 1e3 * b);
+    }
+
+    // Buffers of released activations and consumed gradients, handed to the next tensor that
+    // needs at least that many bytes (best fit): after the first step a training step allocates
+    // (and zero-fills, and page-faults) nothing, and gradients of activations only live from the
+    // backward step that writes them to the one that consumes them.
+    std::vector<HostTensor> pool;
+    std::vector<uint64_t> poolStamp;  // the run that put each buffer there
+    uint64_t run = 0;                 // forward passes so far (training and evaluation)
+
+    HostTensor acquire(std::size_t bytes) {
+        if (bytes == 0) return {};
+        // Best fit, and never more than twice the size (a small tensor must not take the
+        // buffer a large one will ask for next).
+        std::size_t best = pool.size();
+        for (std::size_t i = 0; i < pool.size(); ++i)
+            if (pool[i].byteSize() >= bytes && pool[i].byteSize() <= 2 * bytes + 4096 &&
+                (best == pool.size() || pool[i].byteSize() < pool[best].byteSize()))
+                best = i;
+        if (best == pool.size()) return {};
+        HostTensor t = std::move(pool[best]);
+        pool[best] = std::move(pool.back());
+        poolStamp[best] = poolStamp.back();
+        pool.pop_back();
+        poolStamp.pop_back();
+        return t;
+    }
+    bool sharedStorage(const void* p, const HostTensor* self) const {
+        auto same = [&](const HostTensor& t) { return &t != self && !t.empty() && t.raw() == p; };
+        for (const Slot& sl : slots)
+            if (same(sl.tensor) || same(sl.grad)) return true;
+        for (const Parameter& pa : params)
+            if (same(pa.value) || same(pa.grad)) return true;
+        for (const auto& st : state)
+            if (same(st.second)) return true;
+        for (const Step& st : steps)
+            for (const HostTensor& t : st.scratch)
+                if (same(t)) return true;
+        return false;
+    }
+    // Empties `t`, keeping its buffer for reuse unless another tensor of the plan shares it
+    // (a Reshape/Flatten output, a gradient passed through as a view).
+    // `keep` false: the tensor's kernel does not take pooled buffers (it returns a view or new
+    // storage), so pooling its buffers would only grow the pool.
+    void recycle(HostTensor& t, bool keep = true) {
+        if (t.empty()) return;
+        if (keep && t.dtype() != ir::DType::kString && t.byteSize() > 0 &&
+            !sharedStorage(t.raw(), &t)) {
+            pool.push_back(std::move(t));
+            poolStamp.push_back(run);
+        }
+        t = HostTensor();
+    }
+    // Frees the buffers no tensor took during the whole run that just ended (the surplus of a
+    // run with other shapes, e.g. the evaluation batch).
+    void trimPool() {
+        for (std::size_t i = pool.size(); i-- > 0;)
+            if (poolStamp[i] < run) {
+                pool[i] = std::move(pool.back());
+                poolStamp[i] = poolStamp.back();
+                pool.pop_back();
+                poolStamp.pop_back();
+            }
+    }
 
     HostTensor& value(int s) {
         Slot& slot = slots[static_cast<std::size_t>(s)];
@@ -161,8 +254,12 @@ TrainingPlan::TrainingPlan(TrainingPlan&&) noexcept = default;
 TrainingPlan& TrainingPlan::operator=(TrainingPlan&&) noexcept = default;
 TrainingPlan::~TrainingPlan() = default;
 
-std::vector<Parameter>& TrainingPlan::parameters() { return m_impl->params; }
-const std::vector<Parameter>& TrainingPlan::parameters() const { return m_impl->params; }
+std::vector<Parameter>& TrainingPlan::parameters() {
+    return m_impl->params;
+}
+const std::vector<Parameter>& TrainingPlan::parameters() const {
+    return m_impl->params;
+}
 Parameter* TrainingPlan::parameter(std::string_view name) {
     for (Parameter& p : m_impl->params)
         if (p.name == name) return &p;
@@ -171,8 +268,12 @@ Parameter* TrainingPlan::parameter(std::string_view name) {
 const std::vector<std::pair<std::string, HostTensor>>& TrainingPlan::state() const {
     return m_impl->state;
 }
-TrainingFlags& TrainingPlan::flags() { return m_impl->flags; }
-int TrainingPlan::numSteps() const { return static_cast<int>(m_impl->steps.size()); }
+TrainingFlags& TrainingPlan::flags() {
+    return m_impl->flags;
+}
+int TrainingPlan::numSteps() const {
+    return static_cast<int>(m_impl->steps.size());
+}
 int TrainingPlan::numSavedActivations() const {
     int n = 0;
     for (const auto& s : m_impl->slots)
@@ -186,6 +287,7 @@ Expected<TrainingPlan> TrainingPlan::compile(const ir::Model& source,
     Impl& m = *impl;
     m.options = options;
     m.flags.seed = options.seed;
+    if (const char* p = std::getenv("WHITTLE_TRAIN_PROFILE")) m.profile = *p && *p != '0';
     setComputeThreads(options.threads);
     const KernelRegistry& registry =
         options.registry ? *options.registry : KernelRegistry::builtin();
@@ -260,9 +362,9 @@ Expected<TrainingPlan> TrainingPlan::compile(const ir::Model& source,
             return error(StatusCode::kUnsupported,
                          "graph input '{}': training feeds one input (the images)", v->name());
         auto given = options.inputShapes.find(v->name());
-        m.inputSlot = newSlot(v, infoFromType(v->type, given == options.inputShapes.end()
-                                                           ? nullptr
-                                                           : &given->second));
+        m.inputSlot = newSlot(
+            v,
+            infoFromType(v->type, given == options.inputShapes.end() ? nullptr : &given->second));
     }
     if (m.inputSlot < 0) return error(StatusCode::kBadInput, "the model has no input to feed");
 
@@ -300,7 +402,8 @@ Expected<TrainingPlan> TrainingPlan::compile(const ir::Model& source,
         Expected<KernelBuild> build = error(StatusCode::kUnsupported, "");
         bool found = false;
         for (Backend backend : options.backends) {
-            const KernelFactory* factory = registry.find(node->domain, node->opType, opset, backend);
+            const KernelFactory* factory =
+                registry.find(node->domain, node->opType, opset, backend);
             if (!factory) continue;
             found = true;
             build = (*factory)(ctx);
@@ -335,7 +438,8 @@ Expected<TrainingPlan> TrainingPlan::compile(const ir::Model& source,
             for (int i = 0; i < node->numOutputs(); ++i) {
                 auto& info = build->outputs[static_cast<std::size_t>(i)];
                 info = TensorInfo::of(outs[static_cast<std::size_t>(i)]);
-                info.constant = std::make_shared<const HostTensor>(outs[static_cast<std::size_t>(i)]);
+                info.constant =
+                    std::make_shared<const HostTensor>(outs[static_cast<std::size_t>(i)]);
             }
             outputsConstant = true;
         }
@@ -351,7 +455,8 @@ Expected<TrainingPlan> TrainingPlan::compile(const ir::Model& source,
         bool floatingOut = false;
         for (int i = 0; i < node->numOutputs(); ++i) {
             const ir::DType t = build->outputs[static_cast<std::size_t>(i)].dtype;
-            floatingOut = floatingOut || (node->output(i) && (isFloating(t) || t == ir::DType::kUndefined));
+            floatingOut =
+                floatingOut || (node->output(i) && (isFloating(t) || t == ir::DType::kUndefined));
         }
         anyNeedsGrad = anyNeedsGrad && floatingOut;
 
@@ -378,10 +483,13 @@ Expected<TrainingPlan> TrainingPlan::compile(const ir::Model& source,
                          node->opType, opset, where);
         if (hasGrad) {
             if (!gb) {
-                if (anyNeedsGrad) return error(gb.error().code(), "{}: {}", where, gb.error().message());
+                if (anyNeedsGrad)
+                    return error(gb.error().code(), "{}: {}", where, gb.error().message());
             } else {
                 step.grad = std::move(gb->kernel);
                 step.trainingForward = std::move(gb->trainingForward);
+                step.trainingForwardForEval =
+                    gb->trainingForwardIsInference && gb->stateInputs.empty();
                 step.savedIn = std::move(gb->savedInputs);
                 step.savedOut = std::move(gb->savedOutputs);
                 for (int k : gb->stateInputs) {
@@ -405,8 +513,9 @@ Expected<TrainingPlan> TrainingPlan::compile(const ir::Model& source,
             }
             const int s = newSlot(v, build->outputs[static_cast<std::size_t>(i)]);
             m.slots[static_cast<std::size_t>(s)].needsGrad =
-                anyNeedsGrad && (isFloating(build->outputs[static_cast<std::size_t>(i)].dtype) ||
-                              build->outputs[static_cast<std::size_t>(i)].dtype == ir::DType::kUndefined);
+                anyNeedsGrad &&
+                (isFloating(build->outputs[static_cast<std::size_t>(i)].dtype) ||
+                 build->outputs[static_cast<std::size_t>(i)].dtype == ir::DType::kUndefined);
             step.outputs.push_back(s);
         }
         step.savedOut.resize(step.outputs.size(), false);
@@ -434,11 +543,29 @@ Expected<TrainingPlan> TrainingPlan::compile(const ir::Model& source,
             if (st.outputs[k] >= 0 && st.backward && st.savedOut[k])
                 m.slots[static_cast<std::size_t>(st.outputs[k])].saved = true;
     }
-    for (int s : m.outputSlots) m.slots[static_cast<std::size_t>(s)].saved = true;
+    // The backward pass runs the steps in reverse: a saved activation is last read by the
+    // lowest-index backward step that reads it.
+    for (std::size_t i = m.steps.size(); i-- > 0;) {
+        const Impl::Step& st = m.steps[i];
+        if (!st.backward) continue;
+        for (std::size_t k = 0; k < st.inputs.size(); ++k)
+            if (st.inputs[k] >= 0 && st.savedIn[k])
+                m.slots[static_cast<std::size_t>(st.inputs[k])].lastBackUse = static_cast<int>(i);
+        for (std::size_t k = 0; k < st.outputs.size(); ++k)
+            if (st.outputs[k] >= 0 && st.savedOut[k])
+                m.slots[static_cast<std::size_t>(st.outputs[k])].lastBackUse = static_cast<int>(i);
+    }
+    for (int s : m.outputSlots) {
+        m.slots[static_cast<std::size_t>(s)].saved = true;
+        m.slots[static_cast<std::size_t>(s)].lastBackUse = -1;  // kept: evaluate() reads it
+    }
     for (std::size_t s = 0; s < m.slots.size(); ++s) {
         Impl::Slot& slot = m.slots[s];
-        slot.releasable = !slot.saved && !slot.constant && slot.param < 0 && slot.state < 0 &&
-                          static_cast<int>(s) != m.inputSlot;
+        const bool activation = !slot.constant && slot.param < 0 && slot.state < 0 &&
+                                static_cast<int>(s) != m.inputSlot;
+        slot.releasable = !slot.saved && activation;
+        slot.activation = activation;
+        if (!activation) slot.lastBackUse = -1;
     }
     return TrainingPlan(std::move(impl));
 }
@@ -479,11 +606,13 @@ std::vector<std::unique_ptr<Kernel>>* TrainingPlan::Impl::kernelsFor(const Dims&
     for (std::size_t i = 0; i < steps.size(); ++i) {
         const Step& st = steps[i];
         inputInfos.clear();
-        for (int s : st.inputs) inputInfos.push_back(s < 0 ? TensorInfo{} : infos[static_cast<std::size_t>(s)]);
+        for (int s : st.inputs)
+            inputInfos.push_back(s < 0 ? TensorInfo{} : infos[static_cast<std::size_t>(s)]);
         const int64_t opset = model.opsetVersion(st.node->domain);
         KernelContext ctx{*st.node, opset, inputInfos, kernelOptions};
         for (Backend backend : options.backends) {
-            const KernelFactory* f = registry->find(st.node->domain, st.node->opType, opset, backend);
+            const KernelFactory* f =
+                registry->find(st.node->domain, st.node->opType, opset, backend);
             if (!f) continue;
             Expected<KernelBuild> b = (*f)(ctx);
             if (!b) {
@@ -494,6 +623,14 @@ std::vector<std::unique_ptr<Kernel>>* TrainingPlan::Impl::kernelsFor(const Dims&
                 if (st.outputs[k] >= 0) {
                     TensorInfo info = b->outputs[k];
                     info.constant.reset();  // computed at run time in this plan either way
+                    // The buffer pool's guess for the first run with this shape.
+                    Slot& slot = slots[static_cast<std::size_t>(st.outputs[k])];
+                    if (slot.bytes == 0 && info.rankKnown && info.dtype != ir::DType::kString &&
+                        info.dtype != ir::DType::kUndefined &&
+                        std::all_of(info.dims.begin(), info.dims.end(),
+                                    [](int64_t d) { return d >= 0; }))
+                        slot.bytes = static_cast<std::size_t>(numElementsOf(info.dims)) *
+                                     ir::dtypeSize(info.dtype);
                     infos[static_cast<std::size_t>(st.outputs[k])] = std::move(info);
                 }
             set[i] = std::move(b->kernel);
@@ -508,30 +645,54 @@ Expected<double> TrainingPlan::forwardBackward(const HostTensor& images, const H
     WH_RETURN_IF_ERROR(m.feed(images));
     setComputeThreads(m.options.threads);
     ++m.flags.dropoutStep;
+    ++m.run;
     std::vector<std::unique_ptr<Kernel>>* kernels = m.kernelsFor(images.dims());
 
     // Forward, training semantics.
     std::vector<const HostTensor*> ins;
     std::vector<HostTensor*> outs;
+    std::vector<const void*> pooled;
     for (std::size_t i = 0; i < m.steps.size(); ++i) {
         Impl::Step& st = m.steps[i];
         ins.clear();
         outs.clear();
         for (int s : st.inputs) ins.push_back(s < 0 ? nullptr : &m.value(s));
-        for (int s : st.outputs) outs.push_back(s < 0 ? nullptr : &m.value(s));
+        for (int s : st.outputs) {
+            if (s >= 0) {
+                Impl::Slot& slot = m.slots[static_cast<std::size_t>(s)];
+                if (slot.tensor.empty() && slot.activation && !slot.view)
+                    slot.tensor = m.acquire(slot.bytes);
+            }
+            outs.push_back(s < 0 ? nullptr : &m.value(s));
+        }
         if (st.trainingForward)
             for (HostTensor& t : st.stateOut) outs.push_back(&t);
+        pooled.clear();
+        for (HostTensor* t : outs) pooled.push_back(t && !t->empty() ? t->raw() : nullptr);
         Kernel* specific = kernels ? (*kernels)[i].get() : nullptr;
         Kernel& k = st.trainingForward ? *st.trainingForward : specific ? *specific : *st.kernel;
+        const auto t0 =
+            m.profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
         Status s = k.run(ins, outs);
         if (!s.isOk()) return error(s.code(), "{}: {}", st.where, s.message());
-        for (int o : st.outputs)
-            if (o >= 0) m.slots[static_cast<std::size_t>(o)].dims = m.value(o).dims();
+        if (m.profile) {
+            auto& t = m.profileTimes[st.node->opType];
+            t[0] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            t[2] += 1;
+        }
+        for (std::size_t k2 = 0; k2 < st.outputs.size(); ++k2)
+            if (const int o = st.outputs[k2]; o >= 0) {
+                Impl::Slot& slot = m.slots[static_cast<std::size_t>(o)];
+                slot.dims = m.value(o).dims();
+                slot.bytes = m.value(o).byteSize();
+                if (pooled[k2] && m.value(o).raw() != pooled[k2]) slot.view = true;
+            }
         // Release what neither a later node nor the backward pass reads.
         for (int in : st.inputs)
             if (in >= 0) {
                 Impl::Slot& slot = m.slots[static_cast<std::size_t>(in)];
-                if (slot.releasable && slot.lastUse == static_cast<int>(i)) slot.tensor = HostTensor();
+                if (slot.releasable && slot.lastUse == static_cast<int>(i))
+                    m.recycle(slot.tensor, !slot.view);
             }
     }
 
@@ -539,6 +700,8 @@ Expected<double> TrainingPlan::forwardBackward(const HostTensor& images, const H
     for (auto& slot : m.slots) slot.gradWritten = false;
     const int out0 = m.outputSlots[0];
     Impl::Slot& outSlot = m.slots[static_cast<std::size_t>(out0)];
+    if (outSlot.needsGrad && outSlot.grad.empty() && outSlot.param < 0)
+        outSlot.grad = m.acquire(outSlot.bytes);
     WH_ASSIGN_OR_RETURN(double loss,
                         softmaxCrossEntropy(m.value(out0), labels, m.options.labelSmoothing,
                                             outSlot.needsGrad ? &m.gradOf(out0) : nullptr));
@@ -549,6 +712,7 @@ Expected<double> TrainingPlan::forwardBackward(const HostTensor& images, const H
     std::vector<Dims> inDims;
     std::vector<HostTensor*> inGrads;
     std::vector<bool> direct;
+    std::vector<const void*> pooledGrads;
     for (std::size_t i = m.steps.size(); i-- > 0;) {
         Impl::Step& st = m.steps[i];
         if (!st.backward) continue;
@@ -565,6 +729,7 @@ Expected<double> TrainingPlan::forwardBackward(const HostTensor& images, const H
         inDims.clear();
         inGrads.clear();
         direct.assign(st.inputs.size(), false);
+        pooledGrads.assign(st.inputs.size(), nullptr);
         for (std::size_t k = 0; k < st.inputs.size(); ++k) {
             const int s = st.inputs[k];
             savedIn.push_back(s >= 0 && st.savedIn[k] ? &m.value(s) : nullptr);
@@ -579,21 +744,50 @@ Expected<double> TrainingPlan::forwardBackward(const HostTensor& images, const H
             for (std::size_t j = 0; j < k; ++j)
                 if (st.inputs[j] == s && inGrads[j]) first = false;
             direct[k] = first;
-            inGrads.push_back(first ? &m.gradOf(s) : &st.scratch[k]);
+            Impl::Slot& inSlot = m.slots[static_cast<std::size_t>(s)];
+            HostTensor& target = first ? m.gradOf(s) : st.scratch[k];
+            if (target.empty() && inSlot.param < 0 && !inSlot.gradView)
+                target = m.acquire(inSlot.gradBytes ? inSlot.gradBytes : inSlot.bytes);
+            pooledGrads[k] = target.empty() ? nullptr : target.raw();
+            inGrads.push_back(&target);
         }
         for (std::size_t k = 0; k < st.outputs.size(); ++k) {
             const int s = st.outputs[k];
             savedOut.push_back(s >= 0 && st.savedOut[k] ? &m.value(s) : nullptr);
         }
         GradArgs args{savedIn, savedOut, inDims, outGrads, inGrads};
+        const auto t0 =
+            m.profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
         Status s = st.grad->backward(args);
         if (!s.isOk()) return error(s.code(), "{} (backward): {}", st.where, s.message());
         for (std::size_t k = 0; k < st.inputs.size(); ++k) {
             if (!inGrads[k]) continue;
             const int slot = st.inputs[k];
-            if (!direct[k]) WH_RETURN_IF_ERROR(accumulate(m.gradOf(slot), st.scratch[k]));
-            m.slots[static_cast<std::size_t>(slot)].gradWritten = true;
+            Impl::Slot& sl = m.slots[static_cast<std::size_t>(slot)];
+            if (pooledGrads[k] && inGrads[k]->raw() != pooledGrads[k]) sl.gradView = true;
+            if (!direct[k]) {
+                WH_RETURN_IF_ERROR(accumulate(m.gradOf(slot), st.scratch[k]));
+                m.recycle(st.scratch[k], !sl.gradView);
+            }
+            sl.gradWritten = true;
+            if (sl.param < 0) sl.gradBytes = sl.grad.byteSize();
         }
+        // This step's output gradients are consumed, and so are the activations only it (of
+        // the steps still to run backward) reads.
+        for (int o : st.outputs)
+            if (o >= 0 && m.slots[static_cast<std::size_t>(o)].param < 0)
+                m.recycle(m.slots[static_cast<std::size_t>(o)].grad,
+                          !m.slots[static_cast<std::size_t>(o)].gradView);
+        auto releaseSaved = [&](int sIdx) {
+            if (sIdx < 0) return;
+            Impl::Slot& sl = m.slots[static_cast<std::size_t>(sIdx)];
+            if (sl.lastBackUse == static_cast<int>(i)) m.recycle(sl.tensor, !sl.view);
+        };
+        for (int in : st.inputs) releaseSaved(in);
+        for (int o : st.outputs) releaseSaved(o);
+        if (m.profile)
+            m.profileTimes[st.node->opType][1] +=
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
 
     // Parameters no gradient reached get zero; BN running statistics take their new values.
@@ -615,6 +809,7 @@ Expected<double> TrainingPlan::forwardBackward(const HostTensor& images, const H
                 std::memcpy(dst.raw(), t.raw(), t.byteSize());
         }
     }
+    m.trimPool();
     // Release the remaining activations' references to the caller's images.
     m.slots[static_cast<std::size_t>(m.inputSlot)].tensor = HostTensor();
     return loss;
@@ -624,6 +819,7 @@ Expected<std::vector<HostTensor>> TrainingPlan::evaluate(const HostTensor& image
     Impl& m = *m_impl;
     WH_RETURN_IF_ERROR(m.feed(images));
     setComputeThreads(m.options.threads);
+    ++m.run;
     std::vector<std::unique_ptr<Kernel>>* kernels = m.kernelsFor(images.dims());
     std::vector<const HostTensor*> ins;
     std::vector<HostTensor*> outs;
@@ -632,16 +828,38 @@ Expected<std::vector<HostTensor>> TrainingPlan::evaluate(const HostTensor& image
         ins.clear();
         outs.clear();
         for (int s : st.inputs) ins.push_back(s < 0 ? nullptr : &m.value(s));
-        for (int s : st.outputs) outs.push_back(s < 0 ? nullptr : &m.value(s));
+        for (int s : st.outputs) {
+            if (s >= 0) {
+                Impl::Slot& slot = m.slots[static_cast<std::size_t>(s)];
+                if (slot.tensor.empty() && slot.activation && !slot.view)
+                    slot.tensor = m.acquire(slot.evalBytes);
+            }
+            outs.push_back(s < 0 ? nullptr : &m.value(s));
+        }
         Kernel* specific = kernels ? (*kernels)[i].get() : nullptr;
-        Status s = (specific ? *specific : *st.kernel).run(ins, outs);
+        Kernel& k = st.trainingForward && st.trainingForwardForEval ? *st.trainingForward
+                    : specific                                      ? *specific
+                                                                    : *st.kernel;
+        Status s = k.run(ins, outs);
         if (!s.isOk()) return error(s.code(), "{}: {}", st.where, s.message());
         for (int o : st.outputs)
-            if (o >= 0) m.slots[static_cast<std::size_t>(o)].dims = m.value(o).dims();
+            if (o >= 0) {
+                m.slots[static_cast<std::size_t>(o)].dims = m.value(o).dims();
+                m.slots[static_cast<std::size_t>(o)].evalBytes = m.value(o).byteSize();
+            }
+        // No backward here: any activation can go after its last reader.
+        for (int in : st.inputs) {
+            if (in < 0) continue;
+            Impl::Slot& slot = m.slots[static_cast<std::size_t>(in)];
+            if (slot.activation && slot.lastUse == static_cast<int>(i) &&
+                std::find(m.outputSlots.begin(), m.outputSlots.end(), in) == m.outputSlots.end())
+                m.recycle(slot.tensor, !slot.view);
+        }
     }
     std::vector<HostTensor> result;
     for (int s : m.outputSlots) result.push_back(m.value(s).clone());
     m.slots[static_cast<std::size_t>(m.inputSlot)].tensor = HostTensor();
+    m.trimPool();  // what this batch did not take (training-sized buffers, other batch sizes)
     return result;
 }
 
@@ -672,7 +890,8 @@ Status TrainingPlan::writeBack(ir::Model& model) const {
             const int64_t n = value.numElements();
             if (t->dtype == ir::DType::kFloat) {
                 std::vector<float> v2(static_cast<std::size_t>(n));
-                for (int64_t i = 0; i < n; ++i) v2[static_cast<std::size_t>(i)] = static_cast<float>(value.at(i));
+                for (int64_t i = 0; i < n; ++i)
+                    v2[static_cast<std::size_t>(i)] = static_cast<float>(value.at(i));
                 t->data = std::make_shared<const ir::Buffer>(v2.data(), v2.size() * sizeof(float));
             } else {
                 std::vector<double> v2(static_cast<std::size_t>(n));

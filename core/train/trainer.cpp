@@ -14,8 +14,8 @@ double now() {
 }
 }  // namespace
 
-Expected<EvalMetrics> evaluate(engine::TrainingPlan& plan, data::DataLoader& loader,
-                               int64_t limit, jobs::JobContext* job) {
+Expected<EvalMetrics> evaluate(engine::TrainingPlan& plan, data::DataLoader& loader, int64_t limit,
+                               jobs::JobContext* job) {
     EvalMetrics metrics;
     int64_t correct = 0;
     double lossSum = 0;
@@ -46,7 +46,8 @@ Expected<EvalMetrics> evaluate(engine::TrainingPlan& plan, data::DataLoader& loa
             WH_ASSIGN_OR_RETURN(double l, engine::softmaxCrossEntropy(part, labels, 0.0f, nullptr));
             lossSum += l * static_cast<double>(take);
         } else {
-            WH_ASSIGN_OR_RETURN(double l, engine::softmaxCrossEntropy(logits, labels, 0.0f, nullptr));
+            WH_ASSIGN_OR_RETURN(double l,
+                                engine::softmaxCrossEntropy(logits, labels, 0.0f, nullptr));
             lossSum += l * static_cast<double>(take);
         }
         metrics.samples += take;
@@ -60,7 +61,11 @@ Expected<EvalMetrics> evaluate(engine::TrainingPlan& plan, data::DataLoader& loa
 
 Trainer::Trainer(engine::TrainingPlan& plan, Optimizer& optimizer, LrSchedule& schedule,
                  data::DataLoader& train, data::DataLoader* test, TrainerOptions options)
-    : m_plan(plan), m_optimizer(optimizer), m_schedule(schedule), m_train(train), m_test(test),
+    : m_plan(plan),
+      m_optimizer(optimizer),
+      m_schedule(schedule),
+      m_train(train),
+      m_test(test),
       m_options(options) {}
 
 int64_t Trainer::plannedSteps() const {
@@ -68,8 +73,8 @@ int64_t Trainer::plannedSteps() const {
     return m_options.maxSteps > 0 ? std::min(m_options.maxSteps, byEpochs) : byEpochs;
 }
 
-#define WH_CALLBACKS(call)                                        \
-    for (Callback* cb : m_callbacks) WH_RETURN_IF_ERROR(cb->call)
+#define WH_CALLBACKS(call) \
+    for (Callback * cb : m_callbacks) WH_RETURN_IF_ERROR(cb->call)
 
 Expected<TrainMetrics> Trainer::run(jobs::JobContext* job) {
     TrainMetrics metrics;
@@ -78,16 +83,20 @@ Expected<TrainMetrics> Trainer::run(jobs::JobContext* job) {
     WH_CALLBACKS(onTrainBegin(*this));
     data::Batch batch;
     auto& params = m_plan.parameters();
+    double steadySeconds = 0;
+    int64_t steadyImages = 0;
     for (m_epoch = 0; m_epoch < m_options.epochs && !m_stop; ++m_epoch) {
         if (m_options.maxSteps > 0 && m_step >= m_options.maxSteps) break;
         WH_CALLBACKS(onEpochBegin(*this, m_epoch));
-        if (job) job->setProgress(static_cast<double>(m_step) / static_cast<double>(planned),
-                                  fmt::format("epoch {}/{}", m_epoch + 1, m_options.epochs));
+        if (job)
+            job->setProgress(static_cast<double>(m_step) / static_cast<double>(planned),
+                             fmt::format("epoch {}/{}", m_epoch + 1, m_options.epochs));
         EpochMetrics em;
         em.epoch = m_epoch;
         int64_t images = 0;
         double lossSum = 0;
         const double t0 = now();
+        double mark = t0;
         m_train.startEpoch(m_epoch);
         while (!m_stop && m_train.next(batch)) {
             if (m_options.maxSteps > 0 && m_step >= m_options.maxSteps) break;
@@ -105,6 +114,12 @@ Expected<TrainMetrics> Trainer::run(jobs::JobContext* job) {
             images += batch.size();
             ++em.steps;
             ++m_step;
+            const double t = now();
+            if (m_step > m_options.warmupSteps) {
+                steadySeconds += t - mark;
+                steadyImages += batch.size();
+            }
+            mark = t;
             if (job) job->setProgress(static_cast<double>(m_step) / static_cast<double>(planned));
             WH_CALLBACKS(onStepEnd(*this, info));
         }
@@ -118,7 +133,8 @@ Expected<TrainMetrics> Trainer::run(jobs::JobContext* job) {
         const bool last = m_stop || m_epoch + 1 == m_options.epochs ||
                           (m_options.maxSteps > 0 && m_step >= m_options.maxSteps);
         if (m_test && (m_options.evaluateEachEpoch || last)) {
-            WH_ASSIGN_OR_RETURN(EvalMetrics ev, evaluate(m_plan, *m_test, m_options.evalLimit, job));
+            WH_ASSIGN_OR_RETURN(EvalMetrics ev,
+                                evaluate(m_plan, *m_test, m_options.evalLimit, job));
             em.testAccuracy = ev.accuracy;
             em.testLoss = ev.loss;
             metrics.testAccuracy = ev.accuracy;
@@ -130,7 +146,11 @@ Expected<TrainMetrics> Trainer::run(jobs::JobContext* job) {
     metrics.stoppedEarly = m_stop;
     int64_t images = 0;
     for (const EpochMetrics& e : metrics.history) images += e.images;
-    metrics.imagesPerSecond = metrics.seconds > 0 ? static_cast<double>(images) / metrics.seconds : 0;
+    metrics.imagesPerSecond =
+        metrics.seconds > 0 ? static_cast<double>(images) / metrics.seconds : 0;
+    metrics.steadyImagesPerSecond = steadySeconds > 0
+                                        ? static_cast<double>(steadyImages) / steadySeconds
+                                        : metrics.imagesPerSecond;
     if (job) job->setProgress(1.0);
     WH_CALLBACKS(onTrainEnd(*this, metrics));
     return metrics;

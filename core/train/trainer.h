@@ -34,23 +34,26 @@ struct TrainerOptions {
     bool evaluateEachEpoch = true;
     /// > 0: evaluate on at most this many test samples.
     int64_t evalLimit = 0;
+    /// Steps excluded from TrainMetrics::steadyImagesPerSecond (kernel creation, first touch
+    /// of buffers).
+    int64_t warmupSteps = 3;
 };
 
 struct StepInfo {
     int epoch = 0;
-    int64_t step = 0;       ///< 0-based optimizer step
-    double loss = 0;        ///< mean loss of the batch
+    int64_t step = 0;  ///< 0-based optimizer step
+    double loss = 0;   ///< mean loss of the batch
     double lr = 0;
-    double gradNorm = 0;    ///< global L2 norm before clipping
+    double gradNorm = 0;  ///< global L2 norm before clipping
     int64_t batchSize = 0;
 };
 
 struct EpochMetrics {
     int epoch = 0;
-    double trainLoss = 0;   ///< mean over the epoch's batches
+    double trainLoss = 0;  ///< mean over the epoch's batches
     int64_t steps = 0;
     int64_t images = 0;
-    double seconds = 0;     ///< training time of the epoch (evaluation excluded)
+    double seconds = 0;  ///< training time of the epoch (evaluation excluded)
     double imagesPerSecond = 0;
     std::optional<double> testAccuracy;
     std::optional<double> testLoss;
@@ -58,10 +61,13 @@ struct EpochMetrics {
 
 struct TrainMetrics {
     int64_t steps = 0;
-    int epochs = 0;         ///< epochs begun
-    double finalLoss = 0;   ///< mean loss of the last epoch's batches
+    int epochs = 0;        ///< epochs begun
+    double finalLoss = 0;  ///< mean loss of the last epoch's batches
     double imagesPerSecond = 0;
-    double seconds = 0;     ///< training time (evaluation excluded)
+    /// Throughput after the first TrainerOptions::warmupSteps steps (data loading included,
+    /// evaluation excluded); equals imagesPerSecond when the run is no longer than the warm-up.
+    double steadyImagesPerSecond = 0;
+    double seconds = 0;  ///< training time (evaluation excluded)
     std::optional<double> testAccuracy;
     std::vector<EpochMetrics> history;
     bool stoppedEarly = false;

@@ -9,6 +9,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "core/engine/autodiff.h"
+#include "core/engine/dnnl/dnnl_backward.h"
 #include "core/engine/dnnl/dnnl_common.h"
 #include "core/engine/ref/grad_util.h"
 
@@ -17,6 +18,44 @@ namespace wh::engine {
 namespace {
 
 using dnnl::memory;
+
+// The blocked copies live in scratch buffers shared by every convolution backward of the
+// thread (they run one after another), one per role, grown to the largest layer: a plan's
+// memory then does not grow with the number of layers.
+enum Role { kDataDiffDst, kDataWei, kDataDiffSrc, kWSrc, kWDiffDst, kWDiffWei, kRoles };
+
+void* scratch(Role role, std::size_t bytes) {
+    thread_local HostTensor buffers[kRoles];
+    HostTensor& b = buffers[role];
+    if (b.byteSize() < bytes) b.ensure(ir::DType::kUInt8, {static_cast<int64_t>(bytes)});
+    return b.raw();
+}
+
+// A tensor the caller holds in plain layout, and (when the primitive prefers another layout)
+// the library-owned copy in that layout with the reorder between the two.
+struct Edge {
+    memory user, inner;
+    dnnl::reorder toInner, toUser;
+    bool blocked() const { return static_cast<bool>(inner); }
+    const memory& forPrimitive() const { return blocked() ? inner : user; }
+    void bindInner(Role role) {
+        if (blocked()) inner.set_data_handle(scratch(role, inner.get_desc().get_size()));
+    }
+};
+
+// `input`: the primitive reads it (reorder user -> inner); otherwise it writes it.
+Edge makeEdge(const memory::desc& user, const memory::desc& wanted, bool input) {
+    Edge e;
+    e.user = dnnlk::unboundMemory(user);
+    if (wanted != user) {
+        e.inner = dnnlk::unboundMemory(wanted);
+        if (input)
+            e.toInner = dnnl::reorder(e.user, e.inner);
+        else
+            e.toUser = dnnl::reorder(e.inner, e.user);
+    }
+    return e;
+}
 
 class ConvBackward : public GradKernel {
 public:
@@ -34,49 +73,85 @@ public:
     }
 
 private:
+    // Primitives for one input shape, created with format "any" so that oneDNN picks its fast
+    // (blocked) layouts; the plain tensors of the plan are reordered at the edges, as PyTorch
+    // does around its oneDNN convolutions.
     struct Prims {
         dnnl::convolution_backward_data data;
         dnnl::convolution_backward_weights weights;
-        memory::desc src, wei, bias, dst;
+        Edge dataDiffDst, dataWei, dataDiffSrc;  // backward data
+        Edge wSrc, wDiffDst, wDiffWei;           // backward weights
+        memory bias;                             // diff bias: always plain {M}
+        bool shareDiffDst = false;               // wDiffDst reuses dataDiffDst's reorder
     };
+
+    static void bind(Edge& e, const void* ptr) { e.user.set_data_handle(const_cast<void*>(ptr)); }
 
     Status run(const GradArgs& a, const HostTensor& dy) {
         const Dims& xd = a.inputDims[0];
         const Dims& wd = a.inputDims[1];
-        Prims* p = nullptr;
         auto key = std::make_pair(xd, dy.dims());
         auto it = m_cache.find(key);
         if (it == m_cache.end()) {
             WH_ASSIGN_OR_RETURN_STATUS(Prims built, build(xd, wd, dy.dims()));
             it = m_cache.emplace(key, std::move(built)).first;
         }
-        p = &it->second;
+        Prims& p = it->second;
         dnnl::stream& s = dnnlk::cpuStream();
         HostTensor* gx = a.inputGrads[0];
         HostTensor* gw = a.inputGrads.size() > 1 ? a.inputGrads[1] : nullptr;
         HostTensor* gb = a.inputGrads.size() > 2 ? a.inputGrads[2] : nullptr;
-        auto mem = [](const memory::desc& d, const void* ptr) {
-            return memory(d, dnnlk::cpuEngine(), const_cast<void*>(ptr));
-        };
+        bool dyReordered = false;
+        p.dataDiffDst.bindInner(kDataDiffDst);
+        p.dataWei.bindInner(kDataWei);
+        p.dataDiffSrc.bindInner(kDataDiffSrc);
+        p.wSrc.bindInner(kWSrc);
+        p.wDiffDst.bindInner(kWDiffDst);
+        p.wDiffWei.bindInner(kWDiffWei);
         if (gx) {
             gx->ensure(ir::DType::kFloat, xd);
-            p->data.execute(s, {{DNNL_ARG_DIFF_DST, mem(p->dst, dy.raw())},
-                                {DNNL_ARG_WEIGHTS, mem(p->wei, a.inputs[1]->raw())},
-                                {DNNL_ARG_DIFF_SRC, mem(p->src, gx->raw())}});
+            bind(p.dataDiffDst, dy.raw());
+            bind(p.dataWei, a.inputs[1]->raw());
+            bind(p.dataDiffSrc, gx->raw());
+            if (p.dataDiffDst.blocked()) {
+                p.dataDiffDst.toInner.execute(s, p.dataDiffDst.user, p.dataDiffDst.inner);
+                dyReordered = true;
+            }
+            if (p.dataWei.blocked()) p.dataWei.toInner.execute(s, p.dataWei.user, p.dataWei.inner);
+            p.data.execute(s, {{DNNL_ARG_DIFF_DST, p.dataDiffDst.forPrimitive()},
+                               {DNNL_ARG_WEIGHTS, p.dataWei.forPrimitive()},
+                               {DNNL_ARG_DIFF_SRC, p.dataDiffSrc.forPrimitive()}});
+            if (p.dataDiffSrc.blocked())
+                p.dataDiffSrc.toUser.execute(s, p.dataDiffSrc.inner, p.dataDiffSrc.user);
         }
         if (gw || gb) {
             // oneDNN computes both together; a gradient nobody wants goes to scratch.
             HostTensor* w = gw ? gw : &m_scratchW;
             w->ensure(ir::DType::kFloat, wd);
-            std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(p->src, a.inputs[0]->raw())},
-                                                 {DNNL_ARG_DIFF_DST, mem(p->dst, dy.raw())},
-                                                 {DNNL_ARG_DIFF_WEIGHTS, mem(p->wei, w->raw())}};
+            bind(p.wSrc, a.inputs[0]->raw());
+            bind(p.wDiffWei, w->raw());
+            if (p.wSrc.blocked()) p.wSrc.toInner.execute(s, p.wSrc.user, p.wSrc.inner);
+            const memory* diffDst = &p.wDiffDst.forPrimitive();
+            if (p.shareDiffDst && dyReordered) {
+                diffDst = &p.dataDiffDst.inner;
+            } else {
+                bind(p.wDiffDst, dy.raw());
+                if (p.wDiffDst.blocked())
+                    p.wDiffDst.toInner.execute(s, p.wDiffDst.user, p.wDiffDst.inner);
+            }
+            std::unordered_map<int, memory> args{
+                {DNNL_ARG_SRC, p.wSrc.forPrimitive()},
+                {DNNL_ARG_DIFF_DST, *diffDst},
+                {DNNL_ARG_DIFF_WEIGHTS, p.wDiffWei.forPrimitive()}};
             if (m_hasBias) {
                 HostTensor* b = gb ? gb : &m_scratchB;
                 b->ensure(ir::DType::kFloat, {wd[0]});
-                args.insert({DNNL_ARG_DIFF_BIAS, mem(p->bias, b->raw())});
+                p.bias.set_data_handle(b->raw());
+                args.insert({DNNL_ARG_DIFF_BIAS, p.bias});
             }
-            p->weights.execute(s, args);
+            p.weights.execute(s, args);
+            if (p.wDiffWei.blocked())
+                p.wDiffWei.toUser.execute(s, p.wDiffWei.inner, p.wDiffWei.user);
         }
         s.wait();
         return Status::ok();
@@ -99,29 +174,40 @@ private:
             weiDims = {m_group, wd[0] / m_group};
             weiDims.insert(weiDims.end(), wd.begin() + 1, wd.end());
         }
-        Prims p{{}, {}, dnnlk::plainDesc(xd), dnnlk::plainDesc(weiDims),
-                dnnlk::plainDesc({wd[0]}), dnnlk::plainDesc(yd)};
+        const memory::desc src = dnnlk::plainDesc(xd), wei = dnnlk::plainDesc(weiDims),
+                           bias = dnnlk::plainDesc({wd[0]}), dst = dnnlk::plainDesc(yd);
+        auto any = [](const Dims& d) {
+            return memory::desc(dnnlk::toDnnl(d), memory::data_type::f32, memory::format_tag::any);
+        };
+        const memory::desc srcA = any(xd), weiA = any(weiDims), dstA = any(yd);
         dnnl::engine& eng = dnnlk::cpuEngine();
         const auto algo = dnnl::algorithm::convolution_direct;
-        auto fwd = m_hasBias
-                       ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo,
-                                                         p.src, p.wei, p.bias, p.dst, strides, dil,
-                                                         padL, padR)
-                       : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo,
-                                                         p.src, p.wei, p.dst, strides, dil, padL,
-                                                         padR);
+        auto fwd =
+            m_hasBias
+                ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, srcA,
+                                                  weiA, bias, dstA, strides, dil, padL, padR)
+                : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, srcA,
+                                                  weiA, dstA, strides, dil, padL, padR);
         dnnl::convolution_forward::primitive_desc fwdPd(fwd, eng);
         dnnl::convolution_backward_data::primitive_desc dataPd(
-            dnnl::convolution_backward_data::desc(algo, p.src, p.wei, p.dst, strides, dil, padL,
-                                                  padR),
+            dnnl::convolution_backward_data::desc(algo, srcA, weiA, dstA, strides, dil, padL, padR),
             eng, fwdPd);
         auto wdesc = m_hasBias ? dnnl::convolution_backward_weights::desc(
-                                     algo, p.src, p.wei, p.bias, p.dst, strides, dil, padL, padR)
-                               : dnnl::convolution_backward_weights::desc(
-                                     algo, p.src, p.wei, p.dst, strides, dil, padL, padR);
+                                     algo, srcA, weiA, bias, dstA, strides, dil, padL, padR)
+                               : dnnl::convolution_backward_weights::desc(algo, srcA, weiA, dstA,
+                                                                          strides, dil, padL, padR);
         dnnl::convolution_backward_weights::primitive_desc weightsPd(wdesc, eng, fwdPd);
+        Prims p;
         p.data = dnnl::convolution_backward_data(dataPd);
         p.weights = dnnl::convolution_backward_weights(weightsPd);
+        p.dataDiffDst = makeEdge(dst, dataPd.diff_dst_desc(), true);
+        p.dataWei = makeEdge(wei, dataPd.weights_desc(), true);
+        p.dataDiffSrc = makeEdge(src, dataPd.diff_src_desc(), false);
+        p.wSrc = makeEdge(src, weightsPd.src_desc(), true);
+        p.shareDiffDst = weightsPd.diff_dst_desc() == dataPd.diff_dst_desc();
+        p.wDiffDst = makeEdge(dst, weightsPd.diff_dst_desc(), true);
+        p.wDiffWei = makeEdge(wei, weightsPd.diff_weights_desc(), false);
+        if (m_hasBias) p.bias = dnnlk::unboundMemory(weightsPd.diff_bias_desc());
         return p;
     }
 
@@ -130,6 +216,130 @@ private:
     bool m_hasBias;
     std::map<std::pair<Dims, Dims>, Prims> m_cache;
     HostTensor m_scratchW, m_scratchB;
+};
+
+// The training forward of a 2-D float32 Conv: the same oneDNN primitive as the inference kernel
+// (layouts left to oneDNN, plain tensors reordered at the edges) but with its blocked copies in
+// the thread's shared scratch buffers rather than in memory owned by each layer, which for a
+// MobileNetV2 at batch 128 is hundreds of megabytes. Primitives per input shape, cached.
+class ConvTrainingForward final : public Kernel {
+public:
+    ConvTrainingForward(const ir::Node& node, int64_t group, bool hasBias)
+        : m_node(&node), m_group(group), m_hasBias(hasBias) {}
+
+    Status run(std::span<const HostTensor* const> in, std::span<HostTensor* const> out) override {
+        try {
+            return runImpl(in, out);
+        } catch (const dnnl::error& e) {
+            return makeStatus(StatusCode::kInternal, "oneDNN convolution (training): {}", e.what());
+        }
+    }
+
+private:
+    struct Prims {
+        dnnl::convolution_forward conv;
+        Edge src, wei, dst;
+        memory bias;
+        Dims outDims;
+    };
+
+    Status runImpl(std::span<const HostTensor* const> in, std::span<HostTensor* const> out) {
+        const HostTensor& x = *in[0];
+        const HostTensor& w = *in[1];
+        if (x.dtype() != ir::DType::kFloat || x.rank() != 4 || w.rank() != 4)
+            return makeStatus(StatusCode::kInternal, "oneDNN convolution (training): 2-D float32");
+        auto it = m_cache.find(x.dims());
+        if (it == m_cache.end()) {
+            WH_ASSIGN_OR_RETURN_STATUS(Prims built, build(x.dims(), w.dims()));
+            it = m_cache.emplace(x.dims(), std::move(built)).first;
+        }
+        Prims& p = it->second;
+        dnnl::stream& s = dnnlk::cpuStream();
+        out[0]->ensure(ir::DType::kFloat, p.outDims);
+        p.src.bindInner(kWSrc);
+        p.wei.bindInner(kDataWei);
+        p.dst.bindInner(kDataDiffSrc);
+        p.src.user.set_data_handle(const_cast<void*>(x.raw()));
+        p.wei.user.set_data_handle(const_cast<void*>(w.raw()));
+        p.dst.user.set_data_handle(out[0]->raw());
+        if (p.src.blocked()) p.src.toInner.execute(s, p.src.user, p.src.inner);
+        if (p.wei.blocked()) p.wei.toInner.execute(s, p.wei.user, p.wei.inner);
+        std::unordered_map<int, memory> args{{DNNL_ARG_SRC, p.src.forPrimitive()},
+                                             {DNNL_ARG_WEIGHTS, p.wei.forPrimitive()},
+                                             {DNNL_ARG_DST, p.dst.forPrimitive()}};
+        if (m_hasBias) {
+            p.bias.set_data_handle(const_cast<void*>(in[2]->raw()));
+            args.insert({DNNL_ARG_BIAS, p.bias});
+        }
+        p.conv.execute(s, args);
+        if (p.dst.blocked()) p.dst.toUser.execute(s, p.dst.inner, p.dst.user);
+        s.wait();
+        return Status::ok();
+    }
+
+    Expected<Prims> build(const Dims& xd, const Dims& wd) {
+        const std::vector<int64_t> in(xd.begin() + 2, xd.end()), k(wd.begin() + 2, wd.end());
+        // Output size (ONNX): SAME_* ceil(in / stride); else from the explicit pads.
+        std::vector<int64_t> strides0 = m_node->attrInts("strides"),
+                             dil0 = m_node->attrInts("dilations"), pads = m_node->attrInts("pads");
+        const std::string autoPad = m_node->attrString("auto_pad", "NOTSET");
+        std::vector<int64_t> outS(in.size());
+        for (std::size_t i = 0; i < in.size(); ++i) {
+            const int64_t st = strides0.empty() ? 1 : strides0[i];
+            const int64_t dl = dil0.empty() ? 1 : dil0[i];
+            const int64_t eff = (k[i] - 1) * dl + 1;
+            if (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") {
+                outS[i] = (in[i] + st - 1) / st;
+            } else {
+                const int64_t pb = autoPad == "VALID" || pads.empty() ? 0 : pads[i];
+                const int64_t pe = autoPad == "VALID" || pads.empty() ? 0 : pads[i + in.size()];
+                outS[i] = (in[i] + pb + pe - eff) / st + 1;
+            }
+            if (outS[i] <= 0)
+                return error(StatusCode::kBadInput, "convolution output would be empty");
+        }
+        WH_ASSIGN_OR_RETURN(ref::grad::Window w, ref::grad::readWindow(*m_node, in, outS, k));
+        memory::dims strides, dil, padL, padR;
+        for (std::size_t i = 0; i < in.size(); ++i) {
+            strides.push_back(w.strides[i]);
+            dil.push_back(w.dilations[i] - 1);
+            padL.push_back(w.padBegin[i]);
+            padR.push_back(dnnlk::dnnlPadEnd(in[i], w.padBegin[i], w.kernel[i], w.strides[i],
+                                             w.dilations[i], outS[i]));
+        }
+        Dims yd{xd[0], wd[0]};
+        yd.insert(yd.end(), outS.begin(), outS.end());
+        Dims weiDims = wd;
+        if (m_group > 1) {
+            weiDims = {m_group, wd[0] / m_group};
+            weiDims.insert(weiDims.end(), wd.begin() + 1, wd.end());
+        }
+        auto any = [](const Dims& d) {
+            return memory::desc(dnnlk::toDnnl(d), memory::data_type::f32, memory::format_tag::any);
+        };
+        const memory::desc bias = dnnlk::plainDesc({wd[0]});
+        const auto algo = dnnl::algorithm::convolution_direct;
+        const auto prop = dnnl::prop_kind::forward_training;
+        auto desc = m_hasBias
+                        ? dnnl::convolution_forward::desc(prop, algo, any(xd), any(weiDims), bias,
+                                                          any(yd), strides, dil, padL, padR)
+                        : dnnl::convolution_forward::desc(prop, algo, any(xd), any(weiDims),
+                                                          any(yd), strides, dil, padL, padR);
+        dnnl::convolution_forward::primitive_desc pd(desc, dnnlk::cpuEngine());
+        Prims p;
+        p.conv = dnnl::convolution_forward(pd);
+        p.src = makeEdge(dnnlk::plainDesc(xd), pd.src_desc(), true);
+        p.wei = makeEdge(dnnlk::plainDesc(weiDims), pd.weights_desc(), true);
+        p.dst = makeEdge(dnnlk::plainDesc(yd), pd.dst_desc(), false);
+        if (m_hasBias) p.bias = dnnlk::unboundMemory(bias);
+        p.outDims = yd;
+        return p;
+    }
+
+    const ir::Node* m_node;
+    int64_t m_group;
+    bool m_hasBias;
+    std::map<Dims, Prims> m_cache;
 };
 
 // 2-D float32 only; anything else is kUnsupported so the plan takes the reference gradient.
@@ -142,6 +352,10 @@ Expected<GradBuild> convBackwardFactory(const GradContext& ctx) {
     const int64_t group = ctx.node.attrInt("group", 1);
     GradBuild b;
     b.kernel = std::make_unique<ConvBackward>(ctx.node, group, ctx.hasInput(2));
+    if (ctx.outputs.size() == 1) {
+        b.trainingForward = std::make_unique<ConvTrainingForward>(ctx.node, group, ctx.hasInput(2));
+        b.trainingForwardIsInference = true;
+    }
     b.savedInputs.assign(ctx.inputs.size(), false);
     b.savedOutputs.assign(ctx.outputs.size(), false);
     if (ctx.wants(1) || ctx.wants(2)) b.savedInputs[0] = true;
@@ -153,6 +367,7 @@ Expected<GradBuild> convBackwardFactory(const GradContext& ctx) {
 
 void registerDnnlGradients(GradRegistry& registry) {
     registry.add("", "Conv", 1, 99, Backend::kDnnl, convBackwardFactory);
+    dnnlk::registerDnnlNormEltwiseGradients(registry);
 }
 
 }  // namespace wh::engine

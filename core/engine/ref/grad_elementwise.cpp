@@ -1,6 +1,7 @@
 // Gradients of elementwise operators. Binary operators follow numpy broadcasting: each input's
 // gradient is accumulated through the broadcast offsets, which sums over the broadcast axes.
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/engine/ref/grad_kernels.h"
@@ -19,7 +20,7 @@ Status unsupportedType(ir::DType t) {
 
 // ---- Binary ------------------------------------------------------------------------------------
 
-enum class Binary { kAdd, kSub, kMul, kDiv, kPRelu };
+enum class Binary { kAdd, kSub, kMul, kDiv, kPRelu, kPow };
 
 // dA = dY * da(a, b), dB = dY * db(a, b); both summed over their broadcast axes.
 GradFactory binaryFactory(Binary op) {
@@ -41,6 +42,23 @@ GradFactory binaryFactory(Binary op) {
                 const T* g = dy->data<T>();
                 const T* x = a.inputs[0] ? a.inputs[0]->data<T>() : nullptr;
                 const T* y = a.inputs[1] ? a.inputs[1]->data<T>() : nullptr;
+                if ((op == Binary::kAdd || op == Binary::kSub) && da == full && db == full) {
+                    // No broadcasting (residual additions): the gradients are dY and +-dY.
+                    const int64_t n = dy->numElements();
+                    if (ga) {
+                        ga->ensure(dy->dtype(), da);
+                        std::copy(g, g + n, ga->data<T>());
+                    }
+                    if (gb) {
+                        gb->ensure(dy->dtype(), db);
+                        T* o = gb->data<T>();
+                        if (op == Binary::kAdd)
+                            std::copy(g, g + n, o);
+                        else
+                            for (int64_t i = 0; i < n; ++i) o[i] = -g[i];
+                    }
+                    return Status::ok();
+                }
                 T* oa = nullptr;
                 T* ob = nullptr;
                 if (ga) {
@@ -72,6 +90,14 @@ GradFactory binaryFactory(Binary op) {
                             if (oa) oa[ia] += d / y[ib];
                             if (ob) ob[ib] -= d * x[ia] / (y[ib] * y[ib]);
                             break;
+                        case Binary::kPow: {
+                            // d(a^b)/da = b a^(b-1); d(a^b)/db = a^b ln a (a > 0; 0 where a <= 0,
+                            // whose power is real only for integer b and then constant in b).
+                            const T av = x[ia], bv = y[ib];
+                            if (oa) oa[ia] += d * bv * std::pow(av, bv - T(1));
+                            if (ob && av > T(0)) ob[ib] += d * std::pow(av, bv) * std::log(av);
+                            break;
+                        }
                         case Binary::kPRelu:
                             if (oa) oa[ia] += x[ia] > T(0) ? d : d * y[ib];
                             if (ob && x[ia] <= T(0)) ob[ib] += d * x[ia];
@@ -83,9 +109,8 @@ GradFactory binaryFactory(Binary op) {
             return r ? *r : unsupportedType(dy->dtype());
         });
         // PRelu's slope broadcasts unidirectionally onto X; numpy rules cover it.
-        return gradBuild(std::move(kernel), ctx, needValues ? std::vector<int>{0, 1}
-                                                            : std::vector<int>{},
-                         {});
+        return gradBuild(std::move(kernel), ctx,
+                         needValues ? std::vector<int>{0, 1} : std::vector<int>{}, {});
     };
 }
 
@@ -138,9 +163,9 @@ Expected<GradBuild> clipFactory(const GradContext& ctx) {
             T lo = static_cast<T>(attrMin), hi = static_cast<T>(attrMax);
             if (boundsAsInputs) {
                 lo = a.inputs.size() > 1 && a.inputs[1] ? static_cast<T>(a.inputs[1]->at(0))
-                                                         : -std::numeric_limits<T>::infinity();
+                                                        : -std::numeric_limits<T>::infinity();
                 hi = a.inputs.size() > 2 && a.inputs[2] ? static_cast<T>(a.inputs[2]->at(0))
-                                                         : std::numeric_limits<T>::infinity();
+                                                        : std::numeric_limits<T>::infinity();
             }
             const int64_t n = x->numElements();
             const T* xs = x->data<T>();
@@ -212,9 +237,9 @@ Expected<GradBuild> dropoutFactory(const GradContext& ctx) {
                 T* y = out[0]->data<T>();
                 const T scale = static_cast<T>(s.scale);
                 for (int64_t i = 0; i < n; ++i)
-                    y[i] = s.mask.empty() ? xs[i]
-                                          : (s.mask[static_cast<std::size_t>(i)] ? xs[i] * scale
-                                                                                 : T(0));
+                    y[i] = s.mask.empty()
+                               ? xs[i]
+                               : (s.mask[static_cast<std::size_t>(i)] ? xs[i] * scale : T(0));
                 return Status::ok();
             });
             if (!r) return unsupportedType(x.dtype());
@@ -251,16 +276,15 @@ Expected<GradBuild> dropoutFactory(const GradContext& ctx) {
             const T scale = static_cast<T>(state->scale);
             const int64_t n = dy->numElements();
             for (int64_t i = 0; i < n; ++i)
-                o[i] = state->mask.empty() ? g[i]
-                                           : (state->mask[static_cast<std::size_t>(i)] ? g[i] * scale
-                                                                                       : T(0));
+                o[i] = state->mask.empty()
+                           ? g[i]
+                           : (state->mask[static_cast<std::size_t>(i)] ? g[i] * scale : T(0));
             return Status::ok();
         });
         return r ? *r : unsupportedType(dy->dtype());
     });
     GradBuild b = gradBuild(std::move(kernel), ctx, {}, {});
-    b.trainingForward =
-        std::make_unique<Forward>(state, flags, attrRatio, ratioInput, nodeSalt);
+    b.trainingForward = std::make_unique<Forward>(state, flags, attrRatio, ratioInput, nodeSalt);
     return b;
 }
 
@@ -273,19 +297,24 @@ void registerElementwiseGradients(GradRegistry& r) {
     r.add("", "Mul", 7, 99, kRef, binaryFactory(Binary::kMul));
     r.add("", "Div", 7, 99, kRef, binaryFactory(Binary::kDiv));
     r.add("", "PRelu", 7, 99, kRef, binaryFactory(Binary::kPRelu));
+    r.add("", "Pow", 7, 99, kRef, binaryFactory(Binary::kPow));
 
     // Each derivative is written for the value the kernel saves: x (input) or y (output).
-    r.add("", "Relu", 6, 99, kRef,
-          unaryFactory(Source::kOutput, [](const ir::Node&, auto y) { return y > 0 ? decltype(y)(1) : decltype(y)(0); }));
+    r.add("", "Relu", 6, 99, kRef, unaryFactory(Source::kOutput, [](const ir::Node&, auto y) {
+              return y > 0 ? decltype(y)(1) : decltype(y)(0);
+          }));
     r.add("", "LeakyRelu", 6, 99, kRef, unaryFactory(Source::kInput, [](const ir::Node& n, auto x) {
               using T = decltype(x);
               return x > 0 ? T(1) : static_cast<T>(n.attrFloat("alpha", 0.01f));
           }));
-    r.add("", "Sigmoid", 6, 99, kRef,
-          unaryFactory(Source::kOutput, [](const ir::Node&, auto y) { return y * (decltype(y)(1) - y); }));
-    r.add("", "Tanh", 6, 99, kRef,
-          unaryFactory(Source::kOutput, [](const ir::Node&, auto y) { return decltype(y)(1) - y * y; }));
-    r.add("", "HardSigmoid", 6, 99, kRef, unaryFactory(Source::kInput, [](const ir::Node& n, auto x) {
+    r.add("", "Sigmoid", 6, 99, kRef, unaryFactory(Source::kOutput, [](const ir::Node&, auto y) {
+              return y * (decltype(y)(1) - y);
+          }));
+    r.add("", "Tanh", 6, 99, kRef, unaryFactory(Source::kOutput, [](const ir::Node&, auto y) {
+              return decltype(y)(1) - y * y;
+          }));
+    r.add("", "HardSigmoid", 6, 99, kRef,
+          unaryFactory(Source::kInput, [](const ir::Node& n, auto x) {
               using T = decltype(x);
               const T alpha = static_cast<T>(n.attrFloat("alpha", 0.2f));
               const T beta = static_cast<T>(n.attrFloat("beta", 0.5f));
@@ -299,9 +328,11 @@ void registerElementwiseGradients(GradRegistry& r) {
               if (x > T(3)) return T(1);
               return (T(2) * x + T(3)) / T(6);
           }));
-    r.add("", "Sqrt", 6, 99, kRef,
-          unaryFactory(Source::kOutput, [](const ir::Node&, auto y) { return decltype(y)(0.5) / y; }));
-    r.add("", "Exp", 6, 99, kRef, unaryFactory(Source::kOutput, [](const ir::Node&, auto y) { return y; }));
+    r.add("", "Sqrt", 6, 99, kRef, unaryFactory(Source::kOutput, [](const ir::Node&, auto y) {
+              return decltype(y)(0.5) / y;
+          }));
+    r.add("", "Exp", 6, 99, kRef,
+          unaryFactory(Source::kOutput, [](const ir::Node&, auto y) { return y; }));
     r.add("", "Log", 6, 99, kRef,
           unaryFactory(Source::kInput, [](const ir::Node&, auto x) { return decltype(x)(1) / x; }));
     r.add("", "Erf", 9, 99, kRef, unaryFactory(Source::kInput, [](const ir::Node&, auto x) {

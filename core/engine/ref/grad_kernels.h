@@ -7,11 +7,12 @@
 
 namespace wh::engine::ref {
 
-/// Add, Sub, Mul, Div, PRelu (numpy broadcasting); Relu, LeakyRelu, Sigmoid, Tanh, Clip,
+/// Add, Sub, Mul, Div, PRelu, Pow (numpy broadcasting); Relu, LeakyRelu, Sigmoid, Tanh, Clip,
 /// HardSigmoid, HardSwish, Sqrt, Erf, Neg, Exp, Log, Identity; Dropout (with a seeded training
 /// forward).
 void registerElementwiseGradients(GradRegistry& registry);
-/// Concat, Split, Reshape, Flatten, Squeeze, Unsqueeze, Transpose, ReduceMean, ReduceSum.
+/// Concat, Split, Reshape, Flatten, Squeeze, Unsqueeze, Transpose, ReduceMean, ReduceSum, Slice,
+/// Gather, Pad (constant mode).
 void registerTensorGradients(GradRegistry& registry);
 /// Conv, ConvTranspose, Gemm, MatMul, BatchNormalization (with a training forward: batch
 /// statistics, running averages updated), MaxPool, AveragePool, GlobalAveragePool, Softmax,

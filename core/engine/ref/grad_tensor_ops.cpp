@@ -1,6 +1,7 @@
 // Gradients of data-movement operators: the backward pass moves the gradient back where the
 // forward pass took the data from. Shape inputs (Reshape's shape, axes) get no gradient.
 
+#include <algorithm>
 #include <cstring>
 #include <numeric>
 
@@ -17,7 +18,9 @@ Status unsupportedType(ir::DType t) {
     return makeStatus(StatusCode::kUnsupported, "gradients of {} tensors", ir::dtypeName(t));
 }
 
-int64_t normalAxis(int64_t axis, int64_t rank) { return axis < 0 ? axis + rank : axis; }
+int64_t normalAxis(int64_t axis, int64_t rank) {
+    return axis < 0 ? axis + rank : axis;
+}
 
 // Reshape, Flatten, Squeeze, Unsqueeze: the same elements in a different shape.
 Expected<GradBuild> reshapeLikeFactory(const GradContext& ctx) {
@@ -128,14 +131,16 @@ Expected<GradBuild> transposeFactory(const GradContext& ctx) {
         // dY's axis k is X's axis perm[k]: walk dY in order, scatter to X.
         std::vector<int64_t> s(static_cast<std::size_t>(rank));
         for (int k = 0; k < rank; ++k)
-            s[static_cast<std::size_t>(k)] = xStrides[static_cast<std::size_t>(perm[static_cast<std::size_t>(k)])];
+            s[static_cast<std::size_t>(k)] =
+                xStrides[static_cast<std::size_t>(perm[static_cast<std::size_t>(k)])];
         gx->ensure(dy->dtype(), xd);
         auto r = dispatchFloat(dy->dtype(), [&](auto zero) -> Status {
             using T = decltype(zero);
             const T* g = dy->data<T>();
             T* o = gx->data<T>();
             const std::vector<int64_t> none(static_cast<std::size_t>(rank), 0);
-            forEachBroadcast(dy->dims(), s, none, [&](int64_t i, int64_t ix, int64_t) { o[ix] = g[i]; });
+            forEachBroadcast(dy->dims(), s, none,
+                             [&](int64_t i, int64_t ix, int64_t) { o[ix] = g[i]; });
             return Status::ok();
         });
         return r ? *r : unsupportedType(dy->dtype());
@@ -180,9 +185,187 @@ GradFactory reduceFactory(bool mean, int axesInputSince) {
             });
             return r ? *r : unsupportedType(dy->dtype());
         });
-        return gradBuild(std::move(kernel), ctx, axesAsInput ? std::vector<int>{1} : std::vector<int>{},
-                         {});
+        return gradBuild(std::move(kernel), ctx,
+                         axesAsInput ? std::vector<int>{1} : std::vector<int>{}, {});
     };
+}
+
+// ---- Slice, Gather, Pad ------------------------------------------------------------------------
+
+// Visits every element of `dims` (row-major), calling f(flat index, multi-index).
+template <class F>
+void forEachIndex(const Dims& dims, F&& f) {
+    const int64_t total = numElementsOf(dims);
+    std::vector<int64_t> idx(dims.size(), 0);
+    for (int64_t i = 0; i < total; ++i) {
+        f(i, idx);
+        for (std::size_t d = dims.size(); d-- > 0;) {
+            if (++idx[d] < dims[d]) break;
+            idx[d] = 0;
+        }
+    }
+}
+
+std::vector<int64_t> rowStrides(const Dims& dims) {
+    std::vector<int64_t> st(dims.size(), 1);
+    for (std::size_t d = dims.size(); d-- > 1;) st[d - 1] = st[d] * dims[d];
+    return st;
+}
+
+// Slice (opset 1-9: starts/ends/axes attributes; 10+: inputs 1-4): element j of the output along
+// axis d is element start_d + j step_d of the input (start clamped as ONNX specifies); the
+// input's gradient is dY scattered there, zero elsewhere.
+Expected<GradBuild> sliceFactory(const GradContext& ctx) {
+    const bool attrs = ctx.opset < 10;
+    std::vector<int64_t> aStarts, aAxes;
+    if (attrs) {
+        aStarts = ctx.node.attrInts("starts");
+        aAxes = ctx.node.attrInts("axes");
+    }
+    auto kernel = makeGradKernel([=](const GradArgs& a) -> Status {
+        HostTensor* gx = gradIn(a, 0);
+        const HostTensor* dy = gradOut(a, 0);
+        if (!gx || !dy) return Status::ok();
+        const Dims& xd = a.inputDims[0];
+        const int64_t rank = static_cast<int64_t>(xd.size());
+        auto input = [&](int i) -> const HostTensor* {
+            return i < static_cast<int>(a.inputs.size()) ? a.inputs[static_cast<std::size_t>(i)]
+                                                         : nullptr;
+        };
+        std::vector<int64_t> starts = attrs      ? aStarts
+                                      : input(1) ? input(1)->toInt64s()
+                                                 : std::vector<int64_t>{};
+        std::vector<int64_t> axes = attrs      ? aAxes
+                                    : input(3) ? input(3)->toInt64s()
+                                               : std::vector<int64_t>{};
+        std::vector<int64_t> steps =
+            !attrs && input(4) ? input(4)->toInt64s() : std::vector<int64_t>{};
+        if (axes.empty()) {
+            axes.resize(starts.size());
+            std::iota(axes.begin(), axes.end(), 0);
+        }
+        std::vector<int64_t> start(static_cast<std::size_t>(rank), 0),
+            step(static_cast<std::size_t>(rank), 1);
+        for (std::size_t i = 0; i < axes.size() && i < starts.size(); ++i) {
+            const int64_t ax = normalAxis(axes[i], rank);
+            if (ax < 0 || ax >= rank)
+                return makeStatus(StatusCode::kBadInput, "Slice axis {}", axes[i]);
+            const int64_t dim = xd[static_cast<std::size_t>(ax)];
+            const int64_t st = i < steps.size() ? steps[i] : 1;
+            int64_t s0 = starts[i] < 0 ? starts[i] + dim : starts[i];
+            s0 = st > 0 ? std::clamp<int64_t>(s0, 0, dim) : std::clamp<int64_t>(s0, 0, dim - 1);
+            start[static_cast<std::size_t>(ax)] = s0;
+            step[static_cast<std::size_t>(ax)] = st;
+        }
+        const auto xs = rowStrides(xd);
+        auto r = dispatchFloat(dy->dtype(), [&](auto z) -> Status {
+            using T = decltype(z);
+            gx->ensure(dy->dtype(), xd);
+            T* o = gx->data<T>();
+            std::fill(o, o + gx->numElements(), T(0));
+            const T* g = dy->data<T>();
+            forEachIndex(dy->dims(), [&](int64_t i, const std::vector<int64_t>& idx) {
+                int64_t off = 0;
+                for (std::size_t d = 0; d < idx.size(); ++d)
+                    off += (start[d] + idx[d] * step[d]) * xs[d];
+                o[off] += g[i];
+            });
+            return Status::ok();
+        });
+        return r ? *r : unsupportedType(dy->dtype());
+    });
+    return gradBuild(std::move(kernel), ctx, {1, 2, 3, 4}, {});
+}
+
+// Gather along `axis`: dX[.., indices[k], ..] += dY[.., k, ..] (indices may repeat).
+Expected<GradBuild> gatherFactory(const GradContext& ctx) {
+    const int64_t axisAttr = ctx.node.attrInt("axis", 0);
+    auto kernel = makeGradKernel([axisAttr](const GradArgs& a) -> Status {
+        HostTensor* gx = gradIn(a, 0);
+        const HostTensor* dy = gradOut(a, 0);
+        if (!gx || !dy) return Status::ok();
+        const Dims& xd = a.inputDims[0];
+        const int64_t axis = normalAxis(axisAttr, static_cast<int64_t>(xd.size()));
+        const std::vector<int64_t> idx = a.inputs[1]->toInt64s();
+        int64_t outer = 1, inner = 1;
+        for (int64_t d = 0; d < axis; ++d) outer *= xd[static_cast<std::size_t>(d)];
+        for (std::size_t d = static_cast<std::size_t>(axis) + 1; d < xd.size(); ++d) inner *= xd[d];
+        const int64_t dim = xd[static_cast<std::size_t>(axis)];
+        const int64_t K = static_cast<int64_t>(idx.size());
+        auto r = dispatchFloat(dy->dtype(), [&](auto z) -> Status {
+            using T = decltype(z);
+            gx->ensure(dy->dtype(), xd);
+            T* o = gx->data<T>();
+            std::fill(o, o + gx->numElements(), T(0));
+            const T* g = dy->data<T>();
+            for (int64_t k = 0; k < K; ++k) {
+                const int64_t j = idx[static_cast<std::size_t>(k)] < 0
+                                      ? idx[static_cast<std::size_t>(k)] + dim
+                                      : idx[static_cast<std::size_t>(k)];
+                if (j < 0 || j >= dim)
+                    return makeStatus(StatusCode::kBadInput, "Gather index {} outside [0, {})", j,
+                                      dim);
+            }
+            for (int64_t ou = 0; ou < outer; ++ou)
+                for (int64_t k = 0; k < K; ++k) {
+                    int64_t j = idx[static_cast<std::size_t>(k)];
+                    if (j < 0) j += dim;
+                    const T* src = g + (ou * K + k) * inner;
+                    T* dst = o + (ou * dim + j) * inner;
+                    for (int64_t q = 0; q < inner; ++q) dst[q] += src[q];
+                }
+            return Status::ok();
+        });
+        return r ? *r : unsupportedType(dy->dtype());
+    });
+    return gradBuild(std::move(kernel), ctx, {1}, {});
+}
+
+// Pad, mode "constant" (pads may be negative: cropping): dX[i] = dY[i + pad_begin] where that is
+// inside Y, else 0. The constant value gets no gradient. Other modes are unsupported.
+Expected<GradBuild> padFactory(const GradContext& ctx) {
+    const std::string mode = ctx.node.attrString("mode", "constant");
+    if (mode != "constant")
+        return error(StatusCode::kUnsupported, "{}: Pad gradient for mode '{}' (constant only)",
+                     ctx.where(), mode);
+    const bool attrs = ctx.opset < 11;
+    const std::vector<int64_t> aPads =
+        attrs ? ctx.node.attrInts(ctx.opset < 2 ? "paddings" : "pads") : std::vector<int64_t>{};
+    if (!attrs && ctx.hasInput(3))
+        return error(StatusCode::kUnsupported, "{}: Pad gradient with axes", ctx.where());
+    auto kernel = makeGradKernel([=](const GradArgs& a) -> Status {
+        HostTensor* gx = gradIn(a, 0);
+        const HostTensor* dy = gradOut(a, 0);
+        if (!gx || !dy) return Status::ok();
+        const Dims& xd = a.inputDims[0];
+        const std::vector<int64_t> pads = attrs ? aPads : a.inputs[1]->toInt64s();
+        if (pads.size() != 2 * xd.size())
+            return makeStatus(StatusCode::kBadInput, "Pad: {} pads for rank {}", pads.size(),
+                              xd.size());
+        const Dims& yd = dy->dims();
+        const auto ys = rowStrides(yd);
+        auto r = dispatchFloat(dy->dtype(), [&](auto z) -> Status {
+            using T = decltype(z);
+            gx->ensure(dy->dtype(), xd);
+            T* o = gx->data<T>();
+            const T* g = dy->data<T>();
+            forEachIndex(xd, [&](int64_t i, const std::vector<int64_t>& idx) {
+                int64_t off = 0;
+                for (std::size_t d = 0; d < idx.size(); ++d) {
+                    const int64_t p = idx[d] + pads[d];
+                    if (p < 0 || p >= yd[d]) {
+                        o[i] = T(0);
+                        return;
+                    }
+                    off += p * ys[d];
+                }
+                o[i] = g[off];
+            });
+            return Status::ok();
+        });
+        return r ? *r : unsupportedType(dy->dtype());
+    });
+    return gradBuild(std::move(kernel), ctx, {1}, {});
 }
 
 }  // namespace
@@ -194,6 +377,9 @@ void registerTensorGradients(GradRegistry& r) {
     r.add("", "Concat", 4, 99, kRef, concatFactory);
     r.add("", "Split", 2, 99, kRef, splitFactory);
     r.add("", "Transpose", 1, 99, kRef, transposeFactory);
+    r.add("", "Slice", 1, 99, kRef, sliceFactory);
+    r.add("", "Gather", 1, 99, kRef, gatherFactory);
+    r.add("", "Pad", 2, 99, kRef, padFactory);
     r.add("", "ReduceMean", 1, 99, kRef, reduceFactory(true, 18));
     r.add("", "ReduceSum", 1, 99, kRef, reduceFactory(false, 13));
 }

@@ -35,8 +35,8 @@ enum class Gen {
 struct In {
     Dims dims;
     Gen gen = Gen::kNormal;
-    bool constant = false;  // fed as a compile-time constant; no gradient checked
-    std::vector<double> values;  // explicit values (constants)
+    bool constant = false;                    // fed as a compile-time constant; no gradient checked
+    std::vector<double> values;               // explicit values (constants)
     ir::DType dtype = ir::DType::kUndefined;  // kUndefined = the case's float type
     bool omitted = false;
 };
@@ -52,10 +52,18 @@ struct Case {
     Backend gradBackend = Backend::kReference;
 };
 
-ir::Attribute ints(const char* n, std::vector<int64_t> v) { return ir::Attribute::makeInts(n, std::move(v)); }
-ir::Attribute intA(const char* n, int64_t v) { return ir::Attribute::makeInt(n, v); }
-ir::Attribute flt(const char* n, float v) { return ir::Attribute::makeFloat(n, v); }
-ir::Attribute str(const char* n, std::string v) { return ir::Attribute::makeString(n, std::move(v)); }
+ir::Attribute ints(const char* n, std::vector<int64_t> v) {
+    return ir::Attribute::makeInts(n, std::move(v));
+}
+ir::Attribute intA(const char* n, int64_t v) {
+    return ir::Attribute::makeInt(n, v);
+}
+ir::Attribute flt(const char* n, float v) {
+    return ir::Attribute::makeFloat(n, v);
+}
+ir::Attribute str(const char* n, std::string v) {
+    return ir::Attribute::makeString(n, std::move(v));
+}
 
 HostTensor makeInput(const In& in, ir::DType floatType, Rng& rng) {
     const ir::DType dt = in.dtype == ir::DType::kUndefined ? floatType : in.dtype;
@@ -68,10 +76,17 @@ HostTensor makeInput(const In& in, ir::DType floatType, Rng& rng) {
         for (int64_t i = 0; i < n; ++i) {
             double x = rng.normal();
             switch (in.gen) {
-                case Gen::kNormal: break;
-                case Gen::kAway: x = (x < 0 ? -0.2 : 0.2) + x; break;
-                case Gen::kPositive: x = 0.5 + rng.uniform(); break;
-                case Gen::kDistinct: x = static_cast<double>(i) * 0.37; break;
+                case Gen::kNormal:
+                    break;
+                case Gen::kAway:
+                    x = (x < 0 ? -0.2 : 0.2) + x;
+                    break;
+                case Gen::kPositive:
+                    x = 0.5 + rng.uniform();
+                    break;
+                case Gen::kDistinct:
+                    x = static_cast<double>(i) * 0.37;
+                    break;
             }
             v[static_cast<std::size_t>(i)] = x;
         }
@@ -83,10 +98,17 @@ HostTensor makeInput(const In& in, ir::DType floatType, Rng& rng) {
     for (int64_t i = 0; i < n; ++i) {
         const double x = v[static_cast<std::size_t>(i)];
         switch (dt) {
-            case ir::DType::kFloat: t.data<float>()[i] = static_cast<float>(x); break;
-            case ir::DType::kDouble: t.data<double>()[i] = x; break;
-            case ir::DType::kInt64: t.data<int64_t>()[i] = static_cast<int64_t>(x); break;
-            default: ADD_FAILURE() << "input dtype";
+            case ir::DType::kFloat:
+                t.data<float>()[i] = static_cast<float>(x);
+                break;
+            case ir::DType::kDouble:
+                t.data<double>()[i] = x;
+                break;
+            case ir::DType::kInt64:
+                t.data<int64_t>()[i] = static_cast<int64_t>(x);
+                break;
+            default:
+                ADD_FAILURE() << "input dtype";
         }
     }
     return t;
@@ -114,7 +136,8 @@ public:
         std::vector<ir::Value*> ins, outs;
         for (std::size_t i = 0; i < m_case.inputs.size(); ++i)
             ins.push_back(m_case.inputs[i].omitted ? nullptr : *g.addValue(fmt::format("in{}", i)));
-        for (int k = 0; k < m_case.numOutputs; ++k) outs.push_back(*g.addValue(fmt::format("out{}", k)));
+        for (int k = 0; k < m_case.numOutputs; ++k)
+            outs.push_back(*g.addValue(fmt::format("out{}", k)));
         ir::Node* node = g.addNode(m_case.op, ins, outs);
         node->name = m_case.name;
         for (const ir::Attribute& a : m_case.attrs) node->attributes().push_back(a.clone());
@@ -139,8 +162,8 @@ public:
         }
         KernelOptions kopt;
         KernelContext kctx{*node, m_case.opset, infos, kopt};
-        const KernelFactory* ff = KernelRegistry::builtin().find("", m_case.op, m_case.opset,
-                                                                 Backend::kReference);
+        const KernelFactory* ff =
+            KernelRegistry::builtin().find("", m_case.op, m_case.opset, Backend::kReference);
         if (!ff) {
             out.skipped = "no reference forward kernel";
             return out;
@@ -150,8 +173,8 @@ public:
         if (fb) outInfos = fb->outputs;
         outInfos.resize(static_cast<std::size_t>(m_case.numOutputs));
         m_flags.batchNormFrozen = m_case.bnFrozen;
-        const GradFactory* gf = GradRegistry::builtin().find("", m_case.op, m_case.opset,
-                                                             m_case.gradBackend);
+        const GradFactory* gf =
+            GradRegistry::builtin().find("", m_case.op, m_case.opset, m_case.gradBackend);
         if (!gf) {
             ADD_FAILURE() << m_case.name << ": no gradient registered";
             return out;
@@ -193,12 +216,15 @@ public:
         std::vector<HostTensor> rs;
         Rng rr(99);
         for (int k = 0; k < m_case.numOutputs; ++k) {
-            HostTensor r(ys[static_cast<std::size_t>(k)].dtype(), ys[static_cast<std::size_t>(k)].dims());
+            HostTensor r(ys[static_cast<std::size_t>(k)].dtype(),
+                         ys[static_cast<std::size_t>(k)].dims());
             const bool floating = r.dtype() == ir::DType::kFloat || r.dtype() == ir::DType::kDouble;
             for (int64_t i = 0; floating && i < r.numElements(); ++i) {
                 const double v = rr.normal();
-                if (r.dtype() == ir::DType::kFloat) r.data<float>()[i] = static_cast<float>(v);
-                else r.data<double>()[i] = v;
+                if (r.dtype() == ir::DType::kFloat)
+                    r.data<float>()[i] = static_cast<float>(v);
+                else
+                    r.data<double>()[i] = v;
             }
             rs.push_back(std::move(r));
         }
@@ -207,7 +233,8 @@ public:
             for (int k = 0; k < m_case.numOutputs; ++k) {
                 const HostTensor& y = ys[static_cast<std::size_t>(k)];
                 if (y.dtype() != ir::DType::kFloat && y.dtype() != ir::DType::kDouble) continue;
-                for (int64_t i = 0; i < y.numElements(); ++i) l += y.at(i) * rs[static_cast<std::size_t>(k)].at(i);
+                for (int64_t i = 0; i < y.numElements(); ++i)
+                    l += y.at(i) * rs[static_cast<std::size_t>(k)].at(i);
             }
             return l;
         };
@@ -224,7 +251,9 @@ public:
             ig.push_back(wants[i] ? &grads[i] : nullptr);
         }
         for (int k = 0; k < m_case.numOutputs; ++k) {
-            savedOut.push_back(gb->savedOutputs[static_cast<std::size_t>(k)] ? &ys[static_cast<std::size_t>(k)] : nullptr);
+            savedOut.push_back(gb->savedOutputs[static_cast<std::size_t>(k)]
+                                   ? &ys[static_cast<std::size_t>(k)]
+                                   : nullptr);
             const bool floating = rs[static_cast<std::size_t>(k)].dtype() == ir::DType::kFloat ||
                                   rs[static_cast<std::size_t>(k)].dtype() == ir::DType::kDouble;
             og.push_back(floating ? &rs[static_cast<std::size_t>(k)] : nullptr);
@@ -248,8 +277,10 @@ public:
             double num2 = 0, diff2 = 0;
             for (int64_t e = 0; e < n; e += stride) {
                 auto set = [&](double v) {
-                    if (x.dtype() == ir::DType::kFloat) x.data<float>()[e] = static_cast<float>(v);
-                    else x.data<double>()[e] = v;
+                    if (x.dtype() == ir::DType::kFloat)
+                        x.data<float>()[e] = static_cast<float>(v);
+                    else
+                        x.data<double>()[e] = v;
                 };
                 const double x0 = x.at(e);
                 set(x0 + h);
@@ -287,8 +318,9 @@ void check(const Case& c) {
     std::string report;
     for (std::size_t k = 0; k < o.errors.size(); ++k) {
         report += fmt::format(" in{}={:.2e}", o.checkedInputs[k], o.errors[k]);
-        EXPECT_LT(o.errors[k], tol) << c.name << " (" << o.dtype << ") input " << o.checkedInputs[k]
-                                    << " dims " << dimsToString(c.inputs[static_cast<std::size_t>(o.checkedInputs[k])].dims);
+        EXPECT_LT(o.errors[k], tol)
+            << c.name << " (" << o.dtype << ") input " << o.checkedInputs[k] << " dims "
+            << dimsToString(c.inputs[static_cast<std::size_t>(o.checkedInputs[k])].dims);
     }
     EXPECT_FALSE(o.errors.empty()) << c.name << ": nothing checked";
     std::printf("[ grad ] %-32s %-6s%s\n", c.name.c_str(), o.dtype.c_str(), report.c_str());
@@ -319,39 +351,89 @@ In constScalar(double v) {
 
 }  // namespace
 
-// ---- Elementwise with broadcasting ---------------------------------------------------------------
+// ---- Elementwise with broadcasting
+// ---------------------------------------------------------------
 
-TEST(GradCheck, AddBroadcast) { check({"Add[2,3,4]+[3,1]", "Add", 13, {{{2, 3, 4}}, {{3, 1}}}}); }
-TEST(GradCheck, SubBroadcast) { check({"Sub[2,3]-[3]", "Sub", 13, {{{2, 3}}, {{3}}}}); }
-TEST(GradCheck, MulBroadcast) { check({"Mul[2,1,4]*[3,1]", "Mul", 13, {{{2, 1, 4}}, {{3, 1}}}}); }
+TEST(GradCheck, AddBroadcast) {
+    check({"Add[2,3,4]+[3,1]", "Add", 13, {{{2, 3, 4}}, {{3, 1}}}});
+}
+TEST(GradCheck, SubBroadcast) {
+    check({"Sub[2,3]-[3]", "Sub", 13, {{{2, 3}}, {{3}}}});
+}
+TEST(GradCheck, MulBroadcast) {
+    check({"Mul[2,1,4]*[3,1]", "Mul", 13, {{{2, 1, 4}}, {{3, 1}}}});
+}
 TEST(GradCheck, DivBroadcast) {
     check({"Div[2,3,4]/[4]", "Div", 13, {{{2, 3, 4}}, {{4}, Gen::kPositive}}});
 }
-TEST(GradCheck, MulScalar) { check({"Mul[2,3]*[]", "Mul", 13, {{{2, 3}}, {{}}}}); }
+TEST(GradCheck, MulScalar) {
+    check({"Mul[2,3]*[]", "Mul", 13, {{{2, 3}}, {{}}}});
+}
 TEST(GradCheck, PRelu) {
     check({"PRelu[2,3,4,4] slope[3,1,1]", "PRelu", 13, {{{2, 3, 4, 4}, Gen::kAway}, {{3, 1, 1}}}});
 }
 
-// ---- Activations ---------------------------------------------------------------------------------
+// ---- Activations
+// ---------------------------------------------------------------------------------
 
-TEST(GradCheck, Relu) { check({"Relu", "Relu", 14, {{{3, 4, 5}, Gen::kAway}}}); }
-TEST(GradCheck, LeakyRelu) {
-    check({"LeakyRelu alpha=0.1", "LeakyRelu", 13, {{{3, 4, 5}, Gen::kAway}}, attrs(flt("alpha", 0.1f))});
+TEST(GradCheck, Relu) {
+    check({"Relu", "Relu", 14, {{{3, 4, 5}, Gen::kAway}}});
 }
-TEST(GradCheck, Sigmoid) { check({"Sigmoid", "Sigmoid", 13, {{{3, 7}}}}); }
-TEST(GradCheck, Tanh) { check({"Tanh", "Tanh", 13, {{{3, 7}}}}); }
+TEST(GradCheck, LeakyRelu) {
+    check({"LeakyRelu alpha=0.1",
+           "LeakyRelu",
+           13,
+           {{{3, 4, 5}, Gen::kAway}},
+           attrs(flt("alpha", 0.1f))});
+}
+TEST(GradCheck, Sigmoid) {
+    check({"Sigmoid", "Sigmoid", 13, {{{3, 7}}}});
+}
+TEST(GradCheck, Tanh) {
+    check({"Tanh", "Tanh", 13, {{{3, 7}}}});
+}
 TEST(GradCheck, HardSigmoid) {
     check({"HardSigmoid", "HardSigmoid", 13, {{{4, 6}, Gen::kDistinct}}});
 }
-TEST(GradCheck, HardSwish) { check({"HardSwish", "HardSwish", 14, {{{4, 6}, Gen::kDistinct}}}); }
-TEST(GradCheck, Sqrt) { check({"Sqrt", "Sqrt", 13, {{{3, 5}, Gen::kPositive}}}); }
-TEST(GradCheck, Exp) { check({"Exp", "Exp", 13, {{{3, 5}}}}); }
-TEST(GradCheck, Log) { check({"Log", "Log", 13, {{{3, 5}, Gen::kPositive}}}); }
-TEST(GradCheck, Neg) { check({"Neg", "Neg", 13, {{{3, 5}}}}); }
-TEST(GradCheck, Erf) { check({"Erf", "Erf", 13, {{{3, 5}}}}); }
-TEST(GradCheck, Identity) { check({"Identity", "Identity", 16, {{{3, 5}}}}); }
+TEST(GradCheck, HardSwish) {
+    check({"HardSwish", "HardSwish", 14, {{{4, 6}, Gen::kDistinct}}});
+}
+TEST(GradCheck, Sqrt) {
+    check({"Sqrt", "Sqrt", 13, {{{3, 5}, Gen::kPositive}}});
+}
+TEST(GradCheck, Exp) {
+    check({"Exp", "Exp", 13, {{{3, 5}}}});
+}
+TEST(GradCheck, Log) {
+    check({"Log", "Log", 13, {{{3, 5}, Gen::kPositive}}});
+}
+TEST(GradCheck, Neg) {
+    check({"Neg", "Neg", 13, {{{3, 5}}}});
+}
+TEST(GradCheck, Erf) {
+    check({"Erf", "Erf", 13, {{{3, 5}}}});
+}
+TEST(GradCheck, Identity) {
+    check({"Identity", "Identity", 16, {{{3, 5}}}});
+}
 TEST(GradCheck, Clip) {
-    check({"Clip[-0.55,0.75]", "Clip", 13, {{{4, 6}, Gen::kDistinct}, constScalar(-0.55), constScalar(0.75)}});
+    check({"Clip[-0.55,0.75]",
+           "Clip",
+           13,
+           {{{4, 6}, Gen::kDistinct}, constScalar(-0.55), constScalar(0.75)}});
+}
+TEST(GradCheck, DnnlRelu) {
+    Case c{"dnnl Relu", "Relu", 14, {{{3, 4, 5}, Gen::kAway}}};
+    c.gradBackend = Backend::kDnnl;
+    check(c);
+}
+TEST(GradCheck, DnnlClip) {
+    Case c{"dnnl Clip[-0.55,0.75]",
+           "Clip",
+           13,
+           {{{4, 6}, Gen::kDistinct}, constScalar(-0.55), constScalar(0.75)}};
+    c.gradBackend = Backend::kDnnl;
+    check(c);
 }
 TEST(GradCheck, DropoutTraining) {
     check({"Dropout ratio=0.3", "Dropout", 13, {{{4, 8}}, constScalar(0.3)}});
@@ -360,89 +442,187 @@ TEST(GradCheck, DropoutTraining) {
 // ---- Tensor ops ---------------------------------------------------------------------------------
 
 TEST(GradCheck, Concat) {
-    check({"Concat axis=1", "Concat", 13, {{{2, 3, 2}}, {{2, 1, 2}}, {{2, 4, 2}}}, attrs(intA("axis", 1))});
+    check({"Concat axis=1",
+           "Concat",
+           13,
+           {{{2, 3, 2}}, {{2, 1, 2}}, {{2, 4, 2}}},
+           attrs(intA("axis", 1))});
 }
 TEST(GradCheck, Split) {
-    check({"Split axis=1 [2,3]", "Split", 13, {{{2, 5, 3}}, constI64({2, 3})}, attrs(intA("axis", 1)), 2});
+    check({"Split axis=1 [2,3]",
+           "Split",
+           13,
+           {{{2, 5, 3}}, constI64({2, 3})},
+           attrs(intA("axis", 1)),
+           2});
 }
-TEST(GradCheck, Reshape) { check({"Reshape", "Reshape", 13, {{{2, 3, 4}}, constI64({4, -1})}}); }
-TEST(GradCheck, Flatten) { check({"Flatten axis=1", "Flatten", 13, {{{2, 3, 2, 2}}}, attrs(intA("axis", 1))}); }
+TEST(GradCheck, Reshape) {
+    check({"Reshape", "Reshape", 13, {{{2, 3, 4}}, constI64({4, -1})}});
+}
+TEST(GradCheck, Flatten) {
+    check({"Flatten axis=1", "Flatten", 13, {{{2, 3, 2, 2}}}, attrs(intA("axis", 1))});
+}
 TEST(GradCheck, Transpose) {
-    check({"Transpose [0,2,3,1]", "Transpose", 13, {{{2, 3, 4, 5}}}, attrs(ints("perm", {0, 2, 3, 1}))});
+    check({"Transpose [0,2,3,1]",
+           "Transpose",
+           13,
+           {{{2, 3, 4, 5}}},
+           attrs(ints("perm", {0, 2, 3, 1}))});
 }
-TEST(GradCheck, Squeeze) { check({"Squeeze", "Squeeze", 13, {{{2, 1, 3}}, constI64({1})}}); }
-TEST(GradCheck, Unsqueeze) { check({"Unsqueeze", "Unsqueeze", 13, {{{2, 3}}, constI64({0, 3})}}); }
+TEST(GradCheck, Squeeze) {
+    check({"Squeeze", "Squeeze", 13, {{{2, 1, 3}}, constI64({1})}});
+}
+TEST(GradCheck, Unsqueeze) {
+    check({"Unsqueeze", "Unsqueeze", 13, {{{2, 3}}, constI64({0, 3})}});
+}
+TEST(GradCheck, Slice) {
+    check({"Slice steps -1,2",
+           "Slice",
+           13,
+           {{{3, 5, 6}},
+            constI64({-1, 1}),
+            constI64({-100, 6}),
+            constI64({1, 2}),
+            constI64({-1, 2})}});
+}
+TEST(GradCheck, SliceLegacyAttrs) {
+    check({"Slice opset 9",
+           "Slice",
+           9,
+           {{{4, 5}}},
+           attrs(ints("starts", {1, 0}), ints("ends", {3, 4}), ints("axes", {0, 1}))});
+}
+TEST(GradCheck, GatherRepeated) {
+    check({"Gather axis=1 repeated",
+           "Gather",
+           13,
+           {{{2, 4, 3}}, constI64({3, 0, 3, -1})},
+           attrs(intA("axis", 1))});
+}
+TEST(GradCheck, PadConstantNegative) {
+    check({"Pad constant +-", "Pad", 13, {{{2, 3, 4}}, constI64({0, 1, -1, 1, 2, 0})}});
+}
+TEST(GradCheck, Pow) {
+    check({"Pow[3,4]^[4]", "Pow", 15, {{{3, 4}, Gen::kPositive}, {{4}}}});
+}
 TEST(GradCheck, ReduceMean) {
-    check({"ReduceMean axes=[1] keepdims=0", "ReduceMean", 13, {{{2, 3, 4}}},
+    check({"ReduceMean axes=[1] keepdims=0",
+           "ReduceMean",
+           13,
+           {{{2, 3, 4}}},
            attrs(ints("axes", {1}), intA("keepdims", 0))});
 }
 TEST(GradCheck, ReduceSum) {
     check({"ReduceSum axes=[0,2]", "ReduceSum", 13, {{{2, 3, 4}}, constI64({0, 2})}});
 }
 
-// ---- Network ops ---------------------------------------------------------------------------------
+// ---- Network ops
+// ---------------------------------------------------------------------------------
 
 TEST(GradCheck, ConvGroupsStridePad) {
-    check({"Conv g=2 s=2 p=1 +bias", "Conv", 13, {{{2, 4, 7, 7}}, {{6, 2, 3, 3}}, {{6}}},
+    check({"Conv g=2 s=2 p=1 +bias",
+           "Conv",
+           13,
+           {{{2, 4, 7, 7}}, {{6, 2, 3, 3}}, {{6}}},
            attrs(ints("kernel_shape", {3, 3}), ints("strides", {2, 2}), ints("pads", {1, 1, 1, 1}),
                  intA("group", 2))});
 }
 TEST(GradCheck, ConvDilatedNoBias) {
-    check({"Conv d=2 asym pads", "Conv", 13, {{{1, 3, 8, 7}}, {{4, 3, 3, 2}}},
+    check({"Conv d=2 asym pads",
+           "Conv",
+           13,
+           {{{1, 3, 8, 7}}, {{4, 3, 3, 2}}},
            attrs(ints("dilations", {2, 1}), ints("pads", {1, 0, 2, 1}))});
 }
 TEST(GradCheck, ConvSameUpper) {
-    check({"Conv SAME_UPPER s=2", "Conv", 13, {{{2, 2, 6, 6}}, {{3, 2, 3, 3}}, {{3}}},
+    check({"Conv SAME_UPPER s=2",
+           "Conv",
+           13,
+           {{{2, 2, 6, 6}}, {{3, 2, 3, 3}}, {{3}}},
            attrs(str("auto_pad", "SAME_UPPER"), ints("strides", {2, 2}))});
 }
 TEST(GradCheck, ConvDepthwise) {
-    check({"Conv depthwise g=3", "Conv", 13, {{{2, 3, 5, 5}}, {{3, 1, 3, 3}}, {{3}}},
+    check({"Conv depthwise g=3",
+           "Conv",
+           13,
+           {{{2, 3, 5, 5}}, {{3, 1, 3, 3}}, {{3}}},
            attrs(intA("group", 3), ints("pads", {1, 1, 1, 1}))});
 }
 TEST(GradCheck, Conv1d) {
-    check({"Conv 1-D s=2", "Conv", 13, {{{2, 3, 9}}, {{4, 3, 3}}, {{4}}}, attrs(ints("strides", {2}))});
+    check({"Conv 1-D s=2",
+           "Conv",
+           13,
+           {{{2, 3, 9}}, {{4, 3, 3}}, {{4}}},
+           attrs(ints("strides", {2}))});
 }
 // The oneDNN Conv gradient, through the same finite-difference check (float32).
 TEST(GradCheck, DnnlConvGroupsStridePad) {
-    Case c{"dnnl Conv g=2 s=2 p=1 +bias", "Conv", 13, {{{2, 4, 7, 7}}, {{6, 2, 3, 3}}, {{6}}},
+    Case c{"dnnl Conv g=2 s=2 p=1 +bias",
+           "Conv",
+           13,
+           {{{2, 4, 7, 7}}, {{6, 2, 3, 3}}, {{6}}},
            attrs(ints("kernel_shape", {3, 3}), ints("strides", {2, 2}), ints("pads", {1, 1, 1, 1}),
                  intA("group", 2))};
     c.gradBackend = Backend::kDnnl;
     check(c);
 }
 TEST(GradCheck, DnnlConvDilatedNoBias) {
-    Case c{"dnnl Conv d=2 asym pads", "Conv", 13, {{{1, 3, 8, 7}}, {{4, 3, 3, 2}}},
+    Case c{"dnnl Conv d=2 asym pads",
+           "Conv",
+           13,
+           {{{1, 3, 8, 7}}, {{4, 3, 3, 2}}},
            attrs(ints("dilations", {2, 1}), ints("pads", {1, 0, 2, 1}))};
     c.gradBackend = Backend::kDnnl;
     check(c);
 }
 TEST(GradCheck, DnnlConvSameUpperDepthwise) {
-    Case c{"dnnl Conv SAME_UPPER s=2 g=2", "Conv", 13, {{{2, 2, 6, 6}}, {{2, 1, 3, 3}}, {{2}}},
+    Case c{"dnnl Conv SAME_UPPER s=2 g=2",
+           "Conv",
+           13,
+           {{{2, 2, 6, 6}}, {{2, 1, 3, 3}}, {{2}}},
            attrs(str("auto_pad", "SAME_UPPER"), ints("strides", {2, 2}), intA("group", 2))};
     c.gradBackend = Backend::kDnnl;
     check(c);
 }
 
 TEST(GradCheck, ConvTranspose) {
-    check({"ConvTranspose s=2 p=1 op=1", "ConvTranspose", 13, {{{2, 4, 4, 4}}, {{4, 3, 3, 3}}, {{3}}},
-           attrs(ints("strides", {2, 2}), ints("pads", {1, 1, 1, 1}), ints("output_padding", {1, 1}))});
+    check({"ConvTranspose s=2 p=1 op=1",
+           "ConvTranspose",
+           13,
+           {{{2, 4, 4, 4}}, {{4, 3, 3, 3}}, {{3}}},
+           attrs(ints("strides", {2, 2}), ints("pads", {1, 1, 1, 1}),
+                 ints("output_padding", {1, 1}))});
 }
 TEST(GradCheck, ConvTransposeGroups) {
-    check({"ConvTranspose g=2", "ConvTranspose", 13, {{{1, 4, 3, 3}}, {{4, 2, 2, 2}}},
+    check({"ConvTranspose g=2",
+           "ConvTranspose",
+           13,
+           {{{1, 4, 3, 3}}, {{4, 2, 2, 2}}},
            attrs(intA("group", 2), ints("strides", {2, 2}))});
 }
 TEST(GradCheck, GemmTransB) {
-    check({"Gemm transB a=0.5 b=2 C[4]", "Gemm", 13, {{{3, 5}}, {{4, 5}}, {{4}}},
+    check({"Gemm transB a=0.5 b=2 C[4]",
+           "Gemm",
+           13,
+           {{{3, 5}}, {{4, 5}}, {{4}}},
            attrs(intA("transB", 1), flt("alpha", 0.5f), flt("beta", 2.0f))});
 }
 TEST(GradCheck, GemmTransA) {
-    check({"Gemm transA C[3,1]", "Gemm", 13, {{{5, 3}}, {{5, 4}}, {{3, 1}}}, attrs(intA("transA", 1))});
+    check({"Gemm transA C[3,1]",
+           "Gemm",
+           13,
+           {{{5, 3}}, {{5, 4}}, {{3, 1}}},
+           attrs(intA("transA", 1))});
 }
-TEST(GradCheck, MatMulBatched) { check({"MatMul [2,3,4]x[4,5]", "MatMul", 13, {{{2, 3, 4}}, {{4, 5}}}}); }
+TEST(GradCheck, MatMulBatched) {
+    check({"MatMul [2,3,4]x[4,5]", "MatMul", 13, {{{2, 3, 4}}, {{4, 5}}}});
+}
 TEST(GradCheck, MatMulBroadcast) {
     check({"MatMul [3,4]x[2,4,5]", "MatMul", 13, {{{3, 4}}, {{2, 4, 5}}}});
 }
-TEST(GradCheck, MatMulVector) { check({"MatMul [4]x[4,5]", "MatMul", 13, {{{4}}, {{4, 5}}}}); }
+TEST(GradCheck, MatMulVector) {
+    check({"MatMul [4]x[4,5]", "MatMul", 13, {{{4}}, {{4, 5}}}});
+}
 // The running statistics are state (never trained): fed as constants.
 In stat(Dims d, Gen g = Gen::kNormal) {
     In in{std::move(d), g};
@@ -453,47 +633,103 @@ In stat(Dims d, Gen g = Gen::kNormal) {
     return in;
 }
 TEST(GradCheck, BatchNormTraining) {
-    check({"BatchNorm training", "BatchNormalization", 15,
+    check({"BatchNorm training",
+           "BatchNormalization",
+           15,
            {{{4, 3, 3, 3}}, {{3}}, {{3}}, stat({3}), stat({3}, Gen::kPositive)},
            attrs(flt("epsilon", 1e-3f))});
 }
 TEST(GradCheck, BatchNormFrozen) {
-    Case c{"BatchNorm frozen", "BatchNormalization", 15,
+    Case c{"BatchNorm frozen",
+           "BatchNormalization",
+           15,
            {{{4, 3, 3, 3}}, {{3}}, {{3}}, stat({3}), stat({3}, Gen::kPositive)}};
     c.bnFrozen = true;
     check(c);
 }
 TEST(GradCheck, BatchNorm2d) {
-    check({"BatchNorm [6,4]", "BatchNormalization", 15,
+    check({"BatchNorm [6,4]",
+           "BatchNormalization",
+           15,
            {{{6, 4}}, {{4}}, {{4}}, stat({4}), stat({4}, Gen::kPositive)}});
 }
+// The fast (backend kDnnl) BatchNormalization training forward + backward, through the same
+// finite-difference check (float32).
+TEST(GradCheck, DnnlBatchNormTraining) {
+    Case c{"dnnl BatchNorm training",
+           "BatchNormalization",
+           15,
+           {{{4, 3, 3, 3}}, {{3}}, {{3}}, stat({3}), stat({3}, Gen::kPositive)},
+           attrs(flt("epsilon", 1e-3f))};
+    c.gradBackend = Backend::kDnnl;
+    check(c);
+}
+TEST(GradCheck, DnnlBatchNormFrozen) {
+    Case c{"dnnl BatchNorm frozen",
+           "BatchNormalization",
+           15,
+           {{{4, 3, 3, 3}}, {{3}}, {{3}}, stat({3}), stat({3}, Gen::kPositive)}};
+    c.bnFrozen = true;
+    c.gradBackend = Backend::kDnnl;
+    check(c);
+}
+TEST(GradCheck, DnnlBatchNorm2d) {
+    Case c{"dnnl BatchNorm [6,4]",
+           "BatchNormalization",
+           15,
+           {{{6, 4}}, {{4}}, {{4}}, stat({4}), stat({4}, Gen::kPositive)}};
+    c.gradBackend = Backend::kDnnl;
+    check(c);
+}
 TEST(GradCheck, MaxPool) {
-    check({"MaxPool k2 s2", "MaxPool", 13, {{{2, 3, 6, 6}, Gen::kDistinct}},
+    check({"MaxPool k2 s2",
+           "MaxPool",
+           13,
+           {{{2, 3, 6, 6}, Gen::kDistinct}},
            attrs(ints("kernel_shape", {2, 2}), ints("strides", {2, 2}))});
 }
 TEST(GradCheck, MaxPoolPadOverlap) {
-    check({"MaxPool k3 s2 p1", "MaxPool", 13, {{{1, 2, 7, 7}, Gen::kDistinct}},
-           attrs(ints("kernel_shape", {3, 3}), ints("strides", {2, 2}), ints("pads", {1, 1, 1, 1}))});
+    check(
+        {"MaxPool k3 s2 p1",
+         "MaxPool",
+         13,
+         {{{1, 2, 7, 7}, Gen::kDistinct}},
+         attrs(ints("kernel_shape", {3, 3}), ints("strides", {2, 2}), ints("pads", {1, 1, 1, 1}))});
 }
 TEST(GradCheck, AveragePoolExcludePad) {
-    check({"AveragePool k3 s2 p1", "AveragePool", 13, {{{2, 2, 7, 7}}},
-           attrs(ints("kernel_shape", {3, 3}), ints("strides", {2, 2}), ints("pads", {1, 1, 1, 1}))});
+    check(
+        {"AveragePool k3 s2 p1",
+         "AveragePool",
+         13,
+         {{{2, 2, 7, 7}}},
+         attrs(ints("kernel_shape", {3, 3}), ints("strides", {2, 2}), ints("pads", {1, 1, 1, 1}))});
 }
 TEST(GradCheck, AveragePoolIncludePad) {
-    check({"AveragePool k3 p1 include_pad", "AveragePool", 13, {{{1, 2, 5, 5}}},
-           attrs(ints("kernel_shape", {3, 3}), ints("pads", {1, 1, 1, 1}), intA("count_include_pad", 1))});
+    check({"AveragePool k3 p1 include_pad",
+           "AveragePool",
+           13,
+           {{{1, 2, 5, 5}}},
+           attrs(ints("kernel_shape", {3, 3}), ints("pads", {1, 1, 1, 1}),
+                 intA("count_include_pad", 1))});
 }
-TEST(GradCheck, GlobalAveragePool) { check({"GlobalAveragePool", "GlobalAveragePool", 13, {{{2, 3, 4, 5}}}}); }
-TEST(GradCheck, Softmax) { check({"Softmax axis=-1", "Softmax", 13, {{{3, 5}}}}); }
+TEST(GradCheck, GlobalAveragePool) {
+    check({"GlobalAveragePool", "GlobalAveragePool", 13, {{{2, 3, 4, 5}}}});
+}
+TEST(GradCheck, Softmax) {
+    check({"Softmax axis=-1", "Softmax", 13, {{{3, 5}}}});
+}
 TEST(GradCheck, SoftmaxMiddleAxis) {
     check({"Softmax axis=1 [2,3,4]", "Softmax", 13, {{{2, 3, 4}}}, attrs(intA("axis", 1))});
 }
 TEST(GradCheck, SoftmaxLegacy) {
     check({"Softmax opset 11 axis=1", "Softmax", 11, {{{2, 3, 4}}}, attrs(intA("axis", 1))});
 }
-TEST(GradCheck, LogSoftmax) { check({"LogSoftmax", "LogSoftmax", 13, {{{3, 6}}}}); }
+TEST(GradCheck, LogSoftmax) {
+    check({"LogSoftmax", "LogSoftmax", 13, {{{3, 6}}}});
+}
 
-// ---- Loss ----------------------------------------------------------------------------------------
+// ---- Loss
+// ----------------------------------------------------------------------------------------
 
 TEST(GradCheck, SoftmaxCrossEntropyWithSmoothing) {
     for (float smoothing : {0.0f, 0.1f}) {
@@ -532,6 +768,6 @@ TEST(GradRegistry, CoversTheIssueOps) {
     const auto ops = GradRegistry::builtin().opTypes();
     for (const char* op : {"Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization", "Relu",
                            "MaxPool", "AveragePool", "Add", "Mul", "Concat", "Reshape", "Flatten",
-                           "Transpose", "Softmax"})
+                           "Transpose", "Softmax", "Pow", "Slice", "Gather", "Pad"})
         EXPECT_NE(std::find(ops.begin(), ops.end(), op), ops.end()) << op;
 }

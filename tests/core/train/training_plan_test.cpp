@@ -30,11 +30,14 @@ ir::Model smallCnn(bool constantW2 = false) {
     b.weight("bn_mean", {3}, 0, 0.0f);
     b.weight("bn_var", {3}, 0, 1.0f);
     b.weight("gamma", {1, 3, 1, 1}, 3);
-    if (constantW2) b.constantWeight("W2", {5, 27}, 27);
-    else b.weight("W2", {5, 27}, 27);
+    if (constantW2)
+        b.constantWeight("W2", {5, 27}, 27);
+    else
+        b.weight("W2", {5, 27}, 27);
     b.weight("B2", {5}, 27);
-    b.node("Conv", {"x", "W1", "B1"}, {"c"})->attributes().push_back(
-        ir::Attribute::makeInts("pads", {1, 1, 1, 1}));
+    b.node("Conv", {"x", "W1", "B1"}, {"c"})
+        ->attributes()
+        .push_back(ir::Attribute::makeInts("pads", {1, 1, 1, 1}));
     b.node("BatchNormalization", {"c", "bn_scale", "bn_bias", "bn_mean", "bn_var"}, {"bn"});
     b.node("Relu", {"bn"}, {"r"});
     b.node("Mul", {"r", "gamma"}, {"q"});
@@ -90,8 +93,8 @@ void gradientCheck(bool frozenBn) {
         }
         // Relative where the gradient is not ~0 (a bias before training-mode BN has none).
         const double err = std::sqrt(diff2) / std::max(0.1, std::sqrt(num2));
-        std::printf("[ plan ] %-8s %-9s rel err %.2e (|g| %.2e)\n", frozenBn ? "frozenBN" : "trainBN",
-                    p.name.c_str(), err, std::sqrt(num2));
+        std::printf("[ plan ] %-8s %-9s rel err %.2e (|g| %.2e)\n",
+                    frozenBn ? "frozenBN" : "trainBN", p.name.c_str(), err, std::sqrt(num2));
         EXPECT_LT(err, 2e-2) << p.name << " " << dimsToString(p.value.dims())
                              << (frozenBn ? " frozen BN" : " training BN");
     }
@@ -99,15 +102,20 @@ void gradientCheck(bool frozenBn) {
 
 }  // namespace
 
-TEST(TrainingPlan, GradientsMatchFiniteDifferencesTrainingBn) { gradientCheck(false); }
-TEST(TrainingPlan, GradientsMatchFiniteDifferencesFrozenBn) { gradientCheck(true); }
+TEST(TrainingPlan, GradientsMatchFiniteDifferencesTrainingBn) {
+    gradientCheck(false);
+}
+TEST(TrainingPlan, GradientsMatchFiniteDifferencesFrozenBn) {
+    gradientCheck(true);
+}
 
 TEST(TrainingPlan, ParametersStateAndMemory) {
     auto plan = TrainingPlan::compile(smallCnn());
     ASSERT_TRUE(plan) << plan.error().message();
     std::vector<std::string> names;
     for (const Parameter& p : plan->parameters()) names.push_back(p.name);
-    EXPECT_EQ(names, (std::vector<std::string>{"W1", "B1", "bn_scale", "bn_bias", "gamma", "W2", "B2"}));
+    EXPECT_EQ(names,
+              (std::vector<std::string>{"W1", "B1", "bn_scale", "bn_bias", "gamma", "W2", "B2"}));
     ASSERT_EQ(plan->state().size(), 2u);
     EXPECT_EQ(plan->state()[0].first, "bn_mean");
     EXPECT_EQ(plan->numSteps(), 9);
@@ -204,14 +212,13 @@ TEST(TrainingPlan, ErrorsNameTheNode) {
     ModelBuilder b;
     b.input("x", {4});
     b.weight("W", {4, 4}, 4);
-    b.weight("two", {1}, 0, 2.0f);
     b.node("MatMul", {"x", "W"}, {"y"});
-    b.node("Pow", {"y", "two"}, {"z"});
+    b.node("Abs", {"y"}, {"z"});  // a forward kernel, no gradient
     b.output("z", {4});
     auto plan = TrainingPlan::compile(b.take());
     ASSERT_FALSE(plan);
     EXPECT_EQ(plan.error().code(), StatusCode::kUnsupported);
-    EXPECT_NE(plan.error().message().find("Pow"), std::string::npos) << plan.error().message();
+    EXPECT_NE(plan.error().message().find("Abs"), std::string::npos) << plan.error().message();
 
     auto ok = TrainingPlan::compile(smallCnn());
     ASSERT_TRUE(ok);
