@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 #include <fmt/format.h>
@@ -217,7 +218,13 @@ int runLayout(const std::string& path, bool asJson, const std::string& dotPath) 
 }  // namespace
 
 int main(int argc, char** argv) {
-    wh::cli::preferShortOpenMpSpins();
+    // The commands that compute (OpenMP, oneDNN); info, convert and layout start no threads and
+    // are not worth an exec.
+    if (argc > 1) {
+        const std::string_view command = argv[1];
+        if (command == "eval" || command == "run" || command == "bench" || command == "train")
+            wh::cli::preferShortOpenMpSpins();
+    }
     CLI::App app{"whittle-cli: inspect, convert and compress ONNX models (see CLI.md)"};
     app.require_subcommand(1);
     bool asJson = false;
