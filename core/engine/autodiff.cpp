@@ -14,12 +14,6 @@ std::string GradContext::where() const {
     return fmt::format("node '{}' ({})", node.displayName(), node.opType);
 }
 
-namespace {
-std::string normalDomain(std::string_view d) {
-    return d == "ai.onnx" ? std::string() : std::string(d);
-}
-}  // namespace
-
 const GradRegistry& GradRegistry::builtin() {
     static const GradRegistry registry = [] {
         GradRegistry r;
@@ -30,26 +24,10 @@ const GradRegistry& GradRegistry::builtin() {
     return registry;
 }
 
-void GradRegistry::add(std::string domain, std::string opType, int sinceVersion, int untilVersion,
-                       Backend backend, GradFactory factory) {
-    m_byOp[{normalDomain(domain), std::move(opType)}].push_back(
-        {sinceVersion, untilVersion, backend, std::move(factory)});
-}
-
-const GradFactory* GradRegistry::find(std::string_view domain, std::string_view opType,
-                                      int64_t opset, Backend backend) const {
-    auto it = m_byOp.find({normalDomain(domain), std::string(opType)});
-    if (it == m_byOp.end()) return nullptr;
-    for (const Registration& r : it->second)
-        if (r.backend == backend && opset >= r.sinceVersion && opset <= r.untilVersion)
-            return &r.factory;
-    return nullptr;
-}
-
 std::vector<std::string> GradRegistry::opTypes() const {
     std::set<std::string> names;
-    for (const auto& [key, regs] : m_byOp)
-        names.insert(key.first.empty() ? key.second : key.first + ":" + key.second);
+    for (const Entry& e : entries())
+        names.insert(e.domain.empty() ? e.opType : e.domain + ":" + e.opType);
     return {names.begin(), names.end()};
 }
 
@@ -87,15 +65,16 @@ Status reduceToShape(const HostTensor& grad, const Dims& shape, HostTensor& out)
                                     [&](int64_t i, int64_t io, int64_t) { o[io] += g[i]; });
         return Status::ok();
     });
-    if (!r) return makeStatus(StatusCode::kUnsupported, "gradients of {} tensors",
-                              ir::dtypeName(grad.dtype()));
+    if (!r)
+        return makeStatus(StatusCode::kUnsupported, "gradients of {} tensors",
+                          ir::dtypeName(grad.dtype()));
     return *r;
 }
 
 Status accumulate(HostTensor& out, const HostTensor& in) {
     if (out.dims() != in.dims() || out.dtype() != in.dtype())
-        return makeStatus(StatusCode::kInternal, "accumulating {} into {}",
-                          dimsToString(in.dims()), dimsToString(out.dims()));
+        return makeStatus(StatusCode::kInternal, "accumulating {} into {}", dimsToString(in.dims()),
+                          dimsToString(out.dims()));
     auto r = ref::grad::dispatchFloat(in.dtype(), [&](auto zero) {
         using T = decltype(zero);
         T* o = out.data<T>();
@@ -104,8 +83,9 @@ Status accumulate(HostTensor& out, const HostTensor& in) {
         for (int64_t k = 0; k < n; ++k) o[k] += i[k];
         return Status::ok();
     });
-    if (!r) return makeStatus(StatusCode::kUnsupported, "gradients of {} tensors",
-                              ir::dtypeName(in.dtype()));
+    if (!r)
+        return makeStatus(StatusCode::kUnsupported, "gradients of {} tensors",
+                          ir::dtypeName(in.dtype()));
     return *r;
 }
 

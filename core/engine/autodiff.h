@@ -31,6 +31,7 @@
 
 #include "core/engine/host_tensor.h"
 #include "core/engine/kernel.h"
+#include "core/engine/op_registry.h"
 #include "core/ir/graph.h"
 #include "core/util/status.h"
 
@@ -114,27 +115,12 @@ struct GradBuild {
 /// Fails with kUnsupported for an attribute combination it cannot differentiate (naming it).
 using GradFactory = std::function<Expected<GradBuild>(const GradContext&)>;
 
-class GradRegistry {
+class GradRegistry : public OpRegistry<GradFactory> {
 public:
     /// The registry with every built-in gradient (reference and oneDNN), built on first use.
     static const GradRegistry& builtin();
-
-    /// Registers `factory` for opsets [sinceVersion, untilVersion] of `opType` in `domain`.
-    void add(std::string domain, std::string opType, int sinceVersion, int untilVersion,
-             Backend backend, GradFactory factory);
-    /// The factory for this op at `opset` from `backend`; null if none.
-    const GradFactory* find(std::string_view domain, std::string_view opType, int64_t opset,
-                            Backend backend) const;
     /// "domain:op" keys of every registration (sorted, unique): for docs and tests.
     std::vector<std::string> opTypes() const;
-
-private:
-    struct Registration {
-        int sinceVersion, untilVersion;
-        Backend backend;
-        GradFactory factory;
-    };
-    std::map<std::pair<std::string, std::string>, std::vector<Registration>> m_byOp;
 };
 
 /// Adds every reference gradient (core/engine/ref/grad_*.cpp).

@@ -54,6 +54,9 @@ struct TensorInfo {
 
     bool shapeKnown() const;
     static TensorInfo of(const HostTensor& t);
+    /// What a declared ONNX type says (unknown dims -1, no shape: unknown rank); `given`
+    /// dims, when not null, replace the declared shape.
+    static TensorInfo of(const ir::Type& type, const Dims* given = nullptr);
 };
 
 /// Plan-wide settings a factory may consult.

@@ -27,21 +27,6 @@ bool isOnnxOp(const ir::Node& node, std::string_view op) {
 // Longest chain of followers offered to a kernel (Conv + Add + activation needs two).
 constexpr std::size_t kMaxFollowers = 3;
 
-TensorInfo infoFromType(const ir::Type& type, const Dims* given) {
-    TensorInfo info;
-    info.dtype = type.kind == ir::Type::Kind::kTensor ? type.elemType : ir::DType::kUndefined;
-    if (given) {
-        info.dims = *given;
-        return info;
-    }
-    if (!type.shape) {
-        info.rankKnown = false;
-        return info;
-    }
-    for (const ir::Dim& d : type.shape->dims) info.dims.push_back(d.isKnown() ? d.value : -1);
-    return info;
-}
-
 // The node's only output, when it has exactly one (later optional outputs omitted).
 const ir::Value* soleOutput(const ir::Node& node) {
     for (int i = 1; i < node.numOutputs(); ++i)
@@ -154,7 +139,7 @@ private:
         }
         for (const ir::Value* v : m_graph.inputs()) {
             auto given = m_options.inputShapes.find(v->name());
-            TensorInfo info = infoFromType(
+            TensorInfo info = TensorInfo::of(
                 v->type, given == m_options.inputShapes.end() ? nullptr : &given->second);
             if (info.dtype == ir::DType::kUndefined && v->hasInitializer())
                 info.dtype = v->initializer()->dtype;

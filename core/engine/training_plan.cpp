@@ -31,21 +31,6 @@ bool isFloating(ir::DType t) {
     return t == ir::DType::kFloat || t == ir::DType::kDouble;
 }
 
-TensorInfo infoFromType(const ir::Type& type, const Dims* given) {
-    TensorInfo info;
-    info.dtype = type.kind == ir::Type::Kind::kTensor ? type.elemType : ir::DType::kUndefined;
-    if (given) {
-        info.dims = *given;
-        return info;
-    }
-    if (!type.shape) {
-        info.rankKnown = false;
-        return info;
-    }
-    for (const ir::Dim& d : type.shape->dims) info.dims.push_back(d.isKnown() ? d.value : -1);
-    return info;
-}
-
 }  // namespace
 
 // ---- Loss --------------------------------------------------------------------------------------
@@ -364,7 +349,7 @@ Expected<TrainingPlan> TrainingPlan::compile(const ir::Model& source,
         auto given = options.inputShapes.find(v->name());
         m.inputSlot = newSlot(
             v,
-            infoFromType(v->type, given == options.inputShapes.end() ? nullptr : &given->second));
+            TensorInfo::of(v->type, given == options.inputShapes.end() ? nullptr : &given->second));
     }
     if (m.inputSlot < 0) return error(StatusCode::kBadInput, "the model has no input to feed");
 
