@@ -33,6 +33,38 @@ void* scratch(Role role, std::size_t bytes) {
 
 // A tensor the caller holds in plain layout, and (when the primitive prefers another layout)
 // the library-owned copy in that layout with the reorder between the two.
+/// f32 with the layout left to oneDNN.
+memory::desc any(const Dims& d) {
+    return memory::desc(dnnlk::toDnnl(d), memory::data_type::f32, memory::format_tag::any);
+}
+
+/// A convolution's window as oneDNN takes it (dilations counted from 0, explicit end pads) and
+/// its weights' dims with the group split out ([G, M/G, C/G, k...] when grouped).
+struct ConvGeometry {
+    memory::dims strides, dilations, padBegin, padEnd;
+    Dims weights;
+};
+
+Expected<ConvGeometry> convGeometry(const ir::Node& node, int64_t group, const Dims& wd,
+                                    const std::vector<int64_t>& in, const std::vector<int64_t>& out,
+                                    const std::vector<int64_t>& kernel) {
+    WH_ASSIGN_OR_RETURN(ref::grad::Window w, ref::grad::readWindow(node, in, out, kernel));
+    ConvGeometry g;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        g.strides.push_back(w.strides[i]);
+        g.dilations.push_back(w.dilations[i] - 1);
+        g.padBegin.push_back(w.padBegin[i]);
+        g.padEnd.push_back(dnnlk::dnnlPadEnd(in[i], w.padBegin[i], w.kernel[i], w.strides[i],
+                                             w.dilations[i], out[i]));
+    }
+    g.weights = wd;
+    if (group > 1) {
+        g.weights = {group, wd[0] / group};
+        g.weights.insert(g.weights.end(), wd.begin() + 1, wd.end());
+    }
+    return g;
+}
+
 struct Edge {
     memory user, inner;
     dnnl::reorder toInner, toUser;
@@ -160,25 +192,10 @@ private:
     Expected<Prims> build(const Dims& xd, const Dims& wd, const Dims& yd) {
         const std::vector<int64_t> in(xd.begin() + 2, xd.end()), out(yd.begin() + 2, yd.end()),
             k(wd.begin() + 2, wd.end());
-        WH_ASSIGN_OR_RETURN(ref::grad::Window w, ref::grad::readWindow(*m_node, in, out, k));
-        memory::dims strides, dil, padL, padR;
-        for (std::size_t i = 0; i < in.size(); ++i) {
-            strides.push_back(w.strides[i]);
-            dil.push_back(w.dilations[i] - 1);
-            padL.push_back(w.padBegin[i]);
-            padR.push_back(dnnlk::dnnlPadEnd(in[i], w.padBegin[i], w.kernel[i], w.strides[i],
-                                             w.dilations[i], out[i]));
-        }
-        Dims weiDims = wd;
-        if (m_group > 1) {
-            weiDims = {m_group, wd[0] / m_group};
-            weiDims.insert(weiDims.end(), wd.begin() + 1, wd.end());
-        }
+        WH_ASSIGN_OR_RETURN(ConvGeometry geometry, convGeometry(*m_node, m_group, wd, in, out, k));
+        const auto& [strides, dil, padL, padR, weiDims] = geometry;
         const memory::desc src = dnnlk::plainDesc(xd), wei = dnnlk::plainDesc(weiDims),
                            bias = dnnlk::plainDesc({wd[0]}), dst = dnnlk::plainDesc(yd);
-        auto any = [](const Dims& d) {
-            return memory::desc(dnnlk::toDnnl(d), memory::data_type::f32, memory::format_tag::any);
-        };
         const memory::desc srcA = any(xd), weiA = any(weiDims), dstA = any(yd);
         dnnl::engine& eng = dnnlk::cpuEngine();
         const auto algo = dnnl::algorithm::convolution_direct;
@@ -298,25 +315,10 @@ private:
             if (outS[i] <= 0)
                 return error(StatusCode::kBadInput, "convolution output would be empty");
         }
-        WH_ASSIGN_OR_RETURN(ref::grad::Window w, ref::grad::readWindow(*m_node, in, outS, k));
-        memory::dims strides, dil, padL, padR;
-        for (std::size_t i = 0; i < in.size(); ++i) {
-            strides.push_back(w.strides[i]);
-            dil.push_back(w.dilations[i] - 1);
-            padL.push_back(w.padBegin[i]);
-            padR.push_back(dnnlk::dnnlPadEnd(in[i], w.padBegin[i], w.kernel[i], w.strides[i],
-                                             w.dilations[i], outS[i]));
-        }
+        WH_ASSIGN_OR_RETURN(ConvGeometry geometry, convGeometry(*m_node, m_group, wd, in, outS, k));
+        const auto& [strides, dil, padL, padR, weiDims] = geometry;
         Dims yd{xd[0], wd[0]};
         yd.insert(yd.end(), outS.begin(), outS.end());
-        Dims weiDims = wd;
-        if (m_group > 1) {
-            weiDims = {m_group, wd[0] / m_group};
-            weiDims.insert(weiDims.end(), wd.begin() + 1, wd.end());
-        }
-        auto any = [](const Dims& d) {
-            return memory::desc(dnnlk::toDnnl(d), memory::data_type::f32, memory::format_tag::any);
-        };
         const memory::desc bias = dnnlk::plainDesc({wd[0]});
         const auto algo = dnnl::algorithm::convolution_direct;
         const auto prop = dnnl::prop_kind::forward_training;

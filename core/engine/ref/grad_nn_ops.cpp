@@ -28,7 +28,9 @@ Status unsupportedType(ir::DType t) {
     return makeStatus(StatusCode::kUnsupported, "gradients of {} tensors", ir::dtypeName(t));
 }
 
-std::vector<int64_t> spatialOf(const Dims& d) { return {d.begin() + 2, d.end()}; }
+std::vector<int64_t> spatialOf(const Dims& d) {
+    return {d.begin() + 2, d.end()};
+}
 int64_t product(const std::vector<int64_t>& v) {
     int64_t p = 1;
     for (int64_t x : v) p *= x;
@@ -38,6 +40,21 @@ int64_t product(const std::vector<int64_t>& v) {
 template <class T>
 void zero(HostTensor& t) {
     std::fill(t.data<T>(), t.data<T>() + t.numElements(), T(0));
+}
+
+// dB[m] = sum over images n and positions p of dY[n, m, p] (Conv and ConvTranspose).
+template <class T>
+void biasGradient(const T* dy, int64_t N, int64_t M, int64_t P, ir::DType dtype, HostTensor& gb) {
+    gb.ensure(dtype, {M});
+    T* b = gb.data<T>();
+    for (int64_t m = 0; m < M; ++m) {
+        T s = 0;
+        for (int64_t n = 0; n < N; ++n) {
+            const T* p = dy + (n * M + m) * P;
+            for (int64_t q = 0; q < P; ++q) s += p[q];
+        }
+        b[m] = s;
+    }
 }
 
 // ---- Conv --------------------------------------------------------------------------------------
@@ -87,22 +104,10 @@ Expected<GradBuild> convFactory(const GradContext& ctx) {
                     if (gx) {
                         CMapM<T> wg(a.inputs[1]->data<T>() + gi * Mg * Cg * K, Mg, Cg * K);
                         MapM<T>(col.data(), Cg * K, P).noalias() = wg.transpose() * dyg;
-                        col2im(col.data(), Cg, inS, outS, w,
-                               gx->data<T>() + (n * C + gi * Cg) * I);
+                        col2im(col.data(), Cg, inS, outS, w, gx->data<T>() + (n * C + gi * Cg) * I);
                     }
                 }
-            if (gb) {
-                gb->ensure(dy->dtype(), {M});
-                T* b = gb->data<T>();
-                for (int64_t m = 0; m < M; ++m) {
-                    T s = 0;
-                    for (int64_t n = 0; n < N; ++n) {
-                        const T* p = g + (n * M + m) * P;
-                        for (int64_t q = 0; q < P; ++q) s += p[q];
-                    }
-                    b[m] = s;
-                }
-            }
+            if (gb) biasGradient(g, N, M, P, dy->dtype(), *gb);
             return Status::ok();
         });
         return r ? *r : unsupportedType(dy->dtype());
@@ -186,18 +191,7 @@ Expected<GradBuild> convTransposeFactory(const GradContext& ctx) {
                             xg * c.transpose();
                     }
                 }
-            if (gb) {
-                gb->ensure(dy->dtype(), {M});
-                T* b = gb->data<T>();
-                for (int64_t m = 0; m < M; ++m) {
-                    T s = 0;
-                    for (int64_t n = 0; n < N; ++n) {
-                        const T* p = g + (n * M + m) * P;
-                        for (int64_t q = 0; q < P; ++q) s += p[q];
-                    }
-                    b[m] = s;
-                }
-            }
+            if (gb) biasGradient(g, N, M, P, dy->dtype(), *gb);
             return Status::ok();
         });
         return r ? *r : unsupportedType(dy->dtype());
@@ -236,11 +230,15 @@ Expected<GradBuild> gemmFactory(const GradContext& ctx) {
                 MapM<T> o(ga->data<T>(), ad[0], ad[1]);
                 // B' = transB ? B^T : B, so dA' = alpha dY B'^T.
                 if (!transA) {
-                    if (transB) o.noalias() = al * (g * b);
-                    else o.noalias() = al * (g * b.transpose());
+                    if (transB)
+                        o.noalias() = al * (g * b);
+                    else
+                        o.noalias() = al * (g * b.transpose());
                 } else {
-                    if (transB) o.noalias() = al * (b.transpose() * g.transpose());
-                    else o.noalias() = al * (b * g.transpose());
+                    if (transB)
+                        o.noalias() = al * (b.transpose() * g.transpose());
+                    else
+                        o.noalias() = al * (b * g.transpose());
                 }
             }
             if (gb) {
@@ -249,11 +247,15 @@ Expected<GradBuild> gemmFactory(const GradContext& ctx) {
                 MapM<T> o(gb->data<T>(), bd[0], bd[1]);
                 // A'^T = transA ? A : A^T; dB' = alpha A'^T dY.
                 if (!transB) {
-                    if (transA) o.noalias() = al * (x * g);
-                    else o.noalias() = al * (x.transpose() * g);
+                    if (transA)
+                        o.noalias() = al * (x * g);
+                    else
+                        o.noalias() = al * (x.transpose() * g);
                 } else {
-                    if (transA) o.noalias() = al * (g.transpose() * x.transpose());
-                    else o.noalias() = al * (g.transpose() * x);
+                    if (transA)
+                        o.noalias() = al * (g.transpose() * x.transpose());
+                    else
+                        o.noalias() = al * (g.transpose() * x);
                 }
             }
             if (gc) {
@@ -336,12 +338,16 @@ class BnTrainingForward : public Kernel {
 public:
     BnTrainingForward(std::shared_ptr<BnState> s, const TrainingFlags* flags, double eps,
                       double momentum, int nodeOutputs)
-        : m_state(std::move(s)), m_flags(flags), m_eps(eps), m_momentum(momentum),
+        : m_state(std::move(s)),
+          m_flags(flags),
+          m_eps(eps),
+          m_momentum(momentum),
           m_nodeOutputs(nodeOutputs) {}
 
     Status run(std::span<const HostTensor* const> in, std::span<HostTensor* const> out) override {
         const HostTensor& x = *in[0];
-        auto r = dispatchFloat(x.dtype(), [&](auto z) -> Status { return runT<decltype(z)>(in, out); });
+        auto r =
+            dispatchFloat(x.dtype(), [&](auto z) -> Status { return runT<decltype(z)>(in, out); });
         return r ? *r : unsupportedType(x.dtype());
     }
 
@@ -349,7 +355,8 @@ private:
     template <class T>
     Status runT(std::span<const HostTensor* const> in, std::span<HostTensor* const> out) {
         const HostTensor& x = *in[0];
-        if (x.rank() < 2) return makeStatus(StatusCode::kBadInput, "BatchNormalization of rank {}", x.rank());
+        if (x.rank() < 2)
+            return makeStatus(StatusCode::kBadInput, "BatchNormalization of rank {}", x.rank());
         const int64_t N = x.dim(0), C = x.dim(1), S = x.numElements() / std::max<int64_t>(1, N * C);
         const T* xs = x.data<T>();
         const T* scale = in[1]->data<T>();
@@ -403,8 +410,12 @@ private:
             for (int64_t c = 0; c < C; ++c) t->data<T>()[c] = static_cast<T>(value(c));
         };
         const double mom = st.batchStats ? m_momentum : 1.0;
-        auto newMean = [&](int64_t c) { return mom * rm[c] + (1 - mom) * st.mean[static_cast<std::size_t>(c)]; };
-        auto newVar = [&](int64_t c) { return mom * rv[c] + (1 - mom) * var[static_cast<std::size_t>(c)]; };
+        auto newMean = [&](int64_t c) {
+            return mom * rm[c] + (1 - mom) * st.mean[static_cast<std::size_t>(c)];
+        };
+        auto newVar = [&](int64_t c) {
+            return mom * rv[c] + (1 - mom) * var[static_cast<std::size_t>(c)];
+        };
         const auto at = [&](int i) -> HostTensor* {
             return i < static_cast<int>(out.size()) ? out[static_cast<std::size_t>(i)] : nullptr;
         };
@@ -504,11 +515,11 @@ struct Pool2d {
 };
 Pool2d pool2d(const std::vector<int64_t>& in, const std::vector<int64_t>& out, const Window& w) {
     const bool one = in.size() == 1;
-    return {one ? 1 : in[0],          in.back(),           one ? 1 : out[0],
-            out.back(),               one ? 1 : w.kernel[0], w.kernel.back(),
-            one ? 1 : w.strides[0],   w.strides.back(),    one ? 1 : w.dilations[0],
-            w.dilations.back(),       one ? 0 : w.padBegin[0], w.padBegin.back(),
-            one ? 0 : w.padEnd[0],    w.padEnd.back()};
+    return {
+        one ? 1 : in[0],          in.back(),          one ? 1 : out[0],        out.back(),
+        one ? 1 : w.kernel[0],    w.kernel.back(),    one ? 1 : w.strides[0],  w.strides.back(),
+        one ? 1 : w.dilations[0], w.dilations.back(), one ? 0 : w.padBegin[0], w.padBegin.back(),
+        one ? 0 : w.padEnd[0],    w.padEnd.back()};
 }
 
 enum class PoolKind { kMax, kAverage };
@@ -656,8 +667,8 @@ GradFactory softmaxFactory(bool log) {
                         double s = 0;
                         for (int64_t k = 0; k < len; ++k) {
                             const int64_t i = base + k * inner;
-                            s += log ? static_cast<double>(g[i])
-                                     : static_cast<double>(g[i]) * ys[i];
+                            s +=
+                                log ? static_cast<double>(g[i]) : static_cast<double>(g[i]) * ys[i];
                         }
                         for (int64_t k = 0; k < len; ++k) {
                             const int64_t i = base + k * inner;
