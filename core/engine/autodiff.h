@@ -110,6 +110,26 @@ struct GradBuild {
     /// variance): extra output k is the new value of input stateInputs[k]. The plan stores it
     /// back after the forward pass.
     std::vector<int> stateInputs;
+    /// Channel-blocked activations (core/engine/channel_blocks.h): what the training forward and
+    /// the gradient kernel can take for input 0 and output 0 (and their gradients). kFree: each
+    /// either way (a oneDNN Conv); kShared: both in the same order (BatchNormalization). The
+    /// plan chooses before the first run and tells both kernels through `setChannelBlocked`
+    /// (required unless kNone); evaluate() then runs the training forward too, with
+    /// TrainingFlags::batchNormFrozen set, so the forward must honour that flag.
+    enum class ChannelBlocks { kNone, kFree, kShared };
+    /// Input k >= 0 whose gradient is exactly output 0's (a residual Add without broadcasting):
+    /// the plan hands that buffer over (or adds it onto an existing gradient) instead of the
+    /// kernel copying it; the kernel sees inputGrads[k] null. The plan checks the dims at run
+    /// time and fails (kInternal) if they differ, so set it only when compile-time dims match.
+    int gradPassThrough = -1;
+    /// Non-null: the training forward can apply a Relu to output 0, and the gradient kernel can
+    /// take that Relu's gradient too, reading output 0 (saved). The plan calls it before the
+    /// first run when a Relu is output 0's only reader, then drops the Relu's own step (one pass
+    /// over memory fewer each way); evaluate() then runs the training forward too, with
+    /// TrainingFlags::batchNormFrozen set.
+    std::function<void()> fuseRelu;
+    ChannelBlocks channelBlocks = ChannelBlocks::kNone;
+    std::function<void(bool inputBlocked, bool outputBlocked)> setChannelBlocked;
 };
 
 /// Fails with kUnsupported for an attribute combination it cannot differentiate (naming it).

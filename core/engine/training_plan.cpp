@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "core/engine/channel_blocks.h"
 #include "core/engine/threads.h"
 #include "core/rewrite/constant_to_initializer.h"
 #include "core/rewrite/greedy_driver.h"
@@ -104,6 +105,7 @@ struct TrainingPlan::Impl {
         std::size_t evalBytes = 0;             // the same in evaluate()
         bool activation = false;  // computed per run (not a constant, parameter, state, input)
         bool view = false, gradView = false;  // the kernel returns a view: no pooled buffer
+        bool blocked = false;                 // channel-blocked order (chooseChannelBlocks)
     };
     struct Step {
         const ir::Node* node = nullptr;
@@ -119,6 +121,18 @@ struct TrainingPlan::Impl {
         std::vector<bool> savedIn, savedOut;
         bool backward = false;
         std::vector<HostTensor> scratch;  // per input, when a gradient accumulates
+        // Channel blocks (see chooseChannelBlocks): what the kernels can take, and whether they
+        // read or write any blocked tensor (then evaluate() runs the training forward too).
+        GradBuild::ChannelBlocks channelBlocks = GradBuild::ChannelBlocks::kNone;
+        std::function<void(bool, bool)> setChannelBlocked;
+        bool evalRunsTrainingForward = false;  // blocked tensors or a fused Relu
+        std::function<void()> fuseRelu;
+        int gradPassThrough = -1;  // GradBuild::gradPassThrough
+        bool conversion = false;   // inserted by the plan: a blocked tensor to plain order
+        const std::string& label() const {
+            static const std::string kConversion = "(to plain order)";
+            return conversion ? kConversion : node->opType;
+        }
     };
 
     ir::Model model;
@@ -230,6 +244,8 @@ struct TrainingPlan::Impl {
         return slot.grad;
     }
     Status feed(const HostTensor& images);
+    void chooseChannelBlocks();
+    void fuseRelus();
     /// The kernels to run for the fed input's shape (see kernelSets).
     std::vector<std::unique_ptr<Kernel>>* kernelsFor(const Dims& inputDims);
 };
@@ -256,6 +272,32 @@ const std::vector<std::pair<std::string, HostTensor>>& TrainingPlan::state() con
 TrainingFlags& TrainingPlan::flags() {
     return m_impl->flags;
 }
+std::string TrainingPlan::describe() const {
+    const Impl& m = *m_impl;
+    std::string out;
+    auto tensors = [&](const std::vector<int>& ss) {
+        std::string r;
+        for (int s : ss) {
+            if (!r.empty()) r += ", ";
+            if (s < 0) {
+                r += "-";
+                continue;
+            }
+            const Impl::Slot& sl = m.slots[static_cast<std::size_t>(s)];
+            r += sl.constant ? "const" : sl.param >= 0 ? "param" : sl.state >= 0 ? "state" : "";
+            if (sl.constant || sl.param >= 0 || sl.state >= 0) continue;
+            r += dimsToString(sl.info.dims);
+            if (sl.blocked) r += " nChw16c";
+        }
+        return r;
+    };
+    for (const Impl::Step& st : m.steps)
+        out += fmt::format("{}{}: ({}) -> ({}){}\n", st.conversion ? "to plain order: " : "",
+                           st.where, tensors(st.inputs), tensors(st.outputs),
+                           st.backward ? "" : " [no backward]");
+    return out;
+}
+
 int TrainingPlan::numSteps() const {
     return static_cast<int>(m_impl->steps.size());
 }
@@ -486,6 +528,10 @@ Expected<TrainingPlan> TrainingPlan::compile(const ir::Model& source,
                 }
                 step.stateOut.resize(step.stateSlots.size());
                 step.backward = anyNeedsGrad;
+                step.channelBlocks = gb->channelBlocks;
+                step.gradPassThrough = gb->gradPassThrough;
+                step.fuseRelu = std::move(gb->fuseRelu);
+                step.setChannelBlocked = std::move(gb->setChannelBlocked);
             }
         }
         step.savedIn.resize(step.inputs.size(), false);
@@ -514,6 +560,8 @@ Expected<TrainingPlan> TrainingPlan::compile(const ir::Model& source,
         m.outputSlots.push_back(it->second);
     }
     if (m.outputSlots.empty()) return error(StatusCode::kBadInput, "the model has no output");
+    m.fuseRelus();
+    m.chooseChannelBlocks();
 
     // What the backward pass keeps, and when the rest can go.
     for (std::size_t i = 0; i < m.steps.size(); ++i) {
@@ -555,6 +603,212 @@ Expected<TrainingPlan> TrainingPlan::compile(const ir::Model& source,
     return TrainingPlan(std::move(impl));
 }
 
+// ---- Channel blocks ----------------------------------------------------------------------------
+
+namespace {
+
+// A blocked activation converted for readers that want plain order; its gradient goes back.
+class FromChannelBlocks final : public Kernel {
+public:
+    Status run(std::span<const HostTensor* const> in, std::span<HostTensor* const> out) override {
+        return fromChannelBlocks(*in[0], *out[0]);
+    }
+};
+class FromChannelBlocksGrad final : public GradKernel {
+public:
+    Status backward(const GradArgs& a) override {
+        if (!a.outputGrads[0] || !a.inputGrads[0]) return Status::ok();
+        return toChannelBlocks(*a.outputGrads[0], *a.inputGrads[0]);
+    }
+};
+
+// Ops that compute elementwise over same-shaped operands (forward and gradient), so that they
+// work in whatever order their operands share.
+bool elementwiseOp(const ir::Node& node) {
+    static const std::set<std::string, std::less<>> kOps{
+        "Add",  "Sub",     "Mul",  "Relu",      "LeakyRelu",
+        "Clip", "Sigmoid", "Tanh", "HardSwish", "HardSigmoid"};
+    return rewrite::isDefaultDomain(node.domain) && kOps.count(node.opType);
+}
+
+}  // namespace
+
+// A Relu that is the only reader of a step's output 0, where that step offers to take it
+// (GradBuild::fuseRelu, the fast BatchNormalization): the step computes the Relu too and writes
+// the Relu's output; the Relu's step goes. Called once at compile, before chooseChannelBlocks.
+void TrainingPlan::Impl::fuseRelus() {
+    std::vector<int> readers(slots.size(), 0);
+    std::vector<int> readerStep(slots.size(), -1);
+    for (std::size_t i = 0; i < steps.size(); ++i)
+        for (int s : steps[i].inputs)
+            if (s >= 0) {
+                ++readers[static_cast<std::size_t>(s)];
+                readerStep[static_cast<std::size_t>(s)] = static_cast<int>(i);
+            }
+    for (int s : outputSlots) readers[static_cast<std::size_t>(s)] += 2;  // never fused away
+    std::vector<bool> dropped(steps.size(), false);
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+        Step& st = steps[i];
+        if (!st.fuseRelu || !st.trainingForward || st.outputs.empty() || st.outputs[0] < 0)
+            continue;
+        const int o = st.outputs[0];
+        if (readers[static_cast<std::size_t>(o)] != 1) continue;
+        const int j = readerStep[static_cast<std::size_t>(o)];
+        Step& relu = steps[static_cast<std::size_t>(j)];
+        if (relu.node->opType != "Relu" || !rewrite::isDefaultDomain(relu.node->domain) ||
+            relu.inputs.size() != 1 || relu.outputs.size() != 1 || relu.outputs[0] < 0 ||
+            relu.trainingForward)
+            continue;
+        st.fuseRelu();
+        st.outputs[0] = relu.outputs[0];
+        if (st.savedOut.empty()) st.savedOut.resize(1);
+        st.savedOut[0] = true;
+        st.evalRunsTrainingForward = true;
+        st.where += " + Relu";
+        dropped[static_cast<std::size_t>(j)] = true;
+    }
+    std::vector<Step> kept;
+    kept.reserve(steps.size());
+    for (std::size_t i = 0; i < steps.size(); ++i)
+        if (!dropped[i]) kept.push_back(std::move(steps[i]));
+    steps = std::move(kept);
+}
+
+// Which 4-D float activations stay channel-blocked (nChw16c) in training: the output of a kernel
+// that can write it (a oneDNN Conv) when some reader can take it, and from there through
+// BatchNormalization and elementwise ops whose activation operands are all blocked. Readers that
+// cannot take it (pools, Gemm, graph outputs, an elementwise op with a plain operand) read a
+// plain copy made by a conversion step inserted after the producer; the gradient flows back
+// through it. Gradients are in the order of their tensor. Called once at compile.
+void TrainingPlan::Impl::chooseChannelBlocks() {
+    using CB = GradBuild::ChannelBlocks;
+    const std::size_t numSlots = slots.size();
+    auto activation = [&](int s) {
+        if (s < 0) return false;
+        const Slot& sl = slots[static_cast<std::size_t>(s)];
+        return !sl.constant && sl.param < 0 && sl.state < 0 && s != inputSlot;
+    };
+    auto blockable = [&](int s) {
+        if (!activation(s)) return false;
+        const TensorInfo& info = slots[static_cast<std::size_t>(s)].info;
+        if (info.dtype != ir::DType::kFloat || !info.rankKnown || info.dims.size() != 4)
+            return false;
+        Dims d = info.dims;
+        d[0] = std::max<int64_t>(d[0], 1);  // the batch may be open until run time
+        return channelBlockable(d);
+    };
+    // Elementwise steps whose operands are all same-shaped activations or scalar constants.
+    std::vector<bool> elementwise(steps.size(), false);
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+        const Step& st = steps[i];
+        if (st.outputs.size() != 1 || st.outputs[0] < 0 || !elementwiseOp(*st.node)) continue;
+        const Dims& od = slots[static_cast<std::size_t>(st.outputs[0])].info.dims;
+        bool ok = blockable(st.outputs[0]);
+        for (int s : st.inputs) {
+            if (s < 0 || !ok) continue;
+            const Slot& sl = slots[static_cast<std::size_t>(s)];
+            if (activation(s))
+                ok = sl.info.rankKnown && sl.info.dims == od;
+            else
+                ok = sl.constant && sl.tensor.numElements() == 1;
+        }
+        elementwise[i] = ok;
+    }
+    // Readers that can take a blocked tensor as it is.
+    std::vector<bool> blockedReader(numSlots, false);
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+        const Step& st = steps[i];
+        for (std::size_t k = 0; k < st.inputs.size(); ++k) {
+            const int s = st.inputs[k];
+            if (s < 0) continue;
+            if ((k == 0 && st.channelBlocks != CB::kNone) || (elementwise[i] && activation(s)))
+                blockedReader[static_cast<std::size_t>(s)] = true;
+        }
+    }
+    std::vector<bool> blocked(numSlots, false);
+    std::vector<std::vector<bool>> inBlocked(steps.size());
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+        Step& st = steps[i];
+        inBlocked[i].assign(st.inputs.size(), false);
+        if (st.outputs.empty() || st.outputs[0] < 0) continue;
+        const int out = st.outputs[0];
+        const int in = st.inputs.empty() ? -1 : st.inputs[0];
+        const bool inB = in >= 0 && blocked[static_cast<std::size_t>(in)];
+        bool outB = false;
+        if (st.channelBlocks == CB::kFree) {
+            inBlocked[i][0] = inB;
+            outB = blockable(out) && blockedReader[static_cast<std::size_t>(out)];
+        } else if (st.channelBlocks == CB::kShared) {
+            inBlocked[i][0] = inB;
+            outB = inB && blockable(out);
+            if (inB && !outB) inBlocked[i][0] = false;
+        } else if (elementwise[i]) {
+            bool all = true;
+            for (int s : st.inputs)
+                if (activation(s)) all = all && blocked[static_cast<std::size_t>(s)];
+            for (std::size_t k = 0; k < st.inputs.size(); ++k)
+                inBlocked[i][k] = all && activation(st.inputs[k]);
+            outB = all;
+        }
+        blocked[static_cast<std::size_t>(out)] = outB;
+        slots[static_cast<std::size_t>(out)].blocked = outB;
+        if (st.setChannelBlocked)
+            st.setChannelBlocked(inBlocked[i].empty() ? false : inBlocked[i][0], outB);
+        if (outB || (!inBlocked[i].empty() && inBlocked[i][0])) st.evalRunsTrainingForward = true;
+    }
+    // Plain copies for the readers that need one.
+    std::vector<bool> needsCopy(numSlots, false);
+    for (std::size_t i = 0; i < steps.size(); ++i)
+        for (std::size_t k = 0; k < steps[i].inputs.size(); ++k) {
+            const int s = steps[i].inputs[k];
+            if (s >= 0 && blocked[static_cast<std::size_t>(s)] && !inBlocked[i][k])
+                needsCopy[static_cast<std::size_t>(s)] = true;
+        }
+    for (int s : outputSlots)
+        if (blocked[static_cast<std::size_t>(s)]) needsCopy[static_cast<std::size_t>(s)] = true;
+    std::vector<int> copyOf(numSlots, -1);
+    std::vector<Step> rebuilt;
+    rebuilt.reserve(steps.size());
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+        Step st = std::move(steps[i]);
+        for (std::size_t k = 0; k < st.inputs.size(); ++k) {
+            const int s = st.inputs[k];
+            if (s >= 0 && blocked[static_cast<std::size_t>(s)] && !inBlocked[i][k])
+                st.inputs[k] = copyOf[static_cast<std::size_t>(s)];
+        }
+        const std::vector<int> outs = st.outputs;
+        const ir::Node* node = st.node;
+        const std::string where = st.where;
+        rebuilt.push_back(std::move(st));
+        for (int o : outs) {
+            if (o < 0 || !needsCopy[static_cast<std::size_t>(o)]) continue;
+            Slot copy;
+            copy.info = slots[static_cast<std::size_t>(o)].info;
+            copy.needsGrad = slots[static_cast<std::size_t>(o)].needsGrad;
+            slots.push_back(std::move(copy));
+            const int c = static_cast<int>(slots.size()) - 1;
+            copyOf[static_cast<std::size_t>(o)] = c;
+            Step conv;
+            conv.node = node;
+            conv.where = where + " output to plain order";
+            conv.conversion = true;
+            conv.kernel = std::make_unique<FromChannelBlocks>();
+            conv.grad = std::make_unique<FromChannelBlocksGrad>();
+            conv.inputs = {o};
+            conv.outputs = {c};
+            conv.wantGrad = {slots[static_cast<std::size_t>(o)].needsGrad};
+            conv.savedIn = {false};
+            conv.savedOut = {false};
+            conv.backward = slots[static_cast<std::size_t>(o)].needsGrad;
+            conv.scratch.resize(1);
+            rebuilt.push_back(std::move(conv));
+        }
+    }
+    steps = std::move(rebuilt);
+    for (int& s : outputSlots)
+        if (copyOf[static_cast<std::size_t>(s)] >= 0) s = copyOf[static_cast<std::size_t>(s)];
+}
+
 Status TrainingPlan::Impl::feed(const HostTensor& images) {
     Slot& slot = slots[static_cast<std::size_t>(inputSlot)];
     const TensorInfo& info = slot.info;
@@ -593,6 +847,11 @@ std::vector<std::unique_ptr<Kernel>>* TrainingPlan::Impl::kernelsFor(const Dims&
         inputInfos.clear();
         for (int s : st.inputs)
             inputInfos.push_back(s < 0 ? TensorInfo{} : infos[static_cast<std::size_t>(s)]);
+        if (st.conversion) {  // same dims, plain order
+            infos[static_cast<std::size_t>(st.outputs[0])] =
+                infos[static_cast<std::size_t>(st.inputs[0])];
+            continue;
+        }
         const int64_t opset = model.opsetVersion(st.node->domain);
         KernelContext ctx{*st.node, opset, inputInfos, kernelOptions};
         for (Backend backend : options.backends) {
@@ -661,7 +920,7 @@ Expected<double> TrainingPlan::forwardBackward(const HostTensor& images, const H
         Status s = k.run(ins, outs);
         if (!s.isOk()) return error(s.code(), "{}: {}", st.where, s.message());
         if (m.profile) {
-            auto& t = m.profileTimes[st.node->opType];
+            auto& t = m.profileTimes[st.label()];
             t[0] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             t[2] += 1;
         }
@@ -719,7 +978,7 @@ Expected<double> TrainingPlan::forwardBackward(const HostTensor& images, const H
             const int s = st.inputs[k];
             savedIn.push_back(s >= 0 && st.savedIn[k] ? &m.value(s) : nullptr);
             inDims.push_back(s >= 0 ? m.slots[static_cast<std::size_t>(s)].dims : Dims{});
-            if (s < 0 || !st.wantGrad[k]) {
+            if (s < 0 || !st.wantGrad[k] || static_cast<int>(k) == st.gradPassThrough) {
                 inGrads.push_back(nullptr);
                 continue;
             }
@@ -757,6 +1016,30 @@ Expected<double> TrainingPlan::forwardBackward(const HostTensor& images, const H
             sl.gradWritten = true;
             if (sl.param < 0) sl.gradBytes = sl.grad.byteSize();
         }
+        // The input whose gradient is the output's: hand the buffer over, or add it on.
+        if (const int p = st.gradPassThrough;
+            p >= 0 && st.inputs[static_cast<std::size_t>(p)] >= 0 &&
+            st.wantGrad[static_cast<std::size_t>(p)] && outGrads[0]) {
+            const int s = st.inputs[static_cast<std::size_t>(p)];
+            Impl::Slot& sl = m.slots[static_cast<std::size_t>(s)];
+            HostTensor& dy = m.gradOf(st.outputs[0]);
+            if (dy.dims() != sl.dims)
+                return error(StatusCode::kInternal, "{} (backward): gradient {} passed to input {}",
+                             st.where, dimsToString(dy.dims()), dimsToString(sl.dims));
+            if (sl.gradWritten) {
+                WH_RETURN_IF_ERROR(accumulate(m.gradOf(s), dy));
+            } else if (sl.param >= 0) {
+                HostTensor& g = m.gradOf(s);
+                g.ensure(dy.dtype(), dy.dims());
+                std::memcpy(g.raw(), dy.raw(), dy.byteSize());
+            } else {
+                m.recycle(sl.grad);
+                sl.grad = std::move(dy);
+                dy = HostTensor();
+                sl.gradBytes = sl.grad.byteSize();
+            }
+            sl.gradWritten = true;
+        }
         // This step's output gradients are consumed, and so are the activations only it (of
         // the steps still to run backward) reads.
         for (int o : st.outputs)
@@ -771,7 +1054,7 @@ Expected<double> TrainingPlan::forwardBackward(const HostTensor& images, const H
         for (int in : st.inputs) releaseSaved(in);
         for (int o : st.outputs) releaseSaved(o);
         if (m.profile)
-            m.profileTimes[st.node->opType][1] +=
+            m.profileTimes[st.label()][1] +=
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
 
@@ -822,10 +1105,15 @@ Expected<std::vector<HostTensor>> TrainingPlan::evaluate(const HostTensor& image
             outs.push_back(s < 0 ? nullptr : &m.value(s));
         }
         Kernel* specific = kernels ? (*kernels)[i].get() : nullptr;
-        Kernel& k = st.trainingForward && st.trainingForwardForEval ? *st.trainingForward
-                    : specific                                      ? *specific
-                                                                    : *st.kernel;
+        // A step on channel-blocked tensors runs its training forward, BN on running statistics.
+        Kernel& k = st.trainingForward && (st.trainingForwardForEval || st.evalRunsTrainingForward)
+                        ? *st.trainingForward
+                    : specific ? *specific
+                               : *st.kernel;
+        const bool frozen = m.flags.batchNormFrozen;
+        m.flags.batchNormFrozen = true;
         Status s = k.run(ins, outs);
+        m.flags.batchNormFrozen = frozen;
         if (!s.isOk()) return error(s.code(), "{}: {}", st.where, s.message());
         for (int o : st.outputs)
             if (o >= 0) {

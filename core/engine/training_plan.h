@@ -21,6 +21,13 @@
 /// size (at most twice) take, so that from the second step on a step allocates nothing; buffers
 /// no tensor took during a whole step are freed.
 ///
+/// Layouts and fusion (training only; evaluate() follows the same choices): 4-D float
+/// activations with C % 16 == 0 between kernels that can take it (the oneDNN Conv, the fast
+/// BatchNormalization, elementwise ops on same-shaped operands) stay in oneDNN's channel-blocked
+/// order, with one conversion step for readers that need plain order (its gradient converts
+/// back); a Relu that is a BatchNormalization's only reader is computed by it; a residual Add
+/// hands its output gradient on without a copy. describe() shows the result.
+///
 /// Profiling: with WHITTLE_TRAIN_PROFILE=1 in the environment the plan sums the time of every
 /// forward and backward kernel by op type and prints the table to stderr when it is destroyed.
 ///
@@ -120,6 +127,11 @@ public:
     /// Copies parameters and state into `model`'s initializers / Constant nodes of the same names
     /// (converted to each tensor's dtype). Fails (kBadInput) if a name is missing in `model`.
     Status writeBack(ir::Model& model) const;
+
+    /// One line per step: what runs, its tensors and their order ("nChw16c" for channel-blocked
+    /// activations, see core/engine/channel_blocks.h), fused Relus and conversions to plain order.
+    /// For tests and `WHITTLE_TRAIN_PROFILE`.
+    std::string describe() const;
 
     /// Nodes run per step (after folding), and how many activations the backward pass keeps.
     int numSteps() const;

@@ -1,6 +1,7 @@
 // Fast training kernels for BatchNormalization (a training forward with batch statistics and its
-// backward; OpenMP, see below) and the backward of Relu and Clip (oneDNN eltwise_backward),
-// float32 only, plain NCHW. The reference kernels (core/engine/ref/grad_nn_ops.cpp,
+// backward; OpenMP, see below; in plain NCHW or channel-blocked nChw16c order, optionally with
+// the Relu that follows computed too) and the backward of Relu and Clip (oneDNN
+// eltwise_backward), float32 only. The reference kernels (core/engine/ref/grad_nn_ops.cpp,
 // grad_elementwise.cpp) stay the oracle: tests compare the two and check both against finite
 // differences. Anything these cannot take (float64, extra BN outputs, Clip bounds that want
 // gradients) answers kUnsupported so the plan takes the reference gradient.
@@ -14,6 +15,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "core/engine/autodiff.h"
+#include "core/engine/channel_blocks.h"
 #include "core/engine/dnnl/dnnl_backward.h"
 #include "core/engine/dnnl/dnnl_common.h"
 
@@ -26,17 +28,91 @@ using dnnl::memory;
 // ---- BatchNormalization ------------------------------------------------------------------------
 
 // Plain NCHW float32 with one OpenMP region per pass, parallel over channels: oneDNN 2.6 offers
-// only its ncsp_bnorm for plain layouts, measured at ~200 ms for [128,16,28,28] here (a blocked
-// layout would need two reorders around every BN). Statistics in double per channel.
+// only its ncsp_bnorm for plain layouts, measured at ~200 ms for [128,16,28,28] here. In the
+// channel-blocked order the training plan keeps between convolutions, parallel over the
+// (image, channel block) planes instead. Statistics in double per channel.
 // What the training forward leaves for the backward: the batch mean and 1/sqrt(var + eps) it
 // normalised with, and whether they were batch statistics (false: frozen BN used the running
 // ones).
 struct BnShared {
     std::vector<float> mean, var, invStd;
     bool batchStats = true;
+    bool blocked = false;  // X, Y, dY, dX in nChw16c (the training plan's choice)
+    bool relu = false;     // Y = max(0, BN(X)); dY is the Relu output's gradient
     double eps = 1e-5;
     double momentum = 0.9;
 };
+
+// Channel-blocked [N, C/16, S, 16] tensors: parallel over the N * C/16 planes (a ResNet stage has
+// only one to four channel blocks), each thread summing into its own per-channel partials.
+constexpr int64_t kB = kChannelBlock;
+
+// out[c] = sum over n, s of f(plane pointers at (n, c/16), s, lane) for two quantities at once.
+template <typename F>
+void blockedChannelSums(int64_t N, int64_t C, int64_t S, std::vector<double>& sumA,
+                        std::vector<double>& sumB, F&& f) {
+    const int64_t CB = C / kB;
+    sumA.assign(static_cast<std::size_t>(C), 0.0);
+    sumB.assign(static_cast<std::size_t>(C), 0.0);
+#pragma omp parallel
+    {
+        std::vector<double> a(static_cast<std::size_t>(C), 0.0), b(a);
+#pragma omp for collapse(2) schedule(static) nowait
+        for (int64_t n = 0; n < N; ++n)
+            for (int64_t cb = 0; cb < CB; ++cb) {
+                float accA[kB] = {}, accB[kB] = {};
+                const int64_t base = (n * CB + cb) * S * kB;
+                for (int64_t s = 0; s < S; ++s) f(base + s * kB, cb * kB, accA, accB);
+                for (int64_t l = 0; l < kB; ++l) {
+                    a[static_cast<std::size_t>(cb * kB + l)] += accA[l];
+                    b[static_cast<std::size_t>(cb * kB + l)] += accB[l];
+                }
+            }
+#pragma omp critical
+        for (int64_t c = 0; c < C; ++c) {
+            sumA[static_cast<std::size_t>(c)] += a[static_cast<std::size_t>(c)];
+            sumB[static_cast<std::size_t>(c)] += b[static_cast<std::size_t>(c)];
+        }
+    }
+}
+
+// out = A[c] * p + B[c] * q + D[c] elementwise over a blocked tensor (q may be null).
+// With `relu`, out = max(0, ...); with `mask` (not null), p is zeroed where mask <= 0 first.
+void blockedAffine(int64_t N, int64_t C, int64_t S, const float* p, const float* q, float* out,
+                   const float* A, const float* B, const float* D, bool relu = false,
+                   const float* mask = nullptr) {
+    const int64_t CB = C / kB;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t cb = 0; cb < CB; ++cb) {
+            const int64_t base = (n * CB + cb) * S * kB;
+            const float* a = A + cb * kB;
+            const float* b = B + cb * kB;
+            const float* d = D + cb * kB;
+            for (int64_t s = 0; s < S; ++s) {
+                const int64_t o = base + s * kB;
+                if (q && mask) {
+#pragma omp simd
+                    for (int64_t l = 0; l < kB; ++l) {
+                        const float pv = p[o + l];
+                        out[o + l] =
+                            a[l] * (mask[o + l] > 0.0f ? pv : 0.0f) + b[l] * q[o + l] + d[l];
+                    }
+                } else if (q) {
+#pragma omp simd
+                    for (int64_t l = 0; l < kB; ++l)
+                        out[o + l] = a[l] * p[o + l] + b[l] * q[o + l] + d[l];
+                } else if (relu) {
+#pragma omp simd
+                    for (int64_t l = 0; l < kB; ++l)
+                        out[o + l] = std::max(0.0f, a[l] * p[o + l] + d[l]);
+                } else {
+#pragma omp simd
+                    for (int64_t l = 0; l < kB; ++l) out[o + l] = a[l] * p[o + l] + d[l];
+                }
+            }
+        }
+}
 
 // Inputs X, scale, B, running mean, running var; outputs Y, new running mean, new running var
 // (running = momentum * running + (1 - momentum) * batch, biased batch variance, as ONNX and the
@@ -69,41 +145,81 @@ public:
         float* var = sh.var.data();
         float* invStd = sh.invStd.data();
         const double eps = sh.eps;
-#pragma omp parallel for schedule(static)
-        for (int64_t c = 0; c < C; ++c) {
-            double m = rm[c], v = rv[c];
+        const bool relu = sh.relu;
+        if (sh.blocked) {
+            if (!channelBlockable(x.dims()))
+                return makeStatus(StatusCode::kInternal,
+                                  "BatchNormalization: not channel-blocked {}",
+                                  dimsToString(x.dims()));
+            std::vector<double> sum, unused;
             if (!frozen) {
-                double sum = 0;
-                for (int64_t n = 0; n < N; ++n) {
-                    const float* p = xs + (n * C + c) * S;
-                    float part = 0;
-#pragma omp simd reduction(+ : part)
-                    for (int64_t k = 0; k < S; ++k) part += p[k];
-                    sum += part;
-                }
-                m = sum / static_cast<double>(N * S);
-                const float mf = static_cast<float>(m);
-                double sq = 0;
-                for (int64_t n = 0; n < N; ++n) {
-                    const float* p = xs + (n * C + c) * S;
-                    float part = 0;
-#pragma omp simd reduction(+ : part)
-                    for (int64_t k = 0; k < S; ++k) part += (p[k] - mf) * (p[k] - mf);
-                    sq += part;
-                }
-                v = sq / static_cast<double>(N * S);
-            }
-            const double inv = 1.0 / std::sqrt(v + eps);
-            mean[c] = static_cast<float>(m);
-            var[c] = static_cast<float>(v);
-            invStd[c] = static_cast<float>(inv);
-            const float a = static_cast<float>(scale[c] * inv);
-            const float b = static_cast<float>(bias[c] - scale[c] * inv * m);
-            for (int64_t n = 0; n < N; ++n) {
-                const float* p = xs + (n * C + c) * S;
-                float* q = y + (n * C + c) * S;
+                blockedChannelSums(N, C, S, sum, unused, [&](int64_t o, int64_t, float* a, float*) {
 #pragma omp simd
-                for (int64_t k = 0; k < S; ++k) q[k] = a * p[k] + b;
+                    for (int64_t l = 0; l < kB; ++l) a[l] += xs[o + l];
+                });
+                for (int64_t c = 0; c < C; ++c) mean[c] = static_cast<float>(sum[c] / (N * S));
+                blockedChannelSums(N, C, S, sum, unused,
+                                   [&](int64_t o, int64_t c0, float* a, float*) {
+                                       const float* m = mean + c0;
+#pragma omp simd
+                                       for (int64_t l = 0; l < kB; ++l)
+                                           a[l] += (xs[o + l] - m[l]) * (xs[o + l] - m[l]);
+                                   });
+            }
+            std::vector<float> A(static_cast<std::size_t>(C)), D(A);
+            for (int64_t c = 0; c < C; ++c) {
+                const double m = frozen ? rm[c] : mean[c];
+                const double v = frozen ? rv[c] : sum[static_cast<std::size_t>(c)] / (N * S);
+                const double inv = 1.0 / std::sqrt(v + eps);
+                mean[c] = static_cast<float>(m);
+                var[c] = static_cast<float>(v);
+                invStd[c] = static_cast<float>(inv);
+                A[static_cast<std::size_t>(c)] = static_cast<float>(scale[c] * inv);
+                D[static_cast<std::size_t>(c)] = static_cast<float>(bias[c] - scale[c] * inv * m);
+            }
+            blockedAffine(N, C, S, xs, nullptr, y, A.data(), nullptr, D.data(), sh.relu);
+        } else {
+#pragma omp parallel for schedule(static)
+            for (int64_t c = 0; c < C; ++c) {
+                double m = rm[c], v = rv[c];
+                if (!frozen) {
+                    double sum = 0;
+                    for (int64_t n = 0; n < N; ++n) {
+                        const float* p = xs + (n * C + c) * S;
+                        float part = 0;
+#pragma omp simd reduction(+ : part)
+                        for (int64_t k = 0; k < S; ++k) part += p[k];
+                        sum += part;
+                    }
+                    m = sum / static_cast<double>(N * S);
+                    const float mf = static_cast<float>(m);
+                    double sq = 0;
+                    for (int64_t n = 0; n < N; ++n) {
+                        const float* p = xs + (n * C + c) * S;
+                        float part = 0;
+#pragma omp simd reduction(+ : part)
+                        for (int64_t k = 0; k < S; ++k) part += (p[k] - mf) * (p[k] - mf);
+                        sq += part;
+                    }
+                    v = sq / static_cast<double>(N * S);
+                }
+                const double inv = 1.0 / std::sqrt(v + eps);
+                mean[c] = static_cast<float>(m);
+                var[c] = static_cast<float>(v);
+                invStd[c] = static_cast<float>(inv);
+                const float a = static_cast<float>(scale[c] * inv);
+                const float b = static_cast<float>(bias[c] - scale[c] * inv * m);
+                for (int64_t n = 0; n < N; ++n) {
+                    const float* p = xs + (n * C + c) * S;
+                    float* q = y + (n * C + c) * S;
+                    if (relu) {
+#pragma omp simd
+                        for (int64_t k = 0; k < S; ++k) q[k] = std::max(0.0f, a * p[k] + b);
+                    } else {
+#pragma omp simd
+                        for (int64_t k = 0; k < S; ++k) q[k] = a * p[k] + b;
+                    }
+                }
             }
         }
         const double mom = frozen ? 1.0 : sh.momentum;
@@ -163,6 +279,49 @@ public:
         const float* meanP = sh.mean.data();
         const float* invP = sh.invStd.data();
         const double M = static_cast<double>(N * S);
+        // A fused Relu: its gradient dY (y > 0), with y this node's saved output.
+        if (sh.relu &&
+            (a.outputs.empty() || !a.outputs[0] || a.outputs[0]->numElements() != x.numElements()))
+            return makeStatus(StatusCode::kInternal, "fused Relu: output not saved");
+        const float* mask = sh.relu ? a.outputs[0]->data<float>() : nullptr;
+        if (sh.blocked) {
+            std::vector<double> sumDy, sumDyX;  // sum dy, sum dy (x - mean)
+            blockedChannelSums(
+                N, C, S, sumDy, sumDyX, [&](int64_t o, int64_t c0, float* s1, float* s2) {
+                    const float* m = meanP + c0;
+                    if (mask) {
+#pragma omp simd
+                        for (int64_t l = 0; l < kB; ++l) {
+                            const float gv =
+                                g[o + l];  // loaded unconditionally: a select, no branch
+                            const float d = mask[o + l] > 0.0f ? gv : 0.0f;
+                            s1[l] += d;
+                            s2[l] += d * (xs[o + l] - m[l]);
+                        }
+                    } else {
+#pragma omp simd
+                        for (int64_t l = 0; l < kB; ++l) {
+                            s1[l] += g[o + l];
+                            s2[l] += g[o + l] * (xs[o + l] - m[l]);
+                        }
+                    }
+                });
+            std::vector<float> A(static_cast<std::size_t>(C)), B(A), D(A);
+            for (int64_t c = 0; c < C; ++c) {
+                const std::size_t k = static_cast<std::size_t>(c);
+                const double inv = invP[c], sumDyXhat = sumDyX[k] * inv;
+                if (ds) ds[c] = static_cast<float>(sumDyXhat);
+                if (db) db[c] = static_cast<float>(sumDy[k]);
+                const double sc = static_cast<double>(scale[c]) * inv;
+                A[k] = static_cast<float>(sc);
+                B[k] = batchStats ? static_cast<float>(-sc / M * sumDyXhat * inv) : 0.0f;
+                D[k] = batchStats ? static_cast<float>(-sc / M * sumDy[k] +
+                                                       sc / M * sumDyXhat * inv * meanP[c])
+                                  : 0.0f;
+            }
+            if (dx) blockedAffine(N, C, S, g, xs, dx, A.data(), B.data(), D.data(), false, mask);
+            return Status::ok();
+        }
 #pragma omp parallel for schedule(static)
         for (int64_t c = 0; c < C; ++c) {
             const float mean = meanP[c], inv = invP[c];
@@ -170,11 +329,22 @@ public:
             for (int64_t n = 0; n < N; ++n) {
                 const float* p = xs + (n * C + c) * S;
                 const float* q = g + (n * C + c) * S;
+                const float* r = mask ? mask + (n * C + c) * S : nullptr;
                 float s1 = 0, s2 = 0;
+                if (r) {
 #pragma omp simd reduction(+ : s1, s2)
-                for (int64_t k = 0; k < S; ++k) {
-                    s1 += q[k];
-                    s2 += q[k] * (p[k] - mean);
+                    for (int64_t k = 0; k < S; ++k) {
+                        const float qv = q[k];
+                        const float d = r[k] > 0.0f ? qv : 0.0f;
+                        s1 += d;
+                        s2 += d * (p[k] - mean);
+                    }
+                } else {
+#pragma omp simd reduction(+ : s1, s2)
+                    for (int64_t k = 0; k < S; ++k) {
+                        s1 += q[k];
+                        s2 += q[k] * (p[k] - mean);
+                    }
                 }
                 sumDy += s1;
                 sumDyX += s2;
@@ -194,8 +364,16 @@ public:
                 const float* p = xs + (n * C + c) * S;
                 const float* q = g + (n * C + c) * S;
                 float* o = dx + (n * C + c) * S;
+                if (const float* r = mask ? mask + (n * C + c) * S : nullptr) {
 #pragma omp simd
-                for (int64_t k = 0; k < S; ++k) o[k] = A * q[k] + B * p[k] + D;
+                    for (int64_t k = 0; k < S; ++k) {
+                        const float qv = q[k];
+                        o[k] = A * (r[k] > 0.0f ? qv : 0.0f) + B * p[k] + D;
+                    }
+                } else {
+#pragma omp simd
+                    for (int64_t k = 0; k < S; ++k) o[k] = A * q[k] + B * p[k] + D;
+                }
             }
         }
         return Status::ok();
@@ -222,6 +400,11 @@ Expected<GradBuild> batchNormFactory(const GradContext& ctx) {
     b.savedOutputs = {false};
     b.trainingForward = std::make_unique<BnTrainingForward>(shared, ctx.flags);
     b.stateInputs = {3, 4};
+    if (ctx.inputs[0].dims.size() == 4) {
+        b.channelBlocks = GradBuild::ChannelBlocks::kShared;
+        b.setChannelBlocked = [shared](bool in, bool) { shared->blocked = in; };
+    }
+    b.fuseRelu = [shared] { shared->relu = true; };
     return b;
 }
 

@@ -45,17 +45,13 @@ GradFactory binaryFactory(Binary op) {
                 if ((op == Binary::kAdd || op == Binary::kSub) && da == full && db == full) {
                     // No broadcasting (residual additions): the gradients are dY and +-dY.
                     const int64_t n = dy->numElements();
-                    if (ga) {
-                        ga->ensure(dy->dtype(), da);
-                        std::copy(g, g + n, ga->data<T>());
-                    }
-                    if (gb) {
-                        gb->ensure(dy->dtype(), db);
-                        T* o = gb->data<T>();
-                        if (op == Binary::kAdd)
-                            std::copy(g, g + n, o);
-                        else
-                            for (int64_t i = 0; i < n; ++i) o[i] = -g[i];
+                    const T sign = op == Binary::kAdd ? T(1) : T(-1);
+                    for (auto [t, s] : {std::pair{ga, T(1)}, std::pair{gb, sign}}) {
+                        if (!t) continue;
+                        t->ensure(dy->dtype(), full);
+                        T* o = t->template data<T>();
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+                        for (int64_t i = 0; i < n; ++i) o[i] = s * g[i];
                     }
                     return Status::ok();
                 }
@@ -109,8 +105,14 @@ GradFactory binaryFactory(Binary op) {
             return r ? *r : unsupportedType(dy->dtype());
         });
         // PRelu's slope broadcasts unidirectionally onto X; numpy rules cover it.
-        return gradBuild(std::move(kernel), ctx,
-                         needValues ? std::vector<int>{0, 1} : std::vector<int>{}, {});
+        GradBuild b = gradBuild(std::move(kernel), ctx,
+                                needValues ? std::vector<int>{0, 1} : std::vector<int>{}, {});
+        // A residual addition: dA is dY itself, which the plan passes on without a copy.
+        if ((op == Binary::kAdd || op == Binary::kSub) && ctx.inputs.size() == 2 &&
+            !ctx.outputs.empty() && ctx.inputs[0].rankKnown && ctx.outputs[0].rankKnown &&
+            ctx.inputs[0].dims == ctx.outputs[0].dims && ctx.inputs[1].dims == ctx.outputs[0].dims)
+            b.gradPassThrough = 0;
+        return b;
     };
 }
 
