@@ -126,7 +126,8 @@ struct GradBuild {
     /// take that Relu's gradient too, reading output 0 (saved). The plan calls it before the
     /// first run when a Relu is output 0's only reader, then drops the Relu's own step (one pass
     /// over memory fewer each way); evaluate() then runs the training forward too, with
-    /// TrainingFlags::batchNormFrozen set.
+    /// TrainingFlags::batchNormFrozen set. A fused Relu ends gradPassThrough (the kernel then
+    /// writes every input gradient itself).
     std::function<void()> fuseRelu;
     ChannelBlocks channelBlocks = ChannelBlocks::kNone;
     std::function<void(bool inputBlocked, bool outputBlocked)> setChannelBlocked;

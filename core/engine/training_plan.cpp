@@ -660,6 +660,7 @@ void TrainingPlan::Impl::fuseRelus() {
             relu.trainingForward)
             continue;
         st.fuseRelu();
+        st.gradPassThrough = -1;  // the Relu masks the gradient: no longer the output's own
         st.outputs[0] = relu.outputs[0];
         if (st.savedOut.empty()) st.savedOut.resize(1);
         st.savedOut[0] = true;

@@ -408,6 +408,113 @@ Expected<GradBuild> batchNormFactory(const GradContext& ctx) {
     return b;
 }
 
+// ---- Residual Add, optionally with the Relu after it
+// ---------------------------------------------
+
+// Y = A + B (same dims, float32), or max(0, A + B) once the plan fused the following Relu
+// (GradBuild::fuseRelu): one pass over memory instead of two each way. Elementwise, so it works
+// in any order its operands share (the plan keeps ResNet blocks channel-blocked).
+struct AddShared {
+    bool relu = false;
+};
+
+class AddTrainingForward final : public Kernel {
+public:
+    explicit AddTrainingForward(std::shared_ptr<AddShared> shared) : m_shared(std::move(shared)) {}
+
+    Status run(std::span<const HostTensor* const> in, std::span<HostTensor* const> out) override {
+        const HostTensor& a = *in[0];
+        const HostTensor& b = *in[1];
+        if (a.dtype() != ir::DType::kFloat || b.dtype() != ir::DType::kFloat ||
+            a.dims() != b.dims())
+            return makeStatus(StatusCode::kInternal,
+                              "Add (training): same-shaped float32, got {} and {}",
+                              dimsToString(a.dims()), dimsToString(b.dims()));
+        out[0]->ensure(ir::DType::kFloat, a.dims());
+        const float* x = a.data<float>();
+        const float* y = b.data<float>();
+        float* o = out[0]->data<float>();
+        const int64_t n = a.numElements();
+        if (m_shared->relu) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+            for (int64_t i = 0; i < n; ++i) o[i] = std::max(0.0f, x[i] + y[i]);
+        } else {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+            for (int64_t i = 0; i < n; ++i) o[i] = x[i] + y[i];
+        }
+        return Status::ok();
+    }
+
+private:
+    std::shared_ptr<AddShared> m_shared;
+};
+
+// dA = dB = dY, masked by Y > 0 with a fused Relu. Without it, the plan passes dY to A itself
+// (gradPassThrough) and only dB is written here.
+class AddBackward final : public GradKernel {
+public:
+    explicit AddBackward(std::shared_ptr<AddShared> shared) : m_shared(std::move(shared)) {}
+
+    Status backward(const GradArgs& a) override {
+        const HostTensor* dy = a.outputGrads[0];
+        if (!dy) return Status::ok();
+        const bool relu = m_shared->relu;
+        if (relu && (a.outputs.empty() || !a.outputs[0] ||
+                     a.outputs[0]->numElements() != dy->numElements()))
+            return makeStatus(StatusCode::kInternal, "fused Relu: output not saved");
+        const float* mask = relu ? a.outputs[0]->data<float>() : nullptr;
+        const float* g = dy->data<float>();
+        const int64_t n = dy->numElements();
+        float* outs[2] = {nullptr, nullptr};
+        for (int k = 0; k < 2; ++k)
+            if (HostTensor* t = a.inputGrads[static_cast<std::size_t>(k)]) {
+                t->ensure(ir::DType::kFloat, dy->dims());
+                outs[k] = t->data<float>();
+            }
+        float* ga = outs[0];
+        float* gb = outs[1];
+        if (mask) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+            for (int64_t i = 0; i < n; ++i) {
+                const float gv = g[i];
+                const float d = mask[i] > 0.0f ? gv : 0.0f;
+                if (ga) ga[i] = d;
+                if (gb) gb[i] = d;
+            }
+        } else {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+            for (int64_t i = 0; i < n; ++i) {
+                if (ga) ga[i] = g[i];
+                if (gb) gb[i] = g[i];
+            }
+        }
+        return Status::ok();
+    }
+
+private:
+    std::shared_ptr<AddShared> m_shared;
+};
+
+// Float32 operands of one and the same (known) shape; anything else (broadcasting) is the
+// reference gradient's.
+Expected<GradBuild> addFactory(const GradContext& ctx) {
+    if (ctx.inputs.size() != 2 || ctx.outputs.size() != 1)
+        return error(StatusCode::kUnsupported, "fast Add: two inputs, one output");
+    for (const TensorInfo* t : {&ctx.inputs[0], &ctx.inputs[1], &ctx.outputs[0]})
+        if (t->dtype != ir::DType::kFloat || !t->rankKnown || t->dims != ctx.outputs[0].dims)
+            return error(StatusCode::kUnsupported, "fast Add: same-shaped float32 only");
+    auto shared = std::make_shared<AddShared>();
+    GradBuild b;
+    b.kernel = std::make_unique<AddBackward>(shared);
+    b.trainingForward = std::make_unique<AddTrainingForward>(shared);
+    b.trainingForwardIsInference = true;  // until a Relu is fused; then the plan knows
+    b.savedInputs = {false, false};
+    b.savedOutputs = {false};
+    b.gradPassThrough = 0;
+    b.fuseRelu = [shared] { shared->relu = true; };
+    return b;
+}
+
 void bindMem(memory& m, const void* p) {
     m.set_data_handle(const_cast<void*>(p));
 }
@@ -510,6 +617,7 @@ Expected<GradBuild> clipFactory(const GradContext& ctx) {
 void registerDnnlNormEltwiseGradients(GradRegistry& registry) {
     registry.add("", "BatchNormalization", 9, 99, Backend::kDnnl, batchNormFactory);
     registry.add("", "Relu", 6, 99, Backend::kDnnl, reluFactory);
+    registry.add("", "Add", 7, 99, Backend::kDnnl, addFactory);
     registry.add("", "Clip", 11, 99, Backend::kDnnl, clipFactory);
 }
 

@@ -1,9 +1,10 @@
 // Channel-blocked training (core/engine/channel_blocks.h, TrainingPlan::chooseChannelBlocks):
 // the nChw16c conversions themselves, and a plan whose tensors mix blocked and plain order —
 // blocked readers and plain ones (a pool, a Concat, an Add with a plain operand, the graph
-// output), a Relu fused into BatchNormalization, residual Adds that pass their gradient on (one
-// reading the same tensor twice), a Sub — against the plain reference plan: the same loss,
-// gradients and running statistics step after step, and the same evaluate().
+// output), Relus fused into BatchNormalization and into an Add, an unfused blocked Relu,
+// residual Adds that pass their gradient on (one reading the same tensor twice), a Sub — against
+// the plain reference plan: the same loss, gradients and running statistics step after step, and
+// the same evaluate().
 
 #include <gtest/gtest.h>
 
@@ -74,8 +75,8 @@ ir::Model mixedOrderModel() {
     b.node("Relu", {"n1"}, {"r1"});         // fused into bn1
     conv("r1", "w2", 16, 16, "c2", false);  // blocked in and out
     bn("c2", "bn2", 16, "n2");
-    b.node("Add", {"n2", "r1"}, {"a1"});   // residual, blocked, passes its gradient on
-    b.node("Relu", {"a1"}, {"r2"});        // elementwise, blocked (not fused: Add has no hook)
+    b.node("Add", {"n2", "r1"}, {"a1"});   // residual, blocked
+    b.node("Relu", {"a1"}, {"r2"});        // fused into the Add
     conv("r2", "w3", 16, 8, "c3", false);  // blocked in, 8 channels: plain out
     b.node("Concat", {"c3", "c3"}, {"cat"})
         ->attributes()
@@ -83,7 +84,9 @@ ir::Model mixedOrderModel() {
     b.node("Add", {"r2", "cat"}, {"mixed"});            // a plain operand: r2 converted
     conv("r2", "w5", 16, 16, "c5", true);               // blocked, with a bias (no BN after it)
     b.node("Add", {"c5", "c5"}, {"twice"});             // both inputs the same blocked tensor
-    b.node("Sub", {"twice", "mixed"}, {"d"});
+    b.node("Relu", {"c5"}, {"r3"});                     // not fused (a Conv computes c5), blocked
+    b.node("Add", {"twice", "r3"}, {"t2"});             // passes its gradient on
+    b.node("Sub", {"t2", "mixed"}, {"d"});
     conv("d", "w4", 16, 16, "c4", false);  // plain in and (only a pool reads it) out
     ir::Node* pool = b.node("MaxPool", {"c4"}, {"p"});
     pool->attributes().push_back(ir::Attribute::makeInts("kernel_shape", {2, 2}));
@@ -132,20 +135,23 @@ TEST(ChannelBlockedTraining, MixedOrdersMatchThePlainReferencePlan) {
           "(BatchNormalization) + Relu: ([-1,16,8,8] nChw16c, param, param, state, state) -> "
           "([-1,16,8,8] nChw16c)",
           "'c2_Conv' (Conv): ([-1,16,8,8] nChw16c, param, -) -> ([-1,16,8,8] nChw16c)",
-          "'a1_Add' (Add): ([-1,16,8,8] nChw16c, [-1,16,8,8] nChw16c) -> ([-1,16,8,8] nChw16c)",
-          "'r2_Relu' (Relu): ([-1,16,8,8] nChw16c) -> ([-1,16,8,8] nChw16c)",
-          "to plain order: node 'r2_Relu' (Relu) output to plain order: ([-1,16,8,8] nChw16c) "
-          "-> ([-1,16,8,8])",
+          "'a1_Add' (Add) + Relu: ([-1,16,8,8] nChw16c, [-1,16,8,8] nChw16c) -> ([-1,16,8,8] "
+          "nChw16c)",
+          "to plain order: node 'a1_Add' (Add) + Relu output to plain order: ([-1,16,8,8] "
+          "nChw16c) -> ([-1,16,8,8])",
+          "'r3_Relu' (Relu): ([-1,16,8,8] nChw16c) -> ([-1,16,8,8] nChw16c)",
+          "'t2_Add' (Add): ([-1,16,8,8] nChw16c, [-1,16,8,8] nChw16c) -> ([-1,16,8,8] nChw16c)",
           "'c3_Conv' (Conv): ([-1,16,8,8] nChw16c, param, -) -> ([-1,8,8,8])",
           "'mixed_Add' (Add): ([-1,16,8,8], [-1,16,8,8]) -> ([-1,16,8,8])",
           "'c5_Conv' (Conv): ([-1,16,8,8] nChw16c, param, param) -> ([-1,16,8,8] nChw16c)",
           "'twice_Add' (Add): ([-1,16,8,8] nChw16c, [-1,16,8,8] nChw16c) -> ([-1,16,8,8] "
           "nChw16c)",
-          "to plain order: node 'twice_Add' (Add) output to plain order",
+          "to plain order: node 't2_Add' (Add) output to plain order",
           "'c4_Conv' (Conv): ([-1,16,8,8], param, -) -> ([-1,16,8,8])",
           "'g_GlobalAveragePool' (GlobalAveragePool): ([-1,16,8,8]) -> ([-1,16,1,1])"})
         EXPECT_NE(d.find(line), std::string::npos) << line << "\n" << d;
     EXPECT_EQ(d.find("'r1_Relu'"), std::string::npos) << "fused into bn1\n" << d;
+    EXPECT_EQ(d.find("'r2_Relu'"), std::string::npos) << "fused into a1\n" << d;
     auto refDescription = ref->describe();
     EXPECT_EQ(refDescription.find("nChw16c"), std::string::npos) << refDescription;
 
