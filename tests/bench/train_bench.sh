@@ -8,7 +8,9 @@
 # whittle-cli train re-executes itself with GOMP_SPINCOUNT=1000 unless an OpenMP wait policy is
 # set (see app/cli_train.cpp); PyTorch runs with libgomp's default (threads spin ~300,000 rounds
 # before sleeping), and once more with GOMP_SPINCOUNT=1000 for the like-for-like column.
-# Prints a markdown table.
+# Prints a markdown table, one row per run; with --repeat R > 1 also a summary per architecture:
+# the median of the per-run ratios and the best run of each side (highest throughput), since on
+# a shared machine a run can lose a third of its speed to a neighbour.
 # Usage: tests/bench/train_bench.sh [WHITTLE_CLI] [--steps N] [--threads T] [--batch B]
 #        [--archs "resnet20 mobilenetv2-tiny"] [--repeat R]
 # Needs: python3-torch (run with /usr/bin/python3), dataset-fashion-mnist, /usr/bin/time.
@@ -43,7 +45,10 @@ json_key() { $py -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 echo "load before: $(uptime | sed 's/.*load average/load average/')" >&2
 echo "| arch | batch | threads | Whittle img/s | PyTorch img/s | Whittle / PyTorch | PyTorch img/s, GOMP_SPINCOUNT=1000 | Whittle / that | Whittle peak RSS MB | PyTorch peak RSS MB |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+summary=""
 for arch in $archs; do
+  ours_all=""
+  theirs_all=""
   for ((r = 0; r < repeat; ++r)); do
     /usr/bin/time -v -o "$work/ours.time" \
       "$cli" train --arch "$arch" --dataset fashion-mnist --steps "$steps" --batch "$batch" \
@@ -65,6 +70,24 @@ for arch in $archs; do
     printf '| %s | %d | %d | %.0f | %.0f | %s | %.0f | %s | %s | %s |\n' "$arch" "$batch" "$threads" \
       "$ours" "$theirs" "$ratio" "$theirs2" "$ratio2" "$(rss_mb "$work/ours.time")" \
       "$(rss_mb "$work/torch.time")"
+    ours_all="$ours_all $ours"
+    theirs_all="$theirs_all $theirs"
   done
+  if ((repeat > 1)); then
+    summary+=$($py - "$arch" "$ours_all" "$theirs_all" <<'PY'
+import statistics, sys
+arch, ours, theirs = sys.argv[1], list(map(float, sys.argv[2].split())), list(map(float, sys.argv[3].split()))
+ratios = [o / t for o, t in zip(ours, theirs)]
+print(f"| {arch} | {len(ours)} | {statistics.median(ratios):.2f} | {min(ratios):.2f} - {max(ratios):.2f} "
+      f"| {max(ours):.0f} | {max(theirs):.0f} | {max(ours) / max(theirs):.2f} |")
+PY
+)$'\n'
+  fi
 done
+if [[ -n "$summary" ]]; then
+  echo
+  echo "| arch | runs | median Whittle / PyTorch | range | best Whittle img/s | best PyTorch img/s | best / best |"
+  echo "|---|---:|---:|---|---:|---:|---:|"
+  printf '%s' "$summary"
+fi
 echo "load after: $(uptime | sed 's/.*load average/load average/')" >&2
