@@ -19,4 +19,9 @@ void registerTensorGradients(GradRegistry& registry);
 /// LogSoftmax.
 void registerNnGradients(GradRegistry& registry);
 
+namespace nn {
+/// Resize (every mode and coordinate transform of the forward; the gradient of X only).
+void registerResizeGradient(GradRegistry& registry);
+}  // namespace nn
+
 }  // namespace wh::engine::ref

@@ -6,6 +6,7 @@ void registerReferenceGradients(GradRegistry& registry) {
     ref::registerElementwiseGradients(registry);
     ref::registerTensorGradients(registry);
     ref::registerNnGradients(registry);
+    ref::nn::registerResizeGradient(registry);
 }
 
 }  // namespace wh::engine

@@ -8,7 +8,8 @@
 // scale = output/input when sizes are given. Nearest rounds it per nearest_mode and clamps to the
 // input; linear and cubic read clamped neighbours (edge padding), cubic with exclude_outside
 // drops outside neighbours and renormalises. tf_crop_and_resize gives extrapolation_value where
-// x_original falls outside the input.
+// x_original falls outside the input. The gradient (registerResizeGradient) spreads dY back over
+// the same taps.
 
 #include <algorithm>
 #include <array>
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "core/engine/ref/grad_util.h"
 #include "core/engine/ref/kernel_util.h"
 #include "core/engine/ref/nn_common.h"
 
@@ -341,16 +343,23 @@ DimTaps dimTaps(const ResizeAttrs& a, int64_t in, int64_t out, double scale, dou
     return t;
 }
 
+// The taps of every dim of an input with dims `x` resized as `r` says.
+std::vector<DimTaps> allTaps(const ResizeAttrs& a, const Dims& x, const Resolved& r) {
+    const std::size_t rank = r.out.size();
+    std::vector<int64_t> inStride(rank, 1);
+    for (std::size_t d = rank; d-- > 1;) inStride[d - 1] = inStride[d] * x[d];
+    std::vector<DimTaps> taps;
+    for (std::size_t d = 0; d < rank; ++d)
+        taps.push_back(dimTaps(a, x[d], r.out[d], r.scale[d], r.length[d], r.roiStart[d],
+                               r.roiEnd[d], inStride[d]));
+    return taps;
+}
+
 Status resizeFloat(const ResizeAttrs& a, const HostTensor& x, const Resolved& r, HostTensor& y) {
     y.ensure(DType::kFloat, r.out);
     if (y.numElements() == 0) return Status::ok();
     const std::size_t rank = r.out.size();
-    std::vector<int64_t> inStride(rank, 1);
-    for (std::size_t d = rank; d-- > 1;) inStride[d - 1] = inStride[d] * x.dims()[d];
-    std::vector<DimTaps> taps;
-    for (std::size_t d = 0; d < rank; ++d)
-        taps.push_back(dimTaps(a, x.dims()[d], r.out[d], r.scale[d], r.length[d], r.roiStart[d],
-                               r.roiEnd[d], inStride[d]));
+    const std::vector<DimTaps> taps = allTaps(a, x.dims(), r);
     const float* xp = x.data<float>();
     float* yp = y.data<float>();
     std::vector<int64_t> o(rank, 0);
@@ -371,6 +380,46 @@ Status resizeFloat(const ResizeAttrs& a, const HostTensor& x, const Resolved& r,
         for (std::size_t d = 0; d < rank; ++d)
             outside = outside || taps[d].outside[static_cast<std::size_t>(o[d])];
         yp[p] = outside ? a.extrapolation : static_cast<float>(interp(interp, 0, 0));
+        for (std::size_t d = rank; d-- > 0;) {
+            if (++o[d] < r.out[d]) break;
+            o[d] = 0;
+        }
+    }
+    return Status::ok();
+}
+
+// Resize is linear in X: dX is dY spread back over the same taps with the same weights (summed
+// where taps share an input element); extrapolated outputs (tf_crop_and_resize) read no input.
+Status resizeFloatBackward(const ResizeAttrs& a, const Dims& xd, const Resolved& r,
+                           const HostTensor& dy, HostTensor& dx) {
+    dx.ensure(DType::kFloat, xd);
+    float* gx = dx.data<float>();
+    std::fill(gx, gx + dx.numElements(), 0.0f);
+    if (dy.dims() != r.out)
+        return makeStatus(StatusCode::kInternal, "Resize gradient: dY is {}, the output {}",
+                          dimsToString(dy.dims()), dimsToString(r.out));
+    if (dy.numElements() == 0) return Status::ok();
+    const std::size_t rank = r.out.size();
+    const std::vector<DimTaps> taps = allTaps(a, xd, r);
+    const float* gy = dy.data<float>();
+    std::vector<int64_t> o(rank, 0);
+    auto spread = [&](auto&& self, std::size_t d, int64_t base, double w) -> void {
+        if (d == rank) {
+            gx[base] += static_cast<float>(w);
+            return;
+        }
+        const DimTaps& t = taps[d];
+        const std::size_t od = static_cast<std::size_t>(o[d]);
+        for (int64_t k = t.begin[od]; k < t.begin[od + 1]; ++k) {
+            const double wk = t.weight[static_cast<std::size_t>(k)];
+            if (wk != 0.0) self(self, d + 1, base + t.offset[static_cast<std::size_t>(k)], w * wk);
+        }
+    };
+    for (int64_t p = 0; p < dy.numElements(); ++p) {
+        bool outside = false;
+        for (std::size_t d = 0; d < rank; ++d)
+            outside = outside || taps[d].outside[static_cast<std::size_t>(o[d])];
+        if (!outside && gy[p] != 0.0f) spread(spread, 0, 0, gy[p]);
         for (std::size_t d = rank; d-- > 0;) {
             if (++o[d] < r.out[d]) break;
             o[d] = 0;
@@ -442,10 +491,47 @@ Expected<KernelBuild> buildResize(const KernelContext& ctx) {
     return singleOutput(makeKernel(std::move(run)), std::move(out));
 }
 
+// The gradient of X (roi, scales and sizes are not trained: asking for theirs is kUnsupported).
+// Keeps roi/scales/sizes (constants in practice) to resolve the geometry per run; not X.
+Expected<GradBuild> buildResizeGradient(const GradContext& gctx) {
+    using grad::gradBuild;
+    using grad::gradIn;
+    using grad::gradOut;
+    using grad::makeGradKernel;
+    const KernelOptions options;
+    KernelContext ctx{gctx.node, gctx.opset, gctx.inputs, options};
+    WH_RETURN_IF_ERROR(checkArity(ctx, 1));
+    for (int i = 1; i < static_cast<int>(gctx.inputs.size()); ++i)
+        if (gctx.wants(i))
+            return error(StatusCode::kUnsupported, "Resize: no gradient for roi, scales or sizes");
+    WH_ASSIGN_OR_RETURN(ResizeAttrs a, parseAttrs(ctx));
+    auto kernel = makeGradKernel([a](const GradArgs& args) -> Status {
+        const HostTensor* dy = gradOut(args, 0);
+        HostTensor* dx = gradIn(args, 0);
+        if (!dy || !dx) return Status::ok();
+        if (dy->dtype() != DType::kFloat)
+            return makeStatus(StatusCode::kUnsupported, "Resize gradient of {}",
+                              typeName(dy->dtype()));
+        WH_ASSIGN_OR_RETURN_STATUS(
+            Resolved r,
+            resolve(a, args.inputDims[0], inputAt(args.inputs, a.roiInput),
+                    inputAt(args.inputs, a.scalesInput), inputAt(args.inputs, a.sizesInput)));
+        return resizeFloatBackward(a, args.inputDims[0], r, *dy, *dx);
+    });
+    std::vector<int> saved;
+    for (int i : {a.roiInput, a.scalesInput, a.sizesInput})
+        if (i > 0) saved.push_back(i);
+    return gradBuild(std::move(kernel), gctx, saved, {});
+}
+
 }  // namespace
 
 void registerResize(KernelRegistry& registry) {
     registry.add("", "Resize", 10, 22, Backend::kReference, buildResize);
+}
+
+void registerResizeGradient(GradRegistry& registry) {
+    registry.add("", "Resize", 10, 22, Backend::kReference, buildResizeGradient);
 }
 
 }  // namespace wh::engine::ref::nn

@@ -341,6 +341,18 @@ In constI64(std::vector<int64_t> v) {
     for (int64_t x : v) in.values.push_back(static_cast<double>(x));
     return in;
 }
+In constFloats(std::vector<double> v) {
+    In in;
+    in.dims = {static_cast<int64_t>(v.size())};
+    in.constant = true;
+    in.values = std::move(v);
+    return in;
+}
+In omitted() {
+    In in;
+    in.omitted = true;
+    return in;
+}
 In constScalar(double v) {
     In in;
     in.dims = {};
@@ -501,6 +513,39 @@ TEST(GradCheck, GatherRepeated) {
 }
 TEST(GradCheck, PadConstantNegative) {
     check({"Pad constant +-", "Pad", 13, {{{2, 3, 4}}, constI64({0, 1, -1, 1, 2, 0})}});
+}
+// Resize is linear in X: every mode's gradient is exact up to rounding.
+TEST(GradCheck, ResizeNearestUpsample) {
+    check({"Resize nearest x2 asymmetric floor",
+           "Resize",
+           13,
+           {{{1, 2, 3, 3}}, omitted(), constFloats({1, 1, 2, 2})},
+           attrs(str("mode", "nearest"), str("coordinate_transformation_mode", "asymmetric"),
+                 str("nearest_mode", "floor"))});
+}
+TEST(GradCheck, ResizeLinearHalfPixel) {
+    check({"Resize linear x1.5/x0.75 half_pixel",
+           "Resize",
+           13,
+           {{{1, 2, 4, 4}}, omitted(), constFloats({1, 1, 1.5, 0.75})},
+           attrs(str("mode", "linear"))});
+}
+TEST(GradCheck, ResizeCubicSizesAlignCorners) {
+    check({"Resize cubic sizes align_corners",
+           "Resize",
+           13,
+           {{{1, 1, 4, 5}}, omitted(), omitted(), constI64({1, 1, 7, 3})},
+           attrs(str("mode", "cubic"), str("coordinate_transformation_mode", "align_corners"))});
+}
+TEST(GradCheck, ResizeTfCropAndResize) {
+    check({"Resize linear tf_crop_and_resize",
+           "Resize",
+           13,
+           {{{1, 1, 4, 4}},
+            constFloats({0, 0, -0.2, 0.1, 1, 1, 0.9, 1.3}),
+            constFloats({1, 1, 1.5, 1.5})},
+           attrs(str("mode", "linear"), str("coordinate_transformation_mode", "tf_crop_and_resize"),
+                 flt("extrapolation_value", 0.5f))});
 }
 TEST(GradCheck, Pow) {
     check({"Pow[3,4]^[4]", "Pow", 15, {{{3, 4}, Gen::kPositive}, {{4}}}});
@@ -766,8 +811,10 @@ TEST(GradCheck, SoftmaxCrossEntropyWithSmoothing) {
 
 TEST(GradRegistry, CoversTheIssueOps) {
     const auto ops = GradRegistry::builtin().opTypes();
-    for (const char* op : {"Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization", "Relu",
-                           "MaxPool", "AveragePool", "Add", "Mul", "Concat", "Reshape", "Flatten",
-                           "Transpose", "Softmax", "Pow", "Slice", "Gather", "Pad"})
+    for (const char* op :
+         {"Conv",   "ConvTranspose", "Gemm",        "MatMul",    "BatchNormalization",
+          "Relu",   "MaxPool",       "AveragePool", "Add",       "Mul",
+          "Concat", "Reshape",       "Flatten",     "Transpose", "Softmax",
+          "Pow",    "Slice",         "Gather",      "Pad",       "Resize"})
         EXPECT_NE(std::find(ops.begin(), ops.end(), op), ops.end()) << op;
 }
