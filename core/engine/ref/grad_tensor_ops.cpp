@@ -5,8 +5,10 @@
 #include <cstring>
 #include <numeric>
 
+#include "core/engine/ref/broadcast.h"
 #include "core/engine/ref/grad_kernels.h"
 #include "core/engine/ref/grad_util.h"
+#include "core/engine/ref/kernel_util.h"
 
 namespace wh::engine::ref {
 
@@ -206,70 +208,50 @@ void forEachIndex(const Dims& dims, F&& f) {
     }
 }
 
-std::vector<int64_t> rowStrides(const Dims& dims) {
-    std::vector<int64_t> st(dims.size(), 1);
-    for (std::size_t d = dims.size(); d-- > 1;) st[d - 1] = st[d] * dims[d];
-    return st;
-}
-
-// Slice (opset 1-9: starts/ends/axes attributes; 10+: inputs 1-4): element j of the output along
-// axis d is element start_d + j step_d of the input (start clamped as ONNX specifies); the
-// input's gradient is dY scattered there, zero elsewhere.
+// Slice (opset 1-9: starts/ends/axes attributes; 10+: inputs 1-4): the forward's own geometry
+// (sliceGeometry), walked the other way: dY scattered onto the elements the slice read, zero
+// elsewhere.
 Expected<GradBuild> sliceFactory(const GradContext& ctx) {
     const bool attrs = ctx.opset < 10;
-    std::vector<int64_t> aStarts, aAxes;
+    SliceParams fixed;
     if (attrs) {
-        aStarts = ctx.node.attrInts("starts");
-        aAxes = ctx.node.attrInts("axes");
+        fixed.starts = ctx.node.attrInts("starts");
+        fixed.ends = ctx.node.attrInts("ends");
+        fixed.axes = ctx.node.attrInts("axes");
     }
     auto kernel = makeGradKernel([=](const GradArgs& a) -> Status {
         HostTensor* gx = gradIn(a, 0);
         const HostTensor* dy = gradOut(a, 0);
         if (!gx || !dy) return Status::ok();
         const Dims& xd = a.inputDims[0];
-        const int64_t rank = static_cast<int64_t>(xd.size());
-        auto input = [&](int i) -> const HostTensor* {
-            return i < static_cast<int>(a.inputs.size()) ? a.inputs[static_cast<std::size_t>(i)]
-                                                         : nullptr;
-        };
-        std::vector<int64_t> starts = attrs      ? aStarts
-                                      : input(1) ? input(1)->toInt64s()
-                                                 : std::vector<int64_t>{};
-        std::vector<int64_t> axes = attrs      ? aAxes
-                                    : input(3) ? input(3)->toInt64s()
-                                               : std::vector<int64_t>{};
-        std::vector<int64_t> steps =
-            !attrs && input(4) ? input(4)->toInt64s() : std::vector<int64_t>{};
-        if (axes.empty()) {
-            axes.resize(starts.size());
-            std::iota(axes.begin(), axes.end(), 0);
+        SliceParams p = fixed;
+        if (!attrs) {
+            std::vector<int64_t>* dest[] = {&p.starts, &p.ends, &p.axes, &p.steps};
+            for (int i = 1; i <= 4; ++i)
+                if (i < static_cast<int>(a.inputs.size()) && a.inputs[static_cast<std::size_t>(i)])
+                    *dest[i - 1] = a.inputs[static_cast<std::size_t>(i)]->toInt64s();
         }
-        std::vector<int64_t> start(static_cast<std::size_t>(rank), 0),
-            step(static_cast<std::size_t>(rank), 1);
-        for (std::size_t i = 0; i < axes.size() && i < starts.size(); ++i) {
-            const int64_t ax = normalAxis(axes[i], rank);
-            if (ax < 0 || ax >= rank)
-                return makeStatus(StatusCode::kBadInput, "Slice axis {}", axes[i]);
-            const int64_t dim = xd[static_cast<std::size_t>(ax)];
-            const int64_t st = i < steps.size() ? steps[i] : 1;
-            int64_t s0 = starts[i] < 0 ? starts[i] + dim : starts[i];
-            s0 = st > 0 ? std::clamp<int64_t>(s0, 0, dim) : std::clamp<int64_t>(s0, 0, dim - 1);
-            start[static_cast<std::size_t>(ax)] = s0;
-            step[static_cast<std::size_t>(ax)] = st;
+        WH_ASSIGN_OR_RETURN_STATUS(SliceGeometry g, sliceGeometry(xd, p));
+        if (g.out != dy->dims())
+            return makeStatus(StatusCode::kInternal, "Slice gradient: dY is {}, the slice {}",
+                              dimsToString(dy->dims()), dimsToString(g.out));
+        const auto strides = contiguousStrides(xd);
+        int64_t base = 0;
+        std::vector<int64_t> walk(strides.size());
+        for (std::size_t d = 0; d < strides.size(); ++d) {
+            base += g.start[d] * strides[d];
+            walk[d] = g.step[d] * strides[d];
         }
-        const auto xs = rowStrides(xd);
         auto r = dispatchFloat(dy->dtype(), [&](auto z) -> Status {
             using T = decltype(z);
             gx->ensure(dy->dtype(), xd);
-            T* o = gx->data<T>();
-            std::fill(o, o + gx->numElements(), T(0));
-            const T* g = dy->data<T>();
-            forEachIndex(dy->dims(), [&](int64_t i, const std::vector<int64_t>& idx) {
-                int64_t off = 0;
-                for (std::size_t d = 0; d < idx.size(); ++d)
-                    off += (start[d] + idx[d] * step[d]) * xs[d];
-                o[off] += g[i];
-            });
+            T* o = gx->data<T>() + base;
+            std::fill(gx->data<T>(), gx->data<T>() + gx->numElements(), T(0));
+            const T* gy = dy->data<T>();
+            forEachRow(planStrided(g.out, {walk}),
+                       [&](int64_t out, const int64_t* off, int64_t n, const int64_t* step) {
+                           for (int64_t k = 0; k < n; ++k) o[off[0] + k * step[0]] += gy[out + k];
+                       });
             return Status::ok();
         });
         return r ? *r : unsupportedType(dy->dtype());
@@ -343,7 +325,7 @@ Expected<GradBuild> padFactory(const GradContext& ctx) {
             return makeStatus(StatusCode::kBadInput, "Pad: {} pads for rank {}", pads.size(),
                               xd.size());
         const Dims& yd = dy->dims();
-        const auto ys = rowStrides(yd);
+        const auto ys = contiguousStrides(yd);
         auto r = dispatchFloat(dy->dtype(), [&](auto z) -> Status {
             using T = decltype(z);
             gx->ensure(dy->dtype(), xd);

@@ -1,5 +1,6 @@
 #include "core/engine/ref/kernel_util.h"
 
+#include <algorithm>
 #include <bit>
 
 #include <fmt/format.h>
@@ -70,6 +71,57 @@ void copyTensor(const HostTensor& in, HostTensor& out, const Dims& dims) {
         out.strings() = in.strings();
     else if (in.byteSize())
         std::memcpy(out.raw(), in.raw(), in.byteSize());
+}
+
+Expected<SliceGeometry> sliceGeometry(const Dims& dims, const SliceParams& p) {
+    const auto rank = static_cast<int64_t>(dims.size());
+    SliceGeometry g;
+    g.start.assign(dims.size(), 0);
+    g.step.assign(dims.size(), 1);
+    g.out = dims;
+    if (p.starts.size() != p.ends.size())
+        return error(StatusCode::kBadInput, "{} starts but {} ends", p.starts.size(),
+                     p.ends.size());
+    if (!p.axes.empty() && p.axes.size() != p.starts.size())
+        return error(StatusCode::kBadInput, "{} axes for {} starts", p.axes.size(),
+                     p.starts.size());
+    if (!p.steps.empty() && p.steps.size() != p.starts.size())
+        return error(StatusCode::kBadInput, "{} steps for {} starts", p.steps.size(),
+                     p.starts.size());
+    std::vector<bool> seen(dims.size(), false);
+    for (std::size_t k = 0; k < p.starts.size(); ++k) {
+        WH_ASSIGN_OR_RETURN(
+            int axis, normalizeAxis(p.axes.empty() ? static_cast<int64_t>(k) : p.axes[k], rank,
+                                    "slice axis"));
+        const auto a = static_cast<std::size_t>(axis);
+        if (seen[a]) return error(StatusCode::kBadInput, "axis {} is sliced twice", axis);
+        seen[a] = true;
+        const int64_t step = p.steps.empty() ? 1 : p.steps[k];
+        if (step == 0) return error(StatusCode::kBadInput, "slice step is 0 on axis {}", axis);
+        g.step[a] = step;
+        const int64_t dim = dims[a];
+        if (dim < 0) {
+            g.out[a] = -1;
+            continue;
+        }
+        // Clamp as the spec says: [0, dim] for positive steps, [-1, dim-1] for negative ones.
+        int64_t start = p.starts[k], end = p.ends[k];
+        if (start < 0) start = start < -dim ? 0 : start + dim;
+        if (end < 0) end = end < -dim ? -1 : end + dim;
+        int64_t len;
+        if (step > 0) {
+            start = std::clamp<int64_t>(start, 0, dim);
+            end = std::clamp<int64_t>(end, 0, dim);
+            len = end > start ? (end - start + step - 1) / step : 0;
+        } else {
+            start = std::clamp<int64_t>(start, 0, dim - 1);
+            end = std::clamp<int64_t>(end, -1, dim - 1);
+            len = start > end ? (start - end + (-step) - 1) / (-step) : 0;
+        }
+        g.start[a] = len > 0 ? start : 0;
+        g.out[a] = len;
+    }
+    return g;
 }
 
 }  // namespace wh::engine::ref

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "core/engine/kernel.h"
 
@@ -189,6 +190,19 @@ inline TensorInfo unknownDimsLike(ir::DType dtype, const TensorInfo& in) {
 
 /// Normalises `axis` into [0, rank); error naming `what` when out of range.
 Expected<int> normalizeAxis(int64_t axis, int64_t rank, std::string_view what);
+
+/// A Slice's parameters (starts and ends; axes and steps may be empty: all axes from 0, step 1).
+struct SliceParams {
+    std::vector<int64_t> starts, ends, axes, steps;
+};
+/// Per-axis start, step and length of a slice of `dims` (ONNX clamping rules); axes not sliced
+/// get start 0, step 1, full length. A dim of -1 gives length -1 where it is sliced. The Slice
+/// kernel and its gradient share it.
+struct SliceGeometry {
+    std::vector<int64_t> start, step;
+    Dims out;
+};
+Expected<SliceGeometry> sliceGeometry(const Dims& dims, const SliceParams& p);
 
 /// The dtype name of a possibly undefined type, for messages.
 std::string typeName(ir::DType dtype);

@@ -318,68 +318,6 @@ Expected<KernelBuild> splitFactory(const KernelContext& ctx) {
 
 // ---------------------------------------------------------------- Slice
 
-struct SliceParams {
-    Ints starts, ends, axes, steps;
-};
-
-// Per-axis start, step and length of a slice of `dims` (ONNX clamping rules); axes not sliced
-// get start 0, step 1, full length. A dim of -1 gives length -1 where it is sliced.
-struct SliceGeometry {
-    Ints start, step;
-    Dims out;
-};
-
-Expected<SliceGeometry> sliceGeometry(const Dims& dims, const SliceParams& p) {
-    const auto rank = static_cast<int64_t>(dims.size());
-    SliceGeometry g;
-    g.start.assign(dims.size(), 0);
-    g.step.assign(dims.size(), 1);
-    g.out = dims;
-    if (p.starts.size() != p.ends.size())
-        return error(StatusCode::kBadInput, "{} starts but {} ends", p.starts.size(),
-                     p.ends.size());
-    if (!p.axes.empty() && p.axes.size() != p.starts.size())
-        return error(StatusCode::kBadInput, "{} axes for {} starts", p.axes.size(),
-                     p.starts.size());
-    if (!p.steps.empty() && p.steps.size() != p.starts.size())
-        return error(StatusCode::kBadInput, "{} steps for {} starts", p.steps.size(),
-                     p.starts.size());
-    std::vector<bool> seen(dims.size(), false);
-    for (std::size_t k = 0; k < p.starts.size(); ++k) {
-        WH_ASSIGN_OR_RETURN(
-            int axis, normalizeAxis(p.axes.empty() ? static_cast<int64_t>(k) : p.axes[k], rank,
-                                    "slice axis"));
-        const auto a = static_cast<std::size_t>(axis);
-        if (seen[a]) return error(StatusCode::kBadInput, "axis {} is sliced twice", axis);
-        seen[a] = true;
-        const int64_t step = p.steps.empty() ? 1 : p.steps[k];
-        if (step == 0) return error(StatusCode::kBadInput, "slice step is 0 on axis {}", axis);
-        g.step[a] = step;
-        const int64_t dim = dims[a];
-        if (dim < 0) {
-            g.out[a] = -1;
-            continue;
-        }
-        // Clamp as the spec says: [0, dim] for positive steps, [-1, dim-1] for negative ones.
-        int64_t start = p.starts[k], end = p.ends[k];
-        if (start < 0) start = start < -dim ? 0 : start + dim;
-        if (end < 0) end = end < -dim ? -1 : end + dim;
-        int64_t len;
-        if (step > 0) {
-            start = std::clamp<int64_t>(start, 0, dim);
-            end = std::clamp<int64_t>(end, 0, dim);
-            len = end > start ? (end - start + step - 1) / step : 0;
-        } else {
-            start = std::clamp<int64_t>(start, 0, dim - 1);
-            end = std::clamp<int64_t>(end, -1, dim - 1);
-            len = start > end ? (start - end + (-step) - 1) / (-step) : 0;
-        }
-        g.start[a] = len > 0 ? start : 0;
-        g.out[a] = len;
-    }
-    return g;
-}
-
 Expected<KernelBuild> sliceFactory(const KernelContext& ctx) {
     WH_RETURN_IF_ERROR(requireInputs(ctx, 1));
     const TensorInfo& x = ctx.inputs[0];
@@ -891,54 +829,58 @@ Expected<KernelBuild> reduceFactory(const KernelContext& ctx) {
     }
     auto built = dispatch<TypeSet::kReal>(x.dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
         using T = decltype(tag);
-        return makeKernel(
-            [spec, axes, acc = std::vector<double>()](Ins in, Outs outs) mutable -> Status {
-                const HostTensor& xs = *in[0];
-                const Ints a = axes ? *axes : (optionalInput(in, 1) ? in[1]->toInt64s() : Ints{});
-                WH_ASSIGN_OR_RETURN_STATUS(auto r, reduceDims(xs.dims(), a, spec));
-                const auto& [outDims, reduced] = r;
-                HostTensor& y = *outs[0];
-                y.ensure(xs.dtype(), outDims);
-                // Walk the input in order; operand 0 is the output position (stride 0 on reduced
-                // dims). Accumulate in double: this is the oracle.
-                Dims keptDims;
-                for (std::size_t i = 0; i < reduced.size(); ++i)
-                    keptDims.push_back(reduced[i] ? 1 : xs.dims()[i]);
-                std::vector<int64_t> toOut = contiguousStrides(keptDims);
-                int64_t count = 1;
-                for (std::size_t i = 0; i < reduced.size(); ++i)
-                    if (reduced[i]) {
-                        toOut[i] = 0;
-                        count *= xs.dims()[i];
-                    }
-                const double init = spec.kind == ReduceKind::kMax   ? -INFINITY
-                                    : spec.kind == ReduceKind::kMin ? INFINITY
-                                                                    : 0.0;
-                acc.assign(static_cast<std::size_t>(y.numElements()), init);
-                const T* px = xs.data<T>();
-                forEachRow(planStrided(xs.dims(), {toOut}),
-                           [&](int64_t o, const int64_t* off, int64_t n, const int64_t* step) {
-                               double* dst = acc.data() + off[0];
-                               const int64_t st = step[0];
-                               for (int64_t i = 0; i < n; ++i) {
-                                   const double v = static_cast<double>(px[o + i]);
-                                   double& d = dst[i * st];
-                                   switch (spec.kind) {
-                                       case ReduceKind::kMax: d = std::max(d, v); break;
-                                       case ReduceKind::kMin: d = std::min(d, v); break;
-                                       default: d += v;
-                                   }
-                               }
-                           });
-                T* py = y.data<T>();
-                for (std::size_t i = 0; i < acc.size(); ++i) {
-                    const double v = spec.kind == ReduceKind::kMean
-                                         ? acc[i] / static_cast<double>(count)
-                                         : acc[i];
-                    py[i] = convertValue<T>(v);
+        return makeKernel([spec, axes, acc = std::vector<double>()](Ins in,
+                                                                    Outs outs) mutable -> Status {
+            const HostTensor& xs = *in[0];
+            const Ints a = axes ? *axes : (optionalInput(in, 1) ? in[1]->toInt64s() : Ints{});
+            WH_ASSIGN_OR_RETURN_STATUS(auto r, reduceDims(xs.dims(), a, spec));
+            const auto& [outDims, reduced] = r;
+            HostTensor& y = *outs[0];
+            y.ensure(xs.dtype(), outDims);
+            // Walk the input in order; operand 0 is the output position (stride 0 on reduced
+            // dims). Accumulate in double: this is the oracle.
+            Dims keptDims;
+            for (std::size_t i = 0; i < reduced.size(); ++i)
+                keptDims.push_back(reduced[i] ? 1 : xs.dims()[i]);
+            std::vector<int64_t> toOut = contiguousStrides(keptDims);
+            int64_t count = 1;
+            for (std::size_t i = 0; i < reduced.size(); ++i)
+                if (reduced[i]) {
+                    toOut[i] = 0;
+                    count *= xs.dims()[i];
                 }
-                return Status::ok();
-            });
+            const double init = spec.kind == ReduceKind::kMax   ? -INFINITY
+                                : spec.kind == ReduceKind::kMin ? INFINITY
+                                                                : 0.0;
+            acc.assign(static_cast<std::size_t>(y.numElements()), init);
+            const T* px = xs.data<T>();
+            forEachRow(planStrided(xs.dims(), {toOut}),
+                       [&](int64_t o, const int64_t* off, int64_t n, const int64_t* step) {
+                           double* dst = acc.data() + off[0];
+                           const int64_t st = step[0];
+                           for (int64_t i = 0; i < n; ++i) {
+                               const double v = static_cast<double>(px[o + i]);
+                               double& d = dst[i * st];
+                               switch (spec.kind) {
+                                   case ReduceKind::kMax:
+                                       d = std::max(d, v);
+                                       break;
+                                   case ReduceKind::kMin:
+                                       d = std::min(d, v);
+                                       break;
+                                   default:
+                                       d += v;
+                               }
+                           }
+                       });
+            T* py = y.data<T>();
+            for (std::size_t i = 0; i < acc.size(); ++i) {
+                const double v =
+                    spec.kind == ReduceKind::kMean ? acc[i] / static_cast<double>(count) : acc[i];
+                py[i] = convertValue<T>(v);
+            }
+            return Status::ok();
+        });
     });
     if (!built)
         return error(StatusCode::kUnsupported, "{}: element type {} is not supported", ctx.where(),
