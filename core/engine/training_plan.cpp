@@ -112,7 +112,9 @@ struct TrainingPlan::Impl {
         std::string where;
         std::unique_ptr<Kernel> kernel;           // inference semantics
         std::unique_ptr<Kernel> trainingForward;  // optional override while training
-        bool trainingForwardForEval = false;      // ... and in evaluate() (same function)
+        // ... and in evaluate() (with BN frozen): it computes the inference function, or the
+        // step reads or writes channel-blocked tensors, or computes a fused Relu.
+        bool trainingForwardForEval = false;
         std::unique_ptr<GradKernel> grad;
         std::vector<int> inputs, outputs;  // slot, -1 = omitted
         std::vector<int> stateSlots;       // slot updated by extra output k
@@ -125,7 +127,6 @@ struct TrainingPlan::Impl {
         // read or write any blocked tensor (then evaluate() runs the training forward too).
         GradBuild::ChannelBlocks channelBlocks = GradBuild::ChannelBlocks::kNone;
         std::function<void(bool, bool)> setChannelBlocked;
-        bool evalRunsTrainingForward = false;  // blocked tensors or a fused Relu
         std::function<void()> fuseRelu;
         int gradPassThrough = -1;  // GradBuild::gradPassThrough
         bool conversion = false;   // inserted by the plan: a blocked tensor to plain order
@@ -245,6 +246,8 @@ struct TrainingPlan::Impl {
     }
     Status feed(const HostTensor& images);
     void chooseChannelBlocks();
+    /// One forward pass over the steps with `kernels` (kernelsFor; null: shape-agnostic ones).
+    Status forward(bool training, std::vector<std::unique_ptr<Kernel>>* kernels);
     void fuseRelus();
     /// The kernels to run for the fed input's shape (see kernelSets).
     std::vector<std::unique_ptr<Kernel>>* kernelsFor(const Dims& inputDims);
@@ -664,7 +667,7 @@ void TrainingPlan::Impl::fuseRelus() {
         st.outputs[0] = relu.outputs[0];
         if (st.savedOut.empty()) st.savedOut.resize(1);
         st.savedOut[0] = true;
-        st.evalRunsTrainingForward = true;
+        st.trainingForwardForEval = true;
         st.where += " + Relu";
         dropped[static_cast<std::size_t>(j)] = true;
     }
@@ -755,7 +758,7 @@ void TrainingPlan::Impl::chooseChannelBlocks() {
         slots[static_cast<std::size_t>(out)].blocked = outB;
         if (st.setChannelBlocked)
             st.setChannelBlocked(inBlocked[i].empty() ? false : inBlocked[i][0], outB);
-        if (outB || (!inBlocked[i].empty() && inBlocked[i][0])) st.evalRunsTrainingForward = true;
+        if (outB || (!inBlocked[i].empty() && inBlocked[i][0])) st.trainingForwardForEval = true;
     }
     // Plain copies for the readers that need one.
     std::vector<bool> needsCopy(numSlots, false);
@@ -808,6 +811,73 @@ void TrainingPlan::Impl::chooseChannelBlocks() {
     steps = std::move(rebuilt);
     for (int& s : outputSlots)
         if (copyOf[static_cast<std::size_t>(s)] >= 0) s = copyOf[static_cast<std::size_t>(s)];
+}
+
+// Training: training forwards with their state outputs, activations kept for the backward pass
+// (released after their last reader only when no gradient reads them). Evaluation: inference
+// kernels, except the steps whose training forward must run (trainingForwardForEval) with BN on
+// running statistics; every activation goes after its last reader.
+Status TrainingPlan::Impl::forward(bool training, std::vector<std::unique_ptr<Kernel>>* kernels) {
+    const bool frozen = flags.batchNormFrozen;
+    if (!training) flags.batchNormFrozen = true;
+    struct Restore {
+        bool& flag;
+        bool value;
+        ~Restore() { flag = value; }
+    } restore{flags.batchNormFrozen, frozen};
+    std::vector<const HostTensor*> ins;
+    std::vector<HostTensor*> outs;
+    std::vector<const void*> pooled;
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+        Step& st = steps[i];
+        ins.clear();
+        outs.clear();
+        for (int s : st.inputs) ins.push_back(s < 0 ? nullptr : &value(s));
+        for (int s : st.outputs) {
+            if (s >= 0) {
+                Slot& slot = slots[static_cast<std::size_t>(s)];
+                if (slot.tensor.empty() && slot.activation && !slot.view)
+                    slot.tensor = acquire(training ? slot.bytes : slot.evalBytes);
+            }
+            outs.push_back(s < 0 ? nullptr : &value(s));
+        }
+        const bool useTrainingForward =
+            st.trainingForward && (training || st.trainingForwardForEval);
+        if (training && st.trainingForward)
+            for (HostTensor& t : st.stateOut) outs.push_back(&t);
+        pooled.clear();
+        for (HostTensor* t : outs) pooled.push_back(t && !t->empty() ? t->raw() : nullptr);
+        Kernel* specific = kernels ? (*kernels)[i].get() : nullptr;
+        Kernel& k = useTrainingForward ? *st.trainingForward : specific ? *specific : *st.kernel;
+        const bool timed = profile && training;
+        const auto t0 =
+            timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+        Status s = k.run(ins, outs);
+        if (!s.isOk()) return makeStatus(s.code(), "{}: {}", st.where, s.message());
+        if (timed) {
+            auto& t = profileTimes[st.label()];
+            t[0] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            t[2] += 1;
+        }
+        for (std::size_t k2 = 0; k2 < st.outputs.size(); ++k2)
+            if (const int o = st.outputs[k2]; o >= 0) {
+                Slot& slot = slots[static_cast<std::size_t>(o)];
+                slot.dims = value(o).dims();
+                (training ? slot.bytes : slot.evalBytes) = value(o).byteSize();
+                if (pooled[k2] && value(o).raw() != pooled[k2]) slot.view = true;
+            }
+        // Release what neither a later node nor (training) the backward pass reads.
+        for (int in : st.inputs) {
+            if (in < 0) continue;
+            Slot& slot = slots[static_cast<std::size_t>(in)];
+            const bool done =
+                training ? slot.releasable
+                         : slot.activation && std::find(outputSlots.begin(), outputSlots.end(),
+                                                        in) == outputSlots.end();
+            if (done && slot.lastUse == static_cast<int>(i)) recycle(slot.tensor, !slot.view);
+        }
+    }
+    return Status::ok();
 }
 
 Status TrainingPlan::Impl::feed(const HostTensor& images) {
@@ -893,53 +963,7 @@ Expected<double> TrainingPlan::forwardBackward(const HostTensor& images, const H
     ++m.run;
     std::vector<std::unique_ptr<Kernel>>* kernels = m.kernelsFor(images.dims());
 
-    // Forward, training semantics.
-    std::vector<const HostTensor*> ins;
-    std::vector<HostTensor*> outs;
-    std::vector<const void*> pooled;
-    for (std::size_t i = 0; i < m.steps.size(); ++i) {
-        Impl::Step& st = m.steps[i];
-        ins.clear();
-        outs.clear();
-        for (int s : st.inputs) ins.push_back(s < 0 ? nullptr : &m.value(s));
-        for (int s : st.outputs) {
-            if (s >= 0) {
-                Impl::Slot& slot = m.slots[static_cast<std::size_t>(s)];
-                if (slot.tensor.empty() && slot.activation && !slot.view)
-                    slot.tensor = m.acquire(slot.bytes);
-            }
-            outs.push_back(s < 0 ? nullptr : &m.value(s));
-        }
-        if (st.trainingForward)
-            for (HostTensor& t : st.stateOut) outs.push_back(&t);
-        pooled.clear();
-        for (HostTensor* t : outs) pooled.push_back(t && !t->empty() ? t->raw() : nullptr);
-        Kernel* specific = kernels ? (*kernels)[i].get() : nullptr;
-        Kernel& k = st.trainingForward ? *st.trainingForward : specific ? *specific : *st.kernel;
-        const auto t0 =
-            m.profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-        Status s = k.run(ins, outs);
-        if (!s.isOk()) return error(s.code(), "{}: {}", st.where, s.message());
-        if (m.profile) {
-            auto& t = m.profileTimes[st.label()];
-            t[0] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            t[2] += 1;
-        }
-        for (std::size_t k2 = 0; k2 < st.outputs.size(); ++k2)
-            if (const int o = st.outputs[k2]; o >= 0) {
-                Impl::Slot& slot = m.slots[static_cast<std::size_t>(o)];
-                slot.dims = m.value(o).dims();
-                slot.bytes = m.value(o).byteSize();
-                if (pooled[k2] && m.value(o).raw() != pooled[k2]) slot.view = true;
-            }
-        // Release what neither a later node nor the backward pass reads.
-        for (int in : st.inputs)
-            if (in >= 0) {
-                Impl::Slot& slot = m.slots[static_cast<std::size_t>(in)];
-                if (slot.releasable && slot.lastUse == static_cast<int>(i))
-                    m.recycle(slot.tensor, !slot.view);
-            }
-    }
+    WH_RETURN_IF_ERROR(m.forward(true, kernels));
 
     // Loss on output 0.
     for (auto& slot : m.slots) slot.gradWritten = false;
@@ -1090,46 +1114,7 @@ Expected<std::vector<HostTensor>> TrainingPlan::evaluate(const HostTensor& image
     setComputeThreads(m.options.threads);
     ++m.run;
     std::vector<std::unique_ptr<Kernel>>* kernels = m.kernelsFor(images.dims());
-    std::vector<const HostTensor*> ins;
-    std::vector<HostTensor*> outs;
-    for (std::size_t i = 0; i < m.steps.size(); ++i) {
-        Impl::Step& st = m.steps[i];
-        ins.clear();
-        outs.clear();
-        for (int s : st.inputs) ins.push_back(s < 0 ? nullptr : &m.value(s));
-        for (int s : st.outputs) {
-            if (s >= 0) {
-                Impl::Slot& slot = m.slots[static_cast<std::size_t>(s)];
-                if (slot.tensor.empty() && slot.activation && !slot.view)
-                    slot.tensor = m.acquire(slot.evalBytes);
-            }
-            outs.push_back(s < 0 ? nullptr : &m.value(s));
-        }
-        Kernel* specific = kernels ? (*kernels)[i].get() : nullptr;
-        // A step on channel-blocked tensors runs its training forward, BN on running statistics.
-        Kernel& k = st.trainingForward && (st.trainingForwardForEval || st.evalRunsTrainingForward)
-                        ? *st.trainingForward
-                    : specific ? *specific
-                               : *st.kernel;
-        const bool frozen = m.flags.batchNormFrozen;
-        m.flags.batchNormFrozen = true;
-        Status s = k.run(ins, outs);
-        m.flags.batchNormFrozen = frozen;
-        if (!s.isOk()) return error(s.code(), "{}: {}", st.where, s.message());
-        for (int o : st.outputs)
-            if (o >= 0) {
-                m.slots[static_cast<std::size_t>(o)].dims = m.value(o).dims();
-                m.slots[static_cast<std::size_t>(o)].evalBytes = m.value(o).byteSize();
-            }
-        // No backward here: any activation can go after its last reader.
-        for (int in : st.inputs) {
-            if (in < 0) continue;
-            Impl::Slot& slot = m.slots[static_cast<std::size_t>(in)];
-            if (slot.activation && slot.lastUse == static_cast<int>(i) &&
-                std::find(m.outputSlots.begin(), m.outputSlots.end(), in) == m.outputSlots.end())
-                m.recycle(slot.tensor, !slot.view);
-        }
-    }
+    WH_RETURN_IF_ERROR(m.forward(false, kernels));
     std::vector<HostTensor> result;
     for (int s : m.outputSlots) result.push_back(m.value(s).clone());
     m.slots[static_cast<std::size_t>(m.inputSlot)].tensor = HostTensor();
