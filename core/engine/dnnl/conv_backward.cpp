@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -41,6 +42,12 @@ memory::desc userDesc(const Dims& d, bool blocked) {
                ? memory::desc(dnnlk::toDnnl(d), memory::data_type::f32, memory::format_tag::nChw16c)
                : dnnlk::plainDesc(d);
 }
+
+/// Which of a Conv's activations (X and dX; Y and dY) the training plan keeps channel-blocked:
+/// set once, before the first run, and read by both the training forward and the backward.
+struct ChannelOrder {
+    bool input = false, output = false;
+};
 
 /// f32 with the layout left to oneDNN.
 memory::desc any(const Dims& d) {
@@ -115,15 +122,9 @@ Edge makeEdge(const memory::desc& user, const memory::desc& wanted, bool input) 
 
 class ConvBackward : public GradKernel {
 public:
-    ConvBackward(const ir::Node& node, int64_t group, bool hasBias)
-        : m_node(&node), m_group(group), m_hasBias(hasBias) {}
-
-    /// X and dX (`input`), dY (`output`) in nChw16c rather than plain; before the first run.
-    void setChannelBlocked(bool input, bool output) {
-        m_inBlocked = input;
-        m_outBlocked = output;
-        m_cache.clear();
-    }
+    ConvBackward(const ir::Node& node, int64_t group, bool hasBias,
+                 std::shared_ptr<const ChannelOrder> order)
+        : m_node(&node), m_group(group), m_hasBias(hasBias), m_order(std::move(order)) {}
 
     Status backward(const GradArgs& a) override {
         const HostTensor* dy = a.outputGrads[0];
@@ -236,8 +237,8 @@ private:
     Prims build(const Dims& xd, const Dims& wd, const Dims& yd, const ConvGeometry& geometry,
                 dnnl::algorithm algo) {
         const auto& [strides, dil, padL, padR, weiDims] = geometry;
-        const memory::desc src = userDesc(xd, m_inBlocked), wei = dnnlk::plainDesc(weiDims),
-                           bias = dnnlk::plainDesc({wd[0]}), dst = userDesc(yd, m_outBlocked);
+        const memory::desc src = userDesc(xd, m_order->input), wei = dnnlk::plainDesc(weiDims),
+                           bias = dnnlk::plainDesc({wd[0]}), dst = userDesc(yd, m_order->output);
         const memory::desc srcA = any(xd), weiA = any(weiDims), dstA = any(yd);
         dnnl::engine& eng = dnnlk::cpuEngine();
         auto fwd =
@@ -272,7 +273,7 @@ private:
     const ir::Node* m_node;
     int64_t m_group;
     bool m_hasBias;
-    bool m_inBlocked = false, m_outBlocked = false;
+    std::shared_ptr<const ChannelOrder> m_order;
     std::map<std::pair<Dims, Dims>, Prims> m_cache;
     HostTensor m_scratchW, m_scratchB;
 };
@@ -283,15 +284,9 @@ private:
 // MobileNetV2 at batch 128 is hundreds of megabytes. Primitives per input shape, cached.
 class ConvTrainingForward final : public Kernel {
 public:
-    ConvTrainingForward(const ir::Node& node, int64_t group, bool hasBias)
-        : m_node(&node), m_group(group), m_hasBias(hasBias) {}
-
-    /// X (`input`) and Y (`output`) in nChw16c rather than plain; before the first run.
-    void setChannelBlocked(bool input, bool output) {
-        m_inBlocked = input;
-        m_outBlocked = output;
-        m_cache.clear();
-    }
+    ConvTrainingForward(const ir::Node& node, int64_t group, bool hasBias,
+                        std::shared_ptr<const ChannelOrder> order)
+        : m_node(&node), m_group(group), m_hasBias(hasBias), m_order(std::move(order)) {}
 
     Status run(std::span<const HostTensor* const> in, std::span<HostTensor* const> out) override {
         try {
@@ -388,9 +383,9 @@ private:
         }
         Prims p;
         p.conv = dnnl::convolution_forward(pd);
-        p.src = makeEdge(userDesc(xd, m_inBlocked), pd.src_desc(), true);
+        p.src = makeEdge(userDesc(xd, m_order->input), pd.src_desc(), true);
         p.wei = makeEdge(dnnlk::plainDesc(weiDims), pd.weights_desc(), true);
-        p.dst = makeEdge(userDesc(yd, m_outBlocked), pd.dst_desc(), false);
+        p.dst = makeEdge(userDesc(yd, m_order->output), pd.dst_desc(), false);
         if (m_hasBias) p.bias = dnnlk::unboundMemory(bias);
         p.outDims = yd;
         return p;
@@ -399,7 +394,7 @@ private:
     const ir::Node* m_node;
     int64_t m_group;
     bool m_hasBias;
-    bool m_inBlocked = false, m_outBlocked = false;
+    std::shared_ptr<const ChannelOrder> m_order;
     std::map<Dims, Prims> m_cache;
 };
 
@@ -412,18 +407,15 @@ Expected<GradBuild> convBackwardFactory(const GradContext& ctx) {
         return error(StatusCode::kUnsupported, "oneDNN convolution backward: 2-D only");
     const int64_t group = ctx.node.attrInt("group", 1);
     GradBuild b;
-    auto backward = std::make_unique<ConvBackward>(ctx.node, group, ctx.hasInput(2));
+    auto order = std::make_shared<ChannelOrder>();
+    b.kernel = std::make_unique<ConvBackward>(ctx.node, group, ctx.hasInput(2), order);
     if (ctx.outputs.size() == 1) {
-        auto forward = std::make_unique<ConvTrainingForward>(ctx.node, group, ctx.hasInput(2));
-        b.channelBlocks = GradBuild::ChannelBlocks::kFree;
-        b.setChannelBlocked = [f = forward.get(), g = backward.get()](bool in, bool out) {
-            f->setChannelBlocked(in, out);
-            g->setChannelBlocked(in, out);
-        };
-        b.trainingForward = std::move(forward);
+        b.trainingForward =
+            std::make_unique<ConvTrainingForward>(ctx.node, group, ctx.hasInput(2), order);
         b.trainingForwardIsInference = true;
+        b.channelBlocks = GradBuild::ChannelBlocks::kFree;
+        b.setChannelBlocked = [order](bool in, bool out) { *order = {in, out}; };
     }
-    b.kernel = std::move(backward);
     b.savedInputs.assign(ctx.inputs.size(), false);
     b.savedOutputs.assign(ctx.outputs.size(), false);
     if (ctx.wants(1) || ctx.wants(2)) b.savedInputs[0] = true;
