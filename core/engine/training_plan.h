@@ -12,7 +12,8 @@
 /// Training semantics: BatchNormalization normalises with batch statistics and updates its running
 /// averages as ONNX specifies (running = momentum * running + (1 - momentum) * batch, biased batch
 /// variance); Dropout drops with a seeded mask. evaluate() uses inference semantics (running
-/// statistics, no dropout) through the ordinary KernelRegistry kernels.
+/// statistics, no dropout) through the ordinary KernelRegistry kernels, except where a step's
+/// training forward must run (channel-blocked tensors, a fused Relu; BN then frozen).
 ///
 /// Memory: after the forward pass only the activations some gradient kernel declared it reads are
 /// kept (plus dims); the rest are released as soon as their last reader ran, saved ones after the
