@@ -340,25 +340,11 @@ private:
 
     Expected<Prims> build(const Dims& xd, const Dims& wd) {
         const std::vector<int64_t> in(xd.begin() + 2, xd.end()), k(wd.begin() + 2, wd.end());
-        // Output size (ONNX): SAME_* ceil(in / stride); else from the explicit pads.
-        std::vector<int64_t> strides0 = m_node->attrInts("strides"),
-                             dil0 = m_node->attrInts("dilations"), pads = m_node->attrInts("pads");
-        const std::string autoPad = m_node->attrString("auto_pad", "NOTSET");
-        std::vector<int64_t> outS(in.size());
-        for (std::size_t i = 0; i < in.size(); ++i) {
-            const int64_t st = strides0.empty() ? 1 : strides0[i];
-            const int64_t dl = dil0.empty() ? 1 : dil0[i];
-            const int64_t eff = (k[i] - 1) * dl + 1;
-            if (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") {
-                outS[i] = (in[i] + st - 1) / st;
-            } else {
-                const int64_t pb = autoPad == "VALID" || pads.empty() ? 0 : pads[i];
-                const int64_t pe = autoPad == "VALID" || pads.empty() ? 0 : pads[i + in.size()];
-                outS[i] = (in[i] + pb + pe - eff) / st + 1;
-            }
-            if (outS[i] <= 0)
-                return error(StatusCode::kBadInput, "convolution output would be empty");
-        }
+        // Output size: the inference kernel's window resolution (auto_pad, pads, checks).
+        const KernelOptions options;
+        const KernelContext ctx{*m_node, 0, {}, options};
+        WH_ASSIGN_OR_RETURN(dnnlk::Window window, dnnlk::resolveWindow(ctx, in, k, false));
+        const std::vector<int64_t>& outS = window.outSpatial;
         WH_ASSIGN_OR_RETURN(ConvGeometry geometry, convGeometry(*m_node, m_group, wd, in, outS, k));
         const auto& [strides, dil, padL, padR, weiDims] = geometry;
         Dims yd{xd[0], wd[0]};
