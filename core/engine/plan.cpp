@@ -9,6 +9,7 @@
 
 #include "core/engine/conv_bn_folding.h"
 #include "core/engine/threads.h"
+#include "core/rewrite/pattern.h"
 
 namespace wh::engine {
 
@@ -20,9 +21,7 @@ bool isNondeterministic(std::string_view op) {
            op == "RandomUniformLike" || op == "Multinomial" || op == "Bernoulli";
 }
 
-bool isOnnxOp(const ir::Node& node, std::string_view op) {
-    return node.opType == op && (node.domain.empty() || node.domain == "ai.onnx");
-}
+using rewrite::isOnnxOp;
 
 // Longest chain of followers offered to a kernel (Conv + Add + activation needs two).
 constexpr std::size_t kMaxFollowers = 3;

@@ -337,7 +337,7 @@ Expected<TrainingPlan> TrainingPlan::compile(const ir::Model& source,
     // BatchNormalization statistics are state, not parameters.
     std::set<const ir::Value*> stateValues;
     for (const ir::Node* node : g.nodes())
-        if (node->opType == "BatchNormalization" && rewrite::isDefaultDomain(node->domain))
+        if (rewrite::isOnnxOp(*node, "BatchNormalization"))
             for (int i : {3, 4})
                 if (const ir::Value* v = node->input(i); v && v->hasInitializer())
                     stateValues.insert(v);
@@ -658,9 +658,8 @@ void TrainingPlan::Impl::fuseRelus() {
         if (readers[static_cast<std::size_t>(o)] != 1) continue;
         const int j = readerStep[static_cast<std::size_t>(o)];
         Step& relu = steps[static_cast<std::size_t>(j)];
-        if (relu.node->opType != "Relu" || !rewrite::isDefaultDomain(relu.node->domain) ||
-            relu.inputs.size() != 1 || relu.outputs.size() != 1 || relu.outputs[0] < 0 ||
-            relu.trainingForward)
+        if (!rewrite::isOnnxOp(*relu.node, "Relu") || relu.inputs.size() != 1 ||
+            relu.outputs.size() != 1 || relu.outputs[0] < 0 || relu.trainingForward)
             continue;
         st.fuseRelu();
         st.gradPassThrough = -1;  // the Relu masks the gradient: no longer the output's own

@@ -45,6 +45,8 @@ private:
 
 /// True for the default ONNX operator domain ("" or "ai.onnx").
 bool isDefaultDomain(std::string_view domain);
+/// True when `node` is the ONNX operator `opType` (default domain).
+bool isOnnxOp(const ir::Node& node, std::string_view opType);
 
 /// A rewrite rooted at nodes of one op type in the default ONNX domain.
 class Pattern {

@@ -1,4 +1,5 @@
 #include "core/engine/dnnl/conv.h"
+#include "core/rewrite/pattern.h"
 
 #include <unordered_map>
 
@@ -179,9 +180,7 @@ private:
     std::unordered_map<int, dnnl::memory> m_args;
 };
 
-bool isOnnxOp(const ir::Node& node, std::string_view op) {
-    return node.opType == op && (node.domain.empty() || node.domain == "ai.onnx");
-}
+using rewrite::isOnnxOp;
 
 /// Takes over the longest prefix of ctx.followers that post-ops can compute: activations
 /// (activationOf) and one Add of a tensor shaped like the output (a residual connection).
