@@ -19,7 +19,7 @@ bool isFloatConstant(const TensorInfo& t, const Dims& dims) {
 std::optional<FoldedConv> foldBatchNormIntoConv(const ir::Node& bn, int64_t bnOpset,
                                                 std::span<const TensorInfo> bnInputs,
                                                 const TensorInfo& weights, const TensorInfo* bias) {
-    if (!rewrite::isOnnxOp(bn, "BatchNormalization")) return std::nullopt;
+    if (!ir::isOnnxOp(bn, "BatchNormalization")) return std::nullopt;
     if (bn.attrInt("training_mode", 0) != 0) return std::nullopt;
     if (bnOpset < 9 && bn.attrInt("spatial", 1) != 1) return std::nullopt;
     for (int i = 1; i < bn.numOutputs(); ++i)

@@ -21,7 +21,7 @@ bool isNondeterministic(std::string_view op) {
            op == "RandomUniformLike" || op == "Multinomial" || op == "Bernoulli";
 }
 
-using rewrite::isOnnxOp;
+using ir::isOnnxOp;
 
 // Longest chain of followers offered to a kernel (Conv + Add + activation needs two).
 constexpr std::size_t kMaxFollowers = 3;

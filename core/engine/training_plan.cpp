@@ -337,7 +337,7 @@ Expected<TrainingPlan> TrainingPlan::compile(const ir::Model& source,
     // BatchNormalization statistics are state, not parameters.
     std::set<const ir::Value*> stateValues;
     for (const ir::Node* node : g.nodes())
-        if (rewrite::isOnnxOp(*node, "BatchNormalization"))
+        if (ir::isOnnxOp(*node, "BatchNormalization"))
             for (int i : {3, 4})
                 if (const ir::Value* v = node->input(i); v && v->hasInitializer())
                     stateValues.insert(v);
@@ -631,7 +631,7 @@ bool elementwiseOp(const ir::Node& node) {
     static const std::set<std::string, std::less<>> kOps{
         "Add",  "Sub",     "Mul",  "Relu",      "LeakyRelu",
         "Clip", "Sigmoid", "Tanh", "HardSwish", "HardSigmoid"};
-    return rewrite::isDefaultDomain(node.domain) && kOps.count(node.opType);
+    return ir::isDefaultDomain(node.domain) && kOps.count(node.opType);
 }
 
 }  // namespace
@@ -658,7 +658,7 @@ void TrainingPlan::Impl::fuseRelus() {
         if (readers[static_cast<std::size_t>(o)] != 1) continue;
         const int j = readerStep[static_cast<std::size_t>(o)];
         Step& relu = steps[static_cast<std::size_t>(j)];
-        if (!rewrite::isOnnxOp(*relu.node, "Relu") || relu.inputs.size() != 1 ||
+        if (!ir::isOnnxOp(*relu.node, "Relu") || relu.inputs.size() != 1 ||
             relu.outputs.size() != 1 || relu.outputs[0] < 0 || relu.trainingForward)
             continue;
         st.fuseRelu();

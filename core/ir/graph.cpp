@@ -330,7 +330,9 @@ void Graph::eraseValueInfo(Value* value) {
     m_valueInfos.erase(m_valueInfos.begin() + pos);
     value->m_inValueInfo = false;
 }
-int Graph::valueInfoPosition(const Value* value) const { return positionOf(m_valueInfos, value); }
+int Graph::valueInfoPosition(const Value* value) const {
+    return positionOf(m_valueInfos, value);
+}
 
 // ---- Whole-graph operations ----------------------------------------------------------------
 
@@ -462,8 +464,8 @@ Status Graph::validate() const {
     }
     for (Value* v : m_outputs)
         if (!defined(v))
-            return makeStatus(StatusCode::kBadInput,
-                              "graph output '{}' is never produced", v->m_name);
+            return makeStatus(StatusCode::kBadInput, "graph output '{}' is never produced",
+                              v->m_name);
     return Status::ok();
 }
 
@@ -489,9 +491,19 @@ bool isParameter(const Value* value) {
         case DType::kFloat:
         case DType::kFloat16:
         case DType::kBFloat16:
-        case DType::kDouble: return t->numElements() > 1;
-        default: return false;
+        case DType::kDouble:
+            return t->numElements() > 1;
+        default:
+            return false;
     }
+}
+
+bool isDefaultDomain(std::string_view domain) {
+    return domain.empty() || domain == "ai.onnx";
+}
+
+bool isOnnxOp(const Node& node, std::string_view opType) {
+    return node.opType == opType && isDefaultDomain(node.domain);
 }
 
 // ---- Model ---------------------------------------------------------------------------------

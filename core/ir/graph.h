@@ -177,11 +177,26 @@ public:
         NodeIterator() = default;
         explicit NodeIterator(std::list<std::unique_ptr<Node>>::const_iterator it) : m_it(it) {}
         Node* operator*() const { return m_it->get(); }
-        NodeIterator& operator++() { ++m_it; return *this; }
-        NodeIterator operator++(int) { auto t = *this; ++m_it; return t; }
-        NodeIterator& operator--() { --m_it; return *this; }
-        NodeIterator operator--(int) { auto t = *this; --m_it; return t; }
+        NodeIterator& operator++() {
+            ++m_it;
+            return *this;
+        }
+        NodeIterator operator++(int) {
+            auto t = *this;
+            ++m_it;
+            return t;
+        }
+        NodeIterator& operator--() {
+            --m_it;
+            return *this;
+        }
+        NodeIterator operator--(int) {
+            auto t = *this;
+            --m_it;
+            return t;
+        }
         bool operator==(const NodeIterator& o) const { return m_it == o.m_it; }
+
     private:
         std::list<std::unique_ptr<Node>>::const_iterator m_it;
     };
@@ -192,7 +207,9 @@ public:
     };
 
     /// Nodes in graph order (topological once validated).
-    NodeRange nodes() const { return {NodeIterator(m_nodes.cbegin()), NodeIterator(m_nodes.cend())}; }
+    NodeRange nodes() const {
+        return {NodeIterator(m_nodes.cbegin()), NodeIterator(m_nodes.cend())};
+    }
     std::vector<Node*> nodeList() const;
     std::size_t numNodes() const { return m_nodes.size(); }
     /// Nodes here and, recursively, in subgraphs.
@@ -269,7 +286,10 @@ public:
     int valueInfoPosition(const Value* value) const;
 
     /// Attaches `subgraph` as owned by `node` (call after moving it into an attribute).
-    void adoptSubgraph(Graph* subgraph, Node* node) { subgraph->m_parentNode = node; (void)this; }
+    void adoptSubgraph(Graph* subgraph, Node* node) {
+        subgraph->m_parentNode = node;
+        (void)this;
+    }
 
     // ---- Whole-graph operations ------------------------------------------------------------
 
@@ -309,6 +329,10 @@ const Tensor* constantTensor(const Value* value);
 /// A weight an algorithm may compress: a floating-point constant (initializer or Constant node
 /// output, as many non-PyTorch exporters emit) that is not a graph input the user feeds.
 bool isParameter(const Value* value);
+/// True for the default ONNX operator domain ("" or "ai.onnx").
+bool isDefaultDomain(std::string_view domain);
+/// True when `node` is the ONNX operator `opType` (default domain).
+bool isOnnxOp(const Node& node, std::string_view opType);
 
 /// ONNX OperatorSetIdProto.
 struct OpsetId {

@@ -6,10 +6,6 @@ namespace wh::rewrite {
 
 namespace {
 
-bool isDefaultDomain(const ir::Node& node) {
-    return node.domain.empty() || node.domain == "ai.onnx";
-}
-
 /// The single consumer of `node`'s output 0, or null when it has none, several, or the value
 /// also leaves the graph (fusing would lose it).
 ir::Node* soleConsumer(const ir::Node& node) {
@@ -47,14 +43,15 @@ std::vector<std::vector<ir::NodeId>> findChains(const ir::Graph& graph,
     std::vector<ir::NodeId> chain;
     for (const ir::Node* start : graph.nodes()) {
         // Cheap filter first: the root op type.
-        if (start->opType != opTypes.front() || !isDefaultDomain(*start) || taken.count(start))
+        if (start->opType != opTypes.front() || !ir::isDefaultDomain(start->domain) ||
+            taken.count(start))
             continue;
         chain.assign(1, start->id());
         const ir::Node* cur = start;
         bool ok = true;
         for (std::size_t i = 1; i < opTypes.size(); ++i) {
             const ir::Node* next = soleConsumer(*cur);
-            if (!next || next->opType != opTypes[i] || !isDefaultDomain(*next) ||
+            if (!next || next->opType != opTypes[i] || !ir::isDefaultDomain(next->domain) ||
                 taken.count(next) || next->input(0) != cur->output(0)) {
                 ok = false;
                 break;

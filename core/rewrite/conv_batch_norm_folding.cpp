@@ -10,7 +10,8 @@ const ir::Node* soleBatchNormUser(const ir::Node& conv) {
     const ir::Value* y = conv.output(0);
     if (!y || y->uses().size() != 1) return nullptr;
     const ir::Use& u = y->uses().front();
-    if (u.input != 0 || u.node->opType != "BatchNormalization" || !isDefaultDomain(u.node->domain))
+    if (u.input != 0 || u.node->opType != "BatchNormalization" ||
+        !ir::isDefaultDomain(u.node->domain))
         return nullptr;
     return u.node;
 }

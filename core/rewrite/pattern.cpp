@@ -4,14 +4,6 @@
 
 namespace wh::rewrite {
 
-bool isDefaultDomain(std::string_view domain) {
-    return domain.empty() || domain == "ai.onnx";
-}
-
-bool isOnnxOp(const ir::Node& node, std::string_view opType) {
-    return node.opType == opType && isDefaultDomain(node.domain);
-}
-
 Pattern& PatternSet::add(std::unique_ptr<Pattern> pattern) {
     WH_ASSERT(pattern);
     const Pattern* p = pattern.get();

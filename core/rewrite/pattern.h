@@ -43,11 +43,6 @@ private:
     std::string m_reason;
 };
 
-/// True for the default ONNX operator domain ("" or "ai.onnx").
-bool isDefaultDomain(std::string_view domain);
-/// True when `node` is the ONNX operator `opType` (default domain).
-bool isOnnxOp(const ir::Node& node, std::string_view opType);
-
 /// A rewrite rooted at nodes of one op type in the default ONNX domain.
 class Pattern {
 public:
@@ -63,7 +58,7 @@ public:
     int benefit() const { return m_benefit; }
     /// The cheap filter: op type and (by default) the default domain.
     virtual bool isRootCandidate(const ir::Node& node) const {
-        return node.opType == m_rootOpType && isDefaultDomain(node.domain);
+        return node.opType == m_rootOpType && ir::isDefaultDomain(node.domain);
     }
 
     /// Whether the pattern applies at `root` (a root candidate). Reads only.

@@ -180,7 +180,7 @@ private:
     std::unordered_map<int, dnnl::memory> m_args;
 };
 
-using rewrite::isOnnxOp;
+using ir::isOnnxOp;
 
 /// Takes over the longest prefix of ctx.followers that post-ops can compute: activations
 /// (activationOf) and one Add of a tensor shaped like the output (a residual connection).
