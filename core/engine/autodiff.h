@@ -24,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -37,8 +38,8 @@
 
 namespace wh::engine {
 
-/// Run-time switches shared by a training plan and its kernels (read at every run, so a callback
-/// can flip them between steps). Owned by the plan; kernels keep a pointer.
+/// Plan-wide run-time switches of a training plan (read at every run, so a callback can flip
+/// them between steps). Owned by the plan; kernels read them through their node's NodeFlags.
 struct TrainingFlags {
     /// BatchNormalization uses its running statistics (and leaves them alone) while training:
     /// "freeze BN", as quantization-aware training does after a few epochs.
@@ -49,6 +50,38 @@ struct TrainingFlags {
     /// differ between steps yet are reproducible.
     uint64_t seed = 0;
     uint64_t dropoutStep = 0;
+    /// Set by the plan while evaluate() runs a training forward: inference semantics (BN on
+    /// running statistics, no dropout) whatever else is set.
+    bool evaluating = false;
+};
+
+/// The run-time configuration of one node of a training plan, which algorithms own: overrides
+/// of the plan-wide TrainingFlags for this node, and named knobs its kernels read (a fake
+/// quantizer's "enabled" after a quantization delay, an SLB temperature). Owned by the plan at
+/// a stable address (TrainingPlan::nodeFlags); kernels keep a pointer and read it every run.
+struct NodeFlags {
+    const TrainingFlags* plan = nullptr;
+    std::optional<bool> batchNormFrozen;
+    std::optional<bool> dropoutDisabled;
+    std::map<std::string, double, std::less<>> knobs;
+
+    /// BatchNormalization normalises with (and keeps) its running statistics.
+    bool bnFrozen() const {
+        return (plan && plan->evaluating) ||
+               batchNormFrozen.value_or(plan && plan->batchNormFrozen);
+    }
+    /// Dropout passes its input through.
+    bool dropoutOff() const {
+        return (plan && plan->evaluating) ||
+               dropoutDisabled.value_or(plan && plan->dropoutDisabled);
+    }
+    uint64_t seed() const { return plan ? plan->seed : 0; }
+    uint64_t dropoutStep() const { return plan ? plan->dropoutStep : 0; }
+    /// The knob called `name`, or `fallback` when none is set.
+    double knob(std::string_view name, double fallback) const {
+        auto it = knobs.find(name);
+        return it == knobs.end() ? fallback : it->second;
+    }
 };
 
 /// What a grad factory may look at (compile time).
@@ -59,7 +92,11 @@ struct GradContext {
     std::span<const TensorInfo> outputs;  ///< one per node output
     /// One per node input: true when the plan wants the gradient of that input.
     std::vector<bool> needsGrad;
-    const TrainingFlags* flags = nullptr;
+    /// The node's run-time configuration (never null inside a TrainingPlan).
+    const NodeFlags* flags = nullptr;
+    /// Nodes after this one that the training forward and gradient may take over (OpTraits::
+    /// postOp; see Follower), in chain order; GradBuild::fused says how many it took.
+    std::span<const Follower> followers = {};
 
     bool hasInput(int i) const {
         return i < static_cast<int>(inputs.size()) &&
@@ -101,34 +138,32 @@ struct GradBuild {
     std::vector<bool> savedOutputs;
     /// Optional: replaces the inference forward kernel while training. It is run with the node's
     /// inputs and with outputs = the node's outputs (null where omitted) followed by one extra
-    /// output per `stateInputs` entry.
+    /// output per OpTraits::stateInputs entry of the operator: the new value of that input
+    /// (BatchNormalization's running mean and variance), which the plan stores back after the
+    /// forward pass. It must honour NodeFlags::bnFrozen() where it has state.
     std::unique_ptr<Kernel> trainingForward;
     /// The training forward computes exactly the inference function (it exists for memory or
     /// layout reasons, as the oneDNN Conv's): the plan's evaluate() runs it too.
     bool trainingForwardIsInference = false;
-    /// Node inputs that the training forward updates (BatchNormalization's running mean and
-    /// variance): extra output k is the new value of input stateInputs[k]. The plan stores it
-    /// back after the forward pass.
-    std::vector<int> stateInputs;
     /// Channel-blocked activations (core/engine/channel_blocks.h): what the training forward and
     /// the gradient kernel can take for input 0 and output 0 (and their gradients). kFree: each
     /// either way (a oneDNN Conv); kShared: both in the same order (BatchNormalization). The
     /// plan chooses before the first run and tells both kernels through `setChannelBlocked`
     /// (required unless kNone); evaluate() then runs the training forward too, with
-    /// TrainingFlags::batchNormFrozen set, so the forward must honour that flag.
+    /// TrainingFlags::evaluating set, so the forward must honour NodeFlags::bnFrozen().
     enum class ChannelBlocks { kNone, kFree, kShared };
     /// Input k >= 0 whose gradient is exactly output 0's (a residual Add without broadcasting):
     /// the plan hands that buffer over (or adds it onto an existing gradient) instead of the
     /// kernel copying it; the kernel sees inputGrads[k] null. The plan checks the dims at run
     /// time and fails (kInternal) if they differ, so set it only when compile-time dims match.
     int gradPassThrough = -1;
-    /// Non-null: the training forward can apply a Relu to output 0, and the gradient kernel can
-    /// take that Relu's gradient too, reading output 0 (saved). The plan calls it before the
-    /// first run when a Relu is output 0's only reader, then drops the Relu's own step (one pass
-    /// over memory fewer each way); evaluate() then runs the training forward too, with
-    /// TrainingFlags::batchNormFrozen set. A fused Relu ends gradPassThrough (the kernel then
-    /// writes every input gradient itself).
-    std::function<void()> fuseRelu;
+    /// Fusion, as KernelBuild::fused: k > 0 says the training forward and the gradient kernel
+    /// also compute the first k GradContext::followers (a Relu after BatchNormalization or a
+    /// residual Add: one pass over memory fewer each way). The step then has the k-th
+    /// follower's outputs (savedOutputs refer to them), its followers run in no step of their
+    /// own, and evaluate() runs the training forward too (inference semantics through
+    /// TrainingFlags::evaluating).
+    int fused = 0;
     ChannelBlocks channelBlocks = ChannelBlocks::kNone;
     std::function<void(bool inputBlocked, bool outputBlocked)> setChannelBlocked;
 };

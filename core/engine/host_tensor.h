@@ -47,6 +47,8 @@ public:
     int64_t numElements() const { return m_count; }
     std::size_t byteSize() const { return m_count * ir::dtypeSize(m_dtype); }
     bool empty() const { return m_dtype == ir::DType::kUndefined; }
+    /// True when this tensor has storage that no other tensor (view, copy) shares.
+    bool ownsStorageAlone() const { return m_storage && m_storage.use_count() == 1; }
 
     /// (Re)shapes to `dims` of `dtype`, reusing the storage when it is large enough and not
     /// shared (the bytes are then kept: an in-place kernel relies on it); otherwise the new

@@ -131,4 +131,25 @@ struct KernelBuild {
 /// a node that breaks the operator's spec.
 using KernelFactory = std::function<Expected<KernelBuild>(const KernelContext&)>;
 
+/// What the plans may assume about an operator, whichever backend's kernel runs it: declared
+/// once per (domain, op type) where its kernels are registered (KernelRegistry::setTraits), so
+/// that a new operator is a kernel, optionally a gradient, and its traits — never an edit to
+/// Plan or TrainingPlan.
+struct OpTraits {
+    /// Computes each output element from the same element of same-shaped operands, forward and
+    /// gradient: a tensor kept in a permuted order (channel-blocked, channel_blocks.h) flows
+    /// through it unchanged, so the training plan keeps blocked layouts across it.
+    bool elementwise = false;
+    /// The plans offer it to the kernel before it as a Follower (fusion: a post-op, a Relu
+    /// computed by BatchNormalization's training forward). Only offered: a kernel takes what
+    /// it can compute (KernelBuild::fused, GradBuild::fused).
+    bool postOp = false;
+    /// Its kernels may write output 0 over input 0 (same dtype and dims): the inference plan
+    /// then gives both one buffer when nothing reads the input afterwards.
+    bool inPlace = false;
+    /// Inputs that hold *state*: initializers the training forward updates (BatchNormalization's
+    /// running mean and variance, an observer's range), never trained as parameters.
+    std::vector<int> stateInputs;
+};
+
 }  // namespace wh::engine

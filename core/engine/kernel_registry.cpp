@@ -52,9 +52,30 @@ const KernelRegistry& KernelRegistry::builtin() {
         KernelRegistry r;
         registerReferenceKernels(r);
         registerDnnlKernels(r);
+        registerOpTraits(r);
         return r;
     }();
     return registry;
+}
+
+namespace {
+std::string traitsDomain(std::string_view d) {
+    return ir::isDefaultDomain(d) ? std::string() : std::string(d);
+}
+}  // namespace
+
+void KernelRegistry::setTraits(std::string domain, std::string opType, OpTraits traits) {
+    m_traits[{traitsDomain(domain), std::move(opType)}] = std::move(traits);
+}
+
+const OpTraits& KernelRegistry::traits(const ir::Node& node) const {
+    return traits(node.domain, node.opType);
+}
+
+const OpTraits& KernelRegistry::traits(std::string_view domain, std::string_view opType) const {
+    static const OpTraits kNone;
+    auto it = m_traits.find(std::make_pair(traitsDomain(domain), std::string(opType)));
+    return it == m_traits.end() ? kNone : it->second;
 }
 
 }  // namespace wh::engine

@@ -7,31 +7,16 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "core/engine/conv_bn_folding.h"
+#include "core/engine/lowering.h"
+#include "core/engine/node_compiler.h"
 #include "core/engine/threads.h"
-#include "core/rewrite/pattern.h"
 
 namespace wh::engine {
 
 namespace {
 
-// Operators whose result differs between runs: never folded at compile time.
-bool isNondeterministic(std::string_view op) {
-    return op == "RandomNormal" || op == "RandomUniform" || op == "RandomNormalLike" ||
-           op == "RandomUniformLike" || op == "Multinomial" || op == "Bernoulli";
-}
-
-using ir::isOnnxOp;
-
 // Longest chain of followers offered to a kernel (Conv + Add + activation needs two).
 constexpr std::size_t kMaxFollowers = 3;
-
-// The node's only output, when it has exactly one (later optional outputs omitted).
-const ir::Value* soleOutput(const ir::Node& node) {
-    for (int i = 1; i < node.numOutputs(); ++i)
-        if (node.output(i)) return nullptr;
-    return node.output(0);
-}
 
 }  // namespace
 
@@ -42,10 +27,14 @@ struct Plan::Impl {
     };
     struct Step {
         std::unique_ptr<Kernel> kernel;
-        std::vector<int> inputs;   // slot index, -1 = omitted
-        std::vector<int> outputs;  // slot index, -1 = omitted
-        std::string where;         // the root node, for messages
-        std::string label;         // what the step computes, for describe()
+        std::vector<int> inputs;        // slot index, -1 = omitted
+        std::vector<int> outputs;       // slot index, -1 = omitted
+        std::string where;              // the root node, for messages
+        std::string label;              // what the step computes, for describe()
+        std::vector<ir::NodeId> users;  // the user's nodes it computes (RunObserver)
+        Backend backend = Backend::kReference;
+        // Input `inPlace` and output 0 are one slot (the input dies here); -1: none.
+        int inPlace = -1;
     };
 
     std::vector<Slot> slots;
@@ -54,14 +43,18 @@ struct Plan::Impl {
     std::vector<std::string> inputNames, outputNames;
     std::vector<PlannedNode> planned;
     int threads = 0;
+    RunObserver* observer = nullptr;
 };
 
-/// Compiles one graph into a Plan::Impl, node by node in graph (topological) order.
+/// Compiles one lowered graph into a Plan::Impl, node by node in graph (topological) order.
 class Plan::Builder {
 public:
-    Builder(const ir::Model& model, const PlanOptions& options, Plan::Impl& impl)
-        : m_model(model),
-          m_graph(*model.graph),
+    Builder(const ir::Model& user, const Lowered& lowered, const PlanOptions& options,
+            Plan::Impl& impl)
+        : m_user(user),
+          m_lowered(lowered),
+          m_model(lowered.model),
+          m_graph(*lowered.model.graph),
           m_options(options),
           m_impl(impl),
           m_registry(options.registry ? *options.registry : KernelRegistry::builtin()) {
@@ -86,13 +79,12 @@ public:
             m_impl.outputSlots.push_back(plainSlot(it->second));
             m_impl.outputNames.push_back(v->name());
         }
-        for (const ir::Node* node : m_graph.nodes())
-            m_impl.planned.push_back(std::move(m_planned.at(node->id())));
+        reportUserNodes();
         return Status::ok();
     }
 
 private:
-    // A chain member: the node and its input infos (Follower::inputs points into them).
+    // A follower and its input infos (Follower::inputs points into them).
     struct Link {
         const ir::Node* node;
         int link;
@@ -167,8 +159,8 @@ private:
         return nullptr;
     }
 
-    // Defines `v` now if a node without inputs makes it (a Constant listed after its reader's
-    // producer, as PyTorch exports Clip bounds): true if `v` has a slot afterwards.
+    // Defines `v` now if a node without inputs makes it (a Constant that lowering could not
+    // turn into an initializer, listed after its reader's producer): true if `v` has a slot.
     bool defineEarly(const ir::Value* v) {
         if (m_slotOf.count(v)) return true;
         const ir::Node* producer = v->producer();
@@ -178,67 +170,29 @@ private:
         return m_slotOf.count(v) > 0;
     }
 
-    // The nodes after `node` that a kernel may take over: each reads the previous one's only
-    // output, which nothing else (nor the caller) reads, and all their other inputs are already
-    // computed, so the fused step can run where `node` stands.
-    std::vector<Link> chainAfter(const ir::Node& node) {
+    // The followers offered to `node`'s kernel (node_compiler.h), as far as their other
+    // inputs are already computed, so the fused step can run where `node` stands.
+    std::vector<Link> followers(const ir::Node& node) {
         std::vector<Link> chain;
-        const ir::Node* cur = &node;
-        while (chain.size() < kMaxFollowers) {
-            const ir::Value* out = soleOutput(*cur);
-            if (!out || out->isGraphOutput() || out->uses().size() != 1) break;
-            const ir::Use& use = out->uses().front();
-            if (!soleOutput(*use.node) || m_done.count(use.node)) break;
-            Link link{use.node, use.input, {}, {}};
-            // The link input is not computed yet either: fill it in after gathering the rest.
-            std::vector<TensorInfo> infos;
-            std::vector<int> slots;
-            bool ready = true;
-            for (int i = 0; i < use.node->numInputs() && ready; ++i) {
-                const ir::Value* v = use.node->input(i);
-                if (i == use.input || !v) {
-                    infos.push_back({});
-                    slots.push_back(-1);
+        auto taken = [&](const ir::Node& n) { return m_done.count(&n) > 0; };
+        for (const ChainLink& c : followerChain(node, m_registry, kMaxFollowers, taken)) {
+            Link link{c.node, c.link, {}, {}};
+            for (int i = 0; i < c.node->numInputs(); ++i) {
+                const ir::Value* v = c.node->input(i);
+                if (i == c.link || !v) {  // the link is not computed yet either
+                    link.inputs.push_back({});
+                    link.slots.push_back(-1);
                 } else if (defineEarly(v)) {
                     const int s = m_slotOf.at(v);
-                    infos.push_back(slot(s).info);
-                    slots.push_back(s);
+                    link.inputs.push_back(slot(s).info);
+                    link.slots.push_back(s);
                 } else {
-                    ready = false;
+                    return chain;
                 }
             }
-            if (!ready) break;
-            link.inputs = std::move(infos);
-            link.slots = std::move(slots);
             chain.push_back(std::move(link));
-            cur = use.node;
         }
         return chain;
-    }
-
-    // Conv followed by a foldable BatchNormalization: the Conv gets the folded weights and bias
-    // as new constants, and the BN leaves the chain (it is taken: the Conv's step computes it).
-    const ir::Node* foldBatchNorm(const ir::Node& conv, std::vector<TensorInfo>& infos,
-                                  std::vector<int>& slots, std::vector<Link>& chain) {
-        if (!isOnnxOp(conv, "Conv") || chain.empty() || infos.size() < 2) return nullptr;
-        const Link& bn = chain.front();
-        if (!isOnnxOp(*bn.node, "BatchNormalization") || bn.link != 0) return nullptr;
-        const TensorInfo* bias =
-            infos.size() > 2 && infos[2].dtype != ir::DType::kUndefined ? &infos[2] : nullptr;
-        std::optional<FoldedConv> folded = foldBatchNormIntoConv(
-            *bn.node, m_model.opsetVersion(bn.node->domain), bn.inputs, infos[1], bias);
-        if (!folded) return nullptr;
-        const int w = newConstant(nullptr, std::move(folded->weights));
-        const int b = newConstant(nullptr, std::move(folded->bias));
-        infos.resize(3);
-        slots.resize(3);
-        infos[1] = slot(w).info;
-        infos[2] = slot(b).info;
-        slots[1] = w;
-        slots[2] = b;
-        const ir::Node* node = bn.node;
-        chain.erase(chain.begin());
-        return node;
     }
 
     // A slot holding `s` as a plain tensor: `s` itself, or a conversion step's output (made once).
@@ -262,46 +216,40 @@ private:
     }
 
     Status compileNode(const ir::Node& node) {
-        const std::string where = fmt::format("node '{}' ({})", node.displayName(), node.opType);
         std::vector<TensorInfo> infos;
         std::vector<int> inSlots;
         if (const ir::Value* missing = gatherInputs(node, infos, inSlots))
             return makeStatus(StatusCode::kBadInput, "{} reads tensor '{}', which nothing defines",
-                              where, missing->name());
+                              nodeWhere(node), missing->name());
         bool allConstant = true;
         for (std::size_t i = 0; i < infos.size(); ++i)
             if (inSlots[i] >= 0 && !infos[i].constant) allConstant = false;
 
         // Fusion only for nodes that run: a constant node is folded whole below.
         std::vector<Link> chain;
-        const ir::Node* foldedBn = nullptr;
-        if (m_fuse && !allConstant) {
-            chain = chainAfter(node);
-            foldedBn = foldBatchNorm(node, infos, inSlots, chain);
-        }
-        std::vector<Follower> followers;
+        if (m_fuse && !allConstant) chain = followers(node);
+        std::vector<Follower> offered;
         for (const Link& l : chain)
-            followers.push_back({*l.node, m_model.opsetVersion(l.node->domain), l.link, l.inputs});
+            offered.push_back({*l.node, m_model.opsetVersion(l.node->domain), l.link, l.inputs});
 
         KernelContext ctx{node, m_model.opsetVersion(node.domain), infos,
-                          allConstant ? m_plainOptions : m_nativeOptions, followers};
+                          allConstant ? m_plainOptions : m_nativeOptions, offered};
         Backend used = Backend::kReference;
-        Expected<KernelBuild> build = buildKernel(ctx, where, used);
-        if (!build) return build.error();
-        if (build->fused < 0 || build->fused > static_cast<int>(chain.size()))
+        WH_ASSIGN_OR_RETURN_STATUS(KernelBuild build,
+                                   selectKernel(m_registry, m_options.backends, ctx, &used));
+        if (build.fused < 0 || build.fused > static_cast<int>(chain.size()))
             return makeStatus(StatusCode::kInternal, "{}: the kernel claims {} of {} followers",
-                              where, build->fused, chain.size());
-        chain.resize(static_cast<std::size_t>(build->fused));
+                              nodeWhere(node), build.fused, chain.size());
+        chain.resize(static_cast<std::size_t>(build.fused));
 
         // The nodes this step computes, in order; it writes the last one's outputs.
         std::vector<const ir::Node*> members{&node};
-        if (foldedBn) members.push_back(foldedBn);
         for (const Link& l : chain) members.push_back(l.node);
         const ir::Node& last = *members.back();
-        if (build->outputs.size() < static_cast<std::size_t>(last.numOutputs()))
-            build->outputs.resize(static_cast<std::size_t>(last.numOutputs()));
+        if (build.outputs.size() < static_cast<std::size_t>(last.numOutputs()))
+            build.outputs.resize(static_cast<std::size_t>(last.numOutputs()));
         for (const ir::Node* m : members) {
-            PlannedNode planned{m->id(), m->name, m->opType, used, false, build->outputs, {}};
+            PlannedNode planned{m->id(), m->name, m->opType, used, false, build.outputs, {}};
             if (m != &node) planned.fusedInto = node.id();
             m_planned[m->id()] = std::move(planned);
         }
@@ -309,19 +257,22 @@ private:
 
         bool outputsConstant = true;
         for (int i = 0; i < node.numOutputs(); ++i)
-            if (node.output(i) && !build->outputs[static_cast<std::size_t>(i)].constant)
+            if (node.output(i) && !build.outputs[static_cast<std::size_t>(i)].constant)
                 outputsConstant = false;
         const bool fold = members.size() == 1 && !outputsConstant && allConstant &&
-                          !isNondeterministic(node.opType) &&
-                          !(m_options.training && node.opType == "Dropout");
-        if (fold) WH_RETURN_STATUS_IF_ERROR(computeNow(node, where, inSlots, *build));
+                          !isNondeterministic(node, m_options.training);
+        if (fold) {
+            std::vector<const HostTensor*> ins;
+            for (int s : inSlots) ins.push_back(s < 0 ? nullptr : &slot(s).tensor);
+            WH_RETURN_STATUS_IF_ERROR(foldNow(node, ins, build));
+        }
         if (fold || (outputsConstant && members.size() == 1)) {
             PlannedNode& planned = m_planned[node.id()];
             planned.folded = true;
-            planned.outputs = build->outputs;
+            planned.outputs = build.outputs;
             for (int i = 0; i < node.numOutputs(); ++i)
                 if (const ir::Value* v = node.output(i))
-                    newConstant(v, *build->outputs[static_cast<std::size_t>(i)].constant);
+                    newConstant(v, *build.outputs[static_cast<std::size_t>(i)].constant);
             return Status::ok();
         }
 
@@ -329,69 +280,59 @@ private:
         for (const Link& l : chain)
             for (std::size_t i = 0; i < l.slots.size(); ++i)
                 if (static_cast<int>(i) != l.link) stepInputs.push_back(l.slots[i]);
-        addStep(members, used, std::move(*build), std::move(stepInputs), where);
+        addStep(members, used, std::move(build), std::move(stepInputs));
         return Status::ok();
-    }
-
-    // The first backend's kernel for ctx.node; `used` says whose.
-    Expected<KernelBuild> buildKernel(const KernelContext& ctx, const std::string& where,
-                                      Backend& used) {
-        const ir::Node& node = ctx.node;
-        Expected<KernelBuild> build = error(StatusCode::kUnsupported, "");
-        bool found = false;
-        for (Backend backend : m_options.backends) {
-            const KernelFactory* factory =
-                m_registry.find(node.domain, node.opType, ctx.opset, backend);
-            if (!factory) continue;
-            found = true;
-            build = (*factory)(ctx);
-            used = backend;
-            if (build || build.error().code() != StatusCode::kUnsupported) break;
-        }
-        if (!found)
-            return error(StatusCode::kUnsupported,
-                         "operator {}{} (opset {}) of {} is not supported by the engine",
-                         node.domain.empty() ? "" : node.domain + ".", node.opType, ctx.opset,
-                         where);
-        if (!build) {
-            const Status& s = build.error();
-            if (s.message().find(where) != std::string::npos) return tl::unexpected(s);
-            return error(s.code(), "{}: {}", where, s.message());
-        }
-        return build;
     }
 
     // Appends the run-time step computing `members` (a root and the nodes it took over).
     void addStep(const std::vector<const ir::Node*>& members, Backend used, KernelBuild build,
-                 std::vector<int> inputs, const std::string& where) {
+                 std::vector<int> inputs) {
         Plan::Impl::Step step;
         step.kernel = std::move(build.kernel);
         step.inputs = std::move(inputs);
         if (!build.readsLayouts)
             for (int& s : step.inputs) s = plainSlot(s);
-        step.where = where;
+        step.where = nodeWhere(*members.front());
+        step.backend = used;
         std::vector<std::string> names;
         for (const ir::Node* m : members)
-            names.push_back(fmt::format("{} '{}'", m->opType, m->displayName()));
+            for (ir::NodeId u : m_lowered.usersOf(m->id())) {
+                const ir::Node* un = m_user.graph->findNode(u);
+                names.push_back(fmt::format("{} '{}'", un->opType, un->displayName()));
+                step.users.push_back(u);
+            }
         std::vector<std::string> outs;
         const ir::Node& last = *members.back();
-        // The output takes over the storage the kernel accumulates into, when that dies here.
-        int inPlace = -1;
+        // Output 0 takes over the storage of an input that dies here: the one the kernel
+        // accumulates into (a residual Add as a sum post-op), or input 0 of an operator that
+        // may overwrite its input (OpTraits::inPlace, same dtype, dims and plain layout).
+        int reused = -1;
         if (build.accumulatesInto >= 0 && last.output(0)) {
-            const int s = step.inputs.at(static_cast<std::size_t>(build.accumulatesInto));
+            reused = build.accumulatesInto;
+        } else if (members.size() == 1 && m_registry.traits(last).inPlace && last.output(0) &&
+                   !step.inputs.empty() && step.inputs[0] >= 0) {
+            const TensorInfo& in0 = slot(step.inputs[0]).info;
+            const TensorInfo& out0 = build.outputs.front();
+            if (in0.dtype == out0.dtype && in0.rankKnown && out0.rankKnown &&
+                in0.dims == out0.dims && !in0.layout && !out0.layout)
+                reused = 0;
+        }
+        if (reused >= 0) {
+            const int s = step.inputs.at(static_cast<std::size_t>(reused));
             if (s >= 0 && std::count(step.inputs.begin(), step.inputs.end(), s) == 1 &&
                 isLastRead(s))
-                inPlace = s;
+                step.inPlace = reused;
         }
         for (int i = 0; i < last.numOutputs(); ++i) {
             const ir::Value* v = last.output(i);
             const TensorInfo& info = build.outputs[static_cast<std::size_t>(i)];
-            if (i == 0 && inPlace >= 0) {
-                slot(inPlace).info = info;
-                m_valueOf[static_cast<std::size_t>(inPlace)] = v;
-                m_slotOf[v] = inPlace;
-                m_plainTwin.erase(inPlace);  // it converted the value that dies here
-                step.outputs.push_back(inPlace);
+            if (i == 0 && step.inPlace >= 0) {
+                const int s = step.inputs[static_cast<std::size_t>(step.inPlace)];
+                slot(s).info = info;
+                m_valueOf[static_cast<std::size_t>(s)] = v;
+                m_slotOf[v] = s;
+                m_plainTwin.erase(s);  // it converted the value that dies here
+                step.outputs.push_back(s);
             } else {
                 step.outputs.push_back(v ? newSlot(v, info) : -1);
             }
@@ -400,30 +341,49 @@ private:
                                            info.layout ? info.layout->name() : "plain"));
         }
         step.label = fmt::format("{} [{}] -> {}{}", fmt::join(names, " + "), backendName(used),
-                                 fmt::join(outs, ", "), inPlace >= 0 ? " (in place)" : "");
+                                 fmt::join(outs, ", "), step.inPlace >= 0 ? " (in place)" : "");
         m_impl.steps.push_back(std::move(step));
     }
 
-    // Every input is known: compute now, keep the results as constants.
-    Status computeNow(const ir::Node& node, const std::string& where,
-                      const std::vector<int>& inSlots, KernelBuild& build) {
-        std::vector<const HostTensor*> ins;
-        for (int s : inSlots) ins.push_back(s < 0 ? nullptr : &slot(s).tensor);
-        std::vector<HostTensor> outs(static_cast<std::size_t>(node.numOutputs()));
-        std::vector<HostTensor*> outPtrs;
-        for (auto& o : outs) outPtrs.push_back(&o);
-        Status s = build.kernel->run(ins, outPtrs);
-        if (!s.isOk()) return makeStatus(s.code(), "{}: {}", where, s.message());
-        for (int i = 0; i < node.numOutputs(); ++i) {
-            if (!node.output(i)) continue;
-            TensorInfo& info = build.outputs[static_cast<std::size_t>(i)];
-            info = TensorInfo::of(outs[static_cast<std::size_t>(i)]);
-            info.constant = std::make_shared<const HostTensor>(outs[static_cast<std::size_t>(i)]);
+    // Plan::nodes(): one entry per node of the user's graph, in its order. A node lowering
+    // merged into another (a BatchNormalization folded into its Conv) is fused into the node
+    // that one stands for; one lowering made constant (a Constant node) is folded.
+    void reportUserNodes() {
+        std::unordered_map<ir::NodeId, const PlannedNode*> byUser;
+        std::unordered_map<ir::NodeId, ir::NodeId> rootOf;  // user node -> user node it is in
+        for (const auto& [id, planned] : m_planned) {
+            const std::vector<ir::NodeId> users = m_lowered.usersOf(id);
+            const ir::NodeId into =
+                planned.fusedInto ? m_lowered.origin(*planned.fusedInto) : users.front();
+            for (std::size_t k = 0; k < users.size(); ++k) {
+                byUser[users[k]] = &planned;
+                if (k > 0 || planned.fusedInto) rootOf[users[k]] = into;
+            }
         }
-        return Status::ok();
+        for (const ir::Node* node : m_user.graph->nodes()) {
+            PlannedNode entry{node->id(), node->name, node->opType, Backend::kReference, true,
+                              {},         {}};
+            if (auto it = byUser.find(node->id()); it != byUser.end()) {
+                entry.backend = it->second->backend;
+                entry.folded = it->second->folded;
+                entry.outputs = it->second->outputs;
+                if (auto r = rootOf.find(node->id()); r != rootOf.end())
+                    entry.fusedInto = r->second;
+            } else {  // lowered to constant data: its outputs are initializers now
+                for (const ir::Value* v : node->outputs()) {
+                    const ir::Value* lv = v ? m_graph.findValue(v->name()) : nullptr;
+                    auto s = lv ? m_slotOf.find(lv) : m_slotOf.end();
+                    entry.outputs.push_back(s == m_slotOf.end() ? TensorInfo{}
+                                                                : slot(s->second).info);
+                }
+            }
+            m_impl.planned.push_back(std::move(entry));
+        }
     }
 
-    const ir::Model& m_model;
+    const ir::Model& m_user;
+    const Lowered& m_lowered;
+    const ir::Model& m_model;  // the lowered one
     const ir::Graph& m_graph;
     const PlanOptions& m_options;
     Plan::Impl& m_impl;
@@ -434,7 +394,7 @@ private:
     std::unordered_map<int, int> m_plainTwin;    // slot in a layout -> its plain conversion
     std::vector<const ir::Value*> m_valueOf;     // by slot: the value it holds (null: internal)
     std::unordered_set<const ir::Node*> m_done;  // compiled ahead of their turn, or taken
-    std::unordered_map<ir::NodeId, PlannedNode> m_planned;
+    std::unordered_map<ir::NodeId, PlannedNode> m_planned;  // by lowered node
 };
 
 Plan::Plan(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
@@ -475,7 +435,12 @@ Expected<Plan> Plan::compile(const ir::Model& model, const PlanOptions& options)
     auto impl = std::make_unique<Impl>();
     impl->threads = options.threads;
     setComputeThreads(options.threads);
-    Builder builder(model, options, *impl);
+    impl->observer = options.observer;
+    LoweringOptions lowering;
+    lowering.foldBatchNorm = options.fuse && !options.training;
+    lowering.patterns = options.lowering;
+    WH_ASSIGN_OR_RETURN(Lowered lowered, lower(model, lowering));
+    Builder builder(model, lowered, options, *impl);
     WH_RETURN_IF_ERROR(builder.build());
     return Plan(std::move(impl));
 }
@@ -506,15 +471,41 @@ Expected<std::vector<HostTensor>> Plan::run(const std::vector<HostTensor>& input
     setComputeThreads(m.threads);
     std::vector<const HostTensor*> ins;
     std::vector<HostTensor*> outs;
-    for (Impl::Step& step : m.steps) {
+    std::vector<TensorInfo> outInfos;
+    for (std::size_t i = 0; i < m.steps.size(); ++i) {
+        Impl::Step& step = m.steps[i];
         ins.clear();
         outs.clear();
         for (int s : step.inputs)
             ins.push_back(s < 0 ? nullptr : &m.slots[static_cast<std::size_t>(s)].tensor);
         for (int s : step.outputs)
             outs.push_back(s < 0 ? nullptr : &m.slots[static_cast<std::size_t>(s)].tensor);
+        HostTensor alias;
+        if (step.inPlace >= 0 && !outs[0]->ownsStorageAlone()) {
+            // A view shares the storage: the kernel reads it through another tensor and
+            // writes fresh storage (HostTensor::ensure() never writes shared storage).
+            alias = *outs[0];
+            ins[static_cast<std::size_t>(step.inPlace)] = &alias;
+        }
+        StepEvent event;
+        if (m.observer) {
+            event.index = static_cast<int>(i);
+            event.nodes = step.users;
+            event.label = step.label;
+            event.backend = step.backend;
+            m.observer->stepBegin(event);
+        }
         Status st = step.kernel->run(ins, outs);
         if (!st.isOk()) return error(st.code(), "{}: {}", step.where, st.message());
+        if (m.observer) {
+            outInfos.clear();
+            for (int s : step.outputs)
+                outInfos.push_back(s < 0 ? TensorInfo{}
+                                         : m.slots[static_cast<std::size_t>(s)].info);
+            event.outputs = outs;
+            event.outputInfos = outInfos;
+            m.observer->stepEnd(event);
+        }
     }
     // No copy: the results share the slots' storage, and HostTensor::ensure() gives a kernel
     // fresh storage next run while the caller still holds it.

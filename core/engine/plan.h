@@ -2,16 +2,20 @@
 /// Plan: a graph compiled once for given input shapes — kernels created, shapes inferred,
 /// constants folded — and executed many times. Describe → compile once → execute.
 ///
-/// Compilation folds every node whose inputs are all constant (initializers, Constant nodes,
-/// Shape of a static shape, ...), so PyTorch's shape arithmetic costs nothing at run time.
-/// For inference it also fuses: a BatchNormalization after a Conv is folded into the Conv's
-/// weights (conv_bn_folding.h), and a kernel may take over the nodes after it (a oneDNN Conv
-/// computes a following Add and activation as post-ops). Tensors stay in the layout the backend
+/// Lower, then compile: the model is cloned and lowered (lowering.h: Constant nodes become
+/// initializers; for inference a BatchNormalization after a Conv is folded into the Conv's
+/// weights, rewrite::ConvBatchNormFolding), then compiled node by node with the steps both
+/// plans share (node_compiler.h). Every node whose inputs are all constant (initializers, Shape
+/// of a static shape, ...) is folded, so PyTorch's shape arithmetic costs nothing at run time.
+/// For inference a kernel may take over the nodes after it that declare OpTraits::postOp (a
+/// oneDNN Conv computes a following Add and activation as post-ops), and an OpTraits::inPlace
+/// operator writes over its input when that dies there. Tensors stay in the layout the backend
 /// chose between its kernels and are converted to plain only where a kernel or the caller needs
-/// it. The graph compiled from is never modified.
+/// it. The graph compiled from is never modified; nodes() and the RunObserver name its nodes.
 /// An operator without a kernel fails compilation with kUnsupported naming op type, opset and node.
 /// Thread-safety: run() is not reentrant; use one Plan per thread.
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -21,8 +25,13 @@
 #include "core/engine/host_tensor.h"
 #include "core/engine/kernel.h"
 #include "core/engine/kernel_registry.h"
+#include "core/engine/run_observer.h"
 #include "core/ir/graph.h"
 #include "core/util/status.h"
+
+namespace wh::rewrite {
+class PatternSet;
+}
 
 namespace wh::engine {
 
@@ -38,6 +47,10 @@ struct PlanOptions {
     bool fuse = true;
     /// Registry to use; null = KernelRegistry::builtin().
     const KernelRegistry* registry = nullptr;
+    /// Adds lowering patterns (lowering.h), e.g. QDQ -> int8 operators.
+    std::function<void(rewrite::PatternSet&)> lowering;
+    /// Called around every step of run() (not owned; must outlive the plan's runs). Null: none.
+    RunObserver* observer = nullptr;
 };
 
 /// Per-node facts after compilation (profiler, tests, GUI).

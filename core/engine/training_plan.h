@@ -1,11 +1,13 @@
 #pragma once
-/// TrainingPlan: a model compiled for training — forward with saved activations, softmax
-/// cross-entropy loss, reverse-mode backward — and for evaluation with inference semantics.
+/// TrainingPlan: a model compiled for training — forward with saved activations, a loss
+/// (softmax cross-entropy by default, any LossFunction), reverse-mode backward — and for
+/// evaluation with inference semantics.
 ///
-/// compile() works on a clone of the graph: Constant nodes are lifted to initializers
-/// (rewrite::ConstantToInitializer); every floating-point initializer that ir::isParameter()
-/// accepts becomes a trainable Parameter {name, value, grad}, except BatchNormalization's running
-/// mean and variance, which are *state* (updated by the training forward, never trained).
+/// Lower, then compile, as Plan (lowering.h, node_compiler.h): compile() lowers a clone of the
+/// graph (Constant nodes become initializers); every floating-point initializer that
+/// ir::isParameter() accepts becomes a trainable Parameter {name, value, grad}, except inputs an
+/// operator declares as state (OpTraits::stateInputs: BatchNormalization's running mean and
+/// variance), which the training forward updates and nothing trains.
 /// Values computed only from non-parameter constants (PyTorch's shape arithmetic) are folded at
 /// compile time; nothing that depends on a parameter is folded.
 ///
@@ -13,7 +15,9 @@
 /// averages as ONNX specifies (running = momentum * running + (1 - momentum) * batch, biased batch
 /// variance); Dropout drops with a seeded mask. evaluate() uses inference semantics (running
 /// statistics, no dropout) through the ordinary KernelRegistry kernels, except where a step's
-/// training forward must run (channel-blocked tensors, a fused Relu; BN then frozen).
+/// training forward must run (channel-blocked tensors, fused followers), with
+/// TrainingFlags::evaluating set. Run-time switches are per node (nodeFlags(): algorithms own
+/// them), defaulting to the plan-wide flags().
 ///
 /// Memory: after the forward pass only the activations some gradient kernel declared it reads are
 /// kept (plus dims); the rest are released as soon as their last reader ran, saved ones after the
@@ -24,13 +28,14 @@
 ///
 /// Layouts and fusion (training only; evaluate() follows the same choices): 4-D float
 /// activations with C % 16 == 0 between kernels that can take it (the oneDNN Conv, the fast
-/// BatchNormalization, elementwise ops on same-shaped operands) stay in oneDNN's channel-blocked
-/// order, with one conversion step for readers that need plain order (its gradient converts
-/// back); a Relu that is a BatchNormalization's only reader is computed by it; a residual Add
-/// hands its output gradient on without a copy. describe() shows the result.
+/// BatchNormalization, operators declaring OpTraits::elementwise on same-shaped operands) stay
+/// in oneDNN's channel-blocked order, with one conversion step for readers that need plain
+/// order (its gradient converts back); a gradient factory may take the followers offered to it
+/// (OpTraits::postOp: the fast BatchNormalization and Add take a Relu, GradBuild::fused); a
+/// residual Add hands its output gradient on without a copy. describe() shows the result.
 ///
-/// Profiling: with WHITTLE_TRAIN_PROFILE=1 in the environment the plan sums the time of every
-/// forward and backward kernel by op type and prints the table to stderr when it is destroyed.
+/// Observing: TrainingOptions::observer sees every forward, backward and evaluation step
+/// (run_observer.h; step_profiler.h times them).
 ///
 /// Shapes: compiled once with the declared (possibly symbolic) input shape; the first run with a
 /// new concrete input shape also builds forward kernels specialised to it (so oneDNN kernels,
@@ -44,6 +49,7 @@
 /// Thread-safety: none; one plan per thread. Kernels use computeThreads() threads.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -53,8 +59,14 @@
 #include "core/engine/host_tensor.h"
 #include "core/engine/kernel.h"
 #include "core/engine/kernel_registry.h"
+#include "core/engine/loss.h"
+#include "core/engine/run_observer.h"
 #include "core/ir/graph.h"
 #include "core/util/status.h"
+
+namespace wh::rewrite {
+class PatternSet;
+}
 
 namespace wh::engine {
 
@@ -77,6 +89,12 @@ struct TrainingOptions {
     uint64_t seed = 0;
     /// Names of parameters not to train (no gradient computed for them).
     std::vector<std::string> frozen;
+    /// The loss; empty = softmaxCrossEntropyLoss(labelSmoothing) on output 0.
+    LossFunction loss;
+    /// Called around every step of every pass (not owned; must outlive the plan). Null: none.
+    RunObserver* observer = nullptr;
+    /// Adds lowering patterns (lowering.h), e.g. an algorithm's own.
+    std::function<void(rewrite::PatternSet&)> lowering;
 };
 
 /// A trainable tensor: the value the forward pass reads (optimizers update it in place) and the
@@ -87,12 +105,6 @@ struct Parameter {
     HostTensor grad;
     bool trainable = true;
 };
-
-/// Mean softmax cross-entropy of `logits` [B, C] (or [B, C, 1, ...]) against int64 labels [B]
-/// with label smoothing `smoothing`; writes dLoss/dLogits into `grad` when not null.
-/// Fails (kBadInput) on a label outside [0, C).
-Expected<double> softmaxCrossEntropy(const HostTensor& logits, const HostTensor& labels,
-                                     float smoothing, HostTensor* grad);
 
 class TrainingPlan {
 public:
@@ -106,10 +118,10 @@ public:
     static Expected<TrainingPlan> compile(const ir::Model& model,
                                           const TrainingOptions& options = {});
 
-    /// One training forward + loss + backward on a batch (`images` fed to the first graph input,
-    /// int64 `labels` [B] against output 0). Fills every Parameter::grad; updates BN running
-    /// statistics. Returns the mean loss.
-    Expected<double> forwardBackward(const HostTensor& images, const HostTensor& labels);
+    /// One training forward + loss + backward on a batch (`images` fed to the graph input,
+    /// `targets` to the loss: int64 labels [B] for the default one). Fills every
+    /// Parameter::grad; updates state (BN running statistics). Returns the loss.
+    Expected<double> forwardBackward(const HostTensor& images, const HostTensor& targets);
     /// Inference-semantics forward; returns every graph output (copies).
     Expected<std::vector<HostTensor>> evaluate(const HostTensor& images);
 
@@ -122,16 +134,20 @@ public:
     /// BatchNormalization running statistics (name → tensor), in initializer order.
     const std::vector<std::pair<std::string, HostTensor>>& state() const;
 
-    /// Run-time switches (freeze BN, disable dropout) a callback may flip between steps.
+    /// Plan-wide run-time switches (freeze BN, disable dropout) a callback may flip between
+    /// steps.
     TrainingFlags& flags();
+    /// The run-time configuration of node `id` (of the model compiled from): overrides of
+    /// flags() and named knobs its kernels read. Null for a node that runs in no step.
+    NodeFlags* nodeFlags(ir::NodeId id);
 
     /// Copies parameters and state into `model`'s initializers / Constant nodes of the same names
     /// (converted to each tensor's dtype). Fails (kBadInput) if a name is missing in `model`.
     Status writeBack(ir::Model& model) const;
 
     /// One line per step: what runs, its tensors and their order ("nChw16c" for channel-blocked
-    /// activations, see core/engine/channel_blocks.h), fused Relus and conversions to plain order.
-    /// For tests and `WHITTLE_TRAIN_PROFILE`.
+    /// activations, see core/engine/channel_blocks.h), fused followers and conversions to plain
+    /// order. For tests and debugging.
     std::string describe() const;
 
     /// Nodes run per step (after folding), and how many activations the backward pass keeps.

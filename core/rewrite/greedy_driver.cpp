@@ -44,6 +44,7 @@ GreedyReport applyPatternsGreedily(Rewriter& rewriter, const PatternSet& pattern
                 }
                 rewriter.endGroup();
                 report.applied.push_back({p->name(), id, std::move(rootName), iteration});
+                if (options.afterEach) options.afterEach(report.applied.back());
                 changed = true;
                 break;  // the node may be gone; later sweeps revisit what remains
             }

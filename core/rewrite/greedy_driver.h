@@ -6,6 +6,7 @@
 /// repeat until one changes nothing (the fixpoint) or `maxIterations` is reached. All
 /// applications form one undo step (a group labelled `groupLabel`), with one detail line each.
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ struct GreedyOptions {
     int maxIterations = 10;
     /// Label of the undo step holding every application.
     std::string groupLabel = "Apply patterns";
+    /// Called after each successful application, before the next match: a Listener can tell
+    /// which of its events one application made (the lowering's node map does).
+    std::function<void(const struct PatternApplication&)> afterEach;
 };
 
 /// One successful application.

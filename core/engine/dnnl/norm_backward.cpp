@@ -119,7 +119,7 @@ void blockedAffine(int64_t N, int64_t C, int64_t S, const float* p, const float*
 // reference kernel).
 class BnTrainingForward final : public Kernel {
 public:
-    BnTrainingForward(std::shared_ptr<BnShared> shared, const TrainingFlags* flags)
+    BnTrainingForward(std::shared_ptr<BnShared> shared, const NodeFlags* flags)
         : m_shared(std::move(shared)), m_flags(flags) {}
 
     Status run(std::span<const HostTensor* const> in, std::span<HostTensor* const> out) override {
@@ -128,7 +128,7 @@ public:
             return makeStatus(StatusCode::kInternal,
                               "BatchNormalization training: float32, rank >= 2");
         BnShared& sh = *m_shared;
-        const bool frozen = m_flags && m_flags->batchNormFrozen;
+        const bool frozen = m_flags && m_flags->bnFrozen();
         sh.batchStats = !frozen;
         const int64_t N = x.dim(0), C = x.dim(1), S = x.numElements() / std::max<int64_t>(1, N * C);
         const float* rm = in[3]->data<float>();
@@ -239,7 +239,7 @@ public:
 
 private:
     std::shared_ptr<BnShared> m_shared;
-    const TrainingFlags* m_flags;
+    const NodeFlags* m_flags;
 };
 
 // With xhat = (x - mean) invStd over the M = N*S elements of a channel (as the reference):
@@ -383,6 +383,12 @@ private:
     std::shared_ptr<BnShared> m_shared;
 };
 
+// True when the first follower offered is a Relu on the node's output (GradBuild::fused).
+bool takesRelu(const GradContext& ctx) {
+    return !ctx.followers.empty() && ir::isOnnxOp(ctx.followers.front().node, "Relu") &&
+           ctx.followers.front().link == 0;
+}
+
 Expected<GradBuild> batchNormFactory(const GradContext& ctx) {
     if (ctx.outputs.size() != 1 || ctx.inputs.size() != 5)
         return error(StatusCode::kUnsupported, "fast batch normalization: one output only");
@@ -399,12 +405,15 @@ Expected<GradBuild> batchNormFactory(const GradContext& ctx) {
     b.savedInputs = {true, true, false, false, false};
     b.savedOutputs = {false};
     b.trainingForward = std::make_unique<BnTrainingForward>(shared, ctx.flags);
-    b.stateInputs = {3, 4};
     if (ctx.inputs[0].dims.size() == 4) {
         b.channelBlocks = GradBuild::ChannelBlocks::kShared;
         b.setChannelBlocked = [shared](bool in, bool) { shared->blocked = in; };
     }
-    b.fuseRelu = [shared] { shared->relu = true; };
+    if (takesRelu(ctx)) {  // the gradient then masks dY with the output's sign
+        shared->relu = true;
+        b.fused = 1;
+        b.savedOutputs = {true};
+    }
     return b;
 }
 
@@ -412,7 +421,7 @@ Expected<GradBuild> batchNormFactory(const GradContext& ctx) {
 // ---------------------------------------------
 
 // Y = A + B (same dims, float32), or max(0, A + B) once the plan fused the following Relu
-// (GradBuild::fuseRelu): one pass over memory instead of two each way. Elementwise, so it works
+// (GradBuild::fused): one pass over memory instead of two each way. Elementwise, so it works
 // in any order its operands share (the plan keeps ResNet blocks channel-blocked).
 struct AddShared {
     bool relu = false;
@@ -507,11 +516,16 @@ Expected<GradBuild> addFactory(const GradContext& ctx) {
     GradBuild b;
     b.kernel = std::make_unique<AddBackward>(shared);
     b.trainingForward = std::make_unique<AddTrainingForward>(shared);
-    b.trainingForwardIsInference = true;  // until a Relu is fused; then the plan knows
+    b.trainingForwardIsInference = true;
     b.savedInputs = {false, false};
     b.savedOutputs = {false};
-    b.gradPassThrough = 0;
-    b.fuseRelu = [shared] { shared->relu = true; };
+    if (takesRelu(ctx)) {  // the gradient masks dY itself, for both inputs
+        shared->relu = true;
+        b.fused = 1;
+        b.savedOutputs = {true};
+    } else {
+        b.gradPassThrough = 0;
+    }
     return b;
 }
 

@@ -204,14 +204,14 @@ struct DropoutState {
 
 Expected<GradBuild> dropoutFactory(const GradContext& ctx) {
     auto state = std::make_shared<DropoutState>();
-    const TrainingFlags* flags = ctx.flags;
+    const NodeFlags* flags = ctx.flags;
     const float attrRatio = ctx.node.attrFloat("ratio", 0.5f);
     const bool ratioInput = ctx.opset >= 12;
     const uint64_t nodeSalt = ctx.node.id() * 0x9e3779b97f4a7c15ull;
 
     class Forward : public Kernel {
     public:
-        Forward(std::shared_ptr<DropoutState> s, const TrainingFlags* f, float r, bool ri,
+        Forward(std::shared_ptr<DropoutState> s, const NodeFlags* f, float r, bool ri,
                 uint64_t salt)
             : m_state(std::move(s)), m_flags(f), m_attrRatio(r), m_ratioInput(ri), m_salt(salt) {}
         Status run(std::span<const HostTensor* const> in,
@@ -219,12 +219,12 @@ Expected<GradBuild> dropoutFactory(const GradContext& ctx) {
             const HostTensor& x = *in[0];
             double ratio = m_attrRatio;
             if (m_ratioInput) ratio = in.size() > 1 && in[1] ? in[1]->at(0) : 0.5;
-            const bool active = !(m_flags && m_flags->dropoutDisabled) && ratio > 0.0;
+            const bool active = !(m_flags && m_flags->dropoutOff()) && ratio > 0.0;
             const int64_t n = x.numElements();
             DropoutState& s = *m_state;
             if (active) {
-                Rng rng((m_flags ? m_flags->seed : 0) ^ m_salt ^
-                        ((m_flags ? m_flags->dropoutStep : 0) * 0xbf58476d1ce4e5b9ull));
+                Rng rng((m_flags ? m_flags->seed() : 0) ^ m_salt ^
+                        ((m_flags ? m_flags->dropoutStep() : 0) * 0xbf58476d1ce4e5b9ull));
                 s.mask.resize(static_cast<std::size_t>(n));
                 for (auto& m : s.mask) m = rng.uniform() >= ratio ? 1 : 0;
                 s.scale = 1.0 / (1.0 - ratio);
@@ -256,7 +256,7 @@ Expected<GradBuild> dropoutFactory(const GradContext& ctx) {
 
     private:
         std::shared_ptr<DropoutState> m_state;
-        const TrainingFlags* m_flags;
+        const NodeFlags* m_flags;
         float m_attrRatio;
         bool m_ratioInput;
         uint64_t m_salt;

@@ -333,10 +333,10 @@ struct BnState {
 
 // Training forward. Batch statistics (biased variance, as ONNX's training mode) normalise X;
 // the running averages follow ONNX: running = momentum * running + (1 - momentum) * batch.
-// Frozen (TrainingFlags::batchNormFrozen): the running statistics normalise and stay as they are.
+// Frozen (NodeFlags::bnFrozen()): the running statistics normalise and stay as they are.
 class BnTrainingForward : public Kernel {
 public:
-    BnTrainingForward(std::shared_ptr<BnState> s, const TrainingFlags* flags, double eps,
+    BnTrainingForward(std::shared_ptr<BnState> s, const NodeFlags* flags, double eps,
                       double momentum, int nodeOutputs)
         : m_state(std::move(s)),
           m_flags(flags),
@@ -364,7 +364,7 @@ private:
         const T* rm = in[3]->data<T>();
         const T* rv = in[4]->data<T>();
         BnState& st = *m_state;
-        st.batchStats = !(m_flags && m_flags->batchNormFrozen);
+        st.batchStats = !(m_flags && m_flags->bnFrozen());
         st.mean.assign(static_cast<std::size_t>(C), 0.0);
         st.invStd.assign(static_cast<std::size_t>(C), 0.0);
         std::vector<double> var(static_cast<std::size_t>(C), 0.0);
@@ -429,7 +429,7 @@ private:
     }
 
     std::shared_ptr<BnState> m_state;
-    const TrainingFlags* m_flags;
+    const NodeFlags* m_flags;
     double m_eps, m_momentum;
     int m_nodeOutputs;
 };
@@ -503,7 +503,6 @@ Expected<GradBuild> batchNormFactory(const GradContext& ctx) {
     GradBuild b = gradBuild(std::move(kernel), ctx, {0, 1}, {});
     b.trainingForward = std::make_unique<BnTrainingForward>(state, ctx.flags, eps, momentum,
                                                             static_cast<int>(ctx.outputs.size()));
-    b.stateInputs = {3, 4};
     return b;
 }
 

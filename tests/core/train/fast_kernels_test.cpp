@@ -175,7 +175,9 @@ TEST(FastTrainingKernels, BatchNormMatchesReferenceDirectly) {
         std::vector<TensorInfo> outInfos{TensorInfo::of(x)};
         ir::Graph g;
         ir::Node* node = g.addNode("BatchNormalization", {}, {});
-        TrainingFlags flags;
+        TrainingFlags planFlags;
+        NodeFlags flags;
+        flags.plan = &planFlags;
         HostTensor grads[2][3];
         for (int b = 0; b < 2; ++b) {
             GradContext ctx{*node, 15, infos, outInfos, {true, true, true, false, false}, &flags};

@@ -179,7 +179,8 @@ public:
             ADD_FAILURE() << m_case.name << ": no gradient registered";
             return out;
         }
-        GradContext gctx{*node, m_case.opset, infos, outInfos, wants, &m_flags};
+        m_nodeFlags.plan = &m_flags;
+        GradContext gctx{*node, m_case.opset, infos, outInfos, wants, &m_nodeFlags};
         auto gb = (*gf)(gctx);
         if (!gb && gb.error().code() == StatusCode::kUnsupported &&
             m_case.gradBackend != Backend::kReference) {
@@ -196,7 +197,10 @@ public:
             return out;
         }
         Kernel& forward = gb->trainingForward ? *gb->trainingForward : *fb->kernel;
-        const int extra = static_cast<int>(gb->stateInputs.size());
+        const int extra =
+            gb->trainingForward
+                ? static_cast<int>(KernelRegistry::builtin().traits(*node).stateInputs.size())
+                : 0;
 
         std::vector<HostTensor> ys(static_cast<std::size_t>(m_case.numOutputs + extra));
         auto runForward = [&]() -> Status {
@@ -305,6 +309,7 @@ private:
     const Case& m_case;
     ir::DType m_dt;
     TrainingFlags m_flags;
+    NodeFlags m_nodeFlags;
 };
 
 void check(const Case& c) {

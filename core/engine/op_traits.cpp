@@ -1,0 +1,30 @@
+#include "core/engine/kernel_registry.h"
+
+namespace wh::engine {
+
+void registerOpTraits(KernelRegistry& registry) {
+    // Same-shaped operands, one output element from the same element of each: forward (the
+    // reference and oneDNN kernels) and gradient (grad_elementwise.cpp) are order-agnostic.
+    for (const char* op : {"Add", "Sub", "Mul"}) {
+        OpTraits t;
+        t.elementwise = true;
+        t.postOp = std::string_view(op) == "Add";  // a residual connection: oneDNN's sum post-op
+        registry.setTraits("", op, t);
+    }
+    // Activations: oneDNN eltwise post-ops of a Conv or Gemm, and (Relu) of the training
+    // forwards of BatchNormalization and Add. Unary, so they can also overwrite their input.
+    for (const char* op : {"Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "HardSwish"}) {
+        OpTraits t;
+        t.elementwise = t.postOp = t.inPlace = true;
+        registry.setTraits("", op, t);
+    }
+    OpTraits hardSigmoid;
+    hardSigmoid.elementwise = hardSigmoid.inPlace = true;
+    registry.setTraits("", "HardSigmoid", hardSigmoid);
+    // Running mean and variance: updated by the training forward, never trained.
+    OpTraits bn;
+    bn.stateInputs = {3, 4};
+    registry.setTraits("", "BatchNormalization", bn);
+}
+
+}  // namespace wh::engine
