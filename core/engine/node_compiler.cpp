@@ -24,47 +24,45 @@ Status named(const Status& s, const std::string& where) {
     return makeStatus(s.code(), "{}: {}", where, s.message());
 }
 
-}  // namespace
-
-Expected<KernelBuild> selectKernel(const KernelRegistry& registry,
-                                   std::span<const Backend> backends, const KernelContext& ctx,
-                                   Backend* used) {
+// The build of the first backend whose factory makes one; nullopt when none has a factory.
+template <class Build, class Registry, class Context>
+Expected<std::optional<Build>> firstBuild(const Registry& registry,
+                                          std::span<const Backend> backends, const Context& ctx,
+                                          Backend* used) {
     const ir::Node& node = ctx.node;
-    Expected<KernelBuild> build = error(StatusCode::kUnsupported, "");
+    Expected<Build> build = error(StatusCode::kUnsupported, "");
     bool found = false;
     for (Backend backend : backends) {
-        const KernelFactory* factory = registry.find(node.domain, node.opType, ctx.opset, backend);
+        const auto* factory = registry.find(node.domain, node.opType, ctx.opset, backend);
         if (!factory) continue;
         found = true;
         build = (*factory)(ctx);
         if (used) *used = backend;
         if (build || build.error().code() != StatusCode::kUnsupported) break;
     }
-    const std::string where = nodeWhere(node);
-    if (!found)
-        return error(StatusCode::kUnsupported,
-                     "operator {}{} (opset {}) of {} is not supported by the engine",
-                     node.domain.empty() ? "" : node.domain + ".", node.opType, ctx.opset, where);
-    if (!build) return tl::unexpected(named(build.error(), where));
-    return build;
+    if (!found) return std::optional<Build>();
+    if (!build) return tl::unexpected(named(build.error(), nodeWhere(node)));
+    return std::optional<Build>(std::move(*build));
+}
+
+}  // namespace
+
+Expected<KernelBuild> selectKernel(const KernelRegistry& registry,
+                                   std::span<const Backend> backends, const KernelContext& ctx,
+                                   Backend* used) {
+    WH_ASSIGN_OR_RETURN(std::optional<KernelBuild> build,
+                        firstBuild<KernelBuild>(registry, backends, ctx, used));
+    if (build) return std::move(*build);
+    const ir::Node& node = ctx.node;
+    return error(
+        StatusCode::kUnsupported, "operator {}{} (opset {}) of {} is not supported by the engine",
+        node.domain.empty() ? "" : node.domain + ".", node.opType, ctx.opset, nodeWhere(node));
 }
 
 Expected<std::optional<GradBuild>> selectGradient(const GradRegistry& registry,
                                                   std::span<const Backend> backends,
                                                   const GradContext& ctx) {
-    const ir::Node& node = ctx.node;
-    Expected<GradBuild> build = error(StatusCode::kUnsupported, "");
-    bool found = false;
-    for (Backend backend : backends) {
-        const GradFactory* factory = registry.find(node.domain, node.opType, ctx.opset, backend);
-        if (!factory) continue;
-        found = true;
-        build = (*factory)(ctx);
-        if (build || build.error().code() != StatusCode::kUnsupported) break;
-    }
-    if (!found) return std::optional<GradBuild>();
-    if (!build) return tl::unexpected(named(build.error(), nodeWhere(node)));
-    return std::optional<GradBuild>(std::move(*build));
+    return firstBuild<GradBuild>(registry, backends, ctx, nullptr);
 }
 
 Status foldNow(const ir::Node& node, std::span<const HostTensor* const> inputs,

@@ -15,13 +15,12 @@
 /// An operator without a kernel fails compilation with kUnsupported naming op type, opset and node.
 /// Thread-safety: run() is not reentrant; use one Plan per thread.
 
-#include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "core/engine/compile_options.h"
 #include "core/engine/host_tensor.h"
 #include "core/engine/kernel.h"
 #include "core/engine/kernel_registry.h"
@@ -29,28 +28,13 @@
 #include "core/ir/graph.h"
 #include "core/util/status.h"
 
-namespace wh::rewrite {
-class PatternSet;
-}
-
 namespace wh::engine {
 
-struct PlanOptions {
-    int threads = 0;  ///< 0 = all cores
-    /// Backends to try, in order, for each node.
-    std::vector<Backend> backends{Backend::kDnnl, Backend::kReference};
-    /// Shapes for graph inputs whose declared shape has symbolic or unknown dims (e.g. batch).
-    std::map<std::string, Dims> inputShapes;
+struct PlanOptions : CompileOptions {
     bool training = false;
     /// Fold BatchNormalization into Conv, fuse following nodes, keep backend layouts (never in
     /// training). Off: one step per node, every tensor plain (for comparisons and debugging).
     bool fuse = true;
-    /// Registry to use; null = KernelRegistry::builtin().
-    const KernelRegistry* registry = nullptr;
-    /// Adds lowering patterns (lowering.h), e.g. QDQ -> int8 operators.
-    std::function<void(rewrite::PatternSet&)> lowering;
-    /// Called around every step of run() (not owned; must outlive the plan's runs). Null: none.
-    RunObserver* observer = nullptr;
 };
 
 /// Per-node facts after compilation (profiler, tests, GUI).

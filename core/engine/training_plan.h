@@ -56,6 +56,7 @@
 #include <vector>
 
 #include "core/engine/autodiff.h"
+#include "core/engine/compile_options.h"
 #include "core/engine/host_tensor.h"
 #include "core/engine/kernel.h"
 #include "core/engine/kernel_registry.h"
@@ -64,24 +65,15 @@
 #include "core/ir/graph.h"
 #include "core/util/status.h"
 
-namespace wh::rewrite {
-class PatternSet;
-}
-
 namespace wh::engine {
 
-struct TrainingOptions {
-    int threads = 0;  ///< 0 = all cores
-    /// Forward backends to try, in order, for each node.
-    std::vector<Backend> backends{Backend::kDnnl, Backend::kReference};
+/// CompileOptions::inputShapes: the batch dim may still change from run to run when the
+/// kernels allow it (they are compiled with -1 there unless given). The observer sees every
+/// forward, backward and evaluation step.
+struct TrainingOptions : CompileOptions {
     /// Gradient backends to try, in order (a factory answering kUnsupported passes the node on).
     std::vector<Backend> gradBackends{Backend::kDnnl, Backend::kReference};
-    /// Shapes for graph inputs whose declared shape has symbolic or unknown dims. The batch
-    /// dim may still change from run to run when the kernels allow it (they are compiled with
-    /// -1 there unless given here).
-    std::map<std::string, Dims> inputShapes;
-    /// Registries; null = the built-in ones.
-    const KernelRegistry* registry = nullptr;
+    /// Gradient registry; null = GradRegistry::builtin().
     const GradRegistry* gradRegistry = nullptr;
     /// Label smoothing epsilon of the loss: targets (1 - eps) one-hot + eps / classes.
     float labelSmoothing = 0.0f;
@@ -91,10 +83,6 @@ struct TrainingOptions {
     std::vector<std::string> frozen;
     /// The loss; empty = softmaxCrossEntropyLoss(labelSmoothing) on output 0.
     LossFunction loss;
-    /// Called around every step of every pass (not owned; must outlive the plan). Null: none.
-    RunObserver* observer = nullptr;
-    /// Adds lowering patterns (lowering.h), e.g. an algorithm's own.
-    std::function<void(rewrite::PatternSet&)> lowering;
 };
 
 /// A trainable tensor: the value the forward pass reads (optimizers update it in place) and the

@@ -137,10 +137,11 @@ TEST(FastTrainingKernels, MobileNetV2TinyMatchesReference) {
 TEST(FastTrainingKernels, FrozenBatchNormMatchesReference) {
     auto model = models::buildArchitecture("resnet20", {.seed = 4});
     ASSERT_TRUE(model);
-    TrainingOptions refOpt;
-    refOpt.threads = 2;
+    TrainingOptions fastOpt;
+    fastOpt.threads = 2;
+    TrainingOptions refOpt = fastOpt;
     refOpt.gradBackends = {Backend::kReference};
-    auto fast = TrainingPlan::compile(*model, {.threads = 2});
+    auto fast = TrainingPlan::compile(*model, fastOpt);
     auto ref = TrainingPlan::compile(*model, refOpt);
     ASSERT_TRUE(fast && ref);
     fast->flags().batchNormFrozen = true;
