@@ -40,7 +40,8 @@ public:
             if (e != root)
                 for (ir::NodeId u : users(e)) all.push_back(u);
         if (!m_inserted.empty()) {
-            m_lowered.m_users[m_inserted.front()] = std::move(all);
+            // A node inserted without replacing any stands for no user node (usersOf: itself).
+            if (!all.empty()) m_lowered.m_users[m_inserted.front()] = std::move(all);
         } else if (!rootErased) {  // merged into the root, which a pattern edited in place
             std::vector<ir::NodeId> r = users(root);
             r.insert(r.end(), all.begin(), all.end());

@@ -297,9 +297,11 @@ private:
         std::vector<std::string> names;
         for (const ir::Node* m : members)
             for (ir::NodeId u : m_lowered.usersOf(m->id())) {
+                // A node lowering added without replacing any is named as it is.
                 const ir::Node* un = m_user.graph->findNode(u);
-                names.push_back(fmt::format("{} '{}'", un->opType, un->displayName()));
-                step.users.push_back(u);
+                if (un) step.users.push_back(u);
+                names.push_back(fmt::format("{} '{}'", (un ? un : m)->opType,
+                                            (un ? un : m)->displayName()));
             }
         std::vector<std::string> outs;
         const ir::Node& last = *members.back();
