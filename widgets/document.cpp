@@ -310,6 +310,24 @@ void Document::pushCommitted(const QString& text) {
     emit changed(focus, m_listener->change());
 }
 
+Status Document::applyStep(const rewrite::Step& step, quint64 baseRevision) {
+    if (m_rewriter->groupDepth() != 0)
+        return makeStatus(StatusCode::kUsage, "cannot apply '{}' in the middle of another edit",
+                          step.description);
+    if (baseRevision != m_revision)
+        return makeStatus(StatusCode::kCancelled,
+                          "cannot apply '{}': the model changed since the job started (revision "
+                          "{}, now {}); run it again",
+                          step.description, baseRevision, m_revision);
+    waitForCopies();
+    m_listener->reset();
+    // replay() checks every change against the graph and rolls back on a mismatch.
+    WH_RETURN_STATUS_IF_ERROR(m_rewriter->replay(step));
+    if (!m_listener->committed) return Status::ok();  // an empty step: no undo command
+    pushCommitted(qs(step.description));
+    return Status::ok();
+}
+
 Status Document::deleteNode(ir::NodeId id) {
     ir::Node* n = const_cast<ir::Node*>(node(id));
     if (!n) return makeStatus(StatusCode::kUsage, "no node with id {} to delete", id);

@@ -31,6 +31,7 @@ class QUndoStack;
 
 namespace wh::rewrite {
 class Rewriter;
+struct Step;
 }  // namespace wh::rewrite
 
 namespace wh::widgets {
@@ -131,6 +132,13 @@ public:
     Status setAttribute(ir::NodeId id, ir::Attribute attribute);
     /// Runs `edit` inside one Rewriter group labelled `label`: all or nothing, one undo step.
     Status edit(const std::string& label, const std::function<Status(rewrite::Rewriter&)>& edit);
+    /// Applies a job's result: `step`, recorded by a Rewriter over a clone of the snapshot of
+    /// revision `baseRevision` (snapshot(), snapshotTask()), replayed through this document's
+    /// Rewriter (rewrite::Rewriter::replay()) as one undo command whose text is the step's
+    /// description. Refused, changing nothing, when the document moved on since (revision() is
+    /// not `baseRevision`: kCancelled, "the model changed since ...") or when the step does not
+    /// apply (replay's kBadInput naming the node or tensor). An empty step is no edit.
+    Status applyStep(const rewrite::Step& step, quint64 baseRevision);
 
 signals:
     /// The graph changed (an edit, undo or redo). `focus` is the node the change was about, when
