@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
+#include <set>
 #include <string_view>
 #include <unordered_map>
 
@@ -28,11 +29,76 @@ std::string quoted(const ir::Node& node) {
 
 }  // namespace
 
-/// Tells the Document that the Rewriter recorded a step (so that one undo command is pushed).
+/// Tells the Document that the Rewriter recorded a step (so that one undo command is pushed) and
+/// collects what an edit, undo or redo changed (DocumentChange) from the Rewriter's events.
 class EditListener : public rewrite::Listener {
 public:
-    void stepCommitted(const rewrite::Step&) override { committed = true; }
+    void nodeInserted(ir::NodeId id) override {
+        if (m_erased.erase(id))
+            m_changed.insert(id);  // erased and brought back
+        else
+            m_inserted.insert(id);
+    }
+    void nodeErased(ir::NodeId id) override {
+        m_changed.erase(id);
+        if (!m_inserted.erase(id)) m_erased.insert(id);
+    }
+    void nodeChanged(ir::NodeId id) override { touch(id); }
+    void nodeMoved(ir::NodeId id) override { touch(id); }
+    void valueAdded(const std::string&) override { m_values = true; }
+    void valueErased(const std::string&) override { m_values = true; }
+    void valueRenamed(const std::string& oldName, const std::string& newName) override {
+        m_values = true;
+        if (m_initializers.erase(oldName)) m_initializers.insert(newName);
+    }
+    void valueChanged(const std::string&) override { m_values = true; }
+    void initializerChanged(const std::string& name) override { m_initializers.insert(name); }
+    void graphIoChanged() override { m_graphIo = true; }
+    void stepCommitted(const rewrite::Step& step) override {
+        committed = true;
+        scan(step);
+    }
+    void stepUndone(const rewrite::Step& step) override { scan(step); }
+    void stepRedone(const rewrite::Step& step) override { scan(step); }
+
+    /// Forgets what was collected: before an edit, undo or redo.
+    void reset() {
+        committed = false;
+        m_inserted.clear();
+        m_erased.clear();
+        m_changed.clear();
+        m_initializers.clear();
+        m_addedOrRemoved = m_values = m_graphIo = false;
+    }
+    /// What changed since reset().
+    DocumentChange change() const {
+        DocumentChange c;
+        c.inserted.assign(m_inserted.begin(), m_inserted.end());
+        c.erased.assign(m_erased.begin(), m_erased.end());
+        c.changed.assign(m_changed.begin(), m_changed.end());
+        c.initializers.assign(m_initializers.begin(), m_initializers.end());
+        c.initializersAddedOrRemoved = m_addedOrRemoved;
+        c.valuesChanged = m_values;
+        c.graphIoChanged = m_graphIo;
+        return c;
+    }
+
     bool committed = false;
+
+private:
+    void touch(ir::NodeId id) {
+        if (!m_inserted.count(id)) m_changed.insert(id);
+    }
+    // Whether an initializer came or went: the event does not say, the step's record does.
+    void scan(const rewrite::Step& step) {
+        for (const rewrite::EditOp& op : step.ops)
+            if (const auto* i = std::get_if<rewrite::InitializerOp>(&op))
+                if (!i->before || !i->after) m_addedOrRemoved = true;
+    }
+
+    std::set<ir::NodeId> m_inserted, m_erased, m_changed;
+    std::set<std::string> m_initializers;
+    bool m_addedOrRemoved = false, m_values = false, m_graphIo = false;
 };
 
 /// One QUndoStack entry = one Rewriter step. The edit is already applied when the command is
@@ -54,6 +120,7 @@ public:
 
     void undo() override {
         m_doc->waitForCopies();
+        m_doc->m_listener->reset();
         Status s = m_doc->m_rewriter->undo();
         m_doc->afterUndoRedo(true, s);
         emitChanged();
@@ -64,6 +131,7 @@ public:
             return;
         }
         m_doc->waitForCopies();
+        m_doc->m_listener->reset();
         Status s = m_doc->m_rewriter->redo();
         m_doc->afterUndoRedo(false, s);
         emitChanged();
@@ -73,7 +141,7 @@ private:
     void emitChanged() {
         std::optional<ir::NodeId> focus;
         if (m_focus && m_doc->node(*m_focus)) focus = m_focus;
-        emit m_doc->changed(focus);
+        emit m_doc->changed(focus, m_doc->m_listener->change());
     }
 
     Document* m_doc;
@@ -218,7 +286,7 @@ Status Document::edit(const std::string& label,
         return status;
     }
     waitForCopies();
-    m_listener->committed = false;
+    m_listener->reset();
     m_rewriter->beginGroup(label);
     Status status = editFn(*m_rewriter);
     if (!status.isOk()) {
@@ -227,15 +295,36 @@ Status Document::edit(const std::string& label,
     }
     m_rewriter->endGroup();
     if (!m_listener->committed) return Status::ok();  // nothing changed: no undo step
-    ++m_revision;
     const rewrite::Step* step = m_rewriter->log().nextUndo();
-    QString text = step ? qs(step->description) : qs(label);
+    pushCommitted(step ? qs(step->description) : qs(label));
+    return Status::ok();
+}
+
+void Document::pushCommitted(const QString& text) {
+    ++m_revision;
     // The focus: the current node if it still exists (the command remembers it for undo/redo).
     std::optional<ir::NodeId> focus = m_selection->current();
     if (focus && !node(*focus)) focus.reset();
     m_undo->push(new RewriteCommand(this, text, focus));
     dropErasedFromSelection();
-    emit changed(focus);
+    emit changed(focus, m_listener->change());
+}
+
+Status Document::applyStep(const rewrite::Step& step, quint64 baseRevision) {
+    if (m_rewriter->groupDepth() != 0)
+        return makeStatus(StatusCode::kUsage, "cannot apply '{}' in the middle of another edit",
+                          step.description);
+    if (baseRevision != m_revision)
+        return makeStatus(StatusCode::kCancelled,
+                          "cannot apply '{}': the model changed since the job started (revision "
+                          "{}, now {}); run it again",
+                          step.description, baseRevision, m_revision);
+    waitForCopies();
+    m_listener->reset();
+    // replay() checks every change against the graph and rolls back on a mismatch.
+    WH_RETURN_STATUS_IF_ERROR(m_rewriter->replay(step));
+    if (!m_listener->committed) return Status::ok();  // an empty step: no undo command
+    pushCommitted(qs(step.description));
     return Status::ok();
 }
 

@@ -31,12 +31,41 @@ class QUndoStack;
 
 namespace wh::rewrite {
 class Rewriter;
-}
+struct Step;
+}  // namespace wh::rewrite
 
 namespace wh::widgets {
 
 class SelectionModel;
 struct CopyGate;
+
+/// What one edit, undo or redo of a Document changed, collected from the Rewriter's Listener
+/// events for it (nobody diffs graphs). Net per node: a node inserted and erased within the same
+/// change is in no list; one erased and brought back is in `changed`. Ids sorted, names sorted.
+struct DocumentChange {
+    /// Nodes that exist now and did not before.
+    std::vector<ir::NodeId> inserted;
+    /// Nodes that existed before and are gone.
+    std::vector<ir::NodeId> erased;
+    /// Nodes there before and after whose inputs, outputs, attributes, name, op type, domain,
+    /// doc string or position in graph order changed.
+    std::vector<ir::NodeId> changed;
+    /// Values whose dense initializer was added, replaced or removed (names after the change).
+    std::vector<std::string> initializers;
+    /// An initializer was added or removed (not only replaced): what is a constant changed.
+    bool initializersAddedOrRemoved = false;
+    /// A value was added, erased or renamed, or its type, doc string or value_info entry changed.
+    bool valuesChanged = false;
+    /// The graph input or output list changed.
+    bool graphIoChanged = false;
+
+    /// True when the graph's structure is as before: at most initializers were replaced (e.g. a
+    /// weight write-back), so a view of the nodes and edges (and their layout) stays valid.
+    bool onlyInitializerData() const {
+        return inserted.empty() && erased.empty() && changed.empty() &&
+               !initializersAddedOrRemoved && !valuesChanged && !graphIoChanged;
+    }
+};
 
 class Document : public QObject {
     Q_OBJECT
@@ -103,11 +132,18 @@ public:
     Status setAttribute(ir::NodeId id, ir::Attribute attribute);
     /// Runs `edit` inside one Rewriter group labelled `label`: all or nothing, one undo step.
     Status edit(const std::string& label, const std::function<Status(rewrite::Rewriter&)>& edit);
+    /// Applies a job's result: `step`, recorded by a Rewriter over a clone of the snapshot of
+    /// revision `baseRevision` (snapshot(), snapshotTask()), replayed through this document's
+    /// Rewriter (rewrite::Rewriter::replay()) as one undo command whose text is the step's
+    /// description. Refused, changing nothing, when the document moved on since (revision() is
+    /// not `baseRevision`: kCancelled, "the model changed since ...") or when the step does not
+    /// apply (replay's kBadInput naming the node or tensor). An empty step is no edit.
+    Status applyStep(const rewrite::Step& step, quint64 baseRevision);
 
 signals:
     /// The graph changed (an edit, undo or redo). `focus` is the node the change was about, when
-    /// there is one that still exists.
-    void changed(std::optional<wh::ir::NodeId> focus);
+    /// there is one that still exists; `change` says what changed.
+    void changed(std::optional<wh::ir::NodeId> focus, const wh::widgets::DocumentChange& change);
     /// isDirty() changed.
     void dirtyChanged(bool dirty);
     /// Undo or redo failed (a bug: the log and the graph disagree); the message says why.
@@ -116,6 +152,9 @@ signals:
 private:
     friend class RewriteCommand;
     void afterUndoRedo(bool undo, const Status& status);
+    /// After the Rewriter recorded a step: bumps the revision, pushes its undo command (text
+    /// `text`) and emits changed().
+    void pushCommitted(const QString& text);
     /// Stops tasks not started yet and waits for copies under way: before every change.
     void waitForCopies();
     void dropErasedFromSelection();
@@ -152,3 +191,5 @@ std::vector<ModelIssue> checkModel(const ir::Graph& graph, std::size_t maxIssues
 Expected<ir::Attribute> parseAttributeValue(const ir::Attribute& current, const QString& text);
 
 }  // namespace wh::widgets
+
+Q_DECLARE_METATYPE(wh::widgets::DocumentChange)

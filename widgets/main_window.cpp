@@ -526,13 +526,17 @@ void MainWindow::startLayout(bool keepView) {
 
 // ---- Editing -------------------------------------------------------------------------------
 
-void MainWindow::onDocumentChanged(std::optional<ir::NodeId> focus) {
+void MainWindow::onDocumentChanged(std::optional<ir::NodeId> focus, const DocumentChange& change) {
     if (focus && m_doc->node(*focus) && m_doc->selection()->current() != focus)
         m_doc->selection()->selectOnly(*focus);
     refreshInspector();
     updateTitle();
     updateActions();
-    startLayout(true);
+    // Only weights changed (a training write-back): the scene shows nodes, edges and value
+    // types, all as before, so keep it -- unless a layout of an earlier change is still
+    // running, whose result will be dropped as stale.
+    const bool layoutRunning = m_layoutJob && m_layoutJob->isRunning();
+    if (!change.onlyInitializerData() || layoutRunning || !m_view->graph()) startLayout(true);
     emit documentChanged();
 }
 

@@ -37,6 +37,7 @@ class QUndoGroup;
 namespace wh::widgets {
 
 class Document;
+struct DocumentChange;
 class GraphView;
 class IssuesDock;
 class Job;
@@ -150,7 +151,7 @@ private:
     /// Lays out the current snapshot in a job; `keepView` keeps zoom and centre (after edits).
     void startLayout(bool keepView);
     void onNodeSelected(ir::NodeId id);
-    void onDocumentChanged(std::optional<ir::NodeId> focus);
+    void onDocumentChanged(std::optional<ir::NodeId> focus, const DocumentChange& change);
     void refreshInspector();
     /// Runs `then` unless the user cancels; asks Save / Discard / Cancel when dirty.
     void maybeSaveThen(std::function<void()> then);

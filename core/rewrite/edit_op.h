@@ -5,7 +5,8 @@
 /// redone any number of times. Nodes are referred to by NodeId (undo restores ids) and values by
 /// their name at the moment the op runs: ops are always replayed in the recorded order (forward
 /// for redo, backward for undo), so the graph is then in exactly the state it was in when the op
-/// was recorded and every name resolves to the same value.
+/// was recorded and every name resolves to the same value. Holding no pointers is also what lets
+/// Rewriter::replay() apply a step recorded on another graph (a job's clone of the document).
 ///
 /// These records are an implementation detail of rewrite::Rewriter, public only so the edit log
 /// can hold them and tools can count them; build them through the Rewriter, not by hand.

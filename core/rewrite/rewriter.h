@@ -90,6 +90,37 @@ public:
     /// Reapplies the first undone step. Fails inside a group or when there is nothing to redo.
     Status redo();
 
+    // ---- Replaying another Rewriter's step ----------------------------------------------------
+
+    /// Applies `step`, recorded by another Rewriter on another graph (typically a job's clone of
+    /// this graph, so the same NodeIds and value names), to this graph as one new step of this
+    /// log, undoable and redoable like any edit, with the usual Listener events. Inside a group it
+    /// becomes part of that group (a detail line with the step's details indented below).
+    ///
+    /// EditOps hold no pointers: nodes are NodeIds and values are names, resolved in this graph
+    /// op by op, in the state the step's earlier ops left it in. Before each op is applied it is
+    /// checked; "this graph moved on" (kBadInput, naming the node or tensor and why) means:
+    ///  - a node or value the op refers to is missing, or one it creates exists already (a value
+    ///    name taken; a NodeId present, or below nextNodeId(): ids are never reused, so a new
+    ///    node's id must be one this graph never handed out);
+    ///  - what the op overwrites differs from the op's recorded "before": a node's input or
+    ///    output list, its name/opType/domain/docString (NodeFieldsOp), the attribute at the
+    ///    op's index, a value's type or docString, the graph input/output at a position, and an
+    ///    initializer's presence, dtype, dims and data (buffers shared with the source, as a
+    ///    clone's are, are not compared byte by byte);
+    ///  - a node to erase computes something else: op type, domain, wiring or attributes differ.
+    ///    Attributes are compared field by field, subgraph attributes only by node count.
+    ///  - the op would break an invariant (a value that would get two producers, a value to
+    ///    erase or rename that is still referenced, ...).
+    /// What is not compared (names and doc strings of erased nodes, positions in node order and
+    /// in the value_info and initializer lists, presence bits) is taken from this graph: the ops
+    /// recorded here carry this graph's "before" side, so undo restores this graph exactly.
+    ///
+    /// On failure everything the call applied is rolled back (listeners see those ops and their
+    /// inverses, as with cancelGroup()): the graph and the log are unchanged. A step with no ops
+    /// records nothing.
+    Status replay(const Step& step);
+
     // ---- Nodes -------------------------------------------------------------------------------
 
     /// Creates `spec` in front of `before` (null = at the end). Output names must be free.

@@ -1,6 +1,7 @@
 // Document: edits through the Rewriter, one QUndoStack command per edit, undo restoring the
 // exact model (compared as serialized ONNX), dirty state.
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <mutex>
@@ -90,6 +91,32 @@ private slots:
         QVERIFY(m_doc->graph().validate().isOk());
         QCOMPARE(m_doc->undoStack()->count(), 1);  // one step for the node and its weights
         checkUndoRedo(serialized(m_doc->model()));
+    }
+
+    void changeEventListsInsertedAndErasedNodes() {
+        Document doc(makeSmallModel(), {});
+        QSignalSpy changed(&doc, &Document::changed);
+        ir::NodeId relu = 0;
+        for (const ir::Node* n : doc.graph().nodes())
+            if (n->name == "relu1") relu = n->id();
+        Expected<ir::NodeId> identity = doc.insertIdentityAfter(relu);
+        QVERIFY(identity.has_value());
+        QCOMPARE(changed.count(), 1);
+        auto change = changed.at(0).at(1).value<DocumentChange>();
+        QVERIFY(change.inserted == std::vector<ir::NodeId>{*identity});
+        QVERIFY(change.erased.empty());
+        // relu1's readers now read the Identity.
+        std::vector<ir::NodeId> readers = {idOf(doc, "conv2"), idOf(doc, "add")};
+        std::sort(readers.begin(), readers.end());
+        QVERIFY(change.changed == readers);
+        QVERIFY(change.initializers.empty());
+        QVERIFY(change.valuesChanged);  // its output is a new value
+        QVERIFY(!change.onlyInitializerData());
+        doc.undoStack()->undo();
+        change = changed.at(1).at(1).value<DocumentChange>();
+        QVERIFY(change.erased == std::vector<ir::NodeId>{*identity});
+        QVERIFY(change.inserted.empty());
+        QVERIFY(change.changed == readers);
     }
 
     void deleteThatCannotRewireChangesNothing() {

@@ -10,7 +10,9 @@
 #include <QUrl>
 
 #include "core/onnx/model_io.h"
+#include "core/rewrite/rewriter.h"
 #include "tests/widgets/widgets_test.h"
+#include "widgets/document.h"
 #include "widgets/graph_view.h"
 #include "widgets/issues_dock.h"
 #include "widgets/jobs_dock.h"
@@ -80,6 +82,35 @@ private slots:
         QVERIFY(w.nodeInspector()
                     ->valueOf(QStringLiteral("Inputs"), QStringLiteral("x"))
                     .startsWith(QStringLiteral("float[1,3,32,32]")));
+    }
+
+    void replacedWeightsKeepTheLayoutEditsRelayOut() {
+        MainWindow w(Mode::kIgnore);
+        QSignalSpy ready(&w, &MainWindow::viewReady);
+        w.setModel(makeSmallModel());
+        QVERIFY(ready.wait(kTimeoutMs));
+        const ir::Graph* shown = w.graphView()->graph();
+        QVERIFY(shown);
+        Document* doc = w.document();
+        // Only an initializer's data changes (as after a training write-back): no new layout.
+        QSignalSpy documentChanged(&w, &MainWindow::documentChanged);
+        QVERIFY(doc->edit("Halve W",
+                          [](rewrite::Rewriter& r) {
+                              ir::Value* v = r.graph().findValue("W");
+                              ir::Tensor t = *v->initializer();
+                              for (float& x : t.mutableValues<float>()) x *= 0.5f;
+                              return r.replaceInitializer(*v, std::move(t));
+                          })
+                    .isOk());
+        QCOMPARE(documentChanged.count(), 1);
+        QVERIFY(!w.isBusy());
+        QVERIFY(!ready.wait(300));
+        QCOMPARE(w.graphView()->graph(), shown);
+        // A structural edit is laid out again.
+        QVERIFY(doc->insertIdentityAfter(nodeNamed(w, "relu1")).has_value());
+        QVERIFY(ready.wait(kTimeoutMs));
+        QVERIFY(w.graphView()->graph() != shown);
+        QCOMPARE(static_cast<int>(w.graphView()->nodeItemCount()), 8);
     }
 
     void selectingANodeFillsTheInspector() {

@@ -96,8 +96,9 @@ int main(int argc, char** argv) {
     }
     int failures = 0;
     using namespace wh::widgets::test;
-    for (auto make : {makeOpMetadataTest, makeGraphViewTest, makeMainWindowTest, makeDocumentTest,
-                      makeJobRunnerTest, makeStudioTest, makeGraphViewFeaturesTest}) {
+    for (auto make :
+         {makeOpMetadataTest, makeGraphViewTest, makeMainWindowTest, makeDocumentTest,
+          makeJobRunnerTest, makeStudioTest, makeGraphViewFeaturesTest, makeDocumentStepTest}) {
         std::unique_ptr<QObject> test = make();
         const QString name = QString::fromLatin1(test->metaObject()->className());
         if (!only.isEmpty() && name.section(QStringLiteral("::"), -1) != only) continue;
