@@ -8,6 +8,8 @@
 #include "core/engine/node_compiler.h"
 #include "core/engine/threads.h"
 #include "core/engine/training_plan_impl.h"
+#include "core/engine/write_back.h"
+#include "core/rewrite/rewriter.h"
 
 namespace wh::engine {
 
@@ -415,46 +417,9 @@ Expected<std::vector<HostTensor>> TrainingPlan::evaluate(const HostTensor& image
 }
 
 Status TrainingPlan::writeBack(ir::Model& model) const {
-    const Impl& m = *m_impl;
-    ir::Graph& g = *model.graph;
-    auto store = [&](const std::string& name, const HostTensor& value) -> Status {
-        ir::Value* v = g.findValue(name);
-        ir::Tensor* t = nullptr;
-        if (v && v->hasInitializer()) {
-            t = v->mutableInitializer();
-        } else if (v && v->producer() && v->producer()->opType == "Constant") {
-            ir::Attribute* a = v->producer()->mutableAttribute("value");
-            if (a && a->t) t = &*a->t;
-        }
-        if (!t)
-            return makeStatus(StatusCode::kBadInput,
-                              "tensor '{}' is neither an initializer nor a Constant of the model",
-                              name);
-        if (t->dims != value.dims() || !isFloating(t->dtype))
-            return makeStatus(StatusCode::kBadInput, "tensor '{}' is {}{}, the trained one {}{}",
-                              name, ir::dtypeName(t->dtype), dimsToString(t->dims),
-                              ir::dtypeName(value.dtype()), dimsToString(value.dims()));
-        if (t->dtype == value.dtype()) {
-            t->data = std::make_shared<const ir::Buffer>(value.raw(), value.byteSize());
-        } else {
-            // The plan trains float/double; convert to the model's own type.
-            const int64_t n = value.numElements();
-            if (t->dtype == ir::DType::kFloat) {
-                std::vector<float> v2(static_cast<std::size_t>(n));
-                for (int64_t i = 0; i < n; ++i)
-                    v2[static_cast<std::size_t>(i)] = static_cast<float>(value.at(i));
-                t->data = std::make_shared<const ir::Buffer>(v2.data(), v2.size() * sizeof(float));
-            } else {
-                std::vector<double> v2(static_cast<std::size_t>(n));
-                for (int64_t i = 0; i < n; ++i) v2[static_cast<std::size_t>(i)] = value.at(i);
-                t->data = std::make_shared<const ir::Buffer>(v2.data(), v2.size() * sizeof(double));
-            }
-        }
-        return Status::ok();
-    };
-    for (const Parameter& p : m.params) WH_RETURN_STATUS_IF_ERROR(store(p.name, p.value));
-    for (const auto& [name, value] : m.state) WH_RETURN_STATUS_IF_ERROR(store(name, value));
-    return Status::ok();
+    // One code path: through a Rewriter of its own (engine::writeBack), whose log goes with it.
+    rewrite::Rewriter rewriter(*model.graph);
+    return engine::writeBack(*this, rewriter);
 }
 
 }  // namespace wh::engine

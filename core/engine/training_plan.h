@@ -130,7 +130,9 @@ public:
     NodeFlags* nodeFlags(ir::NodeId id);
 
     /// Copies parameters and state into `model`'s initializers / Constant nodes of the same names
-    /// (converted to each tensor's dtype). Fails (kBadInput) if a name is missing in `model`.
+    /// (converted to each tensor's dtype) through a Rewriter of its own: engine::writeBack()
+    /// (write_back.h), which a job uses to return the write-back as one undoable Step. Fails
+    /// (kBadInput) if a name is missing in `model`.
     Status writeBack(ir::Model& model) const;
 
     /// One line per step: what runs, its tensors and their order ("nChw16c" for channel-blocked

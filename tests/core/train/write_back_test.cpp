@@ -118,7 +118,7 @@ TEST(WriteBack, StoresParametersAndStateAsOneUndoableStep) {
     EXPECT_GE(changed.size(), 5u);
     EXPECT_EQ(changed.front(), "W1");
 
-    // The same model as the plan's own writeBack(ir::Model&) makes.
+    // TrainingPlan::writeBack(ir::Model&) takes the same path, through a Rewriter of its own.
     ir::Model direct = tinyCnn();
     ASSERT_TRUE(plan.writeBack(direct).isOk());
     EXPECT_TRUE(serialized(direct) == serialized(model));
