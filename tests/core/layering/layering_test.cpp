@@ -1,5 +1,6 @@
 // The layering rule of shared/DESIGN.md, checked on the real build: core and plugins neither
-// include nor link Qt; protobuf stays in core/onnx; oneDNN stays in core/engine/dnnl.
+// include nor link Qt; protobuf stays in core/onnx; oneDNN stays in core/engine/dnnl; the engine
+// knows neither datasets nor the analyses built on it.
 
 #include <filesystem>
 #include <fstream>
@@ -49,6 +50,7 @@ std::vector<std::string> includersOf(const std::string& dir, const std::regex& p
 const std::regex kQtInclude(R"(^\s*#\s*include\s*[<"]Q[A-Za-z]|^\s*#\s*include\s*[<"]Qt)");
 const std::regex kOnnxInclude(R"(^\s*#\s*include\s*[<"]onnx/)");
 const std::regex kDnnlInclude(R"(^\s*#\s*include\s*[<"](oneapi/dnnl|dnnl))");
+const std::regex kDataOrAnalysisInclude(R"(^\s*#\s*include\s*[<"]core/(data|analysis)/)");
 
 }  // namespace
 
@@ -71,6 +73,13 @@ TEST(Layering, OneDnnStaysInCoreEngineDnnl) {
         auto bad = includersOf(dir, kDnnlInclude, "core/engine/dnnl/");
         EXPECT_TRUE(bad.empty()) << "oneDNN included outside core/engine/dnnl:\n" << bad.front();
     }
+}
+
+// core/data builds on the engine (HostTensor, Dims), and analysis (accuracy on a dataset) on
+// both: an engine file that includes either closes a cycle.
+TEST(Layering, EngineIncludesNoDataNorAnalysis) {
+    auto bad = includersOf("core/engine", kDataOrAnalysisInclude);
+    EXPECT_TRUE(bad.empty()) << "core/engine includes core/data or core/analysis:\n" << bad.front();
 }
 
 // Includes can hide behind macros and transitive headers; the compile commands cannot. No
