@@ -82,6 +82,31 @@ TEST(Layering, EngineIncludesNoDataNorAnalysis) {
     EXPECT_TRUE(bad.empty()) << "core/engine includes core/data or core/analysis:\n" << bad.front();
 }
 
+// Plugins see only the plugin API (core/plugin_api.txt, staged under <build>/plugin_api). The
+// compiler enforces it (the plugin_api test); this names the offending line, and also catches
+// a path that climbs out of the plugin's folder.
+TEST(Layering, PluginsIncludeOnlyThePluginApi) {
+    const fs::path staged = kBinary / "plugin_api";
+    ASSERT_TRUE(fs::exists(staged / "core/ir/graph.h")) << staged << " was not staged";
+    EXPECT_FALSE(fs::exists(staged / "core/engine/dnnl")) << "oneDNN internals are public";
+    EXPECT_FALSE(fs::exists(staged / "core/engine/ref")) << "reference kernel internals are public";
+    const std::regex include(R"re(^\s*#\s*include\s*"([^"]+)")re");
+    if (!fs::exists(kSource / "plugins")) return;
+    for (const auto& e : fs::recursive_directory_iterator(kSource / "plugins")) {
+        if (!e.is_regular_file() || !isSource(e.path())) continue;
+        std::ifstream in(e.path());
+        std::smatch m;
+        for (std::string line; std::getline(in, line);) {
+            if (!std::regex_search(line, m, include)) continue;
+            const std::string path = m[1];
+            const std::string where = fs::relative(e.path(), kSource).string() + ": " + line;
+            EXPECT_EQ(path.find(".."), std::string::npos) << where;
+            if (path.starts_with("core/"))
+                EXPECT_TRUE(fs::exists(staged / path)) << "not in the plugin API: " << where;
+        }
+    }
+}
+
 // Includes can hide behind macros and transitive headers; the compile commands cannot. No
 // translation unit of core or plugins may see a Qt include directory.
 TEST(Layering, CoreAndPluginsCompileWithoutQtPaths) {
