@@ -7,9 +7,10 @@
 #include <vector>
 
 #include "app/cli_common.h"
+#include "core/analysis/accuracy.h"
 #include "core/data/dataset.h"
 #include "core/data/npy.h"
-#include "core/engine/evaluate.h"
+#include "core/engine/benchmark.h"
 #include "core/engine/plan.h"
 #include "core/onnx/model_io.h"
 
@@ -37,8 +38,8 @@ struct DatasetArgs {
         sub->add_option("--std", std, "per-channel standard deviation");
     }
     Expected<std::shared_ptr<data::Dataset>> open() const {
-        data::Normalization norm = name == "fashion-mnist" ? data::Normalization::fashionMnist()
-                                                           : data::Normalization{};
+        data::Normalization norm =
+            name == "fashion-mnist" ? data::Normalization::fashionMnist() : data::Normalization{};
         if (!mean.empty()) norm.mean = mean;
         if (!std.empty()) norm.std = std;
         return data::openDataset(name, split, dataDir, norm);
@@ -51,7 +52,7 @@ void addEvalCommand(CLI::App& app, Context& ctx) {
     struct Args {
         std::string model;
         DatasetArgs dataset;
-        engine::EvalOptions options;
+        analysis::AccuracyOptions options;
     };
     auto args = std::make_shared<Args>();
     CLI::App* sub = addCommand(app, ctx, "eval", "Accuracy of a model on a dataset", [&ctx, args] {
@@ -60,11 +61,13 @@ void addEvalCommand(CLI::App& app, Context& ctx) {
         auto dataset = args->dataset.open();
         if (!dataset) return fail(dataset.error());
         return runWithProgress("eval", [&](jobs::JobContext& job) {
-            auto r = engine::evaluate(*model, **dataset, args->options, &job);
+            auto r = analysis::evaluateAccuracy(*model, **dataset, args->options, &job);
             if (!r) return fail(r.error());
             if (ctx.json)
-                printJson({{"accuracy", r->accuracy}, {"samples", r->samples},
-                           {"correct", r->correct}, {"seconds", r->seconds}});
+                printJson({{"accuracy", r->accuracy},
+                           {"samples", r->samples},
+                           {"correct", r->correct},
+                           {"seconds", r->seconds}});
             else
                 std::printf("accuracy %.4f (%lld / %lld) in %.2f s\n", r->accuracy,
                             static_cast<long long>(r->correct), static_cast<long long>(r->samples),
@@ -94,7 +97,8 @@ void addRunCommand(CLI::App& app, Context& ctx) {
         for (const std::string& spec : args->inputs) {
             const auto eq = spec.find('=');
             if (eq == std::string::npos || eq == 0)
-                return fail(makeStatus(StatusCode::kUsage, "--input '{}' is not NAME=FILE.npy", spec));
+                return fail(
+                    makeStatus(StatusCode::kUsage, "--input '{}' is not NAME=FILE.npy", spec));
             auto t = data::readNpy(spec.substr(eq + 1));
             if (!t) return fail(t.error());
             feeds[spec.substr(0, eq)] = std::move(*t);
@@ -108,14 +112,15 @@ void addRunCommand(CLI::App& app, Context& ctx) {
         for (const std::string& name : plan->inputNames()) {
             auto it = feeds.find(name);
             if (it == feeds.end())
-                return fail(makeStatus(StatusCode::kUsage, "{}: input '{}' was not given (--input {}=FILE.npy)",
+                return fail(makeStatus(StatusCode::kUsage,
+                                       "{}: input '{}' was not given (--input {}=FILE.npy)",
                                        args->model, name, name));
             ordered.push_back(it->second);
             feeds.erase(it);
         }
         if (!feeds.empty())
-            return fail(makeStatus(StatusCode::kUsage, "{}: the model has no input '{}'", args->model,
-                                   feeds.begin()->first));
+            return fail(makeStatus(StatusCode::kUsage, "{}: the model has no input '{}'",
+                                   args->model, feeds.begin()->first));
         auto outputs = plan->run(ordered);
         if (!outputs) return fail(outputs.error());
         std::error_code ec;
@@ -124,7 +129,9 @@ void addRunCommand(CLI::App& app, Context& ctx) {
         for (std::size_t i = 0; i < outputs->size(); ++i) {
             std::string file = plan->outputNames()[i];
             for (char& c : file)
-                if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') c = '_';
+                if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' &&
+                    c != '.')
+                    c = '_';
             const fs::path path = fs::path(args->outputDir) / (file + ".npy");
             const engine::HostTensor& t = (*outputs)[i];
             Status s = data::writeNpy(path, t);
@@ -134,7 +141,8 @@ void addRunCommand(CLI::App& app, Context& ctx) {
                             {"shape", t.dims()},
                             {"file", path.string()}});
         }
-        if (ctx.json) printJson({{"outputs", list}});
+        if (ctx.json)
+            printJson({{"outputs", list}});
         else
             for (const auto& o : list)
                 std::printf("%s %s %s -> %s\n", o["name"].get<std::string>().c_str(),
@@ -161,8 +169,11 @@ void addBenchCommand(CLI::App& app, Context& ctx) {
             auto r = engine::benchmark(*model, args->options, &job);
             if (!r) return fail(r.error());
             if (ctx.json)
-                printJson({{"batch", r->batch}, {"threads", r->threads}, {"p50_ms", r->p50Ms},
-                           {"mean_ms", r->meanMs}, {"min_ms", r->minMs},
+                printJson({{"batch", r->batch},
+                           {"threads", r->threads},
+                           {"p50_ms", r->p50Ms},
+                           {"mean_ms", r->meanMs},
+                           {"min_ms", r->minMs},
                            {"iterations", args->options.iterations}});
             else
                 std::printf("batch %lld, threads %d: p50 %.3f ms, mean %.3f ms, min %.3f ms\n",

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 
 #include <QAreaSeries>
 #include <QChart>
@@ -84,80 +83,7 @@ protected:
     }
 };
 
-/// Two passes: min/max/sum/zeros, then the variance (about the exact mean, numerically sound)
-/// and the histogram (needs min/max). `get(i)` reads element i as double.
-template <class Get>
-Expected<TensorStats> statsOf(int64_t n, int bins, jobs::JobContext* ctx, Get get) {
-    TensorStats s;
-    s.count = n;
-    constexpr int64_t kChunk = 1 << 18;  // poll cancellation and report about every 256k
-    double lo = std::numeric_limits<double>::infinity();
-    double hi = -lo;
-    double sum = 0;
-    for (int64_t base = 0; base < n; base += kChunk) {
-        if (ctx) {
-            WH_RETURN_IF_ERROR(ctx->checkCancelled());
-            ctx->setProgress(0.5 * static_cast<double>(base) / static_cast<double>(n));
-        }
-        const int64_t end = std::min(n, base + kChunk);
-        for (int64_t i = base; i < end; ++i) {
-            const double v = get(i);
-            if (!std::isfinite(v)) {
-                ++s.nonFinite;
-                continue;
-            }
-            ++s.finite;
-            if (v == 0) ++s.zeros;
-            lo = std::min(lo, v);
-            hi = std::max(hi, v);
-            sum += v;
-        }
-    }
-    if (s.finite == 0) return s;
-    s.min = lo;
-    s.max = hi;
-    s.mean = sum / static_cast<double>(s.finite);
-    s.histogram.assign(static_cast<std::size_t>(std::max(1, bins)), 0);
-    const double width = hi - lo;
-    const double scale = width > 0 ? static_cast<double>(s.histogram.size()) / width : 0.0;
-    const int64_t last = static_cast<int64_t>(s.histogram.size()) - 1;
-    double sq = 0;
-    for (int64_t base = 0; base < n; base += kChunk) {
-        if (ctx) {
-            WH_RETURN_IF_ERROR(ctx->checkCancelled());
-            ctx->setProgress(0.5 + 0.5 * static_cast<double>(base) / static_cast<double>(n));
-        }
-        const int64_t end = std::min(n, base + kChunk);
-        for (int64_t i = base; i < end; ++i) {
-            const double v = get(i);
-            if (!std::isfinite(v)) continue;
-            const double d = v - s.mean;
-            sq += d * d;
-            const int64_t bin = std::min(last, static_cast<int64_t>((v - lo) * scale));
-            ++s.histogram[static_cast<std::size_t>(bin)];
-        }
-    }
-    s.stddev = std::sqrt(sq / static_cast<double>(s.finite));
-    return s;
-}
-
 }  // namespace
-
-Expected<TensorStats> computeTensorStats(const ir::Tensor& t, int bins, jobs::JobContext* ctx) {
-    if (!t.isRealNumeric())
-        return error(StatusCode::kUnsupported, "tensor '{}' ({}) has no numeric statistics", t.name,
-                     ir::dtypeName(t.dtype));
-    const int64_t n = t.numElements();
-    const std::size_t need = static_cast<std::size_t>(n) * ir::dtypeSize(t.dtype);
-    if (n < 0 || !t.data || t.data->size() < need)
-        return error(StatusCode::kBadInput, "tensor '{}': {} bytes of data for {} elements", t.name,
-                     t.byteSize(), n);
-    if (t.dtype == ir::DType::kFloat) {
-        const float* p = t.values<float>().data();
-        return statsOf(n, bins, ctx, [p](int64_t i) { return static_cast<double>(p[i]); });
-    }
-    return statsOf(n, bins, ctx, [&t](int64_t i) { return t.elementAsDouble(i); });
-}
 
 QString valueTypeString(const ir::Value& value) {
     std::string declared = value.type.toString();
@@ -409,13 +335,14 @@ void NodeInspector::addWeights(const ir::Node& node) {
 
 void NodeInspector::requestStats(std::size_t index) {
     Weight& w = m_weights[index];
-    if (const TensorStats* cached = cachedStats(w.tensor)) {
+    if (const analysis::TensorStats* cached = cachedStats(w.tensor)) {
         w.stats = *cached;
         fillStats(index);
         return;
     }
     if (!m_runner || w.tensor.numElements() <= kAsyncElements) {
-        Expected<TensorStats> stats = computeTensorStats(w.tensor, kHistogramBins);
+        Expected<analysis::TensorStats> stats =
+            analysis::computeTensorStats(w.tensor, kHistogramBins);
         if (stats) {
             cacheStats(w.tensor, *stats);
             w.stats = std::move(*stats);
@@ -429,11 +356,11 @@ void NodeInspector::requestStats(std::size_t index) {
     ir::Tensor tensor = w.tensor;
     Job* job = m_runner->run(tr("Statistics of %1").arg(w.name), [tensor](jobs::JobContext& ctx) {
         ctx.setStage("statistics");
-        return computeTensorStats(tensor, kHistogramBins, &ctx);
+        return analysis::computeTensorStats(tensor, kHistogramBins, &ctx);
     });
     connect(job, &Job::ended, this, [this, job, generation, index, tensor] {
         --m_pending;
-        TensorStats* stats = job->result<TensorStats>();
+        analysis::TensorStats* stats = job->result<analysis::TensorStats>();
         if (stats) cacheStats(tensor, *stats);  // even if the inspector moved on meanwhile
         if (stats && index < m_weights.size() && generation == m_generation) {
             m_weights[index].stats = *stats;
@@ -456,7 +383,7 @@ void NodeInspector::fillStats(std::size_t index) {
     if (!w.stats) {
         for (int r = 1; r <= 5; ++r) set(r, tr("n/a"));
     } else {
-        const TensorStats& st = *w.stats;
+        const analysis::TensorStats& st = *w.stats;
         set(1, number(st.min));
         set(2, number(st.max));
         set(3, number(st.mean));
@@ -485,7 +412,7 @@ void NodeInspector::showHistogram(int index) {
                                   : tr("%1: computing…").arg(w.name));
         return;
     }
-    const TensorStats& st = *w.stats;
+    const analysis::TensorStats& st = *w.stats;
     const auto bins = static_cast<int>(st.histogram.size());
     // A constant tensor has min == max: give its single bar a visible width.
     const double lo = st.min;
@@ -545,13 +472,13 @@ QString NodeInspector::histogramTensor() const {
     return m_weights[static_cast<std::size_t>(i)].name;
 }
 
-const TensorStats* NodeInspector::cachedStats(const ir::Tensor& tensor) const {
+const analysis::TensorStats* NodeInspector::cachedStats(const ir::Tensor& tensor) const {
     for (const CacheEntry& e : m_cache)
         if (auto b = e.buffer.lock(); b && b == tensor.data) return &e.stats;
     return nullptr;
 }
 
-void NodeInspector::cacheStats(const ir::Tensor& tensor, const TensorStats& stats) {
+void NodeInspector::cacheStats(const ir::Tensor& tensor, const analysis::TensorStats& stats) {
     // Keyed by the immutable buffer: an edit that changes the weight makes a new buffer.
     m_cache.remove_if([](const CacheEntry& e) { return e.buffer.expired(); });
     m_cache.push_front({tensor.data, stats});

@@ -23,6 +23,7 @@
 
 #include <QWidget>
 
+#include "core/analysis/tensor_stats.h"
 #include "core/ir/graph.h"
 #include "core/util/status.h"
 
@@ -34,38 +35,9 @@ class QComboBox;
 class QChart;
 class QChartView;
 
-namespace wh::jobs {
-class JobContext;
-}
-
 namespace wh::widgets {
 
 class JobRunner;
-
-/// Summary statistics of one numeric tensor. NaN and infinite elements are counted in
-/// `nonFinite` and left out of everything else.
-struct TensorStats {
-    int64_t count = 0;   ///< all elements
-    int64_t finite = 0;  ///< elements that are neither NaN nor infinite
-    int64_t zeros = 0;   ///< elements exactly 0 (or -0)
-    int64_t nonFinite = 0;
-    double min = 0;
-    double max = 0;
-    double mean = 0;
-    double stddev = 0;  ///< population standard deviation
-    /// Counts over [min, max] split into equal bins (the last bin includes max). Empty when no
-    /// finite element exists.
-    std::vector<int64_t> histogram;
-
-    /// Fraction of elements that are exactly zero.
-    double sparsity() const { return count ? static_cast<double>(zeros) / count : 0.0; }
-};
-
-/// Computes TensorStats with `bins` histogram bins. Fails for non-numeric tensors (strings,
-/// complex) or when the data is shorter than the dims say. Polls `ctx` (if any) for
-/// cancellation and reports progress to it.
-Expected<TensorStats> computeTensorStats(const ir::Tensor& tensor, int bins = 64,
-                                         jobs::JobContext* ctx = nullptr);
 
 class NodeInspector : public QWidget {
     Q_OBJECT
@@ -124,7 +96,7 @@ private:
         QString name;
         ir::Tensor tensor;  // a copy: metadata plus the shared, immutable data buffer
         QTreeWidgetItem* section = nullptr;
-        std::optional<TensorStats> stats;
+        std::optional<analysis::TensorStats> stats;
     };
 
     QTreeWidgetItem* addSection(const QString& title);
@@ -141,8 +113,8 @@ private:
     void resetWeights();
     void onItemChanged(QTreeWidgetItem* item, int column);
 
-    const TensorStats* cachedStats(const ir::Tensor& tensor) const;
-    void cacheStats(const ir::Tensor& tensor, const TensorStats& stats);
+    const analysis::TensorStats* cachedStats(const ir::Tensor& tensor) const;
+    void cacheStats(const ir::Tensor& tensor, const analysis::TensorStats& stats);
 
     QLabel* m_title;
     QTreeWidget* m_tree;
@@ -160,7 +132,7 @@ private:
 
     struct CacheEntry {
         std::weak_ptr<const ir::Buffer> buffer;
-        TensorStats stats;
+        analysis::TensorStats stats;
     };
     std::list<CacheEntry> m_cache;  // most recent first
 };

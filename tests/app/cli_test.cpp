@@ -2,10 +2,12 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -22,7 +24,8 @@ struct CliRun {
 };
 
 CliRun runCli(const std::string& args) {
-    const fs::path errFile = fs::temp_directory_path() / ("whittle-cli-err-" + std::to_string(getpid()));
+    const fs::path errFile =
+        fs::temp_directory_path() / ("whittle-cli-err-" + std::to_string(getpid()));
     const std::string cmd = std::string(WHITTLE_CLI) + " " + args + " 2>" + errFile.string();
     CliRun r;
     FILE* pipe = popen(cmd.c_str(), "r");
@@ -84,7 +87,8 @@ TEST(Cli, ConvertWritesAnIdenticalModel) {
     EXPECT_EQ(j["bytes"], fs::file_size(out));
     // Lossless: the written bytes are the bytes of the sample (written by python onnx).
     std::ifstream a(kSample, std::ios::binary), b(out, std::ios::binary);
-    std::string sa(std::istreambuf_iterator<char>(a), {}), sb(std::istreambuf_iterator<char>(b), {});
+    std::string sa(std::istreambuf_iterator<char>(a), {}),
+        sb(std::istreambuf_iterator<char>(b), {});
     EXPECT_EQ(sa.size(), sb.size());
     EXPECT_TRUE(sa == sb);
     // No temporary file is left beside the output.
@@ -147,7 +151,8 @@ TEST(Cli, LayoutJsonHasTheContractKeys) {
 }
 
 TEST(Cli, LayoutWritesDot) {
-    const fs::path dot = fs::temp_directory_path() / ("whittle-layout-" + std::to_string(getpid()) + ".dot");
+    const fs::path dot =
+        fs::temp_directory_path() / ("whittle-layout-" + std::to_string(getpid()) + ".dot");
     CliRun r = runCli("layout " + kSample + " --dot " + dot.string());
     ASSERT_EQ(r.exitCode, 0) << r.err;
     std::ifstream in(dot);
@@ -223,7 +228,8 @@ TEST(Cli, BenchReportsLatency) {
 
 TEST(Cli, EvalCountsSamples) {
     if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "no Fashion-MNIST";
-    CliRun r = runCli("eval " + kSample + " --dataset fashion-mnist --limit 300 --batch 128 --json");
+    CliRun r =
+        runCli("eval " + kSample + " --dataset fashion-mnist --limit 300 --batch 128 --json");
     ASSERT_EQ(r.exitCode, 0) << r.err;
     json j = json::parse(r.out);
     EXPECT_EQ(j["samples"], 300);
@@ -244,4 +250,103 @@ TEST(Cli, UnsupportedOperatorExitsThree) {
     EXPECT_EQ(r.exitCode, 3) << r.err;
     EXPECT_NE(r.err.find("Det"), std::string::npos) << r.err;
     EXPECT_EQ(lineCount(r.err), 1) << r.err;
+}
+
+// `train` is a thin wrapper over train::RecipeRunner: these pin its command line and JSON
+// (tests/bench/train_bench.sh reads steady_images_per_second the same way).
+TEST(Cli, TrainJsonHasTheContractKeys) {
+    if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "no Fashion-MNIST";
+    const fs::path out = fs::temp_directory_path() / "whittle-cli-train.onnx";
+    CliRun r = runCli(
+        "train --arch lenet5 --dataset fashion-mnist --steps 4 --batch 32 "
+        "--threads 1 --eval-limit 100 --json -o " +
+        out.string());
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    json j = json::parse(r.out);
+    for (const char* key : {"images_per_second", "steady_images_per_second", "final_loss",
+                            "test_accuracy", "steps", "epochs", "seconds", "output"})
+        EXPECT_TRUE(j.contains(key)) << key << " missing from " << r.out;
+    EXPECT_EQ(j["steps"], 4);
+    EXPECT_EQ(j["epochs"], 1);
+    EXPECT_EQ(j["output"], out.string());
+    EXPECT_GT(j["images_per_second"].get<double>(), 0.0);
+    EXPECT_GT(j["steady_images_per_second"].get<double>(), 0.0);
+    EXPECT_GT(j["final_loss"].get<double>(), 0.0);
+    ASSERT_TRUE(j["test_accuracy"].is_number()) << r.out;
+    EXPECT_GE(j["test_accuracy"].get<double>(), 0.0);
+    EXPECT_LE(j["test_accuracy"].get<double>(), 1.0);
+    EXPECT_NE(r.err.find("epoch 1: loss"), std::string::npos) << r.err;
+
+    CliRun info = runCli("info " + out.string() + " --json");
+    ASSERT_EQ(info.exitCode, 0) << info.err;
+    EXPECT_EQ(json::parse(info.out)["params"], 61706);
+
+    // The same seed on one thread trains the same way.
+    CliRun again = runCli(
+        "train --arch lenet5 --dataset fashion-mnist --steps 4 --batch 32 "
+        "--threads 1 --eval-limit 100 --json -o " +
+        out.string());
+    ASSERT_EQ(again.exitCode, 0) << again.err;
+    EXPECT_EQ(json::parse(again.out)["final_loss"], j["final_loss"]);
+    fs::remove(out);
+}
+
+TEST(Cli, TrainWithoutEvalOrSteps) {
+    if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "no Fashion-MNIST";
+    const fs::path out = fs::temp_directory_path() / "whittle-cli-train-noeval.onnx";
+    // Fine-tune the sample without augmentation or evaluation: test_accuracy is null.
+    CliRun r = runCli("train --model " + kSample +
+                      " --steps 2 --batch 16 --threads 1 "
+                      "--no-augment --no-eval --optimizer adam --lr 0.001 --json -o " +
+                      out.string());
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    json j = json::parse(r.out);
+    EXPECT_TRUE(j["test_accuracy"].is_null()) << r.out;
+    EXPECT_EQ(j["steps"], 2);
+
+    // --steps 0 writes the initialised model and trains nothing.
+    CliRun zero = runCli("train --arch lenet5 --steps 0 --json -o " + out.string());
+    ASSERT_EQ(zero.exitCode, 0) << zero.err;
+    json z = json::parse(zero.out);
+    EXPECT_EQ(z["steps"], 0);
+    EXPECT_EQ(z["epochs"], 0);
+    EXPECT_TRUE(z["test_accuracy"].is_null()) << zero.out;
+    EXPECT_TRUE(fs::exists(out));
+    fs::remove(out);
+}
+
+TEST(Cli, TrainErrorsFollowTheContract) {
+    const fs::path out = fs::temp_directory_path() / "whittle-cli-train-err.onnx";
+    const fs::path copy = fs::temp_directory_path() / "whittle-cli-train-self.onnx";
+    fs::copy_file(kSample, copy, fs::copy_options::overwrite_existing);
+    struct Case {
+        std::string args;
+        int exitCode;
+        std::string message;
+    };
+    const bool haveData = fs::exists("/usr/share/datasets/fashion-mnist");
+    std::vector<Case> cases{
+        {"--arch lenet5 --model " + kSample + " -o " + out.string(), 1, "exactly one"},
+        {"--steps 1 -o " + out.string(), 1, "exactly one"},
+        {"--model " + copy.string() + " -o " + copy.string(), 1, "refusing to overwrite"},
+        {"--arch lenet5 --data-dir /nonexistent -o " + out.string(), 2, "/nonexistent"},
+        {"--arch lenet5 --dataset imagenet -o " + out.string(), 1, "imagenet"},
+    };
+    if (haveData) {
+        cases.push_back({"--arch nosuchnet -o " + out.string(), 1, "nosuchnet"});
+        cases.push_back(
+            {"--model /nonexistent/m.onnx -o " + out.string(), 2, "/nonexistent/m.onnx"});
+        cases.push_back(
+            {"--arch lenet5 --steps 1 --optimizer nosuch -o " + out.string(), 1, "nosuch"});
+    }
+    for (const Case& c : cases) {
+        CliRun r = runCli("train " + c.args + " --json");
+        EXPECT_EQ(r.exitCode, c.exitCode) << c.args << "\n" << r.err;
+        EXPECT_TRUE(r.out.empty()) << c.args << ": stdout must stay empty on error";
+        EXPECT_EQ(lineCount(r.err), 1) << c.args << "\n" << r.err;
+        EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << "\n" << r.err;
+    }
+    EXPECT_FALSE(fs::exists(out));
+    EXPECT_EQ(fs::file_size(copy), fs::file_size(kSample));
+    fs::remove(copy);
 }

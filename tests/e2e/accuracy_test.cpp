@@ -9,8 +9,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "core/analysis/accuracy.h"
 #include "core/data/dataset.h"
-#include "core/engine/evaluate.h"
 #include "core/onnx/model_io.h"
 
 namespace fs = std::filesystem;
@@ -42,7 +42,7 @@ TEST(Accuracy, SameAsPyTorchAndOnnxRuntime) {
     ASSERT_TRUE(model) << model.error().message();
     auto test = data::openDataset("fashion-mnist", "test", {}, data::Normalization::fashionMnist());
     ASSERT_TRUE(test) << test.error().message();
-    auto ours = engine::evaluate(*model, **test, {.batch = 500});
+    auto ours = analysis::evaluateAccuracy(*model, **test, {.batch = 500});
     ASSERT_TRUE(ours) << ours.error().message();
     EXPECT_EQ(ours->samples, 10000);
     EXPECT_DOUBLE_EQ(ours->accuracy, expected["pytorch_accuracy"].get<double>());

@@ -13,7 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "core/data/npy.h"
-#include "core/engine/evaluate.h"
+#include "core/engine/benchmark.h"
 #include "core/engine/plan.h"
 #include "core/models/architectures.h"
 #include "core/onnx/model_io.h"
@@ -67,7 +67,8 @@ void checkParity(const fs::path& modelPath, int64_t batch, double tolerance) {
     ASSERT_TRUE(inputs) << inputs.error().message();
     engine::PlanOptions po;
     std::vector<std::string> feeds;
-    const fs::path dir = fs::temp_directory_path() / ("whittle-parity-" + modelPath.stem().string());
+    const fs::path dir =
+        fs::temp_directory_path() / ("whittle-parity-" + modelPath.stem().string());
     fs::remove_all(dir);
     fs::create_directories(dir);
     std::size_t k = 0;
@@ -92,7 +93,8 @@ void checkParity(const fs::path& modelPath, int64_t batch, double tolerance) {
     for (std::size_t i = 0; i < plan->outputNames().size(); ++i) {
         std::string file = plan->outputNames()[i];
         for (char& c : file)
-            if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') c = '_';
+            if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.')
+                c = '_';
         auto theirs = data::readNpy(dir / "ort" / (file + ".npy"));
         ASSERT_TRUE(theirs) << theirs.error().message();
         ASSERT_EQ((*ours)[i].dims(), theirs->dims()) << "output " << plan->outputNames()[i];
@@ -135,7 +137,8 @@ class TorchvisionParity : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(TorchvisionParity, MatchesOnnxRuntime) {
     if (!ortAvailable()) GTEST_SKIP() << "onnxruntime-node not installed (install-deps.sh --peers)";
-    const fs::path path = fs::path(WHITTLE_SOURCE_DIR) / "tests/data/torchvision" / (GetParam() + ".onnx");
+    const fs::path path =
+        fs::path(WHITTLE_SOURCE_DIR) / "tests/data/torchvision" / (GetParam() + ".onnx");
     if (!fs::exists(path)) GTEST_SKIP() << path << " not exported (python3-torch absent?)";
     checkParity(path, 1, 1e-4);
 }

@@ -1,5 +1,6 @@
 // The layering rule of shared/DESIGN.md, checked on the real build: core and plugins neither
-// include nor link Qt; protobuf stays in core/onnx; oneDNN stays in core/engine/dnnl.
+// include nor link Qt; protobuf stays in core/onnx; oneDNN stays in core/engine/dnnl; the engine
+// knows neither datasets nor the analyses built on it.
 
 #include <filesystem>
 #include <fstream>
@@ -49,6 +50,7 @@ std::vector<std::string> includersOf(const std::string& dir, const std::regex& p
 const std::regex kQtInclude(R"(^\s*#\s*include\s*[<"]Q[A-Za-z]|^\s*#\s*include\s*[<"]Qt)");
 const std::regex kOnnxInclude(R"(^\s*#\s*include\s*[<"]onnx/)");
 const std::regex kDnnlInclude(R"(^\s*#\s*include\s*[<"](oneapi/dnnl|dnnl))");
+const std::regex kDataOrAnalysisInclude(R"(^\s*#\s*include\s*[<"]core/(data|analysis)/)");
 
 }  // namespace
 
@@ -70,6 +72,38 @@ TEST(Layering, OneDnnStaysInCoreEngineDnnl) {
     for (const char* dir : {"core", "plugins", "widgets", "app"}) {
         auto bad = includersOf(dir, kDnnlInclude, "core/engine/dnnl/");
         EXPECT_TRUE(bad.empty()) << "oneDNN included outside core/engine/dnnl:\n" << bad.front();
+    }
+}
+
+// core/data builds on the engine (HostTensor, Dims), and analysis (accuracy on a dataset) on
+// both: an engine file that includes either closes a cycle.
+TEST(Layering, EngineIncludesNoDataNorAnalysis) {
+    auto bad = includersOf("core/engine", kDataOrAnalysisInclude);
+    EXPECT_TRUE(bad.empty()) << "core/engine includes core/data or core/analysis:\n" << bad.front();
+}
+
+// Plugins see only the plugin API (core/plugin_api.txt, staged under <build>/plugin_api). The
+// compiler enforces it (the plugin_api test); this names the offending line, and also catches
+// a path that climbs out of the plugin's folder.
+TEST(Layering, PluginsIncludeOnlyThePluginApi) {
+    const fs::path staged = kBinary / "plugin_api";
+    ASSERT_TRUE(fs::exists(staged / "core/ir/graph.h")) << staged << " was not staged";
+    EXPECT_FALSE(fs::exists(staged / "core/engine/dnnl")) << "oneDNN internals are public";
+    EXPECT_FALSE(fs::exists(staged / "core/engine/ref")) << "reference kernel internals are public";
+    const std::regex include(R"re(^\s*#\s*include\s*"([^"]+)")re");
+    if (!fs::exists(kSource / "plugins")) return;
+    for (const auto& e : fs::recursive_directory_iterator(kSource / "plugins")) {
+        if (!e.is_regular_file() || !isSource(e.path())) continue;
+        std::ifstream in(e.path());
+        std::smatch m;
+        for (std::string line; std::getline(in, line);) {
+            if (!std::regex_search(line, m, include)) continue;
+            const std::string path = m[1];
+            const std::string where = fs::relative(e.path(), kSource).string() + ": " + line;
+            EXPECT_EQ(path.find(".."), std::string::npos) << where;
+            if (path.starts_with("core/"))
+                EXPECT_TRUE(fs::exists(staged / path)) << "not in the plugin API: " << where;
+        }
     }
 }
 

@@ -1,34 +1,17 @@
 #pragma once
-/// Whole-model tasks on the engine shared by the CLI and the studio: accuracy on a dataset and
-/// inference latency. Both report progress and honour cancellation through a JobContext.
+/// Inference latency of a whole model on random inputs: what `whittle-cli bench` and the
+/// studio's profiler report. Reports progress and honours cancellation through a JobContext.
+/// Accuracy on a dataset lives in core/analysis/accuracy.h (the engine does not know datasets).
 
 #include <cstdint>
+#include <vector>
 
-#include "core/data/dataset.h"
 #include "core/engine/host_tensor.h"
 #include "core/ir/graph.h"
 #include "core/jobs/job_context.h"
 #include "core/util/status.h"
 
 namespace wh::engine {
-
-struct EvalOptions {
-    int64_t batch = 256;
-    int threads = 0;     ///< 0 = all cores
-    int64_t limit = 0;   ///< evaluate the first `limit` samples; 0 = all
-};
-
-struct EvalResult {
-    double accuracy = 0;  ///< fraction in [0, 1]
-    int64_t correct = 0;
-    int64_t samples = 0;
-    double seconds = 0;
-};
-
-/// Top-1 accuracy: argmax over the last axis of the first output vs the label, the dataset's
-/// samples fed to the first input.
-Expected<EvalResult> evaluate(const ir::Model& model, const data::Dataset& dataset,
-                              const EvalOptions& options, jobs::JobContext* job = nullptr);
 
 struct BenchOptions {
     int64_t batch = 1;
@@ -55,5 +38,9 @@ Expected<BenchResult> benchmark(const ir::Model& model, const BenchOptions& opti
 /// floats uniform in [-1, 1], integers zero.
 Expected<std::vector<HostTensor>> randomInputs(const ir::Model& model, int64_t batch,
                                                uint64_t seed);
+
+/// The declared dims of `value` with symbolic or unknown dims set to `batch`; empty when the
+/// value declares no shape.
+Dims dimsWithBatch(const ir::Value& value, int64_t batch);
 
 }  // namespace wh::engine
