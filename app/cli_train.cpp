@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "app/cli_common.h"
+#include "core/engine/step_profiler.h"
 #include "core/onnx/model_io.h"
 #include "core/train/recipe_runner.h"
 
@@ -20,6 +21,7 @@ namespace {
 struct TrainArgs {
     train::TrainingRecipe recipe;  // --model fills recipe.modelPath
     std::string output;
+    bool profile = false;
 };
 
 // One line per epoch on stderr; the per-step progress is the runner's, on the JobContext.
@@ -44,7 +46,10 @@ int runTrain(const TrainArgs& a, const Context& ctx) {
         return fail(
             makeStatus(StatusCode::kUsage, "{}: refusing to overwrite the input model", a.output));
     // Datasets and model before the progress display: a bad recipe fails at once.
-    auto runner = train::RecipeRunner::prepare(r);
+    engine::StepProfiler profiler;
+    train::TrainingRecipe recipe = r;
+    if (a.profile) recipe.observer = &profiler;
+    auto runner = train::RecipeRunner::prepare(recipe);
     if (!runner) return fail(runner.error());
 
     return runWithProgress("train", [&](jobs::JobContext& job) -> int {
@@ -52,6 +57,9 @@ int runTrain(const TrainArgs& a, const Context& ctx) {
         train::Callback* callbacks[] = {&epochLines};
         auto result = std::move(*runner).run(&job, callbacks);
         if (!result) return fail(result.error());
+        if (a.profile)  // stderr: stdout carries only the result
+            std::fprintf(stderr, "training profile (ms summed over all nodes of the type):\n%s",
+                         profiler.tableByOpType(result->model).c_str());
         const train::TrainMetrics& metrics = result->metrics;
         job.setStage("saving");
         Status saved = onnx::saveModel(result->model, a.output);
@@ -113,6 +121,8 @@ void addTrainCommand(CLI::App& app, Context& ctx) {
                     "evaluate on the first N test samples only");
     sub->add_option("--threads", a->recipe.threads, "compute threads (0 = all cores)");
     sub->add_option("--seed", a->recipe.seed, "seed for weights, shuffling and augmentation");
+    sub->add_flag("--profile", a->profile,
+                  "print the time of every op type, forward and backward, to stderr");
     sub->add_option("-o,--output", a->output, "ONNX file to write")->required();
 }
 

@@ -43,8 +43,11 @@ std::string StepProfiler::tableByOpType(const ir::Model& model) const {
         fmt::format("{:<24} {:>10} {:>10} {:>8}\n", "op", "fwd ms", "bwd ms", "calls");
     double f = 0, b = 0;
     for (const auto& [op, t] : byOp) {
-        out +=
-            fmt::format("{:<24} {:>10.1f} {:>10.1f} {:>8.0f}\n", op, 1e3 * t[0], 1e3 * t[1], t[2]);
+        // Op types that only ran inside other nodes' steps (a Relu fused into BN) say so;
+        // conversions between layouts count no calls.
+        const bool fused = t[0] == 0 && t[1] == 0 && t[2] == 0;
+        out += fmt::format("{:<24} {:>10.1f} {:>10.1f} {:>8}\n", op, 1e3 * t[0], 1e3 * t[1],
+                           fused ? std::string("fused") : fmt::format("{:.0f}", t[2]));
         f += t[0];
         b += t[1];
     }

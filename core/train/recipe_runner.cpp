@@ -123,6 +123,7 @@ Expected<TrainingResult> RecipeRunner::run(jobs::JobContext* job,
         opt.threads = r.threads;
         opt.labelSmoothing = static_cast<float>(r.labelSmoothing);
         opt.seed = r.seed;
+        opt.observer = r.observer;
         if (job) job->setStage("compiling");
         WH_ASSIGN_OR_RETURN(engine::TrainingPlan plan,
                             engine::TrainingPlan::compile(m_state->model, opt));

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "core/data/dataset.h"
+#include "core/engine/run_observer.h"
 #include "core/ir/graph.h"
 #include "core/jobs/job_context.h"
 #include "core/train/trainer.h"
@@ -59,6 +60,9 @@ struct TrainingRecipe {
     /// Test accuracy after every epoch; false leaves TrainMetrics::testAccuracy empty.
     bool evaluate = true;
     int64_t evalLimit = 0;  ///< > 0: evaluate on the first this-many test samples only
+    /// Not part of the recipe proper: watches every step of the training plan (e.g. an
+    /// engine::StepProfiler for `whittle-cli train --profile`). Not owned; null = none.
+    engine::RunObserver* observer = nullptr;
 };
 
 /// A finished run.
