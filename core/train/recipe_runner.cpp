@@ -61,17 +61,24 @@ const data::Dataset& RecipeRunner::testSet() const {
     return *m_state->test;
 }
 
-Expected<RecipeRunner> RecipeRunner::prepare(const TrainingRecipe& recipe) {
-    if (recipe.modelPath.empty() == recipe.arch.empty())
-        return error(StatusCode::kUsage,
-                     "a training recipe names exactly one of a model file or an architecture");
+// The recipe with its training and test sets opened.
+Expected<std::unique_ptr<RecipeRunner::State>> RecipeRunner::withDatasets(
+    const TrainingRecipe& recipe) {
     auto state = std::make_unique<State>();
     state->recipe = recipe;
-    // Datasets first: an architecture is built for the training set's sample shape.
     WH_ASSIGN_OR_RETURN(state->train, data::openDataset(recipe.dataset, "train", recipe.dataDir,
                                                         normalizationOf(recipe.dataset)));
     WH_ASSIGN_OR_RETURN(state->test, data::openDataset(recipe.dataset, "test", recipe.dataDir,
                                                        normalizationOf(recipe.dataset)));
+    return state;
+}
+
+Expected<RecipeRunner> RecipeRunner::prepare(const TrainingRecipe& recipe) {
+    if (recipe.modelPath.empty() == recipe.arch.empty())
+        return error(StatusCode::kUsage,
+                     "a training recipe names exactly one of a model file or an architecture");
+    // Datasets first: an architecture is built for the training set's sample shape.
+    WH_ASSIGN_OR_RETURN(std::unique_ptr<State> state, withDatasets(recipe));
     const data::Dataset& train = *state->train;
     if (recipe.modelPath.empty()) {
         WH_ASSIGN_OR_RETURN(
@@ -90,12 +97,7 @@ Expected<RecipeRunner> RecipeRunner::prepare(const TrainingRecipe& recipe, ir::M
     if (!recipe.modelPath.empty() || !recipe.arch.empty())
         return error(StatusCode::kUsage,
                      "a training recipe given a model names no model file or architecture");
-    auto state = std::make_unique<State>();
-    state->recipe = recipe;
-    WH_ASSIGN_OR_RETURN(state->train, data::openDataset(recipe.dataset, "train", recipe.dataDir,
-                                                        normalizationOf(recipe.dataset)));
-    WH_ASSIGN_OR_RETURN(state->test, data::openDataset(recipe.dataset, "test", recipe.dataDir,
-                                                       normalizationOf(recipe.dataset)));
+    WH_ASSIGN_OR_RETURN(std::unique_ptr<State> state, withDatasets(recipe));
     state->model = std::move(model);
     return RecipeRunner(std::move(state));
 }

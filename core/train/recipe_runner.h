@@ -106,6 +106,7 @@ public:
 private:
     struct State;
     explicit RecipeRunner(std::unique_ptr<State> state);
+    static Expected<std::unique_ptr<State>> withDatasets(const TrainingRecipe& recipe);
     std::unique_ptr<State> m_state;
 };
 

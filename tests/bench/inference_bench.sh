@@ -16,6 +16,7 @@ while [[ $# -gt 0 ]]; do
     *) echo "unknown option $1" >&2; exit 1 ;;
   esac
 done
+"$root/tests/bench/machine_info.sh" "$cli"
 work=${TMPDIR:-/tmp}/whittle-inference-bench
 mkdir -p "$work"
 

@@ -33,6 +33,7 @@ while [[ $# -gt 0 ]]; do
     *) echo "unknown option $1" >&2; exit 1 ;;
   esac
 done
+"$root/tests/bench/machine_info.sh" "$cli"
 warmup=3
 work=${TMPDIR:-/tmp}/whittle-train-bench
 mkdir -p "$work"
