@@ -1,3 +1,4 @@
+#include "core/engine/fake_quantize.h"
 #include "core/engine/kernel_registry.h"
 
 namespace wh::engine {
@@ -25,6 +26,13 @@ void registerOpTraits(KernelRegistry& registry) {
     OpTraits bn;
     bn.stateInputs = {3, 4};
     registry.setTraits("", "BatchNormalization", bn);
+    // FakeQuantize computes y[i] from x[i] alone, so it may overwrite its input. Not elementwise:
+    // the plan's rule only keeps blocked order across scalar constant operands, and a scale that
+    // is learned or per channel is neither. Its gradient declares ChannelBlocks::kShared instead
+    // (the kernels decompose blocked offsets themselves), which keeps nChw16c across it.
+    OpTraits fq;
+    fq.inPlace = true;
+    registry.setTraits(std::string(kWhittleDomain), std::string(kFakeQuantizeOp), fq);
 }
 
 }  // namespace wh::engine

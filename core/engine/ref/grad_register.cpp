@@ -1,3 +1,4 @@
+#include "core/engine/fake_quantize.h"
 #include "core/engine/ref/grad_kernels.h"
 
 namespace wh::engine {
@@ -7,6 +8,7 @@ void registerReferenceGradients(GradRegistry& registry) {
     ref::registerTensorGradients(registry);
     ref::registerNnGradients(registry);
     ref::nn::registerResizeGradient(registry);
+    registerFakeQuantizeGradient(registry);
 }
 
 }  // namespace wh::engine

@@ -1,3 +1,4 @@
+#include "core/engine/fake_quantize.h"
 #include "core/engine/ref/ref_kernels.h"
 
 namespace wh::engine {
@@ -7,6 +8,7 @@ void registerReferenceKernels(KernelRegistry& registry) {
     ref::registerTensorOps(registry);
     ref::registerNnOps(registry);
     ref::registerQuantOps(registry);
+    registerFakeQuantizeKernel(registry);
 }
 
 }  // namespace wh::engine
