@@ -127,14 +127,10 @@ Expected<ChannelMap> channelMap(const HostTensor& x, const HostTensor& scale, co
         m.H = x.dim(2);
         m.W = x.dim(3);
     }
-    const bool perTensor = scale.numElements() == 1;
-    if (perTensor && (scale.rank() == 0 || x.rank() == 0)) return m;
+    // One scale is per tensor whatever the axis says (it may not even exist).
+    if (scale.numElements() == 1) return m;
     WH_ASSIGN_OR_RETURN(m.axis, normalizeAxis(axisAttr, x.rank(), "FakeQuantize axis"));
     if (scale.numElements() != x.dim(m.axis)) {
-        if (perTensor) {
-            m.axis = -1;
-            return m;
-        }
         return error(StatusCode::kBadInput,
                      "FakeQuantize: scale {} does not match dim {} of X {} (axis {})",
                      dimsToString(scale.dims()), m.axis, dimsToString(x.dims()), axisAttr);

@@ -1,0 +1,674 @@
+// FakeQuantize (com.whittle): forward against hand-computed values, the STE mask, LSQ gradients
+// against finite differences, the "enabled" knob, channel-blocked training, the nudging helper,
+// and a save / reload through core/onnx.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/engine/autodiff.h"
+#include "core/engine/channel_blocks.h"
+#include "core/engine/fake_quantize.h"
+#include "core/engine/kernel_registry.h"
+#include "core/engine/plan.h"
+#include "core/engine/training_plan.h"
+#include "core/onnx/model_io.h"
+#include "core/util/rng.h"
+#include "tests/core/train/model_builder.h"
+
+using namespace wh;
+using namespace wh::engine;
+
+namespace {
+
+// Integer attributes (ir::Attribute is move-only, so lists of them are built in place).
+using IntAttrs = std::vector<std::pair<const char*, int64_t>>;
+std::pair<const char*, int64_t> attr(const char* name, int64_t v) {
+    return {name, v};
+}
+
+HostTensor floats(Dims dims, std::vector<float> v) {
+    return HostTensor::fromFloats(std::move(dims), v);
+}
+
+HostTensor doubles(Dims dims, const std::vector<double>& v) {
+    HostTensor t(ir::DType::kDouble, std::move(dims));
+    for (std::size_t i = 0; i < v.size(); ++i) t.data<double>()[i] = v[i];
+    return t;
+}
+
+std::string str(const HostTensor& t) {
+    std::string s = "[";
+    for (int64_t i = 0; i < t.numElements(); ++i) s += (i ? ", " : "") + std::to_string(t.at(i));
+    return s + "]";
+}
+
+// One FakeQuantize node, run through the registries' reference kernel, training forward and
+// gradient, as tests/core/train/grad_check_test.cpp does for the standard operators.
+class FqOp {
+public:
+    FqOp(const IntAttrs& attrs, bool withZeroPoint) : m_zp(withZeroPoint) {
+        ir::Graph& g = *m_model.graph;
+        std::vector<ir::Value*> ins = {*g.addValue("x"), *g.addValue("s")};
+        if (m_zp) ins.push_back(*g.addValue("z"));
+        std::vector<ir::Value*> outs = {*g.addValue("y")};
+        m_node = g.addNode(std::string(kFakeQuantizeOp), ins, outs);
+        m_node->domain = std::string(kWhittleDomain);
+        m_node->name = "fq";
+        for (auto [name, v] : attrs)
+            m_node->attributes().push_back(ir::Attribute::makeInt(name, v));
+        m_nodeFlags.plan = &m_flags;
+    }
+
+    std::vector<TensorInfo> infos(const HostTensor& x, const HostTensor& s,
+                                  const HostTensor* z) const {
+        std::vector<TensorInfo> in = {TensorInfo::of(x), TensorInfo::of(s)};
+        if (m_zp) in.push_back(TensorInfo::of(*z));
+        return in;
+    }
+
+    Expected<HostTensor> infer(const HostTensor& x, const HostTensor& s,
+                               const HostTensor* z = nullptr) const {
+        const auto in = infos(x, s, z);
+        KernelOptions opt;
+        KernelContext ctx{*m_node, 1, in, opt};
+        const KernelFactory* f =
+            KernelRegistry::builtin().find(kWhittleDomain, kFakeQuantizeOp, 1, Backend::kReference);
+        if (!f) return error(StatusCode::kInternal, "no FakeQuantize kernel");
+        WH_ASSIGN_OR_RETURN(KernelBuild b, (*f)(ctx));
+        HostTensor y;
+        std::vector<const HostTensor*> ip = {&x, &s};
+        if (m_zp) ip.push_back(z);
+        std::vector<HostTensor*> op = {&y};
+        WH_RETURN_IF_ERROR(b.kernel->run(ip, op));
+        return y;
+    }
+
+    struct Trained {
+        HostTensor y, dx, ds, dz;
+    };
+    // Training forward, then backward with output gradient `dy`; `blocked` tells both kernels
+    // that X, Y and their gradients are nChw16c (x and dy must then be given blocked).
+    Expected<Trained> train(const HostTensor& x, const HostTensor& s, const HostTensor* z,
+                            const HostTensor& dy, bool blocked = false) {
+        const auto in = infos(x, s, z);
+        const std::vector<TensorInfo> out = {TensorInfo::of(x)};
+        GradContext ctx{*m_node, 1, in, out, std::vector<bool>(in.size(), true), &m_nodeFlags};
+        const GradFactory* f =
+            GradRegistry::builtin().find(kWhittleDomain, kFakeQuantizeOp, 1, Backend::kReference);
+        if (!f) return error(StatusCode::kInternal, "no FakeQuantize gradient");
+        WH_ASSIGN_OR_RETURN(GradBuild b, (*f)(ctx));
+        if (!b.trainingForward) return error(StatusCode::kInternal, "no training forward");
+        if (blocked) {
+            if (b.channelBlocks != GradBuild::ChannelBlocks::kShared)
+                return error(StatusCode::kInternal, "not kShared");
+            b.setChannelBlocked(true, true);
+        }
+        Trained t;
+        std::vector<const HostTensor*> ip = {&x, &s};
+        if (m_zp) ip.push_back(z);
+        std::vector<HostTensor*> op = {&t.y};
+        WH_RETURN_IF_ERROR(b.trainingForward->run(ip, op));
+        std::vector<const HostTensor*> saved;
+        std::vector<Dims> dims;
+        for (std::size_t i = 0; i < ip.size(); ++i) {
+            saved.push_back(b.savedInputs[i] ? ip[i] : nullptr);
+            dims.push_back(ip[i]->dims());
+        }
+        std::vector<const HostTensor*> savedOut = {nullptr}, og = {&dy};
+        std::vector<HostTensor*> ig = {&t.dx, &t.ds};
+        if (m_zp) ig.push_back(&t.dz);
+        GradArgs args{saved, savedOut, dims, og, ig};
+        WH_RETURN_IF_ERROR(b.kernel->backward(args));
+        return t;
+    }
+
+    NodeFlags& flags() { return m_nodeFlags; }
+
+private:
+    ir::Model m_model;
+    ir::Node* m_node = nullptr;
+    bool m_zp;
+    TrainingFlags m_flags;
+    NodeFlags m_nodeFlags;
+};
+
+void expectValues(const HostTensor& got, const std::vector<double>& want, const char* what) {
+    ASSERT_EQ(got.numElements(), static_cast<int64_t>(want.size())) << what;
+    for (int64_t i = 0; i < got.numElements(); ++i)
+        EXPECT_NEAR(got.at(i), want[static_cast<std::size_t>(i)], 1e-6)
+            << what << " element " << i << ": got " << str(got);
+}
+
+}  // namespace
+
+// ---- Forward -------------------------------------------------------------------------------
+
+TEST(FakeQuantize, RoundsHalfToEvenAndClampsToTheSignedGrid) {
+    // int8 [-128, 127], s = 0.5: x / s = 0, .48, .5, .52, 1.5, -1.5, 127, 128, -128, -128.6, 200.
+    const FqOp op({}, false);
+    auto y =
+        op.infer(floats({11}, {0, 0.24f, 0.25f, 0.26f, 0.75f, -0.75f, 63.5f, 64, -64, -64.3f, 100}),
+                 HostTensor::scalar(ir::DType::kFloat, 0.5));
+    ASSERT_TRUE(y) << y.error().message();
+    expectValues(*y, {0, 0, 0, 0.5, 1.0, -1.0, 63.5, 63.5, -64, -64, 63.5}, "int8");
+
+    // narrow_range drops -128: -64 / 0.5 = -128 clamps to -127.
+    const FqOp narrow({attr("narrow_range", 1)}, false);
+    auto yn = narrow.infer(floats({3}, {-64, -63.5f, 64}), floats({1}, {0.5f}));
+    ASSERT_TRUE(yn) << yn.error().message();
+    expectValues(*yn, {-63.5, -63.5, 63.5}, "narrow");
+}
+
+TEST(FakeQuantize, UnsignedGridWithAZeroPoint) {
+    // uint4 [0, 15], s = 0.25, z = 3: representable [-0.75, 3.0].
+    const FqOp op({attr("num_bits", 4), attr("unsigned", 1)}, true);
+    const HostTensor x = floats({7}, {-1.0f, -0.75f, -0.8f, 0.0f, 0.3f, 3.0f, 2.9f});
+    const HostTensor s = HostTensor::scalar(ir::DType::kFloat, 0.25);
+    const HostTensor z = HostTensor::scalar(ir::DType::kFloat, 3);
+    auto y = op.infer(x, s, &z);
+    ASSERT_TRUE(y) << y.error().message();
+    expectValues(*y, {-0.75, -0.75, -0.75, 0, 0.25, 3.0, 3.0}, "uint4");
+    // Narrow: [1, 15], representable [-0.5, 3.0].
+    const FqOp narrow({attr("num_bits", 4), attr("unsigned", 1), attr("narrow_range", 1)}, true);
+    auto yn = narrow.infer(x, s, &z);
+    ASSERT_TRUE(yn) << yn.error().message();
+    expectValues(*yn, {-0.5, -0.5, -0.5, 0, 0.25, 3.0, 3.0}, "uint4 narrow");
+}
+
+TEST(FakeQuantize, PerChannelAlongAnyAxis) {
+    const HostTensor s = floats({3}, {1.0f, 0.5f, 0.25f});
+    // x = 1.3 everywhere: x / s = 1.3, 2.6, 5.2 -> 1, 3, 5 -> y = 1, 1.5, 1.25 per channel.
+    const HostTensor x = floats({2, 3, 2}, std::vector<float>(12, 1.3f));
+    const std::vector<double> want = {1, 1, 1.5, 1.5, 1.25, 1.25, 1, 1, 1.5, 1.5, 1.25, 1.25};
+    for (int64_t axis : {1, -2}) {
+        const FqOp op({attr("axis", axis)}, false);
+        auto y = op.infer(x, s);
+        ASSERT_TRUE(y) << y.error().message();
+        expectValues(*y, want, axis == 1 ? "axis 1" : "axis -2");
+    }
+    const FqOp op0({attr("axis", 0)}, false);
+    auto y0 = op0.infer(floats({3, 2}, std::vector<float>(6, 1.3f)), s);
+    ASSERT_TRUE(y0) << y0.error().message();
+    expectValues(*y0, {1, 1, 1.5, 1.5, 1.25, 1.25}, "axis 0");
+    // A scale that does not match the axis is bad input.
+    EXPECT_FALSE(op0.infer(floats({2, 3}, std::vector<float>(6, 1.0f)), s));
+}
+
+TEST(FakeQuantize, DepthwiseWeightsPerOutputChannel) {
+    // [C=4, 1, 3, 3], axis 0, int4 [-8, 7]; x = 1.25: x / s = 10, 5, 2.5, 1.25 -> 7 (clamped),
+    // 5, 2 (half to even), 1.
+    const FqOp op({attr("axis", 0), attr("num_bits", 4)}, false);
+    auto y = op.infer(floats({4, 1, 3, 3}, std::vector<float>(36, 1.25f)),
+                      floats({4}, {0.125f, 0.25f, 0.5f, 1.0f}));
+    ASSERT_TRUE(y) << y.error().message();
+    const double perChannel[] = {0.875, 1.25, 1.0, 1.0};
+    std::vector<double> want;
+    for (double v : perChannel) want.insert(want.end(), 9, v);
+    expectValues(*y, want, "depthwise");
+}
+
+TEST(FakeQuantize, RejectsBadAttributesAndScales) {
+    const HostTensor x = floats({2}, {1, 2});
+    EXPECT_FALSE(FqOp({attr("num_bits", 9)}, false).infer(x, floats({1}, {1})));
+    EXPECT_FALSE(FqOp({attr("num_bits", 1)}, false).infer(x, floats({1}, {1})));
+    EXPECT_FALSE(FqOp({attr("unsigned", 2)}, false).infer(x, floats({1}, {1})));
+    EXPECT_FALSE(FqOp({}, false).infer(x, floats({1}, {0})));
+    EXPECT_FALSE(FqOp({}, false).infer(x, floats({1}, {-1})));
+}
+
+// ---- Gradients -----------------------------------------------------------------------------
+
+TEST(FakeQuantize, StraightThroughWithTheClampMask) {
+    FqOp op({}, false);
+    const HostTensor x = floats({7}, {0, 0.26f, 63.5f, 64, -64, -64.3f, 100});
+    const HostTensor dy = floats({7}, {1, 2, 3, 4, 5, 6, 7});
+    auto t = op.train(x, HostTensor::scalar(ir::DType::kFloat, 0.5), nullptr, dy);
+    ASSERT_TRUE(t) << t.error().message();
+    // 64 / 0.5 = 128 > 127 and -64.3 / 0.5 -> -129 < -128 are clamped.
+    expectValues(t->dx, {1, 2, 3, 0, 5, 0, 0}, "dx");
+    expectValues(t->ds, {0}, "not learned: no scale gradient");
+}
+
+// LSQ in s and z, per tensor and per channel, double precision. Inside the clamp range y = u s
+// with u = round(x / s) piecewise constant, so central differences of the real forward give
+// sum r u there, where LSQ's derivative is sum r (u - x / s): the test adds back sum r x / s over
+// the inside elements. In the clamped region the two agree. Points are kept away from rounding
+// and clamping boundaries so that no element changes region within h.
+TEST(FakeQuantize, LsqGradientsAgreeWithFiniteDifferences) {
+    struct Setup {
+        const char* name;
+        Dims dims;
+        int64_t axis;
+        std::vector<double> s, z;
+        bool unsignedGrid;
+    };
+    const std::vector<Setup> setups = {
+        {"per tensor int4", {2, 3, 4}, 1, {0.3}, {1}, false},
+        {"per channel axis 1 uint4", {2, 3, 4}, 1, {0.2, 0.3, 0.5}, {3, 5, 2}, true},
+        {"per channel axis -1 int4", {3, 2, 3}, -1, {0.25, 0.4, 0.15}, {0, -1, 2}, false},
+    };
+    for (const Setup& st : setups) {
+        SCOPED_TRACE(st.name);
+        FqOp op({attr("num_bits", 4), attr("unsigned", st.unsignedGrid ? 1 : 0), attr("learned", 1),
+                 attr("axis", st.axis)},
+                true);
+        const auto [qminI, qmaxI] = fakeQuantGrid(4, false, st.unsignedGrid);
+        const double qmin = static_cast<double>(qminI), qmax = static_cast<double>(qmaxI);
+        const int rank = static_cast<int>(st.dims.size());
+        const int axis = static_cast<int>(st.axis < 0 ? st.axis + rank : st.axis);
+        int64_t inner = 1, n = 1;
+        for (int d = axis + 1; d < rank; ++d) inner *= st.dims[static_cast<std::size_t>(d)];
+        for (int64_t d : st.dims) n *= d;
+        const int64_t channels = static_cast<int64_t>(st.s.size());
+        auto chan = [&](int64_t i) { return channels == 1 ? 0 : (i / inner) % channels; };
+        // x = s (k + f - z) with k an integer across the grid and beyond it, f in [.15, .35] or
+        // [.65, .85]: never within h of a rounding or clamping boundary (in s or in z).
+        Rng rng(7);
+        std::vector<double> xv(static_cast<std::size_t>(n)), rv(xv.size());
+        for (int64_t i = 0; i < n; ++i) {
+            const auto c = static_cast<std::size_t>(chan(i));
+            double k = 0, f = 0;
+            do {  // q = k + round(f) at qmin or qmax is a kink in z (clamped on one side)
+                k = std::floor(qmin - 3 + rng.uniform() * (qmax - qmin + 6));
+                f = (rng.uniform() < 0.5 ? 0.15 : 0.65) + 0.2 * rng.uniform();
+            } while (k + std::round(f) == qmin || k + std::round(f) == qmax);
+            xv[static_cast<std::size_t>(i)] = st.s[c] * (k + f - st.z[c]);
+            rv[static_cast<std::size_t>(i)] = rng.normal();
+        }
+        const HostTensor x = doubles(st.dims, xv), r = doubles(st.dims, rv);
+        const Dims sd = {channels};
+        HostTensor s = doubles(sd, st.s), z = doubles(sd, st.z);
+        auto t = op.train(x, s, &z, r);
+        ASSERT_TRUE(t) << t.error().message();
+        const double g = 1.0 / std::sqrt(static_cast<double>(n / channels) * qmax);
+        auto loss = [&]() {
+            auto y = op.infer(x, s, &z);
+            EXPECT_TRUE(y);
+            double l = 0;
+            for (int64_t i = 0; y && i < n; ++i) l += y->at(i) * rv[static_cast<std::size_t>(i)];
+            return l;
+        };
+        int clamped = 0;
+        for (int64_t c = 0; c < channels; ++c) {
+            // The LSQ correction: sum over inside elements of r x / s.
+            double correction = 0;
+            for (int64_t i = 0; i < n; ++i) {
+                if (chan(i) != c) continue;
+                const auto iu = static_cast<std::size_t>(i);
+                const double q = std::nearbyint(xv[iu] / st.s[static_cast<std::size_t>(c)]) +
+                                 st.z[static_cast<std::size_t>(c)];
+                if (q >= qmin && q <= qmax)
+                    correction += rv[iu] * xv[iu] / st.s[static_cast<std::size_t>(c)];
+                else
+                    ++clamped;
+            }
+            const double h = 1e-7;
+            double* sc = s.data<double>() + c;
+            double* zc = z.data<double>() + c;
+            const double s0 = *sc, z0 = *zc;
+            *sc = s0 + h;
+            const double lp = loss();
+            *sc = s0 - h;
+            const double lm = loss();
+            *sc = s0;
+            const double numericS = (lp - lm) / (2 * h);
+            EXPECT_NEAR(t->ds.at(c), g * (numericS - correction), 1e-6 * (1 + std::abs(numericS)))
+                << "scale of channel " << c;
+            *zc = z0 + h;
+            const double zp = loss();
+            *zc = z0 - h;
+            const double zm = loss();
+            *zc = z0;
+            EXPECT_NEAR(t->dz.at(c), g * (zp - zm) / (2 * h), 1e-6)
+                << "zero point of channel " << c;
+        }
+        EXPECT_GT(clamped, 0) << "the points cover the clamped region too";
+    }
+}
+
+TEST(FakeQuantize, SymmetricKeepsTheZeroPointFixed) {
+    FqOp op({attr("learned", 1), attr("symmetric", 1)}, true);
+    const HostTensor x = floats({4}, {-100, 0.3f, 0.7f, 100});
+    const HostTensor z = HostTensor::scalar(ir::DType::kFloat, 0);
+    auto t = op.train(x, HostTensor::scalar(ir::DType::kFloat, 0.5), &z, floats({4}, {1, 1, 1, 1}));
+    ASSERT_TRUE(t) << t.error().message();
+    expectValues(t->dz, {0}, "symmetric: no zero-point gradient");
+    EXPECT_NE(t->ds.at(0), 0.0);
+}
+
+// ---- The enable knob -----------------------------------------------------------------------
+
+TEST(FakeQuantize, DisabledIsTheIdentityForwardAndBackward) {
+    FqOp op({attr("learned", 1)}, false);
+    const HostTensor x = floats({3}, {0.26f, 64, -100});
+    const HostTensor s = HostTensor::scalar(ir::DType::kFloat, 0.5);
+    const HostTensor dy = floats({3}, {1, 2, 3});
+    op.flags().knobs["enabled"] = 0.0;
+    auto off = op.train(x, s, nullptr, dy);
+    ASSERT_TRUE(off) << off.error().message();
+    expectValues(off->y, {0.26, 64, -100}, "y");
+    expectValues(off->dx, {1, 2, 3}, "dx");
+    expectValues(off->ds, {0}, "ds");
+    op.flags().knobs["enabled"] = 1.0;
+    auto on = op.train(x, s, nullptr, dy);
+    ASSERT_TRUE(on) << on.error().message();
+    expectValues(on->y, {0.5, 63.5, -64}, "y");
+    expectValues(on->dx, {1, 0, 0}, "dx");
+}
+
+namespace {
+
+constexpr float kScale1 = 0.05f;
+
+// x [3, 8, 8] -> Conv 16 -> FakeQuantize (per tensor) -> BN -> Relu -> Conv 16 -> FakeQuantize
+// (per channel, axis 1, with zero points) -> BN -> Relu -> GAP -> Flatten -> Gemm 5. Without
+// `fq`, the same model with no FakeQuantize.
+ir::Model fqModel(bool fq, bool learned) {
+    wh::testing::ModelBuilder b(13, 11);
+    b.model().opsetImports.push_back({std::string(kWhittleDomain), 1, {}});
+    b.input("x", {3, 8, 8});
+    auto conv = [&](const std::string& in, const std::string& w, int64_t cin,
+                    const std::string& out) {
+        b.weight(w, {16, cin, 3, 3}, cin * 9);
+        b.node("Conv", {in, w}, {out})
+            ->attributes()
+            .push_back(ir::Attribute::makeInts("pads", {1, 1, 1, 1}));
+    };
+    auto bn = [&](const std::string& in, const std::string& p, const std::string& out) {
+        b.weight(p + "_s", {16}, 0, 1.0f);
+        b.weight(p + "_b", {16}, 0, 0.1f);
+        b.weight(p + "_m", {16}, 0, 0.0f);
+        b.weight(p + "_v", {16}, 0, 1.0f);
+        b.node("BatchNormalization", {in, p + "_s", p + "_b", p + "_m", p + "_v"}, {out});
+    };
+    auto fakeQuant = [&](const std::string& in, std::vector<std::string> params,
+                         const std::string& out) {
+        std::vector<std::string> ins = {in};
+        ins.insert(ins.end(), params.begin(), params.end());
+        ir::Node* n = b.node(std::string(kFakeQuantizeOp), ins, {out});
+        n->attributes().push_back(ir::Attribute::makeInt("learned", learned ? 1 : 0));
+        n->attributes().push_back(ir::Attribute::makeInt("axis", 1));
+        n->domain = std::string(kWhittleDomain);
+    };
+    conv("x", "w1", 3, "c1");
+    if (fq) {
+        b.weight("q1_s", {}, 0, kScale1);
+        fakeQuant("c1", {"q1_s"}, "q1");
+    }
+    bn(fq ? "q1" : "c1", "bn1", "n1");
+    b.node("Relu", {"n1"}, {"r1"});
+    conv("r1", "w2", 16, "c2");
+    if (fq) {
+        b.weight("q2_s", {16}, 0, 0.04f);
+        b.weight("q2_z", {16}, 0, 2.0f);
+        fakeQuant("c2", {"q2_s", "q2_z"}, "q2");
+    }
+    bn(fq ? "q2" : "c2", "bn2", "n2");
+    b.node("Relu", {"n2"}, {"r"});
+    b.node("GlobalAveragePool", {"r"}, {"g"});
+    b.node("Flatten", {"g"}, {"f"});
+    b.weight("wf", {5, 16}, 16);
+    b.weight("bf", {5}, 16);
+    b.node("Gemm", {"f", "wf", "bf"}, {"logits"})
+        ->attributes()
+        .push_back(ir::Attribute::makeInt("transB", 1));
+    b.output("logits", {5});
+    return b.take();
+}
+
+HostTensor randomImages(int64_t n, uint64_t seed) {
+    Rng rng(seed);
+    HostTensor t(ir::DType::kFloat, {n, 3, 8, 8});
+    for (float& v : t.span<float>()) v = static_cast<float>(rng.normal());
+    return t;
+}
+
+HostTensor labelsFor(int64_t n, uint64_t seed) {
+    Rng rng(seed);
+    std::vector<int64_t> y(static_cast<std::size_t>(n));
+    for (int64_t& l : y) l = static_cast<int64_t>(rng.uniform() * 5) % 5;
+    return HostTensor::fromInt64s({n}, y);
+}
+
+const Parameter* param(const TrainingPlan& plan, const std::string& name) {
+    for (const Parameter& p : plan.parameters())
+        if (p.name == name) return &p;
+    return nullptr;
+}
+
+ir::NodeId nodeNamed(const ir::Model& model, const std::string& name) {
+    for (const ir::Node* n : model.graph->nodes())
+        if (n->name == name) return n->id();
+    return 0;
+}
+
+}  // namespace
+
+TEST(FakeQuantize, TheEnabledKnobFlipsBetweenSteps) {
+    const ir::Model model = fqModel(true, true);
+    const ir::Model plainModel = fqModel(false, true);
+    TrainingOptions opt;
+    opt.threads = 2;
+    opt.backends = opt.gradBackends = {Backend::kReference};
+    auto plan = TrainingPlan::compile(model, opt);
+    auto plain = TrainingPlan::compile(plainModel, opt);
+    ASSERT_TRUE(plan) << plan.error().message();
+    ASSERT_TRUE(plain) << plain.error().message();
+    const HostTensor x = randomImages(4, 1);
+    const HostTensor y = labelsFor(4, 2);
+    auto lPlain = plain->forwardBackward(x, y);
+    auto lOn = plan->forwardBackward(x, y);
+    ASSERT_TRUE(lPlain && lOn);
+    // A one-element initializer is a constant, not a Parameter (ir::isParameter): only the
+    // per-channel scale and zero point train.
+    EXPECT_EQ(param(*plan, "q1_s"), nullptr);
+    for (const char* name : {"q2_s", "q2_z"}) ASSERT_NE(param(*plan, name), nullptr) << name;
+    for (const char* name : {"q1_FakeQuantize", "q2_FakeQuantize"})
+        ASSERT_NE(plan->nodeFlags(nodeNamed(model, name)), nullptr) << name;
+    EXPECT_NE(param(*plan, "q2_s")->grad.at(0), 0.0);
+    for (const char* n : {"q1_FakeQuantize", "q2_FakeQuantize"})
+        plan->nodeFlags(nodeNamed(model, n))->knobs["enabled"] = 0.0;
+    auto lOff = plan->forwardBackward(x, y);
+    ASSERT_TRUE(lOff);
+    EXPECT_NE(*lOff, *lOn);
+    EXPECT_EQ(*lOff, *lPlain) << "disabled: exactly the model without FakeQuantize";
+    EXPECT_EQ(param(*plan, "q2_s")->grad.toFloats(), std::vector<float>(16, 0.0f));
+    EXPECT_EQ(param(*plan, "w1")->grad.toFloats(), param(*plain, "w1")->grad.toFloats());
+    plan->nodeFlags(nodeNamed(model, "q1_FakeQuantize"))->knobs["enabled"] = 1.0;
+    auto lHalf = plan->forwardBackward(x, y);
+    ASSERT_TRUE(lHalf);
+    EXPECT_NE(*lHalf, *lOff);
+    EXPECT_NE(*lHalf, *lOn);
+    // evaluate() always quantizes.
+    auto e = plan->evaluate(x);
+    ASSERT_TRUE(e) << e.error().message();
+}
+
+// ---- Channel-blocked layouts ---------------------------------------------------------------
+
+TEST(FakeQuantize, BlockedKernelsMatchPlainOnes) {
+    // [2, 32, 3, 3] per channel along each axis and per tensor, with zero points, LSQ on.
+    const Dims dims = {2, 32, 3, 3};
+    Rng rng(3);
+    HostTensor x(ir::DType::kFloat, dims), dy(ir::DType::kFloat, dims);
+    for (float& v : x.span<float>()) v = static_cast<float>(rng.normal());
+    for (float& v : dy.span<float>()) v = static_cast<float>(rng.normal());
+    HostTensor xb, dyb;
+    ASSERT_TRUE(toChannelBlocks(x, xb).isOk());
+    ASSERT_TRUE(toChannelBlocks(dy, dyb).isOk());
+    for (int64_t axis : {-1, 0, 1, 2, 3}) {
+        SCOPED_TRACE("axis " + std::to_string(axis));
+        const int64_t c = axis < 0 ? 1 : dims[static_cast<std::size_t>(axis)];
+        HostTensor s(ir::DType::kFloat, {c}), z(ir::DType::kFloat, {c});
+        for (int64_t k = 0; k < c; ++k) {
+            s.data<float>()[k] = 0.01f + 0.005f * static_cast<float>(k % 7);
+            z.data<float>()[k] = static_cast<float>(k % 5) - 2.0f;
+        }
+        FqOp op({attr("axis", axis < 0 ? 1 : axis), attr("learned", 1), attr("num_bits", 5)}, true);
+        auto plain = op.train(x, s, &z, dy);
+        auto blocked = op.train(xb, s, &z, dyb, true);
+        ASSERT_TRUE(plain) << plain.error().message();
+        ASSERT_TRUE(blocked) << blocked.error().message();
+        HostTensor y, dx;
+        ASSERT_TRUE(fromChannelBlocks(blocked->y, y).isOk());
+        ASSERT_TRUE(fromChannelBlocks(blocked->dx, dx).isOk());
+        EXPECT_EQ(y.toFloats(), plain->y.toFloats());
+        EXPECT_EQ(dx.toFloats(), plain->dx.toFloats());
+        // Sums in another order: equal up to rounding.
+        for (int64_t k = 0; k < c; ++k) {
+            EXPECT_NEAR(blocked->ds.at(k), plain->ds.at(k), 1e-6) << "channel " << k;
+            EXPECT_NEAR(blocked->dz.at(k), plain->dz.at(k), 1e-6) << "channel " << k;
+        }
+    }
+}
+
+TEST(FakeQuantize, KeepsBlockedLayoutsBetweenConvAndBatchNormalization) {
+    const ir::Model model = fqModel(true, true);
+    TrainingOptions fastOpt;
+    fastOpt.threads = 2;
+    TrainingOptions refOpt = fastOpt;
+    refOpt.backends = refOpt.gradBackends = {Backend::kReference};
+    auto fast = TrainingPlan::compile(model, fastOpt);
+    auto ref = TrainingPlan::compile(model, refOpt);
+    ASSERT_TRUE(fast) << fast.error().message();
+    ASSERT_TRUE(ref) << ref.error().message();
+    const std::string d = fast->describe();
+    // Per tensor (q1, a constant scale) and per channel along axis 1 (q2, learned scale and zero
+    // point): nChw16c in and out, no conversion.
+    EXPECT_NE(d.find("'q1_FakeQuantize' (FakeQuantize): ([-1,16,8,8] nChw16c, const)"
+                     " -> ([-1,16,8,8] nChw16c)"),
+              std::string::npos)
+        << d;
+    EXPECT_NE(d.find("'q2_FakeQuantize' (FakeQuantize): ([-1,16,8,8] nChw16c, param, param)"
+                     " -> ([-1,16,8,8] nChw16c)"),
+              std::string::npos)
+        << d;
+    EXPECT_EQ(d.find("to plain order: node 'c1_Conv'"), std::string::npos) << d;
+    EXPECT_EQ(d.find("to plain order: node 'c2_Conv'"), std::string::npos) << d;
+    EXPECT_EQ(d.find("to plain order: node 'q1_FakeQuantize'"), std::string::npos) << d;
+    EXPECT_EQ(d.find("to plain order: node 'q2_FakeQuantize'"), std::string::npos) << d;
+
+    // Blocked and reference plans train alike (scales and zero points learned).
+    const HostTensor x = randomImages(12, 3);
+    const HostTensor y = labelsFor(12, 4);
+    double first = 0, last = 0;
+    for (int step = 0; step < 8; ++step) {
+        auto lf = fast->forwardBackward(x, y);
+        auto lr = ref->forwardBackward(x, y);
+        ASSERT_TRUE(lf) << lf.error().message();
+        ASSERT_TRUE(lr) << lr.error().message();
+        EXPECT_NEAR(*lf, *lr, 1e-4 * std::max(1.0, std::abs(*lr))) << "step " << step;
+        if (step == 0) first = *lf;
+        last = *lf;
+        for (std::size_t i = 0; i < ref->parameters().size(); ++i) {
+            const Parameter& pf = fast->parameters()[i];
+            const Parameter& pr = ref->parameters()[i];
+            ASSERT_EQ(pf.name, pr.name);
+            double diff2 = 0, ref2 = 0;
+            for (int64_t e = 0; e < pr.grad.numElements(); ++e) {
+                const double a = pf.grad.at(e), b = pr.grad.at(e);
+                diff2 += (a - b) * (a - b);
+                ref2 += b * b;
+            }
+            // A rounding flipped by the Conv's different summation order moves one element by a
+            // quantum: compare norm-wise.
+            EXPECT_LE(std::sqrt(diff2), 2e-3 * std::sqrt(ref2) + 1e-6)
+                << pr.name << " step " << step;
+        }
+        for (std::size_t i = 0; i < ref->parameters().size(); ++i)
+            for (Parameter* p : {&fast->parameters()[i], &ref->parameters()[i]})
+                for (int64_t e = 0; e < p->value.numElements(); ++e)
+                    p->value.data<float>()[e] -= 0.05f * p->grad.data<float>()[e];
+    }
+    EXPECT_LT(last, first) << "first " << first << " last " << last;
+    EXPECT_NE(param(*fast, "q2_s")->value.at(3), 0.04f) << "the scales were learned";
+}
+
+// ---- Nudging -------------------------------------------------------------------------------
+
+TEST(FakeQuantize, ParamsFromRangeNudgeTheZeroPoint) {
+    EXPECT_EQ(fakeQuantGrid(8, false, false), (std::pair<int64_t, int64_t>{-128, 127}));
+    EXPECT_EQ(fakeQuantGrid(8, true, false), (std::pair<int64_t, int64_t>{-127, 127}));
+    EXPECT_EQ(fakeQuantGrid(4, true, true), (std::pair<int64_t, int64_t>{1, 15}));
+    // uint8 [-1, 3]: s = 4 / 255, z = round(0 + 1 / s) = round(63.75) = 64.
+    auto [s, z] = fakeQuantParamsFromRange(-1, 3, 8, false, false, true);
+    EXPECT_FLOAT_EQ(s, 4.0f / 255);
+    EXPECT_EQ(z, 64.0f);
+    // The range is widened to contain 0: [0.5, 2] -> [0, 2], z = qmin.
+    std::tie(s, z) = fakeQuantParamsFromRange(0.5f, 2, 8, false, false, true);
+    EXPECT_FLOAT_EQ(s, 2.0f / 255);
+    EXPECT_EQ(z, 0.0f);
+    // Signed int8 [-1, 3]: z = round(-128 + 63.75) = -64; a half rounds away from zero: [-1, 1]
+    // gives -128 + 127.5 = -0.5 -> -1.
+    std::tie(s, z) = fakeQuantParamsFromRange(-1, 3, 8, false, false, false);
+    EXPECT_EQ(z, -64.0f);
+    std::tie(s, z) = fakeQuantParamsFromRange(-1, 1, 8, false, false, false);
+    EXPECT_EQ(z, -1.0f);
+    // Symmetric: M = max(|min|, max). Signed: z = 0; narrow int8 gives s = M / 127.
+    std::tie(s, z) = fakeQuantParamsFromRange(-0.5f, 2.54f, 8, true, true, false);
+    EXPECT_FLOAT_EQ(s, 2.54f / 127);
+    EXPECT_EQ(z, 0.0f);
+    // Symmetric on an unsigned grid: the middle, as the seed's kernel: 0 + 127.5 -> 128.
+    std::tie(s, z) = fakeQuantParamsFromRange(-1, 1, 8, true, false, true);
+    EXPECT_FLOAT_EQ(s, 2.0f / 255);
+    EXPECT_EQ(z, 128.0f);
+    // Clamped to the grid: uint8 narrow with min = 0 -> qmin 1.
+    std::tie(s, z) = fakeQuantParamsFromRange(0, 1, 8, false, true, true);
+    EXPECT_EQ(z, 1.0f);
+    // Empty range: s = 1, 0 on the grid.
+    std::tie(s, z) = fakeQuantParamsFromRange(0, 0, 8, false, false, false);
+    EXPECT_EQ(s, 1.0f);
+    EXPECT_EQ(z, 0.0f);
+    // The nudged parameters represent 0 and the range's ends up to one step.
+    FqOp op({attr("unsigned", 1)}, true);
+    std::tie(s, z) = fakeQuantParamsFromRange(-1, 3, 8, false, false, true);
+    const HostTensor zt = HostTensor::scalar(ir::DType::kFloat, z);
+    auto y = op.infer(floats({3}, {0, -1, 3}), HostTensor::scalar(ir::DType::kFloat, s), &zt);
+    ASSERT_TRUE(y) << y.error().message();
+    EXPECT_EQ(y->at(0), 0.0);
+    EXPECT_NEAR(y->at(1), -1, s);
+    EXPECT_NEAR(y->at(2), 3, s);
+}
+
+// ---- Save and reload -----------------------------------------------------------------------
+
+TEST(FakeQuantize, SavedAndReloadedRunsTheSame) {
+    const ir::Model model = fqModel(true, true);
+    const std::filesystem::path path =
+        std::filesystem::temp_directory_path() /
+        ("whittle_fq_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+         ".onnx");
+    ASSERT_TRUE(onnx::saveModel(model, path).isOk());
+    auto loaded = onnx::loadModel(path);
+    std::filesystem::remove(path);
+    ASSERT_TRUE(loaded) << loaded.error().message();
+    int fqNodes = 0;
+    for (const ir::Node* n : loaded->graph->nodes())
+        if (n->opType == kFakeQuantizeOp && n->domain == kWhittleDomain) {
+            ++fqNodes;
+            EXPECT_EQ(n->attrInt("learned", 0), 1);
+        }
+    EXPECT_EQ(fqNodes, 2);
+    EXPECT_EQ(loaded->opsetVersion(kWhittleDomain), 1);
+    PlanOptions opt;
+    opt.threads = 2;
+    auto a = Plan::compile(model, opt);
+    auto b = Plan::compile(*loaded, opt);
+    ASSERT_TRUE(a) << a.error().message();
+    ASSERT_TRUE(b) << b.error().message();
+    const HostTensor x = randomImages(3, 9);
+    auto ya = a->run({x});
+    auto yb = b->run({x});
+    ASSERT_TRUE(ya && yb);
+    EXPECT_EQ((*ya)[0].toFloats(), (*yb)[0].toFloats());
+    // The quantizer is on in inference: the output differs from the model without it.
+    auto c = Plan::compile(fqModel(false, true), opt);
+    ASSERT_TRUE(c) << c.error().message();
+    auto yc = c->run({x});
+    ASSERT_TRUE(yc);
+    EXPECT_NE((*ya)[0].toFloats(), (*yc)[0].toFloats());
+}
