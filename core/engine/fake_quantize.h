@@ -40,6 +40,9 @@
 ///          constant); LSQ's u - x/s is the derivative with round's residual held constant, so
 ///          finite differences of Y check it only in the clamped region (the tests also check it
 ///          against differences of that surrogate).
+///          At the clamp boundary (u + z exactly qmin or qmax, a kink in z) the gradient takes
+///          the inside side. A one-element scale or zero point is an ir constant, not a
+///          Parameter (ir::isParameter), so a TrainingPlan learns per-channel ones only (for now).
 /// Enable (quantization delay): in a TrainingPlan the training forward reads the node's knob
 ///          NodeFlags::knob("enabled", 1.0) every run; 0 makes the op the identity (forward, and
 ///          dx = dy with no scale or zero-point gradient). TrainingPlan::evaluate() and the
