@@ -38,8 +38,8 @@
 ///          TrainingOptions::frozen to skip them altogether).
 ///          Note that inside the clamp range the true derivative of y in s is u (piecewise
 ///          constant); LSQ's u - x/s is the derivative with round's residual held constant, so
-///          finite differences of Y check it only in the clamped region (the tests also check it
-///          against differences of that surrogate).
+///          finite differences of Y agree with it only in the clamped region (the tests add
+///          back sum dy * x / s over the inside elements before comparing).
 ///          At the clamp boundary (u + z exactly qmin or qmax, a kink in z) the gradient takes
 ///          the inside side. A one-element scale or zero point is an ir constant, not a
 ///          Parameter (ir::isParameter), so a TrainingPlan learns per-channel ones only (for now).
