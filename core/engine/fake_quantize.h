@@ -41,8 +41,9 @@
 ///          finite differences of Y agree with it only in the clamped region (the tests add
 ///          back sum dy * x / s over the inside elements before comparing).
 ///          At the clamp boundary (u + z exactly qmin or qmax, a kink in z) the gradient takes
-///          the inside side. A one-element scale or zero point is an ir constant, not a
-///          Parameter (ir::isParameter), so a TrainingPlan learns per-channel ones only (for now).
+///          the inside side. With `learned` = 1 its traits (OpTraits::trainedInput) make the
+///          scale (and the zero point unless symmetric) trainable Parameters of a TrainingPlan,
+///          per tensor (one element) as well as per channel.
 /// Enable (quantization delay): in a TrainingPlan the training forward reads the node's knob
 ///          NodeFlags::knob("enabled", 1.0) every run; 0 makes the op the identity (forward, and
 ///          dx = dy with no scale or zero-point gradient). TrainingPlan::evaluate() and the

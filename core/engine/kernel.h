@@ -150,6 +150,10 @@ struct OpTraits {
     /// Inputs that hold *state*: initializers the training forward updates (BatchNormalization's
     /// running mean and variance, an observer's range), never trained as parameters.
     std::vector<int> stateInputs;
+    /// Optional: true when `node` learns its input `input` whatever its size (a learned
+    /// quantizer's scale): a floating initializer read there is a trainable Parameter even
+    /// where ir::isParameter() calls it a constant (a scalar). Null: only isParameter() decides.
+    std::function<bool(const ir::Node& node, int input)> trainedInput;
 };
 
 }  // namespace wh::engine

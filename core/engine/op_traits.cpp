@@ -32,6 +32,12 @@ void registerOpTraits(KernelRegistry& registry) {
     // (the kernels decompose blocked offsets themselves), which keeps nChw16c across it.
     OpTraits fq;
     fq.inPlace = true;
+    // LSQ: a learned quantizer trains its scale, and its zero point unless symmetric, even as
+    // one-element (per-tensor) initializers.
+    fq.trainedInput = [](const ir::Node& node, int input) {
+        if (node.attrInt("learned", 0) == 0) return false;
+        return input == 1 || (input == 2 && node.attrInt("symmetric", 0) == 0);
+    };
     registry.setTraits(std::string(kWhittleDomain), std::string(kFakeQuantizeOp), fq);
 }
 

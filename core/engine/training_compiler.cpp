@@ -40,13 +40,21 @@ Expected<TrainingPlan> TrainingPlan::compile(const ir::Model& source,
     m.model = std::move(lowered.model);
     ir::Graph& g = *m.model.graph;
 
-    // Inputs that operators declare as state are updated, never trained.
-    std::set<const ir::Value*> stateValues;
-    for (const ir::Node* node : g.nodes())
-        for (int i : registry.traits(*node).stateInputs)
+    // Inputs that operators declare as state are updated, never trained; inputs they declare
+    // as learned are trained whatever their size (OpTraits).
+    std::set<const ir::Value*> stateValues, learnedValues;
+    for (const ir::Node* node : g.nodes()) {
+        const OpTraits& traits = registry.traits(*node);
+        for (int i : traits.stateInputs)
             if (const ir::Value* v = i < node->numInputs() ? node->input(i) : nullptr;
                 v && v->hasInitializer())
                 stateValues.insert(v);
+        if (traits.trainedInput)
+            for (int i = 0; i < node->numInputs(); ++i)
+                if (const ir::Value* v = node->input(i);
+                    v && v->hasInitializer() && !v->isGraphInput() && traits.trainedInput(*node, i))
+                    learnedValues.insert(v);
+    }
     const std::set<std::string> frozen(options.frozen.begin(), options.frozen.end());
 
     std::unordered_map<const ir::Value*, int> slotOf;
@@ -75,7 +83,7 @@ Expected<TrainingPlan> TrainingPlan::compile(const ir::Model& source,
             m.slots[static_cast<std::size_t>(s)].dims = t.dims();
             m.slots[static_cast<std::size_t>(s)].state = static_cast<int>(m.state.size());
             m.state.emplace_back(v->name(), std::move(t));
-        } else if (floating && ir::isParameter(v)) {
+        } else if (floating && (ir::isParameter(v) || learnedValues.count(v))) {
             const int s = newSlot(v, TensorInfo::of(t));
             Impl::Slot& slot = m.slots[static_cast<std::size_t>(s)];
             slot.dims = t.dims();

@@ -463,10 +463,16 @@ TEST(FakeQuantize, TheEnabledKnobFlipsBetweenSteps) {
     auto lPlain = plain->forwardBackward(x, y);
     auto lOn = plan->forwardBackward(x, y);
     ASSERT_TRUE(lPlain && lOn);
-    // A one-element initializer is a constant, not a Parameter (ir::isParameter): only the
-    // per-channel scale and zero point train.
-    EXPECT_EQ(param(*plan, "q1_s"), nullptr);
-    for (const char* name : {"q2_s", "q2_z"}) ASSERT_NE(param(*plan, name), nullptr) << name;
+    // Learned quantizers train their scales, per tensor (one element: OpTraits::trainedInput)
+    // and per channel; not learned, a one-element scale stays a constant.
+    for (const char* name : {"q1_s", "q2_s", "q2_z"})
+        ASSERT_NE(param(*plan, name), nullptr) << name;
+    EXPECT_NE(param(*plan, "q1_s")->grad.at(0), 0.0);
+    {
+        auto fixed = TrainingPlan::compile(fqModel(true, false), opt);
+        ASSERT_TRUE(fixed) << fixed.error().message();
+        EXPECT_EQ(param(*fixed, "q1_s"), nullptr);
+    }
     for (const char* name : {"q1_FakeQuantize", "q2_FakeQuantize"})
         ASSERT_NE(plan->nodeFlags(nodeNamed(model, name)), nullptr) << name;
     EXPECT_NE(param(*plan, "q2_s")->grad.at(0), 0.0);
@@ -537,9 +543,9 @@ TEST(FakeQuantize, KeepsBlockedLayoutsBetweenConvAndBatchNormalization) {
     ASSERT_TRUE(fast) << fast.error().message();
     ASSERT_TRUE(ref) << ref.error().message();
     const std::string d = fast->describe();
-    // Per tensor (q1, a constant scale) and per channel along axis 1 (q2, learned scale and zero
-    // point): nChw16c in and out, no conversion.
-    EXPECT_NE(d.find("'q1_FakeQuantize' (FakeQuantize): ([-1,16,8,8] nChw16c, const)"
+    // Per tensor (q1, a learned one-element scale) and per channel along axis 1 (q2, learned
+    // scale and zero point): nChw16c in and out, no conversion.
+    EXPECT_NE(d.find("'q1_FakeQuantize' (FakeQuantize): ([-1,16,8,8] nChw16c, param)"
                      " -> ([-1,16,8,8] nChw16c)"),
               std::string::npos)
         << d;
