@@ -120,8 +120,12 @@ Status TrainingPlan::Impl::forward(bool training, std::vector<std::unique_ptr<Ke
         Kernel* specific = kernels ? (*kernels)[i].get() : nullptr;
         Kernel& k = useTrainingForward ? *st.trainingForward : specific ? *specific : *st.kernel;
         if (options.observer) notify(true, pass, i, {});
-        Status s = k.run(ins, outs);
-        if (!s.isOk()) return makeStatus(s.code(), "{}: {}", st.where, s.message());
+        // Refused or failed allocations become bad input at the step that asked (host_tensor.h).
+        Status s = catchMemoryErrors(st.where, [&] { return k.run(ins, outs); });
+        if (!s.isOk())
+            return s.message().starts_with(st.where)
+                       ? s
+                       : makeStatus(s.code(), "{}: {}", st.where, s.message());
         if (options.observer) notify(false, pass, i, outs);
         for (std::size_t k2 = 0; k2 < st.outputs.size(); ++k2)
             if (const int o = st.outputs[k2]; o >= 0) {
@@ -323,8 +327,11 @@ Expected<double> TrainingPlan::forwardBackward(const HostTensor& images,
         }
         GradArgs args{savedIn, savedOut, inDims, outGrads, inGrads};
         if (m.options.observer) m.notify(true, Pass::kBackward, i, {});
-        Status s = st.grad->backward(args);
-        if (!s.isOk()) return error(s.code(), "{} (backward): {}", st.where, s.message());
+        const std::string where = fmt::format("{} (backward)", st.where);
+        Status s = catchMemoryErrors(where, [&] { return st.grad->backward(args); });
+        if (!s.isOk())
+            return s.message().starts_with(where) ? tl::unexpected(s)
+                                                  : error(s.code(), "{}: {}", where, s.message());
         for (std::size_t k = 0; k < st.inputs.size(); ++k) {
             if (!inGrads[k]) continue;
             const int slot = st.inputs[k];

@@ -19,6 +19,7 @@
 #include "core/engine/ref/broadcast.h"
 #include "core/engine/ref/kernel_util.h"
 #include "core/engine/ref/ref_kernels.h"
+#include "core/util/checked_math.h"
 
 namespace wh::engine::ref {
 
@@ -455,7 +456,11 @@ Expected<Dims> reshapeDims(const Dims& in, const Ints& shape, bool allowZero) {
                              dimsToString(shape));
             unknown = true;  // a copied unknown input dim
         } else {
-            known *= v;
+            const std::optional<int64_t> product = checkedMul(known, v);
+            if (!product)
+                return error(StatusCode::kBadInput, "shape {} has more elements than int64 counts",
+                             dimsToString(shape));
+            known = *product;
         }
         out[i] = v;
     }
@@ -898,7 +903,13 @@ Expected<Dims> padDims(const Dims& in, const Ints& pads) {
         return error(StatusCode::kBadInput, "{} pads for rank {}", pads.size(), in.size());
     Dims out(in.size());
     for (std::size_t i = 0; i < in.size(); ++i) {
-        out[i] = in[i] < 0 ? -1 : in[i] + pads[i] + pads[i + in.size()];
+        // Pads are the model's numbers: a sum past int64 is refused, not wrapped.
+        std::optional<int64_t> sum = checkedAdd(in[i], pads[i]);
+        if (sum) sum = checkedAdd(*sum, pads[i + in.size()]);
+        if (in[i] >= 0 && !sum)
+            return error(StatusCode::kBadInput, "pads [{}] overflow dim {} of {}",
+                         fmt::join(pads, ","), i, dimsToString(in));
+        out[i] = in[i] < 0 ? -1 : *sum;
         if (in[i] >= 0 && out[i] < 0)
             return error(StatusCode::kBadInput, "pads [{}] remove more than {}",
                          fmt::join(pads, ","), dimsToString(in));
@@ -966,6 +977,10 @@ Expected<KernelBuild> padFactory(const KernelContext& ctx) {
             T value = convertValue<T>(attrValue);
             if (const HostTensor* v = attrForm ? nullptr : optionalInput(in, 2))
                 if (v->numElements() > 0) value = v->data<T>()[0];
+            HostTensor& y = *outs[0];
+            // First: the budget refuses an absurd output before the index tables below (as
+            // long as its dims) are built.
+            y.ensure(xs.dtype(), outDims);
             // Per axis, the source index of every output index (-1: the constant).
             std::vector<Ints> source(rank);
             for (std::size_t a = 0; a < rank; ++a) {
@@ -995,8 +1010,6 @@ Expected<KernelBuild> padFactory(const KernelContext& ctx) {
                     source[a][static_cast<std::size_t>(o)] = i;
                 }
             }
-            HostTensor& y = *outs[0];
-            y.ensure(xs.dtype(), outDims);
             const int64_t total = y.numElements();
             if (total == 0) return Status::ok();
             const T* px = xs.data<T>();
