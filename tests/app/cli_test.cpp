@@ -511,14 +511,32 @@ TEST(CliMemory, HazardCorpusFailsCleanlyUnderOneGiB) {
     expectRefused(runCliLimited("bench " + folded.string() + " --iters 1"), "folded_fill",
                   "ConstantOfShape");
 
-    // Expand, Tile and Range have no kernel yet: refused as unsupported, still no signal.
-    const fs::path range = writeHazard("range.onnx", "Range", "many", 13,
+    // Expand and Tile to 10^10 elements of a fed tensor.
+    const fs::path expand = writeHazard("expand.onnx", "Expand", "stretch", 13,
+                                        {{"x", HostTensor(DType::kFloat, {1}), true, {1}},
+                                         {"shape", HostTensor::fromInt64s({2}, {100000, 100000})}});
+    expectRefused(runCliLimited("bench " + expand.string() + " --iters 1"), "stretch", "Expand",
+                  "[100000,100000]");
+    const fs::path tile = writeHazard("tile.onnx", "Tile", "repeat", 13,
+                                      {{"x", HostTensor(DType::kFloat, {1, 4}), true, {-1, 4}},
+                                       {"repeats", HostTensor::fromInt64s({2}, {100000, 100000})}});
+    expectRefused(runCliLimited("bench " + tile.string() + " --iters 1"), "repeat", "Tile",
+                  "[100000,400000]");
+    // Range with 10^15 elements: the limit fed at run time, and all constant (folded).
+    const fs::path range = writeHazard("range.onnx", "Range", "count", 13,
                                        {{"start", HostTensor::scalar(DType::kInt64, 0)},
-                                        {"limit", HostTensor::scalar(DType::kInt64, 1e15)},
+                                        {"limit", HostTensor::scalar(DType::kInt64, 0), true, {}},
                                         {"delta", HostTensor::scalar(DType::kInt64, 1)}});
-    CliRun r = runCliLimited("bench " + range.string() + " --iters 1");
-    EXPECT_FALSE(r.signalled) << r.err;
-    EXPECT_TRUE(r.exitCode == 2 || r.exitCode == 3) << r.err;
+    const fs::path limit = writeInput("limit.npy", HostTensor::scalar(DType::kInt64, 1e15));
+    expectRefused(runCliLimited("run " + range.string() + " --input limit=" + limit.string() +
+                                " --output-dir " + out.string()),
+                  "count", "Range", "[1000000000000000]");
+    const fs::path rangeFolded = writeHazard("range_folded.onnx", "Range", "count_folded", 13,
+                                             {{"start", HostTensor::scalar(DType::kInt64, 0)},
+                                              {"limit", HostTensor::scalar(DType::kInt64, 1e15)},
+                                              {"delta", HostTensor::scalar(DType::kInt64, 1)}});
+    expectRefused(runCliLimited("bench " + rangeFolded.string() + " --iters 1"), "count_folded",
+                  "Range");
     fs::remove_all(fs::temp_directory_path() / "whittle-cli-hazards");
 }
 
