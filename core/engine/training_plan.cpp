@@ -243,8 +243,29 @@ std::vector<std::unique_ptr<Kernel>>* TrainingPlan::Impl::kernelsFor(const Dims&
     return &kernelSets.emplace(inputDims, std::move(set)).first->second;
 }
 
+// Kernels report refused allocations at their step (forward(), backward); these catch the rest
+// (buffers the pool hands out, copies of the results), so that no exception leaves the plan.
 Expected<double> TrainingPlan::forwardBackward(const HostTensor& images,
                                                const HostTensor& targets) {
+    Expected<double> result = error(StatusCode::kInternal, "not run");
+    WH_RETURN_IF_ERROR(catchMemoryErrors("training step", [&] {
+        result = forwardBackwardUnguarded(images, targets);
+        return Status::ok();
+    }));
+    return result;
+}
+
+Expected<std::vector<HostTensor>> TrainingPlan::evaluate(const HostTensor& images) {
+    Expected<std::vector<HostTensor>> result = error(StatusCode::kInternal, "not run");
+    WH_RETURN_IF_ERROR(catchMemoryErrors("evaluation", [&] {
+        result = evaluateUnguarded(images);
+        return Status::ok();
+    }));
+    return result;
+}
+
+Expected<double> TrainingPlan::forwardBackwardUnguarded(const HostTensor& images,
+                                                        const HostTensor& targets) {
     Impl& m = *m_impl;
     WH_RETURN_IF_ERROR(m.feed(images));
     setComputeThreads(m.options.threads);
@@ -409,7 +430,7 @@ Expected<double> TrainingPlan::forwardBackward(const HostTensor& images,
     return loss;
 }
 
-Expected<std::vector<HostTensor>> TrainingPlan::evaluate(const HostTensor& images) {
+Expected<std::vector<HostTensor>> TrainingPlan::evaluateUnguarded(const HostTensor& images) {
     Impl& m = *m_impl;
     WH_RETURN_IF_ERROR(m.feed(images));
     setComputeThreads(m.options.threads);
