@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -59,7 +61,15 @@ int runWithProgress(const std::string& title, const std::function<int(jobs::JobC
         }
         if (drew) std::fprintf(stderr, "\r%s\r", std::string(80, ' ').c_str());
     });
-    int code = task(job);
+    int code;
+    try {
+        code = task(job);
+    } catch (...) {  // e.g. std::bad_alloc: stop the reporter before the caller reports it
+        done.store(true);
+        reporter.join();
+        std::signal(SIGINT, previous);
+        throw;
+    }
     done.store(true);
     reporter.join();
     std::signal(SIGINT, previous);
@@ -70,11 +80,89 @@ CLI::App* addCommand(CLI::App& app, Context& ctx, const std::string& name,
                      const std::string& description, std::function<int()> body) {
     CLI::App* sub = app.add_subcommand(name, description);
     sub->add_flag("--json", ctx.json, "print one JSON object on stdout");
-    sub->callback([&ctx, body = std::move(body)] {
+    sub->callback([&ctx, name, body = std::move(body)] {
         ctx.ran = true;
-        ctx.exitCode = body();
+        // The engine turns these into a Status at the step that allocates; this is the backstop
+        // for everything else a command does (reading data, random inputs, copies).
+        Status s = engine::catchMemoryErrors(name, [&] {
+            ctx.exitCode = body();
+            return Status::ok();
+        });
+        if (!s.isOk()) ctx.exitCode = fail(s);
     });
     return sub;
+}
+
+Expected<std::size_t> parseByteSize(const std::string& text) {
+    std::size_t value = 0;
+    const char* end = text.data() + text.size();
+    auto [p, ec] = std::from_chars(text.data(), end, value);
+    std::size_t scale = 1;
+    if (ec == std::errc() && p != text.data() && p + 1 == end) {
+        switch (std::toupper(static_cast<unsigned char>(*p))) {
+            case 'K':
+                scale = std::size_t{1} << 10;
+                break;
+            case 'M':
+                scale = std::size_t{1} << 20;
+                break;
+            case 'G':
+                scale = std::size_t{1} << 30;
+                break;
+            case 'T':
+                scale = std::size_t{1} << 40;
+                break;
+            default:
+                scale = 0;
+        }
+        ++p;
+    }
+    std::size_t bytes = 0;
+    if (ec != std::errc() || p != end || scale == 0 || value == 0 ||
+        __builtin_mul_overflow(value, scale, &bytes))
+        return error(StatusCode::kUsage,
+                     "--max-memory '{}' is not a size in bytes (a number > 0, optionally with "
+                     "K, M, G or T)",
+                     text);
+    return bytes;
+}
+
+Expected<std::map<std::string, engine::Dims>> parseShapes(const std::vector<std::string>& specs) {
+    std::map<std::string, engine::Dims> shapes;
+    for (const std::string& spec : specs) {
+        const auto eq = spec.rfind('=');
+        auto bad = [&] {
+            return error(StatusCode::kUsage,
+                         "--shape '{}' is not NAME=D0,D1,... (dims: integers >= 0)", spec);
+        };
+        if (eq == std::string::npos || eq == 0) return bad();
+        engine::Dims dims;
+        const std::string list = spec.substr(eq + 1);
+        for (std::size_t pos = 0; pos <= list.size() && !list.empty();) {
+            const std::size_t comma = std::min(list.find(',', pos), list.size());
+            int64_t d = -1;
+            auto [p, ec] = std::from_chars(list.data() + pos, list.data() + comma, d);
+            if (ec != std::errc() || p != list.data() + comma || d < 0) return bad();
+            dims.push_back(d);
+            pos = comma + 1;
+        }
+        if (!shapes.emplace(spec.substr(0, eq), std::move(dims)).second)
+            return error(StatusCode::kUsage, "--shape names input '{}' twice", spec.substr(0, eq));
+    }
+    return shapes;
+}
+
+void MemoryArgs::add(CLI::App* sub) {
+    sub->add_option("--max-memory", maxMemory,
+                    "memory budget for tensors: bytes, or with K/M/G suffix (default 3/4 of "
+                    "physical memory or of the address-space limit)");
+}
+
+Status MemoryArgs::apply() const {
+    if (maxMemory.empty()) return Status::ok();
+    WH_ASSIGN_OR_RETURN_STATUS(const std::size_t bytes, parseByteSize(maxMemory));
+    engine::setMemoryLimit(bytes);
+    return Status::ok();
 }
 
 // libgomp (which oneDNN and our kernels use) reads its wait policy once, when it is loaded: by

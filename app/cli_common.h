@@ -3,11 +3,14 @@
 // progress on stderr with Ctrl+C as cancel.
 
 #include <functional>
+#include <map>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "core/engine/host_tensor.h"
 #include "core/jobs/job_context.h"
 #include "core/util/status.h"
 
@@ -32,7 +35,23 @@ void printJson(const nlohmann::json& j);
 /// line per 10 % otherwise) and which Ctrl+C cancels (exit code 4).
 int runWithProgress(const std::string& title, const std::function<int(jobs::JobContext&)>& task);
 
-/// Registers a subcommand whose callback runs `body` and records its exit code in `ctx`.
+/// "1073741824", "512K", "64M", "1G" (binary multiples; case-insensitive) as bytes.
+Expected<std::size_t> parseByteSize(const std::string& text);
+/// --shape NAME=D0,D1,... values (repeatable) as a map; kUsage when one is malformed or a name
+/// repeats.
+Expected<std::map<std::string, engine::Dims>> parseShapes(const std::vector<std::string>& specs);
+
+/// --max-memory SIZE: the engine's memory budget for one command (engine::setMemoryLimit).
+struct MemoryArgs {
+    std::string maxMemory;
+    void add(CLI::App* sub);
+    /// Sets the limit when --max-memory was given.
+    Status apply() const;
+};
+
+/// Registers a subcommand whose callback runs `body` and records its exit code in `ctx`. A
+/// refused or failed allocation escaping `body` (engine::MemoryLimitError, std::bad_alloc) is
+/// reported as bad input (exit 2), never a crash.
 CLI::App* addCommand(CLI::App& app, Context& ctx, const std::string& name,
                      const std::string& description, std::function<int()> body);
 

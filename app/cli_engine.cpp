@@ -46,6 +46,9 @@ struct DatasetArgs {
     }
 };
 
+constexpr const char* kShapeHelp =
+    "NAME=D0,D1,... dims of an input with symbolic dims (repeat per input)";
+
 }  // namespace
 
 void addEvalCommand(CLI::App& app, Context& ctx) {
@@ -53,9 +56,15 @@ void addEvalCommand(CLI::App& app, Context& ctx) {
         std::string model;
         DatasetArgs dataset;
         analysis::AccuracyOptions options;
+        MemoryArgs memory;
+        std::vector<std::string> shapes;
     };
     auto args = std::make_shared<Args>();
     CLI::App* sub = addCommand(app, ctx, "eval", "Accuracy of a model on a dataset", [&ctx, args] {
+        if (Status s = args->memory.apply(); !s.isOk()) return fail(s);
+        auto shapes = parseShapes(args->shapes);
+        if (!shapes) return fail(shapes.error());
+        args->options.inputShapes = std::move(*shapes);
         auto model = onnx::loadModel(args->model);
         if (!model) return fail(model.error());
         auto dataset = args->dataset.open();
@@ -80,6 +89,8 @@ void addEvalCommand(CLI::App& app, Context& ctx) {
     sub->add_option("--limit", args->options.limit, "first N samples only (0 = all)");
     sub->add_option("--batch", args->options.batch, "batch size")->capture_default_str();
     sub->add_option("--threads", args->options.threads, "compute threads (0 = all cores)");
+    sub->add_option("--shape", args->shapes, kShapeHelp);
+    args->memory.add(sub);
 }
 
 void addRunCommand(CLI::App& app, Context& ctx) {
@@ -88,9 +99,14 @@ void addRunCommand(CLI::App& app, Context& ctx) {
         std::vector<std::string> inputs;
         std::string outputDir;
         int threads = 0;
+        MemoryArgs memory;
+        std::vector<std::string> shapes;
     };
     auto args = std::make_shared<Args>();
     CLI::App* sub = addCommand(app, ctx, "run", "Run a model once on .npy inputs", [&ctx, args] {
+        if (Status s = args->memory.apply(); !s.isOk()) return fail(s);
+        auto shapes = parseShapes(args->shapes);
+        if (!shapes) return fail(shapes.error());
         auto model = onnx::loadModel(args->model);
         if (!model) return fail(model.error());
         std::map<std::string, engine::HostTensor> feeds;
@@ -106,6 +122,14 @@ void addRunCommand(CLI::App& app, Context& ctx) {
         engine::PlanOptions po;
         po.threads = args->threads;
         for (const auto& [name, t] : feeds) po.inputShapes[name] = t.dims();
+        // A given shape wins: the plan is compiled for it, and a feed that differs is refused.
+        for (const auto& [name, dims] : *shapes) {
+            if (!feeds.count(name))
+                return fail(makeStatus(StatusCode::kUsage,
+                                       "{}: --shape names '{}', which is not given by --input",
+                                       args->model, name));
+            po.inputShapes[name] = dims;
+        }
         auto plan = engine::Plan::compile(*model, po);
         if (!plan) return fail(plan.error());
         std::vector<engine::HostTensor> ordered;
@@ -154,15 +178,23 @@ void addRunCommand(CLI::App& app, Context& ctx) {
     sub->add_option("--input", args->inputs, "NAME=FILE.npy (repeat per input)");
     sub->add_option("--output-dir", args->outputDir, "folder for OUTPUT.npy files")->required();
     sub->add_option("--threads", args->threads, "compute threads (0 = all cores)");
+    sub->add_option("--shape", args->shapes, kShapeHelp);
+    args->memory.add(sub);
 }
 
 void addBenchCommand(CLI::App& app, Context& ctx) {
     struct Args {
         std::string model;
         engine::BenchOptions options;
+        MemoryArgs memory;
+        std::vector<std::string> shapes;
     };
     auto args = std::make_shared<Args>();
     CLI::App* sub = addCommand(app, ctx, "bench", "Inference latency", [&ctx, args] {
+        if (Status s = args->memory.apply(); !s.isOk()) return fail(s);
+        auto shapes = parseShapes(args->shapes);
+        if (!shapes) return fail(shapes.error());
+        args->options.shapes = std::move(*shapes);
         auto model = onnx::loadModel(args->model);
         if (!model) return fail(model.error());
         return runWithProgress("bench", [&](jobs::JobContext& job) {
@@ -186,6 +218,10 @@ void addBenchCommand(CLI::App& app, Context& ctx) {
     sub->add_option("--batch", args->options.batch, "batch size")->capture_default_str();
     sub->add_option("--threads", args->options.threads, "compute threads (0 = all cores)");
     sub->add_option("--iters", args->options.iterations, "timed runs")->capture_default_str();
+    sub->add_option("--shape", args->shapes,
+                    "NAME=D0,D1,... dims of an input (repeat per input); without it only dim 0 "
+                    "of an input may be symbolic (it takes --batch)");
+    args->memory.add(sub);
 }
 
 }  // namespace wh::cli

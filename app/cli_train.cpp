@@ -89,8 +89,12 @@ int runTrain(const TrainArgs& a, const Context& ctx) {
 
 void addTrainCommand(CLI::App& app, Context& ctx) {
     auto a = std::make_shared<TrainArgs>();
-    CLI::App* sub = addCommand(app, ctx, "train", "Train or fine-tune a model",
-                               [&ctx, a] { return runTrain(*a, ctx); });
+    auto memory = std::make_shared<MemoryArgs>();
+    CLI::App* sub = addCommand(app, ctx, "train", "Train or fine-tune a model", [&ctx, a, memory] {
+        if (Status s = memory->apply(); !s.isOk()) return fail(s);
+        return runTrain(*a, ctx);
+    });
+    memory->add(sub);
     sub->add_option("--model", a->recipe.modelPath,
                     "ONNX model to fine-tune (its initializers train)");
     sub->add_option("--arch", a->recipe.arch,

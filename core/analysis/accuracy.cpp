@@ -52,11 +52,21 @@ Expected<AccuracyResult> evaluateAccuracy(const ir::Model& model, const data::Da
             return error(StatusCode::kBadInput,
                          "input '{}' has rank {}, the dataset gives samples of rank {}",
                          input->name(), declared.size(), sample.size() + 1);
+        // Known dims must match; symbolic ones (an image size) take the dataset's.
         for (std::size_t d = 1; d < declared.size(); ++d)
-            if (declared[d] != dims[d])
+            if (input->type.shape->dims[d].isKnown() && declared[d] != dims[d])
                 return error(StatusCode::kBadInput, "input '{}' expects {}, the dataset gives {}",
                              input->name(), engine::dimsToString(declared),
                              engine::dimsToString(dims));
+        po.inputShapes = options.inputShapes;
+        if (auto given = options.inputShapes.find(input->name());
+            given != options.inputShapes.end()) {
+            const engine::Dims& g = given->second;
+            if (g.size() != dims.size() || !std::equal(g.begin() + 1, g.end(), dims.begin() + 1))
+                return error(StatusCode::kBadInput,
+                             "input '{}': the shape given is {}, the dataset gives {}",
+                             input->name(), engine::dimsToString(g), engine::dimsToString(dims));
+        }
         po.inputShapes[input->name()] = dims;
         WH_ASSIGN_OR_RETURN(engine::Plan plan, engine::Plan::compile(model, po));
         if (plan.inputNames().size() != 1)

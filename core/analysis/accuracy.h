@@ -7,8 +7,11 @@
 /// Thread-safety: reads `model` and `dataset` only; compiles and owns its own plans.
 
 #include <cstdint>
+#include <map>
+#include <string>
 
 #include "core/data/dataset.h"
+#include "core/engine/host_tensor.h"
 #include "core/ir/graph.h"
 #include "core/jobs/job_context.h"
 #include "core/util/status.h"
@@ -19,6 +22,9 @@ struct AccuracyOptions {
     int64_t batch = 256;
     int threads = 0;    ///< 0 = all cores
     int64_t limit = 0;  ///< evaluate the first `limit` samples; 0 = all
+    /// Given dims by input name (`whittle-cli --shape`). The fed input's must agree with the
+    /// dataset's samples after dim 0 (the batch); symbolic dims not given are taken from them.
+    std::map<std::string, engine::Dims> inputShapes;
 };
 
 struct AccuracyResult {

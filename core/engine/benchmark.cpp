@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <chrono>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include "core/engine/plan.h"
 #include "core/engine/threads.h"
 #include "core/util/rng.h"
@@ -27,8 +30,57 @@ Dims dimsWithBatch(const ir::Value& value, int64_t batch) {
     return dims;
 }
 
-Expected<std::vector<HostTensor>> randomInputs(const ir::Model& model, int64_t batch,
-                                               uint64_t seed) {
+namespace {
+
+// "[N,3,48,W]": the declared shape with its symbols.
+std::string declaredShape(const ir::Shape& shape) {
+    std::vector<std::string> dims;
+    for (const ir::Dim& d : shape.dims)
+        dims.push_back(d.isKnown()                       ? std::to_string(d.value)
+                       : d.kind == ir::Dim::Kind::kParam ? d.param
+                                                         : std::string("?"));
+    return fmt::format("[{}]", fmt::join(dims, ","));
+}
+
+}  // namespace
+
+Expected<Dims> feedDims(const ir::Value& value, int64_t batch,
+                        const std::map<std::string, Dims>& shapes) {
+    const std::optional<ir::Shape>& declared = value.type.shape;
+    if (auto given = shapes.find(value.name()); given != shapes.end()) {
+        const Dims& dims = given->second;
+        if (!declared) return dims;
+        bool ok = dims.size() == declared->dims.size();
+        for (std::size_t d = 0; ok && d < dims.size(); ++d)
+            ok = !declared->dims[d].isKnown() || declared->dims[d].value == dims[d];
+        if (!ok)
+            return error(StatusCode::kBadInput, "input '{}' is declared {}, the shape given is {}",
+                         value.name(), declaredShape(*declared), dimsToString(dims));
+        return dims;
+    }
+    Dims dims;
+    if (!declared) return dims;
+    for (std::size_t d = 0; d < declared->dims.size(); ++d) {
+        const ir::Dim& dim = declared->dims[d];
+        if (dim.isKnown()) {
+            dims.push_back(dim.value);
+        } else if (d == 0) {
+            dims.push_back(batch);
+        } else {
+            const std::string what = dim.kind == ir::Dim::Kind::kParam
+                                         ? fmt::format("dimension {} '{}'", d, dim.param)
+                                         : fmt::format("dimension {}", d);
+            return error(StatusCode::kBadInput,
+                         "input '{}' {}: {} has no value (only dimension 0 takes the batch size); "
+                         "give the input's shape",
+                         value.name(), declaredShape(*declared), what);
+        }
+    }
+    return dims;
+}
+
+Expected<std::vector<HostTensor>> randomInputs(const ir::Model& model, int64_t batch, uint64_t seed,
+                                               const std::map<std::string, Dims>& shapes) {
     Rng rng(seed);
     std::vector<HostTensor> inputs;
     for (const ir::Value* v : model.graph->inputs()) {
@@ -36,7 +88,12 @@ Expected<std::vector<HostTensor>> randomInputs(const ir::Model& model, int64_t b
         if (!v->type.isTensor() || !v->type.shape)
             return error(StatusCode::kUnsupported, "input '{}' has no tensor shape to fill",
                          v->name());
-        HostTensor t(v->type.elemType, dimsWithBatch(*v, batch));
+        WH_ASSIGN_OR_RETURN(const Dims dims, feedDims(*v, batch, shapes));
+        HostTensor t;
+        WH_RETURN_IF_ERROR(catchMemoryErrors(fmt::format("input '{}'", v->name()), [&] {
+            t.ensure(v->type.elemType, dims);
+            return Status::ok();
+        }));
         if (t.dtype() == ir::DType::kFloat)
             for (float& x : t.span<float>()) x = static_cast<float>(rng.uniform() * 2.0 - 1.0);
         inputs.push_back(std::move(t));
@@ -46,8 +103,13 @@ Expected<std::vector<HostTensor>> randomInputs(const ir::Model& model, int64_t b
 
 Expected<BenchResult> benchmark(const ir::Model& model, const BenchOptions& options,
                                 jobs::JobContext* job) {
+    for (const auto& [name, dims] : options.shapes) {
+        const ir::Value* v = model.graph->findValue(name);
+        if (!v || !v->isGraphInput() || v->hasInitializer())
+            return error(StatusCode::kUsage, "the model has no input '{}' to shape", name);
+    }
     WH_ASSIGN_OR_RETURN(std::vector<HostTensor> inputs,
-                        randomInputs(model, options.batch, options.seed));
+                        randomInputs(model, options.batch, options.seed, options.shapes));
     PlanOptions po;
     po.threads = options.threads;
     std::size_t k = 0;

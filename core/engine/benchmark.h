@@ -4,6 +4,8 @@
 /// Accuracy on a dataset lives in core/analysis/accuracy.h (the engine does not know datasets).
 
 #include <cstdint>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "core/engine/host_tensor.h"
@@ -19,6 +21,8 @@ struct BenchOptions {
     int iterations = 100;
     int warmup = 10;
     uint64_t seed = 0;
+    /// Dims to feed, by input name (`whittle-cli --shape`); see feedDims().
+    std::map<std::string, Dims> shapes;
 };
 
 struct BenchResult {
@@ -29,15 +33,23 @@ struct BenchResult {
     double minMs = 0;
 };
 
-/// Latency of one inference at `batch`, on random inputs shaped like the model's inputs (symbolic
-/// dims take the batch size), after a warm-up. The plan is compiled once, outside the timing.
+/// Latency of one inference at `batch`, on random inputs shaped by feedDims(), after a warm-up.
+/// The plan is compiled once (for those shapes), outside the timing. kUsage when `shapes` names
+/// no fed input.
 Expected<BenchResult> benchmark(const ir::Model& model, const BenchOptions& options,
                                 jobs::JobContext* job = nullptr);
 
-/// Random inputs for every fed input of `model` with symbolic or unknown dims set to `batch`:
-/// floats uniform in [-1, 1], integers zero.
-Expected<std::vector<HostTensor>> randomInputs(const ir::Model& model, int64_t batch,
-                                               uint64_t seed);
+/// Random inputs for every fed input of `model`, shaped by feedDims(): floats uniform in
+/// [-1, 1], integers zero.
+Expected<std::vector<HostTensor>> randomInputs(const ir::Model& model, int64_t batch, uint64_t seed,
+                                               const std::map<std::string, Dims>& shapes = {});
+
+/// The dims to feed `value`: `shapes[name]` when given (its rank and known dims must agree with
+/// the declared ones), else the declared dims with a symbolic or unknown dim 0 (the batch) set
+/// to `batch`. Fails with kBadInput naming the input and the dimension when any other dim is
+/// symbolic or unknown and not given (an image width, a sequence length: no guess is right).
+Expected<Dims> feedDims(const ir::Value& value, int64_t batch,
+                        const std::map<std::string, Dims>& shapes = {});
 
 /// The declared dims of `value` with symbolic or unknown dims set to `batch`; empty when the
 /// value declares no shape.

@@ -1,25 +1,63 @@
 #include "core/engine/host_tensor.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <new>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include "core/util/checked_math.h"
 
 namespace wh::engine {
 
 namespace {
 constexpr std::size_t kAlignment = 64;
 
-std::shared_ptr<std::byte[]> allocate(std::size_t bytes) {
-    const std::size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-    auto* p = static_cast<std::byte*>(
-        ::operator new[](rounded ? rounded : kAlignment, std::align_val_t(kAlignment)));
-    std::memset(p, 0, rounded ? rounded : kAlignment);
-    return std::shared_ptr<std::byte[]>(
-        p, [](std::byte* q) { ::operator delete[](q, std::align_val_t(kAlignment)); });
+std::atomic<std::size_t> g_limit{0};  // 0: defaultMemoryLimit()
+std::atomic<std::size_t> g_inUse{0};
+
+// Takes `bytes` from the budget; false (nothing taken) when that would pass the limit.
+bool reserve(std::size_t bytes) {
+    const std::size_t limit = memoryLimit();
+    std::size_t used = g_inUse.load(std::memory_order_relaxed);
+    do {
+        if (bytes > limit || used > limit - bytes) return false;
+    } while (!g_inUse.compare_exchange_weak(used, used + bytes, std::memory_order_relaxed));
+    return true;
+}
+
+void release(std::size_t bytes) {
+    g_inUse.fetch_sub(bytes, std::memory_order_relaxed);
+}
+
+// Zeroed, aligned storage of at least `bytes`, counted against the budget until freed. Throws
+// MemoryLimitError (the caller's dtype and dims name the request).
+std::shared_ptr<std::byte[]> allocate(std::size_t bytes, ir::DType dtype, const Dims& dims,
+                                      std::size_t minBytes) {
+    if (bytes > std::numeric_limits<std::size_t>::max() - kAlignment)
+        throw MemoryLimitError(dtype, dims, minBytes);
+    std::size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+    if (rounded == 0) rounded = kAlignment;
+    if (!reserve(rounded)) throw MemoryLimitError(dtype, dims, minBytes);
+    std::byte* p = nullptr;
+    try {
+        p = static_cast<std::byte*>(::operator new[](rounded, std::align_val_t(kAlignment)));
+    } catch (const std::bad_alloc&) {
+        release(rounded);
+        throw MemoryLimitError(dtype, dims, minBytes);
+    }
+    std::memset(p, 0, rounded);
+    return std::shared_ptr<std::byte[]>(p, [rounded](std::byte* q) {
+        ::operator delete[](q, std::align_val_t(kAlignment));
+        release(rounded);
+    });
 }
 
 template <class T>
@@ -41,13 +79,84 @@ double halfToDouble(uint16_t h) {
 }  // namespace
 
 int64_t numElementsOf(const Dims& dims) {
-    int64_t n = 1;
-    for (int64_t d : dims) n *= d;
-    return n;
+    return checkedProduct(dims).value_or(std::numeric_limits<int64_t>::max());
+}
+
+std::optional<int64_t> checkedNumElementsOf(const Dims& dims) {
+    return checkedProduct(dims);
+}
+
+std::optional<std::size_t> checkedByteSizeOf(ir::DType dtype, const Dims& dims) {
+    for (int64_t d : dims)
+        if (d < 0) return std::nullopt;
+    const std::optional<int64_t> n = checkedProduct(dims);
+    if (!n) return std::nullopt;
+    return checkedBytes(*n,
+                        dtype == ir::DType::kString ? sizeof(std::string) : ir::dtypeSize(dtype));
 }
 
 std::string dimsToString(const Dims& dims) {
     return fmt::format("[{}]", fmt::join(dims, ","));
+}
+
+std::string bytesToString(std::size_t bytes) {
+    const double b = static_cast<double>(bytes);
+    if (b >= 1024.0 * 1024 * 1024 * 1024)
+        return fmt::format("{} bytes ({:.1f} TiB)", bytes, b / (1024.0 * 1024 * 1024 * 1024));
+    if (b >= 1024.0 * 1024 * 1024)
+        return fmt::format("{} bytes ({:.1f} GiB)", bytes, b / (1024.0 * 1024 * 1024));
+    if (b >= 1024.0 * 1024) return fmt::format("{} bytes ({:.1f} MiB)", bytes, b / (1024.0 * 1024));
+    return fmt::format("{} bytes", bytes);
+}
+
+std::size_t defaultMemoryLimit() {
+    // Computed once: neither physical memory nor (usually) RLIMIT_AS changes under us.
+    static const std::size_t kDefault = [] {
+        std::size_t total = std::numeric_limits<std::size_t>::max();
+        const long pages = ::sysconf(_SC_PHYS_PAGES), pageSize = ::sysconf(_SC_PAGE_SIZE);
+        if (pages > 0 && pageSize > 0)
+            total = checkedMul(static_cast<std::size_t>(pages), static_cast<std::size_t>(pageSize))
+                        .value_or(total);
+        rlimit as{};
+        if (::getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY)
+            total = std::min(total, static_cast<std::size_t>(as.rlim_cur));
+        return total / 4 * 3;
+    }();
+    return kDefault;
+}
+
+std::size_t memoryLimit() {
+    const std::size_t limit = g_limit.load(std::memory_order_relaxed);
+    return limit ? limit : defaultMemoryLimit();
+}
+
+void setMemoryLimit(std::size_t bytes) {
+    g_limit.store(bytes, std::memory_order_relaxed);
+}
+
+std::size_t memoryInUse() {
+    return g_inUse.load(std::memory_order_relaxed);
+}
+
+MemoryLimitError::MemoryLimitError(ir::DType dtype, const Dims& dims, std::size_t minBytes)
+    : m_dims(dims) {
+    const std::string what =
+        fmt::format("a {} tensor of shape {}", ir::dtypeName(dtype), dimsToString(dims));
+    const std::optional<std::size_t> bytes = checkedByteSizeOf(dtype, dims);
+    if (std::any_of(dims.begin(), dims.end(), [](int64_t d) { return d < 0; })) {
+        m_message = fmt::format("{} has a negative dimension", what);
+    } else if (!bytes) {
+        m_message = fmt::format("{} needs more bytes than a 64-bit size can count", what);
+    } else {
+        const std::size_t need = std::max(*bytes, minBytes);
+        const std::size_t limit = memoryLimit(), used = memoryInUse();
+        if (need <= limit && used <= limit - need)  // within budget: the allocator failed
+            m_message = fmt::format("{} needs {}: out of memory ({} in use)", what,
+                                    bytesToString(need), bytesToString(used));
+        else
+            m_message = fmt::format("{} needs {}, over the memory limit of {} ({} in use)", what,
+                                    bytesToString(need), bytesToString(limit), bytesToString(used));
+    }
 }
 
 HostTensor::HostTensor(ir::DType dtype, Dims dims) {
@@ -55,19 +164,26 @@ HostTensor::HostTensor(ir::DType dtype, Dims dims) {
 }
 
 void HostTensor::ensure(ir::DType dtype, const Dims& dims, std::size_t minBytes) {
+    // Checked before anything changes: a refused request leaves the tensor as it was.
+    const std::optional<std::size_t> elementBytes = checkedByteSizeOf(dtype, dims);
+    if (!elementBytes) throw MemoryLimitError(dtype, dims, minBytes);
+    const int64_t count = numElementsOf(dims);
+    if (dtype == ir::DType::kString) {
+        // Not counted (a std::string grows on its own), but checked against what is left.
+        const std::size_t limit = memoryLimit(), used = memoryInUse();
+        if (used > limit || *elementBytes > limit - used)
+            throw MemoryLimitError(dtype, dims, minBytes);
+        m_strings.assign(static_cast<std::size_t>(count), {});
+    } else {
+        const std::size_t bytes = std::max(*elementBytes, minBytes);
+        if (!m_storage || bytes > m_capacity || m_storage.use_count() > 1) {
+            m_storage = allocate(bytes, dtype, dims, minBytes);
+            m_capacity = bytes;
+        }
+    }
     m_dtype = dtype;
     m_dims = dims;
-    m_count = numElementsOf(dims);
-    if (dtype == ir::DType::kString) {
-        m_strings.assign(static_cast<std::size_t>(m_count), {});
-        return;
-    }
-    const std::size_t bytes =
-        std::max(static_cast<std::size_t>(m_count) * ir::dtypeSize(dtype), minBytes);
-    if (!m_storage || bytes > m_capacity || m_storage.use_count() > 1) {
-        m_storage = allocate(bytes);
-        m_capacity = bytes;
-    }
+    m_count = count;
 }
 
 int64_t HostTensor::dim(int i) const {

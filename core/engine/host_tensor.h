@@ -6,8 +6,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/ir/dtype.h"
@@ -18,15 +21,70 @@ namespace wh::engine {
 
 using Dims = std::vector<int64_t>;
 
-/// Product of dims (1 for a scalar).
+/// Product of dims (1 for a scalar); saturates at INT64_MAX when the product overflows (no
+/// allocation can satisfy that, so HostTensor::ensure refuses it).
 int64_t numElementsOf(const Dims& dims);
+/// Product of dims, or nullopt when it overflows int64.
+std::optional<int64_t> checkedNumElementsOf(const Dims& dims);
+/// Bytes of `dims` elements of `dtype` (strings count sizeof(std::string) each), or nullopt when
+/// a dim is negative or the size overflows.
+std::optional<std::size_t> checkedByteSizeOf(ir::DType dtype, const Dims& dims);
 /// "[1,3,224,224]".
 std::string dimsToString(const Dims& dims);
+/// "40000000000 bytes (37.3 GiB)".
+std::string bytesToString(std::size_t bytes);
+
+// ---------------------------------------------------------------- memory budget
+// Every HostTensor storage is counted, process-wide, against one limit; a request that would
+// go over it fails before the allocator is asked. Kernels need not check: HostTensor::ensure
+// throws MemoryLimitError, and the plans turn it into a Status naming the node at the step
+// boundary (catchMemoryErrors). Thread-safe (atomics); storage shared by several tensors counts
+// once, and returns to the budget when its last owner lets go.
+
+/// The limit HostTensor storage may take in all, in bytes.
+std::size_t memoryLimit();
+/// Sets the limit; 0 restores defaultMemoryLimit(). Storage already held is kept even when it
+/// is over the new limit (only new requests fail).
+void setMemoryLimit(std::size_t bytes);
+/// 3/4 of physical memory (sysconf), or of RLIMIT_AS when that is lower.
+std::size_t defaultMemoryLimit();
+/// Bytes of HostTensor storage alive now (rounded up to the 64-byte alignment).
+std::size_t memoryInUse();
+
+/// Why storage could not be had: the size overflows, a dim is negative, the budget is spent, or
+/// the allocator failed. A std::bad_alloc, so code that already handles that handles this too.
+/// what() is one line: "a float tensor of shape [..] needs N bytes (..), over the memory limit
+/// of M bytes (..)".
+class MemoryLimitError : public std::bad_alloc {
+public:
+    MemoryLimitError(ir::DType dtype, const Dims& dims, std::size_t minBytes);
+    const char* what() const noexcept override { return m_message.c_str(); }
+    const Dims& dims() const { return m_dims; }
+
+private:
+    Dims m_dims;
+    std::string m_message;
+};
+
+/// Runs `f` (returning Status); a MemoryLimitError or std::bad_alloc it throws becomes a
+/// kBadInput Status "<where>: <what>". For step boundaries: where = "node 'x' (Op)".
+template <class F>
+Status catchMemoryErrors(std::string_view where, F&& f) {
+    try {
+        return f();
+    } catch (const MemoryLimitError& e) {
+        return makeStatus(StatusCode::kBadInput, "{}: {}", where, e.what());
+    } catch (const std::bad_alloc&) {
+        return makeStatus(StatusCode::kBadInput, "{}: out of memory (limit {}, {} in use)", where,
+                          bytesToString(memoryLimit()), bytesToString(memoryInUse()));
+    }
+}
 
 class HostTensor {
 public:
     HostTensor() = default;
     /// Allocates zeroed storage for `dims` elements of `dtype` (strings: empty strings).
+    /// Throws MemoryLimitError as ensure() does.
     HostTensor(ir::DType dtype, Dims dims);
 
     /// A copy of an IR tensor's data (IR buffers are not aligned).
@@ -54,6 +112,8 @@ public:
     /// shared (the bytes are then kept: an in-place kernel relies on it); otherwise the new
     /// storage is zeroed. What kernels call on their outputs.
     /// `minBytes`: more storage than the elements need, for a Layout that pads.
+    /// Throws MemoryLimitError when the storage cannot be had (overflow, negative dim, over
+    /// memoryLimit(), allocator failure); the tensor is then left as it was.
     void ensure(ir::DType dtype, const Dims& dims, std::size_t minBytes = 0);
     /// Same elements, new dims (element counts must match). Shares storage.
     HostTensor reshaped(Dims dims) const;

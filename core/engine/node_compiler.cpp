@@ -70,7 +70,10 @@ Status foldNow(const ir::Node& node, std::span<const HostTensor* const> inputs,
     std::vector<HostTensor> outs(static_cast<std::size_t>(node.numOutputs()));
     std::vector<HostTensor*> outPtrs;
     for (HostTensor& o : outs) outPtrs.push_back(&o);
-    if (Status s = build.kernel->run(inputs, outPtrs); !s.isOk()) return named(s, nodeWhere(node));
+    const std::string where = nodeWhere(node);
+    if (Status s = catchMemoryErrors(where, [&] { return build.kernel->run(inputs, outPtrs); });
+        !s.isOk())
+        return named(s, where);
     build.outputs.resize(outs.size());
     for (std::size_t i = 0; i < outs.size(); ++i) {
         if (!node.output(static_cast<int>(i))) continue;

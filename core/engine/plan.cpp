@@ -125,8 +125,14 @@ private:
     Status addInitializersAndInputs() {
         for (const ir::Value* v : m_graph.initializers()) {
             if (v->isGraphInput()) continue;  // an overridable default: treated as an input below
-            WH_ASSIGN_OR_RETURN_STATUS(HostTensor t, HostTensor::fromIr(*v->initializer()));
-            newConstant(v, std::move(t));
+            Expected<HostTensor> t = error(StatusCode::kInternal, "not read");
+            WH_RETURN_STATUS_IF_ERROR(
+                catchMemoryErrors(fmt::format("initializer '{}'", v->name()), [&] {
+                    t = HostTensor::fromIr(*v->initializer());
+                    return Status::ok();
+                }));
+            if (!t) return t.error();
+            newConstant(v, std::move(*t));
         }
         for (const ir::Value* v : m_graph.inputs()) {
             auto given = m_options.inputShapes.find(v->name());
@@ -300,8 +306,8 @@ private:
                 // A node lowering added without replacing any is named as it is.
                 const ir::Node* un = m_user.graph->findNode(u);
                 if (un) step.users.push_back(u);
-                names.push_back(fmt::format("{} '{}'", (un ? un : m)->opType,
-                                            (un ? un : m)->displayName()));
+                names.push_back(
+                    fmt::format("{} '{}'", (un ? un : m)->opType, (un ? un : m)->displayName()));
             }
         std::vector<std::string> outs;
         const ir::Node& last = *members.back();
@@ -443,7 +449,8 @@ Expected<Plan> Plan::compile(const ir::Model& model, const PlanOptions& options)
     lowering.patterns = options.lowering;
     WH_ASSIGN_OR_RETURN(Lowered lowered, lower(model, lowering));
     Builder builder(model, lowered, options, *impl);
-    WH_RETURN_IF_ERROR(builder.build());
+    // Steps that allocate report their node themselves; this catches the rest (bookkeeping).
+    WH_RETURN_IF_ERROR(catchMemoryErrors("compiling the plan", [&] { return builder.build(); }));
     return Plan(std::move(impl));
 }
 
@@ -497,8 +504,13 @@ Expected<std::vector<HostTensor>> Plan::run(const std::vector<HostTensor>& input
             event.backend = step.backend;
             m.observer->stepBegin(event);
         }
-        Status st = step.kernel->run(ins, outs);
-        if (!st.isOk()) return error(st.code(), "{}: {}", step.where, st.message());
+        // A tensor the model sizes at run time may be refused (MemoryLimitError) or fail to
+        // allocate: that is bad input, reported at the step that asked.
+        Status st = catchMemoryErrors(step.where, [&] {
+            Status s = step.kernel->run(ins, outs);
+            return s.isOk() ? s : makeStatus(s.code(), "{}: {}", step.where, s.message());
+        });
+        if (!st.isOk()) return tl::unexpected(st);
         if (m.observer) {
             outInfos.clear();
             for (int s : step.outputs)

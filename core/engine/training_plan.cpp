@@ -120,8 +120,12 @@ Status TrainingPlan::Impl::forward(bool training, std::vector<std::unique_ptr<Ke
         Kernel* specific = kernels ? (*kernels)[i].get() : nullptr;
         Kernel& k = useTrainingForward ? *st.trainingForward : specific ? *specific : *st.kernel;
         if (options.observer) notify(true, pass, i, {});
-        Status s = k.run(ins, outs);
-        if (!s.isOk()) return makeStatus(s.code(), "{}: {}", st.where, s.message());
+        // Refused or failed allocations become bad input at the step that asked (host_tensor.h).
+        Status s = catchMemoryErrors(st.where, [&] { return k.run(ins, outs); });
+        if (!s.isOk())
+            return s.message().starts_with(st.where)
+                       ? s
+                       : makeStatus(s.code(), "{}: {}", st.where, s.message());
         if (options.observer) notify(false, pass, i, outs);
         for (std::size_t k2 = 0; k2 < st.outputs.size(); ++k2)
             if (const int o = st.outputs[k2]; o >= 0) {
@@ -239,8 +243,29 @@ std::vector<std::unique_ptr<Kernel>>* TrainingPlan::Impl::kernelsFor(const Dims&
     return &kernelSets.emplace(inputDims, std::move(set)).first->second;
 }
 
+// Kernels report refused allocations at their step (forward(), backward); these catch the rest
+// (buffers the pool hands out, copies of the results), so that no exception leaves the plan.
 Expected<double> TrainingPlan::forwardBackward(const HostTensor& images,
                                                const HostTensor& targets) {
+    Expected<double> result = error(StatusCode::kInternal, "not run");
+    WH_RETURN_IF_ERROR(catchMemoryErrors("training step", [&] {
+        result = forwardBackwardUnguarded(images, targets);
+        return Status::ok();
+    }));
+    return result;
+}
+
+Expected<std::vector<HostTensor>> TrainingPlan::evaluate(const HostTensor& images) {
+    Expected<std::vector<HostTensor>> result = error(StatusCode::kInternal, "not run");
+    WH_RETURN_IF_ERROR(catchMemoryErrors("evaluation", [&] {
+        result = evaluateUnguarded(images);
+        return Status::ok();
+    }));
+    return result;
+}
+
+Expected<double> TrainingPlan::forwardBackwardUnguarded(const HostTensor& images,
+                                                        const HostTensor& targets) {
     Impl& m = *m_impl;
     WH_RETURN_IF_ERROR(m.feed(images));
     setComputeThreads(m.options.threads);
@@ -323,8 +348,11 @@ Expected<double> TrainingPlan::forwardBackward(const HostTensor& images,
         }
         GradArgs args{savedIn, savedOut, inDims, outGrads, inGrads};
         if (m.options.observer) m.notify(true, Pass::kBackward, i, {});
-        Status s = st.grad->backward(args);
-        if (!s.isOk()) return error(s.code(), "{} (backward): {}", st.where, s.message());
+        const std::string where = fmt::format("{} (backward)", st.where);
+        Status s = catchMemoryErrors(where, [&] { return st.grad->backward(args); });
+        if (!s.isOk())
+            return s.message().starts_with(where) ? tl::unexpected(s)
+                                                  : error(s.code(), "{}: {}", where, s.message());
         for (std::size_t k = 0; k < st.inputs.size(); ++k) {
             if (!inGrads[k]) continue;
             const int slot = st.inputs[k];
@@ -402,7 +430,7 @@ Expected<double> TrainingPlan::forwardBackward(const HostTensor& images,
     return loss;
 }
 
-Expected<std::vector<HostTensor>> TrainingPlan::evaluate(const HostTensor& images) {
+Expected<std::vector<HostTensor>> TrainingPlan::evaluateUnguarded(const HostTensor& images) {
     Impl& m = *m_impl;
     WH_RETURN_IF_ERROR(m.feed(images));
     setComputeThreads(m.options.threads);

@@ -108,7 +108,8 @@ public:
 
     /// One training forward + loss + backward on a batch (`images` fed to the graph input,
     /// `targets` to the loss: int64 labels [B] for the default one). Fills every
-    /// Parameter::grad; updates state (BN running statistics). Returns the loss.
+    /// Parameter::grad; updates state (BN running statistics). Returns the loss. A tensor over
+    /// engine::memoryLimit() (or a failed allocation) is kBadInput naming the step.
     Expected<double> forwardBackward(const HostTensor& images, const HostTensor& targets);
     /// Inference-semantics forward; returns every graph output (copies).
     Expected<std::vector<HostTensor>> evaluate(const HostTensor& images);
@@ -147,6 +148,9 @@ public:
 private:
     struct Impl;
     explicit TrainingPlan(std::unique_ptr<Impl> impl);
+    // The two above without the memory backstop (they may throw MemoryLimitError).
+    Expected<double> forwardBackwardUnguarded(const HostTensor& images, const HostTensor& targets);
+    Expected<std::vector<HostTensor>> evaluateUnguarded(const HostTensor& images);
     std::unique_ptr<Impl> m_impl;
 };
 

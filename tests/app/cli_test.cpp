@@ -6,11 +6,17 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+
+#include "core/data/npy.h"
+#include "core/engine/host_tensor.h"
+#include "core/ir/graph.h"
+#include "core/onnx/model_io.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -26,7 +32,12 @@ struct CliRun {
 CliRun runCli(const std::string& args) {
     const fs::path errFile =
         fs::temp_directory_path() / ("whittle-cli-err-" + std::to_string(getpid()));
-    const std::string cmd = std::string(WHITTLE_CLI) + " " + args + " 2>" + errFile.string();
+    // "__limited__ ARGS": under a 1 GiB address-space limit (what a small machine gives).
+    const std::string limited = "__limited__ ";
+    const bool limit = args.rfind(limited, 0) == 0;
+    const std::string cmd = (limit ? "ulimit -v 1048576; exec " : "") + std::string(WHITTLE_CLI) +
+                            " " + (limit ? args.substr(limited.size()) : args) + " 2>" +
+                            errFile.string();
     CliRun r;
     FILE* pipe = popen(cmd.c_str(), "r");
     char buf[4096];
@@ -349,4 +360,257 @@ TEST(Cli, TrainErrorsFollowTheContract) {
     EXPECT_FALSE(fs::exists(out));
     EXPECT_EQ(fs::file_size(copy), fs::file_size(kSample));
     fs::remove(copy);
+}
+
+// ---------------------------------------------------------------- memory limits (Engine III)
+// A hazard corpus: models whose sizes come from numbers the model (or its input) supplies. Run
+// by the real CLI under a 1 GiB address-space limit, each must fail with exit 2 and one line
+// naming the node, never die of std::bad_alloc.
+
+namespace {
+
+// One node `op` named `name` at `opset`; `fed` inputs are graph inputs (declared with their
+// dims, symbolic where the dim is -1), `fixed` ones initializers; nullptr-valued entries omitted.
+struct HazardInput {
+    std::string name;
+    wh::engine::HostTensor value;  // empty: an omitted optional input
+    bool fed = false;
+    wh::engine::Dims declared;  // fed: the declared dims (-1: symbolic)
+};
+
+fs::path writeHazard(const std::string& file, const std::string& op, const std::string& name,
+                     int64_t opset, std::vector<HazardInput> inputs,
+                     std::vector<wh::ir::Attribute> attrs = {}) {
+    using namespace wh;
+    ir::Model m;
+    m.opsetImports.push_back({"", opset, {}});
+    ir::Graph& g = *m.graph;
+    std::vector<ir::Value*> ins;
+    for (HazardInput& in : inputs) {
+        if (in.value.empty() && !in.fed) {
+            ins.push_back(nullptr);
+            continue;
+        }
+        ir::Value* v = *g.addValue(in.name);
+        if (in.fed) {
+            ir::Shape shape;
+            for (std::size_t d = 0; d < in.declared.size(); ++d)
+                shape.dims.push_back(in.declared[d] < 0
+                                         ? ir::Dim::symbol(d == 0 ? "N" : "S" + std::to_string(d))
+                                         : ir::Dim::known(in.declared[d]));
+            v->type = ir::Type::tensor(in.value.dtype(), shape);
+            g.insertGraphInput(v);
+        } else {
+            g.setInitializer(v, in.value.toIr(in.name));
+        }
+        ins.push_back(v);
+    }
+    ir::Value* y = *g.addValue("y");
+    ir::Node* node = g.addNode(op, ins, std::vector<ir::Value*>{y});
+    node->name = name;
+    for (auto& a : attrs) node->attributes().push_back(std::move(a));
+    g.insertGraphOutput(y);
+    const fs::path dir = fs::temp_directory_path() / "whittle-cli-hazards";
+    fs::create_directories(dir);
+    const fs::path path = dir / file;
+    EXPECT_TRUE(onnx::saveModel(m, path).isOk()) << file;
+    return path;
+}
+
+fs::path writeInput(const std::string& file, const wh::engine::HostTensor& t) {
+    const fs::path path = fs::temp_directory_path() / "whittle-cli-hazards" / file;
+    fs::create_directories(path.parent_path());
+    EXPECT_TRUE(wh::data::writeNpy(path, t).isOk()) << file;
+    return path;
+}
+
+// The CLI under `ulimit -v 1 GiB`: what a hostile model meets on a small machine.
+CliRun runCliLimited(const std::string& args) {
+    return runCli("__limited__ " + args);
+}
+
+void expectRefused(const CliRun& r, const std::string& node, const std::string& op,
+                   const std::string& also = "") {
+    EXPECT_FALSE(r.signalled) << r.err;
+    EXPECT_EQ(r.exitCode, 2) << r.err;
+    EXPECT_EQ(lineCount(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find("node '" + node + "' (" + op + ")"), std::string::npos) << r.err;
+    if (!also.empty()) EXPECT_NE(r.err.find(also), std::string::npos) << r.err;
+}
+
+}  // namespace
+
+TEST(CliMemory, HazardCorpusFailsCleanlyUnderOneGiB) {
+    using wh::engine::HostTensor;
+    using wh::ir::DType;
+    const fs::path out = fs::temp_directory_path() / "whittle-cli-hazards" / "out";
+
+    // ConstantOfShape 100000 x 100000 floats (40 GB), the shape fed at run time.
+    const fs::path fill = writeHazard("fill.onnx", "ConstantOfShape", "huge_fill", 13,
+                                      {{"shape", HostTensor(DType::kInt64, {2}), true, {2}}});
+    const fs::path shape = writeInput("shape.npy", HostTensor::fromInt64s({2}, {100000, 100000}));
+    expectRefused(runCliLimited("run " + fill.string() + " --input shape=" + shape.string() +
+                                " --output-dir " + out.string()),
+                  "huge_fill", "ConstantOfShape", "[100000,100000]");
+    // Dims whose product overflows int64.
+    const fs::path wrap = writeInput(
+        "wrap.npy", HostTensor::fromInt64s({3}, {int64_t{1} << 32, int64_t{1} << 32, 6}));
+    expectRefused(runCliLimited("run " + fill.string() + " --input shape=" + wrap.string() +
+                                " --output-dir " + out.string()),
+                  "huge_fill", "ConstantOfShape", "64-bit");
+
+    // Pad by 10^9 on each side of a fed tensor: compiled fine, refused when run (bench).
+    const fs::path pad =
+        writeHazard("pad.onnx", "Pad", "wide_pad", 13,
+                    {{"x", HostTensor(DType::kFloat, {1, 4}), true, {-1, 4}},
+                     {"pads", HostTensor::fromInt64s({4}, {0, 1000000000, 0, 1000000000})}});
+    expectRefused(runCliLimited("bench " + pad.string() + " --iters 1"), "wide_pad", "Pad",
+                  "memory limit");
+    // Pads whose sum overflows int64.
+    const int64_t big = std::numeric_limits<int64_t>::max() / 2 + 1;
+    const fs::path padWrap = writeHazard("pad_wrap.onnx", "Pad", "wrap_pad", 13,
+                                         {{"x", HostTensor(DType::kFloat, {1, 4}), true, {-1, 4}},
+                                          {"pads", HostTensor::fromInt64s({4}, {0, big, 0, big})}});
+    expectRefused(runCliLimited("bench " + padWrap.string() + " --iters 1"), "wrap_pad", "Pad");
+
+    // Resize by 10^5 per spatial axis: [1,1,4,4] -> [1,1,400000,400000].
+    const fs::path resize =
+        writeHazard("resize.onnx", "Resize", "zoom", 13,
+                    {{"x", HostTensor(DType::kFloat, {1, 1, 4, 4}), true, {-1, 1, 4, 4}},
+                     {"roi", HostTensor()},
+                     {"scales", HostTensor::fromFloats({4}, {1.f, 1.f, 1e5f, 1e5f})}});
+    expectRefused(runCliLimited("bench " + resize.string() + " --iters 1"), "zoom", "Resize",
+                  "[1,1,400000,400000]");
+    // ... and by 10^30: the output dim does not fit int64.
+    const fs::path resizeInf =
+        writeHazard("resize_inf.onnx", "Resize", "zoom_inf", 13,
+                    {{"x", HostTensor(DType::kFloat, {1, 1, 4, 4}), true, {-1, 1, 4, 4}},
+                     {"roi", HostTensor()},
+                     {"scales", HostTensor::fromFloats({4}, {1.f, 1.f, 1e30f, 1e30f})}});
+    expectRefused(runCliLimited("bench " + resizeInf.string() + " --iters 1"), "zoom_inf",
+                  "Resize");
+
+    // Reshape to a shape given at run time that does not match, or whose product overflows.
+    const fs::path reshape = writeHazard("reshape.onnx", "Reshape", "bad_view", 13,
+                                         {{"x", HostTensor(DType::kFloat, {2, 3}), true, {2, 3}},
+                                          {"shape", HostTensor(DType::kInt64, {2}), true, {2}}});
+    const fs::path x23 = writeInput("x23.npy", HostTensor(DType::kFloat, {2, 3}));
+    const fs::path s45 = writeInput("s45.npy", HostTensor::fromInt64s({2}, {4, 5}));
+    expectRefused(runCliLimited("run " + reshape.string() + " --input x=" + x23.string() +
+                                " --input shape=" + s45.string() + " --output-dir " + out.string()),
+                  "bad_view", "Reshape");
+    const fs::path s3 =
+        writeInput("s3.npy", HostTensor::fromInt64s({3}, {int64_t{1} << 32, int64_t{1} << 32, 6}));
+    expectRefused(runCliLimited("run " + reshape.string() + " --input x=" + x23.string() +
+                                " --input shape=" + s3.string() + " --output-dir " + out.string()),
+                  "bad_view", "Reshape");
+
+    // A constant ConstantOfShape is folded while compiling: refused there, naming the node.
+    const fs::path folded = writeHazard("folded.onnx", "ConstantOfShape", "folded_fill", 13,
+                                        {{"shape", HostTensor::fromInt64s({2}, {100000, 100000})}});
+    expectRefused(runCliLimited("bench " + folded.string() + " --iters 1"), "folded_fill",
+                  "ConstantOfShape");
+
+    // Expand and Tile to 10^10 elements of a fed tensor.
+    const fs::path expand = writeHazard("expand.onnx", "Expand", "stretch", 13,
+                                        {{"x", HostTensor(DType::kFloat, {1}), true, {1}},
+                                         {"shape", HostTensor::fromInt64s({2}, {100000, 100000})}});
+    expectRefused(runCliLimited("bench " + expand.string() + " --iters 1"), "stretch", "Expand",
+                  "[100000,100000]");
+    const fs::path tile = writeHazard("tile.onnx", "Tile", "repeat", 13,
+                                      {{"x", HostTensor(DType::kFloat, {1, 4}), true, {-1, 4}},
+                                       {"repeats", HostTensor::fromInt64s({2}, {100000, 100000})}});
+    expectRefused(runCliLimited("bench " + tile.string() + " --iters 1"), "repeat", "Tile",
+                  "[100000,400000]");
+    // Range with 10^15 elements: the limit fed at run time, and all constant (folded).
+    const fs::path range = writeHazard("range.onnx", "Range", "count", 13,
+                                       {{"start", HostTensor::scalar(DType::kInt64, 0)},
+                                        {"limit", HostTensor::scalar(DType::kInt64, 0), true, {}},
+                                        {"delta", HostTensor::scalar(DType::kInt64, 1)}});
+    const fs::path limit = writeInput("limit.npy", HostTensor::scalar(DType::kInt64, 1e15));
+    expectRefused(runCliLimited("run " + range.string() + " --input limit=" + limit.string() +
+                                " --output-dir " + out.string()),
+                  "count", "Range", "[1000000000000000]");
+    const fs::path rangeFolded = writeHazard("range_folded.onnx", "Range", "count_folded", 13,
+                                             {{"start", HostTensor::scalar(DType::kInt64, 0)},
+                                              {"limit", HostTensor::scalar(DType::kInt64, 1e15)},
+                                              {"delta", HostTensor::scalar(DType::kInt64, 1)}});
+    expectRefused(runCliLimited("bench " + rangeFolded.string() + " --iters 1"), "count_folded",
+                  "Range");
+    fs::remove_all(fs::temp_directory_path() / "whittle-cli-hazards");
+}
+
+TEST(CliMemory, MaxMemoryBoundsEveryEngineCommand) {
+    // LeNet's weights and a batch of 64 fit in 512 KiB; conv1's output (1.1 MiB) does not.
+    CliRun bench = runCli("bench " + kSample + " --batch 64 --iters 1 --max-memory 512K");
+    EXPECT_EQ(bench.exitCode, 2) << bench.err;
+    EXPECT_EQ(lineCount(bench.err), 1) << bench.err;
+    EXPECT_NE(bench.err.find("node 'conv1' (Conv): a float tensor of shape [64,6,28,28] needs "
+                             "1204224 bytes (1.1 MiB), over the memory limit of 524288 bytes"),
+              std::string::npos)
+        << bench.err;
+    // Less than the input: refused before any node runs, still one line and exit 2.
+    CliRun tiny = runCli("bench " + kSample + " --batch 4 --iters 1 --max-memory 4K");
+    EXPECT_EQ(tiny.exitCode, 2) << tiny.err;
+    EXPECT_NE(tiny.err.find("input 'input'"), std::string::npos) << tiny.err;
+
+    CliRun ok = runCli("bench " + kSample + " --batch 4 --iters 1 --max-memory 1G");
+    EXPECT_EQ(ok.exitCode, 0) << ok.err;
+    CliRun bad = runCli("bench " + kSample + " --max-memory 12Q");
+    EXPECT_EQ(bad.exitCode, 1) << bad.err;
+    EXPECT_NE(bad.err.find("--max-memory"), std::string::npos) << bad.err;
+
+    const fs::path dir = fs::temp_directory_path() / "whittle-cli-maxmem";
+    fs::create_directories(dir);
+    writeNpyFloat(dir / "x.npy", {2, 1, 28, 28}, 0.5f);
+    CliRun run = runCli("run " + kSample + " --input input=" + (dir / "x.npy").string() +
+                        " --output-dir " + (dir / "out").string() + " --max-memory 16384");
+    EXPECT_EQ(run.exitCode, 2) << run.err;
+    EXPECT_EQ(lineCount(run.err), 1) << run.err;
+    fs::remove_all(dir);
+    if (fs::exists("/usr/share/datasets/fashion-mnist")) {
+        CliRun eval = runCli("eval " + kSample +
+                             " --dataset fashion-mnist --limit 64 --batch 64 --max-memory 64K");
+        EXPECT_EQ(eval.exitCode, 2) << eval.err;
+        EXPECT_EQ(lineCount(eval.err), 1) << eval.err;
+    }
+}
+
+// ---------------------------------------------------------------- --shape (Engine III)
+
+TEST(CliShape, SymbolicDimsNeedAValue) {
+    using wh::engine::HostTensor;
+    using wh::ir::DType;
+    // [N, 3, 8, W]: N takes --batch, W must be given.
+    const fs::path model =
+        writeHazard("relu_nw.onnx", "Relu", "act", 13,
+                    {{"x", HostTensor(DType::kFloat, {1, 3, 8, 8}), true, {-1, 3, 8, -1}}});
+    CliRun missing = runCli("bench " + model.string() + " --iters 1");
+    EXPECT_EQ(missing.exitCode, 2) << missing.err;
+    EXPECT_EQ(lineCount(missing.err), 1) << missing.err;
+    EXPECT_NE(missing.err.find("input 'x'"), std::string::npos) << missing.err;
+    EXPECT_NE(missing.err.find("'S3'"), std::string::npos) << missing.err;
+
+    CliRun given = runCli("bench " + model.string() + " --iters 1 --json --shape x=2,3,8,5");
+    ASSERT_EQ(given.exitCode, 0) << given.err;
+    CliRun wrong = runCli("bench " + model.string() + " --iters 1 --shape x=2,4,8,5");
+    EXPECT_EQ(wrong.exitCode, 2) << wrong.err;
+    EXPECT_NE(wrong.err.find("[N,3,8,S3]"), std::string::npos) << wrong.err;
+    CliRun noInput = runCli("bench " + model.string() + " --iters 1 --shape y=1");
+    EXPECT_EQ(noInput.exitCode, 1) << noInput.err;
+    CliRun malformed = runCli("bench " + model.string() + " --iters 1 --shape x=2,a");
+    EXPECT_EQ(malformed.exitCode, 1) << malformed.err;
+
+    // run: the plan is compiled for the given shape; a feed that differs is refused.
+    const fs::path x = writeInput("x_nw.npy", HostTensor(DType::kFloat, {2, 3, 8, 5}));
+    const fs::path out = fs::temp_directory_path() / "whittle-cli-hazards" / "out";
+    CliRun run = runCli("run " + model.string() + " --input x=" + x.string() +
+                        " --shape x=2,3,8,5 --json --output-dir " + out.string());
+    ASSERT_EQ(run.exitCode, 0) << run.err;
+    EXPECT_EQ(json::parse(run.out)["outputs"][0]["shape"], json::parse("[2,3,8,5]"));
+    CliRun runWrong = runCli("run " + model.string() + " --input x=" + x.string() +
+                             " --shape x=2,3,8,6 --output-dir " + out.string());
+    EXPECT_EQ(runWrong.exitCode, 2) << runWrong.err;
+    EXPECT_NE(runWrong.err.find("'x'"), std::string::npos) << runWrong.err;
+    fs::remove_all(fs::temp_directory_path() / "whittle-cli-hazards");
 }

@@ -160,6 +160,15 @@ Expected<std::vector<std::size_t>> resolveAxes(const ResizeAttrs& a, int64_t ran
     return axes;
 }
 
+// An output dim computed in double must fit int64 before it is converted (a scale of 1e300
+// would otherwise be undefined behaviour); the memory budget judges the rest.
+Status checkOutputDim(double length, std::size_t d, const Dims& x) {
+    if (!(length < 0x1p62))
+        return makeStatus(StatusCode::kBadInput, "Resize: output dim {} of {} would be {:g}", d,
+                          dimsToString(x), length);
+    return Status::ok();
+}
+
 // All of X's dims must be known. `scales`/`sizes`/`roi` may be null or empty.
 Expected<Resolved> resolve(const ResizeAttrs& a, const Dims& x, const HostTensor* roi,
                            const HostTensor* scales, const HostTensor* sizes) {
@@ -201,6 +210,7 @@ Expected<Resolved> resolve(const ResizeAttrs& a, const Dims& x, const HostTensor
             }
             for (std::size_t d : axes) {
                 r.scale[d] = s;
+                WH_RETURN_IF_ERROR(checkOutputDim(s * static_cast<double>(x[d]), d, x));
                 r.out[d] = static_cast<int64_t>(std::round(s * static_cast<double>(x[d])));
                 r.length[d] = static_cast<double>(r.out[d]);
             }
@@ -215,6 +225,7 @@ Expected<Resolved> resolve(const ResizeAttrs& a, const Dims& x, const HostTensor
             if (!(s > 0.0)) return error(StatusCode::kBadInput, "Resize: scale {} must be > 0", s);
             r.scale[d] = s;
             r.length[d] = s * static_cast<double>(x[d]);
+            WH_RETURN_IF_ERROR(checkOutputDim(r.length[d], d, x));
             r.out[d] = static_cast<int64_t>(std::floor(r.length[d]));
         }
     }

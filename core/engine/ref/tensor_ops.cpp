@@ -8,6 +8,7 @@
 // Data is moved by element size (1/2/4/8 bytes, or std::string), not by element type.
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <numeric>
@@ -19,6 +20,7 @@
 #include "core/engine/ref/broadcast.h"
 #include "core/engine/ref/kernel_util.h"
 #include "core/engine/ref/ref_kernels.h"
+#include "core/util/checked_math.h"
 
 namespace wh::engine::ref {
 
@@ -455,7 +457,11 @@ Expected<Dims> reshapeDims(const Dims& in, const Ints& shape, bool allowZero) {
                              dimsToString(shape));
             unknown = true;  // a copied unknown input dim
         } else {
-            known *= v;
+            const std::optional<int64_t> product = checkedMul(known, v);
+            if (!product)
+                return error(StatusCode::kBadInput, "shape {} has more elements than int64 counts",
+                             dimsToString(shape));
+            known = *product;
         }
         out[i] = v;
     }
@@ -898,7 +904,13 @@ Expected<Dims> padDims(const Dims& in, const Ints& pads) {
         return error(StatusCode::kBadInput, "{} pads for rank {}", pads.size(), in.size());
     Dims out(in.size());
     for (std::size_t i = 0; i < in.size(); ++i) {
-        out[i] = in[i] < 0 ? -1 : in[i] + pads[i] + pads[i + in.size()];
+        // Pads are the model's numbers: a sum past int64 is refused, not wrapped.
+        std::optional<int64_t> sum = checkedAdd(in[i], pads[i]);
+        if (sum) sum = checkedAdd(*sum, pads[i + in.size()]);
+        if (in[i] >= 0 && !sum)
+            return error(StatusCode::kBadInput, "pads [{}] overflow dim {} of {}",
+                         fmt::join(pads, ","), i, dimsToString(in));
+        out[i] = in[i] < 0 ? -1 : *sum;
         if (in[i] >= 0 && out[i] < 0)
             return error(StatusCode::kBadInput, "pads [{}] remove more than {}",
                          fmt::join(pads, ","), dimsToString(in));
@@ -966,6 +978,10 @@ Expected<KernelBuild> padFactory(const KernelContext& ctx) {
             T value = convertValue<T>(attrValue);
             if (const HostTensor* v = attrForm ? nullptr : optionalInput(in, 2))
                 if (v->numElements() > 0) value = v->data<T>()[0];
+            HostTensor& y = *outs[0];
+            // First: the budget refuses an absurd output before the index tables below (as
+            // long as its dims) are built.
+            y.ensure(xs.dtype(), outDims);
             // Per axis, the source index of every output index (-1: the constant).
             std::vector<Ints> source(rank);
             for (std::size_t a = 0; a < rank; ++a) {
@@ -995,8 +1011,6 @@ Expected<KernelBuild> padFactory(const KernelContext& ctx) {
                     source[a][static_cast<std::size_t>(o)] = i;
                 }
             }
-            HostTensor& y = *outs[0];
-            y.ensure(xs.dtype(), outDims);
             const int64_t total = y.numElements();
             if (total == 0) return Status::ok();
             const T* px = xs.data<T>();
@@ -1035,6 +1049,137 @@ Expected<KernelBuild> padFactory(const KernelContext& ctx) {
     return singleOutput(std::move(*built), std::move(out));
 }
 
+// ---------------------------------------------------------------- Expand, Tile, Range
+// Their output sizes are the model's numbers (a shape, repeats, a count): checked for overflow
+// here, and against the memory budget by HostTensor::ensure.
+
+Expected<KernelBuild> expandFactory(const KernelContext& ctx) {
+    WH_RETURN_IF_ERROR(requireInputs(ctx, 2));
+    const TensorInfo& x = ctx.inputs[0];
+    TensorInfo out = unknownRank(x.dtype);
+    if (auto shape = constantInts(ctx, 1); shape && x.rankKnown) {
+        auto d = broadcastDims(x.dims, *shape);
+        if (!d) return error(StatusCode::kBadInput, "{}: {}", ctx.where(), d.error().message());
+        out = infoOf(x.dtype, std::move(*d));
+    }
+    auto kernel = makeKernel([](Ins in, Outs outs) -> Status {
+        const HostTensor& xs = *in[0];
+        const Ints shape = in[1]->toInt64s();
+        for (int64_t d : shape)
+            if (d < 0)
+                return makeStatus(StatusCode::kBadInput, "negative dim in shape {}",
+                                  dimsToString(shape));
+        WH_ASSIGN_OR_RETURN_STATUS(const Dims outDims, broadcastDims(xs.dims(), shape));
+        HostTensor& y = *outs[0];
+        y.ensure(xs.dtype(), outDims);
+        WH_ASSIGN_OR_RETURN_STATUS(const BroadcastPlan plan,
+                                   planBroadcastTo(outDims, {&xs.dims()}));
+        byElementSize(xs.dtype(), [&](auto tag) {
+            using E = decltype(tag);
+            const E* src = elems<E>(xs);
+            E* dst = elems<E>(y);
+            forEachRow(plan, [&](int64_t o, const int64_t* offs, int64_t n, const int64_t* steps) {
+                for (int64_t i = 0; i < n; ++i) dst[o + i] = src[offs[0] + i * steps[0]];
+            });
+        });
+        return Status::ok();
+    });
+    return singleOutput(std::move(kernel), std::move(out));
+}
+
+// Tile's output dims: dim * repeats, -1 where the dim is unknown.
+Expected<Dims> tileDims(const Dims& in, const Ints& repeats) {
+    if (repeats.size() != in.size())
+        return error(StatusCode::kBadInput, "{} repeats for rank {}", repeats.size(), in.size());
+    Dims out(in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        if (repeats[i] < 0)
+            return error(StatusCode::kBadInput, "negative repeats {}", dimsToString(repeats));
+        const std::optional<int64_t> d = checkedMul(in[i], repeats[i]);
+        if (in[i] >= 0 && !d)
+            return error(StatusCode::kBadInput, "repeats {} overflow {}", dimsToString(repeats),
+                         dimsToString(in));
+        out[i] = in[i] < 0 ? -1 : *d;
+    }
+    return out;
+}
+
+Expected<KernelBuild> tileFactory(const KernelContext& ctx) {
+    WH_RETURN_IF_ERROR(requireInputs(ctx, 2));
+    const TensorInfo& x = ctx.inputs[0];
+    TensorInfo out = unknownDimsLike(x.dtype, x);
+    if (auto repeats = constantInts(ctx, 1); repeats && x.rankKnown) {
+        auto d = tileDims(x.dims, *repeats);
+        if (!d) return error(StatusCode::kBadInput, "{}: {}", ctx.where(), d.error().message());
+        out.dims = std::move(*d);
+    }
+    auto kernel = makeKernel([](Ins in, Outs outs) -> Status {
+        const HostTensor& xs = *in[0];
+        WH_ASSIGN_OR_RETURN_STATUS(const Dims outDims, tileDims(xs.dims(), in[1]->toInt64s()));
+        HostTensor& y = *outs[0];
+        y.ensure(xs.dtype(), outDims);
+        const int64_t total = y.numElements();
+        if (total == 0) return Status::ok();
+        const std::size_t rank = outDims.size();
+        const std::vector<int64_t> strides = contiguousStrides(xs.dims());
+        byElementSize(xs.dtype(), [&](auto tag) {
+            using E = decltype(tag);
+            const E* src = elems<E>(xs);
+            E* dst = elems<E>(y);
+            // Odometer over the output; the source index of each is its index modulo the dim.
+            std::vector<int64_t> index(rank, 0);
+            for (int64_t o = 0; o < total; ++o) {
+                int64_t from = 0;
+                for (std::size_t a = 0; a < rank; ++a) from += index[a] % xs.dims()[a] * strides[a];
+                dst[o] = src[from];
+                for (int a = static_cast<int>(rank) - 1; a >= 0; --a) {
+                    const auto au = static_cast<std::size_t>(a);
+                    if (++index[au] < outDims[au]) break;
+                    index[au] = 0;
+                }
+            }
+        });
+        return Status::ok();
+    });
+    return singleOutput(std::move(kernel), std::move(out));
+}
+
+Expected<KernelBuild> rangeFactory(const KernelContext& ctx) {
+    WH_RETURN_IF_ERROR(requireInputs(ctx, 3));
+    const ir::DType dtype = ctx.inputs[0].dtype;
+    auto built = dispatch<TypeSet::kReal>(dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
+        using T = decltype(tag);
+        return makeKernel([](Ins in, Outs outs) -> Status {
+            for (int i = 0; i < 3; ++i)
+                if (in[static_cast<std::size_t>(i)]->numElements() != 1)
+                    return makeStatus(StatusCode::kBadInput, "input {} is not a scalar", i);
+            const T start = in[0]->data<T>()[0], limit = in[1]->data<T>()[0],
+                    delta = in[2]->data<T>()[0];
+            if (delta == T(0)) return makeStatus(StatusCode::kBadInput, "delta is 0");
+            // n = max(ceil((limit - start) / delta), 0), in double: no integer overflow.
+            const double n =
+                std::max(std::ceil((static_cast<double>(limit) - static_cast<double>(start)) /
+                                   static_cast<double>(delta)),
+                         0.0);
+            if (!(n < 0x1p62))
+                return makeStatus(StatusCode::kBadInput,
+                                  "Range from {} to {} by {} has {:g} "
+                                  "elements",
+                                  static_cast<double>(start), static_cast<double>(limit),
+                                  static_cast<double>(delta), n);
+            HostTensor& y = *outs[0];
+            y.ensure(in[0]->dtype(), {static_cast<int64_t>(n)});
+            T* dst = y.data<T>();
+            for (int64_t i = 0; i < y.numElements(); ++i)
+                dst[i] = static_cast<T>(start + static_cast<T>(i) * delta);
+            return Status::ok();
+        });
+    });
+    if (!built)
+        return error(StatusCode::kUnsupported, "{}: element type {} is not supported", ctx.where(),
+                     typeName(dtype));
+    return singleOutput(std::move(*built), infoOf(dtype, {-1}));
+}
 }  // namespace
 
 void registerTensorOps(KernelRegistry& r) {
@@ -1055,6 +1200,9 @@ void registerTensorOps(KernelRegistry& r) {
     r.add("", "ReduceMax", 1, 18, kRef, reduceFactory<ReduceKind::kMax>);
     r.add("", "ReduceMin", 1, 18, kRef, reduceFactory<ReduceKind::kMin>);
     r.add("", "Pad", 2, 18, kRef, padFactory);
+    r.add("", "Expand", 8, 18, kRef, expandFactory);
+    r.add("", "Tile", 6, 18, kRef, tileFactory);
+    r.add("", "Range", 11, 18, kRef, rangeFactory);
 }
 
 }  // namespace wh::engine::ref

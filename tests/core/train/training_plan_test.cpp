@@ -226,3 +226,28 @@ TEST(TrainingPlan, ErrorsNameTheNode) {
     ASSERT_FALSE(bad);
     EXPECT_NE(bad.error().message().find("label 9"), std::string::npos) << bad.error().message();
 }
+
+// A batch whose activations do not fit the memory budget: forwardBackward and evaluate fail
+// with kBadInput naming a step (no exception leaves the plan), and the plan trains again once
+// the batch fits.
+TEST(TrainingPlan, OverTheMemoryLimitIsBadInputNotACrash) {
+    auto plan = TrainingPlan::compile(smallCnn());
+    ASSERT_TRUE(plan) << plan.error().message();
+    const HostTensor x = randomImages(4096, 3);  // conv output alone: 4096*3*36*4 = 1.7 MiB
+    std::vector<int64_t> zeros(4096, 0);
+    const HostTensor labels = HostTensor::fromInt64s({4096}, zeros);
+    setMemoryLimit(memoryInUse() + (1 << 20));
+    auto loss = plan->forwardBackward(x, labels);
+    auto outputs = plan->evaluate(x);
+    setMemoryLimit(0);
+    ASSERT_FALSE(loss);
+    EXPECT_EQ(loss.error().code(), StatusCode::kBadInput);
+    EXPECT_NE(loss.error().message().find("over the memory limit"), std::string::npos)
+        << loss.error().message();
+    EXPECT_NE(loss.error().message().find("node '"), std::string::npos) << loss.error().message();
+    ASSERT_FALSE(outputs);
+    EXPECT_EQ(outputs.error().code(), StatusCode::kBadInput);
+    auto small =
+        plan->forwardBackward(randomImages(4, 1), HostTensor::fromInt64s({4}, {0, 1, 2, 3}));
+    EXPECT_TRUE(small) << small.error().message();
+}
