@@ -21,24 +21,11 @@ namespace {
 ir::Model residualModel() {
     wh::testing::ModelBuilder b(13, 3);
     b.input("x", {16, 8, 8});
-    auto conv = [&](const std::string& in, const std::string& w, const std::string& out) {
-        b.weight(w, {16, 16, 3, 3}, 16 * 9);
-        b.node("Conv", {in, w}, {out})
-            ->attributes()
-            .push_back(ir::Attribute::makeInts("pads", {1, 1, 1, 1}));
-    };
-    auto bn = [&](const std::string& in, const std::string& p, const std::string& out) {
-        b.weight(p + "_s", {16}, 0, 1.5f);
-        b.weight(p + "_b", {16}, 0, 0.1f);
-        b.weight(p + "_m", {16}, 0, 0.2f);
-        b.weight(p + "_v", {16}, 0, 2.0f);
-        b.node("BatchNormalization", {in, p + "_s", p + "_b", p + "_m", p + "_v"}, {out});
-    };
-    conv("x", "w1", "c1");
-    bn("c1", "bn1", "n1");
+    b.conv3x3("x", "w1", 16, 16, "c1");
+    b.batchNorm("c1", "bn1", 16, "n1", 1.5f, 0.1f, 0.2f, 2.0f);
     b.node("Relu", {"n1"}, {"r1"});
-    conv("r1", "w2", "c2");
-    bn("c2", "bn2", "n2");
+    b.conv3x3("r1", "w2", 16, 16, "c2");
+    b.batchNorm("c2", "bn2", 16, "n2", 1.5f, 0.1f, 0.2f, 2.0f);
     b.node("Add", {"n2", "x"}, {"a"});
     b.node("Relu", {"a"}, {"r2"});
     b.node("GlobalAveragePool", {"r2"}, {"g"});
@@ -57,10 +44,7 @@ ir::Model residualModel() {
 }
 
 HostTensor randomInput(const Dims& dims) {
-    Rng rng(1);
-    HostTensor t(ir::DType::kFloat, dims);
-    for (float& v : t.span<float>()) v = static_cast<float>(rng.normal());
-    return t;
+    return wh::testing::randomNormal(dims, 1);
 }
 
 // Records which user nodes each step names, and checks the outputs it is shown.

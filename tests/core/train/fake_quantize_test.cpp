@@ -371,20 +371,6 @@ ir::Model fqModel(bool fq, bool learned) {
     wh::testing::ModelBuilder b(13, 11);
     b.model().opsetImports.push_back({std::string(kWhittleDomain), 1, {}});
     b.input("x", {3, 8, 8});
-    auto conv = [&](const std::string& in, const std::string& w, int64_t cin,
-                    const std::string& out) {
-        b.weight(w, {16, cin, 3, 3}, cin * 9);
-        b.node("Conv", {in, w}, {out})
-            ->attributes()
-            .push_back(ir::Attribute::makeInts("pads", {1, 1, 1, 1}));
-    };
-    auto bn = [&](const std::string& in, const std::string& p, const std::string& out) {
-        b.weight(p + "_s", {16}, 0, 1.0f);
-        b.weight(p + "_b", {16}, 0, 0.1f);
-        b.weight(p + "_m", {16}, 0, 0.0f);
-        b.weight(p + "_v", {16}, 0, 1.0f);
-        b.node("BatchNormalization", {in, p + "_s", p + "_b", p + "_m", p + "_v"}, {out});
-    };
     auto fakeQuant = [&](const std::string& in, std::vector<std::string> params,
                          const std::string& out) {
         std::vector<std::string> ins = {in};
@@ -394,20 +380,20 @@ ir::Model fqModel(bool fq, bool learned) {
         n->attributes().push_back(ir::Attribute::makeInt("axis", 1));
         n->domain = std::string(kWhittleDomain);
     };
-    conv("x", "w1", 3, "c1");
+    b.conv3x3("x", "w1", 3, 16, "c1");
     if (fq) {
         b.weight("q1_s", {}, 0, kScale1);
         fakeQuant("c1", {"q1_s"}, "q1");
     }
-    bn(fq ? "q1" : "c1", "bn1", "n1");
+    b.batchNorm(fq ? "q1" : "c1", "bn1", 16, "n1");
     b.node("Relu", {"n1"}, {"r1"});
-    conv("r1", "w2", 16, "c2");
+    b.conv3x3("r1", "w2", 16, 16, "c2");
     if (fq) {
         b.weight("q2_s", {16}, 0, 0.04f);
         b.weight("q2_z", {16}, 0, 2.0f);
         fakeQuant("c2", {"q2_s", "q2_z"}, "q2");
     }
-    bn(fq ? "q2" : "c2", "bn2", "n2");
+    b.batchNorm(fq ? "q2" : "c2", "bn2", 16, "n2");
     b.node("Relu", {"n2"}, {"r"});
     b.node("GlobalAveragePool", {"r"}, {"g"});
     b.node("Flatten", {"g"}, {"f"});
@@ -421,17 +407,11 @@ ir::Model fqModel(bool fq, bool learned) {
 }
 
 HostTensor randomImages(int64_t n, uint64_t seed) {
-    Rng rng(seed);
-    HostTensor t(ir::DType::kFloat, {n, 3, 8, 8});
-    for (float& v : t.span<float>()) v = static_cast<float>(rng.normal());
-    return t;
+    return wh::testing::randomNormal({n, 3, 8, 8}, seed);
 }
 
 HostTensor labelsFor(int64_t n, uint64_t seed) {
-    Rng rng(seed);
-    std::vector<int64_t> y(static_cast<std::size_t>(n));
-    for (int64_t& l : y) l = static_cast<int64_t>(rng.uniform() * 5) % 5;
-    return HostTensor::fromInt64s({n}, y);
+    return wh::testing::randomLabels(n, 5, seed);
 }
 
 const Parameter* param(const TrainingPlan& plan, const std::string& name) {

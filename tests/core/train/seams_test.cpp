@@ -22,12 +22,7 @@ namespace {
 
 constexpr const char* kDomain = "com.example.whittle";
 
-HostTensor random(const Dims& dims, uint64_t seed) {
-    Rng rng(seed);
-    HostTensor t(ir::DType::kFloat, dims);
-    for (float& x : t.span<float>()) x = static_cast<float>(rng.normal());
-    return t;
-}
+using wh::testing::randomNormal;
 
 // Softsign: y = x / (1 + |x|), dy/dx = 1 / (1 + |x|)^2. Elementwise, float32.
 class SoftsignKernel final : public Kernel {
@@ -94,25 +89,11 @@ ir::Model customOpModel() {
     wh::testing::ModelBuilder b(13, 11);
     b.model().opsetImports.push_back({kDomain, 1, {}});
     b.input("x", {3, 8, 8});
-    auto conv = [&](const std::string& in, const std::string& w, int64_t cin, int64_t cout,
-                    const std::string& out) {
-        b.weight(w, {cout, cin, 3, 3}, cin * 9);
-        b.node("Conv", {in, w}, {out})
-            ->attributes()
-            .push_back(ir::Attribute::makeInts("pads", {1, 1, 1, 1}));
-    };
-    auto bn = [&](const std::string& in, const std::string& p, const std::string& out) {
-        b.weight(p + "_s", {16}, 0, 1.0f);
-        b.weight(p + "_b", {16}, 0, 0.1f);
-        b.weight(p + "_m", {16}, 0, 0.0f);
-        b.weight(p + "_v", {16}, 0, 1.0f);
-        b.node("BatchNormalization", {in, p + "_s", p + "_b", p + "_m", p + "_v"}, {out});
-    };
-    conv("x", "w1", 3, 16, "c1");
-    bn("c1", "bn1", "n1");
+    b.conv3x3("x", "w1", 3, 16, "c1");
+    b.batchNorm("c1", "bn1", 16, "n1");
     b.node("Softsign", {"n1"}, {"s"})->domain = kDomain;
-    conv("s", "w2", 16, 16, "c2");
-    bn("c2", "bn2", "n2");
+    b.conv3x3("s", "w2", 16, 16, "c2");
+    b.batchNorm("c2", "bn2", 16, "n2");
     b.node("Relu", {"n2"}, {"r"});
     b.node("GlobalAveragePool", {"r"}, {"g"});
     b.node("Flatten", {"g"}, {"f"});
@@ -126,10 +107,7 @@ ir::Model customOpModel() {
 }
 
 HostTensor labelsFor(int64_t n, uint64_t seed) {
-    Rng rng(seed);
-    std::vector<int64_t> y(static_cast<std::size_t>(n));
-    for (int64_t& l : y) l = static_cast<int64_t>(rng.uniform() * 5) % 5;
-    return HostTensor::fromInt64s({n}, y);
+    return wh::testing::randomLabels(n, 5, seed);
 }
 
 }  // namespace
@@ -171,7 +149,7 @@ TEST(Seams, ACustomElementwiseOpTrainsWithBlockedLayoutsThroughIt) {
         << plain->describe();
 
     // Blocked and plain plans train alike, and training lowers the loss.
-    const HostTensor x = random({12, 3, 8, 8}, 3);
+    const HostTensor x = randomNormal({12, 3, 8, 8}, 3);
     const HostTensor y = labelsFor(12, 4);
     double first = 0, last = 0;
     for (int step = 0; step < 25; ++step) {
@@ -210,13 +188,13 @@ TEST(Seams, NodeFlagsFreezeOneBatchNormalizationOnly) {
         return std::vector<float>{};
     };
     const std::vector<float> m1 = stateOf("bn1_m"), m2 = stateOf("bn2_m");
-    ASSERT_TRUE(plan->forwardBackward(random({8, 3, 8, 8}, 5), labelsFor(8, 6)));
+    ASSERT_TRUE(plan->forwardBackward(randomNormal({8, 3, 8, 8}, 5), labelsFor(8, 6)));
     EXPECT_EQ(stateOf("bn1_m"), m1) << "frozen: running mean kept";
     EXPECT_NE(stateOf("bn2_m"), m2) << "not frozen: running mean updated";
     flags->batchNormFrozen.reset();  // back to the plan-wide flag
     plan->flags().batchNormFrozen = true;
     const std::vector<float> m2b = stateOf("bn2_m");
-    ASSERT_TRUE(plan->forwardBackward(random({8, 3, 8, 8}, 7), labelsFor(8, 8)));
+    ASSERT_TRUE(plan->forwardBackward(randomNormal({8, 3, 8, 8}, 7), labelsFor(8, 8)));
     EXPECT_EQ(stateOf("bn2_m"), m2b);
     EXPECT_EQ(plan->nodeFlags(999999), nullptr);
 }
@@ -244,8 +222,8 @@ TEST(Seams, TheLossIsACallback) {
     };
     auto plan = TrainingPlan::compile(model, opt);
     ASSERT_TRUE(plan) << plan.error().message();
-    const HostTensor x = random({6, 3, 8, 8}, 9);
-    const HostTensor target = random({6, 5}, 10);
+    const HostTensor x = randomNormal({6, 3, 8, 8}, 9);
+    const HostTensor target = randomNormal({6, 5}, 10);
     double first = 0, last = 0;
     for (int step = 0; step < 30; ++step) {
         auto l = plan->forwardBackward(x, target);
@@ -295,8 +273,8 @@ TEST(Seams, AnObserverSeesEveryTrainingStepNamedByUserNodes) {
     opt.observer = &both;
     auto plan = TrainingPlan::compile(model, opt);
     ASSERT_TRUE(plan) << plan.error().message();
-    ASSERT_TRUE(plan->forwardBackward(random({4, 3, 8, 8}, 1), labelsFor(4, 2)));
-    ASSERT_TRUE(plan->evaluate(random({4, 3, 8, 8}, 3)));
+    ASSERT_TRUE(plan->forwardBackward(randomNormal({4, 3, 8, 8}, 1), labelsFor(4, 2)));
+    ASSERT_TRUE(plan->evaluate(randomNormal({4, 3, 8, 8}, 3)));
     EXPECT_EQ(count.ends[Pass::kTrainingForward], plan->numSteps());
     EXPECT_EQ(count.ends[Pass::kEvaluation], plan->numSteps());
     EXPECT_GT(count.ends[Pass::kBackward], 0);
