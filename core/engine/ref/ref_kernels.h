@@ -9,6 +9,9 @@ namespace wh::engine::ref {
 /// Relu, LeakyRelu, PRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh, Erf, Add, Sub, Mul, Div,
 /// Pow, Sqrt (numpy broadcasting), Identity, Dropout, Cast.
 void registerElementwise(KernelRegistry& registry);
+/// Comparisons, Not/And/Or/Xor, Where, Floor, Ceil, Round, Sign, Reciprocal, Softplus, Softsign,
+/// Elu, Selu, Celu, ThresholdedRelu, Shrink, Sin, Cos, IsNaN, IsInf, Mod, Min, Max, Sum, Mean.
+void registerMathOps(KernelRegistry& registry);
 /// Concat, Split, Slice, Gather, Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Shape,
 /// Constant, ConstantOfShape, ReduceMean, ReduceSum, Pad.
 void registerTensorOps(KernelRegistry& registry);

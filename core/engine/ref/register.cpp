@@ -5,6 +5,7 @@ namespace wh::engine {
 
 void registerReferenceKernels(KernelRegistry& registry) {
     ref::registerElementwise(registry);
+    ref::registerMathOps(registry);
     ref::registerTensorOps(registry);
     ref::registerNnOps(registry);
     ref::registerQuantOps(registry);
