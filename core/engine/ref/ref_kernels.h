@@ -13,7 +13,8 @@ void registerElementwise(KernelRegistry& registry);
 /// Elu, Selu, Celu, ThresholdedRelu, Shrink, Sin, Cos, IsNaN, IsInf, Mod, Min, Max, Sum, Mean.
 void registerMathOps(KernelRegistry& registry);
 /// Concat, Split, Slice, Gather, Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Shape,
-/// Constant, ConstantOfShape, ReduceMean, ReduceSum, Pad.
+/// Constant, ConstantOfShape, ReduceMean/Sum/Max/Min/Prod/L1/L2/LogSum/LogSumExp/SumSquare,
+/// ArgMax, ArgMin, Pad, Expand, Tile, Range.
 void registerTensorOps(KernelRegistry& registry);
 /// Conv, ConvTranspose, Gemm, MatMul, BatchNormalization, MaxPool, AveragePool,
 /// GlobalAveragePool, Softmax, LogSoftmax, Resize.
