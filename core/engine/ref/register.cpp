@@ -8,6 +8,7 @@ void registerReferenceKernels(KernelRegistry& registry) {
     ref::registerMathOps(registry);
     ref::registerTensorOps(registry);
     ref::registerNnOps(registry);
+    ref::registerMoreOps(registry);
     ref::registerQuantOps(registry);
     registerFakeQuantizeKernel(registry);
 }
