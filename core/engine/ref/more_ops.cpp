@@ -1,4 +1,5 @@
-// Reference kernels: GlobalMaxPool, DepthToSpace, SpaceToDepth, Size, Trilu, CumSum, Hardmax.
+// Reference kernels: GlobalMaxPool, DepthToSpace, SpaceToDepth, Size, Trilu, CumSum, Hardmax,
+// InstanceNormalization, LayerNormalization, GatherElements, OneHot.
 // Data movement copies elements by size (any type); arithmetic dispatches on the type once in the
 // factory.
 
@@ -8,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "core/engine/ref/broadcast.h"
 #include "core/engine/ref/kernel_util.h"
 #include "core/engine/ref/ref_kernels.h"
 
@@ -319,6 +321,288 @@ Expected<KernelBuild> hardmaxFactory(const KernelContext& ctx) {
     return singleOutput(std::move(*built), std::move(out));
 }
 
+// ---------------------------------------------------------------- InstanceNormalization
+
+Expected<KernelBuild> instanceNormFactory(const KernelContext& ctx) {
+    WH_RETURN_IF_ERROR(requireInputs(ctx, 3));
+    const TensorInfo& x = ctx.inputs[0];
+    const double eps = ctx.node.attrFloat("epsilon", 1e-5f);
+    if (!(eps >= 0.0))
+        return error(StatusCode::kBadInput, "{}: epsilon {} is negative", ctx.where(), eps);
+    for (int i = 1; i < 3; ++i)
+        if (ctx.inputs[static_cast<std::size_t>(i)].dtype != x.dtype)
+            return error(StatusCode::kBadInput, "{}: input {} is {}, X is {}", ctx.where(), i,
+                         typeName(ctx.inputs[static_cast<std::size_t>(i)].dtype),
+                         typeName(x.dtype));
+    auto built = dispatch<TypeSet::kFloat>(x.dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
+        using T = decltype(tag);
+        return makeKernel([eps](Ins in, Outs outs) -> Status {
+            const HostTensor& xs = *in[0];
+            const Dims& d = xs.dims();
+            if (d.size() < 3)
+                return makeStatus(StatusCode::kBadInput, "input is {}, needs N, C and spatial dims",
+                                  dimsToString(d));
+            const int64_t c = d[1];
+            if (in[1]->numElements() != c || in[2]->numElements() != c)
+                return makeStatus(StatusCode::kBadInput,
+                                  "scale {} and B {} must have C = {} elements",
+                                  dimsToString(in[1]->dims()), dimsToString(in[2]->dims()), c);
+            int64_t spatial = 1;
+            for (std::size_t i = 2; i < d.size(); ++i) spatial *= d[i];
+            HostTensor& y = *outs[0];
+            y.ensure(xs.dtype(), d);
+            const T* px = xs.data<T>();
+            const T* scale = in[1]->data<T>();
+            const T* bias = in[2]->data<T>();
+            T* py = y.data<T>();
+            if (spatial == 0) return Status::ok();
+            for (int64_t nc = 0; nc < d[0] * c; ++nc) {
+                const T* p = px + nc * spatial;
+                double mean = 0.0, var = 0.0;
+                for (int64_t i = 0; i < spatial; ++i) mean += static_cast<double>(p[i]);
+                mean /= static_cast<double>(spatial);
+                for (int64_t i = 0; i < spatial; ++i) {
+                    const double v = static_cast<double>(p[i]) - mean;
+                    var += v * v;
+                }
+                var /= static_cast<double>(spatial);
+                const double k = static_cast<double>(scale[nc % c]) / std::sqrt(var + eps);
+                const double b = static_cast<double>(bias[nc % c]);
+                for (int64_t i = 0; i < spatial; ++i)
+                    py[nc * spatial + i] =
+                        static_cast<T>((static_cast<double>(p[i]) - mean) * k + b);
+            }
+            return Status::ok();
+        });
+    });
+    if (!built) return unsupportedType(ctx, x.dtype);
+    TensorInfo out = x;
+    out.constant.reset();
+    return singleOutput(std::move(*built), std::move(out));
+}
+
+// ---------------------------------------------------------------- LayerNormalization (opset 17)
+
+// `t` (Scale or B) broadcast to the normalized dims, as doubles.
+Status expandTo(const HostTensor& t, const Dims& dims, std::vector<double>& out) {
+    WH_ASSIGN_OR_RETURN_STATUS(const BroadcastPlan plan, planBroadcastTo(dims, {&t.dims()}));
+    out.resize(static_cast<std::size_t>(plan.numElements));
+    forEachRow(plan, [&](int64_t o, const int64_t* off, int64_t n, const int64_t* st) {
+        for (int64_t i = 0; i < n; ++i)
+            out[static_cast<std::size_t>(o + i)] = t.at(off[0] + i * st[0]);
+    });
+    return Status::ok();
+}
+
+Expected<KernelBuild> layerNormFactory(const KernelContext& ctx) {
+    WH_RETURN_IF_ERROR(requireInputs(ctx, 2));
+    const TensorInfo& x = ctx.inputs[0];
+    const int64_t axisAttr = ctx.node.attrInt("axis", -1);
+    const double eps = ctx.node.attrFloat("epsilon", 1e-5f);
+    if (!(eps >= 0.0))
+        return error(StatusCode::kBadInput, "{}: epsilon {} is negative", ctx.where(), eps);
+    const int64_t stash = ctx.node.attrInt("stash_type", 1);
+    if (stash != static_cast<int64_t>(D::kFloat) && stash != static_cast<int64_t>(D::kDouble))
+        return error(StatusCode::kUnsupported, "{}: stash_type {} is not supported", ctx.where(),
+                     stash);
+    const auto stashType = static_cast<ir::DType>(stash);
+    for (int i = 1; i < 3; ++i)
+        if (ctx.hasInput(i) && ctx.inputs[static_cast<std::size_t>(i)].dtype != x.dtype)
+            return error(StatusCode::kBadInput, "{}: input {} is {}, X is {}", ctx.where(), i,
+                         typeName(ctx.inputs[static_cast<std::size_t>(i)].dtype),
+                         typeName(x.dtype));
+    if (x.rankKnown) {
+        auto a = normalizeAxis(axisAttr, static_cast<int64_t>(x.dims.size()), "axis");
+        if (!a) return error(StatusCode::kBadInput, "{}: {}", ctx.where(), a.error().message());
+    }
+    auto built = dispatch<TypeSet::kFloat>(x.dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
+        using T = decltype(tag);
+        return makeKernel([axisAttr, eps, stashType, scale = std::vector<double>(),
+                           bias = std::vector<double>()](Ins in, Outs outs) mutable -> Status {
+            const HostTensor& xs = *in[0];
+            const Dims& d = xs.dims();
+            WH_ASSIGN_OR_RETURN_STATUS(
+                const int axis, normalizeAxis(axisAttr, static_cast<int64_t>(d.size()), "axis"));
+            const Dims normDims(d.begin() + axis, d.end());
+            Dims statDims = d;
+            int64_t outer = 1, inner = 1;
+            for (std::size_t i = 0; i < d.size(); ++i) {
+                if (static_cast<int>(i) < axis)
+                    outer *= d[i];
+                else
+                    inner *= d[i], statDims[i] = 1;
+            }
+            WH_RETURN_STATUS_IF_ERROR(expandTo(*in[1], normDims, scale));
+            const bool hasBias = in.size() > 2 && in[2];
+            if (hasBias) WH_RETURN_STATUS_IF_ERROR(expandTo(*in[2], normDims, bias));
+            HostTensor& y = *outs[0];
+            y.ensure(xs.dtype(), d);
+            HostTensor* meanOut = outs.size() > 1 ? outs[1] : nullptr;
+            HostTensor* invOut = outs.size() > 2 ? outs[2] : nullptr;
+            if (meanOut) meanOut->ensure(stashType, statDims);
+            if (invOut) invOut->ensure(stashType, statDims);
+            const T* px = xs.data<T>();
+            T* py = y.data<T>();
+            auto store = [&](HostTensor* t, int64_t i, double v) {
+                if (!t) return;
+                if (stashType == D::kFloat)
+                    t->data<float>()[i] = static_cast<float>(v);
+                else
+                    t->data<double>()[i] = v;
+            };
+            if (inner == 0) return Status::ok();
+            for (int64_t o = 0; o < outer; ++o) {
+                const T* p = px + o * inner;
+                double mean = 0.0, var = 0.0;
+                for (int64_t i = 0; i < inner; ++i) mean += static_cast<double>(p[i]);
+                mean /= static_cast<double>(inner);
+                for (int64_t i = 0; i < inner; ++i) {
+                    const double v = static_cast<double>(p[i]) - mean;
+                    var += v * v;
+                }
+                var /= static_cast<double>(inner);
+                const double inv = 1.0 / std::sqrt(var + eps);
+                for (int64_t i = 0; i < inner; ++i) {
+                    const auto iu = static_cast<std::size_t>(i);
+                    const double v = (static_cast<double>(p[i]) - mean) * inv * scale[iu] +
+                                     (hasBias ? bias[iu] : 0.0);
+                    py[o * inner + i] = static_cast<T>(v);
+                }
+                store(meanOut, o, mean);
+                store(invOut, o, inv);
+            }
+            return Status::ok();
+        });
+    });
+    if (!built) return unsupportedType(ctx, x.dtype);
+    KernelBuild b;
+    b.kernel = std::move(*built);
+    TensorInfo out = x;
+    out.constant.reset();
+    b.outputs.push_back(out);
+    TensorInfo stat = unknownDimsLike(stashType, x);
+    if (x.rankKnown) {
+        const int axis = *normalizeAxis(axisAttr, static_cast<int64_t>(x.dims.size()), "axis");
+        for (std::size_t i = 0; i < x.dims.size(); ++i)
+            stat.dims[i] = static_cast<int>(i) < axis ? x.dims[i] : 1;
+    }
+    for (std::size_t k = 1; k < std::min<std::size_t>(ctx.node.numOutputs(), 3); ++k)
+        b.outputs.push_back(stat);
+    return b;
+}
+
+// ---------------------------------------------------------------- GatherElements
+
+Expected<KernelBuild> gatherElementsFactory(const KernelContext& ctx) {
+    WH_RETURN_IF_ERROR(requireInputs(ctx, 2));
+    const TensorInfo& data = ctx.inputs[0];
+    const TensorInfo& indices = ctx.inputs[1];
+    if (indices.dtype != D::kInt32 && indices.dtype != D::kInt64)
+        return error(StatusCode::kBadInput, "{}: indices are {}, not int32 or int64", ctx.where(),
+                     typeName(indices.dtype));
+    if (data.dtype == D::kString || data.dtype == D::kUndefined || ir::dtypeSize(data.dtype) == 0)
+        return unsupportedType(ctx, data.dtype);
+    const int64_t axisAttr = ctx.node.attrInt("axis", 0);
+    if (data.rankKnown && indices.rankKnown && data.dims.size() != indices.dims.size())
+        return error(StatusCode::kBadInput, "{}: data {} and indices {} differ in rank",
+                     ctx.where(), dimsToString(data.dims), dimsToString(indices.dims));
+    auto kernel = makeKernel([axisAttr](Ins in, Outs outs) -> Status {
+        const HostTensor& xs = *in[0];
+        const HostTensor& is = *in[1];
+        const Dims& d = xs.dims();
+        const Dims& id = is.dims();
+        if (d.size() != id.size())
+            return makeStatus(StatusCode::kBadInput, "data {} and indices {} differ in rank",
+                              dimsToString(d), dimsToString(id));
+        WH_ASSIGN_OR_RETURN_STATUS(const int axis,
+                                   normalizeAxis(axisAttr, static_cast<int64_t>(d.size()), "axis"));
+        const auto au = static_cast<std::size_t>(axis);
+        HostTensor& y = *outs[0];
+        y.ensure(xs.dtype(), id);
+        const int64_t total = is.numElements();
+        if (total == 0) return Status::ok();
+        const std::vector<int64_t> strides = contiguousStrides(d);
+        const std::vector<int64_t> idx = is.toInt64s();
+        const std::size_t size = ir::dtypeSize(xs.dtype());
+        std::vector<int64_t> pos(d.size(), 0);
+        for (int64_t e = 0; e < total; ++e) {
+            int64_t k = idx[static_cast<std::size_t>(e)];
+            if (k < -d[au] || k >= d[au])
+                return makeStatus(StatusCode::kBadInput, "index {} out of range for axis {} of {}",
+                                  k, axis, dimsToString(d));
+            if (k < 0) k += d[au];
+            int64_t from = 0;
+            for (std::size_t a = 0; a < d.size(); ++a) {
+                if (a != au && pos[a] >= d[a])
+                    return makeStatus(StatusCode::kBadInput, "indices {} exceed data {}",
+                                      dimsToString(id), dimsToString(d));
+                from += (a == au ? k : pos[a]) * strides[a];
+            }
+            copyElement(xs, from, y, e, size);
+            for (int a = static_cast<int>(id.size()) - 1; a >= 0; --a) {
+                if (++pos[static_cast<std::size_t>(a)] < id[static_cast<std::size_t>(a)]) break;
+                pos[static_cast<std::size_t>(a)] = 0;
+            }
+        }
+        return Status::ok();
+    });
+    TensorInfo out = indices.rankKnown ? infoOf(data.dtype, indices.dims) : unknownRank(data.dtype);
+    return singleOutput(std::move(kernel), std::move(out));
+}
+
+// ---------------------------------------------------------------- OneHot
+
+Expected<KernelBuild> oneHotFactory(const KernelContext& ctx) {
+    WH_RETURN_IF_ERROR(requireInputs(ctx, 3));
+    const TensorInfo& values = ctx.inputs[2];
+    if (values.dtype == D::kString || values.dtype == D::kUndefined ||
+        ir::dtypeSize(values.dtype) == 0)
+        return unsupportedType(ctx, values.dtype);
+    for (int i = 0; i < 2; ++i)
+        if (!dispatch<TypeSet::kReal>(ctx.inputs[static_cast<std::size_t>(i)].dtype,
+                                      [](auto) { return 0; }))
+            return unsupportedType(ctx, ctx.inputs[static_cast<std::size_t>(i)].dtype);
+    const int64_t axisAttr = ctx.node.attrInt("axis", -1);
+    auto kernel = makeKernel([axisAttr](Ins in, Outs outs) -> Status {
+        const HostTensor& is = *in[0];
+        if (in[1]->numElements() != 1 || in[2]->numElements() != 2)
+            return makeStatus(StatusCode::kBadInput,
+                              "depth {} must be a scalar and values {} two elements",
+                              dimsToString(in[1]->dims()), dimsToString(in[2]->dims()));
+        const double depthValue = in[1]->at(0);
+        if (!(depthValue >= 1.0 && depthValue < 0x1p62))
+            return makeStatus(StatusCode::kBadInput, "depth {} is not positive", depthValue);
+        const auto depth = static_cast<int64_t>(depthValue);
+        const Dims& id = is.dims();
+        WH_ASSIGN_OR_RETURN_STATUS(
+            const int axis, normalizeAxis(axisAttr, static_cast<int64_t>(id.size()) + 1, "axis"));
+        Dims od = id;
+        od.insert(od.begin() + axis, depth);
+        if (!checkedNumElementsOf(od) || !checkedByteSizeOf(in[2]->dtype(), od))
+            return makeStatus(StatusCode::kBadInput, "OneHot of {} with depth {} is too large",
+                              dimsToString(id), depth);
+        HostTensor& y = *outs[0];
+        y.ensure(in[2]->dtype(), od);
+        const std::size_t size = ir::dtypeSize(y.dtype());
+        for (int64_t e = 0, n = y.numElements(); e < n; ++e) copyElement(*in[2], 0, y, e, size);
+        int64_t outer = 1, inner = 1;
+        for (int i = 0; i < axis; ++i) outer *= id[static_cast<std::size_t>(i)];
+        for (std::size_t i = static_cast<std::size_t>(axis); i < id.size(); ++i) inner *= id[i];
+        const bool floating = is.dtype() == D::kFloat || is.dtype() == D::kDouble;
+        for (int64_t o = 0; o < outer; ++o)
+            for (int64_t i = 0; i < inner; ++i) {
+                const int64_t e = o * inner + i;
+                const double v = floating ? is.at(e) : static_cast<double>(is.intAt(e));
+                if (!(v >= -depthValue && v < depthValue)) continue;  // out of range: all off
+                int64_t k = static_cast<int64_t>(v);
+                if (k < 0) k += depth;
+                copyElement(*in[2], 1, y, (o * depth + k) * inner + i, size);
+            }
+        return Status::ok();
+    });
+    return singleOutput(std::move(kernel), unknownRank(values.dtype));
+}
+
 }  // namespace
 
 void registerMoreOps(KernelRegistry& r) {
@@ -329,6 +613,10 @@ void registerMoreOps(KernelRegistry& r) {
     r.add("", "Trilu", 14, 18, kRef, triluFactory);
     r.add("", "CumSum", 11, 18, kRef, cumSumFactory);
     r.add("", "Hardmax", 13, 18, kRef, hardmaxFactory);
+    r.add("", "InstanceNormalization", 6, 18, kRef, instanceNormFactory);
+    r.add("", "LayerNormalization", 17, 18, kRef, layerNormFactory);
+    r.add("", "GatherElements", 11, 18, kRef, gatherElementsFactory);
+    r.add("", "OneHot", 9, 18, kRef, oneHotFactory);
 }
 
 }  // namespace wh::engine::ref

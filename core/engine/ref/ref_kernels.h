@@ -19,7 +19,8 @@ void registerTensorOps(KernelRegistry& registry);
 /// Conv, ConvTranspose, Gemm, MatMul, BatchNormalization, MaxPool, AveragePool,
 /// GlobalAveragePool, Softmax, LogSoftmax, Resize.
 void registerNnOps(KernelRegistry& registry);
-/// GlobalMaxPool, DepthToSpace, SpaceToDepth, Size, Trilu, CumSum, Hardmax.
+/// GlobalMaxPool, DepthToSpace, SpaceToDepth, Size, Trilu, CumSum, Hardmax, InstanceNormalization,
+/// LayerNormalization, GatherElements, OneHot.
 void registerMoreOps(KernelRegistry& registry);
 /// QuantizeLinear, DequantizeLinear (per-tensor and per-axis).
 void registerQuantOps(KernelRegistry& registry);
