@@ -22,6 +22,22 @@ void registerOpTraits(KernelRegistry& registry) {
     OpTraits hardSigmoid;
     hardSigmoid.elementwise = hardSigmoid.inPlace = true;
     registry.setTraits("", "HardSigmoid", hardSigmoid);
+    // Unary math with an elementwise derivative (or none), same dtype in and out.
+    for (const char* op :
+         {"Floor", "Ceil", "Round", "Sign", "Reciprocal", "Softplus", "Softsign", "Elu", "Selu",
+          "Celu", "ThresholdedRelu", "Shrink", "Sin", "Cos", "Not"}) {
+        OpTraits t;
+        t.elementwise = t.inPlace = true;
+        registry.setTraits("", op, t);
+    }
+    // Same-index elements of same-shaped operands; bool outputs or another dtype, so not in place.
+    for (const char* op :
+         {"IsNaN", "IsInf", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And",
+          "Or", "Xor", "Where", "Mod", "Min", "Max", "Sum", "Mean"}) {
+        OpTraits t;
+        t.elementwise = true;
+        registry.setTraits("", op, t);
+    }
     // Running mean and variance: updated by the training forward, never trained.
     OpTraits bn;
     bn.stateInputs = {3, 4};

@@ -5,8 +5,10 @@ namespace wh::engine {
 
 void registerReferenceKernels(KernelRegistry& registry) {
     ref::registerElementwise(registry);
+    ref::registerMathOps(registry);
     ref::registerTensorOps(registry);
     ref::registerNnOps(registry);
+    ref::registerMoreOps(registry);
     ref::registerQuantOps(registry);
     registerFakeQuantizeKernel(registry);
 }

@@ -1,6 +1,7 @@
 // Reference tensor kernels: data movement (Concat, Split, Slice, Gather, Reshape, Flatten,
 // Transpose, Squeeze, Unsqueeze, Pad), shape plumbing (Shape, Constant, ConstantOfShape) and
-// ReduceMean/ReduceSum.
+// reductions (ReduceMean, ReduceSum, ReduceMax, ReduceMin, ReduceProd, ReduceL1, ReduceL2,
+// ReduceLogSum, ReduceLogSumExp, ReduceSumSquare, ArgMax, ArgMin).
 //
 // Shape-like inputs (Reshape's shape, Slice's starts, Unsqueeze's axes, ...) are normally
 // constant at compile time: each op has one shape function used both by the factory (to give
@@ -782,7 +783,7 @@ Expected<KernelBuild> constantOfShapeFactory(const KernelContext& ctx) {
 
 // ---------------------------------------------------------------- ReduceMean/Sum/Max/Min
 
-enum class ReduceKind { kSum, kMean, kMax, kMin };
+enum class ReduceKind { kSum, kMean, kMax, kMin, kProd, kL1, kL2, kLogSum, kLogSumExp, kSumSquare };
 
 struct ReduceSpec {
     ReduceKind kind = ReduceKind::kSum;
@@ -835,56 +836,138 @@ Expected<KernelBuild> reduceFactory(const KernelContext& ctx) {
     }
     auto built = dispatch<TypeSet::kReal>(x.dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
         using T = decltype(tag);
-        return makeKernel([spec, axes, acc = std::vector<double>()](Ins in,
-                                                                    Outs outs) mutable -> Status {
-            const HostTensor& xs = *in[0];
-            const Ints a = axes ? *axes : (optionalInput(in, 1) ? in[1]->toInt64s() : Ints{});
-            WH_ASSIGN_OR_RETURN_STATUS(auto r, reduceDims(xs.dims(), a, spec));
-            const auto& [outDims, reduced] = r;
-            HostTensor& y = *outs[0];
-            y.ensure(xs.dtype(), outDims);
-            // Walk the input in order; operand 0 is the output position (stride 0 on reduced
-            // dims). Accumulate in double: this is the oracle.
-            Dims keptDims;
-            for (std::size_t i = 0; i < reduced.size(); ++i)
-                keptDims.push_back(reduced[i] ? 1 : xs.dims()[i]);
-            std::vector<int64_t> toOut = contiguousStrides(keptDims);
-            int64_t count = 1;
-            for (std::size_t i = 0; i < reduced.size(); ++i)
-                if (reduced[i]) {
-                    toOut[i] = 0;
-                    count *= xs.dims()[i];
-                }
-            const double init = spec.kind == ReduceKind::kMax   ? -INFINITY
-                                : spec.kind == ReduceKind::kMin ? INFINITY
-                                                                : 0.0;
-            acc.assign(static_cast<std::size_t>(y.numElements()), init);
-            const T* px = xs.data<T>();
-            forEachRow(planStrided(xs.dims(), {toOut}),
-                       [&](int64_t o, const int64_t* off, int64_t n, const int64_t* step) {
-                           double* dst = acc.data() + off[0];
-                           const int64_t st = step[0];
-                           for (int64_t i = 0; i < n; ++i) {
-                               const double v = static_cast<double>(px[o + i]);
-                               double& d = dst[i * st];
-                               switch (spec.kind) {
-                                   case ReduceKind::kMax:
-                                       d = std::max(d, v);
-                                       break;
-                                   case ReduceKind::kMin:
-                                       d = std::min(d, v);
-                                       break;
-                                   default:
-                                       d += v;
+        return makeKernel(
+            [spec, axes, acc = std::vector<double>()](Ins in, Outs outs) mutable -> Status {
+                const HostTensor& xs = *in[0];
+                const Ints a = axes ? *axes : (optionalInput(in, 1) ? in[1]->toInt64s() : Ints{});
+                WH_ASSIGN_OR_RETURN_STATUS(auto r, reduceDims(xs.dims(), a, spec));
+                const auto& [outDims, reduced] = r;
+                HostTensor& y = *outs[0];
+                y.ensure(xs.dtype(), outDims);
+                // Walk the input in order; operand 0 is the output position (stride 0 on reduced
+                // dims). Accumulate in double: this is the oracle.
+                Dims keptDims;
+                for (std::size_t i = 0; i < reduced.size(); ++i)
+                    keptDims.push_back(reduced[i] ? 1 : xs.dims()[i]);
+                std::vector<int64_t> toOut = contiguousStrides(keptDims);
+                int64_t count = 1;
+                for (std::size_t i = 0; i < reduced.size(); ++i)
+                    if (reduced[i]) {
+                        toOut[i] = 0;
+                        count *= xs.dims()[i];
+                    }
+                const double init = spec.kind == ReduceKind::kMax    ? -INFINITY
+                                    : spec.kind == ReduceKind::kMin  ? INFINITY
+                                    : spec.kind == ReduceKind::kProd ? 1.0
+                                                                     : 0.0;
+                acc.assign(static_cast<std::size_t>(y.numElements()), init);
+                const T* px = xs.data<T>();
+                forEachRow(planStrided(xs.dims(), {toOut}),
+                           [&](int64_t o, const int64_t* off, int64_t n, const int64_t* step) {
+                               double* dst = acc.data() + off[0];
+                               const int64_t st = step[0];
+                               for (int64_t i = 0; i < n; ++i) {
+                                   const double v = static_cast<double>(px[o + i]);
+                                   double& d = dst[i * st];
+                                   switch (spec.kind) {
+                                       case ReduceKind::kMax:
+                                           d = std::max(d, v);
+                                           break;
+                                       case ReduceKind::kMin:
+                                           d = std::min(d, v);
+                                           break;
+                                       case ReduceKind::kProd:
+                                           d *= v;
+                                           break;
+                                       case ReduceKind::kL1:
+                                           d += std::abs(v);
+                                           break;
+                                       case ReduceKind::kL2:
+                                       case ReduceKind::kSumSquare:
+                                           d += v * v;
+                                           break;
+                                       case ReduceKind::kLogSumExp:
+                                           d += std::exp(v);
+                                           break;
+                                       default:
+                                           d += v;
+                                   }
                                }
-                           }
-                       });
-            T* py = y.data<T>();
-            for (std::size_t i = 0; i < acc.size(); ++i) {
-                const double v =
-                    spec.kind == ReduceKind::kMean ? acc[i] / static_cast<double>(count) : acc[i];
-                py[i] = convertValue<T>(v);
-            }
+                           });
+                T* py = y.data<T>();
+                for (std::size_t i = 0; i < acc.size(); ++i) {
+                    double v = acc[i];
+                    if (spec.kind == ReduceKind::kMean) v /= static_cast<double>(count);
+                    if (spec.kind == ReduceKind::kL2) v = std::sqrt(v);
+                    if (spec.kind == ReduceKind::kLogSum || spec.kind == ReduceKind::kLogSumExp)
+                        v = std::log(v);
+                    py[i] = convertValue<T>(v);
+                }
+                return Status::ok();
+            });
+    });
+    if (!built)
+        return error(StatusCode::kUnsupported, "{}: element type {} is not supported", ctx.where(),
+                     typeName(x.dtype));
+    return singleOutput(std::move(*built), std::move(out));
+}
+
+// ---------------------------------------------------------------- ArgMax, ArgMin
+
+template <bool isMax>
+Expected<KernelBuild> argFactory(const KernelContext& ctx) {
+    WH_RETURN_IF_ERROR(requireInputs(ctx, 1));
+    const TensorInfo& x = ctx.inputs[0];
+    const int64_t axisAttr = ctx.node.attrInt("axis", 0);
+    const bool keepDims = ctx.node.attrInt("keepdims", 1) != 0;
+    const bool last = ctx.node.attrInt("select_last_index", 0) != 0;
+    auto outDims = [axisAttr, keepDims](const Dims& in) -> Expected<std::pair<Dims, int>> {
+        WH_ASSIGN_OR_RETURN(int axis,
+                            normalizeAxis(axisAttr, static_cast<int64_t>(in.size()), "axis"));
+        Dims out;
+        for (std::size_t i = 0; i < in.size(); ++i) {
+            if (static_cast<int>(i) != axis)
+                out.push_back(in[i]);
+            else if (keepDims)
+                out.push_back(1);
+        }
+        return std::pair<Dims, int>{std::move(out), axis};
+    };
+    TensorInfo out = unknownRank(D::kInt64);
+    if (x.rankKnown) {
+        auto r = outDims(x.dims);
+        if (!r) return error(StatusCode::kBadInput, "{}: {}", ctx.where(), r.error().message());
+        out = infoOf(D::kInt64, std::move(r->first));
+    }
+    auto built = dispatch<TypeSet::kReal>(x.dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
+        using T = decltype(tag);
+        return makeKernel([outDims, last](Ins in, Outs outs) -> Status {
+            const HostTensor& xs = *in[0];
+            WH_ASSIGN_OR_RETURN_STATUS(auto r, outDims(xs.dims()));
+            const auto axis = static_cast<std::size_t>(r.second);
+            const int64_t n = xs.dims()[axis];
+            if (n == 0)
+                return makeStatus(StatusCode::kBadInput, "reducing an empty axis of {}",
+                                  dimsToString(xs.dims()));
+            int64_t outer = 1, inner = 1;
+            for (std::size_t i = 0; i < axis; ++i) outer *= xs.dims()[i];
+            for (std::size_t i = axis + 1; i < xs.dims().size(); ++i) inner *= xs.dims()[i];
+            HostTensor& y = *outs[0];
+            y.ensure(D::kInt64, r.first);
+            const T* px = xs.data<T>();
+            int64_t* py = y.data<int64_t>();
+            for (int64_t o = 0; o < outer; ++o)
+                for (int64_t i = 0; i < inner; ++i) {
+                    const T* p = px + o * n * inner + i;
+                    int64_t best = 0;
+                    for (int64_t k = 1; k < n; ++k) {
+                        const T v = p[k * inner], b = p[best * inner];
+                        const bool better =
+                            isMax ? (last ? v >= b : v > b) : (last ? v <= b : v < b);
+                        if (better) best = k;
+                    }
+                    py[o * inner + i] = best;
+                }
             return Status::ok();
         });
     });
@@ -1199,6 +1282,14 @@ void registerTensorOps(KernelRegistry& r) {
     r.add("", "ReduceSum", 1, 18, kRef, reduceFactory<ReduceKind::kSum>);
     r.add("", "ReduceMax", 1, 18, kRef, reduceFactory<ReduceKind::kMax>);
     r.add("", "ReduceMin", 1, 18, kRef, reduceFactory<ReduceKind::kMin>);
+    r.add("", "ReduceProd", 1, 18, kRef, reduceFactory<ReduceKind::kProd>);
+    r.add("", "ReduceL1", 1, 18, kRef, reduceFactory<ReduceKind::kL1>);
+    r.add("", "ReduceL2", 1, 18, kRef, reduceFactory<ReduceKind::kL2>);
+    r.add("", "ReduceLogSum", 1, 18, kRef, reduceFactory<ReduceKind::kLogSum>);
+    r.add("", "ReduceLogSumExp", 1, 18, kRef, reduceFactory<ReduceKind::kLogSumExp>);
+    r.add("", "ReduceSumSquare", 1, 18, kRef, reduceFactory<ReduceKind::kSumSquare>);
+    r.add("", "ArgMax", 1, 18, kRef, argFactory<true>);
+    r.add("", "ArgMin", 1, 18, kRef, argFactory<false>);
     r.add("", "Pad", 2, 18, kRef, padFactory);
     r.add("", "Expand", 8, 18, kRef, expandFactory);
     r.add("", "Tile", 6, 18, kRef, tileFactory);
