@@ -378,6 +378,12 @@ struct HazardInput {
     wh::engine::Dims declared;  // fed: the declared dims (-1: symbolic)
 };
 
+// Per process: ctest runs the tests of this file in parallel processes, and each removes its
+// folder at the end.
+fs::path hazardDir() {
+    return fs::temp_directory_path() / ("whittle-cli-hazards-" + std::to_string(getpid()));
+}
+
 fs::path writeHazard(const std::string& file, const std::string& op, const std::string& name,
                      int64_t opset, std::vector<HazardInput> inputs,
                      std::vector<wh::ir::Attribute> attrs = {}) {
@@ -410,7 +416,7 @@ fs::path writeHazard(const std::string& file, const std::string& op, const std::
     node->name = name;
     for (auto& a : attrs) node->attributes().push_back(std::move(a));
     g.insertGraphOutput(y);
-    const fs::path dir = fs::temp_directory_path() / "whittle-cli-hazards";
+    const fs::path dir = hazardDir();
     fs::create_directories(dir);
     const fs::path path = dir / file;
     EXPECT_TRUE(onnx::saveModel(m, path).isOk()) << file;
@@ -418,7 +424,7 @@ fs::path writeHazard(const std::string& file, const std::string& op, const std::
 }
 
 fs::path writeInput(const std::string& file, const wh::engine::HostTensor& t) {
-    const fs::path path = fs::temp_directory_path() / "whittle-cli-hazards" / file;
+    const fs::path path = hazardDir() / file;
     fs::create_directories(path.parent_path());
     EXPECT_TRUE(wh::data::writeNpy(path, t).isOk()) << file;
     return path;
@@ -443,7 +449,7 @@ void expectRefused(const CliRun& r, const std::string& node, const std::string& 
 TEST(CliMemory, HazardCorpusFailsCleanlyUnderOneGiB) {
     using wh::engine::HostTensor;
     using wh::ir::DType;
-    const fs::path out = fs::temp_directory_path() / "whittle-cli-hazards" / "out";
+    const fs::path out = hazardDir() / "out";
 
     // ConstantOfShape 100000 x 100000 floats (40 GB), the shape fed at run time.
     const fs::path fill = writeHazard("fill.onnx", "ConstantOfShape", "huge_fill", 13,
@@ -537,7 +543,7 @@ TEST(CliMemory, HazardCorpusFailsCleanlyUnderOneGiB) {
                                               {"delta", HostTensor::scalar(DType::kInt64, 1)}});
     expectRefused(runCliLimited("bench " + rangeFolded.string() + " --iters 1"), "count_folded",
                   "Range");
-    fs::remove_all(fs::temp_directory_path() / "whittle-cli-hazards");
+    fs::remove_all(hazardDir());
 }
 
 TEST(CliMemory, MaxMemoryBoundsEveryEngineCommand) {
@@ -603,7 +609,7 @@ TEST(CliShape, SymbolicDimsNeedAValue) {
 
     // run: the plan is compiled for the given shape; a feed that differs is refused.
     const fs::path x = writeInput("x_nw.npy", HostTensor(DType::kFloat, {2, 3, 8, 5}));
-    const fs::path out = fs::temp_directory_path() / "whittle-cli-hazards" / "out";
+    const fs::path out = hazardDir() / "out";
     CliRun run = runCli("run " + model.string() + " --input x=" + x.string() +
                         " --shape x=2,3,8,5 --json --output-dir " + out.string());
     ASSERT_EQ(run.exitCode, 0) << run.err;
@@ -612,5 +618,5 @@ TEST(CliShape, SymbolicDimsNeedAValue) {
                              " --shape x=2,3,8,6 --output-dir " + out.string());
     EXPECT_EQ(runWrong.exitCode, 2) << runWrong.err;
     EXPECT_NE(runWrong.err.find("'x'"), std::string::npos) << runWrong.err;
-    fs::remove_all(fs::temp_directory_path() / "whittle-cli-hazards");
+    fs::remove_all(hazardDir());
 }
