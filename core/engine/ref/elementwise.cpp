@@ -20,18 +20,6 @@ namespace {
 using D = ir::DType;
 constexpr Backend kRef = Backend::kReference;
 
-Expected<KernelBuild> unsupportedType(const KernelContext& ctx, ir::DType t) {
-    return error(StatusCode::kUnsupported, "{}: element type {} is not supported", ctx.where(),
-                 typeName(t));
-}
-
-Status requireInputs(const KernelContext& ctx, int n) {
-    for (int i = 0; i < n; ++i)
-        if (!ctx.hasInput(i))
-            return makeStatus(StatusCode::kBadInput, "{}: input {} is missing", ctx.where(), i);
-    return Status::ok();
-}
-
 // A broadcast plan computed for the shapes seen last; recomputed only when they change (shapes
 // are normally fixed at compile time, so this is done once).
 class BroadcastCache {

@@ -65,6 +65,18 @@ std::string typeName(ir::DType dtype) {
                                           : std::string(ir::dtypeName(dtype));
 }
 
+Expected<KernelBuild> unsupportedType(const KernelContext& ctx, ir::DType t) {
+    return error(StatusCode::kUnsupported, "{}: element type {} is not supported", ctx.where(),
+                 typeName(t));
+}
+
+Status requireInputs(const KernelContext& ctx, int n) {
+    for (int i = 0; i < n; ++i)
+        if (!ctx.hasInput(i))
+            return makeStatus(StatusCode::kBadInput, "{}: input {} is missing", ctx.where(), i);
+    return Status::ok();
+}
+
 void copyTensor(const HostTensor& in, HostTensor& out, const Dims& dims) {
     out.ensure(in.dtype(), dims);
     if (in.dtype() == ir::DType::kString)

@@ -207,6 +207,11 @@ Expected<SliceGeometry> sliceGeometry(const Dims& dims, const SliceParams& p);
 /// The dtype name of a possibly undefined type, for messages.
 std::string typeName(ir::DType dtype);
 
+/// kUnsupported: "node 'x' (Op): element type T is not supported".
+Expected<KernelBuild> unsupportedType(const KernelContext& ctx, ir::DType t);
+/// kBadInput naming the first of the node's first `n` inputs that is omitted.
+Status requireInputs(const KernelContext& ctx, int n);
+
 /// Copies `in` into `out` (ensure + memcpy; strings copied).
 void copyTensor(const HostTensor& in, HostTensor& out, const Dims& dims);
 

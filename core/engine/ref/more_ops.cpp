@@ -22,18 +22,6 @@ using Ins = std::span<const HostTensor* const>;
 using Outs = std::span<HostTensor* const>;
 constexpr Backend kRef = Backend::kReference;
 
-Expected<KernelBuild> unsupportedType(const KernelContext& ctx, ir::DType t) {
-    return error(StatusCode::kUnsupported, "{}: element type {} is not supported", ctx.where(),
-                 typeName(t));
-}
-
-Status requireInputs(const KernelContext& ctx, int n) {
-    for (int i = 0; i < n; ++i)
-        if (!ctx.hasInput(i))
-            return makeStatus(StatusCode::kBadInput, "{}: input {} is missing", ctx.where(), i);
-    return Status::ok();
-}
-
 // ---------------------------------------------------------------- GlobalMaxPool
 
 Expected<KernelBuild> globalMaxPoolFactory(const KernelContext& ctx) {

@@ -33,13 +33,6 @@ using Ins = std::span<const HostTensor* const>;
 using Outs = std::span<HostTensor* const>;
 constexpr Backend kRef = Backend::kReference;
 
-Status requireInputs(const KernelContext& ctx, int n) {
-    for (int i = 0; i < n; ++i)
-        if (!ctx.hasInput(i))
-            return makeStatus(StatusCode::kBadInput, "{}: input {} is missing", ctx.where(), i);
-    return Status::ok();
-}
-
 const HostTensor* optionalInput(Ins in, int i) {
     return static_cast<std::size_t>(i) < in.size() ? in[static_cast<std::size_t>(i)] : nullptr;
 }
