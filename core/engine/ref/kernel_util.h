@@ -207,6 +207,19 @@ Expected<SliceGeometry> sliceGeometry(const Dims& dims, const SliceParams& p);
 /// The dtype name of a possibly undefined type, for messages.
 std::string typeName(ir::DType dtype);
 
+/// A tensor seen as [outer, n, inner] around one axis: the product of the dims before it, the
+/// axis' own dim and the product of the dims after it.
+struct AxisSplit {
+    int64_t outer = 1, n = 1, inner = 1;
+};
+inline AxisSplit axisSplit(const Dims& dims, std::size_t axis) {
+    AxisSplit s;
+    for (std::size_t i = 0; i < axis; ++i) s.outer *= dims[i];
+    s.n = dims[axis];
+    for (std::size_t i = axis + 1; i < dims.size(); ++i) s.inner *= dims[i];
+    return s;
+}
+
 /// kUnsupported: "node 'x' (Op): element type T is not supported".
 Expected<KernelBuild> unsupportedType(const KernelContext& ctx, ir::DType t);
 /// kBadInput naming the first of the node's first `n` inputs that is omitted.

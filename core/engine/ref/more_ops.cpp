@@ -233,11 +233,7 @@ Expected<KernelBuild> cumSumFactory(const KernelContext& ctx) {
                 normalizeAxis(in[1]->toInt64s()[0], static_cast<int64_t>(d.size()), "axis"));
             HostTensor& y = *outs[0];
             y.ensure(xs.dtype(), d);
-            int64_t outer = 1, inner = 1;
-            const int64_t n = d[static_cast<std::size_t>(axis)];
-            for (int i = 0; i < axis; ++i) outer *= d[static_cast<std::size_t>(i)];
-            for (std::size_t i = static_cast<std::size_t>(axis) + 1; i < d.size(); ++i)
-                inner *= d[i];
+            const auto [outer, n, inner] = axisSplit(d, static_cast<std::size_t>(axis));
             const T* px = xs.data<T>();
             T* py = y.data<T>();
             for (int64_t o = 0; o < outer; ++o)
@@ -283,11 +279,7 @@ Expected<KernelBuild> hardmaxFactory(const KernelContext& ctx) {
                 const int axis, normalizeAxis(axisAttr, static_cast<int64_t>(d.size()), "axis"));
             HostTensor& y = *outs[0];
             y.ensure(xs.dtype(), d);
-            int64_t outer = 1, inner = 1;
-            const int64_t n = d[static_cast<std::size_t>(axis)];
-            for (int i = 0; i < axis; ++i) outer *= d[static_cast<std::size_t>(i)];
-            for (std::size_t i = static_cast<std::size_t>(axis) + 1; i < d.size(); ++i)
-                inner *= d[i];
+            const auto [outer, n, inner] = axisSplit(d, static_cast<std::size_t>(axis));
             const T* px = xs.data<T>();
             T* py = y.data<T>();
             std::fill(py, py + y.numElements(), T(0));

@@ -938,13 +938,10 @@ Expected<KernelBuild> argFactory(const KernelContext& ctx) {
             const HostTensor& xs = *in[0];
             WH_ASSIGN_OR_RETURN_STATUS(auto r, outDims(xs.dims()));
             const auto axis = static_cast<std::size_t>(r.second);
-            const int64_t n = xs.dims()[axis];
+            const auto [outer, n, inner] = axisSplit(xs.dims(), axis);
             if (n == 0)
                 return makeStatus(StatusCode::kBadInput, "reducing an empty axis of {}",
                                   dimsToString(xs.dims()));
-            int64_t outer = 1, inner = 1;
-            for (std::size_t i = 0; i < axis; ++i) outer *= xs.dims()[i];
-            for (std::size_t i = axis + 1; i < xs.dims().size(); ++i) inner *= xs.dims()[i];
             HostTensor& y = *outs[0];
             y.ensure(D::kInt64, r.first);
             const T* px = xs.data<T>();
