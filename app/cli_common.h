@@ -59,5 +59,9 @@ void addEvalCommand(CLI::App& app, Context& ctx);
 void addRunCommand(CLI::App& app, Context& ctx);
 void addBenchCommand(CLI::App& app, Context& ctx);
 void addTrainCommand(CLI::App& app, Context& ctx);
+void addCompressCommand(CLI::App& app, Context& ctx);
+/// Loads the algorithm plugins (core/algo/plugin_loader.h); each that fails is a warning on
+/// stderr, never fatal.
+void loadPluginsWithWarnings();
 
 }  // namespace wh::cli

@@ -222,9 +222,14 @@ int main(int argc, char** argv) {
     // are not worth an exec.
     if (argc > 1) {
         const std::string_view command = argv[1];
-        if (command == "eval" || command == "run" || command == "bench" || command == "train")
+        if (command == "eval" || command == "run" || command == "bench" || command == "train" ||
+            command == "compress")
             wh::cli::preferShortOpenMpSpins();
     }
+    // Algorithm plugins at start (a broken one is a warning, never fatal).
+    if (argc > 1 && (std::string_view(argv[1]) == "compress" ||
+                     std::string_view(argv[1]) == "algorithms"))
+        wh::cli::loadPluginsWithWarnings();
     CLI::App app{"whittle-cli: inspect, convert and compress ONNX models (see CLI.md)"};
     app.require_subcommand(1);
     bool asJson = false;
@@ -245,6 +250,7 @@ int main(int argc, char** argv) {
     wh::cli::addRunCommand(app, engineCommands);
     wh::cli::addBenchCommand(app, engineCommands);
     wh::cli::addTrainCommand(app, engineCommands);
+    wh::cli::addCompressCommand(app, engineCommands);
 
     std::string layoutModel, layoutDot;
     auto* layoutCmd = app.add_subcommand("layout", "Graph layout only (time, size, crossings)");

@@ -1,0 +1,204 @@
+#include "core/algo/recipe.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+namespace wh::algo {
+
+using nlohmann::json;
+
+namespace {
+
+template <class... Args>
+Status bad(std::string_view where, fmt::format_string<Args...> format, Args&&... args) {
+    return makeStatus(StatusCode::kBadInput, "{}: {}", where,
+                      fmt::format(format, std::forward<Args>(args)...));
+}
+
+Status checkKeys(const json& object, std::string_view path,
+                 std::initializer_list<std::string_view> valid, std::string_view where) {
+    if (!object.is_object())
+        return bad(where, "'{}' must be an object", path);
+    for (auto it = object.begin(); it != object.end(); ++it)
+        if (std::find(valid.begin(), valid.end(), it.key()) == valid.end())
+            return bad(where, "unknown key '{}{}{}'; valid: {}", path, path.empty() ? "" : ".",
+                       it.key(), fmt::join(valid, ", "));
+    return Status::ok();
+}
+
+Expected<ParamValue> toParamValue(const json& v, std::string_view key, std::string_view where) {
+    if (v.is_boolean()) return ParamValue{v.get<bool>()};
+    if (v.is_number_integer()) return ParamValue{v.get<int64_t>()};
+    if (v.is_number_float()) return ParamValue{v.get<double>()};
+    if (v.is_string()) return ParamValue{v.get<std::string>()};
+    if (v.is_array()) {
+        std::vector<std::string> list;
+        for (const json& e : v) {
+            if (!e.is_string())
+                return tl::unexpected(bad(where, "params.{}: list elements must be strings", key));
+            list.push_back(e.get<std::string>());
+        }
+        return ParamValue{std::move(list)};
+    }
+    return tl::unexpected(bad(where, "params.{}: unsupported JSON value {}", key, v.dump()));
+}
+
+json toJson(const ParamValue& v) {
+    struct Visitor {
+        json operator()(bool b) const { return b; }
+        json operator()(int64_t i) const { return i; }
+        json operator()(double d) const { return d; }
+        json operator()(const std::string& s) const { return s; }
+        json operator()(const std::vector<std::string>& l) const { return l; }
+    };
+    return std::visit(Visitor{}, v);
+}
+
+template <class T>
+Status readField(const json& object, std::string_view section, const char* key, T& out,
+                 std::string_view where) {
+    auto it = object.find(key);
+    if (it == object.end()) return Status::ok();
+    try {
+        out = it->get<T>();
+    } catch (const json::exception&) {
+        return bad(where, "'{}.{}' has the wrong type ({})", section, key, it->dump());
+    }
+    return Status::ok();
+}
+
+Status readStrings(const json& object, std::string_view section, const char* key,
+                   std::vector<std::string>& out, std::string_view where) {
+    auto it = object.find(key);
+    if (it == object.end()) return Status::ok();
+    if (!it->is_array())
+        return bad(where, "'{}.{}' must be a list of strings", section, key);
+    for (const json& e : *it) {
+        if (!e.is_string()) return bad(where, "'{}.{}' must be a list of strings", section, key);
+        out.push_back(e.get<std::string>());
+    }
+    return Status::ok();
+}
+
+RecipeTraining trainingDefaults(const AlgorithmInfo& info) {
+    RecipeTraining t;
+    t.epochs = info.training.epochs;
+    t.batch = info.training.batch;
+    t.lr = info.training.lr;
+    t.optimizer = info.training.optimizer;
+    t.schedule = info.training.schedule;
+    return t;
+}
+
+}  // namespace
+
+Recipe defaultRecipe(const AlgorithmInfo& algorithm) {
+    Recipe r;
+    r.algorithm = &algorithm;
+    r.params = Params(algorithm.params);
+    if (algorithm.training.trains) r.train = trainingDefaults(algorithm);
+    return r;
+}
+
+Expected<Recipe> parseRecipe(std::string_view text, const Registry& registry,
+                             std::string_view where) {
+    json root;
+    try {
+        root = json::parse(text.begin(), text.end());
+    } catch (const json::parse_error& e) {
+        return tl::unexpected(bad(where, "not valid JSON: {}", e.what()));
+    }
+    WH_RETURN_IF_ERROR(checkKeys(root, "",
+                                 {"algorithm", "params", "select", "dataset", "train", "seed",
+                                  "comment"},
+                                 where));
+    auto alg = root.find("algorithm");
+    if (alg == root.end() || !alg->is_string())
+        return tl::unexpected(bad(where, "'algorithm' (a string) is required; registered: {}",
+                                  fmt::join(registry.names(), ", ")));
+    auto info = registry.lookup(alg->get<std::string>());
+    if (!info) return tl::unexpected(bad(where, "{}", info.error().message()));
+    Recipe r = defaultRecipe(**info);
+
+    if (auto p = root.find("params"); p != root.end()) {
+        if (!p->is_object()) return tl::unexpected(bad(where, "'params' must be an object"));
+        for (auto it = p->begin(); it != p->end(); ++it) {
+            WH_ASSIGN_OR_RETURN(ParamValue v, toParamValue(it.value(), it.key(), where));
+            Status s = r.params.set(it.key(), std::move(v));
+            if (!s.isOk())
+                return tl::unexpected(
+                    bad(where, "params of '{}': {}", (*info)->name, s.message()));
+        }
+    }
+    if (auto s = root.find("select"); s != root.end()) {
+        WH_RETURN_IF_ERROR(checkKeys(*s, "select",
+                                     {"nodes", "include_ops", "exclude_nodes", "exclude_ops"},
+                                     where));
+        WH_RETURN_IF_ERROR(readStrings(*s, "select", "nodes", r.select.nodes, where));
+        WH_RETURN_IF_ERROR(readStrings(*s, "select", "include_ops", r.select.includeOps, where));
+        WH_RETURN_IF_ERROR(
+            readStrings(*s, "select", "exclude_nodes", r.select.excludeNodes, where));
+        WH_RETURN_IF_ERROR(readStrings(*s, "select", "exclude_ops", r.select.excludeOps, where));
+    }
+    if (auto d = root.find("dataset"); d != root.end()) {
+        if (d->is_string()) {
+            r.dataset.name = d->get<std::string>();
+        } else {
+            WH_RETURN_IF_ERROR(checkKeys(*d, "dataset", {"name", "split", "data_dir"}, where));
+            WH_RETURN_IF_ERROR(readField(*d, "dataset", "name", r.dataset.name, where));
+            WH_RETURN_IF_ERROR(readField(*d, "dataset", "split", r.dataset.split, where));
+            WH_RETURN_IF_ERROR(readField(*d, "dataset", "data_dir", r.dataset.dataDir, where));
+            if (r.dataset.split != "train" && r.dataset.split != "test")
+                return tl::unexpected(
+                    bad(where, "'dataset.split' = '{}'; valid: train, test", r.dataset.split));
+        }
+    }
+    if (auto t = root.find("train"); t != root.end()) {
+        WH_RETURN_IF_ERROR(checkKeys(*t, "train",
+                                     {"epochs", "steps", "batch", "lr", "optimizer", "schedule",
+                                      "momentum", "weight_decay"},
+                                     where));
+        RecipeTraining tr = trainingDefaults(**info);
+        WH_RETURN_IF_ERROR(readField(*t, "train", "epochs", tr.epochs, where));
+        WH_RETURN_IF_ERROR(readField(*t, "train", "steps", tr.steps, where));
+        WH_RETURN_IF_ERROR(readField(*t, "train", "batch", tr.batch, where));
+        WH_RETURN_IF_ERROR(readField(*t, "train", "lr", tr.lr, where));
+        WH_RETURN_IF_ERROR(readField(*t, "train", "optimizer", tr.optimizer, where));
+        WH_RETURN_IF_ERROR(readField(*t, "train", "schedule", tr.schedule, where));
+        WH_RETURN_IF_ERROR(readField(*t, "train", "momentum", tr.momentum, where));
+        WH_RETURN_IF_ERROR(readField(*t, "train", "weight_decay", tr.weightDecay, where));
+        if (tr.epochs < 0 || tr.batch <= 0 || !(tr.lr >= 0))
+            return tl::unexpected(
+                bad(where, "'train': epochs must be >= 0, batch > 0 and lr >= 0"));
+        r.train = tr;
+    }
+    WH_RETURN_IF_ERROR(readField(root, "", "seed", r.seed, where));
+    if (r.params.has("seed")) r.params.set("seed", static_cast<int64_t>(r.seed)).isOk();
+    return r;
+}
+
+std::string recipeToJson(const Recipe& r) {
+    json j;
+    j["algorithm"] = r.algorithm ? r.algorithm->name : std::string();
+    json params = json::object();
+    for (const ParamSpec& spec : r.params.specs()) params[spec.name] = toJson(r.params.value(spec.name));
+    j["params"] = params;
+    j["select"] = {{"nodes", r.select.nodes},
+                   {"include_ops", r.select.includeOps},
+                   {"exclude_nodes", r.select.excludeNodes},
+                   {"exclude_ops", r.select.excludeOps}};
+    j["dataset"] = {{"name", r.dataset.name}, {"split", r.dataset.split},
+                    {"data_dir", r.dataset.dataDir}};
+    if (r.train)
+        j["train"] = {{"epochs", r.train->epochs},       {"steps", r.train->steps},
+                      {"batch", r.train->batch},         {"lr", r.train->lr},
+                      {"optimizer", r.train->optimizer}, {"schedule", r.train->schedule},
+                      {"momentum", r.train->momentum},   {"weight_decay", r.train->weightDecay}};
+    j["seed"] = r.seed;
+    return j.dump(2) + "\n";
+}
+
+}  // namespace wh::algo
