@@ -1,5 +1,5 @@
 // Reference kernels: GlobalMaxPool, DepthToSpace, SpaceToDepth, Size, Trilu, CumSum, Hardmax,
-// InstanceNormalization, LayerNormalization, GatherElements, OneHot.
+// InstanceNormalization, LayerNormalization, GatherElements, OneHot, BitShift.
 // Data movement copies elements by size (any type); arithmetic dispatches on the type once in the
 // factory.
 
@@ -583,6 +583,57 @@ Expected<KernelBuild> oneHotFactory(const KernelContext& ctx) {
     return singleOutput(std::move(kernel), unknownRank(values.dtype));
 }
 
+// ---------------------------------------------------------------- BitShift (opset 11)
+
+// Y = X << S or X >> S, elementwise with numpy broadcasting, unsigned integers only (the spec's
+// uint8/16/32/64). A shift by the type's width or more gives 0 (C++ leaves it undefined; numpy's
+// left_shift/right_shift on unsigned types give 0, as does ONNX Runtime).
+Expected<KernelBuild> bitShiftFactory(const KernelContext& ctx) {
+    WH_RETURN_IF_ERROR(requireInputs(ctx, 2));
+    const TensorInfo& x = ctx.inputs[0];
+    const TensorInfo& s = ctx.inputs[1];
+    if (x.dtype != s.dtype)
+        return error(StatusCode::kBadInput, "{}: inputs are {} and {}; they must match",
+                     ctx.where(), typeName(x.dtype), typeName(s.dtype));
+    const ir::Attribute* direction = ctx.node.attribute("direction");
+    if (!direction || (direction->s != "LEFT" && direction->s != "RIGHT"))
+        return error(StatusCode::kBadInput, "{}: 'direction' must be LEFT or RIGHT{}", ctx.where(),
+                     direction ? fmt::format(", it is '{}'", direction->s) : " (it is missing)");
+    const bool left = direction->s == "LEFT";
+    WH_ASSIGN_OR_RETURN(TensorInfo out, broadcastInfo(x.dtype, {&x, &s}));
+    auto built = dispatch<TypeSet::kReal>(x.dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
+        using T = decltype(tag);
+        if constexpr (!std::is_integral_v<T> || !std::is_unsigned_v<T>) {
+            return nullptr;
+        } else {
+            return makeKernel([left](Ins in, Outs outs) -> Status {
+                const HostTensor& xs = *in[0];
+                const HostTensor& ss = *in[1];
+                WH_ASSIGN_OR_RETURN_STATUS(BroadcastPlan plan,
+                                           planBroadcast({&xs.dims(), &ss.dims()}));
+                HostTensor& y = *outs[0];
+                y.ensure(xs.dtype(), plan.outDims);
+                const T* px = xs.data<T>();
+                const T* ps = ss.data<T>();
+                T* py = y.data<T>();
+                constexpr T kWidth = static_cast<T>(sizeof(T) * 8);
+                forEachRow(plan, [&](int64_t o, const int64_t* off, int64_t n, const int64_t* st) {
+                    for (int64_t i = 0; i < n; ++i) {
+                        const T v = px[off[0] + i * st[0]];
+                        const T k = ps[off[1] + i * st[1]];
+                        py[o + i] = k >= kWidth ? T(0)
+                                    : left      ? static_cast<T>(v << k)
+                                                : static_cast<T>(v >> k);
+                    }
+                });
+                return Status::ok();
+            });
+        }
+    });
+    if (!built || !*built) return unsupportedType(ctx, x.dtype);
+    return singleOutput(std::move(*built), std::move(out));
+}
+
 }  // namespace
 
 void registerMoreOps(KernelRegistry& r) {
@@ -597,6 +648,7 @@ void registerMoreOps(KernelRegistry& r) {
     r.add("", "LayerNormalization", 17, 18, kRef, layerNormFactory);
     r.add("", "GatherElements", 11, 18, kRef, gatherElementsFactory);
     r.add("", "OneHot", 9, 18, kRef, oneHotFactory);
+    r.add("", "BitShift", 11, 18, kRef, bitShiftFactory);
 }
 
 }  // namespace wh::engine::ref
