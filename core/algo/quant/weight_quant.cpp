@@ -43,7 +43,7 @@ Expected<WeightMatrix> weightMatrix(const ir::Tensor& tensor, bool transposed) {
     else
         for (std::size_t i = 1; i < rank; ++i) m.cols *= tensor.dims[i];
     m.values.resize(static_cast<std::size_t>(n));
-    std::memcpy(m.values.data(), tensor.data->data(), m.values.size() * sizeof(float));
+    if (n > 0) std::memcpy(m.values.data(), tensor.data->data(), m.values.size() * sizeof(float));
     if (transposed) {
         // ONNX [K, N] -> view [N, K].
         std::vector<float> t(m.values.size());
