@@ -93,10 +93,14 @@ Range withZero(double lo, double hi) {
 
 std::string_view calibrationMethodName(CalibrationMethod method) {
     switch (method) {
-    case CalibrationMethod::kMinMax: return "minmax";
-    case CalibrationMethod::kPercentile: return "percentile";
-    case CalibrationMethod::kEntropy: return "entropy";
-    case CalibrationMethod::kMse: return "mse";
+        case CalibrationMethod::kMinMax:
+            return "minmax";
+        case CalibrationMethod::kPercentile:
+            return "percentile";
+        case CalibrationMethod::kEntropy:
+            return "entropy";
+        case CalibrationMethod::kMse:
+            return "mse";
     }
     return "minmax";
 }
@@ -154,7 +158,8 @@ void RangeObserver::observe(std::span<const float> values) {
     if (m_options.method == CalibrationMethod::kMinMax) return;
 
     const auto bins = m_options.numBins;
-    const double absMax = std::max(std::fabs(static_cast<double>(lo)), std::fabs(static_cast<double>(hi)));
+    const double absMax =
+        std::max(std::fabs(static_cast<double>(lo)), std::fabs(static_cast<double>(hi)));
     if (absMax == 0.0 && m_limit == 0.0) {
         m_pendingZeros += finite;
         return;
@@ -196,8 +201,9 @@ double RangeObserver::percentileRange(double p, bool symmetric, double* lo) cons
     if (symmetric) {
         std::vector<double> folded(static_cast<std::size_t>(bins / 2));
         for (int64_t k = 0; k < bins / 2; ++k)
-            folded[static_cast<std::size_t>(k)] = m_hist[static_cast<std::size_t>(bins / 2 + k)] +
-                                                  m_hist[static_cast<std::size_t>(bins / 2 - 1 - k)];
+            folded[static_cast<std::size_t>(k)] =
+                m_hist[static_cast<std::size_t>(bins / 2 + k)] +
+                m_hist[static_cast<std::size_t>(bins / 2 - 1 - k)];
         return quantile(folded, 0.0, p);
     }
     const double tail = (1.0 - p) / 2.0;
@@ -226,7 +232,8 @@ Range RangeObserver::entropyRange(int bits, bool symmetric) const {
         }
     }
     const double t = static_cast<double>(bestI) * width;
-    return withZero(std::max(-t, static_cast<double>(m_min)), std::min(t, static_cast<double>(m_max)));
+    return withZero(std::max(-t, static_cast<double>(m_min)),
+                    std::min(t, static_cast<double>(m_max)));
 }
 
 Range RangeObserver::mseRange(int bits, bool symmetric, bool isUnsigned) const {
@@ -244,8 +251,9 @@ Range RangeObserver::mseRange(int bits, bool symmetric, bool isUnsigned) const {
     Range bestRange = withZero(lo0, hi0);
     for (int k = 1; k <= kCandidates; ++k) {
         const double a = static_cast<double>(k) / kCandidates;
-        const Range r = symmetric ? Range{static_cast<float>(-a * amax), static_cast<float>(a * amax)}
-                                  : withZero(a * lo0, a * hi0);
+        const Range r = symmetric
+                            ? Range{static_cast<float>(-a * amax), static_cast<float>(a * amax)}
+                            : withZero(a * lo0, a * hi0);
         const auto [scale, zp] = scaleZeroPoint(r, bits, symmetric, isUnsigned);
         double err = 0.0;
         for (int64_t b = 0; b < bins && err < best; ++b) {
@@ -277,15 +285,20 @@ Expected<Range> RangeObserver::range(int bits, bool symmetric, bool isUnsigned) 
     Range r = withZero(lo0, hi0);
     if (m_options.method != CalibrationMethod::kMinMax && m_limit > 0.0) {
         switch (m_options.method) {
-        case CalibrationMethod::kMinMax: break;
-        case CalibrationMethod::kPercentile: {
-            double lo = 0.0;
-            const double hi = percentileRange(m_options.percentile / 100.0, symmetric, &lo);
-            r = symmetric ? withZero(-hi, hi) : withZero(std::max(lo, lo0), std::min(hi, hi0));
-            break;
-        }
-        case CalibrationMethod::kEntropy: r = entropyRange(bits, symmetric); break;
-        case CalibrationMethod::kMse: r = mseRange(bits, symmetric, isUnsigned); break;
+            case CalibrationMethod::kMinMax:
+                break;
+            case CalibrationMethod::kPercentile: {
+                double lo = 0.0;
+                const double hi = percentileRange(m_options.percentile / 100.0, symmetric, &lo);
+                r = symmetric ? withZero(-hi, hi) : withZero(std::max(lo, lo0), std::min(hi, hi0));
+                break;
+            }
+            case CalibrationMethod::kEntropy:
+                r = entropyRange(bits, symmetric);
+                break;
+            case CalibrationMethod::kMse:
+                r = mseRange(bits, symmetric, isUnsigned);
+                break;
         }
     }
     if (symmetric) {

@@ -41,8 +41,8 @@ struct Range {
 
 struct ObserverOptions {
     CalibrationMethod method = CalibrationMethod::kMinMax;
-    int64_t numBins = 2048;     ///< histogram bins; a multiple of 4, at least 16
-    double percentile = 99.999; ///< kPercentile only, in (0, 100]
+    int64_t numBins = 2048;      ///< histogram bins; a multiple of 4, at least 16
+    double percentile = 99.999;  ///< kPercentile only, in (0, 100]
 };
 
 /// Watches one activation tensor across calibration batches. Memory is O(numBins) whatever the
@@ -68,7 +68,7 @@ public:
     /// [0, 0]. kUsage error for bad bits or options.
     Expected<Range> range(int bits, bool symmetric, bool isUnsigned) const;
 
-    int64_t count() const { return m_count; }  ///< finite values observed
+    int64_t count() const { return m_count; }    ///< finite values observed
     float observedMin() const { return m_min; }  ///< +inf before the first finite value
     float observedMax() const { return m_max; }  ///< -inf before the first finite value
     /// The histogram's half width T (0 while everything seen was 0 or for kMinMax).
@@ -86,9 +86,9 @@ private:
     int64_t m_count = 0;
     float m_min;
     float m_max;
-    double m_limit = 0.0;         // T; 0 until a nonzero value arrives
-    int64_t m_pendingZeros = 0;   // zeros seen while T was 0
-    std::vector<double> m_hist;   // numBins counts over [-T, T]
+    double m_limit = 0.0;        // T; 0 until a nonzero value arrives
+    int64_t m_pendingZeros = 0;  // zeros seen while T was 0
+    std::vector<double> m_hist;  // numBins counts over [-T, T]
 };
 
 /// The ONNX QuantizeLinear (scale, zero point) of `range` on a grid of `bits` bits:

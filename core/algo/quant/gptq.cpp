@@ -139,8 +139,7 @@ Status checkGptq(const WeightMatrix& matrix, const WeightQuantOptions& options,
 }  // namespace
 
 HessianAccumulator::HessianAccumulator(int64_t cols)
-    : m_cols(std::max<int64_t>(cols, 0)),
-      m_h(static_cast<std::size_t>(m_cols * m_cols), 0.0) {}
+    : m_cols(std::max<int64_t>(cols, 0)), m_h(static_cast<std::size_t>(m_cols * m_cols), 0.0) {}
 
 void HessianAccumulator::add(const float* x, int64_t n) {
     if (n <= 0 || m_cols == 0) return;
@@ -208,8 +207,8 @@ Expected<std::vector<float>> im2colRows(std::span<const float> input,
         const int64_t padded = in[s] + pads[s] + pads[s + spatial];
         if (padded < span)
             return error(StatusCode::kBadInput,
-                         "im2col: kernel extent {} exceeds padded input {} in spatial dim {}",
-                         span, padded, s);
+                         "im2col: kernel extent {} exceeds padded input {} in spatial dim {}", span,
+                         padded, s);
         out[s] = (padded - span) / strides[s] + 1;
         inSize *= in[s];
         outSize *= out[s];

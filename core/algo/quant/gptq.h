@@ -79,9 +79,9 @@ Expected<std::vector<float>> im2colRows(std::span<const float> input,
                                         const ConvGeometry& geometry, int64_t groupIndex);
 
 struct GptqOptions {
-    double damp = 0.01;        ///< fraction of mean(diag H) added to the diagonal, > 0
-    int64_t blockSize = 128;   ///< columns per lazy-update block, >= 1
-    bool actOrder = false;     ///< visit columns by decreasing H_ii
+    double damp = 0.01;       ///< fraction of mean(diag H) added to the diagonal, > 0
+    int64_t blockSize = 128;  ///< columns per lazy-update block, >= 1
+    bool actOrder = false;    ///< visit columns by decreasing H_ii
 };
 
 /// GPTQ of `matrix` with the Hessian of its inputs (hessian.cols() == matrix.cols).

@@ -8,8 +8,8 @@ namespace wh::algo::quant {
 
 Status validate(const WeightQuantOptions& options) {
     if (options.bits < 2 || options.bits > 16)
-        return makeStatus(StatusCode::kUsage, "weight quantization: bits must be in [2, 16], got {}",
-                          options.bits);
+        return makeStatus(StatusCode::kUsage,
+                          "weight quantization: bits must be in [2, 16], got {}", options.bits);
     if (options.groupSize < 0)
         return makeStatus(StatusCode::kUsage,
                           "weight quantization: group size must be >= 0 (0 = per channel), got {}",
@@ -38,11 +38,12 @@ Expected<WeightMatrix> weightMatrix(const ir::Tensor& tensor, bool transposed) {
     m.transposed = transposed;
     m.rows = transposed ? tensor.dims[1] : tensor.dims[0];
     m.cols = 1;
-    if (transposed) m.cols = tensor.dims[0];
+    if (transposed)
+        m.cols = tensor.dims[0];
     else
         for (std::size_t i = 1; i < rank; ++i) m.cols *= tensor.dims[i];
     m.values.resize(static_cast<std::size_t>(n));
-    std::memcpy(m.values.data(), tensor.data->data(), m.values.size() * sizeof(float));
+    if (n > 0) std::memcpy(m.values.data(), tensor.data->data(), m.values.size() * sizeof(float));
     if (transposed) {
         // ONNX [K, N] -> view [N, K].
         std::vector<float> t(m.values.size());
@@ -57,7 +58,8 @@ Expected<WeightMatrix> weightMatrix(const ir::Tensor& tensor, bool transposed) {
 
 int32_t QuantParams::quantize(double w) const {
     const double q = std::nearbyint(w / static_cast<double>(scale)) + zeroPoint;
-    return static_cast<int32_t>(std::clamp(q, static_cast<double>(qmin), static_cast<double>(qmax)));
+    return static_cast<int32_t>(
+        std::clamp(q, static_cast<double>(qmin), static_cast<double>(qmax)));
 }
 
 QuantParams quantParams(std::span<const float> w, const WeightQuantOptions& options) {
@@ -84,14 +86,13 @@ QuantParams quantParams(std::span<const float> w, const WeightQuantOptions& opti
     }
     const double scale = (hi - lo) / (p.qmax - p.qmin);
     p.scale = static_cast<float>(scale);
-    p.zeroPoint = static_cast<int32_t>(
-        std::clamp(std::nearbyint(p.qmin - lo / static_cast<double>(p.scale)),
-                   static_cast<double>(p.qmin), static_cast<double>(p.qmax)));
+    p.zeroPoint =
+        static_cast<int32_t>(std::clamp(std::nearbyint(p.qmin - lo / static_cast<double>(p.scale)),
+                                        static_cast<double>(p.qmin), static_cast<double>(p.qmax)));
     return p;
 }
 
-QuantizedWeight makeQuantizedWeight(const WeightMatrix& matrix,
-                                    const WeightQuantOptions& options) {
+QuantizedWeight makeQuantizedWeight(const WeightMatrix& matrix, const WeightQuantOptions& options) {
     QuantizedWeight q;
     q.dims = matrix.dims;
     q.rows = matrix.rows;

@@ -24,10 +24,10 @@
 namespace wh::algo::quant {
 
 struct WeightQuantOptions {
-    int bits = 8;               ///< 2..16
-    bool symmetric = true;      ///< signed grid, zero point 0; else unsigned with zero points
-    bool narrowRange = false;   ///< drop the grid's lowest code
-    int64_t groupSize = 0;      ///< columns per group along the reduction axis; 0 = per row
+    int bits = 8;              ///< 2..16
+    bool symmetric = true;     ///< signed grid, zero point 0; else unsigned with zero points
+    bool narrowRange = false;  ///< drop the grid's lowest code
+    int64_t groupSize = 0;     ///< columns per group along the reduction axis; 0 = per row
 };
 
 /// kUsage error when bits is outside [2, 16] or groupSize is negative.
@@ -63,9 +63,7 @@ struct QuantParams {
     /// The code of w on this grid.
     int32_t quantize(double w) const;
     /// The value of a code.
-    float dequantize(int32_t code) const {
-        return static_cast<float>(code - zeroPoint) * scale;
-    }
+    float dequantize(int32_t code) const { return static_cast<float>(code - zeroPoint) * scale; }
 };
 
 /// The parameters for the values `w` (one row or group) under `options` (assumed valid).
