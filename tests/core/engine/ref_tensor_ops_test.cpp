@@ -192,32 +192,25 @@ TEST(RefElementwise, BitShiftUint8TruncatesAndBroadcasts) {
     auto values = [](const HostTensor& t) {
         return std::vector<int>(t.data<uint8_t>(), t.data<uint8_t>() + t.numElements());
     };
-    auto left = runNode("BitShift", 11, {feed(bytes({4}, {0xA7, 0x0F, 0xFF, 1})),
-                                         fixed(bytes({}, {4}))},
-                        [] {
-                            std::vector<ir::Attribute> a;
-                            a.push_back(ir::Attribute::makeString("direction", "LEFT"));
-                            return a;
-                        }());
+    auto direction = [](const char* d) {
+        std::vector<ir::Attribute> a;
+        a.push_back(ir::Attribute::makeString("direction", d));
+        return a;
+    };
+    auto left =
+        runNode("BitShift", 11, {feed(bytes({4}, {0xA7, 0x0F, 0xFF, 1})), fixed(bytes({}, {4}))},
+                direction("LEFT"));
     ASSERT_TRUE(left.outputs) << left.outputs.error().message();
     EXPECT_EQ(values((*left.outputs)[0]), (std::vector<int>{0x70, 0xF0, 0xF0, 0x10}));
-    auto right = runNode("BitShift", 11, {feed(bytes({2, 2}, {0xA7, 0xA7, 0x80, 0x80})),
-                                          fixed(bytes({2}, {4, 8}))},
-                         [] {
-                             std::vector<ir::Attribute> a;
-                             a.push_back(ir::Attribute::makeString("direction", "RIGHT"));
-                             return a;
-                         }());
+    auto right = runNode("BitShift", 11,
+                         {feed(bytes({2, 2}, {0xA7, 0xA7, 0x80, 0x80})), fixed(bytes({2}, {4, 8}))},
+                         direction("RIGHT"));
     ASSERT_TRUE(right.outputs) << right.outputs.error().message();
     EXPECT_EQ(values((*right.outputs)[0]), (std::vector<int>{0x0A, 0, 0x08, 0}));
     auto signedInput =
-        runNode("BitShift", 11, {feed(HostTensor::fromInt64s({1}, {1})),
-                                 fixed(HostTensor::fromInt64s({1}, {1}))},
-                [] {
-                    std::vector<ir::Attribute> a;
-                    a.push_back(ir::Attribute::makeString("direction", "LEFT"));
-                    return a;
-                }());
+        runNode("BitShift", 11,
+                {feed(HostTensor::fromInt64s({1}, {1})), fixed(HostTensor::fromInt64s({1}, {1}))},
+                direction("LEFT"));
     EXPECT_FALSE(signedInput.plan);
 }
 
