@@ -16,8 +16,7 @@ namespace {
 
 using ir::DType;
 
-ir::Tensor makeTensor(DType dtype, std::vector<int64_t> dims, const void* data,
-                      std::size_t bytes) {
+ir::Tensor makeTensor(DType dtype, std::vector<int64_t> dims, const void* data, std::size_t bytes) {
     ir::Tensor t;
     t.dtype = dtype;
     t.dims = std::move(dims);
@@ -51,8 +50,8 @@ Status checkWeight(const ir::Value& weight, const QuantizedWeight& q,
         return makeStatus(StatusCode::kUnsupported, "weight '{}' is read inside a subgraph of {}",
                           w, rewriter.subgraphReader(w)->displayName());
     if (init->dims != q.dims)
-        return makeStatus(StatusCode::kBadInput, "weight '{}' is {}, the quantized weight is {}",
-                          w, fmt::format("[{}]", fmt::join(init->dims, ",")),
+        return makeStatus(StatusCode::kBadInput, "weight '{}' is {}, the quantized weight is {}", w,
+                          fmt::format("[{}]", fmt::join(init->dims, ",")),
                           fmt::format("[{}]", fmt::join(q.dims, ",")));
     if (q.bits < 1 || q.bits > 8)
         return makeStatus(StatusCode::kUnsupported, "weight '{}': {} bits (1 to 8 supported)", w,
@@ -67,8 +66,7 @@ Status checkWeight(const ir::Value& weight, const QuantizedWeight& q,
                               "weight '{}': transposed needs dims [cols {}, rows {}]", w, q.cols,
                               q.rows);
     } else if (q.dims.empty() || q.dims[0] != q.rows) {
-        return makeStatus(StatusCode::kBadInput, "weight '{}': dims[0] must be rows {}", w,
-                          q.rows);
+        return makeStatus(StatusCode::kBadInput, "weight '{}': dims[0] must be rows {}", w, q.rows);
     }
     const auto n = static_cast<std::size_t>(q.rows * q.cols);
     const auto ng = static_cast<std::size_t>(q.rows * q.groups());
@@ -112,7 +110,9 @@ private:
 class Builder {
 public:
     Builder(rewrite::Rewriter& rewriter, std::string weight)
-        : m_rw(rewriter), m_names(rewriter.graph()), m_w(std::move(weight)),
+        : m_rw(rewriter),
+          m_names(rewriter.graph()),
+          m_w(std::move(weight)),
           m_anchor(rewriter.graph().firstNode()) {}
 
     Expected<std::string> initializer(const std::string& suffix, ir::Tensor tensor) {
@@ -181,15 +181,15 @@ Expected<std::string> writeDequantizeLinear(Builder& b, const QuantizedWeight& q
     const std::vector<int64_t> paramDims =
         perTensor ? std::vector<int64_t>{} : std::vector<int64_t>{q.rows};
 
-    WH_ASSIGN_OR_RETURN(std::string x,
-                        b.initializer("_q8", makeTensor(codeType, q.dims, codes.data(),
-                                                        codes.size())));
+    WH_ASSIGN_OR_RETURN(
+        std::string x,
+        b.initializer("_q8", makeTensor(codeType, q.dims, codes.data(), codes.size())));
     WH_ASSIGN_OR_RETURN(std::string scale,
                         b.initializer("_scale", makeTensor(DType::kFloat, paramDims, scales.data(),
                                                            scales.size() * sizeof(float))));
-    WH_ASSIGN_OR_RETURN(std::string zp, b.initializer("_zero_point",
-                                                      makeTensor(codeType, paramDims,
-                                                                 zpBytes.data(), zpBytes.size())));
+    WH_ASSIGN_OR_RETURN(std::string zp,
+                        b.initializer("_zero_point", makeTensor(codeType, paramDims, zpBytes.data(),
+                                                                zpBytes.size())));
     std::optional<ir::Attribute> axis;
     if (!perTensor) axis = ir::Attribute::makeInt("axis", q.transposed ? 1 : 0);
     return b.node("DequantizeLinear", "_dequant", {x, scale, zp}, std::move(axis));
@@ -212,10 +212,9 @@ Expected<std::string> writePacked(Builder& b, const QuantizedWeight& q) {
             static_cast<uint8_t>(v << (s * (i % perByte)));
     }
     const auto bytes = static_cast<int64_t>(packed.size());
-    WH_ASSIGN_OR_RETURN(std::string p,
-                        b.initializer(fmt::format("_q{}", q.bits),
-                                      makeTensor(DType::kUInt8, {bytes, 1}, packed.data(),
-                                                 packed.size())));
+    WH_ASSIGN_OR_RETURN(std::string p, b.initializer(fmt::format("_q{}", q.bits),
+                                                     makeTensor(DType::kUInt8, {bytes, 1},
+                                                                packed.data(), packed.size())));
 
     // Unpack: field j of each byte = (P << (8 - s*(j+1))) >> (8 - s), uint8 arithmetic throughout
     // (the left shift drops the higher fields). Fields side by side on axis 1, then flattened, give
@@ -238,9 +237,9 @@ Expected<std::string> writePacked(Builder& b, const QuantizedWeight& q) {
             const int left = 8 - s * (j + 1);
             if (left > 0) {
                 WH_ASSIGN_OR_RETURN(std::string amount, shiftBy(left));
-                WH_ASSIGN_OR_RETURN(
-                    field, b.node("BitShift", fmt::format("_hi{}", j), {field, amount},
-                                  ir::Attribute::makeString("direction", "LEFT")));
+                WH_ASSIGN_OR_RETURN(field,
+                                    b.node("BitShift", fmt::format("_hi{}", j), {field, amount},
+                                           ir::Attribute::makeString("direction", "LEFT")));
             }
             WH_ASSIGN_OR_RETURN(std::string amount, shiftBy(8 - s));
             WH_ASSIGN_OR_RETURN(field,
@@ -248,14 +247,14 @@ Expected<std::string> writePacked(Builder& b, const QuantizedWeight& q) {
                                        ir::Attribute::makeString("direction", "RIGHT")));
             fields.push_back(field);
         }
-        WH_ASSIGN_OR_RETURN(std::string both, b.node("Concat", "_fields", fields,
-                                                     ir::Attribute::makeInt("axis", 1)));
+        WH_ASSIGN_OR_RETURN(std::string both,
+                            b.node("Concat", "_fields", fields, ir::Attribute::makeInt("axis", 1)));
         WH_ASSIGN_OR_RETURN(std::string flatShape, b.int64s("_flat_shape", {-1}));
         WH_ASSIGN_OR_RETURN(codes, b.node("Reshape", "_unpacked", {both, flatShape}));
     }
-    WH_ASSIGN_OR_RETURN(std::string x, b.node("Cast", "_codes", {codes},
-                                              ir::Attribute::makeInt(
-                                                  "to", static_cast<int64_t>(DType::kFloat))));
+    WH_ASSIGN_OR_RETURN(std::string x,
+                        b.node("Cast", "_codes", {codes},
+                               ir::Attribute::makeInt("to", static_cast<int64_t>(DType::kFloat))));
     // The padding of the last byte: drop it (on the flat codes, before they get a shape).
     if (bytes * perByte != n) {
         WH_ASSIGN_OR_RETURN(std::string zero, b.int64s("_start", {0}));
@@ -267,8 +266,7 @@ Expected<std::string> writePacked(Builder& b, const QuantizedWeight& q) {
         // [rows, cols] -> pad cols on the right to whole groups (zeros, sliced off below).
         WH_ASSIGN_OR_RETURN(std::string matShape, b.int64s("_matrix_shape", {q.rows, q.cols}));
         WH_ASSIGN_OR_RETURN(x, b.node("Reshape", "_matrix", {x, matShape}));
-        WH_ASSIGN_OR_RETURN(std::string pads,
-                            b.int64s("_pads", {0, 0, 0, paddedCols - q.cols}));
+        WH_ASSIGN_OR_RETURN(std::string pads, b.int64s("_pads", {0, 0, 0, paddedCols - q.cols}));
         WH_ASSIGN_OR_RETURN(x, b.node("Pad", "_padded", {x, pads}));
     }
     WH_ASSIGN_OR_RETURN(std::string groupShape,
@@ -282,16 +280,16 @@ Expected<std::string> writePacked(Builder& b, const QuantizedWeight& q) {
         std::vector<float> zp(static_cast<std::size_t>(q.rows * groups));
         for (std::size_t i = 0; i < zp.size(); ++i)
             zp[i] = static_cast<float>((q.zeroPoints.empty() ? 0 : q.zeroPoints[i]) + offset);
-        WH_ASSIGN_OR_RETURN(std::string z, b.initializer("_zero_point",
-                                                         makeTensor(DType::kFloat, paramDims,
-                                                                    zp.data(),
-                                                                    zp.size() * sizeof(float))));
+        WH_ASSIGN_OR_RETURN(
+            std::string z,
+            b.initializer("_zero_point", makeTensor(DType::kFloat, paramDims, zp.data(),
+                                                    zp.size() * sizeof(float))));
         WH_ASSIGN_OR_RETURN(x, b.node("Sub", "_centered", {x, z}));
     }
-    WH_ASSIGN_OR_RETURN(std::string scale,
-                        b.initializer("_scale", makeTensor(DType::kFloat, paramDims,
-                                                           q.scales.data(),
-                                                           q.scales.size() * sizeof(float))));
+    WH_ASSIGN_OR_RETURN(
+        std::string scale,
+        b.initializer("_scale", makeTensor(DType::kFloat, paramDims, q.scales.data(),
+                                           q.scales.size() * sizeof(float))));
     WH_ASSIGN_OR_RETURN(x, b.node("Mul", "_scaled", {x, scale}));
 
     // Back to the matrix view, the ONNX layout and the ONNX dims.
@@ -306,8 +304,8 @@ Expected<std::string> writePacked(Builder& b, const QuantizedWeight& q) {
         shape[1] = q.cols;
     }
     if (q.transposed) {
-        WH_ASSIGN_OR_RETURN(x, b.node("Transpose", "_transposed", {x},
-                                      ir::Attribute::makeInts("perm", {1, 0})));
+        WH_ASSIGN_OR_RETURN(
+            x, b.node("Transpose", "_transposed", {x}, ir::Attribute::makeInts("perm", {1, 0})));
         std::swap(shape[0], shape[1]);
     }
     if (shape != q.dims) {
@@ -319,11 +317,13 @@ Expected<std::string> writePacked(Builder& b, const QuantizedWeight& q) {
 
 }  // namespace
 
-int storageBits(int bits) { return bits <= 2 ? 2 : bits <= 4 ? 4 : 8; }
+int storageBits(int bits) {
+    return bits <= 2 ? 2 : bits <= 4 ? 4 : 8;
+}
 
 std::size_t packedBytes(const QuantizedWeight& q) {
-    const auto bits = static_cast<std::size_t>(q.rows * q.cols) *
-                      static_cast<std::size_t>(storageBits(q.bits));
+    const auto bits =
+        static_cast<std::size_t>(q.rows * q.cols) * static_cast<std::size_t>(storageBits(q.bits));
     return (bits + 7) / 8;
 }
 
@@ -342,9 +342,8 @@ Expected<ir::Value*> writeQuantizedWeight(rewrite::Rewriter& rewriter, ir::Value
     const std::string w = weight.name();
     rewrite::ScopedGroup group(rewriter, fmt::format("Quantize weight '{}' to {} bits", w, q.bits));
     Builder b(rewriter, w);
-    Expected<std::string> out = format == WeightFormat::kDequantizeLinear
-                                    ? writeDequantizeLinear(b, q)
-                                    : writePacked(b, q);
+    Expected<std::string> out =
+        format == WeightFormat::kDequantizeLinear ? writeDequantizeLinear(b, q) : writePacked(b, q);
     ir::Value* result = out ? rewriter.graph().findValue(*out) : nullptr;
     Status status = out ? Status::ok() : out.error();
     if (status.isOk()) status = rewriter.replaceAllUsesWith(weight, *result);
@@ -366,12 +365,29 @@ struct Change {
     int64_t version;
 };
 constexpr Change kChanges[] = {
-    {"BatchNormalization", 9}, {"Upsample", 9},  {"Slice", 10},     {"TopK", 10},
-    {"Upsample", 10},          {"Clip", 11},     {"Pad", 11},       {"Resize", 11},
-    {"Split", 13},             {"Squeeze", 13},  {"Unsqueeze", 13}, {"ReduceSum", 13},
-    {"Split", 18},             {"ReduceMean", 18}, {"ReduceMax", 18}, {"ReduceMin", 18},
-    {"ReduceProd", 18},        {"ReduceL1", 18}, {"ReduceL2", 18},  {"ReduceLogSum", 18},
-    {"ReduceLogSumExp", 18},   {"ReduceSumSquare", 18}, {"Pad", 18},
+    {"BatchNormalization", 9},
+    {"Upsample", 9},
+    {"Slice", 10},
+    {"TopK", 10},
+    {"Upsample", 10},
+    {"Clip", 11},
+    {"Pad", 11},
+    {"Resize", 11},
+    {"Split", 13},
+    {"Squeeze", 13},
+    {"Unsqueeze", 13},
+    {"ReduceSum", 13},
+    {"Split", 18},
+    {"ReduceMean", 18},
+    {"ReduceMax", 18},
+    {"ReduceMin", 18},
+    {"ReduceProd", 18},
+    {"ReduceL1", 18},
+    {"ReduceL2", 18},
+    {"ReduceLogSum", 18},
+    {"ReduceLogSumExp", 18},
+    {"ReduceSumSquare", 18},
+    {"Pad", 18},
 };
 
 void findChanged(const ir::Graph& graph, int64_t from, int64_t to,

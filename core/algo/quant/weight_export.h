@@ -67,8 +67,10 @@ std::size_t packedBytes(const QuantizedWeight& q);
 /// [cols, rows], otherwise dims[0] == rows; codes outside the `bits` grid; bits outside 1..8);
 /// kDequantizeLinear is asked for with groups or a zero point outside the code type.
 ///
-/// The model's default-domain opset must be >= 13 (DequantizeLinear's `axis`, Unsqueeze-free
-/// subgraph ops): call ensureOpset(model, 13) first; the Rewriter cannot see opset imports.
+/// The model's default-domain opset must be >= 13 (DequantizeLinear's `axis`; the packed
+/// subgraph alone needs 11: BitShift, Pad and Slice with their parameters as inputs). This
+/// function only sees the graph, so it does not check: call ensureOpset(model, 13) first (the
+/// Rewriter cannot edit opset imports).
 Expected<ir::Value*> writeQuantizedWeight(rewrite::Rewriter& rewriter, ir::Value& weight,
                                           const QuantizedWeight& q,
                                           WeightFormat format = WeightFormat::kAuto);

@@ -106,8 +106,8 @@ ir::Model buildModel(const QuantizedWeight& q, bool conv) {
         n->attributes().push_back(ir::Attribute::makeInts("pads", {1, 1, 1, 1}));
     }
     ir::Shape shape;
-    for (int64_t d : conv ? std::vector<int64_t>{1, q.dims[0], 6, 6}
-                          : std::vector<int64_t>{3, q.dims[1]})
+    for (int64_t d :
+         conv ? std::vector<int64_t>{1, q.dims[0], 6, 6} : std::vector<int64_t>{3, q.dims[1]})
         shape.dims.push_back(ir::Dim::known(d));
     y->type = ir::Type::tensor(ir::DType::kFloat, shape);
     g.insertGraphOutput(y);
@@ -144,8 +144,8 @@ void expectClose(const std::vector<float>& got, const std::vector<float>& want,
         maxRef = std::max(maxRef, std::abs(static_cast<double>(want[i])));
         maxDiff = std::max(maxDiff, std::abs(static_cast<double>(got[i]) - want[i]));
     }
-    EXPECT_LT(maxDiff / maxRef, 1e-5) << what << ": max |diff| " << maxDiff << ", max |ref| "
-                                      << maxRef;
+    EXPECT_LT(maxDiff / maxRef, 1e-5)
+        << what << ": max |diff| " << maxDiff << ", max |ref| " << maxRef;
 }
 
 int countOps(const ir::Graph& g, const std::string& op) {
@@ -170,8 +170,8 @@ Written write(const QuantizedWeight& q, bool conv, WeightFormat format = WeightF
 
 void checkCase(const std::vector<int64_t>& dims, bool conv, const Case& c) {
     const std::string what = std::string(conv ? "Conv" : "MatMul") + " weight [" +
-                             std::to_string(dims[0]) + "," + std::to_string(dims[1]) + (conv ? ",..]" : "]") +
-                             ", " + describe(c);
+                             std::to_string(dims[0]) + "," + std::to_string(dims[1]) +
+                             (conv ? ",..]" : "]") + ", " + describe(c);
     SCOPED_TRACE(what);
     const QuantizedWeight q = randomWeight(dims, !conv, c, 11);
     Written m = write(q, conv);
@@ -208,8 +208,8 @@ void checkCase(const std::vector<int64_t>& dims, bool conv, const Case& c) {
 }
 
 const std::vector<Case> kCases = {
-    {8, 0, false}, {8, 0, true}, {8, 32, false}, {4, 0, false}, {4, 32, false},
-    {4, 32, true}, {3, 0, false}, {3, 16, true}, {2, 0, true},  {2, 32, false},
+    {8, 0, false}, {8, 0, true},  {8, 32, false}, {4, 0, false}, {4, 32, false},
+    {4, 32, true}, {3, 0, false}, {3, 16, true},  {2, 0, true},  {2, 32, false},
 };
 
 }  // namespace
@@ -309,8 +309,8 @@ TEST(WeightExport, EnsureOpsetAddsOrRaisesOnlyWhenSafe) {
     squeeze.opsetImports[0].version = 11;
     ir::Graph& g = *squeeze.graph;
     ir::Value* s = *g.addValue("s");
-    ir::Node* n = g.addNode("Squeeze", std::vector<ir::Value*>{g.findValue("y")},
-                            std::vector<ir::Value*>{s});
+    ir::Node* n =
+        g.addNode("Squeeze", std::vector<ir::Value*>{g.findValue("y")}, std::vector<ir::Value*>{s});
     n->name = "sq";
     const Status st = ensureOpset(squeeze, 13);
     EXPECT_EQ(st.code(), StatusCode::kUnsupported);
@@ -340,17 +340,17 @@ TEST(WeightExport, FourBitGroupsRunInOnnxRuntime) {
                      << "/node_modules; install-deps.sh --peers)";
     for (bool conv : {true, false}) {
         SCOPED_TRACE(conv ? "Conv" : "MatMul");
-        const QuantizedWeight q = randomWeight(conv ? std::vector<int64_t>{8, 4, 3, 3}
-                                                    : std::vector<int64_t>{64, 16},
-                                               !conv, {4, 32, true}, 13);
+        const QuantizedWeight q =
+            randomWeight(conv ? std::vector<int64_t>{8, 4, 3, 3} : std::vector<int64_t>{64, 16},
+                         !conv, {4, 32, true}, 13);
         Written m = write(q, conv);
         const fs::path path = saveTemp(m.quantized, conv ? "conv" : "matmul");
         const engine::HostTensor x = inputFor(m.reference);
         const fs::path npy = path.parent_path() / "x.npy";
         ASSERT_TRUE(data::writeNpy(npy, x).isOk());
         const std::string cmd = "node " + (kPeers / "ort_run.js").string() + " " + path.string() +
-                                " " + (path.parent_path() / "ort").string() + " x=" +
-                                npy.string() + " >/dev/null";
+                                " " + (path.parent_path() / "ort").string() + " x=" + npy.string() +
+                                " >/dev/null";
         ASSERT_EQ(std::system(cmd.c_str()), 0) << "ONNX Runtime failed: " << cmd;
         auto theirs = data::readNpy(path.parent_path() / "ort" / "y.npy");
         ASSERT_TRUE(theirs) << theirs.error().message();
@@ -367,10 +367,11 @@ TEST(WeightExport, FourBitModelPassesTheOnnxChecker) {
         const QuantizedWeight q = randomWeight({8, 4, 3, 3}, false, c, 17);
         Written m = write(q, true);
         const fs::path path = saveTemp(m.quantized, "checker");
-        const std::string cmd = "/usr/bin/python3 -c \"import onnx, sys; "
-                                "m = onnx.load(sys.argv[1]); onnx.checker.check_model(m, "
-                                "full_check=True)\" " +
-                                path.string();
+        const std::string cmd =
+            "/usr/bin/python3 -c \"import onnx, sys; "
+            "m = onnx.load(sys.argv[1]); onnx.checker.check_model(m, "
+            "full_check=True)\" " +
+            path.string();
         EXPECT_EQ(std::system(cmd.c_str()), 0) << "onnx.checker refused " << path;
         fs::remove_all(path.parent_path());
     }

@@ -181,6 +181,39 @@ TEST(RefElementwise, Int64ShapeArithmeticBroadcastsAndTruncates) {
     EXPECT_NE(zero.outputs.error().message().find("division by zero"), std::string::npos);
 }
 
+// BitShift on uint8 as the packed-weight decompression subgraphs use it: a left shift drops the
+// bits that leave the byte, a scalar amount broadcasts, a shift by >= the width gives 0.
+TEST(RefElementwise, BitShiftUint8TruncatesAndBroadcasts) {
+    auto bytes = [](Dims dims, std::vector<uint8_t> v) {
+        HostTensor t(ir::DType::kUInt8, std::move(dims));
+        std::copy(v.begin(), v.end(), t.data<uint8_t>());
+        return t;
+    };
+    auto values = [](const HostTensor& t) {
+        return std::vector<int>(t.data<uint8_t>(), t.data<uint8_t>() + t.numElements());
+    };
+    auto direction = [](const char* d) {
+        std::vector<ir::Attribute> a;
+        a.push_back(ir::Attribute::makeString("direction", d));
+        return a;
+    };
+    auto left =
+        runNode("BitShift", 11, {feed(bytes({4}, {0xA7, 0x0F, 0xFF, 1})), fixed(bytes({}, {4}))},
+                direction("LEFT"));
+    ASSERT_TRUE(left.outputs) << left.outputs.error().message();
+    EXPECT_EQ(values((*left.outputs)[0]), (std::vector<int>{0x70, 0xF0, 0xF0, 0x10}));
+    auto right = runNode("BitShift", 11,
+                         {feed(bytes({2, 2}, {0xA7, 0xA7, 0x80, 0x80})), fixed(bytes({2}, {4, 8}))},
+                         direction("RIGHT"));
+    ASSERT_TRUE(right.outputs) << right.outputs.error().message();
+    EXPECT_EQ(values((*right.outputs)[0]), (std::vector<int>{0x0A, 0, 0x08, 0}));
+    auto signedInput =
+        runNode("BitShift", 11,
+                {feed(HostTensor::fromInt64s({1}, {1})), fixed(HostTensor::fromInt64s({1}, {1}))},
+                direction("LEFT"));
+    EXPECT_FALSE(signedInput.plan);
+}
+
 TEST(RefElementwise, MismatchedShapesNameThemAtCompileTime) {
     auto r = runNode("Add", 14, {feed(iota({2, 3})), feed(iota({4}))});
     ASSERT_FALSE(r.plan);
