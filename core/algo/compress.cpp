@@ -45,14 +45,14 @@ Status dropUnusedInitializers(rewrite::Rewriter& rw) {
         if (!v->hasUses() && !v->isGraphInput() && !v->isGraphOutput() &&
             !rw.subgraphReader(v->name()))
             unused.push_back(v);
-    for (ir::Value* v : unused) WH_RETURN_IF_ERROR(rw.removeInitializer(*v));
+    for (ir::Value* v : unused) WH_RETURN_STATUS_IF_ERROR(rw.removeInitializer(*v));
     return Status::ok();
 }
 
 bool usesPerAxisQdq(const ir::Graph& g) {
     for (const ir::Node* n : g.nodes())
-        if ((n->opType() == "QuantizeLinear" || n->opType() == "DequantizeLinear") &&
-            ir::isDefaultDomain(n->domain()) && n->numInputs() > 1 && n->input(1) &&
+        if ((n->opType == "QuantizeLinear" || n->opType == "DequantizeLinear") &&
+            ir::isDefaultDomain(n->domain) && n->numInputs() > 1 && n->input(1) &&
             n->input(1)->hasInitializer() && n->input(1)->initializer()->numElements() > 1)
             return true;
     return false;

@@ -57,7 +57,7 @@ Status ModelProbe::run(const data::Dataset& dataset, std::span<const int64_t> in
     engine::HostTensor images;
     std::vector<int64_t> labels;
     for (int64_t begin = 0; begin < total; begin += batchSize) {
-        if (job) WH_RETURN_IF_ERROR(job->checkCancelled());
+        if (job) WH_RETURN_STATUS_IF_ERROR(job->checkCancelled());
         const int64_t batch = std::min(batchSize, total - begin);
         engine::Dims dims{batch};
         dims.insert(dims.end(), sample.begin(), sample.end());
@@ -67,7 +67,7 @@ Status ModelProbe::run(const data::Dataset& dataset, std::span<const int64_t> in
             po.threads = m.options.threads;
             po.inputShapes = m.options.inputShapes;
             po.inputShapes[m.inputName] = dims;
-            WH_ASSIGN_OR_RETURN(engine::Plan plan, engine::Plan::compile(m.model, po));
+            WH_ASSIGN_OR_RETURN_STATUS(engine::Plan plan, engine::Plan::compile(m.model, po));
             it = m.plans.emplace(batch, std::move(plan)).first;
         }
         images.ensure(ir::DType::kFloat, dims);
@@ -76,8 +76,8 @@ Status ModelProbe::run(const data::Dataset& dataset, std::span<const int64_t> in
             labels[static_cast<std::size_t>(i)] =
                 dataset.get(indices[static_cast<std::size_t>(begin + i)],
                             images.data<float>() + i * per);
-        WH_ASSIGN_OR_RETURN(std::vector<engine::HostTensor> outputs, it->second.run({images}));
-        WH_RETURN_IF_ERROR(sink(outputs, labels));
+        WH_ASSIGN_OR_RETURN_STATUS(std::vector<engine::HostTensor> outputs, it->second.run({images}));
+        WH_RETURN_STATUS_IF_ERROR(sink(outputs, labels));
         if (job)
             job->setProgress(static_cast<double>(begin + batch) / static_cast<double>(total), stage);
     }

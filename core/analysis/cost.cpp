@@ -61,14 +61,14 @@ Expected<ModelCost> modelCost(const ir::Model& model, int64_t batch,
     for (const ir::Node* n : g.nodes()) {
         auto it = planned.find(n->id());
         if (it == planned.end() || it->second->folded) continue;
-        if (isQdq(n->opType())) continue;
+        if (isQdq(n->opType)) continue;
         NodeCost c;
         c.node = n->id();
-        c.name = n->name();
-        c.op = n->opType();
+        c.name = n->name;
+        c.op = n->opType;
         const Known* y = n->numOutputs() ? dimsOf(n->output(0)) : nullptr;
         const int64_t outElems = y ? elems(y->dims) : 0;
-        const std::string& op = n->opType();
+        const std::string& op = n->opType;
         if ((op == "Conv" || op == "ConvTranspose") && n->numInputs() > 1) {
             const Known* w = dimsOf(n->input(1));
             if (w && !w->dims.empty() && w->dims[0] > 0) {

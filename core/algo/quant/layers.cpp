@@ -9,8 +9,8 @@ namespace wh::algo::quant {
 LayerWeight layerWeight(ir::Node& node) {
     LayerWeight l;
     l.node = &node;
-    const std::string& op = node.opType();
-    if (!ir::isDefaultDomain(node.domain()) || (op != "Conv" && op != "Gemm" && op != "MatMul")) {
+    const std::string& op = node.opType;
+    if (!ir::isDefaultDomain(node.domain) || (op != "Conv" && op != "Gemm" && op != "MatMul")) {
         l.reason = op + " has no weight to quantize";
         return l;
     }
@@ -106,12 +106,12 @@ Expected<std::map<ir::NodeId, LayerInputStats>> gatherInputStats(
                 const engine::HostTensor& x = outputs[first + k];
                 if (x.dtype() != ir::DType::kFloat)
                     return makeStatus(StatusCode::kBadInput, "node '{}': input is not float",
-                                      l.node->name());
+                                      l.node->name);
                 LayerInputStats& st = stats[l.node->id()];
                 const std::vector<int64_t>& wd = l.weight->initializer()->dims;
                 const std::span<const int64_t> xd(x.dims().data(), x.dims().size());
                 const float* xv = x.data<float>();
-                const bool conv = l.node->opType() == "Conv";
+                const bool conv = l.node->opType == "Conv";
                 const int64_t channels = conv ? (xd.size() > 1 ? xd[1] : 1) : xd.back();
                 if (options.means) {
                     if (st.channelMean.empty()) st.channelMean.assign(static_cast<std::size_t>(channels), 0.0);
@@ -167,7 +167,7 @@ Status correctBias(rewrite::Rewriter& rw, const LayerWeight& layer, const ir::Te
     auto wv = w.values<float>();
     auto qv = quantized.values<float>();
     const std::vector<int64_t>& d = w.dims;
-    const bool conv = layer.node->opType() == "Conv";
+    const bool conv = layer.node->opType == "Conv";
     int64_t outChannels = layer.transposed ? d[1] : d[0];
     std::vector<double> delta(static_cast<std::size_t>(outChannels), 0.0);
     if (conv) {
@@ -196,7 +196,7 @@ Status correctBias(rewrite::Rewriter& rw, const LayerWeight& layer, const ir::Te
             }
     }
     ir::Node& node = *layer.node;
-    if (node.opType() == "MatMul") return Status::ok();  // no bias input to correct
+    if (node.opType == "MatMul") return Status::ok();  // no bias input to correct
     ir::Value* bias = node.numInputs() > 2 ? node.input(2) : nullptr;
     if (bias && (!bias->hasInitializer() || bias->uses().size() != 1 ||
                  bias->initializer()->dtype != ir::DType::kFloat ||
@@ -220,12 +220,12 @@ Status correctBias(rewrite::Rewriter& rw, const LayerWeight& layer, const ir::Te
     WH_ASSIGN_OR_RETURN_STATUS(ir::Value * v, rw.addInitializer(name, ir::Tensor::fromFloats(name, {outChannels}, b)));
     if (node.numInputs() < 3) {
         // Conv / Gemm with two inputs: a third input can only be added by replacing the node.
-        rewrite::NewNode n(node.opType(), {node.input(0)->name(), node.input(1)->name(), v->name()}, {});
-        n.domain = node.domain();
-        n.name = node.name();
+        rewrite::NewNode n(node.opType, {node.input(0)->name(), node.input(1)->name(), v->name()}, {});
+        n.domain = node.domain;
+        n.name = node.name;
         for (const ir::Value* o : node.outputs()) n.outputs.push_back(o ? o->name() : "");
-        n.attributes = node.attributes();
-        WH_RETURN_IF_ERROR(rw.replace(node, std::move(n)));
+        for (const ir::Attribute& a : node.attributes()) n.attributes.push_back(a.clone());
+        WH_RETURN_STATUS_IF_ERROR(rw.replace(node, std::move(n)));
         return Status::ok();
     }
     return rw.setInput(node, 2, v);
@@ -237,9 +237,9 @@ namespace wh::algo::quant {
 
 bool isFusableActivation(const ir::Node& n) {
     static const char* ops[] = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish"};
-    if (!ir::isDefaultDomain(n.domain())) return false;
+    if (!ir::isDefaultDomain(n.domain)) return false;
     for (const char* op : ops)
-        if (n.opType() == op) return true;
+        if (n.opType == op) return true;
     return false;
 }
 

@@ -89,12 +89,12 @@ struct FqParams {
 
 Expected<FqParams> paramsOf(const ir::Node& fq) {
     FqParams p;
-    auto read = [&](int i, std::vector<float>& out) -> Status {
+    auto read = [&](int i, std::vector<float>& out) -> Status {  // NOLINT
         const ir::Value* v = fq.input(i);
         if (!v || !v->hasInitializer() || v->initializer()->dtype != DType::kFloat)
             return makeStatus(StatusCode::kBadInput,
                               "FakeQuantize '{}': input {} must be a float initializer to export",
-                              fq.name(), i);
+                              fq.name, i);
         auto vals = v->initializer()->values<float>();
         out.assign(vals.begin(), vals.end());
         return Status::ok();
@@ -104,7 +104,7 @@ Expected<FqParams> paramsOf(const ir::Node& fq) {
         WH_RETURN_IF_ERROR(read(2, p.zeroPoint));
         if (p.zeroPoint.size() != p.scale.size())
             return error(StatusCode::kBadInput,
-                         "FakeQuantize '{}': zero point and scale differ in length", fq.name());
+                         "FakeQuantize '{}': zero point and scale differ in length", fq.name);
         for (float& z : p.zeroPoint) z = std::nearbyint(z);  // integral on export
     } else {
         p.zeroPoint.assign(p.scale.size(), 0.0f);
@@ -112,7 +112,7 @@ Expected<FqParams> paramsOf(const ir::Node& fq) {
     for (float s : p.scale)
         if (!(s > 0) || !std::isfinite(s))
             return error(StatusCode::kBadInput, "FakeQuantize '{}': scale {} is not positive",
-                         fq.name(), s);
+                         fq.name, s);
     return p;
 }
 
@@ -157,7 +157,7 @@ Expected<ir::Value*> convertWeight(rewrite::Rewriter& rw, ir::Node& fq, const Fa
     const ir::Tensor& w = *x.initializer();
     if (w.dtype != DType::kFloat)
         return error(StatusCode::kBadInput, "FakeQuantize '{}': weight '{}' is not float32",
-                     fq.name(), x.name());
+                     fq.name, x.name());
     const int64_t qmin = grid(spec.bits, spec.isUnsigned, spec.narrowRange, false);
     const int64_t qmax = grid(spec.bits, spec.isUnsigned, spec.narrowRange, true);
     std::vector<int32_t> q = quantizeValues(w.values<float>(), w.dims, spec.axis, p, qmin, qmax);
@@ -192,13 +192,13 @@ Expected<ir::Value*> convertWeight(rewrite::Rewriter& rw, ir::Node& fq, const Fa
     const int rank = static_cast<int>(w.dims.size());
     if (rank < 1)
         return error(StatusCode::kUnsupported,
-                     "FakeQuantize '{}': a scalar weight below 8 bits cannot be packed", fq.name());
+                     "FakeQuantize '{}': a scalar weight below 8 bits cannot be packed", fq.name);
     qw.transposed = rank == 2 && spec.axis == 1;
     if (spec.axis >= 0 && spec.axis != 0 && !qw.transposed)
         return error(StatusCode::kUnsupported,
                      "FakeQuantize '{}': {}-bit weight '{}' per channel on axis {} cannot be "
                      "packed (axis 0, or 1 of a 2-D weight)",
-                     fq.name(), spec.bits, x.name(), spec.axis);
+                     fq.name, spec.bits, x.name(), spec.axis);
     qw.rows = qw.transposed ? w.dims[1] : w.dims[0];
     qw.cols = w.numElements() / std::max<int64_t>(qw.rows, 1);
     qw.codes.resize(q.size());
@@ -236,12 +236,12 @@ Status convertActivation(rewrite::Rewriter& rw, ir::Node& fq, const FakeQuantSpe
             return makeStatus(StatusCode::kUnsupported,
                               "FakeQuantize '{}': per-channel activations below 8 bits cannot be "
                               "exported",
-                              fq.name());
+                              fq.name);
         const float lo = static_cast<float>((static_cast<double>(qmin) - p.zeroPoint[0]) * p.scale[0]);
         const float hi = static_cast<float>((static_cast<double>(qmax) - p.zeroPoint[0]) * p.scale[0]);
         std::string loName = freshName(g, x + "_clip_min"), hiName = freshName(g, x + "_clip_max");
-        WH_RETURN_IF_ERROR(rw.addInitializer(loName, ir::Tensor::fromFloats(loName, {}, {lo})));
-        WH_RETURN_IF_ERROR(rw.addInitializer(hiName, ir::Tensor::fromFloats(hiName, {}, {hi})));
+        WH_RETURN_STATUS_IF_ERROR(rw.addInitializer(loName, ir::Tensor::fromFloats(loName, {}, {lo})));
+        WH_RETURN_STATUS_IF_ERROR(rw.addInitializer(hiName, ir::Tensor::fromFloats(hiName, {}, {hi})));
         std::string clipped = freshName(g, x + "_clipped");
         NewNode clip("Clip", {x, loName, hiName}, {clipped});
         clip.name = freshName(g, x + "_Clip");
@@ -249,10 +249,10 @@ Status convertActivation(rewrite::Rewriter& rw, ir::Node& fq, const FakeQuantSpe
         qIn = clipped;
     }
     std::string scale = freshName(g, x + "_scale");
-    WH_RETURN_IF_ERROR(rw.addInitializer(scale, floatTensor(scale, p.scale, perChannel)));
+    WH_RETURN_STATUS_IF_ERROR(rw.addInitializer(scale, floatTensor(scale, p.scale, perChannel)));
     std::string zp = freshName(g, x + "_zero_point");
     std::vector<int32_t> zpq(p.zeroPoint.begin(), p.zeroPoint.end());
-    WH_RETURN_IF_ERROR(rw.addInitializer(
+    WH_RETURN_STATUS_IF_ERROR(rw.addInitializer(
         zp, codeTensor(zp, perChannel ? std::vector<int64_t>{static_cast<int64_t>(zpq.size())}
                                       : std::vector<int64_t>{},
                        zpq, spec.isUnsigned)));
@@ -268,13 +268,13 @@ Status convertActivation(rewrite::Rewriter& rw, ir::Node& fq, const FakeQuantSpe
     nodes.push_back(std::move(q));
     nodes.push_back(std::move(dq));
     ir::Node* old[] = {&fq};
-    WH_RETURN_IF_ERROR(rw.replace(old, std::move(nodes)));
+    WH_RETURN_STATUS_IF_ERROR(rw.replace(old, std::move(nodes)));
     return Status::ok();
 }
 
 // The float scale initializer of a DequantizeLinear producing `v`, or null.
 const ir::Tensor* dequantScale(const ir::Value* v) {
-    if (!v || !v->producer() || v->producer()->opType() != "DequantizeLinear") return nullptr;
+    if (!v || !v->producer() || v->producer()->opType != "DequantizeLinear") return nullptr;
     const ir::Value* s = v->producer()->input(1);
     if (!s || !s->hasInitializer() || s->initializer()->dtype != DType::kFloat) return nullptr;
     return s->initializer();
@@ -282,8 +282,8 @@ const ir::Tensor* dequantScale(const ir::Value* v) {
 
 // Bias of Conv / Gemm reading dequantized input and weight → int32 codes + DequantizeLinear.
 Expected<bool> quantizeBias(rewrite::Rewriter& rw, ir::Node& node) {
-    const bool conv = node.opType() == "Conv";
-    if (!conv && node.opType() != "Gemm") return false;
+    const bool conv = node.opType == "Conv";
+    if (!conv && node.opType != "Gemm") return false;
     if (node.numInputs() < 3 || !node.input(2) || !node.input(2)->hasInitializer()) return false;
     ir::Value& bias = *node.input(2);
     if (bias.uses().size() != 1 || bias.initializer()->dtype != DType::kFloat) return false;
@@ -369,7 +369,7 @@ Expected<ir::Node*> insertFakeQuantizeFor(rewrite::Rewriter& rw, ir::Value& valu
 }
 
 bool isFakeQuantize(const ir::Node& node) {
-    return node.domain() == engine::kWhittleDomain && node.opType() == engine::kFakeQuantizeOp;
+    return node.domain == engine::kWhittleDomain && node.opType == engine::kFakeQuantizeOp;
 }
 
 FakeQuantSpec specOf(const ir::Node& fq) {
@@ -413,7 +413,7 @@ Expected<int> fakeQuantizeToQdq(rewrite::Rewriter& rw, const QdqOptions& options
         WH_ASSIGN_OR_RETURN(FqParams p, paramsOf(*fq));
         if (spec.bits < 2 || spec.bits > 8)
             return error(StatusCode::kUnsupported, "FakeQuantize '{}': {} bits cannot be exported",
-                         fq->name(), spec.bits);
+                         fq->name, spec.bits);
         ir::Value* x = fq->input(0);
         std::vector<ir::Value*> params;
         for (int i = 1; i < fq->numInputs(); ++i)
@@ -440,7 +440,7 @@ Expected<int> fakeQuantizeToQdq(rewrite::Rewriter& rw, const QdqOptions& options
 Status updateOpsetImports(ir::Model& model, bool needsOpset13) {
     bool hasWhittle = false;
     for (const ir::Node* n : model.graph->nodes())
-        if (n->domain() == engine::kWhittleDomain) hasWhittle = true;
+        if (n->domain == engine::kWhittleDomain) hasWhittle = true;
     auto find = [&](std::string_view domain) -> ir::OpsetId* {
         for (ir::OpsetId& o : model.opsetImports)
             if (o.domain == domain || (domain.empty() && o.domain == "ai.onnx")) return &o;
@@ -466,14 +466,14 @@ Status updateOpsetImports(ir::Model& model, bool needsOpset13) {
                                     "ArgMax",    "ArgMin",    "ReduceMax", "ReduceMin",
                                     "GatherND",  "Softmax",   "LogSoftmax", "Hardmax"};
     for (const ir::Node* n : model.graph->nodes()) {
-        if (!ir::isDefaultDomain(n->domain())) continue;
+        if (!ir::isDefaultDomain(n->domain)) continue;
         for (const char* c : changed)
-            if (n->opType() == c)
+            if (n->opType == c)
                 return makeStatus(StatusCode::kUnsupported,
                                   "the model imports opset {} and per-channel quantization needs "
                                   "13, but node '{}' ({}) changed meaning between them; re-export "
                                   "the model at opset 13 or later",
-                                  from, n->name(), n->opType());
+                                  from, n->name, n->opType);
     }
     if (def) {
         def->version = 13;

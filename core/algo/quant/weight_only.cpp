@@ -61,7 +61,7 @@ Expected<ApplyReport> applyWeightOnly(rewrite::Rewriter& rw, const Selection& se
                                         options.gptqOptions)
                          : quantizeRtn(m, options.quant);
         if (!q)
-            return error(q.error().code(), "node '{}': {}", l.node->name(), q.error().message());
+            return error(q.error().code(), "node '{}': {}", l.node->name, q.error().message());
         packed += packedBytes(*q);
         floatBytes += static_cast<std::size_t>(m.rows * m.cols) * sizeof(float);
         WH_RETURN_IF_ERROR(writeQuantizedWeight(rw, *l.weight, *q));
