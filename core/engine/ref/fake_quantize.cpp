@@ -375,9 +375,8 @@ Status backwardT(const GradArgs& args, const FqAttrs& a, const FqShared& sh) {
     const HostTensor& x = *args.inputs[0];
     // An observing forward quantized with what it observed (the inputs are still the old ones).
     const HostTensor& scale = sh.observed ? sh.scale : *args.inputs[1];
-    const HostTensor* zp = sh.observed          ? &sh.zeroPoint
-                           : args.inputs.size() > 2 ? args.inputs[2]
-                                                    : nullptr;
+    const HostTensor* zp = args.inputs.size() > 2 ? args.inputs[2] : nullptr;
+    if (sh.observed) zp = &sh.zeroPoint;
     const HostTensor* dy = grad::gradOut(args, 0);
     HostTensor* gx = grad::gradIn(args, 0);
     HostTensor* gs = grad::gradIn(args, 1);
