@@ -633,6 +633,29 @@ TEST(FakeQuantize, ObserverMatchesInBlockedAndPlainOrder) {
     }
 }
 
+TEST(FakeQuantize, ObserverInDoublePerTensorSymmetric) {
+    // No zero point: symmetric on the signed grid observes z = 0, so none is needed or written.
+    FqOp op({attr("observe", 1), attr("symmetric", 1), attr("num_bits", 4)}, false);
+    const HostTensor x = doubles({2, 3}, {-0.7, 0.1, 2.6, 1.3, -1.9, 0.0});
+    const HostTensor s = doubles({}, {1.0});
+    const HostTensor dy = doubles({2, 3}, {1, 1, 1, 1, 1, 1});
+    auto t = op.train(x, s, nullptr, dy);
+    ASSERT_TRUE(t) << t.error().message();
+    const auto [sw, zw] = fakeQuantParamsFromRange(-1.9f, 2.6f, 4, true, false, false);
+    ASSERT_EQ(zw, 0.0f);
+    ASSERT_EQ(t->newScale.dtype(), ir::DType::kDouble);
+    EXPECT_EQ(t->newScale.at(0), static_cast<double>(sw));
+    EXPECT_TRUE(t->newZeroPoint.empty());
+    const double sd = sw;
+    for (int64_t i = 0; i < 6; ++i) {
+        const double q = std::clamp(std::nearbyint(x.data<double>()[i] / sd), -8.0, 7.0);
+        EXPECT_EQ(t->y.at(i), q * sd) << "element " << i << " of " << str(x);
+    }
+    // 2.6 / s = 8 rounds past qmax = 7: clamped, so no gradient there.
+    EXPECT_EQ(t->dx.at(2), 0.0);
+    EXPECT_EQ(t->dx.at(0), 1.0);
+}
+
 // ---- Nudging -------------------------------------------------------------------------------
 
 TEST(FakeQuantize, ParamsFromRangeNudgeTheZeroPoint) {
