@@ -151,8 +151,9 @@ struct OpTraits {
     /// running mean and variance, an observer's range), never trained as parameters.
     std::vector<int> stateInputs;
     /// Optional per-node form of `stateInputs`, for operators whose state depends on attributes
-    /// (a FakeQuantize with observe = 1 keeps its scale and zero point as state; with observe = 0
-    /// it has none). Null: `stateInputs` for every node. Read it through stateInputsFor().
+    /// (a FakeQuantize with observe = 1 keeps its scale, zero point and range as state; with
+    /// observe = 0 it has none). Null: `stateInputs` for every node. Read it through
+    /// stateInputsFor(), as the training plan does everywhere it needs a node's state inputs.
     std::function<std::vector<int>(const ir::Node& node)> stateInputsOf;
     /// Optional: true when `node` learns its input `input` whatever its size (a learned
     /// quantizer's scale): a floating initializer read there is a trainable Parameter even
