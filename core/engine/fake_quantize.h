@@ -7,13 +7,17 @@
 /// Inputs:  X (float or double);
 ///          scale (X's type; a scalar or [1]: per tensor; 1-D of length C = X.dims[axis]: per
 ///          channel), every element > 0;
-///          zero_point (optional, scale's type and shape; absent = 0). A float, so that it can
-///          be learned; the helper below gives integral ones.
+///          zero_point (optional, scale's type and shape; absent = 0; may be omitted (empty
+///          name) when inputs 3 and 4 are given). A float, so that it can be learned; the
+///          helper below gives integral ones;
+///          range_min, range_max (optional, together; scale's type and shape): the range an
+///          observer keeps (see Observe); read only by the training forward with observe = 1.
 /// Output:  Y (X's type and dims).
 /// Attributes: num_bits (2..8, default 8), unsigned (0/1, default 0), narrow_range (0/1,
 ///          default 0), symmetric (0/1, default 0), axis (per-channel axis, default 1, negative
 ///          counts from the end; any axis, e.g. 0 for Conv or depthwise [C,1,k,k] weights),
-///          learned (0/1, default 0).
+///          learned (0/1, default 0), observe (0/1, default 0; excludes learned = 1),
+///          ema_decay (float in [0, 1), default 0).
 ///
 /// Grid:    unsigned: qmin = 0, qmax = 2^b - 1; signed: qmin = -2^(b-1), qmax = 2^(b-1) - 1;
 ///          narrow_range drops the lowest code (qmin + 1).
@@ -48,6 +52,31 @@
 ///          NodeFlags::knob("enabled", 1.0) every run; 0 makes the op the identity (forward, and
 ///          dx = dy with no scale or zero-point gradient). TrainingPlan::evaluate() and the
 ///          inference Plan always quantize (as the seed does in eval mode).
+/// Observe (observe = 1; the seed's SimQAT observer, GOLDEN_STICK.md 3.1): in a TrainingPlan's
+///          training forward only (not evaluate(), TrainingFlags::evaluating; not the inference
+///          Plan, which use the stored scale and zero point), every run:
+///              m_c = min x, M_c = max x over the elements of the run's X (the batch included)
+///                    sharing scale c (per tensor, or per channel along axis as above), NaNs
+///                    ignored; then m_c <- min(m_c, 0), M_c <- max(M_c, 0);
+///              ema_decay d > 0 and a stored range (range_min[c], range_max[c]) != (0, 0):
+///                    m_c <- d * range_min[c] + (1 - d) * m_c, likewise M_c (a stored [0, 0]
+///                    is "never observed": the first batch initialises it). Note: the seed's
+///                    kernel puts d on the batch value and widens after blending; SimQAT itself
+///                    never uses the EMA (its quantizers have ema=False);
+///              (s_c, z_c) = fakeQuantParamsFromRange(m_c, M_c, num_bits, symmetric,
+///                    narrow_range, unsigned) (m_c, M_c rounded to scale's type first);
+///          then quantizes X with s, z (the Forward above) in this same run, and the gradient of
+///          the step uses them too (STE mask on that grid; no gradient to s or z). The new s, z,
+///          m, M are the node's state (OpTraits::stateInputsFor gives inputs {1, 2, 3, 4}): the
+///          plan stores them into those initializers after the step (TrainingPlan::state(),
+///          writeBack()), so evaluation and inference use the last observed values. Inputs that
+///          are graph inputs or absent are not stored. The observer also runs while the
+///          "enabled" knob is 0 (the output is then X unchanged, the range still stored), as the
+///          seed's observer does during its quantization delay. Works for channel-blocked X
+///          (Layouts) and on Parameter X (a Conv weight per channel along axis 0).
+///          Required (kBadInput naming the node, at compile): zero_point unless symmetric on a
+///          signed grid (the only case whose observed z is always 0); range_min and range_max
+///          when ema_decay > 0. observe = 0 keeps scale and zero point as given (or learned).
 /// Layouts: the training forward and gradient take X / Y (and their gradients) channel-blocked
 ///          (nChw16c, GradBuild::ChannelBlocks::kShared) for 4-D X, per tensor or per channel
 ///          on any axis, so a FakeQuantize between Conv and BatchNormalization keeps the blocked

@@ -150,10 +150,21 @@ struct OpTraits {
     /// Inputs that hold *state*: initializers the training forward updates (BatchNormalization's
     /// running mean and variance, an observer's range), never trained as parameters.
     std::vector<int> stateInputs;
+    /// Optional per-node form of `stateInputs`, for operators whose state depends on attributes
+    /// (a FakeQuantize with observe = 1 keeps its scale, zero point and range as state; with
+    /// observe = 0 it has none). Null: `stateInputs` for every node. Read it through
+    /// stateInputsFor(), as the training plan does everywhere it needs a node's state inputs.
+    std::function<std::vector<int>(const ir::Node& node)> stateInputsOf;
     /// Optional: true when `node` learns its input `input` whatever its size (a learned
     /// quantizer's scale): a floating initializer read there is a trainable Parameter even
     /// where ir::isParameter() calls it a constant (a scalar). Null: only isParameter() decides.
     std::function<bool(const ir::Node& node, int input)> trainedInput;
+
+    /// The state inputs of `node`: stateInputsOf(node) when set, else stateInputs. A training
+    /// forward gets one extra output per entry, in this order (GradBuild::trainingForward).
+    std::vector<int> stateInputsFor(const ir::Node& node) const {
+        return stateInputsOf ? stateInputsOf(node) : stateInputs;
+    }
 };
 
 }  // namespace wh::engine

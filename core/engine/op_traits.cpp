@@ -49,10 +49,15 @@ void registerOpTraits(KernelRegistry& registry) {
     OpTraits fq;
     fq.inPlace = true;
     // LSQ: a learned quantizer trains its scale, and its zero point unless symmetric, even as
-    // one-element (per-tensor) initializers.
+    // one-element (per-tensor) initializers. An observing one (observe = 1) instead updates its
+    // scale, zero point and range (inputs 1 to 4) as state in its training forward: per node,
+    // so that the two kinds can share a model.
     fq.trainedInput = [](const ir::Node& node, int input) {
-        if (node.attrInt("learned", 0) == 0) return false;
+        if (node.attrInt("learned", 0) == 0 || node.attrInt("observe", 0) != 0) return false;
         return input == 1 || (input == 2 && node.attrInt("symmetric", 0) == 0);
+    };
+    fq.stateInputsOf = [](const ir::Node& node) {
+        return node.attrInt("observe", 0) != 0 ? std::vector<int>{1, 2, 3, 4} : std::vector<int>{};
     };
     registry.setTraits(std::string(kWhittleDomain), std::string(kFakeQuantizeOp), fq);
 }

@@ -45,7 +45,7 @@ Expected<TrainingPlan> TrainingPlan::compile(const ir::Model& source,
     std::set<const ir::Value*> stateValues, learnedValues;
     for (const ir::Node* node : g.nodes()) {
         const OpTraits& traits = registry.traits(*node);
-        for (int i : traits.stateInputs)
+        for (int i : traits.stateInputsFor(*node))
             if (const ir::Value* v = i < node->numInputs() ? node->input(i) : nullptr;
                 v && v->hasInitializer())
                 stateValues.insert(v);
@@ -237,7 +237,7 @@ Expected<TrainingPlan> TrainingPlan::compile(const ir::Model& source,
             }
             step.grad = std::move(b.kernel);
             step.trainingForward = std::move(b.trainingForward);
-            const std::vector<int>& stateInputs = registry.traits(*node).stateInputs;
+            const std::vector<int> stateInputs = registry.traits(*node).stateInputsFor(*node);
             step.trainingForwardForEval =
                 b.fused > 0 || (b.trainingForwardIsInference && stateInputs.empty());
             step.savedIn = std::move(b.savedInputs);

@@ -6,8 +6,9 @@
 /// Lower, then compile, as Plan (lowering.h, node_compiler.h): compile() lowers a clone of the
 /// graph (Constant nodes become initializers); every floating-point initializer that
 /// ir::isParameter() accepts becomes a trainable Parameter {name, value, grad}, except inputs an
-/// operator declares as state (OpTraits::stateInputs: BatchNormalization's running mean and
-/// variance), which the training forward updates and nothing trains.
+/// operator declares as state (OpTraits::stateInputsFor(node): BatchNormalization's running mean
+/// and variance, an observing FakeQuantize's scale, zero point and range), which the training
+/// forward updates and nothing trains.
 /// Values computed only from non-parameter constants (PyTorch's shape arithmetic) are folded at
 /// compile time; nothing that depends on a parameter is folded.
 ///

@@ -1,11 +1,12 @@
-// FakeQuantize (com.whittle, opset 1): reference kernel, training forward (the "enabled" knob)
-// and gradient (STE with the clamp mask; LSQ scale and zero-point gradients). The formulas are
-// in core/engine/fake_quantize.h.
+// FakeQuantize (com.whittle, opset 1): reference kernel, training forward (the "enabled" knob,
+// the range observer) and gradient (STE with the clamp mask; LSQ scale and zero-point
+// gradients). The formulas are in core/engine/fake_quantize.h.
 
 #include "core/engine/fake_quantize.h"
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <tuple>
 #include <vector>
@@ -51,8 +52,9 @@ using Outputs = std::span<HostTensor* const>;
 
 struct FqAttrs {
     int bits = 8;
-    bool isUnsigned = false, narrow = false, symmetric = false, learned = false;
+    bool isUnsigned = false, narrow = false, symmetric = false, learned = false, observe = false;
     int64_t axis = 1;
+    double emaDecay = 0;
     double qmin = 0, qmax = 0;
 };
 
@@ -64,12 +66,21 @@ Expected<FqAttrs> readAttrs(const ir::Node& node) {
     a.bits = static_cast<int>(bits);
     for (auto [name, field] :
          {std::pair{"unsigned", &a.isUnsigned}, std::pair{"narrow_range", &a.narrow},
-          std::pair{"symmetric", &a.symmetric}, std::pair{"learned", &a.learned}}) {
+          std::pair{"symmetric", &a.symmetric}, std::pair{"learned", &a.learned},
+          std::pair{"observe", &a.observe}}) {
         const int64_t v = node.attrInt(name, 0);
         if (v != 0 && v != 1)
             return error(StatusCode::kBadInput, "FakeQuantize: {} is {}, not 0 or 1", name, v);
         *field = v == 1;
     }
+    if (a.learned && a.observe)
+        return error(StatusCode::kBadInput,
+                     "FakeQuantize: learned and observe exclude each other (the scale is either "
+                     "trained or observed)");
+    a.emaDecay = node.attrFloat("ema_decay", 0.0f);
+    if (!(a.emaDecay >= 0 && a.emaDecay < 1))
+        return error(StatusCode::kBadInput, "FakeQuantize: ema_decay {} is not in [0, 1)",
+                     a.emaDecay);
     a.axis = node.attrInt("axis", 1);
     const auto [qmin, qmax] = fakeQuantGrid(a.bits, a.narrow, a.isUnsigned);
     a.qmin = static_cast<double>(qmin);
@@ -186,28 +197,52 @@ Status runForward(Inputs in, HostTensor& y, const FqAttrs& a, bool blocked) {
                           typeName(x.dtype()));
 }
 
-Status checkTypes(std::span<const TensorInfo> inputs, bool hasZp, std::string_view where) {
+// The inputs a node may have: X, scale[, zero_point[, range_min, range_max]], all of X's
+// floating type, and what the observer needs (see the header).
+Status checkInputs(std::span<const TensorInfo> inputs, const FqAttrs& a, std::string_view where) {
+    auto has = [&](std::size_t i) {
+        return i < inputs.size() && inputs[i].dtype != DType::kUndefined;
+    };
+    if (!has(0) || !has(1) || inputs.size() > 5)
+        return makeStatus(StatusCode::kBadInput,
+                          "{}: FakeQuantize takes X, scale[, zero_point[, range_min, range_max]]",
+                          where);
     const DType t = inputs[0].dtype;
     if (t != DType::kFloat && t != DType::kDouble)
         return makeStatus(StatusCode::kUnsupported,
                           "FakeQuantize of {} ({}): float and double only", typeName(t), where);
-    if (inputs[1].dtype != t || (hasZp && inputs[2].dtype != t))
+    for (std::size_t i = 1; i < inputs.size(); ++i)
+        if (has(i) && inputs[i].dtype != t)
+            return makeStatus(StatusCode::kBadInput,
+                              "FakeQuantize ({}): scale, zero_point, range_min and range_max must "
+                              "have X's type {}",
+                              where, typeName(t));
+    if (has(3) != has(4))
         return makeStatus(StatusCode::kBadInput,
-                          "FakeQuantize ({}): scale and zero_point must have X's type {}", where,
-                          typeName(t));
+                          "{}: FakeQuantize takes range_min and range_max together", where);
+    if (a.observe && a.emaDecay > 0 && !has(3))
+        return makeStatus(StatusCode::kBadInput,
+                          "{}: FakeQuantize with observe = 1 and ema_decay {} needs range_min and "
+                          "range_max (inputs 3 and 4) to keep the observed range",
+                          where, a.emaDecay);
+    // Only a symmetric signed grid always observes z = 0 (fakeQuantParamsFromRange); any other
+    // observed zero point must be stored for evaluation and inference.
+    if (a.observe && !has(2) && !(a.symmetric && !a.isUnsigned))
+        return makeStatus(StatusCode::kBadInput,
+                          "{}: FakeQuantize with observe = 1 needs a zero_point input unless "
+                          "symmetric on a signed grid",
+                          where);
     return Status::ok();
 }
 
 Expected<KernelBuild> buildFakeQuantize(const KernelContext& ctx) {
-    if (!ctx.hasInput(0) || !ctx.hasInput(1) || ctx.inputs.size() > 3)
-        return error(StatusCode::kBadInput, "{}: FakeQuantize takes X, scale[, zero_point]",
-                     ctx.where());
-    WH_RETURN_IF_ERROR(checkTypes(ctx.inputs, ctx.hasInput(2), ctx.where()));
     WH_ASSIGN_OR_RETURN(FqAttrs a, readAttrs(ctx.node));
+    WH_RETURN_IF_ERROR(checkInputs(ctx.inputs, a, ctx.where()));
     TensorInfo out = ctx.inputs[0];
     out.constant.reset();
     out.layout.reset();
-    // The inference kernel always quantizes (the "enabled" knob is a training-plan matter).
+    // The inference kernel always quantizes (the "enabled" knob is a training-plan matter) and
+    // never observes: it uses the stored scale and zero point (range_min / range_max unread).
     auto run = [a](Inputs in, Outputs outs) -> Status {
         return runForward(in, *outs[0], a, false);
     };
@@ -218,25 +253,118 @@ Expected<KernelBuild> buildFakeQuantize(const KernelContext& ctx) {
 
 // What the training forward tells the gradient kernel of the same step.
 struct FqShared {
-    bool blocked = false;  // X, Y and their gradients in nChw16c order (setChannelBlocked)
-    bool enabled = true;   // the last forward quantized (the "enabled" knob)
+    bool blocked = false;   // X, Y and their gradients in nChw16c order (setChannelBlocked)
+    bool enabled = true;    // the last forward quantized (the "enabled" knob)
+    bool observed = false;  // the last forward observed: use `scale` and `zeroPoint` below
+    // What the last observing forward computed (scale's dtype and dims): the gradient must use
+    // the values the forward quantized with, not the inputs, which the plan updates only after
+    // the backward pass.
+    HostTensor scale, zeroPoint, rangeMin, rangeMax;
 };
+
+// The observer (header, "Observe"): the range of x per tensor or per channel, widened to
+// contain 0, blended with the stored range when ema_decay > 0, nudged to a scale and zero point.
+// Fills sh.scale, sh.zeroPoint and sh.rangeMin / sh.rangeMax.
+template <class T>
+Status observe(const HostTensor& x, const HostTensor& scale, const HostTensor* rangeMin,
+               const HostTensor* rangeMax, const FqAttrs& a, FqShared& sh) {
+    WH_ASSIGN_OR_RETURN_STATUS(ChannelMap m, channelMap(x, scale, nullptr, a.axis, sh.blocked));
+    for (const HostTensor* r : {rangeMin, rangeMax})
+        if (r && r->dims() != scale.dims())
+            return makeStatus(StatusCode::kBadInput,
+                              "FakeQuantize: range_min / range_max {} and scale {} differ",
+                              dimsToString(r->dims()), dimsToString(scale.dims()));
+    const int64_t channels = scale.numElements();
+    std::vector<T> lo(static_cast<std::size_t>(channels), std::numeric_limits<T>::infinity());
+    std::vector<T> hi(lo.size(), -std::numeric_limits<T>::infinity());
+    const T* px = x.data<T>();
+    const int64_t n = x.numElements();
+    for (int64_t i = 0; i < n; ++i) {
+        const auto c = static_cast<std::size_t>(m.channelOf(i));
+        // Comparisons, not std::min: a NaN is never taken into the range.
+        if (px[i] < lo[c]) lo[c] = px[i];
+        if (px[i] > hi[c]) hi[c] = px[i];
+    }
+    for (HostTensor* t : {&sh.scale, &sh.zeroPoint, &sh.rangeMin, &sh.rangeMax})
+        t->ensure(scale.dtype(), scale.dims());
+    T* ps = sh.scale.data<T>();
+    T* pz = sh.zeroPoint.data<T>();
+    T* pmin = sh.rangeMin.data<T>();
+    T* pmax = sh.rangeMax.data<T>();
+    const double d = a.emaDecay;
+    for (std::size_t c = 0; c < lo.size(); ++c) {
+        // Widened to contain 0 (which also turns an empty channel's +-inf into 0).
+        double mn = std::min<double>(lo[c], 0.0), mx = std::max<double>(hi[c], 0.0);
+        if (d > 0 && rangeMin && rangeMax) {
+            const double pmn = rangeMin->data<T>()[c], pmx = rangeMax->data<T>()[c];
+            // A stored [0, 0] was never observed: the first batch initialises it.
+            if (pmn != 0.0 || pmx != 0.0) {
+                mn = d * pmn + (1 - d) * mn;
+                mx = d * pmx + (1 - d) * mx;
+            }
+        }
+        pmin[c] = static_cast<T>(mn);
+        pmax[c] = static_cast<T>(mx);
+        // The stored range is what is nudged, so that scale and range agree exactly.
+        const auto [s, z] =
+            fakeQuantParamsFromRange(static_cast<float>(pmin[c]), static_cast<float>(pmax[c]),
+                                     a.bits, a.symmetric, a.narrow, a.isUnsigned);
+        ps[c] = static_cast<T>(s);
+        pz[c] = static_cast<T>(z);
+    }
+    return Status::ok();
+}
 
 class FqTrainingForward final : public Kernel {
 public:
     FqTrainingForward(FqAttrs attrs, std::shared_ptr<FqShared> shared, const NodeFlags* flags)
         : m_attrs(attrs), m_shared(std::move(shared)), m_flags(flags) {}
 
+    // Outputs: Y, then (observe = 1, OpTraits::stateInputsFor) the new scale, zero point,
+    // range_min and range_max; each written only where the node has that input.
     Status run(Inputs in, Outputs out) override {
-        // evaluate() runs this kernel for blocked tensors: inference semantics, always on.
+        // evaluate() runs this kernel for blocked tensors: inference semantics, always on, and
+        // no observing (the stored scale and zero point are used).
         const bool evaluating = m_flags && m_flags->plan && m_flags->plan->evaluating;
         m_shared->enabled = !m_flags || evaluating || m_flags->knob("enabled", 1.0) != 0.0;
-        if (m_shared->enabled) return runForward(in, *out[0], m_attrs, m_shared->blocked);
-        copyTensor(*in[0], *out[0], in[0]->dims());  // plain or blocked: the same bytes
-        return Status::ok();
+        m_shared->observed = false;
+        if (m_attrs.observe && !evaluating) {
+            // Runs during a quantization delay too (the seed's observer does).
+            WH_RETURN_STATUS_IF_ERROR(runObserver(in, out));
+            m_shared->observed = true;
+        }
+        if (!m_shared->enabled) {
+            copyTensor(*in[0], *out[0], in[0]->dims());  // plain or blocked: the same bytes
+            return Status::ok();
+        }
+        if (!m_shared->observed) return runForward(in, *out[0], m_attrs, m_shared->blocked);
+        const std::vector<const HostTensor*> observed = {in[0], &m_shared->scale,
+                                                         &m_shared->zeroPoint};
+        return runForward(observed, *out[0], m_attrs, m_shared->blocked);
     }
 
 private:
+    Status runObserver(Inputs in, Outputs out) {
+        auto input = [&](std::size_t i) { return i < in.size() ? in[i] : nullptr; };
+        const HostTensor& x = *in[0];
+        if (in[1]->dtype() != x.dtype())
+            return makeStatus(StatusCode::kBadInput, "FakeQuantize: X and scale types differ");
+        auto r = grad::dispatchFloat(x.dtype(), [&](auto zero) {
+            return observe<decltype(zero)>(x, *in[1], input(3), input(4), m_attrs, *m_shared);
+        });
+        if (!r)
+            return makeStatus(StatusCode::kUnsupported, "FakeQuantize of {}: float and double only",
+                              typeName(x.dtype()));
+        WH_RETURN_STATUS_IF_ERROR(*r);
+        // The state outputs, in stateInputsFor()'s order {1, 2, 3, 4}.
+        const HostTensor* values[] = {&m_shared->scale, &m_shared->zeroPoint, &m_shared->rangeMin,
+                                      &m_shared->rangeMax};
+        for (std::size_t k = 0; k < 4; ++k)
+            if (1 + k < out.size() && out[1 + k] && input(1 + k))
+                copyTensor(*values[k], *out[1 + k], values[k]->dims());
+        return Status::ok();
+    }
+
     FqAttrs m_attrs;
     std::shared_ptr<FqShared> m_shared;
     const NodeFlags* m_flags;
@@ -245,8 +373,10 @@ private:
 template <class T>
 Status backwardT(const GradArgs& args, const FqAttrs& a, const FqShared& sh) {
     const HostTensor& x = *args.inputs[0];
-    const HostTensor& scale = *args.inputs[1];
+    // An observing forward quantized with what it observed (the inputs are still the old ones).
+    const HostTensor& scale = sh.observed ? sh.scale : *args.inputs[1];
     const HostTensor* zp = args.inputs.size() > 2 ? args.inputs[2] : nullptr;
+    if (sh.observed) zp = &sh.zeroPoint;
     const HostTensor* dy = grad::gradOut(args, 0);
     HostTensor* gx = grad::gradIn(args, 0);
     HostTensor* gs = grad::gradIn(args, 1);
@@ -319,11 +449,8 @@ private:
 };
 
 Expected<GradBuild> buildFakeQuantizeGrad(const GradContext& ctx) {
-    if (!ctx.hasInput(0) || !ctx.hasInput(1) || ctx.inputs.size() > 3)
-        return error(StatusCode::kBadInput, "{}: FakeQuantize takes X, scale[, zero_point]",
-                     ctx.where());
-    WH_RETURN_IF_ERROR(checkTypes(ctx.inputs, ctx.hasInput(2), ctx.where()));
     WH_ASSIGN_OR_RETURN(FqAttrs a, readAttrs(ctx.node));
+    WH_RETURN_IF_ERROR(checkInputs(ctx.inputs, a, ctx.where()));
     auto shared = std::make_shared<FqShared>();
     GradBuild b = grad::gradBuild(std::make_unique<FqBackward>(a, shared), ctx, {0, 1, 2}, {});
     b.trainingForward = std::make_unique<FqTrainingForward>(a, shared, ctx.flags);

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <string>
@@ -89,9 +90,11 @@ public:
 
     struct Trained {
         HostTensor y, dx, ds, dz;
+        HostTensor newScale, newZeroPoint;  // the state outputs of an observing forward
     };
     // Training forward, then backward with output gradient `dy`; `blocked` tells both kernels
-    // that X, Y and their gradients are nChw16c (x and dy must then be given blocked).
+    // that X, Y and their gradients are nChw16c (x and dy must then be given blocked). The
+    // forward gets the two state outputs an observing quantizer writes (scale, zero point).
     Expected<Trained> train(const HostTensor& x, const HostTensor& s, const HostTensor* z,
                             const HostTensor& dy, bool blocked = false) {
         const auto in = infos(x, s, z);
@@ -110,7 +113,7 @@ public:
         Trained t;
         std::vector<const HostTensor*> ip = {&x, &s};
         if (m_zp) ip.push_back(z);
-        std::vector<HostTensor*> op = {&t.y};
+        std::vector<HostTensor*> op = {&t.y, &t.newScale, &t.newZeroPoint};
         WH_RETURN_IF_ERROR(b.trainingForward->run(ip, op));
         std::vector<const HostTensor*> saved;
         std::vector<Dims> dims;
@@ -572,6 +575,85 @@ TEST(FakeQuantize, KeepsBlockedLayoutsBetweenConvAndBatchNormalization) {
     }
     EXPECT_LT(last, first) << "first " << first << " last " << last;
     EXPECT_NE(param(*fast, "q2_s")->value.at(3), 0.04f) << "the scales were learned";
+}
+
+TEST(FakeQuantize, ObserverMatchesInBlockedAndPlainOrder) {
+    // observe = 1 on [2, 32, 3, 3], per channel along each axis and per tensor, asymmetric:
+    // the blocked forward observes the same ranges (so quantizes alike) as the plain one, and
+    // both equal quantization with fakeQuantParamsFromRange of each channel's min / max.
+    const Dims dims = {2, 32, 3, 3};
+    Rng rng(5);
+    HostTensor x(ir::DType::kFloat, dims), dy(ir::DType::kFloat, dims);
+    for (float& v : x.span<float>()) v = static_cast<float>(rng.normal()) + 0.3f;
+    for (float& v : dy.span<float>()) v = static_cast<float>(rng.normal());
+    HostTensor xb, dyb;
+    ASSERT_TRUE(toChannelBlocks(x, xb).isOk());
+    ASSERT_TRUE(toChannelBlocks(dy, dyb).isOk());
+    for (int64_t axis : {-1, 0, 1, 2, 3}) {
+        SCOPED_TRACE("axis " + std::to_string(axis));
+        const int64_t c = axis < 0 ? 1 : dims[static_cast<std::size_t>(axis)];
+        HostTensor s(ir::DType::kFloat, {c}), z(ir::DType::kFloat, {c});
+        for (int64_t k = 0; k < c; ++k) {
+            s.data<float>()[k] = 1.0f;
+            z.data<float>()[k] = 0.0f;
+        }
+        FqOp op({attr("axis", axis < 0 ? 1 : axis), attr("observe", 1)}, true);
+        auto plain = op.train(x, s, &z, dy);
+        auto blocked = op.train(xb, s, &z, dyb, true);
+        ASSERT_TRUE(plain) << plain.error().message();
+        ASSERT_TRUE(blocked) << blocked.error().message();
+        EXPECT_EQ(blocked->newScale.toFloats(), plain->newScale.toFloats());
+        EXPECT_EQ(blocked->newZeroPoint.toFloats(), plain->newZeroPoint.toFloats());
+        HostTensor y, dx;
+        ASSERT_TRUE(fromChannelBlocks(blocked->y, y).isOk());
+        ASSERT_TRUE(fromChannelBlocks(blocked->dx, dx).isOk());
+        EXPECT_EQ(y.toFloats(), plain->y.toFloats());
+        EXPECT_EQ(dx.toFloats(), plain->dx.toFloats());
+        // The oracle: ranges per channel, nudged, quantized.
+        int64_t inner = 1;
+        for (int d = static_cast<int>(axis) + 1; axis >= 0 && d < 4; ++d)
+            inner *= dims[static_cast<std::size_t>(d)];
+        std::vector<float> lo(static_cast<std::size_t>(c), 1e30f), hi(lo.size(), -1e30f);
+        for (int64_t i = 0; i < x.numElements(); ++i) {
+            const auto k = static_cast<std::size_t>(axis < 0 ? 0 : (i / inner) % c);
+            lo[k] = std::min(lo[k], x.data<float>()[i]);
+            hi[k] = std::max(hi[k], x.data<float>()[i]);
+        }
+        for (int64_t i = 0; i < x.numElements(); ++i) {
+            const auto k = static_cast<std::size_t>(axis < 0 ? 0 : (i / inner) % c);
+            const auto [sk, zk] = fakeQuantParamsFromRange(lo[k], hi[k], 8, false, false, false);
+            ASSERT_EQ(plain->newScale.at(static_cast<int64_t>(k)), sk) << "channel " << k;
+            ASSERT_EQ(plain->newZeroPoint.at(static_cast<int64_t>(k)), zk) << "channel " << k;
+            const float q =
+                std::clamp(std::nearbyint(x.data<float>()[i] / sk) + zk, -128.0f, 127.0f);
+            ASSERT_EQ(plain->y.at(i), (q - zk) * sk) << "element " << i;
+        }
+        // No gradient to the observed scale and zero point.
+        EXPECT_EQ(plain->ds.toFloats(), std::vector<float>(static_cast<std::size_t>(c), 0.0f));
+    }
+}
+
+TEST(FakeQuantize, ObserverInDoublePerTensorSymmetric) {
+    // No zero point: symmetric on the signed grid observes z = 0, so none is needed or written.
+    FqOp op({attr("observe", 1), attr("symmetric", 1), attr("num_bits", 4)}, false);
+    const HostTensor x = doubles({2, 3}, {-0.7, 0.1, 2.6, 1.3, -1.9, 0.0});
+    const HostTensor s = doubles({}, {1.0});
+    const HostTensor dy = doubles({2, 3}, {1, 1, 1, 1, 1, 1});
+    auto t = op.train(x, s, nullptr, dy);
+    ASSERT_TRUE(t) << t.error().message();
+    const auto [sw, zw] = fakeQuantParamsFromRange(-1.9f, 2.6f, 4, true, false, false);
+    ASSERT_EQ(zw, 0.0f);
+    ASSERT_EQ(t->newScale.dtype(), ir::DType::kDouble);
+    EXPECT_EQ(t->newScale.at(0), static_cast<double>(sw));
+    EXPECT_TRUE(t->newZeroPoint.empty());
+    const double sd = sw;
+    for (int64_t i = 0; i < 6; ++i) {
+        const double q = std::clamp(std::nearbyint(x.data<double>()[i] / sd), -8.0, 7.0);
+        EXPECT_EQ(t->y.at(i), q * sd) << "element " << i << " of " << str(x);
+    }
+    // 2.6 / s = 8 rounds past qmax = 7: clamped, so no gradient there.
+    EXPECT_EQ(t->dx.at(2), 0.0);
+    EXPECT_EQ(t->dx.at(0), 1.0);
 }
 
 // ---- Nudging -------------------------------------------------------------------------------

@@ -199,7 +199,8 @@ public:
         Kernel& forward = gb->trainingForward ? *gb->trainingForward : *fb->kernel;
         const int extra =
             gb->trainingForward
-                ? static_cast<int>(KernelRegistry::builtin().traits(*node).stateInputs.size())
+                ? static_cast<int>(
+                      KernelRegistry::builtin().traits(*node).stateInputsFor(*node).size())
                 : 0;
 
         std::vector<HostTensor> ys(static_cast<std::size_t>(m_case.numOutputs + extra));
