@@ -138,7 +138,7 @@ struct GradBuild {
     std::vector<bool> savedOutputs;
     /// Optional: replaces the inference forward kernel while training. It is run with the node's
     /// inputs and with outputs = the node's outputs (null where omitted) followed by one extra
-    /// output per OpTraits::stateInputs entry of the operator: the new value of that input
+    /// output per state input of the node (OpTraits stateInputsFor(node)): the new value of that input
     /// (BatchNormalization's running mean and variance), which the plan stores back after the
     /// forward pass. It must honour NodeFlags::bnFrozen() where it has state.
     std::unique_ptr<Kernel> trainingForward;
