@@ -113,8 +113,18 @@ int runCompress(const CompressArgs& a, const Context& ctx) {
                {"skipped", skipped},
                {"notes", r->apply.notes},
                {"seconds", r->seconds},
+               {"timings",
+                {{"apply_seconds", r->applySeconds},
+                 {"train_seconds", r->trainSeconds},
+                 {"convert_seconds", r->convertSeconds}}},
                {"output", a.output},
                {"recipe", r->recipePath.string()}};
+        if (!r->apply.layers.empty()) {
+            json layers = json::array();
+            for (const algo::LayerMetric& m : r->apply.layers)
+                layers.push_back({{"name", m.name}, {"op", m.op}, {m.metric, m.value}});
+            j["layers"] = layers;
+        }
         if (r->training) {
             j["train"] = {{"steps", r->training->steps},
                           {"final_loss", r->training->finalLoss},

@@ -18,7 +18,9 @@
 #include <QRegularExpression>
 #include <QTimer>
 
+#include "core/algo/plugin_loader.h"
 #include "widgets/graph_view.h"
+#include "widgets/issues_dock.h"
 #include "widgets/main_window.h"
 #include "widgets/node_inspector.h"
 
@@ -27,6 +29,17 @@ namespace {
 int fail(const QString& message) {
     std::fprintf(stderr, "whittle: %s\n", qPrintable(message));
     return 1;
+}
+
+}  // namespace
+
+namespace {
+
+// Algorithm plugins load at start; one that fails is listed in the Issues dock, never fatal.
+void loadPlugins(wh::widgets::MainWindow& window) {
+    for (const wh::algo::PluginLoadResult& r : wh::algo::loadDefaultPlugins())
+        if (!r.error.empty())
+            window.issuesDock()->addWarning(QString::fromStdString(r.error));
 }
 
 }  // namespace
@@ -73,6 +86,7 @@ int main(int argc, char** argv) {
 
     if (!parser.isSet(screenshotOption)) {
         wh::widgets::MainWindow window;
+        loadPlugins(window);
         window.show();
         if (!modelPath.isEmpty()) window.openFile(modelPath);
         return app.exec();
@@ -88,6 +102,7 @@ int main(int argc, char** argv) {
                         .arg(parser.value(sizeOption)));
 
     wh::widgets::MainWindow window(wh::widgets::MainWindow::SettingsMode::kIgnore);
+    loadPlugins(window);
     window.resize(size.captured(1).toInt(), size.captured(2).toInt());
     window.show();
 

@@ -77,8 +77,18 @@ struct AlgoContext {
     std::map<std::string, engine::Dims> inputShapes;
 };
 
+/// A per-layer figure an algorithm measured (e.g. the relative output error of a quantized
+/// weight on calibration inputs).
+struct LayerMetric {
+    std::string name;  ///< node name
+    std::string op;
+    std::string metric;  ///< e.g. "relative_output_mse"
+    double value = 0;
+};
+
 /// What apply did.
 struct ApplyReport {
+    std::vector<LayerMetric> layers;  ///< per-layer figures, when the algorithm measures any
     std::vector<ScopeEntry> scope;   ///< every candidate node, included or skipped with a reason
     std::vector<std::string> notes;  ///< one line each (e.g. "folded 19 BatchNormalization")
     int changed() const {

@@ -203,6 +203,10 @@ Expected<CompressResult> compress(const ir::Model& model, const CompressOptions&
     ir::Model work = model.clone();
     ctx.model = &work;
     stage(job, fmt::format("applying {}", info.name));
+    auto stageStart = Clock::now();
+    auto since = [](Clock::time_point t) {
+        return std::chrono::duration<double>(Clock::now() - t).count();
+    };
     {
         rewrite::Rewriter rw(*work.graph);
         rw.beginGroup(fmt::format("Apply {}", info.name));
@@ -214,11 +218,13 @@ Expected<CompressResult> compress(const ir::Model& model, const CompressOptions&
         rw.endGroup();
         result.apply = std::move(*applied);
     }
+    result.applySeconds = since(stageStart);
     WH_RETURN_IF_ERROR(quant::updateOpsetImports(work, false));
 
     // 3. Train.
     if (recipe.train && (recipe.train->epochs > 0 || recipe.train->steps > 0)) {
         stage(job, "training");
+        stageStart = Clock::now();
         train::TrainingRecipe tr;
         tr.dataset = datasetName;
         tr.dataDir = dataDir;
@@ -241,11 +247,13 @@ Expected<CompressResult> compress(const ir::Model& model, const CompressOptions&
         WH_ASSIGN_OR_RETURN(train::TrainingResult trained, std::move(runner).run(job, callbacks));
         result.training = trained.metrics;
         work = std::move(trained.model);
+        result.trainSeconds = since(stageStart);
     }
 
     // 4. Convert.
     ctx.model = &work;
     stage(job, "converting");
+    stageStart = Clock::now();
     {
         rewrite::Rewriter rw(*work.graph);
         rw.beginGroup(fmt::format("Convert {}", info.name));
@@ -258,6 +266,7 @@ Expected<CompressResult> compress(const ir::Model& model, const CompressOptions&
         rw.endGroup();
     }
     WH_RETURN_IF_ERROR(quant::updateOpsetImports(work, usesPerAxisQdq(*work.graph)));
+    result.convertSeconds = since(stageStart);
     if (job) WH_RETURN_IF_ERROR(job->checkCancelled());
 
     // 5. Export and verify.

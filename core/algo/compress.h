@@ -85,6 +85,10 @@ struct CompressResult {
     std::filesystem::path recipePath;
     ir::Model model;         ///< the deploy model
     double seconds = 0;
+    /// Wall time of the stages: apply (calibration included), training, convert.
+    double applySeconds = 0;
+    double trainSeconds = 0;
+    double convertSeconds = 0;
 };
 
 Expected<CompressResult> compress(const ir::Model& model, const CompressOptions& options);

@@ -458,31 +458,7 @@ Status updateOpsetImports(ir::Model& model, bool needsOpset13) {
         model.opsetImports.erase(it, model.opsetImports.end());
     }
     if (!needsOpset13) return Status::ok();
-    ir::OpsetId* def = find("");
-    if (def && def->version >= 13) return Status::ok();
-    const int64_t from = def ? def->version : 0;
-    static const char* changed[] = {"Squeeze",   "Unsqueeze", "ReduceSum", "Split",
-                                    "Resize",    "Pad",       "Clip",      "Dropout",
-                                    "ArgMax",    "ArgMin",    "ReduceMax", "ReduceMin",
-                                    "GatherND",  "Softmax",   "LogSoftmax", "Hardmax"};
-    for (const ir::Node* n : model.graph->nodes()) {
-        if (!ir::isDefaultDomain(n->domain)) continue;
-        for (const char* c : changed)
-            if (n->opType == c)
-                return makeStatus(StatusCode::kUnsupported,
-                                  "the model imports opset {} and per-channel quantization needs "
-                                  "13, but node '{}' ({}) changed meaning between them; re-export "
-                                  "the model at opset 13 or later",
-                                  from, n->name, n->opType);
-    }
-    if (def) {
-        def->version = 13;
-    } else {
-        ir::OpsetId o;
-        o.version = 13;
-        model.opsetImports.insert(model.opsetImports.begin(), o);
-    }
-    return Status::ok();
+    return ensureOpset(model, 13);
 }
 
 }  // namespace wh::algo::quant

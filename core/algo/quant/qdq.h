@@ -84,8 +84,8 @@ Expected<int> fakeQuantizeToQdq(rewrite::Rewriter& rewriter, const QdqOptions& o
 
 /// Sets the model's opset imports for what the graph now uses: com.whittle 1 when a
 /// FakeQuantize is left; the default domain raised to 13 (per-axis QuantizeLinear /
-/// DequantizeLinear) when `needsOpset13`. Raising is refused (kUnsupported) when the graph has
-/// ops whose signature changed before 13 (Squeeze, Unsqueeze, ReduceSum, Split, ...).
+/// DequantizeLinear) when `needsOpset13`, through ensureOpset (weight_export.h), which refuses
+/// (kUnsupported) when the graph has ops whose meaning changed before 13.
 Status updateOpsetImports(ir::Model& model, bool needsOpset13);
 
 }  // namespace wh::algo::quant

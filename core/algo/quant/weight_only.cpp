@@ -29,6 +29,39 @@ WeightOnlyOptions weightOnlyOptions(const Params& p) {
     return o;
 }
 
+namespace {
+
+// tr(ΔW H ΔWᵀ) / tr(W H Wᵀ) over the rows of each Hessian's block (conv groups): the output
+// mean squared error relative to the output's mean square, on the calibration inputs.
+double relativeOutputError(const WeightMatrix& m, const QuantizedWeight& q,
+                           const std::vector<HessianAccumulator>& hessians) {
+    const int64_t blocks = static_cast<int64_t>(hessians.size());
+    const int64_t rowsPer = m.rows / std::max<int64_t>(1, blocks);
+    double err = 0, ref = 0;
+    std::vector<double> d(static_cast<std::size_t>(m.cols)), w(static_cast<std::size_t>(m.cols));
+    for (int64_t r = 0; r < m.rows; ++r) {
+        const std::vector<double>& h =
+            hessians[static_cast<std::size_t>(std::min(blocks - 1, r / std::max<int64_t>(1, rowsPer)))].hessian();
+        for (int64_t c = 0; c < m.cols; ++c) {
+            w[static_cast<std::size_t>(c)] = m.at(r, c);
+            d[static_cast<std::size_t>(c)] = m.at(r, c) - q.value(r, c);
+        }
+        for (int64_t i = 0; i < m.cols; ++i) {
+            double hd = 0, hw = 0;
+            const double* row = h.data() + i * m.cols;
+            for (int64_t j = 0; j < m.cols; ++j) {
+                hd += row[j] * d[static_cast<std::size_t>(j)];
+                hw += row[j] * w[static_cast<std::size_t>(j)];
+            }
+            err += d[static_cast<std::size_t>(i)] * hd;
+            ref += w[static_cast<std::size_t>(i)] * hw;
+        }
+    }
+    return ref > 0 ? err / ref : 0.0;
+}
+
+}  // namespace
+
 Expected<ApplyReport> applyWeightOnly(rewrite::Rewriter& rw, const Selection& selection,
                                       AlgoContext& ctx, const WeightOnlyOptions& options) {
     WH_RETURN_IF_ERROR(validate(options.quant));
@@ -40,7 +73,10 @@ Expected<ApplyReport> applyWeightOnly(rewrite::Rewriter& rw, const Selection& se
         report.notes.push_back(fmt::format("folded {} BatchNormalization into Conv", n));
     std::vector<LayerWeight> layers = quantizableLayers(rw.graph(), selection, report.scope);
     std::map<ir::NodeId, LayerInputStats> stats;
-    if (options.gptq && !layers.empty()) {
+    // GPTQ needs the Hessians; round to nearest uses them, when there is data, to report each
+    // layer's relative output error (the same figure for both methods).
+    const bool measure = ctx.data != nullptr && ctx.model != nullptr;
+    if ((options.gptq || measure) && !layers.empty()) {
         if (!ctx.model) return error(StatusCode::kInternal, "gptq: no model in the context");
         InputStatsOptions io;
         io.means = false;
@@ -62,6 +98,9 @@ Expected<ApplyReport> applyWeightOnly(rewrite::Rewriter& rw, const Selection& se
                          : quantizeRtn(m, options.quant);
         if (!q)
             return error(q.error().code(), "node '{}': {}", l.node->name, q.error().message());
+        if (measure && !stats[l.node->id()].hessians.empty())
+            report.layers.push_back({l.node->name, l.node->opType, "relative_output_mse",
+                                     relativeOutputError(m, *q, stats[l.node->id()].hessians)});
         packed += packedBytes(*q);
         floatBytes += static_cast<std::size_t>(m.rows * m.cols) * sizeof(float);
         WH_RETURN_IF_ERROR(writeQuantizedWeight(rw, *l.weight, *q));
