@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <system_error>
 
 #include <fmt/format.h>
@@ -16,6 +15,7 @@
 #include "core/onnx/model_io.h"
 #include "core/rewrite/rewriter.h"
 #include "core/train/recipe_runner.h"
+#include "core/util/atomic_file.h"
 
 namespace wh::algo {
 
@@ -56,24 +56,6 @@ bool usesPerAxisQdq(const ir::Graph& g) {
             n->input(1)->hasInitializer() && n->input(1)->initializer()->numElements() > 1)
             return true;
     return false;
-}
-
-Status writeTextAtomically(const fs::path& path, const std::string& text) {
-    fs::path tmp = path;
-    tmp += ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) return makeStatus(StatusCode::kBadInput, "{}: cannot write", tmp.string());
-        out << text;
-        if (!out.flush()) return makeStatus(StatusCode::kBadInput, "{}: write failed", tmp.string());
-    }
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
-    if (ec) {
-        fs::remove(tmp, ec);
-        return makeStatus(StatusCode::kBadInput, "{}: cannot write: {}", path.string(), ec.message());
-    }
-    return Status::ok();
 }
 
 // Runs two models on the same samples and compares their first outputs.
@@ -337,7 +319,7 @@ Expected<CompressResult> compress(const ir::Model& model, const CompressOptions&
             }
         }
         result.recipePath = recipePathFor(options.output);
-        WH_RETURN_IF_ERROR(writeTextAtomically(result.recipePath, result.recipeJson));
+        WH_RETURN_IF_ERROR(util::writeAtomically(result.recipePath, result.recipeJson));
     }
     result.model = std::move(work);
     result.seconds = std::chrono::duration<double>(Clock::now() - start).count();

@@ -11,6 +11,7 @@
 
 #include "core/onnx/external_data.h"
 #include "core/onnx/model_io.h"
+#include "core/util/atomic_file.h"
 #include "core/onnx/presence_bits.h"
 
 namespace wh::onnx {
@@ -288,33 +289,6 @@ void collectExternal(const ir::Graph& g, std::vector<const ir::Tensor*>& out) {
     }
 }
 
-// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
-// reader never sees a half-written file and a failure leaves the old file intact.
-Status writeAtomically(const fs::path& path, const std::string& bytes) {
-    const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
-    const fs::path tmp = dir / fmt::format(".{}.tmp-{}", path.filename().string(), ::getpid());
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out)
-            return makeStatus(StatusCode::kIo, "{}: cannot write (folder missing or not "
-                              "writable)", path.string());
-        out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-        out.flush();
-        if (!out) {
-            std::error_code ec;
-            fs::remove(tmp, ec);
-            return makeStatus(StatusCode::kIo, "{}: write failed (disk full?)", path.string());
-        }
-    }
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
-    if (ec) {
-        fs::remove(tmp, ec);
-        return makeStatus(StatusCode::kIo, "{}: cannot replace ({})", path.string(), ec.message());
-    }
-    return Status::ok();
-}
-
 }  // namespace
 
 Expected<std::string> serializeModel(const ir::Model& model) {
@@ -366,9 +340,9 @@ Status saveModel(const ir::Model& model, const fs::path& path) {
                               path.string(), location);
         }
         fs::create_directories(target.parent_path(), ec);
-        WH_RETURN_STATUS_IF_ERROR(writeAtomically(target, content));
+        WH_RETURN_STATUS_IF_ERROR(util::writeAtomically(target, content));
     }
-    return writeAtomically(path, bytes);
+    return util::writeAtomically(path, bytes);
 }
 
 }  // namespace wh::onnx

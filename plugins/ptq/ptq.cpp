@@ -22,9 +22,6 @@
 #include "core/algo/quant/layers.h"
 #include "core/algo/quant/qdq.h"
 #include "core/algo/quant/weight_quant.h"
-#include "core/rewrite/conv_batch_norm_folding.h"
-#include "core/rewrite/greedy_driver.h"
-#include "core/rewrite/pattern_sets.h"
 
 namespace {
 
@@ -53,11 +50,7 @@ public:
 
         // Fold BatchNormalization into Conv: the deploy graph has none, and weights are
         // quantized after folding (what runs is what was calibrated).
-        rewrite::PatternSet fold;
-        fold.emplace<rewrite::ConvBatchNormFolding>();
-        rewrite::GreedyReport folded = rewrite::applyPatternsGreedily(rw, fold);
-        if (int n = folded.count("ConvBatchNormFolding"))
-            report.notes.push_back(fmt::format("folded {} BatchNormalization into Conv", n));
+        foldBatchNorms(rw, report);
 
         std::vector<LayerWeight> layers = quantizableLayers(rw.graph(), selection, report.scope);
         if (layers.empty()) {

@@ -15,14 +15,13 @@ import os
 import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.ao.quantization import get_default_qat_qconfig_mapping
 from torch.ao.quantization.quantize_fx import prepare_qat_fx
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_bench_torch import MobileNetV2Tiny, ResNet20, init_he, read_idx  # noqa: E402
+from train_bench_torch import MobileNetV2Tiny, ResNet20, fashion_batches, init_he  # noqa: E402
 
 
 def main():
@@ -38,18 +37,7 @@ def main():
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    images = read_idx(os.path.join(a.data_dir, "train-images-idx3-ubyte.gz"))
-    labels = torch.from_numpy(read_idx(os.path.join(a.data_dir, "train-labels-idx1-ubyte.gz"))
-                              .astype(np.int64))
-    images = torch.from_numpy(images.copy())
-    n = images.shape[0]
-    order = torch.randperm(n)
-
-    def batch(step):
-        start = (step * a.batch) % (n - a.batch)
-        idx = order[start:start + a.batch]
-        x = images[idx].unsqueeze(1).float().div_(255.0).sub_(0.2860).div_(0.3530)
-        return x, labels[idx]
+    batch = fashion_batches(a.data_dir, a.batch)
 
     model = ResNet20() if a.arch == "resnet20" else MobileNetV2Tiny()
     init_he(model)

@@ -124,6 +124,24 @@ def init_he(model):
                 nn.init.zeros_(m.bias)
 
 
+def fashion_batches(data_dir, batch_size):
+    """Fashion-MNIST's training set as uint8 (like the CLI's IdxDataset), shuffled once with
+    torch's seed; returns batch(step) -> (normalised float images [B,1,28,28], labels)."""
+    images = read_idx(os.path.join(data_dir, "train-images-idx3-ubyte.gz"))
+    labels = torch.from_numpy(read_idx(os.path.join(data_dir, "train-labels-idx1-ubyte.gz"))
+                              .astype(np.int64))
+    images = torch.from_numpy(images.copy())  # uint8 [N, 28, 28]
+    n = images.shape[0]
+    order = torch.randperm(n)
+
+    def batch(step):
+        start = (step * batch_size) % (n - batch_size)
+        idx = order[start:start + batch_size]
+        x = images[idx].unsqueeze(1).float().div_(255.0).sub_(0.2860).div_(0.3530)
+        return x, labels[idx]
+    return batch
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--arch", required=True, choices=["resnet20", "mobilenetv2-tiny"])
@@ -137,24 +155,13 @@ def main():
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    images = read_idx(os.path.join(a.data_dir, "train-images-idx3-ubyte.gz"))
-    labels = torch.from_numpy(read_idx(os.path.join(a.data_dir, "train-labels-idx1-ubyte.gz"))
-                              .astype(np.int64))
-    images = torch.from_numpy(images.copy())  # uint8 [N, 28, 28]
-    n = images.shape[0]
-    order = torch.randperm(n)
+    batch = fashion_batches(a.data_dir, a.batch)
 
     model = ResNet20() if a.arch == "resnet20" else MobileNetV2Tiny()
     init_he(model)
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=0.9, weight_decay=5e-4)
     params = sum(p.numel() for p in model.parameters())
-
-    def batch(step):
-        start = (step * a.batch) % (n - a.batch)
-        idx = order[start:start + a.batch]
-        x = images[idx].unsqueeze(1).float().div_(255.0).sub_(0.2860).div_(0.3530)
-        return x, labels[idx]
 
     t0 = None
     loss = None

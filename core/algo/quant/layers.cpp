@@ -2,7 +2,11 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 #include "core/algo/probe.h"
+#include "core/rewrite/conv_batch_norm_folding.h"
+#include "core/rewrite/greedy_driver.h"
 
 namespace wh::algo::quant {
 
@@ -234,6 +238,14 @@ Status correctBias(rewrite::Rewriter& rw, const LayerWeight& layer, const ir::Te
 }  // namespace wh::algo::quant
 
 namespace wh::algo::quant {
+
+void foldBatchNorms(rewrite::Rewriter& rw, ApplyReport& report) {
+    rewrite::PatternSet fold;
+    fold.emplace<rewrite::ConvBatchNormFolding>();
+    const rewrite::GreedyReport folded = rewrite::applyPatternsGreedily(rw, fold);
+    if (int n = folded.count("ConvBatchNormFolding"))
+        report.notes.push_back(fmt::format("folded {} BatchNormalization into Conv", n));
+}
 
 bool isFusableActivation(const ir::Node& n) {
     static const char* ops[] = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish"};

@@ -73,6 +73,11 @@ namespace wh::algo::quant {
 /// fused, as ONNX Runtime and PyTorch quantize it). Graph outputs stay float.
 std::vector<ir::Value*> activationsToQuantize(std::span<const LayerWeight> layers);
 
+/// Folds every Conv → BatchNormalization pair (rewrite::ConvBatchNormFolding) through
+/// `rewriter`, adding a note to `report` when any was folded: quantization works on the folded
+/// weights, which is what the deploy graph computes.
+void foldBatchNorms(rewrite::Rewriter& rewriter, ApplyReport& report);
+
 /// Op types treated as fusable activations by activationsToQuantize.
 bool isFusableActivation(const ir::Node& node);
 

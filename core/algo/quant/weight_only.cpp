@@ -4,8 +4,6 @@
 
 #include "core/algo/quant/layers.h"
 #include "core/algo/quant/weight_export.h"
-#include "core/rewrite/conv_batch_norm_folding.h"
-#include "core/rewrite/greedy_driver.h"
 
 namespace wh::algo::quant {
 
@@ -66,11 +64,7 @@ Expected<ApplyReport> applyWeightOnly(rewrite::Rewriter& rw, const Selection& se
                                       AlgoContext& ctx, const WeightOnlyOptions& options) {
     WH_RETURN_IF_ERROR(validate(options.quant));
     ApplyReport report;
-    rewrite::PatternSet fold;
-    fold.emplace<rewrite::ConvBatchNormFolding>();
-    rewrite::GreedyReport folded = rewrite::applyPatternsGreedily(rw, fold);
-    if (int n = folded.count("ConvBatchNormFolding"))
-        report.notes.push_back(fmt::format("folded {} BatchNormalization into Conv", n));
+    foldBatchNorms(rw, report);
     std::vector<LayerWeight> layers = quantizableLayers(rw.graph(), selection, report.scope);
     std::map<ir::NodeId, LayerInputStats> stats;
     // GPTQ needs the Hessians; round to nearest uses them, when there is data, to report each
