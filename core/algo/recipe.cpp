@@ -1,6 +1,8 @@
 #include "core/algo/recipe.h"
 
 #include <algorithm>
+#include <limits>
+#include <type_traits>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -57,15 +59,31 @@ json toJson(const ParamValue& v) {
     return std::visit(Visitor{}, v);
 }
 
+// nlohmann::json's get<T>() converts between JSON types (a float or a boolean to an integer,
+// -1 to a huge unsigned): check the JSON type first so `"epochs": 1.5` or `"seed": -1` is an
+// error naming the key, not a different run.
+template <class T>
+bool hasType(const json& v) {
+    if constexpr (std::is_same_v<T, bool>) return v.is_boolean();
+    else if constexpr (std::is_same_v<T, std::string>) return v.is_string();
+    else if constexpr (std::is_floating_point_v<T>) return v.is_number();
+    else if constexpr (std::is_unsigned_v<T>) return v.is_number_unsigned();
+    else return v.is_number_integer();
+}
+
 template <class T>
 Status readField(const json& object, std::string_view section, const char* key, T& out,
                  std::string_view where) {
     auto it = object.find(key);
     if (it == object.end()) return Status::ok();
+    const std::string path =
+        section.empty() ? std::string(key) : fmt::format("{}.{}", section, key);
+    if (!hasType<T>(*it))
+        return bad(where, "'{}' has the wrong type ({})", path, it->dump());
     try {
         out = it->get<T>();
     } catch (const json::exception&) {
-        return bad(where, "'{}.{}' has the wrong type ({})", section, key, it->dump());
+        return bad(where, "'{}' has the wrong type ({})", path, it->dump());
     }
     return Status::ok();
 }
@@ -175,8 +193,19 @@ Expected<Recipe> parseRecipe(std::string_view text, const Registry& registry,
                 bad(where, "'train': epochs must be >= 0, batch > 0 and lr >= 0"));
         r.train = tr;
     }
-    WH_RETURN_IF_ERROR(readField(root, "", "seed", r.seed, where));
-    if (r.params.has("seed")) r.params.set("seed", static_cast<int64_t>(r.seed)).isOk();
+    // One seed: a top-level `seed` sets the algorithm's `seed` parameter too (refused when out
+    // of its range); without one, an explicit params.seed is the run's seed.
+    if (root.contains("seed")) {
+        WH_RETURN_IF_ERROR(readField(root, "", "seed", r.seed, where));
+        if (r.params.has("seed")) {
+            if (r.seed > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+                return tl::unexpected(bad(where, "'seed' = {} is too large", r.seed));
+            Status s = r.params.set("seed", static_cast<int64_t>(r.seed));
+            if (!s.isOk()) return tl::unexpected(bad(where, "'seed': {}", s.message()));
+        }
+    } else if (r.params.has("seed")) {
+        r.seed = static_cast<uint64_t>(r.params.getInt("seed"));
+    }
     return r;
 }
 
