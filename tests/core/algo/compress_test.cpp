@@ -246,10 +246,12 @@ TEST_F(Compress, WeightOnlyFourBitIsVerifiedAndSmallerThanEightBit) {
             "gptq4.onnx");
     ASSERT_GT(rtn8.bytesAfter, 0);
     EXPECT_LT(rtn8.bytesAfter, 0.35 * rtn8.bytesBefore) << describe(rtn8);
-    // 4-bit codes are half of 8-bit ones; group scales (one float per 32 weights) add 1/8 of
-    // the 8-bit size at most: well under 0.75.
-    EXPECT_LT(rtn4.bytesAfter, 0.75 * rtn8.bytesAfter) << describe(rtn4) << " vs " << describe(rtn8);
-    EXPECT_LT(gptq4.bytesAfter, 0.75 * rtn8.bytesAfter) << describe(gptq4);
+    // 4-bit codes are half of the 8-bit ones (30.9 of 61.7 kB); a float scale per group of 32
+    // adds 1/8 of that (7.7 kB) and the unpacking ops (BitShift, Reshape, ...) ~8 kB of graph
+    // on a model this small: 0.76 of the 8-bit file. A float zero point per group (what a
+    // symmetric grid does not need) adds another 7.7 kB, 0.88: the bound 0.8 catches it.
+    EXPECT_LT(rtn4.bytesAfter, 0.8 * rtn8.bytesAfter) << describe(rtn4) << " vs " << describe(rtn8);
+    EXPECT_LT(gptq4.bytesAfter, 0.8 * rtn8.bytesAfter) << describe(gptq4);
     EXPECT_EQ(rtn4.apply.changed(), 5);
     EXPECT_EQ(gptq4.apply.changed(), 5);
     // 4-bit on an untrained net still mostly agrees with float.
@@ -348,13 +350,13 @@ TEST_F(Compress, ExportsRunInOnnxRuntimeLikeOurEngine) {
             for (int64_t s = 0; s < n; ++s)
                 EXPECT_EQ(argmax(ours, s, classes), argmax(theirs, s, classes)) << "sample " << s;
         } else {
-            // QDQ: ORT fuses into integer kernels (QLinearConv / QLinearMatMul) that requantize
-            // with their own rounding, so an intermediate code can differ by one step. The
-            // output is the float result of the last Gemm, read from a dequantized input of
-            // scale s_in: one step of that input moves an output by s_in * |w| summed over the
-            // flipped inputs; we allow a few steps of the output's own grid, measured as
-            // 4 * s_in * max_o ||W_o||_1 / 8 ~ a handful of flipped inputs per output.
-            double sIn = 0, rowL1 = 0;
+            // QDQ: ORT may fuse into integer kernels (QLinearConv / QLinearMatMul) that
+            // requantize with their own rounding, so an intermediate code can land one step
+            // away. The output is the float result of the last Gemm reading a dequantized input
+            // of scale s_in: one input code one step away moves an output by s_in * |w_oj|, so
+            // the tolerance is one such step, s_in * max |W|. (Measured: ~1e-6, i.e. ORT and
+            // our engine agree to float rounding on this model.)
+            double sIn = 0, rowL1 = 0;  // rowL1: max |W| of the last layer
             const ir::Node* last = r->model.graph->outputs()[0]->producer();
             ASSERT_NE(last, nullptr);
             const ir::Node* dqIn = last->input(0)->producer();
@@ -368,14 +370,13 @@ TEST_F(Compress, ExportsRunInOnnxRuntimeLikeOurEngine) {
             auto ws = dqW->input(1)->initializer()->values<float>();
             const int64_t rows = codes.dims[0], cols = codes.numElements() / rows;
             const int8_t* q = reinterpret_cast<const int8_t*>(codes.data->data());
-            for (int64_t o2 = 0; o2 < rows; ++o2) {
-                double l1 = 0;
-                for (int64_t k = 0; k < cols; ++k) l1 += std::abs(q[o2 * cols + k]);
-                rowL1 = std::max(rowL1, l1 * ws[ws.size() == 1 ? 0 : static_cast<std::size_t>(o2)]);
-            }
-            const double tol = 4 * sIn * rowL1 / 8;
+            for (int64_t o2 = 0; o2 < rows; ++o2)
+                for (int64_t k = 0; k < cols; ++k)
+                    rowL1 = std::max(rowL1, std::abs(q[o2 * cols + k]) *
+                                                static_cast<double>(ws[ws.size() == 1 ? 0 : static_cast<std::size_t>(o2)]));
+            const double tol = sIn * rowL1;
             EXPECT_LE(maxDiff, tol) << "max |diff| " << maxDiff << ", s_in " << sIn
-                                    << ", max row L1 " << rowL1 << ", max |out| " << maxRef;
+                                    << ", max |W| " << rowL1 << ", max |out| " << maxRef;
             int agree = 0;
             for (int64_t s = 0; s < n; ++s)
                 agree += argmax(ours, s, classes) == argmax(theirs, s, classes);
