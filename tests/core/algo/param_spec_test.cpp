@@ -195,6 +195,23 @@ TEST(Registry, RefusesMissingFactoryAndBadDefault) {
     EXPECT_TRUE(r.names().empty());
 }
 
+TEST(Registry, RefusesAParameterNameUsedTwice) {
+    Registry r;
+    AlgorithmInfo a = info("twice", "t.so");
+    a.params = {ParamSpec::integer("seed", 0, 0, 10, ""), ParamSpec::integer("seed", 1, 0, 10, "")};
+    Status st = r.add(a);
+    EXPECT_EQ(st.code(), StatusCode::kBadInput);
+    EXPECT_TRUE(mentions(st.message(), {"t.so", "twice", "'seed'"}));
+    // An alias that is another parameter's name is ambiguous too.
+    AlgorithmInfo b = info("aliased");
+    b.params = {ParamSpec::real("damp", 0.1, 0, 1, ""),
+                ParamSpec::real("percent", 0.1, 0, 1, "").alias("damp")};
+    st = r.add(b);
+    EXPECT_EQ(st.code(), StatusCode::kBadInput);
+    EXPECT_TRUE(mentions(st.message(), {"aliased", "'damp'"}));
+    EXPECT_TRUE(r.names().empty());
+}
+
 TEST(Registry, DuplicateNamesNameBothOrigins) {
     Registry r;
     ASSERT_TRUE(r.add(info("ptq", "/first/ptq.so")).isOk());

@@ -102,6 +102,23 @@ TEST(Recipe, WrongTypesThatJsonWouldConvertSilently) {
     expectBad(R"({"algorithm": "ptq", "seed": 2.5})", {"seed"});
 }
 
+TEST(Recipe, TrainingValuesAreCheckedAtParseTime) {
+    // Not after calibration, as a usage error from the trainer that names neither the recipe
+    // nor the key.
+    expectBad(R"({"algorithm": "ptq", "train": {"optimizer": "rmsprop"}})",
+              {"train.optimizer", "rmsprop", "sgd, adam, adamw"});
+    expectBad(R"({"algorithm": "ptq", "train": {"schedule": "zigzag"}})",
+              {"train.schedule", "zigzag", "constant, step, cosine, onecycle"});
+    expectBad(R"({"algorithm": "ptq", "train": {"momentum": -5}})", {"train.momentum"});
+    expectBad(R"({"algorithm": "ptq", "train": {"weight_decay": -1}})", {"train.weight_decay"});
+    for (const char* opt : {"sgd", "adam", "adamw"}) {
+        auto r = parseRecipe(std::string(R"({"algorithm": "ptq", "train": {"optimizer": ")") +
+                                 opt + "\"}}",
+                             pluginRegistry());
+        EXPECT_TRUE(r) << opt << ": " << r.error().message();
+    }
+}
+
 TEST(Recipe, ParamValuesOutOfRangeNameTheKeyAndRange) {
     expectBad(R"({"algorithm": "ptq", "params": {"weight_bits": 16}})", {"weight_bits", "2..8"});
     expectBad(R"({"algorithm": "ptq", "params": {"calibration": "kl"}})",
