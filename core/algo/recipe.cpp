@@ -191,6 +191,26 @@ Expected<Recipe> parseRecipe(std::string_view text, const Registry& registry,
         if (tr.epochs < 0 || tr.batch <= 0 || !(tr.lr >= 0))
             return tl::unexpected(
                 bad(where, "'train': epochs must be >= 0, batch > 0 and lr >= 0"));
+        // Checked here, not when training starts (after calibration, as a usage error that
+        // names neither the recipe nor the key). The names are core/train's (optimizer.cpp,
+        // lr_schedule.cpp).
+        static constexpr std::string_view kOptimizers[] = {"sgd", "adam", "adamw"};
+        static constexpr std::string_view kSchedules[] = {"constant", "step", "cosine",
+                                                          "onecycle"};
+        if (std::find(std::begin(kOptimizers), std::end(kOptimizers), tr.optimizer) ==
+            std::end(kOptimizers))
+            return tl::unexpected(bad(where, "'train.optimizer' = '{}'; valid: {}", tr.optimizer,
+                                      fmt::join(kOptimizers, ", ")));
+        if (std::find(std::begin(kSchedules), std::end(kSchedules), tr.schedule) ==
+            std::end(kSchedules))
+            return tl::unexpected(bad(where, "'train.schedule' = '{}'; valid: {}", tr.schedule,
+                                      fmt::join(kSchedules, ", ")));
+        if (!(tr.momentum >= 0 && tr.momentum < 1))
+            return tl::unexpected(bad(where, "'train.momentum' = {} is out of range [0, 1)",
+                                      tr.momentum));
+        if (!(tr.weightDecay >= 0))
+            return tl::unexpected(
+                bad(where, "'train.weight_decay' = {} must be >= 0", tr.weightDecay));
         r.train = tr;
     }
     // One seed: a top-level `seed` sets the algorithm's `seed` parameter too (refused when out
