@@ -175,6 +175,33 @@ TEST_F(Compress, NeverWritesOverTheInput) {
     EXPECT_EQ(readText(in), bytesBefore);
 }
 
+TEST_F(Compress, UnknownNodeNamesInTheSelectionAreBadInput) {
+    // A typo must not compress nothing (nodes) or everything (exclude_nodes) and succeed.
+    for (const char* sel : {R"({"nodes": ["conv1", "nonexistent"]})",
+                            R"({"exclude_nodes": ["typo_node"]})"}) {
+        SCOPED_TRACE(sel);
+        CompressOptions o = options(std::string(R"({"algorithm": "rtn", "select": )") + sel + "}",
+                                    "sel.onnx");
+        o.evaluate = false;
+        auto r = compress(m_model, o);
+        ASSERT_FALSE(r) << describe(*r);
+        EXPECT_EQ(r.error().code(), StatusCode::kBadInput) << r.error().message();
+        EXPECT_NE(r.error().message().find(std::string(sel).find("typo") != std::string::npos
+                                               ? "'typo_node'"
+                                               : "'nonexistent'"),
+                  std::string::npos)
+            << r.error().message();
+        EXPECT_FALSE(fs::exists(o.output));
+    }
+    // Existing names select as asked.
+    CompressOptions o = options(
+        R"({"algorithm": "rtn", "select": {"nodes": ["conv1", "fc3"]}})", "sel_ok.onnx");
+    o.evaluate = false;
+    auto r = compress(m_model, o);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->apply.changed(), 2);
+}
+
 TEST_F(Compress, CancelledBeforeStartLeavesNoOutput) {
     jobs::JobContext job;
     job.requestCancel();
