@@ -5,8 +5,8 @@
 #include <cmath>
 #include <fstream>
 #include <set>
-#include <utility>
 #include <system_error>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -158,14 +158,13 @@ Expected<CompressResult> compress(const ir::Model& model, const CompressOptions&
     {
         std::set<std::string, std::less<>> names;
         for (const ir::Node* n : model.graph->nodes()) names.insert(n->name);
-        for (const auto& [key, list] :
-             {std::pair<const char*, const std::vector<std::string>*>{"select.nodes",
-                                                                       &recipe.select.nodes},
-              {"select.exclude_nodes", &recipe.select.excludeNodes}})
+        for (const auto& [key, list] : {std::pair<const char*, const std::vector<std::string>*>{
+                                            "select.nodes", &recipe.select.nodes},
+                                        {"select.exclude_nodes", &recipe.select.excludeNodes}})
             for (const std::string& name : *list)
                 if (!names.count(name))
-                    return error(StatusCode::kBadInput, "{}: the model has no node named '{}'",
-                                 key, name);
+                    return error(StatusCode::kBadInput, "{}: the model has no node named '{}'", key,
+                                 name);
     }
     CompressResult result;
     result.algorithm = info.name;

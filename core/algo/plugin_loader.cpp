@@ -106,8 +106,10 @@ PluginLoadResult loadPlugin(const fs::path& file, Registry& registry) {
             AlgorithmInfo info = *staged;
             info.origin = file.string();
             Status added = registry.add(std::move(info));
-            if (added.isOk()) result.algorithms.push_back(staged->name);
-            else if (s.isOk()) s = added;
+            if (added.isOk())
+                result.algorithms.push_back(staged->name);
+            else if (s.isOk())
+                s = added;
         }
     }
     if (!s.isOk()) {

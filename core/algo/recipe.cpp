@@ -64,11 +64,16 @@ json toJson(const ParamValue& v) {
 // error naming the key, not a different run.
 template <class T>
 bool hasType(const json& v) {
-    if constexpr (std::is_same_v<T, bool>) return v.is_boolean();
-    else if constexpr (std::is_same_v<T, std::string>) return v.is_string();
-    else if constexpr (std::is_floating_point_v<T>) return v.is_number();
-    else if constexpr (std::is_unsigned_v<T>) return v.is_number_unsigned();
-    else return v.is_number_integer();
+    if constexpr (std::is_same_v<T, bool>)
+        return v.is_boolean();
+    else if constexpr (std::is_same_v<T, std::string>)
+        return v.is_string();
+    else if constexpr (std::is_floating_point_v<T>)
+        return v.is_number();
+    else if constexpr (std::is_unsigned_v<T>)
+        return v.is_number_unsigned();
+    else
+        return v.is_number_integer();
 }
 
 template <class T>
@@ -78,8 +83,7 @@ Status readField(const json& object, std::string_view section, const char* key, 
     if (it == object.end()) return Status::ok();
     const std::string path =
         section.empty() ? std::string(key) : fmt::format("{}.{}", section, key);
-    if (!hasType<T>(*it))
-        return bad(where, "'{}' has the wrong type ({})", path, it->dump());
+    if (!hasType<T>(*it)) return bad(where, "'{}' has the wrong type ({})", path, it->dump());
     try {
         out = it->get<T>();
     } catch (const json::exception&) {
@@ -195,8 +199,7 @@ Expected<Recipe> parseRecipe(std::string_view text, const Registry& registry,
         // names neither the recipe nor the key). The names are core/train's (optimizer.cpp,
         // lr_schedule.cpp).
         static constexpr std::string_view kOptimizers[] = {"sgd", "adam", "adamw"};
-        static constexpr std::string_view kSchedules[] = {"constant", "step", "cosine",
-                                                          "onecycle"};
+        static constexpr std::string_view kSchedules[] = {"constant", "step", "cosine", "onecycle"};
         if (std::find(std::begin(kOptimizers), std::end(kOptimizers), tr.optimizer) ==
             std::end(kOptimizers))
             return tl::unexpected(bad(where, "'train.optimizer' = '{}'; valid: {}", tr.optimizer,
@@ -206,8 +209,8 @@ Expected<Recipe> parseRecipe(std::string_view text, const Registry& registry,
             return tl::unexpected(bad(where, "'train.schedule' = '{}'; valid: {}", tr.schedule,
                                       fmt::join(kSchedules, ", ")));
         if (!(tr.momentum >= 0 && tr.momentum < 1))
-            return tl::unexpected(bad(where, "'train.momentum' = {} is out of range [0, 1)",
-                                      tr.momentum));
+            return tl::unexpected(
+                bad(where, "'train.momentum' = {} is out of range [0, 1)", tr.momentum));
         if (!(tr.weightDecay >= 0))
             return tl::unexpected(
                 bad(where, "'train.weight_decay' = {} must be >= 0", tr.weightDecay));

@@ -647,12 +647,12 @@ TEST(CliCompress, BadRecipeExits2NamingTheKey) {
         const char* recipe;
         const char* key;
     };
-    for (const Case& c : {Case{R"({"algorithm": "ptq", "params": {"wbits": 4}})", "wbits"},
-                          Case{R"({"algorithm": "ptq", "colour": "red"})", "colour"},
-                          Case{R"({"algorithm": "ptq", "params": {"weight_bits": 99}})",
-                               "weight_bits"},
-                          Case{R"({"algorithm": "ptq", "train": {"epochs": "x"}})", "train.epochs"},
-                          Case{R"({"algorithm": "ptq",)", "JSON"}}) {
+    for (const Case& c :
+         {Case{R"({"algorithm": "ptq", "params": {"wbits": 4}})", "wbits"},
+          Case{R"({"algorithm": "ptq", "colour": "red"})", "colour"},
+          Case{R"({"algorithm": "ptq", "params": {"weight_bits": 99}})", "weight_bits"},
+          Case{R"({"algorithm": "ptq", "train": {"epochs": "x"}})", "train.epochs"},
+          Case{R"({"algorithm": "ptq",)", "JSON"}}) {
         SCOPED_TRACE(c.recipe);
         const fs::path recipe = writeRecipe("bad.json", c.recipe);
         CliRun r = runCli("compress " + kSample + " --recipe " + recipe.string() + " -o " +
@@ -695,7 +695,8 @@ TEST(CliCompress, OutputEqualToInputIsRefusedAndTheInputUntouched) {
     const fs::path in = dir / "in.onnx";
     fs::copy_file(kSample, in, fs::copy_options::overwrite_existing);
     const std::string before = readAll(in);
-    const fs::path recipe = writeRecipe("ptq.json", R"({"algorithm": "ptq", "params": {"samples": 16}})");
+    const fs::path recipe =
+        writeRecipe("ptq.json", R"({"algorithm": "ptq", "params": {"samples": 16}})");
     // compress refuses with kUsage (app/cli_compress.cpp and core/algo/compress.cpp): exit 1.
     for (const std::string& out : {in.string(), (dir / "." / "in.onnx").string()}) {
         CliRun r = runCli("compress " + in.string() + " --recipe " + recipe.string() + " -o " +
@@ -710,8 +711,7 @@ TEST(CliCompress, OutputEqualToInputIsRefusedAndTheInputUntouched) {
 }
 
 TEST(CliCompress, PtqRunPrintsTheContractJson) {
-    if (!fs::exists("/usr/share/datasets/fashion-mnist"))
-        GTEST_SKIP() << "Fashion-MNIST absent";
+    if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "Fashion-MNIST absent";
     const fs::path dir = hazardDir();
     const fs::path recipe =
         writeRecipe("ptq.json", R"({"algorithm": "ptq", "params": {"samples": 64}})");
@@ -721,9 +721,9 @@ TEST(CliCompress, PtqRunPrintsTheContractJson) {
     ASSERT_EQ(r.exitCode, 0) << r.err;
     json j = json::parse(r.out);  // exactly one JSON object
     ASSERT_TRUE(j.is_object());
-    for (const char* key : {"algorithm", "accuracy_before", "accuracy_after", "bytes_before",
-                            "bytes_after", "flops_before", "flops_after", "params_before",
-                            "params_after", "verified"})
+    for (const char* key :
+         {"algorithm", "accuracy_before", "accuracy_after", "bytes_before", "bytes_after",
+          "flops_before", "flops_after", "params_before", "params_after", "verified"})
         EXPECT_TRUE(j.contains(key)) << "missing key " << key << " in " << r.out;
     EXPECT_EQ(j["algorithm"], "ptq");
     EXPECT_EQ(j["verified"], true) << r.out;

@@ -286,9 +286,8 @@ Expected<std::string> writePacked(Builder& b, const QuantizedWeight& q) {
         if (uniform) zp.resize(1);
         const std::vector<int64_t> zpDims = uniform ? std::vector<int64_t>{1, 1, 1} : paramDims;
         WH_ASSIGN_OR_RETURN(
-            std::string z,
-            b.initializer("_zero_point", makeTensor(DType::kFloat, zpDims, zp.data(),
-                                                    zp.size() * sizeof(float))));
+            std::string z, b.initializer("_zero_point", makeTensor(DType::kFloat, zpDims, zp.data(),
+                                                                   zp.size() * sizeof(float))));
         WH_ASSIGN_OR_RETURN(x, b.node("Sub", "_centered", {x, z}));
     }
     WH_ASSIGN_OR_RETURN(

@@ -2,6 +2,7 @@
 // and Fashion-MNIST: verified exports, sizes, OUT.recipe.json, refusing to overwrite the input,
 // cancellation; and the exports in ONNX Runtime (tests/peers) against our engine.
 
+#include <unistd.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -9,7 +10,6 @@
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -50,8 +50,7 @@ std::string readText(const fs::path& p) {
 class Compress : public ::testing::Test {
 protected:
     void SetUp() override {
-        if (!fs::exists(kFashion))
-            GTEST_SKIP() << "Fashion-MNIST absent (" << kFashion << ")";
+        if (!fs::exists(kFashion)) GTEST_SKIP() << "Fashion-MNIST absent (" << kFashion << ")";
         auto m = onnx::loadModel(kLenet);
         ASSERT_TRUE(m) << m.error().message();
         m_model = std::move(*m);
@@ -83,8 +82,7 @@ protected:
     fs::path m_dir;
 };
 
-constexpr const char* kPtq =
-    R"({"algorithm": "ptq", "params": {"samples": 64}})";
+constexpr const char* kPtq = R"({"algorithm": "ptq", "params": {"samples": 64}})";
 
 /// Lists what the result says, for failure messages.
 std::string describe(const CompressResult& r) {
@@ -92,9 +90,8 @@ std::string describe(const CompressResult& r) {
     s << r.algorithm << ": bytes " << r.bytesBefore << " -> " << r.bytesAfter << ", params "
       << r.paramsBefore << " -> " << r.paramsAfter << ", verified " << r.verify.verified << " ("
       << r.verify.message << "), max |diff| " << r.verify.maxAbsDiff << ", float agreement "
-      << r.verify.floatAgreement << ", accuracy "
-      << (r.accuracyBefore ? *r.accuracyBefore : -1) << " -> "
-      << (r.accuracyAfter ? *r.accuracyAfter : -1);
+      << r.verify.floatAgreement << ", accuracy " << (r.accuracyBefore ? *r.accuracyBefore : -1)
+      << " -> " << (r.accuracyAfter ? *r.accuracyAfter : -1);
     return s.str();
 }
 
@@ -177,11 +174,11 @@ TEST_F(Compress, NeverWritesOverTheInput) {
 
 TEST_F(Compress, UnknownNodeNamesInTheSelectionAreBadInput) {
     // A typo must not compress nothing (nodes) or everything (exclude_nodes) and succeed.
-    for (const char* sel : {R"({"nodes": ["conv1", "nonexistent"]})",
-                            R"({"exclude_nodes": ["typo_node"]})"}) {
+    for (const char* sel :
+         {R"({"nodes": ["conv1", "nonexistent"]})", R"({"exclude_nodes": ["typo_node"]})"}) {
         SCOPED_TRACE(sel);
-        CompressOptions o = options(std::string(R"({"algorithm": "rtn", "select": )") + sel + "}",
-                                    "sel.onnx");
+        CompressOptions o =
+            options(std::string(R"({"algorithm": "rtn", "select": )") + sel + "}", "sel.onnx");
         o.evaluate = false;
         auto r = compress(m_model, o);
         ASSERT_FALSE(r) << describe(*r);
@@ -194,8 +191,8 @@ TEST_F(Compress, UnknownNodeNamesInTheSelectionAreBadInput) {
         EXPECT_FALSE(fs::exists(o.output));
     }
     // Existing names select as asked.
-    CompressOptions o = options(
-        R"({"algorithm": "rtn", "select": {"nodes": ["conv1", "fc3"]}})", "sel_ok.onnx");
+    CompressOptions o =
+        options(R"({"algorithm": "rtn", "select": {"nodes": ["conv1", "fc3"]}})", "sel_ok.onnx");
     o.evaluate = false;
     auto r = compress(m_model, o);
     ASSERT_TRUE(r) << r.error().message();
@@ -265,8 +262,8 @@ TEST_F(Compress, WeightOnlyFourBitIsVerifiedAndSmallerThanEightBit) {
     };
     const CompressResult rtn8 =
         run(R"({"algorithm": "rtn", "params": {"weight_bits": 8}})", "rtn8.onnx");
-    const CompressResult rtn4 = run(
-        R"({"algorithm": "rtn", "params": {"weight_bits": 4, "group_size": 32}})", "rtn4.onnx");
+    const CompressResult rtn4 =
+        run(R"({"algorithm": "rtn", "params": {"weight_bits": 4, "group_size": 32}})", "rtn4.onnx");
     const CompressResult gptq4 =
         run(R"({"algorithm": "gptq", "params": {"weight_bits": 4, "group_size": 32,
                  "samples": 64}})",
@@ -314,8 +311,7 @@ std::vector<float> runOrt(const fs::path& model, const ir::Model& m, const engin
     const fs::path npy = dir / "x.npy";
     EXPECT_TRUE(data::writeNpy(npy, x).isOk());
     const std::string cmd = "node " + (kPeers / "ort_run.js").string() + " " + model.string() +
-                            " " + dir.string() + " " + inName + "=" + npy.string() +
-                            " >/dev/null";
+                            " " + dir.string() + " " + inName + "=" + npy.string() + " >/dev/null";
     EXPECT_EQ(std::system(cmd.c_str()), 0) << "ONNX Runtime failed: " << cmd;
     auto out = data::readNpy(dir / (outName + ".npy"));
     EXPECT_TRUE(out) << out.error().message();
@@ -349,10 +345,10 @@ TEST_F(Compress, ExportsRunInOnnxRuntimeLikeOurEngine) {
         const char* file;
         bool activationsQuantized;
     };
-    for (const Case& c : {Case{kPtq, "ptq.onnx", true},
-                          Case{R"({"algorithm": "rtn", "params": {"weight_bits": 4,
+    for (const Case& c :
+         {Case{kPtq, "ptq.onnx", true}, Case{R"({"algorithm": "rtn", "params": {"weight_bits": 4,
                                   "group_size": 32}})",
-                               "rtn4.onnx", false}}) {
+                                             "rtn4.onnx", false}}) {
         SCOPED_TRACE(c.file);
         CompressOptions o = options(c.recipe, c.file);
         o.evaluate = false;
@@ -399,11 +395,13 @@ TEST_F(Compress, ExportsRunInOnnxRuntimeLikeOurEngine) {
             const int8_t* q = reinterpret_cast<const int8_t*>(codes.data->data());
             for (int64_t o2 = 0; o2 < rows; ++o2)
                 for (int64_t k = 0; k < cols; ++k)
-                    rowL1 = std::max(rowL1, std::abs(q[o2 * cols + k]) *
-                                                static_cast<double>(ws[ws.size() == 1 ? 0 : static_cast<std::size_t>(o2)]));
+                    rowL1 = std::max(
+                        rowL1, std::abs(q[o2 * cols + k]) *
+                                   static_cast<double>(
+                                       ws[ws.size() == 1 ? 0 : static_cast<std::size_t>(o2)]));
             const double tol = sIn * rowL1;
-            EXPECT_LE(maxDiff, tol) << "max |diff| " << maxDiff << ", s_in " << sIn
-                                    << ", max |W| " << rowL1 << ", max |out| " << maxRef;
+            EXPECT_LE(maxDiff, tol) << "max |diff| " << maxDiff << ", s_in " << sIn << ", max |W| "
+                                    << rowL1 << ", max |out| " << maxRef;
             int agree = 0;
             for (int64_t s = 0; s < n; ++s)
                 agree += argmax(ours, s, classes) == argmax(theirs, s, classes);

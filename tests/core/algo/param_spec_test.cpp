@@ -95,7 +95,8 @@ TEST(ParamSpec, RangeErrorsNameTheParameterAndRange) {
     EXPECT_TRUE(p.set("weight_bits", int64_t{8}).isOk());
     EXPECT_TRUE(p.set("damp", 1.0).isOk());
     // One-sided ranges.
-    ParamSpec atLeast = ParamSpec::integer("samples", 10, 1, std::numeric_limits<int64_t>::max(), "");
+    ParamSpec atLeast =
+        ParamSpec::integer("samples", 10, 1, std::numeric_limits<int64_t>::max(), "");
     atLeast.max = std::numeric_limits<double>::infinity();
     auto r = checkParam(atLeast, ParamValue{int64_t{0}});
     ASSERT_FALSE(r);

@@ -2,12 +2,12 @@
 // library, no entry point, another ABI version, a name already taken) is reported with the
 // file's name and never fatal; pluginFolders honours WHITTLE_PLUGIN_PATH and XDG_DATA_HOME.
 
+#include <unistd.h>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
-#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -37,12 +37,16 @@ class ScopedEnv {
 public:
     ScopedEnv(const char* name, const std::optional<std::string>& value) : m_name(name) {
         if (const char* old = std::getenv(name)) m_old = old;
-        if (value) setenv(name, value->c_str(), 1);
-        else unsetenv(name);
+        if (value)
+            setenv(name, value->c_str(), 1);
+        else
+            unsetenv(name);
     }
     ~ScopedEnv() {
-        if (m_old) setenv(m_name, m_old->c_str(), 1);
-        else unsetenv(m_name);
+        if (m_old)
+            setenv(m_name, m_old->c_str(), 1);
+        else
+            unsetenv(m_name);
     }
 
 private:
@@ -113,9 +117,9 @@ TEST(PluginLoader, OtherAbiVersionIsRefusedWithoutRegistering) {
     Registry r;
     PluginLoadResult res = loadPlugin(WHITTLE_TEST_PLUGIN_WRONG_ABI, r);
     EXPECT_FALSE(res.loaded);
-    EXPECT_TRUE(mentions(res.error, {WHITTLE_TEST_PLUGIN_WRONG_ABI,
-                                     std::to_string(kPluginAbiVersion + 41),
-                                     std::to_string(kPluginAbiVersion)}));
+    EXPECT_TRUE(
+        mentions(res.error, {WHITTLE_TEST_PLUGIN_WRONG_ABI, std::to_string(kPluginAbiVersion + 41),
+                             std::to_string(kPluginAbiVersion)}));
     EXPECT_EQ(r.find("wrong_abi_alg"), nullptr) << "the register function must not be called";
     EXPECT_TRUE(r.all().empty());
 }
@@ -132,8 +136,8 @@ TEST(PluginLoader, NameAlreadyTakenIsReported) {
     PluginLoadResult second = loadPlugin(copy, r);
     EXPECT_FALSE(second.loaded);
     EXPECT_TRUE(second.algorithms.empty());
-    EXPECT_TRUE(mentions(second.error, {copy.string(), "'ptq'", "already registered",
-                                        ptq.string()}));
+    EXPECT_TRUE(
+        mentions(second.error, {copy.string(), "'ptq'", "already registered", ptq.string()}));
     // The newcomer is a plugin, not a built-in.
     EXPECT_EQ(second.error.find("built-in"), std::string::npos) << second.error;
     ASSERT_EQ(r.all().size(), 1u);

@@ -4,8 +4,8 @@
 // our engine, fixed seed), plus updateOpsetImports.
 
 #include <algorithm>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <random>
 #include <string>
 #include <vector>
@@ -47,9 +47,8 @@ ir::Value* weight(ir::Graph& g, const std::string& name, const std::vector<int64
     ir::Value* v = *g.addValue(name);
     int64_t n = 1;
     for (int64_t d : dims) n *= d;
-    g.setInitializer(v, ir::Tensor::fromFloats(name, dims,
-                                                uniform(static_cast<std::size_t>(n), -range,
-                                                        range, seed)));
+    g.setInitializer(v, ir::Tensor::fromFloats(
+                            name, dims, uniform(static_cast<std::size_t>(n), -range, range, seed)));
     return v;
 }
 
@@ -64,7 +63,8 @@ ir::Model buildModel(int64_t opset) {
     ir::Value* w = weight(g, "conv_w", {kOut, kIn, 3, 3}, 0.5f, 1);
     ir::Value* b = weight(g, "conv_b", {kOut}, 0.3f, 2);
     ir::Value* c = tensorValue(g, "conv_out", {kBatch, kOut, kSize - 2, kSize - 2});
-    ir::Node* conv = g.addNode("Conv", std::vector<ir::Value*>{x, w, b}, std::vector<ir::Value*>{c});
+    ir::Node* conv =
+        g.addNode("Conv", std::vector<ir::Value*>{x, w, b}, std::vector<ir::Value*>{c});
     conv->name = "conv";
     conv->attributes().push_back(ir::Attribute::makeInts("kernel_shape", {3, 3}));
     ir::Value* r = tensorValue(g, "relu_out", {kBatch, kOut, kSize - 2, kSize - 2});
@@ -74,8 +74,8 @@ ir::Model buildModel(int64_t opset) {
     ir::Value* gw = weight(g, "fc_w", {kClasses, kFlat}, 0.4f, 3);
     ir::Value* gb = weight(g, "fc_b", {kClasses}, 0.2f, 4);
     ir::Value* y = tensorValue(g, "y", {kBatch, kClasses});
-    ir::Node* gemm = g.addNode("Gemm", std::vector<ir::Value*>{f, gw, gb},
-                               std::vector<ir::Value*>{y});
+    ir::Node* gemm =
+        g.addNode("Gemm", std::vector<ir::Value*>{f, gw, gb}, std::vector<ir::Value*>{y});
     gemm->name = "fc";
     gemm->attributes().push_back(ir::Attribute::makeInt("transB", 1));
     g.insertGraphOutput(y);
@@ -316,9 +316,10 @@ TEST(Qdq, UpdateOpsetImportsAddsAndRemovesTheWhittleDomain) {
     EXPECT_EQ(opsetOf(q.model, "")->version, 11) << "not raised without per-axis QDQ";
     // Twice is idempotent.
     ASSERT_TRUE(updateOpsetImports(q.model, false).isOk());
-    EXPECT_EQ(std::count_if(q.model.opsetImports.begin(), q.model.opsetImports.end(),
-                            [](const ir::OpsetId& o) { return o.domain == engine::kWhittleDomain; }),
-              1);
+    EXPECT_EQ(
+        std::count_if(q.model.opsetImports.begin(), q.model.opsetImports.end(),
+                      [](const ir::OpsetId& o) { return o.domain == engine::kWhittleDomain; }),
+        1);
     {
         rewrite::Rewriter rw(*q.model.graph);
         ASSERT_TRUE(fakeQuantizeToQdq(rw));

@@ -11,9 +11,9 @@
 
 using namespace wh;
 using namespace wh::algo;
+using nlohmann::json;
 using wh::algo::test::mentions;
 using wh::algo::test::pluginRegistry;
-using nlohmann::json;
 
 namespace {
 
@@ -69,8 +69,7 @@ TEST(Recipe, UnknownKeysInSections) {
               {"select.ops", "include_ops", "exclude_nodes"});
     expectBad(R"({"algorithm": "ptq", "dataset": {"nam": "mnist"}})",
               {"dataset.nam", "name", "split", "data_dir"});
-    expectBad(R"({"algorithm": "ptq", "train": {"epoch": 2}})",
-              {"train.epoch", "epochs", "steps"});
+    expectBad(R"({"algorithm": "ptq", "train": {"epoch": 2}})", {"train.epoch", "epochs", "steps"});
 }
 
 TEST(Recipe, WrongTypesNameTheKey) {
@@ -82,7 +81,8 @@ TEST(Recipe, WrongTypesNameTheKey) {
     expectBad(R"({"algorithm": "ptq", "select": {"include_ops": "Conv"}})", {"select.include_ops"});
     expectBad(R"({"algorithm": "ptq", "select": {"nodes": [1, 2]}})", {"select.nodes"});
     expectBad(R"({"algorithm": "ptq", "select": []})", {"select"});
-    expectBad(R"({"algorithm": "ptq", "dataset": {"split": "val"}})", {"dataset.split", "train, test"});
+    expectBad(R"({"algorithm": "ptq", "dataset": {"split": "val"}})",
+              {"dataset.split", "train, test"});
     expectBad(R"({"algorithm": "ptq", "dataset": {"name": 3}})", {"dataset.name"});
     expectBad(R"({"algorithm": "ptq", "train": {"epochs": "two"}})", {"train.epochs"});
     expectBad(R"({"algorithm": "ptq", "train": {"batch": 0}})", {"train", "batch"});
@@ -112,9 +112,9 @@ TEST(Recipe, TrainingValuesAreCheckedAtParseTime) {
     expectBad(R"({"algorithm": "ptq", "train": {"momentum": -5}})", {"train.momentum"});
     expectBad(R"({"algorithm": "ptq", "train": {"weight_decay": -1}})", {"train.weight_decay"});
     for (const char* opt : {"sgd", "adam", "adamw"}) {
-        auto r = parseRecipe(std::string(R"({"algorithm": "ptq", "train": {"optimizer": ")") +
-                                 opt + "\"}}",
-                             pluginRegistry());
+        auto r = parseRecipe(
+            std::string(R"({"algorithm": "ptq", "train": {"optimizer": ")") + opt + "\"}}",
+            pluginRegistry());
         EXPECT_TRUE(r) << opt << ": " << r.error().message();
     }
 }
@@ -135,8 +135,8 @@ TEST(Recipe, BadJsonIsBadInput) {
 }
 
 TEST(Recipe, AliasesAreAcceptedAndWrittenCanonically) {
-    auto r = parseRecipe(R"({"algorithm": "gptq", "params": {"damp_percent": 0.05}})",
-                         pluginRegistry());
+    auto r =
+        parseRecipe(R"({"algorithm": "gptq", "params": {"damp_percent": 0.05}})", pluginRegistry());
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_DOUBLE_EQ(r->params.getFloat("damp"), 0.05);
     json j = json::parse(recipeToJson(*r));
