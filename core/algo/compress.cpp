@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <set>
 #include <system_error>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -132,6 +134,19 @@ Expected<CompressResult> compress(const ir::Model& model, const CompressOptions&
         if (fs::exists(options.output, ec) && fs::equivalent(options.input, options.output, ec))
             return error(StatusCode::kUsage, "{}: refusing to overwrite the input model",
                          options.output.string());
+    }
+    // A node name the model does not have is a typo in the recipe: refuse it, rather than
+    // compress nothing (select.nodes) or everything (select.exclude_nodes) and report success.
+    {
+        std::set<std::string, std::less<>> names;
+        for (const ir::Node* n : model.graph->nodes()) names.insert(n->name);
+        for (const auto& [key, list] : {std::pair<const char*, const std::vector<std::string>*>{
+                                            "select.nodes", &recipe.select.nodes},
+                                        {"select.exclude_nodes", &recipe.select.excludeNodes}})
+            for (const std::string& name : *list)
+                if (!names.count(name))
+                    return error(StatusCode::kBadInput, "{}: the model has no node named '{}'", key,
+                                 name);
     }
     CompressResult result;
     result.algorithm = info.name;

@@ -93,12 +93,24 @@ PluginLoadResult loadPlugin(const fs::path& file, Registry& registry) {
         dlclose(handle);
         return result;
     }
-    const std::size_t before = registry.all().size();
-    Status s = entry->register_algorithms(registry);
-    for (std::size_t i = before; i < registry.all().size(); ++i) {
-        AlgorithmInfo& info = *registry.all()[i];
-        info.origin = file.string();
-        result.algorithms.push_back(info.name);
+    // The plugin registers into a staging registry first, so that each algorithm carries its
+    // origin (this file) when it meets the real registry: a name already taken is then
+    // reported as "<this file>: ... already registered by <the other>", not as a built-in.
+    // The staging registry goes out of scope before any dlclose below: its AlgorithmInfo
+    // copies hold std::function code that lives in the plugin.
+    Status s = Status::ok();
+    {
+        Registry staging;
+        s = entry->register_algorithms(staging);
+        for (const auto& staged : staging.all()) {
+            AlgorithmInfo info = *staged;
+            info.origin = file.string();
+            Status added = registry.add(std::move(info));
+            if (added.isOk())
+                result.algorithms.push_back(staged->name);
+            else if (s.isOk())
+                s = added;
+        }
     }
     if (!s.isOk()) {
         result.error = fmt::format("plugin {}: {}", file.string(), s.message());

@@ -1,6 +1,8 @@
 #include "core/algo/recipe.h"
 
 #include <algorithm>
+#include <limits>
+#include <type_traits>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -57,15 +59,35 @@ json toJson(const ParamValue& v) {
     return std::visit(Visitor{}, v);
 }
 
+// nlohmann::json's get<T>() converts between JSON types (a float or a boolean to an integer,
+// -1 to a huge unsigned): check the JSON type first so `"epochs": 1.5` or `"seed": -1` is an
+// error naming the key, not a different run.
+template <class T>
+bool hasType(const json& v) {
+    if constexpr (std::is_same_v<T, bool>)
+        return v.is_boolean();
+    else if constexpr (std::is_same_v<T, std::string>)
+        return v.is_string();
+    else if constexpr (std::is_floating_point_v<T>)
+        return v.is_number();
+    else if constexpr (std::is_unsigned_v<T>)
+        return v.is_number_unsigned();
+    else
+        return v.is_number_integer();
+}
+
 template <class T>
 Status readField(const json& object, std::string_view section, const char* key, T& out,
                  std::string_view where) {
     auto it = object.find(key);
     if (it == object.end()) return Status::ok();
+    const std::string path =
+        section.empty() ? std::string(key) : fmt::format("{}.{}", section, key);
+    if (!hasType<T>(*it)) return bad(where, "'{}' has the wrong type ({})", path, it->dump());
     try {
         out = it->get<T>();
     } catch (const json::exception&) {
-        return bad(where, "'{}.{}' has the wrong type ({})", section, key, it->dump());
+        return bad(where, "'{}' has the wrong type ({})", path, it->dump());
     }
     return Status::ok();
 }
@@ -173,10 +195,40 @@ Expected<Recipe> parseRecipe(std::string_view text, const Registry& registry,
         if (tr.epochs < 0 || tr.batch <= 0 || !(tr.lr >= 0))
             return tl::unexpected(
                 bad(where, "'train': epochs must be >= 0, batch > 0 and lr >= 0"));
+        // Checked here, not when training starts (after calibration, as a usage error that
+        // names neither the recipe nor the key). The names are core/train's (optimizer.cpp,
+        // lr_schedule.cpp).
+        static constexpr std::string_view kOptimizers[] = {"sgd", "adam", "adamw"};
+        static constexpr std::string_view kSchedules[] = {"constant", "step", "cosine", "onecycle"};
+        if (std::find(std::begin(kOptimizers), std::end(kOptimizers), tr.optimizer) ==
+            std::end(kOptimizers))
+            return tl::unexpected(bad(where, "'train.optimizer' = '{}'; valid: {}", tr.optimizer,
+                                      fmt::join(kOptimizers, ", ")));
+        if (std::find(std::begin(kSchedules), std::end(kSchedules), tr.schedule) ==
+            std::end(kSchedules))
+            return tl::unexpected(bad(where, "'train.schedule' = '{}'; valid: {}", tr.schedule,
+                                      fmt::join(kSchedules, ", ")));
+        if (!(tr.momentum >= 0 && tr.momentum < 1))
+            return tl::unexpected(
+                bad(where, "'train.momentum' = {} is out of range [0, 1)", tr.momentum));
+        if (!(tr.weightDecay >= 0))
+            return tl::unexpected(
+                bad(where, "'train.weight_decay' = {} must be >= 0", tr.weightDecay));
         r.train = tr;
     }
-    WH_RETURN_IF_ERROR(readField(root, "", "seed", r.seed, where));
-    if (r.params.has("seed")) r.params.set("seed", static_cast<int64_t>(r.seed)).isOk();
+    // One seed: a top-level `seed` sets the algorithm's `seed` parameter too (refused when out
+    // of its range); without one, an explicit params.seed is the run's seed.
+    if (root.contains("seed")) {
+        WH_RETURN_IF_ERROR(readField(root, "", "seed", r.seed, where));
+        if (r.params.has("seed")) {
+            if (r.seed > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+                return tl::unexpected(bad(where, "'seed' = {} is too large", r.seed));
+            Status s = r.params.set("seed", static_cast<int64_t>(r.seed));
+            if (!s.isOk()) return tl::unexpected(bad(where, "'seed': {}", s.message()));
+        }
+    } else if (r.params.has("seed")) {
+        r.seed = static_cast<uint64_t>(r.params.getInt("seed"));
+    }
     return r;
 }
 

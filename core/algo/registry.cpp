@@ -30,6 +30,20 @@ Status Registry::add(AlgorithmInfo info) {
             return makeStatus(StatusCode::kBadInput, "{}: algorithm '{}': default of {}", origin,
                               info.name, checked.error().message());
     }
+    // Every name a recipe may use (canonical or alias) must pick one parameter: a second
+    // "seed" would be written twice to OUT.recipe.json and only one of them could be set.
+    std::vector<std::string> taken;
+    for (const ParamSpec& spec : info.params) {
+        std::vector<std::string> names{spec.name};
+        names.insert(names.end(), spec.aliases.begin(), spec.aliases.end());
+        for (const std::string& n : names) {
+            if (std::find(taken.begin(), taken.end(), n) != taken.end())
+                return makeStatus(StatusCode::kBadInput,
+                                  "{}: algorithm '{}': parameter name '{}' is used twice", origin,
+                                  info.name, n);
+            taken.push_back(n);
+        }
+    }
     if (const AlgorithmInfo* existing = find(info.name))
         return makeStatus(StatusCode::kBadInput,
                           "{}: algorithm '{}' is already registered by {}", origin, info.name,

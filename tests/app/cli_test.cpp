@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -619,4 +621,161 @@ TEST(CliShape, SymbolicDimsNeedAValue) {
     EXPECT_EQ(runWrong.exitCode, 2) << runWrong.err;
     EXPECT_NE(runWrong.err.find("'x'"), std::string::npos) << runWrong.err;
     fs::remove_all(hazardDir());
+}
+
+// ---- compress and algorithms (shared/CLI.md; the plugins load from beside whittle-cli) -------
+
+namespace {
+
+fs::path writeRecipe(const std::string& file, const std::string& text) {
+    const fs::path path = hazardDir() / file;
+    fs::create_directories(path.parent_path());
+    std::ofstream(path) << text;
+    return path;
+}
+
+std::string readAll(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+TEST(CliCompress, BadRecipeExits2NamingTheKey) {
+    const fs::path out = hazardDir() / "bad.onnx";
+    struct Case {
+        const char* recipe;
+        const char* key;
+    };
+    for (const Case& c :
+         {Case{R"({"algorithm": "ptq", "params": {"wbits": 4}})", "wbits"},
+          Case{R"({"algorithm": "ptq", "colour": "red"})", "colour"},
+          Case{R"({"algorithm": "ptq", "params": {"weight_bits": 99}})", "weight_bits"},
+          Case{R"({"algorithm": "ptq", "train": {"epochs": "x"}})", "train.epochs"},
+          Case{R"({"algorithm": "ptq",)", "JSON"}}) {
+        SCOPED_TRACE(c.recipe);
+        const fs::path recipe = writeRecipe("bad.json", c.recipe);
+        CliRun r = runCli("compress " + kSample + " --recipe " + recipe.string() + " -o " +
+                          out.string() + " --json");
+        EXPECT_FALSE(r.signalled);
+        EXPECT_EQ(r.exitCode, 2) << r.err;
+        EXPECT_NE(r.err.find(c.key), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find(recipe.string()), std::string::npos) << "names the file: " << r.err;
+        EXPECT_TRUE(r.out.empty()) << r.out;
+        EXPECT_FALSE(fs::exists(out));
+    }
+    fs::remove_all(hazardDir());
+}
+
+TEST(CliCompress, UnknownAlgorithmExits2ListingRegistered) {
+    const fs::path recipe = writeRecipe("awq.json", R"({"algorithm": "awq"})");
+    CliRun r = runCli("compress " + kSample + " --recipe " + recipe.string() + " -o " +
+                      (hazardDir() / "o.onnx").string());
+    EXPECT_EQ(r.exitCode, 2) << r.err;
+    for (const char* name : {"'awq'", "gptq", "ptq", "rtn"})
+        EXPECT_NE(r.err.find(name), std::string::npos) << name << " in: " << r.err;
+    fs::remove_all(hazardDir());
+}
+
+TEST(CliCompress, MissingRecipeIsAUsageError) {
+    CliRun r = runCli("compress " + kSample + " -o " + (hazardDir() / "o.onnx").string());
+    EXPECT_FALSE(r.signalled);
+    EXPECT_EQ(r.exitCode, 1) << r.err;
+    EXPECT_NE(r.err.find("recipe"), std::string::npos) << r.err;
+    // A recipe file that does not exist is bad input naming it.
+    CliRun r2 = runCli("compress " + kSample + " --recipe /nonexistent/r.json -o " +
+                       (hazardDir() / "o.onnx").string());
+    EXPECT_EQ(r2.exitCode, 2) << r2.err;
+    EXPECT_NE(r2.err.find("/nonexistent/r.json"), std::string::npos) << r2.err;
+}
+
+TEST(CliCompress, OutputEqualToInputIsRefusedAndTheInputUntouched) {
+    const fs::path dir = hazardDir();
+    fs::create_directories(dir);
+    const fs::path in = dir / "in.onnx";
+    fs::copy_file(kSample, in, fs::copy_options::overwrite_existing);
+    const std::string before = readAll(in);
+    const fs::path recipe =
+        writeRecipe("ptq.json", R"({"algorithm": "ptq", "params": {"samples": 16}})");
+    // compress refuses with kUsage (app/cli_compress.cpp and core/algo/compress.cpp): exit 1.
+    for (const std::string& out : {in.string(), (dir / "." / "in.onnx").string()}) {
+        CliRun r = runCli("compress " + in.string() + " --recipe " + recipe.string() + " -o " +
+                          out + " --json");
+        EXPECT_FALSE(r.signalled);
+        EXPECT_EQ(r.exitCode, 1) << r.err;
+        EXPECT_NE(r.err.find("overwrite"), std::string::npos) << r.err;
+        EXPECT_EQ(readAll(in), before) << "the input model was modified";
+        EXPECT_FALSE(fs::exists(dir / "in.recipe.json"));
+    }
+    fs::remove_all(dir);
+}
+
+TEST(CliCompress, PtqRunPrintsTheContractJson) {
+    if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "Fashion-MNIST absent";
+    const fs::path dir = hazardDir();
+    const fs::path recipe =
+        writeRecipe("ptq.json", R"({"algorithm": "ptq", "params": {"samples": 64}})");
+    const fs::path out = dir / "lenet_ptq.onnx";
+    CliRun r = runCli("compress " + kSample + " --recipe " + recipe.string() + " -o " +
+                      out.string() + " --dataset fashion-mnist --eval-limit 300 --json");
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    json j = json::parse(r.out);  // exactly one JSON object
+    ASSERT_TRUE(j.is_object());
+    for (const char* key :
+         {"algorithm", "accuracy_before", "accuracy_after", "bytes_before", "bytes_after",
+          "flops_before", "flops_after", "params_before", "params_after", "verified"})
+        EXPECT_TRUE(j.contains(key)) << "missing key " << key << " in " << r.out;
+    EXPECT_EQ(j["algorithm"], "ptq");
+    EXPECT_EQ(j["verified"], true) << r.out;
+    EXPECT_TRUE(j["accuracy_before"].is_number());
+    EXPECT_TRUE(j["accuracy_after"].is_number());
+    EXPECT_EQ(j["params_before"], 61706);
+    EXPECT_LT(j["bytes_after"].get<double>(), 0.35 * j["bytes_before"].get<double>());
+    EXPECT_TRUE(fs::exists(out));
+    const fs::path recipeOut = dir / "lenet_ptq.recipe.json";
+    ASSERT_TRUE(fs::exists(recipeOut));
+    EXPECT_EQ(j["recipe"], recipeOut.string());
+    json used = json::parse(readAll(recipeOut));
+    EXPECT_EQ(used["algorithm"], "ptq");
+    EXPECT_EQ(used["params"]["samples"], 64);
+    EXPECT_TRUE(used["params"].contains("calibration")) << "defaults filled in";
+    // The written recipe runs again as is.
+    CliRun again = runCli("compress " + kSample + " --recipe " + recipeOut.string() + " -o " +
+                          (dir / "again.onnx").string() + " --json");
+    EXPECT_EQ(again.exitCode, 0) << again.err;
+    fs::remove_all(dir);
+}
+
+TEST(CliAlgorithms, JsonListsThePluginsWithParams) {
+    CliRun r = runCli("algorithms --json");
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_EQ(r.err.find("warning"), std::string::npos) << "plugin warnings: " << r.err;
+    json j = json::parse(r.out);
+    ASSERT_TRUE(j["algorithms"].is_array()) << r.out;
+    std::map<std::string, json> byName;
+    for (const json& a : j["algorithms"]) byName[a["name"].get<std::string>()] = a;
+    for (const char* name : {"ptq", "rtn", "gptq"}) {
+        SCOPED_TRACE(name);
+        ASSERT_TRUE(byName.count(name)) << r.out;
+        const json& a = byName[name];
+        ASSERT_TRUE(a["params"].is_array());
+        EXPECT_FALSE(a["params"].empty());
+        std::set<std::string> params;
+        for (const json& p : a["params"]) {
+            params.insert(p["name"].get<std::string>());
+            EXPECT_TRUE(p.contains("type") && p.contains("default") && p.contains("help")) << p;
+        }
+        EXPECT_TRUE(params.count("weight_bits")) << "the shared name weight_bits";
+        EXPECT_TRUE(a["origin"].get<std::string>().find("plugins") != std::string::npos)
+            << a["origin"];
+    }
+    // ptq's calibration lists its choices; weight_bits its range.
+    for (const json& p : byName["ptq"]["params"]) {
+        if (p["name"] == "calibration")
+            EXPECT_EQ(p["choices"], json::parse(R"(["minmax", "percentile", "entropy", "mse"])"));
+        if (p["name"] == "weight_bits") {
+            EXPECT_EQ(p["min"], 2);
+            EXPECT_EQ(p["max"], 8);
+        }
+    }
 }

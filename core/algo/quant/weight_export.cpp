@@ -280,10 +280,14 @@ Expected<std::string> writePacked(Builder& b, const QuantizedWeight& q) {
         std::vector<float> zp(static_cast<std::size_t>(q.rows * groups));
         for (std::size_t i = 0; i < zp.size(); ++i)
             zp[i] = static_cast<float>((q.zeroPoints.empty() ? 0 : q.zeroPoints[i]) + offset);
+        // Symmetric grids store signed codes with a constant offset: one float broadcast over
+        // every group, not a float per group (which would cost as much as the scales).
+        const bool uniform = std::all_of(zp.begin(), zp.end(), [&](float z) { return z == zp[0]; });
+        if (uniform) zp.resize(1);
+        const std::vector<int64_t> zpDims = uniform ? std::vector<int64_t>{1, 1, 1} : paramDims;
         WH_ASSIGN_OR_RETURN(
-            std::string z,
-            b.initializer("_zero_point", makeTensor(DType::kFloat, paramDims, zp.data(),
-                                                    zp.size() * sizeof(float))));
+            std::string z, b.initializer("_zero_point", makeTensor(DType::kFloat, zpDims, zp.data(),
+                                                                   zp.size() * sizeof(float))));
         WH_ASSIGN_OR_RETURN(x, b.node("Sub", "_centered", {x, z}));
     }
     WH_ASSIGN_OR_RETURN(

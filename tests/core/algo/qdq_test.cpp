@@ -1,0 +1,365 @@
+// FakeQuantize → QDQ (core/algo/quant/qdq.h) on a tiny model x → Conv(+bias) → Relu → Flatten →
+// Gemm(+bias) → y: structure after conversion (no FakeQuantize, int8 per-axis weights, int32
+// biases, packed 4-bit weights) and numerics (the fake-quantized model against its QDQ form on
+// our engine, fixed seed), plus updateOpsetImports.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/algo/quant/qdq.h"
+#include "core/engine/fake_quantize.h"
+#include "core/engine/plan.h"
+#include "core/onnx/model_io.h"
+#include "core/rewrite/rewriter.h"
+
+using namespace wh;
+using namespace wh::algo::quant;
+
+namespace {
+
+constexpr int64_t kBatch = 2, kIn = 3, kOut = 4, kSize = 5, kClasses = 5;
+constexpr int64_t kFlat = kOut * (kSize - 2) * (kSize - 2);  // 4 * 3 * 3 = 36
+
+std::vector<float> uniform(std::size_t n, float lo, float hi, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> u(lo, hi);
+    std::vector<float> v(n);
+    for (float& f : v) f = u(rng);
+    return v;
+}
+
+ir::Value* tensorValue(ir::Graph& g, const std::string& name, const std::vector<int64_t>& dims) {
+    ir::Value* v = *g.addValue(name);
+    ir::Shape shape;
+    for (int64_t d : dims) shape.dims.push_back(ir::Dim::known(d));
+    v->type = ir::Type::tensor(ir::DType::kFloat, shape);
+    return v;
+}
+
+ir::Value* weight(ir::Graph& g, const std::string& name, const std::vector<int64_t>& dims,
+                  float range, uint32_t seed) {
+    ir::Value* v = *g.addValue(name);
+    int64_t n = 1;
+    for (int64_t d : dims) n *= d;
+    g.setInitializer(v, ir::Tensor::fromFloats(
+                            name, dims, uniform(static_cast<std::size_t>(n), -range, range, seed)));
+    return v;
+}
+
+ir::Model buildModel(int64_t opset) {
+    ir::Model m;
+    m.irVersion = 8;
+    m.opsetImports.push_back({"", opset, {}});
+    ir::Graph& g = *m.graph;
+    g.name = "tiny";
+    ir::Value* x = tensorValue(g, "x", {kBatch, kIn, kSize, kSize});
+    g.insertGraphInput(x);
+    ir::Value* w = weight(g, "conv_w", {kOut, kIn, 3, 3}, 0.5f, 1);
+    ir::Value* b = weight(g, "conv_b", {kOut}, 0.3f, 2);
+    ir::Value* c = tensorValue(g, "conv_out", {kBatch, kOut, kSize - 2, kSize - 2});
+    ir::Node* conv =
+        g.addNode("Conv", std::vector<ir::Value*>{x, w, b}, std::vector<ir::Value*>{c});
+    conv->name = "conv";
+    conv->attributes().push_back(ir::Attribute::makeInts("kernel_shape", {3, 3}));
+    ir::Value* r = tensorValue(g, "relu_out", {kBatch, kOut, kSize - 2, kSize - 2});
+    g.addNode("Relu", std::vector<ir::Value*>{c}, std::vector<ir::Value*>{r})->name = "relu";
+    ir::Value* f = tensorValue(g, "flat", {kBatch, kFlat});
+    g.addNode("Flatten", std::vector<ir::Value*>{r}, std::vector<ir::Value*>{f})->name = "flatten";
+    ir::Value* gw = weight(g, "fc_w", {kClasses, kFlat}, 0.4f, 3);
+    ir::Value* gb = weight(g, "fc_b", {kClasses}, 0.2f, 4);
+    ir::Value* y = tensorValue(g, "y", {kBatch, kClasses});
+    ir::Node* gemm =
+        g.addNode("Gemm", std::vector<ir::Value*>{f, gw, gb}, std::vector<ir::Value*>{y});
+    gemm->name = "fc";
+    gemm->attributes().push_back(ir::Attribute::makeInt("transB", 1));
+    g.insertGraphOutput(y);
+    return m;
+}
+
+/// Symmetric per-output-channel scales (axis 0): max |w| / qmax per row.
+std::vector<float> channelScales(const ir::Value& w, int bits) {
+    const ir::Tensor& t = *w.initializer();
+    auto v = t.values<float>();
+    const int64_t rows = t.dims[0], cols = t.numElements() / rows;
+    const float qmax = static_cast<float>((1 << (bits - 1)) - 1);
+    std::vector<float> s(static_cast<std::size_t>(rows));
+    for (int64_t r = 0; r < rows; ++r) {
+        float m = 0;
+        for (int64_t c = 0; c < cols; ++c)
+            m = std::max(m, std::fabs(v[static_cast<std::size_t>(r * cols + c)]));
+        s[static_cast<std::size_t>(r)] = m / qmax;
+    }
+    return s;
+}
+
+struct Quantized {
+    ir::Model model;
+    float sx = 0, sa = 0;  // activation scales: input, Gemm input
+};
+
+/// Inserts FakeQuantize nodes: x and the Gemm input uint8 per tensor, both weights per
+/// channel symmetric (`weightBits`).
+Quantized fakeQuantized(int weightBits, int64_t opset = 13) {
+    Quantized q{buildModel(opset)};
+    ir::Graph& g = *q.model.graph;
+    rewrite::Rewriter rw(g);
+    // x in [-1, 1): scale 2/255, zero point 128 (0 exactly representable).
+    q.sx = 2.0f / 255.0f;
+    const std::vector<float> sx{q.sx}, zx{128.0f};
+    // The Gemm input (after Relu) in [0, 3]: zero point 0.
+    q.sa = 3.0f / 255.0f;
+    const std::vector<float> sa{q.sa}, za{0.0f};
+    EXPECT_TRUE(insertFakeQuantize(rw, *g.findValue("x"), activationSpec(8, false), sx, zx));
+    EXPECT_TRUE(insertFakeQuantize(rw, *g.findValue("flat"), activationSpec(8, false), sa, za));
+    for (const char* w : {"conv_w", "fc_w"}) {
+        ir::Value* v = g.findValue(w);
+        const std::vector<float> s = channelScales(*v, weightBits);
+        auto n = insertFakeQuantize(rw, *v, weightSpec(weightBits, 0), s, {});
+        EXPECT_TRUE(n) << w << ": " << n.error().message();
+    }
+    return q;
+}
+
+engine::HostTensor input() {
+    return engine::HostTensor::fromFloats(
+        {kBatch, kIn, kSize, kSize},
+        uniform(static_cast<std::size_t>(kBatch * kIn * kSize * kSize), -1.0f, 1.0f, 42));
+}
+
+std::vector<float> run(const ir::Model& m, const std::string& what) {
+    auto plan = engine::Plan::compile(m);
+    EXPECT_TRUE(plan) << what << ": " << plan.error().message();
+    if (!plan) return {};
+    auto out = plan->run({input()});
+    EXPECT_TRUE(out) << what << ": " << out.error().message();
+    return out ? (*out)[0].toFloats() : std::vector<float>{};
+}
+
+struct Diff {
+    double maxAbs = 0, maxRef = 0;
+    double relative() const { return maxAbs / std::max(maxRef, 1e-12); }
+};
+
+Diff diff(const std::vector<float>& got, const std::vector<float>& want) {
+    Diff d;
+    EXPECT_EQ(got.size(), want.size());
+    for (std::size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
+        d.maxRef = std::max(d.maxRef, std::fabs(static_cast<double>(want[i])));
+        d.maxAbs = std::max(d.maxAbs, std::fabs(static_cast<double>(got[i]) - want[i]));
+    }
+    return d;
+}
+
+int countOps(const ir::Graph& g, const std::string& op) {
+    int n = 0;
+    for (const ir::Node* node : g.nodes()) n += node->opType == op;
+    return n;
+}
+
+const ir::Node* producerOf(const ir::Graph& g, const std::string& consumer, int input) {
+    for (const ir::Node* n : g.nodes())
+        if (n->name == consumer) return n->input(input) ? n->input(input)->producer() : nullptr;
+    return nullptr;
+}
+
+const ir::OpsetId* opsetOf(const ir::Model& m, std::string_view domain) {
+    for (const ir::OpsetId& o : m.opsetImports)
+        if (o.domain == domain) return &o;
+    return nullptr;
+}
+
+}  // namespace
+
+TEST(Qdq, EightBitConversionKeepsOutputsAndStructure) {
+    Quantized q = fakeQuantized(8);
+    ASSERT_EQ(countOps(*q.model.graph, std::string(engine::kFakeQuantizeOp)), 4);
+    ASSERT_TRUE(updateOpsetImports(q.model, false).isOk());
+    const std::vector<float> before = run(q.model, "fake-quantized");
+    const std::vector<float> floatOut = run(buildModel(13), "float");
+    ASSERT_FALSE(before.empty());
+
+    ir::Model qdq = q.model.clone();
+    {
+        rewrite::Rewriter rw(*qdq.graph);
+        auto n = fakeQuantizeToQdq(rw);
+        ASSERT_TRUE(n) << n.error().message();
+        EXPECT_EQ(*n, 4);
+    }
+    ASSERT_TRUE(updateOpsetImports(qdq, true).isOk());
+    const ir::Graph& g = *qdq.graph;
+    ASSERT_TRUE(g.validate().isOk()) << g.validate().message();
+
+    // Structure: no FakeQuantize; QuantizeLinear for the two activations; DequantizeLinear for
+    // the two activations, the two weights and the two biases.
+    for (const ir::Node* n : g.nodes()) EXPECT_FALSE(isFakeQuantize(*n)) << n->name;
+    EXPECT_EQ(countOps(g, "QuantizeLinear"), 2);
+    EXPECT_EQ(countOps(g, "DequantizeLinear"), 6);
+    for (const char* gone : {"conv_w", "fc_w", "conv_b", "fc_b"})
+        EXPECT_EQ(g.findValue(gone) && g.findValue(gone)->hasUses() ? g.findValue(gone) : nullptr,
+                  nullptr)
+            << gone << " is still read as float";
+    struct W {
+        const char* node;
+        int64_t channels;
+        std::vector<int64_t> dims;
+    };
+    for (const W& w : {W{"conv", kOut, {kOut, kIn, 3, 3}}, W{"fc", kClasses, {kClasses, kFlat}}}) {
+        SCOPED_TRACE(w.node);
+        const ir::Node* dq = producerOf(g, w.node, 1);
+        ASSERT_NE(dq, nullptr);
+        ASSERT_EQ(dq->opType, "DequantizeLinear");
+        EXPECT_EQ(dq->attrInt("axis", 1), 0);
+        const ir::Tensor* codes = dq->input(0)->initializer();
+        ASSERT_NE(codes, nullptr);
+        EXPECT_EQ(codes->dtype, ir::DType::kInt8);
+        EXPECT_EQ(codes->dims, w.dims);
+        const ir::Tensor* scale = dq->input(1)->initializer();
+        ASSERT_NE(scale, nullptr);
+        EXPECT_EQ(scale->dims, std::vector<int64_t>{w.channels});
+        ASSERT_GE(dq->numInputs(), 3);
+        EXPECT_EQ(dq->input(2)->initializer()->dtype, ir::DType::kInt8);
+        // Bias: int32 codes at s_x * s_w.
+        const ir::Node* bq = producerOf(g, w.node, 2);
+        ASSERT_NE(bq, nullptr);
+        ASSERT_EQ(bq->opType, "DequantizeLinear");
+        const ir::Tensor* bc = bq->input(0)->initializer();
+        ASSERT_NE(bc, nullptr);
+        EXPECT_EQ(bc->dtype, ir::DType::kInt32);
+        EXPECT_EQ(bc->dims, std::vector<int64_t>{w.channels});
+        const float sIn = std::string(w.node) == "conv" ? q.sx : q.sa;
+        auto bs = bq->input(1)->initializer()->values<float>();
+        auto ws = scale->values<float>();
+        for (int64_t c = 0; c < w.channels; ++c)
+            EXPECT_FLOAT_EQ(bs[static_cast<std::size_t>(c)], sIn * ws[static_cast<std::size_t>(c)]);
+    }
+    // Activations: uint8 zero points.
+    for (const ir::Node* n : g.nodes())
+        if (n->opType == "QuantizeLinear")
+            EXPECT_EQ(n->input(2)->initializer()->dtype, ir::DType::kUInt8) << n->name;
+
+    // Numerics. The only change from the fake-quantized model is the bias rounded to the
+    // int32 grid s_x*s_w: |Δb| <= s_x*s_w/2 (about 1e-5 here), far below the 1e-4 relative
+    // allowed; a Gemm input rounding flip would cost a whole step s_a*|w| (> 1e-3 relative)
+    // and fail this, as it should. Measured: max |diff| 1.6e-5 = 0.5 * s_x * max s_w (the conv
+    // bias bound), 5e-6 relative. With float biases the match is to float rounding (below).
+    const std::vector<float> after = run(qdq, "QDQ");
+    const Diff d = diff(after, before);
+    EXPECT_LT(d.relative(), 1e-4) << "max |diff| " << d.maxAbs << ", max |ref| " << d.maxRef;
+    std::printf("[ QDQ int32 bias ] max |diff| %.3g, relative %.3g (max |ref| %.3g)\n", d.maxAbs,
+                d.relative(), d.maxRef);
+    // The quantized model is still close to the float one (8-bit: well under 5%).
+    const Diff f = diff(after, floatOut);
+    EXPECT_LT(f.relative(), 0.05) << "vs float: max |diff| " << f.maxAbs;
+    EXPECT_GT(f.maxAbs, 0.0) << "quantization changed nothing: the test would not notice";
+
+    // Float biases: QuantizeLinear/DequantizeLinear reproduce FakeQuantize to float rounding.
+    ir::Model floatBias = q.model.clone();
+    {
+        rewrite::Rewriter rw(*floatBias.graph);
+        ASSERT_TRUE(fakeQuantizeToQdq(rw, QdqOptions{false}));
+    }
+    EXPECT_EQ(countOps(*floatBias.graph, "DequantizeLinear"), 4);
+    ASSERT_TRUE(updateOpsetImports(floatBias, true).isOk());
+    const Diff e = diff(run(floatBias, "QDQ float bias"), before);
+    EXPECT_LT(e.relative(), 1e-6) << "max |diff| " << e.maxAbs;
+
+    // And the file round trip keeps it.
+    auto bytes = onnx::serializeModel(qdq);
+    ASSERT_TRUE(bytes) << bytes.error().message();
+    auto back = onnx::parseModel(std::as_bytes(std::span(bytes->data(), bytes->size())), "qdq", {});
+    ASSERT_TRUE(back) << back.error().message();
+    EXPECT_EQ(diff(run(*back, "re-imported"), after).maxAbs, 0.0);
+}
+
+TEST(Qdq, FourBitWeightGoesThroughThePackedWriter) {
+    Quantized q = fakeQuantized(4);
+    ASSERT_TRUE(updateOpsetImports(q.model, false).isOk());
+    const std::vector<float> before = run(q.model, "fake-quantized 4-bit");
+    ir::Model qdq = q.model.clone();
+    {
+        rewrite::Rewriter rw(*qdq.graph);
+        auto n = fakeQuantizeToQdq(rw, QdqOptions{false});
+        ASSERT_TRUE(n) << n.error().message();
+        EXPECT_EQ(*n, 4);
+    }
+    ASSERT_TRUE(updateOpsetImports(qdq, true).isOk());
+    const ir::Graph& g = *qdq.graph;
+    ASSERT_TRUE(g.validate().isOk()) << g.validate().message();
+    for (const ir::Node* n : g.nodes()) EXPECT_FALSE(isFakeQuantize(*n)) << n->name;
+    EXPECT_GT(countOps(g, "BitShift"), 0) << "4-bit codes are unpacked by BitShift";
+    // Only the activations use DequantizeLinear; the weights are packed uint8 codes.
+    EXPECT_EQ(countOps(g, "DequantizeLinear"), 2);
+    int64_t packedBytes = 0;
+    for (const ir::Value* v : g.initializers())
+        if (v->initializer()->dtype == ir::DType::kUInt8 && v->initializer()->numElements() > 1)
+            packedBytes += v->initializer()->byteSize();
+    // 4*27 + 5*36 = 288 codes at 4 bits = 144 bytes (+ at most a byte per row of padding).
+    EXPECT_GE(packedBytes, 144);
+    EXPECT_LE(packedBytes, 144 + kOut + kClasses);
+    const Diff d = diff(run(qdq, "4-bit QDQ"), before);
+    EXPECT_LT(d.relative(), 1e-5) << "max |diff| " << d.maxAbs << ", max |ref| " << d.maxRef;
+}
+
+TEST(Qdq, UpdateOpsetImportsAddsAndRemovesTheWhittleDomain) {
+    Quantized q = fakeQuantized(8, 11);
+    EXPECT_EQ(opsetOf(q.model, engine::kWhittleDomain), nullptr);
+    ASSERT_TRUE(updateOpsetImports(q.model, false).isOk());
+    const ir::OpsetId* w = opsetOf(q.model, engine::kWhittleDomain);
+    ASSERT_NE(w, nullptr) << "a FakeQuantize needs com.whittle";
+    EXPECT_EQ(w->version, 1);
+    EXPECT_EQ(opsetOf(q.model, "")->version, 11) << "not raised without per-axis QDQ";
+    // Twice is idempotent.
+    ASSERT_TRUE(updateOpsetImports(q.model, false).isOk());
+    EXPECT_EQ(
+        std::count_if(q.model.opsetImports.begin(), q.model.opsetImports.end(),
+                      [](const ir::OpsetId& o) { return o.domain == engine::kWhittleDomain; }),
+        1);
+    {
+        rewrite::Rewriter rw(*q.model.graph);
+        ASSERT_TRUE(fakeQuantizeToQdq(rw));
+    }
+    ASSERT_TRUE(updateOpsetImports(q.model, true).isOk());
+    EXPECT_EQ(opsetOf(q.model, engine::kWhittleDomain), nullptr) << "no FakeQuantize left";
+    ASSERT_NE(opsetOf(q.model, ""), nullptr);
+    EXPECT_EQ(opsetOf(q.model, "")->version, 13) << "per-axis DequantizeLinear needs 13";
+    EXPECT_FALSE(run(q.model, "opset raised").empty());
+}
+
+TEST(Qdq, RaisingTheOpsetIsRefusedWhenAnOpChangedSignature) {
+    ir::Model m = buildModel(11);
+    ir::Graph& g = *m.graph;
+    // y -> Unsqueeze(axes attribute, opset 11 form) -> z
+    ir::Value* z = tensorValue(g, "z", {1, kBatch, kClasses});
+    ir::Value* y = g.findValue("y");
+    ir::Node* u = g.addNode("Unsqueeze", std::vector<ir::Value*>{y}, std::vector<ir::Value*>{z});
+    u->name = "unsq";
+    u->attributes().push_back(ir::Attribute::makeInts("axes", {0}));
+    Status s = updateOpsetImports(m, true);
+    EXPECT_EQ(s.code(), StatusCode::kUnsupported) << s.message();
+    EXPECT_NE(s.message().find("Unsqueeze"), std::string::npos) << s.message();
+    EXPECT_EQ(opsetOf(m, "")->version, 11) << "refused means unchanged";
+}
+
+TEST(Qdq, NonInitializerScaleIsBadInputNamingTheNode) {
+    Quantized q = fakeQuantized(8);
+    ir::Graph& g = *q.model.graph;
+    // Make the first FakeQuantize's scale a graph input.
+    ir::Node* fq = nullptr;
+    for (ir::Node* n : g.nodes())
+        if (isFakeQuantize(*n)) fq = n;
+    ASSERT_NE(fq, nullptr);
+    ir::Value* s = tensorValue(g, "runtime_scale", {});
+    g.insertGraphInput(s);
+    g.setInput(fq, 1, s);
+    rewrite::Rewriter rw(g);
+    auto n = fakeQuantizeToQdq(rw);
+    ASSERT_FALSE(n);
+    EXPECT_EQ(n.error().code(), StatusCode::kBadInput);
+    EXPECT_NE(n.error().message().find(fq->name), std::string::npos) << n.error().message();
+}
