@@ -151,7 +151,7 @@ int runCompress(const CompressArgs& a, const Context& ctx) {
 
 json paramJson(const algo::ParamSpec& s) {
     json j{{"name", s.name}, {"type", algo::paramTypeName(s.type)},
-           {"default", algo::paramValueText(s.defaultValue)}, {"help", s.help}};
+           {"default", json::parse(algo::paramValueJson(s.defaultValue))}, {"help", s.help}};
     if (s.type == algo::ParamType::kInt || s.type == algo::ParamType::kFloat) {
         if (std::isfinite(s.min)) j["min"] = s.min;
         if (std::isfinite(s.max)) j["max"] = s.max;

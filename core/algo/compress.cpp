@@ -212,6 +212,17 @@ Expected<CompressResult> compress(const ir::Model& model, const CompressOptions&
             rw.cancelGroup();
             return tl::unexpected(applied.error());
         }
+        if (applied->changed() == 0) {
+            rw.cancelGroup();
+            std::string why;
+            for (const ScopeEntry& e : applied->scope)
+                if (!e.included && why.size() < 400)
+                    why += fmt::format("{}{} ({}): {}", why.empty() ? "" : "; ", e.name, e.op,
+                                       e.reason);
+            return error(StatusCode::kBadInput,
+                         "the recipe selects no node that '{}' can change{}{}", info.name,
+                         why.empty() ? "" : ": ", why.empty() ? std::string("(no candidate in the model)") : why);
+        }
         rw.endGroup();
         result.apply = std::move(*applied);
     }

@@ -192,9 +192,10 @@ Expected<Recipe> parseRecipe(std::string_view text, const Registry& registry,
         WH_RETURN_IF_ERROR(readField(*t, "train", "schedule", tr.schedule, where));
         WH_RETURN_IF_ERROR(readField(*t, "train", "momentum", tr.momentum, where));
         WH_RETURN_IF_ERROR(readField(*t, "train", "weight_decay", tr.weightDecay, where));
-        if (tr.epochs < 0 || tr.batch <= 0 || !(tr.lr >= 0))
-            return tl::unexpected(
-                bad(where, "'train': epochs must be >= 0, batch > 0 and lr >= 0"));
+        if (tr.epochs < 0 || tr.batch <= 0 || !(tr.lr >= 0) || tr.steps < -1)
+            return tl::unexpected(bad(
+                where, "'train': epochs must be >= 0, steps >= -1 (-1: by epochs), batch > 0 "
+                       "and lr >= 0"));
         // Checked here, not when training starts (after calibration, as a usage error that
         // names neither the recipe nor the key). The names are core/train's (optimizer.cpp,
         // lr_schedule.cpp).
@@ -231,6 +232,8 @@ Expected<Recipe> parseRecipe(std::string_view text, const Registry& registry,
     }
     return r;
 }
+
+std::string paramValueJson(const ParamValue& value) { return toJson(value).dump(); }
 
 std::string recipeToJson(const Recipe& r) {
     json j;

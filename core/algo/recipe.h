@@ -60,6 +60,8 @@ Expected<Recipe> parseRecipe(std::string_view json, const Registry& registry,
                              std::string_view where = "recipe");
 /// A recipe for `algorithm` with every default (no JSON).
 Recipe defaultRecipe(const AlgorithmInfo& algorithm);
+/// A parameter value as recipes spell it in JSON (true, 8, 0.01, "minmax", ["a"]).
+std::string paramValueJson(const ParamValue& value);
 /// The recipe with every default filled in, pretty-printed JSON.
 std::string recipeToJson(const Recipe& recipe);
 

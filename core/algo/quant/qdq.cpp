@@ -437,10 +437,21 @@ Expected<int> fakeQuantizeToQdq(rewrite::Rewriter& rw, const QdqOptions& options
     return static_cast<int>(fqs.size());
 }
 
+namespace {
+
+bool usesWhittleDomain(const ir::Graph& g) {
+    for (const ir::Node* n : g.nodes()) {
+        if (n->domain == engine::kWhittleDomain) return true;
+        for (const ir::Graph* sub : n->subgraphs())
+            if (usesWhittleDomain(*sub)) return true;
+    }
+    return false;
+}
+
+}  // namespace
+
 Status updateOpsetImports(ir::Model& model, bool needsOpset13) {
-    bool hasWhittle = false;
-    for (const ir::Node* n : model.graph->nodes())
-        if (n->domain == engine::kWhittleDomain) hasWhittle = true;
+    const bool hasWhittle = usesWhittleDomain(*model.graph);
     auto find = [&](std::string_view domain) -> ir::OpsetId* {
         for (ir::OpsetId& o : model.opsetImports)
             if (o.domain == domain || (domain.empty() && o.domain == "ai.onnx")) return &o;

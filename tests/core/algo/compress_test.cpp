@@ -199,6 +199,21 @@ TEST_F(Compress, UnknownNodeNamesInTheSelectionAreBadInput) {
     EXPECT_EQ(r->apply.changed(), 2);
 }
 
+TEST_F(Compress, ASelectionWithNothingToChangeIsBadInputAndWritesNothing) {
+    // Relu is not an op rtn changes: an uncompressed copy "compressed" with exit 0 would hide
+    // the mistake. The message names a skipped node and why.
+    CompressOptions o = options(
+        R"({"algorithm": "rtn", "select": {"include_ops": ["Relu"]}})", "nothing.onnx");
+    o.evaluate = false;
+    auto r = compress(m_model, o);
+    ASSERT_FALSE(r) << describe(*r);
+    EXPECT_EQ(r.error().code(), StatusCode::kBadInput);
+    EXPECT_NE(r.error().message().find("selects no node"), std::string::npos)
+        << r.error().message();
+    EXPECT_NE(r.error().message().find("include_ops"), std::string::npos) << r.error().message();
+    EXPECT_FALSE(fs::exists(o.output));
+}
+
 TEST_F(Compress, CancelledBeforeStartLeavesNoOutput) {
     jobs::JobContext job;
     job.requestCancel();
