@@ -113,7 +113,10 @@ PluginLoadResult loadPlugin(const fs::path& file, Registry& registry) {
         }
     }
     if (!s.isOk()) {
-        result.error = fmt::format("plugin {}: {}", file.string(), s.message());
+        // Registry::add's messages already start with the origin (this file).
+        result.error = s.message().starts_with(file.string())
+                           ? fmt::format("plugin {}", s.message())
+                           : fmt::format("plugin {}: {}", file.string(), s.message());
         // Algorithms registered before the failure keep their code loaded: never dlclose.
         if (result.algorithms.empty()) dlclose(handle);
         result.loaded = !result.algorithms.empty();
