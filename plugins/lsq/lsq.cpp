@@ -190,9 +190,9 @@ AlgorithmInfo lsqInfo() {
         ParamSpec::integer("activation_bits", 8, 2, 8, "activation bits").inGroup("activations"),
         ParamSpec::boolean("per_channel", true, "one weight step per output channel").inGroup("weights"),
         ParamSpec::boolean("keep_first_last_8bit", true, "the first and last quantized layers' weights and inputs at 8 bits (as the LSQ paper)"),
-        ParamSpec::choice("init", "mse", {"minmax", "mse", "percentile"}, "activation step initialisation from calibration").inGroup("activations"),
+        ParamSpec::choice("init", "mse", {"minmax", "mse", "percentile"}, "activation step initialisation from calibration").alias("calibration").inGroup("activations"),
         ParamSpec::choice("weight_init", "mse", {"mse", "lsq"}, "weight step initialisation: the MSE-optimal clip, or the paper's 2·mean|w|/sqrt(Qp)").inGroup("weights"),
-        ParamSpec::integer("calibration_samples", 256, 1, 1000000, "images for the activation step initialisation").inGroup("activations"),
+        ParamSpec::integer("calibration_samples", 256, 1, 1000000, "images for the activation step initialisation").alias("samples").inGroup("activations"),
         ParamSpec::integer("seed", 0, 0, std::numeric_limits<int32_t>::max(), "seed for the calibration sample"),
     };
     info.training.trains = true;

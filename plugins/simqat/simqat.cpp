@@ -485,7 +485,7 @@ AlgorithmInfo simqatInfo() {
         ParamSpec::boolean("one_conv_fold", true, "one-conv fold (quantize W·γ/σ, BN on c·σ/γ); false = two-conv fold (not implemented)").inGroup("batch norm"),
         ParamSpec::integer("freeze_bn", 10000000, 0, kMaxSteps, "step from which every BatchNormalization uses its running statistics").inGroup("batch norm"),
         ParamSpec::real("act_ema_decay", 0.0, 0.0, 0.9999, "EMA of the observed activation range (0 = the current batch's, as the seed)").inGroup("activations"),
-        ParamSpec::integer("calibration_samples", 256, 0, 1000000, "images for the initial activation ranges (0 = the seed's [-6, 6])").inGroup("activations"),
+        ParamSpec::integer("calibration_samples", 256, 0, 1000000, "images for the initial activation ranges (0 = the seed's [-6, 6])").alias("samples").inGroup("activations"),
         ParamSpec::integer("seed", 0, 0, std::numeric_limits<int32_t>::max(), "seed for the calibration sample"),
     };
     info.training.trains = true;
