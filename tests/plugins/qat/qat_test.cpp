@@ -297,6 +297,36 @@ TEST(SimQat, OneConvFoldMatchesFormula) {
     expectNear(o.evaluation, batchNorm(c, false), 1e-4, "one-conv fold, evaluation");
 }
 
+// The one-conv fold graph trains: W and γ get gradients through Mul / Div / Sqrt / Reshape,
+// the running variance (BN state, also read by the k subgraph) is state, not a parameter.
+TEST(SimQat, OneConvFoldTrainsWeightAndGamma) {
+    ir::Model m = convBnModel();
+    Applied a = applyAlgo("simqat",
+                          {{"calibration_samples", int64_t{0}}, {"enable_fusion", true}, {"bn_fold", true}}, m);
+    ASSERT_TRUE(a.algo);
+    engine::TrainingOptions to;
+    to.loss = [](const engine::LossArgs& args) -> Expected<double> {  // sum(y · ramp)
+        zeroGrads(args);
+        if (HostTensor* g = args.outputGrads[0])
+            for (int64_t i = 0; i < g->numElements(); ++i) g->data<float>()[i] = static_cast<float>(i % 7) / 7.0f;
+        return 0.0;
+    };
+    auto plan = engine::TrainingPlan::compile(m, to);
+    ASSERT_TRUE(plan) << plan.error().message();
+    ASSERT_TRUE(plan->forwardBackward(gridInput(5), HostTensor::fromInt64s({kN}, {0, 0, 0, 0})));
+    EXPECT_EQ(plan->parameter("bn_v"), nullptr) << "running variance must be state";
+    bool isState = false;
+    for (const auto& [name, t] : plan->state()) isState = isState || name == "bn_v";
+    EXPECT_TRUE(isState);
+    for (const char* name : {"w", "bn_s", "bn_b", "b"}) {
+        engine::Parameter* p = plan->parameter(name);
+        ASSERT_NE(p, nullptr) << name;
+        double norm = 0;
+        for (int64_t i = 0; i < p->grad.numElements(); ++i) norm += std::fabs(p->grad.data<float>()[i]);
+        EXPECT_GT(norm, 0.0) << name << " got no gradient";
+    }
+}
+
 TEST(SimQat, TwoConvFoldIsRefused) {
     ir::Model m = convBnModel();
     const algo::AlgorithmInfo* info = algorithm("simqat");
