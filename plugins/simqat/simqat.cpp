@@ -70,6 +70,18 @@ public:
     std::vector<ir::NodeId> actFq, weightFq, batchNorms;
     int64_t actDelay = 0, weightDelay = 0, freezeBn = 10000000;
 
+    // Every quantizer must be a node of the plan: a node id that is not (a plan compiled from
+    // another graph) would silently keep its quantizer on through the delay.
+    Status onTrainBegin(train::Trainer& trainer) override {
+        int missing = 0;
+        for (const auto* ids : {&actFq, &weightFq})
+            for (ir::NodeId id : *ids) missing += trainer.plan().nodeFlags(id) == nullptr;
+        if (missing)
+            return makeStatus(StatusCode::kInternal,
+                              "simqat: {} fake quantizers are not nodes of the training plan", missing);
+        return Status::ok();
+    }
+
     Status onStepBegin(train::Trainer& trainer, int64_t step) override {
         engine::TrainingPlan& plan = trainer.plan();
         auto enable = [&](const std::vector<ir::NodeId>& ids, int64_t delay) {
