@@ -465,6 +465,52 @@ TEST(SimQat, QuantDelayKeepsFloatBeforeTheDelay) {
     }
 }
 
+// freeze_bn: from that step on the training forward normalises with running statistics.
+TEST(SimQat, FreezeBnUsesRunningStatistics) {
+    ir::Model m = convBnModel();
+    const std::vector<float> w = floats(m, "w");
+    Applied a = applyAlgo("simqat", {{"calibration_samples", int64_t{0}}, {"freeze_bn", int64_t{2}}}, m);
+    ASSERT_TRUE(a.algo);
+    auto callbacks = a.algo->callbacks(*m.graph);
+    ASSERT_EQ(callbacks.size(), 1u);
+    std::vector<float> y;
+    engine::TrainingOptions to;
+    to.loss = [&y](const engine::LossArgs& args) -> Expected<double> {
+        y.assign(args.outputs[0]->data<float>(), args.outputs[0]->data<float>() + args.outputs[0]->numElements());
+        zeroGrads(args);
+        return 0.0;
+    };
+    auto plan = engine::TrainingPlan::compile(m, to);
+    ASSERT_TRUE(plan) << plan.error().message();
+    auto ds = std::make_shared<RandomDataset>(engine::Dims{kCin, kH, kW}, 8);
+    data::DataLoader loader(ds, {});
+    train::Sgd sgd;
+    train::ConstantLr lr(0.0);
+    train::Trainer trainer(*plan, sgd, lr, loader, nullptr);
+    const HostTensor x = gridInput(6);
+    std::vector<double> c = conv3x3(x, fakeQuantWeight(w, kCout));
+    for (std::size_t i = 0; i < c.size(); ++i) c[i] += kBias[(i / (kH * kW)) % kCout];
+    ASSERT_TRUE(callbacks[0]->onStepBegin(trainer, 1).isOk());
+    ASSERT_TRUE(plan->forwardBackward(x, HostTensor::fromInt64s({kN}, {0, 0, 0, 0})));
+    expectNear(y, batchNorm(c, true), 1e-4, "step 1 (before freeze_bn): batch statistics");
+    // The step above moved the running statistics (momentum 0.9): freeze and compare with them.
+    ASSERT_TRUE(callbacks[0]->onStepBegin(trainer, 2).isOk());
+    std::vector<float> mean, var;
+    for (const auto& [name, t] : plan->state()) {
+        if (name == "bn_m") mean.assign(t.data<float>(), t.data<float>() + t.numElements());
+        if (name == "bn_v") var.assign(t.data<float>(), t.data<float>() + t.numElements());
+    }
+    ASSERT_EQ(mean.size(), static_cast<std::size_t>(kCout));
+    ASSERT_EQ(var.size(), static_cast<std::size_t>(kCout));
+    ASSERT_TRUE(plan->forwardBackward(x, HostTensor::fromInt64s({kN}, {0, 0, 0, 0})));
+    std::vector<double> want = c;
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        const std::size_t ch = (i / (kH * kW)) % kCout;
+        want[i] = kGamma[ch] * (c[i] - mean[ch]) / std::sqrt(var[ch] + kEps) + kBeta[ch];
+    }
+    expectNear(y, want, 1e-4, "step 2 (freeze_bn = 2): running statistics");
+}
+
 TEST(SimQat, OneQuantizerPerTensor) {
     // Conv → BN → Relu → Conv → Add(residual) → Relu → Flatten → Gemm, with a tensor read by
     // two layers.
