@@ -68,6 +68,35 @@ float weightStep(const std::vector<float>& w, int bits, const std::string& init)
     return static_cast<float>(best);
 }
 
+// Keeps every learned step positive: after each optimizer step a step below 1 % of its initial
+// value is raised to that floor. The FakeQuantize op rejects a step <= 0, and an optimizer whose
+// update does not shrink with the parameter (Adam moves each element by about lr) can push a
+// small step (first-layer weights, ~1e-4) through zero in one update.
+class StepFloorCallback : public train::Callback {
+public:
+    std::vector<std::string> names;  // the scale initializers
+    Status onTrainBegin(train::Trainer& trainer) override {
+        m_floor.clear();
+        for (const std::string& n : names)
+            if (engine::Parameter* p = trainer.plan().parameter(n)) {
+                std::vector<float> f(p->value.data<float>(), p->value.data<float>() + p->value.numElements());
+                for (float& v : f) v = std::max(0.01f * v, 1e-12f);
+                m_floor.emplace_back(p, std::move(f));
+            }
+        return Status::ok();
+    }
+    Status onStepEnd(train::Trainer&, const train::StepInfo&) override {
+        for (auto& [p, floor] : m_floor) {
+            float* v = p->value.data<float>();
+            for (std::size_t i = 0; i < floor.size(); ++i) v[i] = std::max(v[i], floor[i]);
+        }
+        return Status::ok();
+    }
+
+private:
+    std::vector<std::pair<engine::Parameter*, std::vector<float>>> m_floor;
+};
+
 class Lsq : public Algorithm {
 public:
     explicit Lsq(const Params& p) : m_p(p) {}
@@ -135,7 +164,8 @@ public:
             for (const auto& grp : groups) scale.push_back(weightStep(grp, bits, weightInit));
             FakeQuantSpec spec = weightSpec(bits, axis, /*narrowRange=*/true);
             spec.learned = true;
-            WH_RETURN_IF_ERROR(insertFakeQuantizeFor(rw, *l.weight, *l.node, spec, scale, {}));
+            WH_ASSIGN_OR_RETURN(ir::Node * fq, insertFakeQuantizeFor(rw, *l.weight, *l.node, spec, scale, {}));
+            m_floor.names.push_back(fq->input(1)->name());
         }
 
         // Activations: unsigned [0, 2^b - 1] when nothing negative was seen, else signed.
@@ -154,7 +184,8 @@ public:
             const double t = isUnsigned ? r.max : std::max(-r.min, r.max);
             const float s = t > 0 ? static_cast<float>(t / levels) : 1.0f;
             float sv[] = {s};
-            WH_RETURN_IF_ERROR(insertFakeQuantize(rw, *acts[k], spec, sv, {}));
+            WH_ASSIGN_OR_RETURN(ir::Node * fq, insertFakeQuantize(rw, *acts[k], spec, sv, {}));
+            m_floor.names.push_back(fq->input(1)->name());
         }
         report.notes.push_back(fmt::format(
             "{} weights at {} bits ({} step init{}), {} activations at {} bits ({} unsigned; {} "
@@ -171,8 +202,11 @@ public:
         return Status::ok();
     }
 
+    std::vector<train::Callback*> callbacks(const ir::Graph&) override { return {&m_floor}; }
+
 private:
     Params m_p;
+    StepFloorCallback m_floor;
 };
 
 AlgorithmInfo lsqInfo() {
