@@ -39,7 +39,8 @@ namespace {
 void loadPlugins(wh::widgets::MainWindow& window) {
     for (const wh::algo::PluginLoadResult& r : wh::algo::loadDefaultPlugins())
         if (!r.error.empty())
-            window.issuesDock()->addWarning(QString::fromStdString(r.error));
+            window.issuesDock()->addApplicationIssue(wh::widgets::IssuesDock::Severity::kWarning,
+                                                     QString::fromStdString(r.error));
 }
 
 }  // namespace

@@ -451,6 +451,8 @@ void MainWindow::installDocument(std::unique_ptr<Document> doc) {
     Document* old = m_doc;
     m_doc = doc.release();
     m_doc->setParent(this);
+    // The old document's issues go with it (their node ids would name unrelated nodes here).
+    m_issues->startDocument();
     // The view switches to the new selection before the old one (and its document) goes.
     m_view->setSelectionModel(m_doc->selection());
     if (old) {

@@ -206,6 +206,61 @@ private slots:
         QCOMPARE(m_w->nodeInspector()->shownNode().value_or(0), add);
     }
 
+    void staleIssuesGoWithTheirDocument() {
+        m_w = std::make_unique<MainWindow>(MainWindow::SettingsMode::kIgnore);
+        IssuesDock* issues = m_w->issuesDock();
+        issues->addApplicationIssue(IssuesDock::Severity::kWarning,
+                                    QStringLiteral("plugin libbroken.so did not load"));
+        QSignalSpy ready(m_w.get(), &MainWindow::viewReady);
+        m_w->setModel(makeSmallModel(), QStringLiteral("small.onnx"));
+        QVERIFY(ready.wait(kTimeoutMs));
+        const ir::NodeId add = idOf(*m_w, "add");
+        m_w->graphView()->selectNode(add);
+        m_w->deleteSelection();  // refused: an issue naming 'add' of this document
+        QCOMPARE(issues->count(), 2);
+        QCOMPARE(issues->nodeOf(1).value_or(0), add);
+        QVERIFY(issues->isApplicationIssue(0));
+        QVERIFY(!issues->isApplicationIssue(1));
+
+        // Another model: its node ids overlap the old ones, so the old issue must not survive
+        // (nor jump); the plugin warning belongs to the application and stays.
+        ready.clear();
+        m_w->openFile(kLenet);
+        QVERIFY(ready.wait(kTimeoutMs));
+        QCOMPARE(issues->count(), 1);
+        QVERIFY(issues->isApplicationIssue(0));
+        QCOMPARE(issues->warningCount(), 1);
+        QCOMPARE(issues->errorCount(), 0);
+        QVERIFY(issues->message(0).contains(QStringLiteral("libbroken.so")));
+        QVERIFY(m_w->graphView()->selectionModel()->isEmpty());
+        QSignalSpy requested(issues, &IssuesDock::nodeRequested);
+        issues->activate(0);
+        QCOMPARE(requested.count(), 0);
+        QVERIFY(m_w->document()->selection()->isEmpty());
+
+        // An issue of the new document still jumps.
+        const ir::NodeId relu = idOf(*m_w, "relu2");
+        issues->addIssue(IssuesDock::Severity::kError, QStringLiteral("about relu2"), relu);
+        issues->activate(issues->count() - 1);
+        QCOMPARE(requested.count(), 1);
+        QCOMPARE(m_w->document()->selection()->current().value_or(0), relu);
+    }
+
+    void issuesOfAnEarlierDocumentNeverJump() {
+        IssuesDock dock;
+        dock.addIssue(IssuesDock::Severity::kError, QStringLiteral("old"), ir::NodeId{3});
+        dock.addApplicationIssue(IssuesDock::Severity::kWarning, QStringLiteral("app"));
+        QSignalSpy requested(&dock, &IssuesDock::nodeRequested);
+        dock.activate(0);
+        QCOMPARE(requested.count(), 1);
+        dock.startDocument();
+        QCOMPARE(dock.count(), 1);
+        QCOMPARE(dock.message(0), QStringLiteral("app"));
+        QCOMPARE(dock.windowTitle(), QStringLiteral("Issues (1)"));
+        dock.activate(0);
+        QCOMPARE(requested.count(), 1);
+    }
+
     void suspiciousModelLoadsWithWarningsOnTheNode() {
         // Loads fine, but has a dead node and an initializer nobody reads.
         ir::Model model = makeSmallModel();
