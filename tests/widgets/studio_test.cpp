@@ -246,6 +246,24 @@ private slots:
         QCOMPARE(m_w->document()->selection()->current().value_or(0), relu);
     }
 
+    void renameToATakenNameIsRefusedWithAMessage() {
+        open(kLenet);
+        const ir::NodeId fc3 = idOf(*m_w, "fc3");
+        m_w->graphView()->selectNode(fc3);
+        QTreeWidgetItem* name =
+            m_w->nodeInspector()->rowOf(QStringLiteral("Node"), QStringLiteral("Name"));
+        QVERIFY(name && (name->flags() & Qt::ItemIsEditable));
+        name->setText(1, QStringLiteral("conv1"));  // what editing the Name row does
+        QTRY_COMPARE_WITH_TIMEOUT(m_w->issuesDock()->errorCount(), 1, 5000);
+        QVERIFY2(m_w->issuesDock()->message(0).contains(QStringLiteral("unique")),
+                 qPrintable(m_w->issuesDock()->message(0)));
+        QCOMPARE(m_w->issuesDock()->nodeOf(0).value_or(0), fc3);
+        QCOMPARE(m_w->model()->graph->findNode(fc3)->name, std::string("fc3"));
+        QVERIFY(!m_w->document()->isDirty());
+        QCOMPARE(m_w->nodeInspector()->valueOf(QStringLiteral("Node"), QStringLiteral("Name")),
+                 QStringLiteral("fc3"));
+    }
+
     void issuesOfAnEarlierDocumentNeverJump() {
         IssuesDock dock;
         dock.addIssue(IssuesDock::Severity::kError, QStringLiteral("old"), ir::NodeId{3});
