@@ -6,6 +6,7 @@
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
+#include <QDialog>
 #include <QDir>
 #include <QDragEnterEvent>
 #include <QDropEvent>
@@ -26,6 +27,7 @@
 #include "core/onnx/model_io.h"
 #include "widgets/document.h"
 #include "widgets/graph_view.h"
+#include "widgets/help_dialogs.h"
 #include "widgets/issues_dock.h"
 #include "widgets/job_runner.h"
 #include "widgets/jobs_dock.h"
@@ -281,6 +283,21 @@ void MainWindow::createMenus() {
     m_viewMenu->addAction(m_view->findAction());  // Ctrl+F: search bar over the view
     m_viewMenu->addSeparator();
     for (QDockWidget* dock : m_docks) m_viewMenu->addAction(dock->toggleViewAction());
+
+    QMenu* help = menuBar()->addMenu(tr("&Help"));
+    QAction* shortcuts = help->addAction(tr("&Keyboard Shortcuts"), this, [this] {
+        QDialog* dialog = createShortcutsDialog(this);
+        dialog->show();
+        dialog->raise();
+    });
+    shortcuts->setObjectName(QStringLiteral("KeyboardShortcutsAction"));
+    QAction* about = help->addAction(tr("&About Whittle"), this, [this] {
+        QDialog* dialog = createAboutDialog(this);
+        dialog->show();
+        dialog->raise();
+    });
+    about->setObjectName(QStringLiteral("AboutAction"));
+    about->setMenuRole(QAction::AboutRole);
     rebuildRecentMenu();
 }
 
