@@ -3,8 +3,11 @@
 // question, Save/Export safety.
 
 #include <QAction>
+#include <QAreaSeries>
 #include <QChartView>
 #include <QFile>
+#include <QLineSeries>
+#include <QPointer>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -105,6 +108,28 @@ private slots:
         QCOMPARE(total, stats->finite);
         QVERIFY(stats->min <= stats->mean && stats->mean <= stats->max);
         QVERIFY(stats->stddev > 0);
+    }
+
+    /// Each histogram's outline series go with it (LeakSanitizer found them never freed).
+    void histogramSeriesAreFreedWhenTheSelectionChanges() {
+        open(kLenet);
+        NodeInspector* inspector = m_w->nodeInspector();
+        QChart* chart = inspector->histogramView()->chart();
+        QPointer<QLineSeries> previous[2];
+        for (const char* node : {"conv1", "conv2", "fc1"}) {
+            m_w->graphView()->selectNode(idOf(*m_w, node));
+            const QString tensor = QLatin1String(node) + QStringLiteral(".weight");
+            QTRY_COMPARE_WITH_TIMEOUT(inspector->histogramTensor(), tensor, 10000);
+            QTRY_COMPARE_WITH_TIMEOUT(chart->series().size(), qsizetype{1}, 10000);
+            auto* area = qobject_cast<QAreaSeries*>(chart->series().first());
+            QVERIFY(area && area->upperSeries() && area->lowerSeries());
+            QVERIFY2(!previous[0] && !previous[1],
+                     qPrintable(QStringLiteral("the histogram before %1's outlived it")
+                                    .arg(QLatin1String(node))));
+            QCOMPARE(chart->findChildren<QLineSeries*>().size(), qsizetype{2});
+            previous[0] = area->upperSeries();
+            previous[1] = area->lowerSeries();
+        }
     }
 
     void editsUndoRedoThroughTheWindow() {
