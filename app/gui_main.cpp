@@ -2,13 +2,16 @@
 //
 //   whittle [MODEL]
 //   whittle --screenshot OUT.png [--size 1600x1000] [--select NODE] [--dock NAME] MODEL
+//   whittle --help | --version
 //
 // The screenshot mode opens MODEL, waits until loading and layout are done and the event loop has
-// settled, saves a grab of the main window and exits 0; on failure it prints one line to stderr
-// and exits 1. It reads and writes no settings, so its pictures do not depend on the user's
-// window layout.
+// settled, saves a grab of the main window and exits 0; on failure (MODEL does not open, no node
+// is named NODE, no dock NAME) it prints one line to stderr and exits 1. It reads and writes no
+// settings, so its pictures do not depend on the user's window layout. --help and --version need
+// no display: they are answered before the QApplication (which needs one) exists.
 
 #include <cstdio>
+#include <cstring>
 
 #include <QApplication>
 #include <QCommandLineParser>
@@ -20,6 +23,7 @@
 
 #include "core/algo/plugin_loader.h"
 #include "widgets/graph_view.h"
+#include "widgets/help_dialogs.h"
 #include "widgets/issues_dock.h"
 #include "widgets/main_window.h"
 #include "widgets/node_inspector.h"
@@ -31,29 +35,38 @@ int fail(const QString& message) {
     return 1;
 }
 
-}  // namespace
-
-namespace {
-
 // Algorithm plugins load at start; one that fails is listed in the Issues dock, never fatal.
 void loadPlugins(wh::widgets::MainWindow& window) {
     for (const wh::algo::PluginLoadResult& r : wh::algo::loadDefaultPlugins())
         if (!r.error.empty())
-            window.issuesDock()->addWarning(QString::fromStdString(r.error));
+            window.issuesDock()->addApplicationIssue(wh::widgets::IssuesDock::Severity::kWarning,
+                                                     QString::fromStdString(r.error));
+}
+
+/// Whether argv asks for help or the version: then no QApplication (and no display) is needed.
+bool wantsHelpOrVersion(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--") == 0) return false;
+        for (const char* flag : {"-h", "--help", "-?", "--help-all", "-v", "--version"})
+            if (std::strcmp(argv[i], flag) == 0) return true;
+    }
+    return false;
+}
+
+void setApplicationNames() {
+    QCoreApplication::setOrganizationName(QStringLiteral("Whittle"));
+    QCoreApplication::setApplicationName(QStringLiteral("whittle"));
+    QCoreApplication::setApplicationVersion(wh::widgets::applicationVersion());
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    QApplication app(argc, argv);
-    QApplication::setOrganizationName(QStringLiteral("Whittle"));
-    QApplication::setApplicationName(QStringLiteral("whittle"));
-    QApplication::setApplicationDisplayName(QStringLiteral("Whittle"));
-
     QCommandLineParser parser;
     parser.setApplicationDescription(
         QStringLiteral("Whittle — a studio for compressing ONNX neural networks."));
     parser.addHelpOption();
+    const QCommandLineOption versionOption = parser.addVersionOption();
     QCommandLineOption screenshotOption(
         QStringLiteral("screenshot"),
         QStringLiteral("Open MODEL, save a picture of the window to <file> once it is laid out, "
@@ -65,19 +78,38 @@ int main(int argc, char** argv) {
                                   QStringLiteral("WxH"), QStringLiteral("1600x1000"));
     QCommandLineOption selectOption(QStringLiteral("select"),
                                     QStringLiteral("With --screenshot: select the node named "
-                                                   "<name> (and centre it) before grabbing."),
+                                                   "<name> (and centre it) before grabbing; "
+                                                   "exit 1 if there is none."),
                                     QStringLiteral("name"));
     parser.addOption(screenshotOption);
     parser.addOption(sizeOption);
     parser.addOption(selectOption);
     QCommandLineOption dockOption(QStringLiteral("dock"),
                                   QStringLiteral("With --screenshot: raise the dock whose name "
-                                                 "starts with <name> (jobs, issues, inspector, "
-                                                 "profiler, ...)."),
+                                                 "contains <name> (jobs, issues, inspector, "
+                                                 "profiler, ...); exit 1 if there is none."),
                                   QStringLiteral("name"));
     parser.addOption(dockOption);
     parser.addPositionalArgument(QStringLiteral("model"), QStringLiteral("An ONNX model to open."),
                                  QStringLiteral("[MODEL]"));
+
+    if (wantsHelpOrVersion(argc, argv)) {
+        // A QCoreApplication needs no display; process() prints and exits.
+        QCoreApplication core(argc, argv);
+        setApplicationNames();
+        if (parser.parse(QCoreApplication::arguments()) && parser.isSet(versionOption) &&
+            !parser.isSet(QStringLiteral("help"))) {
+            std::printf("whittle %s\n%s\n", qPrintable(wh::widgets::applicationVersion()),
+                        qPrintable(wh::widgets::componentVersions()));
+            return 0;
+        }
+        parser.process(core);
+        return 0;
+    }
+
+    QApplication app(argc, argv);
+    setApplicationNames();
+    QApplication::setApplicationDisplayName(QStringLiteral("Whittle"));
     parser.process(app);
 
     const QStringList positional = parser.positionalArguments();
@@ -85,6 +117,10 @@ int main(int argc, char** argv) {
     const QString modelPath = positional.value(0);
 
     if (!parser.isSet(screenshotOption)) {
+        for (const QCommandLineOption* option : {&selectOption, &dockOption, &sizeOption})
+            if (parser.isSet(*option))
+                return fail(QStringLiteral("--%1 only goes with --screenshot")
+                                .arg(option->names().first()));
         wh::widgets::MainWindow window;
         loadPlugins(window);
         window.show();
@@ -104,6 +140,20 @@ int main(int argc, char** argv) {
     wh::widgets::MainWindow window(wh::widgets::MainWindow::SettingsMode::kIgnore);
     loadPlugins(window);
     window.resize(size.captured(1).toInt(), size.captured(2).toInt());
+    if (parser.isSet(dockOption)) {
+        const QString wanted = parser.value(dockOption).toLower();
+        QStringList names;
+        bool found = false;
+        for (QDockWidget* dock : window.findChildren<QDockWidget*>()) {
+            QString name = dock->objectName().toLower();
+            found = found || (!wanted.isEmpty() && name.contains(wanted));
+            if (name.endsWith(QStringLiteral("dock"))) name.chop(4);
+            names << name;
+        }
+        if (!found)
+            return fail(QStringLiteral("--dock: no dock's name contains '%1' (docks: %2)")
+                            .arg(parser.value(dockOption), names.join(QStringLiteral(", "))));
+    }
     window.show();
 
     int exitCode = 1;
@@ -117,7 +167,7 @@ int main(int argc, char** argv) {
         if (!parser.isSet(dockOption)) return;
         const QString wanted = parser.value(dockOption).toLower();
         for (QDockWidget* dock : window.findChildren<QDockWidget*>())
-            if (dock->objectName().toLower().startsWith(wanted)) {
+            if (dock->objectName().toLower().contains(wanted)) {
                 dock->show();
                 dock->raise();
             }
@@ -147,8 +197,17 @@ int main(int argc, char** argv) {
     QObject::connect(&window, &wh::widgets::MainWindow::viewReady, &app, [&] {
         if (parser.isSet(selectOption) && window.model() && window.model()->graph) {
             const std::string wanted = parser.value(selectOption).toStdString();
+            bool found = false;
             for (const wh::ir::Node* node : window.model()->graph->nodes())
-                if (node->name == wanted) window.graphView()->selectNode(node->id(), true);
+                if (node->name == wanted) {
+                    window.graphView()->selectNode(node->id(), true);
+                    found = true;
+                }
+            if (!found) {
+                finish(1, QStringLiteral("--select: %1 has no node named '%2'")
+                              .arg(modelPath, parser.value(selectOption)));
+                return;
+            }
         }
         raiseDock();
         grabThen(0, {});

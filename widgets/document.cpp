@@ -399,6 +399,15 @@ Status Document::renameNode(ir::NodeId id, const std::string& name) {
     ir::Node* n = const_cast<ir::Node*>(node(id));
     if (!n) return makeStatus(StatusCode::kUsage, "no node with id {} to rename", id);
     if (n->name == name) return Status::ok();
+    // Names identify nodes (in --select, recipes, the Issues dock): two nodes must not share one.
+    // Unnamed nodes are allowed, as in ONNX.
+    if (!name.empty())
+        for (const ir::Node* other : graph().nodes())
+            if (other != n && other->name == name)
+                return makeStatus(StatusCode::kUsage,
+                                  "cannot rename {} to '{}': node #{} ({}) has that name already; "
+                                  "node names must be unique",
+                                  quoted(*n), name, other->id(), other->opType);
     return edit(fmt::format("Rename {} to '{}'", quoted(*n), name),
                 [&](rewrite::Rewriter& r) { return r.renameNode(*n, name); });
 }

@@ -124,7 +124,8 @@ public:
     Status deleteNode(ir::NodeId id);
     /// Deletes several nodes as one undo step (all or nothing).
     Status deleteNodes(const std::vector<ir::NodeId>& ids);
-    /// Sets the node's name.
+    /// Sets the node's name. Refuses (kUsage, nothing changes) a non-empty name another node of
+    /// the graph has already; an empty name is allowed.
     Status renameNode(ir::NodeId id, const std::string& name);
     /// Puts an Identity on the node's output 0, read by all its consumers; returns its id.
     Expected<ir::NodeId> insertIdentityAfter(ir::NodeId id);

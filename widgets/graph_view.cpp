@@ -12,6 +12,7 @@
 #include <QGraphicsScene>
 #include <QGraphicsSimpleTextItem>
 #include <QImage>
+#include <QKeyEvent>
 #include <QLineEdit>
 #include <QMenu>
 #include <QPainter>
@@ -72,7 +73,10 @@ GraphView::GraphView(QWidget* parent) : QGraphicsView(parent), m_scene(new QGrap
     setScene(m_scene);
     setRenderHints(QPainter::Antialiasing | QPainter::TextAntialiasing |
                    QPainter::SmoothPixmapTransform);
-    setDragMode(QGraphicsView::ScrollHandDrag);
+    // Node-editor conventions: a left drag on the background draws a rubber band; middle drag or
+    // Space+left drag pans (done here, not by QGraphicsView's drag modes, which offer one or
+    // the other for the left button only).
+    setDragMode(QGraphicsView::NoDrag);
     setTransformationAnchor(QGraphicsView::AnchorUnderMouse);
     setResizeAnchor(QGraphicsView::AnchorViewCenter);
     setViewportUpdateMode(QGraphicsView::SmartViewportUpdate);
@@ -927,11 +931,19 @@ void GraphView::wheelEvent(QWheelEvent* event) {
 }
 
 void GraphView::mousePressEvent(QMouseEvent* event) {
+    const QPoint pos = event->position().toPoint();
+    if (event->button() == Qt::MiddleButton || (event->button() == Qt::LeftButton && m_spaceHeld)) {
+        m_panning = true;
+        m_panButton = event->button();
+        m_panLast = pos;
+        viewport()->setCursor(Qt::ClosedHandCursor);
+        event->accept();
+        return;
+    }
     if (event->button() != Qt::LeftButton || !m_layout) {
         QGraphicsView::mousePressEvent(event);
         return;
     }
-    const QPoint pos = event->position().toPoint();
     const bool modifier = event->modifiers() & (Qt::ControlModifier | Qt::ShiftModifier);
     std::optional<ir::NodeId> hit = nodeAt(pos);
     // A node drawn inside an expanded subgraph is not part of the document's selection.
@@ -945,20 +957,26 @@ void GraphView::mousePressEvent(QMouseEvent* event) {
         event->accept();
         return;
     }
-    if (modifier) {
-        m_rubberActive = true;
-        m_rubberModifiers = event->modifiers();
-        m_rubberOrigin = pos;
-        m_rubberBand->setGeometry(QRect(pos, QSize()));
-        m_rubberBand->show();
-        event->accept();
-        return;
-    }
-    m_selection->clear();
-    QGraphicsView::mousePressEvent(event);  // pans (ScrollHandDrag)
+    // The background: a plain press starts a new selection, Ctrl/Shift adds to the current one.
+    if (!modifier) m_selection->clear();
+    m_rubberActive = true;
+    m_rubberModifiers = event->modifiers();
+    m_rubberOrigin = pos;
+    m_rubberBand->setGeometry(QRect(pos, QSize()));
+    m_rubberBand->show();
+    event->accept();
 }
 
 void GraphView::mouseMoveEvent(QMouseEvent* event) {
+    if (m_panning) {
+        const QPoint pos = event->position().toPoint();
+        const QPoint delta = pos - m_panLast;
+        m_panLast = pos;
+        horizontalScrollBar()->setValue(horizontalScrollBar()->value() - delta.x());
+        verticalScrollBar()->setValue(verticalScrollBar()->value() - delta.y());
+        event->accept();
+        return;
+    }
     if (m_rubberActive) {
         m_rubberBand->setGeometry(QRect(m_rubberOrigin, event->position().toPoint()).normalized());
         event->accept();
@@ -968,10 +986,25 @@ void GraphView::mouseMoveEvent(QMouseEvent* event) {
 }
 
 void GraphView::mouseReleaseEvent(QMouseEvent* event) {
+    if (m_panning && event->button() == m_panButton) {
+        m_panning = false;
+        m_panButton = Qt::NoButton;
+        if (m_spaceHeld)
+            viewport()->setCursor(Qt::OpenHandCursor);
+        else
+            viewport()->unsetCursor();
+        event->accept();
+        return;
+    }
     if (m_rubberActive && event->button() == Qt::LeftButton) {
         m_rubberActive = false;
         m_rubberBand->hide();
         const QRect band = QRect(m_rubberOrigin, event->position().toPoint()).normalized();
+        // A click without a drag only cleared the selection (at the press).
+        if (band.width() < 2 && band.height() < 2) {
+            event->accept();
+            return;
+        }
         const QRectF area = mapToScene(band).boundingRect();
         std::vector<ir::NodeId> ids;
         for (int i : m_overview.boxesIn(area))
@@ -982,8 +1015,8 @@ void GraphView::mouseReleaseEvent(QMouseEvent* event) {
         return;
     }
     if (m_pressHandled && event->button() == Qt::LeftButton) {
-        // The press selected a node; QGraphicsView's hand-drag release would clear the scene's
-        // selection as if the background had been clicked.
+        // The press selected a node; the release must not reach the scene, which would clear
+        // its item selection as if the background had been clicked.
         m_pressHandled = false;
         event->accept();
         return;
@@ -1031,6 +1064,37 @@ void GraphView::contextMenuEvent(QContextMenuEvent* event) {
     std::unique_ptr<QMenu> menu(createNodeMenu(*hit, this));
     menu->exec(event->globalPos());
     event->accept();
+}
+
+void GraphView::keyPressEvent(QKeyEvent* event) {
+    if (event->key() == Qt::Key_Space && event->modifiers() == Qt::NoModifier) {
+        if (!event->isAutoRepeat() && !m_spaceHeld) {
+            m_spaceHeld = true;
+            if (!m_panning) viewport()->setCursor(Qt::OpenHandCursor);
+        }
+        event->accept();
+        return;
+    }
+    QGraphicsView::keyPressEvent(event);
+}
+
+void GraphView::keyReleaseEvent(QKeyEvent* event) {
+    if (event->key() == Qt::Key_Space) {
+        if (!event->isAutoRepeat()) {
+            m_spaceHeld = false;
+            if (!m_panning) viewport()->unsetCursor();
+        }
+        event->accept();
+        return;
+    }
+    QGraphicsView::keyReleaseEvent(event);
+}
+
+void GraphView::focusOutEvent(QFocusEvent* event) {
+    // The Space release goes elsewhere once focus has left: do not stay in pan mode.
+    m_spaceHeld = false;
+    if (!m_panning) viewport()->unsetCursor();
+    QGraphicsView::focusOutEvent(event);
 }
 
 }  // namespace wh::widgets

@@ -1,8 +1,8 @@
 #pragma once
 /// GraphView: draws one graph from a precomputed layout::Layout. Boxes are coloured by op
 /// category (OpMetadata), wires are smoothed polylines with arrowheads and tensor shapes, graph
-/// inputs and outputs are small rounded boxes. The wheel zooms around the cursor, dragging the
-/// background pans.
+/// inputs and outputs are small rounded boxes. The wheel zooms around the cursor; dragging with
+/// the middle button, or with the left one while Space is held, pans.
 ///
 /// Level of detail: zoomed out (a box under ~12 px tall) one OverviewItem draws the whole graph
 /// as colour-batched rectangles and lines from a spatial grid. Zoomed in, per-node items draw
@@ -10,7 +10,8 @@
 /// dropped again when too many accumulate), so a 100k-node model opens and pans like a small one.
 ///
 /// Selection lives in a SelectionModel the view does not own (the document's): click selects,
-/// Ctrl/Shift+click toggles, Ctrl/Shift+drag on the background draws a rubber band, the context
+/// Ctrl/Shift+click toggles, dragging on the background draws a rubber band (selecting what it
+/// covers; with Ctrl/Shift adding it to the selection), the context
 /// menu selects every node of an op type or every chain of a pattern (rewrite::findChains).
 /// Ctrl+F opens a search bar; a minimap sits in the bottom-right corner; exportView() writes
 /// PNG or SVG. Double-clicking an If/Loop/Scan node lays out its bodies (core/layout, on the GUI
@@ -174,6 +175,9 @@ protected:
     void mouseReleaseEvent(QMouseEvent* event) override;
     void mouseDoubleClickEvent(QMouseEvent* event) override;
     void contextMenuEvent(QContextMenuEvent* event) override;
+    void keyPressEvent(QKeyEvent* event) override;
+    void keyReleaseEvent(QKeyEvent* event) override;
+    void focusOutEvent(QFocusEvent* event) override;
 
 private:
     struct Body {
@@ -255,6 +259,10 @@ private:
     bool m_rubberActive = false;
     bool m_pressHandled = false;  // the left press selected a node: its release is ours too
     Qt::KeyboardModifiers m_rubberModifiers;
+    bool m_spaceHeld = false;  // Space+left-drag pans
+    bool m_panning = false;    // a middle- or Space+left-drag is moving the view
+    Qt::MouseButton m_panButton = Qt::NoButton;
+    QPoint m_panLast;
 };
 
 }  // namespace wh::widgets

@@ -11,6 +11,7 @@ namespace {
 constexpr int kNodeRole = Qt::UserRole + 1;
 constexpr int kMessageRole = Qt::UserRole + 2;
 constexpr int kSeverityRole = Qt::UserRole + 3;
+constexpr int kDocumentRole = Qt::UserRole + 4;
 constexpr int kMaxIssues = 5000;  // a hostile model could produce endless warnings
 }  // namespace
 
@@ -38,12 +39,36 @@ IssuesDock::IssuesDock(QWidget* parent) : QDockWidget(tr("Issues"), parent) {
 
 void IssuesDock::addIssue(Severity severity, const QString& message, std::optional<ir::NodeId> node,
                           const QString& nodeName) {
+    append(severity, message, node, nodeName, m_document);
+}
+
+void IssuesDock::addApplicationIssue(Severity severity, const QString& message) {
+    append(severity, message, std::nullopt, {}, kApplication);
+}
+
+void IssuesDock::startDocument() {
+    ++m_document;
+    for (int row = count() - 1; row >= 0; --row) {
+        if (isApplicationIssue(row)) continue;
+        const Severity old = severity(row);
+        delete m_tree->takeTopLevelItem(row);
+        forget(old);
+    }
+    updateTitle();
+    emit countChanged(count());
+}
+
+void IssuesDock::forget(Severity severity) {
+    if (severity == Severity::kError) --m_errors;
+    if (severity == Severity::kWarning) --m_warnings;
+}
+
+void IssuesDock::append(Severity severity, const QString& message, std::optional<ir::NodeId> node,
+                        const QString& nodeName, qint64 document) {
     if (count() >= kMaxIssues) {
-        QTreeWidgetItem* oldest = m_tree->takeTopLevelItem(0);
-        auto old = static_cast<Severity>(oldest->data(kMessage, kSeverityRole).toInt());
-        if (old == Severity::kError) --m_errors;
-        if (old == Severity::kWarning) --m_warnings;
-        delete oldest;
+        const Severity old = this->severity(0);
+        delete m_tree->takeTopLevelItem(0);
+        forget(old);
     }
     QStyle::StandardPixmap icon = QStyle::SP_MessageBoxInformation;
     if (severity == Severity::kError) {
@@ -62,6 +87,7 @@ void IssuesDock::addIssue(Severity severity, const QString& message, std::option
     item->setToolTip(kMessage, message);
     item->setData(kMessage, kMessageRole, message);
     item->setData(kMessage, kSeverityRole, static_cast<int>(severity));
+    item->setData(kMessage, kDocumentRole, document);
     if (node) {
         item->setData(kMessage, kNodeRole, QVariant::fromValue<qulonglong>(*node));
         const QString shown = nodeName.isEmpty() ? QStringLiteral("#%1").arg(*node) : nodeName;
@@ -105,7 +131,15 @@ std::optional<ir::NodeId> IssuesDock::nodeOf(int row) const {
     return node.value<qulonglong>();
 }
 
+bool IssuesDock::isApplicationIssue(int row) const {
+    QTreeWidgetItem* item = m_tree->topLevelItem(row);
+    return item && item->data(kMessage, kDocumentRole).toLongLong() == kApplication;
+}
+
 void IssuesDock::activate(int row) {
+    QTreeWidgetItem* item = m_tree->topLevelItem(row);
+    // Node ids are per document: the same id in another document is an unrelated node.
+    if (!item || item->data(kMessage, kDocumentRole).toLongLong() != m_document) return;
     if (std::optional<ir::NodeId> node = nodeOf(row)) emit nodeRequested(*node);
 }
 

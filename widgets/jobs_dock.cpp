@@ -1,10 +1,13 @@
 #include "widgets/jobs_dock.h"
 
+#include <QAction>
+#include <QHBoxLayout>
 #include <QHeaderView>
 #include <QProgressBar>
 #include <QStyle>
 #include <QToolButton>
 #include <QTreeWidget>
+#include <QVBoxLayout>
 
 #include "widgets/job_runner.h"
 
@@ -34,7 +37,29 @@ JobsDock::JobsDock(QWidget* parent) : QDockWidget(tr("Jobs"), parent) {
     header->setSectionResizeMode(kCancel, QHeaderView::ResizeToContents);
     m_tree->setColumnWidth(kName, 260);
     m_tree->setColumnWidth(kProgress, 180);
-    setWidget(m_tree);
+
+    m_clearAction = new QAction(tr("Clear Finished"), this);
+    m_clearAction->setObjectName(QStringLiteral("ClearFinishedJobsAction"));
+    m_clearAction->setToolTip(tr("Remove the jobs that have ended from the list"));
+    connect(m_clearAction, &QAction::triggered, this, &JobsDock::clearFinished);
+    m_tree->addAction(m_clearAction);
+    m_tree->setContextMenuPolicy(Qt::ActionsContextMenu);
+    auto* clear = new QToolButton;
+    clear->setDefaultAction(m_clearAction);
+    clear->setAutoRaise(true);
+
+    auto* panel = new QWidget(this);
+    auto* layout = new QVBoxLayout(panel);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->setSpacing(0);
+    auto* bar = new QHBoxLayout;
+    bar->setContentsMargins(4, 0, 4, 0);
+    bar->addStretch(1);
+    bar->addWidget(clear);
+    layout->addLayout(bar);
+    layout->addWidget(m_tree, 1);
+    setWidget(panel);
+    updateClearAction();
 }
 
 void JobsDock::watch(JobRunner* runner) {
@@ -53,6 +78,7 @@ void JobsDock::addJob(Job* job) {
 
     Row row;
     row.item = item;
+    row.job = job;
     row.bar = new QProgressBar;
     row.bar->setRange(0, kBarRange);
     row.bar->setValue(0);
@@ -86,7 +112,11 @@ void JobsDock::onProgress(int id, double fraction, double eta, const QString& st
     auto it = m_rows.find(id);
     if (it == m_rows.end() || !it->running) return;
     it->bar->setValue(static_cast<int>(fraction * kBarRange + 0.5));
-    it->item->setText(kEta, eta >= 0 ? formatDuration(eta) : QStringLiteral("—"));
+    // The rate over the first percent or first moments (file reading, warm-up) predicts the
+    // rest badly: wait for enough of the job before showing a time.
+    const bool enough =
+        fraction >= kEtaMinFraction && it->job && it->job->seconds() >= kEtaMinSeconds;
+    it->item->setText(kEta, eta >= 0 && enough ? formatDuration(eta) : QStringLiteral("—"));
     if (!it->cancel || it->cancel->isEnabled())  // keep "cancelling…" once asked
         it->item->setText(kState, stage.isEmpty() ? tr("running") : stage);
 }
@@ -123,6 +153,27 @@ void JobsDock::onEnded(Job* job) {
     m_tree->removeItemWidget(row.item, kCancel);  // deletes the button
     row.cancel = nullptr;
     if (job->state() != Job::State::kFinished) row.bar->setEnabled(false);
+    updateClearAction();
+}
+
+void JobsDock::clearFinished() {
+    for (int i = m_tree->topLevelItemCount() - 1; i >= 0; --i) {
+        const int id = m_tree->topLevelItem(i)->data(kName, kIdRole).toInt();
+        auto it = m_rows.find(id);
+        if (it != m_rows.end() && it->running) continue;
+        m_rows.remove(id);
+        delete m_tree->takeTopLevelItem(i);  // and its item widgets
+    }
+    updateClearAction();
+}
+
+void JobsDock::updateClearAction() {
+    m_clearAction->setEnabled(count() > runningCount());
+}
+
+QString JobsDock::etaText(int row) const {
+    QTreeWidgetItem* item = m_tree->topLevelItem(row);
+    return item ? item->text(kEta) : QString();
 }
 
 void JobsDock::trim() {
@@ -134,6 +185,7 @@ void JobsDock::trim() {
         m_rows.remove(id);
         delete m_tree->takeTopLevelItem(0);
     }
+    updateClearAction();
 }
 
 int JobsDock::count() const {

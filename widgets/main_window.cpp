@@ -6,6 +6,7 @@
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
+#include <QDialog>
 #include <QDir>
 #include <QDragEnterEvent>
 #include <QDropEvent>
@@ -26,6 +27,7 @@
 #include "core/onnx/model_io.h"
 #include "widgets/document.h"
 #include "widgets/graph_view.h"
+#include "widgets/help_dialogs.h"
 #include "widgets/issues_dock.h"
 #include "widgets/job_runner.h"
 #include "widgets/jobs_dock.h"
@@ -281,6 +283,21 @@ void MainWindow::createMenus() {
     m_viewMenu->addAction(m_view->findAction());  // Ctrl+F: search bar over the view
     m_viewMenu->addSeparator();
     for (QDockWidget* dock : m_docks) m_viewMenu->addAction(dock->toggleViewAction());
+
+    QMenu* help = menuBar()->addMenu(tr("&Help"));
+    QAction* shortcuts = help->addAction(tr("&Keyboard Shortcuts"), this, [this] {
+        QDialog* dialog = createShortcutsDialog(this);
+        dialog->show();
+        dialog->raise();
+    });
+    shortcuts->setObjectName(QStringLiteral("KeyboardShortcutsAction"));
+    QAction* about = help->addAction(tr("&About Whittle"), this, [this] {
+        QDialog* dialog = createAboutDialog(this);
+        dialog->show();
+        dialog->raise();
+    });
+    about->setObjectName(QStringLiteral("AboutAction"));
+    about->setMenuRole(QAction::AboutRole);
     rebuildRecentMenu();
 }
 
@@ -451,6 +468,8 @@ void MainWindow::installDocument(std::unique_ptr<Document> doc) {
     Document* old = m_doc;
     m_doc = doc.release();
     m_doc->setParent(this);
+    // The old document's issues go with it (their node ids would name unrelated nodes here).
+    m_issues->startDocument();
     // The view switches to the new selection before the old one (and its document) goes.
     m_view->setSelectionModel(m_doc->selection());
     if (old) {

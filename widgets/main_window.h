@@ -1,6 +1,7 @@
 #pragma once
 /// MainWindow: the studio's frame. A GraphView in the centre; docks around it (Node Inspector,
-/// Algorithm, Profiler, Summary, Visualization, Jobs, Issues); File and View menus.
+/// Algorithm, Profiler, Summary, Visualization, Jobs, Issues); File, Edit, View and Help menus
+/// (Help: a list of the keyboard shortcuts, About with the versions Whittle was built with).
 ///
 /// Long work never runs on the GUI thread: opening a file (onnx::loadModel + validate + layout),
 /// re-laying out after an edit and saving (onnx::saveModel) are JobRunner jobs, listed in the

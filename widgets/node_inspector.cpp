@@ -421,8 +421,11 @@ void NodeInspector::showHistogram(int index) {
 
     // A step outline (two points per bin) filled down to zero: one area reads better than 64
     // thin bars and keeps the value axis continuous.
-    auto* upper = new QLineSeries;
-    auto* lower = new QLineSeries;
+    // The area series does not own its outlines: parent them to it, so that removeAllSeries()
+    // (which deletes the area) frees them too.
+    auto* area = new QAreaSeries;
+    auto* upper = new QLineSeries(area);
+    auto* lower = new QLineSeries(area);
     int64_t peak = 0;
     for (int b = 0; b < bins; ++b) {
         const double c = static_cast<double>(st.histogram[static_cast<std::size_t>(b)]);
@@ -432,7 +435,8 @@ void NodeInspector::showHistogram(int index) {
     }
     lower->append(lo, 0);
     lower->append(hi, 0);
-    auto* area = new QAreaSeries(upper, lower);
+    area->setUpperSeries(upper);
+    area->setLowerSeries(lower);
     QColor fill = palette().color(QPalette::Highlight);
     area->setPen(QPen(fill.darker(130), 1.0));
     fill.setAlpha(150);

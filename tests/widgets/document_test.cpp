@@ -156,6 +156,22 @@ private slots:
         QCOMPARE(m_doc->node(id)->name, std::string("classifier.0"));
     }
 
+    void renameRefusesADuplicateName() {
+        const ir::NodeId id = idOf(*m_doc, "fc1");
+        const std::string before = serialized(m_doc->model());
+        Status status = m_doc->renameNode(id, "conv1");
+        QVERIFY(!status.isOk());
+        QVERIFY2(status.message().find("unique") != std::string::npos, status.message().c_str());
+        QVERIFY2(status.message().find("'conv1'") != std::string::npos, status.message().c_str());
+        QCOMPARE(m_doc->node(id)->name, std::string("fc1"));
+        QCOMPARE(m_doc->undoStack()->count(), 0);
+        QVERIFY(serialized(m_doc->model()) == before);
+        // An empty name stays allowed (ONNX nodes need not be named), even for two nodes.
+        QVERIFY(m_doc->renameNode(id, "").isOk());
+        QVERIFY(m_doc->renameNode(idOf(*m_doc, "conv1"), "").isOk());
+        QCOMPARE(m_doc->undoStack()->count(), 2);
+    }
+
     void insertIdentityUndoes() {
         const ir::NodeId conv = idOf(*m_doc, "conv1");
         Expected<ir::NodeId> created = m_doc->insertIdentityAfter(conv);

@@ -5,6 +5,7 @@
 #include <QGraphicsScene>
 #include <QLineEdit>
 #include <QMenu>
+#include <QScrollBar>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -117,10 +118,91 @@ private slots:
         const QRectF all = view.mapFromScene(view.scene()->sceneRect()).boundingRect();
         const QPoint from = all.topLeft().toPoint() + QPoint(2, 2);
         const QPoint to = all.bottomRight().toPoint() - QPoint(2, 2);
-        QTest::mousePress(view.viewport(), Qt::LeftButton, Qt::ControlModifier, from);
+        // A plain left drag on the background: no modifier needed.
+        QTest::mousePress(view.viewport(), Qt::LeftButton, {}, from);
         QTest::mouseMove(view.viewport(), to);
-        QTest::mouseRelease(view.viewport(), Qt::LeftButton, Qt::ControlModifier, to);
+        QTest::mouseRelease(view.viewport(), Qt::LeftButton, {}, to);
         QCOMPARE(view.selectionModel()->size(), m_model->graph->numNodes());
+    }
+
+    /// The band around the first two boxes selects those two only; Ctrl+drag adds to it.
+    void dragOnTheBackgroundSelectsWhatTheBandCovers() {
+        GraphView view;
+        show(view);
+        view.setZoom(1.0);
+        view.centerOn(view.nodeItem(id("conv1")));
+        auto boxOf = [&](const char* name) {
+            const layout::NodeBox* b = view.currentLayout()->find(id(name));
+            return view.mapFromScene(QRectF(b->x, b->y, b->w, b->h)).boundingRect();
+        };
+        const QRect two = boxOf("conv1").united(boxOf("relu1"));
+        const QPoint from = two.topLeft() - QPoint(6, 6);
+        const QPoint to = two.bottomRight() + QPoint(6, 4);
+        QVERIFY(!view.nodeAt(from) && view.viewport()->rect().contains(to));
+        const QScrollBar* h = view.horizontalScrollBar();
+        const QScrollBar* v = view.verticalScrollBar();
+        const int h0 = h->value(), v0 = v->value();
+        QTest::mousePress(view.viewport(), Qt::LeftButton, {}, from);
+        QTest::mouseMove(view.viewport(), (from + to) / 2);
+        QTest::mouseMove(view.viewport(), to);
+        QTest::mouseRelease(view.viewport(), Qt::LeftButton, {}, to);
+        QCOMPARE(view.selectionModel()->sortedIds(),
+                 (std::vector<ir::NodeId>{id("conv1"), id("relu1")}));
+        QCOMPARE(h->value(), h0);  // a band, not a pan
+        QCOMPARE(v->value(), v0);
+
+        // Ctrl+drag around fc adds it; a plain click on the background clears.
+        view.centerOn(view.nodeItem(id("fc")));
+        const QRect fc = boxOf("fc");
+        QTest::mousePress(view.viewport(), Qt::LeftButton, Qt::ControlModifier,
+                          fc.topLeft() - QPoint(6, 6));
+        QTest::mouseMove(view.viewport(), fc.bottomRight() + QPoint(6, 6));
+        QTest::mouseRelease(view.viewport(), Qt::LeftButton, Qt::ControlModifier,
+                            fc.bottomRight() + QPoint(6, 6));
+        QCOMPARE(view.selectionModel()->size(), std::size_t{3});
+        QVERIFY(view.selectionModel()->contains(id("fc")));
+        QTest::mouseClick(view.viewport(), Qt::LeftButton, {}, fc.topLeft() - QPoint(6, 6));
+        QVERIFY(view.selectionModel()->isEmpty());
+    }
+
+    /// Middle drag and Space+left drag move the view and select nothing.
+    void middleDragAndSpaceDragPan() {
+        GraphView view;
+        show(view);
+        view.setZoom(2.0);
+        view.centerOn(view.nodeItem(id("add")));
+        QScrollBar* h = view.horizontalScrollBar();
+        QScrollBar* v = view.verticalScrollBar();
+        QVERIFY2(v->maximum() > 0, "the graph must be taller than the view at zoom 2");
+        const QPoint start = view.viewport()->rect().center();
+        int v0 = v->value();
+        const int h0 = h->value();
+        QTest::mousePress(view.viewport(), Qt::MiddleButton, {}, start);
+        QTest::mouseMove(view.viewport(), start + QPoint(0, 40));
+        QTest::mouseMove(view.viewport(), start + QPoint(0, 80));
+        QTest::mouseRelease(view.viewport(), Qt::MiddleButton, {}, start + QPoint(0, 80));
+        QCOMPARE(v->value(), v0 - 80);  // the content follows the mouse down
+        QCOMPARE(h->value(), h0);
+        QVERIFY(view.selectionModel()->isEmpty());
+
+        // Space held: a left drag pans too, even starting on a node.
+        v0 = v->value();
+        const QPoint onNode = centerOf(view, id("add"));
+        QTest::keyPress(&view, Qt::Key_Space);
+        QTest::mousePress(view.viewport(), Qt::LeftButton, {}, onNode);
+        QTest::mouseMove(view.viewport(), onNode - QPoint(0, 50));
+        QTest::mouseRelease(view.viewport(), Qt::LeftButton, {}, onNode - QPoint(0, 50));
+        QTest::keyRelease(&view, Qt::Key_Space);
+        QCOMPARE(v->value(), v0 + 50);
+        QVERIFY(view.selectionModel()->isEmpty());
+
+        // Space released: a left drag draws a band again (and does not pan).
+        v0 = v->value();
+        const QPoint corner = view.viewport()->rect().topLeft() + QPoint(3, 3);
+        QTest::mousePress(view.viewport(), Qt::LeftButton, {}, corner);
+        QTest::mouseMove(view.viewport(), corner + QPoint(5, 60));
+        QTest::mouseRelease(view.viewport(), Qt::LeftButton, {}, corner + QPoint(5, 60));
+        QCOMPARE(v->value(), v0);
     }
 
     void selectAllOfTypeAndPattern() {

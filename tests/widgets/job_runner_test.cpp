@@ -1,10 +1,12 @@
 // JobRunner and JobsDock: results, failures, progress, cancellation (fast, and nothing applied),
 // shutdown; and the GUI-latency probe: while heavy work runs, the event loop keeps ticking.
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <thread>
 
+#include <QAction>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QProgressBar>
@@ -13,6 +15,7 @@
 #include <QTest>
 #include <QTimer>
 #include <QToolButton>
+#include <QTreeWidget>
 #include <QUndoStack>
 
 #include "core/models/architectures.h"
@@ -249,6 +252,107 @@ private slots:
         QCOMPARE(dock.progressBar(1)->value(), dock.progressBar(1)->maximum());
     }
 
+    void jobsDockClearsFinishedJobs() {
+        JobRunner runner;
+        JobsDock dock;
+        dock.watch(&runner);
+        QVERIFY(!dock.clearFinishedAction()->isEnabled());
+        Job* spin = runner.run(QStringLiteral("Spin"), [](jobs::JobContext& ctx) -> Expected<int> {
+            while (ctx.checkCancelled().isOk())
+                std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            return tl::unexpected(ctx.checkCancelled());
+        });
+        for (const char* name : {"One", "Two"}) {
+            Job* quick = runner.run(QString::fromLatin1(name),
+                                    [](jobs::JobContext&) -> Expected<int> { return 1; });
+            QSignalSpy ended(quick, &Job::ended);
+            QVERIFY(ended.wait(kTimeoutMs));
+        }
+        Job* bad = runner.run(QStringLiteral("Bad"), [](jobs::JobContext&) -> Expected<int> {
+            return error(StatusCode::kBadInput, "no");
+        });
+        QSignalSpy badEnded(bad, &Job::ended);
+        QVERIFY(badEnded.wait(kTimeoutMs));
+        QCOMPARE(dock.count(), 4);
+        QVERIFY(dock.clearFinishedAction()->isEnabled());
+        // In the list's context menu and as a button above it.
+        QVERIFY(dock.findChild<QTreeWidget*>()->actions().contains(dock.clearFinishedAction()));
+        bool button = false;
+        for (QToolButton* b : dock.findChildren<QToolButton*>())
+            button = button || b->defaultAction() == dock.clearFinishedAction();
+        QVERIFY(button);
+
+        dock.clearFinishedAction()->trigger();
+        QCOMPARE(dock.count(), 1);  // the running one stays, with its Cancel button
+        QVERIFY2(dock.text(0).startsWith(QStringLiteral("Spin")), qPrintable(dock.text(0)));
+        QVERIFY(dock.cancelButton(0));
+        QVERIFY(!dock.clearFinishedAction()->isEnabled());
+        QSignalSpy cancelled(spin, &Job::ended);
+        dock.cancelButton(0)->click();
+        QVERIFY(cancelled.wait(kTimeoutMs));
+        QVERIFY(dock.clearFinishedAction()->isEnabled());
+        dock.clearFinished();
+        QCOMPARE(dock.count(), 0);
+        // New jobs are listed as before.
+        Job* again = runner.run(QStringLiteral("Again"),
+                                [](jobs::JobContext&) -> Expected<int> { return 1; });
+        QSignalSpy done(again, &Job::ended);
+        QVERIFY(done.wait(kTimeoutMs));
+        QCOMPARE(dock.count(), 1);
+        QVERIFY2(dock.text(0).contains(QStringLiteral("done in")), qPrintable(dock.text(0)));
+    }
+
+    /// No time left before 10 % of the work and 1 s of running, however fast the start was.
+    void jobsDockWaitsBeforeEstimatingTimeLeft() {
+        JobRunner runner;
+        JobsDock dock;
+        dock.watch(&runner);
+        auto target = std::make_shared<std::atomic<int>>(0);  // per mille
+        runner.run(QStringLiteral("Steady"), [target](jobs::JobContext& ctx) -> Expected<int> {
+            int step = 0;
+            while (ctx.checkCancelled().isOk()) {
+                // Creeps forward (never back) so that the core always has a rate.
+                ctx.setProgress(std::min(0.99, (target->load() + 0.1 * ++step) / 1000.0));
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            }
+            return tl::unexpected(ctx.checkCancelled());
+        });
+        QElapsedTimer clock;
+        clock.start();
+        // 40 % within the first second: the core estimates, the dock does not show it yet.
+        target->store(100);
+        QTest::qWait(150);
+        target->store(400);
+        QTRY_VERIFY_WITH_TIMEOUT(dock.progressBar(0)->value() >= 400, 5000);
+        QTest::qWait(150);
+        if (clock.elapsed() < 900) QCOMPARE(dock.etaText(0), QStringLiteral("—"));
+        // Past 1 s and 10 %: shown.
+        QTest::qWait(static_cast<int>(std::max<qint64>(0, 1100 - clock.elapsed())));
+        target->store(600);
+        QTRY_VERIFY_WITH_TIMEOUT(dock.etaText(0) != QStringLiteral("—"), 5000);
+        QVERIFY2(!dock.etaText(0).isEmpty(), qPrintable(dock.etaText(0)));
+        runner.cancelAll();
+    }
+
+    void jobsDockShowsNoTimeLeftBelowTenPercent() {
+        JobRunner runner;
+        JobsDock dock;
+        dock.watch(&runner);
+        auto target = std::make_shared<std::atomic<int>>(0);
+        runner.run(QStringLiteral("Slow start"), [target](jobs::JobContext& ctx) -> Expected<int> {
+            int step = 0;
+            while (ctx.checkCancelled().isOk()) {
+                ctx.setProgress(std::min(0.09, 0.01 + 0.0005 * ++step));
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            }
+            return tl::unexpected(ctx.checkCancelled());
+        });
+        QTest::qWait(1400);  // over 1 s, under 10 %: the core has an estimate, the dock waits
+        QVERIFY(dock.progressBar(0)->value() > 10);
+        QCOMPARE(dock.etaText(0), QStringLiteral("—"));
+        runner.cancelAll();
+    }
+
     void guiStaysResponsiveWhileAHeavyJobRuns() {
         // Opening a network-shaped model (load, check, copy, layout, view index: all off the
         // GUI thread), then installing its view. 20k nodes by default; the benchmark figure
@@ -330,8 +434,9 @@ private slots:
         QSignalSpy finished(job, &Job::finished);
         QVERIFY(finished.wait(kTimeoutMs));
         std::printf("PERF synthetic 2 s job: max GUI gap %.1f ms\n", probe.maxGapMs());
-        QVERIFY2(probe.maxGapMs() < kOffThreadGapMs,
-                 qPrintable(QStringLiteral("the GUI thread stalled for %1 ms").arg(probe.maxGapMs())));
+        QVERIFY2(
+            probe.maxGapMs() < kOffThreadGapMs,
+            qPrintable(QStringLiteral("the GUI thread stalled for %1 ms").arg(probe.maxGapMs())));
     }
 };
 

@@ -2,7 +2,10 @@
 #include <QDialog>
 #include <QDockWidget>
 #include <QFileInfo>
+#include <QLabel>
+#include <QMenuBar>
 #include <QMimeData>
+#include <QProcess>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -14,6 +17,7 @@
 #include "tests/widgets/widgets_test.h"
 #include "widgets/document.h"
 #include "widgets/graph_view.h"
+#include "widgets/help_dialogs.h"
 #include "widgets/issues_dock.h"
 #include "widgets/jobs_dock.h"
 #include "widgets/main_window.h"
@@ -54,6 +58,98 @@ private slots:
         for (auto* dock : w.findChildren<PlaceholderDock*>())
             QVERIFY2(!dock->placeholderText().isEmpty(), qPrintable(dock->objectName()));
         QCOMPARE(w.windowTitle(), QStringLiteral("Whittle"));
+    }
+
+    void helpMenuListsShortcutsAndVersions() {
+        MainWindow w(Mode::kIgnore);
+        w.show();
+        QMenu* help = nullptr;
+        for (QAction* a : w.menuBar()->actions())
+            if (a->menu() && a->text().remove(QLatin1Char('&')) == QStringLiteral("Help"))
+                help = a->menu();
+        QVERIFY(help);
+        auto* shortcuts = w.findChild<QAction*>(QStringLiteral("KeyboardShortcutsAction"));
+        auto* about = w.findChild<QAction*>(QStringLiteral("AboutAction"));
+        QVERIFY(shortcuts && help->actions().contains(shortcuts));
+        QVERIFY(about && help->actions().contains(about));
+
+        shortcuts->trigger();
+        auto* list = w.findChild<QTreeWidget*>(QStringLiteral("ShortcutsList"));
+        QVERIFY(list);
+        QCOMPARE(list->topLevelItemCount(), static_cast<int>(keyboardShortcuts().size()));
+        QStringList keys;
+        for (int i = 0; i < list->topLevelItemCount(); ++i)
+            keys << list->topLevelItem(i)->text(0) + QLatin1Char(' ') +
+                        list->topLevelItem(i)->text(1);
+        const QString all = keys.join(QLatin1Char('\n'));
+        for (const char* expected : {"Ctrl+O", "F2", "Ctrl+Z", "middle-drag", "rubber-band"})
+            QVERIFY2(all.contains(QLatin1String(expected)), expected);
+        QVERIFY(!QApplication::activeModalWidget());  // modeless: the studio stays usable
+
+        about->trigger();
+        auto* text = w.findChild<QLabel*>(QStringLiteral("AboutText"));
+        QVERIFY(text);
+        for (const QString& part : {applicationVersion(), QString::fromLatin1(qVersion()),
+                                    QStringLiteral("oneDNN 2."), QStringLiteral("ONNX 1.")})
+            QVERIFY2(text->text().contains(part),
+                     qPrintable(part + QStringLiteral(" in ") + text->text()));
+        QVERIFY(!QApplication::activeModalWidget());
+        for (QDialog* d : w.findChildren<QDialog*>()) d->close();
+    }
+
+    /// The studio binary: --help needs no display; bad --select / --dock are usage errors.
+    void guiBinaryExitCodes() {
+        struct Run {
+            int code;
+            QString out, err;
+        };
+        auto run = [](const QStringList& args, bool display) {
+            QProcess p;
+            QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+            if (display) {
+                env.insert(QStringLiteral("QT_QPA_PLATFORM"), QStringLiteral("offscreen"));
+            } else {
+                for (const char* name : {"QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"})
+                    env.remove(QLatin1String(name));
+            }
+            p.setProcessEnvironment(env);
+            p.start(QStringLiteral(WHITTLE_GUI), args);
+            if (!p.waitForFinished(kTimeoutMs)) p.kill();
+            const bool crashed = p.exitStatus() != QProcess::NormalExit;
+            return Run{crashed ? -1 : p.exitCode(),
+                       QString::fromLocal8Bit(p.readAllStandardOutput()),
+                       QString::fromLocal8Bit(p.readAllStandardError())};
+        };
+        Run help = run({QStringLiteral("--help")}, false);
+        QVERIFY2(help.code == 0, qPrintable(help.err));
+        QVERIFY2(help.out.contains(QStringLiteral("--screenshot")), qPrintable(help.out));
+        Run version = run({QStringLiteral("--version")}, false);
+        QCOMPARE(version.code, 0);
+        QVERIFY2(version.out.contains(applicationVersion()) &&
+                     version.out.contains(QStringLiteral("oneDNN")),
+                 qPrintable(version.out));
+
+        QTemporaryDir dir;
+        const QString model = QStringLiteral(WHITTLE_SOURCE_DIR "/resources/samples/lenet5.onnx");
+        const QString png = dir.filePath(QStringLiteral("shot.png"));
+        const QStringList shot = {QStringLiteral("--screenshot"), png, QStringLiteral("--size"),
+                                  QStringLiteral("640x480")};
+        Run select = run(
+            shot + QStringList{QStringLiteral("--select"), QStringLiteral("does_not_exist"), model},
+            true);
+        QCOMPARE(select.code, 1);
+        QVERIFY2(select.err.contains(QStringLiteral("'does_not_exist'")), qPrintable(select.err));
+        Run dock =
+            run(shot + QStringList{QStringLiteral("--dock"), QStringLiteral("bogus"), model}, true);
+        QCOMPARE(dock.code, 1);
+        QVERIFY2(dock.err.contains(QStringLiteral("'bogus'")), qPrintable(dock.err));
+        QVERIFY(!QFileInfo::exists(png));
+        Run good =
+            run(shot + QStringList{QStringLiteral("--select"), QStringLiteral("conv2"),
+                                   QStringLiteral("--dock"), QStringLiteral("inspector"), model},
+                true);
+        QVERIFY2(good.code == 0, qPrintable(good.err));
+        QVERIFY(QFileInfo(png).size() > 0);
     }
 
     void dockLayoutRoundTrips() {

@@ -3,8 +3,11 @@
 // question, Save/Export safety.
 
 #include <QAction>
+#include <QAreaSeries>
 #include <QChartView>
 #include <QFile>
+#include <QLineSeries>
+#include <QPointer>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -107,6 +110,28 @@ private slots:
         QVERIFY(stats->stddev > 0);
     }
 
+    /// Each histogram's outline series go with it (LeakSanitizer found them never freed).
+    void histogramSeriesAreFreedWhenTheSelectionChanges() {
+        open(kLenet);
+        NodeInspector* inspector = m_w->nodeInspector();
+        QChart* chart = inspector->histogramView()->chart();
+        QPointer<QLineSeries> previous[2];
+        for (const char* node : {"conv1", "conv2", "fc1"}) {
+            m_w->graphView()->selectNode(idOf(*m_w, node));
+            const QString tensor = QLatin1String(node) + QStringLiteral(".weight");
+            QTRY_COMPARE_WITH_TIMEOUT(inspector->histogramTensor(), tensor, 10000);
+            QTRY_COMPARE_WITH_TIMEOUT(chart->series().size(), qsizetype{1}, 10000);
+            auto* area = qobject_cast<QAreaSeries*>(chart->series().first());
+            QVERIFY(area && area->upperSeries() && area->lowerSeries());
+            QVERIFY2(!previous[0] && !previous[1],
+                     qPrintable(QStringLiteral("the histogram before %1's outlived it")
+                                    .arg(QLatin1String(node))));
+            QCOMPARE(chart->findChildren<QLineSeries*>().size(), qsizetype{2});
+            previous[0] = area->upperSeries();
+            previous[1] = area->lowerSeries();
+        }
+    }
+
     void editsUndoRedoThroughTheWindow() {
         open(kLenet);
         Document* doc = m_w->document();
@@ -204,6 +229,79 @@ private slots:
         m_w->issuesDock()->activate(0);
         QCOMPARE(m_w->document()->selection()->current().value_or(0), add);
         QCOMPARE(m_w->nodeInspector()->shownNode().value_or(0), add);
+    }
+
+    void staleIssuesGoWithTheirDocument() {
+        m_w = std::make_unique<MainWindow>(MainWindow::SettingsMode::kIgnore);
+        IssuesDock* issues = m_w->issuesDock();
+        issues->addApplicationIssue(IssuesDock::Severity::kWarning,
+                                    QStringLiteral("plugin libbroken.so did not load"));
+        QSignalSpy ready(m_w.get(), &MainWindow::viewReady);
+        m_w->setModel(makeSmallModel(), QStringLiteral("small.onnx"));
+        QVERIFY(ready.wait(kTimeoutMs));
+        const ir::NodeId add = idOf(*m_w, "add");
+        m_w->graphView()->selectNode(add);
+        m_w->deleteSelection();  // refused: an issue naming 'add' of this document
+        QCOMPARE(issues->count(), 2);
+        QCOMPARE(issues->nodeOf(1).value_or(0), add);
+        QVERIFY(issues->isApplicationIssue(0));
+        QVERIFY(!issues->isApplicationIssue(1));
+
+        // Another model: its node ids overlap the old ones, so the old issue must not survive
+        // (nor jump); the plugin warning belongs to the application and stays.
+        ready.clear();
+        m_w->openFile(kLenet);
+        QVERIFY(ready.wait(kTimeoutMs));
+        QCOMPARE(issues->count(), 1);
+        QVERIFY(issues->isApplicationIssue(0));
+        QCOMPARE(issues->warningCount(), 1);
+        QCOMPARE(issues->errorCount(), 0);
+        QVERIFY(issues->message(0).contains(QStringLiteral("libbroken.so")));
+        QVERIFY(m_w->graphView()->selectionModel()->isEmpty());
+        QSignalSpy requested(issues, &IssuesDock::nodeRequested);
+        issues->activate(0);
+        QCOMPARE(requested.count(), 0);
+        QVERIFY(m_w->document()->selection()->isEmpty());
+
+        // An issue of the new document still jumps.
+        const ir::NodeId relu = idOf(*m_w, "relu2");
+        issues->addIssue(IssuesDock::Severity::kError, QStringLiteral("about relu2"), relu);
+        issues->activate(issues->count() - 1);
+        QCOMPARE(requested.count(), 1);
+        QCOMPARE(m_w->document()->selection()->current().value_or(0), relu);
+    }
+
+    void renameToATakenNameIsRefusedWithAMessage() {
+        open(kLenet);
+        const ir::NodeId fc3 = idOf(*m_w, "fc3");
+        m_w->graphView()->selectNode(fc3);
+        QTreeWidgetItem* name =
+            m_w->nodeInspector()->rowOf(QStringLiteral("Node"), QStringLiteral("Name"));
+        QVERIFY(name && (name->flags() & Qt::ItemIsEditable));
+        name->setText(1, QStringLiteral("conv1"));  // what editing the Name row does
+        QTRY_COMPARE_WITH_TIMEOUT(m_w->issuesDock()->errorCount(), 1, 5000);
+        QVERIFY2(m_w->issuesDock()->message(0).contains(QStringLiteral("unique")),
+                 qPrintable(m_w->issuesDock()->message(0)));
+        QCOMPARE(m_w->issuesDock()->nodeOf(0).value_or(0), fc3);
+        QCOMPARE(m_w->model()->graph->findNode(fc3)->name, std::string("fc3"));
+        QVERIFY(!m_w->document()->isDirty());
+        QCOMPARE(m_w->nodeInspector()->valueOf(QStringLiteral("Node"), QStringLiteral("Name")),
+                 QStringLiteral("fc3"));
+    }
+
+    void issuesOfAnEarlierDocumentNeverJump() {
+        IssuesDock dock;
+        dock.addIssue(IssuesDock::Severity::kError, QStringLiteral("old"), ir::NodeId{3});
+        dock.addApplicationIssue(IssuesDock::Severity::kWarning, QStringLiteral("app"));
+        QSignalSpy requested(&dock, &IssuesDock::nodeRequested);
+        dock.activate(0);
+        QCOMPARE(requested.count(), 1);
+        dock.startDocument();
+        QCOMPARE(dock.count(), 1);
+        QCOMPARE(dock.message(0), QStringLiteral("app"));
+        QCOMPARE(dock.windowTitle(), QStringLiteral("Issues (1)"));
+        dock.activate(0);
+        QCOMPARE(requested.count(), 1);
     }
 
     void suspiciousModelLoadsWithWarningsOnTheNode() {

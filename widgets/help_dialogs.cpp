@@ -1,0 +1,123 @@
+#include "widgets/help_dialogs.h"
+
+#include <dnnl_version.h>
+
+#include <QDialog>
+#include <QDialogButtonBox>
+#include <QHeaderView>
+#include <QLabel>
+#include <QTreeWidget>
+#include <QVBoxLayout>
+#include <QtGlobal>
+
+// onnx/common/version.h is header-only but names its namespace through ONNX_NAMESPACE, which
+// the ONNX build normally defines.
+#ifndef ONNX_NAMESPACE
+#define ONNX_NAMESPACE onnx
+#endif
+#include <onnx/common/version.h>
+
+#ifndef WHITTLE_VERSION
+#define WHITTLE_VERSION "unknown"
+#endif
+
+namespace wh::widgets {
+
+QString applicationVersion() {
+    return QStringLiteral(WHITTLE_VERSION);
+}
+
+QString componentVersions() {
+    const QString running = QString::fromLatin1(qVersion());
+    QString qt = QStringLiteral("Qt %1").arg(QStringLiteral(QT_VERSION_STR));
+    if (running != QStringLiteral(QT_VERSION_STR))
+        qt += QStringLiteral(" (running %1)").arg(running);
+    // Versions of the headers Whittle was compiled against (the libraries it links).
+    const QString dnnl = QStringLiteral("oneDNN %1.%2.%3")
+                             .arg(DNNL_VERSION_MAJOR)
+                             .arg(DNNL_VERSION_MINOR)
+                             .arg(DNNL_VERSION_PATCH);
+    const QString onnx =
+        QStringLiteral("ONNX %1").arg(QLatin1String(ONNX_NAMESPACE::LAST_RELEASE_VERSION));
+    return QStringList{qt, dnnl, onnx}.join(QLatin1Char('\n'));
+}
+
+QList<QPair<QString, QString>> keyboardShortcuts() {
+    auto tr = [](const char* text) { return QDialog::tr(text); };
+    return {
+        {tr("Ctrl+O / Ctrl+S / Ctrl+Shift+S / Ctrl+E"), tr("open, save, save as, export a copy")},
+        {tr("Ctrl+Shift+E"), tr("export the view as PNG or SVG")},
+        {tr("Ctrl+F, F3, Shift+F3"),
+         tr("find a node by name, op type or tensor name; next, previous")},
+        {tr("click, Ctrl/Shift+click"), tr("select a node, toggle one")},
+        {tr("drag on empty space, Ctrl/Shift+drag"),
+         tr("rubber-band selection; add to the selection")},
+        {tr("middle-drag or Space+drag"), tr("pan")},
+        {tr("wheel"), tr("zoom around the cursor")},
+        {tr("right-click a node"), tr("select all of its op type, or a pattern")},
+        {tr("double-click"), tr("expand or collapse an If/Loop body")},
+        {tr("Ctrl+0, Ctrl+1, Ctrl++ / Ctrl+-"), tr("fit to view, 1:1, zoom")},
+        {tr("Delete, F2, Ctrl+I"),
+         tr("delete the node (rewired), rename, insert Identity after it")},
+        {tr("Ctrl+Z, Ctrl+Shift+Z"), tr("undo, redo")},
+        {tr("Ctrl+Q"), tr("quit")},
+    };
+}
+
+namespace {
+
+QDialog* modelessDialog(QWidget* parent, const QString& objectName, const QString& title) {
+    auto* dialog = new QDialog(parent);
+    dialog->setObjectName(objectName);
+    dialog->setWindowTitle(title);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    dialog->setModal(false);
+    return dialog;
+}
+
+void addCloseButton(QDialog* dialog, QVBoxLayout* layout) {
+    auto* buttons = new QDialogButtonBox(QDialogButtonBox::Close, dialog);
+    QObject::connect(buttons, &QDialogButtonBox::rejected, dialog, &QDialog::close);
+    layout->addWidget(buttons);
+}
+
+}  // namespace
+
+QDialog* createShortcutsDialog(QWidget* parent) {
+    QDialog* dialog = modelessDialog(parent, QStringLiteral("ShortcutsDialog"),
+                                     QDialog::tr("Keyboard Shortcuts"));
+    auto* layout = new QVBoxLayout(dialog);
+    auto* list = new QTreeWidget(dialog);
+    list->setObjectName(QStringLiteral("ShortcutsList"));
+    list->setColumnCount(2);
+    list->setHeaderLabels({QDialog::tr("Keys"), QDialog::tr("Action")});
+    list->setRootIsDecorated(false);
+    list->setSelectionMode(QAbstractItemView::NoSelection);
+    for (const auto& [keys, action] : keyboardShortcuts())
+        new QTreeWidgetItem(list, QStringList{keys, action});
+    list->header()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
+    layout->addWidget(list);
+    addCloseButton(dialog, layout);
+    dialog->resize(640, 420);
+    return dialog;
+}
+
+QDialog* createAboutDialog(QWidget* parent) {
+    QDialog* dialog =
+        modelessDialog(parent, QStringLiteral("AboutDialog"), QDialog::tr("About Whittle"));
+    auto* layout = new QVBoxLayout(dialog);
+    auto* text = new QLabel(dialog);
+    text->setObjectName(QStringLiteral("AboutText"));
+    text->setTextFormat(Qt::RichText);
+    text->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    QString components = componentVersions().toHtmlEscaped();
+    components.replace(QLatin1Char('\n'), QStringLiteral("<br>"));
+    text->setText(QDialog::tr("<h3>Whittle %1</h3><p>A studio for compressing neural networks "
+                              "stored as ONNX.</p><p>Built with:<br>%2</p>")
+                      .arg(applicationVersion().toHtmlEscaped(), components));
+    layout->addWidget(text);
+    addCloseButton(dialog, layout);
+    return dialog;
+}
+
+}  // namespace wh::widgets
