@@ -155,9 +155,9 @@ Document::Document(ir::Model model, QString sourcePath, QObject* parent)
       m_listener(std::make_unique<EditListener>()),
       m_undo(new QUndoStack(this)),
       m_selection(new SelectionModel(this)),
-      m_copies(std::make_shared<CopyGate>()),
       m_sourcePath(std::move(sourcePath)),
-      m_path(m_sourcePath) {
+      m_path(m_sourcePath),
+      m_copies(std::make_shared<CopyGate>()) {
     WH_ASSERT(m_model->graph);
     m_rewriter = std::make_unique<rewrite::Rewriter>(*m_model->graph);
     m_rewriter->addListener(m_listener.get());

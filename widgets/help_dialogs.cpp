@@ -1,6 +1,8 @@
 #include "widgets/help_dialogs.h"
 
-#include <dnnl_version.h>
+#include "core/engine/benchmark.h"
+#include "core/onnx/model_io.h"
+
 
 #include <QDialog>
 #include <QDialogButtonBox>
@@ -10,12 +12,6 @@
 #include <QVBoxLayout>
 #include <QtGlobal>
 
-// onnx/common/version.h is header-only but names its namespace through ONNX_NAMESPACE, which
-// the ONNX build normally defines.
-#ifndef ONNX_NAMESPACE
-#define ONNX_NAMESPACE onnx
-#endif
-#include <onnx/common/version.h>
 
 #ifndef WHITTLE_VERSION
 #define WHITTLE_VERSION "unknown"
@@ -33,12 +29,10 @@ QString componentVersions() {
     if (running != QStringLiteral(QT_VERSION_STR))
         qt += QStringLiteral(" (running %1)").arg(running);
     // Versions of the headers Whittle was compiled against (the libraries it links).
-    const QString dnnl = QStringLiteral("oneDNN %1.%2.%3")
-                             .arg(DNNL_VERSION_MAJOR)
-                             .arg(DNNL_VERSION_MINOR)
-                             .arg(DNNL_VERSION_PATCH);
+    const QString dnnl =
+        QStringLiteral("oneDNN %1").arg(QString::fromStdString(engine::oneDnnVersion()));
     const QString onnx =
-        QStringLiteral("ONNX %1").arg(QLatin1String(ONNX_NAMESPACE::LAST_RELEASE_VERSION));
+        QStringLiteral("ONNX %1").arg(QString::fromStdString(onnx::onnxLibraryVersion()));
     return QStringList{qt, dnnl, onnx}.join(QLatin1Char('\n'));
 }
 

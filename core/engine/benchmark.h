@@ -39,6 +39,9 @@ struct BenchResult {
 Expected<BenchResult> benchmark(const ir::Model& model, const BenchOptions& options,
                                 jobs::JobContext* job = nullptr);
 
+/// The oneDNN library the engine runs on, "2.6.3" (the version loaded at run time).
+std::string oneDnnVersion();
+
 /// Random inputs for every fed input of `model`, shaped by feedDims(): floats uniform in
 /// [-1, 1], integers zero.
 Expected<std::vector<HostTensor>> randomInputs(const ir::Model& model, int64_t batch, uint64_t seed,

@@ -44,6 +44,9 @@ Status saveModel(const ir::Model& model, const std::filesystem::path& path);
 /// The serialized ModelProto (external tensors keep their references; no data files written).
 Expected<std::string> serializeModel(const ir::Model& model);
 
+/// The ONNX library Whittle reads and writes models with, e.g. "1.12.0".
+std::string onnxLibraryVersion();
+
 /// Reads a serialized TensorProto (e.g. the input_0.pb / output_0.pb files of ONNX's node tests).
 Expected<ir::Tensor> loadTensor(const std::filesystem::path& path, const Limits& limits = {});
 

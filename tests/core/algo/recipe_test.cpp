@@ -126,7 +126,7 @@ TEST(Recipe, ParamValuesOutOfRangeNameTheKeyAndRange) {
 }
 
 TEST(Recipe, UnknownAlgorithmListsRegistered) {
-    expectBad(R"({"algorithm": "awq"})", {"'awq'", "gptq, ptq, rtn"});
+    expectBad(R"({"algorithm": "awq"})", {"'awq'", "registered", "gptq", "ptq", "rtn"});
 }
 
 TEST(Recipe, BadJsonIsBadInput) {
