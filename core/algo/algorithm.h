@@ -142,6 +142,15 @@ struct AlgorithmInfo {
     std::function<Expected<std::unique_ptr<Algorithm>>(const Params&)> create;
 };
 
+/// AlgorithmInfo::create for an Algorithm constructed from its Params:
+/// `info.create = factoryOf<Ptq>();`.
+template <class A>
+std::function<Expected<std::unique_ptr<Algorithm>>(const Params&)> factoryOf() {
+    return [](const Params& params) -> Expected<std::unique_ptr<Algorithm>> {
+        return std::unique_ptr<Algorithm>(std::make_unique<A>(params));
+    };
+}
+
 /// The nodes of `graph` (top level) that `selection` picks among `supportedOps`, each with the
 /// reason when skipped ("not selected", "excluded by name", "op X not supported", ...).
 /// Nodes of other ops are listed only when the selection names them.

@@ -60,57 +60,50 @@ bool usesPerAxisQdq(const ir::Graph& g) {
     return false;
 }
 
-// Runs two models on the same samples and compares their first outputs.
-struct Comparison {
-    double maxAbsDiff = 0;
-    double range = 0;
-    int64_t agree = 0;
-    int64_t samples = 0;
-};
-
-Expected<Comparison> compareModels(const ir::Model& a, const ir::Model& b,
-                                   const data::Dataset& dataset, std::span<const int64_t> indices,
-                                   const ProbeOptions& po, jobs::JobContext* job) {
-    std::vector<engine::HostTensor> outA;
-    WH_ASSIGN_OR_RETURN(ModelProbe pa, ModelProbe::create(a, {}, po));
-    WH_ASSIGN_OR_RETURN(ModelProbe pb, ModelProbe::create(b, {}, po));
-    // Per batch: keep A's logits, then compare with B's for the same batch.
-    std::vector<std::vector<float>> logitsA;
-    WH_RETURN_IF_ERROR(pa.run(dataset, indices,
-                              [&](std::span<const engine::HostTensor> out, std::span<const int64_t>) {
-                                  const engine::HostTensor& t = out.front();
-                                  logitsA.emplace_back(t.data<float>(), t.data<float>() + t.numElements());
-                                  return Status::ok();
-                              },
-                              job, "verifying"));
-    Comparison c;
-    std::size_t batchIndex = 0;
-    WH_RETURN_IF_ERROR(pb.run(
+// The first output of `model` on `indices`, concatenated (float scores per sample).
+Expected<std::vector<float>> scoresOf(const ir::Model& model, const data::Dataset& dataset,
+                                      std::span<const int64_t> indices, const ProbeOptions& po,
+                                      jobs::JobContext* job) {
+    WH_ASSIGN_OR_RETURN(ModelProbe probe, ModelProbe::create(model, {}, po));
+    std::vector<float> scores;
+    WH_RETURN_IF_ERROR(probe.run(
         dataset, indices,
-        [&](std::span<const engine::HostTensor> out, std::span<const int64_t> labels) -> Status {
+        [&](std::span<const engine::HostTensor> out, std::span<const int64_t>) -> Status {
             const engine::HostTensor& t = out.front();
             if (t.dtype() != ir::DType::kFloat)
-                return makeStatus(StatusCode::kBadInput, "output '{}' is not float", "0");
-            const std::vector<float>& ref = logitsA[batchIndex++];
-            if (static_cast<int64_t>(ref.size()) != t.numElements())
-                return makeStatus(StatusCode::kInternal, "verification: output sizes differ");
-            const int64_t n = static_cast<int64_t>(labels.size());
-            const int64_t classes = n ? t.numElements() / n : 0;
-            const float* p = t.data<float>();
-            for (int64_t i = 0; i < t.numElements(); ++i) {
-                c.maxAbsDiff = std::max(c.maxAbsDiff, static_cast<double>(std::fabs(p[i] - ref[static_cast<std::size_t>(i)])));
-                c.range = std::max(c.range, static_cast<double>(std::fabs(ref[static_cast<std::size_t>(i)])));
-            }
-            for (int64_t s = 0; s < n && classes > 0; ++s) {
-                const float* ra = ref.data() + s * classes;
-                const float* rb = p + s * classes;
-                c.agree += (std::max_element(ra, ra + classes) - ra) ==
-                           (std::max_element(rb, rb + classes) - rb);
-            }
-            c.samples += n;
+                return makeStatus(StatusCode::kBadInput, "the first output is not float scores");
+            scores.insert(scores.end(), t.data<float>(), t.data<float>() + t.numElements());
             return Status::ok();
         },
         job, "verifying"));
+    return scores;
+}
+
+// Two models' scores on the same samples, compared.
+struct Comparison {
+    double maxAbsDiff = 0;
+    double range = 0;  // max |a|
+    int64_t agree = 0;  // same top-1
+    int64_t samples = 0;
+};
+
+Expected<Comparison> compareScores(const std::vector<float>& a, const std::vector<float>& b,
+                                   int64_t samples) {
+    if (a.size() != b.size() || samples <= 0 || a.size() % static_cast<std::size_t>(samples))
+        return error(StatusCode::kInternal, "verification: output sizes differ");
+    Comparison c;
+    c.samples = samples;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        c.maxAbsDiff = std::max(c.maxAbsDiff, static_cast<double>(std::fabs(a[i] - b[i])));
+        c.range = std::max(c.range, static_cast<double>(std::fabs(a[i])));
+    }
+    const std::size_t classes = a.size() / static_cast<std::size_t>(samples);
+    for (std::size_t s = 0; s < static_cast<std::size_t>(samples); ++s) {
+        const auto ra = a.begin() + static_cast<std::ptrdiff_t>(s * classes);
+        const auto rb = b.begin() + static_cast<std::ptrdiff_t>(s * classes);
+        const auto n = static_cast<std::ptrdiff_t>(classes);
+        c.agree += std::max_element(ra, ra + n) - ra == std::max_element(rb, rb + n) - rb;
+    }
     return c;
 }
 
@@ -292,9 +285,12 @@ Expected<CompressResult> compress(const ir::Model& model, const CompressOptions&
     for (int64_t i = 0; i < std::min(options.verifySamples, testSet->size()); ++i)
         verifyIdx.push_back(i);
     result.verify.samples = static_cast<int64_t>(verifyIdx.size());
+    std::vector<float> floatScores, deployScores;
     {
+        WH_ASSIGN_OR_RETURN(floatScores, scoresOf(model, *testSet, verifyIdx, po, job));
+        WH_ASSIGN_OR_RETURN(deployScores, scoresOf(work, *testSet, verifyIdx, po, job));
         WH_ASSIGN_OR_RETURN(Comparison vsFloat,
-                            compareModels(model, work, *testSet, verifyIdx, po, job));
+                            compareScores(floatScores, deployScores, result.verify.samples));
         result.verify.floatAgreement =
             vsFloat.samples ? static_cast<double>(vsFloat.agree) / vsFloat.samples : 0;
     }
@@ -322,7 +318,10 @@ Expected<CompressResult> compress(const ir::Model& model, const CompressOptions&
             result.verify.message = fmt::format("the written file does not load: {}",
                                                 reloaded.error().message());
         } else {
-            auto cmp = compareModels(work, *reloaded, *testSet, verifyIdx, po, job);
+            auto reloadedScores = scoresOf(*reloaded, *testSet, verifyIdx, po, job);
+            auto cmp = reloadedScores ? compareScores(deployScores, *reloadedScores,
+                                                      result.verify.samples)
+                                      : Expected<Comparison>(tl::unexpected(reloadedScores.error()));
             if (!cmp) {
                 if (cmp.error().code() == StatusCode::kCancelled) {
                     std::error_code ec;

@@ -54,9 +54,7 @@ Status registerGptq(Registry& r) {
                                              "quantize columns by decreasing Hessian diagonal"));
     info.params.push_back(ParamSpec::integer("seed", 0, 0, 2147483647,
                                              "seed for the calibration sample"));
-    info.create = [](const Params& p) -> Expected<std::unique_ptr<Algorithm>> {
-        return std::unique_ptr<Algorithm>(std::make_unique<Gptq>(p));
-    };
+    info.create = factoryOf<Gptq>();
     return r.add(std::move(info));
 }
 

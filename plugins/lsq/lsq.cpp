@@ -235,9 +235,7 @@ AlgorithmInfo lsqInfo() {
     info.training.optimizer = "adam";
     info.training.schedule = "cosine";
     info.training.batch = 128;
-    info.create = [](const Params& p) -> Expected<std::unique_ptr<Algorithm>> {
-        return std::unique_ptr<Algorithm>(std::make_unique<Lsq>(p));
-    };
+    info.create = factoryOf<Lsq>();
     return info;
 }
 

@@ -185,9 +185,7 @@ AlgorithmInfo ptqInfo() {
         ParamSpec::boolean("int32_bias", true, "export biases as int32 at scale s_x*s_w (what int8 kernels use)"),
         ParamSpec::integer("seed", 0, 0, std::numeric_limits<int32_t>::max(), "seed for the calibration sample"),
     };
-    info.create = [](const Params& p) -> Expected<std::unique_ptr<Algorithm>> {
-        return std::unique_ptr<Algorithm>(std::make_unique<Ptq>(p));
-    };
+    info.create = factoryOf<Ptq>();
     return info;
 }
 

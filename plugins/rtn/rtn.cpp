@@ -33,9 +33,7 @@ Status registerRtn(Registry& r) {
         "are packed in the file.";
     info.supportedOps = {"Conv", "Gemm", "MatMul"};
     info.params = quant::weightOnlyParams();
-    info.create = [](const Params& p) -> Expected<std::unique_ptr<Algorithm>> {
-        return std::unique_ptr<Algorithm>(std::make_unique<Rtn>(p));
-    };
+    info.create = factoryOf<Rtn>();
     return r.add(std::move(info));
 }
 

@@ -506,9 +506,7 @@ AlgorithmInfo simqatInfo() {
     info.training.optimizer = "sgd";
     info.training.schedule = "cosine";
     info.training.batch = 128;
-    info.create = [](const Params& p) -> Expected<std::unique_ptr<Algorithm>> {
-        return std::unique_ptr<Algorithm>(std::make_unique<SimQat>(p));
-    };
+    info.create = factoryOf<SimQat>();
     return info;
 }
 
