@@ -88,6 +88,7 @@ private:
     float m_max;
     double m_limit = 0.0;        // T; 0 until a nonzero value arrives
     int64_t m_pendingZeros = 0;  // zeros seen while T was 0
+    int64_t m_zeros = 0;         // exact zeros among the histogram's values (in bin B/2)
     std::vector<double> m_hist;  // numBins counts over [-T, T]
 };
 

@@ -169,13 +169,18 @@ Expected<ir::Value*> convertWeight(rewrite::Rewriter& rw, ir::Node& fq, const Fa
         WH_RETURN_IF_ERROR(rw.addInitializer(codes, codeTensor(codes, w.dims, q, spec.isUnsigned)));
         std::string scale = freshName(g, base + "_scale");
         WH_RETURN_IF_ERROR(rw.addInitializer(scale, floatTensor(scale, p.scale, spec.axis >= 0)));
-        std::string zp = freshName(g, base + "_zero_point");
+        std::vector<std::string> inputs{codes, scale};
+        // An absent zero point is 0 of the codes' type: zeros (symmetric weights) need no tensor.
         std::vector<int32_t> zpq(p.zeroPoint.begin(), p.zeroPoint.end());
-        ir::Tensor zt = codeTensor(zp, spec.axis >= 0 ? std::vector<int64_t>{static_cast<int64_t>(zpq.size())}
-                                                       : std::vector<int64_t>{},
-                                   zpq, spec.isUnsigned);
-        WH_RETURN_IF_ERROR(rw.addInitializer(zp, std::move(zt)));
-        NewNode dq("DequantizeLinear", {codes, scale, zp}, {out});
+        if (std::any_of(zpq.begin(), zpq.end(), [](int32_t z) { return z != 0; })) {
+            std::string zp = freshName(g, base + "_zero_point");
+            ir::Tensor zt = codeTensor(zp, spec.axis >= 0 ? std::vector<int64_t>{static_cast<int64_t>(zpq.size())}
+                                                           : std::vector<int64_t>{},
+                                       zpq, spec.isUnsigned);
+            WH_RETURN_IF_ERROR(rw.addInitializer(zp, std::move(zt)));
+            inputs.push_back(zp);
+        }
+        NewNode dq("DequantizeLinear", std::move(inputs), {out});
         dq.name = freshName(g, base + "_DequantizeLinear");
         if (spec.axis >= 0) dq.attributes.push_back(Attribute::makeInt("axis", spec.axis));
         WH_ASSIGN_OR_RETURN(ir::Node * node, rw.replace(fq, std::move(dq)));

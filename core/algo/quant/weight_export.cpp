@@ -121,6 +121,15 @@ public:
         WH_RETURN_IF_ERROR(m_rw.addInitializer(name, std::move(tensor)));
         return name;
     }
+    /// The scalar `v` as the initializer "uint8_<v>" / "float_<v>", shared by every weight that
+    /// needs it (made when absent; a different tensor of that name gets a fresh one).
+    Expected<std::string> uint8Scalar(int v) {
+        const auto byte = static_cast<uint8_t>(v);
+        return sharedScalar(fmt::format("uint8_{}", v), DType::kUInt8, &byte, 1);
+    }
+    Expected<std::string> floatScalar(float v) {
+        return sharedScalar(fmt::format("float_{}", v), DType::kFloat, &v, sizeof v);
+    }
     Expected<std::string> int64s(const std::string& suffix, const std::vector<int64_t>& values) {
         return initializer(suffix, int64Tensor(values));
     }
@@ -137,6 +146,21 @@ public:
     }
 
 private:
+    Expected<std::string> sharedScalar(const std::string& name, DType dtype, const void* data,
+                                       std::size_t bytes) {
+        if (const ir::Value* e = m_rw.graph().findValue(name); e && !e->isGraphInput()) {
+            const ir::Tensor* t = e->initializer();
+            if (t && t->dtype == dtype && t->dims.empty() && t->data &&
+                t->data->size() == bytes && std::memcmp(t->data->data(), data, bytes) == 0)
+                return name;
+        }
+        const std::string fresh = m_names(name);
+        ir::Tensor t = makeTensor(dtype, {}, data, bytes);
+        t.name = fresh;
+        WH_RETURN_IF_ERROR(m_rw.addInitializer(fresh, std::move(t)));
+        return fresh;
+    }
+
     rewrite::Rewriter& m_rw;
     Names m_names;
     std::string m_w;
@@ -187,12 +211,18 @@ Expected<std::string> writeDequantizeLinear(Builder& b, const QuantizedWeight& q
     WH_ASSIGN_OR_RETURN(std::string scale,
                         b.initializer("_scale", makeTensor(DType::kFloat, paramDims, scales.data(),
                                                            scales.size() * sizeof(float))));
-    WH_ASSIGN_OR_RETURN(std::string zp,
-                        b.initializer("_zero_point", makeTensor(codeType, paramDims, zpBytes.data(),
-                                                                zpBytes.size())));
+    std::vector<std::string> inputs{x, scale};
+    // An absent zero point is 0 of the codes' type, so zeros (symmetric weights) need no tensor:
+    // a byte per channel, and a name, saved.
+    if (std::any_of(zps.begin(), zps.end(), [](int32_t z) { return z != 0; })) {
+        WH_ASSIGN_OR_RETURN(std::string zp, b.initializer("_zero_point",
+                                                          makeTensor(codeType, paramDims,
+                                                                     zpBytes.data(), zpBytes.size())));
+        inputs.push_back(zp);
+    }
     std::optional<ir::Attribute> axis;
     if (!perTensor) axis = ir::Attribute::makeInt("axis", q.transposed ? 1 : 0);
-    return b.node("DequantizeLinear", "_dequant", {x, scale, zp}, std::move(axis));
+    return b.node("DequantizeLinear", "_dequant", std::move(inputs), std::move(axis));
 }
 
 Expected<std::string> writePacked(Builder& b, const QuantizedWeight& q) {
@@ -201,7 +231,8 @@ Expected<std::string> writePacked(Builder& b, const QuantizedWeight& q) {
     const int32_t offset = q.isUnsigned ? 0 : 1 << (q.bits - 1);
     const int64_t n = q.rows * q.cols;
     const int64_t groups = q.groups();
-    const int64_t groupSize = q.groupSize <= 0 ? q.cols : q.groupSize;
+    // One group covering the row (groupSize 0, or at least cols) is exactly cols wide: no padding.
+    const int64_t groupSize = groups == 1 ? q.cols : q.groupSize;
     const int64_t paddedCols = groups * groupSize;
 
     // Pack: code i goes to byte i / perByte, bits s * (i % perByte) upwards.
@@ -216,78 +247,82 @@ Expected<std::string> writePacked(Builder& b, const QuantizedWeight& q) {
                                                      makeTensor(DType::kUInt8, {bytes, 1},
                                                                 packed.data(), packed.size())));
 
-    // Unpack: field j of each byte = (P << (8 - s*(j+1))) >> (8 - s), uint8 arithmetic throughout
-    // (the left shift drops the higher fields). Fields side by side on axis 1, then flattened, give
-    // the codes in order because field 0 holds the earliest code.
+    // Unpack: field j of each byte = Mod(BitShift(P, s*j, RIGHT), 2^s) in uint8 arithmetic (no
+    // shift for field 0, no Mod for the top field). Fields side by side on axis 1 hold the codes
+    // in order, as field 0 holds the earliest code; [bytes, perByte] row-major is the flat order.
     std::string codes = p;
     if (perByte > 1) {
         std::vector<std::string> fields;
-        std::vector<std::string> shiftNames(9);
-        auto shiftBy = [&](int k) -> Expected<std::string> {
-            if (shiftNames[static_cast<std::size_t>(k)].empty()) {
-                const auto v = static_cast<uint8_t>(k);
-                WH_ASSIGN_OR_RETURN(shiftNames[static_cast<std::size_t>(k)],
-                                    b.initializer(fmt::format("_shift{}", k),
-                                                  makeTensor(DType::kUInt8, {}, &v, 1)));
-            }
-            return shiftNames[static_cast<std::size_t>(k)];
-        };
         for (int j = 0; j < perByte; ++j) {
             std::string field = p;
-            const int left = 8 - s * (j + 1);
-            if (left > 0) {
-                WH_ASSIGN_OR_RETURN(std::string amount, shiftBy(left));
+            if (j > 0) {
+                WH_ASSIGN_OR_RETURN(std::string amount, b.uint8Scalar(s * j));
                 WH_ASSIGN_OR_RETURN(field,
-                                    b.node("BitShift", fmt::format("_hi{}", j), {field, amount},
-                                           ir::Attribute::makeString("direction", "LEFT")));
+                                    b.node("BitShift", fmt::format("_shr{}", s * j), {field, amount},
+                                           ir::Attribute::makeString("direction", "RIGHT")));
             }
-            WH_ASSIGN_OR_RETURN(std::string amount, shiftBy(8 - s));
-            WH_ASSIGN_OR_RETURN(field,
-                                b.node("BitShift", fmt::format("_field{}", j), {field, amount},
-                                       ir::Attribute::makeString("direction", "RIGHT")));
+            if (j < perByte - 1) {
+                WH_ASSIGN_OR_RETURN(std::string modulus, b.uint8Scalar(1 << s));
+                WH_ASSIGN_OR_RETURN(field, b.node("Mod", fmt::format("_field{}", j), {field, modulus}));
+            }
             fields.push_back(field);
         }
-        WH_ASSIGN_OR_RETURN(std::string both,
+        WH_ASSIGN_OR_RETURN(codes,
                             b.node("Concat", "_fields", fields, ir::Attribute::makeInt("axis", 1)));
-        WH_ASSIGN_OR_RETURN(std::string flatShape, b.int64s("_flat_shape", {-1}));
-        WH_ASSIGN_OR_RETURN(codes, b.node("Reshape", "_unpacked", {both, flatShape}));
     }
     WH_ASSIGN_OR_RETURN(std::string x,
                         b.node("Cast", "_codes", {codes},
                                ir::Attribute::makeInt("to", static_cast<int64_t>(DType::kFloat))));
     // The padding of the last byte: drop it (on the flat codes, before they get a shape).
     if (bytes * perByte != n) {
+        WH_ASSIGN_OR_RETURN(std::string flatShape, b.int64s("_flat_shape", {-1}));
+        WH_ASSIGN_OR_RETURN(x, b.node("Reshape", "_unpacked", {x, flatShape}));
         WH_ASSIGN_OR_RETURN(std::string zero, b.int64s("_start", {0}));
         WH_ASSIGN_OR_RETURN(std::string end, b.int64s("_count", {n}));
-        WH_ASSIGN_OR_RETURN(std::string axis, b.int64s("_axis0", {0}));
-        WH_ASSIGN_OR_RETURN(x, b.node("Slice", "_codes_used", {x, zero, end, axis}));
+        WH_ASSIGN_OR_RETURN(x, b.node("Slice", "_codes_used", {x, zero, end, zero}));
     }
-    if (paddedCols != q.cols) {
-        // [rows, cols] -> pad cols on the right to whole groups (zeros, sliced off below).
-        WH_ASSIGN_OR_RETURN(std::string matShape, b.int64s("_matrix_shape", {q.rows, q.cols}));
-        WH_ASSIGN_OR_RETURN(x, b.node("Reshape", "_matrix", {x, matShape}));
-        WH_ASSIGN_OR_RETURN(std::string pads, b.int64s("_pads", {0, 0, 0, paddedCols - q.cols}));
-        WH_ASSIGN_OR_RETURN(x, b.node("Pad", "_padded", {x, pads}));
+    // One group per row of a weight in the ONNX layout (rows = dims[0]): the codes take the
+    // ONNX dims at once and scale and zero point broadcast as [rows, 1, ...]. Otherwise the
+    // groups need the [rows, groups, groupSize] view.
+    const bool direct = groups == 1 && !q.transposed;
+    std::vector<int64_t> paramDims{q.rows, groups, 1};
+    if (direct) {
+        paramDims.assign(q.dims.size(), 1);
+        paramDims[0] = q.rows;
+        WH_ASSIGN_OR_RETURN(std::string dims, b.int64s("_dims", q.dims));
+        WH_ASSIGN_OR_RETURN(x, b.node("Reshape", "_shaped", {x, dims}));
+    } else {
+        if (paddedCols != q.cols) {
+            // [rows, cols] -> pad cols on the right to whole groups (zeros, sliced off below).
+            WH_ASSIGN_OR_RETURN(std::string matShape,
+                                b.int64s("_matrix_shape", {q.rows, q.cols}));
+            WH_ASSIGN_OR_RETURN(x, b.node("Reshape", "_matrix", {x, matShape}));
+            WH_ASSIGN_OR_RETURN(std::string pads,
+                                b.int64s("_pads", {0, 0, 0, paddedCols - q.cols}));
+            WH_ASSIGN_OR_RETURN(x, b.node("Pad", "_padded", {x, pads}));
+        }
+        WH_ASSIGN_OR_RETURN(std::string groupShape,
+                            b.int64s("_group_shape", {q.rows, groups, groupSize}));
+        WH_ASSIGN_OR_RETURN(x, b.node("Reshape", "_grouped", {x, groupShape}));
     }
-    WH_ASSIGN_OR_RETURN(std::string groupShape,
-                        b.int64s("_group_shape", {q.rows, groups, groupSize}));
-    WH_ASSIGN_OR_RETURN(x, b.node("Reshape", "_grouped", {x, groupShape}));
 
-    const std::vector<int64_t> paramDims{q.rows, groups, 1};
     bool anyZero = offset != 0;
     for (int32_t z : q.zeroPoints) anyZero = anyZero || z != 0;
     if (anyZero) {
         std::vector<float> zp(static_cast<std::size_t>(q.rows * groups));
         for (std::size_t i = 0; i < zp.size(); ++i)
             zp[i] = static_cast<float>((q.zeroPoints.empty() ? 0 : q.zeroPoints[i]) + offset);
-        // Symmetric grids store signed codes with a constant offset: one float broadcast over
-        // every group, not a float per group (which would cost as much as the scales).
+        // Symmetric grids store signed codes with a constant offset: one float scalar shared
+        // by every weight, not a float per group (which would cost as much as the scales).
         const bool uniform = std::all_of(zp.begin(), zp.end(), [&](float z) { return z == zp[0]; });
-        if (uniform) zp.resize(1);
-        const std::vector<int64_t> zpDims = uniform ? std::vector<int64_t>{1, 1, 1} : paramDims;
-        WH_ASSIGN_OR_RETURN(
-            std::string z, b.initializer("_zero_point", makeTensor(DType::kFloat, zpDims, zp.data(),
-                                                                   zp.size() * sizeof(float))));
+        std::string z;
+        if (uniform) {
+            WH_ASSIGN_OR_RETURN(z, b.floatScalar(zp[0]));
+        } else {
+            WH_ASSIGN_OR_RETURN(z, b.initializer("_zero_point",
+                                                 makeTensor(DType::kFloat, paramDims, zp.data(),
+                                                            zp.size() * sizeof(float))));
+        }
         WH_ASSIGN_OR_RETURN(x, b.node("Sub", "_centered", {x, z}));
     }
     WH_ASSIGN_OR_RETURN(
@@ -296,10 +331,14 @@ Expected<std::string> writePacked(Builder& b, const QuantizedWeight& q) {
                                            q.scales.size() * sizeof(float))));
     WH_ASSIGN_OR_RETURN(x, b.node("Mul", "_scaled", {x, scale}));
 
-    // Back to the matrix view, the ONNX layout and the ONNX dims.
+    if (direct) return x;
+
+    // Back to the ONNX layout and dims; the matrix view only where a Slice or Transpose needs it.
     std::vector<int64_t> shape{q.rows, paddedCols};
-    WH_ASSIGN_OR_RETURN(std::string rowShape, b.int64s("_rows_shape", shape));
-    WH_ASSIGN_OR_RETURN(x, b.node("Reshape", "_rows", {x, rowShape}));
+    if (paddedCols != q.cols || q.transposed) {
+        WH_ASSIGN_OR_RETURN(std::string rowShape, b.int64s("_rows_shape", shape));
+        WH_ASSIGN_OR_RETURN(x, b.node("Reshape", "_rows", {x, rowShape}));
+    }
     if (paddedCols != q.cols) {
         WH_ASSIGN_OR_RETURN(std::string zero, b.int64s("_col_start", {0}));
         WH_ASSIGN_OR_RETURN(std::string end, b.int64s("_col_end", {q.cols}));
@@ -312,7 +351,10 @@ Expected<std::string> writePacked(Builder& b, const QuantizedWeight& q) {
             x, b.node("Transpose", "_transposed", {x}, ir::Attribute::makeInts("perm", {1, 0})));
         std::swap(shape[0], shape[1]);
     }
-    if (shape != q.dims) {
+    const std::vector<int64_t> now = paddedCols != q.cols || q.transposed
+                                         ? shape
+                                         : std::vector<int64_t>{q.rows, groups, groupSize};
+    if (now != q.dims) {  // (a rank-3 [rows, groups, groupSize] weight is already there)
         WH_ASSIGN_OR_RETURN(std::string dims, b.int64s("_dims", q.dims));
         WH_ASSIGN_OR_RETURN(x, b.node("Reshape", "_dequant", {x, dims}));
     }

@@ -5,7 +5,8 @@
 /// Two forms:
 ///  - kDequantizeLinear (8-bit per row or per tensor): an int8 (signed grid) or uint8 (unsigned)
 ///    initializer "<w>_q8" in the ONNX layout, then DequantizeLinear (opset 13) with scale
-///    "<w>_scale" float [rows] and zero point "<w>_zero_point" [rows] of the code type, `axis` =
+///    "<w>_scale" float [rows] and zero point "<w>_zero_point" [rows] of the code type (left out
+///    when every zero point is 0: an absent one is 0 of the codes' type), `axis` =
 ///    the output-channel axis of the ONNX tensor (0 when not transposed: Conv, Gemm transB = 1;
 ///    1 when transposed: MatMul, Gemm transB = 0). When every row has the same scale and zero
 ///    point, both are scalars and there is no `axis` (per tensor). ONNX Runtime's QDQ fusions
@@ -16,15 +17,26 @@
 ///    bits 1-2 as 2 (four per byte, lowest bits first), 3-4 as 4 (two per byte, low nibble
 ///    first), 5-8 as 8 (one per byte); the last byte is zero-padded. Signed codes are stored
 ///    offset by +2^(bits-1) as unsigned, and so is the zero point. The subgraph:
-///        field j = BitShift(BitShift(P, 8 - s*(j+1), LEFT), 8 - s, RIGHT)   (j < 8/s)
-///        codes   = Reshape(Concat(field 0..8/s-1, axis 1), [-1])  -> Slice to rows*cols
-///        x       = Cast<float>(codes) -> Reshape [rows, cols] -> Pad cols to groups*groupSize
-///                  -> Reshape [rows, groups, groupSize]
-///        w       = (x - "<w>_zero_point") * "<w>_scale"         both float [rows, groups, 1]
-///                  -> Reshape [rows, groups*groupSize] -> Slice cols -> Transpose (transposed)
-///                  -> Reshape to the ONNX dims
-///    Steps that would do nothing (the Slice when nothing was padded, the Sub when every zero
-///    point is 0, ...) are left out. Any cols work: padding happens after unpacking, so the
+///        field j = Mod(BitShift(P, s*j, RIGHT), 2^s)   (j < 8/s; no shift for j = 0, no Mod
+///                  for the top field; the shift amounts and moduli are uint8 scalars
+///                  "uint8_<k>" shared by all weights)
+///        codes   = Concat(field 0..8/s-1, axis 1)    ([bytes, 8/s]: the codes in order)
+///        x       = Cast<float>(codes) [-> Reshape [-1] -> Slice to rows*cols when the last
+///                  byte is padded], then
+///          one group per row, not transposed:
+///                  -> Reshape to the ONNX dims; w = (x - zero_point) * "<w>_scale" with scale
+///                  (and a per-row zero point) [rows, 1, ...] broadcasting over the row
+///          otherwise:
+///                  [-> Reshape [rows, cols] -> Pad cols to groups*groupSize when groups do
+///                  not divide cols] -> Reshape [rows, groups, groupSize];
+///                  w = (x - zero_point) * "<w>_scale", both float [rows, groups, 1]
+///                  [-> Reshape [rows, groups*groupSize] -> Slice cols -> Transpose
+///                  (transposed)] -> Reshape to the ONNX dims
+///    A zero point equal for every group (the +2^(bits-1) offset of symmetric grids) is a float
+///    scalar "float_<z>" shared by all weights; else "<w>_zero_point". A single group per row is
+///    exactly cols wide (groupSize 0, or at least cols). Steps that would do nothing are left
+///    out (the Sub when every zero point is 0, ...), so a symmetric 4-bit weight with one group
+///    per row takes 7 nodes. Any cols work: padding happens after unpacking, so the
 ///    initializer holds exactly packedBytes() bytes.
 ///
 /// Every new value and node is named after the weight ("<w>_q4", "<w>_scale", "<w>_dequant",

@@ -128,7 +128,9 @@ TEST(Calibration, EntropyAndMseClipOutliers) {
                          std::to_string(bits) + " range [" + std::to_string(r.min) + ", " +
                          std::to_string(r.max) + "]");
             EXPECT_FLOAT_EQ(r.min, -r.max);
-            EXPECT_GT(r.max, 3.0f);   // keeps the bulk (above 3 sigma)
+            // Keeps the bulk: above 3 sigma at 6 and 8 bits; at 4 bits the best clip of a
+            // Gaussian is about 2.55 sigma (Banner et al. 2019), so above 2.
+            EXPECT_GT(r.max, bits == 4 ? 2.0f : 3.0f);
             EXPECT_LT(r.max, 50.0f);  // well below the outliers at 100
             Range a = rangeOf(obs, bits, false, true);
             EXPECT_LE(a.min, 0.0f);

@@ -294,6 +294,29 @@ TEST(WeightExport, NamesStayUniqueForTwoWritesOfTheSameName) {
     expectClose(run(m.quantized, x, "renamed"), run(m.reference, x, "reference"), "renamed");
 }
 
+TEST(WeightExport, SharedUnpackConstantsNeverReuseAForeignTensor) {
+    // The packed form shares "uint8_<k>" / "float_<z>" scalars between weights; a value of that
+    // name that is not the same scalar (here a float "uint8_4" and a [1] "float_8") is left
+    // alone and the writer takes fresh names.
+    const QuantizedWeight q = randomWeight({8, 4, 3, 3}, false, {4, 0, false}, 6);
+    Written m{buildModel(q, true), buildModel(q, true)};
+    ir::Graph& g = *m.quantized.graph;
+    for (const char* name : {"uint8_4", "float_8"}) {
+        ir::Value* taken = *g.addValue(name);
+        g.setInitializer(taken, ir::Tensor::fromFloats(name, {1}, {4.0f}));
+    }
+    rewrite::Rewriter rw(g);
+    auto v = writeQuantizedWeight(rw, *g.findValue("w"), q);
+    ASSERT_TRUE(v) << v.error().message();
+    EXPECT_TRUE(g.validate().isOk()) << g.validate().message();
+    for (const char* name : {"uint8_4", "float_8"}) {
+        EXPECT_EQ(g.findValue(name)->initializer()->dtype, ir::DType::kFloat) << name;
+        EXPECT_FALSE(g.findValue(name)->hasUses()) << name << " was reused";
+    }
+    const engine::HostTensor x = inputFor(m.reference);
+    expectClose(run(m.quantized, x, "fresh names"), run(m.reference, x, "reference"), "fresh");
+}
+
 TEST(WeightExport, EnsureOpsetAddsOrRaisesOnlyWhenSafe) {
     ir::Model m;
     EXPECT_TRUE(ensureOpset(m, 13).isOk());
