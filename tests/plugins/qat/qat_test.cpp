@@ -23,6 +23,7 @@
 #include "core/engine/fake_quantize.h"
 #include "core/engine/plan.h"
 #include "core/engine/training_plan.h"
+#include "core/onnx/model_io.h"
 #include "core/train/lr_schedule.h"
 #include "core/train/optimizer.h"
 #include "core/train/trainer.h"
@@ -429,6 +430,36 @@ TEST(SimQat, TwoConvFoldMatchesFormula) {
     }
     expectNear(o.evaluation, batchNorm(c, false), 1e-4, "two-conv fold, evaluation as BN");
 }
+// A half-trained two-conv model saves and reloads (BatchNormFold with the com.whittle import),
+// and the inference Plan runs it as the frozen formula (BatchNormFold's inference kernel gives
+// the running statistics).
+TEST(SimQat, TwoConvFoldSavedAndReloadedRunsTheSame) {
+    ir::Model m = convBnModel();
+    const std::vector<float> w = floats(m, "w");
+    Applied a = applyAlgo("simqat", kTwoConv, m);
+    ASSERT_TRUE(a.algo);
+    const std::filesystem::path path =
+        std::filesystem::temp_directory_path() /
+        ("whittle_bnfold_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + ".onnx");
+    ASSERT_TRUE(onnx::saveModel(m, path).isOk());
+    auto loaded = onnx::loadModel(path);
+    std::filesystem::remove(path);
+    ASSERT_TRUE(loaded) << loaded.error().message();
+    EXPECT_EQ(countOps(*loaded->graph, "BatchNormFold"), 1);
+    EXPECT_EQ(loaded->opsetVersion("com.whittle"), 1);
+    const HostTensor x = gridInput(8);
+    auto before = engine::Plan::compile(m);
+    auto after = engine::Plan::compile(*loaded);
+    ASSERT_TRUE(before) << before.error().message();
+    ASSERT_TRUE(after) << after.error().message();
+    auto yb = before->run({x});
+    auto ya = after->run({x});
+    ASSERT_TRUE(yb && ya);
+    EXPECT_EQ((*yb)[0].toFloats(), (*ya)[0].toFloats());
+    expectNear((*ya)[0].toFloats(), twoConvFormula(x, w, kMean, kVar, true), 1e-4, "reloaded, inference Plan");
+    EXPECT_TRUE(engine::TrainingPlan::compile(*loaded));
+}
+
 // freeze_bn: the step before it uses c0's batch statistics and moves the running ones
 // (momentum 0.9, biased variance, as BatchNormalization); from it on the output is the frozen
 // formula with the running statistics, which stay as they are.
