@@ -1,3 +1,4 @@
+#include "core/engine/batch_norm_fold.h"
 #include "core/engine/fake_quantize.h"
 #include "core/engine/kernel_registry.h"
 
@@ -60,6 +61,10 @@ void registerOpTraits(KernelRegistry& registry) {
         return node.attrInt("observe", 0) != 0 ? std::vector<int>{1, 2, 3, 4} : std::vector<int>{};
     };
     registry.setTraits(std::string(kWhittleDomain), std::string(kFakeQuantizeOp), fq);
+    // BatchNormFold keeps BatchNormalization's running mean and variance as state.
+    OpTraits bnf;
+    bnf.stateInputs = {1, 2};
+    registry.setTraits(std::string(kWhittleDomain), std::string(kBatchNormFoldOp), bnf);
 }
 
 }  // namespace wh::engine

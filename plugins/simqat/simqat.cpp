@@ -12,10 +12,19 @@
 //                statistics in training (running ones in evaluation). k is built from standard
 //                ops on BN's initializers (Add, Sqrt, Div, Reshape, Mul): γ trains through it,
 //                running_var is BN state (updated by BN, read by the Add, never trained).
-//   two-conv fold (one_conv_fold = false): not implemented (kUnsupported naming the parameter).
+//   two-conv fold (one_conv_fold = false; Jacob et al. 2018, Fig. C.8), σ = sqrt(running_var + ε):
+//                    c0 = Conv(x, W) + b      μ_B, σ_B = BatchNormFold(c0)
+//                    c = Conv(x, FQ(W · γ/σ))     y = c · σ/σ_B + β − γ · (μ_B − b)/σ_B
+//                the quantized weight is the folded one and the output is corrected to the batch
+//                statistics of a float copy of the Conv. BatchNormFold (com.whittle, core/engine/
+//                batch_norm_fold.h) gives the batch mean and std and keeps the running ones as
+//                state; frozen (freeze_bn) or in evaluation it gives the running ones, so y =
+//                c + β − γ · (μ − b)/σ, what convert deploys. The rest is standard ops; the BN
+//                node is replaced by the last Add.
 //
 // Callbacks: the quantization delay (the "enabled" knob of each FakeQuantize, per kind) and
-// freeze_bn (NodeFlags::batchNormFrozen of every BatchNormalization from that step on).
+// freeze_bn (NodeFlags::batchNormFrozen of every BatchNormalization and BatchNormFold from that
+// step on).
 // convert folds every wrapped BatchNormalization into its Conv and emits QDQ.
 
 #include <algorithm>
@@ -34,6 +43,7 @@
 #include "core/algo/quant/calibration.h"
 #include "core/algo/quant/layers.h"
 #include "core/algo/quant/qdq.h"
+#include "core/engine/batch_norm_fold.h"
 #include "core/engine/fake_quantize.h"
 #include "qat_common.h"
 
@@ -50,17 +60,21 @@ using qat::nodeNamed;
 
 constexpr int kBits = 8;  // the seed accepts INT8 only
 
-enum class BnForm { kNoFold, kOneConvFold };
+enum class BnForm { kNoFold, kOneConvFold, kTwoConvFold };
 
-// One Conv → BatchNormalization wrapped as a unit; node names (stable across the training
-// plan's clone and write-back, unlike pointers).
+// One Conv → BatchNormalization wrapped as a unit; node and value names (stable across the
+// training plan's clone and write-back, unlike pointers).
 struct BnUnit {
     BnForm form = BnForm::kNoFold;
     std::string conv;
-    std::string bn;
+    std::string bn;      // the BatchNormalization; two-conv fold: the Add that replaced it
     std::string weight;  // the Conv's original weight initializer
     std::string bias;    // the Conv's original bias initializer ("" when none)
-    // One-conv fold: the nodes computing k, W·k, c / k (+ b), in an order they can be erased.
+    // The BatchNormalization's initializers and epsilon (the two-conv fold erases the node).
+    std::string gamma, beta, mean, var;
+    float eps = 1e-5f;
+    // The nodes the fold added (k, W·k, c / k (+ b); the two-conv fold's statistics Conv,
+    // BatchNormFold and correction), in an order they can be erased.
     std::vector<std::string> foldNodes;
 };
 
@@ -146,10 +160,7 @@ public:
                          "simqat: act_per_channel must be false (activations are quantized per "
                          "tensor, as in the seed)");
         const bool fold = m_p.getBool("enable_fusion") && m_p.getBool("bn_fold");
-        if (fold && !m_p.getBool("one_conv_fold"))
-            return error(StatusCode::kUnsupported,
-                         "simqat: one_conv_fold = false (the two-conv BN fold of Jacob et al.) is "
-                         "not implemented; set one_conv_fold true, or bn_fold false");
+        const BnForm foldForm = m_p.getBool("one_conv_fold") ? BnForm::kOneConvFold : BnForm::kTwoConvFold;
         ctx.seed = static_cast<uint64_t>(m_p.getInt("seed"));
         ir::Graph& g = rw.graph();
         ApplyReport report;
@@ -205,7 +216,7 @@ public:
         const bool wPerChannel = m_p.getBool("weight_per_channel");
         const bool wSym = m_p.getBool("weight_symmetric");
         const bool wNarrow = m_p.getBool("weight_narrow_range");
-        int folded = 0, unfolded = 0;
+        int oneConv = 0, twoConv = 0, unfolded = 0;
         for (std::size_t i = 0; i < layers.size(); ++i) {
             LayerWeight& l = layers[i];
             ir::Node* bn = bnOf[i];
@@ -227,15 +238,23 @@ public:
                 unit.bn = bn->name;
                 unit.weight = l.weight->name();
                 if (l.node->numInputs() > 2 && l.node->input(2)) unit.bias = l.node->input(2)->name();
-                unit.form = fold ? BnForm::kOneConvFold : BnForm::kNoFold;
+                unit.gamma = bn->input(1)->name();
+                unit.beta = bn->input(2)->name();
+                unit.mean = bn->input(3)->name();
+                unit.var = bn->input(4)->name();
+                unit.eps = bn->attrFloat("epsilon", 1e-5f);
+                unit.form = fold ? foldForm : BnForm::kNoFold;
             }
-            if (bn && fold) {
+            if (bn && unit.form == BnForm::kOneConvFold) {
                 WH_ASSIGN_OR_RETURN(quantized, buildOneConvFold(rw, *l.node, *bn, unit, w));
-                ++folded;
+                ++oneConv;
+            } else if (bn && unit.form == BnForm::kTwoConvFold) {
+                WH_ASSIGN_OR_RETURN(quantized, buildTwoConvFold(rw, *l.node, *bn, unit, w));
+                ++twoConv;
             } else if (bn) {
                 ++unfolded;
             }
-            // Initial scales from the weights the quantizer sees (W, or W·k).
+            // Initial scales from the weights the quantizer sees (W, or W·γ/σ).
             std::vector<float> mins, maxs, scale, zp;
             qat::channelMinMax(w, wdims, spec.axis, mins, maxs);
             for (std::size_t c = 0; c < mins.size(); ++c) {
@@ -272,7 +291,8 @@ public:
             m_actFq.push_back(fq->name);
         }
         for (ir::Node* n : g.nodes())
-            if (n->opType == "BatchNormalization") {
+            if (n->opType == "BatchNormalization" ||
+                (n->domain == engine::kWhittleDomain && n->opType == engine::kBatchNormFoldOp)) {
                 WH_RETURN_IF_ERROR(ensureName(rw, *n));
                 m_batchNorms.push_back(n->name);
             }
@@ -283,7 +303,8 @@ public:
             layers.size(), wPerChannel ? "per channel" : "per tensor",
             wSym ? "symmetric" : "asymmetric", acts.size(), aSym ? "symmetric" : "asymmetric",
             samples));
-        if (folded) report.notes.push_back(fmt::format("{} Conv → BatchNormalization with the one-conv BN fold", folded));
+        if (oneConv) report.notes.push_back(fmt::format("{} Conv → BatchNormalization with the one-conv BN fold", oneConv));
+        if (twoConv) report.notes.push_back(fmt::format("{} Conv → BatchNormalization with the two-conv BN fold", twoConv));
         if (unfolded) report.notes.push_back(fmt::format("{} Conv → BatchNormalization without fold (folded at convert)", unfolded));
         if (m_actDelay > 0 || m_weightDelay > 0)
             report.notes.push_back(fmt::format("quantization delay: activations {} steps, weights {} steps",
@@ -332,18 +353,8 @@ private:
         ir::Graph& g = rw.graph();
         const std::string base = conv.name.empty() ? conv.output(0)->name() : conv.name;
         const float eps = bn.attrFloat("epsilon", 1e-5f);
-        WH_ASSIGN_OR_RETURN(std::vector<float> gamma, floatValues(bn.input(1), "BN scale"));
-        WH_ASSIGN_OR_RETURN(std::vector<float> var, floatValues(bn.input(4), "BN variance"));
+        WH_RETURN_IF_ERROR(foldInitialWeight(conv, bn, w));
         const std::vector<int64_t> wdims = conv.input(1)->initializer()->dims;
-        const int64_t channels = wdims[0];
-        if (static_cast<int64_t>(gamma.size()) != channels || static_cast<int64_t>(var.size()) != channels)
-            return error(StatusCode::kBadInput, "simqat: BN '{}' has {} channels, Conv '{}' {}",
-                         bn.name, gamma.size(), conv.name, channels);
-        // Initial W·k for the quantizer's scales.
-        for (std::size_t i = 0; i < w.size(); ++i) {
-            const std::size_t c = qat::channelOf(i, wdims, 0);
-            w[i] *= gamma[c] / std::sqrt(var[c] + eps);
-        }
         std::vector<int64_t> wShape(wdims.size(), 1), yShape(wdims.size(), 1);
         wShape[0] = -1;
         yShape[1] = -1;
@@ -385,11 +396,119 @@ private:
         return wf;
     }
 
+    // Sets `w` (the Conv's weight values) to W · γ / sqrt(running_var + ε) per output channel:
+    // the folded weight's initial values, for the quantizer's initial scales.
+    static Status foldInitialWeight(const ir::Node& conv, const ir::Node& bn, std::vector<float>& w) {
+        const float eps = bn.attrFloat("epsilon", 1e-5f);
+        WH_ASSIGN_OR_RETURN_STATUS(std::vector<float> gamma, floatValues(bn.input(1), "BN scale"));
+        WH_ASSIGN_OR_RETURN_STATUS(std::vector<float> var, floatValues(bn.input(4), "BN variance"));
+        const std::vector<int64_t> wdims = conv.input(1)->initializer()->dims;
+        const int64_t channels = wdims[0];
+        if (static_cast<int64_t>(gamma.size()) != channels || static_cast<int64_t>(var.size()) != channels)
+            return makeStatus(StatusCode::kBadInput, "simqat: BN '{}' has {} channels, Conv '{}' {}",
+                              bn.name, gamma.size(), conv.name, channels);
+        for (std::size_t i = 0; i < w.size(); ++i) {
+            const std::size_t c = qat::channelOf(i, wdims, 0);
+            w[i] *= gamma[c] / std::sqrt(var[c] + eps);
+        }
+        return Status::ok();
+    }
+
+    // Two-conv fold (GOLDEN_STICK.md §3.4; Jacob et al. 2018, Fig. C.8), σ = sqrt(var + ε)
+    // from the running variance, per output channel:
+    //   c0 = Conv(x, W) + b                a float copy of the Conv, for the statistics only
+    //   μ_B, σ_B = BatchNormFold(c0)       the batch's; the running μ, σ when frozen or in
+    //                                      evaluation (core/engine/batch_norm_fold.h)
+    //   c = Conv(x, FQ(W · γ/σ))           the original Conv, without its bias
+    //   y = c · σ/σ_B + β − γ · (μ_B − b)/σ_B
+    // from standard ops with gradients (Add, Sqrt, Div, Reshape, Mul, Sub). c0 keeps the bias so
+    // that BatchNormFold's running mean goes on meaning the BN's (the mean of Conv(x, W) + b,
+    // as in the float model); μ_B − b is the mean of Conv(x, W), whose scaling the folded
+    // weight carries. The seed refuses a Conv with bias; for b = 0 this is its formula. Frozen
+    // (μ_B = μ, σ_B = σ): y = c + β + γ (b − μ)/σ, convert's folded bias. The BN is replaced
+    // by the last Add (same name, same output); its running statistics are BatchNormFold's
+    // state, γ and β train through the graph. Returns W · γ/σ (for the quantizer) and sets `w`
+    // to its initial values.
+    Expected<ir::Value*> buildTwoConvFold(rewrite::Rewriter& rw, ir::Node& conv, ir::Node& bn,
+                                          BnUnit& unit, std::vector<float>& w) {
+        ir::Graph& g = rw.graph();
+        const std::string base = conv.name.empty() ? conv.output(0)->name() : conv.name;
+        const float eps = bn.attrFloat("epsilon", 1e-5f);
+        WH_RETURN_IF_ERROR(foldInitialWeight(conv, bn, w));
+        const std::vector<int64_t> wdims = conv.input(1)->initializer()->dims;
+        std::vector<int64_t> wShape(wdims.size(), 1), yShape(wdims.size(), 1);
+        wShape[0] = -1;
+        yShape[1] = -1;
+        WH_ASSIGN_OR_RETURN(ir::Value * epsV, addFloatInitializer(rw, base + "_bn_eps", {}, {eps}));
+        WH_ASSIGN_OR_RETURN(ir::Value * wShapeV, addInt64Initializer(rw, base + "_k_wshape", wShape));
+        WH_ASSIGN_OR_RETURN(ir::Value * yShapeV, addInt64Initializer(rw, base + "_k_yshape", yShape));
+        const std::string gamma = bn.input(1)->name(), beta = bn.input(2)->name();
+        const std::string mean = bn.input(3)->name(), var = bn.input(4)->name();
+        std::vector<std::string> made;  // creation order
+        auto insert = [&](rewrite::NewNode n, const std::string& suffix, ir::Node& before) -> Expected<ir::Node*> {
+            n.name = freshName(g, base + suffix);
+            WH_ASSIGN_OR_RETURN(ir::Node * node, rw.insertBefore(before, std::move(n)));
+            made.push_back(node->name);
+            return node;
+        };
+        auto add = [&](const char* op, std::vector<std::string> inputs, const std::string& suffix,
+                       ir::Node& before) -> Expected<ir::Value*> {
+            rewrite::NewNode n(op, std::move(inputs), {freshName(g, base + suffix)});
+            WH_ASSIGN_OR_RETURN(ir::Node * node, insert(std::move(n), suffix, before));
+            return node->output(0);
+        };
+        // The statistics: a float Conv with the original's inputs and attributes.
+        std::vector<std::string> convInputs;
+        for (const ir::Value* v : conv.inputs()) convInputs.push_back(v ? v->name() : std::string());
+        rewrite::NewNode c0("Conv", convInputs, {freshName(g, base + "_bn_stats_in")});
+        for (const ir::Attribute& a : conv.attributes()) c0.attributes.push_back(a.clone());
+        WH_ASSIGN_OR_RETURN(ir::Node * c0Node, insert(std::move(c0), "_bn_stats_conv", conv));
+        rewrite::NewNode f(std::string(engine::kBatchNormFoldOp), {c0Node->output(0)->name(), mean, var},
+                           {freshName(g, base + "_bn_batch_mean"), freshName(g, base + "_bn_batch_std")});
+        f.domain = std::string(engine::kWhittleDomain);
+        f.attributes.push_back(ir::Attribute::makeFloat("epsilon", eps));
+        f.attributes.push_back(ir::Attribute::makeFloat("momentum", bn.attrFloat("momentum", 0.9f)));
+        WH_ASSIGN_OR_RETURN(ir::Node * fold, insert(std::move(f), "_bn_fold_stats", conv));
+        const std::string muB = fold->output(0)->name(), sigmaB = fold->output(1)->name();
+        // W · γ/σ for the quantized Conv (running σ, as the one-conv fold).
+        WH_ASSIGN_OR_RETURN(ir::Value * ve, add("Add", {var, epsV->name()}, "_bn_var_eps", conv));
+        WH_ASSIGN_OR_RETURN(ir::Value * sigma, add("Sqrt", {ve->name()}, "_bn_sigma", conv));
+        WH_ASSIGN_OR_RETURN(ir::Value * k, add("Div", {gamma, sigma->name()}, "_bn_k", conv));
+        WH_ASSIGN_OR_RETURN(ir::Value * kw, add("Reshape", {k->name(), wShapeV->name()}, "_bn_k_w", conv));
+        WH_ASSIGN_OR_RETURN(ir::Value * wf, add("Mul", {conv.input(1)->name(), kw->name()}, "_w_folded", conv));
+        WH_RETURN_IF_ERROR(rw.setInput(conv, 1, wf));
+        ir::Value* bias = conv.numInputs() > 2 ? conv.input(2) : nullptr;
+        if (bias) WH_RETURN_IF_ERROR(rw.setInput(conv, 2, nullptr));
+        // The correction to batch statistics: c · σ/σ_B + (β − γ · (μ_B − b)/σ_B).
+        WH_ASSIGN_OR_RETURN(ir::Value * r, add("Div", {sigma->name(), sigmaB}, "_bn_correction", bn));
+        WH_ASSIGN_OR_RETURN(ir::Value * ry, add("Reshape", {r->name(), yShapeV->name()}, "_bn_correction_y", bn));
+        WH_ASSIGN_OR_RETURN(ir::Value * scaled, add("Mul", {conv.output(0)->name(), ry->name()}, "_bn_corrected", bn));
+        std::string centre = muB;
+        if (bias) {
+            WH_ASSIGN_OR_RETURN(ir::Value * m, add("Sub", {muB, bias->name()}, "_bn_batch_mean_nobias", bn));
+            centre = m->name();
+        }
+        WH_ASSIGN_OR_RETURN(ir::Value * gm, add("Mul", {gamma, centre}, "_bn_gamma_mean", bn));
+        WH_ASSIGN_OR_RETURN(ir::Value * gms, add("Div", {gm->name(), sigmaB}, "_bn_gamma_mean_std", bn));
+        WH_ASSIGN_OR_RETURN(ir::Value * off, add("Sub", {beta, gms->name()}, "_bn_offset", bn));
+        WH_ASSIGN_OR_RETURN(ir::Value * offY, add("Reshape", {off->name(), yShapeV->name()}, "_bn_offset_y", bn));
+        // The BN's place, name and output go to the last Add.
+        rewrite::NewNode y("Add", {scaled->name(), offY->name()}, {bn.output(0)->name()});
+        y.name = bn.name;
+        WH_ASSIGN_OR_RETURN(ir::Node * yNode, rw.replace(bn, std::move(y)));
+        unit.bn = yNode->name;
+        // Erase order: consumers first.
+        unit.foldNodes.assign(made.rbegin(), made.rend());
+        return wf;
+    }
+
     // Folds one wrapped BN into its Conv for deployment (GOLDEN_STICK.md §3.4 "Deploy fold"):
     //   σ = sqrt(running_var + ε), f = γ / σ,  W_d = W · f,  b_d = β + (b − μ) · f
     // (BN(Wx + b) = f (Wx + b − μ) + β). One-conv fold: W_d = W · k is what the quantizer
-    // observed, so its scale is kept. No fold: the quantizer observed W, so its per-channel scale
-    // is re-derived from W_d's range (the seed attaches W's parameters to W_d; ours fit).
+    // observed, so its scale is kept; likewise the two-conv fold (W · γ/σ), whose b_d is the
+    // frozen form of its correction. No fold: the quantizer observed W, so its per-channel scale
+    // is re-derived from W_d's range (the seed attaches W's parameters to W_d; ours fit). The
+    // seed refuses a Conv with bias; b enters b_d here.
     Status foldUnit(rewrite::Rewriter& rw, const BnUnit& u) {
         ir::Graph& g = rw.graph();
         ir::Node* conv = nodeNamed(g, u.conv);
@@ -400,11 +519,11 @@ private:
         ir::Node* fq = conv->input(1) ? conv->input(1)->producer() : nullptr;
         if (!fq || !isFakeQuantize(*fq))
             return makeStatus(StatusCode::kBadInput, "simqat: Conv '{}' weight is not fake-quantized", u.conv);
-        const float eps = bn->attrFloat("epsilon", 1e-5f);
-        WH_ASSIGN_OR_RETURN_STATUS(std::vector<float> gamma, floatValues(bn->input(1), "BN scale"));
-        WH_ASSIGN_OR_RETURN_STATUS(std::vector<float> beta, floatValues(bn->input(2), "BN bias"));
-        WH_ASSIGN_OR_RETURN_STATUS(std::vector<float> mean, floatValues(bn->input(3), "BN mean"));
-        WH_ASSIGN_OR_RETURN_STATUS(std::vector<float> var, floatValues(bn->input(4), "BN variance"));
+        const float eps = u.eps;
+        WH_ASSIGN_OR_RETURN_STATUS(std::vector<float> gamma, floatValues(g.findValue(u.gamma), "BN scale"));
+        WH_ASSIGN_OR_RETURN_STATUS(std::vector<float> beta, floatValues(g.findValue(u.beta), "BN bias"));
+        WH_ASSIGN_OR_RETURN_STATUS(std::vector<float> mean, floatValues(g.findValue(u.mean), "BN mean"));
+        WH_ASSIGN_OR_RETURN_STATUS(std::vector<float> var, floatValues(g.findValue(u.var), "BN variance"));
         ir::Value* wv = g.findValue(u.weight);
         WH_ASSIGN_OR_RETURN_STATUS(std::vector<float> w, floatValues(wv, "Conv weight"));
         const std::vector<int64_t> wdims = wv->initializer()->dims;
@@ -443,7 +562,8 @@ private:
                 WH_RETURN_STATUS_IF_ERROR(rw.replaceInitializer(*zv, std::move(zt)));
             }
         }
-        // The quantizer reads W_d; the Conv gets b_d; the BN (and the k subgraph) go.
+        // The quantizer reads W_d; the Conv gets b_d; the BN (or the two-conv fold's last Add)
+        // and the nodes the fold added go.
         WH_RETURN_STATUS_IF_ERROR(rw.setInput(*fq, 0, wd));
         WH_RETURN_STATUS_IF_ERROR(setBias(rw, conv, bdv));
         WH_RETURN_STATUS_IF_ERROR(rw.setInput(*bn, 0, conv->output(0)));
@@ -478,7 +598,7 @@ AlgorithmInfo simqatInfo() {
     info.description =
         "The seed's SimQAT: 8-bit fake quantizers that observe each batch's range (weights per "
         "channel symmetric, activations per tensor asymmetric), optional BN folding while "
-        "training (one-conv fold), quantization delay and BN freezing; exported as QDQ ONNX with "
+        "training (one-conv or two-conv fold), quantization delay and BN freezing; exported as QDQ ONNX with "
         "BatchNormalization folded.";
     info.supportedOps = {"Conv", "Gemm", "MatMul"};
     constexpr int64_t kMaxSteps = std::numeric_limits<int32_t>::max();
@@ -494,7 +614,7 @@ AlgorithmInfo simqatInfo() {
         ParamSpec::boolean("weight_narrow_range", false, "drop the weight grid's lowest code ([-127, 127])").alias("narrow_range").inGroup("weights"),
         ParamSpec::boolean("enable_fusion", false, "fuse Conv → BatchNormalization for bn_fold (the seed's Conv2dBn)").inGroup("batch norm"),
         ParamSpec::boolean("bn_fold", false, "simulate BN folding while training (needs enable_fusion)").inGroup("batch norm"),
-        ParamSpec::boolean("one_conv_fold", true, "one-conv fold (quantize W·γ/σ, BN on c·σ/γ); false = two-conv fold (not implemented)").inGroup("batch norm"),
+        ParamSpec::boolean("one_conv_fold", true, "one-conv fold (quantize W·γ/σ, BN on c·σ/γ); false = two-conv fold (a float Conv for the batch statistics, y = c·σ/σ_B + β − γ·μ_B/σ_B)").inGroup("batch norm"),
         ParamSpec::integer("freeze_bn", 10000000, 0, kMaxSteps, "step from which every BatchNormalization uses its running statistics").inGroup("batch norm"),
         ParamSpec::real("act_ema_decay", 0.0, 0.0, 0.9999, "EMA of the observed activation range (0 = the current batch's, as the seed)").inGroup("activations"),
         ParamSpec::integer("calibration_samples", 256, 0, 1000000, "images for the initial activation ranges (0 = the seed's [-6, 6])").alias("samples").inGroup("activations"),

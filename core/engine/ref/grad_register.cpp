@@ -1,3 +1,4 @@
+#include "core/engine/batch_norm_fold.h"
 #include "core/engine/fake_quantize.h"
 #include "core/engine/ref/grad_kernels.h"
 
@@ -9,6 +10,7 @@ void registerReferenceGradients(GradRegistry& registry) {
     ref::registerNnGradients(registry);
     ref::nn::registerResizeGradient(registry);
     registerFakeQuantizeGradient(registry);
+    registerBatchNormFoldGradient(registry);
 }
 
 }  // namespace wh::engine

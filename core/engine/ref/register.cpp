@@ -1,3 +1,4 @@
+#include "core/engine/batch_norm_fold.h"
 #include "core/engine/fake_quantize.h"
 #include "core/engine/ref/ref_kernels.h"
 
@@ -11,6 +12,7 @@ void registerReferenceKernels(KernelRegistry& registry) {
     ref::registerMoreOps(registry);
     ref::registerQuantOps(registry);
     registerFakeQuantizeKernel(registry);
+    registerBatchNormFoldKernel(registry);
 }
 
 }  // namespace wh::engine

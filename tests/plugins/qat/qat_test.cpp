@@ -23,6 +23,7 @@
 #include "core/engine/fake_quantize.h"
 #include "core/engine/plan.h"
 #include "core/engine/training_plan.h"
+#include "core/onnx/model_io.h"
 #include "core/train/lr_schedule.h"
 #include "core/train/optimizer.h"
 #include "core/train/trainer.h"
@@ -87,6 +88,28 @@ int countOps(const ir::Graph& g, const std::string& op) {
     for (const ir::Node* node : g.nodes()) n += node->opType == op;
     return n;
 }
+
+// A tiny in-memory dataset for the Trainer the callbacks need.
+class RandomDataset : public data::Dataset {
+public:
+    RandomDataset(engine::Dims dims, int64_t n) : m_dims(std::move(dims)), m_n(n) {}
+    int64_t size() const override { return m_n; }
+    engine::Dims sampleDims() const override { return m_dims; }
+    int64_t numClasses() const override { return 10; }
+    int64_t get(int64_t index, float* out) const override {
+        Rng rng(static_cast<uint64_t>(index) + 1);
+        int64_t n = 1;
+        for (int64_t d : m_dims) n *= d;
+        for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(rng.normal());
+        return label(index);
+    }
+    int64_t label(int64_t index) const override { return index % 10; }
+    float blackValue(int64_t) const override { return 0.0f; }
+
+private:
+    engine::Dims m_dims;
+    int64_t m_n;
+};
 
 // ---- SimQAT BN forms -----------------------------------------------------------------------
 
@@ -327,36 +350,240 @@ TEST(SimQat, OneConvFoldTrainsWeightAndGamma) {
     }
 }
 
-TEST(SimQat, TwoConvFoldIsRefused) {
+// Two-conv fold: c0 = conv(x, W) + b gives the batch statistics μ_B, σ_B (biased variance);
+// c = conv(x, FQ(W·γ/σ)) with the running σ; y = c·σ/σ_B + β − γ·(μ_B − b)/σ_B in training
+// before freeze_bn, y = c + β − γ·(μ − b)/σ after it and in evaluation.
+const std::map<std::string, algo::ParamValue> kTwoConv{{"calibration_samples", int64_t{0}},
+                                                       {"enable_fusion", true},
+                                                       {"bn_fold", true},
+                                                       {"one_conv_fold", false}};
+
+// Per-channel mean and biased variance of [N, C, H, W] values.
+void channelStats(const std::vector<double>& v, std::vector<double>& mean, std::vector<double>& var) {
+    const int64_t hw = kH * kW;
+    mean.assign(kCout, 0.0);
+    var.assign(kCout, 0.0);
+    for (int64_t c = 0; c < kCout; ++c) {
+        for (int64_t n = 0; n < kN; ++n)
+            for (int64_t k = 0; k < hw; ++k) mean[c] += v[(n * kCout + c) * hw + k];
+        mean[c] /= kN * hw;
+        for (int64_t n = 0; n < kN; ++n)
+            for (int64_t k = 0; k < hw; ++k) {
+                const double d = v[(n * kCout + c) * hw + k] - mean[c];
+                var[c] += d * d;
+            }
+        var[c] /= kN * hw;
+    }
+}
+
+// The two-conv formula for input x, weight w and running statistics (mean, var); `frozen`: the
+// running statistics in place of the batch's. Also gives the batch statistics of c0.
+std::vector<double> twoConvFormula(const HostTensor& x, const std::vector<float>& w,
+                                   const std::vector<float>& mean, const std::vector<float>& var,
+                                   bool frozen, std::vector<double>* batchMean = nullptr,
+                                   std::vector<double>* batchVar = nullptr) {
+    std::vector<double> c0 = conv3x3(x, w);
+    for (std::size_t i = 0; i < c0.size(); ++i) c0[i] += kBias[(i / (kH * kW)) % kCout];
+    std::vector<double> muB, varB;
+    channelStats(c0, muB, varB);
+    if (batchMean) *batchMean = muB;
+    if (batchVar) *batchVar = varB;
+    std::vector<double> sigma(kCout), sigmaB(kCout);
+    std::vector<float> wf(w.size());
+    for (int64_t ch = 0; ch < kCout; ++ch) {
+        sigma[ch] = std::sqrt(static_cast<double>(var[ch]) + kEps);
+        sigmaB[ch] = frozen ? sigma[ch] : std::sqrt(varB[ch] + kEps);
+        if (frozen) muB[ch] = mean[ch];
+    }
+    for (std::size_t i = 0; i < w.size(); ++i)
+        wf[i] = static_cast<float>(w[i] * kGamma[i / (kCin * 9)] / sigma[i / (kCin * 9)]);
+    std::vector<double> y = conv3x3(x, fakeQuantWeight(wf, kCout));
+    for (std::size_t i = 0; i < y.size(); ++i) {
+        const std::size_t ch = (i / (kH * kW)) % kCout;
+        y[i] = y[i] * sigma[ch] / sigmaB[ch] + kBeta[ch] - kGamma[ch] * (muB[ch] - kBias[ch]) / sigmaB[ch];
+    }
+    return y;
+}
+
+TEST(SimQat, TwoConvFoldMatchesFormula) {
     ir::Model m = convBnModel();
-    const algo::AlgorithmInfo* info = algorithm("simqat");
-    ASSERT_TRUE(info);
-    algo::Params p(info->params);
-    ASSERT_TRUE(p.set("enable_fusion", true).isOk());
-    ASSERT_TRUE(p.set("bn_fold", true).isOk());
-    ASSERT_TRUE(p.set("one_conv_fold", false).isOk());
-    ASSERT_TRUE(p.set("calibration_samples", int64_t{0}).isOk());
-    auto algo = info->create(p);
-    ASSERT_TRUE(algo);
-    rewrite::Rewriter rw(*m.graph);
-    algo::AlgoContext ctx;
-    ctx.model = &m;
-    auto r = (*algo)->apply(rw, {}, ctx);
-    ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().code(), StatusCode::kUnsupported);
-    EXPECT_NE(r.error().message().find("one_conv_fold"), std::string::npos) << r.error().message();
+    const std::vector<float> w = floats(m, "w");
+    Applied a = applyAlgo("simqat", kTwoConv, m);
+    ASSERT_TRUE(a.algo);
+    EXPECT_EQ(countOps(*m.graph, "BatchNormalization"), 0);
+    EXPECT_EQ(countOps(*m.graph, "BatchNormFold"), 1);
+    EXPECT_EQ(countOps(*m.graph, "Conv"), 2);
+    const HostTensor x = gridInput(4);
+    Outputs o = runApplied(m, x);
+    expectNear(o.training, twoConvFormula(x, w, kMean, kVar, false), 1e-4, "two-conv fold, training");
+    expectNear(o.evaluation, twoConvFormula(x, w, kMean, kVar, true), 1e-4, "two-conv fold, evaluation");
+    // The frozen form is the no-fold BN's output on the folded weight: BN(c·σ/γ + b) with running
+    // statistics is c + β − γ(μ − b)/σ.
+    std::vector<float> wk(w.size());
+    std::vector<double> k(kCout);
+    for (int64_t ch = 0; ch < kCout; ++ch) k[ch] = kGamma[ch] / std::sqrt(static_cast<double>(kVar[ch]) + kEps);
+    for (std::size_t i = 0; i < w.size(); ++i) wk[i] = static_cast<float>(w[i] * k[i / (kCin * 9)]);
+    std::vector<double> c = conv3x3(x, fakeQuantWeight(wk, kCout));
+    for (std::size_t i = 0; i < c.size(); ++i) {
+        const std::size_t ch = (i / (kH * kW)) % kCout;
+        c[i] = c[i] / k[ch] + kBias[ch];
+    }
+    expectNear(o.evaluation, batchNorm(c, false), 1e-4, "two-conv fold, evaluation as BN");
+}
+// A half-trained two-conv model saves and reloads (BatchNormFold with the com.whittle import),
+// and the inference Plan runs it as the frozen formula (BatchNormFold's inference kernel gives
+// the running statistics).
+TEST(SimQat, TwoConvFoldSavedAndReloadedRunsTheSame) {
+    ir::Model m = convBnModel();
+    const std::vector<float> w = floats(m, "w");
+    Applied a = applyAlgo("simqat", kTwoConv, m);
+    ASSERT_TRUE(a.algo);
+    const std::filesystem::path path =
+        std::filesystem::temp_directory_path() /
+        ("whittle_bnfold_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + ".onnx");
+    ASSERT_TRUE(onnx::saveModel(m, path).isOk());
+    auto loaded = onnx::loadModel(path);
+    std::filesystem::remove(path);
+    ASSERT_TRUE(loaded) << loaded.error().message();
+    EXPECT_EQ(countOps(*loaded->graph, "BatchNormFold"), 1);
+    EXPECT_EQ(loaded->opsetVersion("com.whittle"), 1);
+    const HostTensor x = gridInput(8);
+    auto before = engine::Plan::compile(m);
+    auto after = engine::Plan::compile(*loaded);
+    ASSERT_TRUE(before) << before.error().message();
+    ASSERT_TRUE(after) << after.error().message();
+    auto yb = before->run({x});
+    auto ya = after->run({x});
+    ASSERT_TRUE(yb && ya);
+    EXPECT_EQ((*yb)[0].toFloats(), (*ya)[0].toFloats());
+    expectNear((*ya)[0].toFloats(), twoConvFormula(x, w, kMean, kVar, true), 1e-4, "reloaded, inference Plan");
+    EXPECT_TRUE(engine::TrainingPlan::compile(*loaded));
+}
+
+// freeze_bn: the step before it uses c0's batch statistics and moves the running ones
+// (momentum 0.9, biased variance, as BatchNormalization); from it on the output is the frozen
+// formula with the running statistics, which stay as they are.
+TEST(SimQat, TwoConvFoldFreezeBn) {
+    ir::Model m = convBnModel();
+    const std::vector<float> w = floats(m, "w");
+    auto params = kTwoConv;
+    params["freeze_bn"] = int64_t{2};
+    Applied a = applyAlgo("simqat", params, m);
+    ASSERT_TRUE(a.algo);
+    auto callbacks = a.algo->callbacks(*m.graph);
+    ASSERT_EQ(callbacks.size(), 1u);
+    std::vector<float> y;
+    engine::TrainingOptions to;
+    to.loss = [&y](const engine::LossArgs& args) -> Expected<double> {
+        y.assign(args.outputs[0]->data<float>(), args.outputs[0]->data<float>() + args.outputs[0]->numElements());
+        zeroGrads(args);
+        return 0.0;
+    };
+    auto plan = engine::TrainingPlan::compile(m, to);
+    ASSERT_TRUE(plan) << plan.error().message();
+    auto ds = std::make_shared<RandomDataset>(engine::Dims{kCin, kH, kW}, 8);
+    data::DataLoader loader(ds, {});
+    train::Sgd sgd;
+    train::ConstantLr lr(0.0);
+    train::Trainer trainer(*plan, sgd, lr, loader, nullptr);
+    auto runningStats = [&](std::vector<float>& mean, std::vector<float>& var) {
+        for (const auto& [name, t] : plan->state()) {
+            if (name == "bn_m") mean.assign(t.data<float>(), t.data<float>() + t.numElements());
+            if (name == "bn_v") var.assign(t.data<float>(), t.data<float>() + t.numElements());
+        }
+        ASSERT_EQ(mean.size(), static_cast<std::size_t>(kCout));
+        ASSERT_EQ(var.size(), static_cast<std::size_t>(kCout));
+    };
+    const HostTensor x = gridInput(6);
+    ASSERT_TRUE(callbacks[0]->onStepBegin(trainer, 1).isOk());
+    ASSERT_TRUE(plan->forwardBackward(x, HostTensor::fromInt64s({kN}, {0, 0, 0, 0})));
+    std::vector<double> muB, varB;
+    expectNear(y, twoConvFormula(x, w, kMean, kVar, false, &muB, &varB), 1e-4,
+               "step 1 (before freeze_bn): batch statistics");
+    std::vector<float> mean, var;
+    runningStats(mean, var);
+    for (int64_t c = 0; c < kCout; ++c) {
+        EXPECT_NEAR(mean[c], 0.9 * kMean[c] + 0.1 * muB[c], 1e-5) << "running mean " << c;
+        EXPECT_NEAR(var[c], 0.9 * kVar[c] + 0.1 * varB[c], 1e-4) << "running var " << c;
+    }
+    ASSERT_TRUE(callbacks[0]->onStepBegin(trainer, 2).isOk());
+    ASSERT_TRUE(plan->forwardBackward(x, HostTensor::fromInt64s({kN}, {0, 0, 0, 0})));
+    expectNear(y, twoConvFormula(x, w, mean, var, true), 1e-4, "step 2 (freeze_bn = 2): running statistics");
+    std::vector<float> mean2, var2;
+    runningStats(mean2, var2);
+    EXPECT_EQ(mean2, mean) << "frozen: the running mean must stay";
+    EXPECT_EQ(var2, var) << "frozen: the running variance must stay";
+}
+
+// With every quantizer off, the two-conv unit in training is BN(conv(x, W) + b) on batch
+// statistics, so its output and the gradients of W, γ, β (through both Convs, BatchNormFold
+// and the correction) are the no-fold graph's; the running statistics are state.
+TEST(SimQat, TwoConvFoldGradientsMatchBatchNormalization) {
+    struct Run {
+        std::vector<float> y;
+        std::map<std::string, std::vector<float>> grads;
+    };
+    auto run = [](const std::map<std::string, algo::ParamValue>& params) {
+        Run r;
+        ir::Model m = convBnModel();
+        Applied a = applyAlgo("simqat", params, m);
+        EXPECT_TRUE(a.algo);
+        engine::TrainingOptions to;
+        std::vector<float>* y = &r.y;
+        to.loss = [y](const engine::LossArgs& args) -> Expected<double> {  // sum(y · ramp)
+            y->assign(args.outputs[0]->data<float>(), args.outputs[0]->data<float>() + args.outputs[0]->numElements());
+            zeroGrads(args);
+            if (HostTensor* g = args.outputGrads[0])
+                for (int64_t i = 0; i < g->numElements(); ++i) g->data<float>()[i] = static_cast<float>(i % 7) / 7.0f;
+            return 0.0;
+        };
+        auto plan = engine::TrainingPlan::compile(m, to);
+        EXPECT_TRUE(plan) << plan.error().message();
+        if (!plan) return r;
+        for (const ir::Node* n : m.graph->nodes())
+            if (algo::quant::isFakeQuantize(*n)) plan->nodeFlags(n->id())->knobs["enabled"] = 0.0;
+        EXPECT_TRUE(plan->forwardBackward(gridInput(5), HostTensor::fromInt64s({kN}, {0, 0, 0, 0})));
+        EXPECT_EQ(plan->parameter("bn_m"), nullptr) << "running mean must be state";
+        EXPECT_EQ(plan->parameter("bn_v"), nullptr) << "running variance must be state";
+        for (const char* name : {"w", "bn_s", "bn_b"})
+            if (engine::Parameter* p = plan->parameter(name))
+                r.grads[name].assign(p->grad.data<float>(), p->grad.data<float>() + p->grad.numElements());
+        return r;
+    };
+    const Run bn = run({{"calibration_samples", int64_t{0}}});
+    const Run two = run(kTwoConv);
+    ASSERT_EQ(two.y.size(), bn.y.size());
+    std::vector<double> want(bn.y.begin(), bn.y.end());
+    expectNear(two.y, want, 1e-4, "two-conv vs no fold, unquantized output");
+    for (const char* name : {"w", "bn_s", "bn_b"}) {
+        ASSERT_TRUE(bn.grads.count(name) && two.grads.count(name)) << name;
+        const std::vector<float>& a = bn.grads.at(name);
+        const std::vector<float>& b = two.grads.at(name);
+        ASSERT_EQ(a.size(), b.size()) << name;
+        double worst = 0, scale = 0;
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            worst = std::max(worst, static_cast<double>(std::fabs(a[i] - b[i])));
+            scale = std::max(scale, static_cast<double>(std::fabs(a[i])));
+        }
+        EXPECT_GT(scale, 1e-3) << name << ": no gradient to compare";
+        EXPECT_LT(worst, 1e-3 * scale) << name << " gradient: max |diff| " << worst << " of " << scale;
+    }
 }
 
 // Deploy fold: after a few training forwards (running statistics and observed ranges move),
 // the converted QDQ model gives the applied model's evaluate() output within one step of the
 // output's 8-bit grid.
-void checkDeployFold(bool fold) {
+enum class Form { kNoFold, kOneConv, kTwoConv };
+
+void checkDeployFold(Form form) {
     ir::Model m = convBnModel();
     std::map<std::string, algo::ParamValue> params{{"calibration_samples", int64_t{0}}};
-    if (fold) {
+    if (form != Form::kNoFold) {
         params["enable_fusion"] = true;
         params["bn_fold"] = true;
+        params["one_conv_fold"] = form == Form::kOneConv;
     }
+    const char* what = form == Form::kNoFold ? "no fold" : form == Form::kOneConv ? "one-conv fold" : "two-conv fold";
     Applied a = applyAlgo("simqat", params, m);
     ASSERT_TRUE(a.algo);
     engine::TrainingOptions to;
@@ -378,6 +605,7 @@ void checkDeployFold(bool fold) {
     ASSERT_TRUE(convertAlgo(*a.algo, m).isOk());
     EXPECT_EQ(countOps(*m.graph, "BatchNormalization"), 0);
     EXPECT_EQ(countOps(*m.graph, "FakeQuantize"), 0);
+    EXPECT_EQ(countOps(*m.graph, "Conv"), 1) << what;
     for (const ir::Node* n : m.graph->nodes()) EXPECT_NE(n->domain, "com.whittle") << n->name;
     auto deployed = engine::Plan::compile(m);
     ASSERT_TRUE(deployed) << deployed.error().message();
@@ -393,34 +621,13 @@ void checkDeployFold(bool fold) {
         worst = std::max(worst, std::fabs(yw.data<float>()[i] - yg.data<float>()[i]));
     }
     const float step = (hi - lo) / 255.0f;
-    EXPECT_LE(worst, step) << (fold ? "one-conv fold" : "no fold") << ": max |diff| " << worst
+    EXPECT_LE(worst, step) << what << ": max |diff| " << worst
                            << ", output step " << step;
 }
 
-TEST(SimQat, DeployFoldNoFold) { checkDeployFold(false); }
-TEST(SimQat, DeployFoldOneConv) { checkDeployFold(true); }
-
-// A tiny in-memory dataset for the Trainer the callbacks need.
-class RandomDataset : public data::Dataset {
-public:
-    RandomDataset(engine::Dims dims, int64_t n) : m_dims(std::move(dims)), m_n(n) {}
-    int64_t size() const override { return m_n; }
-    engine::Dims sampleDims() const override { return m_dims; }
-    int64_t numClasses() const override { return 10; }
-    int64_t get(int64_t index, float* out) const override {
-        Rng rng(static_cast<uint64_t>(index) + 1);
-        int64_t n = 1;
-        for (int64_t d : m_dims) n *= d;
-        for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(rng.normal());
-        return label(index);
-    }
-    int64_t label(int64_t index) const override { return index % 10; }
-    float blackValue(int64_t) const override { return 0.0f; }
-
-private:
-    engine::Dims m_dims;
-    int64_t m_n;
-};
+TEST(SimQat, DeployFoldNoFold) { checkDeployFold(Form::kNoFold); }
+TEST(SimQat, DeployFoldOneConv) { checkDeployFold(Form::kOneConv); }
+TEST(SimQat, DeployFoldTwoConv) { checkDeployFold(Form::kTwoConv); }
 
 // x [N,1,8,8] → Conv → Relu → Flatten → Gemm → logits.
 ir::Model smallNet() {
@@ -528,9 +735,10 @@ TEST(SimQat, OneQuantizerPerTensor) {
     b.node("Gemm", {"f", "fc"}, {"logits"})->attributes().push_back(ir::Attribute::makeInt("transB", 1));
     b.output("logits", {10});
     ir::Model m = b.take();
-    for (bool fold : {false, true}) {
+    for (int form = 0; form < 3; ++form) {
+        const bool fold = form > 0;
         ir::Model mm = m.clone();
-        Applied a = applyAlgo("simqat", {{"calibration_samples", int64_t{0}}, {"enable_fusion", fold}, {"bn_fold", fold}}, mm);
+        Applied a = applyAlgo("simqat", {{"calibration_samples", int64_t{0}}, {"enable_fusion", fold}, {"bn_fold", fold}, {"one_conv_fold", form < 2}}, mm);
         ASSERT_TRUE(a.algo);
         int fqs = 0;
         for (const ir::Value* v : mm.graph->valueList()) {
@@ -543,8 +751,8 @@ TEST(SimQat, OneQuantizerPerTensor) {
         }
         // 4 weights + x, c1's BN output b1, r1, c2, c3, r2 (s is read by Relu only: its output
         // is quantized), f.
-        EXPECT_EQ(fqs, 4 + 7) << (fold ? "fold" : "no fold");
-        EXPECT_TRUE(engine::TrainingPlan::compile(mm)) << (fold ? "fold" : "no fold");
+        EXPECT_EQ(fqs, 4 + 7) << "form " << form;
+        EXPECT_TRUE(engine::TrainingPlan::compile(mm)) << "form " << form;
     }
 }
 
@@ -631,6 +839,123 @@ TEST(Lsq, TrainsAndConverts) {
     ASSERT_TRUE(trained);
     ASSERT_TRUE(convertAlgo(*a.algo, m).isOk());
     EXPECT_EQ(countOps(*m.graph, "FakeQuantize"), 0);
+    auto deployed = engine::Plan::compile(m);
+    ASSERT_TRUE(deployed) << deployed.error().message();
+    constexpr int64_t kSamples = 200;
+    HostTensor images(ir::DType::kFloat, {kSamples, 1, 28, 28});
+    for (int64_t i = 0; i < kSamples; ++i) (*testSet)->get(i, images.data<float>() + i * 784);
+    auto want = trained->evaluate(images);
+    auto got = deployed->run({images});
+    ASSERT_TRUE(want && got);
+    int agree = 0;
+    for (int64_t i = 0; i < kSamples; ++i) {
+        auto argmax = [&](const HostTensor& t) {
+            const float* r = t.data<float>() + i * 10;
+            return std::max_element(r, r + 10) - r;
+        };
+        agree += argmax((*want)[0]) == argmax((*got)[0]);
+    }
+    EXPECT_GE(agree, kSamples * 98 / 100) << agree << " / " << kSamples << " top-1 agree";
+}
+
+// A short SimQAT run with the two-conv fold through the Trainer and the plugin's callbacks:
+// the loss goes down, freeze_bn stops the running statistics (BatchNormFold's state) from the
+// step it names, and the converted QDQ model agrees with the trained one.
+TEST(SimQat, TwoConvFoldTrainsAndConverts) {
+    if (!std::filesystem::exists(kFashion)) GTEST_SKIP() << "no Fashion-MNIST at " << kFashion;
+    auto trainSet = data::IdxDataset::mnistLayout(kFashion, "train", data::Normalization::fashionMnist());
+    auto testSet = data::IdxDataset::mnistLayout(kFashion, "test", data::Normalization::fashionMnist());
+    ASSERT_TRUE(trainSet && testSet);
+    std::shared_ptr<data::Dataset> train = data::calibrationSubset(*trainSet, 2048, 3);
+
+    // image [N,1,28,28] → Conv(8) → BN → Relu → MaxPool → Conv(8, bias) → BN → Relu → Flatten
+    // → Gemm.
+    wh::testing::ModelBuilder b(13, 12);
+    b.input("image", {1, 28, 28});
+    b.conv3x3("image", "w1", 1, 8, "c1");
+    b.batchNorm("c1", "bn1", 8, "b1");
+    b.node("Relu", {"b1"}, {"r1"});
+    ir::Node* pool = b.node("MaxPool", {"r1"}, {"p1"});
+    pool->attributes().push_back(ir::Attribute::makeInts("kernel_shape", {2, 2}));
+    pool->attributes().push_back(ir::Attribute::makeInts("strides", {2, 2}));
+    b.weight("w2", {8, 8, 3, 3}, 8 * 9);
+    b.weight("w2b", {8}, 0, 0.05f);
+    b.node("Conv", {"p1", "w2", "w2b"}, {"c2"})->attributes().push_back(ir::Attribute::makeInts("pads", {1, 1, 1, 1}));
+    b.batchNorm("c2", "bn2", 8, "b2");
+    b.node("Relu", {"b2"}, {"r2"});
+    b.node("Flatten", {"r2"}, {"f"});
+    b.weight("fc", {10, 8 * 14 * 14}, 8 * 14 * 14);
+    b.weight("fcb", {10}, 0, 0.0f);
+    b.node("Gemm", {"f", "fc", "fcb"}, {"logits"})->attributes().push_back(ir::Attribute::makeInt("transB", 1));
+    b.output("logits", {10});
+    ir::Model m = b.take();
+
+    constexpr int64_t kSteps = 30, kFreeze = 20;
+    Applied a = applyAlgo("simqat", {{"enable_fusion", true}, {"bn_fold", true}, {"one_conv_fold", false},
+                                     {"calibration_samples", int64_t{128}}, {"freeze_bn", kFreeze}},
+                          m, train.get());
+    ASSERT_TRUE(a.algo);
+    EXPECT_EQ(countOps(*m.graph, "BatchNormalization"), 0);
+    EXPECT_EQ(countOps(*m.graph, "BatchNormFold"), 2);
+
+    auto plan = engine::TrainingPlan::compile(m);
+    ASSERT_TRUE(plan) << plan.error().message();
+    auto opt = train::makeOptimizer("adam");
+    ASSERT_TRUE(opt);
+    train::ConstantLr lr(1e-3);
+    data::DataLoader::Options lo;
+    lo.batchSize = 64;
+    lo.seed = 2;
+    data::DataLoader loader(train, lo);
+    // Losses, and the running statistics at the start of the first frozen step and at the end.
+    using Stats = std::map<std::string, std::vector<float>>;
+    class Recorder : public train::Callback {
+    public:
+        std::vector<double> losses;
+        Stats initial, atFreeze;
+        Stats stats(train::Trainer& t) {
+            Stats s;
+            for (const auto& [name, v] : t.plan().state())
+                if (name.rfind("bn", 0) == 0) s[name].assign(v.data<float>(), v.data<float>() + v.numElements());
+            return s;
+        }
+        Status onTrainBegin(train::Trainer& t) override {
+            initial = stats(t);
+            return Status::ok();
+        }
+        Status onStepBegin(train::Trainer& t, int64_t step) override {
+            if (step == kFreeze) atFreeze = stats(t);
+            return Status::ok();
+        }
+        Status onStepEnd(train::Trainer&, const train::StepInfo& s) override {
+            losses.push_back(s.loss);
+            return Status::ok();
+        }
+    } rec;
+    train::TrainerOptions topt;
+    topt.maxSteps = kSteps;
+    train::Trainer trainer(*plan, **opt, lr, loader, nullptr, topt);
+    for (train::Callback* cb : a.algo->callbacks(*m.graph)) trainer.addCallback(cb);
+    trainer.addCallback(&rec);
+    ASSERT_TRUE(trainer.run());
+    ASSERT_EQ(rec.losses.size(), static_cast<std::size_t>(kSteps));
+    const double first = (rec.losses[0] + rec.losses[1] + rec.losses[2]) / 3;
+    const double last = (rec.losses[kSteps - 3] + rec.losses[kSteps - 2] + rec.losses[kSteps - 1]) / 3;
+    EXPECT_LT(last, first * 0.8) << "loss " << first << " → " << last;
+    const Stats end = rec.stats(trainer);
+    EXPECT_EQ(end.size(), 4u) << "bn1_m, bn1_v, bn2_m, bn2_v are state";
+    for (const auto& [name, v] : end) {
+        EXPECT_NE(rec.initial.at(name), rec.atFreeze.at(name)) << name << " should move before freeze_bn";
+        EXPECT_EQ(rec.atFreeze.at(name), v) << name << " should stay from freeze_bn on";
+    }
+
+    ASSERT_TRUE(plan->writeBack(m).isOk());
+    auto trained = engine::TrainingPlan::compile(m);
+    ASSERT_TRUE(trained);
+    ASSERT_TRUE(convertAlgo(*a.algo, m).isOk());
+    EXPECT_EQ(countOps(*m.graph, "FakeQuantize"), 0);
+    EXPECT_EQ(countOps(*m.graph, "BatchNormFold"), 0);
+    EXPECT_EQ(countOps(*m.graph, "Conv"), 2);
     auto deployed = engine::Plan::compile(m);
     ASSERT_TRUE(deployed) << deployed.error().message();
     constexpr int64_t kSamples = 200;
