@@ -58,6 +58,7 @@ CLI::App* addCommand(CLI::App& app, Context& ctx, const std::string& name,
 void addEvalCommand(CLI::App& app, Context& ctx);
 void addRunCommand(CLI::App& app, Context& ctx);
 void addBenchCommand(CLI::App& app, Context& ctx);
+void addProfileCommand(CLI::App& app, Context& ctx);
 void addTrainCommand(CLI::App& app, Context& ctx);
 void addCompressCommand(CLI::App& app, Context& ctx);
 /// Loads the algorithm plugins (core/algo/plugin_loader.h); each that fails is a warning on

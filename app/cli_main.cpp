@@ -249,6 +249,7 @@ int main(int argc, char** argv) {
     wh::cli::addEvalCommand(app, engineCommands);
     wh::cli::addRunCommand(app, engineCommands);
     wh::cli::addBenchCommand(app, engineCommands);
+    wh::cli::addProfileCommand(app, engineCommands);
     wh::cli::addTrainCommand(app, engineCommands);
     wh::cli::addCompressCommand(app, engineCommands);
 

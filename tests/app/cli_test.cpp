@@ -239,6 +239,46 @@ TEST(Cli, BenchReportsLatency) {
     EXPECT_GE(j["mean_ms"].get<double>(), j["min_ms"].get<double>());
 }
 
+TEST(Cli, ProfileListsEveryNodeAndWritesCsv) {
+    const fs::path csv = fs::temp_directory_path() / "whittle-cli-profile.csv";
+    fs::remove(csv);
+    CliRun r = runCli("profile " + kSample + " --batch 2 --threads 1 --runs 3 --json --csv " +
+                      csv.string());
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    json j = json::parse(r.out);
+    EXPECT_EQ(j["batch"], 2);
+    ASSERT_TRUE(j["nodes"].is_array());
+    ASSERT_FALSE(j["nodes"].empty());
+    double sum = j["conversion_ms"].get<double>();
+    int timed = 0;
+    for (const json& n : j["nodes"]) {
+        for (const char* key : {"name", "op", "ms", "flops", "params", "act_bytes", "precision",
+                                "fused_into", "weight_bytes"})
+            EXPECT_TRUE(n.contains(key)) << key << " missing in " << n.dump();
+        sum += n["ms"].get<double>();
+        timed += n["ms"].get<double>() > 0;
+        if (!n["fused_into"].is_null()) EXPECT_EQ(n["ms"].get<double>(), 0.0) << n.dump();
+    }
+    EXPECT_GT(timed, 0);
+    EXPECT_NEAR(sum, j["total_ms"].get<double>(), 1e-6);
+    // One CSV row per node under the header.
+    std::ifstream in(csv);
+    ASSERT_TRUE(in) << csv;
+    std::string line;
+    int rows = 0;
+    std::getline(in, line);
+    EXPECT_EQ(line.rfind("name,op,ms,", 0), 0u) << line;
+    while (std::getline(in, line)) ++rows;
+    EXPECT_EQ(rows, static_cast<int>(j["nodes"].size()));
+    fs::remove(csv);
+
+    CliRun text = runCli("profile " + kSample + " --threads 1 --runs 2 --top 3");
+    ASSERT_EQ(text.exitCode, 0) << text.err;
+    EXPECT_NE(text.out.find("op type"), std::string::npos) << text.out;
+    CliRun bad = runCli("profile " + kSample + " --runs 0");
+    EXPECT_EQ(bad.exitCode, 1) << bad.err;
+}
+
 TEST(Cli, EvalCountsSamples) {
     if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "no Fashion-MNIST";
     CliRun r =
