@@ -206,11 +206,13 @@ void addBenchCommand(CLI::App& app, Context& ctx) {
                            {"p50_ms", r->p50Ms},
                            {"mean_ms", r->meanMs},
                            {"min_ms", r->minMs},
-                           {"iterations", args->options.iterations}});
+                           {"iterations", args->options.iterations},
+                           {"peak_rss_bytes", r->peakRssBytes}});
             else
-                std::printf("batch %lld, threads %d: p50 %.3f ms, mean %.3f ms, min %.3f ms\n",
+                std::printf("batch %lld, threads %d: p50 %.3f ms, mean %.3f ms, min %.3f ms; "
+                            "peak RSS %.1f MiB\n",
                             static_cast<long long>(r->batch), r->threads, r->p50Ms, r->meanMs,
-                            r->minMs);
+                            r->minMs, static_cast<double>(r->peakRssBytes) / (1 << 20));
             return 0;
         });
     });

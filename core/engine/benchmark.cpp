@@ -1,5 +1,7 @@
 #include "core/engine/benchmark.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 
@@ -129,6 +131,8 @@ Expected<BenchResult> benchmark(const ir::Model& model, const BenchOptions& opti
     BenchResult r;
     r.batch = options.batch;
     r.threads = options.threads > 0 ? options.threads : computeThreads();
+    if (rusage usage{}; ::getrusage(RUSAGE_SELF, &usage) == 0)
+        r.peakRssBytes = static_cast<int64_t>(usage.ru_maxrss) * 1024;  // Linux: kilobytes
     if (times.empty()) return r;
     std::sort(times.begin(), times.end());
     r.p50Ms = times[times.size() / 2];

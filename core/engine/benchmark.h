@@ -31,6 +31,9 @@ struct BenchResult {
     double p50Ms = 0;
     double meanMs = 0;
     double minMs = 0;
+    /// The process's peak resident memory (getrusage's ru_maxrss) after the timed runs: the
+    /// model, the plan and its tensors at their largest, and anything the process held before.
+    int64_t peakRssBytes = 0;
 };
 
 /// Latency of one inference at `batch`, on random inputs shaped by feedDims(), after a warm-up.

@@ -237,6 +237,7 @@ TEST(Cli, BenchReportsLatency) {
     EXPECT_EQ(j["threads"], 1);
     EXPECT_GT(j["p50_ms"].get<double>(), 0.0);
     EXPECT_GE(j["mean_ms"].get<double>(), j["min_ms"].get<double>());
+    EXPECT_GT(j["peak_rss_bytes"].get<int64_t>(), 1 << 20);  // at least the program itself
 }
 
 TEST(Cli, ProfileListsEveryNodeAndWritesCsv) {
