@@ -24,7 +24,11 @@ namespace wh::algo::quant {
 enum class CalibrationMethod {
     kMinMax,      ///< the observed min and max
     kPercentile,  ///< the given percentile of |x| (symmetric) or of x on both tails (asymmetric)
-    kEntropy,     ///< the threshold minimising KL(P || Q), TensorRT / ONNX Runtime style
+    /// The threshold minimising KL(P || Q), TensorRT / ONNX Runtime style, with three changes
+    /// that keep it from clipping too much (RangeObserver::entropyRange): exact zeros are left
+    /// out of P, the histogram is coarsened until the bulk (|x| to its 99.99th percentile)
+    /// spans at most 2 bins per level, and Q's levels share the slice's bins evenly
+    kEntropy,
     kMse,         ///< the range minimising the expected quantization MSE over the histogram
 };
 
