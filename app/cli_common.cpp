@@ -1,5 +1,7 @@
 #include "app/cli_common.h"
 
+#include "core/onnx/model_io.h"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -163,6 +165,15 @@ Status MemoryArgs::apply() const {
     WH_ASSIGN_OR_RETURN_STATUS(const std::size_t bytes, parseByteSize(maxMemory));
     engine::setMemoryLimit(bytes);
     return Status::ok();
+}
+
+Expected<EngineInputs> loadEngineInputs(const std::string& modelPath, const MemoryArgs& memory,
+                                        const std::vector<std::string>& shapeSpecs) {
+    WH_RETURN_IF_ERROR(memory.apply());
+    EngineInputs in;
+    WH_ASSIGN_OR_RETURN(in.shapes, parseShapes(shapeSpecs));
+    WH_ASSIGN_OR_RETURN(in.model, onnx::loadModel(modelPath));
+    return in;
 }
 
 // libgomp (which oneDNN and our kernels use) reads its wait policy once, when it is loaded: by

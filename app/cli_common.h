@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/engine/host_tensor.h"
+#include "core/ir/graph.h"
 #include "core/jobs/job_context.h"
 #include "core/util/status.h"
 
@@ -48,6 +49,15 @@ struct MemoryArgs {
     /// Sets the limit when --max-memory was given.
     Status apply() const;
 };
+
+/// What the engine commands (run, bench, profile) start from: --max-memory applied, --shape
+/// parsed, the model loaded; the first failure as it is.
+struct EngineInputs {
+    ir::Model model;
+    std::map<std::string, engine::Dims> shapes;
+};
+Expected<EngineInputs> loadEngineInputs(const std::string& modelPath, const MemoryArgs& memory,
+                                        const std::vector<std::string>& shapeSpecs);
 
 /// Registers a subcommand whose callback runs `body` and records its exit code in `ctx`. A
 /// refused or failed allocation escaping `body` (engine::MemoryLimitError, std::bad_alloc) is

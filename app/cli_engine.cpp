@@ -104,11 +104,10 @@ void addRunCommand(CLI::App& app, Context& ctx) {
     };
     auto args = std::make_shared<Args>();
     CLI::App* sub = addCommand(app, ctx, "run", "Run a model once on .npy inputs", [&ctx, args] {
-        if (Status s = args->memory.apply(); !s.isOk()) return fail(s);
-        auto shapes = parseShapes(args->shapes);
-        if (!shapes) return fail(shapes.error());
-        auto model = onnx::loadModel(args->model);
-        if (!model) return fail(model.error());
+        auto in = loadEngineInputs(args->model, args->memory, args->shapes);
+        if (!in) return fail(in.error());
+        const auto* shapes = &in->shapes;
+        const ir::Model* model = &in->model;
         std::map<std::string, engine::HostTensor> feeds;
         for (const std::string& spec : args->inputs) {
             const auto eq = spec.find('=');
@@ -191,14 +190,11 @@ void addBenchCommand(CLI::App& app, Context& ctx) {
     };
     auto args = std::make_shared<Args>();
     CLI::App* sub = addCommand(app, ctx, "bench", "Inference latency", [&ctx, args] {
-        if (Status s = args->memory.apply(); !s.isOk()) return fail(s);
-        auto shapes = parseShapes(args->shapes);
-        if (!shapes) return fail(shapes.error());
-        args->options.shapes = std::move(*shapes);
-        auto model = onnx::loadModel(args->model);
-        if (!model) return fail(model.error());
+        auto in = loadEngineInputs(args->model, args->memory, args->shapes);
+        if (!in) return fail(in.error());
+        args->options.shapes = std::move(in->shapes);
         return runWithProgress("bench", [&](jobs::JobContext& job) {
-            auto r = engine::benchmark(*model, args->options, &job);
+            auto r = engine::benchmark(in->model, args->options, &job);
             if (!r) return fail(r.error());
             if (ctx.json)
                 printJson({{"batch", r->batch},

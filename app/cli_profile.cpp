@@ -11,7 +11,6 @@
 
 #include "app/cli_common.h"
 #include "core/analysis/profiler.h"
-#include "core/onnx/model_io.h"
 #include "core/util/atomic_file.h"
 
 using nlohmann::json;
@@ -125,14 +124,11 @@ void addProfileCommand(CLI::App& app, Context& ctx) {
     auto args = std::make_shared<Args>();
     CLI::App* sub = addCommand(app, ctx, "profile", "Per-node latency, FLOPs, parameters and bytes",
                                [&ctx, args] {
-        if (Status s = args->memory.apply(); !s.isOk()) return fail(s);
-        auto shapes = parseShapes(args->shapes);
-        if (!shapes) return fail(shapes.error());
-        args->options.inputShapes = std::move(*shapes);
-        auto model = onnx::loadModel(args->model);
-        if (!model) return fail(model.error());
+        auto in = loadEngineInputs(args->model, args->memory, args->shapes);
+        if (!in) return fail(in.error());
+        args->options.inputShapes = std::move(in->shapes);
         return runWithProgress("profile", [&](jobs::JobContext& job) {
-            auto p = analysis::profileModel(*model, args->options, &job);
+            auto p = analysis::profileModel(in->model, args->options, &job);
             if (!p) return fail(p.error());
             if (!args->csv.empty())
                 if (Status s = util::writeAtomically(args->csv, toCsv(*p)); !s.isOk()) return fail(s);

@@ -351,16 +351,11 @@ private:
     Expected<ir::Value*> buildOneConvFold(rewrite::Rewriter& rw, ir::Node& conv, ir::Node& bn,
                                           BnUnit& unit, std::vector<float>& w) {
         ir::Graph& g = rw.graph();
-        const std::string base = conv.name.empty() ? conv.output(0)->name() : conv.name;
-        const float eps = bn.attrFloat("epsilon", 1e-5f);
-        WH_RETURN_IF_ERROR(foldInitialWeight(conv, bn, w));
-        const std::vector<int64_t> wdims = conv.input(1)->initializer()->dims;
-        std::vector<int64_t> wShape(wdims.size(), 1), yShape(wdims.size(), 1);
-        wShape[0] = -1;
-        yShape[1] = -1;
-        WH_ASSIGN_OR_RETURN(ir::Value * epsV, addFloatInitializer(rw, base + "_bn_eps", {}, {eps}));
-        WH_ASSIGN_OR_RETURN(ir::Value * wShapeV, addInt64Initializer(rw, base + "_k_wshape", wShape));
-        WH_ASSIGN_OR_RETURN(ir::Value * yShapeV, addInt64Initializer(rw, base + "_k_yshape", yShape));
+        WH_ASSIGN_OR_RETURN(FoldStart start, startFold(rw, conv, bn, w));
+        const std::string& base = start.base;
+        ir::Value* epsV = start.eps;
+        ir::Value* wShapeV = start.wShape;
+        ir::Value* yShapeV = start.yShape;
         std::vector<std::string> made;  // creation order
         auto add = [&](const char* op, std::vector<std::string> inputs, const std::string& suffix,
                        ir::Node& before) -> Expected<ir::Value*> {
@@ -394,6 +389,31 @@ private:
         // Erase order: consumers first.
         unit.foldNodes.assign(made.rbegin(), made.rend());
         return wf;
+    }
+
+    // What both BN folds start from: the base of the new nodes' names, ε as an initializer and
+    // the shapes that make a per-channel [C] vector broadcast over the weight ([C, 1, 1, 1]) and
+    // over the output ([1, C, 1, 1]); sets `w` to the folded weight's initial values.
+    struct FoldStart {
+        std::string base;
+        ir::Value* eps = nullptr;
+        ir::Value* wShape = nullptr;
+        ir::Value* yShape = nullptr;
+    };
+    static Expected<FoldStart> startFold(rewrite::Rewriter& rw, const ir::Node& conv,
+                                         const ir::Node& bn, std::vector<float>& w) {
+        FoldStart f;
+        f.base = conv.name.empty() ? conv.output(0)->name() : conv.name;
+        WH_RETURN_IF_ERROR(foldInitialWeight(conv, bn, w));
+        const std::vector<int64_t> wdims = conv.input(1)->initializer()->dims;
+        std::vector<int64_t> wShape(wdims.size(), 1), yShape(wdims.size(), 1);
+        wShape[0] = -1;
+        yShape[1] = -1;
+        const float eps = bn.attrFloat("epsilon", 1e-5f);
+        WH_ASSIGN_OR_RETURN(f.eps, addFloatInitializer(rw, f.base + "_bn_eps", {}, {eps}));
+        WH_ASSIGN_OR_RETURN(f.wShape, addInt64Initializer(rw, f.base + "_k_wshape", wShape));
+        WH_ASSIGN_OR_RETURN(f.yShape, addInt64Initializer(rw, f.base + "_k_yshape", yShape));
+        return f;
     }
 
     // Sets `w` (the Conv's weight values) to W · γ / sqrt(running_var + ε) per output channel:
@@ -432,16 +452,11 @@ private:
     Expected<ir::Value*> buildTwoConvFold(rewrite::Rewriter& rw, ir::Node& conv, ir::Node& bn,
                                           BnUnit& unit, std::vector<float>& w) {
         ir::Graph& g = rw.graph();
-        const std::string base = conv.name.empty() ? conv.output(0)->name() : conv.name;
-        const float eps = bn.attrFloat("epsilon", 1e-5f);
-        WH_RETURN_IF_ERROR(foldInitialWeight(conv, bn, w));
-        const std::vector<int64_t> wdims = conv.input(1)->initializer()->dims;
-        std::vector<int64_t> wShape(wdims.size(), 1), yShape(wdims.size(), 1);
-        wShape[0] = -1;
-        yShape[1] = -1;
-        WH_ASSIGN_OR_RETURN(ir::Value * epsV, addFloatInitializer(rw, base + "_bn_eps", {}, {eps}));
-        WH_ASSIGN_OR_RETURN(ir::Value * wShapeV, addInt64Initializer(rw, base + "_k_wshape", wShape));
-        WH_ASSIGN_OR_RETURN(ir::Value * yShapeV, addInt64Initializer(rw, base + "_k_yshape", yShape));
+        WH_ASSIGN_OR_RETURN(FoldStart start, startFold(rw, conv, bn, w));
+        const std::string& base = start.base;
+        ir::Value* epsV = start.eps;
+        ir::Value* wShapeV = start.wShape;
+        ir::Value* yShapeV = start.yShape;
         const std::string gamma = bn.input(1)->name(), beta = bn.input(2)->name();
         const std::string mean = bn.input(3)->name(), var = bn.input(4)->name();
         std::vector<std::string> made;  // creation order
@@ -466,7 +481,7 @@ private:
         rewrite::NewNode f(std::string(engine::kBatchNormFoldOp), {c0Node->output(0)->name(), mean, var},
                            {freshName(g, base + "_bn_batch_mean"), freshName(g, base + "_bn_batch_std")});
         f.domain = std::string(engine::kWhittleDomain);
-        f.attributes.push_back(ir::Attribute::makeFloat("epsilon", eps));
+        f.attributes.push_back(ir::Attribute::makeFloat("epsilon", bn.attrFloat("epsilon", 1e-5f)));
         f.attributes.push_back(ir::Attribute::makeFloat("momentum", bn.attrFloat("momentum", 0.9f)));
         WH_ASSIGN_OR_RETURN(ir::Node * fold, insert(std::move(f), "_bn_fold_stats", conv));
         const std::string muB = fold->output(0)->name(), sigmaB = fold->output(1)->name();
