@@ -82,6 +82,11 @@
 ///          on any axis, so a FakeQuantize between Conv and BatchNormalization keeps the blocked
 ///          order. Not OpTraits::elementwise: a per-channel or learned scale is not an operand the
 ///          plan's elementwise rule can keep blocked.
+/// Kernels: vectorised and parallel (OpenMP) over runs of elements sharing a scale; Y, the
+///          gradient of X and the observed range / scale / zero point are bit-identical to the
+///          formulas above computed element by element (std::nearbyint, std::clamp). The LSQ sums
+///          are added up in double per fixed work item, then in item order: deterministic
+///          whatever the number of threads, but not in element order (equal up to rounding).
 
 #include <cstdint>
 #include <string_view>

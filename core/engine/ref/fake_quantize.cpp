@@ -88,69 +88,6 @@ Expected<FqAttrs> readAttrs(const ir::Node& node) {
     return a;
 }
 
-// Which scale an element of X uses: element i of a plain tensor is in channel (i / inner) %
-// channels; in a channel-blocked [N, C, H, W] tensor the offset is decomposed as blockedOffset()
-// composes it, whatever the axis.
-struct ChannelMap {
-    int axis = -1;  // -1: per tensor
-    int64_t channels = 1, inner = 1;
-    bool blocked = false;
-    int64_t C = 0, H = 0, W = 0;
-
-    int64_t channelOf(int64_t i) const {
-        if (axis < 0) return 0;
-        if (!blocked) return (i / inner) % channels;
-        const int64_t S = H * W;
-        const int64_t cin = i % kChannelBlock;
-        int64_t r = i / kChannelBlock;
-        const int64_t s = r % S;
-        r /= S;
-        const int64_t cb = r % (C / kChannelBlock);
-        const int64_t n = r / (C / kChannelBlock);
-        switch (axis) {
-            case 0:
-                return n;
-            case 1:
-                return cb * kChannelBlock + cin;
-            case 2:
-                return s / W;
-            default:
-                return s % W;
-        }
-    }
-};
-
-Expected<ChannelMap> channelMap(const HostTensor& x, const HostTensor& scale, const HostTensor* zp,
-                                int64_t axisAttr, bool blocked) {
-    ChannelMap m;
-    if (zp && zp->dims() != scale.dims())
-        return error(StatusCode::kBadInput, "FakeQuantize: zero_point {} and scale {} differ",
-                     dimsToString(zp->dims()), dimsToString(scale.dims()));
-    if (scale.rank() > 1)
-        return error(StatusCode::kBadInput, "FakeQuantize: scale {} is neither a scalar nor 1-D",
-                     dimsToString(scale.dims()));
-    if (blocked && (x.rank() != 4 || !channelBlockable(x.dims())))
-        return error(StatusCode::kInternal, "FakeQuantize: blocked X {} is not nChw16c-able",
-                     dimsToString(x.dims()));
-    m.blocked = blocked;
-    if (blocked) {
-        m.C = x.dim(1);
-        m.H = x.dim(2);
-        m.W = x.dim(3);
-    }
-    // One scale is per tensor whatever the axis says (it may not even exist).
-    if (scale.numElements() == 1) return m;
-    WH_ASSIGN_OR_RETURN(m.axis, normalizeAxis(axisAttr, x.rank(), "FakeQuantize axis"));
-    if (scale.numElements() != x.dim(m.axis)) {
-        return error(StatusCode::kBadInput,
-                     "FakeQuantize: scale {} does not match dim {} of X {} (axis {})",
-                     dimsToString(scale.dims()), m.axis, dimsToString(x.dims()), axisAttr);
-    }
-    m.channels = x.dim(m.axis);
-    for (int d = m.axis + 1; d < x.rank(); ++d) m.inner *= x.dim(d);
-    return m;
-}
-
 template <class T>
 Status checkScales(const T* s, int64_t n) {
     for (int64_t c = 0; c < n; ++c)
@@ -160,11 +97,218 @@ Status checkScales(const T* s, int64_t n) {
     return Status::ok();
 }
 
-// y = (clamp(round(x / s) + z, qmin, qmax) - z) * s, element by element (x may alias y).
+// ---- Iteration without per-element index arithmetic ------------------------------------------
+//
+// The kernels below walk X in memory order as *work items*: runs of elements that share one
+// scale (or, channel-blocked along axis 1, one 16-vector of scales), so that the inner loops have
+// no division and vectorise (#pragma omp simd). Items run in parallel (OpenMP) when X is large;
+// reductions (observer ranges, LSQ sums) are kept per item and combined in item order
+// afterwards, so results do not depend on the number of threads.
+//
+// Rounding: u = round_half_even(x / s) without a libm call (baseline x86-64 has no roundps):
+// the argument v = x / s is first clamped to [qmin - z - 1, qmax - z + 1], which changes no
+// result (rounding and the grid clamp are monotonic: anything beyond those bounds clamps to
+// qmin / qmax, and is "below" / "above" for the gradient, either way), and bounds |v| < 2^22;
+// then (v + 1.5 * 2^23) - 1.5 * 2^23 rounds it to an integer half to even in the default
+// rounding mode (the sum lies in [2^23, 2^24), where the spacing of floats is 1; 1.5 * 2^52 for
+// double). A -0 rounds to +0 rather than -0, which no result can see (u + z, u - v). That needs
+// |z| bounded too: a channel whose zero point is beyond +-2^20 (or NaN) takes std::nearbyint.
+// The division stays a division (not a multiplication by 1 / s) so that the results are
+// bit-identical to QuantizeLinear's.
+
+constexpr int64_t kB = kChannelBlock;
+// Work item length for runs (elements): fixed, so that partial sums do not depend on threads.
+constexpr int64_t kPiece = 16384;
+// Below this many elements the kernels stay on the calling thread.
+constexpr int64_t kParallelMin = 32768;
+
+// How X's elements meet their scales:
+//  - runs (lanes = false): X is [outer][channels][inner], every element of a run of `inner`
+//    elements using the scale of its channel. Plain X per channel along axis a: outer = the
+//    product of the dims before a, inner = of those after it; per tensor: one run of all
+//    elements. Channel-blocked X ([N][C/16][H*W][16]) is such runs too along axis 0 (inner =
+//    C*H*W), 2 (outer = N*C/16, inner = W*16) and 3 (outer = N*C/16*H, inner = 16).
+//  - lanes (channel-blocked X along axis 1): outer = N, channels = C/16 channel blocks, inner =
+//    H*W groups of 16 elements whose 16 lanes are 16 consecutive channels.
+struct Geometry {
+    bool lanes = false;
+    int64_t outer = 1, channels = 1, inner = 1;
+    int64_t scales = 1;                // the number of scales (C for lanes)
+    int64_t pieces = 1, pieceLen = 1;  // runs are cut into pieces of at most kPiece elements
+
+    int64_t numElements() const { return outer * channels * inner * (lanes ? kB : 1); }
+    int64_t items() const { return outer * channels * pieces; }
+    // Item `it`: elements [begin, begin + len) of the first scale `scale` (runs), or `len`
+    // groups of kB elements from `begin` with scales scale .. scale + 15 (lanes).
+    struct Item {
+        int64_t begin, len, scale;
+    };
+    Item item(int64_t it) const {
+        if (lanes) return {it * inner * kB, inner, (it % channels) * kB};
+        const int64_t run = it / pieces, p = it - run * pieces;
+        const int64_t begin = p * pieceLen;
+        return {run * inner + begin, std::min(pieceLen, inner - begin), run % channels};
+    }
+};
+
+Expected<Geometry> geometry(const HostTensor& x, const HostTensor& scale, const HostTensor* zp,
+                            int64_t axisAttr, bool blocked) {
+    if (zp && zp->dims() != scale.dims())
+        return error(StatusCode::kBadInput, "FakeQuantize: zero_point {} and scale {} differ",
+                     dimsToString(zp->dims()), dimsToString(scale.dims()));
+    if (scale.rank() > 1)
+        return error(StatusCode::kBadInput, "FakeQuantize: scale {} is neither a scalar nor 1-D",
+                     dimsToString(scale.dims()));
+    if (blocked && (x.rank() != 4 || !channelBlockable(x.dims())))
+        return error(StatusCode::kInternal, "FakeQuantize: blocked X {} is not nChw16c-able",
+                     dimsToString(x.dims()));
+    Geometry g;
+    g.inner = x.numElements();
+    // One scale is per tensor whatever the axis says (it may not even exist).
+    if (scale.numElements() != 1) {
+        WH_ASSIGN_OR_RETURN(const int axis, normalizeAxis(axisAttr, x.rank(), "FakeQuantize axis"));
+        if (scale.numElements() != x.dim(axis)) {
+            return error(StatusCode::kBadInput,
+                         "FakeQuantize: scale {} does not match dim {} of X {} (axis {})",
+                         dimsToString(scale.dims()), axis, dimsToString(x.dims()), axisAttr);
+        }
+        g.scales = g.channels = x.dim(axis);
+        g.outer = g.inner = 1;
+        for (int d = 0; d < axis; ++d) g.outer *= x.dim(d);
+        for (int d = axis + 1; d < x.rank(); ++d) g.inner *= x.dim(d);
+        if (blocked) {
+            const int64_t N = x.dim(0), CB = x.dim(1) / kB, H = x.dim(2), W = x.dim(3);
+            switch (axis) {
+                case 0:  // [N][C*H*W]: as plain
+                    break;
+                case 1:
+                    g.lanes = true;
+                    g.outer = N;
+                    g.channels = CB;
+                    g.inner = H * W;
+                    break;
+                case 2:  // [N*C/16][H][W*16]
+                    g.outer = N * CB;
+                    g.inner = W * kB;
+                    break;
+                default:  // [N*C/16*H][W][16]
+                    g.outer = N * CB * H;
+                    g.inner = kB;
+                    break;
+            }
+        }
+    }
+    if (!g.lanes && g.inner > kPiece) {
+        g.pieces = (g.inner + kPiece - 1) / kPiece;
+        g.pieceLen = (g.inner + g.pieces - 1) / g.pieces;
+    } else {
+        g.pieceLen = g.inner;
+    }
+    return g;
+}
+
+// Calls f(it) for every work item, in parallel when X is large.
+template <class F>
+void forItems(const Geometry& g, const F& f) {
+    const int64_t items = g.items();
+#pragma omp parallel for schedule(static) if (g.numElements() >= kParallelMin)
+    for (int64_t it = 0; it < items; ++it) f(it);
+}
+
+template <class T>
+constexpr T kRoundMagic = T(0x1.8p23f);
+template <>
+constexpr double kRoundMagic<double> = 0x1.8p52;
+
+// What quantizing with one scale needs: s, z and the bounds [lo, hi] of round's argument.
+template <class T>
+struct Quant {
+    T s = 1, z = 0, lo = 0, hi = 0;
+    bool fast = true;  // |z| small enough for the rounding without libm (see above)
+
+    Quant() = default;
+    Quant(T scale, T zeroPoint, T qmin, T qmax)
+        : s(scale),
+          z(zeroPoint),
+          lo(qmin - zeroPoint - T(1)),
+          hi(qmax - zeroPoint + T(1)),
+          fast(std::abs(zeroPoint) <= T(1 << 20)) {}
+};
+
+// round(v) half to even (nearbyint in the default rounding mode), v clamped as above first
+// when kFast. Comparisons rather than std::min / std::max keep a NaN a NaN.
+template <class T, bool kFast>
+inline T roundHalfEven(T v, T lo, T hi) {
+    if constexpr (kFast) {
+        v = v < lo ? lo : v;
+        v = v > hi ? hi : v;
+        const T shifted = v + kRoundMagic<T>;  // the rounding to an integer happens here
+        return shifted - kRoundMagic<T>;
+    } else {
+        return std::nearbyint(v);
+    }
+}
+
+// std::clamp(q, qmin, qmax) (NaN stays NaN).
+template <class T>
+inline T clampGrid(T q, T qmin, T qmax) {
+    return q < qmin ? qmin : qmax < q ? qmax : q;
+}
+
+// y = (clamp(round(x / s) + z, qmin, qmax) - z) * s.
+template <class T, bool kFast>
+inline T quantize(T x, T s, T z, T lo, T hi, T qmin, T qmax) {
+    const T q = clampGrid(roundHalfEven<T, kFast>(x / s, lo, hi) + z, qmin, qmax);
+    return (q - z) * s;
+}
+
+// The scales of item `it`: one (runs) or kB (lanes); false when one of them is not fast.
+template <class T>
+bool itemQuants(const Geometry& g, const Geometry::Item& r, const T* s, const T* z, T qmin, T qmax,
+                Quant<T>* out) {
+    bool fast = true;
+    for (int64_t l = 0; l < (g.lanes ? kB : 1); ++l) {
+        const int64_t c = r.scale + l;
+        out[l] = Quant<T>(s[c], z ? z[c] : T(0), qmin, qmax);
+        fast = fast && out[l].fast;
+    }
+    return fast;
+}
+
+// The forward over one item.
+template <class T, bool kFast>
+void forwardItem(const Geometry& g, const Geometry::Item& r, const Quant<T>* qs, const T* x, T* y,
+                 T qmin, T qmax) {
+    if (g.lanes) {
+        T s[kB], z[kB], lo[kB], hi[kB];
+        for (int64_t l = 0; l < kB; ++l) {
+            s[l] = qs[l].s;
+            z[l] = qs[l].z;
+            lo[l] = qs[l].lo;
+            hi[l] = qs[l].hi;
+        }
+        for (int64_t k = 0; k < r.len; ++k) {
+            const T* px = x + r.begin + k * kB;
+            T* py = y + r.begin + k * kB;
+#pragma omp simd
+            for (int64_t l = 0; l < kB; ++l)
+                py[l] = quantize<T, kFast>(px[l], s[l], z[l], lo[l], hi[l], qmin, qmax);
+        }
+    } else {
+        const Quant<T> q = qs[0];
+        const T* px = x + r.begin;
+        T* py = y + r.begin;
+#pragma omp simd
+        for (int64_t j = 0; j < r.len; ++j)
+            py[j] = quantize<T, kFast>(px[j], q.s, q.z, q.lo, q.hi, qmin, qmax);
+    }
+}
+
+// y = (clamp(round(x / s) + z, qmin, qmax) - z) * s over X (x may alias y).
 template <class T>
 Status forward(const HostTensor& x, const HostTensor& scale, const HostTensor* zp, const FqAttrs& a,
                bool blocked, HostTensor& y) {
-    WH_ASSIGN_OR_RETURN_STATUS(ChannelMap m, channelMap(x, scale, zp, a.axis, blocked));
+    WH_ASSIGN_OR_RETURN_STATUS(const Geometry g, geometry(x, scale, zp, a.axis, blocked));
     const T* s = scale.data<T>();
     const T* z = zp ? zp->data<T>() : nullptr;
     WH_RETURN_STATUS_IF_ERROR(checkScales(s, scale.numElements()));
@@ -172,14 +316,14 @@ Status forward(const HostTensor& x, const HostTensor& scale, const HostTensor* z
     const T* px = x.data<T>();
     T* py = y.data<T>();
     const T qmin = static_cast<T>(a.qmin), qmax = static_cast<T>(a.qmax);
-    const int64_t n = x.numElements();
-    for (int64_t i = 0; i < n; ++i) {
-        const int64_t c = m.channelOf(i);
-        const T zc = z ? z[c] : T(0);
-        // nearbyint in the default rounding mode: half to even, as QuantizeLinear.
-        const T q = std::clamp(std::nearbyint(px[i] / s[c]) + zc, qmin, qmax);
-        py[i] = (q - zc) * s[c];
-    }
+    forItems(g, [&](int64_t it) {
+        const Geometry::Item r = g.item(it);
+        Quant<T> qs[kB];
+        if (itemQuants(g, r, s, z, qmin, qmax, qs))
+            forwardItem<T, true>(g, r, qs, px, py, qmin, qmax);
+        else
+            forwardItem<T, false>(g, r, qs, px, py, qmin, qmax);
+    });
     return Status::ok();
 }
 
@@ -262,13 +406,85 @@ struct FqShared {
     HostTensor scale, zeroPoint, rangeMin, rangeMax;
 };
 
+// Of scale c's elements in memory order, the first that compares equal to 0: whether a range
+// end of 0 is -0 or +0 (a sequential scan with < and > keeps the first one it meets).
+template <class T>
+T firstZero(const Geometry& g, const T* x, int64_t c) {
+    for (int64_t o = 0; o < g.outer; ++o) {
+        const T* p = g.lanes ? x + (o * g.channels + c / kB) * g.inner * kB + c % kB
+                             : x + (o * g.channels + c) * g.inner;
+        const int64_t step = g.lanes ? kB : 1;
+        for (int64_t j = 0; j < g.inner; ++j)
+            if (p[j * step] == T(0)) return p[j * step];
+    }
+    return T(0);
+}
+
+// lo[c] = min, hi[c] = max of scale c's elements (NaNs ignored; +-inf where there are none).
+template <class T>
+void observeRange(const Geometry& g, const T* x, std::vector<T>& lo, std::vector<T>& hi) {
+    const int64_t width = g.lanes ? kB : 1, items = g.items();
+    const auto size = static_cast<std::size_t>(items * width);
+    std::vector<T> itemLo(size), itemHi(size);
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    forItems(g, [&](int64_t it) {
+        const Geometry::Item r = g.item(it);
+        // kB lanes: the channels of a block (lanes), or every kB-th element of a run.
+        T l[kB], h[kB];
+        std::fill_n(l, kB, inf);
+        std::fill_n(h, kB, -inf);
+        const int64_t groups = g.lanes ? r.len : r.len / kB;
+        for (int64_t k = 0; k < groups; ++k) {
+            const T* p = x + r.begin + k * kB;
+            // Comparisons, not std::min: a NaN is never taken into the range.
+#pragma omp simd
+            for (int64_t m = 0; m < kB; ++m) {
+                l[m] = p[m] < l[m] ? p[m] : l[m];
+                h[m] = p[m] > h[m] ? p[m] : h[m];
+            }
+        }
+        if (g.lanes) {
+            std::copy_n(l, kB, itemLo.begin() + it * kB);
+            std::copy_n(h, kB, itemHi.begin() + it * kB);
+            return;
+        }
+        for (int64_t j = groups * kB; j < r.len; ++j) {
+            const T v = x[r.begin + j];
+            if (v < l[0]) l[0] = v;
+            if (v > h[0]) h[0] = v;
+        }
+        for (int64_t m = 1; m < kB; ++m) {
+            if (l[m] < l[0]) l[0] = l[m];
+            if (h[m] > h[0]) h[0] = h[m];
+        }
+        itemLo[static_cast<std::size_t>(it)] = l[0];
+        itemHi[static_cast<std::size_t>(it)] = h[0];
+    });
+    for (int64_t it = 0; it < items; ++it) {
+        const int64_t c0 = g.item(it).scale;
+        for (int64_t m = 0; m < width; ++m) {
+            const auto c = static_cast<std::size_t>(c0 + m),
+                       k = static_cast<std::size_t>(it * width + m);
+            if (itemLo[k] < lo[c]) lo[c] = itemLo[k];
+            if (itemHi[k] > hi[c]) hi[c] = itemHi[k];
+        }
+    }
+    // The minimum and maximum values do not depend on the order they were met in, except for
+    // the sign of a zero.
+    for (int64_t c = 0; c < g.scales; ++c) {
+        const auto k = static_cast<std::size_t>(c);
+        if (lo[k] == T(0)) lo[k] = firstZero(g, x, c);
+        if (hi[k] == T(0)) hi[k] = firstZero(g, x, c);
+    }
+}
+
 // The observer (header, "Observe"): the range of x per tensor or per channel, widened to
 // contain 0, blended with the stored range when ema_decay > 0, nudged to a scale and zero point.
 // Fills sh.scale, sh.zeroPoint and sh.rangeMin / sh.rangeMax.
 template <class T>
 Status observe(const HostTensor& x, const HostTensor& scale, const HostTensor* rangeMin,
                const HostTensor* rangeMax, const FqAttrs& a, FqShared& sh) {
-    WH_ASSIGN_OR_RETURN_STATUS(ChannelMap m, channelMap(x, scale, nullptr, a.axis, sh.blocked));
+    WH_ASSIGN_OR_RETURN_STATUS(const Geometry g, geometry(x, scale, nullptr, a.axis, sh.blocked));
     for (const HostTensor* r : {rangeMin, rangeMax})
         if (r && r->dims() != scale.dims())
             return makeStatus(StatusCode::kBadInput,
@@ -277,14 +493,7 @@ Status observe(const HostTensor& x, const HostTensor& scale, const HostTensor* r
     const int64_t channels = scale.numElements();
     std::vector<T> lo(static_cast<std::size_t>(channels), std::numeric_limits<T>::infinity());
     std::vector<T> hi(lo.size(), -std::numeric_limits<T>::infinity());
-    const T* px = x.data<T>();
-    const int64_t n = x.numElements();
-    for (int64_t i = 0; i < n; ++i) {
-        const auto c = static_cast<std::size_t>(m.channelOf(i));
-        // Comparisons, not std::min: a NaN is never taken into the range.
-        if (px[i] < lo[c]) lo[c] = px[i];
-        if (px[i] > hi[c]) hi[c] = px[i];
-    }
+    observeRange(g, x.data<T>(), lo, hi);
     for (HostTensor* t : {&sh.scale, &sh.zeroPoint, &sh.rangeMin, &sh.rangeMax})
         t->ensure(scale.dtype(), scale.dims());
     T* ps = sh.scale.data<T>();
@@ -370,6 +579,96 @@ private:
     const NodeFlags* m_flags;
 };
 
+// One element of the gradient: returns dx (dy inside the clamp range, else 0); with LSQ, ds and
+// dz get dy * dy/ds and dy * dy/dz (header; dz here is + dy * s outside, subtracted later).
+template <class T, bool kFast>
+inline T backwardElement(T x, T dy, T s, T z, T lo, T hi, T qmin, T qmax, T& ds, T& dz) {
+    const T v = x / s;
+    // v is clamped only where it is below or above anyway: u - v inside is unchanged.
+    const T u = roundHalfEven<T, kFast>(v, lo, hi);
+    const T q = u + z;
+    const bool below = q < qmin;
+    const bool above = q > qmax;
+    ds = dy * (below ? qmin - z : above ? qmax - z : u - v);
+    dz = below || above ? dy * s : T(0);
+    return below || above ? T(0) : dy;
+}
+
+// The gradient over one item: dx when kDx; with kLearned the item's LSQ sums (one per scale
+// of the item) into sumS / sumZ.
+template <class T, bool kFast, bool kDx, bool kLearned>
+void backwardItem(const Geometry& g, const Geometry::Item& r, const Quant<T>* qs, const T* x,
+                  const T* dy, T* dx, T qmin, T qmax, double* sumS, double* sumZ) {
+    // kB lanes: the channels of a block (lanes), or every kB-th element of a run; each lane
+    // sums in double, as the scales' gradients are sums over many elements.
+    T s[kB], z[kB], lo[kB], hi[kB];
+    for (int64_t l = 0; l < kB; ++l) {
+        const Quant<T>& q = qs[g.lanes ? l : 0];
+        s[l] = q.s;
+        z[l] = q.z;
+        lo[l] = q.lo;
+        hi[l] = q.hi;
+    }
+    double aS[kB] = {}, aZ[kB] = {};
+    const int64_t groups = g.lanes ? r.len : r.len / kB;
+    for (int64_t k = 0; k < groups; ++k) {
+        const int64_t o = r.begin + k * kB;
+#pragma omp simd
+        for (int64_t l = 0; l < kB; ++l) {
+            T ds, dz;
+            const T d = backwardElement<T, kFast>(x[o + l], dy[o + l], s[l], z[l], lo[l], hi[l],
+                                                  qmin, qmax, ds, dz);
+            if constexpr (kDx) dx[o + l] = d;
+            if constexpr (kLearned) {
+                aS[l] += static_cast<double>(ds);
+                aZ[l] -= static_cast<double>(dz);
+            }
+        }
+    }
+    if (g.lanes) {
+        if constexpr (kLearned) {
+            std::copy_n(aS, kB, sumS);
+            std::copy_n(aZ, kB, sumZ);
+        }
+        return;
+    }
+    for (int64_t j = r.begin + groups * kB; j < r.begin + r.len; ++j) {
+        T ds, dz;
+        const T d =
+            backwardElement<T, kFast>(x[j], dy[j], s[0], z[0], lo[0], hi[0], qmin, qmax, ds, dz);
+        if constexpr (kDx) dx[j] = d;
+        if constexpr (kLearned) {
+            aS[0] += static_cast<double>(ds);
+            aZ[0] -= static_cast<double>(dz);
+        }
+    }
+    if constexpr (kLearned) {
+        double tS = 0, tZ = 0;
+        for (int64_t l = 0; l < kB; ++l) {
+            tS += aS[l];
+            tZ += aZ[l];
+        }
+        *sumS = tS;
+        *sumZ = tZ;
+    }
+}
+
+template <class T, bool kDx, bool kLearned>
+void backwardItems(const Geometry& g, const T* s, const T* z, const T* x, const T* dy, T* dx,
+                   T qmin, T qmax, std::vector<double>& itemS, std::vector<double>& itemZ) {
+    const int64_t width = g.lanes ? kB : 1;
+    forItems(g, [&](int64_t it) {
+        const Geometry::Item r = g.item(it);
+        Quant<T> qs[kB];
+        double* ps = kLearned ? itemS.data() + it * width : nullptr;
+        double* pz = kLearned ? itemZ.data() + it * width : nullptr;
+        if (itemQuants(g, r, s, z, qmin, qmax, qs))
+            backwardItem<T, true, kDx, kLearned>(g, r, qs, x, dy, dx, qmin, qmax, ps, pz);
+        else
+            backwardItem<T, false, kDx, kLearned>(g, r, qs, x, dy, dx, qmin, qmax, ps, pz);
+    });
+}
+
 template <class T>
 Status backwardT(const GradArgs& args, const FqAttrs& a, const FqShared& sh) {
     const HostTensor& x = *args.inputs[0];
@@ -392,26 +691,34 @@ Status backwardT(const GradArgs& args, const FqAttrs& a, const FqShared& sh) {
     std::vector<double> sumZ(sumS.size(), 0.0);
     if (!sh.enabled || !py) {
         // The identity (quantization delay), or no gradient flowing in.
-        for (int64_t i = 0; pgx && i < n; ++i) pgx[i] = py ? py[i] : T(0);
-    } else {
-        WH_ASSIGN_OR_RETURN_STATUS(ChannelMap m, channelMap(x, scale, zp, a.axis, sh.blocked));
+        if (pgx && !py) std::fill_n(pgx, n, T(0));
+        if (pgx && py && pgx != py) std::copy_n(py, n, pgx);
+    } else if (pgx || a.learned) {
+        WH_ASSIGN_OR_RETURN_STATUS(const Geometry g, geometry(x, scale, zp, a.axis, sh.blocked));
         const T* px = x.data<T>();
         const T* s = scale.data<T>();
         const T* z = zp ? zp->data<T>() : nullptr;
         const T qmin = static_cast<T>(a.qmin), qmax = static_cast<T>(a.qmax);
-        for (int64_t i = 0; i < n; ++i) {
-            const int64_t c = m.channelOf(i);
-            const T zc = z ? z[c] : T(0);
-            const T v = px[i] / s[c];
-            const T u = std::nearbyint(v);
-            const T q = u + zc;
-            const bool below = q<qmin, above = q> qmax;
-            if (pgx) pgx[i] = below || above ? T(0) : py[i];
-            if (!a.learned) continue;
-            const auto cu = static_cast<std::size_t>(c);
-            const T ds = below ? qmin - zc : above ? qmax - zc : u - v;
-            sumS[cu] += static_cast<double>(py[i] * ds);
-            if (below || above) sumZ[cu] -= static_cast<double>(py[i] * s[c]);
+        // LSQ: per work item sums, added up in item order (deterministic, whatever the threads).
+        const int64_t width = g.lanes ? kB : 1;
+        std::vector<double> itemS, itemZ;
+        if (a.learned) {
+            itemS.assign(static_cast<std::size_t>(g.items() * width), 0.0);
+            itemZ.assign(itemS.size(), 0.0);
+        }
+        if (pgx && a.learned)
+            backwardItems<T, true, true>(g, s, z, px, py, pgx, qmin, qmax, itemS, itemZ);
+        else if (pgx)
+            backwardItems<T, true, false>(g, s, z, px, py, pgx, qmin, qmax, itemS, itemZ);
+        else
+            backwardItems<T, false, true>(g, s, z, px, py, pgx, qmin, qmax, itemS, itemZ);
+        for (int64_t it = 0; a.learned && it < g.items(); ++it) {
+            const int64_t c0 = g.item(it).scale;
+            for (int64_t m = 0; m < width; ++m) {
+                const auto k = static_cast<std::size_t>(it * width + m);
+                sumS[static_cast<std::size_t>(c0 + m)] += itemS[k];
+                sumZ[static_cast<std::size_t>(c0 + m)] += itemZ[k];
+            }
         }
     }
     // LSQ's gradient scale: 1 / sqrt(elements sharing one scale * qmax).

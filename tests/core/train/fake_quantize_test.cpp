@@ -1,13 +1,18 @@
 // FakeQuantize (com.whittle): forward against hand-computed values, the STE mask, LSQ gradients
-// against finite differences, the "enabled" knob, channel-blocked training, the nudging helper,
+// against finite differences, the "enabled" knob, channel-blocked training, the vectorised
+// kernels bit for bit against a scalar reference, the nudging helper,
 // and a save / reload through core/onnx.
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
+#include <functional>
+#include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/engine/autodiff.h"
@@ -51,10 +56,17 @@ std::string str(const HostTensor& t) {
 // gradient, as tests/core/train/grad_check_test.cpp does for the standard operators.
 class FqOp {
 public:
-    FqOp(const IntAttrs& attrs, bool withZeroPoint) : m_zp(withZeroPoint) {
+    // `withRange`: the node also has range_min and range_max (inputs 3 and 4; needs the zero
+    // point), which train() then takes.
+    FqOp(const IntAttrs& attrs, bool withZeroPoint, bool withRange = false)
+        : m_zp(withZeroPoint), m_range(withRange) {
         ir::Graph& g = *m_model.graph;
         std::vector<ir::Value*> ins = {*g.addValue("x"), *g.addValue("s")};
         if (m_zp) ins.push_back(*g.addValue("z"));
+        if (m_range) {
+            ins.push_back(*g.addValue("rmin"));
+            ins.push_back(*g.addValue("rmax"));
+        }
         std::vector<ir::Value*> outs = {*g.addValue("y")};
         m_node = g.addNode(std::string(kFakeQuantizeOp), ins, outs);
         m_node->domain = std::string(kWhittleDomain);
@@ -64,10 +76,15 @@ public:
         m_nodeFlags.plan = &m_flags;
     }
 
-    std::vector<TensorInfo> infos(const HostTensor& x, const HostTensor& s,
-                                  const HostTensor* z) const {
+    std::vector<TensorInfo> infos(const HostTensor& x, const HostTensor& s, const HostTensor* z,
+                                  const HostTensor* rmin = nullptr,
+                                  const HostTensor* rmax = nullptr) const {
         std::vector<TensorInfo> in = {TensorInfo::of(x), TensorInfo::of(s)};
         if (m_zp) in.push_back(TensorInfo::of(*z));
+        if (m_range) {
+            in.push_back(TensorInfo::of(*rmin));
+            in.push_back(TensorInfo::of(*rmax));
+        }
         return in;
     }
 
@@ -90,14 +107,16 @@ public:
 
     struct Trained {
         HostTensor y, dx, ds, dz;
-        HostTensor newScale, newZeroPoint;  // the state outputs of an observing forward
+        HostTensor newScale, newZeroPoint;    // the state outputs of an observing forward
+        HostTensor newRangeMin, newRangeMax;  // (withRange)
     };
     // Training forward, then backward with output gradient `dy`; `blocked` tells both kernels
     // that X, Y and their gradients are nChw16c (x and dy must then be given blocked). The
     // forward gets the two state outputs an observing quantizer writes (scale, zero point).
     Expected<Trained> train(const HostTensor& x, const HostTensor& s, const HostTensor* z,
-                            const HostTensor& dy, bool blocked = false) {
-        const auto in = infos(x, s, z);
+                            const HostTensor& dy, bool blocked = false,
+                            const HostTensor* rmin = nullptr, const HostTensor* rmax = nullptr) {
+        const auto in = infos(x, s, z, rmin, rmax);
         const std::vector<TensorInfo> out = {TensorInfo::of(x)};
         GradContext ctx{*m_node, 1, in, out, std::vector<bool>(in.size(), true), &m_nodeFlags};
         const GradFactory* f =
@@ -113,7 +132,12 @@ public:
         Trained t;
         std::vector<const HostTensor*> ip = {&x, &s};
         if (m_zp) ip.push_back(z);
-        std::vector<HostTensor*> op = {&t.y, &t.newScale, &t.newZeroPoint};
+        if (m_range) {
+            ip.push_back(rmin);
+            ip.push_back(rmax);
+        }
+        std::vector<HostTensor*> op = {&t.y, &t.newScale, &t.newZeroPoint, &t.newRangeMin,
+                                       &t.newRangeMax};
         WH_RETURN_IF_ERROR(b.trainingForward->run(ip, op));
         std::vector<const HostTensor*> saved;
         std::vector<Dims> dims;
@@ -124,6 +148,10 @@ public:
         std::vector<const HostTensor*> savedOut = {nullptr}, og = {&dy};
         std::vector<HostTensor*> ig = {&t.dx, &t.ds};
         if (m_zp) ig.push_back(&t.dz);
+        if (m_range) {
+            ig.push_back(nullptr);
+            ig.push_back(nullptr);
+        }
         GradArgs args{saved, savedOut, dims, og, ig};
         WH_RETURN_IF_ERROR(b.kernel->backward(args));
         return t;
@@ -134,7 +162,7 @@ public:
 private:
     ir::Model m_model;
     ir::Node* m_node = nullptr;
-    bool m_zp;
+    bool m_zp, m_range;
     TrainingFlags m_flags;
     NodeFlags m_nodeFlags;
 };
@@ -654,6 +682,265 @@ TEST(FakeQuantize, ObserverInDoublePerTensorSymmetric) {
     // 2.6 / s = 8 rounds past qmax = 7: clamped, so no gradient there.
     EXPECT_EQ(t->dx.at(2), 0.0);
     EXPECT_EQ(t->dx.at(0), 1.0);
+}
+
+// ---- The vectorised kernels against a scalar reference -------------------------------------
+
+namespace {
+
+// The header's formulas element by element, as the first (scalar) implementation computed them:
+// std::nearbyint, std::clamp, sequential sums; every array in X's memory order, `channelOf`
+// giving an element's scale (0 per tensor).
+template <class T>
+struct Reference {
+    std::vector<T> y, dx;
+    std::vector<double> ds, dz, absSum;  // absSum: sum of |terms| of ds, for tolerances
+    std::vector<T> lo, hi;               // the observer's range, per scale
+};
+
+template <class T>
+void referenceForward(const std::vector<T>& x, const std::vector<T>& dy, const std::vector<T>& s,
+                      const std::vector<T>& z, const std::function<std::size_t(int64_t)>& channelOf,
+                      T qmin, T qmax, Reference<T>& r) {
+    const std::size_t n = x.size();
+    r.y.assign(n, T(0));
+    r.dx.assign(n, T(0));
+    r.ds.assign(s.size(), 0.0);
+    r.dz.assign(s.size(), 0.0);
+    r.absSum.assign(s.size(), 0.0);
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t c = channelOf(static_cast<int64_t>(i));
+        const T v = x[i] / s[c];
+        const T u = std::nearbyint(v);
+        r.y[i] = (std::clamp(u + z[c], qmin, qmax) - z[c]) * s[c];
+        const T q = u + z[c];
+        const bool below = q < qmin;
+        const bool above = q > qmax;
+        r.dx[i] = below || above ? T(0) : dy[i];
+        const T ds = below ? qmin - z[c] : above ? qmax - z[c] : u - v;
+        r.ds[c] += static_cast<double>(dy[i] * ds);
+        r.absSum[c] += std::abs(static_cast<double>(dy[i] * ds));
+        if (below || above) r.dz[c] -= static_cast<double>(dy[i] * s[c]);
+    }
+}
+
+template <class T>
+void referenceRange(const std::vector<T>& x, std::size_t scales,
+                    const std::function<std::size_t(int64_t)>& channelOf, Reference<T>& r) {
+    r.lo.assign(scales, std::numeric_limits<T>::infinity());
+    r.hi.assign(scales, -std::numeric_limits<T>::infinity());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        const std::size_t c = channelOf(static_cast<int64_t>(i));
+        if (x[i] < r.lo[c]) r.lo[c] = x[i];
+        if (x[i] > r.hi[c]) r.hi[c] = x[i];
+    }
+    for (std::size_t c = 0; c < scales; ++c) {
+        r.lo[c] = std::min<T>(r.lo[c], T(0));
+        r.hi[c] = std::max<T>(r.hi[c], T(0));
+    }
+}
+
+// Equal bits (so -0 != +0), or both NaN.
+template <class T>
+bool sameBits(T a, T b) {
+    return (std::isnan(a) && std::isnan(b)) || std::memcmp(&a, &b, sizeof(T)) == 0;
+}
+
+template <class T>
+std::vector<T> values(const HostTensor& t) {
+    return std::vector<T>(t.data<T>(), t.data<T>() + t.numElements());
+}
+
+template <class T>
+HostTensor tensorOf(Dims dims, const std::vector<T>& v) {
+    HostTensor t(ir::DType::kDouble, std::move(dims));
+    if constexpr (std::is_same_v<T, float>) t = HostTensor(ir::DType::kFloat, t.dims());
+    std::copy(v.begin(), v.end(), t.data<T>());
+    return t;
+}
+
+template <class T>
+void expectSameBits(const std::vector<T>& got, const std::vector<T>& want, const char* what) {
+    ASSERT_EQ(got.size(), want.size()) << what;
+    int64_t bad = 0;
+    for (std::size_t i = 0; i < got.size(); ++i)
+        if (!sameBits(got[i], want[i]) && bad++ < 5)
+            ADD_FAILURE() << what << " element " << i << ": got " << got[i] << ", want " << want[i];
+    EXPECT_EQ(bad, 0) << what << ": elements that differ";
+}
+
+// X [3, 32, 20, 18] (over the kernels' parallel and work-item thresholds; runs not multiples
+// of 16 elements), plain or nChw16c, per tensor or per channel on each axis: forward and
+// gradient (STE, LSQ) bit for bit against the reference (the LSQ sums, added up in another
+// order, up to rounding), and the observer's ranges, scales and zero points bit for bit.
+template <class T>
+void checkAgainstReference() {
+    const Dims dims = {3, 32, 20, 18};
+    const int64_t N = dims[0], C = dims[1], H = dims[2], W = dims[3], S = H * W;
+    const int64_t n = N * C * H * W;
+    const T inf = std::numeric_limits<T>::infinity(), nan = std::numeric_limits<T>::quiet_NaN();
+    for (const bool blocked : {false, true})
+        for (const int64_t axis : {-1, 0, 1, 2, 3}) {
+            SCOPED_TRACE(std::string(blocked ? "blocked" : "plain") + " axis " +
+                         std::to_string(axis));
+            const auto scales = static_cast<std::size_t>(axis < 0 ? 1 : dims[axis]);
+            // The scale of memory offset i (old ChannelMap arithmetic, spelled out).
+            const std::function<std::size_t(int64_t)> channelOf = [&](int64_t i) -> std::size_t {
+                if (axis < 0) return 0;
+                int64_t nn, c, h, w;
+                if (blocked) {
+                    const int64_t l = i % 16, sp = (i / 16) % S, cb = (i / 16 / S) % (C / 16);
+                    nn = i / 16 / S / (C / 16);
+                    c = cb * 16 + l;
+                    h = sp / W;
+                    w = sp % W;
+                } else {
+                    w = i % W;
+                    h = (i / W) % H;
+                    c = (i / S) % C;
+                    nn = i / S / C;
+                }
+                const int64_t idx[] = {nn, c, h, w};
+                return static_cast<std::size_t>(idx[axis]);
+            };
+            for (const bool unsignedGrid : {false, true}) {
+                SCOPED_TRACE(unsignedGrid ? "uint4 narrow" : "int8");
+                const T qmin = unsignedGrid ? 1 : -128, qmax = unsignedGrid ? 15 : 127;
+                Rng rng(static_cast<uint64_t>(11 + axis * 2 + (blocked ? 100 : 0)));
+                // Scales: powers of two (exact ties below) and others; zero points: integral,
+                // fractional (a learned one), one far off the grid (the kernels' libm path).
+                std::vector<T> s(scales), z(scales);
+                for (std::size_t c = 0; c < scales; ++c) {
+                    const T pow2[] = {T(0.0625), T(0.125), T(1), T(0.03125)};
+                    s[c] = c % 2 == 0 ? pow2[c / 2 % 4] : T(0.01) + T(0.037) * T(c % 7);
+                    z[c] = (unsignedGrid ? T(8) : T(0)) + T(static_cast<int64_t>(c % 5) - 2);
+                    if (c % 6 == 3) z[c] += T(0.375);
+                }
+                if (scales > 2) z[2] = T(3.5e6);
+                for (const bool withNaN : {false, true}) {
+                    SCOPED_TRACE(withNaN ? "with NaN" : "no NaN");
+                    std::vector<T> x(static_cast<std::size_t>(n)), dy(x.size());
+                    for (int64_t i = 0; i < n; ++i) {
+                        const std::size_t c = channelOf(i);
+                        const auto k = static_cast<int64_t>(rng.uniform() * 300) - 150;
+                        T v;
+                        switch (static_cast<int>(rng.uniform() * 10)) {
+                            case 0:  // an exact tie k + 1/2 (for the power-of-two scales)
+                                v = (T(k) + T(0.5)) * s[c];
+                                break;
+                            case 1:  // far outside
+                                v = T(k) * T(1e6) * (rng.uniform() < 0.1 ? T(1e20) : T(1));
+                                break;
+                            case 2: {
+                                const T special[] = {
+                                    T(0), -T(0), inf, -inf, T(1e-40), T(0x1p22) * s[c], nan};
+                                v = special[static_cast<int>(rng.uniform() * (withNaN ? 7 : 6))];
+                                break;
+                            }
+                            default:  // around the grid
+                                v = static_cast<T>(rng.normal() * 80.0) * s[c];
+                        }
+                        x[static_cast<std::size_t>(i)] = v;
+                        dy[static_cast<std::size_t>(i)] = static_cast<T>(rng.normal());
+                    }
+                    Reference<T> want;
+                    referenceForward(x, dy, s, z, channelOf, qmin, qmax, want);
+                    const IntAttrs attrs = {attr("axis", axis < 0 ? 1 : axis), attr("learned", 1),
+                                            attr("unsigned", unsignedGrid ? 1 : 0),
+                                            attr("narrow_range", unsignedGrid ? 1 : 0),
+                                            attr("num_bits", unsignedGrid ? 4 : 8)};
+                    FqOp op(attrs, true);
+                    const Dims sd = {static_cast<int64_t>(scales)};
+                    const HostTensor xt = tensorOf(dims, x), dyt = tensorOf(dims, dy);
+                    const HostTensor st = tensorOf(sd, s), zt = tensorOf(sd, z);
+                    auto got = op.train(xt, st, &zt, dyt, blocked);
+                    ASSERT_TRUE(got) << got.error().message();
+                    expectSameBits(values<T>(got->y), want.y, "y");
+                    expectSameBits(values<T>(got->dx), want.dx, "dx");
+                    // The inference kernel is the same forward.
+                    if (!blocked) {
+                        auto y = op.infer(xt, st, &zt);
+                        ASSERT_TRUE(y) << y.error().message();
+                        expectSameBits(values<T>(*y), want.y, "inference y");
+                    }
+                    const double g = 1.0 / std::sqrt(static_cast<double>(n / scales) * qmax);
+                    const double eps = std::is_same_v<T, float> ? 1e-6 : 1e-12;
+                    for (std::size_t c = 0; c < scales; ++c) {
+                        const T gs = got->ds.data<T>()[c], gz = got->dz.data<T>()[c];
+                        const double ws = g * want.ds[c], wz = g * want.dz[c];
+                        if (std::isnan(ws)) {
+                            EXPECT_TRUE(std::isnan(gs)) << "ds channel " << c;
+                            continue;
+                        }
+                        const double tol = eps * (g * want.absSum[c] + std::abs(ws) + 1e-30);
+                        EXPECT_NEAR(gs, ws, tol) << "ds channel " << c;
+                        EXPECT_NEAR(gz, wz, eps * (std::abs(wz) + g * want.absSum[c]) + 1e-30)
+                            << "dz channel " << c;
+                    }
+                }
+                // The observer, on finite data (NaNs ignored) with zeros of both signs. A third
+                // of the channels (the tensor, per tensor) is never negative, a third never
+                // positive, their first zero in memory order being -0 and later ones +0: the
+                // range's end is then 0 with the sign of the first zero met.
+                std::vector<T> x(static_cast<std::size_t>(n)), dy(x.size());
+                std::vector<int64_t> seen(scales, 0);
+                for (int64_t i = 0; i < n; ++i) {
+                    const std::size_t c = channelOf(i);
+                    const int mode = static_cast<int>((c + (axis < 0 ? 1 : 0)) % 3);
+                    const double r = rng.uniform();
+                    T v = static_cast<T>(rng.normal() * (1.0 + static_cast<double>(c % 4)));
+                    if (mode == 1) v = std::abs(v);
+                    if (mode == 2) v = -std::abs(v);
+                    if (r < 0.1)
+                        v = r < 0.05 && mode == 0 ? -T(0) : T(0);
+                    else if (r < 0.11)
+                        v = nan;
+                    else if (r < 0.1101)
+                        v = mode == 2 ? T(-1e6) : T(1e6);
+                    if (mode != 0 && seen[c]++ == 1) v = -T(0);
+                    x[static_cast<std::size_t>(i)] = v;
+                    dy[static_cast<std::size_t>(i)] = static_cast<T>(rng.normal());
+                }
+                Reference<T> want;
+                referenceRange(x, scales, channelOf, want);
+                std::vector<T> ws(scales), wz(scales);
+                for (std::size_t c = 0; c < scales; ++c) {
+                    const auto [sc, zc] = fakeQuantParamsFromRange(
+                        static_cast<float>(want.lo[c]), static_cast<float>(want.hi[c]),
+                        unsignedGrid ? 4 : 8, false, unsignedGrid, unsignedGrid);
+                    ws[c] = static_cast<T>(sc);
+                    wz[c] = static_cast<T>(zc);
+                }
+                referenceForward(x, dy, ws, wz, channelOf, qmin, qmax, want);
+                const IntAttrs attrs = {attr("axis", axis < 0 ? 1 : axis), attr("observe", 1),
+                                        attr("unsigned", unsignedGrid ? 1 : 0),
+                                        attr("narrow_range", unsignedGrid ? 1 : 0),
+                                        attr("num_bits", unsignedGrid ? 4 : 8)};
+                FqOp op(attrs, true, true);
+                const Dims sd = {static_cast<int64_t>(scales)};
+                const std::vector<T> zeros(scales, T(0)), ones(scales, T(1));
+                const HostTensor xt = tensorOf(dims, x), dyt = tensorOf(dims, dy);
+                const HostTensor st = tensorOf(sd, ones), zt = tensorOf(sd, zeros);
+                auto got = op.train(xt, st, &zt, dyt, blocked, &zt, &zt);
+                ASSERT_TRUE(got) << got.error().message();
+                expectSameBits(values<T>(got->newRangeMin), want.lo, "range_min");
+                expectSameBits(values<T>(got->newRangeMax), want.hi, "range_max");
+                expectSameBits(values<T>(got->newScale), ws, "observed scale");
+                expectSameBits(values<T>(got->newZeroPoint), wz, "observed zero point");
+                expectSameBits(values<T>(got->y), want.y, "observed y");
+                expectSameBits(values<T>(got->dx), want.dx, "observed dx");
+            }
+        }
+}
+
+}  // namespace
+
+TEST(FakeQuantize, KernelsMatchTheScalarReferenceInFloat) {
+    checkAgainstReference<float>();
+}
+
+TEST(FakeQuantize, KernelsMatchTheScalarReferenceInDouble) {
+    checkAgainstReference<double>();
 }
 
 // ---- Nudging -------------------------------------------------------------------------------
