@@ -1,4 +1,5 @@
 #include "core/engine/fake_quantize.h"
+#include "core/engine/qconv.h"
 #include "core/engine/ref/ref_kernels.h"
 
 namespace wh::engine {
@@ -11,6 +12,7 @@ void registerReferenceKernels(KernelRegistry& registry) {
     ref::registerMoreOps(registry);
     ref::registerQuantOps(registry);
     registerFakeQuantizeKernel(registry);
+    registerQConvKernel(registry);
 }
 
 }  // namespace wh::engine
