@@ -212,17 +212,18 @@ Status QdqConvFusion::apply(rewrite::Rewriter& rewriter, ir::Node& conv) const {
         }
     }
 
-    // Replaced: the Conv, activation and QuantizeLinear, and each DequantizeLinear that only
-    // the Conv reads (the others stay for their other readers).
-    std::vector<ir::Node*> old;
+    // Replaced: the Conv, activation and QuantizeLinear, where the Conv stands (the
+    // DequantizeLinear of the weights may come first in the graph, before x is computed); then
+    // each DequantizeLinear that only the Conv read is erased (the others stay for their other
+    // readers).
+    std::vector<ir::Node*> old{&conv}, deadDq;
     std::vector<ir::Value*> maybeDead;
     for (const ir::Node* dq : {g.dqx, g.dqw, g.dqb})
         if (dq && dq->output(0)->uses().size() == 1 && !dq->output(0)->isGraphOutput()) {
-            old.push_back(const_cast<ir::Node*>(dq));
+            deadDq.push_back(const_cast<ir::Node*>(dq));
             for (ir::Value* in : dq->inputs())
                 if (in) maybeDead.push_back(in);
         }
-    old.push_back(&conv);
     if (g.act) {
         old.push_back(const_cast<ir::Node*>(g.act));
         for (int i = 1; i < g.act->numInputs(); ++i)
@@ -232,6 +233,8 @@ Status QdqConvFusion::apply(rewrite::Rewriter& rewriter, ir::Node& conv) const {
     std::vector<rewrite::NewNode> specs;
     specs.push_back(std::move(qconv));
     if (auto r = rewriter.replace(old, std::move(specs)); !r) return fail(r.error());
+    for (ir::Node* dq : deadDq)
+        if (Status s = rewriter.eraseNode(*dq); !s.isOk()) return fail(s);
 
     // Initializers nothing reads any more (the int32 bias and its scale, Clip bounds).
     std::sort(maybeDead.begin(), maybeDead.end());
