@@ -70,8 +70,12 @@ public:
 
 protected:
     void execute(std::span<const HostTensor* const> in, std::span<HostTensor* const> out) override {
-        setHandle(m_src, *in[0]);
         out[0]->ensure(m_dtype, m_dims);
+        if (isByteNhwc(m_src.get_desc(), m_dims)) {
+            transposeBytes(in[0]->raw(), out[0]->raw(), m_dims, false);
+            return;
+        }
+        setHandle(m_src, *in[0]);
         m_dst.set_data_handle(out[0]->raw());
         m_reorder.execute(cpuStream(), m_src, m_dst);
         cpuStream().wait();
@@ -163,6 +167,29 @@ ir::DType dtypeOf(dt type) {
         default:
             return ir::DType::kFloat;
     }
+}
+
+bool isByteNhwc(const dnnl::memory::desc& desc, const Dims& dims) {
+    const dt type = desc.data_type();
+    return dims.size() == 4 && (type == dt::u8 || type == dt::s8) &&
+           desc == dnnl::memory::desc(toDnnl(dims), type, dnnl::memory::format_tag::nhwc);
+}
+
+void transposeBytes(const void* src, void* dst, const Dims& dims, bool toNhwc) {
+    const int64_t N = dims[0], C = dims[1], HW = dims[2] * dims[3];
+    const auto* from = static_cast<const uint8_t*>(src);
+    auto* to = static_cast<uint8_t*>(dst);
+#pragma omp parallel for collapse(2) if (N * C * HW > (1 << 16))
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t p = 0; p < HW; ++p) {
+            const int64_t base = n * C * HW;
+            for (int64_t c = 0; c < C; ++c) {
+                if (toNhwc)
+                    to[base + p * C + c] = from[base + c * HW + p];
+                else
+                    to[base + c * HW + p] = from[base + p * C + c];
+            }
+        }
 }
 
 std::string shapesToString(std::span<const TensorInfo> inputs) {

@@ -43,6 +43,7 @@ public:
     QConvKernel(const ConvSpec& spec, QConvParams params, const HostTensor& weights)
         : DnnlKernel("int8 convolution", {spec.src}),
           m_outDims(spec.dst),
+          m_srcDims(spec.src),
           m_bias(std::move(params.bias)),
           m_srcZp(params.srcZeroPoint),
           m_dstZp(params.dstZeroPoint) {
@@ -53,6 +54,9 @@ public:
         if (m_pd.src_desc() != params.src) {
             m_src = dnnl::memory(m_pd.src_desc(), cpuEngine());
             m_srcReorder = dnnl::reorder(m_userSrc, m_src);
+            // Plain NCHW bytes (a QuantizeLinear's output) to nhwc: a loop beats the reorder.
+            m_srcTranspose = params.src == plainDesc(spec.src, spec.srcType) &&
+                             isByteNhwc(m_pd.src_desc(), spec.src);
         }
         m_userDst = unboundMemory(params.nativeDst ? m_pd.dst_desc()
                                                    : plainDesc(spec.dst, spec.dstType));
@@ -81,8 +85,12 @@ public:
 protected:
     void execute(std::span<const HostTensor* const> in, std::span<HostTensor* const> out) override {
         dnnl::stream& s = cpuStream();
-        setHandle(m_userSrc, *in[0]);
-        if (m_srcReorder) m_srcReorder.execute(s, m_userSrc, m_src);
+        if (m_srcTranspose) {
+            transposeBytes(in[0]->raw(), m_src.get_data_handle(), m_srcDims, true);
+        } else {
+            setHandle(m_userSrc, *in[0]);
+            if (m_srcReorder) m_srcReorder.execute(s, m_userSrc, m_src);
+        }
         ensureFor(*out[0], m_outDims, m_userDst.get_desc());
         m_userDst.set_data_handle(out[0]->raw());
         m_conv.execute(s, m_args);
@@ -91,7 +99,8 @@ protected:
     }
 
 private:
-    Dims m_outDims;
+    Dims m_outDims, m_srcDims;
+    bool m_srcTranspose = false;
     std::vector<float> m_bias;  // m_biasMem points into it
     int32_t m_srcZp, m_dstZp;   // the zero-point memories point at them
     dnnl::convolution_forward::primitive_desc m_pd;
