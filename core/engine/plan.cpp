@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "core/engine/kernel_implementation.h"
 #include "core/engine/lowering.h"
 #include "core/engine/node_compiler.h"
 #include "core/engine/threads.h"
@@ -301,14 +302,23 @@ private:
         step.where = nodeWhere(*members.front());
         step.backend = used;
         std::vector<std::string> names;
-        for (const ir::Node* m : members)
+        for (const ir::Node* m : members) {
+            std::vector<std::string> of;
             for (ir::NodeId u : m_lowered.usersOf(m->id())) {
                 // A node lowering added without replacing any is named as it is.
                 const ir::Node* un = m_user.graph->findNode(u);
                 if (un) step.users.push_back(u);
-                names.push_back(
+                of.push_back(
                     fmt::format("{} '{}'", (un ? un : m)->opType, (un ? un : m)->displayName()));
             }
+            // A node lowering made of other operators (an int8 QConv of a QDQ group) is named
+            // with them: "QConv(Conv 'c1' + Relu 'r1' + ...)".
+            const ir::Node* origin = m_user.graph->findNode(m_lowered.origin(m->id()));
+            if (origin && origin->opType != m->opType)
+                names.push_back(fmt::format("{}({})", m->opType, fmt::join(of, " + ")));
+            else
+                names.insert(names.end(), of.begin(), of.end());
+        }
         std::vector<std::string> outs;
         const ir::Node& last = *members.back();
         // Output 0 takes over the storage of an input that dies here: the one the kernel
@@ -344,12 +354,20 @@ private:
             } else {
                 step.outputs.push_back(v ? newSlot(v, info) : -1);
             }
+            // The element type when it is not float32 (the precision of an int8 step).
             if (v)
-                outs.push_back(fmt::format("{} {}", dimsToString(info.dims),
-                                           info.layout ? info.layout->name() : "plain"));
+                outs.push_back(fmt::format(
+                    "{}{} {}",
+                    info.dtype == ir::DType::kFloat || info.dtype == ir::DType::kUndefined
+                        ? std::string()
+                        : std::string(ir::dtypeName(info.dtype)) + " ",
+                    dimsToString(info.dims), info.layout ? info.layout->name() : "plain"));
         }
-        step.label = fmt::format("{} [{}] -> {}{}", fmt::join(names, " + "), backendName(used),
-                                 fmt::join(outs, ", "), step.inPlace >= 0 ? " (in place)" : "");
+        const auto* described = dynamic_cast<const KernelImplementation*>(step.kernel.get());
+        const std::string impl = described ? described->implementation() : std::string();
+        step.label = fmt::format("{} [{}{}] -> {}{}", fmt::join(names, " + "), backendName(used),
+                                 impl.empty() ? "" : " " + impl, fmt::join(outs, ", "),
+                                 step.inPlace >= 0 ? " (in place)" : "");
         m_impl.steps.push_back(std::move(step));
     }
 
@@ -446,6 +464,7 @@ Expected<Plan> Plan::compile(const ir::Model& model, const PlanOptions& options)
     impl->observer = options.observer;
     LoweringOptions lowering;
     lowering.foldBatchNorm = options.fuse && !options.training;
+    lowering.quantizedOps = options.fuse && !options.training;
     lowering.patterns = options.lowering;
     WH_ASSIGN_OR_RETURN(Lowered lowered, lower(model, lowering));
     Builder builder(model, lowered, options, *impl);

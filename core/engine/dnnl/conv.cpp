@@ -58,6 +58,8 @@ dnnl::convolution_forward::primitive_desc createConvPrimitive(const ConvSpec& sp
     dnnl::primitive_attr attr;
     if (!spec.outputScales.empty())
         attr.set_output_scales(spec.outputScalesMask, spec.outputScales);
+    if (spec.srcZeroPoint) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+    if (spec.dstZeroPoint) attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
     if (!spec.postOps.empty()) {
         dnnl::post_ops ops;
         for (const PostOp& op : spec.postOps) {

@@ -35,6 +35,9 @@ struct ConvSpec {
     /// Output scales (int8: src scale × weight scale [/ dst scale]); empty = none.
     std::vector<float> outputScales;
     int outputScalesMask = 0;
+    /// int8: per-tensor zero points of src and dst, given at run time
+    /// (DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC / DST, one s32 each).
+    bool srcZeroPoint = false, dstZeroPoint = false;
     std::vector<PostOp> postOps;
     /// Layouts of src and dst; `any` lets oneDNN choose.
     dnnl::memory::format_tag srcTag = dnnl::memory::format_tag::any;

@@ -62,14 +62,20 @@ public:
     ToPlainKernel(const Dims& dims, const dnnl::memory::desc& from)
         : DnnlKernel("reorder", {dims}), m_dims(dims) {
         m_src = unboundMemory(from);
-        m_dst = unboundMemory(plainDesc(dims));
+        m_dst = unboundMemory(plainDesc(dims, from.data_type()));
+        m_dtype = dtypeOf(from.data_type());
+        setExpectedTypes({m_dtype});
         m_reorder = dnnl::reorder(m_src, m_dst);
     }
 
 protected:
     void execute(std::span<const HostTensor* const> in, std::span<HostTensor* const> out) override {
+        out[0]->ensure(m_dtype, m_dims);
+        if (isByteNhwc(m_src.get_desc(), m_dims)) {
+            transposeBytes(in[0]->raw(), out[0]->raw(), m_dims, false);
+            return;
+        }
         setHandle(m_src, *in[0]);
-        out[0]->ensure(ir::DType::kFloat, m_dims);
         m_dst.set_data_handle(out[0]->raw());
         m_reorder.execute(cpuStream(), m_src, m_dst);
         cpuStream().wait();
@@ -77,6 +83,7 @@ protected:
 
 private:
     Dims m_dims;
+    ir::DType m_dtype;
     dnnl::memory m_src, m_dst;
     dnnl::reorder m_reorder;
 };
@@ -117,7 +124,7 @@ std::unique_ptr<Kernel> DnnlLayout::makeToPlain() const {
 
 dnnl::memory::desc descOf(const TensorInfo& t) {
     if (const auto* layout = dynamic_cast<const DnnlLayout*>(t.layout.get())) return layout->desc();
-    return plainDesc(t.dims);
+    return plainDesc(t.dims, dnnlType(t.dtype));
 }
 
 bool hasForeignLayout(std::span<const TensorInfo> inputs) {
@@ -133,7 +140,56 @@ TensorInfo floatInfo(Dims dims, const dnnl::memory::desc& desc) {
 }
 
 void ensureFor(HostTensor& out, const Dims& dims, const dnnl::memory::desc& desc) {
-    out.ensure(ir::DType::kFloat, dims, desc.get_size());
+    out.ensure(dtypeOf(desc.data_type()), dims, desc.get_size());
+}
+
+dt dnnlType(ir::DType type) {
+    switch (type) {
+        case ir::DType::kUInt8:
+            return dt::u8;
+        case ir::DType::kInt8:
+            return dt::s8;
+        case ir::DType::kInt32:
+            return dt::s32;
+        default:
+            return dt::f32;
+    }
+}
+
+ir::DType dtypeOf(dt type) {
+    switch (type) {
+        case dt::u8:
+            return ir::DType::kUInt8;
+        case dt::s8:
+            return ir::DType::kInt8;
+        case dt::s32:
+            return ir::DType::kInt32;
+        default:
+            return ir::DType::kFloat;
+    }
+}
+
+bool isByteNhwc(const dnnl::memory::desc& desc, const Dims& dims) {
+    const dt type = desc.data_type();
+    return dims.size() == 4 && (type == dt::u8 || type == dt::s8) &&
+           desc == dnnl::memory::desc(toDnnl(dims), type, dnnl::memory::format_tag::nhwc);
+}
+
+void transposeBytes(const void* src, void* dst, const Dims& dims, bool toNhwc) {
+    const int64_t N = dims[0], C = dims[1], HW = dims[2] * dims[3];
+    const auto* from = static_cast<const uint8_t*>(src);
+    auto* to = static_cast<uint8_t*>(dst);
+#pragma omp parallel for collapse(2) if (N * C * HW > (1 << 16))
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t p = 0; p < HW; ++p) {
+            const int64_t base = n * C * HW;
+            for (int64_t c = 0; c < C; ++c) {
+                if (toNhwc)
+                    to[base + p * C + c] = from[base + c * HW + p];
+                else
+                    to[base + c * HW + p] = from[base + p * C + c];
+            }
+        }
 }
 
 std::string shapesToString(std::span<const TensorInfo> inputs) {
@@ -183,10 +239,12 @@ Status DnnlKernel::run(std::span<const HostTensor* const> inputs,
     // but it must not turn into an out-of-bounds read inside oneDNN.
     for (std::size_t i = 0; i < m_expected.size() && i < inputs.size(); ++i) {
         if (!inputs[i]) continue;
-        if (inputs[i]->dtype() != ir::DType::kFloat || inputs[i]->dims() != m_expected[i])
+        const ir::DType want = i < m_types.size() ? m_types[i] : ir::DType::kFloat;
+        if (inputs[i]->dtype() != want || inputs[i]->dims() != m_expected[i])
             return makeStatus(StatusCode::kInternal,
-                              "oneDNN {} compiled for input {} float{}, got {}{}", m_primitive, i,
-                              dimsToString(m_expected[i]), ir::dtypeName(inputs[i]->dtype()),
+                              "oneDNN {} compiled for input {} {}{}, got {}{}", m_primitive, i,
+                              ir::dtypeName(want), dimsToString(m_expected[i]),
+                              ir::dtypeName(inputs[i]->dtype()),
                               dimsToString(inputs[i]->dims()));
     }
     try {

@@ -1,5 +1,6 @@
 #include "core/engine/batch_norm_fold.h"
 #include "core/engine/fake_quantize.h"
+#include "core/engine/qconv.h"
 #include "core/engine/ref/ref_kernels.h"
 
 namespace wh::engine {
@@ -13,6 +14,7 @@ void registerReferenceKernels(KernelRegistry& registry) {
     ref::registerQuantOps(registry);
     registerFakeQuantizeKernel(registry);
     registerBatchNormFoldKernel(registry);
+    registerQConvKernel(registry);
 }
 
 }  // namespace wh::engine

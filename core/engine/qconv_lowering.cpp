@@ -1,0 +1,249 @@
+// QdqConvFusion (qconv.h): the QDQ group around a Conv → one QConv node.
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/engine/fake_quantize.h"
+#include "core/engine/qconv.h"
+
+namespace wh::engine {
+
+namespace {
+
+using ir::DType;
+using rewrite::MatchResult;
+
+// The nodes of one group, as match() finds them.
+struct Group {
+    const ir::Node* dqx = nullptr;
+    const ir::Node* dqw = nullptr;
+    const ir::Node* dqb = nullptr;  // null: no bias, or a float constant bias
+    const ir::Node* act = nullptr;  // Relu or Clip, or null
+    const ir::Node* q = nullptr;
+    float actMin = -std::numeric_limits<float>::infinity();
+    float actMax = std::numeric_limits<float>::infinity();
+};
+
+// A constant, not fed by the user (initializer or Constant output); else null.
+const ir::Tensor* fixed(const ir::Value* v) {
+    if (!v || v->isGraphInput()) return nullptr;
+    const ir::Tensor* t = ir::constantTensor(v);
+    return t && t->byteSize() == static_cast<std::size_t>(t->numElements()) * ir::dtypeSize(t->dtype)
+               ? t
+               : nullptr;
+}
+
+bool isScalar(const ir::Tensor& t) {
+    return t.numElements() == 1 && t.dims.size() <= 1;
+}
+
+// The single node reading `v` (as input 0), if `v` has exactly one reader and is no graph output.
+const ir::Node* soleReader(const ir::Value* v) {
+    if (!v || v->isGraphOutput() || v->uses().size() != 1) return nullptr;
+    const ir::Use& u = v->uses().front();
+    return u.input == 0 ? u.node : nullptr;
+}
+
+const ir::Node* producedBy(const ir::Value* v, std::string_view opType) {
+    const ir::Node* p = v ? v->producer() : nullptr;
+    return p && ir::isOnnxOp(*p, opType) && p->attrInt("block_size", 0) == 0 ? p : nullptr;
+}
+
+// Scale (and zero point) of a per-tensor quantizer: float scalar scale > 0, uint8/int8 scalar zp.
+std::string perTensorProblem(const ir::Node& n, const char* what) {
+    const ir::Tensor* s = fixed(n.input(1));
+    if (!s || s->dtype != DType::kFloat || !isScalar(*s))
+        return fmt::format("{} scale is not a constant float scalar", what);
+    if (!(s->values<float>()[0] > 0.0f) || !std::isfinite(s->values<float>()[0]))
+        return fmt::format("{} scale is not positive", what);
+    const ir::Tensor* z = fixed(n.input(2));
+    if (!z || !isScalar(*z) || (z->dtype != DType::kUInt8 && z->dtype != DType::kInt8))
+        return fmt::format("{} zero point is not a constant uint8/int8 scalar", what);
+    return {};
+}
+
+bool allZero(const ir::Tensor& t) {
+    const auto bytes = std::span(reinterpret_cast<const unsigned char*>(t.data->data()),
+                                 t.byteSize());
+    return std::all_of(bytes.begin(), bytes.end(), [](unsigned char b) { return b == 0; });
+}
+
+// Per-channel (axis 0 of an [M, ...] tensor) or per-tensor quantization parameters with zero
+// zero points: the weights' and the int32 bias's.
+std::string perChannelProblem(const ir::Node& dq, const char* what, int rank, int64_t channels) {
+    const ir::Tensor* s = fixed(dq.input(1));
+    if (!s || s->dtype != DType::kFloat) return fmt::format("{} scale is not a constant float", what);
+    const auto sv = s->values<float>();
+    if (!std::all_of(sv.begin(), sv.end(), [](float v) { return v > 0.0f && std::isfinite(v); }))
+        return fmt::format("{} scale is not positive", what);
+    if (!isScalar(*s)) {
+        int64_t axis = dq.attrInt("axis", 1);
+        if (axis < 0) axis += rank;
+        if (s->dims.size() != 1 || s->numElements() != channels || axis != 0)
+            return fmt::format("{} scale {} is neither per tensor nor per output channel", what,
+                               dimsToString(s->dims));
+    }
+    if (const ir::Value* zv = dq.input(2)) {
+        const ir::Tensor* z = fixed(zv);
+        if (!z || !allZero(*z)) return fmt::format("{} zero point is not all 0", what);
+    }
+    return {};
+}
+
+MatchResult findGroup(const ir::Node& conv, Group& g) {
+    if (conv.numInputs() < 2 || conv.numOutputs() != 1 || !conv.output(0))
+        return MatchResult::failure("Conv without weights or output");
+    g.dqx = producedBy(conv.input(0), "DequantizeLinear");
+    if (!g.dqx) return MatchResult::failure("Conv input is not a DequantizeLinear output");
+    if (std::string why = perTensorProblem(*g.dqx, "input"); !why.empty())
+        return MatchResult::failure(why);
+
+    g.dqw = producedBy(conv.input(1), "DequantizeLinear");
+    if (!g.dqw) return MatchResult::failure("Conv weights are not a DequantizeLinear output");
+    const ir::Value* wq = g.dqw->input(0);
+    if (!wq || !wq->hasInitializer() || wq->isGraphInput())
+        return MatchResult::failure("quantized weights are not an initializer");
+    const ir::Tensor* w = fixed(wq);
+    if (!w || w->dtype != DType::kInt8 || w->dims.size() != 4)
+        return MatchResult::failure("quantized weights are not a rank-4 int8 tensor");
+    const int64_t channels = w->dims[0];
+    if (std::string why = perChannelProblem(*g.dqw, "weight", 4, channels); !why.empty())
+        return MatchResult::failure(why);
+
+    if (const ir::Value* b = conv.input(2)) {
+        if ((g.dqb = producedBy(b, "DequantizeLinear"))) {
+            const ir::Tensor* bq = fixed(g.dqb->input(0));
+            if (!bq || bq->dtype != DType::kInt32 || bq->dims != std::vector<int64_t>{channels})
+                return MatchResult::failure("quantized bias is not a constant int32 [M]");
+            if (std::string why = perChannelProblem(*g.dqb, "bias", 1, channels); !why.empty())
+                return MatchResult::failure(why);
+        } else {
+            const ir::Tensor* bf = fixed(b);
+            if (!bf || bf->dtype != DType::kFloat || bf->numElements() != channels)
+                return MatchResult::failure("bias is neither quantized nor a float constant [M]");
+        }
+    }
+
+    const ir::Node* next = soleReader(conv.output(0));
+    if (!next) return MatchResult::failure("Conv output is read by more than one node");
+    if (ir::isOnnxOp(*next, "Relu")) {
+        g.act = next;
+    } else if (ir::isOnnxOp(*next, "Clip")) {
+        g.act = next;
+        if (next->attribute("min") || next->attribute("max")) {  // opset 6
+            g.actMin = next->attrFloat("min", g.actMin);
+            g.actMax = next->attrFloat("max", g.actMax);
+        }
+        for (int i = 1; i <= 2; ++i) {
+            const ir::Value* bound = next->input(i);
+            if (!bound) continue;
+            const ir::Tensor* t = fixed(bound);
+            if (!t || t->dtype != DType::kFloat || !isScalar(*t))
+                return MatchResult::failure("Clip bounds are not constant float scalars");
+            (i == 1 ? g.actMin : g.actMax) = t->values<float>()[0];
+        }
+    }
+    if (g.act) {
+        if (g.act->numOutputs() != 1) return MatchResult::failure("activation has extra outputs");
+        next = soleReader(g.act->output(0));
+        if (!next) return MatchResult::failure("activation output is read by more than one node");
+    }
+    if (!ir::isOnnxOp(*next, "QuantizeLinear") || next->attrInt("block_size", 0) != 0)
+        return MatchResult::fail("Conv output goes to {} '{}', not to a QuantizeLinear",
+                                 next->opType, next->displayName());
+    g.q = next;
+    if (!g.q->output(0)) return MatchResult::failure("QuantizeLinear output is absent");
+    if (std::string why = perTensorProblem(*g.q, "output"); !why.empty())
+        return MatchResult::failure(why);
+    if (conv.attribute("kernel_shape") &&
+        conv.attrInts("kernel_shape") != std::vector<int64_t>(w->dims.begin() + 2, w->dims.end()))
+        return MatchResult::failure("kernel_shape does not match the weights");
+    return MatchResult::success();
+}
+
+}  // namespace
+
+MatchResult QdqConvFusion::match(const ir::Node& conv) const {
+    Group g;
+    return findGroup(conv, g);
+}
+
+Status QdqConvFusion::apply(rewrite::Rewriter& rewriter, ir::Node& conv) const {
+    Group g;
+    WH_ASSERT(findGroup(conv, g).matched());
+    ir::Graph& graph = rewriter.graph();
+    rewrite::ScopedGroup group(rewriter, "Run a QDQ Conv as one int8 QConv");
+    auto fail = [&](Status s) {
+        group.cancel();
+        return s;
+    };
+    auto name = [](const ir::Value* v) { return v ? v->name() : std::string(); };
+
+    // The bias in float, as the DequantizeLinear computes it.
+    std::string biasName = name(conv.input(2));
+    if (g.dqb) {
+        const ir::Tensor& bq = *ir::constantTensor(g.dqb->input(0));
+        const auto s = ir::constantTensor(g.dqb->input(1))->values<float>();
+        const auto q = bq.values<int32_t>();
+        std::vector<float> bias(q.size());
+        for (std::size_t m = 0; m < q.size(); ++m)
+            bias[m] = static_cast<float>(q[m]) * s[s.size() == 1 ? 0 : m];
+        biasName = graph.uniqueName(conv.output(0)->name() + "_qconv_bias");
+        ir::Tensor t = ir::Tensor::fromFloats({}, {static_cast<int64_t>(bias.size())}, bias);
+        if (auto v = rewriter.addInitializer(biasName, std::move(t)); !v) return fail(v.error());
+    }
+
+    rewrite::NewNode qconv;
+    qconv.opType = std::string(kQConvOp);
+    qconv.domain = std::string(kWhittleDomain);
+    qconv.name = conv.name;
+    qconv.docString = conv.docString;
+    qconv.inputs = {name(g.dqx->input(0)), name(g.dqx->input(1)), name(g.dqx->input(2)),
+                    name(g.dqw->input(0)), name(g.dqw->input(1)), name(g.dqw->input(2)),
+                    name(g.q->input(1)),   name(g.q->input(2)),   biasName};
+    qconv.outputs = {g.q->output(0)->name()};
+    for (const ir::Attribute& a : conv.attributes()) qconv.attributes.push_back(a.clone());
+    if (g.act) {
+        qconv.attributes.push_back(ir::Attribute::makeString("activation", g.act->opType));
+        if (ir::isOnnxOp(*g.act, "Clip")) {
+            qconv.attributes.push_back(ir::Attribute::makeFloat("activation_min", g.actMin));
+            qconv.attributes.push_back(ir::Attribute::makeFloat("activation_max", g.actMax));
+        }
+    }
+
+    // Replaced: the Conv, activation and QuantizeLinear, where the Conv stands (the
+    // DequantizeLinear of the weights may come first in the graph, before x is computed); then
+    // each DequantizeLinear that only the Conv read is erased (the others stay for their other
+    // readers).
+    std::vector<ir::Node*> old{&conv}, deadDq;
+    std::vector<ir::Value*> maybeDead;
+    for (const ir::Node* dq : {g.dqx, g.dqw, g.dqb})
+        if (dq && dq->output(0)->uses().size() == 1 && !dq->output(0)->isGraphOutput()) {
+            deadDq.push_back(const_cast<ir::Node*>(dq));
+            for (ir::Value* in : dq->inputs())
+                if (in) maybeDead.push_back(in);
+        }
+    if (g.act) {
+        old.push_back(const_cast<ir::Node*>(g.act));
+        for (int i = 1; i < g.act->numInputs(); ++i)
+            if (ir::Value* in = g.act->input(i)) maybeDead.push_back(in);
+    }
+    old.push_back(const_cast<ir::Node*>(g.q));
+    std::vector<rewrite::NewNode> specs;
+    specs.push_back(std::move(qconv));
+    if (auto r = rewriter.replace(old, std::move(specs)); !r) return fail(r.error());
+    for (ir::Node* dq : deadDq)
+        if (Status s = rewriter.eraseNode(*dq); !s.isOk()) return fail(s);
+
+    // Initializers nothing reads any more (the int32 bias and its scale, Clip bounds).
+    std::sort(maybeDead.begin(), maybeDead.end());
+    maybeDead.erase(std::unique(maybeDead.begin(), maybeDead.end()), maybeDead.end());
+    for (ir::Value* v : maybeDead)
+        if (v->hasInitializer() && !v->hasUses() && !v->isGraphInput() && !v->isGraphOutput() &&
+            !rewriter.subgraphReader(v->name()))
+            if (Status s = rewriter.removeInitializer(*v); !s.isOk()) return fail(s);
+    return Status::ok();
+}
+
+}  // namespace wh::engine
