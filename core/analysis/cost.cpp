@@ -26,6 +26,10 @@ Expected<ModelCost> modelCost(const ir::Model& model, int64_t batch,
     engine::PlanOptions po;
     po.threads = threads;
     po.inputShapes = inputShapes;
+    // One step per user node, nothing lowered: the shapes and constants of the graph as the user
+    // wrote it (an int8 QConv standing for DequantizeLinear → Conv → QuantizeLinear would hide
+    // the Conv's weight and output).
+    po.fuse = false;
     for (const ir::Value* v : model.graph->inputs())
         if (!v->hasInitializer() && !po.inputShapes.count(v->name())) {
             engine::Dims d = engine::dimsWithBatch(*v, batch);

@@ -9,8 +9,11 @@
 ///
 /// Deploy form (fakeQuantizeToQdq): what ONNX Runtime's QDQ tooling emits and runs —
 ///   - a quantized weight: an int8 (signed grid) or uint8 initializer of codes + DequantizeLinear
-///     (per axis: scale [C], zero point [C]); weights below 8 bits are packed 2 or 4 to a byte
-///     and decompressed by standard ops (core/algo/quant/weight_export.h);
+///     (per axis: scale [C], zero point [C]; none when all are 0); weights below 8 bits of a
+///     layer whose input is quantized too are such codes on the narrow grid, one per byte (ONNX
+///     Runtime would re-quantize a decompressed float weight of a QDQ layer to 8 bits); those of
+///     weight-only layers are packed 2 or 4 to a byte and decompressed by standard ops
+///     (core/algo/quant/weight_export.h);
 ///   - a quantized activation: QuantizeLinear → DequantizeLinear, uint8 (asymmetric) or int8
 ///     (symmetric) zero point; below 8 bits a Clip to the grid's range comes first, so the
 ///     8-bit QuantizeLinear reproduces the narrower grid exactly;

@@ -191,6 +191,7 @@ int takeFollowers(const KernelContext& ctx, bool native, ConvSpec& spec, ConvIo&
     int taken = 0;
     // Run-time inputs: the node's, then each taken follower's other than its link.
     int nextInput = static_cast<int>(ctx.inputs.size());
+    std::vector<Eltwise> eltwises;  // the eltwise post-ops so far (addEltwisePostOp)
     for (const Follower& f : ctx.followers) {
         if (isOnnxOp(f.node, "Add") && f.inputs.size() == 2 && io.residualInput < 0) {
             const TensorInfo& other = f.inputs[static_cast<std::size_t>(1 - f.link)];
@@ -199,7 +200,14 @@ int takeFollowers(const KernelContext& ctx, bool native, ConvSpec& spec, ConvIo&
             io.residualInput = nextInput;
             io.residual = native ? descOf(other) : plainDesc(other.dims);
         } else if (Expected<Eltwise> e = activationOf(f.node, f.opset, f.inputs)) {
-            spec.postOps.push_back({PostOp::Kind::kEltwise, *e});
+            const bool adjacent =
+                !spec.postOps.empty() && spec.postOps.back().kind == PostOp::Kind::kEltwise;
+            const std::size_t before = eltwises.size();
+            if (!addEltwisePostOp(eltwises, adjacent, *e)) break;
+            if (eltwises.size() > before)
+                spec.postOps.push_back({PostOp::Kind::kEltwise, *e});
+            else
+                spec.postOps.back().eltwise = eltwises.back();  // merged into the last clip
         } else {
             break;
         }

@@ -147,6 +147,15 @@ struct Eltwise {
     float alpha = 0.0f, beta = 0.0f;
 };
 
+/// Adds the eltwise post-op `e` to `chain`, the eltwise post-ops taken so far in order;
+/// `adjacent`: the chain's last entry is the post-op right before `e`. oneDNN 2.6's jit kernels
+/// compute a second eltwise post-op of an algorithm already in the chain with the first one's
+/// parameters (Conv -> Clip(0, 6) -> Clip(0, 2.97) gave values up to 6, as if the second clip were
+/// not there). So two adjacent clips become one clip to the intersected bounds (the last entry is
+/// updated), a repeat of anything else is refused, and so is a merge whose bounds do not meet.
+/// Returns false when refused: take no more followers (the plan runs them itself).
+bool addEltwisePostOp(std::vector<Eltwise>& chain, bool adjacent, const Eltwise& e);
+
 /// The eltwise operation computing an ONNX activation node with input infos `inputs`: Relu,
 /// LeakyRelu, Sigmoid, Tanh, HardSwish, Clip with constant bounds. kUnsupported (naming why)
 /// for any other node. The one mapping shared by the eltwise kernels and fused post-ops.

@@ -1,6 +1,7 @@
 // Activations as oneDNN eltwise primitives over the flattened tensor, and Add/Sub/Mul/Div as
 // binary primitives with the broadcasting oneDNN supports (the second operand broadcast).
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <unordered_map>
@@ -99,6 +100,25 @@ Expected<Eltwise> clipOf(const ir::Node& node, int64_t opset, std::span<const Te
 }
 
 }  // namespace
+
+bool addEltwisePostOp(std::vector<Eltwise>& chain, bool adjacent, const Eltwise& e) {
+    const bool repeat = std::any_of(chain.begin(), chain.end(), [&](const Eltwise& c) {
+        return c.algorithm == e.algorithm;
+    });
+    if (!repeat) {
+        chain.push_back(e);
+        return true;
+    }
+    Eltwise& last = chain.back();
+    if (!adjacent || e.algorithm != Alg::eltwise_clip_v2 || last.algorithm != e.algorithm)
+        return false;
+    // clip(clip(x, a, b), c, d) = clip(x, max(a, c), min(b, d)) when the ranges meet.
+    const float lo = std::max(last.alpha, e.alpha), hi = std::min(last.beta, e.beta);
+    if (lo > hi) return false;
+    last.alpha = lo;
+    last.beta = hi;
+    return true;
+}
 
 Expected<Eltwise> activationOf(const ir::Node& node, int64_t opset,
                                std::span<const TensorInfo> inputs) {

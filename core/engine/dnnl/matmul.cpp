@@ -104,15 +104,16 @@ Expected<KernelBuild> finish(const KernelContext& ctx, MatMulSetup setup) {
     KernelBuild build;
     build.outputs.push_back(floatInfo(setup.outTensor));
     MatMulSetup fused = setup;
+    int taken = 0;  // followers, two clips merged into one post-op counting as two
     for (const Follower& f : ctx.followers) {
         Expected<Eltwise> e = activationOf(f.node, f.opset, f.inputs);
-        if (!e) break;
-        fused.activations.push_back(*e);
+        if (!e || !addEltwisePostOp(fused.activations, true, *e)) break;
+        ++taken;
     }
     if (!fused.activations.empty()) {
         try {
             build.kernel = std::make_unique<MatMulKernel>(fused);
-            build.fused = static_cast<int>(fused.activations.size());
+            build.fused = taken;
             return build;
         } catch (const dnnl::error&) {
             // No implementation with these post-ops: the plan runs the followers itself.

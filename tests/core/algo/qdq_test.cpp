@@ -105,7 +105,7 @@ struct Quantized {
 
 /// Inserts FakeQuantize nodes: x and the Gemm input uint8 per tensor, both weights per
 /// channel symmetric (`weightBits`).
-Quantized fakeQuantized(int weightBits, int64_t opset = 13) {
+Quantized fakeQuantized(int weightBits, int64_t opset = 13, bool activations = true) {
     Quantized q{buildModel(opset)};
     ir::Graph& g = *q.model.graph;
     rewrite::Rewriter rw(g);
@@ -115,8 +115,11 @@ Quantized fakeQuantized(int weightBits, int64_t opset = 13) {
     // The Gemm input (after Relu) in [0, 3]: zero point 0.
     q.sa = 3.0f / 255.0f;
     const std::vector<float> sa{q.sa}, za{0.0f};
-    EXPECT_TRUE(insertFakeQuantize(rw, *g.findValue("x"), activationSpec(8, false), sx, zx));
-    EXPECT_TRUE(insertFakeQuantize(rw, *g.findValue("flat"), activationSpec(8, false), sa, za));
+    if (activations) {
+        EXPECT_TRUE(insertFakeQuantize(rw, *g.findValue("x"), activationSpec(8, false), sx, zx));
+        EXPECT_TRUE(
+            insertFakeQuantize(rw, *g.findValue("flat"), activationSpec(8, false), sa, za));
+    }
     for (const char* w : {"conv_w", "fc_w"}) {
         ir::Value* v = g.findValue(w);
         const std::vector<float> s = channelScales(*v, weightBits);
@@ -277,24 +280,29 @@ TEST(Qdq, EightBitConversionKeepsOutputsAndStructure) {
     EXPECT_EQ(diff(run(*back, "re-imported"), after).maxAbs, 0.0);
 }
 
-TEST(Qdq, FourBitWeightGoesThroughThePackedWriter) {
-    Quantized q = fakeQuantized(4);
-    ASSERT_TRUE(updateOpsetImports(q.model, false).isOk());
-    const std::vector<float> before = run(q.model, "fake-quantized 4-bit");
+// Converts q's FakeQuantize nodes (no int32 bias) and checks the result against `before`.
+ir::Model converted(const Quantized& q, int expectedNodes) {
     ir::Model qdq = q.model.clone();
     {
         rewrite::Rewriter rw(*qdq.graph);
         auto n = fakeQuantizeToQdq(rw, QdqOptions{false});
-        ASSERT_TRUE(n) << n.error().message();
-        EXPECT_EQ(*n, 4);
+        EXPECT_TRUE(n) << n.error().message();
+        if (n) EXPECT_EQ(*n, expectedNodes);
     }
-    ASSERT_TRUE(updateOpsetImports(qdq, true).isOk());
+    EXPECT_TRUE(updateOpsetImports(qdq, true).isOk());
+    EXPECT_TRUE(qdq.graph->validate().isOk()) << qdq.graph->validate().message();
+    for (const ir::Node* n : qdq.graph->nodes()) EXPECT_FALSE(isFakeQuantize(*n)) << n->name;
+    return qdq;
+}
+
+TEST(Qdq, FourBitWeightOnlyGoesThroughThePackedWriter) {
+    Quantized q = fakeQuantized(4, 13, false);
+    ASSERT_TRUE(updateOpsetImports(q.model, false).isOk());
+    const std::vector<float> before = run(q.model, "fake-quantized 4-bit weights");
+    const ir::Model qdq = converted(q, 2);
     const ir::Graph& g = *qdq.graph;
-    ASSERT_TRUE(g.validate().isOk()) << g.validate().message();
-    for (const ir::Node* n : g.nodes()) EXPECT_FALSE(isFakeQuantize(*n)) << n->name;
     EXPECT_GT(countOps(g, "BitShift"), 0) << "4-bit codes are unpacked by BitShift";
-    // Only the activations use DequantizeLinear; the weights are packed uint8 codes.
-    EXPECT_EQ(countOps(g, "DequantizeLinear"), 2);
+    EXPECT_EQ(countOps(g, "DequantizeLinear"), 0) << "weight-only: no DequantizeLinear";
     int64_t packedBytes = 0;
     for (const ir::Value* v : g.initializers())
         if (v->initializer()->dtype == ir::DType::kUInt8 && v->initializer()->numElements() > 1)
@@ -302,6 +310,33 @@ TEST(Qdq, FourBitWeightGoesThroughThePackedWriter) {
     // 4*27 + 5*36 = 288 codes at 4 bits = 144 bytes (+ at most a byte per row of padding).
     EXPECT_GE(packedBytes, 144);
     EXPECT_LE(packedBytes, 144 + kOut + kClasses);
+    const Diff d = diff(run(qdq, "4-bit packed"), before);
+    EXPECT_LT(d.relative(), 1e-5) << "max |diff| " << d.maxAbs << ", max |ref| " << d.maxRef;
+}
+
+TEST(Qdq, FourBitWeightOfAQuantizedLayerIsInt8CodesOnTheNarrowGrid) {
+    // Activations quantized too: ONNX Runtime would re-quantize a decompressed float weight of
+    // such a layer to 8 bits, so the codes go one per byte with DequantizeLinear.
+    Quantized q = fakeQuantized(4);
+    ASSERT_TRUE(updateOpsetImports(q.model, false).isOk());
+    const std::vector<float> before = run(q.model, "fake-quantized 4-bit");
+    const ir::Model qdq = converted(q, 4);
+    const ir::Graph& g = *qdq.graph;
+    EXPECT_EQ(countOps(g, "BitShift"), 0);
+    EXPECT_EQ(countOps(g, "DequantizeLinear"), 4) << "two activations, two weights";
+    for (const char* node : {"conv", "fc"}) {
+        const ir::Node* dq = producerOf(g, node, 1);
+        ASSERT_NE(dq, nullptr) << node;
+        ASSERT_EQ(dq->opType, "DequantizeLinear") << node;
+        const ir::Tensor* codes = dq->input(0)->initializer();
+        ASSERT_NE(codes, nullptr) << node;
+        ASSERT_EQ(codes->dtype, ir::DType::kInt8) << node;
+        int lo = 0, hi = 0;
+        for (int8_t c : codes->values<int8_t>()) lo = std::min<int>(lo, c), hi = std::max<int>(hi, c);
+        EXPECT_GE(lo, -8) << node;
+        EXPECT_LE(hi, 7) << node;
+        EXPECT_GT(hi - lo, 8) << node << ": the 4-bit grid is used, not a few codes";
+    }
     const Diff d = diff(run(qdq, "4-bit QDQ"), before);
     EXPECT_LT(d.relative(), 1e-5) << "max |diff| " << d.maxAbs << ", max |ref| " << d.maxRef;
 }

@@ -3,6 +3,7 @@
 // test checks structure (which nodes a step took over, how many steps run) and numerics (the
 // fused plan against the reference backend, the oracle, with fusion off).
 
+#include <algorithm>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -273,6 +274,46 @@ TEST(PlanFusion, GemmTakesTheActivationAfterIt) {
     EXPECT_EQ(planned(*plan, "clip").fusedInto, planned(*plan, "fc").id) << plan->describe();
     EXPECT_EQ(plan->numSteps(), 1u) << plan->describe();
     expectMatchesReference(net.model(), {3, 20});
+}
+
+// oneDNN 2.6 runs a second eltwise post-op of the same algorithm with the first one's
+// parameters: Conv -> Clip(0, 6) -> Clip(0, 0.3) gave values up to 6. Two clips in a row become
+// one post-op clipping to [0, 0.3]; a repeated Relu is left to its own step. Both match the
+// reference, and the ranges are really narrowed (values reach 0.3, never beyond).
+TEST(PlanFusion, RepeatedActivationsAfterAConvOrGemmStayCorrect) {
+    for (bool gemm : {false, true}) {
+        SCOPED_TRACE(gemm ? "Gemm" : "Conv");
+        Net net;
+        const Dims dims = gemm ? Dims{3, 20} : Dims{1, 4, 8, 8};
+        ir::Value* x = net.input("x", dims);
+        ir::Value* y = nullptr;
+        if (gemm) {
+            ir::Node* fc = net.node("Gemm", "fc",
+                                    {x, net.constant("w", {12, 20}, -0.5f, 0.5f),
+                                     net.constant("b", {12}, -0.5f, 0.5f)});
+            fc->attributes().push_back(ir::Attribute::makeInt("transB", 1));
+            y = fc->output(0);
+        } else {
+            y = net.conv("conv", x, 4, 8, 3);
+        }
+        y = net.relu6("clip6", y);
+        ir::Value* lo = net.constant("narrow_min", {}, 0.0f, 0.0f);
+        ir::Value* hi = net.constant("narrow_max", {}, 0.3f, 0.3f);
+        y = net.node("Clip", "narrow", {y, lo, hi})->output(0);
+        y = net.unary("Relu", "relu_a", y);
+        net.output(net.unary("Relu", "relu_b", y));
+        auto plan = Plan::compile(net.model());
+        ASSERT_TRUE(plan) << plan.error().message();
+        const PlannedNode& root = planned(*plan, gemm ? "fc" : "conv");
+        EXPECT_EQ(planned(*plan, "narrow").fusedInto, root.id) << plan->describe();
+        EXPECT_EQ(planned(*plan, "relu_a").fusedInto, root.id) << plan->describe();
+        EXPECT_NE(planned(*plan, "relu_b").fusedInto, root.id) << plan->describe();
+        auto out = plan->run({randomInput(dims)});
+        ASSERT_TRUE(out) << out.error().message();
+        const std::vector<float> v = (*out)[0].toFloats();
+        EXPECT_FLOAT_EQ(*std::max_element(v.begin(), v.end()), 0.3f);
+        expectMatchesReference(net.model(), dims);
+    }
 }
 
 TEST(PlanFusion, BatchNormWhoseConvOutputIsAlsoReadIsNotFolded) {
