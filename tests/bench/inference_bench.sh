@@ -60,3 +60,45 @@ PY
     printf '| %s | %d | %d | %.3f | %.3f | %s |\n' "$name" "$batch" "$threads" "$ours" "$theirs" "$ratio"
   done
 done
+
+# ---- int8: QDQ files from `whittle-cli compress` (ptq W8A8 minmax, 512 calibration images) ----
+# Our engine runs their QDQ Conv groups as oneDNN int8 kernels (QConv); the float original and
+# ONNX Runtime on the same QDQ file are measured in the same run. Peak RSS: the bench process's.
+# torchvision's 224x224 RGB models are left out: the calibration set is Fashion-MNIST (28x28).
+bench_json() {  # model batch -> "p50 peak_rss_bytes"
+  "$cli" bench "$1" --batch "$2" --threads "$threads" --iters "$iters" --json 2>/dev/null |
+    /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["p50_ms"], d["peak_rss_bytes"])'
+}
+ort_p50() {  # model batch
+  /usr/bin/python3 - "$1" "$2" "$work/in.npy" <<'PY'
+import sys, numpy as np, onnx
+m = onnx.load(sys.argv[1], load_external_data=False)
+inits = {i.name for i in m.graph.initializer}
+inp = [i for i in m.graph.input if i.name not in inits][0]
+dims = [d.dim_value if d.HasField("dim_value") else int(sys.argv[2]) for d in inp.type.tensor_type.shape.dim]
+np.save(sys.argv[3], np.random.default_rng(0).uniform(-1, 1, dims).astype(np.float32))
+open(sys.argv[3] + ".name", "w").write(inp.name)
+PY
+  node "$root/tests/peers/ort_run.js" "$1" "$work/ort" "$(cat "$work/in.npy.name")=$work/in.npy" \
+    --threads "$threads" --bench "$iters" |
+    /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["p50_ms"])'
+}
+echo
+echo "| model | batch | ours FP32 ms | ours int8 ms | int8 speed-up | ORT FP32 ms | ORT int8 ms | ours int8 / ORT int8 | peak RSS FP32 / int8 MiB |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+for arch in resnet20 mobilenetv2-tiny; do
+  float=$work/$arch.onnx
+  [[ -e $float ]] || continue
+  qdq=$work/$arch-int8.onnx
+  echo '{"algorithm":"ptq","params":{"samples":512}}' > "$work/ptq.json"
+  [[ -e $qdq ]] || "$cli" compress "$float" --recipe "$work/ptq.json" \
+      -o "$qdq" --dataset fashion-mnist --eval-limit 100 >/dev/null 2>&1 ||
+    { echo "note: could not quantize $arch" >&2; continue; }
+  for batch in 1 64; do
+    read -r f32 rssf < <(bench_json "$float" "$batch")
+    read -r i8 rssi < <(bench_json "$qdq" "$batch")
+    ortf=$(ort_p50 "$float" "$batch")
+    orti=$(ort_p50 "$qdq" "$batch")
+    /usr/bin/python3 -c "print('| $arch | $batch | %.3f | %.3f | %.2fx | %.3f | %.3f | %.2f | %.0f / %.0f |' % ($f32, $i8, $f32/$i8, $ortf, $orti, $i8/$orti, $rssf/2**20, $rssi/2**20))"
+  done
+done
