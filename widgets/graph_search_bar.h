@@ -1,16 +1,23 @@
 #pragma once
 /// GraphSearchBar: the find bar GraphView shows over its top-right corner (Ctrl+F). Typing
-/// searches; Enter / F3 go to the next match, Shift+Enter / Shift+F3 to the previous one; the
+/// searches; a combo box picks what is searched (everything, node names, op types or tensor
+/// names); Enter / F3 go to the next match, Shift+Enter / Shift+F3 to the previous one; the
 /// label reads "3 of 17"; Escape closes the bar. The bar only edits text and forwards intents;
 /// GraphView does the matching.
 
 #include <QFrame>
 
+class QComboBox;
 class QLabel;
 class QLineEdit;
 class QToolButton;
 
 namespace wh::widgets {
+
+/// What a search looks at. kAll ranks nodes whose op type equals the text first, then nodes
+/// whose name or op type contains it, then nodes that only read or write a tensor whose name
+/// contains it.
+enum class SearchScope { kAll, kName, kOpType, kTensor };
 
 class GraphSearchBar : public QFrame {
     Q_OBJECT
@@ -19,6 +26,9 @@ public:
     explicit GraphSearchBar(QWidget* parent = nullptr);
 
     QLineEdit* lineEdit() const { return m_edit; }
+    QComboBox* scopeBox() const { return m_scope; }
+    SearchScope scope() const;
+    void setScope(SearchScope scope);
     /// The "3 of 17" / "No matches" text.
     QString statusText() const;
     /// `index` is 0-based; -1 with count 0 shows "No matches" (or nothing for empty text).
@@ -29,6 +39,7 @@ public:
 
 signals:
     void searchChanged(const QString& text);
+    void scopeChanged(wh::widgets::SearchScope scope);
     void nextRequested();
     void previousRequested();
     void closed();
@@ -38,6 +49,7 @@ protected:
 
 private:
     QLineEdit* m_edit;
+    QComboBox* m_scope;
     QLabel* m_status;
 };
 
