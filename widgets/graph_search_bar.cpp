@@ -77,13 +77,23 @@ QString GraphSearchBar::statusText() const {
     return m_status->text();
 }
 
-void GraphSearchBar::setStatus(int index, int count) {
+void GraphSearchBar::setStatus(int index, int count, int tensorOnly) {
+    QString text;
     if (m_edit->text().isEmpty())
-        m_status->clear();
+        text.clear();
     else if (count == 0)
-        m_status->setText(tr("No matches"));
+        text = tr("No matches");
     else
-        m_status->setText(tr("%1 of %2").arg(index + 1).arg(count));
+        text = tr("%1 of %2").arg(index + 1).arg(count);
+    if (!text.isEmpty() && count > 0 && tensorOnly > 0) {
+        text += tr(" (+%1 by tensor)").arg(tensorOnly);
+        m_status->setToolTip(tr("%1 more nodes only read or write a tensor whose name matches: "
+                                "choose Tensor to step through them")
+                                 .arg(tensorOnly));
+    } else {
+        m_status->setToolTip(QString());
+    }
+    m_status->setText(text);
 }
 
 void GraphSearchBar::open() {

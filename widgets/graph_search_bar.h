@@ -15,8 +15,9 @@ class QToolButton;
 namespace wh::widgets {
 
 /// What a search looks at. kAll ranks nodes whose op type equals the text first, then nodes
-/// whose name or op type contains it, then nodes that only read or write a tensor whose name
-/// contains it.
+/// whose name or op type contains it; nodes that only read or write a tensor whose name contains
+/// it count only when nothing else matched ("Conv" must find the Conv nodes, not every
+/// BatchNormalization reading "conv1_out"); the bar says how many it left to the Tensor scope.
 enum class SearchScope { kAll, kName, kOpType, kTensor };
 
 class GraphSearchBar : public QFrame {
@@ -32,7 +33,8 @@ public:
     /// The "3 of 17" / "No matches" text.
     QString statusText() const;
     /// `index` is 0-based; -1 with count 0 shows "No matches" (or nothing for empty text).
-    void setStatus(int index, int count);
+    /// `tensorOnly` more nodes match by tensor name only (kAll leaves them to kTensor).
+    void setStatus(int index, int count, int tensorOnly = 0);
 
     /// Shows the bar, focused with its text selected.
     void open();

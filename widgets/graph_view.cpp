@@ -832,6 +832,7 @@ int GraphView::search(const QString& text) {
     m_matches.clear();
     m_hitSet.clear();
     m_matchIndex = -1;
+    m_tensorOnly = 0;
     m_showHits = true;
     const std::string needle = text.trimmed().toLower().toStdString();
     if (m_layout && !needle.empty()) {
@@ -877,6 +878,14 @@ int GraphView::search(const QString& text) {
             if (a.y != b.y) return a.y < b.y;
             return a.x < b.x;
         });
+        // Tensor-only hits (rank 2) are a fallback: when names or op types matched, they would
+        // drown them (ResNet's "Conv" matched every BatchNormalization reading "convN_out").
+        if (m_scope == SearchScope::kAll && !hits.empty() && hits.front().rank < 2) {
+            auto firstTensorOnly =
+                std::find_if(hits.begin(), hits.end(), [](const Hit& h) { return h.rank == 2; });
+            m_tensorOnly = static_cast<int>(hits.end() - firstTensorOnly);
+            hits.erase(firstTensorOnly, hits.end());
+        }
         m_matches.reserve(hits.size());
         for (const Hit& h : hits) m_matches.push_back(h.id);
         m_hitSet.insert(m_matches.begin(), m_matches.end());
@@ -886,7 +895,7 @@ int GraphView::search(const QString& text) {
         goToMatch(0);
     else if (shown && m_selection->size() == 1 && m_selection->contains(*shown))
         m_selection->clear();
-    m_searchBar->setStatus(m_matchIndex, searchMatchCount());
+    m_searchBar->setStatus(m_matchIndex, searchMatchCount(), m_tensorOnly);
     return searchMatchCount();
 }
 
@@ -900,7 +909,7 @@ void GraphView::goToMatch(int index) {
     const ir::NodeId id = m_matches[static_cast<std::size_t>(index)];
     if (zoom() < 0.5) setZoom(1.0);
     selectNode(id, true);
-    m_searchBar->setStatus(m_matchIndex, searchMatchCount());
+    m_searchBar->setStatus(m_matchIndex, searchMatchCount(), m_tensorOnly);
 }
 
 void GraphView::findNext() {

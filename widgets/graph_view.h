@@ -143,6 +143,8 @@ public:
     int search(const QString& text, SearchScope scope);
     SearchScope searchScope() const;
     int searchMatchCount() const { return static_cast<int>(m_matches.size()); }
+    /// Nodes that match by tensor name only, left out of a kAll search that found others.
+    int searchTensorOnlyCount() const { return m_tensorOnly; }
     /// The hits in the order F3 visits them.
     const std::vector<ir::NodeId>& searchMatches() const { return m_matches; }
     /// Whether node `id` is drawn as a search hit.
@@ -285,6 +287,7 @@ private:
     std::unordered_set<ir::NodeId> m_hitSet;
     bool m_showHits = true;  // the halos go when the bar closes; F3 brings them back
     int m_matchIndex = -1;
+    int m_tensorOnly = 0;
     SearchScope m_scope = SearchScope::kAll;
 
     GraphSearchBar* m_searchBar = nullptr;

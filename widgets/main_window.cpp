@@ -137,6 +137,7 @@ MainWindow::MainWindow(SettingsMode settings, QWidget* parent)
     // the model summary or the selection count (plain messages did, and stayed blank after).
     m_selectionLabel = new QLabel(this);
     m_selectionLabel->setObjectName(QStringLiteral("selectionStatus"));
+    m_selectionLabel->setContentsMargins(0, 0, 16, 0);  // apart from the summary
     m_summaryLabel = new QLabel(this);
     m_summaryLabel->setObjectName(QStringLiteral("summaryStatus"));
     m_summaryLabel->setTextFormat(Qt::PlainText);

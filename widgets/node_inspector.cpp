@@ -219,7 +219,6 @@ QTreeWidgetItem* NodeInspector::addRow(QTreeWidgetItem* section, const QString& 
 
 void NodeInspector::addValueRows(QTreeWidgetItem* section, const std::vector<ir::Value*>& values,
                                  bool asInputs) {
-    const QLocale locale;
     for (std::size_t i = 0; i < values.size(); ++i) {
         const ir::Value* v = values[i];
         if (!v) {
@@ -230,7 +229,7 @@ void NodeInspector::addValueRows(QTreeWidgetItem* section, const std::vector<ir:
         QStringList notes;
         if (const ir::Tensor* t = v->initializer())
             notes << tr("initializer, %1 elements")
-                         .arg(locale.toString(static_cast<qlonglong>(t->numElements())));
+                         .arg(formatCount(static_cast<qlonglong>(t->numElements())));
         else if (v->sparseInitializer())
             notes << tr("sparse initializer");
         else if (v->isGraphInput())
@@ -293,7 +292,6 @@ void NodeInspector::addWeights(const ir::Node& node) {
         if (v && ir::isParameter(v)) values.push_back(v);
     if (values.empty()) return;
 
-    const QLocale locale;
     for (const ir::Value* v : values) {
         Weight w;
         w.name = qs(v->name());
@@ -301,7 +299,7 @@ void NodeInspector::addWeights(const ir::Node& node) {
         w.section = addSection(tr("Weight %1").arg(w.name));
         w.section->setToolTip(0, w.name);
         addRow(w.section, tr("Elements"),
-               locale.toString(static_cast<qlonglong>(w.tensor.numElements())));
+               formatCount(static_cast<qlonglong>(w.tensor.numElements())));
         for (const QString& p : {tr("Min"), tr("Max"), tr("Mean"), tr("Std"), tr("Sparsity")})
             addRow(w.section, p, tr("computing…"));
         m_weights.push_back(std::move(w));
@@ -316,7 +314,7 @@ void NodeInspector::addWeights(const ir::Node& node) {
         for (const Weight& w : m_weights)
             m_weightCombo->addItem(
                 tr("%1  (%2)")
-                    .arg(w.name, locale.toString(static_cast<qlonglong>(w.tensor.numElements()))));
+                    .arg(w.name, formatCount(static_cast<qlonglong>(w.tensor.numElements()))));
         m_weightCombo->setCurrentIndex(static_cast<int>(biggest));
     }
     m_weightCombo->setVisible(m_weights.size() > 1);
@@ -381,9 +379,9 @@ void NodeInspector::fillStats(std::size_t index) {
         set(4, number(st.stddev));
         set(5, tr("%1 %  (%2 zeros)")
                    .arg(QLocale().toString(100.0 * st.sparsity(), 'f', 2))
-                   .arg(QLocale().toString(static_cast<qlonglong>(st.zeros))));
+                   .arg(formatCount(static_cast<qlonglong>(st.zeros))));
         if (st.nonFinite > 0)
-            addRow(s, tr("NaN / Inf"), QLocale().toString(static_cast<qlonglong>(st.nonFinite)));
+            addRow(s, tr("NaN / Inf"), formatCount(static_cast<qlonglong>(st.nonFinite)));
     }
     if (static_cast<int>(index) == m_weightCombo->currentIndex())
         showHistogram(static_cast<int>(index));

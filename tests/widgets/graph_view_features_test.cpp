@@ -134,11 +134,13 @@ private slots:
         GraphView view;
         show(view);
         QCOMPARE(view.searchScope(), SearchScope::kAll);
-        QCOMPARE(view.search(QStringLiteral("conv")), 5);
-        // Exact op type (top to bottom), then op type or name containing it, then tensors only.
-        QCOMPARE(names(g, view.searchMatches()),
-                 (QStringList{"c1", "c2", "conv_act", "up", "pre"}));
-        QCOMPARE(highlighted(view), 5);
+        QCOMPARE(view.search(QStringLiteral("conv")), 4);
+        // Exact op type (top to bottom), then op type or name containing it; "pre", which only
+        // writes conv_in, is left to the Tensor scope, and the bar says so.
+        QCOMPARE(names(g, view.searchMatches()), (QStringList{"c1", "c2", "conv_act", "up"}));
+        QCOMPARE(view.searchTensorOnlyCount(), 1);
+        QCOMPARE(highlighted(view), 4);
+        QVERIFY(!view.isSearchHit(id("pre")));
         QCOMPARE(view.selectedNode().value_or(0), id("c1"));
 
         QCOMPARE(view.search(QStringLiteral("conv"), SearchScope::kName), 1);
@@ -153,7 +155,11 @@ private slots:
         // The combo box searches again.
         view.searchBar()->lineEdit()->setText(QStringLiteral("conv"));
         view.searchBar()->setScope(SearchScope::kAll);
-        QCOMPARE(view.searchMatchCount(), 5);
+        QCOMPARE(view.searchMatchCount(), 4);
+        QCOMPARE(view.searchBar()->statusText(), QStringLiteral("1 of 4 (+1 by tensor)"));
+        // Only tensors match: then they are the hits.
+        QCOMPARE(view.search(QStringLiteral("conv_in")), 2);
+        QCOMPARE(names(g, view.searchMatches()), (QStringList{"pre", "c1"}));
         QCOMPARE(view.searchScope(), SearchScope::kAll);
     }
 
