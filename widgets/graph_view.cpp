@@ -132,11 +132,11 @@ GraphView::GraphView(QWidget* parent) : QGraphicsView(parent), m_scene(new QGrap
     m_findPreviousAction->setShortcutContext(Qt::WindowShortcut);
     connect(m_findPreviousAction, &QAction::triggered, this, &GraphView::findPrevious);
     addAction(m_findPreviousAction);
-    // Ctrl+A: a text field with focus (the search bar, an inspector editor) takes it first
-    // through ShortcutOverride, so this only acts when no text is being edited.
+    // Ctrl+A only while the graph has the focus: in the Issues list or the inspector it keeps
+    // selecting their rows (the Edit menu entry works from anywhere).
     m_selectAllAction = new QAction(tr("Select &All"), this);
     m_selectAllAction->setShortcut(QKeySequence::SelectAll);
-    m_selectAllAction->setShortcutContext(Qt::WindowShortcut);
+    m_selectAllAction->setShortcutContext(Qt::WidgetWithChildrenShortcut);
     connect(m_selectAllAction, &QAction::triggered, this, &GraphView::selectAll);
     addAction(m_selectAllAction);
     m_fitAction = new QAction(tr("&Fit to Window"), this);

@@ -158,7 +158,7 @@ public:
     /// F3 / Shift+F3 (window-wide: they work with the bar closed).
     QAction* findNextAction() const { return m_findNextAction; }
     QAction* findPreviousAction() const { return m_findPreviousAction; }
-    /// Ctrl+A (window-wide, except where a text field takes it) and Ctrl+0.
+    /// Ctrl+A (while the graph has the focus) and Ctrl+0.
     QAction* selectAllAction() const { return m_selectAllAction; }
     QAction* fitAction() const { return m_fitAction; }
 

@@ -195,11 +195,12 @@ void MainWindow::createDocks() {
 
     // Placeholders say what exists today and where, and what Studio II adds here: they must
     // not promise what another dock already shows (the inspector has weight histograms).
-    auto* algorithm = new PlaceholderDock(
-        tr("Algorithm"), QStringLiteral("AlgorithmDock"),
-        tr("Compression runs from the command line today: whittle-cli compress with a recipe.\n"
-           "Studio II: pick an algorithm and its settings for the selected nodes here."),
-        this);
+    // Short: the dock is about 120 px tall beside the inspector.
+    auto* algorithm =
+        new PlaceholderDock(tr("Algorithm"), QStringLiteral("AlgorithmDock"),
+                            tr("Today: whittle-cli compress runs a recipe.\n"
+                               "Studio II: algorithms and settings for the selected nodes here."),
+                            this);
     auto* profiler = new PlaceholderDock(
         tr("Profiler"), QStringLiteral("ProfilerDock"),
         tr("Today: whittle-cli profile MODEL prints per-node time, FLOPs and parameters.\n"
@@ -520,7 +521,8 @@ void MainWindow::installDocument(std::unique_ptr<Document> doc) {
     connect(m_doc, &Document::undoFailed, this,
             [this](const QString& message) { reportError(message); });
     m_inspector->showModel(m_doc->model(), m_doc->filePath());
-    m_summaryLabel->clear();  // until the new model is laid out
+    m_summaryLabel->clear();      // until the new model is laid out
+    statusBar()->clearMessage();  // an earlier "Could not open …" is about another model
     updateSelectionStatus();
     updateTitle();
     updateActions();
