@@ -1,12 +1,14 @@
 // whittle: the desktop studio.
 //
 //   whittle [MODEL]
-//   whittle --screenshot OUT.png [--size 1600x1000] [--select NODE] [--dock NAME] MODEL
+//   whittle --screenshot OUT.png [--size 1600x1000] [--select NODE] [--select-op TYPE]
+//           [--find TEXT] [--dock NAME] MODEL
 //   whittle --help | --version
 //
 // The screenshot mode opens MODEL, waits until loading and layout are done and the event loop has
 // settled, saves a grab of the main window and exits 0; on failure (MODEL does not open, no node
-// is named NODE, no dock NAME) it prints one line to stderr and exits 1. It reads and writes no
+// is named NODE, none is of op type TYPE, nothing matches TEXT, no dock NAME) it prints one line
+// to stderr and exits 1. It reads and writes no
 // settings, so its pictures do not depend on the user's window layout. --help and --version need
 // no display: they are answered before the QApplication (which needs one) exists.
 
@@ -17,11 +19,13 @@
 #include <QCommandLineParser>
 #include <QDockWidget>
 #include <QElapsedTimer>
+#include <QLineEdit>
 #include <QPixmap>
 #include <QRegularExpression>
 #include <QTimer>
 
 #include "core/algo/plugin_loader.h"
+#include "widgets/graph_search_bar.h"
 #include "widgets/graph_view.h"
 #include "widgets/help_dialogs.h"
 #include "widgets/issues_dock.h"
@@ -81,9 +85,21 @@ int main(int argc, char** argv) {
                                                    "<name> (and centre it) before grabbing; "
                                                    "exit 1 if there is none."),
                                     QStringLiteral("name"));
+    QCommandLineOption selectOpOption(
+        QStringLiteral("select-op"),
+        QStringLiteral("With --screenshot: select every node of op type <type> (the inspector "
+                       "sums the selection up); exit 1 if there is none."),
+        QStringLiteral("type"));
+    QCommandLineOption findOption(
+        QStringLiteral("find"),
+        QStringLiteral("With --screenshot: search for <text> in the find bar (hits marked, the "
+                       "first one selected); exit 1 if nothing matches."),
+        QStringLiteral("text"));
     parser.addOption(screenshotOption);
     parser.addOption(sizeOption);
     parser.addOption(selectOption);
+    parser.addOption(selectOpOption);
+    parser.addOption(findOption);
     QCommandLineOption dockOption(QStringLiteral("dock"),
                                   QStringLiteral("With --screenshot: raise the dock whose name "
                                                  "contains <name> (jobs, issues, inspector, "
@@ -117,7 +133,8 @@ int main(int argc, char** argv) {
     const QString modelPath = positional.value(0);
 
     if (!parser.isSet(screenshotOption)) {
-        for (const QCommandLineOption* option : {&selectOption, &dockOption, &sizeOption})
+        for (const QCommandLineOption* option :
+             {&selectOption, &selectOpOption, &findOption, &dockOption, &sizeOption})
             if (parser.isSet(*option))
                 return fail(QStringLiteral("--%1 only goes with --screenshot")
                                 .arg(option->names().first()));
@@ -206,6 +223,21 @@ int main(int argc, char** argv) {
             if (!found) {
                 finish(1, QStringLiteral("--select: %1 has no node named '%2'")
                               .arg(modelPath, parser.value(selectOption)));
+                return;
+            }
+        }
+        if (parser.isSet(selectOpOption) &&
+            window.graphView()->selectAllOfType(parser.value(selectOpOption)) == 0) {
+            finish(1, QStringLiteral("--select-op: %1 has no %2 node")
+                          .arg(modelPath, parser.value(selectOpOption)));
+            return;
+        }
+        if (parser.isSet(findOption)) {
+            window.graphView()->openSearch();
+            window.graphView()->searchBar()->lineEdit()->setText(parser.value(findOption));
+            if (window.graphView()->searchMatchCount() == 0) {
+                finish(1, QStringLiteral("--find: nothing in %1 matches '%2'")
+                              .arg(modelPath, parser.value(findOption)));
                 return;
             }
         }

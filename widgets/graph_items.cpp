@@ -16,6 +16,9 @@ constexpr double kArrowSize = 6.0;
 const QColor kWireColor(0x8b, 0x93, 0x9c);
 const QColor kWireHighlight(0x1f, 0x5f, 0xbf);
 const QColor kSelectionColor(0xff, 0xb3, 0x00);
+/// Search hits: a halo distinct from the selection's amber and from every category colour.
+const QColor kSearchHitColor(0xd0, 0x2f, 0xc8, 170);
+constexpr double kHaloWidth = 4.0;
 const QColor kLabelColor(0x5b, 0x64, 0x6e);
 const QColor kTerminalFill(0xe4, 0xe7, 0xeb);
 const QColor kTerminalBorder(0x5b, 0x64, 0x6e);
@@ -99,8 +102,16 @@ void NodeItem::setPanels(std::vector<Panel> panels) {
     update();
 }
 
+void NodeItem::setSearchHit(bool on) {
+    if (m_searchHit == on) return;
+    m_searchHit = on;
+    update();
+}
+
 QRectF NodeItem::boundingRect() const {
-    return m_rect.adjusted(-2, -2, 2, 2);
+    // Room for the search halo, whether it is shown or not (no geometry change when it toggles).
+    const double m = kHaloWidth + 1;
+    return m_rect.adjusted(-m, -m, m, m);
 }
 
 void NodeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget*) {
@@ -111,6 +122,12 @@ void NodeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
         return;
     }
     const bool selected = isSelected();
+    if (m_searchHit) {
+        painter->setPen(Qt::NoPen);
+        painter->setBrush(kSearchHitColor);
+        painter->drawRoundedRect(m_rect.adjusted(-kHaloWidth, -kHaloWidth, kHaloWidth, kHaloWidth),
+                                 kCornerRadius + kHaloWidth, kCornerRadius + kHaloWidth);
+    }
     painter->setPen(selected ? QPen(kSelectionColor, 3.0) : QPen(m_fill.darker(140), 1.0));
     painter->setBrush(m_fill);
     if (lod < m_style->textMinLod) {

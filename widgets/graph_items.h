@@ -64,6 +64,11 @@ public:
     void setPanels(std::vector<Panel> panels);
     bool isExpanded() const { return !m_panels.empty(); }
 
+    /// A search hit draws a halo around its box (the current hit is also selected), so every
+    /// match of a search stands out, not only the one shown.
+    void setSearchHit(bool on);
+    bool isSearchHit() const { return m_searchHit; }
+
     int type() const override { return Type; }
     QRectF boundingRect() const override;
     void paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget* widget) override;
@@ -83,6 +88,7 @@ private:
     int m_numSubgraphs = 0;
     int m_subgraphNodes = 0;
     bool m_nested;
+    bool m_searchHit = false;
     std::vector<Panel> m_panels;
     const GraphStyle* m_style;  // owned by the view, outlives its items
 };

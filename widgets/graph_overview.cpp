@@ -12,6 +12,7 @@ namespace wh::widgets {
 namespace {
 const QColor kEdgeColor(0xa4, 0xab, 0xb3);
 const QColor kSelectedColor(0xff, 0x9f, 0x00);
+const QColor kSearchHitColor(0xd0, 0x2f, 0xc8);  // as NodeItem's search halo, opaque
 const QColor kTerminalColor(0x5b, 0x64, 0x6e);
 /// Smallest drawn box in device pixels: below this a node would vanish.
 constexpr double kMinBoxPx = 1.5;
@@ -148,7 +149,8 @@ int GraphOverview::boxAt(const QPointF& point) const {
 }
 
 void GraphOverview::paint(QPainter* painter, const QTransform& t, const QRectF& area,
-                          const std::function<bool(int)>& selected) const {
+                          const std::function<bool(int)>& selected,
+                          const std::function<bool(int)>& marked) const {
     if (m_boxes.empty()) return;
     // Work in device pixels: sub-pixel boxes get a minimum size there, and boxes or lines that
     // land on the pixel already drawn are skipped (a 100k-node chain overview is mostly that).
@@ -176,6 +178,7 @@ void GraphOverview::paint(QPainter* painter, const QTransform& t, const QRectF& 
 
     std::vector<std::vector<QRect>> byColor(m_palette.size());
     std::vector<QRect> chosen;
+    std::vector<QRect> hits;
     std::vector<QRect> lastOfColor(m_palette.size(), QRect(-1, -1, 0, 0));
     m_boxGrid.query(area, [&](int i) {
         if (m_boxStamp[i] == stamp) return;
@@ -184,7 +187,8 @@ void GraphOverview::paint(QPainter* painter, const QTransform& t, const QRectF& 
         double x = b.x() * sx + dx, y = b.y() * sy + dy;
         double w = b.width() * sx, h = b.height() * sy;
         const bool sel = selected && selected(i);
-        const double minPx = sel ? kMinSelectedPx : kMinBoxPx;
+        const bool hit = !sel && marked && marked(i);
+        const double minPx = sel || hit ? kMinSelectedPx : kMinBoxPx;
         if (w < minPx) {
             x += (w - minPx) / 2;
             w = minPx;
@@ -200,6 +204,10 @@ void GraphOverview::paint(QPainter* painter, const QTransform& t, const QRectF& 
             chosen.push_back(r);
             return;
         }
+        if (hit) {
+            hits.push_back(r);
+            return;
+        }
         const uint16_t c = m_colorIndex[i];
         if (r == lastOfColor[c]) return;
         lastOfColor[c] = r;
@@ -210,6 +218,11 @@ void GraphOverview::paint(QPainter* painter, const QTransform& t, const QRectF& 
         if (byColor[c].empty()) continue;
         painter->setBrush(m_palette[c]);
         painter->drawRects(byColor[c].data(), static_cast<int>(byColor[c].size()));
+    }
+    if (!hits.empty()) {
+        painter->setBrush(kSearchHitColor);
+        painter->setPen(QPen(kSearchHitColor.darker(150), 0));
+        painter->drawRects(hits.data(), static_cast<int>(hits.size()));
     }
     if (!chosen.empty()) {
         painter->setBrush(kSelectedColor);
@@ -222,8 +235,11 @@ void GraphOverview::paint(QPainter* painter, const QTransform& t, const QRectF& 
 // ---- OverviewItem --------------------------------------------------------------------------
 
 OverviewItem::OverviewItem(const GraphOverview* overview, double detailLod,
-                           std::function<bool(int)> selected)
-    : m_overview(overview), m_detailLod(detailLod), m_selected(std::move(selected)) {
+                           std::function<bool(int)> selected, std::function<bool(int)> marked)
+    : m_overview(overview),
+      m_detailLod(detailLod),
+      m_selected(std::move(selected)),
+      m_marked(std::move(marked)) {
     setZValue(-2);
     setAcceptedMouseButtons(Qt::NoButton);
     setFlag(ItemUsesExtendedStyleOption);  // exposedRect: paint only what is asked for
@@ -236,7 +252,7 @@ QRectF OverviewItem::boundingRect() const {
 void OverviewItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget*) {
     const QTransform t = painter->worldTransform();
     if (option->levelOfDetailFromTransform(t) >= m_detailLod) return;
-    m_overview->paint(painter, t, option->exposedRect, m_selected);
+    m_overview->paint(painter, t, option->exposedRect, m_selected, m_marked);
 }
 
 }  // namespace wh::widgets

@@ -65,9 +65,11 @@ public:
 
     /// Draws the part of the graph inside `area` (scene coordinates) with `toDevice` mapping
     /// scene to device pixels. `selected(i)` marks boxes drawn in the selection colour (they
-    /// get a minimum size so one selected node stays visible in a 100k-node overview).
+    /// get a minimum size so one selected node stays visible in a 100k-node overview);
+    /// `marked(i)` (search hits) likewise, in the search-hit colour.
     void paint(QPainter* painter, const QTransform& toDevice, const QRectF& area,
-               const std::function<bool(int)>& selected) const;
+               const std::function<bool(int)>& selected,
+               const std::function<bool(int)>& marked = {}) const;
 
 private:
     std::vector<QRectF> m_boxes;
@@ -88,8 +90,8 @@ class OverviewItem : public QGraphicsItem {
 public:
     enum { Type = UserType + 10 };
 
-    OverviewItem(const GraphOverview* overview, double detailLod,
-                 std::function<bool(int)> selected);
+    OverviewItem(const GraphOverview* overview, double detailLod, std::function<bool(int)> selected,
+                 std::function<bool(int)> marked = {});
     int type() const override { return Type; }
     QRectF boundingRect() const override;
     void paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget* widget) override;
@@ -98,6 +100,7 @@ private:
     const GraphOverview* m_overview;  // owned by the view, outlives this item
     double m_detailLod;
     std::function<bool(int)> m_selected;
+    std::function<bool(int)> m_marked;
 };
 
 }  // namespace wh::widgets

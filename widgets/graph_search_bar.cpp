@@ -1,5 +1,6 @@
 #include "widgets/graph_search_bar.h"
 
+#include <QComboBox>
 #include <QHBoxLayout>
 #include <QKeyEvent>
 #include <QLabel>
@@ -9,7 +10,10 @@
 namespace wh::widgets {
 
 GraphSearchBar::GraphSearchBar(QWidget* parent)
-    : QFrame(parent), m_edit(new QLineEdit(this)), m_status(new QLabel(this)) {
+    : QFrame(parent),
+      m_edit(new QLineEdit(this)),
+      m_scope(new QComboBox(this)),
+      m_status(new QLabel(this)) {
     setObjectName(QStringLiteral("GraphSearchBar"));
     setFrameShape(QFrame::StyledPanel);
     setAutoFillBackground(true);
@@ -17,6 +21,15 @@ GraphSearchBar::GraphSearchBar(QWidget* parent)
     m_edit->setClearButtonEnabled(true);
     m_edit->setMinimumWidth(220);
     m_edit->installEventFilter(this);
+    // Item data is the SearchScope; the order is the enum's.
+    m_scope->addItem(tr("All"), static_cast<int>(SearchScope::kAll));
+    m_scope->addItem(tr("Name"), static_cast<int>(SearchScope::kName));
+    m_scope->addItem(tr("Op type"), static_cast<int>(SearchScope::kOpType));
+    m_scope->addItem(tr("Tensor"), static_cast<int>(SearchScope::kTensor));
+    m_scope->setToolTip(
+        tr("What to search: everything (op-type matches first), node names, op types or the "
+           "names of the tensors nodes read and write"));
+    m_scope->setFocusPolicy(Qt::ClickFocus);
     m_status->setMinimumWidth(80);
     m_status->setAlignment(Qt::AlignCenter);
 
@@ -34,6 +47,7 @@ GraphSearchBar::GraphSearchBar(QWidget* parent)
     auto* row = new QHBoxLayout(this);
     row->setContentsMargins(6, 3, 3, 3);
     row->setSpacing(2);
+    row->addWidget(m_scope);
     row->addWidget(m_edit);
     row->addWidget(m_status);
     row->addWidget(previous);
@@ -41,6 +55,7 @@ GraphSearchBar::GraphSearchBar(QWidget* parent)
     row->addWidget(close);
 
     connect(m_edit, &QLineEdit::textChanged, this, &GraphSearchBar::searchChanged);
+    connect(m_scope, &QComboBox::currentIndexChanged, this, [this] { emit scopeChanged(scope()); });
     connect(previous, &QToolButton::clicked, this, &GraphSearchBar::previousRequested);
     connect(next, &QToolButton::clicked, this, &GraphSearchBar::nextRequested);
     connect(close, &QToolButton::clicked, this, [this] {
@@ -50,17 +65,35 @@ GraphSearchBar::GraphSearchBar(QWidget* parent)
     hide();
 }
 
+SearchScope GraphSearchBar::scope() const {
+    return static_cast<SearchScope>(m_scope->currentData().toInt());
+}
+
+void GraphSearchBar::setScope(SearchScope scope) {
+    m_scope->setCurrentIndex(m_scope->findData(static_cast<int>(scope)));
+}
+
 QString GraphSearchBar::statusText() const {
     return m_status->text();
 }
 
-void GraphSearchBar::setStatus(int index, int count) {
+void GraphSearchBar::setStatus(int index, int count, int tensorOnly) {
+    QString text;
     if (m_edit->text().isEmpty())
-        m_status->clear();
+        text.clear();
     else if (count == 0)
-        m_status->setText(tr("No matches"));
+        text = tr("No matches");
     else
-        m_status->setText(tr("%1 of %2").arg(index + 1).arg(count));
+        text = tr("%1 of %2").arg(index + 1).arg(count);
+    if (!text.isEmpty() && count > 0 && tensorOnly > 0) {
+        text += tr(" (+%1 by tensor)").arg(tensorOnly);
+        m_status->setToolTip(tr("%1 more nodes only read or write a tensor whose name matches: "
+                                "choose Tensor to step through them")
+                                 .arg(tensorOnly));
+    } else {
+        m_status->setToolTip(QString());
+    }
+    m_status->setText(text);
 }
 
 void GraphSearchBar::open() {

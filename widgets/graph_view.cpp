@@ -24,6 +24,7 @@
 #include <QtConcurrent/QtConcurrentRun>
 
 #include "core/rewrite/chain_selector.h"
+#include "widgets/format.h"
 #include "widgets/graph_minimap.h"
 #include "widgets/graph_search_bar.h"
 #include "widgets/op_metadata.h"
@@ -99,10 +100,19 @@ GraphView::GraphView(QWidget* parent) : QGraphicsView(parent), m_scene(new QGrap
     setSelectionModel(m_ownSelection);
 
     m_searchBar = new GraphSearchBar(this);
-    connect(m_searchBar, &GraphSearchBar::searchChanged, this, &GraphView::search);
+    connect(m_searchBar, &GraphSearchBar::searchChanged, this,
+            qOverload<const QString&>(&GraphView::search));
+    connect(m_searchBar, &GraphSearchBar::scopeChanged, this, [this](SearchScope scope) {
+        if (scope != m_scope) search(m_searchBar->lineEdit()->text(), scope);
+    });
     connect(m_searchBar, &GraphSearchBar::nextRequested, this, &GraphView::findNext);
     connect(m_searchBar, &GraphSearchBar::previousRequested, this, &GraphView::findPrevious);
-    connect(m_searchBar, &GraphSearchBar::closed, this, [this] { setFocus(); });
+    connect(m_searchBar, &GraphSearchBar::closed, this, [this] {
+        // The halos go with the bar; the hits stay for F3.
+        m_showHits = false;
+        markSearchHits();
+        setFocus();
+    });
     m_minimap = new GraphMinimap(this, &m_overview);
 
     m_findAction = new QAction(tr("&Find…"), this);
@@ -110,16 +120,30 @@ GraphView::GraphView(QWidget* parent) : QGraphicsView(parent), m_scene(new QGrap
     m_findAction->setShortcutContext(Qt::WindowShortcut);
     connect(m_findAction, &QAction::triggered, this, &GraphView::openSearch);
     addAction(m_findAction);
-    auto* next = new QAction(tr("Find Next"), this);
-    next->setShortcut(QKeySequence(Qt::Key_F3));
-    next->setShortcutContext(Qt::WidgetWithChildrenShortcut);
-    connect(next, &QAction::triggered, this, &GraphView::findNext);
-    addAction(next);
-    auto* previous = new QAction(tr("Find Previous"), this);
-    previous->setShortcut(QKeySequence(Qt::SHIFT | Qt::Key_F3));
-    previous->setShortcutContext(Qt::WidgetWithChildrenShortcut);
-    connect(previous, &QAction::triggered, this, &GraphView::findPrevious);
-    addAction(previous);
+    // Window-wide like Ctrl+F: F3 must work with the bar closed and the focus elsewhere (in the
+    // inspector, say), as in editors and browsers.
+    m_findNextAction = new QAction(tr("Find &Next"), this);
+    m_findNextAction->setShortcut(QKeySequence(Qt::Key_F3));
+    m_findNextAction->setShortcutContext(Qt::WindowShortcut);
+    connect(m_findNextAction, &QAction::triggered, this, &GraphView::findNext);
+    addAction(m_findNextAction);
+    m_findPreviousAction = new QAction(tr("Find Pre&vious"), this);
+    m_findPreviousAction->setShortcut(QKeySequence(Qt::SHIFT | Qt::Key_F3));
+    m_findPreviousAction->setShortcutContext(Qt::WindowShortcut);
+    connect(m_findPreviousAction, &QAction::triggered, this, &GraphView::findPrevious);
+    addAction(m_findPreviousAction);
+    // Ctrl+A only while the graph has the focus: in the Issues list or the inspector it keeps
+    // selecting their rows (the Edit menu entry works from anywhere).
+    m_selectAllAction = new QAction(tr("Select &All"), this);
+    m_selectAllAction->setShortcut(QKeySequence::SelectAll);
+    m_selectAllAction->setShortcutContext(Qt::WidgetWithChildrenShortcut);
+    connect(m_selectAllAction, &QAction::triggered, this, &GraphView::selectAll);
+    addAction(m_selectAllAction);
+    m_fitAction = new QAction(tr("&Fit to Window"), this);
+    m_fitAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_0));
+    m_fitAction->setShortcutContext(Qt::WindowShortcut);
+    connect(m_fitAction, &QAction::triggered, this, &GraphView::fitToView);
+    addAction(m_fitAction);
 
     m_rubberBand = new QRubberBand(QRubberBand::Rectangle, viewport());
 
@@ -191,6 +215,7 @@ void GraphView::clear(const QString& message) {
     m_expansions.clear();
     m_retiredExpansions.clear();
     m_matches.clear();
+    m_hitSet.clear();
     m_matchIndex = -1;
     resetTransform();
     if (!message.isEmpty()) {
@@ -301,11 +326,18 @@ void GraphView::buildScene(bool keepExpansions, SceneIndex index) {
     m_wireGrid = std::move(index.wireGrid);
     m_producersOf = std::move(index.producersOf);
     m_mainColumnX = index.mainColumnX;
-    m_overviewItem = new OverviewItem(&m_overview, m_style.detailLod, [this](int i) {
-        const auto& nodes = m_layout->nodes;
-        return static_cast<std::size_t>(i) < nodes.size() &&
-               m_selection->contains(nodes[static_cast<std::size_t>(i)].id);
-    });
+    m_overviewItem = new OverviewItem(
+        &m_overview, m_style.detailLod,
+        [this](int i) {
+            const auto& nodes = m_layout->nodes;
+            return static_cast<std::size_t>(i) < nodes.size() &&
+                   m_selection->contains(nodes[static_cast<std::size_t>(i)].id);
+        },
+        [this](int i) {
+            const auto& nodes = m_layout->nodes;
+            return static_cast<std::size_t>(i) < nodes.size() &&
+                   isSearchHit(nodes[static_cast<std::size_t>(i)].id);
+        });
     m_scene->addItem(m_overviewItem);
     m_wireItems.assign(m_wireEdges.size(), nullptr);
     m_terminalItems.assign(layout.terminals.size(), nullptr);
@@ -376,6 +408,7 @@ NodeItem* GraphView::ensureNodeItem(std::size_t index) {
         m_scene->addItem(item);
         m_syncing = wasSyncing;
     }
+    item->setSearchHit(isSearchHit(box.id));
     m_nodeItems.emplace(box.id, item);
     if (m_expanded.count(node)) populateExpanded(item, *node);
     return item;
@@ -617,6 +650,15 @@ std::optional<ir::NodeId> GraphView::selectedNode() const {
     return m_selection->sortedIds().front();
 }
 
+int GraphView::selectAll() {
+    if (!m_layout) return 0;
+    std::vector<ir::NodeId> ids;
+    ids.reserve(m_layout->nodes.size());
+    for (const layout::NodeBox& box : m_layout->nodes) ids.push_back(box.id);
+    m_selection->setSelection(ids, m_selection->current());
+    return static_cast<int>(ids.size());
+}
+
 int GraphView::selectAllOfType(const QString& opType) {
     if (!m_layout) return 0;
     const std::string op = opType.toStdString();
@@ -646,25 +688,60 @@ QMenu* GraphView::createNodeMenu(ir::NodeId id, QWidget* parent) {
     int sameOp = 0;
     for (const layout::NodeBox& box : m_layout->nodes)
         if (const ir::Node* n = m_graph->findNode(box.id); n && n->opType == node->opType) ++sameOp;
-    QAction* all = menu->addAction(tr("Select all %1 nodes (%2)").arg(op).arg(sameOp), this,
-                                   [this, op] { selectAllOfType(op); });
+    QAction* all = menu->addAction(tr("Select all %1 nodes (%2)").arg(op, formatCount(sameOp)),
+                                   this, [this, op] { selectAllOfType(op); });
     all->setObjectName(QStringLiteral("selectAllOfType"));
+    // Only the patterns this node can start: one whose first op is another type would select
+    // chains unrelated to what was clicked.
     QMenu* patterns = menu->addMenu(tr("Select pattern"));
     patterns->setObjectName(QStringLiteral("selectPatternMenu"));
     for (const rewrite::ChainPattern& p : rewrite::commonChainPatterns()) {
-        const int count = static_cast<int>(rewrite::findChains(*m_graph, p.opTypes).size());
-        QAction* a = patterns->addAction(tr("%1 (%2)").arg(toQString(p.name)).arg(count), this,
-                                         [this, types = p.opTypes] { selectPattern(types); });
-        a->setEnabled(count > 0);
+        if (p.opTypes.empty() || p.opTypes.front() != node->opType) continue;
+        const auto chains = rewrite::findChains(*m_graph, p.opTypes);
+        if (chains.empty()) continue;
+        const bool here = std::any_of(chains.begin(), chains.end(),
+                                      [id](const auto& chain) { return chain.front() == id; });
+        QString text = tr("%1 (%2)").arg(toQString(p.name),
+                                         formatCount(static_cast<qulonglong>(chains.size())));
+        if (here) text += tr(" — starts here");
+        QAction* a =
+            patterns->addAction(text, this, [this, types = p.opTypes] { selectPattern(types); });
         a->setData(toQString(p.name));
+    }
+    if (patterns->isEmpty()) {
+        patterns->addAction(tr("No pattern starts with %1").arg(op))->setEnabled(false);
+        patterns->setEnabled(false);
     }
     if (!node->subgraphs().empty()) {
         menu->addSeparator();
         menu->addAction(isExpanded(node) ? tr("Collapse Subgraphs") : tr("Expand Subgraphs"), this,
                         [this, node] { toggleSubgraphs(node); });
     }
+    if (!m_nodeMenuActions.isEmpty()) {
+        menu->addSeparator();
+        menu->addActions(m_nodeMenuActions);
+    }
     menu->addSeparator();
     menu->addAction(tr("Clear Selection"), m_selection, &SelectionModel::clear);
+    return menu;
+}
+
+QMenu* GraphView::createCanvasMenu(QWidget* parent) {
+    auto* menu = new QMenu(parent);
+    menu->addAction(m_fitAction);
+    menu->addSeparator();
+    menu->addAction(m_selectAllAction);
+    // "\tEsc" only shows the key: keyPressEvent handles Escape (a real shortcut on a menu
+    // action would fire instead of closing the menu).
+    QAction* clear = menu->addAction(tr("Clear Selection") + QStringLiteral("\tEsc"), m_selection,
+                                     &SelectionModel::clear);
+    clear->setObjectName(QStringLiteral("clearSelection"));
+    clear->setEnabled(!m_selection->isEmpty());
+    m_selectAllAction->setEnabled(m_layout != nullptr);
+    if (!m_canvasMenuActions.isEmpty()) {
+        menu->addSeparator();
+        menu->addActions(m_canvasMenuActions);
+    }
     return menu;
 }
 
@@ -727,25 +804,104 @@ void GraphView::highlightWiresOf(std::optional<ir::NodeId> id) {
 
 // ---- Search --------------------------------------------------------------------------------
 
+namespace {
+/// ASCII case-insensitive equality; `needle` is already lower case.
+bool equalsFolded(const std::string& hay, const std::string& needle) {
+    return hay.size() == needle.size() && containsFolded(hay, needle);
+}
+}  // namespace
+
+SearchScope GraphView::searchScope() const {
+    return m_scope;
+}
+
+int GraphView::search(const QString& text, SearchScope scope) {
+    m_scope = scope;
+    if (m_searchBar->scope() != scope) {
+        const QSignalBlocker block(m_searchBar);
+        m_searchBar->setScope(scope);
+    }
+    return search(text);
+}
+
 int GraphView::search(const QString& text) {
+    // The node the previous search showed: deselected below when nothing matches any more, so
+    // that a stale hit does not look like the answer.
+    std::optional<ir::NodeId> shown;
+    if (m_matchIndex >= 0) shown = m_matches[static_cast<std::size_t>(m_matchIndex)];
     m_matches.clear();
+    m_hitSet.clear();
     m_matchIndex = -1;
+    m_tensorOnly = 0;
+    m_showHits = true;
     const std::string needle = text.trimmed().toLower().toStdString();
     if (m_layout && !needle.empty()) {
+        struct Hit {
+            int rank;
+            double y, x;
+            ir::NodeId id;
+        };
+        std::vector<Hit> hits;
+        auto tensorHit = [&needle](const ir::Node& node) {
+            for (const ir::Value* v : node.inputs())
+                if (v && containsFolded(v->name(), needle)) return true;
+            for (const ir::Value* v : node.outputs())
+                if (v && containsFolded(v->name(), needle)) return true;
+            return false;
+        };
         for (const layout::NodeBox& box : m_layout->nodes) {
             const ir::Node* node = m_graph->findNode(box.id);
             if (!node) continue;
-            bool hit = containsFolded(node->name, needle) || containsFolded(node->opType, needle);
-            for (const ir::Value* v : node->inputs())
-                hit = hit || (v && containsFolded(v->name(), needle));
-            for (const ir::Value* v : node->outputs())
-                hit = hit || (v && containsFolded(v->name(), needle));
-            if (hit) m_matches.push_back(box.id);
+            const bool opExact = equalsFolded(node->opType, needle);
+            const bool op = opExact || containsFolded(node->opType, needle);
+            const bool name = containsFolded(node->name, needle);
+            int rank = -1;
+            switch (m_scope) {
+                case SearchScope::kAll:
+                    rank = opExact ? 0 : (op || name) ? 1 : tensorHit(*node) ? 2 : -1;
+                    break;
+                case SearchScope::kName:
+                    rank = name ? 0 : -1;
+                    break;
+                case SearchScope::kOpType:
+                    rank = opExact ? 0 : op ? 1 : -1;
+                    break;
+                case SearchScope::kTensor:
+                    rank = tensorHit(*node) ? 0 : -1;
+                    break;
+            }
+            if (rank >= 0) hits.push_back({rank, box.y, box.x, box.id});
         }
+        // On-screen order within a rank: F3 walks down the graph, not through the file.
+        std::stable_sort(hits.begin(), hits.end(), [](const Hit& a, const Hit& b) {
+            if (a.rank != b.rank) return a.rank < b.rank;
+            if (a.y != b.y) return a.y < b.y;
+            return a.x < b.x;
+        });
+        // Tensor-only hits (rank 2) are a fallback: when names or op types matched, they would
+        // drown them (ResNet's "Conv" matched every BatchNormalization reading "convN_out").
+        if (m_scope == SearchScope::kAll && !hits.empty() && hits.front().rank < 2) {
+            auto firstTensorOnly =
+                std::find_if(hits.begin(), hits.end(), [](const Hit& h) { return h.rank == 2; });
+            m_tensorOnly = static_cast<int>(hits.end() - firstTensorOnly);
+            hits.erase(firstTensorOnly, hits.end());
+        }
+        m_matches.reserve(hits.size());
+        for (const Hit& h : hits) m_matches.push_back(h.id);
+        m_hitSet.insert(m_matches.begin(), m_matches.end());
     }
-    if (!m_matches.empty()) goToMatch(0);
-    m_searchBar->setStatus(m_matchIndex, searchMatchCount());
+    markSearchHits();
+    if (!m_matches.empty())
+        goToMatch(0);
+    else if (shown && m_selection->size() == 1 && m_selection->contains(*shown))
+        m_selection->clear();
+    m_searchBar->setStatus(m_matchIndex, searchMatchCount(), m_tensorOnly);
     return searchMatchCount();
+}
+
+void GraphView::markSearchHits() {
+    for (const auto& [id, item] : m_nodeItems) item->setSearchHit(isSearchHit(id));
+    if (m_overviewItem) m_overviewItem->update();
 }
 
 void GraphView::goToMatch(int index) {
@@ -753,16 +909,33 @@ void GraphView::goToMatch(int index) {
     const ir::NodeId id = m_matches[static_cast<std::size_t>(index)];
     if (zoom() < 0.5) setZoom(1.0);
     selectNode(id, true);
-    m_searchBar->setStatus(m_matchIndex, searchMatchCount());
+    m_searchBar->setStatus(m_matchIndex, searchMatchCount(), m_tensorOnly);
 }
 
 void GraphView::findNext() {
-    if (m_matches.empty()) return;
+    if (m_matches.empty()) {
+        // Nothing searched yet (or the graph was replaced since): search the bar's text again,
+        // or open the bar to type one.
+        const QString text = m_searchBar->lineEdit()->text();
+        if (text.trimmed().isEmpty() || search(text) == 0) openSearch();
+        return;
+    }
+    if (!m_showHits) {
+        m_showHits = true;
+        markSearchHits();
+    }
     goToMatch((m_matchIndex + 1) % searchMatchCount());
 }
 
 void GraphView::findPrevious() {
-    if (m_matches.empty()) return;
+    if (m_matches.empty()) {
+        findNext();  // the same fallback; the first hit is as good as the last one here
+        return;
+    }
+    if (!m_showHits) {
+        m_showHits = true;
+        markSearchHits();
+    }
     goToMatch((m_matchIndex - 1 + searchMatchCount()) % searchMatchCount());
 }
 
@@ -1057,7 +1230,9 @@ void GraphView::mouseDoubleClickEvent(QMouseEvent* event) {
 void GraphView::contextMenuEvent(QContextMenuEvent* event) {
     std::optional<ir::NodeId> hit = nodeAt(event->pos());
     if (!hit) {
-        QGraphicsView::contextMenuEvent(event);
+        std::unique_ptr<QMenu> menu(createCanvasMenu(this));
+        menu->exec(event->globalPos());
+        event->accept();
         return;
     }
     if (!m_selection->contains(*hit)) m_selection->selectOnly(*hit);
@@ -1072,6 +1247,12 @@ void GraphView::keyPressEvent(QKeyEvent* event) {
             m_spaceHeld = true;
             if (!m_panning) viewport()->setCursor(Qt::OpenHandCursor);
         }
+        event->accept();
+        return;
+    }
+    if (event->key() == Qt::Key_Escape && event->modifiers() == Qt::NoModifier &&
+        !m_selection->isEmpty()) {
+        m_selection->clear();
         event->accept();
         return;
     }

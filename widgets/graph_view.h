@@ -12,8 +12,12 @@
 /// Selection lives in a SelectionModel the view does not own (the document's): click selects,
 /// Ctrl/Shift+click toggles, dragging on the background draws a rubber band (selecting what it
 /// covers; with Ctrl/Shift adding it to the selection), the context
-/// menu selects every node of an op type or every chain of a pattern (rewrite::findChains).
-/// Ctrl+F opens a search bar; a minimap sits in the bottom-right corner; exportView() writes
+/// menu selects every node of an op type or every chain of a pattern (rewrite::findChains) and
+/// offers the editing actions the owner hands over (setNodeMenuActions); the background's menu
+/// fits, selects all, clears the selection and offers the owner's canvas actions. Ctrl+A selects
+/// every drawn node, Escape clears the selection.
+/// Ctrl+F opens a search bar (all hits get a halo; F3 / Shift+F3 step through them even with the
+/// bar closed); a minimap sits in the bottom-right corner; exportView() writes
 /// PNG or SVG. Double-clicking an If/Loop/Scan node lays out its bodies (core/layout, on the GUI
 /// thread: bodies are small) and draws them inside it; double-clicking again collapses it.
 ///
@@ -34,6 +38,7 @@
 #include "core/layout/graph_layout.h"
 #include "widgets/graph_items.h"
 #include "widgets/graph_overview.h"
+#include "widgets/graph_search_bar.h"
 
 class QAction;
 class QGraphicsSimpleTextItem;
@@ -43,7 +48,6 @@ class QRubberBand;
 namespace wh::widgets {
 
 class GraphMinimap;
-class GraphSearchBar;
 class SelectionModel;
 
 /// What the view knows about a laid-out graph that is plain data, not scene items: the
@@ -109,25 +113,54 @@ public:
     void selectNode(ir::NodeId id, bool center = true);
     /// The current node when selected, else the lowest selected id.
     std::optional<ir::NodeId> selectedNode() const;
+    /// Selects every drawn top-level node (Ctrl+A); returns how many.
+    int selectAll();
     /// Selects every node of `opType`; returns how many.
     int selectAllOfType(const QString& opType);
     /// Selects every node of every chain `opTypes` (rewrite::findChains); returns the chain count.
     int selectPattern(const std::vector<std::string>& opTypes);
-    /// The context menu for node `id` (caller owns it).
+    /// The context menu for node `id` (caller owns it): select its op type, the patterns that
+    /// start with its op type, expand/collapse, then the node actions (setNodeMenuActions).
     QMenu* createNodeMenu(ir::NodeId id, QWidget* parent = nullptr);
+    /// The background's context menu (caller owns it): Fit, Select All, Clear Selection, then
+    /// the canvas actions (setCanvasMenuActions).
+    QMenu* createCanvasMenu(QWidget* parent = nullptr);
+    /// Actions acting on the selection that the node menu lists (the window's Delete, Rename,
+    /// Insert Identity: undoable edits of the document the view does not know about). The menu
+    /// selects the clicked node first when it is not selected. Not owned.
+    void setNodeMenuActions(QList<QAction*> actions) { m_nodeMenuActions = std::move(actions); }
+    /// Actions the background menu lists after its own (the window's Export View). Not owned.
+    void setCanvasMenuActions(QList<QAction*> actions) { m_canvasMenuActions = std::move(actions); }
     /// Top-level node under viewport point `pos`, if any.
     std::optional<ir::NodeId> nodeAt(const QPoint& pos) const;
 
-    /// Search over node names, op types and tensor names (case-insensitive substring). Goes to
-    /// the first match; returns the number of matches.
+    /// Searches in searchScope() (case-insensitive substring; see SearchScope for the ranking).
+    /// Hits are ordered by rank, then top to bottom, then left to right, and all get a halo.
+    /// Goes to the first hit and returns the number of hits. When nothing matches any more, the
+    /// node the previous search selected is deselected.
     int search(const QString& text);
+    /// Sets the scope (the bar's combo box follows) and searches.
+    int search(const QString& text, SearchScope scope);
+    SearchScope searchScope() const;
     int searchMatchCount() const { return static_cast<int>(m_matches.size()); }
+    /// Nodes that match by tensor name only, left out of a kAll search that found others.
+    int searchTensorOnlyCount() const { return m_tensorOnly; }
+    /// The hits in the order F3 visits them.
+    const std::vector<ir::NodeId>& searchMatches() const { return m_matches; }
+    /// Whether node `id` is drawn as a search hit.
+    bool isSearchHit(ir::NodeId id) const { return m_showHits && m_hitSet.count(id) != 0; }
     /// 0-based index of the match shown, -1 if none.
     int searchIndex() const { return m_matchIndex; }
     GraphSearchBar* searchBar() const { return m_searchBar; }
     GraphMinimap* minimap() const { return m_minimap; }
     /// Ctrl+F: opens the search bar.
     QAction* findAction() const { return m_findAction; }
+    /// F3 / Shift+F3 (window-wide: they work with the bar closed).
+    QAction* findNextAction() const { return m_findNextAction; }
+    QAction* findPreviousAction() const { return m_findPreviousAction; }
+    /// Ctrl+A (while the graph has the focus) and Ctrl+0.
+    QAction* selectAllAction() const { return m_selectAllAction; }
+    QAction* fitAction() const { return m_fitAction; }
 
     /// Expands or collapses the subgraphs of `node` (top level or nested). Re-lays out the graph
     /// on this thread. False if the node holds no subgraph.
@@ -214,6 +247,8 @@ private:
     void scaleBy(double factor);
     double minZoom() const;
     void goToMatch(int index);
+    /// Gives the items (and the overview) of the current hits their halo, or takes it away.
+    void markSearchHits();
     void placeOverlays();
     void updateOverlays();
 
@@ -249,11 +284,21 @@ private:
     quint64 m_relayoutGeneration = 0;
 
     std::vector<ir::NodeId> m_matches;
+    std::unordered_set<ir::NodeId> m_hitSet;
+    bool m_showHits = true;  // the halos go when the bar closes; F3 brings them back
     int m_matchIndex = -1;
+    int m_tensorOnly = 0;
+    SearchScope m_scope = SearchScope::kAll;
 
     GraphSearchBar* m_searchBar = nullptr;
     GraphMinimap* m_minimap = nullptr;
     QAction* m_findAction = nullptr;
+    QAction* m_findNextAction = nullptr;
+    QAction* m_findPreviousAction = nullptr;
+    QAction* m_selectAllAction = nullptr;
+    QAction* m_fitAction = nullptr;
+    QList<QAction*> m_nodeMenuActions;
+    QList<QAction*> m_canvasMenuActions;
     QRubberBand* m_rubberBand = nullptr;
     QPoint m_rubberOrigin;
     bool m_rubberActive = false;

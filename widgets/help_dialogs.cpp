@@ -3,7 +3,6 @@
 #include "core/engine/benchmark.h"
 #include "core/onnx/model_io.h"
 
-
 #include <QDialog>
 #include <QDialogButtonBox>
 #include <QHeaderView>
@@ -11,7 +10,6 @@
 #include <QTreeWidget>
 #include <QVBoxLayout>
 #include <QtGlobal>
-
 
 #ifndef WHITTLE_VERSION
 #define WHITTLE_VERSION "unknown"
@@ -42,13 +40,19 @@ QList<QPair<QString, QString>> keyboardShortcuts() {
         {tr("Ctrl+O / Ctrl+S / Ctrl+Shift+S / Ctrl+E"), tr("open, save, save as, export a copy")},
         {tr("Ctrl+Shift+E"), tr("export the view as PNG or SVG")},
         {tr("Ctrl+F, F3, Shift+F3"),
-         tr("find a node by name, op type or tensor name; next, previous")},
+         tr("find a node by name, op type or tensor name (all hits marked, exact op types "
+            "first, top to bottom); next, previous — also with the find bar closed")},
         {tr("click, Ctrl/Shift+click"), tr("select a node, toggle one")},
+        {tr("Ctrl+A, Esc"), tr("select every node, clear the selection")},
         {tr("drag on empty space, Ctrl/Shift+drag"),
          tr("rubber-band selection; add to the selection")},
         {tr("middle-drag or Space+drag"), tr("pan")},
         {tr("wheel"), tr("zoom around the cursor")},
-        {tr("right-click a node"), tr("select all of its op type, or a pattern")},
+        {tr("right-click a node"),
+         tr("select all of its op type or a pattern starting with it; delete, rename, insert "
+            "Identity")},
+        {tr("right-click empty space"),
+         tr("fit, select all, clear the selection, export the view")},
         {tr("double-click"), tr("expand or collapse an If/Loop body")},
         {tr("Ctrl+0, Ctrl+1, Ctrl++ / Ctrl+-"), tr("fit to view, 1:1, zoom")},
         {tr("Delete, F2, Ctrl+I"),

@@ -1,6 +1,12 @@
 #include "widgets/issues_dock.h"
 
+#include <algorithm>
+#include <memory>
+
+#include <QApplication>
+#include <QClipboard>
 #include <QHeaderView>
+#include <QMenu>
 #include <QStyle>
 #include <QTime>
 #include <QTreeWidget>
@@ -34,6 +40,11 @@ IssuesDock::IssuesDock(QWidget* parent) : QDockWidget(tr("Issues"), parent) {
     setWidget(m_tree);
     connect(m_tree, &QTreeWidget::itemActivated, this,
             [this](QTreeWidgetItem* item, int) { activate(m_tree->indexOfTopLevelItem(item)); });
+    m_tree->setContextMenuPolicy(Qt::CustomContextMenu);
+    connect(m_tree, &QWidget::customContextMenuRequested, this, [this](const QPoint& pos) {
+        std::unique_ptr<QMenu> menu(createContextMenu(this));
+        menu->exec(m_tree->viewport()->mapToGlobal(pos));
+    });
     updateTitle();
 }
 
@@ -141,6 +152,37 @@ void IssuesDock::activate(int row) {
     // Node ids are per document: the same id in another document is an unrelated node.
     if (!item || item->data(kMessage, kDocumentRole).toLongLong() != m_document) return;
     if (std::optional<ir::NodeId> node = nodeOf(row)) emit nodeRequested(*node);
+}
+
+QMenu* IssuesDock::createContextMenu(QWidget* parent) {
+    auto* menu = new QMenu(parent);
+    const bool any = count() > 0;
+    QAction* copy =
+        menu->addAction(m_tree->selectedItems().isEmpty() ? tr("&Copy All") : tr("&Copy"), this,
+                        [this] { QApplication::clipboard()->setText(copyText()); });
+    copy->setObjectName(QStringLiteral("copyIssues"));
+    copy->setEnabled(any);
+    QAction* clear = menu->addAction(tr("C&lear"), this, &IssuesDock::clearIssues);
+    clear->setObjectName(QStringLiteral("clearIssues"));
+    clear->setEnabled(any);
+    return menu;
+}
+
+QString IssuesDock::copyText() const {
+    QList<QTreeWidgetItem*> items = m_tree->selectedItems();
+    // In list order, not in the order they were clicked.
+    std::sort(items.begin(), items.end(), [this](QTreeWidgetItem* a, QTreeWidgetItem* b) {
+        return m_tree->indexOfTopLevelItem(a) < m_tree->indexOfTopLevelItem(b);
+    });
+    if (items.isEmpty())
+        for (int row = 0; row < count(); ++row) items << m_tree->topLevelItem(row);
+    QStringList lines;
+    for (const QTreeWidgetItem* item : items) {
+        QStringList fields{item->data(kMessage, kMessageRole).toString(), item->text(kNode),
+                           item->text(kTime)};
+        lines << fields.join(QLatin1Char('\t'));
+    }
+    return lines.join(QLatin1Char('\n'));
 }
 
 void IssuesDock::updateTitle() {

@@ -16,6 +16,7 @@
 
 #include "core/ir/graph.h"
 
+class QMenu;
 class QTreeWidget;
 
 namespace wh::widgets {
@@ -56,6 +57,13 @@ public:
     /// Does what a double-click on row `row` does: emits nodeRequested() if the issue names a
     /// node of the current document.
     void activate(int row);
+
+    /// The list's context menu: Copy (the selected issues, or all of them) and Clear. The
+    /// caller owns it.
+    QMenu* createContextMenu(QWidget* parent = nullptr);
+    /// The selected issues (all when none is selected) as tab-separated lines: message, node,
+    /// time — what Copy puts on the clipboard.
+    QString copyText() const;
 
 signals:
     /// An issue naming a node was activated.

@@ -12,6 +12,7 @@
 #include <QDropEvent>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
@@ -26,6 +27,7 @@
 #include "core/layout/graph_layout.h"
 #include "core/onnx/model_io.h"
 #include "widgets/document.h"
+#include "widgets/format.h"
 #include "widgets/graph_view.h"
 #include "widgets/help_dialogs.h"
 #include "widgets/issues_dock.h"
@@ -60,19 +62,18 @@ QString qs(const std::string& s) {
 }
 
 /// "209 nodes (139 drawn) · 102 layers · 0 crossings · layout 4 ms": counts the user can match
-/// with the inspector's (folded constants and weight Identities are not drawn as boxes).
+/// with the inspector's (folded constants and weight Identities are not drawn as boxes; a model
+/// with If/Loop bodies says "12 top-level nodes (1,234 in all)", as the inspector does). Every
+/// number has thousands separators.
 QString viewSummary(const ir::Graph& graph, const layout::Layout& layout, double seconds) {
-    const QLocale locale;
-    QString nodes = QObject::tr("%1 nodes").arg(locale.toString(qulonglong(graph.numNodes())));
+    QString nodes = formatNodeCount(graph.numNodes(), totalNodeCount(graph));
     if (layout.nodes.size() != graph.numNodes())
-        nodes += QObject::tr(" (%1 drawn)").arg(locale.toString(qulonglong(layout.nodes.size())));
+        nodes += QObject::tr(" (%1 drawn)").arg(formatCount(qulonglong(layout.nodes.size())));
     const QString time = seconds < 1 ? QObject::tr("%1 ms").arg(qRound(seconds * 1000))
                                      : QObject::tr("%1 s").arg(seconds, 0, 'f', 2);
     return QObject::tr("%1 · %2 layers · %3 crossings · layout %4")
-        .arg(nodes)
-        .arg(layout.numLayers)
-        .arg(layout.crossings)
-        .arg(time);
+        .arg(nodes, formatCount(qlonglong(layout.numLayers)),
+             formatCount(qlonglong(layout.crossings)), time);
 }
 
 struct LayoutResult {
@@ -126,11 +127,22 @@ MainWindow::MainWindow(SettingsMode settings, QWidget* parent)
     // The view edits the document's SelectionModel; the inspector follows its current node.
     connect(m_view, &GraphView::nodeSelected, this, &MainWindow::onNodeSelected);
     connect(m_view, &GraphView::selectionCleared, this, [this] {
-        if (m_inspector->shownNode()) refreshInspector();  // else the model is shown already
+        // Else the model is shown already.
+        if (m_inspector->shownNode() || m_inspector->shownSelectionSize() > 0) refreshInspector();
     });
 
     createDocks();
     createMenus();
+    // Permanent widgets: a menu's status tip or a transient message ("Saved …") never hides
+    // the model summary or the selection count (plain messages did, and stayed blank after).
+    m_selectionLabel = new QLabel(this);
+    m_selectionLabel->setObjectName(QStringLiteral("selectionStatus"));
+    m_selectionLabel->setContentsMargins(0, 0, 16, 0);  // apart from the summary
+    m_summaryLabel = new QLabel(this);
+    m_summaryLabel->setObjectName(QStringLiteral("summaryStatus"));
+    m_summaryLabel->setTextFormat(Qt::PlainText);
+    statusBar()->addPermanentWidget(m_selectionLabel);
+    statusBar()->addPermanentWidget(m_summaryLabel);
     statusBar()->showMessage(tr("Ready"));
     resize(1400, 900);
     restoreSettings();
@@ -181,20 +193,28 @@ void MainWindow::createDocks() {
     inspectorDock->setObjectName(QStringLiteral("NodeInspectorDock"));
     inspectorDock->setWidget(m_inspector);
 
-    auto* algorithm = new PlaceholderDock(
-        tr("Algorithm"), QStringLiteral("AlgorithmDock"),
-        tr("Compression algorithms and their settings for the selected nodes will appear here."),
-        this);
+    // Placeholders say what exists today and where, and what Studio II adds here: they must
+    // not promise what another dock already shows (the inspector has weight histograms).
+    // Short: the dock is about 120 px tall beside the inspector.
+    auto* algorithm =
+        new PlaceholderDock(tr("Algorithm"), QStringLiteral("AlgorithmDock"),
+                            tr("Today: whittle-cli compress runs a recipe.\n"
+                               "Studio II: algorithms and settings for the selected nodes here."),
+                            this);
     auto* profiler = new PlaceholderDock(
         tr("Profiler"), QStringLiteral("ProfilerDock"),
-        tr("Per-node latency, FLOPs, parameters and activation memory will appear here."), this);
+        tr("Today: whittle-cli profile MODEL prints per-node time, FLOPs and parameters.\n"
+           "Studio II: the same per node here, linked to the graph."),
+        this);
     auto* summary = new PlaceholderDock(
         tr("Summary"), QStringLiteral("SummaryDock"),
-        tr("Before/after size, latency and accuracy of the compressed model will appear here."),
+        tr("Studio II: size, latency and accuracy of the model before and after compression."),
         this);
     auto* visualization = new PlaceholderDock(
         tr("Visualization"), QStringLiteral("VisualizationDock"),
-        tr("Weight and activation histograms of the selected node will appear here."), this);
+        tr("Weight statistics and a histogram of the selected node are in the Node Inspector.\n"
+           "Studio II: activation histograms and before/after comparisons here."),
+        this);
     m_jobs = new JobsDock(this);
     m_jobs->watch(m_runner);
     m_issues = new IssuesDock(this);
@@ -235,7 +255,7 @@ void MainWindow::createMenus() {
     m_saveAsAction->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_S));
     m_exportAction = file->addAction(tr("&Export…"), this, &MainWindow::exportModel);
     m_exportAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
-    QAction* exportView = file->addAction(tr("Export &View…"), this, [this] {
+    m_exportViewAction = file->addAction(tr("Export &View…"), this, [this] {
         QString path = QFileDialog::getSaveFileName(
             this, tr("Export View"), QDir::home().filePath(QStringLiteral("graph.png")),
             tr("PNG image (*.png);;SVG drawing (*.svg)"));
@@ -247,7 +267,7 @@ void MainWindow::createMenus() {
         else
             reportError(error);
     });
-    exportView->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_E));
+    m_exportViewAction->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_E));
     file->addSeparator();
     QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Q));
@@ -269,10 +289,14 @@ void MainWindow::createMenus() {
     m_identityAction =
         edit->addAction(tr("Insert &Identity After Node"), this, &MainWindow::insertIdentity);
     m_identityAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_I));
+    edit->addSeparator();
+    edit->addAction(m_view->selectAllAction());  // Ctrl+A
+    // The graph's context menus offer the same edits (one undo step each) on the clicked node.
+    m_view->setNodeMenuActions({m_deleteAction, m_renameAction, m_identityAction});
+    m_view->setCanvasMenuActions({m_exportViewAction});
 
     m_viewMenu = menuBar()->addMenu(tr("&View"));
-    m_fitAction = m_viewMenu->addAction(tr("&Fit to Window"), m_view, &GraphView::fitToView);
-    m_fitAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_0));
+    m_viewMenu->addAction(m_view->fitAction());  // Ctrl+0
     QAction* zoomIn = m_viewMenu->addAction(tr("Zoom &In"), m_view, &GraphView::zoomIn);
     zoomIn->setShortcuts({QKeySequence::ZoomIn, QKeySequence(Qt::CTRL | Qt::Key_Equal)});
     QAction* zoomOut = m_viewMenu->addAction(tr("Zoom &Out"), m_view, &GraphView::zoomOut);
@@ -281,6 +305,8 @@ void MainWindow::createMenus() {
         m_viewMenu->addAction(tr("&Actual Size"), m_view, [this] { m_view->setZoom(1.0); });
     actual->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_1));
     m_viewMenu->addAction(m_view->findAction());  // Ctrl+F: search bar over the view
+    m_viewMenu->addAction(m_view->findNextAction());
+    m_viewMenu->addAction(m_view->findPreviousAction());
     m_viewMenu->addSeparator();
     for (QDockWidget* dock : m_docks) m_viewMenu->addAction(dock->toggleViewAction());
 
@@ -450,8 +476,10 @@ void MainWindow::showOpened(OpenResult& result, const QString& path, const QStri
                                                  : IssuesDock::Severity::kWarning),
                     tr("%1: %2").arg(name, qs(issue.message)),
                     issue.node ? std::optional<ir::NodeId>(issue.node) : std::nullopt);
-    statusBar()->showMessage(tr("%1 · %2").arg(
+    m_summaryLabel->setText(tr("%1 · %2").arg(
         name, viewSummary(*result.view.snapshot->graph, *layout, result.view.seconds)));
+    // "Opening …" and an earlier "Could not open …" are over.
+    statusBar()->clearMessage();
     emit modelLoaded(path);
     emit viewReady();
 }
@@ -480,15 +508,22 @@ void MainWindow::installDocument(std::unique_ptr<Document> doc) {
     m_undoGroup->setActiveStack(m_doc->undoStack());
     connect(m_doc, &Document::changed, this, &MainWindow::onDocumentChanged);
     connect(m_doc->selection(), &SelectionModel::changed, this, [this] {
-        // The view's nodeSelected may have shown it already: do not rebuild (and restart a
-        // statistics job) for nothing.
-        if (m_inspector->shownNode() != m_doc->selection()->current()) refreshInspector();
+        // The view's nodeSelected may have shown the node already: do not rebuild (and restart
+        // a statistics job) for nothing. A summary of several nodes follows every change.
+        const SelectionModel* sel = m_doc->selection();
+        if (sel->size() > 1 || m_inspector->shownSelectionSize() > 0 ||
+            m_inspector->shownNode() != sel->current())
+            refreshInspector();
+        updateSelectionStatus();
         updateActions();
     });
     connect(m_doc, &Document::dirtyChanged, this, [this] { updateTitle(); });
     connect(m_doc, &Document::undoFailed, this,
             [this](const QString& message) { reportError(message); });
     m_inspector->showModel(m_doc->model(), m_doc->filePath());
+    m_summaryLabel->clear();      // until the new model is laid out
+    statusBar()->clearMessage();  // an earlier "Could not open …" is about another model
+    updateSelectionStatus();
     updateTitle();
     updateActions();
 }
@@ -533,8 +568,11 @@ void MainWindow::startLayout(bool keepView) {
         // Make sure the edited node shows as selected in the new scene.
         std::optional<ir::NodeId> current = m_doc->selection()->current();
         if (current && m_doc->selection()->size() == 1) m_view->selectNode(*current, false);
-        statusBar()->showMessage(
-            viewSummary(*result->snapshot->graph, *m_view->currentLayout(), result->seconds));
+        const QString name =
+            m_doc->filePath().isEmpty() ? tr("Untitled") : QFileInfo(m_doc->filePath()).fileName();
+        m_summaryLabel->setText(tr("%1 · %2").arg(
+            name,
+            viewSummary(*result->snapshot->graph, *m_view->currentLayout(), result->seconds)));
         job->releaseResult();
         emit viewReady();
     });
@@ -564,12 +602,35 @@ void MainWindow::refreshInspector() {
         m_inspector->clear();
         return;
     }
-    std::optional<ir::NodeId> current = m_doc->selection()->current();
+    const SelectionModel* sel = m_doc->selection();
+    if (sel->size() > 1) {
+        m_inspector->showSelection(m_doc->graph(), sel->sortedIds());
+        return;
+    }
+    // One node: the current one, or the one a rubber band caught (which sets no current).
+    std::optional<ir::NodeId> current = sel->current();
+    if (!current && sel->size() == 1) current = sel->sortedIds().front();
     const ir::Node* node = current ? m_doc->node(*current) : nullptr;
     if (node)
         m_inspector->showNode(*node);
     else
         m_inspector->showModel(m_doc->model(), m_doc->filePath());
+}
+
+void MainWindow::updateSelectionStatus() {
+    const std::size_t n = m_doc ? m_doc->selection()->size() : 0;
+    m_selectionLabel->setText(
+        n == 0   ? QString()
+        : n == 1 ? tr("1 node selected")
+                 : tr("%1 nodes selected").arg(formatCount(static_cast<qulonglong>(n))));
+}
+
+QString MainWindow::statusSummary() const {
+    return m_summaryLabel->text();
+}
+
+QString MainWindow::selectionStatus() const {
+    return m_selectionLabel->text();
 }
 
 void MainWindow::deleteSelection() {

@@ -32,6 +32,7 @@
 #include "widgets/job_runner.h"  // QPointer<Job> needs the complete type
 
 class QAction;
+class QLabel;
 class QMenu;
 class QUndoGroup;
 
@@ -86,6 +87,11 @@ public:
     }
 
     GraphView* graphView() const { return m_view; }
+    /// The status bar's permanent texts: the model summary ("resnet18.onnx · 69 nodes · 52
+    /// layers · …") and the selection count ("3 nodes selected", empty when none). Menus'
+    /// status tips and transient messages never hide them.
+    QString statusSummary() const;
+    QString selectionStatus() const;
     NodeInspector* nodeInspector() const { return m_inspector; }
     IssuesDock* issuesDock() const { return m_issues; }
     JobsDock* jobsDock() const { return m_jobs; }
@@ -154,6 +160,8 @@ private:
     void onNodeSelected(ir::NodeId id);
     void onDocumentChanged(std::optional<ir::NodeId> focus, const DocumentChange& change);
     void refreshInspector();
+    /// The status bar's selection count follows the document's selection.
+    void updateSelectionStatus();
     /// Runs `then` unless the user cancels; asks Save / Discard / Cancel when dirty.
     void maybeSaveThen(std::function<void()> then);
     UnsavedAnswer askUnsaved();
@@ -175,7 +183,9 @@ private:
     QAction* m_deleteAction = nullptr;
     QAction* m_renameAction = nullptr;
     QAction* m_identityAction = nullptr;
-    QAction* m_fitAction = nullptr;
+    QAction* m_exportViewAction = nullptr;
+    QLabel* m_summaryLabel = nullptr;
+    QLabel* m_selectionLabel = nullptr;
     QStringList m_recentFiles;  // used in kIgnore mode, and as the cache in kPersist mode
 
     JobRunner* m_runner = nullptr;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <unordered_set>
 
 #include <QAreaSeries>
 #include <QChart>
@@ -19,6 +21,7 @@
 #include <QValueAxis>
 
 #include "core/jobs/job_context.h"
+#include "widgets/format.h"
 #include "widgets/job_runner.h"
 
 namespace wh::widgets {
@@ -41,20 +44,6 @@ QString dimsString(const std::vector<int64_t>& dims) {
 
 QString number(double v) {
     return QLocale().toString(v, 'g', 6);
-}
-
-/// Graph::numNodesRecursive without its per-node vector of subgraphs: 100k nodes count in
-/// about a millisecond instead of tens on the GUI thread.
-std::size_t countNodes(const ir::Graph& g) {
-    std::size_t n = g.numNodes();
-    for (const ir::Node* node : g.nodes())
-        for (const ir::Attribute& a : node->attributes()) {
-            if (a.type == ir::AttrType::kGraph && a.g) n += countNodes(*a.g);
-            if (a.type == ir::AttrType::kGraphs)
-                for (const auto& sub : a.graphs)
-                    if (sub) n += countNodes(*sub);
-        }
-    return n;
 }
 
 bool editable(ir::AttrType t) {
@@ -204,6 +193,7 @@ void NodeInspector::resetWeights() {
 
 void NodeInspector::clear() {
     m_node.reset();
+    m_selectionSize = 0;
     resetWeights();
     m_tree->clear();
     m_title->setText(tr("Select a node to see its properties."));
@@ -229,7 +219,6 @@ QTreeWidgetItem* NodeInspector::addRow(QTreeWidgetItem* section, const QString& 
 
 void NodeInspector::addValueRows(QTreeWidgetItem* section, const std::vector<ir::Value*>& values,
                                  bool asInputs) {
-    const QLocale locale;
     for (std::size_t i = 0; i < values.size(); ++i) {
         const ir::Value* v = values[i];
         if (!v) {
@@ -240,7 +229,7 @@ void NodeInspector::addValueRows(QTreeWidgetItem* section, const std::vector<ir:
         QStringList notes;
         if (const ir::Tensor* t = v->initializer())
             notes << tr("initializer, %1 elements")
-                         .arg(locale.toString(static_cast<qlonglong>(t->numElements())));
+                         .arg(formatCount(static_cast<qlonglong>(t->numElements())));
         else if (v->sparseInitializer())
             notes << tr("sparse initializer");
         else if (v->isGraphInput())
@@ -262,6 +251,7 @@ void NodeInspector::showNode(const ir::Node& node) {
     resetWeights();
     m_tree->clear();
     m_node = node.id();
+    m_selectionSize = 0;
     m_title->setText(qs(node.displayName()));
 
     QTreeWidgetItem* general = addSection(tr("Node"));
@@ -302,7 +292,6 @@ void NodeInspector::addWeights(const ir::Node& node) {
         if (v && ir::isParameter(v)) values.push_back(v);
     if (values.empty()) return;
 
-    const QLocale locale;
     for (const ir::Value* v : values) {
         Weight w;
         w.name = qs(v->name());
@@ -310,7 +299,7 @@ void NodeInspector::addWeights(const ir::Node& node) {
         w.section = addSection(tr("Weight %1").arg(w.name));
         w.section->setToolTip(0, w.name);
         addRow(w.section, tr("Elements"),
-               locale.toString(static_cast<qlonglong>(w.tensor.numElements())));
+               formatCount(static_cast<qlonglong>(w.tensor.numElements())));
         for (const QString& p : {tr("Min"), tr("Max"), tr("Mean"), tr("Std"), tr("Sparsity")})
             addRow(w.section, p, tr("computing…"));
         m_weights.push_back(std::move(w));
@@ -325,7 +314,7 @@ void NodeInspector::addWeights(const ir::Node& node) {
         for (const Weight& w : m_weights)
             m_weightCombo->addItem(
                 tr("%1  (%2)")
-                    .arg(w.name, locale.toString(static_cast<qlonglong>(w.tensor.numElements()))));
+                    .arg(w.name, formatCount(static_cast<qlonglong>(w.tensor.numElements()))));
         m_weightCombo->setCurrentIndex(static_cast<int>(biggest));
     }
     m_weightCombo->setVisible(m_weights.size() > 1);
@@ -390,9 +379,9 @@ void NodeInspector::fillStats(std::size_t index) {
         set(4, number(st.stddev));
         set(5, tr("%1 %  (%2 zeros)")
                    .arg(QLocale().toString(100.0 * st.sparsity(), 'f', 2))
-                   .arg(QLocale().toString(static_cast<qlonglong>(st.zeros))));
+                   .arg(formatCount(static_cast<qlonglong>(st.zeros))));
         if (st.nonFinite > 0)
-            addRow(s, tr("NaN / Inf"), QLocale().toString(static_cast<qlonglong>(st.nonFinite)));
+            addRow(s, tr("NaN / Inf"), formatCount(static_cast<qlonglong>(st.nonFinite)));
     }
     if (static_cast<int>(index) == m_weightCombo->currentIndex())
         showHistogram(static_cast<int>(index));
@@ -505,6 +494,7 @@ void NodeInspector::showModel(const ir::Model& model, const QString& path) {
     resetWeights();
     m_tree->clear();
     m_node.reset();
+    m_selectionSize = 0;
     m_title->setText(path.isEmpty() ? tr("Model") : path.section(QLatin1Char('/'), -1));
 
     QTreeWidgetItem* general = addSection(tr("Model"));
@@ -522,10 +512,15 @@ void NodeInspector::showModel(const ir::Model& model, const QString& path) {
     if (!model.graph) return;
     const ir::Graph& g = *model.graph;
     if (!g.name.empty()) addRow(general, tr("Graph"), qs(g.name));
-    const QLocale locale;
-    addRow(general, tr("Nodes"), locale.toString(static_cast<qulonglong>(countNodes(g))));
+    // The status bar says the same ("12 top-level nodes (1,234 in all)").
+    const std::size_t total = totalNodeCount(g);
+    addRow(general, tr("Nodes"),
+           total == g.numNodes() ? formatCount(static_cast<qulonglong>(total))
+                                 : tr("%1 top-level, %2 in all")
+                                       .arg(formatCount(static_cast<qulonglong>(g.numNodes())),
+                                            formatCount(static_cast<qulonglong>(total))));
     addRow(general, tr("Initializers"),
-           locale.toString(static_cast<qulonglong>(g.initializers().size())));
+           formatCount(static_cast<qulonglong>(g.initializers().size())));
 
     // Graph inputs that are initializers (old exporters list every weight) would drown the real
     // inputs: list only the ones a user feeds.
@@ -534,6 +529,69 @@ void NodeInspector::showModel(const ir::Model& model, const QString& path) {
         if (!v->hasInitializer()) fed.push_back(v);
     addValueRows(addSection(tr("Inputs")), fed, true);
     addValueRows(addSection(tr("Outputs")), g.outputs(), false);
+}
+
+void NodeInspector::showSelection(const ir::Graph& graph, const std::vector<ir::NodeId>& ids) {
+    const QSignalBlocker block(m_tree);
+    resetWeights();
+    m_tree->clear();
+    m_node.reset();
+    m_selectionSize = ids.size();
+    m_title->setText(tr("%1 nodes selected").arg(formatCount(static_cast<qulonglong>(ids.size()))));
+
+    // One pass over the selection: op histogram, parameters (an initializer shared by two
+    // selected nodes counts once), the nodes in id order.
+    std::map<std::string, int> ops;
+    std::unordered_set<const ir::Value*> weights;
+    qlonglong parameters = 0;
+    std::vector<const ir::Node*> nodes;
+    nodes.reserve(ids.size());
+    for (ir::NodeId id : ids) {
+        const ir::Node* node = graph.findNode(id);
+        if (!node) continue;
+        nodes.push_back(node);
+        ++ops[node->opType];
+        for (const ir::Value* v : node->inputs())
+            if (v && v->initializer() && weights.insert(v).second)
+                parameters += static_cast<qlonglong>(v->initializer()->numElements());
+    }
+
+    QTreeWidgetItem* general = addSection(tr("Selection"));
+    addRow(general, tr("Nodes"), formatCount(static_cast<qulonglong>(nodes.size())));
+    addRow(general, tr("Op types"), formatCount(static_cast<qulonglong>(ops.size())));
+    addRow(general, tr("Parameters"), formatCount(parameters),
+           tr("Elements of the initializers the selected nodes read (%1 tensors, each counted "
+              "once)")
+               .arg(formatCount(static_cast<qulonglong>(weights.size()))));
+
+    // Most frequent first: "Conv 20, Relu 17, …".
+    std::vector<std::pair<std::string, int>> byCount(ops.begin(), ops.end());
+    std::stable_sort(byCount.begin(), byCount.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    QTreeWidgetItem* histogram = addSection(tr("Ops"));
+    for (const auto& [op, count] : byCount) addRow(histogram, qs(op), formatCount(count));
+
+    // The nodes themselves, up to a screenful or so: enough to check what a band caught.
+    constexpr std::size_t kListed = 200;
+    QTreeWidgetItem* list = addSection(tr("Nodes"));
+    for (std::size_t i = 0; i < nodes.size() && i < kListed; ++i)
+        addRow(list, qs(nodes[i]->displayName()), qs(nodes[i]->opType));
+    if (nodes.size() > kListed)
+        addRow(list, tr("…"),
+               tr("%1 more").arg(formatCount(static_cast<qulonglong>(nodes.size() - kListed))));
+    list->setExpanded(nodes.size() <= 20);
+}
+
+std::size_t totalNodeCount(const ir::Graph& g) {
+    std::size_t n = g.numNodes();
+    for (const ir::Node* node : g.nodes())
+        for (const ir::Attribute& a : node->attributes()) {
+            if (a.type == ir::AttrType::kGraph && a.g) n += totalNodeCount(*a.g);
+            if (a.type == ir::AttrType::kGraphs)
+                for (const auto& sub : a.graphs)
+                    if (sub) n += totalNodeCount(*sub);
+        }
+    return n;
 }
 
 QTreeWidgetItem* NodeInspector::rowOf(const QString& section, const QString& property) const {

@@ -1,6 +1,7 @@
 #pragma once
 /// NodeInspector: the properties of the selected node (name, op type, domain, attributes, inputs
-/// and outputs with dtype and shape), or of the whole model when no node is selected. For each
+/// and outputs with dtype and shape), a summary of a multi-node selection (count, parameters,
+/// op types, the nodes), or of the whole model when no node is selected. For each
 /// weight the node reads or produces (ir::isParameter: a floating-point initializer or Constant
 /// output) it lists the element count, min, max, mean, standard deviation and sparsity, and
 /// draws a 64-bin histogram of one weight (a combo box picks which).
@@ -57,6 +58,10 @@ public:
     /// Shows model-level facts: producer, IR and opset versions, node count, graph inputs and
     /// outputs.
     void showModel(const ir::Model& model, const QString& path);
+    /// Shows a summary of the nodes `ids` of `graph` (several selected): how many, the
+    /// parameters they read (elements of their initializer inputs, each initializer once), a
+    /// histogram of their op types and the first nodes by name. Linear in the selection.
+    void showSelection(const ir::Graph& graph, const std::vector<ir::NodeId>& ids);
     /// Shows nothing but a hint.
     void clear();
 
@@ -65,6 +70,8 @@ public:
 
     /// The node shown, if a node is shown.
     std::optional<ir::NodeId> shownNode() const { return m_node; }
+    /// How many nodes the selection summary shown is about, 0 when none is shown.
+    std::size_t shownSelectionSize() const { return m_selectionSize; }
     /// The property tree (two columns: property, value). For tests and for copying.
     const QTreeWidget* tree() const { return m_tree; }
     /// The value column of the row whose first column is `property` under `section`
@@ -123,6 +130,7 @@ private:
     QChartView* m_chartView;
     QChart* m_chart;
     std::optional<ir::NodeId> m_node;
+    std::size_t m_selectionSize = 0;
     std::vector<Weight> m_weights;
     QTreeWidgetItem* m_nameRow = nullptr;
     JobRunner* m_runner = nullptr;
@@ -140,5 +148,9 @@ private:
 /// "float[1,3,224,224]" for a value: its declared type, else its initializer's dtype and dims,
 /// else "?".
 QString valueTypeString(const ir::Value& value);
+
+/// The nodes of `graph` and of every subgraph in it (Graph::numNodesRecursive without its
+/// per-node vectors: about a millisecond for 100k nodes).
+std::size_t totalNodeCount(const ir::Graph& graph);
 
 }  // namespace wh::widgets

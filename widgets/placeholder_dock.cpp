@@ -17,7 +17,11 @@ PlaceholderDock::PlaceholderDock(const QString& title, const QString& objectName
     label->setObjectName(QStringLiteral("placeholder"));
     label->setAlignment(Qt::AlignCenter);
     label->setWordWrap(true);
-    label->setEnabled(false);  // greyed: nothing to interact with yet
+    label->setTextFormat(Qt::PlainText);
+    // Normal text colour: a disabled (grey) label read as broken and was hard to read; the
+    // label says what is available today, which is worth reading.
+    label->setForegroundRole(QPalette::WindowText);
+    label->setMargin(8);
     layout->addWidget(label);
     setWidget(frame);
 }

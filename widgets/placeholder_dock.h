@@ -1,7 +1,9 @@
 #pragma once
 /// PlaceholderDock: a dock that already has its place, name and persistence in the window, and a
-/// one-line label saying what will appear there. Replaced by the real docks (AlgorithmPanel,
-/// ProfilerDock, SummaryDock, VisualizationDock) as they are written.
+/// short label saying what exists today (and where) and what the finished dock will add. The
+/// text is drawn in the normal text colour: it is information, not a disabled control. Replaced by
+/// the real docks (AlgorithmPanel, ProfilerDock, SummaryDock, VisualizationDock) as they are
+/// written.
 
 #include <QDockWidget>
 

@@ -3,12 +3,14 @@
 #include <QAction>
 #include <QFile>
 #include <QGraphicsScene>
+#include <QHBoxLayout>
 #include <QLineEdit>
 #include <QMenu>
 #include <QScrollBar>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QTreeWidget>
 
 #include "core/layout/graph_layout.h"
 #include "core/onnx/model_io.h"
@@ -85,6 +87,180 @@ private slots:
         QVERIFY(view.viewport()->rect().contains(centerOf(view, id("conv1"))));
         QTest::keyClick(view.searchBar()->lineEdit(), Qt::Key_Escape);
         QVERIFY(!view.searchBar()->isVisible());
+    }
+
+    /// A chain whose file order is the reverse of its drawing order, where "conv" is an op type
+    /// (c1, c2), part of one (ConvTranspose "up"), part of a name (Relu "conv_act") and part of
+    /// a tensor name only (Relu "pre" writes conv_in).
+    static std::shared_ptr<ir::Model> searchModel() {
+        auto model = std::make_shared<ir::Model>();
+        model->graph = std::make_unique<ir::Graph>();
+        ir::Graph& g = *model->graph;
+        auto value = [&g](const char* name) { return *g.addValue(name); };
+        ir::Value* x = value("x");
+        ir::Value* convIn = value("conv_in");
+        ir::Value* t2 = value("t2");
+        ir::Value* t3 = value("t3");
+        ir::Value* t4 = value("t4");
+        ir::Value* y = value("y");
+        g.insertGraphInput(x);
+        auto add = [&g](const char* op, const char* name, ir::Value* in, ir::Value* out) {
+            g.addNode(op, std::vector<ir::Value*>{in}, std::vector<ir::Value*>{out})->name = name;
+        };
+        add("Conv", "c2", t4, y);  // file order: bottom first
+        add("ConvTranspose", "up", t3, t4);
+        add("Relu", "conv_act", t2, t3);
+        add("Conv", "c1", convIn, t2);
+        add("Relu", "pre", x, convIn);
+        g.insertGraphOutput(y);
+        return model;
+    }
+    static QStringList names(const ir::Graph& g, const std::vector<ir::NodeId>& ids) {
+        QStringList out;
+        for (ir::NodeId i : ids) out << QString::fromStdString(g.findNode(i)->name);
+        return out;
+    }
+    static int highlighted(GraphView& view) {
+        int n = 0;
+        for (QGraphicsItem* item : view.scene()->items())
+            if (auto* node = qgraphicsitem_cast<NodeItem*>(item); node && node->isSearchHit()) ++n;
+        return n;
+    }
+
+    /// Finding 6 of issue 14: scopes, exact op types first, top to bottom, every hit marked.
+    void searchScopesRankAndOrderHits() {
+        m_model = searchModel();
+        const ir::Graph& g = *m_model->graph;
+        GraphView view;
+        show(view);
+        QCOMPARE(view.searchScope(), SearchScope::kAll);
+        QCOMPARE(view.search(QStringLiteral("conv")), 4);
+        // Exact op type (top to bottom), then op type or name containing it; "pre", which only
+        // writes conv_in, is left to the Tensor scope, and the bar says so.
+        QCOMPARE(names(g, view.searchMatches()), (QStringList{"c1", "c2", "conv_act", "up"}));
+        QCOMPARE(view.searchTensorOnlyCount(), 1);
+        QCOMPARE(highlighted(view), 4);
+        QVERIFY(!view.isSearchHit(id("pre")));
+        QCOMPARE(view.selectedNode().value_or(0), id("c1"));
+
+        QCOMPARE(view.search(QStringLiteral("conv"), SearchScope::kName), 1);
+        QCOMPARE(names(g, view.searchMatches()), QStringList{"conv_act"});
+        QCOMPARE(view.searchBar()->scope(), SearchScope::kName);  // the combo box follows
+        QCOMPARE(highlighted(view), 1);
+        QCOMPARE(view.search(QStringLiteral("CONV"), SearchScope::kOpType), 3);
+        QCOMPARE(names(g, view.searchMatches()), (QStringList{"c1", "c2", "up"}));
+        QCOMPARE(view.search(QStringLiteral("conv"), SearchScope::kTensor), 2);
+        QCOMPARE(names(g, view.searchMatches()), (QStringList{"pre", "c1"}));
+
+        // The combo box searches again.
+        view.searchBar()->lineEdit()->setText(QStringLiteral("conv"));
+        view.searchBar()->setScope(SearchScope::kAll);
+        QCOMPARE(view.searchMatchCount(), 4);
+        QCOMPARE(view.searchBar()->statusText(), QStringLiteral("1 of 4 (+1 by tensor)"));
+        // Only tensors match: then they are the hits.
+        QCOMPARE(view.search(QStringLiteral("conv_in")), 2);
+        QCOMPARE(names(g, view.searchMatches()), (QStringList{"pre", "c1"}));
+        QCOMPARE(view.searchScope(), SearchScope::kAll);
+    }
+
+    void searchThatStopsMatchingClearsItsSelection() {
+        GraphView view;
+        show(view);
+        QCOMPARE(view.search(QStringLiteral("relu")), 1);
+        QCOMPARE(view.selectedNode().value_or(0), id("relu1"));
+        QCOMPARE(view.search(QStringLiteral("reluX")), 0);
+        QVERIFY(view.selectionModel()->isEmpty());
+        QCOMPARE(highlighted(view), 0);
+        // A selection the user made himself stays.
+        QCOMPARE(view.search(QStringLiteral("relu")), 1);
+        view.selectNode(id("fc"));
+        QCOMPARE(view.search(QStringLiteral("reluX")), 0);
+        QCOMPARE(view.selectedNode().value_or(0), id("fc"));
+    }
+
+    /// F3 / Shift+F3 step through the hits with the bar closed and the focus in another
+    /// widget of the window (the inspector, say).
+    void f3WorksWithTheBarClosed() {
+        QWidget window;
+        auto* row = new QHBoxLayout(&window);
+        auto* view = new GraphView(&window);
+        auto* elsewhere = new QTreeWidget(&window);
+        row->addWidget(view, 3);
+        row->addWidget(elsewhere, 1);
+        window.resize(1100, 700);
+        window.show();
+        window.activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(&window));
+        view->setGraph(graph(), layout::layoutGraph(*m_model->graph, view->layoutOptions()));
+        view->findAction()->trigger();
+        QTest::keyClicks(view->searchBar()->lineEdit(), QStringLiteral("conv"));
+        QCOMPARE(view->searchIndex(), 0);
+        QCOMPARE(highlighted(*view), 2);
+        QTest::keyClick(view->searchBar()->lineEdit(), Qt::Key_Escape);
+        QVERIFY(!view->searchBar()->isVisible());
+        QCOMPARE(highlighted(*view), 0);  // the halos go with the bar
+        elsewhere->setFocus();
+        QVERIFY(elsewhere->hasFocus());
+        QTest::keyClick(elsewhere, Qt::Key_F3);
+        QVERIFY(!view->searchBar()->isVisible());
+        QCOMPARE(view->searchIndex(), 1);
+        QCOMPARE(view->selectedNode().value_or(0), id("conv2"));
+        QCOMPARE(highlighted(*view), 2);  // and come back with F3
+        QTest::keyClick(elsewhere, Qt::Key_F3, Qt::ShiftModifier);
+        QCOMPARE(view->searchIndex(), 0);
+        QCOMPARE(view->selectedNode().value_or(0), id("conv1"));
+    }
+
+    /// Finding 8: Ctrl+A selects every drawn node, Escape clears.
+    void ctrlASelectsAllEscapeClears() {
+        GraphView view;
+        show(view);
+        view.activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(&view));
+        view.setFocus();
+        QTest::keyClick(&view, Qt::Key_A, Qt::ControlModifier);
+        QCOMPARE(view.selectionModel()->size(), view.currentLayout()->nodes.size());
+        QTest::keyClick(&view, Qt::Key_Escape);
+        QVERIFY(view.selectionModel()->isEmpty());
+    }
+
+    /// Finding 10: the node menu lists only patterns starting with its op type, and the
+    /// owner's node actions; the background has a menu of its own.
+    void contextMenusFitTheNodeAndTheBackground() {
+        GraphView view;
+        show(view);
+        QAction edit(QStringLiteral("Delete Node"));
+        QAction exportView(QStringLiteral("Export View"));
+        view.setNodeMenuActions({&edit});
+        view.setCanvasMenuActions({&exportView});
+        auto patternNames = [&](const char* node) {
+            std::unique_ptr<QMenu> menu(view.createNodeMenu(id(node)));
+            QStringList out;
+            auto* patterns = menu->findChild<QMenu*>(QStringLiteral("selectPatternMenu"));
+            for (QAction* a : patterns->actions())
+                if (a->isEnabled()) out << a->data().toString();
+            return std::make_pair(out, menu->actions().contains(&edit));
+        };
+        auto [conv1, conv1Edit] = patternNames("conv1");
+        QVERIFY(conv1Edit);
+        QVERIFY(!conv1.isEmpty());
+        for (const QString& p : conv1)
+            QVERIFY2(p.startsWith(QStringLiteral("Conv")), qPrintable(p));
+        QVERIFY(conv1.contains(QStringLiteral("Conv → Relu")));
+        auto [gemm, gemmEdit] = patternNames("fc");
+        QVERIFY(gemmEdit);
+        for (const QString& p : gemm) QVERIFY2(p.startsWith(QStringLiteral("Gemm")), qPrintable(p));
+
+        view.selectAll();
+        QVERIFY(!view.selectionModel()->isEmpty());
+        std::unique_ptr<QMenu> canvas(view.createCanvasMenu());
+        QVERIFY(canvas->actions().contains(view.fitAction()));
+        QVERIFY(canvas->actions().contains(view.selectAllAction()));
+        QVERIFY(canvas->actions().contains(&exportView));
+        auto* clear = canvas->findChild<QAction*>(QStringLiteral("clearSelection"));
+        QVERIFY(clear && clear->isEnabled());
+        clear->trigger();
+        QVERIFY(view.selectionModel()->isEmpty());
     }
 
     void clickAndCtrlClickToggle() {

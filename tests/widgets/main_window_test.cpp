@@ -55,8 +55,14 @@ private slots:
         for (const char* name : {"NodeInspectorDock", "AlgorithmDock", "ProfilerDock",
                                  "SummaryDock", "VisualizationDock", "JobsDock", "IssuesDock"})
             QVERIFY2(w.findChild<QDockWidget*>(QLatin1String(name)), name);
-        for (auto* dock : w.findChildren<PlaceholderDock*>())
+        for (auto* dock : w.findChildren<PlaceholderDock*>()) {
             QVERIFY2(!dock->placeholderText().isEmpty(), qPrintable(dock->objectName()));
+            // Readable (not a greyed, disabled label) and no promise another dock already keeps.
+            auto* label = dock->findChild<QLabel*>(QStringLiteral("placeholder"));
+            QVERIFY(label && label->isEnabled());
+            QVERIFY2(!dock->placeholderText().contains(QStringLiteral("will appear")),
+                     qPrintable(dock->placeholderText()));
+        }
         QCOMPARE(w.windowTitle(), QStringLiteral("Whittle"));
     }
 
@@ -82,7 +88,8 @@ private slots:
             keys << list->topLevelItem(i)->text(0) + QLatin1Char(' ') +
                         list->topLevelItem(i)->text(1);
         const QString all = keys.join(QLatin1Char('\n'));
-        for (const char* expected : {"Ctrl+O", "F2", "Ctrl+Z", "middle-drag", "rubber-band"})
+        for (const char* expected : {"Ctrl+O", "F2", "Ctrl+Z", "middle-drag", "rubber-band",
+                                     "Ctrl+A", "right-click empty space"})
             QVERIFY2(all.contains(QLatin1String(expected)), expected);
         QVERIFY(!QApplication::activeModalWidget());  // modeless: the studio stays usable
 
@@ -143,6 +150,11 @@ private slots:
             run(shot + QStringList{QStringLiteral("--dock"), QStringLiteral("bogus"), model}, true);
         QCOMPARE(dock.code, 1);
         QVERIFY2(dock.err.contains(QStringLiteral("'bogus'")), qPrintable(dock.err));
+        Run find = run(
+            shot + QStringList{QStringLiteral("--find"), QStringLiteral("no-such-thing"), model},
+            true);
+        QCOMPARE(find.code, 1);
+        QVERIFY2(find.err.contains(QStringLiteral("'no-such-thing'")), qPrintable(find.err));
         QVERIFY(!QFileInfo::exists(png));
         Run good =
             run(shot + QStringList{QStringLiteral("--select"), QStringLiteral("conv2"),

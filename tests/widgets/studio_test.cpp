@@ -3,12 +3,18 @@
 // question, Save/Export safety.
 
 #include <QAction>
+#include <QApplication>
 #include <QAreaSeries>
 #include <QChartView>
+#include <QClipboard>
 #include <QFile>
 #include <QLineSeries>
+#include <QMenu>
 #include <QPointer>
+#include <QRegularExpression>
 #include <QSignalSpy>
+#include <QStatusBar>
+#include <QStatusTipEvent>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTreeWidget>
@@ -18,6 +24,7 @@
 #include "core/onnx/model_io.h"
 #include "tests/widgets/widgets_test.h"
 #include "widgets/document.h"
+#include "widgets/format.h"
 #include "widgets/graph_view.h"
 #include "widgets/issues_dock.h"
 #include "widgets/job_runner.h"
@@ -209,6 +216,143 @@ private slots:
         while (redo->isEnabled()) redo->trigger();
         QVERIFY(serialized(doc->model()) == edited);
         QVERIFY(m_w->isWindowModified());
+    }
+
+    /// Finding 8 of issue 14: several selected nodes are counted in the status bar and summed
+    /// up in the inspector; Ctrl+A selects every node.
+    void multiSelectionIsCountedAndSummedUp() {
+        open(kLenet);
+        GraphView* view = m_w->graphView();
+        NodeInspector* inspector = m_w->nodeInspector();
+        QCOMPARE(m_w->selectionStatus(), QString());
+        QCOMPARE(view->selectAllOfType(QStringLiteral("Conv")), 2);
+        QCOMPARE(m_w->selectionStatus(), QStringLiteral("2 nodes selected"));
+        QCOMPARE(inspector->shownSelectionSize(), std::size_t{2});
+        QVERIFY(!inspector->shownNode());  // not the last node any more
+        QCOMPARE(inspector->valueOf(QStringLiteral("Selection"), QStringLiteral("Nodes")),
+                 QStringLiteral("2"));
+        QCOMPARE(inspector->valueOf(QStringLiteral("Ops"), QStringLiteral("Conv")),
+                 QStringLiteral("2"));
+        // Parameters: the elements of both convolutions' weights and biases.
+        qlonglong parameters = 0;
+        for (const char* name : {"conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias"})
+            parameters += m_w->model()->graph->findValue(name)->initializer()->numElements();
+        QVERIFY(parameters > 2400);
+        QCOMPARE(inspector->valueOf(QStringLiteral("Selection"), QStringLiteral("Parameters")),
+                 formatCount(parameters));
+        QVERIFY(inspector->valueOf(QStringLiteral("Selection"), QStringLiteral("Parameters"))
+                    .contains(QLatin1Char(',')));  // thousands separators
+
+        // Ctrl+A with the view focused: every drawn node.
+        m_w->activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(m_w.get()));
+        view->setFocus();
+        QTest::keyClick(view, Qt::Key_A, Qt::ControlModifier);
+        const std::size_t all = view->currentLayout()->nodes.size();
+        QCOMPARE(m_w->document()->selection()->size(), all);
+        QCOMPARE(m_w->selectionStatus(), QStringLiteral("%1 nodes selected").arg(all));
+        QCOMPARE(inspector->shownSelectionSize(), all);
+
+        // Back to one node: its properties; none: the model, and no count.
+        view->selectNode(idOf(*m_w, "conv2"));
+        QCOMPARE(m_w->selectionStatus(), QStringLiteral("1 node selected"));
+        QCOMPARE(inspector->shownNode().value_or(0), idOf(*m_w, "conv2"));
+        QCOMPARE(inspector->shownSelectionSize(), std::size_t{0});
+        m_w->document()->selection()->clear();
+        QCOMPARE(m_w->selectionStatus(), QString());
+        QVERIFY(!inspector->valueOf(QStringLiteral("Model"), QStringLiteral("Nodes")).isEmpty());
+    }
+
+    /// Finding 13: the model summary outlives menus' status tips and edits; an old "Could not
+    /// open" goes when a model loads.
+    void statusBarKeepsTheModelSummary() {
+        m_w = std::make_unique<MainWindow>(MainWindow::SettingsMode::kIgnore);
+        m_w->show();
+        QSignalSpy failed(m_w.get(), &MainWindow::loadFailed);
+        m_w->openFile(QStringLiteral("/nonexistent/model.onnx"));
+        QVERIFY(failed.wait(kTimeoutMs));
+        QVERIFY(m_w->statusBar()->currentMessage().startsWith(QStringLiteral("Could not open")));
+        QSignalSpy ready(m_w.get(), &MainWindow::viewReady);
+        m_w->openFile(kLenet);
+        QVERIFY(ready.wait(kTimeoutMs));
+        QCOMPARE(m_w->statusBar()->currentMessage(), QString());
+        const QString summary = m_w->statusSummary();
+        QVERIFY2(summary.startsWith(QStringLiteral("lenet5.onnx · 12 nodes")), qPrintable(summary));
+        // Hovering a menu entry without a status tip blanks the message area, not the summary.
+        QStatusTipEvent tip{QString()};
+        QApplication::sendEvent(m_w.get(), &tip);
+        QCOMPARE(m_w->statusSummary(), summary);
+        // An edit: the summary follows the new graph.
+        m_w->graphView()->selectNode(idOf(*m_w, "relu2"));
+        m_w->deleteSelection();
+        waitForView();
+        QVERIFY2(m_w->statusSummary().startsWith(QStringLiteral("lenet5.onnx · 11 nodes")),
+                 qPrintable(m_w->statusSummary()));
+    }
+
+    void statusBarNumbersHaveThousandsSeparators() {
+        // A 1,200-node chain: "1,200 nodes · 1,200 layers".
+        ir::Model model = makeSmallModel();
+        ir::Graph& g = *model.graph;
+        ir::Value* x = g.outputs().front();
+        g.eraseGraphOutput(0);
+        for (int i = 0; i < 1193; ++i) {
+            ir::Value* y = *g.addValue("chain_" + std::to_string(i));
+            g.addNode("Relu", std::vector<ir::Value*>{x}, std::vector<ir::Value*>{y});
+            x = y;
+        }
+        g.insertGraphOutput(x);
+        QCOMPARE(g.numNodes(), std::size_t{1200});
+        m_w = std::make_unique<MainWindow>(MainWindow::SettingsMode::kIgnore);
+        m_w->show();
+        QSignalSpy ready(m_w.get(), &MainWindow::viewReady);
+        m_w->setModel(std::move(model));
+        QVERIFY(ready.wait(kTimeoutMs));
+        const QString summary = m_w->statusSummary();
+        QVERIFY2(summary.contains(QStringLiteral("1,200 nodes")), qPrintable(summary));
+        QVERIFY2(summary.contains(QRegularExpression(QStringLiteral("1,\\d{3} layers"))),
+                 qPrintable(summary));
+        QCOMPARE(m_w->nodeInspector()->valueOf(QStringLiteral("Model"), QStringLiteral("Nodes")),
+                 QStringLiteral("1,200"));
+    }
+
+    /// Finding 10: the node menu edits (undoably) through the window's actions; the Issues
+    /// list copies and clears.
+    void contextMenusEditAndCopy() {
+        open(kLenet);
+        Document* doc = m_w->document();
+        const ir::NodeId relu = idOf(*m_w, "relu2");
+        m_w->graphView()->selectNode(relu);
+        std::unique_ptr<QMenu> menu(m_w->graphView()->createNodeMenu(relu));
+        QAction* del = nullptr;
+        QStringList texts;
+        for (QAction* a : menu->actions()) {
+            texts << a->text().remove(QLatin1Char('&'));
+            if (texts.back() == QStringLiteral("Delete Node")) del = a;
+        }
+        QVERIFY2(del, qPrintable(texts.join(QStringLiteral(", "))));
+        QVERIFY(texts.contains(QStringLiteral("Rename Node")));
+        QVERIFY(texts.contains(QStringLiteral("Insert Identity After Node")));
+        del->trigger();
+        QVERIFY(!doc->node(relu));
+        doc->undoStack()->undo();
+        QVERIFY(doc->node(relu));
+        waitForView();
+
+        IssuesDock* issues = m_w->issuesDock();
+        issues->addError(QStringLiteral("first problem"));
+        issues->addWarning(QStringLiteral("second problem"));
+        std::unique_ptr<QMenu> issueMenu(issues->createContextMenu());
+        auto* copy = issueMenu->findChild<QAction*>(QStringLiteral("copyIssues"));
+        auto* clear = issueMenu->findChild<QAction*>(QStringLiteral("clearIssues"));
+        QVERIFY(copy && clear && copy->isEnabled());
+        copy->trigger();
+        const QString copied = QApplication::clipboard()->text();
+        QVERIFY2(copied.contains(QStringLiteral("first problem")) &&
+                     copied.contains(QStringLiteral("second problem")),
+                 qPrintable(copied));
+        clear->trigger();
+        QCOMPARE(issues->count(), 0);
     }
 
     void failedDeleteIsAnIssueThatJumpsToTheNode() {
