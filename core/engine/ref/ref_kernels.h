@@ -22,6 +22,7 @@ void registerNnOps(KernelRegistry& registry);
 /// GlobalMaxPool, DepthToSpace, SpaceToDepth, Size, Trilu, CumSum, Hardmax, InstanceNormalization,
 /// LayerNormalization, GatherElements, OneHot.
 void registerMoreOps(KernelRegistry& registry);
+void registerIndexOps(KernelRegistry& registry);
 /// QuantizeLinear, DequantizeLinear (per-tensor and per-axis).
 void registerQuantOps(KernelRegistry& registry);
 

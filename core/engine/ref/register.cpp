@@ -11,6 +11,7 @@ void registerReferenceKernels(KernelRegistry& registry) {
     ref::registerTensorOps(registry);
     ref::registerNnOps(registry);
     ref::registerMoreOps(registry);
+    ref::registerIndexOps(registry);
     ref::registerQuantOps(registry);
     registerFakeQuantizeKernel(registry);
     registerBatchNormFoldKernel(registry);

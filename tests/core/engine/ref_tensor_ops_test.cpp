@@ -453,3 +453,57 @@ TEST(RefTensorOps, ReduceSumInt64AndEmptyAxes) {
     EXPECT_EQ((*all.outputs)[0].dims(), (Dims{1, 1}));
     EXPECT_EQ((*all.outputs)[0].toFloats(), (std::vector<float>{1.5f}));
 }
+
+namespace {
+
+// Index ops (index_ops.cpp) on hostile indices: a clear kBadInput naming the index, no write.
+TEST(RefIndexOps, OutOfRangeIndicesAreRefused) {
+    const HostTensor data = HostTensor::fromFloats({2, 3}, {1, 2, 3, 4, 5, 6});
+    auto expectRefused = [](const Result& r, const std::string& what, const std::string& needle) {
+        SCOPED_TRACE(what);
+        ASSERT_TRUE(r.plan) << r.plan.error().message();
+        ASSERT_FALSE(r.outputs);
+        EXPECT_EQ(r.outputs.error().code(), StatusCode::kBadInput);
+        EXPECT_NE(r.outputs.error().message().find(needle), std::string::npos)
+            << r.outputs.error().message();
+    };
+    expectRefused(runNode("GatherND", 13, {feed(data), feed(HostTensor::fromInt64s({1, 2}, {1, 3}))}),
+                  "GatherND", "index 3");
+    expectRefused(runNode("ScatterND", 13,
+                          {feed(data), feed(HostTensor::fromInt64s({1, 1}, {-3})),
+                           feed(HostTensor::fromFloats({1, 3}, {0, 0, 0}))}),
+                  "ScatterND", "index -3");
+    expectRefused(runNode("ScatterElements", 13,
+                          {feed(data), feed(HostTensor::fromInt64s({1, 1}, {7})),
+                           feed(HostTensor::fromFloats({1, 1}, {0}))}),
+                  "ScatterElements", "index 7");
+    expectRefused(runNode("TopK", 11, {feed(data), feed(HostTensor::fromInt64s({1}, {4}))}, {}, 2),
+                  "TopK", "k = 4");
+}
+
+TEST(RefIndexOps, TopKTiesNanAndNonZeroOrder) {
+    // Ties go to the smaller index; NaN counts as the largest.
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    Result r = runNode("TopK", 11,
+                       {feed(HostTensor::fromFloats({1, 5}, {2, 7, nan, 7, 1})),
+                        fixed(HostTensor::fromInt64s({1}, {3}))},
+                       {}, 2);
+    ASSERT_TRUE(r.outputs) << r.outputs.error().message();
+    EXPECT_EQ((*r.outputs)[1].toInt64s(), (std::vector<int64_t>{2, 1, 3}));
+    EXPECT_EQ((*r.plan).outputInfo(0).dims, (Dims{1, 3})) << "K known at compile time";
+    std::vector<ir::Attribute> smallest;
+    smallest.push_back(ir::Attribute::makeInt("largest", 0));
+    Result s = runNode("TopK", 11,
+                       {feed(HostTensor::fromFloats({1, 5}, {2, 7, 1, 7, 1})),
+                        fixed(HostTensor::fromInt64s({1}, {2}))},
+                       std::move(smallest), 2);
+    ASSERT_TRUE(s.outputs) << s.outputs.error().message();
+    EXPECT_EQ((*s.outputs)[1].toInt64s(), (std::vector<int64_t>{2, 4}));
+    // NonZero: coordinates in row-major order, [rank, count].
+    Result z = runNode("NonZero", 13, {feed(HostTensor::fromFloats({2, 2}, {0, 3, 4, 0}))});
+    ASSERT_TRUE(z.outputs) << z.outputs.error().message();
+    EXPECT_EQ((*z.outputs)[0].dims(), (Dims{2, 2}));
+    EXPECT_EQ((*z.outputs)[0].toInt64s(), (std::vector<int64_t>{0, 1, 1, 0}));
+}
+
+}  // namespace
