@@ -23,6 +23,7 @@ void registerNnOps(KernelRegistry& registry);
 /// LayerNormalization, GatherElements, OneHot.
 void registerMoreOps(KernelRegistry& registry);
 void registerIndexOps(KernelRegistry& registry);
+void registerRnnOps(KernelRegistry& registry);
 /// QuantizeLinear, DequantizeLinear (per-tensor and per-axis).
 void registerQuantOps(KernelRegistry& registry);
 

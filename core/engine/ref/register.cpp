@@ -12,6 +12,7 @@ void registerReferenceKernels(KernelRegistry& registry) {
     ref::registerNnOps(registry);
     ref::registerMoreOps(registry);
     ref::registerIndexOps(registry);
+    ref::registerRnnOps(registry);
     ref::registerQuantOps(registry);
     registerFakeQuantizeKernel(registry);
     registerBatchNormFoldKernel(registry);

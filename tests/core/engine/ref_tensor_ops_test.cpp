@@ -507,3 +507,80 @@ TEST(RefIndexOps, TopKTiesNanAndNonZeroOrder) {
 }
 
 }  // namespace
+
+namespace {
+
+std::vector<float> seeded(std::size_t n, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> u(-0.5f, 0.5f);
+    std::vector<float> v(n);
+    for (float& x : v) x = u(rng);
+    return v;
+}
+
+// LSTM and GRU (rnn_ops.cpp) beyond the ONNX node tests: a bidirectional run is the forward
+// and the reverse runs side by side; bad sequence lengths and weights are kBadInput.
+TEST(RefRnnOps, BidirectionalIsForwardAndReverseAndBadInputIsRefused) {
+    const int64_t seq = 4, batch = 2, in = 3, H = 5;
+    for (bool lstm : {true, false}) {
+        SCOPED_TRACE(lstm ? "LSTM" : "GRU");
+        const int64_t G = lstm ? 4 : 3;
+        const HostTensor x =
+            HostTensor::fromFloats({seq, batch, in}, seeded(static_cast<std::size_t>(seq * batch * in), 1));
+        const std::vector<float> w = seeded(static_cast<std::size_t>(2 * G * H * in), 2);
+        const std::vector<float> r = seeded(static_cast<std::size_t>(2 * G * H * H), 3);
+        const std::vector<float> b = seeded(static_cast<std::size_t>(2 * 2 * G * H), 4);
+        auto half = [](const std::vector<float>& v, int d) {
+            return std::vector<float>(v.begin() + static_cast<long>(d * v.size() / 2),
+                                      v.begin() + static_cast<long>((d + 1) * v.size() / 2));
+        };
+        auto attrs = [&](const std::string& direction) {
+            std::vector<ir::Attribute> a;
+            a.push_back(ir::Attribute::makeInt("hidden_size", H));
+            a.push_back(ir::Attribute::makeString("direction", direction));
+            return a;
+        };
+        const std::string op = lstm ? "LSTM" : "GRU";
+        Result both = runNode(op, 14,
+                              {feed(x), fixed(HostTensor::fromFloats({2, G * H, in}, w)),
+                               fixed(HostTensor::fromFloats({2, G * H, H}, r)),
+                               fixed(HostTensor::fromFloats({2, 2 * G * H}, b))},
+                              attrs("bidirectional"));
+        ASSERT_TRUE(both.outputs) << both.outputs.error().message();
+        const std::vector<float> yb = (*both.outputs)[0].toFloats();  // [seq, 2, batch, H]
+        for (int d = 0; d < 2; ++d) {
+            Result one = runNode(op, 14,
+                                 {feed(x), fixed(HostTensor::fromFloats({1, G * H, in}, half(w, d))),
+                                  fixed(HostTensor::fromFloats({1, G * H, H}, half(r, d))),
+                                  fixed(HostTensor::fromFloats({1, 2 * G * H}, half(b, d)))},
+                                 attrs(d == 0 ? "forward" : "reverse"));
+            ASSERT_TRUE(one.outputs) << one.outputs.error().message();
+            const std::vector<float> y1 = (*one.outputs)[0].toFloats();  // [seq, 1, batch, H]
+            for (int64_t t = 0; t < seq; ++t)
+                for (int64_t k = 0; k < batch * H; ++k)
+                    EXPECT_FLOAT_EQ(yb[static_cast<std::size_t>((t * 2 + d) * batch * H + k)],
+                                    y1[static_cast<std::size_t>(t * batch * H + k)])
+                        << "direction " << d << " t " << t;
+        }
+        HostTensor lengths(ir::DType::kInt32, {batch});
+        lengths.data<int32_t>()[0] = 4;
+        lengths.data<int32_t>()[1] = 9;
+        Result badLen = runNode(op, 14,
+                                {feed(x), fixed(HostTensor::fromFloats({1, G * H, in}, half(w, 0))),
+                                 fixed(HostTensor::fromFloats({1, G * H, H}, half(r, 0))), omitted(),
+                                 feed(lengths)},
+                                attrs("forward"));
+        ASSERT_FALSE(badLen.outputs);
+        EXPECT_NE(badLen.outputs.error().message().find("sequence length 9"), std::string::npos)
+            << badLen.outputs.error().message();
+        Result badW = runNode(op, 14,
+                              {feed(x), fixed(HostTensor::fromFloats({1, G * H, in - 1},
+                                                                     seeded(static_cast<std::size_t>(G * H * (in - 1)), 5))),
+                               fixed(HostTensor::fromFloats({1, G * H, H}, half(r, 0)))},
+                              attrs("forward"));
+        ASSERT_FALSE(badW.outputs);
+        EXPECT_EQ(badW.outputs.error().code(), StatusCode::kBadInput);
+    }
+}
+
+}  // namespace
