@@ -9,6 +9,7 @@ void registerDnnlKernels(KernelRegistry& registry) {
     dnnlk::registerElementwise(registry);
     dnnlk::registerSoftmax(registry);
     dnnlk::registerQConv(registry);
+    dnnlk::registerQAdd(registry);
 }
 
 }  // namespace wh::engine

@@ -1,0 +1,55 @@
+#pragma once
+/// SSE2 building blocks of the int8 elementwise kernels (QAdd, per-tensor QuantizeLinear and
+/// DequantizeLinear): 16 bytes widened to four float vectors, and four float vectors rounded
+/// and narrowed to 16 bytes. SSE2 is the x86-64 baseline the project is built for; GCC does not
+/// vectorise these loops itself (the float clamps before rounding are control flow to it).
+///
+/// Rounding: _mm_cvtps_epi32 rounds in the MXCSR mode, round to nearest even by default — what
+/// QuantizeLinear (and std::nearbyint in FE_TONEAREST, the reference kernels' rounding) does.
+/// Callers clamp the value to the output range minus the zero point *before* rounding, which
+/// saturates exactly as rounding then clamping does, and keeps the int32 conversion in range.
+
+#include <cstdint>
+
+#include <emmintrin.h>
+
+namespace wh::engine::simd {
+
+/// 16 bytes as 4 vectors of 4 int32, in order.
+inline void widen(const uint8_t* p, __m128i out[4]) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i zero = _mm_setzero_si128();
+    const __m128i lo = _mm_unpacklo_epi8(v, zero), hi = _mm_unpackhi_epi8(v, zero);
+    out[0] = _mm_unpacklo_epi16(lo, zero);
+    out[1] = _mm_unpackhi_epi16(lo, zero);
+    out[2] = _mm_unpacklo_epi16(hi, zero);
+    out[3] = _mm_unpackhi_epi16(hi, zero);
+}
+
+inline void widen(const int8_t* p, __m128i out[4]) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    // Each byte into the top of a wider lane, then an arithmetic shift down: sign extension.
+    const __m128i lo = _mm_unpacklo_epi8(v, v), hi = _mm_unpackhi_epi8(v, v);
+    out[0] = _mm_srai_epi32(_mm_unpacklo_epi16(lo, lo), 24);
+    out[1] = _mm_srai_epi32(_mm_unpackhi_epi16(lo, lo), 24);
+    out[2] = _mm_srai_epi32(_mm_unpacklo_epi16(hi, hi), 24);
+    out[3] = _mm_srai_epi32(_mm_unpackhi_epi16(hi, hi), 24);
+}
+
+/// Rounds 4x4 floats (already clamped to the output range minus the zero point) to nearest
+/// even, adds the zero point and stores 16 bytes.
+inline void narrow(const __m128 t[4], __m128i zero, uint8_t* p) {
+    __m128i q[4];
+    for (int j = 0; j < 4; ++j) q[j] = _mm_add_epi32(_mm_cvtps_epi32(t[j]), zero);
+    const __m128i w = _mm_packus_epi16(_mm_packs_epi32(q[0], q[1]), _mm_packs_epi32(q[2], q[3]));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), w);
+}
+
+inline void narrow(const __m128 t[4], __m128i zero, int8_t* p) {
+    __m128i q[4];
+    for (int j = 0; j < 4; ++j) q[j] = _mm_add_epi32(_mm_cvtps_epi32(t[j]), zero);
+    const __m128i w = _mm_packs_epi16(_mm_packs_epi32(q[0], q[1]), _mm_packs_epi32(q[2], q[3]));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), w);
+}
+
+}  // namespace wh::engine::simd
