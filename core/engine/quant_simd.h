@@ -1,5 +1,5 @@
 #pragma once
-/// SSE2 building blocks of the int8 elementwise kernels (QAdd, per-tensor QuantizeLinear and
+/// SSE2 (and AVX2) building blocks of the int8 elementwise kernels (QAdd, per-tensor QuantizeLinear and
 /// DequantizeLinear): 16 bytes widened to four float vectors, and four float vectors rounded
 /// and narrowed to 16 bytes. SSE2 is the x86-64 baseline the project is built for; GCC does not
 /// vectorise these loops itself (the float clamps before rounding are control flow to it).
@@ -10,8 +10,9 @@
 /// saturates exactly as rounding then clamping does, and keeps the int32 conversion in range.
 
 #include <cstdint>
+#include <type_traits>
 
-#include <emmintrin.h>
+#include <immintrin.h>
 
 namespace wh::engine::simd {
 
@@ -50,6 +51,38 @@ inline void narrow(const __m128 t[4], __m128i zero, int8_t* p) {
     for (int j = 0; j < 4; ++j) q[j] = _mm_add_epi32(_mm_cvtps_epi32(t[j]), zero);
     const __m128i w = _mm_packs_epi16(_mm_packs_epi32(q[0], q[1]), _mm_packs_epi32(q[2], q[3]));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p), w);
+}
+
+// AVX2 variants, for functions compiled with __attribute__((target("avx2"))) and called only
+// where the CPU has it (hasAvx2()).
+
+inline bool hasAvx2() {
+    static const bool has = __builtin_cpu_supports("avx2");
+    return has;
+}
+
+/// 32 bytes as 4 vectors of 8 int32, in order.
+__attribute__((target("avx2"))) inline void widen8(const uint8_t* p, __m256i out[4]) {
+    for (int j = 0; j < 4; ++j)
+        out[j] = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 8 * j)));
+}
+
+__attribute__((target("avx2"))) inline void widen8(const int8_t* p, __m256i out[4]) {
+    for (int j = 0; j < 4; ++j)
+        out[j] = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 8 * j)));
+}
+
+/// narrow() for 4x8 floats: 32 bytes. The packs work within 128-bit lanes; the final
+/// permutation puts the 4-byte groups back in order.
+template <class Q>  // uint8_t or int8_t
+__attribute__((target("avx2"))) inline void narrow8(const __m256 t[4], __m256i zero, Q* p) {
+    __m256i q[4];
+    for (int j = 0; j < 4; ++j) q[j] = _mm256_add_epi32(_mm256_cvtps_epi32(t[j]), zero);
+    const __m256i lo = _mm256_packs_epi32(q[0], q[1]), hi = _mm256_packs_epi32(q[2], q[3]);
+    const __m256i w = std::is_unsigned_v<Q> ? _mm256_packus_epi16(lo, hi)
+                                             : _mm256_packs_epi16(lo, hi);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm256_permutevar8x32_epi32(w, order));
 }
 
 }  // namespace wh::engine::simd

@@ -6,7 +6,7 @@
 //
 // Bit for bit the reference's arithmetic: the same float operations in the same order (no
 // reciprocal of y_scale, no fused multiply-add), rounded to nearest even by the int32
-// conversion (quant_simd.h).
+// conversion (quant_simd.h). AVX2 where the CPU has it, else SSE2.
 
 #include <algorithm>
 #include <cmath>
@@ -75,6 +75,33 @@ void qaddRange(const A* a, const B* b, Y* y, int64_t begin, int64_t end, const Q
     }
 }
 
+// The same with AVX2, 32 elements at a time.
+template <class A, class B, class Y>
+__attribute__((target("avx2"))) void qaddRangeAvx2(const A* a, const B* b, Y* y, int64_t begin,
+                                                   int64_t end, const QAddConstants& k) {
+    const __m256 as = _mm256_set1_ps(k.aScale), az = _mm256_set1_ps(k.aZero);
+    const __m256 bs = _mm256_set1_ps(k.bScale), bz = _mm256_set1_ps(k.bZero);
+    const __m256 ys = _mm256_set1_ps(k.yScale), lo = _mm256_set1_ps(k.actLo);
+    const __m256 hi = _mm256_set1_ps(k.actHi);
+    const __m256 tLo = _mm256_set1_ps(k.tLo), tHi = _mm256_set1_ps(k.tHi);
+    const __m256i yz = _mm256_set1_epi32(static_cast<int>(k.yZero));
+    int64_t i = begin;
+    for (; i + 32 <= end; i += 32) {
+        __m256i wa[4], wb[4];
+        simd::widen8(a + i, wa);
+        simd::widen8(b + i, wb);
+        __m256 t[4];
+        for (int j = 0; j < 4; ++j) {
+            const __m256 va = _mm256_mul_ps(_mm256_sub_ps(_mm256_cvtepi32_ps(wa[j]), az), as);
+            const __m256 vb = _mm256_mul_ps(_mm256_sub_ps(_mm256_cvtepi32_ps(wb[j]), bz), bs);
+            const __m256 v = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(va, vb), lo), hi);
+            t[j] = _mm256_min_ps(_mm256_max_ps(_mm256_div_ps(v, ys), tLo), tHi);
+        }
+        simd::narrow8(t, yz, y + i);
+    }
+    qaddRange(a, b, y, i, end, k);
+}
+
 template <class A, class B, class Y>
 void qaddLoop(const A* a, const B* b, Y* y, int64_t n, const QAddConstants& k) {
     constexpr int64_t block = 1 << 14;
@@ -82,7 +109,13 @@ void qaddLoop(const A* a, const B* b, Y* y, int64_t n, const QAddConstants& k) {
     // Threads only pay off past a few tens of microseconds of work (a batch-1 ResNet-20 tensor
     // is 16K elements, a few microseconds).
 #pragma omp parallel for schedule(static) if (n > (1 << 17))
-    for (int64_t j = 0; j < blocks; ++j) qaddRange(a, b, y, j * block, std::min(n, (j + 1) * block), k);
+    for (int64_t j = 0; j < blocks; ++j) {
+        const int64_t begin = j * block, end = std::min(n, begin + block);
+        if (simd::hasAvx2())
+            qaddRangeAvx2(a, b, y, begin, end, k);
+        else
+            qaddRange(a, b, y, begin, end, k);
+    }
 }
 
 template <class A, class B>
