@@ -10,6 +10,7 @@ void registerDnnlKernels(KernelRegistry& registry) {
     dnnlk::registerSoftmax(registry);
     dnnlk::registerQConv(registry);
     dnnlk::registerQAdd(registry);
+    dnnlk::registerDequantize(registry);
 }
 
 }  // namespace wh::engine

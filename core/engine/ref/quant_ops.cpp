@@ -63,77 +63,13 @@ Expected<QuantLayout> layoutOf(const HostTensor& x, const HostTensor& scale,
                  op, opset, dimsToString(scale.dims()));
 }
 
-// Per tensor to and from 8 bits, the case of every activation quantizer in a QDQ model: SSE2
-// (quant_simd.h) 16 elements at a time, threaded over blocks of large tensors, bit for bit the
-// general loops below (the same float division and multiplication; rounding to nearest even;
-// NaN quantizes to 0).
-constexpr int64_t kBlock = 1 << 14;
-constexpr int64_t kThreadedFrom = 1 << 17;
-
-template <class Q>
-void quantizeRange(const float* x, float scale, float zero, Q* y, int64_t begin, int64_t end) {
-    // v / scale clamped to the output range minus the zero point saturates as rounding then
-    // clamping does.
-    const float lo = static_cast<float>(std::numeric_limits<Q>::lowest()) - zero;
-    const float hi = static_cast<float>(std::numeric_limits<Q>::max()) - zero;
-    const __m128 s = _mm_set1_ps(scale), tLo = _mm_set1_ps(lo), tHi = _mm_set1_ps(hi);
-    const __m128 nanValue = _mm_set1_ps(-zero);
-    const __m128i z = _mm_set1_epi32(static_cast<int>(zero));
-    int64_t i = begin;
-    for (; i + 16 <= end; i += 16) {
-        __m128 t[4];
-        for (int j = 0; j < 4; ++j) {
-            __m128 v = _mm_div_ps(_mm_loadu_ps(x + i + 4 * j), s);
-            const __m128 ordered = _mm_cmpord_ps(v, v);
-            v = _mm_or_ps(_mm_and_ps(ordered, v), _mm_andnot_ps(ordered, nanValue));
-            t[j] = _mm_min_ps(_mm_max_ps(v, tLo), tHi);
-        }
-        simd::narrow(t, z, y + i);
-    }
-    for (; i < end; ++i) {
-        float q = std::nearbyint(x[i] / scale) + zero;
-        if (std::isnan(q)) q = 0.0f;
-        y[i] = static_cast<Q>(std::clamp(q, lo + zero, hi + zero));
-    }
-}
-
-template <class Q>
-void quantizePerTensor(const float* x, float scale, float zero, Q* y, int64_t n) {
-    const int64_t blocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (n > kThreadedFrom)
-    for (int64_t b = 0; b < blocks; ++b)
-        quantizeRange(x, scale, zero, y, b * kBlock, std::min(n, (b + 1) * kBlock));
-}
-
-template <class Q>
-void dequantizeRange(const Q* x, float scale, int zero, float* y, int64_t begin, int64_t end) {
-    const __m128 s = _mm_set1_ps(scale);
-    const __m128i z = _mm_set1_epi32(zero);
-    int64_t i = begin;
-    for (; i + 16 <= end; i += 16) {
-        __m128i w[4];
-        simd::widen(x + i, w);
-        for (int j = 0; j < 4; ++j)
-            _mm_storeu_ps(y + i + 4 * j, _mm_mul_ps(_mm_cvtepi32_ps(_mm_sub_epi32(w[j], z)), s));
-    }
-    for (; i < end; ++i) y[i] = static_cast<float>(static_cast<int>(x[i]) - zero) * scale;
-}
-
-template <class Q>
-void dequantizePerTensor(const Q* x, float scale, int zero, float* y, int64_t n) {
-    const int64_t blocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (n > kThreadedFrom)
-    for (int64_t b = 0; b < blocks; ++b)
-        dequantizeRange(x, scale, zero, y, b * kBlock, std::min(n, (b + 1) * kBlock));
-}
-
 template <class Q>
 void quantize(const HostTensor& x, const float* scale, const HostTensor* zp, const QuantLayout& l,
               HostTensor& y) {
     const Q* zpData = zp ? zp->data<Q>() : nullptr;
     if constexpr (sizeof(Q) == 1) {
         if (l.axis < 0 && x.dtype() == DType::kFloat) {
-            quantizePerTensor(x.data<float>(), scale[0],
+            simd::quantizePerTensor(x.data<float>(), scale[0],
                               zpData ? static_cast<float>(zpData[0]) : 0.0f, y.data<Q>(),
                               x.numElements());
             return;
@@ -163,7 +99,7 @@ void dequantize(const HostTensor& x, const float* scale, const HostTensor* zp, c
     float* yp = y.data<float>();
     if constexpr (sizeof(Q) == 1) {
         if (l.axis < 0) {
-            dequantizePerTensor(xp, scale[0], zpData ? static_cast<int>(zpData[0]) : 0, yp,
+            simd::dequantizePerTensor(xp, scale[0], zpData ? static_cast<int>(zpData[0]) : 0, yp,
                                 x.numElements());
             return;
         }

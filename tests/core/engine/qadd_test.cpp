@@ -159,3 +159,41 @@ TEST(QAdd, MixedLayouts) {
     EXPECT_NE(steps.find("QAdd(Add 'add'"), std::string::npos) << steps;
     EXPECT_NE(steps.find("input 3 to nhwc"), std::string::npos) << steps;
 }
+
+// A QConv's output dequantized for float operators: dequantized where it lies, into a float
+// nhwc tensor the oneDNN Relu reads as it is — no conversion to plain until the graph output —
+// and equal to the QDQ graph's (one step where the int8 convolution rounded differently).
+TEST(QAdd, DequantizeLinearOfNhwcStaysNhwc) {
+    QNet n;
+    const Dims dims{2, 16, 6, 6};
+    const float s0 = 2.0f / 255.0f, s1 = 0.03f;
+    auto q0 = n.quantize("xq", n.input("x", dims), s0, 128, false);
+    ConvCase c;
+    c.in = c.out = 16;
+    auto q1 = n.qconv("conv1", q0, s0, c, s1);
+    ir::Value* y = n.node("Relu", "relu", {n.dequantize("out_dq", q1)});
+    n.g().insertGraphOutput(y);
+    const HostTensor x = randomInput(dims, -1.0f, 1.0f);
+    PlanOptions plain;
+    plain.fuse = false;
+    auto oracle = Plan::compile(n.model(), plain);
+    auto plan = Plan::compile(n.model(), PlanOptions{});
+    ASSERT_TRUE(oracle && plan);
+    const std::string steps = plan->describe();
+    EXPECT_NE(lineWith(steps, "DequantizeLinear 'out_dq'").find("[dnnl loop] -> [2,16,6,6] nhwc"),
+              std::string::npos)
+        << steps;
+    EXPECT_NE(lineWith(steps, "Relu 'relu'").find("nhwc"), std::string::npos) << steps;
+    auto want = oracle->run({x});
+    auto got = plan->run({x});
+    ASSERT_TRUE(want && got);
+    const HostTensor& w = (*want)[0];
+    const HostTensor& g = (*got)[0];
+    ASSERT_EQ(g.dims(), w.dims());
+    int64_t exact = 0;
+    for (int64_t i = 0; i < w.numElements(); ++i) {
+        EXPECT_NEAR(g.data<float>()[i], w.data<float>()[i], s1 * 1.001f) << i;
+        exact += g.data<float>()[i] == w.data<float>()[i];
+    }
+    EXPECT_GE(static_cast<double>(exact), 0.99 * static_cast<double>(w.numElements()));
+}

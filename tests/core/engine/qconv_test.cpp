@@ -120,8 +120,9 @@ TEST(QConv, NonZeroWeightZeroPointStaysQdq) {
 }
 
 // Two int8 convs back to back (the int8 tensor flows between them in nhwc), the first one's
-// quantized output also dequantized for a residual Add in float: the DequantizeLinear it needs
-// stays, and the result is still right.
+// quantized output also dequantized for a residual Add: with the Add's own QDQ group lowered
+// too (QAdd, qadd_test.cpp), the DequantizeLinear both read is merged into the QAdd, and the
+// result is still right.
 TEST(QConv, ChainWithResidualKeepsInt8BetweenConvs) {
     QNet n;
     ir::Value* x = n.input("x", {2, 16, 8, 8});
@@ -144,9 +145,10 @@ TEST(QConv, ChainWithResidualKeepsInt8BetweenConvs) {
     const std::vector<std::string> impls = qconvImplementations(steps);
     ASSERT_EQ(impls.size(), 2u) << steps;
     for (const std::string& impl : impls) EXPECT_EQ(impl.find("ref"), std::string::npos) << steps;
-    // conv1 hands conv2 its uint8 output in nhwc; only the residual's DequantizeLinear needs it
+    // conv1 hands conv2 and the QAdd its uint8 output in nhwc; only the graph output goes
     // plain.
     EXPECT_NE(steps.find("] -> uint8 [2,16,8,8] nhwc"), std::string::npos) << steps;
-    EXPECT_NE(steps.find("to plain from nhwc"), std::string::npos) << steps;
+    EXPECT_NE(steps.find("QAdd(Add 'add'"), std::string::npos) << steps;
     EXPECT_NE(steps.find("DequantizeLinear 'res_dq'"), std::string::npos) << steps;
+    EXPECT_EQ(steps.find("to plain from nhwc"), steps.rfind("to plain from nhwc")) << steps;
 }
