@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/engine/qadd.h"
 #include "core/engine/qconv.h"
 #include "core/rewrite/constant_to_initializer.h"
 #include "core/rewrite/conv_batch_norm_folding.h"
@@ -65,7 +66,10 @@ Expected<Lowered> lower(const ir::Model& model, const LoweringOptions& options) 
     rewrite::PatternSet patterns;
     patterns.emplace<rewrite::ConstantToInitializer>();
     if (options.foldBatchNorm) patterns.emplace<rewrite::ConvBatchNormFolding>();
-    if (options.quantizedOps) patterns.emplace<QdqConvFusion>();
+    if (options.quantizedOps) {
+        patterns.emplace<QdqConvFusion>();
+        patterns.emplace<QdqAddFusion>();
+    }
     if (options.patterns) options.patterns(patterns);
     rewrite::Rewriter rewriter(*lowered.model.graph);
     LoweringMap map(lowered);

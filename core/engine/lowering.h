@@ -3,8 +3,8 @@
 /// and a pattern set is applied to the clone through the Rewriter — Constant nodes become
 /// initializers (rewrite::ConstantToInitializer); for inference, a BatchNormalization after a
 /// Conv is folded into it (rewrite::ConvBatchNormFolding) and QDQ groups become int8 operators
-/// (QdqConvFusion, qconv.h); later stages add theirs through LoweringOptions::patterns. The plans
-/// then compile the lowered graph.
+/// (QdqConvFusion, qconv.h; QdqAddFusion, qadd.h); later stages add theirs through
+/// LoweringOptions::patterns. The plans then compile the lowered graph.
 ///
 /// The lowered graph keeps the NodeIds of every node that survived; a Listener on the lowering
 /// records what became of the others, so that plans report per-node facts (PlannedNode::
@@ -32,7 +32,8 @@ struct LoweringOptions {
     /// Fold BatchNormalization (inference form) into the Conv before it.
     bool foldBatchNorm = false;
     /// Replace QDQ groups by int8 operators (QdqConvFusion: DequantizeLinear → Conv → [act] →
-    /// QuantizeLinear becomes one com.whittle QConv).
+    /// QuantizeLinear becomes one com.whittle QConv; QdqAddFusion: two DequantizeLinear → Add →
+    /// [act] → QuantizeLinear one QAdd).
     bool quantizedOps = false;
     /// Adds further lowering patterns (applied together with the built-in ones).
     std::function<void(rewrite::PatternSet&)> patterns;

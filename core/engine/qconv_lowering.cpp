@@ -6,6 +6,7 @@
 
 #include "core/engine/fake_quantize.h"
 #include "core/engine/qconv.h"
+#include "core/engine/qdq_match.h"
 
 namespace wh::engine {
 
@@ -13,55 +14,16 @@ namespace {
 
 using ir::DType;
 using rewrite::MatchResult;
+using namespace qdq;
 
 // The nodes of one group, as match() finds them.
 struct Group {
     const ir::Node* dqx = nullptr;
     const ir::Node* dqw = nullptr;
     const ir::Node* dqb = nullptr;  // null: no bias, or a float constant bias
-    const ir::Node* act = nullptr;  // Relu or Clip, or null
+    Activation act;
     const ir::Node* q = nullptr;
-    float actMin = -std::numeric_limits<float>::infinity();
-    float actMax = std::numeric_limits<float>::infinity();
 };
-
-// A constant, not fed by the user (initializer or Constant output); else null.
-const ir::Tensor* fixed(const ir::Value* v) {
-    if (!v || v->isGraphInput()) return nullptr;
-    const ir::Tensor* t = ir::constantTensor(v);
-    return t && t->byteSize() == static_cast<std::size_t>(t->numElements()) * ir::dtypeSize(t->dtype)
-               ? t
-               : nullptr;
-}
-
-bool isScalar(const ir::Tensor& t) {
-    return t.numElements() == 1 && t.dims.size() <= 1;
-}
-
-// The single node reading `v` (as input 0), if `v` has exactly one reader and is no graph output.
-const ir::Node* soleReader(const ir::Value* v) {
-    if (!v || v->isGraphOutput() || v->uses().size() != 1) return nullptr;
-    const ir::Use& u = v->uses().front();
-    return u.input == 0 ? u.node : nullptr;
-}
-
-const ir::Node* producedBy(const ir::Value* v, std::string_view opType) {
-    const ir::Node* p = v ? v->producer() : nullptr;
-    return p && ir::isOnnxOp(*p, opType) && p->attrInt("block_size", 0) == 0 ? p : nullptr;
-}
-
-// Scale (and zero point) of a per-tensor quantizer: float scalar scale > 0, uint8/int8 scalar zp.
-std::string perTensorProblem(const ir::Node& n, const char* what) {
-    const ir::Tensor* s = fixed(n.input(1));
-    if (!s || s->dtype != DType::kFloat || !isScalar(*s))
-        return fmt::format("{} scale is not a constant float scalar", what);
-    if (!(s->values<float>()[0] > 0.0f) || !std::isfinite(s->values<float>()[0]))
-        return fmt::format("{} scale is not positive", what);
-    const ir::Tensor* z = fixed(n.input(2));
-    if (!z || !isScalar(*z) || (z->dtype != DType::kUInt8 && z->dtype != DType::kInt8))
-        return fmt::format("{} zero point is not a constant uint8/int8 scalar", what);
-    return {};
-}
 
 bool allZero(const ir::Tensor& t) {
     const auto bytes = std::span(reinterpret_cast<const unsigned char*>(t.data->data()),
@@ -127,26 +89,12 @@ MatchResult findGroup(const ir::Node& conv, Group& g) {
 
     const ir::Node* next = soleReader(conv.output(0));
     if (!next) return MatchResult::failure("Conv output is read by more than one node");
-    if (ir::isOnnxOp(*next, "Relu")) {
-        g.act = next;
-    } else if (ir::isOnnxOp(*next, "Clip")) {
-        g.act = next;
-        if (next->attribute("min") || next->attribute("max")) {  // opset 6
-            g.actMin = next->attrFloat("min", g.actMin);
-            g.actMax = next->attrFloat("max", g.actMax);
-        }
-        for (int i = 1; i <= 2; ++i) {
-            const ir::Value* bound = next->input(i);
-            if (!bound) continue;
-            const ir::Tensor* t = fixed(bound);
-            if (!t || t->dtype != DType::kFloat || !isScalar(*t))
-                return MatchResult::failure("Clip bounds are not constant float scalars");
-            (i == 1 ? g.actMin : g.actMax) = t->values<float>()[0];
-        }
-    }
-    if (g.act) {
-        if (g.act->numOutputs() != 1) return MatchResult::failure("activation has extra outputs");
-        next = soleReader(g.act->output(0));
+    if (std::string why = readActivation(*next, g.act); !why.empty())
+        return MatchResult::failure(why);
+    if (g.act.node) {
+        if (g.act.node->numOutputs() != 1)
+            return MatchResult::failure("activation has extra outputs");
+        next = soleReader(g.act.node->output(0));
         if (!next) return MatchResult::failure("activation output is read by more than one node");
     }
     if (!ir::isOnnxOp(*next, "QuantizeLinear") || next->attrInt("block_size", 0) != 0)
@@ -204,45 +152,18 @@ Status QdqConvFusion::apply(rewrite::Rewriter& rewriter, ir::Node& conv) const {
                     name(g.q->input(1)),   name(g.q->input(2)),   biasName};
     qconv.outputs = {g.q->output(0)->name()};
     for (const ir::Attribute& a : conv.attributes()) qconv.attributes.push_back(a.clone());
-    if (g.act) {
-        qconv.attributes.push_back(ir::Attribute::makeString("activation", g.act->opType));
-        if (ir::isOnnxOp(*g.act, "Clip")) {
-            qconv.attributes.push_back(ir::Attribute::makeFloat("activation_min", g.actMin));
-            qconv.attributes.push_back(ir::Attribute::makeFloat("activation_max", g.actMax));
-        }
-    }
+    addActivationAttributes(g.act, qconv.attributes);
 
     // Replaced: the Conv, activation and QuantizeLinear, where the Conv stands (the
-    // DequantizeLinear of the weights may come first in the graph, before x is computed); then
-    // each DequantizeLinear that only the Conv read is erased (the others stay for their other
-    // readers).
-    std::vector<ir::Node*> old{&conv}, deadDq;
-    std::vector<ir::Value*> maybeDead;
-    for (const ir::Node* dq : {g.dqx, g.dqw, g.dqb})
-        if (dq && dq->output(0)->uses().size() == 1 && !dq->output(0)->isGraphOutput()) {
-            deadDq.push_back(const_cast<ir::Node*>(dq));
-            for (ir::Value* in : dq->inputs())
-                if (in) maybeDead.push_back(in);
-        }
-    if (g.act) {
-        old.push_back(const_cast<ir::Node*>(g.act));
-        for (int i = 1; i < g.act->numInputs(); ++i)
-            if (ir::Value* in = g.act->input(i)) maybeDead.push_back(in);
-    }
+    // DequantizeLinear of the weights may come first in the graph, before x is computed); each
+    // DequantizeLinear only the Conv read goes too.
+    std::vector<ir::Node*> old{&conv};
+    if (g.act.node) old.push_back(const_cast<ir::Node*>(g.act.node));
     old.push_back(const_cast<ir::Node*>(g.q));
-    std::vector<rewrite::NewNode> specs;
-    specs.push_back(std::move(qconv));
-    if (auto r = rewriter.replace(old, std::move(specs)); !r) return fail(r.error());
-    for (ir::Node* dq : deadDq)
-        if (Status s = rewriter.eraseNode(*dq); !s.isOk()) return fail(s);
-
-    // Initializers nothing reads any more (the int32 bias and its scale, Clip bounds).
-    std::sort(maybeDead.begin(), maybeDead.end());
-    maybeDead.erase(std::unique(maybeDead.begin(), maybeDead.end()), maybeDead.end());
-    for (ir::Value* v : maybeDead)
-        if (v->hasInitializer() && !v->hasUses() && !v->isGraphInput() && !v->isGraphOutput() &&
-            !rewriter.subgraphReader(v->name()))
-            if (Status s = rewriter.removeInitializer(*v); !s.isOk()) return fail(s);
+    if (Status s = replaceGroup(rewriter, std::move(old), std::move(qconv),
+                                {g.dqx, g.dqw, g.dqb}, {});
+        !s.isOk())
+        return fail(s);
     return Status::ok();
 }
 

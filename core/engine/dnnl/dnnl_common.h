@@ -169,6 +169,8 @@ void registerNormPool(KernelRegistry& registry);
 void registerElementwise(KernelRegistry& registry);
 void registerSoftmax(KernelRegistry& registry);
 void registerQConv(KernelRegistry& registry);
+void registerQAdd(KernelRegistry& registry);
+void registerDequantize(KernelRegistry& registry);
 
 /// Highest opset our registrations claim (ops whose semantics changed later re-check there).
 inline constexpr int kMaxOpset = 99;

@@ -9,6 +9,8 @@ void registerDnnlKernels(KernelRegistry& registry) {
     dnnlk::registerElementwise(registry);
     dnnlk::registerSoftmax(registry);
     dnnlk::registerQConv(registry);
+    dnnlk::registerQAdd(registry);
+    dnnlk::registerDequantize(registry);
 }
 
 }  // namespace wh::engine

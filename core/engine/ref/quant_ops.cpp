@@ -14,6 +14,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/engine/quant_simd.h"
 #include "core/engine/ref/kernel_util.h"
 #include "core/engine/ref/nn_common.h"
 #include "core/engine/ref/ref_kernels.h"
@@ -66,6 +67,14 @@ template <class Q>
 void quantize(const HostTensor& x, const float* scale, const HostTensor* zp, const QuantLayout& l,
               HostTensor& y) {
     const Q* zpData = zp ? zp->data<Q>() : nullptr;
+    if constexpr (sizeof(Q) == 1) {
+        if (l.axis < 0 && x.dtype() == DType::kFloat) {
+            simd::quantizePerTensor(x.data<float>(), scale[0],
+                              zpData ? static_cast<float>(zpData[0]) : 0.0f, y.data<Q>(),
+                              x.numElements());
+            return;
+        }
+    }
     Q* yp = y.data<Q>();
     constexpr float lo = static_cast<float>(std::numeric_limits<Q>::lowest());
     constexpr float hi = static_cast<float>(std::numeric_limits<Q>::max());
@@ -88,6 +97,13 @@ void dequantize(const HostTensor& x, const float* scale, const HostTensor* zp, c
     const Q* xp = x.data<Q>();
     const Q* zpData = zp ? zp->data<Q>() : nullptr;
     float* yp = y.data<float>();
+    if constexpr (sizeof(Q) == 1) {
+        if (l.axis < 0) {
+            simd::dequantizePerTensor(xp, scale[0], zpData ? static_cast<int>(zpData[0]) : 0, yp,
+                                x.numElements());
+            return;
+        }
+    }
     const int64_t n = x.numElements();
     for (int64_t i = 0; i < n; ++i) {
         const int64_t c = l.axis < 0 ? 0 : (i / l.inner) % l.channels;

@@ -1,5 +1,6 @@
 #include "core/engine/batch_norm_fold.h"
 #include "core/engine/fake_quantize.h"
+#include "core/engine/qadd.h"
 #include "core/engine/qconv.h"
 #include "core/engine/ref/ref_kernels.h"
 
@@ -17,6 +18,7 @@ void registerReferenceKernels(KernelRegistry& registry) {
     registerFakeQuantizeKernel(registry);
     registerBatchNormFoldKernel(registry);
     registerQConvKernel(registry);
+    registerQAddKernel(registry);
 }
 
 }  // namespace wh::engine

@@ -1,0 +1,117 @@
+// Shared helpers of the QDQ lowering patterns (qdq_match.h).
+
+#include "core/engine/qdq_match.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+namespace wh::engine::qdq {
+
+using ir::DType;
+
+const ir::Tensor* fixed(const ir::Value* v) {
+    if (!v || v->isGraphInput()) return nullptr;
+    const ir::Tensor* t = ir::constantTensor(v);
+    return t && t->byteSize() == static_cast<std::size_t>(t->numElements()) * ir::dtypeSize(t->dtype)
+               ? t
+               : nullptr;
+}
+
+bool isScalar(const ir::Tensor& t) {
+    return t.numElements() == 1 && t.dims.size() <= 1;
+}
+
+const ir::Node* soleReader(const ir::Value* v) {
+    if (!v || v->isGraphOutput() || v->uses().size() != 1) return nullptr;
+    const ir::Use& u = v->uses().front();
+    return u.input == 0 ? u.node : nullptr;
+}
+
+const ir::Node* producedBy(const ir::Value* v, std::string_view opType) {
+    const ir::Node* p = v ? v->producer() : nullptr;
+    return p && ir::isOnnxOp(*p, opType) && p->attrInt("block_size", 0) == 0 ? p : nullptr;
+}
+
+std::string perTensorProblem(const ir::Node& n, const char* what) {
+    const ir::Tensor* s = fixed(n.input(1));
+    if (!s || s->dtype != DType::kFloat || !isScalar(*s))
+        return fmt::format("{} scale is not a constant float scalar", what);
+    if (!(s->values<float>()[0] > 0.0f) || !std::isfinite(s->values<float>()[0]))
+        return fmt::format("{} scale is not positive", what);
+    const ir::Tensor* z = fixed(n.input(2));
+    if (!z || !isScalar(*z) || (z->dtype != DType::kUInt8 && z->dtype != DType::kInt8))
+        return fmt::format("{} zero point is not a constant uint8/int8 scalar", what);
+    return {};
+}
+
+std::string readActivation(const ir::Node& next, Activation& act) {
+    if (ir::isOnnxOp(next, "Relu")) {
+        act.node = &next;
+        return {};
+    }
+    if (!ir::isOnnxOp(next, "Clip")) return {};
+    act.node = &next;
+    if (next.attribute("min") || next.attribute("max")) {  // opset 6
+        act.min = next.attrFloat("min", act.min);
+        act.max = next.attrFloat("max", act.max);
+    }
+    for (int i = 1; i <= 2; ++i) {
+        const ir::Value* bound = next.input(i);
+        if (!bound) continue;
+        const ir::Tensor* t = fixed(bound);
+        if (!t || t->dtype != DType::kFloat || !isScalar(*t))
+            return "Clip bounds are not constant float scalars";
+        (i == 1 ? act.min : act.max) = t->values<float>()[0];
+    }
+    return {};
+}
+
+void addActivationAttributes(const Activation& act, std::vector<ir::Attribute>& attributes) {
+    if (!act.node) return;
+    attributes.push_back(ir::Attribute::makeString("activation", act.node->opType));
+    if (ir::isOnnxOp(*act.node, "Clip")) {
+        attributes.push_back(ir::Attribute::makeFloat("activation_min", act.min));
+        attributes.push_back(ir::Attribute::makeFloat("activation_max", act.max));
+    }
+}
+
+Status replaceGroup(rewrite::Rewriter& rewriter, std::vector<ir::Node*> old,
+                    rewrite::NewNode spec, std::vector<const ir::Node*> dequantizers,
+                    std::vector<ir::Value*> maybeDead) {
+    // By name: erasing a node may erase its output values.
+    std::vector<std::string> candidates;
+    for (const ir::Value* v : maybeDead) candidates.push_back(v->name());
+    for (const ir::Node* n : old)
+        for (int i = 1; i < n->numInputs(); ++i)
+            if (const ir::Value* in = n->input(i)) candidates.push_back(in->name());
+    std::sort(dequantizers.begin(), dequantizers.end());
+    dequantizers.erase(std::unique(dequantizers.begin(), dequantizers.end()), dequantizers.end());
+    dequantizers.erase(std::remove(dequantizers.begin(), dequantizers.end(), nullptr),
+                       dequantizers.end());
+    std::vector<rewrite::NewNode> specs;
+    specs.push_back(std::move(spec));
+    if (auto r = rewriter.replace(old, std::move(specs)); !r) return r.error();
+    // A DequantizeLinear something else still reads (a residual Add reading a Conv's input)
+    // stays for it.
+    for (const ir::Node* dq : dequantizers) {
+        const ir::Value* out = dq->output(0);
+        if (out->hasUses() || out->isGraphOutput()) continue;
+        for (const ir::Value* in : dq->inputs())
+            if (in) candidates.push_back(in->name());
+        if (Status s = rewriter.eraseNode(*const_cast<ir::Node*>(dq)); !s.isOk()) return s;
+    }
+    // Initializers nothing reads any more (an int32 bias and its scale, Clip bounds, scales).
+    std::sort(candidates.begin(), candidates.end());
+    candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+    for (const std::string& name : candidates) {
+        ir::Value* v = rewriter.graph().findValue(name);
+        if (v && v->hasInitializer() && !v->hasUses() && !v->isGraphInput() &&
+            !v->isGraphOutput() && !rewriter.subgraphReader(name))
+            if (Status s = rewriter.removeInitializer(*v); !s.isOk()) return s;
+    }
+    return Status::ok();
+}
+
+}  // namespace wh::engine::qdq

@@ -1,0 +1,54 @@
+#pragma once
+/// Shared matching and rewriting helpers of the QDQ lowering patterns (QdqConvFusion, qconv.h;
+/// QdqAddFusion, qadd.h): what makes a quantizer per tensor and constant, the activation between
+/// an operator and its QuantizeLinear, and the replacement of a group by one int8 node.
+/// Internal to core/engine.
+
+#include <limits>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/ir/graph.h"
+#include "core/rewrite/rewriter.h"
+#include "core/util/status.h"
+
+namespace wh::engine::qdq {
+
+/// A constant the user does not feed (initializer or Constant output) with all its bytes;
+/// else null.
+const ir::Tensor* fixed(const ir::Value* v);
+bool isScalar(const ir::Tensor& t);
+/// The single node reading `v` (as input 0), if `v` has exactly one reader and is no graph
+/// output.
+const ir::Node* soleReader(const ir::Value* v);
+/// `v`'s producer if it is an ONNX `opType` without blocked quantization; else null.
+const ir::Node* producedBy(const ir::Value* v, std::string_view opType);
+/// Why the scale and zero point of a per-tensor quantizer `n` (QuantizeLinear or
+/// DequantizeLinear) do not qualify — not a constant float scalar scale > 0, not a constant
+/// uint8/int8 scalar zero point — or "" if they do. `what` names the operand in the reason.
+std::string perTensorProblem(const ir::Node& n, const char* what);
+
+/// The activation between an operator and its QuantizeLinear: Relu, or Clip with constant
+/// bounds.
+struct Activation {
+    const ir::Node* node = nullptr;  ///< null: none
+    float min = -std::numeric_limits<float>::infinity();
+    float max = std::numeric_limits<float>::infinity();
+};
+
+/// If `next` is a Relu or a Clip, records it in `act`; returns why a Clip does not qualify
+/// (bounds not constant float scalars), else "".
+std::string readActivation(const ir::Node& next, Activation& act);
+/// The int8 node's attributes for `act`: activation ("Relu" or "Clip"), activation_min and
+/// activation_max (Clip).
+void addActivationAttributes(const Activation& act, std::vector<ir::Attribute>& attributes);
+
+/// Replaces the group's nodes `old` (the root first: the new node stands where it stood) by
+/// `spec`, then erases each of `dequantizers` (null entries skipped) that only the group read,
+/// and the initializers among `maybeDead` and the erased nodes' inputs nothing reads any more.
+Status replaceGroup(rewrite::Rewriter& rewriter, std::vector<ir::Node*> old,
+                    rewrite::NewNode spec, std::vector<const ir::Node*> dequantizers,
+                    std::vector<ir::Value*> maybeDead);
+
+}  // namespace wh::engine::qdq
