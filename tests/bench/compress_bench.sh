@@ -70,7 +70,7 @@ done
 recipe rtn-w4-g128 '{"algorithm":"rtn","params":{"weight_bits":4,"group_size":128}}'
 recipe gptq-w4-g128 '{"algorithm":"gptq","params":{"weight_bits":4,"group_size":128,"samples":256}}'
 recipe simqat-w8a8 '{"algorithm":"simqat","train":{"epochs":1,"lr":0.001}}'
-recipe lsq-w4a8 '{"algorithm":"lsq","params":{"weight_bits":4,"activation_bits":8},"train":{"epochs":1}}'
+recipe lsq-w4a8 '{"algorithm":"lsq","params":{"weight_bits":4,"activation_bits":8},"train":{"epochs":2}}'
 recipe lsq-w4a4 '{"algorithm":"lsq","params":{"weight_bits":4,"activation_bits":4},"train":{"epochs":2}}'
 
 ort_accuracy() {
