@@ -29,22 +29,7 @@ MatchResult findGroup(const ir::Node& add, Group& g) {
     if (std::string why = perTensorProblem(*g.dqb, "input B"); !why.empty())
         return MatchResult::failure(why);
 
-    const ir::Node* next = soleReader(add.output(0));
-    if (!next) return MatchResult::failure("Add output is read by more than one node");
-    if (std::string why = readActivation(*next, g.act); !why.empty())
-        return MatchResult::failure(why);
-    if (g.act.node) {
-        if (g.act.node->numOutputs() != 1)
-            return MatchResult::failure("activation has extra outputs");
-        next = soleReader(g.act.node->output(0));
-        if (!next) return MatchResult::failure("activation output is read by more than one node");
-    }
-    if (!ir::isOnnxOp(*next, "QuantizeLinear") || next->attrInt("block_size", 0) != 0)
-        return MatchResult::fail("Add output goes to {} '{}', not to a QuantizeLinear",
-                                 next->opType, next->displayName());
-    g.q = next;
-    if (!g.q->output(0)) return MatchResult::failure("QuantizeLinear output is absent");
-    if (std::string why = perTensorProblem(*g.q, "output"); !why.empty())
+    if (std::string why = readQuantizedTail(add, "Add", g.act, g.q); !why.empty())
         return MatchResult::failure(why);
     return MatchResult::success();
 }

@@ -87,22 +87,7 @@ MatchResult findGroup(const ir::Node& conv, Group& g) {
         }
     }
 
-    const ir::Node* next = soleReader(conv.output(0));
-    if (!next) return MatchResult::failure("Conv output is read by more than one node");
-    if (std::string why = readActivation(*next, g.act); !why.empty())
-        return MatchResult::failure(why);
-    if (g.act.node) {
-        if (g.act.node->numOutputs() != 1)
-            return MatchResult::failure("activation has extra outputs");
-        next = soleReader(g.act.node->output(0));
-        if (!next) return MatchResult::failure("activation output is read by more than one node");
-    }
-    if (!ir::isOnnxOp(*next, "QuantizeLinear") || next->attrInt("block_size", 0) != 0)
-        return MatchResult::fail("Conv output goes to {} '{}', not to a QuantizeLinear",
-                                 next->opType, next->displayName());
-    g.q = next;
-    if (!g.q->output(0)) return MatchResult::failure("QuantizeLinear output is absent");
-    if (std::string why = perTensorProblem(*g.q, "output"); !why.empty())
+    if (std::string why = readQuantizedTail(conv, "Conv", g.act, g.q); !why.empty())
         return MatchResult::failure(why);
     if (conv.attribute("kernel_shape") &&
         conv.attrInts("kernel_shape") != std::vector<int64_t>(w->dims.begin() + 2, w->dims.end()))

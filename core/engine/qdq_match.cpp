@@ -46,6 +46,24 @@ std::string perTensorProblem(const ir::Node& n, const char* what) {
     return {};
 }
 
+std::string readQuantizedTail(const ir::Node& op, const char* what, Activation& act,
+                              const ir::Node*& q) {
+    const ir::Node* next = soleReader(op.output(0));
+    if (!next) return fmt::format("{} output is read by more than one node", what);
+    if (std::string why = readActivation(*next, act); !why.empty()) return why;
+    if (act.node) {
+        if (act.node->numOutputs() != 1) return "activation has extra outputs";
+        next = soleReader(act.node->output(0));
+        if (!next) return "activation output is read by more than one node";
+    }
+    if (!ir::isOnnxOp(*next, "QuantizeLinear") || next->attrInt("block_size", 0) != 0)
+        return fmt::format("{} output goes to {} '{}', not to a QuantizeLinear", what,
+                           next->opType, next->displayName());
+    q = next;
+    if (!q->output(0)) return "QuantizeLinear output is absent";
+    return perTensorProblem(*q, "output");
+}
+
 std::string readActivation(const ir::Node& next, Activation& act) {
     if (ir::isOnnxOp(next, "Relu")) {
         act.node = &next;

@@ -40,6 +40,11 @@ struct Activation {
 /// If `next` is a Relu or a Clip, records it in `act`; returns why a Clip does not qualify
 /// (bounds not constant float scalars), else "".
 std::string readActivation(const ir::Node& next, Activation& act);
+/// The tail of a QDQ group after its operator `op` (named `what` in reasons): op's output read
+/// only by [an activation (recorded in `act`), read only by] a per-tensor QuantizeLinear
+/// (stored in `q`). Returns why the tail does not qualify, or "".
+std::string readQuantizedTail(const ir::Node& op, const char* what, Activation& act,
+                              const ir::Node*& q);
 /// The int8 node's attributes for `act`: activation ("Relu" or "Clip"), activation_min and
 /// activation_max (Clip).
 void addActivationAttributes(const Activation& act, std::vector<ir::Attribute>& attributes);

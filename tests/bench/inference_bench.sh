@@ -34,37 +34,6 @@ for tv in resnet18 mobilenet_v2; do
   [[ -e "$root/tests/data/torchvision/$tv.onnx" ]] && models+=("$root/tests/data/torchvision/$tv.onnx")
 done
 
-echo "| model | batch | threads | Whittle p50 ms | ORT p50 ms | Whittle / ORT |"
-echo "|---|---:|---:|---:|---:|---:|"
-for model in "${models[@]}"; do
-  name=$(basename "$model" .onnx)
-  for batch in 1 64; do
-    [[ "$name" == resnet18 || "$name" == mobilenet_v2 ]] && [[ $batch == 64 ]] && continue
-    ours=$("$cli" bench "$model" --batch "$batch" --threads "$threads" --iters "$iters" --json 2>/dev/null |
-           /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["p50_ms"])')
-    # The same random input shape for ORT: write it as .npy with numpy.
-    /usr/bin/python3 - "$model" "$batch" "$work/in.npy" <<'PY'
-import sys, numpy as np, onnx
-m = onnx.load(sys.argv[1], load_external_data=False)
-inits = {i.name for i in m.graph.initializer}
-inp = [i for i in m.graph.input if i.name not in inits][0]
-dims = [d.dim_value if d.HasField("dim_value") else int(sys.argv[2]) for d in inp.type.tensor_type.shape.dim]
-np.save(sys.argv[3], np.random.default_rng(0).uniform(-1, 1, dims).astype(np.float32))
-open(sys.argv[3] + ".name", "w").write(inp.name)
-PY
-    input_name=$(cat "$work/in.npy.name")
-    theirs=$(node "$root/tests/peers/ort_run.js" "$model" "$work/ort" "$input_name=$work/in.npy" \
-               --threads "$threads" --bench "$iters" |
-             /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["p50_ms"])')
-    ratio=$(/usr/bin/python3 -c "print(f'{$ours/$theirs:.2f}')")
-    printf '| %s | %d | %d | %.3f | %.3f | %s |\n' "$name" "$batch" "$threads" "$ours" "$theirs" "$ratio"
-  done
-done
-
-# ---- int8: QDQ files from `whittle-cli compress` (ptq W8A8 minmax, 512 calibration images) ----
-# Our engine runs their QDQ Conv groups as oneDNN int8 kernels (QConv); the float original and
-# ONNX Runtime on the same QDQ file are measured in the same run. Peak RSS: the bench process's.
-# torchvision's 224x224 RGB models are left out: the calibration set is Fashion-MNIST (28x28).
 bench_json() {  # model batch -> "p50 peak_rss_bytes"
   "$cli" bench "$1" --batch "$2" --threads "$threads" --iters "$iters" --json 2>/dev/null |
     /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["p50_ms"], d["peak_rss_bytes"])'
@@ -83,6 +52,23 @@ PY
     --threads "$threads" --bench "$iters" |
     /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["p50_ms"])'
 }
+echo "| model | batch | threads | Whittle p50 ms | ORT p50 ms | Whittle / ORT |"
+echo "|---|---:|---:|---:|---:|---:|"
+for model in "${models[@]}"; do
+  name=$(basename "$model" .onnx)
+  for batch in 1 64; do
+    [[ "$name" == resnet18 || "$name" == mobilenet_v2 ]] && [[ $batch == 64 ]] && continue
+    read -r ours _ < <(bench_json "$model" "$batch")
+    theirs=$(ort_p50 "$model" "$batch")
+    ratio=$(/usr/bin/python3 -c "print(f'{$ours/$theirs:.2f}')")
+    printf '| %s | %d | %d | %.3f | %.3f | %s |\n' "$name" "$batch" "$threads" "$ours" "$theirs" "$ratio"
+  done
+done
+
+# ---- int8: QDQ files from `whittle-cli compress` (ptq W8A8 minmax, 512 calibration images) ----
+# Our engine runs their QDQ Conv groups as oneDNN int8 kernels (QConv); the float original and
+# ONNX Runtime on the same QDQ file are measured in the same run. Peak RSS: the bench process's.
+# torchvision's 224x224 RGB models are left out: the calibration set is Fashion-MNIST (28x28).
 echo
 echo "| model | batch | ours FP32 ms | ours int8 ms | int8 speed-up | ORT FP32 ms | ORT int8 ms | ours int8 / ORT int8 | peak RSS FP32 / int8 MiB |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
