@@ -24,6 +24,7 @@ void registerNnOps(KernelRegistry& registry);
 void registerMoreOps(KernelRegistry& registry);
 void registerIndexOps(KernelRegistry& registry);
 void registerRnnOps(KernelRegistry& registry);
+void registerIntegerOps(KernelRegistry& registry);
 /// QuantizeLinear, DequantizeLinear (per-tensor and per-axis).
 void registerQuantOps(KernelRegistry& registry);
 

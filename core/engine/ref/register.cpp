@@ -14,6 +14,7 @@ void registerReferenceKernels(KernelRegistry& registry) {
     ref::registerMoreOps(registry);
     ref::registerIndexOps(registry);
     ref::registerRnnOps(registry);
+    ref::registerIntegerOps(registry);
     ref::registerQuantOps(registry);
     registerFakeQuantizeKernel(registry);
     registerBatchNormFoldKernel(registry);

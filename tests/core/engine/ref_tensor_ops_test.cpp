@@ -584,3 +584,43 @@ TEST(RefRnnOps, BidirectionalIsForwardAndReverseAndBadInputIsRefused) {
 }
 
 }  // namespace
+
+namespace {
+
+HostTensor uint8Tensor(const Dims& dims, const std::vector<int>& v) {
+    HostTensor t(ir::DType::kUInt8, dims);
+    for (std::size_t i = 0; i < v.size(); ++i) t.data<uint8_t>()[i] = static_cast<uint8_t>(v[i]);
+    return t;
+}
+
+// MatMulInteger beyond the single ONNX node test: broadcast batch dims, a per-row zero point of
+// A, a per-column one of B; a zero point of the wrong length is kBadInput.
+TEST(RefIntegerOps, MatMulIntegerBroadcastsAndTakesPerRowZeroPoints) {
+    // A [2,1,2,2] (two batches), B [3,2,1] broadcast to both: y = (A - za) (B - zb).
+    const HostTensor a = uint8Tensor({2, 1, 2, 2}, {1, 2, 3, 4, 5, 6, 7, 8});
+    const HostTensor b = uint8Tensor({3, 2, 1}, {1, 0, 2, 1, 0, 3});
+    const HostTensor za = uint8Tensor({2}, {1, 2});  // per row of A
+    const HostTensor zb = uint8Tensor({}, {1});
+    Result r = runNode("MatMulInteger", 10, {feed(a), feed(b), feed(za), feed(zb)});
+    ASSERT_TRUE(r.outputs) << r.outputs.error().message();
+    const HostTensor& y = (*r.outputs)[0];
+    ASSERT_EQ(y.dims(), (Dims{2, 3, 2, 1}));
+    std::vector<int32_t> want;
+    for (int t = 0; t < 2; ++t)
+        for (int s = 0; s < 3; ++s)
+            for (int m = 0; m < 2; ++m) {
+                int acc = 0;
+                for (int k = 0; k < 2; ++k)
+                    acc += (a.data<uint8_t>()[t * 4 + m * 2 + k] - (m == 0 ? 1 : 2)) *
+                           (b.data<uint8_t>()[s * 2 + k] - 1);
+                want.push_back(acc);
+            }
+    const std::vector<int32_t> got(y.data<int32_t>(), y.data<int32_t>() + y.numElements());
+    EXPECT_EQ(got, want);
+    Result bad = runNode("MatMulInteger", 10,
+                         {feed(a), feed(b), feed(uint8Tensor({3}, {1, 1, 1}))});
+    ASSERT_FALSE(bad.outputs);
+    EXPECT_EQ(bad.outputs.error().code(), StatusCode::kBadInput) << bad.outputs.error().message();
+}
+
+}  // namespace
