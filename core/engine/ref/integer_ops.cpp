@@ -69,14 +69,6 @@ Expected<KernelBuild> dynamicQuantizeFactory(const KernelContext& ctx) {
 
 // ---------------------------------------------------------------- MatMulInteger
 
-bool is8Bit(D t) { return t == D::kUInt8 || t == D::kInt8; }
-
-// Element i of an 8-bit tensor as an int32.
-int32_t at8(const HostTensor& t, int64_t i) {
-    return t.dtype() == D::kUInt8 ? static_cast<int32_t>(t.data<uint8_t>()[i])
-                                  : static_cast<int32_t>(t.data<int8_t>()[i]);
-}
-
 // The zero point for row/column `k` of a tensor: absent = 0, one element = per tensor,
 // `count` elements = per row (A) or column (B).
 Expected<std::vector<int32_t>> zeroPoints(const HostTensor* zp, int64_t count, const char* what) {
@@ -86,14 +78,14 @@ Expected<std::vector<int32_t>> zeroPoints(const HostTensor* zp, int64_t count, c
     if (n != 1 && n != count)
         return error(StatusCode::kBadInput, "{} has {} elements, expected 1 or {}", what, n,
                      count);
-    for (int64_t i = 0; i < count; ++i) z[static_cast<std::size_t>(i)] = at8(*zp, n == 1 ? 0 : i);
+    for (int64_t i = 0; i < count; ++i) z[static_cast<std::size_t>(i)] = byteAt(*zp, n == 1 ? 0 : i);
     return z;
 }
 
 Expected<KernelBuild> matMulIntegerFactory(const KernelContext& ctx) {
     WH_RETURN_IF_ERROR(requireInputs(ctx, 2));
     for (std::size_t i = 0; i < 2; ++i)
-        if (!is8Bit(ctx.inputs[i].dtype)) return unsupportedType(ctx, ctx.inputs[i].dtype);
+        if (!isByte(ctx.inputs[i].dtype)) return unsupportedType(ctx, ctx.inputs[i].dtype);
     auto run = [](Ins in, Outs outs) -> Status {
         const HostTensor& a = *in[0];
         const HostTensor& b = *in[1];
@@ -141,8 +133,8 @@ Expected<KernelBuild> matMulIntegerFactory(const KernelContext& ctx) {
                 for (int64_t n = 0; n < N; ++n) {
                     int32_t acc = 0;
                     for (int64_t k = 0; k < K; ++k)
-                        acc += (at8(a, ao + m * K + k) - za[static_cast<std::size_t>(m)]) *
-                               (at8(b, bo + k * N + n) - zb[static_cast<std::size_t>(n)]);
+                        acc += (byteAt(a, ao + m * K + k) - za[static_cast<std::size_t>(m)]) *
+                               (byteAt(b, bo + k * N + n) - zb[static_cast<std::size_t>(n)]);
                     py[(t * M + m) * N + n] = acc;
                 }
         }

@@ -169,6 +169,16 @@ inline KernelBuild singleOutput(std::unique_ptr<Kernel> kernel, TensorInfo out) 
 }
 
 /// TensorInfo with dtype and dims (rank known).
+/// True for uint8 and int8, the element types of quantized tensors.
+inline bool isByte(ir::DType t) {
+    return t == ir::DType::kUInt8 || t == ir::DType::kInt8;
+}
+/// Element `i` of a uint8 or int8 tensor.
+inline int32_t byteAt(const HostTensor& t, int64_t i) {
+    return t.dtype() == ir::DType::kUInt8 ? static_cast<int32_t>(t.data<uint8_t>()[i])
+                                          : static_cast<int32_t>(t.data<int8_t>()[i]);
+}
+
 inline TensorInfo infoOf(ir::DType dtype, Dims dims) {
     TensorInfo t;
     t.dtype = dtype;

@@ -18,14 +18,8 @@ namespace {
 
 using ir::DType;
 
-bool isByte(DType t) {
-    return t == DType::kUInt8 || t == DType::kInt8;
-}
-
-float byteAt(const HostTensor& t, int64_t i) {
-    return t.dtype() == DType::kUInt8 ? static_cast<float>(t.data<uint8_t>()[i])
-                                      : static_cast<float>(t.data<int8_t>()[i]);
-}
+using ref::byteAt;
+using ref::isByte;
 
 struct QConvGeometry {
     int64_t group = 1;
