@@ -4,6 +4,7 @@
 
 #include "core/engine/qadd.h"
 #include "core/engine/qconv.h"
+#include "core/rewrite/constant_arithmetic_folding.h"
 #include "core/rewrite/constant_to_initializer.h"
 #include "core/rewrite/conv_batch_norm_folding.h"
 #include "core/rewrite/greedy_driver.h"
@@ -65,6 +66,7 @@ Expected<Lowered> lower(const ir::Model& model, const LoweringOptions& options) 
     lowered.model = model.clone();
     rewrite::PatternSet patterns;
     patterns.emplace<rewrite::ConstantToInitializer>();
+    if (options.foldConstants) rewrite::addConstantArithmeticFolding(patterns);
     if (options.foldBatchNorm) patterns.emplace<rewrite::ConvBatchNormFolding>();
     if (options.quantizedOps) {
         patterns.emplace<QdqConvFusion>();

@@ -1,7 +1,8 @@
 #pragma once
 /// Lowering: the first stage of compiling a Plan or a TrainingPlan. The user's model is cloned
 /// and a pattern set is applied to the clone through the Rewriter — Constant nodes become
-/// initializers (rewrite::ConstantToInitializer); for inference, a BatchNormalization after a
+/// initializers (rewrite::ConstantToInitializer); for inference, arithmetic on constants is
+/// folded (rewrite::ConstantArithmeticFolding), a BatchNormalization after a
 /// Conv is folded into it (rewrite::ConvBatchNormFolding) and QDQ groups become int8 operators
 /// (QdqConvFusion, qconv.h; QdqAddFusion, qadd.h); later stages add theirs through
 /// LoweringOptions::patterns. The plans then compile the lowered graph.
@@ -31,6 +32,9 @@ namespace wh::engine {
 struct LoweringOptions {
     /// Fold BatchNormalization (inference form) into the Conv before it.
     bool foldBatchNorm = false;
+    /// Fold Add/Sub/Mul/Div of two float constants into an initializer
+    /// (rewrite::ConstantArithmeticFolding; an exported int32 bias's scale is such a Mul).
+    bool foldConstants = false;
     /// Replace QDQ groups by int8 operators (QdqConvFusion: DequantizeLinear → Conv → [act] →
     /// QuantizeLinear becomes one com.whittle QConv; QdqAddFusion: two DequantizeLinear → Add →
     /// [act] → QuantizeLinear one QAdd).

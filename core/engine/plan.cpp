@@ -463,6 +463,7 @@ Expected<Plan> Plan::compile(const ir::Model& model, const PlanOptions& options)
     setComputeThreads(options.threads);
     impl->observer = options.observer;
     LoweringOptions lowering;
+    lowering.foldConstants = options.fuse && !options.training;
     lowering.foldBatchNorm = options.fuse && !options.training;
     lowering.quantizedOps = options.fuse && !options.training;
     lowering.patterns = options.lowering;

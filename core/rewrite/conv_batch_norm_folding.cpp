@@ -139,11 +139,31 @@ Status ConvBatchNormFolding::apply(Rewriter& rewriter, ir::Node& conv) const {
         group.cancel();
         return s;
     };
-    // A weight shared with other nodes must stay as it is: the folded one gets a new name.
-    const std::string wName = g.uniqueName(w->name() + "_bn");
-    const std::string bName = g.uniqueName((b ? b->name() : w->name()) + "_bn_bias");
-    if (auto v = rewriter.addInitializer(wName, std::move(wt)); !v) return fail(v.error());
-    if (auto v = rewriter.addInitializer(bName, std::move(bt)); !v) return fail(v.error());
+    // A tensor only this Conv reads is folded in place and keeps its name; one shared with
+    // other nodes must stay as it is, and the folded one gets a new name. A new bias is named
+    // after the weight (PyTorch's "conv.weight" -> "conv.bias").
+    auto ownedHere = [&](const ir::Value* v) {
+        return v && v->uses().size() == 1 && !v->isGraphOutput() &&
+               !rewriter.subgraphReader(v->name());
+    };
+    std::string wName, bName;
+    if (ownedHere(w)) {
+        wName = w->name();
+        if (Status s = rewriter.replaceInitializer(*w, std::move(wt)); !s.isOk()) return fail(s);
+    } else {
+        wName = g.uniqueName(w->name() + "_bn");
+        if (auto v = rewriter.addInitializer(wName, std::move(wt)); !v) return fail(v.error());
+    }
+    if (ownedHere(b)) {
+        bName = b->name();
+        if (Status s = rewriter.replaceInitializer(*b, std::move(bt)); !s.isOk()) return fail(s);
+    } else {
+        const std::string& wn = w->name();
+        const bool pyTorchName = wn.size() >= 6 && wn.compare(wn.size() - 6, 6, "weight") == 0;
+        bName = g.uniqueName(b ? b->name() + "_bn"
+                               : pyTorchName ? wn.substr(0, wn.size() - 6) + "bias" : wn + "_bias");
+        if (auto v = rewriter.addInitializer(bName, std::move(bt)); !v) return fail(v.error());
+    }
 
     NewNode folded;
     folded.opType = conv.opType;

@@ -6,7 +6,9 @@
 /// The new Conv keeps the Conv's name, attributes and input and produces the BatchNormalization's
 /// output. Requires: the Conv output read only by the BatchNormalization (as its X), float32
 /// constant W (an initializer, not a graph input), B and scale/bias/mean/var, per-channel shapes
-/// that agree, and BatchNormalization without training outputs or training_mode = 1. Initializers
+/// that agree, and BatchNormalization without training outputs or training_mode = 1. W and B are
+/// folded in place (names kept) when only this Conv reads them, else into new initializers
+/// ("<W>_bn", "<B>_bn"); a new bias is named after W ("conv.weight" -> "conv.bias"). Initializers
 /// the fold leaves unread are removed.
 
 #include <span>

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -321,14 +322,12 @@ Expected<bool> quantizeBias(rewrite::Rewriter& rw, ir::Node& node) {
     const int64_t n = b.numElements();
     if (b.dims.size() != 1 || (sw->numElements() != 1 && sw->numElements() != n)) return false;
     const float sxv = sx->values<float>()[0];
-    std::vector<float> scale(static_cast<std::size_t>(n));
     std::vector<int32_t> codes(static_cast<std::size_t>(n));
     auto bv = b.values<float>();
     for (int64_t i = 0; i < n; ++i) {
         const float s = sxv * sw->values<float>()[sw->numElements() == 1 ? 0 : i];
         const double q = std::nearbyint(static_cast<double>(bv[static_cast<std::size_t>(i)]) / s);
         if (!(s > 0) || std::fabs(q) > 2147483647.0) return false;  // keep float then
-        scale[static_cast<std::size_t>(i)] = s;
         codes[static_cast<std::size_t>(i)] = static_cast<int32_t>(q);
     }
     ir::Graph& g = rw.graph();
@@ -340,8 +339,17 @@ Expected<bool> quantizeBias(rewrite::Rewriter& rw, ir::Node& node) {
     ct.dims = {n};
     ct.data = std::make_shared<const ir::Buffer>(codes.data(), codes.size() * sizeof(int32_t));
     WH_RETURN_IF_ERROR(rw.addInitializer(codeName, std::move(ct)));
+    // The scale s_x·s_w is not stored a third time: a Mul of the two computes it, in float32
+    // as `s` above, and constant folding (ONNX Runtime's, our lowering's) makes it an
+    // initializer again before the QDQ fusions read it. It saves 4 bytes per output channel,
+    // which is most of what MobileNetV2's 9-weight depthwise channels cost on top of their
+    // codes.
     std::string scaleName = freshName(g, base + "_scale");
-    WH_RETURN_IF_ERROR(rw.addInitializer(scaleName, ir::Tensor::fromFloats(scaleName, {n}, scale)));
+    NewNode mul("Mul", {node.input(0)->producer()->input(1)->name(),
+                        node.input(1)->producer()->input(1)->name()},
+                {scaleName});
+    mul.name = scaleName;
+    WH_RETURN_IF_ERROR(rw.insertBefore(node, std::move(mul)));
     std::string out = freshName(g, base + "_dequantized");
     NewNode dq("DequantizeLinear", {codeName, scaleName}, {out});
     dq.name = freshName(g, base + "_DequantizeLinear");
@@ -350,6 +358,79 @@ Expected<bool> quantizeBias(rewrite::Rewriter& rw, ir::Node& node) {
     WH_RETURN_IF_ERROR(rw.setInput(node, 2, d->output(0)));
     if (!bias.hasUses() && !bias.isGraphInput() && !bias.isGraphOutput())
         WH_RETURN_IF_ERROR(rw.removeInitializer(bias));
+    return true;
+}
+
+// A scalar float constant (initializer or Constant node), or `fallback` when `v` is absent.
+std::optional<float> scalarFloat(const ir::Value* v, float fallback) {
+    if (!v) return fallback;
+    const ir::Tensor* t = ir::constantTensor(v);
+    if (!t || t->dtype != DType::kFloat || t->numElements() != 1 || !t->data ||
+        t->data->size() != sizeof(float))
+        return std::nullopt;
+    return t->values<float>()[0];
+}
+
+// A Relu or Clip whose only reader is a per-tensor QuantizeLinear that saturates at least as
+// tightly goes: when Q(lo) is already the grid's lowest code and Q(hi) its highest,
+// Q(clip(x, lo, hi)) == Q(x) for every x, so the activation does nothing the QuantizeLinear
+// does not (ONNX Runtime's quantizer drops it too). Post-ReLU6 activations calibrate to
+// [0, ≤ 6] with zero point 0, so MobileNetV2's Clips all go.
+Expected<bool> dropRedundantActivation(rewrite::Rewriter& rw, ir::Node& q) {
+    if (!ir::isOnnxOp(q, "QuantizeLinear") || q.numInputs() < 2) return false;
+    ir::Value* x = q.input(0);
+    ir::Node* act = x ? x->producer() : nullptr;
+    if (!act || (!ir::isOnnxOp(*act, "Relu") && !ir::isOnnxOp(*act, "Clip"))) return false;
+    if (x->uses().size() != 1 || x->isGraphOutput() || act->numOutputs() != 1) return false;
+    const std::optional<float> scale = scalarFloat(q.input(1), 0.0f);
+    if (!scale || !(*scale > 0.0f) || !std::isfinite(*scale)) return false;
+    const ir::Value* zpValue = q.numInputs() > 2 ? q.input(2) : nullptr;
+    int64_t qmin = 0, qmax = 255, zp = 0;
+    if (zpValue) {
+        const ir::Tensor* t = ir::constantTensor(zpValue);
+        if (!t || t->numElements() != 1 || !t->data || t->data->size() != 1) return false;
+        if (t->dtype == DType::kInt8) {
+            qmin = -128;
+            qmax = 127;
+            zp = static_cast<int8_t>(t->data->bytes()[0]);
+        } else if (t->dtype == DType::kUInt8) {
+            zp = static_cast<uint8_t>(t->data->bytes()[0]);
+        } else {
+            return false;
+        }
+    }
+    float lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
+    if (act->opType == "Relu") {
+        lo = 0.0f;
+    } else if (act->numInputs() > 1 || act->attribute("min") || act->attribute("max")) {
+        if (act->attribute("min") || act->attribute("max")) {  // opset < 11
+            lo = act->attrFloat("min", lo);
+            hi = act->attrFloat("max", hi);
+        } else {
+            const std::optional<float> l = scalarFloat(act->numInputs() > 1 ? act->input(1) : nullptr, lo);
+            const std::optional<float> h = scalarFloat(act->numInputs() > 2 ? act->input(2) : nullptr, hi);
+            if (!l || !h) return false;
+            lo = *l;
+            hi = *h;
+        }
+    }
+    if (std::isnan(lo) || std::isnan(hi)) return false;
+    // QuantizeLinear's own arithmetic: saturate(round_half_even(v / scale) + zero_point).
+    auto code = [&](float v) {
+        const double r = std::nearbyint(static_cast<double>(v / *scale)) + static_cast<double>(zp);
+        return std::clamp(r, static_cast<double>(qmin), static_cast<double>(qmax));
+    };
+    const bool lowFree = (std::isinf(lo) && lo < 0) || code(lo) == static_cast<double>(qmin);
+    const bool highFree = (std::isinf(hi) && hi > 0) || code(hi) == static_cast<double>(qmax);
+    if (!lowFree || !highFree) return false;
+    std::vector<ir::Value*> bounds;
+    for (int i = 1; i < act->numInputs(); ++i)
+        if (act->input(i)) bounds.push_back(act->input(i));
+    WH_RETURN_IF_ERROR(rw.bypass(*act));
+    for (ir::Value* v : bounds)
+        if (!v->hasUses() && v->hasInitializer() && !v->isGraphInput() && !v->isGraphOutput() &&
+            !rw.subgraphReader(v->name()))
+            WH_RETURN_IF_ERROR(rw.removeInitializer(*v));
     return true;
 }
 
@@ -457,6 +538,10 @@ Expected<int> fakeQuantizeToQdq(rewrite::Rewriter& rw, const QdqOptions& options
     if (options.int32Bias) {
         std::vector<ir::Node*> nodes = rw.graph().nodeList();
         for (ir::Node* n : nodes) WH_RETURN_IF_ERROR(quantizeBias(rw, *n));
+    }
+    if (options.dropRedundantActivations) {
+        std::vector<ir::Node*> nodes = rw.graph().nodeList();
+        for (ir::Node* n : nodes) WH_RETURN_IF_ERROR(dropRedundantActivation(rw, *n));
     }
     return static_cast<int>(fqs.size());
 }

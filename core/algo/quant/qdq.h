@@ -18,7 +18,9 @@
 ///     (symmetric) zero point; below 8 bits a Clip to the grid's range comes first, so the
 ///     8-bit QuantizeLinear reproduces the narrower grid exactly;
 ///   - the bias of a Conv or Gemm whose input and weight are both dequantized becomes int32
-///     codes at scale s_x·s_w + DequantizeLinear (what ORT fuses into QLinearConv).
+///     codes + DequantizeLinear at scale Mul(s_x, s_w) (what ORT fuses into QLinearConv; the
+///     Mul is folded as a constant by ORT and by our lowering, and saves a third copy of it);
+///   - a Relu or Clip right before a QuantizeLinear that saturates as tightly is dropped.
 /// Graph outputs keep their float values.
 ///
 /// Thread-safety: none; edits through the caller's Rewriter.
@@ -77,6 +79,9 @@ ir::Node* fakeQuantizeOf(const ir::Value& value);
 
 struct QdqOptions {
     bool int32Bias = true;
+    /// Drop a Relu or Clip before a QuantizeLinear whose saturation already clips as tightly
+    /// (exact: the quantized values do not change).
+    bool dropRedundantActivations = true;
 };
 
 /// Replaces every FakeQuantize of `rewriter`'s graph by its deploy form (see the file

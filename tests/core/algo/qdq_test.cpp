@@ -235,11 +235,14 @@ TEST(Qdq, EightBitConversionKeepsOutputsAndStructure) {
         ASSERT_NE(bc, nullptr);
         EXPECT_EQ(bc->dtype, ir::DType::kInt32);
         EXPECT_EQ(bc->dims, std::vector<int64_t>{w.channels});
+        // Its scale is not stored: Mul(input scale, weight scales) computes it.
+        const ir::Node* mul = bq->input(1)->producer();
+        ASSERT_NE(mul, nullptr) << "the bias scale is stored";
+        EXPECT_EQ(mul->opType, "Mul");
+        EXPECT_EQ(mul->input(0), producerOf(g, w.node, 0)->input(1)) << "not the input's scale";
+        EXPECT_EQ(mul->input(1), dq->input(1)) << "not the weight's scales";
         const float sIn = std::string(w.node) == "conv" ? q.sx : q.sa;
-        auto bs = bq->input(1)->initializer()->values<float>();
-        auto ws = scale->values<float>();
-        for (int64_t c = 0; c < w.channels; ++c)
-            EXPECT_FLOAT_EQ(bs[static_cast<std::size_t>(c)], sIn * ws[static_cast<std::size_t>(c)]);
+        EXPECT_FLOAT_EQ(mul->input(0)->initializer()->values<float>()[0], sIn);
     }
     // Activations: uint8 zero points.
     for (const ir::Node* n : g.nodes())
@@ -397,4 +400,86 @@ TEST(Qdq, NonInitializerScaleIsBadInputNamingTheNode) {
     ASSERT_FALSE(n);
     EXPECT_EQ(n.error().code(), StatusCode::kBadInput);
     EXPECT_NE(n.error().message().find(fq->name), std::string::npos) << n.error().message();
+}
+
+namespace {
+
+/// x → act → [FakeQuantize(scale, zeroPoint)] → Neg → y, converted to QDQ. act: "Relu", or
+/// "Clip" with bounds [0, 6].
+struct ActCase {
+    std::string act;
+    float scale;
+    float zeroPoint;
+    bool symmetric = false;  // int8 grid, zero point 0
+};
+
+ir::Model activationBeforeQuantizer(const ActCase& c, bool convert) {
+    ir::Model m;
+    m.irVersion = 8;
+    m.opsetImports.push_back({"", 13, {}});
+    ir::Graph& g = *m.graph;
+    ir::Value* x = tensorValue(g, "x", {64});
+    g.insertGraphInput(x);
+    std::vector<ir::Value*> ins{x};
+    if (c.act == "Clip") {
+        for (auto [name, v] : {std::pair{"lo", 0.0f}, std::pair{"hi", 6.0f}}) {
+            ir::Value* b = *g.addValue(name);
+            g.setInitializer(b, ir::Tensor::fromFloats(name, {}, {v}));
+            ins.push_back(b);
+        }
+    }
+    ir::Value* a = tensorValue(g, "a", {64});
+    g.addNode(c.act, ins, std::vector<ir::Value*>{a})->name = "act";
+    ir::Value* y = tensorValue(g, "y", {64});
+    g.addNode("Neg", std::vector<ir::Value*>{a}, std::vector<ir::Value*>{y})->name = "neg";
+    g.insertGraphOutput(y);
+    rewrite::Rewriter rw(g);
+    const std::vector<float> s{c.scale}, z{c.zeroPoint};
+    EXPECT_TRUE(insertFakeQuantize(rw, *a, activationSpec(8, c.symmetric), s,
+                                   c.symmetric ? std::vector<float>{} : z));
+    if (convert) EXPECT_TRUE(fakeQuantizeToQdq(rw));
+    EXPECT_TRUE(updateOpsetImports(m, true).isOk());
+    return m;
+}
+
+std::vector<float> runOn(const ir::Model& m, const std::vector<float>& x) {
+    auto plan = engine::Plan::compile(m);
+    EXPECT_TRUE(plan) << plan.error().message();
+    if (!plan) return {};
+    auto out = plan->run({engine::HostTensor::fromFloats({64}, x)});
+    EXPECT_TRUE(out) << out.error().message();
+    return out ? (*out)[0].toFloats() : std::vector<float>{};
+}
+
+}  // namespace
+
+TEST(Qdq, ActivationTheQuantizerAlreadyClipsIsDropped) {
+    std::vector<float> x(64);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = -8.0f + 0.26f * static_cast<float>(i);  // [-8, 8.4]
+    struct Expect {
+        ActCase c;
+        bool dropped;
+    };
+    const Expect cases[] = {
+        {{"Clip", 6.0f / 255.0f, 0.0f}, true},    // ReLU6 calibrated to [0, 6]: exact
+        {{"Clip", 5.0f / 255.0f, 0.0f}, true},    // the grid ends below 6: the Clip never acts
+        {{"Clip", 8.0f / 255.0f, 0.0f}, false},   // 6 is code 191 < 255: the Clip matters
+        {{"Clip", 6.0f / 255.0f, 20.0f}, false},  // negative values representable
+        {{"Relu", 0.05f, 0.0f}, true},
+        {{"Relu", 0.05f, 3.0f}, false},
+        {{"Relu", 0.05f, 0.0f, true}, false},     // int8 grid: -128 codes below 0
+    };
+    for (const Expect& e : cases) {
+        SCOPED_TRACE(::testing::Message() << e.c.act << " scale*255 " << e.c.scale * 255
+                                          << " zero point " << e.c.zeroPoint);
+        const ir::Model fq = activationBeforeQuantizer(e.c, false);
+        const ir::Model qdq = activationBeforeQuantizer(e.c, true);
+        EXPECT_EQ(countOps(*qdq.graph, e.c.act), e.dropped ? 0 : 1);
+        if (e.dropped && e.c.act == "Clip")
+            EXPECT_EQ(qdq.graph->findValue("lo"), nullptr) << "the Clip's bounds are left behind";
+        // Dropped or not, the quantized values are exactly those of the fake-quantized model.
+        const std::vector<float> want = runOn(fq, x), got = runOn(qdq, x);
+        ASSERT_EQ(got.size(), want.size());
+        for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], want[i]) << "x = " << x[i];
+    }
 }

@@ -56,6 +56,14 @@ TEST(QConv, ReluPerChannelWithBias) {
     checkCase(c);
 }
 
+TEST(QConv, BiasScaleComputedByMulIsFoldedFirst) {
+    ConvCase c;  // our QDQ exports: the bias scale is Mul(x scale, weight scales)
+    c.biasScaleMul = true;
+    c.act = "Relu";
+    c.xZp = 0;
+    checkCase(c);
+}
+
 TEST(QConv, SourceZeroPointWithPadding) {
     ConvCase c;  // x zero point 128, padding 1: oneDNN's src zero point
     checkCase(c);

@@ -30,6 +30,7 @@ struct ConvCase {
     bool perChannel = true;    // per output channel weight scales
     bool weightZp = true;      // an all-zero weight zero point input
     bool bias = true;          // an int32 bias through DequantizeLinear
+    bool biasScaleMul = false; // its scale computed by Mul(x scale, weight scales), as we export
     int xZp = 128;             // input zero point
     bool signedX = false;      // int8 x (zero point xZp - 128)
     int yZp = 0;               // output zero point (uint8)
@@ -127,8 +128,10 @@ public:
             for (std::size_t i = 0; i < ws.size(); ++i) bs[i] = xScale * ws[i];
             ir::Value* bq = init(name + "_bq", rawTensor(ir::DType::kInt32, {c.out}, b.data(),
                                                          b.size() * 4));
-            ir::Value* dqb =
-                node("DequantizeLinear", name + "_dqb", {bq, floats(name + "_bs", wsDims, bs)});
+            ir::Value* bsv = c.biasScaleMul
+                                 ? node("Mul", name + "_bs", {floats(name + "_xs", {}, {xScale}), wsv})
+                                 : floats(name + "_bs", wsDims, bs);
+            ir::Value* dqb = node("DequantizeLinear", name + "_dqb", {bq, bsv});
             dqb->producer()->attributes().push_back(ir::Attribute::makeInt("axis", 0));
             convIns.push_back(dqb);
         }

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/rewrite/constant_arithmetic_folding.h"
 #include "core/rewrite/constant_to_initializer.h"
 #include "core/rewrite/conv_batch_norm_folding.h"
 #include "core/rewrite/dropout_elimination.h"
@@ -187,10 +188,13 @@ TEST(ConvBatchNormFolding, FoldedValuesMatchHandComputation) {
         EXPECT_EQ(conv->output(0)->name(), "b");
         EXPECT_EQ(conv->attrInts("kernel_shape"), (std::vector<int64_t>{1, 1}));
         ASSERT_EQ(conv->numInputs(), 3);
-        // The old parameters are unread and gone; only the folded W and B remain.
+        // The BN parameters are unread and gone; only the folded W and B remain, folded in
+        // place (only this Conv read them), and a new bias is named after the weight.
         EXPECT_EQ(g->initializers().size(), 2u);
-        for (const char* gone : {"W", "B", "scale", "beta", "mean", "var", "c"})
+        for (const char* gone : {"scale", "beta", "mean", "var", "c"})
             EXPECT_EQ(g->findValue(gone), nullptr) << gone;
+        EXPECT_EQ(conv->input(1)->name(), "W");
+        EXPECT_EQ(conv->input(2)->name(), withBias ? "B" : "W_bias");
 
         const double s0 = 1.0 / std::sqrt(3.0 + 1e-3), s1 = 2.0 / std::sqrt(0.25 + 1e-3);
         const double b0 = withBias ? 0.5 : 0.0, b1 = withBias ? 1.0 : 0.0;
@@ -342,6 +346,57 @@ TEST(GreedyDriver, IterationCapAndChains) {
     GreedyReport rest = applyPatternsGreedily(rw, set);
     EXPECT_TRUE(rest.converged);
     EXPECT_FALSE(rest.changed());
+}
+
+
+TEST(ConstantArithmeticFolding, BroadcastsAndComputesInFloat) {
+    ir::Graph g;
+    ir::Node* mul = addNode(g, "Mul", "scale", {"sx", "sw"}, {"s"});
+    ir::Node* sub = addNode(g, "Sub", "shift", {"col", "row"}, {"d"});
+    addNode(g, "Add", "use", {"s", "x"}, {"y"});
+    addNode(g, "Add", "use2", {"d", "x"}, {"z"});
+    g.setInitializer(g.findValue("sx"), ir::Tensor::fromFloats("sx", {}, {0.1f}));
+    g.setInitializer(g.findValue("sw"), ir::Tensor::fromFloats("sw", {3}, {1.0f, 0.3f, 7.0f}));
+    g.setInitializer(g.findValue("col"), ir::Tensor::fromFloats("col", {2, 1}, {10.0f, 20.0f}));
+    g.setInitializer(g.findValue("row"), ir::Tensor::fromFloats("row", {3}, {1.0f, 2.0f, 3.0f}));
+    for (const char* v : {"x"}) g.insertGraphInput(g.findValue(v));
+    for (const char* v : {"y", "z"}) g.insertGraphOutput(g.findValue(v));
+    ConstantArithmeticFolding pmul("Mul"), psub("Sub");
+    ASSERT_TRUE(pmul.match(*mul).matched()) << pmul.match(*mul).reason();
+    applyAndCheckUndo(g, pmul, "scale");
+    applyAndCheckUndo(g, psub, "shift");
+    const ir::Tensor* s = g.findValue("s")->initializer();
+    ASSERT_NE(s, nullptr);
+    EXPECT_EQ(s->dims, std::vector<int64_t>{3});
+    const float sw[] = {1.0f, 0.3f, 7.0f};
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(s->values<float>()[static_cast<std::size_t>(i)], 0.1f * sw[i]);
+    const ir::Tensor* d = g.findValue("d")->initializer();
+    ASSERT_NE(d, nullptr);
+    EXPECT_EQ(d->dims, (std::vector<int64_t>{2, 3}));
+    EXPECT_EQ(std::vector<float>(d->values<float>().begin(), d->values<float>().end()),
+              (std::vector<float>{9, 8, 7, 19, 18, 17}));
+}
+
+TEST(ConstantArithmeticFolding, ExplainsWhyNot) {
+    ir::Graph g;
+    ir::Node* fed = addNode(g, "Mul", "fed", {"a", "x"}, {"p"});
+    ir::Node* huge = addNode(g, "Add", "huge", {"col", "row"}, {"q"});
+    ir::Node* bad = addNode(g, "Div", "bad", {"a", "b3"}, {"r"});
+    addNode(g, "Concat", "use", {"p", "q", "r"}, {"y"});
+    g.setInitializer(g.findValue("a"), ir::Tensor::fromFloats("a", {2}, {1.0f, 2.0f}));
+    g.setInitializer(g.findValue("x"), ir::Tensor::fromFloats("x", {2}, {1.0f, 2.0f}));
+    g.insertGraphInput(g.findValue("x"));  // an initializer the user may feed: not a constant
+    g.setInitializer(g.findValue("b3"), ir::Tensor::fromFloats("b3", {3}, {1.0f, 2.0f, 3.0f}));
+    // 2^11 x 2^10 = 2^21 elements from 3,072 stored ones: more than the bound.
+    g.setInitializer(g.findValue("col"), ir::Tensor::fromFloats("col", {2048, 1}, std::vector<float>(2048, 1.0f)));
+    g.setInitializer(g.findValue("row"), ir::Tensor::fromFloats("row", {1024}, std::vector<float>(1024, 1.0f)));
+    g.insertGraphOutput(g.findValue("y"));
+    EXPECT_EQ(ConstantArithmeticFolding("Mul").match(*fed).reason(),
+              "the inputs are not both float32 initializers");
+    EXPECT_EQ(ConstantArithmeticFolding("Add").match(*huge).reason(),
+              "the inputs do not broadcast to at most 1048576 elements");
+    EXPECT_EQ(ConstantArithmeticFolding("Div").match(*bad).reason(),
+              "the inputs do not broadcast to at most 1048576 elements");
 }
 
 }  // namespace
