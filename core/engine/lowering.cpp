@@ -4,6 +4,7 @@
 
 #include "core/engine/qadd.h"
 #include "core/engine/qconv.h"
+#include "core/engine/qmatmul.h"
 #include "core/rewrite/constant_arithmetic_folding.h"
 #include "core/rewrite/constant_to_initializer.h"
 #include "core/rewrite/conv_batch_norm_folding.h"
@@ -70,6 +71,8 @@ Expected<Lowered> lower(const ir::Model& model, const LoweringOptions& options) 
     if (options.foldBatchNorm) patterns.emplace<rewrite::ConvBatchNormFolding>();
     if (options.quantizedOps) {
         patterns.emplace<QdqConvFusion>();
+        patterns.emplace<QdqMatMulFusion>("MatMul");
+        patterns.emplace<QdqMatMulFusion>("Gemm");
         patterns.emplace<QdqAddFusion>();
     }
     if (options.patterns) options.patterns(patterns);

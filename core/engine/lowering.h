@@ -4,7 +4,7 @@
 /// initializers (rewrite::ConstantToInitializer); for inference, arithmetic on constants is
 /// folded (rewrite::ConstantArithmeticFolding), a BatchNormalization after a
 /// Conv is folded into it (rewrite::ConvBatchNormFolding) and QDQ groups become int8 operators
-/// (QdqConvFusion, qconv.h; QdqAddFusion, qadd.h); later stages add theirs through
+/// (QdqConvFusion, qconv.h; QdqMatMulFusion, qmatmul.h; QdqAddFusion, qadd.h); later stages add theirs through
 /// LoweringOptions::patterns. The plans then compile the lowered graph.
 ///
 /// The lowered graph keeps the NodeIds of every node that survived; a Listener on the lowering

@@ -25,34 +25,6 @@ struct Group {
     const ir::Node* q = nullptr;
 };
 
-bool allZero(const ir::Tensor& t) {
-    const auto bytes = std::span(reinterpret_cast<const unsigned char*>(t.data->data()),
-                                 t.byteSize());
-    return std::all_of(bytes.begin(), bytes.end(), [](unsigned char b) { return b == 0; });
-}
-
-// Per-channel (axis 0 of an [M, ...] tensor) or per-tensor quantization parameters with zero
-// zero points: the weights' and the int32 bias's.
-std::string perChannelProblem(const ir::Node& dq, const char* what, int rank, int64_t channels) {
-    const ir::Tensor* s = fixed(dq.input(1));
-    if (!s || s->dtype != DType::kFloat) return fmt::format("{} scale is not a constant float", what);
-    const auto sv = s->values<float>();
-    if (!std::all_of(sv.begin(), sv.end(), [](float v) { return v > 0.0f && std::isfinite(v); }))
-        return fmt::format("{} scale is not positive", what);
-    if (!isScalar(*s)) {
-        int64_t axis = dq.attrInt("axis", 1);
-        if (axis < 0) axis += rank;
-        if (s->dims.size() != 1 || s->numElements() != channels || axis != 0)
-            return fmt::format("{} scale {} is neither per tensor nor per output channel", what,
-                               dimsToString(s->dims));
-    }
-    if (const ir::Value* zv = dq.input(2)) {
-        const ir::Tensor* z = fixed(zv);
-        if (!z || !allZero(*z)) return fmt::format("{} zero point is not all 0", what);
-    }
-    return {};
-}
-
 MatchResult findGroup(const ir::Node& conv, Group& g) {
     if (conv.numInputs() < 2 || conv.numOutputs() != 1 || !conv.output(0))
         return MatchResult::failure("Conv without weights or output");

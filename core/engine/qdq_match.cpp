@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <span>
 
 #include <fmt/format.h>
+
+#include "core/engine/host_tensor.h"
 
 namespace wh::engine::qdq {
 
@@ -32,6 +35,33 @@ const ir::Node* soleReader(const ir::Value* v) {
 const ir::Node* producedBy(const ir::Value* v, std::string_view opType) {
     const ir::Node* p = v ? v->producer() : nullptr;
     return p && ir::isOnnxOp(*p, opType) && p->attrInt("block_size", 0) == 0 ? p : nullptr;
+}
+
+bool allZero(const ir::Tensor& t) {
+    const auto bytes = std::span(reinterpret_cast<const unsigned char*>(t.data->data()),
+                                 t.byteSize());
+    return std::all_of(bytes.begin(), bytes.end(), [](unsigned char b) { return b == 0; });
+}
+
+std::string perChannelProblem(const ir::Node& dq, const char* what, int rank, int64_t channels,
+                              int channelAxis) {
+    const ir::Tensor* s = fixed(dq.input(1));
+    if (!s || s->dtype != DType::kFloat) return fmt::format("{} scale is not a constant float", what);
+    const auto sv = s->values<float>();
+    if (!std::all_of(sv.begin(), sv.end(), [](float v) { return v > 0.0f && std::isfinite(v); }))
+        return fmt::format("{} scale is not positive", what);
+    if (!isScalar(*s)) {
+        int64_t axis = dq.attrInt("axis", 1);
+        if (axis < 0) axis += rank;
+        if (s->dims.size() != 1 || s->numElements() != channels || axis != channelAxis)
+            return fmt::format("{} scale {} is neither per tensor nor per output channel", what,
+                               dimsToString(s->dims));
+    }
+    if (const ir::Value* zv = dq.input(2)) {
+        const ir::Tensor* z = fixed(zv);
+        if (!z || !allZero(*z)) return fmt::format("{} zero point is not all 0", what);
+    }
+    return {};
 }
 
 std::string perTensorProblem(const ir::Node& n, const char* what) {

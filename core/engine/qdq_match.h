@@ -29,6 +29,14 @@ const ir::Node* producedBy(const ir::Value* v, std::string_view opType);
 /// uint8/int8 scalar zero point — or "" if they do. `what` names the operand in the reason.
 std::string perTensorProblem(const ir::Node& n, const char* what);
 
+/// True when every byte of `t` is 0.
+bool allZero(const ir::Tensor& t);
+/// Why a DequantizeLinear `dq` of a rank-`rank` constant is neither per tensor nor per channel
+/// along `channelAxis` (`channels` scales > 0) with all-zero zero points — the weights' and the
+/// int32 bias's quantizers — or "" if it is. `what` names the operand in the reason.
+std::string perChannelProblem(const ir::Node& dq, const char* what, int rank, int64_t channels,
+                              int channelAxis = 0);
+
 /// The activation between an operator and its QuantizeLinear: Relu, or Clip with constant
 /// bounds.
 struct Activation {

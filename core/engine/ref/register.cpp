@@ -2,6 +2,7 @@
 #include "core/engine/fake_quantize.h"
 #include "core/engine/qadd.h"
 #include "core/engine/qconv.h"
+#include "core/engine/qmatmul.h"
 #include "core/engine/ref/ref_kernels.h"
 
 namespace wh::engine {
@@ -19,6 +20,7 @@ void registerReferenceKernels(KernelRegistry& registry) {
     registerFakeQuantizeKernel(registry);
     registerBatchNormFoldKernel(registry);
     registerQConvKernel(registry);
+    registerQMatMulKernel(registry);
     registerQAddKernel(registry);
 }
 

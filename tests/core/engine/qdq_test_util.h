@@ -222,17 +222,21 @@ inline std::string expectMatchesQdq(const ir::Model& model, const HostTensor& x)
     return expectMatchesQdq(model, std::vector<HostTensor>{x});
 }
 
-/// The implementations oneDNN picked for the QConv steps: the text in [...] of each line.
-inline std::vector<std::string> qconvImplementations(const std::string& steps) {
+/// The implementations oneDNN picked for the `op` steps: the text in [...] of each line.
+inline std::vector<std::string> implementationsOf(const std::string& steps, const std::string& op) {
     std::vector<std::string> impls;
     std::size_t pos = 0;
-    while ((pos = steps.find("QConv(", pos)) != std::string::npos) {
+    while ((pos = steps.find(op + "(", pos)) != std::string::npos) {
         const std::size_t open = steps.find(") [", pos);
         const std::size_t close = steps.find(']', open);
         impls.push_back(steps.substr(open + 3, close - open - 3));
         pos = close;
     }
     return impls;
+}
+
+inline std::vector<std::string> qconvImplementations(const std::string& steps) {
+    return implementationsOf(steps, "QConv");
 }
 
 }  // namespace wh::engine::qdqtest
