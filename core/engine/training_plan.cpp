@@ -13,14 +13,6 @@
 
 namespace wh::engine {
 
-namespace {
-
-bool isFloating(ir::DType t) {
-    return t == ir::DType::kFloat || t == ir::DType::kDouble;
-}
-
-}  // namespace
-
 TrainingPlan::TrainingPlan(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
 TrainingPlan::TrainingPlan(TrainingPlan&&) noexcept = default;
 TrainingPlan& TrainingPlan::operator=(TrainingPlan&&) noexcept = default;
