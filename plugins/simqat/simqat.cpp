@@ -172,8 +172,11 @@ public:
         }
 
         // 1. What gets quantized, decided on the float graph: the layers' inputs and outputs (a
-        //    wrapped Conv → BN's output is the BN's), and the outputs of activation ops. One
-        //    quantizer per tensor; graph outputs stay float (only their other readers see FQ).
+        //    wrapped Conv → BN's output is the BN's), and the outputs of activation ops. A layer
+        //    output read only by a Relu, Clip, ... is not quantized: the activation's output is
+        //    (the activation is fused into the layer, as in ptq, PyTorch and ONNX Runtime, and
+        //    the export runs as one int8 Conv + activation). One quantizer per tensor; graph
+        //    outputs stay float (only their other readers see FQ).
         std::vector<ir::Node*> bnOf(layers.size(), nullptr);
         std::vector<ir::Value*> acts;
         std::set<const ir::Value*> seen;
@@ -188,7 +191,10 @@ public:
         for (std::size_t i = 0; i < layers.size(); ++i) {
             bnOf[i] = wrappableBatchNorm(*layers[i].node);
             want(layers[i].node->input(0));
-            want(bnOf[i] ? bnOf[i]->output(0) : layers[i].node->output(0));
+            ir::Value* y = bnOf[i] ? bnOf[i]->output(0) : layers[i].node->output(0);
+            const bool fusedActivation = y && y->uses().size() == 1 && !y->isGraphOutput() &&
+                                         isFusableActivation(*y->uses().front().node);
+            if (!fusedActivation) want(y);
         }
         for (ir::Node* n : g.nodes())
             if (isFusableActivation(*n) && n->numOutputs() > 0) want(n->output(0));

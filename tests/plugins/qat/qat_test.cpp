@@ -749,9 +749,12 @@ TEST(SimQat, OneQuantizerPerTensor) {
             if (v->producer() && algo::quant::isFakeQuantize(*v->producer()))
                 EXPECT_EQ(readers, 0) << v->name() << ": quantized twice";
         }
-        // 4 weights + x, c1's BN output b1, r1, c2, c3, r2 (s is read by Relu only: its output
-        // is quantized), f.
-        EXPECT_EQ(fqs, 4 + 7) << "form " << form;
+        // 4 weights + x, r1, c2, c3, r2, f. c1's BN output b1 and s are read by a Relu only:
+        // the Relu is fused, its output is quantized.
+        EXPECT_EQ(fqs, 4 + 6) << "form " << form;
+        for (const char* fused : {"b1", "s"})
+            for (const ir::Use& u : mm.graph->findValue(fused)->uses())
+                EXPECT_FALSE(algo::quant::isFakeQuantize(*u.node)) << fused << " is quantized";
         EXPECT_TRUE(engine::TrainingPlan::compile(mm)) << "form " << form;
     }
 }
