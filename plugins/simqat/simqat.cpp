@@ -591,6 +591,24 @@ private:
         WH_RETURN_STATUS_IF_ERROR(rw.bypass(*bn));
         for (const std::string& name : u.foldNodes)
             if (ir::Node* n = nodeNamed(g, name)) WH_RETURN_STATUS_IF_ERROR(rw.eraseNode(*n));
+        // Names: the folded tensors take the names of those they replace once nothing reads
+        // them (conv.weight stays conv.weight), and a new bias is conv.bias, as
+        // rewrite::ConvBatchNormFolding names them; the export is smaller and reads as the model.
+        auto takeName = [&](ir::Value* folded, const std::string& old, std::string wanted) -> Status {
+            if (ir::Value* v = old.empty() ? nullptr : g.findValue(old)) {
+                if (v->hasUses() || v->isGraphInput() || v->isGraphOutput() || rw.subgraphReader(old))
+                    return Status::ok();
+                WH_RETURN_STATUS_IF_ERROR(rw.removeInitializer(*v));
+                wanted = old;
+            }
+            if (wanted.empty() || g.findValueInScope(wanted)) return Status::ok();
+            return rw.renameValue(*folded, wanted);
+        };
+        const std::string& wn = u.weight;
+        const bool pyTorchName = wn.size() >= 6 && wn.compare(wn.size() - 6, 6, "weight") == 0;
+        WH_RETURN_STATUS_IF_ERROR(takeName(wd, u.weight, ""));
+        WH_RETURN_STATUS_IF_ERROR(
+            takeName(bdv, u.bias, pyTorchName ? wn.substr(0, wn.size() - 6) + "bias" : wn + "_bias"));
         return Status::ok();
     }
 
