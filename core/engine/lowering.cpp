@@ -69,6 +69,7 @@ Expected<Lowered> lower(const ir::Model& model, const LoweringOptions& options) 
     if (options.quantizedOps) {
         patterns.emplace<QdqConvFusion>();
         patterns.emplace<QdqAddFusion>();
+        patterns.emplace<QLinearConvLowering>();
     }
     if (options.patterns) options.patterns(patterns);
     rewrite::Rewriter rewriter(*lowered.model.graph);
