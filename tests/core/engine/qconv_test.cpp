@@ -152,3 +152,28 @@ TEST(QConv, ChainWithResidualKeepsInt8BetweenConvs) {
     EXPECT_NE(steps.find("DequantizeLinear 'res_dq'"), std::string::npos) << steps;
     EXPECT_EQ(steps.find("to plain from nhwc"), steps.rfind("to plain from nhwc")) << steps;
 }
+
+// PyTorch's QDQ export puts a Cast (uint8 to uint8) between each QuantizeLinear and the next
+// DequantizeLinear. The reference Cast is handed conv1's nhwc output converted to plain and
+// writes plain: conv2 must read it as plain (a Cast claiming its input's nhwc layout made
+// conv2 read NCHW bytes as nhwc).
+TEST(QConv, ReferenceCastBetweenInt8ConvsWritesPlain) {
+    QNet n;
+    ir::Value* x = n.input("x", {2, 16, 8, 8});
+    const float s0 = 2.0f / 255.0f, s1 = 0.03f, s2 = 0.05f;
+    auto q0 = n.quantize("xq", x, s0, 128, false);
+    ConvCase c;
+    c.in = c.out = 16;
+    c.act = "Relu";
+    auto q1 = n.qconv("conv1", q0, s0, c, s1);
+    ir::Value* cast = n.node("Cast", "cast", {q1[0]});
+    cast->producer()->attributes().push_back(
+        ir::Attribute::makeInt("to", static_cast<int64_t>(ir::DType::kUInt8)));
+    c.xZp = 0;
+    auto q2 = n.qconv("conv2", {cast, q1[1], q1[2]}, s1, c, s2);
+    n.g().insertGraphOutput(q2[0]);
+    const std::string steps = expectMatchesQdq(n.model(), randomInput({2, 16, 8, 8}, -1.0f, 1.0f));
+    EXPECT_EQ(qconvImplementations(steps).size(), 2u) << steps;
+    EXPECT_NE(steps.find("Cast 'cast' [ref] -> uint8 [2,16,8,8] plain"), std::string::npos)
+        << steps;
+}
