@@ -62,9 +62,10 @@ std::string signedWeights(const ir::Node& n, std::vector<int8_t>* out) {
         const int64_t m = perM > 0 ? i / perM : 0;
         const int32_t v = byteAt(*w, i) - (z ? byteAt(*z, z->numElements() == 1 ? 0 : m) : 0);
         if (v < -128 || v > 127)
-            return fmt::format("weights minus their zero point do not fit int8 (weight {} of "
-                               "channel {} is {}): oneDNN takes int8 weights without zero point",
-                               i % std::max<int64_t>(perM, 1), m, v);
+            return fmt::format(
+                "weights minus their zero point do not fit int8 (weight {} of "
+                "channel {} is {}): oneDNN takes int8 weights without zero point",
+                i % std::max<int64_t>(perM, 1), m, v);
         if (out) (*out)[static_cast<std::size_t>(i)] = static_cast<int8_t>(v);
     }
     return {};
@@ -82,8 +83,7 @@ std::string qlinearConvLoweringProblem(const ir::Node& n) {
     if (std::string why = signedWeights(n, nullptr); !why.empty()) return why;
     if (const ir::Value* b = n.input(8)) {
         const ir::Tensor* t = fixed(b);
-        if (!t || t->dtype != DType::kInt32 ||
-            t->numElements() != fixed(n.input(3))->dims[0])
+        if (!t || t->dtype != DType::kInt32 || t->numElements() != fixed(n.input(3))->dims[0])
             return "bias is not a constant int32 [M]";
     }
     return {};
@@ -113,9 +113,9 @@ Status QLinearConvLowering::apply(rewrite::Rewriter& rewriter, ir::Node& node) c
     // int8 weights without zero point: the same initializer when they already are.
     std::string weights = name(node.input(3));
     const ir::Tensor* wz = node.input(5) ? fixed(node.input(5)) : nullptr;
-    const bool zeroFree = !wz || std::all_of(wz->values<uint8_t>().begin(),
-                                             wz->values<uint8_t>().end(),
-                                             [](uint8_t b) { return b == 0; });
+    const bool zeroFree =
+        !wz || std::all_of(wz->values<uint8_t>().begin(), wz->values<uint8_t>().end(),
+                           [](uint8_t b) { return b == 0; });
     if (w.dtype != DType::kInt8 || !zeroFree) {
         std::vector<int8_t> q;
         signedWeights(node, &q);
@@ -133,8 +133,8 @@ Status QLinearConvLowering::apply(rewrite::Rewriter& rewriter, ir::Node& node) c
         const auto bq = fixed(b)->values<int32_t>();
         std::vector<float> bf(static_cast<std::size_t>(M));
         for (int64_t m = 0; m < M; ++m)
-            bf[static_cast<std::size_t>(m)] = static_cast<float>(
-                static_cast<double>(bq[m]) * xs * ws[ws.size() == 1 ? 0 : m]);
+            bf[static_cast<std::size_t>(m)] =
+                static_cast<float>(static_cast<double>(bq[m]) * xs * ws[ws.size() == 1 ? 0 : m]);
         bias = graph.uniqueName(base + "_qconv_bias");
         if (auto v = rewriter.addInitializer(bias, ir::Tensor::fromFloats({}, {M}, bf)); !v)
             return fail(v.error());
@@ -145,9 +145,9 @@ Status QLinearConvLowering::apply(rewrite::Rewriter& rewriter, ir::Node& node) c
     qconv.domain = std::string(kWhittleDomain);
     qconv.name = node.name;
     qconv.docString = node.docString;
-    qconv.inputs = {name(node.input(0)), name(node.input(1)), name(node.input(2)), weights,
-                    name(node.input(4)), std::string(),       name(node.input(6)),
-                    name(node.input(7)), bias};
+    qconv.inputs = {
+        name(node.input(0)), name(node.input(1)), name(node.input(2)), weights, name(node.input(4)),
+        std::string(),       name(node.input(6)), name(node.input(7)), bias};
     qconv.outputs = {base};
     for (const ir::Attribute& a : node.attributes()) qconv.attributes.push_back(a.clone());
     if (Status s = replaceGroup(rewriter, {&node}, std::move(qconv), {}, {}); !s.isOk())

@@ -65,18 +65,20 @@ TEST(FxQdqAgreement, Int8PathMatchesOnnxRuntimeWithinOneOutputStep) {
     if (!fs::exists(modelPath) || !fs::exists(kFashion / "test_images.npy"))
         GTEST_SKIP() << "no FX-quantized classifier in " << kFashion
                      << " (python3-torch absent? run tests/tools/export_fx_qdq_classifier.sh)";
-    if (!ortAvailable()) GTEST_SKIP() << "onnxruntime-node not installed (tests/peers: npm install)";
+    if (!ortAvailable())
+        GTEST_SKIP() << "onnxruntime-node not installed (tests/peers: npm install)";
     auto model = onnx::loadModel(modelPath);
     ASSERT_TRUE(model) << model.error().message();
     const float step = outputStep(*model);
-    ASSERT_TRUE(std::isfinite(step) && step > 0) << "the output is not a per-tensor DequantizeLinear";
+    ASSERT_TRUE(std::isfinite(step) && step > 0)
+        << "the output is not a per-tensor DequantizeLinear";
 
     auto all = data::readNpy(kFashion / "test_images.npy");
     ASSERT_TRUE(all) << all.error().message();
     const engine::Dims dims{kImages, 1, 28, 28};
     const float* src = all->data<float>();
-    const engine::HostTensor images = engine::HostTensor::fromFloats(
-        dims, std::vector<float>(src, src + kImages * 28 * 28));
+    const engine::HostTensor images =
+        engine::HostTensor::fromFloats(dims, std::vector<float>(src, src + kImages * 28 * 28));
 
     engine::PlanOptions options;
     options.inputShapes["input"] = dims;
@@ -95,8 +97,8 @@ TEST(FxQdqAgreement, Int8PathMatchesOnnxRuntimeWithinOneOutputStep) {
     fs::remove_all(dir);
     fs::create_directories(dir);
     ASSERT_TRUE(data::writeNpy(dir / "images.npy", images).isOk());
-    const std::string cmd = "node " + (kPeers / "ort_run.js").string() + " " +
-                            modelPath.string() + " " + (dir / "ort").string() +
+    const std::string cmd = "node " + (kPeers / "ort_run.js").string() + " " + modelPath.string() +
+                            " " + (dir / "ort").string() +
                             " input=" + (dir / "images.npy").string() + " >/dev/null";
     ASSERT_EQ(std::system(cmd.c_str()), 0) << "ONNX Runtime failed: " << cmd;
     auto theirs = data::readNpy(dir / "ort" / "logits.npy");
@@ -119,18 +121,19 @@ TEST(FxQdqAgreement, Int8PathMatchesOnnxRuntimeWithinOneOutputStep) {
             continue;
         }
         // How far ORT's top logit leads the class we picked, in steps.
-        const double lead = (b[static_cast<std::size_t>(n * 10 + ib)] -
-                             b[static_cast<std::size_t>(n * 10 + ia)]) / step;
+        const double lead =
+            (b[static_cast<std::size_t>(n * 10 + ib)] - b[static_cast<std::size_t>(n * 10 + ia)]) /
+            step;
         if (lead > 2.0) {
             ++clearDisagree;
             ADD_FAILURE() << "image " << n << ": ours class " << ia << ", ORT " << ib
                           << ", ORT's lead " << lead << " steps";
         }
     }
-    std::printf("FX QDQ classifier, %lld images: worst |ours - ORT| %.3f output steps (step %g), "
-                "top-1 agreement %d / %lld\n",
-                static_cast<long long>(kImages), worst, step, agree,
-                static_cast<long long>(kImages));
+    std::printf(
+        "FX QDQ classifier, %lld images: worst |ours - ORT| %.3f output steps (step %g), "
+        "top-1 agreement %d / %lld\n",
+        static_cast<long long>(kImages), worst, step, agree, static_cast<long long>(kImages));
     EXPECT_LE(worst, 1.0 + 1e-3) << "logits differ by more than one output step";
     EXPECT_EQ(clearDisagree, 0);
     EXPECT_GE(agree, kImages * 99 / 100);

@@ -82,9 +82,9 @@ Expected<std::vector<int32_t>> zeroPoints(const HostTensor* zp, int64_t count, c
     if (!zp || zp->empty()) return z;
     const int64_t n = zp->numElements();
     if (n != 1 && n != count)
-        return error(StatusCode::kBadInput, "{} has {} elements, expected 1 or {}", what, n,
-                     count);
-    for (int64_t i = 0; i < count; ++i) z[static_cast<std::size_t>(i)] = byteAt(*zp, n == 1 ? 0 : i);
+        return error(StatusCode::kBadInput, "{} has {} elements, expected 1 or {}", what, n, count);
+    for (int64_t i = 0; i < count; ++i)
+        z[static_cast<std::size_t>(i)] = byteAt(*zp, n == 1 ? 0 : i);
     return z;
 }
 
@@ -165,10 +165,10 @@ Expected<std::vector<float>> scales(const HostTensor& s, int64_t count, const ch
                      typeName(s.dtype()));
     const int64_t n = s.numElements();
     if (n != 1 && n != count)
-        return error(StatusCode::kBadInput, "{} has {} elements, expected 1 or {}", what, n,
-                     count);
+        return error(StatusCode::kBadInput, "{} has {} elements, expected 1 or {}", what, n, count);
     std::vector<float> v(static_cast<std::size_t>(count));
-    for (int64_t i = 0; i < count; ++i) v[static_cast<std::size_t>(i)] = s.data<float>()[n == 1 ? 0 : i];
+    for (int64_t i = 0; i < count; ++i)
+        v[static_cast<std::size_t>(i)] = s.data<float>()[n == 1 ? 0 : i];
     return v;
 }
 
@@ -184,8 +184,8 @@ public:
     D type() const { return m_type; }
     void put(HostTensor& y, int64_t i, int32_t acc, float multiplier) const {
         // nearbyint in the default FE_TONEAREST mode: round half to even.
-        const float q = std::clamp(
-            std::nearbyint(static_cast<float>(acc) * multiplier) + m_zero, m_lo, m_hi);
+        const float q =
+            std::clamp(std::nearbyint(static_cast<float>(acc) * multiplier) + m_zero, m_lo, m_hi);
         if (m_type == D::kUInt8)
             y.data<uint8_t>()[i] = static_cast<uint8_t>(q);
         else
@@ -359,11 +359,10 @@ Expected<KernelBuild> convIntegerFactory(const KernelContext& ctx) {
     WH_ASSIGN_OR_RETURN(nn::WindowAttrs attrs, nn::parseWindowAttrs(ctx.node));
     const int64_t group = ctx.node.attrInt("group", 1);
     auto run = [attrs, group](Ins in, Outs outs) -> Status {
-        return integerConv(*in[0], optionalInput(in, 2), *in[1], optionalInput(in, 3), attrs,
-                           group, "ConvInteger", *outs[0]);
+        return integerConv(*in[0], optionalInput(in, 2), *in[1], optionalInput(in, 3), attrs, group,
+                           "ConvInteger", *outs[0]);
     };
-    return singleOutput(makeKernel(std::move(run)),
-                        convOutputInfo(ctx, attrs, 0, 1, D::kInt32));
+    return singleOutput(makeKernel(std::move(run)), convOutputInfo(ctx, attrs, 0, 1, D::kInt32));
 }
 
 // QLinearConv (opset 10): x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale,

@@ -49,11 +49,14 @@ ir::Model qlinearConv(const QLinearCase& c) {
     for (std::size_t m = 0; m < channels; ++m)
         wz[m] = static_cast<uint8_t>(c.weightZp + (c.perChannel ? static_cast<int>(m % 3) : 0));
     std::vector<ir::Value*> ins{
-        q[0], q[1], q[2],
+        q[0],
+        q[1],
+        q[2],
         n.init("w", rawTensor(wType, {c.out, c.in / c.group, c.k, c.k}, w.data(), w.size())),
         n.floats("w_scale", sDims, ws),
         n.init("w_zp", rawTensor(wType, sDims, wz.data(), wz.size())),
-        n.floats("y_scale", {}, {0.05f}), n.zeroPoint("y_zp", c.yZp, false)};
+        n.floats("y_scale", {}, {0.05f}),
+        n.zeroPoint("y_zp", c.yZp, false)};
     if (c.bias) {
         std::uniform_int_distribution<int32_t> bd(-3000, 3000);
         std::vector<int32_t> b(static_cast<std::size_t>(c.out));
