@@ -5,10 +5,12 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/packaging/install-deps.sh" --peers
 "$root/packaging/build.sh" -DWHITTLE_BUILD_TESTS=ON
-# Real architectures for the round-trip and parity tests, and a PyTorch-trained Fashion-MNIST
-# classifier for the accuracy test: made once, cached under tests/data/ (git-ignored).
+# Real architectures for the round-trip and parity tests, a PyTorch-trained Fashion-MNIST
+# classifier for the accuracy test and its FX int8 QDQ export for the int8 agreement test:
+# made once, cached under tests/data/ (git-ignored).
 "$root/tests/tools/export_torchvision.sh"
 "$root/tests/tools/train_fashion_classifier.sh"
+"$root/tests/tools/export_fx_qdq_classifier.sh"
 build=${WHITTLE_BUILD_DIR:-$root/build}
 export QT_QPA_PLATFORM=offscreen
 cd "$build"

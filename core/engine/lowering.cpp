@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/engine/constant_node_folding.h"
 #include "core/engine/qadd.h"
 #include "core/engine/qconv.h"
 #include "core/engine/qmatmul.h"
@@ -70,10 +71,17 @@ Expected<Lowered> lower(const ir::Model& model, const LoweringOptions& options) 
     if (options.foldConstants) rewrite::addConstantArithmeticFolding(patterns);
     if (options.foldBatchNorm) patterns.emplace<rewrite::ConvBatchNormFolding>();
     if (options.quantizedOps) {
+        // Constant chains exporters leave in QDQ models (a bias zero point as
+        // Cast(ConstantOfShape), a shared scale through an Identity), evaluated so that the QDQ
+        // patterns see constants.
+        patterns.emplace<ConstantNodeFolding>("Identity");
+        patterns.emplace<ConstantNodeFolding>("Cast");
+        patterns.emplace<ConstantNodeFolding>("ConstantOfShape");
         patterns.emplace<QdqConvFusion>();
         patterns.emplace<QdqMatMulFusion>("MatMul");
         patterns.emplace<QdqMatMulFusion>("Gemm");
         patterns.emplace<QdqAddFusion>();
+        patterns.emplace<QLinearConvLowering>();
     }
     if (options.patterns) options.patterns(patterns);
     rewrite::Rewriter rewriter(*lowered.model.graph);

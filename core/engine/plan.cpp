@@ -248,6 +248,11 @@ private:
             return makeStatus(StatusCode::kInternal, "{}: the kernel claims {} of {} followers",
                               nodeWhere(node), build.fused, chain.size());
         chain.resize(static_cast<std::size_t>(build.fused));
+        // A kernel handed plain tensors writes plain ones unless it is a backend's own (oneDNN
+        // picks its outputs' layouts). Reference factories that start their output's info as a
+        // copy of the input's (Cast, Identity, ...) would otherwise claim the input's layout.
+        if (used == Backend::kReference && !build.readsLayouts)
+            for (TensorInfo& out : build.outputs) out.layout.reset();
 
         // The nodes this step computes, in order; it writes the last one's outputs.
         std::vector<const ir::Node*> members{&node};

@@ -30,6 +30,7 @@
 /// graph within one step of y's grid (exactly wherever v / y_scale is not within float error of
 /// a rounding tie).
 
+#include <string>
 #include <string_view>
 
 #include "core/engine/kernel_registry.h"
@@ -59,5 +60,27 @@ public:
     rewrite::MatchResult match(const ir::Node& root) const override;
     Status apply(rewrite::Rewriter& rewriter, ir::Node& root) const override;
 };
+
+/// The lowering pattern rooted at an ONNX QLinearConv (operator-format int8, opset 10): the same
+/// arithmetic as QConv, which runs it on oneDNN's int8 convolution. Inputs x, x_scale,
+/// x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, [B int32 [M]] become QConv's
+///     x, x_scale, x_zero_point, w - w_zero_point (int8), w_scale, -, y_scale, y_zero_point,
+///     B * x_scale * w_scale[m] (float)
+/// since acc * x_scale * w_scale[m] / y_scale with acc = sum (x - x_zp)(w - w_zp[m]) + B[m] is
+/// QConv's (sum (x - x_zp)(w - w_zp[m]) * x_scale * w_scale[m] + B_float[m]) / y_scale.
+/// Applies when every input but x is constant, w is rank 4, the scales and x's and y's zero
+/// points are per tensor (w's scale and zero point per tensor or per output channel) and
+/// w - w_zero_point fits int8 (always for uint8 weights with zero point 128, int8 weights with
+/// zero point 0). Otherwise the node stays a QLinearConv on the reference kernel, and
+/// qlinearConvLoweringProblem() says why (the kernel reports it in Plan::describe()).
+class QLinearConvLowering : public rewrite::Pattern {
+public:
+    QLinearConvLowering() : Pattern("QLinearConvLowering", "QLinearConv", 1) {}
+    rewrite::MatchResult match(const ir::Node& root) const override;
+    Status apply(rewrite::Rewriter& rewriter, ir::Node& root) const override;
+};
+
+/// Why QLinearConvLowering does not apply to the QLinearConv `node`, or "" if it does.
+std::string qlinearConvLoweringProblem(const ir::Node& node);
 
 }  // namespace wh::engine

@@ -38,22 +38,18 @@ def load(split):
     return x.astype(np.float32), labels
 
 
-def main():
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "tests" / "data" / "fashion"
-    out.mkdir(parents=True, exist_ok=True)
-    if (out / "classifier.onnx").exists() and (out / "classifier.json").exists():
-        print(f"train_fashion_classifier: cached in {out}")
-        return
-    torch.manual_seed(0)
-    torch.set_num_threads(2)
-    xtr, ytr = load("train")
-    xte, yte = load("test")
-    model = nn.Sequential(
+def make_model():
+    """The classifier's architecture (export_fx_qdq_classifier.py quantizes the same one)."""
+    return nn.Sequential(
         nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(32 * 7 * 7, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
+def train_model(xtr, ytr):
+    """Half an epoch of SGD from seed 0 (the caller seeds); returns the model in eval mode."""
+    model = make_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    start = time.time()
     model.train()
     perm = torch.randperm(len(xtr))
     xt, yt = torch.from_numpy(xtr), torch.from_numpy(ytr)
@@ -64,6 +60,21 @@ def main():
         loss.backward()
         opt.step()
     model.eval()
+    return model
+
+
+def main():
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "tests" / "data" / "fashion"
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / "classifier.onnx").exists() and (out / "classifier.json").exists():
+        print(f"train_fashion_classifier: cached in {out}")
+        return
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    xtr, ytr = load("train")
+    xte, yte = load("test")
+    start = time.time()
+    model = train_model(xtr, ytr)
     with torch.no_grad():
         pred = torch.cat([model(torch.from_numpy(xte[i:i + 1000])).argmax(1)
                           for i in range(0, len(xte), 1000)])

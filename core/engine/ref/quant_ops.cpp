@@ -1,5 +1,7 @@
-// Reference QuantizeLinear and DequantizeLinear (opsets 10-22 without blocked quantization),
-// per tensor (scalar or one-element scale) and per axis (1-D scale along `axis`, opset 13+).
+// Reference QuantizeLinear and DequantizeLinear (opsets 10-22), per tensor (scalar or
+// one-element scale), per axis (1-D scale along `axis`, opset 13+) and, for DequantizeLinear,
+// blocked (opset 21 `block_size`: scale of x's rank, ceil(dim / block_size) along `axis`).
+// int4/uint4 data is not read yet (the IR has no 4-bit types).
 //
 //   QuantizeLinear:   y = saturate(round_half_even(x / y_scale) + y_zero_point)
 //   DequantizeLinear: y = (x - x_zero_point) * x_scale
@@ -37,15 +39,43 @@ struct QuantLayout {
     int axis = -1;      // -1: per tensor
     int64_t inner = 1;  // elements after the axis
     int64_t channels = 1;
+    int64_t block = 0;  // > 0: blocked (opset 21): scale index (o * blocks + c / block) * inner + r
+    int64_t blocks = 1;
+
+    // The scale / zero-point index of element `i`.
+    int64_t paramIndex(int64_t i) const {
+        if (axis < 0) return 0;
+        const int64_t c = (i / inner) % channels;
+        if (block == 0) return c;
+        return ((i / inner / channels) * blocks + c / block) * inner + i % inner;
+    }
 };
 
 Expected<QuantLayout> layoutOf(const HostTensor& x, const HostTensor& scale,
                                const HostTensor* zeroPoint, int64_t axisAttr, int64_t opset,
-                               std::string_view op) {
+                               std::string_view op, int64_t blockSize = 0) {
     QuantLayout l;
     if (zeroPoint && zeroPoint->dims() != scale.dims())
         return error(StatusCode::kBadInput, "{}: zero point {} and scale {} differ in shape", op,
                      dimsToString(zeroPoint->dims()), dimsToString(scale.dims()));
+    if (blockSize > 0) {
+        // Blocked (opset 21): scale has x's rank and dims, but ceil(dim / block_size) along
+        // the axis; element j along the axis uses scale row j / block_size.
+        WH_ASSIGN_OR_RETURN(l.axis, normalizeAxis(axisAttr, x.rank(), "axis"));
+        l.channels = x.dim(l.axis);
+        l.block = blockSize;
+        l.blocks = (l.channels + blockSize - 1) / blockSize;
+        bool fits = scale.rank() == x.rank();
+        for (int d = 0; fits && d < x.rank(); ++d)
+            fits = scale.dim(d) == (d == l.axis ? l.blocks : x.dim(d));
+        if (!fits)
+            return error(StatusCode::kBadInput,
+                         "{}: blocked scale {} does not fit x {} with block_size {} along axis {}",
+                         op, dimsToString(scale.dims()), dimsToString(x.dims()), blockSize,
+                         axisAttr);
+        for (int d = l.axis + 1; d < x.rank(); ++d) l.inner *= x.dim(d);
+        return l;
+    }
     if (scale.rank() <= 1 && scale.numElements() == 1) return l;
     if (scale.rank() == 1 && opset >= 13) {
         WH_ASSIGN_OR_RETURN(l.axis, normalizeAxis(axisAttr, x.rank(), "axis"));
@@ -106,7 +136,7 @@ void dequantize(const HostTensor& x, const float* scale, const HostTensor* zp, c
     }
     const int64_t n = x.numElements();
     for (int64_t i = 0; i < n; ++i) {
-        const int64_t c = l.axis < 0 ? 0 : (i / l.inner) % l.channels;
+        const int64_t c = l.paramIndex(i);
         const int64_t z = zpData ? static_cast<int64_t>(zpData[c]) : 0;
         yp[i] = static_cast<float>(static_cast<int64_t>(xp[i]) - z) * scale[c];
     }
@@ -194,7 +224,10 @@ Expected<KernelBuild> buildDequantize(const KernelContext& ctx) {
                      "16-bit integers from opset 21)",
                      ctx.opset, typeName(xType));
     WH_RETURN_IF_ERROR(checkScaleFloat(ctx, 1));
-    WH_RETURN_IF_ERROR(checkNotBlocked(ctx));
+    const int64_t blockSize = ctx.opset >= 21 ? ctx.node.attrInt("block_size", 0) : 0;
+    if (blockSize < 0)
+        return error(StatusCode::kBadInput, "DequantizeLinear: block_size {} is negative",
+                     blockSize);
     if (ctx.hasInput(2) && ctx.inputs[2].dtype != xType)
         return error(StatusCode::kBadInput, "DequantizeLinear: zero point is {}, x is {}",
                      typeName(ctx.inputs[2].dtype), typeName(xType));
@@ -202,15 +235,15 @@ Expected<KernelBuild> buildDequantize(const KernelContext& ctx) {
     const int64_t opset = ctx.opset;
     const TensorInfo& xi = ctx.inputs[0];
     TensorInfo out = xi.rankKnown ? infoOf(DType::kFloat, xi.dims) : unknownRank(DType::kFloat);
-    auto run = [axis, opset](Inputs in, Outputs outs) -> Status {
+    auto run = [axis, opset, blockSize](Inputs in, Outputs outs) -> Status {
         const HostTensor& x = *in[0];
         const HostTensor& scale = *in[1];
         const HostTensor* zp = in.size() > 2 ? in[2] : nullptr;
         if (scale.dtype() != DType::kFloat || (zp && zp->dtype() != x.dtype()))
             return makeStatus(StatusCode::kUnsupported, "DequantizeLinear of {} with {} scale",
                               typeName(x.dtype()), typeName(scale.dtype()));
-        WH_ASSIGN_OR_RETURN_STATUS(QuantLayout l,
-                                   layoutOf(x, scale, zp, axis, opset, "DequantizeLinear"));
+        WH_ASSIGN_OR_RETURN_STATUS(
+            QuantLayout l, layoutOf(x, scale, zp, axis, opset, "DequantizeLinear", blockSize));
         HostTensor& y = *outs[0];
         y.ensure(DType::kFloat, x.dims());
         const float* s = scale.data<float>();

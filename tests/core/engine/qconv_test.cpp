@@ -160,3 +160,57 @@ TEST(QConv, ChainWithResidualKeepsInt8BetweenConvs) {
     EXPECT_NE(steps.find("DequantizeLinear 'res_dq'"), std::string::npos) << steps;
     EXPECT_EQ(steps.find("to plain from nhwc"), steps.rfind("to plain from nhwc")) << steps;
 }
+
+// PyTorch's QDQ export puts a Cast (uint8 to uint8) between each QuantizeLinear and the next
+// DequantizeLinear. The reference Cast is handed conv1's nhwc output converted to plain and
+// writes plain: conv2 must read it as plain (a Cast claiming its input's nhwc layout made
+// conv2 read NCHW bytes as nhwc).
+TEST(QConv, ReferenceCastBetweenInt8ConvsWritesPlain) {
+    QNet n;
+    ir::Value* x = n.input("x", {2, 16, 8, 8});
+    const float s0 = 2.0f / 255.0f, s1 = 0.03f, s2 = 0.05f;
+    auto q0 = n.quantize("xq", x, s0, 128, false);
+    ConvCase c;
+    c.in = c.out = 16;
+    c.act = "Relu";
+    auto q1 = n.qconv("conv1", q0, s0, c, s1);
+    ir::Value* cast = n.node("Cast", "cast", {q1[0]});
+    cast->producer()->attributes().push_back(
+        ir::Attribute::makeInt("to", static_cast<int64_t>(ir::DType::kUInt8)));
+    c.xZp = 0;
+    auto q2 = n.qconv("conv2", {cast, q1[1], q1[2]}, s1, c, s2);
+    n.g().insertGraphOutput(q2[0]);
+    const std::string steps = expectMatchesQdq(n.model(), randomInput({2, 16, 8, 8}, -1.0f, 1.0f));
+    EXPECT_EQ(qconvImplementations(steps).size(), 2u) << steps;
+    EXPECT_NE(steps.find("Cast 'cast' [ref] -> uint8 [2,16,8,8] plain"), std::string::npos)
+        << steps;
+}
+
+// torch.onnx's QDQ form: the input quantizer's scale shared through an Identity of an
+// initializer and its zero point computed as Cast(ConstantOfShape([])). ConstantNodeFolding
+// evaluates both during lowering, so the group still becomes a QConv.
+TEST(QConv, ScaleThroughIdentityAndZeroPointThroughCastOfConstantOfShape) {
+    QNet n;
+    ir::Value* x = n.input("x", {2, 8, 9, 9});
+    const float s0 = 2.0f / 255.0f;
+    ir::Value* scale = n.node("Identity", "scale_id", {n.floats("scale", {}, {s0})});
+    const int64_t noDims = 0;
+    ir::Value* shape = n.init("shape", rawTensor(ir::DType::kInt64, {0}, &noDims, 0));
+    ir::Value* filled = n.node("ConstantOfShape", "fill", {shape});
+    const uint8_t zp = 128;
+    filled->producer()->attributes().push_back(
+        ir::Attribute::makeTensor("value", rawTensor(ir::DType::kUInt8, {1}, &zp, 1)));
+    ir::Value* zero = n.node("Cast", "zp_cast", {filled});
+    zero->producer()->attributes().push_back(
+        ir::Attribute::makeInt("to", static_cast<int64_t>(ir::DType::kUInt8)));
+    ir::Value* q = n.node("QuantizeLinear", "xq", {x, scale, zero});
+    ConvCase c;
+    c.act = "Relu";
+    auto y = n.qconv("conv", {q, scale, zero}, s0, c, 0.02f);
+    n.g().insertGraphOutput(y[0]);
+    const std::string steps = expectMatchesQdq(n.model(), randomInput({2, 8, 9, 9}, -1.0f, 1.0f));
+    const std::vector<std::string> impls = qconvImplementations(steps);
+    ASSERT_EQ(impls.size(), 1u) << steps;
+    EXPECT_EQ(impls[0].rfind("dnnl ", 0), 0u) << steps;
+    EXPECT_EQ(steps.find("Cast 'zp_cast'"), std::string::npos) << steps;  // folded
+}

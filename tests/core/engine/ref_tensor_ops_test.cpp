@@ -624,3 +624,77 @@ TEST(RefIntegerOps, MatMulIntegerBroadcastsAndTakesPerRowZeroPoints) {
 }
 
 }  // namespace
+
+// ------------------------------------------------------------------------- blocked quantization
+
+namespace {
+
+HostTensor int8s(Dims dims, std::mt19937& rng) {
+    HostTensor t(ir::DType::kInt8, std::move(dims));
+    std::uniform_int_distribution<int> d(-128, 127);
+    for (int64_t i = 0; i < t.numElements(); ++i) t.data<int8_t>()[i] = static_cast<int8_t>(d(rng));
+    return t;
+}
+
+// DequantizeLinear-21 with block_size along `axis`, against the formula written out per
+// coordinate: y[.., j, ..] = (x - zp[.., j / block, ..]) * scale[.., j / block, ..].
+void checkBlocked(const Dims& xDims, int axis, int64_t block) {
+    SCOPED_TRACE(::testing::Message() << "x " << dimsToString(xDims) << " axis " << axis
+                                      << " block_size " << block);
+    std::mt19937 rng(11);
+    Dims sDims = xDims;
+    sDims[static_cast<std::size_t>(axis)] = (xDims[static_cast<std::size_t>(axis)] + block - 1) / block;
+    const HostTensor x = int8s(xDims, rng);
+    const HostTensor zp = int8s(sDims, rng);
+    std::vector<float> s(static_cast<std::size_t>(numElementsOf(sDims)));
+    std::uniform_real_distribution<float> sd(0.01f, 0.5f);
+    for (float& v : s) v = sd(rng);
+    const HostTensor scale = HostTensor::fromFloats(sDims, s);
+    std::vector<ir::Attribute> attrs;
+    attrs.push_back(ir::Attribute::makeInt("axis", axis));
+    attrs.push_back(ir::Attribute::makeInt("block_size", block));
+    Result r = runNode("DequantizeLinear", 21, {feed(x), fixed(scale), fixed(zp)},
+                       std::move(attrs));
+    ASSERT_TRUE(r.outputs) << r.outputs.error().message();
+    const HostTensor& y = (*r.outputs)[0];
+    ASSERT_EQ(y.dims(), xDims);
+    // Coordinates of element i, then the scale's element for them.
+    const std::size_t rank = xDims.size();
+    for (int64_t i = 0; i < x.numElements(); ++i) {
+        std::vector<int64_t> c(rank);
+        for (int64_t rest = i, d = static_cast<int64_t>(rank); d-- > 0;) {
+            c[static_cast<std::size_t>(d)] = rest % xDims[static_cast<std::size_t>(d)];
+            rest /= xDims[static_cast<std::size_t>(d)];
+        }
+        c[static_cast<std::size_t>(axis)] /= block;
+        int64_t si = 0;
+        for (std::size_t d = 0; d < rank; ++d) si = si * sDims[d] + c[d];
+        const float want = static_cast<float>(x.data<int8_t>()[i] - zp.data<int8_t>()[si]) *
+                           scale.data<float>()[si];
+        ASSERT_EQ(y.data<float>()[i], want) << "element " << i;
+    }
+}
+
+}  // namespace
+
+TEST(BlockedDequantize, AlongTheFirstAxisWithAPartialLastBlock) {
+    checkBlocked({5, 4}, 0, 3);
+}
+
+TEST(BlockedDequantize, AlongAMiddleAxis) {
+    checkBlocked({2, 8, 3}, 1, 4);
+    checkBlocked({2, 7, 3}, -2 + 3, 2);
+}
+
+TEST(BlockedDequantize, ScaleThatDoesNotFitIsAnError) {
+    std::mt19937 rng(1);
+    const HostTensor x = int8s({4, 6}, rng);
+    const HostTensor scale = HostTensor::fromFloats({4, 2}, std::vector<float>(8, 0.5f));
+    std::vector<ir::Attribute> attrs;
+    attrs.push_back(ir::Attribute::makeInt("axis", 1));
+    attrs.push_back(ir::Attribute::makeInt("block_size", 2));  // needs a [4,3] scale
+    Result r = runNode("DequantizeLinear", 21, {feed(x), fixed(scale)}, std::move(attrs));
+    ASSERT_FALSE(r.outputs);
+    EXPECT_NE(r.outputs.error().message().find("block_size 2"), std::string::npos)
+        << r.outputs.error().message();
+}
