@@ -27,5 +27,7 @@ void registerRnnOps(KernelRegistry& registry);
 void registerIntegerOps(KernelRegistry& registry);
 /// QuantizeLinear, DequantizeLinear (per-tensor and per-axis).
 void registerQuantOps(KernelRegistry& registry);
+/// Einsum.
+void registerEinsum(KernelRegistry& registry);
 
 }  // namespace wh::engine::ref
