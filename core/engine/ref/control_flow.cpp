@@ -48,6 +48,11 @@ struct Scope {
 };
 
 Expected<Scope> scopeOf(const KernelContext& ctx) {
+    // Only the inference plan says which model it compiles and passes outer values.
+    if (!ctx.options.model)
+        return error(StatusCode::kUnsupported,
+                     "{}: control flow runs in inference plans only (it is not trainable)",
+                     ctx.where());
     Scope s;
     s.names = capturedNames(ctx.node);
     s.first = static_cast<std::size_t>(ctx.node.numInputs());

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "core/engine/plan.h"
+#include "core/engine/training_plan.h"
 #include "core/jobs/job_context.h"
 
 using namespace wh;
@@ -254,6 +255,22 @@ TEST(ControlFlow, LoopWithoutTripCountOrConditionIsRefused) {
     auto plan = Plan::compile(m, refOnly());
     ASSERT_FALSE(plan);
     EXPECT_NE(plan.error().message().find("never end"), std::string::npos)
+        << plan.error().message();
+}
+
+TEST(ControlFlow, TrainingPlanRefusesControlFlow) {
+    ir::Model m = loopWithIf(2);
+    // Training feeds one input: the flag becomes a constant.
+    ir::Value* flag = m.graph->findValue("flag");
+    m.graph->eraseGraphInput(1);
+    m.graph->setInitializer(flag, HostTensor::scalar(ir::DType::kBool, 1).toIr("flag"));
+    TrainingOptions o;
+    o.backends = {Backend::kReference};
+    auto plan = TrainingPlan::compile(m, o);
+    ASSERT_FALSE(plan);
+    EXPECT_NE(plan.error().message().find("node 'loop' (Loop)"), std::string::npos)
+        << plan.error().message();
+    EXPECT_NE(plan.error().message().find("not trainable"), std::string::npos)
         << plan.error().message();
 }
 
