@@ -11,6 +11,10 @@
 #include "core/engine/kernel_registry.h"
 #include "core/engine/run_observer.h"
 
+namespace wh::jobs {
+class JobContext;
+}
+
 namespace wh::rewrite {
 class PatternSet;
 }
@@ -31,6 +35,9 @@ struct CompileOptions {
     /// Called around every step the plan runs (not owned; must outlive the plan's runs).
     /// Null: none, at the cost of one pointer test per step.
     RunObserver* observer = nullptr;
+    /// Polled between the steps of Plan::run() and between a Loop's iterations: the run then
+    /// stops with kCancelled. Not owned; must outlive the plan's runs. Null: never cancelled.
+    const jobs::JobContext* job = nullptr;
 };
 
 }  // namespace wh::engine

@@ -14,7 +14,13 @@
 #include "core/ir/graph.h"
 #include "core/util/status.h"
 
+namespace wh::jobs {
+class JobContext;
+}
+
 namespace wh::engine {
+
+class KernelRegistry;
 
 /// Which implementation family a kernel belongs to.
 enum class Backend {
@@ -66,6 +72,17 @@ struct KernelOptions {
     /// The caller converts tensors back to plain where needed (Plan does): a kernel may write
     /// its outputs in a backend layout (TensorInfo::layout) rather than row-major.
     bool nativeLayouts = false;
+
+    // For kernels that compile subgraphs (If, Loop, Scan) into plans of their own, which are
+    // compiled as the enclosing plan is. Null / empty where the caller does not say (the
+    // built-in registry, every backend in the default order, no cancellation).
+    /// The model being compiled (its opset imports); valid during the factory call only.
+    const ir::Model* model = nullptr;
+    const KernelRegistry* registry = nullptr;
+    std::vector<Backend> backends;
+    /// Polled by long-running kernels (a Loop between iterations): kCancelled once cancelled.
+    /// Not owned; must outlive the plan's runs.
+    const jobs::JobContext* job = nullptr;
 };
 
 /// A node after the kernel's own that the kernel may compute too (fusion, e.g. a Relu as a

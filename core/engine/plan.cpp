@@ -10,7 +10,9 @@
 #include "core/engine/kernel_implementation.h"
 #include "core/engine/lowering.h"
 #include "core/engine/node_compiler.h"
+#include "core/engine/subgraph_plan.h"
 #include "core/engine/threads.h"
+#include "core/jobs/job_context.h"
 
 namespace wh::engine {
 
@@ -45,6 +47,7 @@ struct Plan::Impl {
     std::vector<PlannedNode> planned;
     int threads = 0;
     RunObserver* observer = nullptr;
+    const jobs::JobContext* job = nullptr;
 };
 
 /// Compiles one lowered graph into a Plan::Impl, node by node in graph (topological) order.
@@ -62,8 +65,17 @@ public:
         m_fuse = options.fuse && !options.training;
         m_plainOptions.threads = options.threads;
         m_plainOptions.training = options.training;
+        m_plainOptions.model = &m_model;
+        m_plainOptions.registry = &m_registry;
+        m_plainOptions.backends = options.backends;
+        m_plainOptions.job = options.job;
         m_nativeOptions = m_plainOptions;
         m_nativeOptions.nativeLayouts = m_fuse;
+        // Values subgraphs read: Value::uses() does not list those reads (the subgraph's own
+        // capture value does), so such a value is never overwritten in place nor fused away.
+        for (const ir::Node* node : m_graph.nodes())
+            for (const std::string& name : capturedNames(*node))
+                if (const ir::Value* v = m_graph.findValue(name)) m_captured.insert(v);
     }
 
     Status build() {
@@ -107,7 +119,7 @@ private:
     // time that neither the caller sees nor a node compiled later reads.
     bool isLastRead(int s) const {
         const ir::Value* v = m_valueOf[static_cast<std::size_t>(s)];
-        if (!v || v->isGraphInput() || v->isGraphOutput() ||
+        if (!v || v->isGraphInput() || v->isGraphOutput() || m_captured.count(v) ||
             m_impl.slots[static_cast<std::size_t>(s)].info.constant)
             return false;
         for (const ir::Use& use : v->uses())
@@ -147,12 +159,23 @@ private:
         return Status::ok();
     }
 
-    // Infos and slots of a node's inputs; the first input not defined yet, or null.
+    // Infos and slots of a node's inputs, then of the values its subgraphs read from this
+    // scope (subgraph_plan.h, capturedNames order); the first not defined yet, or null.
     const ir::Value* gatherInputs(const ir::Node& node, std::vector<TensorInfo>& infos,
                                   std::vector<int>& slots) {
         infos.clear();
         slots.clear();
-        for (const ir::Value* v : node.inputs()) {
+        std::vector<const ir::Value*> reads(node.inputs().begin(), node.inputs().end());
+        if (!node.subgraphs().empty())
+            for (const std::string& name : capturedNames(node)) {
+                const ir::Value* v = m_graph.findValue(name);
+                if (!v) {
+                    m_missingCapture = name;
+                    return node.inputs().empty() ? nullptr : node.inputs().front();
+                }
+                reads.push_back(v);
+            }
+        for (const ir::Value* v : reads) {
             if (!v) {
                 infos.push_back({});
                 slots.push_back(-1);
@@ -183,6 +206,7 @@ private:
         std::vector<Link> chain;
         auto taken = [&](const ir::Node& n) { return m_done.count(&n) > 0; };
         for (const ChainLink& c : followerChain(node, m_registry, kMaxFollowers, taken)) {
+            if (m_captured.count(c.node->input(c.link))) return chain;  // a subgraph reads it
             Link link{c.node, c.link, {}, {}};
             for (int i = 0; i < c.node->numInputs(); ++i) {
                 const ir::Value* v = c.node->input(i);
@@ -225,9 +249,12 @@ private:
     Status compileNode(const ir::Node& node) {
         std::vector<TensorInfo> infos;
         std::vector<int> inSlots;
-        if (const ir::Value* missing = gatherInputs(node, infos, inSlots))
+        m_missingCapture.clear();
+        const ir::Value* missing = gatherInputs(node, infos, inSlots);
+        if (missing || !m_missingCapture.empty())
             return makeStatus(StatusCode::kBadInput, "{} reads tensor '{}', which nothing defines",
-                              nodeWhere(node), missing->name());
+                              nodeWhere(node),
+                              m_missingCapture.empty() ? missing->name() : m_missingCapture);
         bool allConstant = true;
         for (std::size_t i = 0; i < infos.size(); ++i)
             if (inSlots[i] >= 0 && !infos[i].constant) allConstant = false;
@@ -425,6 +452,8 @@ private:
     std::unordered_map<int, int> m_plainTwin;    // slot in a layout -> its plain conversion
     std::vector<const ir::Value*> m_valueOf;     // by slot: the value it holds (null: internal)
     std::unordered_set<const ir::Node*> m_done;  // compiled ahead of their turn, or taken
+    std::unordered_set<const ir::Value*> m_captured;  // read by a subgraph
+    std::string m_missingCapture;
     std::unordered_map<ir::NodeId, PlannedNode> m_planned;  // by lowered node
 };
 
@@ -467,6 +496,7 @@ Expected<Plan> Plan::compile(const ir::Model& model, const PlanOptions& options)
     impl->threads = options.threads;
     setComputeThreads(options.threads);
     impl->observer = options.observer;
+    impl->job = options.job;
     LoweringOptions lowering;
     lowering.foldConstants = options.fuse && !options.training;
     lowering.foldBatchNorm = options.fuse && !options.training;
@@ -507,6 +537,8 @@ Expected<std::vector<HostTensor>> Plan::run(const std::vector<HostTensor>& input
     std::vector<HostTensor*> outs;
     std::vector<TensorInfo> outInfos;
     for (std::size_t i = 0; i < m.steps.size(); ++i) {
+        if (m.job && m.job->isCancelled())
+            return error(StatusCode::kCancelled, "cancelled before {}", m.steps[i].where);
         Impl::Step& step = m.steps[i];
         ins.clear();
         outs.clear();

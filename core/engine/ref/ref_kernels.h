@@ -27,5 +27,9 @@ void registerRnnOps(KernelRegistry& registry);
 void registerIntegerOps(KernelRegistry& registry);
 /// QuantizeLinear, DequantizeLinear (per-tensor and per-axis).
 void registerQuantOps(KernelRegistry& registry);
+/// If, Loop, Scan (subgraphs compiled once into nested plans, subgraph_plan.h).
+void registerControlFlow(KernelRegistry& registry);
+/// Einsum.
+void registerEinsum(KernelRegistry& registry);
 
 }  // namespace wh::engine::ref

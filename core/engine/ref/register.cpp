@@ -17,6 +17,8 @@ void registerReferenceKernels(KernelRegistry& registry) {
     ref::registerRnnOps(registry);
     ref::registerIntegerOps(registry);
     ref::registerQuantOps(registry);
+    ref::registerControlFlow(registry);
+    ref::registerEinsum(registry);
     registerFakeQuantizeKernel(registry);
     registerBatchNormFoldKernel(registry);
     registerQConvKernel(registry);
