@@ -67,7 +67,7 @@ TEST(ChannelDependencies, ResidualAddTiesBothProducers) {
     EXPECT_EQ(paramsOf(g, d, ab),
               (std::set<std::string>{"a_Conv:1:0", "a_Conv:2:0", "an_BatchNormalization:1:0",
                                      "an_BatchNormalization:2:0", "an_BatchNormalization:3:0",
-                                     "an_BatchNormalization:4:0", "b_Conv:1:0", "b_Conv:1:1",
+                                     "an_BatchNormalization:4:0", "b_Conv:1:0", "b_Conv:1:1", "b_Conv:2:0",
                                      "c_Conv:1:1"}));
     const int c = groupOf(g, d, "c_Conv");
     ASSERT_GE(c, 0);
