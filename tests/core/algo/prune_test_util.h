@@ -3,6 +3,9 @@
 // by a ratio of its prunable channels (L1 ranking), run it in our engine and in ONNX Runtime
 // (tests/peers, skipped when absent), and check the output shapes.
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -44,8 +47,8 @@ inline std::vector<engine::HostTensor> runEngine(const ir::Model& model,
     return out ? std::move(*out) : std::vector<engine::HostTensor>{};
 }
 
-/// Saves `model` and runs it in ONNX Runtime on `inputs`; the output dims by graph output order.
-inline std::vector<engine::Dims> runOrt(const ir::Model& model,
+/// Saves `model` and runs it in ONNX Runtime on `inputs`; the outputs in graph output order.
+inline std::vector<engine::HostTensor> runOrt(const ir::Model& model,
                                         const std::vector<engine::HostTensor>& inputs,
                                         const std::string& tag) {
     namespace fs = std::filesystem;
@@ -64,10 +67,10 @@ inline std::vector<engine::Dims> runOrt(const ir::Model& model,
         cmd += " " + v->name() + "=" + npy.string();
     }
     cmd += " >/dev/null";
-    std::vector<engine::Dims> dims;
+    std::vector<engine::HostTensor> outs;
     if (std::system(cmd.c_str()) != 0) {
         ADD_FAILURE() << "ONNX Runtime failed on the pruned model: " << cmd;
-        return dims;
+        return outs;
     }
     for (const ir::Value* v : model.graph->outputs()) {
         std::string file = v->name();
@@ -76,10 +79,27 @@ inline std::vector<engine::Dims> runOrt(const ir::Model& model,
                 c = '_';
         auto t = data::readNpy(dir / "ort" / (file + ".npy"));
         EXPECT_TRUE(t) << t.error().message();
-        dims.push_back(t ? t->dims() : engine::Dims{});
+        outs.push_back(t ? std::move(*t) : engine::HostTensor{});
     }
     fs::remove_all(dir);
-    return dims;
+    return outs;
+}
+
+/// True when python3's onnx checker (full_check) accepts `model`; skipped (true) without onnx.
+inline bool onnxCheckerAccepts(const ir::Model& model, const std::string& tag) {
+    namespace fs = std::filesystem;
+    if (std::system("/usr/bin/python3 -c 'import onnx' >/dev/null 2>&1") != 0) return true;
+    const fs::path dir = fs::temp_directory_path() / ("whittle-prune-check-" + tag);
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    const fs::path path = dir / "model.onnx";
+    EXPECT_TRUE(onnx::saveModel(model, path).isOk());
+    const std::string cmd =
+        "/usr/bin/python3 -c \"import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), "
+        "full_check=True)\" " + path.string();
+    const bool ok = std::system(cmd.c_str()) == 0;
+    fs::remove_all(dir);
+    return ok;
 }
 
 struct PruneOutcome {
@@ -124,11 +144,20 @@ inline PruneOutcome pruneAndRun(ir::Model& model, double ratio, int64_t batch,
         o.paramsAfter = costAfter->params;
     }
     if (ort && ortAvailable()) {
-        const std::vector<engine::Dims> theirs = runOrt(model, *inputs, tag);
+        const std::vector<engine::HostTensor> theirs = runOrt(model, *inputs, tag);
         std::printf("%s: ONNX Runtime ran the pruned model\n", tag.c_str());
         EXPECT_EQ(theirs.size(), before.size());
-        for (std::size_t i = 0; i < theirs.size() && i < before.size(); ++i)
-            EXPECT_EQ(theirs[i], before[i].dims()) << "ONNX Runtime output " << i;
+        for (std::size_t i = 0; i < theirs.size() && i < after.size(); ++i) {
+            EXPECT_EQ(theirs[i].dims(), before[i].dims()) << "ONNX Runtime output " << i;
+            // And both engines agree on the pruned model (max-norm relative error).
+            auto a = after[i].toFloats(), b = theirs[i].toFloats();
+            double worst = 0, scale = 0;
+            for (std::size_t k = 0; k < a.size() && k < b.size(); ++k) {
+                worst = std::max(worst, std::fabs(double(a[k]) - b[k]));
+                scale = std::max(scale, std::fabs(double(b[k])));
+            }
+            EXPECT_LE(worst, 1e-3 * std::max(scale, 1e-6)) << "output " << i << " ours vs ORT";
+        }
     }
     return o;
 }
