@@ -34,18 +34,25 @@ namespace {
 using Ids = std::vector<int64_t>;
 
 const std::unordered_set<std::string> kPassThrough = {
-    "Relu",       "LeakyRelu",       "Clip",          "Sigmoid",     "HardSigmoid", "HardSwish",
-    "Tanh",       "Elu",             "Selu",          "Celu",        "Softplus",    "Softsign",
-    "Gelu",       "Erf",             "Exp",           "Log",         "Neg",         "Abs",
-    "Sqrt",       "Reciprocal",      "Floor",         "Ceil",        "Round",       "Sign",
-    "Sin",        "Cos",             "Identity",      "Dropout",     "Cast",        "MaxPool",
-    "AveragePool", "LpPool",         "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool",
-    "ThresholdedRelu", "Shrink",     "Mish",          "Resize",      "Upsample"};
-const std::unordered_set<std::string> kElementwise = {"Add", "Sub", "Mul", "Div",  "Sum",  "Max",
-                                                      "Min", "Mean", "Pow", "PRelu"};
+    "Relu",          "LeakyRelu",    "Clip",
+    "Sigmoid",       "HardSigmoid",  "HardSwish",
+    "Tanh",          "Elu",          "Selu",
+    "Celu",          "Softplus",     "Softsign",
+    "Gelu",          "Erf",          "Exp",
+    "Log",           "Neg",          "Abs",
+    "Sqrt",          "Reciprocal",   "Floor",
+    "Ceil",          "Round",        "Sign",
+    "Sin",           "Cos",          "Identity",
+    "Dropout",       "Cast",         "MaxPool",
+    "AveragePool",   "LpPool",       "GlobalAveragePool",
+    "GlobalMaxPool", "GlobalLpPool", "ThresholdedRelu",
+    "Shrink",        "Mish",         "Resize",
+    "Upsample"};
+const std::unordered_set<std::string> kElementwise = {"Add", "Sub", "Mul",  "Div", "Sum",
+                                                      "Max", "Min", "Mean", "Pow", "PRelu"};
 const std::unordered_set<std::string> kReduce = {
-    "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
-    "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"};
+    "ReduceMean", "ReduceSum", "ReduceMax",    "ReduceMin",       "ReduceProd",
+    "ReduceL1",   "ReduceL2",  "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"};
 
 int64_t product(const engine::Dims& d, std::size_t from) {
     int64_t p = 1;
@@ -151,8 +158,8 @@ private:
         if (axis < 0 || axis >= static_cast<int>(t->dims.size()) ||
             t->dims[axis] != static_cast<int64_t>(ids.size()) ||
             (t->dtype != ir::DType::kString &&
-             t->byteSize() != static_cast<std::size_t>(t->numElements()) *
-                                  ir::dtypeSize(t->dtype))) {
+             t->byteSize() !=
+                 static_cast<std::size_t>(t->numElements()) * ir::dtypeSize(t->dtype))) {
             block(ids, fmt::format("input {} ('{}') of {} has dims {} where {} channels on axis "
                                    "{} were expected",
                                    input, v->name(), where(n), engine::dimsToString(t->dims),
@@ -163,8 +170,8 @@ private:
             block(ids, fmt::format("input {} of {} holds strings", input, where(n)));
             return false;
         }
-        m_edits.push_back({ChannelEditKind::kSliceParam, n.id(), n.displayName(), input, axis,
-                           ids, {}});
+        m_edits.push_back(
+            {ChannelEditKind::kSliceParam, n.id(), n.displayName(), input, axis, ids, {}});
         return true;
     }
 
@@ -185,8 +192,8 @@ private:
     void visitPad(const ir::Node& n);
     void visitReduce(const ir::Node& n);
     void unknown(const ir::Node& n, const std::string& why) {
-        blockInputs(n, why.empty() ? fmt::format("{} does not keep channels apart", where(n))
-                                   : why);
+        blockInputs(n,
+                    why.empty() ? fmt::format("{} does not keep channels apart", where(n)) : why);
     }
     void collectSubgraphReads(const ir::Graph& g);
 
@@ -228,8 +235,8 @@ void Analyzer::visitConv(const ir::Node& n) {
         for (int64_t o = 0; o < cout; ++o) out[o] = (*xIds)[o / cgOut];
         sliceParam(n, 1, 0, out);
         sliceParam(n, 2, 0, out);
-        m_edits.push_back({ChannelEditKind::kDepthwiseGroup, n.id(), n.displayName(), 0, 1,
-                           *xIds, {}});
+        m_edits.push_back(
+            {ChannelEditKind::kDepthwiseGroup, n.id(), n.displayName(), 0, 1, *xIds, {}});
         setIds(n.output(0), std::move(out));
         return;
     }
@@ -256,8 +263,9 @@ void Analyzer::visitGemm(const ir::Node& n, bool matmul) {
     const bool transB = !matmul && n.attrInt("transB", 0) != 0;
     if (!b || b->dims.size() != 2 || !ad || ad->size() != 2 || transA) {
         unknown(n, fmt::format("{}: {}", where(n),
-                               !b ? "weights are not a constant"
-                                  : transA ? "transA = 1" : "not a 2-D product"));
+                               !b       ? "weights are not a constant"
+                               : transA ? "transA = 1"
+                                        : "not a 2-D product"));
         return;
     }
     const int kAxis = transB ? 1 : 0, nAxis = transB ? 0 : 1;
@@ -297,7 +305,8 @@ void Analyzer::visitElementwise(const ir::Node& n) {
         const int64_t axis = 1 - (rank - static_cast<int64_t>(d->size()));
         if (axis < 0 || (*d)[axis] == 1) continue;  // broadcast over the channels
         if (const Ids* ids = idsOf(v); ids && static_cast<int64_t>(ids->size()) == channels) {
-            if (!out) out = ids;
+            if (!out)
+                out = ids;
             else
                 for (int64_t c = 0; c < channels; ++c) unite((*out)[c], (*ids)[c]);
         } else if (isConst(v) && !concat) {
@@ -378,8 +387,8 @@ void Analyzer::visitSplit(const ir::Node& n) {
         return;
     }
     for (std::size_t k = 0; k < edit.ranges.size(); ++k)
-        setIds(n.output(static_cast<int>(k)), Ids(in->begin() + edit.ranges[k].first,
-                                                  in->begin() + edit.ranges[k].second));
+        setIds(n.output(static_cast<int>(k)),
+               Ids(in->begin() + edit.ranges[k].first, in->begin() + edit.ranges[k].second));
     m_edits.push_back(std::move(edit));
 }
 
@@ -451,8 +460,8 @@ void Analyzer::visitReshape(const ir::Node& n) {
                (n.opType != "Flatten" || n.attrInt("axis", 1) == 1)) {
         for (int64_t id : *in) out.insert(out.end(), spatial, id);  // [N, C·S]: channel blocks
     } else {
-        unknown(n, fmt::format("{}: {} → {} mixes channels", where(n),
-                               engine::dimsToString(*xd), engine::dimsToString(*od)));
+        unknown(n, fmt::format("{}: {} → {} mixes channels", where(n), engine::dimsToString(*xd),
+                               engine::dimsToString(*od)));
         return;
     }
     if (n.opType == "Reshape") {
@@ -533,7 +542,8 @@ void Analyzer::visit(const ir::Node& n) {
     const Ids* in = idsOf(n.input(0));
     if (op == "BatchNormalization" || op == "InstanceNormalization") {
         if (!in) return;
-        if (n.attrInt("spatial", 1) != 1) return unknown(n, fmt::format("{}: spatial = 0", where(n)));
+        if (n.attrInt("spatial", 1) != 1)
+            return unknown(n, fmt::format("{}: spatial = 0", where(n)));
         for (int i = 1; i < (op == "BatchNormalization" ? 5 : 3); ++i)
             if (!sliceParam(n, i, 0, *in)) return;
         setIds(n.output(0), *in);
@@ -551,8 +561,10 @@ void Analyzer::visit(const ir::Node& n) {
         const engine::Dims* xd = dimsOf(n.input(0));
         int64_t axis = n.attrInt("axis", m_model.opsetVersion() >= 13 ? -1 : 1);
         if (xd && axis < 0) axis += static_cast<int64_t>(xd->size());
-        if (in && xd && axis >= 2) setIds(n.output(0), *in);
-        else if (in) unknown(n, fmt::format("{} normalises over the channels", where(n)));
+        if (in && xd && axis >= 2)
+            setIds(n.output(0), *in);
+        else if (in)
+            unknown(n, fmt::format("{} normalises over the channels", where(n)));
         return;
     }
     if (kPassThrough.count(op)) {

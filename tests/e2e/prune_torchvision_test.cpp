@@ -29,11 +29,11 @@ TEST_P(TorchvisionPrune, ThirtyPercentRunsInBothEngines) {
     for (const analysis::BlockedChannels& b : deps->blocked)
         blocked += static_cast<int64_t>(b.channels.size());
     const wh::testing::PruneOutcome o = wh::testing::pruneAndRun(*model, 0.3, 1, GetParam(), true);
-    std::printf("prune %s: %zu groups, %lld of %lld prunable channels removed (%lld refused), "
-                "params %lld -> %lld\n",
-                GetParam().c_str(), deps->groups.size(), (long long)o.removed,
-                (long long)o.prunable, (long long)blocked, (long long)o.paramsBefore,
-                (long long)o.paramsAfter);
+    std::printf(
+        "prune %s: %zu groups, %lld of %lld prunable channels removed (%lld refused), "
+        "params %lld -> %lld\n",
+        GetParam().c_str(), deps->groups.size(), (long long)o.removed, (long long)o.prunable,
+        (long long)blocked, (long long)o.paramsBefore, (long long)o.paramsAfter);
     EXPECT_GT(o.prunable, 0);
     EXPECT_GE(o.removed, static_cast<int64_t>(0.25 * static_cast<double>(o.prunable)));
     EXPECT_LT(o.paramsAfter, o.paramsBefore);

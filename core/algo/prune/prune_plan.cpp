@@ -128,11 +128,12 @@ Status Pruner::removeIfUnread(ir::Value* v) {
 
 Status Pruner::writeParam(ir::Node& n, int input, ir::Tensor t) {
     ir::Value* v = n.input(input);
-    if (v->hasInitializer() && v->uses().size() == 1 && !v->isGraphInput() &&
-        !v->isGraphOutput() && !m_rw.subgraphReader(v->name()))
+    if (v->hasInitializer() && v->uses().size() == 1 && !v->isGraphInput() && !v->isGraphOutput() &&
+        !m_rw.subgraphReader(v->name()))
         return m_rw.replaceInitializer(*v, std::move(t));
-    WH_ASSIGN_OR_RETURN_STATUS(ir::Value * fresh,
-                        m_rw.addInitializer(m_g.uniqueName(v->name() + "_pruned"), std::move(t)));
+    WH_ASSIGN_OR_RETURN_STATUS(
+        ir::Value * fresh,
+        m_rw.addInitializer(m_g.uniqueName(v->name() + "_pruned"), std::move(t)));
     WH_RETURN_STATUS_IF_ERROR(m_rw.setInput(n, input, fresh));
     return removeIfUnread(v);
 }
@@ -185,75 +186,83 @@ Status Pruner::run(PruneReport& report) {
         const int64_t kept = keptCount(e.ids, m_removed);
         if (kept == static_cast<int64_t>(e.ids.size())) continue;
         switch (e.kind) {
-        case ChannelEditKind::kDepthwiseGroup:
-            WH_RETURN_STATUS_IF_ERROR(m_rw.setAttribute(*n, ir::Attribute::makeInt("group", kept)));
-            break;
-        case ChannelEditKind::kSplitSizes: {
-            std::vector<int64_t> sizes;
-            for (const auto& [b, end] : e.ranges) sizes.push_back(keptCount(e.ids, m_removed, b, end));
-            if (n->numInputs() > 1 && n->input(1)) {
-                WH_ASSIGN_OR_RETURN_STATUS(ir::Tensor t,
-                                    intTensorLike(*analysis::channelParamTensor(n->input(1)), sizes));
-                WH_RETURN_STATUS_IF_ERROR(writeParam(*n, 1, std::move(t)));
-            } else if (m_deps.opset < 13) {
-                WH_RETURN_STATUS_IF_ERROR(m_rw.setAttribute(*n, ir::Attribute::makeInts("split", sizes)));
-            } else {
-                // Opset 13+: the sizes become input 1 (replacing num_outputs, opset 18).
-                ir::Tensor t;
-                t.dtype = ir::DType::kInt64;
-                t.dims = {static_cast<int64_t>(sizes.size())};
-                t.data = std::make_shared<const ir::Buffer>(sizes.data(), sizes.size() * 8);
-                WH_ASSIGN_OR_RETURN_STATUS(
-                    ir::Value * s,
-                    m_rw.addInitializer(m_g.uniqueName(n->displayName() + "_split"), std::move(t)));
-                rewrite::NewNode spec(n->opType, {n->input(0)->name(), s->name()}, {});
-                spec.domain = n->domain;
-                spec.name = n->name;
-                spec.docString = n->docString;
-                for (const ir::Value* o : n->outputs()) spec.outputs.push_back(o ? o->name() : "");
-                for (const ir::Attribute& a : n->attributes())
-                    if (a.name != "num_outputs") spec.attributes.push_back(a.clone());
-                if (auto r = m_rw.replace(*n, std::move(spec)); !r) return r.error();
-            }
-            break;
-        }
-        case ChannelEditKind::kSliceBounds: {
-            const auto [b, end] = e.ranges.front();
-            const int64_t start = keptCount(e.ids, m_removed, 0, b);
-            const int64_t stop = start + keptCount(e.ids, m_removed, b, end);
-            if (n->attribute("starts")) {  // opset < 10
-                std::vector<int64_t> s = n->attrInts("starts"), t = n->attrInts("ends");
-                s[e.axis] = start;
-                t[e.axis] = stop;
-                WH_RETURN_STATUS_IF_ERROR(m_rw.setAttribute(*n, ir::Attribute::makeInts("starts", s)));
-                WH_RETURN_STATUS_IF_ERROR(m_rw.setAttribute(*n, ir::Attribute::makeInts("ends", t)));
+            case ChannelEditKind::kDepthwiseGroup:
+                WH_RETURN_STATUS_IF_ERROR(
+                    m_rw.setAttribute(*n, ir::Attribute::makeInt("group", kept)));
+                break;
+            case ChannelEditKind::kSplitSizes: {
+                std::vector<int64_t> sizes;
+                for (const auto& [b, end] : e.ranges)
+                    sizes.push_back(keptCount(e.ids, m_removed, b, end));
+                if (n->numInputs() > 1 && n->input(1)) {
+                    WH_ASSIGN_OR_RETURN_STATUS(
+                        ir::Tensor t,
+                        intTensorLike(*analysis::channelParamTensor(n->input(1)), sizes));
+                    WH_RETURN_STATUS_IF_ERROR(writeParam(*n, 1, std::move(t)));
+                } else if (m_deps.opset < 13) {
+                    WH_RETURN_STATUS_IF_ERROR(
+                        m_rw.setAttribute(*n, ir::Attribute::makeInts("split", sizes)));
+                } else {
+                    // Opset 13+: the sizes become input 1 (replacing num_outputs, opset 18).
+                    ir::Tensor t;
+                    t.dtype = ir::DType::kInt64;
+                    t.dims = {static_cast<int64_t>(sizes.size())};
+                    t.data = std::make_shared<const ir::Buffer>(sizes.data(), sizes.size() * 8);
+                    WH_ASSIGN_OR_RETURN_STATUS(
+                        ir::Value * s,
+                        m_rw.addInitializer(m_g.uniqueName(n->displayName() + "_split"),
+                                            std::move(t)));
+                    rewrite::NewNode spec(n->opType, {n->input(0)->name(), s->name()}, {});
+                    spec.domain = n->domain;
+                    spec.name = n->name;
+                    spec.docString = n->docString;
+                    for (const ir::Value* o : n->outputs())
+                        spec.outputs.push_back(o ? o->name() : "");
+                    for (const ir::Attribute& a : n->attributes())
+                        if (a.name != "num_outputs") spec.attributes.push_back(a.clone());
+                    if (auto r = m_rw.replace(*n, std::move(spec)); !r) return r.error();
+                }
                 break;
             }
-            for (int input : {1, 2}) {
-                const ir::Tensor* old = analysis::channelParamTensor(n->input(input));
+            case ChannelEditKind::kSliceBounds: {
+                const auto [b, end] = e.ranges.front();
+                const int64_t start = keptCount(e.ids, m_removed, 0, b);
+                const int64_t stop = start + keptCount(e.ids, m_removed, b, end);
+                if (n->attribute("starts")) {  // opset < 10
+                    std::vector<int64_t> s = n->attrInts("starts"), t = n->attrInts("ends");
+                    s[e.axis] = start;
+                    t[e.axis] = stop;
+                    WH_RETURN_STATUS_IF_ERROR(
+                        m_rw.setAttribute(*n, ir::Attribute::makeInts("starts", s)));
+                    WH_RETURN_STATUS_IF_ERROR(
+                        m_rw.setAttribute(*n, ir::Attribute::makeInts("ends", t)));
+                    break;
+                }
+                for (int input : {1, 2}) {
+                    const ir::Tensor* old = analysis::channelParamTensor(n->input(input));
+                    if (!old)
+                        return makeStatus(StatusCode::kBadInput,
+                                          "prune: Slice '{}' bounds are gone", n->displayName());
+                    std::vector<int64_t> v = intsOf(*old);
+                    v[e.axis] = input == 1 ? start : stop;
+                    WH_ASSIGN_OR_RETURN_STATUS(ir::Tensor t, intTensorLike(*old, v));
+                    WH_RETURN_STATUS_IF_ERROR(writeParam(*n, input, std::move(t)));
+                }
+                break;
+            }
+            case ChannelEditKind::kReshapeShape: {
+                const ir::Tensor* old = analysis::channelParamTensor(n->input(1));
                 if (!old)
-                    return makeStatus(StatusCode::kBadInput, "prune: Slice '{}' bounds are gone",
+                    return makeStatus(StatusCode::kBadInput, "prune: Reshape '{}' shape is gone",
                                       n->displayName());
                 std::vector<int64_t> v = intsOf(*old);
-                v[e.axis] = input == 1 ? start : stop;
+                v[1] = kept;
                 WH_ASSIGN_OR_RETURN_STATUS(ir::Tensor t, intTensorLike(*old, v));
-                WH_RETURN_STATUS_IF_ERROR(writeParam(*n, input, std::move(t)));
+                WH_RETURN_STATUS_IF_ERROR(writeParam(*n, 1, std::move(t)));
+                break;
             }
-            break;
-        }
-        case ChannelEditKind::kReshapeShape: {
-            const ir::Tensor* old = analysis::channelParamTensor(n->input(1));
-            if (!old)
-                return makeStatus(StatusCode::kBadInput, "prune: Reshape '{}' shape is gone",
-                                  n->displayName());
-            std::vector<int64_t> v = intsOf(*old);
-            v[1] = kept;
-            WH_ASSIGN_OR_RETURN_STATUS(ir::Tensor t, intTensorLike(*old, v));
-            WH_RETURN_STATUS_IF_ERROR(writeParam(*n, 1, std::move(t)));
-            break;
-        }
-        case ChannelEditKind::kSliceParam:
-            break;
+            case ChannelEditKind::kSliceParam:
+                break;
         }
     }
 
@@ -305,8 +314,7 @@ Expected<PruneReport> applyPrune(rewrite::Rewriter& rewriter, const ChannelDepen
     PruneReport report;
     for (const auto& r : selection.remove) report.channelsRemoved += static_cast<int64_t>(r.size());
     if (report.channelsRemoved == 0) return report;
-    rewrite::ScopedGroup group(rewriter,
-                               fmt::format("Prune {} channels", report.channelsRemoved));
+    rewrite::ScopedGroup group(rewriter, fmt::format("Prune {} channels", report.channelsRemoved));
     Pruner pruner(rewriter, deps, removedIds(deps, selection));
     if (Status s = pruner.run(report); !s.isOk()) {
         group.cancel();

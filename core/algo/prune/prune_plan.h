@@ -32,9 +32,9 @@ struct PruneSelection {
 };
 
 struct PruneReport {
-    int64_t channelsRemoved = 0;   ///< entries of the selection
-    int64_t paramsSliced = 0;      ///< parameter tensors rewritten
-    int64_t elementsRemoved = 0;   ///< parameter elements removed
+    int64_t channelsRemoved = 0;  ///< entries of the selection
+    int64_t paramsSliced = 0;     ///< parameter tensors rewritten
+    int64_t elementsRemoved = 0;  ///< parameter elements removed
 };
 
 /// Why `selection` would empty a tensor, or ok.

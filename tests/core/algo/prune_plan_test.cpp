@@ -49,9 +49,9 @@ void zeroSelected(ir::Graph& g, const ChannelDependencies& d, const PruneSelecti
     for (const ChannelEdit& e : d.edits) {
         if (e.kind != ChannelEditKind::kSliceParam) continue;
         ir::Node* n = g.findNode(e.node);
-        const bool consumerSide = (n->opType == "Conv" && e.input == 1 && e.axis == 1) ||
-                                  (n->opType == "Gemm" && e.input == 1 &&
-                                   e.axis == (n->attrInt("transB", 0) ? 1 : 0));
+        const bool consumerSide =
+            (n->opType == "Conv" && e.input == 1 && e.axis == 1) ||
+            (n->opType == "Gemm" && e.input == 1 && e.axis == (n->attrInt("transB", 0) ? 1 : 0));
         const bool bnScaleOrVar =
             n->opType == "BatchNormalization" && (e.input == 1 || e.input == 4);
         if (consumerSide || bnScaleOrVar) continue;
@@ -86,7 +86,7 @@ double maxRelativeDiff(const std::vector<engine::HostTensor>& a,
 struct Case {
     std::string name;
     std::function<ir::Model()> build;
-    std::string producer;  ///< the group to prune: the one holding this node
+    std::string producer;           ///< the group to prune: the one holding this node
     std::vector<int64_t> channels;  ///< its channels (of `producer`) to remove
     std::string checkNode;  ///< after pruning: this node's input `checkInput` has `checkDims`
     int checkInput;
@@ -98,9 +98,19 @@ std::vector<Case> cases() {
         {"residual", testing::residualGraph, "a_Conv", {2, 5}, "b_Conv", 1, {6, 6, 3, 3}},
         {"concat", testing::concatGraph, "a_Conv", {1}, "e_Conv", 1, {5, 9, 3, 3}},
         {"concat_b", testing::concatGraph, "b_Conv", {0, 5}, "d_Conv", 1, {8, 8, 3, 3}},
-        {"depthwise", [] { return testing::depthwiseGraph(1); }, "a_Conv", {0, 7}, "dw_Conv", 1,
+        {"depthwise",
+         [] { return testing::depthwiseGraph(1); },
+         "a_Conv",
+         {0, 7},
+         "dw_Conv",
+         1,
          {6, 1, 3, 3}},
-        {"depthwise_x2", [] { return testing::depthwiseGraph(2); }, "a_Conv", {3}, "c_Conv", 1,
+        {"depthwise_x2",
+         [] { return testing::depthwiseGraph(2); },
+         "a_Conv",
+         {3},
+         "c_Conv",
+         1,
          {4, 14, 1, 1}},
         {"grouped_in", testing::groupedGraph, "a_Conv", {1}, "g_Conv", 1, {6, 3, 3, 3}},
         {"grouped_out", testing::groupedGraph, "g_Conv", {2}, "c_Conv", 1, {4, 4, 3, 3}},
@@ -327,8 +337,7 @@ TEST_P(BuiltinPrune, ThirtyPercentStillRuns) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Architectures, BuiltinPrune,
-                         ::testing::Values("resnet20", "mobilenetv2-tiny"),
-                         [](const auto& info) {
+                         ::testing::Values("resnet20", "mobilenetv2-tiny"), [](const auto& info) {
                              std::string n = info.param;
                              for (char& ch : n)
                                  if (ch == '-') ch = '_';

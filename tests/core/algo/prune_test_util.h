@@ -38,7 +38,8 @@ inline std::vector<engine::HostTensor> runEngine(const ir::Model& model,
     engine::PlanOptions po;
     std::size_t k = 0;
     for (const ir::Value* v : model.graph->inputs())
-        if (!v->hasInitializer() && k < inputs.size()) po.inputShapes[v->name()] = inputs[k++].dims();
+        if (!v->hasInitializer() && k < inputs.size())
+            po.inputShapes[v->name()] = inputs[k++].dims();
     auto plan = engine::Plan::compile(model, po);
     EXPECT_TRUE(plan) << plan.error().message();
     if (!plan) return {};
@@ -49,8 +50,8 @@ inline std::vector<engine::HostTensor> runEngine(const ir::Model& model,
 
 /// Saves `model` and runs it in ONNX Runtime on `inputs`; the outputs in graph output order.
 inline std::vector<engine::HostTensor> runOrt(const ir::Model& model,
-                                        const std::vector<engine::HostTensor>& inputs,
-                                        const std::string& tag) {
+                                              const std::vector<engine::HostTensor>& inputs,
+                                              const std::string& tag) {
     namespace fs = std::filesystem;
     const fs::path dir = fs::temp_directory_path() / ("whittle-prune-" + tag);
     fs::remove_all(dir);
@@ -96,7 +97,8 @@ inline bool onnxCheckerAccepts(const ir::Model& model, const std::string& tag) {
     EXPECT_TRUE(onnx::saveModel(model, path).isOk());
     const std::string cmd =
         "/usr/bin/python3 -c \"import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), "
-        "full_check=True)\" " + path.string();
+        "full_check=True)\" " +
+        path.string();
     const bool ok = std::system(cmd.c_str()) == 0;
     fs::remove_all(dir);
     return ok;
@@ -125,8 +127,7 @@ inline PruneOutcome pruneAndRun(ir::Model& model, double ratio, int64_t batch,
     EXPECT_TRUE(deps) << deps.error().message();
     if (!deps) return o;
     o.prunable = deps->numPrunableChannels();
-    const algo::prune::PruneSelection sel =
-        algo::prune::selectByL1Norm(*model.graph, *deps, ratio);
+    const algo::prune::PruneSelection sel = algo::prune::selectByL1Norm(*model.graph, *deps, ratio);
     rewrite::Rewriter rw(*model.graph);
     auto report = algo::prune::applyPrune(rw, *deps, sel);
     EXPECT_TRUE(report) << report.error().message();

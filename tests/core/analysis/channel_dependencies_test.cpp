@@ -67,8 +67,8 @@ TEST(ChannelDependencies, ResidualAddTiesBothProducers) {
     EXPECT_EQ(paramsOf(g, d, ab),
               (std::set<std::string>{"a_Conv:1:0", "a_Conv:2:0", "an_BatchNormalization:1:0",
                                      "an_BatchNormalization:2:0", "an_BatchNormalization:3:0",
-                                     "an_BatchNormalization:4:0", "b_Conv:1:0", "b_Conv:1:1", "b_Conv:2:0",
-                                     "c_Conv:1:1"}));
+                                     "an_BatchNormalization:4:0", "b_Conv:1:0", "b_Conv:1:1",
+                                     "b_Conv:2:0", "c_Conv:1:1"}));
     const int c = groupOf(g, d, "c_Conv");
     ASSERT_GE(c, 0);
     EXPECT_EQ(d.groups[c].channels.size(), 6u);
@@ -116,8 +116,8 @@ TEST(ChannelDependencies, DepthwiseConvPassesItsInputChannelsThrough) {
         EXPECT_EQ(paramsOf(g, d, grp),
                   (std::set<std::string>{"a_Conv:1:0", "a_Conv:2:0", "dw_Conv:1:0", "dw_Conv:2:0",
                                          "dwn_BatchNormalization:1:0", "dwn_BatchNormalization:2:0",
-                                         "dwn_BatchNormalization:3:0",
-                                         "dwn_BatchNormalization:4:0", "c_Conv:1:1"}));
+                                         "dwn_BatchNormalization:3:0", "dwn_BatchNormalization:4:0",
+                                         "c_Conv:1:1"}));
         // Depthwise weights rows: channel k of a owns rows k·mult .. k·mult + mult - 1.
         const ChannelEdit* dwRows = nullptr;
         for (const ChannelEdit& e : d.edits)

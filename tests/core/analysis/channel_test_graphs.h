@@ -23,13 +23,12 @@ inline ir::Node* addConv(ModelBuilder& b, const std::string& in, const std::stri
         ins.push_back(out + "_b");
     }
     const int64_t p = k / 2;
-    return b.node("Conv", ins, {out},
-                  [&] {
-                      std::vector<ir::Attribute> a;
-                      a.push_back(ir::Attribute::makeInts("pads", {p, p, p, p}));
-                      a.push_back(ir::Attribute::makeInt("group", group));
-                      return a;
-                  }());
+    return b.node("Conv", ins, {out}, [&] {
+        std::vector<ir::Attribute> a;
+        a.push_back(ir::Attribute::makeInts("pads", {p, p, p, p}));
+        a.push_back(ir::Attribute::makeInt("group", group));
+        return a;
+    }());
 }
 
 /// GlobalAveragePool → Flatten → Gemm (transB, bias) to `classes`, the graph output "y".
