@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -26,8 +27,18 @@ TEST_P(TorchvisionPrune, ThirtyPercentRunsInBothEngines) {
     auto deps = analysis::analyzeChannelDependencies(*model);
     ASSERT_TRUE(deps) << deps.error().message();
     int64_t blocked = 0;
-    for (const analysis::BlockedChannels& b : deps->blocked)
+    std::map<std::string, int64_t> why;  // refused channels by reason, its node names elided
+    for (const analysis::BlockedChannels& b : deps->blocked) {
         blocked += static_cast<int64_t>(b.channels.size());
+        const std::size_t quote = b.reason.find(" '");
+        const std::size_t colon = b.reason.find(':');
+        why[b.reason.substr(0, quote) +
+            (colon != std::string::npos ? b.reason.substr(colon) : "")] +=
+            static_cast<int64_t>(b.channels.size());
+    }
+    for (const auto& [reason, n] : why)
+        std::printf("  %s refused: %lld channels: %s\n", GetParam().c_str(), (long long)n,
+                    reason.c_str());
     const wh::testing::PruneOutcome o = wh::testing::pruneAndRun(*model, 0.3, 1, GetParam(), true);
     std::printf(
         "prune %s: %zu groups, %lld of %lld prunable channels removed (%lld refused), "
