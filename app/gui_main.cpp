@@ -1,13 +1,14 @@
 // whittle: the desktop studio.
 //
 //   whittle [MODEL]
-//   whittle --screenshot OUT.png [--size 1600x1000] [--select NODE] [--select-op TYPE]
-//           [--find TEXT] [--dock NAME] MODEL
+//   whittle --screenshot OUT.png [--size 1600x1000] [--expand NODE|OP]... [--zoom fit|width|N]
+//           [--select NODE] [--select-op TYPE] [--find TEXT] [--dock NAME] MODEL
 //   whittle --help | --version
 //
 // The screenshot mode opens MODEL, waits until loading and layout are done and the event loop has
 // settled, saves a grab of the main window and exits 0; on failure (MODEL does not open, no node
-// is named NODE, none is of op type TYPE, nothing matches TEXT, no dock NAME) it prints one line
+// is named NODE, none is of op type TYPE, nothing matches TEXT, no dock NAME, nothing to expand)
+// it prints one line
 // to stderr and exits 1. It reads and writes no
 // settings, so its pictures do not depend on the user's window layout. --help and --version need
 // no display: they are answered before the QApplication (which needs one) exists.
@@ -106,6 +107,17 @@ int main(int argc, char** argv) {
                                                  "profiler, ...); exit 1 if there is none."),
                                   QStringLiteral("name"));
     parser.addOption(dockOption);
+    QCommandLineOption expandOption(
+        QStringLiteral("expand"),
+        QStringLiteral("With --screenshot: expand the subgraphs of every node named <node> or of "
+                       "op type <node> (If, Loop), at any depth; repeatable. Exit 1 if none."),
+        QStringLiteral("node"));
+    parser.addOption(expandOption);
+    QCommandLineOption zoomOption(
+        QStringLiteral("zoom"),
+        QStringLiteral("With --screenshot: 'fit' (Ctrl+0), 'width' (Ctrl+9) or a percentage."),
+        QStringLiteral("zoom"));
+    parser.addOption(zoomOption);
     parser.addPositionalArgument(QStringLiteral("model"), QStringLiteral("An ONNX model to open."),
                                  QStringLiteral("[MODEL]"));
 
@@ -134,7 +146,8 @@ int main(int argc, char** argv) {
 
     if (!parser.isSet(screenshotOption)) {
         for (const QCommandLineOption* option :
-             {&selectOption, &selectOpOption, &findOption, &dockOption, &sizeOption})
+             {&selectOption, &selectOpOption, &findOption, &dockOption, &sizeOption,
+              &expandOption, &zoomOption})
             if (parser.isSet(*option))
                 return fail(QStringLiteral("--%1 only goes with --screenshot")
                                 .arg(option->names().first()));
@@ -211,13 +224,64 @@ int main(int argc, char** argv) {
                          raiseDock();
                          grabThen(1, message);
                      });
+    // Every node of the view's graph, subgraphs included, outer ones first.
+    auto allNodes = [&] {
+        std::vector<const wh::ir::Node*> nodes;
+        if (!window.graphView()->graph()) return nodes;
+        std::vector<const wh::ir::Graph*> graphs{window.graphView()->graph()};
+        for (std::size_t i = 0; i < graphs.size(); ++i)
+            for (const wh::ir::Node* node : graphs[i]->nodes()) {
+                nodes.push_back(node);
+                for (const wh::ir::Graph* sub : node->subgraphs()) graphs.push_back(sub);
+            }
+        return nodes;
+    };
+    bool expanded = false;
     QObject::connect(&window, &wh::widgets::MainWindow::viewReady, &app, [&] {
-        if (parser.isSet(selectOption) && window.model() && window.model()->graph) {
+        wh::widgets::GraphView* view = window.graphView();
+        if (parser.isSet(expandOption) && !expanded) {
+            expanded = true;  // once: a relayout of a big graph comes back as viewReady too
+            const QStringList wanted = parser.values(expandOption);
+            int count = 0;
+            for (const wh::ir::Node* node : allNodes())
+                if (!node->subgraphs().empty() && !view->isExpanded(node) &&
+                    (wanted.contains(QString::fromStdString(node->name)) ||
+                     wanted.contains(QString::fromStdString(node->opType)))) {
+                    view->toggleSubgraphs(node);
+                    ++count;
+                }
+            if (count == 0) {
+                finish(1, QStringLiteral("--expand: %1 has no If/Loop node named or of type '%2'")
+                              .arg(modelPath, wanted.join(QStringLiteral("', '"))));
+                return;
+            }
+            // A big graph's relayout runs on a pool thread: wait for it.
+            QElapsedTimer waited;
+            waited.start();
+            while (waited.elapsed() < 2000) QApplication::processEvents(QEventLoop::AllEvents, 50);
+        }
+        if (parser.isSet(zoomOption)) {
+            const QString zoom = parser.value(zoomOption);
+            bool ok = false;
+            const double percent = QString(zoom).remove(QLatin1Char('%')).toDouble(&ok);
+            if (zoom == QLatin1String("fit"))
+                view->fitToView();
+            else if (zoom == QLatin1String("width"))
+                view->fitWidth();
+            else if (ok && percent > 0)
+                view->setZoom(percent / 100);
+            else {
+                finish(1, QStringLiteral("--zoom takes fit, width or a percentage, not '%1'")
+                              .arg(zoom));
+                return;
+            }
+        }
+        if (parser.isSet(selectOption) && view->graph()) {
             const std::string wanted = parser.value(selectOption).toStdString();
             bool found = false;
-            for (const wh::ir::Node* node : window.model()->graph->nodes())
-                if (node->name == wanted) {
-                    window.graphView()->selectNode(node->id(), true);
+            for (const wh::ir::Node* node : allNodes())
+                if (node->name == wanted && view->drawnNode(node->id()) && !found) {
+                    view->selectNode(node->id(), true);
                     found = true;
                 }
             if (!found) {

@@ -188,6 +188,18 @@ const ir::Node* Document::node(ir::NodeId id) const {
     return m_model->graph->findNode(id);
 }
 
+const ir::Node* Document::nodeInModel(ir::NodeId id) const {
+    std::vector<const ir::Graph*> pending{m_model->graph.get()};
+    while (!pending.empty()) {
+        const ir::Graph* g = pending.back();
+        pending.pop_back();
+        if (const ir::Node* n = g->findNode(id)) return n;
+        for (const ir::Node* n : g->nodes())
+            for (const ir::Graph* sub : n->subgraphs()) pending.push_back(sub);
+    }
+    return nullptr;
+}
+
 void Document::markSaved(const QString& path, int undoIndex) {
     m_path = path;
     m_confirmedPath = path;

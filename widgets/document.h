@@ -81,6 +81,9 @@ public:
     const ir::Graph& graph() const { return *m_model->graph; }
     /// The node `id` of the main graph, or null (erased, or never existed).
     const ir::Node* node(ir::NodeId id) const;
+    /// The node `id` of the main graph or of any subgraph (If branches, Loop bodies: node ids
+    /// are unique across a model), or null. Edits take main-graph nodes only (node()).
+    const ir::Node* nodeInModel(ir::NodeId id) const;
 
     /// Where Save writes (the last confirmed Save As target), else the file it came from.
     const QString& filePath() const { return m_path; }

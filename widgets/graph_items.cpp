@@ -74,7 +74,7 @@ NodeItem::NodeItem(const ir::Node& node, const layout::NodeBox& box, const OpCat
       m_nested(nested),
       m_style(style) {
     setPos(box.x, box.y);
-    setFlag(ItemIsSelectable, !nested);
+    setFlag(ItemIsSelectable, true);
     setAcceptHoverEvents(false);
     for (const ir::Graph* body : node.subgraphs()) {
         ++m_numSubgraphs;
@@ -89,7 +89,7 @@ NodeItem::NodeItem(const ir::Node& node, const layout::NodeBox& box, const OpCat
         tip += QStringLiteral("<br><i>%1</i>").arg(toQString(node.domain).toHtmlEscaped());
     if (m_numSubgraphs)
         tip += QStringLiteral(
-                   "<br>%1 subgraph(s), %2 node(s) — double-click to expand or "
+                   "<br>%1 subgraph(s), %2 node(s) — click + (or double-click) to expand or "
                    "collapse")
                    .arg(m_numSubgraphs)
                    .arg(m_subgraphNodes);
@@ -108,6 +108,15 @@ void NodeItem::setSearchHit(bool on) {
     update();
 }
 
+QRectF NodeItem::badgeRect() const {
+    if (!m_numSubgraphs) return {};
+    if (isExpanded()) {
+        const double headerHeight = m_style->expandedHeader - 6;
+        return QRectF(m_rect.right() - 17, m_rect.top() + headerHeight / 2 - 5.5, 11, 11);
+    }
+    return QRectF(m_rect.right() - 15, m_rect.top() + 4, 11, 11);
+}
+
 QRectF NodeItem::boundingRect() const {
     // Room for the search halo, whether it is shown or not (no geometry change when it toggles).
     const double m = kHaloWidth + 1;
@@ -116,7 +125,9 @@ QRectF NodeItem::boundingRect() const {
 
 void NodeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget*) {
     const double lod = lodOf(option, painter);
-    if (lod < m_style->detailLod && !m_nested) return;  // the overview item draws it
+    // The overview item draws a collapsed top-level node; an expanded one only as a pale box,
+    // so the frame, its panels and the nested nodes draw themselves at every zoom.
+    if (lod < m_style->detailLod && !m_nested && !isExpanded()) return;
     if (isExpanded()) {
         paintExpanded(painter, lod);
         return;
@@ -139,7 +150,7 @@ void NodeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
     QRectF inner = m_rect.adjusted(5, 2, -5, -2);
     if (m_numSubgraphs) {
         // "+" badge: this node holds subgraphs; double-click expands them.
-        QRectF badge(m_rect.right() - 15, m_rect.top() + 4, 11, 11);
+        QRectF badge = badgeRect();
         painter->setPen(QPen(m_text, 1.0));
         painter->setBrush(Qt::NoBrush);
         painter->drawRect(badge);
@@ -187,8 +198,8 @@ void NodeItem::paintExpanded(QPainter* painter, double lod) {
         painter->drawText(
             header.adjusted(8, 0, -24, 0), Qt::AlignVCenter | Qt::AlignLeft,
             QFontMetricsF(m_style->opFont).elidedText(title, Qt::ElideRight, header.width() - 32));
-        // "−" badge: double-click collapses.
-        QRectF badge(header.right() - 17, header.center().y() - 5.5, 11, 11);
+        // "−" badge: a click (or a double-click on the header) collapses.
+        QRectF badge = badgeRect();
         painter->setPen(QPen(m_text, 1.0));
         painter->setBrush(Qt::NoBrush);
         painter->drawRect(badge);

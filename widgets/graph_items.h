@@ -43,8 +43,9 @@ class NodeItem : public QGraphicsItem {
 public:
     enum { Type = UserType + 1 };
 
-    /// `nested`: the node belongs to a subgraph drawn inside an expanded node; it is not part of
-    /// the document's selection.
+    /// `nested`: the node belongs to a subgraph drawn inside an expanded node. It is selected and
+    /// searched like any node (node ids are unique across a model's subgraphs) and draws itself
+    /// at every zoom (the overview only knows top-level boxes).
     NodeItem(const ir::Node& node, const layout::NodeBox& box, const OpCategory& category,
              const GraphStyle* style, bool nested = false);
 
@@ -55,6 +56,9 @@ public:
     const QString& name() const { return m_name; }
     const QString& categoryName() const { return m_category; }
     bool hasSubgraphs() const { return m_numSubgraphs > 0; }
+    /// The "+" (collapsed) or "−" (expanded) badge in item coordinates; a click on it toggles
+    /// the subgraphs. Empty for a node without subgraphs.
+    QRectF badgeRect() const;
 
     /// One panel per subgraph body, in item coordinates, with its caption; empty = collapsed.
     struct Panel {

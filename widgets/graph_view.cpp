@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <functional>
 
 #include <QAction>
 #include <QContextMenuEvent>
@@ -144,6 +145,11 @@ GraphView::GraphView(QWidget* parent) : QGraphicsView(parent), m_scene(new QGrap
     m_fitAction->setShortcutContext(Qt::WindowShortcut);
     connect(m_fitAction, &QAction::triggered, this, &GraphView::fitToView);
     addAction(m_fitAction);
+    m_fitWidthAction = new QAction(tr("Fit &Width"), this);
+    m_fitWidthAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_9));
+    m_fitWidthAction->setShortcutContext(Qt::WindowShortcut);
+    connect(m_fitWidthAction, &QAction::triggered, this, &GraphView::fitWidth);
+    addAction(m_fitWidthAction);
 
     m_rubberBand = new QRubberBand(QRubberBand::Rectangle, viewport());
 
@@ -185,6 +191,7 @@ void GraphView::setSelectionModel(SelectionModel* model) {
 void GraphView::resetScene() {
     m_highlighted.clear();
     m_nodeItems.clear();
+    m_nestedItems.clear();
     m_terminalItems.clear();
     m_wireItems.clear();
     m_overviewItem = nullptr;
@@ -214,6 +221,7 @@ void GraphView::clear(const QString& message) {
     m_expanded.clear();
     m_expansions.clear();
     m_retiredExpansions.clear();
+    m_nested.clear();
     m_matches.clear();
     m_hitSet.clear();
     m_matchIndex = -1;
@@ -262,14 +270,21 @@ void GraphView::setGraph(std::shared_ptr<const ir::Graph> graph, SceneIndex inde
 
 SceneIndex GraphView::prepareScene(const ir::Graph& graph,
                                    std::shared_ptr<const layout::Layout> layoutPtr,
-                                   qreal devicePixelRatio) {
+                                   qreal devicePixelRatio,
+                                   const std::unordered_set<ir::NodeId>& expanded) {
     SceneIndex index;
     index.layout = std::move(layoutPtr);
     const layout::Layout& layout = *index.layout;
     if (layout.nodes.empty()) return index;
     const OpMetadata& meta = OpMetadata::instance();
-    index.overview.build(graph, layout, [&meta](const ir::Node& node) {
-        return meta.colorOf(toQString(node.opType));
+    index.overview.build(graph, layout, [&meta, &expanded](const ir::Node& node) {
+        const QColor color = meta.colorOf(toQString(node.opType));
+        if (!expanded.count(node.id())) return color;
+        // An expanded node is a frame around its bodies: a solid box of its size would cover
+        // them in the zoomed-out view and fill most of the minimap.
+        QColor pale = color;
+        pale.setHsvF(color.hsvHueF(), color.hsvSaturationF() * 0.25, 0.97);
+        return pale;
     });
 
     // Wire groups, one per producer, indexed by the bounds of their points.
@@ -344,6 +359,7 @@ void GraphView::buildScene(bool keepExpansions, SceneIndex index) {
 
     m_scene->setSceneRect(QRectF(0, 0, layout.width, layout.height)
                               .adjusted(-kSceneMargin, -kSceneMargin, kSceneMargin, kSceneMargin));
+    indexNested();
     m_lazy = layout.nodes.size() > kEagerNodes;
     if (!m_lazy) materialize(m_overview.bounds().adjusted(-1, -1, 1, 1));
     m_minimap->setPicture(std::move(index.minimap));
@@ -376,6 +392,14 @@ void GraphView::pruneOutside(const QRectF& area) {
     m_highlighted.clear();
     for (auto it = m_nodeItems.begin(); it != m_nodeItems.end();) {
         if (!it->second->sceneBoundingRect().intersects(area)) {
+            if (it->second->isExpanded()) {
+                // Its children go with it.
+                const ir::NodeId top = it->first;
+                std::erase_if(m_nestedItems, [this, top](const auto& entry) {
+                    auto n = m_nested.find(entry.first);
+                    return n == m_nested.end() || n->second.top == top;
+                });
+            }
             delete it->second;
             it = m_nodeItems.erase(it);
         } else {
@@ -447,7 +471,14 @@ std::vector<WireItem::Label> GraphView::labelsFor(
                 std::size_t k = static_cast<std::size_t>(e->toInput);
                 if (k < graph.outputs().size()) value = graph.outputs()[k];
             } else if (const ir::Node* to = graph.findNode(e->to)) {
-                value = to->input(e->toInput);
+                if (e->toInput < to->numInputs()) {
+                    value = to->input(e->toInput);
+                } else {
+                    // A value read inside the consumer's subgraphs.
+                    const auto implicit = layout::implicitInputs(*to);
+                    const auto k = static_cast<std::size_t>(e->toInput - to->numInputs());
+                    if (k < implicit.size()) value = implicit[k];
+                }
             }
         }
         if (!value || std::find(seen.begin(), seen.end(), value) != seen.end()) continue;
@@ -525,6 +556,49 @@ void GraphView::populateExpanded(NodeItem* item, const ir::Node& node) {
     for (const Body& body : ex.bodies) addGraphItems(item, *body.graph, body.layout, body.offset);
 }
 
+void GraphView::indexNested() {
+    m_nested.clear();
+    if (!m_graph || !m_layout) return;
+    std::function<void(const ir::Node&, QPointF, ir::NodeId, int)> walk =
+        [&](const ir::Node& node, QPointF origin, ir::NodeId top, int depth) {
+            for (const Body& body : expansionOf(node).bodies) {
+                for (const layout::NodeBox& box : body.layout.nodes) {
+                    const ir::Node* inner = body.graph->findNode(box.id);
+                    // A subgraph built before it was adopted numbers its nodes on its own:
+                    // never let such an id shadow a top-level node.
+                    if (!inner || m_layout->indexById.count(box.id)) continue;
+                    const QRectF rect(origin + body.offset + QPointF(box.x, box.y),
+                                      QSizeF(box.w, box.h));
+                    m_nested[box.id] = {inner, rect, top, depth};
+                    if (m_expanded.count(inner)) walk(*inner, rect.topLeft(), top, depth + 1);
+                }
+            }
+        };
+    for (const ir::Node* node : m_expanded) {
+        if (node->graph() != m_graph.get()) continue;
+        const layout::NodeBox* box = m_layout->find(node->id());
+        if (box) walk(*node, QPointF(box->x, box->y), node->id(), 1);
+    }
+}
+
+const ir::Node* GraphView::drawnNode(ir::NodeId id) const {
+    if (!m_graph || !m_layout) return nullptr;
+    if (m_layout->indexById.count(id)) return m_graph->findNode(id);
+    auto it = m_nested.find(id);
+    return it == m_nested.end() ? nullptr : it->second.node;
+}
+
+std::size_t GraphView::drawnNodeCount() const {
+    return m_layout ? m_layout->nodes.size() + m_nested.size() : 0;
+}
+
+QRectF GraphView::nodeSceneRect(ir::NodeId id) const {
+    if (!m_layout) return {};
+    if (const layout::NodeBox* box = m_layout->find(id)) return {box->x, box->y, box->w, box->h};
+    auto it = m_nested.find(id);
+    return it == m_nested.end() ? QRectF() : it->second.rect;
+}
+
 void GraphView::addGraphItems(QGraphicsItem* parent, const ir::Graph& graph,
                               const layout::Layout& layout, QPointF offset) {
     const OpMetadata& meta = OpMetadata::instance();
@@ -555,8 +629,15 @@ void GraphView::addGraphItems(QGraphicsItem* parent, const ir::Graph& graph,
         if (!node) continue;
         auto* item = new NodeItem(*node, box, meta.categoryOf(toQString(node->opType)), &m_style,
                                   /*nested=*/true);
-        item->setParentItem(parent);
+        {
+            const bool wasSyncing = std::exchange(m_syncing, true);
+            item->setParentItem(parent);
+            item->setSelected(m_selection->contains(box.id));
+            m_syncing = wasSyncing;
+        }
         item->moveBy(offset.x(), offset.y());
+        item->setSearchHit(isSearchHit(box.id));
+        if (m_nested.count(box.id)) m_nestedItems[box.id] = item;
         if (m_expanded.count(node)) populateExpanded(item, *node);
     }
 }
@@ -587,8 +668,12 @@ void GraphView::relayout(const ir::Node* anchor) {
     if (before) offset = mapToScene(viewport()->rect().center()) - QPointF(before->x, before->y);
     // The expanded top-level nodes' sizes: their bodies are laid out here (small graphs).
     std::unordered_map<const ir::Node*, layout::Size> sizes;
+    std::unordered_set<ir::NodeId> expandedIds;
     for (const ir::Node* n : m_expanded)
-        if (n->graph() == m_graph.get()) sizes.emplace(n, expansionOf(*n).size);
+        if (n->graph() == m_graph.get()) {
+            sizes.emplace(n, expansionOf(*n).size);
+            expandedIds.insert(n->id());
+        }
     layout::LayoutOptions options = layoutOptions();
     options.nodeSize = [sizes = std::move(sizes)](const ir::Node& n) -> layout::Size {
         auto it = sizes.find(&n);
@@ -598,15 +683,32 @@ void GraphView::relayout(const ir::Node* anchor) {
     auto install = [this, anchorId, offset](SceneIndex index) {
         m_layout = index.layout;
         buildScene(/*keepExpansions=*/true, std::move(index));
-        if (const layout::NodeBox* after = m_layout->find(anchorId))
+        if (const layout::NodeBox* after = m_layout->find(anchorId)) {
             centerOn(QPointF(after->x, after->y) + offset);
+            // Keep the node in sight: an expansion may grow it past the viewport's edge. Whole
+            // if it fits, else its top-left part, where its header and the bodies' inputs are.
+            const QRectF box(after->x, after->y, after->w, after->h);
+            const QRectF visible = visibleSceneRect();
+            if (!visible.contains(box)) {
+                const double margin = 24 / std::max(zoom(), 1e-6);
+                const double x = box.width() + 2 * margin <= visible.width()
+                                     ? box.center().x()
+                                     : box.left() - margin + visible.width() / 2;
+                const double y = box.height() + 2 * margin <= visible.height()
+                                     ? box.center().y()
+                                     : box.top() - margin + visible.height() / 2;
+                centerOn(x, y);
+            }
+        }
+        updateOverlays();
         emit layoutChanged();
     };
     std::shared_ptr<const ir::Graph> graph = m_graph;
     const qreal dpr = devicePixelRatioF();
-    auto work = [graph, options, dpr] {
+    auto work = [graph, options, dpr, expandedIds = std::move(expandedIds)] {
         auto layout = std::make_shared<const layout::Layout>(layout::layoutGraph(*graph, options));
-        return std::make_shared<SceneIndex>(prepareScene(*graph, std::move(layout), dpr));
+        return std::make_shared<SceneIndex>(
+            prepareScene(*graph, std::move(layout), dpr, expandedIds));
     };
     const quint64 generation = ++m_relayoutGeneration;
     if (graph->numNodes() <= kEagerNodes) {
@@ -630,18 +732,21 @@ NodeItem* GraphView::nodeItem(ir::NodeId id) {
     auto it = m_nodeItems.find(id);
     if (it != m_nodeItems.end()) return it->second;
     if (!m_layout) return nullptr;
+    if (auto nested = m_nested.find(id); nested != m_nested.end()) {
+        nodeItem(nested->second.top);  // builds the top-level item and its bodies' items
+        auto built = m_nestedItems.find(id);
+        return built == m_nestedItems.end() ? nullptr : built->second;
+    }
     auto index = m_layout->indexById.find(id);
     if (index == m_layout->indexById.end()) return nullptr;
     return ensureNodeItem(index->second);
 }
 
 void GraphView::selectNode(ir::NodeId id, bool center) {
-    if (!m_layout || !m_layout->find(id)) return;
+    const QRectF rect = nodeSceneRect(id);
+    if (rect.isEmpty()) return;
     m_selection->selectOnly(id);
-    if (center) {
-        const layout::NodeBox* box = m_layout->find(id);
-        centerOn(box->centerX(), box->centerY());
-    }
+    if (center) centerOn(rect.center());
 }
 
 std::optional<ir::NodeId> GraphView::selectedNode() const {
@@ -682,7 +787,7 @@ int GraphView::selectPattern(const std::vector<std::string>& opTypes) {
 
 QMenu* GraphView::createNodeMenu(ir::NodeId id, QWidget* parent) {
     auto* menu = new QMenu(parent);
-    const ir::Node* node = m_graph ? m_graph->findNode(id) : nullptr;
+    const ir::Node* node = drawnNode(id);
     if (!node) return menu;
     const QString op = toQString(node->opType);
     int sameOp = 0;
@@ -746,8 +851,22 @@ QMenu* GraphView::createCanvasMenu(QWidget* parent) {
 }
 
 std::optional<ir::NodeId> GraphView::nodeAt(const QPoint& pos) const {
+    return nodeAtScene(mapToScene(pos));
+}
+
+std::optional<ir::NodeId> GraphView::nodeAtScene(const QPointF& p) const {
     if (!m_layout) return std::nullopt;
-    int i = m_overview.boxAt(mapToScene(pos));
+    // The deepest nested box holding the point: a node inside a body before the node holding
+    // the body. Bodies are small; a linear scan per click is cheap.
+    const NestedBox* best = nullptr;
+    ir::NodeId bestId = 0;
+    for (const auto& [id, nested] : m_nested)
+        if (nested.rect.contains(p) && (!best || nested.depth > best->depth)) {
+            best = &nested;
+            bestId = id;
+        }
+    if (best) return bestId;
+    int i = m_overview.boxAt(p);
     if (i < 0 || static_cast<std::size_t>(i) >= m_layout->nodes.size()) return std::nullopt;
     return m_layout->nodes[static_cast<std::size_t>(i)].id;
 }
@@ -756,6 +875,7 @@ void GraphView::onSelectionChanged() {
     {
         const bool wasSyncing = std::exchange(m_syncing, true);
         for (const auto& [id, item] : m_nodeItems) item->setSelected(m_selection->contains(id));
+        for (const auto& [id, item] : m_nestedItems) item->setSelected(m_selection->contains(id));
         m_syncing = wasSyncing;
     }
     if (m_overviewItem) m_overviewItem->update();
@@ -778,8 +898,10 @@ void GraphView::onSceneSelectionChanged() {
     // keeping selected nodes that have no item right now.
     std::vector<ir::NodeId> ids;
     for (ir::NodeId id : m_selection->ids())
-        if (!m_nodeItems.count(id)) ids.push_back(id);
+        if (!m_nodeItems.count(id) && !m_nestedItems.count(id)) ids.push_back(id);
     for (const auto& [id, item] : m_nodeItems)
+        if (item->isSelected()) ids.push_back(id);
+    for (const auto& [id, item] : m_nestedItems)
         if (item->isSelected()) ids.push_back(id);
     m_selection->setSelection(ids);
 }
@@ -849,9 +971,14 @@ int GraphView::search(const QString& text) {
                 if (v && containsFolded(v->name(), needle)) return true;
             return false;
         };
-        for (const layout::NodeBox& box : m_layout->nodes) {
-            const ir::Node* node = m_graph->findNode(box.id);
-            if (!node) continue;
+        // Every drawn node: the top level's, then those of expanded bodies.
+        std::vector<std::pair<const ir::Node*, QRectF>> drawn;
+        drawn.reserve(m_layout->nodes.size() + m_nested.size());
+        for (const layout::NodeBox& box : m_layout->nodes)
+            if (const ir::Node* node = m_graph->findNode(box.id))
+                drawn.emplace_back(node, QRectF(box.x, box.y, box.w, box.h));
+        for (const auto& [id, nested] : m_nested) drawn.emplace_back(nested.node, nested.rect);
+        for (const auto& [node, rect] : drawn) {
             const bool opExact = equalsFolded(node->opType, needle);
             const bool op = opExact || containsFolded(node->opType, needle);
             const bool name = containsFolded(node->name, needle);
@@ -870,7 +997,7 @@ int GraphView::search(const QString& text) {
                     rank = tensorHit(*node) ? 0 : -1;
                     break;
             }
-            if (rank >= 0) hits.push_back({rank, box.y, box.x, box.id});
+            if (rank >= 0) hits.push_back({rank, rect.y(), rect.x(), node->id()});
         }
         // On-screen order within a rank: F3 walks down the graph, not through the file.
         std::stable_sort(hits.begin(), hits.end(), [](const Hit& a, const Hit& b) {
@@ -901,6 +1028,7 @@ int GraphView::search(const QString& text) {
 
 void GraphView::markSearchHits() {
     for (const auto& [id, item] : m_nodeItems) item->setSearchHit(isSearchHit(id));
+    for (const auto& [id, item] : m_nestedItems) item->setSearchHit(isSearchHit(id));
     if (m_overviewItem) m_overviewItem->update();
 }
 
@@ -1002,6 +1130,20 @@ void GraphView::fitToView() {
     updateOverlays();
 }
 
+void GraphView::fitWidth() {
+    QRectF rect = m_scene->sceneRect();
+    if (rect.isEmpty() || viewport()->width() <= 0) return;
+    const double sx = viewport()->width() / rect.width();
+    const double fit = std::min(sx, viewport()->height() / rect.height());
+    // The width, but no closer than the smallest readable scale: a narrow graph then shows as
+    // many of its nodes as can still be read, not a 1:1 close-up.
+    const double scale = std::min(1.0, std::max(fit, std::min(sx, kReadableZoom)));
+    resetTransform();
+    QGraphicsView::scale(scale, scale);
+    centerOn(rect.center().x(), rect.top() + viewport()->height() / scale / 2);
+    updateOverlays();
+}
+
 void GraphView::showInitialView() {
     QRectF rect = m_scene->sceneRect();
     if (rect.isEmpty()) return;
@@ -1059,6 +1201,11 @@ void GraphView::placeOverlays() {
 }
 
 void GraphView::updateOverlays() {
+    // Every scale change ends here (wheel, actions, fits, setTransform by the window).
+    if (zoom() != m_lastZoom) {
+        m_lastZoom = zoom();
+        emit zoomChanged(m_lastZoom);
+    }
     if (!m_minimap) return;
     // Only useful when part of the graph is out of sight.
     const bool show =
@@ -1118,9 +1265,25 @@ void GraphView::mousePressEvent(QMouseEvent* event) {
         return;
     }
     const bool modifier = event->modifiers() & (Qt::ControlModifier | Qt::ShiftModifier);
+    // A click on the "+" / "−" badge of the innermost node under the cursor toggles its bodies
+    // (only where the badge is drawn, i.e. with text).
+    if (!modifier && zoom() >= m_style.textMinLod) {
+        for (QGraphicsItem* item : items(pos)) {
+            auto* node = qgraphicsitem_cast<NodeItem*>(item);
+            if (!node) continue;
+            const QRectF badge = node->badgeRect().adjusted(-3, -3, 3, 3);
+            if (!badge.isEmpty() && badge.contains(node->mapFromScene(mapToScene(pos)))) {
+                toggleSubgraphs(node->node());
+                m_badgeToggled = true;  // a double-click's second press must not undo it
+                m_pressHandled = true;
+                event->accept();
+                return;
+            }
+            break;
+        }
+    }
+    m_badgeToggled = false;
     std::optional<ir::NodeId> hit = nodeAt(pos);
-    // A node drawn inside an expanded subgraph is not part of the document's selection.
-    if (auto* item = dynamic_cast<NodeItem*>(itemAt(pos)); item && item->isNested()) hit.reset();
     if (hit) {
         if (modifier)
             m_selection->toggle(*hit);
@@ -1198,6 +1361,12 @@ void GraphView::mouseReleaseEvent(QMouseEvent* event) {
 }
 
 void GraphView::mouseDoubleClickEvent(QMouseEvent* event) {
+    if (event->button() == Qt::LeftButton && std::exchange(m_badgeToggled, false)) {
+        // The first click hit the badge and toggled already (the node under the cursor is the
+        // relaid-out one now): the double-click adds nothing.
+        event->accept();
+        return;
+    }
     if (event->button() == Qt::LeftButton && m_graph) {
         const QPoint pos = event->position().toPoint();
         // The innermost node item under the cursor (a nested If inside a Loop body, say).

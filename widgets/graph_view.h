@@ -18,8 +18,13 @@
 /// every drawn node, Escape clears the selection.
 /// Ctrl+F opens a search bar (all hits get a halo; F3 / Shift+F3 step through them even with the
 /// bar closed); a minimap sits in the bottom-right corner; exportView() writes
-/// PNG or SVG. Double-clicking an If/Loop/Scan node lays out its bodies (core/layout, on the GUI
-/// thread: bodies are small) and draws them inside it; double-clicking again collapses it.
+/// PNG or SVG. Clicking the "+" badge of an If/Loop/Scan node (or double-clicking it) lays out
+/// its bodies (core/layout, on the GUI thread: bodies are small) and draws them inside it; the
+/// "−" badge (or a double-click on the header) collapses it. The nodes of an expanded body are
+/// clicked, selected, searched and inspected like top-level ones (their ids are unique in the
+/// model); values a body reads from the enclosing graph are edges into the node holding it.
+/// Ctrl+0 fits the whole graph; Ctrl+9 fits its width (a readable overview of a tall, thin
+/// network), starting at the top.
 ///
 /// The view never computes the top-level layout itself: a caller runs layout::layoutGraph off
 /// the GUI thread (with layoutOptions() read here first, on the GUI thread) and hands the result
@@ -91,9 +96,12 @@ public:
     /// Builds the SceneIndex of `graph` laid out as `layout`. Touches no widget: any thread
     /// may call it while the graph and layout stay unchanged. `devicePixelRatio` is the
     /// view's, for the minimap picture.
+    /// `expanded`: top-level nodes drawn with their bodies, which the overview and the minimap
+    /// show as pale frames rather than solid boxes.
     static SceneIndex prepareScene(const ir::Graph& graph,
                                    std::shared_ptr<const layout::Layout> layout,
-                                   qreal devicePixelRatio);
+                                   qreal devicePixelRatio,
+                                   const std::unordered_set<ir::NodeId>& expanded = {});
 
     const ir::Graph* graph() const { return m_graph.get(); }
     const layout::Layout* currentLayout() const { return m_layout.get(); }
@@ -102,8 +110,15 @@ public:
     std::size_t nodeItemCount() const { return m_nodeItems.size(); }
     /// True when items are built for the visible region only.
     bool isLazy() const { return m_lazy; }
-    /// The item drawing top-level node `id` (created on demand), or null.
+    /// The item drawing node `id`, top-level (created on demand) or inside an expanded body
+    /// (when its top-level node has an item), or null.
     NodeItem* nodeItem(ir::NodeId id);
+    /// Node `id` if it is drawn: a top-level node with a box, or a node of an expanded body.
+    const ir::Node* drawnNode(ir::NodeId id) const;
+    /// Boxes drawn: top-level ones plus those of every expanded body (at any depth).
+    std::size_t drawnNodeCount() const;
+    /// Where node `id` is drawn, in scene coordinates (empty when it is not drawn).
+    QRectF nodeSceneRect(ir::NodeId id) const;
 
     /// The selection edited by this view. Not owned; must outlive the view or be replaced.
     void setSelectionModel(SelectionModel* model);
@@ -131,7 +146,8 @@ public:
     void setNodeMenuActions(QList<QAction*> actions) { m_nodeMenuActions = std::move(actions); }
     /// Actions the background menu lists after its own (the window's Export View). Not owned.
     void setCanvasMenuActions(QList<QAction*> actions) { m_canvasMenuActions = std::move(actions); }
-    /// Top-level node under viewport point `pos`, if any.
+    /// The innermost drawn node under viewport point `pos` (a node of an expanded body before the
+    /// node holding it), if any.
     std::optional<ir::NodeId> nodeAt(const QPoint& pos) const;
 
     /// Searches in searchScope() (case-insensitive substring; see SearchScope for the ranking).
@@ -158,9 +174,10 @@ public:
     /// F3 / Shift+F3 (window-wide: they work with the bar closed).
     QAction* findNextAction() const { return m_findNextAction; }
     QAction* findPreviousAction() const { return m_findPreviousAction; }
-    /// Ctrl+A (while the graph has the focus) and Ctrl+0.
+    /// Ctrl+A (while the graph has the focus), Ctrl+0 and Ctrl+9.
     QAction* selectAllAction() const { return m_selectAllAction; }
     QAction* fitAction() const { return m_fitAction; }
+    QAction* fitWidthAction() const { return m_fitWidthAction; }
 
     /// Expands or collapses the subgraphs of `node` (top level or nested). Re-lays out the graph
     /// on this thread. False if the node holds no subgraph.
@@ -178,6 +195,10 @@ public:
 public slots:
     /// Shows the whole graph (never magnified beyond 1:1).
     void fitToView();
+    /// A readable overview: fits the graph's width, but at most at the smallest scale that keeps
+    /// labels readable (70 %) and never below the whole-graph fit, and shows the top. On a tall,
+    /// thin network (MobileNetV2) fitToView() gives a thin line; this shows its first layers.
+    void fitWidth();
     /// Fits if that keeps text readable, else shows the top of the graph, centred on the main
     /// column, at a readable scale. Used when a model is first shown.
     void showInitialView();
@@ -197,6 +218,8 @@ signals:
     /// A relayout (expanding or collapsing a subgraph) is installed. Big graphs are laid out
     /// on a pool thread, so this comes after toggleSubgraphs() returned.
     void layoutChanged();
+    /// The scale changed (wheel, zoom actions, fits); `zoom` as zoom() returns it.
+    void zoomChanged(double zoom);
 
 protected:
     void wheelEvent(QWheelEvent* event) override;
@@ -237,6 +260,10 @@ private:
     void populateExpanded(NodeItem* item, const ir::Node& node);
     void addGraphItems(QGraphicsItem* parent, const ir::Graph& graph, const layout::Layout& layout,
                        QPointF offset);
+    /// Rebuilds m_nested from the expanded top-level nodes.
+    void indexNested();
+    /// The innermost drawn node at scene point `p`: nested ones first, else a top-level box.
+    std::optional<ir::NodeId> nodeAtScene(const QPointF& p) const;
     const Expansion& expansionOf(const ir::Node& node);
     void relayout(const ir::Node* anchor);
     QRectF visibleSceneRect() const;
@@ -261,6 +288,17 @@ private:
     bool m_lazy = false;
 
     std::unordered_map<ir::NodeId, NodeItem*> m_nodeItems;
+    // Nodes drawn inside expanded bodies, by id (ids are unique across a model's subgraphs):
+    // where they are in the scene and the top-level node holding them. Items of them exist
+    // while their top-level node's item does.
+    struct NestedBox {
+        const ir::Node* node = nullptr;
+        QRectF rect;  // scene coordinates
+        ir::NodeId top = 0;
+        int depth = 1;
+    };
+    std::unordered_map<ir::NodeId, NestedBox> m_nested;
+    std::unordered_map<ir::NodeId, NodeItem*> m_nestedItems;
     std::vector<TerminalItem*> m_terminalItems;  // by terminal index, null until built
     // Wire groups: all edges leaving one producer (node or input terminal).
     std::vector<std::vector<const layout::EdgePath*>> m_wireEdges;
@@ -297,12 +335,15 @@ private:
     QAction* m_findPreviousAction = nullptr;
     QAction* m_selectAllAction = nullptr;
     QAction* m_fitAction = nullptr;
+    QAction* m_fitWidthAction = nullptr;
+    double m_lastZoom = 0;
     QList<QAction*> m_nodeMenuActions;
     QList<QAction*> m_canvasMenuActions;
     QRubberBand* m_rubberBand = nullptr;
     QPoint m_rubberOrigin;
     bool m_rubberActive = false;
     bool m_pressHandled = false;  // the left press selected a node: its release is ours too
+    bool m_badgeToggled = false;  // the last left press toggled a node's subgraphs
     Qt::KeyboardModifiers m_rubberModifiers;
     bool m_spaceHeld = false;  // Space+left-drag pans
     bool m_panning = false;    // a middle- or Space+left-drag is moving the view

@@ -53,8 +53,12 @@ QList<QPair<QString, QString>> keyboardShortcuts() {
             "Identity")},
         {tr("right-click empty space"),
          tr("fit, select all, clear the selection, export the view")},
-        {tr("double-click"), tr("expand or collapse an If/Loop body")},
-        {tr("Ctrl+0, Ctrl+1, Ctrl++ / Ctrl+-"), tr("fit to view, 1:1, zoom")},
+        {tr("click + / −, or double-click"),
+         tr("expand or collapse an If/Loop body (its nodes can then be clicked, found and "
+            "inspected)")},
+        {tr("Ctrl+0, Ctrl+9, Ctrl+1, Ctrl++ / Ctrl+-"),
+         tr("fit to view, fit width (a readable overview of a tall graph), 1:1, zoom; the "
+            "status bar shows the zoom")},
         {tr("Delete, F2, Ctrl+I"),
          tr("delete the node (rewired), rename, insert Identity after it")},
         {tr("Ctrl+Z, Ctrl+Shift+Z"), tr("undo, redo")},

@@ -63,12 +63,13 @@ QString qs(const std::string& s) {
 
 /// "209 nodes (139 drawn) · 102 layers · 0 crossings · layout 4 ms": counts the user can match
 /// with the inspector's (folded constants and weight Identities are not drawn as boxes; a model
-/// with If/Loop bodies says "12 top-level nodes (1,234 in all)", as the inspector does). Every
-/// number has thousands separators.
-QString viewSummary(const ir::Graph& graph, const layout::Layout& layout, double seconds) {
+/// with If/Loop bodies says "12 top-level nodes (1,234 in all)", as the inspector does; the
+/// nodes of expanded bodies count as drawn). Every number has thousands separators.
+QString viewSummary(const ir::Graph& graph, const layout::Layout& layout, std::size_t drawn,
+                    double seconds) {
     QString nodes = formatNodeCount(graph.numNodes(), totalNodeCount(graph));
-    if (layout.nodes.size() != graph.numNodes())
-        nodes += QObject::tr(" (%1 drawn)").arg(formatCount(qulonglong(layout.nodes.size())));
+    if (drawn != graph.numNodes())
+        nodes += QObject::tr(" (%1 drawn)").arg(formatCount(qulonglong(drawn)));
     const QString time = seconds < 1 ? QObject::tr("%1 ms").arg(qRound(seconds * 1000))
                                      : QObject::tr("%1 s").arg(seconds, 0, 'f', 2);
     return QObject::tr("%1 · %2 layers · %3 crossings · layout %4")
@@ -141,8 +142,15 @@ MainWindow::MainWindow(SettingsMode settings, QWidget* parent)
     m_summaryLabel = new QLabel(this);
     m_summaryLabel->setObjectName(QStringLiteral("summaryStatus"));
     m_summaryLabel->setTextFormat(Qt::PlainText);
+    m_zoomLabel = new QLabel(this);
+    m_zoomLabel->setObjectName(QStringLiteral("zoomStatus"));
+    m_zoomLabel->setContentsMargins(16, 0, 0, 0);
+    m_zoomLabel->setToolTip(tr("Zoom (Ctrl+0 fit, Ctrl+9 fit width, Ctrl+1 actual size)"));
     statusBar()->addPermanentWidget(m_selectionLabel);
     statusBar()->addPermanentWidget(m_summaryLabel);
+    statusBar()->addPermanentWidget(m_zoomLabel);
+    connect(m_view, &GraphView::zoomChanged, this, [this] { updateZoomStatus(); });
+    connect(m_view, &GraphView::layoutChanged, this, [this] { updateSummary(); });
     statusBar()->showMessage(tr("Ready"));
     resize(1400, 900);
     restoreSettings();
@@ -296,7 +304,8 @@ void MainWindow::createMenus() {
     m_view->setCanvasMenuActions({m_exportViewAction});
 
     m_viewMenu = menuBar()->addMenu(tr("&View"));
-    m_viewMenu->addAction(m_view->fitAction());  // Ctrl+0
+    m_viewMenu->addAction(m_view->fitAction());       // Ctrl+0
+    m_viewMenu->addAction(m_view->fitWidthAction());  // Ctrl+9
     QAction* zoomIn = m_viewMenu->addAction(tr("Zoom &In"), m_view, &GraphView::zoomIn);
     zoomIn->setShortcuts({QKeySequence::ZoomIn, QKeySequence(Qt::CTRL | Qt::Key_Equal)});
     QAction* zoomOut = m_viewMenu->addAction(tr("Zoom &Out"), m_view, &GraphView::zoomOut);
@@ -465,8 +474,6 @@ void MainWindow::startOpen(const QString& path) {
 }
 
 void MainWindow::showOpened(OpenResult& result, const QString& path, const QString& name) {
-    // Read before the index (and its layout) moves into the view.
-    const std::shared_ptr<const layout::Layout> layout = result.view.scene.layout;
     m_view->setGraph(
         std::shared_ptr<const ir::Graph>(result.view.snapshot, result.view.snapshot->graph.get()),
         std::move(result.view.scene));
@@ -476,8 +483,9 @@ void MainWindow::showOpened(OpenResult& result, const QString& path, const QStri
                                                  : IssuesDock::Severity::kWarning),
                     tr("%1: %2").arg(name, qs(issue.message)),
                     issue.node ? std::optional<ir::NodeId>(issue.node) : std::nullopt);
-    m_summaryLabel->setText(tr("%1 · %2").arg(
-        name, viewSummary(*result.view.snapshot->graph, *layout, result.view.seconds)));
+    m_summaryName = name;
+    m_layoutSeconds = result.view.seconds;
+    updateSummary();
     // "Opening …" and an earlier "Could not open …" are over.
     statusBar()->clearMessage();
     emit modelLoaded(path);
@@ -570,9 +578,9 @@ void MainWindow::startLayout(bool keepView) {
         if (current && m_doc->selection()->size() == 1) m_view->selectNode(*current, false);
         const QString name =
             m_doc->filePath().isEmpty() ? tr("Untitled") : QFileInfo(m_doc->filePath()).fileName();
-        m_summaryLabel->setText(tr("%1 · %2").arg(
-            name,
-            viewSummary(*result->snapshot->graph, *m_view->currentLayout(), result->seconds)));
+        m_summaryName = name;
+        m_layoutSeconds = result->seconds;
+        updateSummary();
         job->releaseResult();
         emit viewReady();
     });
@@ -610,7 +618,8 @@ void MainWindow::refreshInspector() {
     // One node: the current one, or the one a rubber band caught (which sets no current).
     std::optional<ir::NodeId> current = sel->current();
     if (!current && sel->size() == 1) current = sel->sortedIds().front();
-    const ir::Node* node = current ? m_doc->node(*current) : nullptr;
+    // A node of an expanded If/Loop body is shown too (read from the model, not only the view).
+    const ir::Node* node = current ? m_doc->nodeInModel(*current) : nullptr;
     if (node)
         m_inspector->showNode(*node);
     else
@@ -627,6 +636,23 @@ void MainWindow::updateSelectionStatus() {
 
 QString MainWindow::statusSummary() const {
     return m_summaryLabel->text();
+}
+
+QString MainWindow::zoomStatus() const {
+    return m_zoomLabel->text();
+}
+
+void MainWindow::updateZoomStatus() {
+    m_zoomLabel->setText(m_view->graph() ? tr("Zoom %1 %").arg(qRound(m_view->zoom() * 100))
+                                         : QString());
+}
+
+void MainWindow::updateSummary() {
+    updateZoomStatus();
+    if (!m_view->graph() || !m_view->currentLayout()) return;
+    m_summaryLabel->setText(
+        tr("%1 · %2").arg(m_summaryName, viewSummary(*m_view->graph(), *m_view->currentLayout(),
+                                                     m_view->drawnNodeCount(), m_layoutSeconds)));
 }
 
 QString MainWindow::selectionStatus() const {
@@ -934,8 +960,13 @@ void MainWindow::updateActions() {
     m_saveAction->setEnabled(doc);
     m_saveAsAction->setEnabled(doc);
     m_exportAction->setEnabled(doc);
-    const bool selected = doc && m_doc->selection()->current().has_value();
-    m_deleteAction->setEnabled(doc && !m_doc->selection()->isEmpty());
+    // Edits (rename, insert Identity) take main-graph nodes; a node inside a body is read-only.
+    const bool selected = doc && m_doc->selection()->current().has_value() &&
+                          m_doc->node(*m_doc->selection()->current());
+    bool topLevel = doc && !m_doc->selection()->isEmpty();
+    if (topLevel)
+        for (ir::NodeId id : m_doc->selection()->ids()) topLevel = topLevel && m_doc->node(id);
+    m_deleteAction->setEnabled(topLevel);
     m_renameAction->setEnabled(selected);
     m_identityAction->setEnabled(selected);
 }

@@ -92,6 +92,8 @@ public:
     /// status tips and transient messages never hide them.
     QString statusSummary() const;
     QString selectionStatus() const;
+    /// "Zoom 35 %": the view's scale as the status bar shows it.
+    QString zoomStatus() const;
     NodeInspector* nodeInspector() const { return m_inspector; }
     IssuesDock* issuesDock() const { return m_issues; }
     JobsDock* jobsDock() const { return m_jobs; }
@@ -185,6 +187,13 @@ private:
     QAction* m_identityAction = nullptr;
     QAction* m_exportViewAction = nullptr;
     QLabel* m_summaryLabel = nullptr;
+    QLabel* m_zoomLabel = nullptr;
+    // What the summary names: the file and the last layout's time (a relayout of an expansion
+    // recounts the drawn nodes).
+    QString m_summaryName;
+    double m_layoutSeconds = 0;
+    void updateSummary();
+    void updateZoomStatus();
     QLabel* m_selectionLabel = nullptr;
     QStringList m_recentFiles;  // used in kIgnore mode, and as the cache in kPersist mode
 

@@ -21,6 +21,7 @@
 #include <QValueAxis>
 
 #include "core/jobs/job_context.h"
+#include "core/layout/graph_layout.h"
 #include "widgets/format.h"
 #include "widgets/job_runner.h"
 
@@ -234,6 +235,14 @@ void NodeInspector::addValueRows(QTreeWidgetItem* section, const std::vector<ir:
             notes << tr("sparse initializer");
         else if (v->isGraphInput())
             notes << tr("graph input");
+        else if (asInputs && v->producer() && v->producer()->opType == "Identity" &&
+                 v->producer()->numInputs() == 1 && v->producer()->input(0) &&
+                 v->producer()->input(0)->initializer())
+            // PyTorch wraps biases in an Identity; the view folds it into this node.
+            notes << tr("initializer %1 via Identity, %2 elements")
+                         .arg(qs(v->producer()->input(0)->name()),
+                              formatCount(static_cast<qlonglong>(
+                                  v->producer()->input(0)->initializer()->numElements())));
         else if (asInputs && v->producer())
             notes << tr("from %1").arg(qs(v->producer()->displayName()));
         if (!asInputs && v->hasUses())
@@ -267,6 +276,24 @@ void NodeInspector::showNode(const ir::Node& node) {
     addRow(general, tr("Domain"),
            node.domain.empty() ? QStringLiteral("ai.onnx") : qs(node.domain));
     if (!node.docString.empty()) addRow(general, tr("Doc"), qs(node.docString));
+    if (const ir::Node* owner = node.graph() ? node.graph()->parentNode() : nullptr) {
+        // A node of an If branch or a Loop body: say whose, down from the top level.
+        QStringList path;
+        for (const ir::Graph* g = node.graph(); g && g->parentNode(); g = g->parentGraph()) {
+            const ir::Node* holder = g->parentNode();
+            QString body = QStringLiteral("?");
+            for (const ir::Attribute& a : holder->attributes()) {
+                if (a.g.get() == g) body = qs(a.name);
+                for (std::size_t k = 0; k < a.graphs.size(); ++k)
+                    if (a.graphs[k].get() == g) body = QStringLiteral("%1[%2]").arg(qs(a.name)).arg(k);
+            }
+            path.prepend(tr("%1 of %2").arg(body, qs(holder->displayName())));
+        }
+        QTreeWidgetItem* row =
+            addRow(general, tr("In subgraph"), path.join(QStringLiteral(" › ")));
+        row->setToolTip(1, tr("Inside %1: read-only here (edits take top-level nodes)")
+                               .arg(qs(owner->displayName())));
+    }
 
     if (!node.attributes().empty()) {
         QTreeWidgetItem* attrs = addSection(tr("Attributes"));
@@ -280,6 +307,16 @@ void NodeInspector::showNode(const ir::Node& node) {
         }
     }
     addValueRows(addSection(tr("Inputs")), node.inputs(), true);
+    if (!node.subgraphs().empty()) {
+        // ONNX's implicit inputs: what the bodies read from this graph (drawn as edges too).
+        const auto implicit = layout::implicitInputs(node);
+        if (!implicit.empty()) {
+            std::vector<ir::Value*> values;
+            for (const ir::Value* v : implicit) values.push_back(const_cast<ir::Value*>(v));
+            QTreeWidgetItem* section = addSection(tr("Implicit inputs (read by its subgraphs)"));
+            addValueRows(section, values, true);
+        }
+    }
     addValueRows(addSection(tr("Outputs")), node.outputs(), false);
     addWeights(node);
 }

@@ -1,7 +1,8 @@
 #pragma once
 /// SelectionModel: the set of selected nodes of one document, by NodeId. The document owns it;
 /// views (GraphView) and compression algorithms read it, views edit it. A NodeId refers to a node
-/// of the document's top-level graph.
+/// of the document's top-level graph or, once the view has expanded it, of an If/Loop body (ids
+/// are unique across a model's subgraphs; Document::nodeInModel finds either).
 ///
 /// Thread-safety: GUI thread only (a QObject with signals).
 

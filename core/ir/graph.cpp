@@ -165,9 +165,16 @@ Status Graph::renameValue(Value* value, std::string newName) {
 
 Node* Graph::addNode(std::string opType, std::span<Value* const> inputs,
                      std::span<Value* const> outputs, Node* before, NodeId id) {
-    if (id == 0) id = m_nextNodeId;
+    // Ids come from the top-level graph's counter, so that a node inside an If branch or a Loop
+    // body never shares its id with a node of another graph of the model: a viewer or a
+    // selection can name any node by id alone. (A subgraph filled before it is adopted counts
+    // on its own; the importer adopts first.) The local counter still bounds this graph's ids.
+    Graph* root = this;
+    while (root->m_parentNode) root = root->m_parentNode->m_graph;
+    if (id == 0) id = std::max(m_nextNodeId, root->m_nextNodeId);
     WH_ASSERT(!m_nodeById.count(id));
     m_nextNodeId = std::max(m_nextNodeId, id + 1);
+    root->m_nextNodeId = std::max(root->m_nextNodeId, id + 1);
     auto where = before ? before->m_self : m_nodes.end();
     auto it = m_nodes.insert(where, std::unique_ptr<Node>(new Node(this, id)));
     Node* node = it->get();

@@ -34,6 +34,8 @@ class Graph;
 class Node;
 
 /// Stable node identity within one graph; never reused by a later node (undo restores it).
+/// Nodes of subgraphs adopted before they are filled (as the importer does) draw their ids from
+/// the top-level graph's counter, so an id names one node of the whole model.
 using NodeId = uint64_t;
 
 /// A use of a value: `node->inputs()[input] == value`.

@@ -6,6 +6,7 @@
 #include <limits>
 #include <numeric>
 #include <queue>
+#include <unordered_set>
 #include <utility>
 
 namespace wh::layout {
@@ -175,10 +176,21 @@ void placeLayer(Layered& g, const std::vector<int>& verts, const std::vector<dou
     }
 }
 
-/// A Constant whose outputs feed at most one node and leave no graph output.
+/// An Identity that only forwards an initializer (PyTorch exports wrap biases and shared weights
+/// this way): to a reader it is that constant under a second name.
+bool forwardsInitializer(const ir::Node& node) {
+    if (node.opType != "Identity" || node.numInputs() != 1 || node.numOutputs() != 1) return false;
+    const ir::Value* in = node.input(0);
+    return in && !in->producer() && (in->hasInitializer() || in->sparseInitializer()) &&
+           !in->isGraphInput();
+}
+
+/// A Constant (or an Identity forwarding an initializer) whose outputs feed at most one node and
+/// leave no graph output.
 bool isFoldableConstant(const ir::Node& node) {
-    if (node.opType != "Constant" || node.numInputs() != 0) return false;
     if (!node.domain.empty() && node.domain != "ai.onnx") return false;
+    const bool constant = node.opType == "Constant" && node.numInputs() == 0;
+    if (!constant && !forwardsInitializer(node)) return false;
     const ir::Node* consumer = nullptr;
     for (const ir::Value* out : node.outputs()) {
         if (!out) continue;
@@ -200,6 +212,28 @@ double edgeWeight(const Layered& g, int a, int b) {
 }
 
 }  // namespace
+
+std::vector<const ir::Value*> implicitInputs(const ir::Node& node) {
+    std::vector<const ir::Value*> out;
+    const ir::Graph* scope = node.graph();
+    if (!scope) return out;
+    // Breadth first, bodies in attribute order: the first body's reads come first.
+    const std::vector<ir::Graph*> bodies = node.subgraphs();
+    std::vector<const ir::Graph*> pending(bodies.begin(), bodies.end());
+    for (std::size_t next = 0; next < pending.size(); ++next) {
+        const ir::Graph* sub = pending[next];
+        for (const ir::Value* v : sub->valueList()) {
+            if (!v->isCapture()) continue;
+            const ir::Value* outer = scope->findValue(v->name());
+            if (outer && !outer->isCapture() &&
+                std::find(out.begin(), out.end(), outer) == out.end())
+                out.push_back(outer);
+        }
+        for (const ir::Node* inner : sub->nodes())
+            for (const ir::Graph* g : inner->subgraphs()) pending.push_back(g);
+    }
+    return out;
+}
 
 Layout layoutGraph(const ir::Graph& graph, const LayoutOptions& o) {
     Layout out;
@@ -223,6 +257,17 @@ Layout layoutGraph(const ir::Graph& graph, const LayoutOptions& o) {
     std::unordered_map<const ir::Node*, int> indexOf;
     indexOf.reserve(nodes.size());
     for (int i = 0; i < numNodes; ++i) indexOf.emplace(nodes[i], i);
+    // Values read inside If/Loop bodies are inputs of the node holding them (drawn as edges into
+    // it), numbered after its explicit inputs.
+    std::unordered_map<int, std::vector<const ir::Value*>> implicitOf;
+    std::unordered_set<const ir::Value*> readImplicitly;
+    for (int i = 0; i < numNodes; ++i) {
+        if (nodes[i]->subgraphs().empty()) continue;
+        auto values = implicitInputs(*nodes[i]);
+        if (values.empty()) continue;
+        readImplicitly.insert(values.begin(), values.end());
+        implicitOf.emplace(i, std::move(values));
+    }
 
     // Terminals: vertices numNodes.. (inputs first, then outputs).
     std::vector<const ir::Value*> terminalValues;
@@ -231,7 +276,7 @@ Layout layoutGraph(const ir::Graph& graph, const LayoutOptions& o) {
     if (o.graphTerminals) {
         for (const ir::Value* v : graph.inputs()) {
             if (v->hasInitializer() || inputTerminal.count(v)) continue;
-            bool used = false;
+            bool used = readImplicitly.count(v) != 0;
             for (const ir::Use& use : v->uses()) used = used || indexOf.count(use.node);
             if (!used) continue;
             inputTerminal.emplace(v, numNodes + static_cast<int>(terminalValues.size()));
@@ -266,6 +311,19 @@ Layout layoutGraph(const ir::Graph& graph, const LayoutOptions& o) {
             auto it = indexOf.find(value->producer());
             if (it == indexOf.end() || it->second == v) continue;
             raw.push_back({it->second, v, k});
+        }
+        auto implicit = implicitOf.find(v);
+        if (implicit == implicitOf.end()) continue;
+        for (std::size_t k = 0; k < implicit->second.size(); ++k) {
+            const ir::Value* value = implicit->second[k];
+            const int toInput = node->numInputs() + static_cast<int>(k);
+            if (!value->producer()) {
+                auto t = inputTerminal.find(value);
+                if (t != inputTerminal.end()) raw.push_back({t->second, v, toInput});
+                continue;
+            }
+            auto it = indexOf.find(value->producer());
+            if (it != indexOf.end() && it->second != v) raw.push_back({it->second, v, toInput});
         }
     }
     for (int t = 0; t < static_cast<int>(terminalValues.size()); ++t) {

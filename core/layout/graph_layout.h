@@ -67,7 +67,8 @@ struct Size {
 };
 
 /// One drawn edge: an output of `from` feeds input `toInput` of `to` (the first such input when
-/// several read the same producer; one EdgePath per producer/consumer pair). Its polyline runs
+/// several read the same producer; one EdgePath per producer/consumer pair). An index at or past
+/// `to`'s numInputs() names its implicit input `toInput - numInputs()` (implicitInputs()). Its polyline runs
 /// from the bottom centre of `from` to the top centre of `to`, with two points (entry, exit) per
 /// layer crossed; Layout::path() spells it out.
 ///
@@ -115,8 +116,9 @@ struct LayoutOptions {
     /// consumers / producer (Layout::terminals).
     bool graphTerminals = false;
     double terminalHeight = 24;
-    /// Constant nodes whose outputs feed at most one node (and are no graph output) are not laid
-    /// out; a viewer shows them with their consumer. Shared constants keep their box.
+    /// Constant nodes, and Identity nodes that only forward an initializer (PyTorch wraps biases
+    /// so), whose outputs feed at most one node (and are no graph output) are not laid out; a
+    /// viewer shows them with their consumer. Shared constants keep their box.
     bool foldConstants = false;
     /// Polled between phases and sweeps; when it reads true, layoutGraph returns at once with
     /// `Layout::cancelled` set and no boxes.
@@ -152,10 +154,16 @@ struct Layout {
     std::unordered_map<ir::NodeId, std::size_t> indexById;
 };
 
+/// ONNX's implicit inputs of `node`: the values of its graph read inside its subgraphs (If
+/// branches, Loop/Scan bodies, at any depth) through captures, each once, bodies in attribute
+/// order. A value the enclosing graph itself captures from further out is left out.
+std::vector<const ir::Value*> implicitInputs(const ir::Node& node);
+
 /// Lays out the top level of `graph` (subgraphs of If/Loop/Scan are not expanded). Edges come
 /// from values produced by a node of `graph` and read by another; initializers are never boxes,
 /// graph inputs and outputs only with LayoutOptions::graphTerminals. A subgraph is laid out by
-/// calling this on it (values captured from the enclosing graph draw no edge).
+/// calling this on it (values captured from the enclosing graph draw no edge there; in the
+/// enclosing graph they are edges into the node holding the subgraph, see implicitInputs()).
 Layout layoutGraph(const ir::Graph& graph, const LayoutOptions& options = {});
 
 }  // namespace wh::layout

@@ -336,7 +336,10 @@ Node* Rewriter::recordNewNode(NewNode spec, Node* before) {
     NodeLifeOp op;
     op.add = true;
     NodeState& s = op.state;
+    // Ids are unique across a model: a Rewriter on an If branch counts past the whole model.
     s.id = m_graph.nextNodeId();
+    for (const ir::Graph* g = m_graph.parentGraph(); g; g = g->parentGraph())
+        s.id = std::max(s.id, g->nextNodeId());
     s.opType = std::move(spec.opType);
     s.domain = std::move(spec.domain);
     s.name = std::move(spec.name);

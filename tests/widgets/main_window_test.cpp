@@ -1,6 +1,7 @@
 #include <QApplication>
 #include <QDialog>
 #include <QDockWidget>
+#include <QFile>
 #include <QFileInfo>
 #include <QLabel>
 #include <QMenuBar>
@@ -155,7 +156,24 @@ private slots:
             true);
         QCOMPARE(find.code, 1);
         QVERIFY2(find.err.contains(QStringLiteral("'no-such-thing'")), qPrintable(find.err));
+        Run zoom =
+            run(shot + QStringList{QStringLiteral("--zoom"), QStringLiteral("huge"), model}, true);
+        QCOMPARE(zoom.code, 1);
+        QVERIFY2(zoom.err.contains(QStringLiteral("'huge'")), qPrintable(zoom.err));
+        Run expand =
+            run(shot + QStringList{QStringLiteral("--expand"), QStringLiteral("If"), model}, true);
+        QCOMPARE(expand.code, 1);  // LeNet holds no If
+        QVERIFY2(expand.err.contains(QStringLiteral("--expand")), qPrintable(expand.err));
         QVERIFY(!QFileInfo::exists(png));
+        const QString silero = QStringLiteral(WHITTLE_SOURCE_DIR "/tests/data/silero_like.onnx");
+        Run inner = run(shot + QStringList{QStringLiteral("--expand"), QStringLiteral("If"),
+                                           QStringLiteral("--zoom"), QStringLiteral("width"),
+                                           QStringLiteral("--select"), QStringLiteral("a8_lstm"),
+                                           silero},
+                        true);
+        QVERIFY2(inner.code == 0, qPrintable(inner.err));  // a node two bodies deep
+        QVERIFY(QFileInfo(png).size() > 0);
+        QFile::remove(png);
         Run good =
             run(shot + QStringList{QStringLiteral("--select"), QStringLiteral("conv2"),
                                    QStringLiteral("--dock"), QStringLiteral("inspector"), model},

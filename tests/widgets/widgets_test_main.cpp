@@ -98,7 +98,8 @@ int main(int argc, char** argv) {
     using namespace wh::widgets::test;
     for (auto make :
          {makeOpMetadataTest, makeGraphViewTest, makeMainWindowTest, makeDocumentTest,
-          makeJobRunnerTest, makeStudioTest, makeGraphViewFeaturesTest, makeDocumentStepTest}) {
+          makeJobRunnerTest, makeStudioTest, makeGraphViewFeaturesTest, makeDocumentStepTest,
+          makeGraphViewSubgraphTest}) {
         std::unique_ptr<QObject> test = make();
         const QString name = QString::fromLatin1(test->metaObject()->className());
         if (!only.isEmpty() && name.section(QStringLiteral("::"), -1) != only) continue;

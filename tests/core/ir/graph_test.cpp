@@ -171,6 +171,31 @@ TEST(Graph, SubgraphsKnowTheirParentAndDepth) {
     EXPECT_TRUE(copy->validate().isOk());
 }
 
+TEST(Graph, SubgraphNodeIdsAreUniqueInTheModel) {
+    // A subgraph adopted before it is filled (as the importer does) numbers its nodes from the
+    // top-level counter: ids name one node of the whole model (the studio selects by id).
+    Chain t;
+    Attribute a;
+    a.name = "body";
+    a.type = AttrType::kGraph;
+    a.g = std::make_unique<Graph>();
+    Graph* sub = a.g.get();
+    t.add->attributes().push_back(std::move(a));
+    t.g.adoptSubgraph(sub, t.add);
+    Value* cap = *sub->addValue("x");
+    sub->markCapture(cap);
+    Value* o = *sub->addValue("o");
+    Node* inner = sub->addNode("Identity", std::vector<Value*>{cap}, std::vector<Value*>{o});
+    EXPECT_EQ(t.g.findNode(inner->id()), nullptr);
+    EXPECT_EQ(sub->findNode(inner->id()), inner);
+    EXPECT_GT(t.g.nextNodeId(), inner->id());
+    // The top level's next node comes after it.
+    Value* o2 = *t.g.addValue("o2");
+    Node* later = t.g.addNode("Relu", std::vector<Value*>{t.x}, std::vector<Value*>{o2});
+    EXPECT_GT(later->id(), inner->id());
+    EXPECT_TRUE(sub->isTopologicallySorted());
+}
+
 TEST(Tensor, ElementsAndHalfPrecision) {
     Tensor t;
     t.dtype = DType::kFloat16;

@@ -418,11 +418,13 @@ TEST(RewriterSubgraph, ValuesReadBySubgraphsAreProtected) {
 
     // Inside the subgraph, a Rewriter edits the branch.
     Rewriter inner(*restored->subgraphs()[0]);
-    ASSERT_TRUE(inner
-                    .insertOnEdge(*inner.graph().findValue("y"), inner.graph().firstNode(),
-                                  NewNode("Identity", {}, {}))
-                    .has_value());
+    auto added = inner.insertOnEdge(*inner.graph().findValue("y"), inner.graph().firstNode(),
+                                    NewNode("Identity", {}, {}));
+    ASSERT_TRUE(added.has_value());
     EXPECT_EQ(inner.graph().numNodes(), 2u);
+    // Its id is new to the whole model, not only to the branch.
+    EXPECT_EQ(g.findNode((*added)->id()), nullptr);
+    EXPECT_GE((*added)->id(), original->nextNodeId());
     ASSERT_TRUE(inner.undo().isOk());
     EXPECT_TRUE(test::graphsEqual(*original, g, &diff)) << diff;
 }
