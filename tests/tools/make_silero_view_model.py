@@ -105,7 +105,7 @@ def main(out):
         [numpy_helper.from_array(np.array(16000, np.int64), "sr16k"),
          numpy_helper.from_array(np.array([0.5], np.float32), "out.bias")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
-                              producer_name="whittle tests/tools/make_silero_like.py")
+                              producer_name="whittle tests/tools/make_silero_view_model.py")
     model.ir_version = 8
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, out)
