@@ -262,7 +262,10 @@ Expected<KernelBuild> buildConv(const KernelContext& ctx) {
     ConvSpec fusedSpec = spec;
     ConvIo fusedIo = io;
     const int fused = takeFollowers(ctx, native, fusedSpec, fusedIo);
-    const std::vector<Dims> expected{x.dims, w.dims, spec.hasBias ? ctx.inputs[2].dims : Dims{}};
+    // Shapes checked at run time, by input index: x, w and the bias when there is one. Without
+    // a bias, input 2 is a fused residual's (takeFollowers), laid out like the output.
+    std::vector<Dims> expected{x.dims, w.dims};
+    if (spec.hasBias) expected.push_back(ctx.inputs[2].dims);
     const auto make = [&](const ConvSpec& s, const ConvIo& i) {
         return std::make_unique<ConvKernel>(s, i, w.constant,
                                             s.hasBias ? ctx.inputs[2].constant : nullptr, expected);

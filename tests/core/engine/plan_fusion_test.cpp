@@ -261,6 +261,20 @@ TEST(PlanFusion, ResidualStillReadLaterIsNotOverwritten) {
     for (std::size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5) << i;
 }
 
+TEST(PlanFusion, ResidualIntoAConvWithoutBias) {
+    // The residual then arrives as the fused Conv's input 2, where a bias would be: it used to
+    // fail at run time ("compiled for input 2 float[], got float[2,16,8,8]").
+    Net n;
+    ir::Value* x = n.input("x", {2, 16, 8, 8});
+    ir::Value* a = n.unary("Relu", "relu", n.conv("conv1", x, 16, 16, 3));
+    ir::Value* b = n.conv("conv2", a, 16, 16, 3, 1, false);
+    n.output(n.node("Add", "add", {b, a})->output(0));
+    auto plan = Plan::compile(n.model());
+    ASSERT_TRUE(plan) << plan.error().message();
+    EXPECT_EQ(planned(*plan, "add").fusedInto, planned(*plan, "conv2").id) << plan->describe();
+    expectMatchesReference(n.model(), {2, 16, 8, 8});
+}
+
 TEST(PlanFusion, GemmTakesTheActivationAfterIt) {
     Net net;
     ir::Value* x = net.input("x", {3, 20});
