@@ -45,19 +45,8 @@ MatchResult findGroup(const ir::Node& conv, Group& g) {
     if (std::string why = perChannelProblem(*g.dqw, "weight", 4, channels); !why.empty())
         return MatchResult::failure(why);
 
-    if (const ir::Value* b = conv.input(2)) {
-        if ((g.dqb = producedBy(b, "DequantizeLinear"))) {
-            const ir::Tensor* bq = fixed(g.dqb->input(0));
-            if (!bq || bq->dtype != DType::kInt32 || bq->dims != std::vector<int64_t>{channels})
-                return MatchResult::failure("quantized bias is not a constant int32 [M]");
-            if (std::string why = perChannelProblem(*g.dqb, "bias", 1, channels); !why.empty())
-                return MatchResult::failure(why);
-        } else {
-            const ir::Tensor* bf = fixed(b);
-            if (!bf || bf->dtype != DType::kFloat || bf->numElements() != channels)
-                return MatchResult::failure("bias is neither quantized nor a float constant [M]");
-        }
-    }
+    if (std::string why = biasProblem(conv.input(2), channels, g.dqb); !why.empty())
+        return MatchResult::failure(why);
 
     if (std::string why = readQuantizedTail(conv, "Conv", g.act, g.q); !why.empty())
         return MatchResult::failure(why);
@@ -77,7 +66,6 @@ MatchResult QdqConvFusion::match(const ir::Node& conv) const {
 Status QdqConvFusion::apply(rewrite::Rewriter& rewriter, ir::Node& conv) const {
     Group g;
     WH_ASSERT(findGroup(conv, g).matched());
-    ir::Graph& graph = rewriter.graph();
     rewrite::ScopedGroup group(rewriter, "Run a QDQ Conv as one int8 QConv");
     auto fail = [&](Status s) {
         group.cancel();
@@ -88,15 +76,9 @@ Status QdqConvFusion::apply(rewrite::Rewriter& rewriter, ir::Node& conv) const {
     // The bias in float, as the DequantizeLinear computes it.
     std::string biasName = name(conv.input(2));
     if (g.dqb) {
-        const ir::Tensor& bq = *ir::constantTensor(g.dqb->input(0));
-        const auto s = ir::constantTensor(g.dqb->input(1))->values<float>();
-        const auto q = bq.values<int32_t>();
-        std::vector<float> bias(q.size());
-        for (std::size_t m = 0; m < q.size(); ++m)
-            bias[m] = static_cast<float>(q[m]) * s[s.size() == 1 ? 0 : m];
-        biasName = graph.uniqueName(conv.output(0)->name() + "_qconv_bias");
-        ir::Tensor t = ir::Tensor::fromFloats({}, {static_cast<int64_t>(bias.size())}, bias);
-        if (auto v = rewriter.addInitializer(biasName, std::move(t)); !v) return fail(v.error());
+        auto added = addDequantizedBias(rewriter, *g.dqb, conv.output(0)->name() + "_qconv_bias");
+        if (!added) return fail(added.error());
+        biasName = *added;
     }
 
     rewrite::NewNode qconv;

@@ -64,6 +64,34 @@ std::string perChannelProblem(const ir::Node& dq, const char* what, int rank, in
     return {};
 }
 
+std::string biasProblem(const ir::Value* bias, int64_t channels, const ir::Node*& dqb) {
+    dqb = nullptr;
+    if (!bias) return {};
+    if ((dqb = producedBy(bias, "DequantizeLinear"))) {
+        const ir::Tensor* bq = fixed(dqb->input(0));
+        if (!bq || bq->dtype != DType::kInt32 || bq->dims != std::vector<int64_t>{channels})
+            return "quantized bias is not a constant int32 [channels]";
+        return perChannelProblem(*dqb, "bias", 1, channels);
+    }
+    const ir::Tensor* bf = fixed(bias);
+    if (!bf || bf->dtype != DType::kFloat || bf->dims != std::vector<int64_t>{channels})
+        return "bias is neither quantized nor a float constant [channels]";
+    return {};
+}
+
+Expected<std::string> addDequantizedBias(rewrite::Rewriter& rewriter, const ir::Node& dqb,
+                                         const std::string& base) {
+    const auto q = fixed(dqb.input(0))->values<int32_t>();
+    const auto s = fixed(dqb.input(1))->values<float>();
+    std::vector<float> bias(q.size());
+    for (std::size_t m = 0; m < q.size(); ++m)
+        bias[m] = static_cast<float>(q[m]) * s[s.size() == 1 ? 0 : m];
+    std::string name = rewriter.graph().uniqueName(base);
+    ir::Tensor t = ir::Tensor::fromFloats({}, {static_cast<int64_t>(bias.size())}, bias);
+    if (auto v = rewriter.addInitializer(name, std::move(t)); !v) return tl::unexpected(v.error());
+    return name;
+}
+
 std::string perTensorProblem(const ir::Node& n, const char* what) {
     const ir::Tensor* s = fixed(n.input(1));
     if (!s || s->dtype != DType::kFloat || !isScalar(*s))

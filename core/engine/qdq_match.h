@@ -37,6 +37,15 @@ bool allZero(const ir::Tensor& t);
 std::string perChannelProblem(const ir::Node& dq, const char* what, int rank, int64_t channels,
                               int channelAxis = 0);
 
+/// Why `bias` (a layer's optional bias input, null when absent) is neither an int32 [channels]
+/// constant through a DequantizeLinear per tensor or per channel (stored in `dqb`) nor a float
+/// [channels] constant (`dqb` null), or "" if it is one of them.
+std::string biasProblem(const ir::Value* bias, int64_t channels, const ir::Node*& dqb);
+/// Adds the float bias the DequantizeLinear `dqb` computes (int32 codes times scale) as a new
+/// initializer named after `base`; returns its name.
+Expected<std::string> addDequantizedBias(rewrite::Rewriter& rewriter, const ir::Node& dqb,
+                                         const std::string& base);
+
 /// The activation between an operator and its QuantizeLinear: Relu, or Clip with constant
 /// bounds.
 struct Activation {

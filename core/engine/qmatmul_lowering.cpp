@@ -52,19 +52,9 @@ MatchResult findGroup(const ir::Node& op, Group& g) {
         !why.empty())
         return MatchResult::failure(why);
 
-    if (const ir::Value* b = gemm && op.numInputs() > 2 ? op.input(2) : nullptr) {
-        if ((g.dqb = producedBy(b, "DequantizeLinear"))) {
-            const ir::Tensor* bq = fixed(g.dqb->input(0));
-            if (!bq || bq->dtype != DType::kInt32 || bq->dims != std::vector<int64_t>{columns})
-                return MatchResult::failure("quantized bias is not a constant int32 [N]");
-            if (std::string why = perChannelProblem(*g.dqb, "bias", 1, columns); !why.empty())
-                return MatchResult::failure(why);
-        } else {
-            const ir::Tensor* bf = fixed(b);
-            if (!bf || bf->dtype != DType::kFloat || bf->dims != std::vector<int64_t>{columns})
-                return MatchResult::failure("bias is neither quantized nor a float constant [N]");
-        }
-    }
+    const ir::Value* b = gemm && op.numInputs() > 2 ? op.input(2) : nullptr;
+    if (std::string why = biasProblem(b, columns, g.dqb); !why.empty())
+        return MatchResult::failure(why);
     if (std::string why = readQuantizedTail(op, gemm ? "Gemm" : "MatMul", g.act, g.q); !why.empty())
         return MatchResult::failure(why);
     return MatchResult::success();
@@ -109,14 +99,9 @@ Status QdqMatMulFusion::apply(rewrite::Rewriter& rewriter, ir::Node& op) const {
     // The bias in float, as the DequantizeLinear computes it.
     std::string biasName = op.opType == "Gemm" && op.numInputs() > 2 ? name(op.input(2)) : "";
     if (g.dqb) {
-        const auto q = fixed(g.dqb->input(0))->values<int32_t>();
-        const auto s = fixed(g.dqb->input(1))->values<float>();
-        std::vector<float> bias(q.size());
-        for (std::size_t m = 0; m < q.size(); ++m)
-            bias[m] = static_cast<float>(q[m]) * s[s.size() == 1 ? 0 : m];
-        biasName = graph.uniqueName(base + "_qmatmul_bias");
-        ir::Tensor t = ir::Tensor::fromFloats({}, {static_cast<int64_t>(bias.size())}, bias);
-        if (auto v = rewriter.addInitializer(biasName, std::move(t)); !v) return fail(v.error());
+        auto added = addDequantizedBias(rewriter, *g.dqb, base + "_qmatmul_bias");
+        if (!added) return fail(added.error());
+        biasName = *added;
     }
 
     rewrite::NewNode qmm;

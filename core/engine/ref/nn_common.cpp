@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "core/engine/ref/kernel_util.h"
+
 namespace wh::engine::ref::nn {
 
 std::string listToString(std::span<const int64_t> values) {
@@ -109,6 +111,27 @@ Expected<WindowGeometry> windowGeometry(const WindowAttrs& attrs,
         g.out[d] = out;
     }
     return g;
+}
+
+Status checkQuantizedLayerTypes(const KernelContext& ctx) {
+    WH_RETURN_STATUS_IF_ERROR(checkArity(ctx, 5));
+    if (!ctx.hasInput(6) || !ctx.hasInput(7))
+        return makeStatus(StatusCode::kBadInput, "{}: y_scale and y_zero_point are required",
+                          ctx.where());
+    const auto& in = ctx.inputs;
+    if (!ref::isByte(in[0].dtype) || in[3].dtype != ir::DType::kInt8 || !ref::isByte(in[7].dtype) ||
+        in[2].dtype != in[0].dtype || in[1].dtype != ir::DType::kFloat ||
+        in[4].dtype != ir::DType::kFloat || in[6].dtype != ir::DType::kFloat ||
+        (ctx.hasInput(5) && in[5].dtype != ir::DType::kInt8) ||
+        (ctx.hasInput(8) && in[8].dtype != ir::DType::kFloat))
+        return makeStatus(StatusCode::kBadInput,
+                          "{}: expects uint8/int8 x and zero point, int8 w, float scales and "
+                          "bias, uint8/int8 y zero point",
+                          ctx.where());
+    const std::string act = ctx.node.attrString("activation");
+    if (!act.empty() && act != "Relu" && act != "Clip")
+        return makeStatus(StatusCode::kBadInput, "{}: unknown activation '{}'", ctx.where(), act);
+    return Status::ok();
 }
 
 }  // namespace wh::engine::ref::nn

@@ -48,6 +48,12 @@ Expected<WindowGeometry> windowGeometry(const WindowAttrs& attrs,
 /// omit them; kernels dereference them unchecked).
 Status checkArity(const KernelContext& ctx, int required);
 
+/// The inputs of the int8 layers QConv and QMatMul (qconv.h, qmatmul.h): x, x_scale,
+/// x_zero_point, w, w_scale, [w_zero_point], y_scale, y_zero_point, [B] — kBadInput naming the
+/// node unless uint8/int8 x with its zero point, int8 w, float scales and bias, a uint8/int8 y
+/// zero point, and an activation attribute "", "Relu" or "Clip".
+Status checkQuantizedLayerTypes(const KernelContext& ctx);
+
 /// "[1,2,3]" for messages.
 std::string listToString(std::span<const int64_t> values);
 

@@ -27,27 +27,6 @@ struct QConvGeometry {
     Dims out;  // [N, M, oH, oW]
 };
 
-Status checkTypes(const KernelContext& ctx) {
-    WH_RETURN_STATUS_IF_ERROR(ref::nn::checkArity(ctx, 5));
-    if (!ctx.hasInput(6) || !ctx.hasInput(7))
-        return makeStatus(StatusCode::kBadInput, "{}: y_scale and y_zero_point are required",
-                          ctx.where());
-    const auto& in = ctx.inputs;
-    if (!isByte(in[0].dtype) || in[3].dtype != DType::kInt8 || !isByte(in[7].dtype) ||
-        in[2].dtype != in[0].dtype || in[1].dtype != DType::kFloat ||
-        in[4].dtype != DType::kFloat || in[6].dtype != DType::kFloat ||
-        (ctx.hasInput(5) && in[5].dtype != DType::kInt8) ||
-        (ctx.hasInput(8) && in[8].dtype != DType::kFloat))
-        return makeStatus(StatusCode::kBadInput,
-                          "{}: expects uint8/int8 x and zero point, int8 w, float scales and "
-                          "bias, uint8/int8 y zero point",
-                          ctx.where());
-    const std::string act = ctx.node.attrString("activation");
-    if (!act.empty() && act != "Relu" && act != "Clip")
-        return makeStatus(StatusCode::kBadInput, "{}: unknown activation '{}'", ctx.where(), act);
-    return Status::ok();
-}
-
 class RefQConv final : public Kernel {
 public:
     RefQConv(QConvGeometry geometry, std::string activation, float lo, float hi)
@@ -132,7 +111,7 @@ private:
 };
 
 Expected<KernelBuild> buildRefQConv(const KernelContext& ctx) {
-    WH_RETURN_IF_ERROR(checkTypes(ctx));
+    WH_RETURN_IF_ERROR(ref::nn::checkQuantizedLayerTypes(ctx));
     const TensorInfo& x = ctx.inputs[0];
     const TensorInfo& w = ctx.inputs[3];
     if (!x.rankKnown || !w.shapeKnown() || x.dims.size() != 4 || w.dims.size() != 4)

@@ -20,27 +20,6 @@ using ir::DType;
 using ref::byteAt;
 using ref::isByte;
 
-Status checkTypes(const KernelContext& ctx) {
-    WH_RETURN_STATUS_IF_ERROR(ref::nn::checkArity(ctx, 5));
-    if (!ctx.hasInput(6) || !ctx.hasInput(7))
-        return makeStatus(StatusCode::kBadInput, "{}: y_scale and y_zero_point are required",
-                          ctx.where());
-    const auto& in = ctx.inputs;
-    if (!isByte(in[0].dtype) || in[3].dtype != DType::kInt8 || !isByte(in[7].dtype) ||
-        in[2].dtype != in[0].dtype || in[1].dtype != DType::kFloat ||
-        in[4].dtype != DType::kFloat || in[6].dtype != DType::kFloat ||
-        (ctx.hasInput(5) && in[5].dtype != DType::kInt8) ||
-        (ctx.hasInput(8) && in[8].dtype != DType::kFloat))
-        return makeStatus(StatusCode::kBadInput,
-                          "{}: expects uint8/int8 x and zero point, int8 w, float scales and "
-                          "bias, uint8/int8 y zero point",
-                          ctx.where());
-    const std::string act = ctx.node.attrString("activation");
-    if (!act.empty() && act != "Relu" && act != "Clip")
-        return makeStatus(StatusCode::kBadInput, "{}: unknown activation '{}'", ctx.where(), act);
-    return Status::ok();
-}
-
 class RefQMatMul final : public Kernel {
 public:
     RefQMatMul(std::string activation, float lo, float hi)
@@ -103,7 +82,7 @@ private:
 };
 
 Expected<KernelBuild> buildRefQMatMul(const KernelContext& ctx) {
-    WH_RETURN_IF_ERROR(checkTypes(ctx));
+    WH_RETURN_IF_ERROR(ref::nn::checkQuantizedLayerTypes(ctx));
     const TensorInfo& x = ctx.inputs[0];
     const TensorInfo& w = ctx.inputs[3];
     if (!x.rankKnown || x.dims.size() < 2 || !w.shapeKnown() || w.dims.size() != 2)
