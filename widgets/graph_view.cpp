@@ -1,6 +1,7 @@
 #include "widgets/graph_view.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cmath>
 #include <functional>
@@ -168,10 +169,23 @@ layout::LayoutOptions GraphView::layoutOptions() const {
     layout::LayoutOptions options;
     QFontMetricsF op(m_style.opFont);
     QFontMetricsF name(m_style.nameFont);
-    // Box width estimate: the wider of the bold op type and the smaller name, per character.
+    // Box width: the wider of the bold op type, measured per character (an average advance
+    // clipped "ReduceMean"), and the smaller name, estimated per character (it is elided to
+    // fit). The table is made here: fonts are GUI-thread only, the layout may run elsewhere.
     options.charWidth = std::max(op.averageCharWidth(), name.averageCharWidth() * 1.05);
     options.nodeHeight = std::max(36.0, std::ceil(op.height() + name.height() + 10));
     options.textPadding = 16;
+    std::array<double, 128> opAdvance{};
+    for (int c = 0; c < 128; ++c)
+        opAdvance[static_cast<std::size_t>(c)] =
+            c >= 32 ? op.horizontalAdvance(QChar(c)) : op.averageCharWidth();
+    const double nameChar = name.averageCharWidth() * 1.05, padding = options.textPadding;
+    options.nodeWidth = [opAdvance, nameChar, padding,
+                         fallback = op.maxWidth()](const ir::Node& node) {
+        double opWidth = 0;
+        for (unsigned char c : node.opType) opWidth += c < 128 ? opAdvance[c] : fallback;
+        return std::max(opWidth, static_cast<double>(node.name.size()) * nameChar) + padding;
+    };
     options.graphTerminals = true;
     options.terminalHeight = std::ceil(name.height() + 10);
     options.foldConstants = true;

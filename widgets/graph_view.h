@@ -80,6 +80,8 @@ public:
     /// Layout sizes that fit this view's fonts (graph terminals on, single-use Constants folded).
     /// Call on the GUI thread; the copy may be used on any thread.
     layout::LayoutOptions layoutOptions() const;
+    /// Fonts and zoom thresholds the items draw with.
+    const GraphStyle& style() const { return m_style; }
 
     /// Replaces the scene with `graph` placed by `layout` (computed from that very graph with
     /// layoutOptions()). The view keeps `graph` alive and only reads it; nobody may mutate it

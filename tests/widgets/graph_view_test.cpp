@@ -1,3 +1,4 @@
+#include <QFontMetricsF>
 #include <QGraphicsScene>
 #include <QSignalSpy>
 #include <QTest>
@@ -53,6 +54,35 @@ private slots:
         }
         QCOMPARE(view.nodeItem(m_model->graph->findValue("c1")->producer()->id())->categoryName(),
                  QStringLiteral("Layer"));
+    }
+
+    void boxesFitTheirOpType() {
+        // Long op types with short names: an average character width made "ReduceMean" wider
+        // than its box.
+        ir::Model model;
+        ir::Graph& g = *model.graph;
+        ir::Value* v = *g.addValue("x");
+        g.insertGraphInput(v);
+        const char* ops[] = {"ReduceMean", "DequantizeLinear", "InstanceNormalization", "Add"};
+        for (int i = 0; i < 4; ++i) {
+            ir::Value* out = *g.addValue("v" + std::to_string(i));
+            g.addNode(ops[i], std::vector<ir::Value*>{v}, std::vector<ir::Value*>{out})->name =
+                std::string(1, static_cast<char>('a' + i));
+            v = out;
+        }
+        g.insertGraphOutput(v);
+        GraphView view;
+        const layout::Layout layout = layout::layoutGraph(g, view.layoutOptions());
+        const QFontMetricsF metrics(view.style().opFont);
+        for (const ir::Node* n : g.nodes()) {
+            const layout::NodeBox* box = layout.find(n->id());
+            QVERIFY(box);
+            const double text = metrics.horizontalAdvance(QString::fromStdString(n->opType));
+            QVERIFY2(box->w >= text + 10, qPrintable(QStringLiteral("%1: box %2, text %3")
+                                                         .arg(QString::fromStdString(n->opType))
+                                                         .arg(box->w)
+                                                         .arg(text)));
+        }
     }
 
     void setGraphReplacesTheScene() {
