@@ -26,21 +26,9 @@ struct Group {
 };
 
 MatchResult findGroup(const ir::Node& conv, Group& g) {
-    if (conv.numInputs() < 2 || conv.numOutputs() != 1 || !conv.output(0))
-        return MatchResult::failure("Conv without weights or output");
-    g.dqx = producedBy(conv.input(0), "DequantizeLinear");
-    if (!g.dqx) return MatchResult::failure("Conv input is not a DequantizeLinear output");
-    if (std::string why = perTensorProblem(*g.dqx, "input"); !why.empty())
+    const ir::Tensor* w = nullptr;
+    if (std::string why = quantizedOperandsProblem(conv, "Conv", 4, g.dqx, g.dqw, w); !why.empty())
         return MatchResult::failure(why);
-
-    g.dqw = producedBy(conv.input(1), "DequantizeLinear");
-    if (!g.dqw) return MatchResult::failure("Conv weights are not a DequantizeLinear output");
-    const ir::Value* wq = g.dqw->input(0);
-    if (!wq || !wq->hasInitializer() || wq->isGraphInput())
-        return MatchResult::failure("quantized weights are not an initializer");
-    const ir::Tensor* w = fixed(wq);
-    if (!w || w->dtype != DType::kInt8 || w->dims.size() != 4)
-        return MatchResult::failure("quantized weights are not a rank-4 int8 tensor");
     const int64_t channels = w->dims[0];
     if (std::string why = perChannelProblem(*g.dqw, "weight", 4, channels); !why.empty())
         return MatchResult::failure(why);

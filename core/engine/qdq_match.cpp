@@ -64,6 +64,25 @@ std::string perChannelProblem(const ir::Node& dq, const char* what, int rank, in
     return {};
 }
 
+std::string quantizedOperandsProblem(const ir::Node& op, const char* what, std::size_t weightRank,
+                                     const ir::Node*& dqx, const ir::Node*& dqw,
+                                     const ir::Tensor*& w) {
+    if (op.numInputs() < 2 || op.numOutputs() != 1 || !op.output(0))
+        return fmt::format("{} without weights or output", what);
+    dqx = producedBy(op.input(0), "DequantizeLinear");
+    if (!dqx) return fmt::format("{} input is not a DequantizeLinear output", what);
+    if (std::string why = perTensorProblem(*dqx, "input"); !why.empty()) return why;
+    dqw = producedBy(op.input(1), "DequantizeLinear");
+    if (!dqw) return fmt::format("{} weights are not a DequantizeLinear output", what);
+    const ir::Value* wq = dqw->input(0);
+    if (!wq || !wq->hasInitializer() || wq->isGraphInput())
+        return "quantized weights are not an initializer";
+    w = fixed(wq);
+    if (!w || w->dtype != DType::kInt8 || w->dims.size() != weightRank)
+        return fmt::format("quantized weights are not a rank-{} int8 tensor", weightRank);
+    return {};
+}
+
 std::string biasProblem(const ir::Value* bias, int64_t channels, const ir::Node*& dqb) {
     dqb = nullptr;
     if (!bias) return {};

@@ -37,6 +37,12 @@ bool allZero(const ir::Tensor& t);
 std::string perChannelProblem(const ir::Node& dq, const char* what, int rank, int64_t channels,
                               int channelAxis = 0);
 
+/// The two quantized operands of a QDQ layer `op` (`what` names it in reasons): input 0 from
+/// a per-tensor DequantizeLinear (`dqx`), input 1 from a DequantizeLinear (`dqw`) of a rank-
+/// `weightRank` int8 initializer (`w`). Returns why they do not qualify, or "".
+std::string quantizedOperandsProblem(const ir::Node& op, const char* what, std::size_t weightRank,
+                                     const ir::Node*& dqx, const ir::Node*& dqw,
+                                     const ir::Tensor*& w);
 /// Why `bias` (a layer's optional bias input, null when absent) is neither an int32 [channels]
 /// constant through a DequantizeLinear per tensor or per channel (stored in `dqb`) nor a float
 /// [channels] constant (`dqb` null), or "" if it is one of them.

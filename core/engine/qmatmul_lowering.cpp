@@ -26,27 +26,16 @@ struct Group {
 
 MatchResult findGroup(const ir::Node& op, Group& g) {
     const bool gemm = op.opType == "Gemm";
-    if (op.numInputs() < 2 || op.numOutputs() != 1 || !op.output(0))
-        return MatchResult::failure("no weights or no output");
     if (gemm) {
         if (op.attrInt("transA", 0) != 0) return MatchResult::failure("Gemm has transA = 1");
         if (op.attrFloat("alpha", 1.0f) != 1.0f || op.attrFloat("beta", 1.0f) != 1.0f)
             return MatchResult::failure("Gemm has alpha or beta other than 1");
         g.transposed = op.attrInt("transB", 0) != 0;
     }
-    g.dqx = producedBy(op.input(0), "DequantizeLinear");
-    if (!g.dqx) return MatchResult::failure("input A is not a DequantizeLinear output");
-    if (std::string why = perTensorProblem(*g.dqx, "input"); !why.empty())
+    const ir::Tensor* w = nullptr;
+    if (std::string why = quantizedOperandsProblem(op, gemm ? "Gemm" : "MatMul", 2, g.dqx, g.dqw, w);
+        !why.empty())
         return MatchResult::failure(why);
-
-    g.dqw = producedBy(op.input(1), "DequantizeLinear");
-    if (!g.dqw) return MatchResult::failure("weights are not a DequantizeLinear output");
-    const ir::Value* wq = g.dqw->input(0);
-    if (!wq || !wq->hasInitializer() || wq->isGraphInput())
-        return MatchResult::failure("quantized weights are not an initializer");
-    const ir::Tensor* w = fixed(wq);
-    if (!w || w->dtype != DType::kInt8 || w->dims.size() != 2)
-        return MatchResult::failure("quantized weights are not a rank-2 int8 tensor");
     const int64_t columns = g.transposed ? w->dims[0] : w->dims[1];
     if (std::string why = perChannelProblem(*g.dqw, "weight", 2, columns, g.transposed ? 0 : 1);
         !why.empty())

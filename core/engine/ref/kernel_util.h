@@ -3,6 +3,7 @@
 /// included), dispatch from ir::DType to a template, a kernel made from a lambda (one virtual
 /// call per run, none per element), and small attribute/axis helpers.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -237,5 +238,21 @@ Status requireInputs(const KernelContext& ctx, int n);
 
 /// Copies `in` into `out` (ensure + memcpy; strings copied).
 void copyTensor(const HostTensor& in, HostTensor& out, const Dims& dims);
+
+/// The output stage of the reference int8 layers (QConv, QMatMul): `v` through the activation
+/// ("" | "Relu" | "Clip" to [lo, hi]), then QuantizeLinear — round half to even (nearbyint in
+/// the default FE_TONEAREST mode), plus the zero point, saturated to y's uint8 or int8 grid —
+/// stored as element `i` of `y`.
+inline void storeRequantized(HostTensor& y, int64_t i, float v, std::string_view activation,
+                             float lo, float hi, float scale, float zeroPoint) {
+    if (activation == "Relu") v = std::max(v, 0.0f);
+    if (activation == "Clip") v = std::min(std::max(v, lo), hi);
+    float q = std::nearbyint(v / scale) + zeroPoint;
+    if (std::isnan(q)) q = 0.0f;
+    if (y.dtype() == ir::DType::kUInt8)
+        y.data<uint8_t>()[i] = static_cast<uint8_t>(std::clamp(q, 0.0f, 255.0f));
+    else
+        y.data<int8_t>()[i] = static_cast<int8_t>(std::clamp(q, -128.0f, 127.0f));
+}
 
 }  // namespace wh::engine::ref

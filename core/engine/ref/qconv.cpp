@@ -63,8 +63,6 @@ public:
 
         HostTensor& y = *out[0];
         y.ensure(yzp.dtype(), {N, M, oH, oW});
-        const float qlo = yzp.dtype() == DType::kUInt8 ? 0.0f : -128.0f;
-        const float qhi = yzp.dtype() == DType::kUInt8 ? 255.0f : 127.0f;
         for (int64_t n = 0; n < N; ++n)
             for (int64_t m = 0; m < M; ++m) {
                 const int64_t g = m / Mg;
@@ -88,17 +86,8 @@ public:
                             }
                         float v = static_cast<float>(acc);
                         if (bias) v += bias->data<float>()[m];
-                        if (m_act == "Relu") v = std::max(v, 0.0f);
-                        if (m_act == "Clip") v = std::min(std::max(v, m_lo), m_hi);
-                        // nearbyint in the default FE_TONEAREST mode: round half to even.
-                        float q = std::nearbyint(v / ys) + yz;
-                        if (std::isnan(q)) q = 0.0f;
-                        q = std::clamp(q, qlo, qhi);
-                        const int64_t yi = ((n * M + m) * oH + oh) * oW + ow;
-                        if (yzp.dtype() == DType::kUInt8)
-                            y.data<uint8_t>()[yi] = static_cast<uint8_t>(q);
-                        else
-                            y.data<int8_t>()[yi] = static_cast<int8_t>(q);
+                        ref::storeRequantized(y, ((n * M + m) * oH + oh) * oW + ow, v, m_act,
+                                              m_lo, m_hi, ys, yz);
                     }
             }
         return Status::ok();

@@ -43,8 +43,6 @@ public:
         outDims.back() = N;
         HostTensor& y = *out[0];
         y.ensure(yzp.dtype(), outDims);
-        const float qlo = yzp.dtype() == DType::kUInt8 ? 0.0f : -128.0f;
-        const float qhi = yzp.dtype() == DType::kUInt8 ? 255.0f : 127.0f;
         std::vector<float> wf(static_cast<std::size_t>(K * N));
         for (int64_t k = 0; k < K; ++k)
             for (int64_t n = 0; n < N; ++n)
@@ -62,15 +60,7 @@ public:
                            wf[static_cast<std::size_t>(k * N + n)];
                 float v = static_cast<float>(acc);
                 if (bias) v += bias->data<float>()[n];
-                if (m_act == "Relu") v = std::max(v, 0.0f);
-                if (m_act == "Clip") v = std::min(std::max(v, m_lo), m_hi);
-                float q = std::nearbyint(v / ys) + yz;  // round half to even (FE_TONEAREST)
-                if (std::isnan(q)) q = 0.0f;
-                q = std::clamp(q, qlo, qhi);
-                if (yzp.dtype() == DType::kUInt8)
-                    y.data<uint8_t>()[r * N + n] = static_cast<uint8_t>(q);
-                else
-                    y.data<int8_t>()[r * N + n] = static_cast<int8_t>(q);
+                ref::storeRequantized(y, r * N + n, v, m_act, m_lo, m_hi, ys, yz);
             }
         }
         return Status::ok();
