@@ -667,7 +667,8 @@ void NodeInspector::showHistogram(int index) {
     auto* x = new QValueAxis;
     x->setRange(lo, hi);
     setRoundTicks(x, lo, hi, 5);
-    x->setTitleText(tr("value"));
+    // No "value" title under the axis: in a short chart its height is what the tick labels
+    // need (QtCharts elides them to "..." otherwise); the chart title names the weight.
     auto* y = new QValueAxis;
     const double top = std::max<double>(1, static_cast<double>(peak) * 1.05);
     y->setRange(0, top);
