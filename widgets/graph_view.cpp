@@ -1135,7 +1135,10 @@ GraphView::ExportPlan GraphView::planExport(ExportScope scope) const {
             if (!r.isEmpty()) plan.source = plan.source.isNull() ? r : plan.source.united(r);
         }
         if (plan.source.isNull()) return plan;
-        plan.source.adjust(-kMargin, -kMargin, kMargin, kMargin);
+        // Shape labels sit to the right of the wires, beside the boxes: keep room for them.
+        const double labels =
+            QFontMetricsF(m_style.labelFont).horizontalAdvance(QStringLiteral("batch×512×28×28"));
+        plan.source.adjust(-kMargin, -kMargin, kMargin + labels, kMargin);
     }
     // Readable, unless that is more pixels than a picture should have.
     const double w = plan.source.width() * kExportScale;
