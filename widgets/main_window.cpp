@@ -2,6 +2,13 @@
 
 #include <chrono>
 #include <filesystem>
+#include <thread>
+
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include <QAction>
 #include <QApplication>
@@ -77,6 +84,13 @@ QString viewSummary(const ir::Graph& graph, const layout::Layout& layout, std::s
     return QObject::tr("%1 · %2 layers · %3 crossings · layout %4")
         .arg(nodes, formatCount(qlonglong(layout.numLayers)),
              formatCount(qlonglong(layout.crossings)), time);
+}
+
+/// Makes the calling thread yield to others (nice 10 on Linux; a no-op elsewhere).
+void lowerCurrentThreadPriority() {
+#ifdef __linux__
+    setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
+#endif
 }
 
 struct LayoutResult {
@@ -604,8 +618,17 @@ void MainWindow::startShapeInference() {
             if (!snapshot) return error(StatusCode::kCancelled, "the model changed meanwhile");
             WH_RETURN_IF_ERROR(ctx.checkCancelled());
             ctx.setProgress(0.1, "compiling");
-            WH_ASSIGN_OR_RETURN(ShapeTable table, ShapeTable::infer(*snapshot, &ctx));
-            return std::make_shared<const ShapeTable>(std::move(table));
+            // Shapes are a nicety: on a busy machine the GUI thread and the jobs the user waits
+            // for (open, layout, save) go first. A thread of its own, so that lowering its
+            // priority leaves the pool's threads as they were.
+            Expected<ShapeTable> table = error(StatusCode::kInternal, "not run");
+            std::thread worker([&] {
+                lowerCurrentThreadPriority();
+                table = ShapeTable::infer(*snapshot, &ctx);
+            });
+            worker.join();
+            if (!table) return tl::unexpected(table.error());
+            return std::make_shared<const ShapeTable>(std::move(*table));
         });
     m_shapeJob = job;
     connect(job, &Job::finished, this, [this, job, doc, revision] {
