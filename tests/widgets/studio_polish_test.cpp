@@ -6,15 +6,18 @@
 
 #include <cmath>
 
+#include <QApplication>
 #include <QChart>
 #include <QChartView>
 #include <QFileInfo>
 #include <QHeaderView>
 #include <QImage>
+#include <QInputDialog>
 #include <QSignalSpy>
 #include <QStatusBar>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QTimer>
 #include <QTreeWidget>
 #include <QUndoStack>
 #include <QValueAxis>
@@ -339,6 +342,32 @@ private slots:
         QVERIFY(m_w->exportViewTo(out, GraphView::ExportScope::kWholeGraph));
         QVERIFY(QFileInfo(out).size() > 1000);
         QVERIFY(m_w->statusBar()->currentMessage().contains(QStringLiteral("whole graph")));
+    }
+
+    void exportViewAsksWhatToExportWithEachPicturesSize() {
+        showInWindow(makeDynamicModel());
+        m_w->graphView()->selectNode(id("conv1"));
+        QStringList offered;
+        bool asked = false;
+        // The question is modal: answer it from the event loop it runs.
+        QTimer::singleShot(0, m_w.get(), [&] {
+            auto* dialog = qobject_cast<QInputDialog*>(QApplication::activeModalWidget());
+            if (!dialog) return;
+            asked = true;
+            offered = dialog->comboBoxItems();
+            const QString shots = qEnvironmentVariable("WHITTLE_TEST_SHOTS");
+            if (!shots.isEmpty()) dialog->grab().save(shots + QStringLiteral("/export_view.png"));
+            dialog->reject();  // no file dialog follows
+        });
+        m_w->exportView();
+        QVERIFY(asked);
+        QCOMPARE(offered.size(), 3);
+        QVERIFY2(offered[0].startsWith(QStringLiteral("Whole graph (")) &&
+                     offered[0].contains(QStringLiteral(" px")),
+                 qPrintable(offered[0]));
+        QVERIFY(offered[1].startsWith(QStringLiteral("Visible area (")));
+        QVERIFY2(offered[2].startsWith(QStringLiteral("Selection, 1 node")),
+                 qPrintable(offered[2]));
     }
 
     // ---- Item 14: inspector --------------------------------------------------------------
