@@ -13,6 +13,7 @@
 #include <QHeaderView>
 #include <QImage>
 #include <QInputDialog>
+#include <QProcess>
 #include <QSignalSpy>
 #include <QStatusBar>
 #include <QTemporaryDir>
@@ -368,6 +369,42 @@ private slots:
         QVERIFY(offered[1].startsWith(QStringLiteral("Visible area (")));
         QVERIFY2(offered[2].startsWith(QStringLiteral("Selection, 1 node")),
                  qPrintable(offered[2]));
+    }
+
+    /// whittle --screenshot --export-view: the picture File > Export View writes, from a script.
+    void screenshotModeExportsTheView() {
+        QTemporaryDir dir;
+        const QString model = dir.filePath(QStringLiteral("dynamic.onnx"));
+        QVERIFY(onnx::saveModel(makeDynamicModel(), model.toStdString()).isOk());
+        auto run = [&](const QStringList& extra) {
+            QProcess p;
+            QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+            env.insert(QStringLiteral("QT_QPA_PLATFORM"), QStringLiteral("offscreen"));
+            p.setProcessEnvironment(env);
+            p.setProcessChannelMode(QProcess::MergedChannels);
+            p.start(QStringLiteral(WHITTLE_GUI),
+                    QStringList{QStringLiteral("--screenshot"),
+                                dir.filePath(QStringLiteral("shot.png"))} +
+                        extra + QStringList{model});
+            if (!p.waitForFinished(kTimeoutMs)) p.kill();
+            return std::make_pair(p.exitCode(), QString::fromLocal8Bit(p.readAll()));
+        };
+        const QString svg = dir.filePath(QStringLiteral("graph.svg"));
+        auto [code, out] = run({QStringLiteral("--export-view"), svg});
+        QVERIFY2(code == 0, qPrintable(out));
+        QVERIFY2(out.contains(QStringLiteral("export-view:")), qPrintable(out));
+        QFile file(svg);
+        QVERIFY(file.open(QIODevice::ReadOnly));
+        const QByteArray text = file.readAll();
+        QVERIFY(text.contains("conv2"));  // every node, drawn readably
+        QVERIFY(text.contains("fc"));
+        // The inferred shapes are on the wires (the screenshot mode waits for them).
+        QVERIFY2(text.contains("N×8×32×32") || text.contains("N&#215;8&#215;32&#215;32"),
+                 "no inferred shape label in the SVG");
+        auto [bad, why] = run({QStringLiteral("--export-view"), svg,
+                               QStringLiteral("--export-scope"), QStringLiteral("bogus")});
+        QCOMPARE(bad, 1);
+        QVERIFY2(why.contains(QStringLiteral("--export-scope")), qPrintable(why));
     }
 
     // ---- Item 14: inspector --------------------------------------------------------------
