@@ -2,14 +2,16 @@
 //
 //   whittle [MODEL]
 //   whittle --screenshot OUT.png [--size 1600x1000] [--expand NODE|OP]... [--zoom fit|width|N]
-//           [--select NODE] [--select-op TYPE] [--find TEXT] [--dock NAME] MODEL
+//           [--select NODE] [--select-op TYPE] [--find TEXT] [--dock NAME]
+//           [--export-view OUT.png|OUT.svg [--export-scope whole|visible|selection]] MODEL
 //   whittle --help | --version
 //
 // The screenshot mode opens MODEL, waits until loading and layout are done and the event loop has
 // settled, saves a grab of the main window and exits 0; on failure (MODEL does not open, no node
 // is named NODE, none is of op type TYPE, nothing matches TEXT, no dock NAME, nothing to expand)
-// it prints one line
-// to stderr and exits 1. It reads and writes no
+// it prints one line to stderr and exits 1. It waits for shape inference too (bounded), so
+// pictures show inferred shapes. --export-view also writes what File > Export View would (the
+// whole graph by default) and prints its size. It reads and writes no
 // settings, so its pictures do not depend on the user's window layout. --help and --version need
 // no display: they are answered before the QApplication (which needs one) exists.
 
@@ -118,6 +120,17 @@ int main(int argc, char** argv) {
         QStringLiteral("With --screenshot: 'fit' (Ctrl+0), 'width' (Ctrl+9) or a percentage."),
         QStringLiteral("zoom"));
     parser.addOption(zoomOption);
+    QCommandLineOption exportViewOption(
+        QStringLiteral("export-view"),
+        QStringLiteral("With --screenshot: also write what File > Export View writes to <file> "
+                       "(.png or .svg)."),
+        QStringLiteral("file"));
+    parser.addOption(exportViewOption);
+    QCommandLineOption exportScopeOption(
+        QStringLiteral("export-scope"),
+        QStringLiteral("With --export-view: 'whole' (default), 'visible' or 'selection'."),
+        QStringLiteral("scope"), QStringLiteral("whole"));
+    parser.addOption(exportScopeOption);
     parser.addPositionalArgument(QStringLiteral("model"), QStringLiteral("An ONNX model to open."),
                                  QStringLiteral("[MODEL]"));
 
@@ -146,8 +159,8 @@ int main(int argc, char** argv) {
 
     if (!parser.isSet(screenshotOption)) {
         for (const QCommandLineOption* option :
-             {&selectOption, &selectOpOption, &findOption, &dockOption, &sizeOption,
-              &expandOption, &zoomOption})
+             {&selectOption, &selectOpOption, &findOption, &dockOption, &sizeOption, &expandOption,
+              &zoomOption, &exportViewOption, &exportScopeOption})
             if (parser.isSet(*option))
                 return fail(QStringLiteral("--%1 only goes with --screenshot")
                                 .arg(option->names().first()));
@@ -166,6 +179,16 @@ int main(int argc, char** argv) {
     if (!size.hasMatch())
         return fail(QStringLiteral("--size must look like 1600x1000, not '%1'")
                         .arg(parser.value(sizeOption)));
+
+    using Scope = wh::widgets::GraphView::ExportScope;
+    const QString scopeName = parser.value(exportScopeOption);
+    const Scope exportScope = scopeName == QLatin1String("visible")     ? Scope::kVisibleArea
+                              : scopeName == QLatin1String("selection") ? Scope::kSelection
+                                                                        : Scope::kWholeGraph;
+    if (scopeName != QLatin1String("whole") && scopeName != QLatin1String("visible") &&
+        scopeName != QLatin1String("selection"))
+        return fail(QStringLiteral("--export-scope takes whole, visible or selection, not '%1'")
+                        .arg(scopeName));
 
     wh::widgets::MainWindow window(wh::widgets::MainWindow::SettingsMode::kIgnore);
     loadPlugins(window);
@@ -209,9 +232,23 @@ int main(int argc, char** argv) {
             // Statistics of a big weight are computed by a job: wait for them (bounded).
             QElapsedTimer waited;
             waited.start();
-            while (window.nodeInspector()->pendingStats() > 0 && waited.elapsed() < 20'000)
+            // So is shape inference.
+            while ((window.nodeInspector()->pendingStats() > 0 || window.isInferringShapes()) &&
+                   waited.elapsed() < 20'000)
                 QApplication::processEvents(QEventLoop::AllEvents, 50);
             QApplication::processEvents();
+            if (code == 0 && parser.isSet(exportViewOption)) {
+                const QString file = parser.value(exportViewOption);
+                QString why;
+                wh::widgets::GraphView::ExportPlan plan;
+                if (!window.graphView()->exportView(file, exportScope, &why, &plan)) {
+                    finish(1, QStringLiteral("--export-view: %1").arg(why));
+                    return;
+                }
+                std::printf("export-view: %s %dx%d px, scale %.3f%s\n", qPrintable(file),
+                            plan.size.width(), plan.size.height(), plan.scale,
+                            plan.capped ? " (capped)" : "");
+            }
             QPixmap picture = window.grab();
             if (picture.isNull() || !picture.save(out))
                 finish(1, QStringLiteral("could not write %1").arg(out));
@@ -271,8 +308,9 @@ int main(int argc, char** argv) {
             else if (ok && percent > 0)
                 view->setZoom(percent / 100);
             else {
-                finish(1, QStringLiteral("--zoom takes fit, width or a percentage, not '%1'")
-                              .arg(zoom));
+                finish(
+                    1,
+                    QStringLiteral("--zoom takes fit, width or a percentage, not '%1'").arg(zoom));
                 return;
             }
         }

@@ -6,6 +6,7 @@
 #include <QStyleOptionGraphicsItem>
 
 #include "widgets/op_metadata.h"
+#include "widgets/shape_table.h"
 
 namespace wh::widgets {
 
@@ -44,10 +45,12 @@ void appendSegment(QPainterPath& path, const layout::Point& a, const layout::Poi
 
 }  // namespace
 
-QString shapeLabel(const ir::Value* value) {
-    if (!value || value->type.kind != ir::Type::Kind::kTensor || !value->type.shape) return {};
+QString shapeLabel(const ir::Value* value, const ShapeTable* shapes) {
+    if (!value) return {};
+    const ir::Type& type = displayType(*value, shapes);
+    if (type.kind != ir::Type::Kind::kTensor || !type.shape) return {};
     QStringList dims;
-    for (const ir::Dim& d : value->type.shape->dims) {
+    for (const ir::Dim& d : type.shape->dims) {
         if (d.kind == ir::Dim::Kind::kValue)
             dims << QString::number(d.value);
         else if (d.kind == ir::Dim::Kind::kParam)

@@ -158,7 +158,10 @@ private:
     const GraphStyle* m_style;
 };
 
-/// "1×64×56×56" for a tensor value with a known shape, empty otherwise.
-QString shapeLabel(const ir::Value* value);
+class ShapeTable;
+
+/// "1×64×56×56" for a tensor value with a known shape (declared, else inferred in `shapes`,
+/// which may be null; symbols by name, unknown dims as "?"), empty otherwise.
+QString shapeLabel(const ir::Value* value, const ShapeTable* shapes = nullptr);
 
 }  // namespace wh::widgets

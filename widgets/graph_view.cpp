@@ -31,6 +31,7 @@
 #include "widgets/graph_search_bar.h"
 #include "widgets/op_metadata.h"
 #include "widgets/selection_model.h"
+#include "widgets/shape_table.h"
 
 namespace wh::widgets {
 
@@ -456,10 +457,37 @@ void GraphView::ensureTerminalItem(std::size_t index) {
     if (m_terminalItems[index]) return;
     const layout::Terminal& t = m_layout->terminals[index];
     const ir::Value* value = m_graph->findValue(t.value);
-    auto* item =
-        new TerminalItem(t, value ? toQString(value->type.toString()) : QString(), &m_style);
+    auto* item = new TerminalItem(
+        t, value ? toQString(displayType(*value, m_shapes.get()).toString()) : QString(), &m_style);
     m_scene->addItem(item);
     m_terminalItems[index] = item;
+}
+
+void GraphView::setShapeTable(std::shared_ptr<const ShapeTable> shapes) {
+    if (shapes == m_shapes) return;
+    m_shapes = std::move(shapes);
+    if (!m_layout || m_wireItems.empty()) return;
+    // Labels are made with the wire: rebuild the wires (and terminals) built so far.
+    m_highlighted.clear();
+    for (WireItem*& wire : m_wireItems) {
+        delete wire;
+        wire = nullptr;
+    }
+    for (TerminalItem*& t : m_terminalItems) {
+        delete t;
+        t = nullptr;
+    }
+    materialize(m_lazy ? visibleSceneRect() : m_overview.bounds().adjusted(-1, -1, 1, 1));
+    highlightWiresOf(m_selection ? m_selection->current() : std::nullopt);
+}
+
+QStringList GraphView::wireLabelsOf(ir::NodeId producer) const {
+    QStringList texts;
+    auto it = m_wireGroupOfNode.find(producer);
+    if (it == m_wireGroupOfNode.end()) return texts;
+    if (const WireItem* wire = m_wireItems[static_cast<std::size_t>(it->second)])
+        for (const WireItem::Label& label : wire->labels()) texts << label.text;
+    return texts;
 }
 
 std::vector<WireItem::Label> GraphView::labelsFor(
@@ -497,7 +525,7 @@ std::vector<WireItem::Label> GraphView::labelsFor(
         }
         if (!value || std::find(seen.begin(), seen.end(), value) != seen.end()) continue;
         seen.push_back(value);
-        QString text = shapeLabel(value);
+        QString text = shapeLabel(value, m_shapes.get());
         if (text.isEmpty()) continue;
         labels.push_back({anchor + QPointF(0, step * static_cast<double>(labels.size())), text});
     }
@@ -1088,36 +1116,84 @@ void GraphView::openSearch() {
 
 // ---- Export --------------------------------------------------------------------------------
 
-bool GraphView::exportView(const QString& path, QString* error) {
-    const QSize size = viewport()->size();
+GraphView::ExportPlan GraphView::planExport(ExportScope scope) const {
+    ExportPlan plan;
+    if (!m_graph || !m_layout) return plan;
+    const qreal dpr = std::max<qreal>(1.0, devicePixelRatioF());
+    if (scope == ExportScope::kVisibleArea) {
+        plan.source = visibleSceneRect();
+        plan.scale = zoom() * dpr;
+        plan.size = viewport()->size() * dpr;
+        return plan;
+    }
+    if (scope == ExportScope::kWholeGraph) {
+        plan.source = m_scene->sceneRect();
+    } else {
+        constexpr double kMargin = 24;
+        for (ir::NodeId id : m_selection->sortedIds()) {
+            const QRectF r = nodeSceneRect(id);
+            if (!r.isEmpty()) plan.source = plan.source.isNull() ? r : plan.source.united(r);
+        }
+        if (plan.source.isNull()) return plan;
+        // Shape labels sit to the right of the wires, beside the boxes: keep room for them.
+        const double labels =
+            QFontMetricsF(m_style.labelFont).horizontalAdvance(QStringLiteral("batch×512×28×28"));
+        plan.source.adjust(-kMargin, -kMargin, kMargin + labels, kMargin);
+    }
+    // Readable, unless that is more pixels than a picture should have.
+    const double w = plan.source.width() * kExportScale;
+    const double h = plan.source.height() * kExportScale;
+    double shrink = std::min({1.0, kMaxExportSide / w, kMaxExportSide / h,
+                              std::sqrt(static_cast<double>(kMaxExportPixels) / (w * h))});
+    plan.capped = shrink < 1.0;
+    plan.scale = kExportScale * shrink;
+    plan.size = QSize(std::max(1, static_cast<int>(std::ceil(w * shrink))),
+                      std::max(1, static_cast<int>(std::ceil(h * shrink))));
+    return plan;
+}
+
+bool GraphView::exportView(const QString& path, ExportScope scope, QString* error,
+                           ExportPlan* done) {
     auto fail = [&](const QString& message) {
         if (error) *error = message;
         return false;
     };
-    if (size.isEmpty()) return fail(tr("the view has no size"));
+    const ExportPlan plan = planExport(scope);
+    if (plan.size.isEmpty())
+        return fail(scope == ExportScope::kSelection ? tr("no node is selected")
+                                                     : tr("there is no graph to export"));
+    // A big graph has items for the visible region only; at a scale where items (not the
+    // overview) draw, the exported area needs them too. The cap bounds how many that can be.
+    if (m_lazy && plan.scale >= m_style.detailLod && scope != ExportScope::kVisibleArea)
+        materialize(plan.source);
+    const QRectF target(QPointF(0, 0), QSizeF(plan.size));
     if (QFileInfo(path).suffix().compare(QStringLiteral("svg"), Qt::CaseInsensitive) == 0) {
         QSvgGenerator svg;
         svg.setFileName(path);
-        svg.setSize(size);
-        svg.setViewBox(QRect(QPoint(0, 0), size));
-        svg.setTitle(tr("Whittle graph view"));
+        svg.setSize(plan.size);
+        svg.setViewBox(target);
+        svg.setTitle(m_graph->name.empty() ? tr("Whittle graph") : toQString(m_graph->name));
         QPainter painter;
         if (!painter.begin(&svg)) return fail(tr("%1: cannot write").arg(path));
-        painter.fillRect(QRect(QPoint(0, 0), size), backgroundBrush());
-        render(&painter, QRectF(QPoint(0, 0), size), viewport()->rect());
+        painter.fillRect(target, backgroundBrush());
+        m_scene->render(&painter, target, plan.source, Qt::KeepAspectRatio);
         painter.end();
     } else {
-        const qreal dpr = std::max<qreal>(1.0, devicePixelRatioF());
-        QImage image(size * dpr, QImage::Format_ARGB32_Premultiplied);
-        image.setDevicePixelRatio(dpr);
+        QImage image(plan.size, QImage::Format_ARGB32_Premultiplied);
+        if (image.isNull())
+            return fail(tr("not enough memory for a %1 × %2 picture")
+                            .arg(plan.size.width())
+                            .arg(plan.size.height()));
         image.fill(backgroundBrush().color());
         QPainter painter(&image);
         painter.setRenderHints(renderHints());
-        render(&painter, QRectF(QPoint(0, 0), size), viewport()->rect());
+        m_scene->render(&painter, target, plan.source, Qt::KeepAspectRatio);
         painter.end();
         if (!image.save(path)) return fail(tr("%1: cannot write the image").arg(path));
     }
+    if (m_lazy) pruneOutside(visibleSceneRect());
     if (QFileInfo(path).size() <= 0) return fail(tr("%1: nothing was written").arg(path));
+    if (done) *done = plan;
     return true;
 }
 

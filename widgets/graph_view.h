@@ -54,6 +54,7 @@ namespace wh::widgets {
 
 class GraphMinimap;
 class SelectionModel;
+class ShapeTable;
 
 /// What the view knows about a laid-out graph that is plain data, not scene items: the
 /// level-of-detail overview, wires grouped by producer with a spatial index, the producers of
@@ -104,6 +105,16 @@ public:
                                    std::shared_ptr<const layout::Layout> layout,
                                    qreal devicePixelRatio,
                                    const std::unordered_set<ir::NodeId>& expanded = {});
+
+    /// Inferred tensor types for the wires' shape labels (and terminals) where the model declares
+    /// none; null shows declared shapes only. Keyed by value name, so a table of an older
+    /// revision of the same model is harmless but may be stale: the owner replaces it (or sets
+    /// null) after an edit. Rebuilds the wire items drawn so far.
+    void setShapeTable(std::shared_ptr<const ShapeTable> shapes);
+    const ShapeTable* shapeTable() const { return m_shapes.get(); }
+    /// The shape labels drawn on the wires leaving node `producer` (empty when its wires are
+    /// not built or carry none): for tests.
+    QStringList wireLabelsOf(ir::NodeId producer) const;
 
     const ir::Graph* graph() const { return m_graph.get(); }
     const layout::Layout* currentLayout() const { return m_layout.get(); }
@@ -187,9 +198,32 @@ public:
     bool toggleSubgraphs(ir::NodeId topLevelId);
     bool isExpanded(const ir::Node* node) const { return m_expanded.count(node) != 0; }
 
-    /// Writes what the viewport shows to `path`: SVG when it ends in .svg, else a raster image
-    /// (PNG). On failure returns false and sets `error`.
-    bool exportView(const QString& path, QString* error = nullptr);
+    /// What Export View writes.
+    enum class ExportScope {
+        kWholeGraph,   ///< the whole graph at a readable scale (labels and shapes drawn)
+        kVisibleArea,  ///< what the viewport shows, as it shows it
+        kSelection,    ///< the selected nodes (and what lies between them) at a readable scale
+    };
+    /// The picture an export makes: the scene area, its scale, its size in pixels, and whether
+    /// the scale was lowered below kExportScale to keep within kMaxExportSide and
+    /// kMaxExportPixels (a huge graph then shows as the zoomed-out overview does).
+    struct ExportPlan {
+        QRectF source;
+        double scale = 1;
+        QSize size;
+        bool capped = false;
+    };
+    /// 1 layout unit per pixel: op types, names and tensor shapes all drawn and readable.
+    static constexpr double kExportScale = 1.0;
+    static constexpr int kMaxExportSide = 16384;
+    static constexpr qint64 kMaxExportPixels = 40'000'000;  // ~160 MB while drawing
+    /// The picture exportView() would make for `scope`; an empty size when there is nothing to
+    /// export (no graph, no selection for kSelection).
+    ExportPlan planExport(ExportScope scope) const;
+    /// Writes the picture of `scope` to `path`: SVG when it ends in .svg, else a raster image
+    /// (PNG). On failure returns false and sets `error`; `plan` (optional) gets what was written.
+    bool exportView(const QString& path, ExportScope scope = ExportScope::kWholeGraph,
+                    QString* error = nullptr, ExportPlan* plan = nullptr);
 
     /// Current scale factor (1 = one layout unit per pixel).
     double zoom() const;
@@ -285,6 +319,7 @@ private:
     GraphStyle m_style;
     std::shared_ptr<const ir::Graph> m_graph;
     std::shared_ptr<const layout::Layout> m_layout;
+    std::shared_ptr<const ShapeTable> m_shapes;
     GraphOverview m_overview;
     OverviewItem* m_overviewItem = nullptr;
     bool m_lazy = false;

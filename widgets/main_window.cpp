@@ -2,6 +2,13 @@
 
 #include <chrono>
 #include <filesystem>
+#include <thread>
+
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include <QAction>
 #include <QApplication>
@@ -12,6 +19,7 @@
 #include <QDropEvent>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QInputDialog>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
@@ -36,6 +44,7 @@
 #include "widgets/node_inspector.h"
 #include "widgets/placeholder_dock.h"
 #include "widgets/selection_model.h"
+#include "widgets/shape_table.h"
 
 namespace wh::widgets {
 
@@ -75,6 +84,13 @@ QString viewSummary(const ir::Graph& graph, const layout::Layout& layout, std::s
     return QObject::tr("%1 · %2 layers · %3 crossings · layout %4")
         .arg(nodes, formatCount(qlonglong(layout.numLayers)),
              formatCount(qlonglong(layout.crossings)), time);
+}
+
+/// Makes the calling thread yield to others (nice 10 on Linux; a no-op elsewhere).
+void lowerCurrentThreadPriority() {
+#ifdef __linux__
+    setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
+#endif
 }
 
 struct LayoutResult {
@@ -263,18 +279,9 @@ void MainWindow::createMenus() {
     m_saveAsAction->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_S));
     m_exportAction = file->addAction(tr("&Export…"), this, &MainWindow::exportModel);
     m_exportAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
-    m_exportViewAction = file->addAction(tr("Export &View…"), this, [this] {
-        QString path = QFileDialog::getSaveFileName(
-            this, tr("Export View"), QDir::home().filePath(QStringLiteral("graph.png")),
-            tr("PNG image (*.png);;SVG drawing (*.svg)"));
-        if (path.isEmpty()) return;
-        if (QFileInfo(path).suffix().isEmpty()) path += QStringLiteral(".png");
-        QString error;
-        if (m_view->exportView(path, &error))
-            statusBar()->showMessage(tr("Exported the view to %1").arg(path));
-        else
-            reportError(error);
-    });
+    m_exportViewAction = file->addAction(tr("Export &View…"), this, &MainWindow::exportView);
+    m_exportViewAction->setStatusTip(
+        tr("Save a picture (PNG or SVG) of the whole graph, the visible area or the selection"));
     m_exportViewAction->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_E));
     file->addSeparator();
     QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
@@ -486,6 +493,7 @@ void MainWindow::showOpened(OpenResult& result, const QString& path, const QStri
     m_summaryName = name;
     m_layoutSeconds = result.view.seconds;
     updateSummary();
+    startShapeInference();
     // "Opening …" and an earlier "Could not open …" are over.
     statusBar()->clearMessage();
     emit modelLoaded(path);
@@ -497,10 +505,13 @@ void MainWindow::setModel(ir::Model model, const QString& path) {
     installDocument(std::make_unique<Document>(std::move(model), path));
     m_view->clear(tr("Laying out…"));
     startLayout(false);
+    startShapeInference();
 }
 
 void MainWindow::installDocument(std::unique_ptr<Document> doc) {
     if (m_layoutJob) m_layoutJob->cancel();
+    if (m_shapeJob) m_shapeJob->cancel();
+    setShapes(nullptr);  // the old model's, keyed by names that may mean other tensors here
     Document* old = m_doc;
     m_doc = doc.release();
     m_doc->setParent(this);
@@ -589,9 +600,137 @@ void MainWindow::startLayout(bool keepView) {
     connect(job, &Job::ended, this, [this] { updateActions(); });
 }
 
+void MainWindow::startShapeInference() {
+    if (m_shapeJob) m_shapeJob->cancel();
+    setShapes(nullptr);
+    if (!m_doc) return;
+    Document* doc = m_doc;
+    const quint64 revision = doc->revision();
+    Document::SnapshotTask snapshotTask = doc->snapshotTask();
+    const QString name =
+        doc->filePath().isEmpty() ? tr("Untitled") : QFileInfo(doc->filePath()).fileName();
+    using Table = std::shared_ptr<const ShapeTable>;
+    Job* job = m_runner->run(
+        tr("Shapes of %1").arg(name),
+        [snapshotTask = std::move(snapshotTask)](jobs::JobContext& ctx) -> Expected<Table> {
+            ctx.setProgress(0.0, "copying");
+            std::shared_ptr<const ir::Model> snapshot = snapshotTask();
+            if (!snapshot) return error(StatusCode::kCancelled, "the model changed meanwhile");
+            WH_RETURN_IF_ERROR(ctx.checkCancelled());
+            ctx.setProgress(0.1, "compiling");
+            // Shapes are a nicety: on a busy machine the GUI thread and the jobs the user waits
+            // for (open, layout, save) go first. A thread of its own, so that lowering its
+            // priority leaves the pool's threads as they were.
+            Expected<ShapeTable> table = error(StatusCode::kInternal, "not run");
+            std::thread worker([&] {
+                lowerCurrentThreadPriority();
+                table = ShapeTable::infer(*snapshot, &ctx);
+            });
+            worker.join();
+            if (!table) return tl::unexpected(table.error());
+            return std::make_shared<const ShapeTable>(std::move(*table));
+        });
+    m_shapeJob = job;
+    connect(job, &Job::finished, this, [this, job, doc, revision] {
+        Table* table = job->result<Table>();
+        // Only the shapes of what the document is now may be shown.
+        if (!table || doc != m_doc || revision != m_doc->revision()) return;
+        setShapes(*table);
+        job->releaseResult();
+        emit shapesReady(true);
+    });
+    connect(job, &Job::failed, this, [this, doc, revision, name](const Status& status) {
+        if (doc != m_doc || revision != m_doc->revision()) return;
+        // Not an error of the model: the view just cannot say more than the file declares.
+        // Listed, but the dock is not raised over what the user looks at.
+        m_issues->addIssue(IssuesDock::Severity::kInfo,
+                           tr("%1: tensor shapes could not be inferred (%2); shapes the file "
+                              "does not declare show \"?\"")
+                               .arg(name, qs(status.message())));
+        emit shapesReady(false);
+    });
+}
+
+void MainWindow::setShapes(std::shared_ptr<const ShapeTable> shapes) {
+    if (shapes == m_shapes) return;
+    m_shapes = std::move(shapes);
+    m_view->setShapeTable(m_shapes);
+    m_inspector->setShapeTable(m_shapes);  // rewrites the shown types in place
+}
+
+// ---- Export View ---------------------------------------------------------------------------
+
+namespace {
+QString describePlan(const GraphView::ExportPlan& plan) {
+    QString text = QObject::tr("%1 × %2 px")
+                       .arg(formatCount(plan.size.width()), formatCount(plan.size.height()));
+    if (plan.capped)
+        text += QObject::tr(", scaled down to %1 % (at most %2 px a side, %3 megapixels)")
+                    .arg(std::max(1, qRound(plan.scale * 100)))
+                    .arg(formatCount(GraphView::kMaxExportSide))
+                    .arg(GraphView::kMaxExportPixels / 1'000'000);
+    return text;
+}
+}  // namespace
+
+QString MainWindow::suggestedExportViewPath(GraphView::ExportScope scope) const {
+    const QString model = filePath();
+    QString dir = model.isEmpty() ? QString() : QFileInfo(model).absolutePath();
+    if (dir.isEmpty() && m_settingsMode == SettingsMode::kPersist)
+        dir = QSettings().value(kLastDirKey).toString();
+    if (dir.isEmpty()) dir = QDir::homePath();
+    QString base = model.isEmpty() ? QStringLiteral("graph") : QFileInfo(model).completeBaseName();
+    if (scope == GraphView::ExportScope::kVisibleArea) base += QStringLiteral("-view");
+    if (scope == GraphView::ExportScope::kSelection) base += QStringLiteral("-selection");
+    return QDir(dir).filePath(base + QStringLiteral(".png"));
+}
+
+void MainWindow::exportView() {
+    if (!m_view->graph()) return;
+    // What to export, each choice with the size of its picture.
+    using Scope = GraphView::ExportScope;
+    QList<Scope> scopes{Scope::kWholeGraph, Scope::kVisibleArea};
+    QStringList items{tr("Whole graph (%1)").arg(describePlan(m_view->planExport(scopes[0]))),
+                      tr("Visible area (%1)").arg(describePlan(m_view->planExport(scopes[1])))};
+    const std::size_t selected = m_doc ? m_doc->selection()->size() : 0;
+    const GraphView::ExportPlan selection = m_view->planExport(Scope::kSelection);
+    if (selected > 0 && !selection.size.isEmpty()) {
+        scopes << Scope::kSelection;
+        items << tr("Selection, %n node(s) (%1)", nullptr, static_cast<int>(selected))
+                     .arg(describePlan(selection));
+    }
+    bool ok = false;
+    const QString choice =
+        QInputDialog::getItem(this, tr("Export View"), tr("Export:"), items, 0, false, &ok);
+    if (!ok) return;
+    const Scope scope = scopes.value(std::max<int>(0, items.indexOf(choice)));
+    QString path =
+        QFileDialog::getSaveFileName(this, tr("Export View"), suggestedExportViewPath(scope),
+                                     tr("PNG image (*.png);;SVG drawing (*.svg)"));
+    if (path.isEmpty()) return;
+    if (QFileInfo(path).suffix().isEmpty()) path += QStringLiteral(".png");
+    exportViewTo(path, scope);
+}
+
+bool MainWindow::exportViewTo(const QString& path, GraphView::ExportScope scope) {
+    QString error;
+    GraphView::ExportPlan plan;
+    if (!m_view->exportView(path, scope, &error, &plan)) {
+        reportError(tr("Export View: %1").arg(error));
+        return false;
+    }
+    const QString what = scope == GraphView::ExportScope::kWholeGraph    ? tr("the whole graph")
+                         : scope == GraphView::ExportScope::kVisibleArea ? tr("the visible area")
+                                                                         : tr("the selection");
+    statusBar()->showMessage(tr("Exported %1 to %2 (%3)").arg(what, path, describePlan(plan)));
+    return true;
+}
+
 // ---- Editing -------------------------------------------------------------------------------
 
 void MainWindow::onDocumentChanged(std::optional<ir::NodeId> focus, const DocumentChange& change) {
+    // Stale shapes must not be shown for what changed: "?" until they are inferred again.
+    if (!change.onlyInitializerData()) setShapes(nullptr);
     if (focus && m_doc->node(*focus) && m_doc->selection()->current() != focus)
         m_doc->selection()->selectOnly(*focus);
     refreshInspector();
@@ -602,6 +741,8 @@ void MainWindow::onDocumentChanged(std::optional<ir::NodeId> focus, const Docume
     // running, whose result will be dropped as stale.
     const bool layoutRunning = m_layoutJob && m_layoutJob->isRunning();
     if (!change.onlyInitializerData() || layoutRunning || !m_view->graph()) startLayout(true);
+    // Shapes follow the structure (weights replaced in place change none).
+    if (!change.onlyInitializerData()) startShapeInference();
     emit documentChanged();
 }
 

@@ -4,7 +4,9 @@
 /// (Help: a list of the keyboard shortcuts, About with the versions Whittle was built with).
 ///
 /// Long work never runs on the GUI thread: opening a file (onnx::loadModel + validate + layout),
-/// re-laying out after an edit and saving (onnx::saveModel) are JobRunner jobs, listed in the
+/// re-laying out after an edit, inferring tensor shapes (ShapeTable, after opening and after every
+/// edit of the graph's structure; until it is done, and when it fails, tensors the model declares
+/// no shape for show "?") and saving (onnx::saveModel) are JobRunner jobs, listed in the
 /// Jobs dock with progress, ETA and Cancel. The GUI thread owns the Document (model, undo stack,
 /// selection); jobs read an immutable Document::snapshot(), so editing, closing or replacing the
 /// document while a job runs is safe. A cancelled or superseded job changes nothing.
@@ -29,6 +31,7 @@
 #include <QStringList>
 
 #include "core/ir/graph.h"
+#include "widgets/graph_view.h"  // GraphView::ExportScope
 #include "widgets/job_runner.h"  // QPointer<Job> needs the complete type
 
 class QAction;
@@ -46,6 +49,7 @@ class Job;
 class JobRunner;
 class JobsDock;
 class NodeInspector;
+class ShapeTable;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -74,8 +78,17 @@ public:
     const ir::Model* model() const;
     /// The document's file (where Save writes), or empty.
     QString filePath() const;
+    /// Where Export View suggests saving `scope`: the model's folder, its base name
+    /// ("resnet18.png", "resnet18-view.png", "resnet18-selection.png"); "graph.png" in the last
+    /// folder used (or home) for a model without a file.
+    QString suggestedExportViewPath(GraphView::ExportScope scope) const;
     /// True while an open, layout or save runs.
     bool isBusy() const;
+    /// The shapes inferred for the document as it is now, or null (not done yet, failed, or
+    /// invalidated by an edit and being recomputed).
+    std::shared_ptr<const ShapeTable> shapeTable() const { return m_shapes; }
+    /// True while shape inference runs.
+    bool isInferringShapes() const { return m_shapeJob && m_shapeJob->isRunning(); }
     QStringList recentFiles() const;
     JobRunner* jobRunner() const { return m_runner; }
     /// The job opening a file, while it runs.
@@ -113,6 +126,13 @@ public slots:
     void exportTo(const QString& path);
     /// Asks for a file with QFileDialog and opens it.
     void openWithDialog();
+    /// Export View (Ctrl+Shift+E): asks what to export (whole graph, visible area, selection;
+    /// each with its picture's size, and whether it had to be scaled down), then where (the
+    /// model's folder and name suggested), then exportViewTo().
+    void exportView();
+    /// Writes the picture of `scope` to `path` (PNG, or SVG for .svg); the status bar says what
+    /// was written, the Issues dock why not.
+    bool exportViewTo(const QString& path, GraphView::ExportScope scope);
 
     /// Deletes the selected nodes (one undo step); problems go to the Issues dock.
     void deleteSelection();
@@ -137,6 +157,8 @@ signals:
     void exportFinished(bool ok, const QString& detail);
     /// The document's graph changed (edit, undo, redo); the view follows with viewReady().
     void documentChanged();
+    /// Shape inference for the current document ended: `ok` when shapeTable() is set.
+    void shapesReady(bool ok);
 
 protected:
     void closeEvent(QCloseEvent* event) override;
@@ -159,6 +181,10 @@ private:
     void installDocument(std::unique_ptr<Document> doc);
     /// Lays out the current snapshot in a job; `keepView` keeps zoom and centre (after edits).
     void startLayout(bool keepView);
+    /// Drops the current shapes and infers them again for the document as it is now.
+    void startShapeInference();
+    /// Hands `shapes` (may be null) to the view and the inspector.
+    void setShapes(std::shared_ptr<const ShapeTable> shapes);
     void onNodeSelected(ir::NodeId id);
     void onDocumentChanged(std::optional<ir::NodeId> focus, const DocumentChange& change);
     void refreshInspector();
@@ -202,6 +228,8 @@ private:
     Document* m_doc = nullptr;  // owned (child)
     QPointer<Job> m_openJob;
     QPointer<Job> m_layoutJob;
+    QPointer<Job> m_shapeJob;
+    std::shared_ptr<const ShapeTable> m_shapes;
     int m_saving = 0;  // save/export jobs running
     bool m_closing = false;
     std::function<UnsavedAnswer()> m_askUnsaved;

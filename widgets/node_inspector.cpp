@@ -10,12 +10,14 @@
 #include <QChartView>
 #include <QComboBox>
 #include <QEvent>
+#include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
 #include <QLineSeries>
 #include <QLocale>
 #include <QSplitter>
 #include <QStyledItemDelegate>
+#include <QToolButton>
 #include <QTreeWidget>
 #include <QVBoxLayout>
 #include <QValueAxis>
@@ -24,6 +26,7 @@
 #include "core/layout/graph_layout.h"
 #include "widgets/format.h"
 #include "widgets/job_runner.h"
+#include "widgets/shape_table.h"
 
 namespace wh::widgets {
 
@@ -31,6 +34,15 @@ namespace {
 
 constexpr int kAttrRole = Qt::UserRole + 1;  // attribute name on editable rows
 constexpr int kNameRole = Qt::UserRole + 2;  // set on the editable node-name row
+// Value rows (inputs, outputs): the value's name, what its declared type says, its type without
+// inference, and the text after the type.
+constexpr int kValueRole = Qt::UserRole + 3;
+constexpr int kDeclaredRole = Qt::UserRole + 4;
+constexpr int kFallbackTypeRole = Qt::UserRole + 5;
+constexpr int kSuffixRole = Qt::UserRole + 6;
+constexpr int kDeclaresNoShape = 0;
+constexpr int kDeclaresPartialShape = 1;  // some dim neither a number nor a symbol
+constexpr int kDeclaresShape = 2;         // complete: inference never overrides it
 constexpr std::size_t kCacheSize = 32;
 
 QString qs(const std::string& s) {
@@ -73,10 +85,67 @@ protected:
     }
 };
 
+/// The constant behind `v`: its initializer or Constant, or the initializer an Identity forwards
+/// (PyTorch wraps biases that way; the view folds the Identity into its consumer).
+const ir::Tensor* shownConstant(const ir::Value* v) {
+    if (const ir::Tensor* t = ir::constantTensor(v)) return t;
+    const ir::Node* p = v->producer();
+    if (p && p->opType == "Identity" && p->numInputs() == 1 && p->input(0))
+        return ir::constantTensor(p->input(0));
+    return nullptr;
+}
+
+/// A tick format showing `step`'s significant decimals ("%.2f" for 0.05).
+QString tickFormat(double step) {
+    const int decimals = step >= 1 ? 0 : static_cast<int>(std::ceil(-std::log10(step) - 1e-9));
+    return QStringLiteral("%.%1f").arg(std::clamp(decimals, 0, 12));
+}
+
+/// Sets `axis` to tick at multiples of a 1-2-5 step within its range.
+void setRoundTicks(QValueAxis* axis, double lo, double hi, int maxTicks) {
+    const double step = niceTickStep(hi - lo, maxTicks);
+    axis->setTickType(QValueAxis::TicksDynamic);
+    axis->setTickAnchor(0.0);  // ticks at k * step
+    axis->setTickInterval(step);
+    axis->setLabelFormat(tickFormat(step));
+}
+
 }  // namespace
 
-QString valueTypeString(const ir::Value& value) {
-    std::string declared = value.type.toString();
+double niceTickStep(double range, int maxTicks) {
+    if (!(range > 0) || !std::isfinite(range)) return 1.0;
+    const double raw = range / std::max(1, maxTicks);
+    const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
+    for (double m : {1.0, 2.0, 5.0, 10.0})
+        if (m * magnitude >= raw * (1 - 1e-9)) return m * magnitude;
+    return 10.0 * magnitude;
+}
+
+QString smallTensorValues(const ir::Tensor& t, int64_t maxElements) {
+    const int64_t n = t.numElements();
+    if (n > maxElements || n < 0) return {};
+    QStringList parts;
+    if (t.dtype == ir::DType::kString) {
+        if (static_cast<int64_t>(t.strings.size()) != n) return {};
+        for (const std::string& s : t.strings)
+            parts << QLatin1Char('"') + qs(s).left(40) + QLatin1Char('"');
+    } else {
+        if (!t.isRealNumeric() && t.dtype != ir::DType::kBool) return {};
+        if (t.byteSize() < static_cast<std::size_t>(n) * ir::dtypeSize(t.dtype)) return {};
+        for (int64_t i = 0; i < n; ++i) {
+            if (t.dtype == ir::DType::kInt64)  // exact: Slice's "to the end" is INT64_MAX
+                parts << QString::number(
+                    static_cast<qlonglong>(t.values<int64_t>()[static_cast<std::size_t>(i)]));
+            else
+                parts << QString::number(t.elementAsDouble(i), 'g', 6);
+        }
+    }
+    if (t.dims.empty() && parts.size() == 1) return parts.front();
+    return QLatin1Char('[') + parts.join(QStringLiteral(", ")) + QLatin1Char(']');
+}
+
+QString valueTypeString(const ir::Value& value, const ShapeTable* shapes) {
+    std::string declared = displayType(value, shapes).toString();
     if (!declared.empty()) return qs(declared);
     if (const ir::Tensor* t = value.initializer())
         return qs(std::string(ir::dtypeName(t->dtype))) + dimsString(t->dims);
@@ -96,7 +165,7 @@ NodeInspector::NodeInspector(QWidget* parent) : QWidget(parent) {
     m_title->setFont(f);
     layout->addWidget(m_title);
 
-    auto* splitter = new QSplitter(Qt::Vertical, this);
+    auto* splitter = m_splitter = new QSplitter(Qt::Vertical, this);
     splitter->setChildrenCollapsible(false);
     layout->addWidget(splitter, 1);
 
@@ -109,9 +178,16 @@ NodeInspector::NodeInspector(QWidget* parent) : QWidget(parent) {
     m_tree->setSelectionMode(QAbstractItemView::ExtendedSelection);
     m_tree->setTextElideMode(Qt::ElideRight);
     m_tree->setItemDelegateForColumn(0, new ElideLeftDelegate(m_tree));
+    // The property column keeps its share of the width as the dock is resized (40 %, or what
+    // the user chose by dragging the divider); the value column takes the rest.
     m_tree->header()->setSectionResizeMode(0, QHeaderView::Interactive);
     m_tree->header()->setStretchLastSection(true);
-    m_tree->setColumnWidth(0, 170);
+    m_tree->header()->setMinimumSectionSize(60);
+    connect(m_tree->header(), &QHeaderView::sectionResized, this, [this](int section, int, int w) {
+        if (section != 0 || m_fittingColumns) return;
+        const int total = m_tree->viewport()->width();
+        if (total > 0) m_propertyShare = std::clamp(double(w) / total, 0.15, 0.85);
+    });
     // Only attribute values are editable, and only by double-click on the value column.
     m_tree->setEditTriggers(QAbstractItemView::NoEditTriggers);
     connect(m_tree, &QTreeWidget::itemDoubleClicked, this, [this](QTreeWidgetItem* item, int col) {
@@ -119,28 +195,47 @@ NodeInspector::NodeInspector(QWidget* parent) : QWidget(parent) {
             m_tree->editItem(item, 1);
     });
     connect(m_tree, &QTreeWidget::itemChanged, this, &NodeInspector::onItemChanged);
+    m_tree->viewport()->installEventFilter(this);
+    // The list stays usable however small the dock: about six rows at least.
+    m_tree->setMinimumHeight(140);
 
     m_histogramPanel = new QWidget(splitter);
     auto* panelLayout = new QVBoxLayout(m_histogramPanel);
     panelLayout->setContentsMargins(0, 0, 0, 0);
     panelLayout->setSpacing(2);
+    auto* header = new QHBoxLayout;
+    header->setContentsMargins(0, 0, 0, 0);
+    m_histogramToggle = new QToolButton(m_histogramPanel);
+    m_histogramToggle->setText(tr("Histogram"));
+    m_histogramToggle->setCheckable(true);
+    m_histogramToggle->setChecked(true);
+    m_histogramToggle->setAutoRaise(true);
+    m_histogramToggle->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+    m_histogramToggle->setArrowType(Qt::DownArrow);
+    m_histogramToggle->setToolTip(tr("Show or fold away the weight histogram"));
+    header->addWidget(m_histogramToggle);
     m_weightCombo = new QComboBox(m_histogramPanel);
     m_weightCombo->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
-    m_weightCombo->setMinimumContentsLength(20);
+    m_weightCombo->setMinimumContentsLength(12);
     m_weightCombo->setToolTip(tr("The weight whose histogram is drawn"));
-    panelLayout->addWidget(m_weightCombo);
+    header->addWidget(m_weightCombo, 10);
+    header->addStretch(1);  // the button stays left when there is no combo box
+    panelLayout->addLayout(header);
     m_chart = new QChart;
     m_chart->legend()->hide();
     m_chart->setMargins(QMargins(4, 4, 8, 4));
     m_chart->setBackgroundRoundness(0);
     m_chart->setAnimationOptions(QChart::NoAnimation);
-    m_chartView = new QChartView(m_chart, m_histogramPanel);
+    m_chartView = new QChartView(m_chart, m_histogramPanel);  // owns the chart
     m_chartView->setRenderHint(QPainter::Antialiasing);
-    m_chartView->setMinimumHeight(170);
-    m_chartView->setMaximumHeight(260);
+    m_chartView->setMinimumHeight(120);
+    m_chartView->setMaximumHeight(kHistogramMaxHeight);
     panelLayout->addWidget(m_chartView, 1);
     connect(m_weightCombo, &QComboBox::currentIndexChanged, this, &NodeInspector::showHistogram);
-    // The tree takes what the chart (at most 260 px) leaves.
+    connect(m_histogramToggle, &QToolButton::toggled, this,
+            [this](bool shown) { setHistogramCollapsed(!shown); });
+    // The tree takes what the chart (at most kHistogramMaxHeight) leaves; the panel may be
+    // squeezed to its header, the tree never below its minimum.
     splitter->setStretchFactor(0, 1);
     splitter->setStretchFactor(1, 0);
     styleChart();
@@ -148,6 +243,60 @@ NodeInspector::NodeInspector(QWidget* parent) : QWidget(parent) {
 }
 
 NodeInspector::~NodeInspector() = default;
+
+void NodeInspector::setShapeTable(std::shared_ptr<const ShapeTable> shapes) {
+    if (shapes == m_shapes) return;
+    m_shapes = std::move(shapes);
+    // Rewrite the type of every value row in place: rows (and an editor open on one) stay.
+    const QSignalBlocker block(m_tree);
+    for (int i = 0; i < m_tree->topLevelItemCount(); ++i) {
+        QTreeWidgetItem* section = m_tree->topLevelItem(i);
+        for (int k = 0; k < section->childCount(); ++k)
+            if (section->child(k)->data(0, kValueRole).isValid())
+                setValueRowType(section->child(k));
+    }
+}
+
+void NodeInspector::setHistogramCollapsed(bool collapsed) {
+    {
+        const QSignalBlocker block(m_histogramToggle);
+        m_histogramToggle->setChecked(!collapsed);
+    }
+    m_histogramToggle->setArrowType(collapsed ? Qt::RightArrow : Qt::DownArrow);
+    m_chartView->setVisible(!collapsed);
+    // Folded, the panel is one line: give the rest back to the property list.
+    const int header = m_histogramToggle->sizeHint().height() + 4;
+    m_histogramPanel->setMaximumHeight(collapsed ? header : QWIDGETSIZE_MAX);
+    // The splitter keeps its sizes when a child's limits change: hand the room over explicitly.
+    const int total = m_splitter->height();
+    const int panel =
+        collapsed ? header : std::min(header + kHistogramMaxHeight, std::max(header, total / 2));
+    m_splitter->setSizes({std::max(0, total - panel), panel});
+}
+
+bool NodeInspector::isHistogramCollapsed() const {
+    return !m_histogramToggle->isChecked();
+}
+
+void NodeInspector::resizeEvent(QResizeEvent* event) {
+    QWidget::resizeEvent(event);
+    fitColumns();
+}
+
+bool NodeInspector::eventFilter(QObject* watched, QEvent* event) {
+    // The tree's viewport gets its width after the inspector's resize (and loses some to a
+    // scroll bar): follow it.
+    if (watched == m_tree->viewport() && event->type() == QEvent::Resize) fitColumns();
+    return QWidget::eventFilter(watched, event);
+}
+
+void NodeInspector::fitColumns() {
+    const int total = m_tree->viewport()->width();
+    if (total <= 0) return;
+    m_fittingColumns = true;
+    m_tree->setColumnWidth(0, std::clamp(qRound(total * m_propertyShare), 60, total - 60));
+    m_fittingColumns = false;
+}
 
 void NodeInspector::changeEvent(QEvent* event) {
     if (event->type() == QEvent::PaletteChange || event->type() == QEvent::StyleChange)
@@ -218,7 +367,7 @@ QTreeWidgetItem* NodeInspector::addRow(QTreeWidgetItem* section, const QString& 
     return item;
 }
 
-void NodeInspector::addValueRows(QTreeWidgetItem* section, const std::vector<ir::Value*>& values,
+void NodeInspector::addValueRows(QTreeWidgetItem* section, std::span<const ir::Value* const> values,
                                  bool asInputs) {
     for (std::size_t i = 0; i < values.size(); ++i) {
         const ir::Value* v = values[i];
@@ -226,7 +375,12 @@ void NodeInspector::addValueRows(QTreeWidgetItem* section, const std::vector<ir:
             addRow(section, QStringLiteral("#%1").arg(i), tr("(omitted)"));
             continue;
         }
-        QString type = valueTypeString(*v);
+        QString suffix;
+        // Small constants (Clip's bounds, a Reshape's target shape) say what they hold.
+        if (const ir::Tensor* c = asInputs ? shownConstant(v) : nullptr) {
+            const QString values = smallTensorValues(*c, kInlineValues);
+            if (!values.isEmpty()) suffix += QStringLiteral(" = ") + values;
+        }
         QStringList notes;
         if (const ir::Tensor* t = v->initializer())
             notes << tr("initializer, %1 elements")
@@ -248,11 +402,45 @@ void NodeInspector::addValueRows(QTreeWidgetItem* section, const std::vector<ir:
         if (!asInputs && v->hasUses())
             notes << tr("%n use(s)", nullptr, static_cast<int>(v->uses().size()));
         if (v->isGraphOutput()) notes << tr("graph output");
-        QString text = notes.isEmpty()
-                           ? type
-                           : type + QStringLiteral("  ·  ") + notes.join(QStringLiteral(", "));
-        addRow(section, qs(v->name()), text);
+        if (!notes.isEmpty()) suffix += QStringLiteral("  ·  ") + notes.join(QStringLiteral(", "));
+
+        // The type part follows the shape table (setShapeTable() rewrites it in place), so the
+        // row keeps what it needs to: the value's name, what the file declares, the rest.
+        QTreeWidgetItem* row = addRow(section, qs(v->name()), QString());
+        const ir::Type& declared = v->type;
+        int declaredKind = kDeclaresNoShape;
+        if (declared.isTensor() && declared.shape) {
+            declaredKind = kDeclaresShape;
+            for (const ir::Dim& d : declared.shape->dims)
+                if (d.kind == ir::Dim::Kind::kUnknown) declaredKind = kDeclaresPartialShape;
+        }
+        row->setData(0, kValueRole, qs(v->name()));
+        row->setData(0, kDeclaredRole, declaredKind);
+        row->setData(0, kFallbackTypeRole, valueTypeString(*v));
+        row->setData(0, kSuffixRole, suffix);
+        setValueRowType(row);
     }
+}
+
+void NodeInspector::setValueRowType(QTreeWidgetItem* row) {
+    QString type = row->data(0, kFallbackTypeRole).toString();
+    const int declared = row->data(0, kDeclaredRole).toInt();
+    bool inferred = false;
+    if (declared != kDeclaresShape && m_shapes) {
+        const ir::Type* t = m_shapes->find(row->data(0, kValueRole).toString().toStdString());
+        // A declared partial shape ([N,?]) beats an inferred unknown rank.
+        if (t && (declared == kDeclaresNoShape || t->shape)) {
+            type = qs(t->toString());
+            inferred = true;
+        }
+    }
+    const QString text = type + row->data(0, kSuffixRole).toString();
+    row->setText(1, text);
+    row->setToolTip(1, inferred ? tr("%1\n(shape inferred by the engine%2)")
+                                      .arg(text, m_shapes->note().isEmpty()
+                                                     ? QString()
+                                                     : QStringLiteral(", ") + m_shapes->note())
+                                : text);
 }
 
 void NodeInspector::showNode(const ir::Node& node) {
@@ -285,12 +473,12 @@ void NodeInspector::showNode(const ir::Node& node) {
             for (const ir::Attribute& a : holder->attributes()) {
                 if (a.g.get() == g) body = qs(a.name);
                 for (std::size_t k = 0; k < a.graphs.size(); ++k)
-                    if (a.graphs[k].get() == g) body = QStringLiteral("%1[%2]").arg(qs(a.name)).arg(k);
+                    if (a.graphs[k].get() == g)
+                        body = QStringLiteral("%1[%2]").arg(qs(a.name)).arg(k);
             }
             path.prepend(tr("%1 of %2").arg(body, qs(holder->displayName())));
         }
-        QTreeWidgetItem* row =
-            addRow(general, tr("In subgraph"), path.join(QStringLiteral(" › ")));
+        QTreeWidgetItem* row = addRow(general, tr("In subgraph"), path.join(QStringLiteral(" › ")));
         row->setToolTip(1, tr("Inside %1: read-only here (edits take top-level nodes)")
                                .arg(qs(owner->displayName())));
     }
@@ -310,12 +498,8 @@ void NodeInspector::showNode(const ir::Node& node) {
     if (!node.subgraphs().empty()) {
         // ONNX's implicit inputs: what the bodies read from this graph (drawn as edges too).
         const auto implicit = layout::implicitInputs(node);
-        if (!implicit.empty()) {
-            std::vector<ir::Value*> values;
-            for (const ir::Value* v : implicit) values.push_back(const_cast<ir::Value*>(v));
-            QTreeWidgetItem* section = addSection(tr("Implicit inputs (read by its subgraphs)"));
-            addValueRows(section, values, true);
-        }
+        if (!implicit.empty())
+            addValueRows(addSection(tr("Implicit inputs (read by its subgraphs)")), implicit, true);
     }
     addValueRows(addSection(tr("Outputs")), node.outputs(), false);
     addWeights(node);
@@ -356,6 +540,15 @@ void NodeInspector::addWeights(const ir::Node& node) {
     }
     m_weightCombo->setVisible(m_weights.size() > 1);
     m_histogramPanel->show();
+    // Shown again after a node without weights: the splitter would give it only its minimum,
+    // too little for the axis labels. Up to its full height when the list keeps half.
+    if (!isHistogramCollapsed()) {
+        const int header = m_histogramToggle->sizeHint().height() + 4;
+        const int total = m_splitter->height();
+        const int want = std::min(header + kHistogramMaxHeight, std::max(header, total / 2));
+        const QList<int> sizes = m_splitter->sizes();
+        if (sizes.size() == 2 && sizes[1] < want) m_splitter->setSizes({total - want, want});
+    }
     for (std::size_t i = 0; i < m_weights.size(); ++i) requestStats(i);
 }
 
@@ -469,15 +662,19 @@ void NodeInspector::showHistogram(int index) {
     area->setBrush(fill);
     m_chart->addSeries(area);
 
+    // Ticks at round numbers (multiples of a 1-2-5 step) inside the data's range, not at
+    // fifths of it ("-0.0873, 0.0412, ..." read as noise).
     auto* x = new QValueAxis;
     x->setRange(lo, hi);
-    x->setTickCount(5);
-    x->setLabelFormat(QStringLiteral("%.3g"));
-    x->setTitleText(tr("value"));
+    setRoundTicks(x, lo, hi, 5);
+    // No "value" title under the axis: in a short chart its height is what the tick labels
+    // need (QtCharts elides them to "..." otherwise); the chart title names the weight.
     auto* y = new QValueAxis;
-    y->setRange(0, std::max<double>(1, static_cast<double>(peak) * 1.05));
-    y->setTickCount(4);
-    y->setLabelFormat(QStringLiteral("%.0f"));
+    const double top = std::max<double>(1, static_cast<double>(peak) * 1.05);
+    y->setRange(0, top);
+    setRoundTicks(y, 0, top, 4);
+    if (y->tickInterval() < 1) y->setTickInterval(1);  // counts are whole
+    y->setLabelFormat(QStringLiteral("%.0f"));         // counts
     y->setTitleText(tr("count"));
     QFont small = font();
     small.setPointSizeF(std::max(7.0, small.pointSizeF() - 1));

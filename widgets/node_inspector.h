@@ -4,7 +4,16 @@
 /// op types, the nodes), or of the whole model when no node is selected. For each
 /// weight the node reads or produces (ir::isParameter: a floating-point initializer or Constant
 /// output) it lists the element count, min, max, mean, standard deviation and sparsity, and
-/// draws a 64-bin histogram of one weight (a combo box picks which).
+/// draws a 64-bin histogram of one weight (a combo box picks which). The histogram sits under
+/// the properties in a splitter, at most kHistogramMaxHeight tall, and its header button folds
+/// it away, so the property list stays usable in a small window; its axes tick at round numbers
+/// (1-2-5 steps, niceTickStep()). The property column keeps its share of the width (40 % until
+/// the user drags the divider, then the share they chose) as the dock is resized.
+///
+/// Inputs and outputs show their type: the declared one, else the one inferred by the engine
+/// (setShapeTable(); marked "inferred" in the tooltip), else "?". A constant input (initializer,
+/// Constant, or an initializer behind an Identity) of at most kInlineValues elements shows its
+/// values inline: Clip's "float[] = 0" and "float[] = 6".
 ///
 /// Statistics of tensors above kAsyncElements elements are computed by a JobRunner job (when one
 /// is set), so selecting a big layer never stalls the GUI; results are cached per tensor buffer.
@@ -20,6 +29,7 @@
 #include <list>
 #include <memory>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include <QWidget>
@@ -32,6 +42,8 @@ class QTreeWidget;
 class QTreeWidgetItem;
 class QLabel;
 class QComboBox;
+class QSplitter;
+class QToolButton;
 
 class QChart;
 class QChartView;
@@ -39,6 +51,15 @@ class QChartView;
 namespace wh::widgets {
 
 class JobRunner;
+class ShapeTable;
+
+/// The tick interval for an axis spanning `range` with at most about `maxTicks` ticks: 1, 2 or 5
+/// times a power of ten (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, ...). `range` <= 0 gives 1.
+double niceTickStep(double range, int maxTicks);
+
+/// The values of a constant tensor of at most `maxElements` elements as the inspector writes them
+/// ("0", "[1, 2, 3]", "[0.5, -1.25]", "\"text\""); empty when it has more or is not readable.
+QString smallTensorValues(const ir::Tensor& tensor, int64_t maxElements);
 
 class NodeInspector : public QWidget {
     Q_OBJECT
@@ -46,12 +67,17 @@ class NodeInspector : public QWidget {
 public:
     static constexpr int64_t kAsyncElements = 1'000'000;
     static constexpr int kHistogramBins = 64;
+    static constexpr int kHistogramMaxHeight = 220;
+    static constexpr int64_t kInlineValues = 16;
 
     explicit NodeInspector(QWidget* parent = nullptr);
     ~NodeInspector() override;
 
     /// Big tensors' statistics run as jobs of `runner` (not owned; may be null: then inline).
     void setJobRunner(JobRunner* runner) { m_runner = runner; }
+    /// Inferred types for values the model declares none for (may be null). Rewrites the types
+    /// of the value rows shown in place (no row is rebuilt, an open editor stays).
+    void setShapeTable(std::shared_ptr<const ShapeTable> shapes);
 
     /// Shows `node`'s properties.
     void showNode(const ir::Node& node);
@@ -86,6 +112,9 @@ public:
     int pendingStats() const { return m_pending; }
     /// The histogram chart (for tests and screenshots).
     QChartView* histogramView() const { return m_chartView; }
+    /// Folds the histogram away (true) or shows it again; the header button does the same.
+    void setHistogramCollapsed(bool collapsed);
+    bool isHistogramCollapsed() const;
 
 signals:
     /// The user typed `text` as the new value of attribute `name` of node `id`.
@@ -97,6 +126,8 @@ signals:
 
 protected:
     void changeEvent(QEvent* event) override;
+    void resizeEvent(QResizeEvent* event) override;
+    bool eventFilter(QObject* watched, QEvent* event) override;
 
 private:
     struct Weight {
@@ -110,8 +141,12 @@ private:
     QTreeWidgetItem* addRow(QTreeWidgetItem* section, const QString& property, const QString& value,
                             const QString& tooltip = {});
     /// One row per value: name, then type and notes (initializer size, producer or use count).
-    void addValueRows(QTreeWidgetItem* section, const std::vector<ir::Value*>& values,
+    void addValueRows(QTreeWidgetItem* section, std::span<const ir::Value* const> values,
                       bool asInputs);
+    /// Writes a value row's type (declared, inferred or "?") and the rest of its text.
+    void setValueRowType(QTreeWidgetItem* row);
+    /// Sets the property column to its share of the tree's width.
+    void fitColumns();
     void addWeights(const ir::Node& node);
     void requestStats(std::size_t index);
     void fillStats(std::size_t index);
@@ -126,8 +161,13 @@ private:
     QLabel* m_title;
     QTreeWidget* m_tree;
     QWidget* m_histogramPanel;
+    QSplitter* m_splitter;
     QComboBox* m_weightCombo;
+    QToolButton* m_histogramToggle;
     QChartView* m_chartView;
+    std::shared_ptr<const ShapeTable> m_shapes;
+    double m_propertyShare = 0.4;  // of the tree's width; the user's once they drag the divider
+    bool m_fittingColumns = false;
     QChart* m_chart;
     std::optional<ir::NodeId> m_node;
     std::size_t m_selectionSize = 0;
@@ -145,9 +185,9 @@ private:
     std::list<CacheEntry> m_cache;  // most recent first
 };
 
-/// "float[1,3,224,224]" for a value: its declared type, else its initializer's dtype and dims,
-/// else "?".
-QString valueTypeString(const ir::Value& value);
+/// "float[1,3,224,224]" for a value: its declared type (or, when that has no complete shape, the
+/// one inferred in `shapes`, which may be null), else its initializer's dtype and dims, else "?".
+QString valueTypeString(const ir::Value& value, const ShapeTable* shapes = nullptr);
 
 /// The nodes of `graph` and of every subgraph in it (Graph::numNodesRecursive without its
 /// per-node vectors: about a millisecond for 100k nodes).

@@ -431,8 +431,9 @@ private slots:
         const QString png = dir.filePath(QStringLiteral("view.png"));
         const QString svg = dir.filePath(QStringLiteral("view.svg"));
         QString error;
-        QVERIFY2(view.exportView(png, &error), qPrintable(error));
-        QVERIFY2(view.exportView(svg, &error), qPrintable(error));
+        const auto visible = GraphView::ExportScope::kVisibleArea;
+        QVERIFY2(view.exportView(png, visible, &error), qPrintable(error));
+        QVERIFY2(view.exportView(svg, visible, &error), qPrintable(error));
         QVERIFY(QFileInfo(png).size() > 1000);
         QVERIFY(QFileInfo(svg).size() > 1000);
         QImage image(png);
@@ -442,7 +443,7 @@ private slots:
         const QByteArray text = file.readAll();
         QVERIFY(text.contains("<svg"));
         QVERIFY(text.contains("Conv"));  // node text is drawn as text
-        QVERIFY(!view.exportView(QStringLiteral("/nonexistent-dir/x.png"), &error));
+        QVERIFY(!view.exportView(QStringLiteral("/nonexistent-dir/x.png"), visible, &error));
         QVERIFY(!error.isEmpty());
     }
 
