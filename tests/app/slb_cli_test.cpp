@@ -107,13 +107,20 @@ TEST(SlbCli, CompressTrainsConvertsAndRunsInOnnxRuntime) {
     const fs::path xFile = dir / "x.npy";
     ASSERT_TRUE(data::writeNpy(xFile, x).isOk());
 
-    for (int bits : {1, 2, 4}) {
-        SCOPED_TRACE(std::to_string(bits) + " bits");
-        const fs::path recipe = dir / ("slb" + std::to_string(bits) + ".json");
-        const fs::path out = dir / ("slb" + std::to_string(bits) + ".onnx");
+    struct Case {
+        int bits;
+        bool packed;
+    };
+    for (const Case c : {Case{1, false}, Case{2, false}, Case{4, false}, Case{1, true}}) {
+        const int bits = c.bits;
+        const std::string tag = std::to_string(bits) + (c.packed ? "p" : "");
+        SCOPED_TRACE(tag + " bits");
+        const fs::path recipe = dir / ("slb" + tag + ".json");
+        const fs::path out = dir / ("slb" + tag + ".onnx");
         {
             std::ofstream r(recipe);
             r << R"({"algorithm": "slb", "params": {"weight_bits": )" << bits
+              << R"(, "packed_export": )" << (c.packed ? "true" : "false")
               << R"(, "epoch_size": 4, "enable_bn_calibration": true},
                      "dataset": {"name": "fashion-mnist", "split": "train"},
                      "train": {"steps": 6, "batch": 32, "lr": 0.001, "optimizer": "adam"}})";
@@ -147,7 +154,14 @@ TEST(SlbCli, CompressTrainsConvertsAndRunsInOnnxRuntime) {
                 ASSERT_EQ(std::abs(q[i]) % 2, 1) << int(q[i]);
             }
         }
-        EXPECT_EQ(dq, 2) << "the two Convs (Gemm only when include_ops names it)";
+        // The two Convs (Gemm only when include_ops names it); packed: no DequantizeLinear but
+        // the unpacking subgraph.
+        EXPECT_EQ(dq, c.packed ? 0 : 2) << "Gemm only when include_ops names it";
+        if (c.packed) {
+            int shifts = 0;
+            for (const ir::Node* node : m->graph->nodes()) shifts += node->opType == "BitShift";
+            EXPECT_GE(shifts, 2);
+        }
 
         // Our engine on the reloaded file vs ONNX Runtime.
         auto plan = engine::Plan::compile(*m);
@@ -155,7 +169,7 @@ TEST(SlbCli, CompressTrainsConvertsAndRunsInOnnxRuntime) {
         auto ours = plan->run({x});
         ASSERT_TRUE(ours) << ours.error().message();
         if (!haveOrt()) continue;
-        const fs::path ortDir = dir / ("ort" + std::to_string(bits));
+        const fs::path ortDir = dir / ("ort" + tag);
         fs::create_directories(ortDir);
         const std::string cmd = "node " + (kPeers / "ort_run.js").string() + " " + out.string() +
                                 " " + ortDir.string() + " input=" + xFile.string() + " >/dev/null";

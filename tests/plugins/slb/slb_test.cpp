@@ -412,3 +412,35 @@ TEST(Slb, UsageErrors) {
         EXPECT_EQ(r.error().code(), StatusCode::kUsage) << key << ": " << r.error().message();
     }
 }
+
+TEST(Slb, ActivationQuantizationConvertsToQdqThatComputesTheTrainedForm) {
+    ir::Model model = smallNet();
+    Applied a = applySlb({{"weight_bits", int64_t{2}}, {"enable_act_quant", true}}, model);
+    ASSERT_TRUE(a.algo);
+    // Inputs and outputs of both Convs: x, BN1's Relu output (read by Conv2), Conv2's Relu
+    // output; one quantizer per tensor.
+    EXPECT_EQ(countOps(*model.graph, std::string(engine::kFakeQuantizeOp)), 3);
+    bool delayNote = false;
+    for (const std::string& n : a.report.notes) delayNote = delayNote || n.find("delay 900") != std::string::npos;
+    EXPECT_TRUE(delayNote);
+    const HostTensor x = wh::testing::randomNormal({6, 3, 8, 8}, 11);
+    auto applied = engine::Plan::compile(model);
+    ASSERT_TRUE(applied) << applied.error().message();
+    auto ya = applied->run({x});
+    ASSERT_TRUE(ya);
+    ASSERT_TRUE(convertSlb(*a.algo, model).isOk());
+    EXPECT_EQ(countOps(*model.graph, std::string(engine::kFakeQuantizeOp)), 0);
+    EXPECT_EQ(countOps(*model.graph, "QuantizeLinear"), 3);
+    auto deploy = engine::Plan::compile(model);
+    ASSERT_TRUE(deploy) << deploy.error().message();
+    auto yd = deploy->run({x});
+    ASSERT_TRUE(yd) << yd.error().message();
+    double diff = 0, ref = 0;
+    for (int64_t i = 0; i < (*ya)[0].numElements(); ++i) {
+        diff = std::max(diff, std::abs((*ya)[0].at(i) - (*yd)[0].at(i)));
+        ref = std::max(ref, std::abs((*ya)[0].at(i)));
+    }
+    // The same quantization grid; the int32 bias codes and the integer kernels' rounding may
+    // move a code by one step.
+    EXPECT_LT(diff, 0.05 * ref) << "max |diff| " << diff << " of " << ref;
+}
