@@ -259,7 +259,8 @@ public:
                          m_p.getFloat("t_end_time"), m_p.getFloat("t_start_time"));
         const int64_t epochSize = m_p.getInt("epoch_size");
         if (epochSize > 0 && m_p.getInt("has_trained_epoch") >= epochSize)
-            return error(StatusCode::kUsage, "slb: has_trained_epoch {} must be below epoch_size {}",
+            return error(StatusCode::kUsage,
+                         "slb: has_trained_epoch {} must be below epoch_size {}",
                          m_p.getInt("has_trained_epoch"), epochSize);
         const bool fromWeights = m_p.getBool("init_from_weights");
         const uint64_t seed = static_cast<uint64_t>(m_p.getInt("seed"));
@@ -345,7 +346,8 @@ public:
                 // HeNormal(mode = fan_out, relu) on the 5-D logits, as MindSpore computes the
                 // fans: fan_out = dims[0] · (the product of the dims after the first two).
                 double fanOut = static_cast<double>(wdims[0]) * K;
-                for (std::size_t d = 2; d < wdims.size(); ++d) fanOut *= static_cast<double>(wdims[d]);
+                for (std::size_t d = 2; d < wdims.size(); ++d)
+                    fanOut *= static_cast<double>(wdims[d]);
                 const double sd = std::sqrt(2.0 / fanOut);
                 for (float& a : logits) a = static_cast<float>(sd * rng.normal());
                 for (std::size_t i = 0; i < wf.size(); ++i) {
@@ -440,8 +442,7 @@ public:
         report.notes.push_back(fmt::format(
             "packed size at {} bit{} per weight: {:.0f} bytes for the {} quantized weights "
             "(float32: {} bytes; the export stores {})",
-            m_bits, m_bits == 1 ? "" : "s", packed, totalWeights, totalWeights * 4,
-            exportForm()));
+            m_bits, m_bits == 1 ? "" : "s", packed, totalWeights, totalWeights * 4, exportForm()));
         if (!acts.empty())
             report.notes.push_back(fmt::format(
                 "{} activations at 8 bits (per tensor, asymmetric), quantization delay {} steps",
@@ -462,7 +463,8 @@ public:
         for (const ir::Node* n : graph.nodes()) ids.emplace(n->name, n->id());
         m_callback.weights.clear();
         for (const SlbLayer& s : m_layers)
-            if (auto it = ids.find(s.slb); it != ids.end()) m_callback.weights.push_back(it->second);
+            if (auto it = ids.find(s.slb); it != ids.end())
+                m_callback.weights.push_back(it->second);
         m_callback.actFq.clear();
         for (const std::string& n : m_actFq)
             if (auto it = ids.find(n); it != ids.end()) m_callback.actFq.push_back(it->second);
@@ -502,7 +504,8 @@ private:
 
     // The values SLB quantizes: every layer's float input 0 and its output, or the output of
     // the BN after it, or of the single activation reading that (SimQAT's choice); once each.
-    static std::vector<ir::Value*> activationsOf(ir::Graph& g, const std::vector<LayerWeight>& layers) {
+    static std::vector<ir::Value*> activationsOf(ir::Graph& g,
+                                                 const std::vector<LayerWeight>& layers) {
         std::vector<ir::Value*> acts;
         std::set<const ir::Value*> seen;
         auto want = [&](ir::Value* v) {
@@ -553,7 +556,8 @@ private:
     // Makes `conv` read `bias` as input 2 (replacing the node when it has only two inputs).
     static Status setBias(rewrite::Rewriter& rw, ir::Node*& conv, ir::Value* bias) {
         if (conv->numInputs() > 2) return rw.setInput(*conv, 2, bias);
-        rewrite::NewNode n(conv->opType, {conv->input(0)->name(), conv->input(1)->name(), bias->name()},
+        rewrite::NewNode n(conv->opType,
+                           {conv->input(0)->name(), conv->input(1)->name(), bias->name()},
                            {conv->output(0)->name()});
         n.name = conv->name;
         for (const ir::Attribute& a : conv->attributes()) n.attributes.push_back(a.clone());
@@ -567,9 +571,10 @@ private:
         ir::Node* layer = nodeNamed(g, s.node);
         ir::Node* slbNode = nodeNamed(g, s.slb);
         if (!layer || !slbNode)
-            return makeStatus(StatusCode::kBadInput, "slb: layer '{}' or its SlbWeight '{}' not found",
-                              s.node, s.slb);
-        WH_ASSIGN_OR_RETURN_STATUS(std::vector<float> a, floatValues(g.findValue(s.logits), "SLB logits"));
+            return makeStatus(StatusCode::kBadInput,
+                              "slb: layer '{}' or its SlbWeight '{}' not found", s.node, s.slb);
+        WH_ASSIGN_OR_RETURN_STATUS(std::vector<float> a,
+                                   floatValues(g.findValue(s.logits), "SLB logits"));
         const int K = engine::slbLevels(m_bits);
         const std::vector<double> v = engine::slbValues(m_bits);
         const int levels = m_bits == 1 ? 1 : (1 << m_bits) - 1;  // V · levels: odd integers
@@ -589,12 +594,17 @@ private:
         ir::Value* newBias = nullptr;
         ir::Node* bn = s.bn.empty() ? nullptr : nodeNamed(g, s.bn);
         if (!s.bn.empty() && !bn)
-            return makeStatus(StatusCode::kBadInput, "slb: BatchNormalization '{}' not found", s.bn);
+            return makeStatus(StatusCode::kBadInput, "slb: BatchNormalization '{}' not found",
+                              s.bn);
         if (bn) {
-            WH_ASSIGN_OR_RETURN_STATUS(std::vector<float> gamma, floatValues(bn->input(1), "BN scale"));
-            WH_ASSIGN_OR_RETURN_STATUS(std::vector<float> beta, floatValues(bn->input(2), "BN bias"));
-            WH_ASSIGN_OR_RETURN_STATUS(std::vector<float> mean, floatValues(bn->input(3), "BN mean"));
-            WH_ASSIGN_OR_RETURN_STATUS(std::vector<float> var, floatValues(bn->input(4), "BN variance"));
+            WH_ASSIGN_OR_RETURN_STATUS(std::vector<float> gamma,
+                                       floatValues(bn->input(1), "BN scale"));
+            WH_ASSIGN_OR_RETURN_STATUS(std::vector<float> beta,
+                                       floatValues(bn->input(2), "BN bias"));
+            WH_ASSIGN_OR_RETURN_STATUS(std::vector<float> mean,
+                                       floatValues(bn->input(3), "BN mean"));
+            WH_ASSIGN_OR_RETURN_STATUS(std::vector<float> var,
+                                       floatValues(bn->input(4), "BN variance"));
             const double eps = bn->attrFloat("epsilon", 1e-5f);
             std::vector<float> b(C, 0.0f);
             if (layer->numInputs() > 2 && layer->input(2)) {
@@ -612,7 +622,8 @@ private:
             WH_ASSIGN_OR_RETURN_STATUS(newBias, addFloatInitializer(rw, s.node + "_bias_folded",
                                                                     {static_cast<int64_t>(C)}, bd));
         } else {
-            WH_ASSIGN_OR_RETURN_STATUS(std::vector<float> sc, floatValues(g.findValue(s.scale), "SLB scale"));
+            WH_ASSIGN_OR_RETURN_STATUS(std::vector<float> sc,
+                                       floatValues(g.findValue(s.scale), "SLB scale"));
             if (sc.size() != C)
                 return makeStatus(StatusCode::kBadInput, "slb: scale of '{}' has {} values, not {}",
                                   s.node, sc.size(), C);
@@ -650,7 +661,8 @@ private:
         WH_ASSIGN_OR_RETURN_STATUS(ir::Value * wv, addFloatInitializer(rw, s.weight, s.wdims, wd));
         WH_RETURN_STATUS_IF_ERROR(rw.setInput(*layer, 1, wv));
         if (!s.scaleMul.empty())
-            if (ir::Node* mul = nodeNamed(g, s.scaleMul)) WH_RETURN_STATUS_IF_ERROR(rw.eraseNode(*mul));
+            if (ir::Node* mul = nodeNamed(g, s.scaleMul))
+                WH_RETURN_STATUS_IF_ERROR(rw.eraseNode(*mul));
         WH_RETURN_STATUS_IF_ERROR(rw.eraseNode(*slbNode));
         for (const std::string& name : {s.logits, s.scale})
             if (ir::Value* x = name.empty() ? nullptr : g.findValue(name))
@@ -686,6 +698,8 @@ AlgorithmInfo slbInfo() {
         "integer weights with a per-channel DequantizeLinear scale, BN folded.";
     info.supportedOps = {"Conv", "Gemm"};
     constexpr int64_t kMaxEpochs = 1000000;
+    // One parameter a line, as in the other plugins' tables.
+    // clang-format off
     info.params = {
         ParamSpec::integer("weight_bits", 1, 1, 4, "weight bits: 1, 2 or 4").inGroup("weights"),
         ParamSpec::boolean("enable_act_quant", false, "8-bit activations (per tensor, asymmetric, 900-step delay as the seed)").inGroup("activations"),
@@ -701,6 +715,7 @@ AlgorithmInfo slbInfo() {
         ParamSpec::integer("calibration_samples", 256, 0, 1000000, "images for the initial activation ranges (enable_act_quant; 0 = [-6, 6])").alias("samples").inGroup("activations"),
         ParamSpec::integer("seed", 0, 0, std::numeric_limits<int32_t>::max(), "seed of the random logits (init_from_weights = false) and calibration sample"),
     };
+    // clang-format on
     info.training.trains = true;
     info.training.epochs = 4;
     info.training.lr = 0.001;
@@ -711,7 +726,9 @@ AlgorithmInfo slbInfo() {
     return info;
 }
 
-Status registerSlb(Registry& r) { return r.add(slbInfo()); }
+Status registerSlb(Registry& r) {
+    return r.add(slbInfo());
+}
 
 }  // namespace
 

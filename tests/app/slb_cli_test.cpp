@@ -77,8 +77,9 @@ ir::Model tinyNet() {
     b.node("Flatten", {"p"}, {"f"});
     b.weight("fc", {10, 16}, 16);
     b.weight("fcb", {10}, 0, 0.0f);
-    b.node("Gemm", {"f", "fc", "fcb"}, {"output"})->attributes().push_back(
-        ir::Attribute::makeInt("transB", 1));
+    b.node("Gemm", {"f", "fc", "fcb"}, {"output"})
+        ->attributes()
+        .push_back(ir::Attribute::makeInt("transB", 1));
     b.output("output", {10});
     return b.take();
 }
@@ -92,7 +93,8 @@ bool haveOrt() {
 
 TEST(SlbCli, CompressTrainsConvertsAndRunsInOnnxRuntime) {
     if (!fs::exists(kFashion)) GTEST_SKIP() << "Fashion-MNIST absent (" << kFashion << ")";
-    const fs::path dir = fs::temp_directory_path() / ("whittle-slb-cli-" + std::to_string(getpid()));
+    const fs::path dir =
+        fs::temp_directory_path() / ("whittle-slb-cli-" + std::to_string(getpid()));
     fs::remove_all(dir);
     fs::create_directories(dir);
     const fs::path model = dir / "tiny.onnx";
@@ -126,15 +128,16 @@ TEST(SlbCli, CompressTrainsConvertsAndRunsInOnnxRuntime) {
                      "train": {"steps": 6, "batch": 32, "lr": 0.001, "optimizer": "adam"}})";
         }
         CliResult r = cli("compress " + model.string() + " --recipe " + recipe.string() + " -o " +
-                        out.string() + " --dataset fashion-mnist --json",
-                    dir);
+                              out.string() + " --dataset fashion-mnist --json",
+                          dir);
         ASSERT_EQ(r.exitCode, 0) << r.err;
         json j = json::parse(r.out);
         EXPECT_EQ(j["algorithm"], "slb");
         EXPECT_TRUE(j["verified"].get<bool>()) << r.out;
         bool packedNote = false;
         for (const auto& note : j["notes"])
-            packedNote = packedNote || note.get<std::string>().find("packed size") != std::string::npos;
+            packedNote =
+                packedNote || note.get<std::string>().find("packed size") != std::string::npos;
         EXPECT_TRUE(packedNote) << r.out;
 
         auto m = onnx::loadModel(out);

@@ -168,7 +168,7 @@ Expected<KernelBuild> buildSlbWeight(const KernelContext& ctx) {
 
 // What the training forward tells the gradient kernel of the same step.
 struct SlbShared {
-    bool hard = false;      // the last forward was hard: zero gradient
+    bool hard = false;       // the last forward was hard: zero gradient
     double temperature = 1;  // the T it used
     HostTensor probs;        // P of the last soft forward, A's dims
 };
@@ -268,8 +268,8 @@ Expected<GradBuild> buildSlbWeightGrad(const GradContext& ctx) {
     WH_RETURN_IF_ERROR(checkInput(ctx.inputs, bits, ctx.where()));
     auto shared = std::make_shared<SlbShared>();
     // Nothing saved by the plan: the training forward keeps P itself.
-    GradBuild b = grad::gradBuild(
-        std::make_unique<SlbBackward>(bits, ctx.inputs[0].dtype, shared), ctx, {}, {});
+    GradBuild b = grad::gradBuild(std::make_unique<SlbBackward>(bits, ctx.inputs[0].dtype, shared),
+                                  ctx, {}, {});
     b.trainingForward = std::make_unique<SlbTrainingForward>(bits, shared, ctx.flags);
     return b;
 }
@@ -279,13 +279,13 @@ Expected<GradBuild> buildSlbWeightGrad(const GradContext& ctx) {
 }  // namespace ref
 
 void registerSlbWeightKernel(KernelRegistry& registry) {
-    registry.add(std::string(kWhittleDomain), std::string(kSlbWeightOp), 1, 1,
-                 Backend::kReference, ref::buildSlbWeight);
+    registry.add(std::string(kWhittleDomain), std::string(kSlbWeightOp), 1, 1, Backend::kReference,
+                 ref::buildSlbWeight);
 }
 
 void registerSlbWeightGradient(GradRegistry& registry) {
-    registry.add(std::string(kWhittleDomain), std::string(kSlbWeightOp), 1, 1,
-                 Backend::kReference, ref::buildSlbWeightGrad);
+    registry.add(std::string(kWhittleDomain), std::string(kSlbWeightOp), 1, 1, Backend::kReference,
+                 ref::buildSlbWeightGrad);
 }
 
 }  // namespace wh::engine

@@ -131,7 +131,8 @@ TEST(SlbWeight, SoftForwardIsTheSoftmaxWeightedSum) {
     const double v[4] = {-1, -1.0 / 3, 1.0 / 3, 1};
     for (int r = 0; r < 2; ++r) {
         double e[4], s = 0;
-        for (int k = 0; k < 4; ++k) s += e[k] = std::exp(2.0 * a[static_cast<std::size_t>(r * 4 + k)]);
+        for (int k = 0; k < 4; ++k)
+            s += e[k] = std::exp(2.0 * a[static_cast<std::size_t>(r * 4 + k)]);
         double w = 0;
         for (int k = 0; k < 4; ++k) w += e[k] / s * v[k];
         EXPECT_NEAR(t->w.at(r), w, 1e-12) << "row " << r << ": " << str(t->w);
@@ -206,12 +207,15 @@ TEST(SlbWeight, GradientAgreesWithFiniteDifferencesAndTheFormula) {
             EXPECT_NEAR(t->da.at(static_cast<int64_t>(i)), fd, 1e-7)
                 << bits << " bits, logit " << i;
             // The closed form T·P_k·(V_k − W)·dW.
-            const std::size_t r = i / static_cast<std::size_t>(K), k = i % static_cast<std::size_t>(K);
+            const std::size_t r = i / static_cast<std::size_t>(K),
+                              k = i % static_cast<std::size_t>(K);
             double s = 0, e[16];
-            for (int j = 0; j < K; ++j) s += e[j] = std::exp(T * a[r * K + static_cast<std::size_t>(j)]);
+            for (int j = 0; j < K; ++j)
+                s += e[j] = std::exp(T * a[r * K + static_cast<std::size_t>(j)]);
             double w = 0;
             for (int j = 0; j < K; ++j) w += e[j] / s * v[static_cast<std::size_t>(j)];
-            EXPECT_NEAR(t->da.at(static_cast<int64_t>(i)), T * e[k] / s * (v[k] - w) * dw[r], 1e-12);
+            EXPECT_NEAR(t->da.at(static_cast<int64_t>(i)), T * e[k] / s * (v[k] - w) * dw[r],
+                        1e-12);
         }
     }
 }
@@ -236,16 +240,18 @@ ir::Model slbModel(int bits) {
     ir::Node* s = b.node(std::string(kSlbWeightOp), {"a"}, {"w"});
     s->domain = std::string(kWhittleDomain);
     s->attributes().push_back(ir::Attribute::makeInt("bits", bits));
-    b.node("Conv", {"x", "w"}, {"c"})->attributes().push_back(
-        ir::Attribute::makeInts("pads", {1, 1, 1, 1}));
+    b.node("Conv", {"x", "w"}, {"c"})
+        ->attributes()
+        .push_back(ir::Attribute::makeInts("pads", {1, 1, 1, 1}));
     b.batchNorm("c", "bn", 8, "n");
     b.node("Relu", {"n"}, {"r"});
     b.node("GlobalAveragePool", {"r"}, {"p"});
     b.node("Flatten", {"p"}, {"f"});
     b.weight("fc", {5, 8}, 8);
     b.weight("fcb", {5}, 0, 0.0f);
-    b.node("Gemm", {"f", "fc", "fcb"}, {"y"})->attributes().push_back(
-        ir::Attribute::makeInt("transB", 1));
+    b.node("Gemm", {"f", "fc", "fcb"}, {"y"})
+        ->attributes()
+        .push_back(ir::Attribute::makeInt("transB", 1));
     b.output("y", {5});
     return b.take();
 }

@@ -128,14 +128,16 @@ ir::Model smallNet() {
     b.node("Flatten", {"p"}, {"f"});
     b.weight("fc", {10, 8}, 8);
     b.weight("fcb", {10}, 0, 0.0f);
-    b.node("Gemm", {"f", "fc", "fcb"}, {"y"})->attributes().push_back(
-        ir::Attribute::makeInt("transB", 1));
+    b.node("Gemm", {"f", "fc", "fcb"}, {"y"})
+        ->attributes()
+        .push_back(ir::Attribute::makeInt("transB", 1));
     b.output("y", {10});
     ir::Model m = b.take();
     // A negative γ in one channel (the deploy scale must stay positive).
     std::vector<float> gamma(8, 1.3f);
     gamma[2] = -0.8f;
-    m.graph->setInitializer(m.graph->findValue("bn1_s"), ir::Tensor::fromFloats("bn1_s", {8}, gamma));
+    m.graph->setInitializer(m.graph->findValue("bn1_s"),
+                            ir::Tensor::fromFloats("bn1_s", {8}, gamma));
     return m;
 }
 
@@ -158,8 +160,8 @@ public:
 };
 
 // Trains `epochs` epochs of one small batch each and returns the knobs seen per epoch.
-std::vector<std::pair<double, double>> schedule(const std::map<std::string, algo::ParamValue>& params,
-                                                int epochs) {
+std::vector<std::pair<double, double>> schedule(
+    const std::map<std::string, algo::ParamValue>& params, int epochs) {
     ir::Model model = smallNet();
     Applied a = applySlb(params, model);
     if (!a.algo) return {};
@@ -227,8 +229,8 @@ TEST(Slb, TemperatureScheduleWithFewEpochsTakesTheTrainingsEpochs) {
     }
     // has_trained_epoch shifts e: resumed after 1 of 6 epochs (e_s = 1, e_e = 3), t_factor 2:
     //   run epoch 1 is e = 2: T = 2^(2-1) = 2, soft; run epoch 2 is e = 3: T = 4, hard.
-    const auto resumed =
-        schedule({{"epoch_size", int64_t{6}}, {"has_trained_epoch", int64_t{1}}, {"t_factor", 2.0}}, 2);
+    const auto resumed = schedule(
+        {{"epoch_size", int64_t{6}}, {"has_trained_epoch", int64_t{1}}, {"t_factor", 2.0}}, 2);
     ASSERT_EQ(resumed.size(), 2u);
     EXPECT_NEAR(resumed[0].first, 2.0, 1e-12);
     EXPECT_EQ(resumed[0].second, 0.0);
@@ -245,17 +247,20 @@ TEST(Slb, InitFromWeightsKeepsTheFloatWeightsSigns) {
     EXPECT_EQ(countOps(*model.graph, std::string(engine::kSlbWeightOp)), 2);
     EXPECT_EQ(model.graph->findValue("w1"), nullptr) << "the float weight is gone";
     // Hard weights = V[argmax A] from the inference Plan's kernel: run the SlbWeight nodes.
-    for (const auto& [name, w] : {std::pair{"w1_slb_logits", &w1}, std::pair{"w2_slb_logits", &w2}}) {
+    for (const auto& [name, w] :
+         {std::pair{"w1_slb_logits", &w1}, std::pair{"w2_slb_logits", &w2}}) {
         const std::vector<float> a2 = floats(model, name);
         ASSERT_EQ(a2.size(), w->size() * 2) << name;
         for (std::size_t i = 0; i < w->size(); ++i) {
             const float hard = a2[2 * i + 1] > a2[2 * i] ? 1.0f : -1.0f;
-            ASSERT_EQ(hard, (*w)[i] >= 0 ? 1.0f : -1.0f) << name << " element " << i << " w " << (*w)[i];
+            ASSERT_EQ(hard, (*w)[i] >= 0 ? 1.0f : -1.0f)
+                << name << " element " << i << " w " << (*w)[i];
         }
     }
     // Random init (the seed's): about half the signs differ.
     ir::Model other = smallNet();
-    applySlb({{"weight_bits", int64_t{1}}, {"init_from_weights", false}, {"seed", int64_t{4}}}, other);
+    applySlb({{"weight_bits", int64_t{1}}, {"init_from_weights", false}, {"seed", int64_t{4}}},
+             other);
     const std::vector<float> ar = floats(other, "w2_slb_logits");
     int differ = 0;
     for (std::size_t i = 0; i < w2.size(); ++i)
@@ -292,8 +297,8 @@ TEST(Slb, ConvertGivesAllowedIntegersAndComputesTheHardModel) {
             ir::Model model = smallNet();
             algo::Selection sel;
             sel.includeOps = {"Conv", "Gemm"};
-            Applied a = applySlb({{"weight_bits", int64_t{bits}}, {"packed_export", packed}},
-                                 model, sel);
+            Applied a =
+                applySlb({{"weight_bits", int64_t{bits}}, {"packed_export", packed}}, model, sel);
             ASSERT_TRUE(a.algo);
             EXPECT_EQ(a.report.changed(), 3);
             // Move the logits away from their init so that convert sees trained-like values.
@@ -396,9 +401,8 @@ TEST(Slb, BnCalibrationRunsAfterTheStartEpoch) {
 TEST(Slb, UsageErrors) {
     const algo::AlgorithmInfo* info = algorithm("slb");
     ASSERT_TRUE(info);
-    for (const auto& [key, value] :
-         std::vector<std::pair<std::string, algo::ParamValue>>{{"weight_bits", int64_t{3}},
-                                                              {"t_end_time", 0.1}}) {
+    for (const auto& [key, value] : std::vector<std::pair<std::string, algo::ParamValue>>{
+             {"weight_bits", int64_t{3}}, {"t_end_time", 0.1}}) {
         ir::Model model = smallNet();
         algo::Params p(info->params);
         ASSERT_TRUE(p.set(key, value).isOk());
@@ -421,7 +425,8 @@ TEST(Slb, ActivationQuantizationConvertsToQdqThatComputesTheTrainedForm) {
     // output; one quantizer per tensor.
     EXPECT_EQ(countOps(*model.graph, std::string(engine::kFakeQuantizeOp)), 3);
     bool delayNote = false;
-    for (const std::string& n : a.report.notes) delayNote = delayNote || n.find("delay 900") != std::string::npos;
+    for (const std::string& n : a.report.notes)
+        delayNote = delayNote || n.find("delay 900") != std::string::npos;
     EXPECT_TRUE(delayNote);
     const HostTensor x = wh::testing::randomNormal({6, 3, 8, 8}, 11);
     auto applied = engine::Plan::compile(model);
