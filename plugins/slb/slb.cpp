@@ -252,6 +252,13 @@ public:
                                 AlgoContext& ctx) override {
         if (!ctx.model) return error(StatusCode::kInternal, "slb: no model in the context");
         m_bits = static_cast<int>(m_p.getInt("weight_bits"));
+        // The seed's weight quant_dtype (INT1, INT2, INT4) sets the bits unless weight_bits was
+        // given explicitly.
+        if (const std::string& dt = m_p.getString("quant_dtype"); !dt.empty()) {
+            const auto& set = m_p.explicitlySet();
+            if (std::find(set.begin(), set.end(), "weight_bits") == set.end())
+                m_bits = dt[3] - '0';
+        }
         if (engine::slbLevels(m_bits) == 0)
             return error(StatusCode::kUsage, "slb: weight_bits {} is not 1, 2 or 4", m_bits);
         if (m_p.getFloat("t_end_time") < m_p.getFloat("t_start_time"))
@@ -702,6 +709,7 @@ AlgorithmInfo slbInfo() {
     // clang-format off
     info.params = {
         ParamSpec::integer("weight_bits", 1, 1, 4, "weight bits: 1, 2 or 4").inGroup("weights"),
+        ParamSpec::choice("quant_dtype", "", {"", "INT1", "INT2", "INT4"}, "the seed's weight dtype: sets weight_bits unless that is given").inGroup("weights"),
         ParamSpec::boolean("enable_act_quant", false, "8-bit activations (per tensor, asymmetric, 900-step delay as the seed)").inGroup("activations"),
         ParamSpec::boolean("enable_bn_calibration", false, "after each epoch past t_start_time, re-estimate BatchNormalization statistics with the discrete weights (one pass over the training set)").inGroup("batch norm"),
         ParamSpec::integer("epoch_size", 0, 0, kMaxEpochs, "epochs of the schedule (0 = the training's epoch count)").inGroup("temperature"),

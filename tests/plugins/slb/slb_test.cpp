@@ -246,7 +246,7 @@ TEST(Slb, InitFromWeightsKeepsTheFloatWeightsSigns) {
     EXPECT_EQ(a.report.changed(), 2) << "two Convs; the Gemm only when include_ops asks";
     EXPECT_EQ(countOps(*model.graph, std::string(engine::kSlbWeightOp)), 2);
     EXPECT_EQ(model.graph->findValue("w1"), nullptr) << "the float weight is gone";
-    // Hard weights = V[argmax A] from the inference Plan's kernel: run the SlbWeight nodes.
+    // The hard 1-bit weight of each element: V[argmax A] = +1 when A_1 > A_0.
     for (const auto& [name, w] :
          {std::pair{"w1_slb_logits", &w1}, std::pair{"w2_slb_logits", &w2}}) {
         const std::vector<float> a2 = floats(model, name);
@@ -448,4 +448,16 @@ TEST(Slb, ActivationQuantizationConvertsToQdqThatComputesTheTrainedForm) {
     // The same quantization grid; the int32 bias codes and the integer kernels' rounding may
     // move a code by one step.
     EXPECT_LT(diff, 0.05 * ref) << "max |diff| " << diff << " of " << ref;
+}
+
+TEST(Slb, TheSeedsQuantDtypeSetsTheBits) {
+    ir::Model model = smallNet();
+    applySlb({{"quant_dtype", std::string("INT2")}}, model);
+    const ir::Value* a = model.graph->findValue("w1_slb_logits");
+    ASSERT_NE(a, nullptr);
+    EXPECT_EQ(a->initializer()->dims.back(), 4) << "2 bits: 4 logits per weight";
+    ir::Model explicitBits = smallNet();
+    applySlb({{"quant_dtype", std::string("INT2")}, {"weight_bits", int64_t{4}}}, explicitBits);
+    EXPECT_EQ(explicitBits.graph->findValue("w1_slb_logits")->initializer()->dims.back(), 16)
+        << "weight_bits given explicitly wins";
 }
