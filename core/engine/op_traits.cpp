@@ -1,6 +1,7 @@
 #include "core/engine/batch_norm_fold.h"
 #include "core/engine/fake_quantize.h"
 #include "core/engine/kernel_registry.h"
+#include "core/engine/slb_weight.h"
 
 namespace wh::engine {
 
@@ -65,6 +66,10 @@ void registerOpTraits(KernelRegistry& registry) {
     OpTraits bnf;
     bnf.stateInputs = {1, 2};
     registry.setTraits(std::string(kWhittleDomain), std::string(kBatchNormFoldOp), bnf);
+    // SlbWeight's logits are what SLB trains: a Parameter whatever its size.
+    OpTraits slb;
+    slb.trainedInput = [](const ir::Node&, int input) { return input == 0; };
+    registry.setTraits(std::string(kWhittleDomain), std::string(kSlbWeightOp), slb);
 }
 
 }  // namespace wh::engine

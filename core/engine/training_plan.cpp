@@ -256,6 +256,43 @@ Expected<std::vector<HostTensor>> TrainingPlan::evaluate(const HostTensor& image
     return result;
 }
 
+Status TrainingPlan::updateState(const HostTensor& images) {
+    Status result = makeStatus(StatusCode::kInternal, "not run");
+    WH_RETURN_STATUS_IF_ERROR(catchMemoryErrors("statistics pass", [&] {
+        result = updateStateUnguarded(images);
+        return Status::ok();
+    }));
+    return result;
+}
+
+Status TrainingPlan::updateStateUnguarded(const HostTensor& images) {
+    Impl& m = *m_impl;
+    WH_RETURN_STATUS_IF_ERROR(m.feed(images));
+    setComputeThreads(m.options.threads);
+    ++m.flags.dropoutStep;
+    ++m.run;
+    std::vector<std::unique_ptr<Kernel>>* kernels = m.kernelsFor(images.dims());
+    WH_RETURN_STATUS_IF_ERROR(m.forward(true, kernels));
+    // The training forwards' state outputs become the state, as after forwardBackward().
+    for (Impl::Step& st : m.steps) {
+        if (!st.trainingForward) continue;
+        for (std::size_t k = 0; k < st.stateSlots.size(); ++k) {
+            const int s = st.stateSlots[k];
+            const HostTensor& t = st.stateOut[k];
+            if (s < 0 || t.empty()) continue;
+            HostTensor& dst = m.value(s);
+            if (dst.byteSize() == t.byteSize() && dst.dtype() == t.dtype())
+                std::memcpy(dst.raw(), t.raw(), t.byteSize());
+        }
+    }
+    // What the backward pass would have released: the activations kept for it.
+    for (Impl::Slot& slot : m.slots)
+        if (slot.activation && !slot.tensor.empty()) m.recycle(slot.tensor, !slot.view);
+    m.pool.trim(m.run);
+    m.slots[static_cast<std::size_t>(m.inputSlot)].tensor = HostTensor();
+    return Status::ok();
+}
+
 Expected<double> TrainingPlan::forwardBackwardUnguarded(const HostTensor& images,
                                                         const HostTensor& targets) {
     Impl& m = *m_impl;

@@ -114,6 +114,12 @@ public:
     Expected<double> forwardBackward(const HostTensor& images, const HostTensor& targets);
     /// Inference-semantics forward; returns every graph output (copies).
     Expected<std::vector<HostTensor>> evaluate(const HostTensor& images);
+    /// A training forward only, for its state: every training forward runs as in
+    /// forwardBackward() (BatchNormalization on batch statistics, its running mean and variance
+    /// updated and stored; node knobs read as usual), but no loss and no backward pass is
+    /// computed and no Parameter::grad changes. E.g. re-estimating BN running statistics after
+    /// the weights changed (train/statistics_pass.h). Same errors as forwardBackward().
+    Status updateState(const HostTensor& images);
 
     /// Parameters in the order of the model's initializers. Updating `value` in place (same dims)
     /// changes what the next forward reads.
@@ -152,6 +158,7 @@ private:
     // The two above without the memory backstop (they may throw MemoryLimitError).
     Expected<double> forwardBackwardUnguarded(const HostTensor& images, const HostTensor& targets);
     Expected<std::vector<HostTensor>> evaluateUnguarded(const HostTensor& images);
+    Status updateStateUnguarded(const HostTensor& images);
     std::unique_ptr<Impl> m_impl;
 };
 

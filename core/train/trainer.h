@@ -111,6 +111,10 @@ public:
 
     engine::TrainingPlan& plan() { return m_plan; }
     Optimizer& optimizer() { return m_optimizer; }
+    /// The training data (e.g. for a callback's extra pass over it, train/statistics_pass.h).
+    /// A pass from a callback restarts its epoch order: run it between epochs (onEpochEnd,
+    /// onEpochBegin), not from a step hook.
+    data::DataLoader& trainLoader() { return m_train; }
     const TrainerOptions& options() const { return m_options; }
     int64_t step() const { return m_step; }
     int epoch() const { return m_epoch; }

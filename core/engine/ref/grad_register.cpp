@@ -1,6 +1,7 @@
 #include "core/engine/batch_norm_fold.h"
 #include "core/engine/fake_quantize.h"
 #include "core/engine/ref/grad_kernels.h"
+#include "core/engine/slb_weight.h"
 
 namespace wh::engine {
 
@@ -10,6 +11,7 @@ void registerReferenceGradients(GradRegistry& registry) {
     ref::registerNnGradients(registry);
     ref::nn::registerResizeGradient(registry);
     registerFakeQuantizeGradient(registry);
+    registerSlbWeightGradient(registry);
     registerBatchNormFoldGradient(registry);
 }
 

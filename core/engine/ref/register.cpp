@@ -4,6 +4,7 @@
 #include "core/engine/qconv.h"
 #include "core/engine/qmatmul.h"
 #include "core/engine/ref/ref_kernels.h"
+#include "core/engine/slb_weight.h"
 
 namespace wh::engine {
 
@@ -20,6 +21,7 @@ void registerReferenceKernels(KernelRegistry& registry) {
     ref::registerControlFlow(registry);
     ref::registerEinsum(registry);
     registerFakeQuantizeKernel(registry);
+    registerSlbWeightKernel(registry);
     registerBatchNormFoldKernel(registry);
     registerQConvKernel(registry);
     registerQMatMulKernel(registry);
