@@ -6,7 +6,7 @@
 # against PyTorch 1.13's FX quantization-aware training (prepare_qat_fx) in the same run.
 #
 # Usage: tests/bench/compress_bench.sh [WHITTLE_CLI] [--epochs E] [--threads T] [--work DIR]
-#        [--models "resnet20 mobilenetv2-tiny pytorch"] [--only "ptq rtn gptq simqat lsq slb"]
+#        [--models "resnet20 mobilenetv2-tiny pytorch"] [--only "ptq rtn gptq simqat lsq"]
 #        [--qat-steps N]
 # Trained float models are kept in the work folder (default /tmp/whittle-compress-bench) and
 # reused by later runs with the same --epochs. Prints markdown tables.
@@ -72,10 +72,6 @@ recipe gptq-w4-g128 '{"algorithm":"gptq","params":{"weight_bits":4,"group_size":
 recipe simqat-w8a8 '{"algorithm":"simqat","train":{"epochs":1,"lr":0.001}}'
 recipe lsq-w4a8 '{"algorithm":"lsq","params":{"weight_bits":4,"activation_bits":8},"train":{"epochs":2}}'
 recipe lsq-w4a4 '{"algorithm":"lsq","params":{"weight_bits":4,"activation_bits":4},"train":{"epochs":2}}'
-# SLB (not in the default --only: add "slb"); 4 epochs: e_s = 0, e_e = 2 (docs/slb.md).
-for b in 1 2 4; do
-  recipe "slb-w$b" "{\"algorithm\":\"slb\",\"params\":{\"weight_bits\":$b,\"enable_bn_calibration\":true},\"train\":{\"epochs\":4}}"
-done
 
 ort_accuracy() {
   if [[ -d $peers/node_modules/onnxruntime-node && -f $fashion/test_images.npy ]]; then
@@ -138,7 +134,6 @@ PY
   has gptq && run "$m" "$p" gptq-w4-g128
   has simqat && run "$m" "$p" simqat-w8a8
   has lsq && { run "$m" "$p" lsq-w4a8; run "$m" "$p" lsq-w4a4; }
-  has slb && for b in 4 2 1; do run "$m" "$p" "slb-w$b"; done
 done
 
 echo
