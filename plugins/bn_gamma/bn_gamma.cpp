@@ -54,7 +54,9 @@ AlgorithmInfo bnGammaInfo() {
     return info;
 }
 
-Status registerBnGamma(Registry& r) { return r.add(bnGammaInfo()); }
+Status registerBnGamma(Registry& r) {
+    return r.add(bnGammaInfo());
+}
 
 }  // namespace
 

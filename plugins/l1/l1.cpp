@@ -55,7 +55,9 @@ AlgorithmInfo l1Info() {
     return info;
 }
 
-Status registerL1(Registry& r) { return r.add(l1Info()); }
+Status registerL1(Registry& r) {
+    return r.add(l1Info());
+}
 
 }  // namespace
 

@@ -51,8 +51,8 @@ public:
         (void)ro;
         WH_ASSIGN_OR_RETURN(analysis::ChannelDependencies deps, prune::analyzeForPruning(ctx));
         const ir::Graph& g = rw.graph();
-        const std::vector<bool> inScope = prune::groupsInScope(
-            deps, resolveScope(g, selection, {"Conv", "Gemm", "MatMul"}));
+        const std::vector<bool> inScope =
+            prune::groupsInScope(deps, resolveScope(g, selection, {"Conv", "Gemm", "MatMul"}));
         std::vector<ir::NodeId> convs;
         for (std::size_t gi = 0; gi < deps.groups.size(); ++gi) {
             if (!inScope[gi]) continue;
@@ -81,8 +81,9 @@ public:
                             prune::trainKnockoffScales(*ctx.model, convs, *ctx.data, ko, ctx.job));
 
         prune::ChannelScores scores = prune::scopScores(g, deps, kf.kfscale);
-        WH_ASSIGN_OR_RETURN(ApplyReport report, prune::pruneByScores(rw, selection, ctx, deps,
-                                                                     std::move(scores), m_p, "scop"));
+        WH_ASSIGN_OR_RETURN(
+            ApplyReport report,
+            prune::pruneByScores(rw, selection, ctx, deps, std::move(scores), m_p, "scop"));
         double lo = 1, hi = 0, sum = 0;
         int64_t n = 0, below = 0;
         for (const auto& [id, beta] : kf.kfscale)
@@ -145,7 +146,9 @@ AlgorithmInfo scopInfo() {
     return info;
 }
 
-Status registerScop(Registry& r) { return r.add(scopInfo()); }
+Status registerScop(Registry& r) {
+    return r.add(scopInfo());
+}
 
 }  // namespace
 

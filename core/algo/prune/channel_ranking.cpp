@@ -20,7 +20,9 @@ using analysis::ChannelDependencies;
 class FloorTracker {
 public:
     FloorTracker(const ChannelDependencies& deps, const RankingOptions& options)
-        : m_deps(deps), m_options(options), m_removedInGroup(deps.groups.size(), 0),
+        : m_deps(deps),
+          m_options(options),
+          m_removedInGroup(deps.groups.size(), 0),
           m_kept(deps.tensors.size()) {
         for (std::size_t t = 0; t < deps.tensors.size(); ++t) {
             m_kept[t] = static_cast<int64_t>(deps.tensors[t].ids.size());
@@ -94,9 +96,9 @@ ChannelScores normalizeScores(const ChannelScores& scores, ScoreNormalization no
             sum += std::fabs(s);
             max = std::max(max, std::fabs(s));
         }
-        const double d =
-            normalization == ScoreNormalization::kMean ? sum / static_cast<double>(group.size())
-                                                       : max;
+        const double d = normalization == ScoreNormalization::kMean
+                             ? sum / static_cast<double>(group.size())
+                             : max;
         if (d > 0)
             for (double& s : group) s /= d;
     }

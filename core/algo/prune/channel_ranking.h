@@ -61,8 +61,8 @@ struct RankingOptions {
     double pruneRate = 0.0;
     /// In (0, 1): the global ranking's FLOPs target. One of the two must be set.
     double targetFlopsRatio = 0.0;
-    int64_t minChannels = 1;      ///< channels a group keeps at least (≥ 1)
-    double maxLayerRatio = 0.9;   ///< fraction of a group's channels that may go at most
+    int64_t minChannels = 1;     ///< channels a group keeps at least (≥ 1)
+    double maxLayerRatio = 0.9;  ///< fraction of a group's channels that may go at most
     ScoreNormalization normalization = ScoreNormalization::kMean;
     /// How FLOPs are measured: as core/algo/compress.cpp does (batch 1).
     std::map<std::string, engine::Dims> inputShapes;

@@ -13,8 +13,9 @@ using analysis::ChannelRoot;
 
 /// Per channel: the mean of `rootScore` over the roots it can score; a group with no scored
 /// root at all is left empty.
-ChannelScores meanOverRoots(const ChannelDependencies& deps,
-                            const std::function<std::optional<double>(const ChannelRoot&)>& rootScore) {
+ChannelScores meanOverRoots(
+    const ChannelDependencies& deps,
+    const std::function<std::optional<double>(const ChannelRoot&)>& rootScore) {
     ChannelScores scores(deps.groups.size());
     for (std::size_t g = 0; g < deps.groups.size(); ++g) {
         const analysis::ChannelGroup& group = deps.groups[g];

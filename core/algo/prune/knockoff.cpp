@@ -83,16 +83,17 @@ Expected<KnockoffModel> buildKnockoffModel(const ir::Model& model,
     // Constants shared by every mixed layer.
     std::vector<float> eye(static_cast<std::size_t>(batch * batch), 0.0f);
     for (int64_t i = 0; i < batch; ++i) eye[static_cast<std::size_t>(i * batch + i)] = 1.0f;
-    WH_ASSIGN_OR_RETURN(km.permutation,
-                        addInit("kf_permutation",
-                                engine::HostTensor::fromFloats({batch, batch}, eye).toIr("")));
+    WH_ASSIGN_OR_RETURN(
+        km.permutation,
+        addInit("kf_permutation", engine::HostTensor::fromFloats({batch, batch}, eye).toIr("")));
     WH_ASSIGN_OR_RETURN(const std::string flat, addInit("kf_flat_shape", int64s({0, -1})));
     WH_ASSIGN_OR_RETURN(const std::string axis0, addInit("kf_axis0", int64s({0})));
     WH_ASSIGN_OR_RETURN(const std::string zero, addInit("kf_0", int64s({0})));
     WH_ASSIGN_OR_RETURN(const std::string n1, addInit("kf_n", int64s({batch})));
     WH_ASSIGN_OR_RETURN(const std::string n2, addInit("kf_2n", int64s({2 * batch})));
-    WH_ASSIGN_OR_RETURN(const std::string one,
-                        addInit("kf_one", engine::HostTensor::scalar(ir::DType::kFloat, 1.0).toIr("")));
+    WH_ASSIGN_OR_RETURN(
+        const std::string one,
+        addInit("kf_one", engine::HostTensor::scalar(ir::DType::kFloat, 1.0).toIr("")));
 
     // x2 = Concat(x, P · x) in front of everything; the model's readers of x read x2.
     const std::string xs = fresh("kf_input_shape"), xf = fresh("kf_input_flat"),
@@ -104,8 +105,8 @@ Expected<KnockoffModel> buildKnockoffModel(const ir::Model& model,
     if (x->type.isTensor() && x->type.shape)
         for (std::size_t i = 1; i < x->type.shape->dims.size(); ++i)
             sample.push_back(x->type.shape->dims[i].isKnown() ? x->type.shape->dims[i].value : -2);
-    const bool known = sample.size() > 1 &&
-                       std::none_of(sample.begin(), sample.end(), [](int64_t d) { return d == -2; });
+    const bool known = sample.size() > 1 && std::none_of(sample.begin(), sample.end(),
+                                                         [](int64_t d) { return d == -2; });
     if (known) {
         WH_ASSIGN_OR_RETURN(const std::string shape, addInit("kf_input_dims", int64s(sample)));
         prefix.push_back(node("Identity", "kf_Shape", {shape}, xs));
@@ -116,8 +117,7 @@ Expected<KnockoffModel> buildKnockoffModel(const ir::Model& model,
     prefix.push_back(node("MatMul", "kf_Permute", {km.permutation, xf}, xp));
     prefix.push_back(node("Reshape", "kf_Unflatten", {xp, xs}, xk));
     prefix.push_back(concat0("kf_Double", {x->name(), xk}, x2));
-    for (rewrite::NewNode& spec : prefix)
-        WH_RETURN_IF_ERROR(rw.insertNode(std::move(spec), first));
+    for (rewrite::NewNode& spec : prefix) WH_RETURN_IF_ERROR(rw.insertNode(std::move(spec), first));
     ir::Value* doubled = g.findValue(x2);
     for (const ir::Use& u : inputUses) WH_RETURN_IF_ERROR(rw.setInput(*u.node, u.input, doubled));
 
@@ -147,12 +147,11 @@ Expected<KnockoffModel> buildKnockoffModel(const ir::Model& model,
         layer.conv = id;
         layer.name = base;
         layer.channels = c;
-        WH_ASSIGN_OR_RETURN(
-            layer.kfscale,
-            addInit(base + "_kfscale",
-                    engine::HostTensor::fromFloats(
-                        dims, std::vector<float>(static_cast<std::size_t>(c), init))
-                        .toIr("")));
+        WH_ASSIGN_OR_RETURN(layer.kfscale,
+                            addInit(base + "_kfscale",
+                                    engine::HostTensor::fromFloats(
+                                        dims, std::vector<float>(static_cast<std::size_t>(c), init))
+                                        .toIr("")));
         const std::string y = conv->output(0)->name();
         const std::string yr = fresh(y + "_real"), yk = fresh(y + "_kf"), a = fresh(y + "_kf_a"),
                           omk = fresh(y + "_kf_1mb"), b = fresh(y + "_kf_b"),
@@ -174,9 +173,8 @@ Expected<KnockoffModel> buildKnockoffModel(const ir::Model& model,
     // The loss reads the real half of output 0 only.
     ir::Value* o = g.outputs()[0];
     const std::string real = fresh(o->name() + "_real");
-    WH_RETURN_IF_ERROR(
-        rw.insertNode(node("Slice", "kf_output_real", {o->name(), zero, n1, axis0}, real), nullptr)
-            );
+    WH_RETURN_IF_ERROR(rw.insertNode(
+        node("Slice", "kf_output_real", {o->name(), zero, n1, axis0}, real), nullptr));
     WH_RETURN_IF_ERROR(rw.removeGraphOutput(0));
     WH_RETURN_IF_ERROR(rw.addGraphOutput(*g.findValue(real), 0));
     WH_RETURN_IF_ERROR(g.validate());
@@ -193,7 +191,9 @@ std::vector<std::string> knockoffFrozen(const KnockoffModel& km) {
 }
 
 KnockoffCallback::KnockoffCallback(const KnockoffModel& km, uint64_t seed, bool clamp)
-    : m_permutation(km.permutation), m_batch(km.batch), m_rng(seed ^ 0x6b6e6f636b6f6666ull),
+    : m_permutation(km.permutation),
+      m_batch(km.batch),
+      m_rng(seed ^ 0x6b6e6f636b6f6666ull),
       m_clamp(clamp) {
     for (const KnockoffLayer& l : km.layers) m_scales.push_back(l.kfscale);
 }
@@ -218,7 +218,8 @@ Status KnockoffCallback::onStepBegin(train::Trainer& trainer, int64_t) {
     engine::Parameter* p = trainer.plan().parameter(m_permutation);
     float* v = p->value.data<float>();
     std::fill(v, v + m_batch * m_batch, 0.0f);
-    for (int64_t i = 0; i < m_batch; ++i) v[i * m_batch + m_perm[static_cast<std::size_t>(i)]] = 1.0f;
+    for (int64_t i = 0; i < m_batch; ++i)
+        v[i * m_batch + m_perm[static_cast<std::size_t>(i)]] = 1.0f;
     return Status::ok();
 }
 
@@ -278,8 +279,8 @@ Expected<KnockoffResult> trainKnockoffScales(const ir::Model& model,
     for (const KnockoffLayer& l : km.layers) {
         const engine::Parameter* p = plan.parameter(l.kfscale);
         if (!p) return error(StatusCode::kInternal, "knockoff: '{}' vanished", l.kfscale);
-        result.kfscale[l.conv] =
-            std::vector<float>(p->value.data<float>(), p->value.data<float>() + p->value.numElements());
+        result.kfscale[l.conv] = std::vector<float>(
+            p->value.data<float>(), p->value.data<float>() + p->value.numElements());
     }
     return result;
 }

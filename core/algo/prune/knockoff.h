@@ -89,7 +89,7 @@ private:
 };
 
 struct KnockoffOptions {
-    int64_t batch = 64;   ///< N: the real batch (the network runs 2N)
+    int64_t batch = 64;  ///< N: the real batch (the network runs 2N)
     int epochs = 1;
     int64_t maxSteps = 0;  ///< > 0: stop after this many steps
     /// Adam as the reference code: lr 0.004, β = (0.5, 0.9); constant rate.

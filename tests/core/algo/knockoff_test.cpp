@@ -228,9 +228,9 @@ Trained train(const ir::Model& m, bool clamp) {
     for (const KnockoffLayer& l : km->layers) scales.insert(l.kfscale);
     for (const engine::Parameter& b : before) {
         const engine::Parameter* p = plan->parameter(b.name);
-        const bool same = std::equal(b.value.data<float>(),
-                                     b.value.data<float>() + b.value.numElements(),
-                                     p->value.data<float>());
+        const bool same =
+            std::equal(b.value.data<float>(), b.value.data<float>() + b.value.numElements(),
+                       p->value.data<float>());
         if (scales.count(b.name))
             out.scalesMoved = out.scalesMoved || !same;
         else if (b.name != km->permutation)

@@ -122,8 +122,8 @@ TEST(PruneRanking, FloorsHoldUnderAGlobalTarget) {
     for (std::size_t g = 0; g < d.groups.size(); ++g) {
         const int64_t c = static_cast<int64_t>(d.groups[g].channels.size());
         const int64_t removed = static_cast<int64_t>(r->selection.remove[g].size());
-        const int64_t mustKeep =
-            std::max<int64_t>(6, c - static_cast<int64_t>(std::floor(0.6 * static_cast<double>(c))));
+        const int64_t mustKeep = std::max<int64_t>(
+            6, c - static_cast<int64_t>(std::floor(0.6 * static_cast<double>(c))));
         EXPECT_GE(c - removed, std::min(c, mustKeep)) << "group " << g << " of " << c;
         someGroupAtItsFloor = someGroupAtItsFloor || (removed > 0 && c - removed == mustKeep);
     }
@@ -205,8 +205,10 @@ TEST(PruneRanking, DeadChannelsGoFirstAndTheOutputsStayEqual) {
             if (conv->numInputs() > 2 && conv->input(2))
                 conv->input(2)->mutableInitializer()->mutableValues<float>()[ch] = 0.0f;
             for (int i : {2, 3})  // BN B and mean
-                const_cast<ir::Node*>(bn)->input(i)->mutableInitializer()->mutableValues<float>()[ch] =
-                    0.0f;
+                const_cast<ir::Node*>(bn)
+                    ->input(i)
+                    ->mutableInitializer()
+                    ->mutableValues<float>()[ch] = 0.0f;
         }
     }
     const auto x = testing::randomNormal({3, 1, 28, 28}, 11);

@@ -31,8 +31,8 @@ std::string readText(const fs::path& p) {
 
 TEST(PruneRecipes, ShippedRecipesParse) {
     const fs::path dir = fs::path(WHITTLE_SOURCE_DIR) / "resources/recipes";
-    for (const char* file : {"l1_flops50.json", "bn_gamma_flops50.json", "scop_flops50.json",
-                             "scop_rate45.json"}) {
+    for (const char* file :
+         {"l1_flops50.json", "bn_gamma_flops50.json", "scop_flops50.json", "scop_rate45.json"}) {
         SCOPED_TRACE(file);
         ASSERT_TRUE(fs::exists(dir / file));
         auto r = wh::algo::parseRecipe(readText(dir / file), pluginRegistry());
@@ -47,8 +47,8 @@ TEST(PruneRecipes, PluginsDeclareTheSharedParameters) {
         SCOPED_TRACE(name);
         const wh::algo::AlgorithmInfo* info = pluginRegistry().find(name);
         ASSERT_NE(info, nullptr);
-        for (const char* p : {"target_flops_ratio", "prune_rate", "min_channels",
-                              "max_layer_ratio", "normalize", "seed"}) {
+        for (const char* p : {"target_flops_ratio", "prune_rate", "min_channels", "max_layer_ratio",
+                              "normalize", "seed"}) {
             bool found = false;
             for (const wh::algo::ParamSpec& s : info->params) found = found || s.name == p;
             EXPECT_TRUE(found) << p;
