@@ -31,17 +31,20 @@ public:
         }
     }
 
-    /// Takes channel c of group g when the floors allow; false otherwise.
-    bool take(int g, int c) {
+    /// Takes the channels `cs` of group g together when the floors allow all of them; false
+    /// (and nothing taken) otherwise.
+    bool take(int g, const std::vector<int>& cs) {
         const int64_t size = static_cast<int64_t>(m_deps.groups[g].channels.size());
-        if (m_removedInGroup[g] >= maxRemovable(size, m_options)) return false;
-        const auto it = m_occurs.find({g, c});
-        if (it != m_occurs.end()) {
-            for (const auto& [t, n] : it->second)
-                if (m_kept[t] - n <= 0) return false;
-            for (const auto& [t, n] : it->second) m_kept[t] -= n;
-        }
-        ++m_removedInGroup[g];
+        const int64_t n = static_cast<int64_t>(cs.size());
+        if (m_removedInGroup[g] + n > maxRemovable(size, m_options)) return false;
+        std::map<std::size_t, int64_t> need;
+        for (int c : cs)
+            if (const auto it = m_occurs.find({g, c}); it != m_occurs.end())
+                for (const auto& [t, k] : it->second) need[t] += k;
+        for (const auto& [t, k] : need)
+            if (m_kept[t] - k <= 0) return false;
+        for (const auto& [t, k] : need) m_kept[t] -= k;
+        m_removedInGroup[g] += n;
         return true;
     }
 
@@ -53,14 +56,47 @@ private:
     std::map<std::pair<int, int>, std::map<std::size_t, int64_t>> m_occurs;
 };
 
-PruneSelection selectionOf(std::size_t groups, const std::vector<std::pair<int, int>>& order,
-                           std::size_t count) {
+/// A group's channels removed together: one channel, or `channel_multiple` of them.
+struct Chunk {
+    double score = 0;  ///< mean normalised score of its channels
+    int group = 0;
+    std::vector<int> channels;
+};
+
+PruneSelection selectionOf(std::size_t groups, const std::vector<Chunk>& order, std::size_t count) {
     PruneSelection sel;
     sel.remove.resize(groups);
     for (std::size_t i = 0; i < count && i < order.size(); ++i)
-        sel.remove[static_cast<std::size_t>(order[i].first)].push_back(order[i].second);
+        for (int c : order[i].channels)
+            sel.remove[static_cast<std::size_t>(order[i].group)].push_back(c);
     for (auto& r : sel.remove) std::sort(r.begin(), r.end());
     return sel;
+}
+
+/// Group g's channels, lowest score first, cut into removal chunks so that what stays is a
+/// multiple of `multiple`: first C mod multiple channels (when not 0), then `multiple` at a time.
+/// multiple <= 1: one chunk per channel.
+std::vector<Chunk> chunksOf(int g, const std::vector<double>& scores, int64_t multiple) {
+    std::vector<std::pair<double, int>> order;
+    for (std::size_t c = 0; c < scores.size(); ++c) order.emplace_back(scores[c], static_cast<int>(c));
+    std::stable_sort(order.begin(), order.end());
+    const int64_t m = std::max<int64_t>(multiple, 1);
+    const int64_t size = static_cast<int64_t>(order.size());
+    std::vector<Chunk> chunks;
+    int64_t next = size % m == 0 ? m : size % m;
+    for (int64_t i = 0; i < size;) {
+        Chunk chunk;
+        chunk.group = g;
+        const int64_t end = std::min(size, i + next);
+        for (; i < end; ++i) {
+            chunk.score += order[static_cast<std::size_t>(i)].first;
+            chunk.channels.push_back(order[static_cast<std::size_t>(i)].second);
+        }
+        chunk.score /= static_cast<double>(chunk.channels.size());
+        chunks.push_back(std::move(chunk));
+        next = m;
+    }
+    return chunks;
 }
 
 Expected<int64_t> flopsOf(const ir::Model& model, const RankingOptions& options) {
@@ -138,15 +174,20 @@ Expected<RankingResult> rankChannels(const ir::Model& model, const ChannelDepend
         result.selection.remove.resize(deps.groups.size());
         for (std::size_t g = 0; g < scores.size(); ++g) {
             if (scores[g].empty()) continue;
-            std::vector<std::pair<double, int>> order;
-            for (std::size_t c = 0; c < scores[g].size(); ++c)
-                order.emplace_back(scores[g][c], static_cast<int>(c));
-            std::stable_sort(order.begin(), order.end());
+            // floor(rate · C) channels, fewer so that what stays is a multiple of
+            // channel_multiple: the chunks (lowest scores first) that fit in that count.
             const std::size_t want = static_cast<std::size_t>(
-                std::floor(options.pruneRate * static_cast<double>(order.size()) + 1e-9));
-            for (const auto& [s, c] : order) {
-                if (result.selection.remove[g].size() >= want) break;
-                if (floors.take(static_cast<int>(g), c)) result.selection.remove[g].push_back(c);
+                std::floor(options.pruneRate * static_cast<double>(scores[g].size()) + 1e-9));
+            std::size_t taken = 0;
+            for (const Chunk& chunk : chunksOf(static_cast<int>(g), scores[g],
+                                               options.channelMultiple)) {
+                if (taken + chunk.channels.size() > want) break;
+                if (!floors.take(static_cast<int>(g), chunk.channels)) {
+                    if (options.channelMultiple > 1) break;  // a later chunk would break the multiple
+                    continue;
+                }
+                taken += chunk.channels.size();
+                for (int c : chunk.channels) result.selection.remove[g].push_back(c);
             }
             std::sort(result.selection.remove[g].begin(), result.selection.remove[g].end());
             result.channelsRemoved += static_cast<int64_t>(result.selection.remove[g].size());
@@ -156,14 +197,25 @@ Expected<RankingResult> rankChannels(const ir::Model& model, const ChannelDepend
 
     // Global: one order over all ranked groups (ties: graph order of the groups, then channel).
     const ChannelScores norm = normalizeScores(scores, options.normalization);
-    std::vector<std::tuple<double, int, int>> all;
+    // Chunks of one channel, or of channel_multiple (see chunksOf), ranked by their mean score;
+    // a group's chunks keep their order (its weakest channels go first), and a chunk the floors
+    // refuse ends that group.
+    std::vector<Chunk> all;
     for (std::size_t g = 0; g < norm.size(); ++g)
-        for (std::size_t c = 0; c < norm[g].size(); ++c)
-            all.emplace_back(norm[g][c], static_cast<int>(g), static_cast<int>(c));
-    std::sort(all.begin(), all.end());
-    std::vector<std::pair<int, int>> accepted;
-    for (const auto& [s, g, c] : all)
-        if (floors.take(g, c)) accepted.emplace_back(g, c);
+        for (Chunk& chunk : chunksOf(static_cast<int>(g), norm[g], options.channelMultiple))
+            all.push_back(std::move(chunk));
+    std::stable_sort(all.begin(), all.end(), [](const Chunk& a, const Chunk& b) {
+        return std::tie(a.score, a.group) < std::tie(b.score, b.group);
+    });
+    std::vector<Chunk> accepted;
+    std::vector<bool> closed(norm.size(), false);
+    for (Chunk& chunk : all) {
+        if (closed[static_cast<std::size_t>(chunk.group)]) continue;
+        if (floors.take(chunk.group, chunk.channels))
+            accepted.push_back(std::move(chunk));
+        else if (options.channelMultiple > 1)
+            closed[static_cast<std::size_t>(chunk.group)] = true;
+    }
 
     WH_ASSIGN_OR_RETURN(result.flopsBefore, flopsOf(model, options));
     const double target = options.targetFlopsRatio * static_cast<double>(result.flopsBefore);
@@ -203,7 +255,9 @@ Expected<RankingResult> rankChannels(const ir::Model& model, const ChannelDepend
             lo = mid;
     }
     result.selection = selectionOf(deps.groups.size(), accepted, hi);
-    result.channelsRemoved = static_cast<int64_t>(hi);
+    result.channelsRemoved = 0;
+    for (const auto& r : result.selection.remove)
+        result.channelsRemoved += static_cast<int64_t>(r.size());
     result.flopsAfter = measured.at(hi);
     return result;
 }

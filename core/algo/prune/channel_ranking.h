@@ -22,6 +22,10 @@
 /// few dominant channels still offers its weak ones) and, unlike the maximum, is not set by one
 /// outlier channel; dividing by mean |s| keeps the sign of SCOP's scores, which may be negative.
 ///
+/// Channel multiple (channelMultiple > 1): a group loses whole chunks of its weakest channels,
+/// so what stays is a multiple of it (C itself, or a multiple below C) — the block sizes of
+/// vectorised kernels, without which the pruned model is smaller but not faster.
+///
 /// Floors, per group of C channels: at least max(minChannels, C − floor(maxLayerRatio · C))
 /// channels stay, and never fewer than 1; besides, no tensor carrying channel ids may lose all
 /// of them (prune_plan.h's checkPruneFloors). A channel the floors refuse is skipped, the next
@@ -64,6 +68,12 @@ struct RankingOptions {
     int64_t minChannels = 1;     ///< channels a group keeps at least (≥ 1)
     double maxLayerRatio = 0.9;  ///< fraction of a group's channels that may go at most
     ScoreNormalization normalization = ScoreNormalization::kMean;
+    /// > 1: channels go in chunks so that every group keeps a multiple of this many channels
+    /// (its first chunk is C mod channelMultiple when that is not 0). Vectorised kernels work
+    /// on blocks of 8 or 16 channels (oneDNN's nChw16c, ONNX Runtime's NCHWc on AVX-512): a
+    /// layer cut from 64 to 59 channels is padded back to 64 and saves FLOPs on paper only.
+    /// Global ranking: a chunk's score is the mean of its channels' normalised scores.
+    int64_t channelMultiple = 1;
     /// How FLOPs are measured: as core/algo/compress.cpp does (batch 1).
     std::map<std::string, engine::Dims> inputShapes;
     int threads = 1;

@@ -26,6 +26,10 @@ std::vector<ParamSpec> pruningParams() {
         ParamSpec::real("max_layer_ratio", 0.8, 0.0, 1.0,
                         "fraction of a group's channels that may go at most")
             .inGroup("floors"),
+        ParamSpec::integer("channel_multiple", 16, 1, 1024,
+                           "every pruned layer keeps a multiple of this many channels (the block "
+                           "size of vectorised kernels; 1 = any count)")
+            .inGroup("floors"),
         ParamSpec::choice("normalize", "mean", {"mean", "max", "none"},
                           "per-group score normalisation for the global ranking (divide by the "
                           "group's mean or max |score|)")
@@ -47,6 +51,7 @@ Expected<RankingOptions> rankingOptionsFrom(const Params& params, const AlgoCont
                      target, o.pruneRate);
     o.minChannels = params.getInt("min_channels");
     o.maxLayerRatio = params.getFloat("max_layer_ratio");
+    o.channelMultiple = params.getInt("channel_multiple");
     WH_ASSIGN_OR_RETURN(o.normalization, parseScoreNormalization(params.getString("normalize")));
     o.inputShapes = ctx.inputShapes;
     o.threads = ctx.threads;

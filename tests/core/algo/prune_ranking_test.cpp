@@ -327,4 +327,71 @@ TEST(ChannelScores, L1BnGammaAndScopFollowTheirFormulas) {
 }
 
 }  // namespace
+
+// channel_multiple: every group keeps a multiple of it (or stays whole), its weakest channels
+// going first, under a FLOPs target and under a uniform rate; with 1 the counts are free.
+TEST(PruneRanking, ChannelMultipleKeepsEveryGroupAMultipleOfIt) {
+    const ir::Model m = resnet20();
+    const ChannelDependencies d = analyze(m);
+    const ChannelScores scores = l1Scores(*m.graph, d);
+    auto keptCounts = [&](const PruneSelection& s) {
+        std::vector<int64_t> kept;
+        for (std::size_t g = 0; g < d.groups.size(); ++g)
+            kept.push_back(static_cast<int64_t>(d.groups[g].channels.size()) -
+                           static_cast<int64_t>(g < s.remove.size() ? s.remove[g].size() : 0));
+        return kept;
+    };
+    for (int64_t multiple : {8, 16}) {
+        SCOPED_TRACE(multiple);
+        RankingOptions o;
+        o.targetFlopsRatio = 0.5;
+        o.channelMultiple = multiple;
+        auto r = rankChannels(m, d, scores, o);
+        ASSERT_TRUE(r) << r.error().message();
+        EXPECT_LE(static_cast<double>(r->flopsAfter), 0.5 * static_cast<double>(r->flopsBefore));
+        const std::vector<int64_t> kept = keptCounts(r->selection);
+        int64_t pruned = 0;
+        for (std::size_t g = 0; g < kept.size(); ++g) {
+            const int64_t c = static_cast<int64_t>(d.groups[g].channels.size());
+            if (kept[g] == c) continue;
+            ++pruned;
+            EXPECT_EQ(kept[g] % multiple, 0) << "group " << g << " keeps " << kept[g] << " of " << c;
+            EXPECT_GT(kept[g], 0);
+            // Lowest scores first within the group.
+            const std::set<int> removed(r->selection.remove[g].begin(), r->selection.remove[g].end());
+            double maxRemoved = -1e300, minKept = 1e300;
+            for (int64_t k = 0; k < c; ++k) {
+                const double s = scores[g][static_cast<std::size_t>(k)];
+                if (removed.count(static_cast<int>(k)))
+                    maxRemoved = std::max(maxRemoved, s);
+                else
+                    minKept = std::min(minKept, s);
+            }
+            EXPECT_LE(maxRemoved, minKept) << "group " << g;
+        }
+        EXPECT_GT(pruned, 0);
+
+        RankingOptions u;
+        u.pruneRate = 0.4;
+        u.channelMultiple = multiple;
+        auto ru = rankChannels(m, d, scores, u);
+        ASSERT_TRUE(ru) << ru.error().message();
+        const std::vector<int64_t> ku = keptCounts(ru->selection);
+        for (std::size_t g = 0; g < ku.size(); ++g) {
+            const int64_t c = static_cast<int64_t>(d.groups[g].channels.size());
+            // floor(0.4 · C) at most, rounded so that what stays is a multiple.
+            EXPECT_TRUE(ku[g] == c || ku[g] % multiple == 0) << "group " << g;
+            EXPECT_LE(c - ku[g], static_cast<int64_t>(std::floor(0.4 * static_cast<double>(c))));
+        }
+    }
+    // Free counts with 1: some group of ResNet-20 keeps a count that is not a multiple of 8.
+    RankingOptions free;
+    free.targetFlopsRatio = 0.5;
+    auto rf = rankChannels(m, d, scores, free);
+    ASSERT_TRUE(rf) << rf.error().message();
+    bool odd = false;
+    for (int64_t k : keptCounts(rf->selection)) odd |= k % 8 != 0;
+    EXPECT_TRUE(odd);
+}
+
 }  // namespace wh::algo::prune
