@@ -8,11 +8,13 @@
 # Usage: tests/bench/compress2_bench.sh [WHITTLE_CLI] [--epochs E] [--threads T] [--work DIR]
 #        [--models "resnet20 mobilenetv2-tiny"] [--only "scop l1 bn_gamma control slb"]
 #        [--ft-epochs N] [--kf-epochs N] [--slb-epochs N] [--slb "w1 w2 w4 w1-ablation"]
-#        [--target R] [--mbv2-target R] [--slb-t-end F]
+#        [--target R] [--mbv2-target R] [--slb-t-end F] [--reuse]
 #   --epochs      epochs of the float models (trained once, kept in the work folder)
 #   --ft-epochs   fine-tuning epochs after pruning (the same for every pruning algorithm, and for
 #                 the "control" row: the float model trained that many more epochs, unpruned)
 #   --target      FLOPs kept (target_flops_ratio) for ResNet-20; --mbv2-target for MobileNetV2-tiny
+#   --reuse       keep the compressed models and reports already in WORK/out2 (re-measure and
+#                 re-print only: e.g. the batch-64 timings again on an idle machine)
 #   --slb-epochs  SLB training epochs (= its epoch_size); --slb-t-end its t_end_time (default 1.0:
 #                 with 2 epochs, epoch 1 searches soft at T = 1.2 and epoch 2 trains the rest on
 #                 the argmax weights)
@@ -34,6 +36,7 @@ ft_epochs=3
 kf_epochs=1
 slb_epochs=2
 slb_t_end=1.0
+reuse=0
 slb_runs="w1 w2 w4 w1-ablation"
 target=0.45
 mbv2_target=0.55
@@ -49,6 +52,7 @@ while [[ $# -gt 0 ]]; do
     --slb-epochs) slb_epochs=$2; shift 2 ;;
     --slb) slb_runs=$2; shift 2 ;;
     --slb-t-end) slb_t_end=$2; shift 2 ;;
+    --reuse) reuse=1; shift ;;
     --target) target=$2; shift 2 ;;
     --mbv2-target) mbv2_target=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 1 ;;
@@ -104,6 +108,7 @@ ort_ms() {
   fi
 }
 compress() {  # model-name model-path recipe-name -> 0 when the JSON report was written
+  [[ $reuse == 1 && -s $out/$1-$3.json && -f $out/$1-$3.onnx ]] && return 0
   "$cli" compress "$2" --recipe "$work/recipes/$3.json" -o "$out/$1-$3.onnx" \
     --dataset fashion-mnist --threads "$threads" --json > "$out/$1-$3.json" \
     2> "$out/$1-$3.err"
@@ -113,16 +118,23 @@ recipe() { echo "$2" > "$work/recipes/$1.json"; }
 # ---- Pruning -----------------------------------------------------------------------------------
 prune_rows=$out/prune_rows.txt
 : > "$prune_rows"
+prune_done=()  # "model model-path recipe" of the runs that wrote a report
 prune_run() {  # model-name model-path recipe-name
-  local m=$1 p=$2 r=$3 ort ob oa rb ra
-  if ! compress "$m" "$p" "$r"; then
-    echo "| $m | $r | failed: $(tail -1 "$out/$m-$r.err") |" >> "$prune_rows"
-    return
+  if compress "$1" "$2" "$3"; then
+    prune_done+=("$1 $2 $3")
+  else
+    echo "| $1 | $3 | failed: $(tail -1 "$out/$1-$3.err") |" >> "$prune_rows"
   fi
-  ort=$(ort_accuracy "$out/$m-$r.onnx")
-  ob=$(ours_ms "$p"); oa=$(ours_ms "$out/$m-$r.onnx")
-  rb=$(ort_ms "$p"); ra=$(ort_ms "$out/$m-$r.onnx")
-  $py - "$out/$m-$r.json" "$m" "$r" "$ort" "$ob" "$oa" "$rb" "$ra" >> "$prune_rows" <<'PY'
+}
+# Timed after every run has finished, so that no compression shares the machine with a timing.
+prune_rows() {
+  local m p r ort ob oa rb ra
+  for run in "${prune_done[@]}"; do
+    read -r m p r <<< "$run"
+    ort=$(ort_accuracy "$out/$m-$r.onnx")
+    ob=$(ours_ms "$p"); oa=$(ours_ms "$out/$m-$r.onnx")
+    rb=$(ort_ms "$p"); ra=$(ort_ms "$out/$m-$r.onnx")
+    $py - "$out/$m-$r.json" "$m" "$r" "$ort" "$ob" "$oa" "$rb" "$ra" >> "$prune_rows" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
 m, r, ort, ob, oa, rb, ra = sys.argv[2:9]
@@ -135,18 +147,33 @@ print("| %s | %s | %.3f | %.3f | %.3f | %.4f | %.4f | %+.2f | %s | %s / %s (%s) 
     100 * (j["accuracy_after"] - j["accuracy_before"]), ort, ob, oa, sp(ob, oa), rb, ra, sp(rb, ra),
     wall, "yes" if j["verified"] else "NO"))
 PY
+  done
 }
 
 ft="\"train\":{\"epochs\":$ft_epochs}"
+control_rows=""
 for m in $models; do
   p=$(model_path "$m")
   tgt=$target
   [[ $m == mobilenetv2-tiny ]] && tgt=$mbv2_target
   if wants control; then
-    # The control: the same fine-tuning budget, nothing pruned (a no-op prune rate of 0 through
-    # l1 would still run the pipeline; plain training is the honest control).
-    recipe "control-ft$ft_epochs" "{\"algorithm\":\"l1\",\"params\":{\"target_flops_ratio\":1.0,\"prune_rate\":0.0},$ft}"
-    prune_run "$m" "$p" "control-ft$ft_epochs"
+    # The control: the float model fine-tuned with the same budget and the pruning algorithms'
+    # fine-tuning defaults (SGD momentum 0.9, lr 0.01, cosine), nothing pruned.
+    c=$out/$m-control-ft$ft_epochs
+    if [[ ! ( $reuse == 1 && -s $c.json ) ]]; then
+      "$cli" train --model "$p" --dataset fashion-mnist --epochs "$ft_epochs" --lr 0.01 \
+        --optimizer sgd --schedule cosine --threads "$threads" -o "$c.onnx" --json > "$c.json" \
+        2> "$c.err" || true
+    fi
+    control_rows+="$($py - "$c.json" "$m" "$ft_epochs" <<'PY'
+import json, sys
+try:
+    j = json.load(open(sys.argv[1]))
+    print("| %s | float model fine-tuned %s epochs, nothing pruned | %.4f |" % (sys.argv[2], sys.argv[3], j["test_accuracy"]))
+except Exception as e:
+    print("| %s | control failed: %s |" % (sys.argv[2], e))
+PY
+)"$'\n'
   fi
   for a in l1 bn_gamma; do
     if has $a; then
@@ -160,6 +187,7 @@ for m in $models; do
   fi
 done
 
+[[ ${#prune_done[@]} -gt 0 ]] && prune_rows
 if [[ -s $prune_rows ]]; then
   echo
   echo "## Structured pruning (Fashion-MNIST test set, 10,000 images; fine-tuned $ft_epochs epochs; $threads threads)"
@@ -167,6 +195,12 @@ if [[ -s $prune_rows ]]; then
   echo "| model | recipe | FLOPs kept | params kept | file size | float | pruned | change (pt) | ONNX Runtime | ours b64 ms before / after (speed-up) | ORT b64 ms before / after (speed-up) | wall s | verified |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   cat "$prune_rows"
+fi
+if [[ -n $control_rows ]]; then
+  echo
+  echo "| model | control | test accuracy |"
+  echo "|---|---|---|"
+  printf "%s" "$control_rows"
 fi
 
 # ---- SLB ---------------------------------------------------------------------------------------
@@ -187,7 +221,9 @@ j = json.load(open(sys.argv[1]))
 m, b, init, bnc, ort = sys.argv[2:7]
 t = j.get("timings", {})
 wall = t.get("apply_seconds", 0) + t.get("train_seconds", 0) + t.get("convert_seconds", 0)
-packed = j.get("packed_bytes", j.get("slb", {}).get("packed_bytes"))
+packed_w = sum(l.get("packed_bytes", 0) for l in j.get("layers", []))
+weights = packed_w * 8 / int(b)  # stored as int8 codes in the file: one byte each
+packed = int(j["bytes_after"] - weights + packed_w) if packed_w else None
 print("| %s | W%s | %s | %s | %.4f | %.4f | %+.2f | %s | %s | %s | %.0f | %s |" % (
     m, b, init, bnc, j["accuracy_before"], j["accuracy_after"],
     100 * (j["accuracy_after"] - j["accuracy_before"]), ort, "{:,}".format(j["bytes_after"]),
@@ -213,7 +249,7 @@ if [[ -s $slb_rows ]]; then
   echo
   echo "## SLB low-bit weights (Fashion-MNIST test set, 10,000 images; $slb_epochs epochs; $threads threads)"
   echo
-  echo "| model | weights | init_from_weights | BN calibration | float | SLB | change (pt) | ONNX Runtime | file bytes | packed bytes | wall s | verified |"
+  echo "| model | weights | init_from_weights | BN calibration | float | SLB | change (pt) | ONNX Runtime | file bytes | file with b-bit packed weights | wall s | verified |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   cat "$slb_rows"
 fi
