@@ -100,4 +100,30 @@ inline ir::Node* nodeNamed(const ir::Graph& graph, std::string_view name) {
     return nullptr;
 }
 
+/// The BatchNormalization reading `conv`'s output as its only consumer, when a QAT algorithm can
+/// wrap or fold it: an inference-mode BN (training_mode 0) on input 0, its extra outputs unused,
+/// scale, bias, mean and variance float32 initializers (not graph inputs); null otherwise.
+/// `exclusiveParams`: each of those four must be read by this BN alone (for a caller that
+/// rewrites them in place).
+inline ir::Node* batchNormAfterConv(const ir::Node& conv, bool exclusiveParams = false) {
+    if (conv.opType != "Conv" || conv.numOutputs() < 1) return nullptr;
+    const ir::Value* y = conv.output(0);
+    if (!y || y->isGraphOutput() || y->uses().size() != 1) return nullptr;
+    const ir::Use& u = y->uses().front();
+    ir::Node* bn = u.node;
+    if (bn->opType != "BatchNormalization" || !ir::isDefaultDomain(bn->domain) || u.input != 0)
+        return nullptr;
+    if (bn->numInputs() < 5 || bn->attrInt("training_mode", 0) != 0) return nullptr;
+    for (int i = 1; i < bn->numOutputs(); ++i)
+        if (bn->output(i) && bn->output(i)->hasUses()) return nullptr;
+    for (int i = 1; i <= 4; ++i) {
+        const ir::Value* p = bn->input(i);
+        if (!p || !p->hasInitializer() || p->isGraphInput() ||
+            p->initializer()->dtype != ir::DType::kFloat ||
+            (exclusiveParams && p->uses().size() != 1))
+            return nullptr;
+    }
+    return bn;
+}
+
 }  // namespace wh::qat

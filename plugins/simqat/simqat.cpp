@@ -115,26 +115,6 @@ public:
     }
 };
 
-// The BatchNormalization reading `conv`'s output as its only consumer, when it can be wrapped.
-ir::Node* wrappableBatchNorm(const ir::Node& conv) {
-    if (conv.opType != "Conv" || conv.numOutputs() < 1) return nullptr;
-    const ir::Value* y = conv.output(0);
-    if (!y || y->isGraphOutput() || y->uses().size() != 1) return nullptr;
-    const ir::Use& u = y->uses().front();
-    ir::Node* bn = u.node;
-    if (bn->opType != "BatchNormalization" || !ir::isDefaultDomain(bn->domain) || u.input != 0)
-        return nullptr;
-    if (bn->numInputs() < 5 || bn->attrInt("training_mode", 0) != 0) return nullptr;
-    for (int i = 1; i < bn->numOutputs(); ++i)
-        if (bn->output(i) && bn->output(i)->hasUses()) return nullptr;
-    for (int i = 1; i <= 4; ++i) {
-        const ir::Value* p = bn->input(i);
-        if (!p || !p->hasInitializer() || p->isGraphInput() ||
-            p->initializer()->dtype != ir::DType::kFloat)
-            return nullptr;
-    }
-    return bn;
-}
 
 class SimQat : public Algorithm {
 public:
@@ -189,7 +169,7 @@ public:
             if (seen.insert(v).second) acts.push_back(v);
         };
         for (std::size_t i = 0; i < layers.size(); ++i) {
-            bnOf[i] = wrappableBatchNorm(*layers[i].node);
+            bnOf[i] = qat::batchNormAfterConv(*layers[i].node);
             want(layers[i].node->input(0));
             ir::Value* y = bnOf[i] ? bnOf[i]->output(0) : layers[i].node->output(0);
             const bool fusedActivation = y && y->uses().size() == 1 && !y->isGraphOutput() &&

@@ -101,6 +101,10 @@ struct SlbLayer {
     std::string scaleMul, scale;
 };
 
+// SLB rewrites the following BN's statistics in place (init_from_weights) and folds it on
+// convert: its parameters must be its own.
+constexpr bool kExclusiveBnParams = true;
+
 class SlbCallback : public train::Callback {
 public:
     std::vector<ir::NodeId> weights;  // the SlbWeight nodes
@@ -183,27 +187,6 @@ private:
     int64_t m_size = 0;
 };
 
-// The BatchNormalization reading `conv`'s output as its only consumer, when it can absorb the
-// weight's scale (inference-mode BN with float initializers, no other output used).
-ir::Node* absorbingBatchNorm(const ir::Node& conv) {
-    if (conv.opType != "Conv" || conv.numOutputs() < 1) return nullptr;
-    const ir::Value* y = conv.output(0);
-    if (!y || y->isGraphOutput() || y->uses().size() != 1) return nullptr;
-    const ir::Use& u = y->uses().front();
-    ir::Node* bn = u.node;
-    if (bn->opType != "BatchNormalization" || !ir::isDefaultDomain(bn->domain) || u.input != 0)
-        return nullptr;
-    if (bn->numInputs() < 5 || bn->attrInt("training_mode", 0) != 0) return nullptr;
-    for (int i = 1; i < bn->numOutputs(); ++i)
-        if (bn->output(i) && bn->output(i)->hasUses()) return nullptr;
-    for (int i = 1; i <= 4; ++i) {
-        const ir::Value* p = bn->input(i);
-        if (!p || !p->hasInitializer() || p->isGraphInput() ||
-            p->initializer()->dtype != ir::DType::kFloat || p->uses().size() != 1)
-            return nullptr;
-    }
-    return bn;
-}
 
 // Index of the channel (along `axis`) of flat element i.
 std::size_t channelOf(std::size_t i, const std::vector<int64_t>& dims, int axis) {
@@ -328,7 +311,9 @@ public:
             const std::vector<int64_t> wdims = l.weight->initializer()->dims;
             const auto C = static_cast<std::size_t>(wdims[static_cast<std::size_t>(l.axis)]);
             totalWeights += static_cast<int64_t>(wf.size());
-            ir::Node* bn = l.node->opType == "Conv" ? absorbingBatchNorm(*l.node) : nullptr;
+            ir::Node* bn = l.node->opType == "Conv"
+                               ? qat::batchNormAfterConv(*l.node, kExclusiveBnParams)
+                               : nullptr;
 
             // Per-channel fit α and the normalised weights.
             std::vector<std::vector<double>> groups(C);
@@ -525,7 +510,7 @@ private:
         };
         for (const LayerWeight& l : layers) {
             want(l.node->input(0));
-            ir::Node* bn = absorbingBatchNorm(*l.node);
+            ir::Node* bn = qat::batchNormAfterConv(*l.node, kExclusiveBnParams);
             ir::Value* y = bn ? bn->output(0) : l.node->output(0);
             if (y && y->uses().size() == 1 && !y->isGraphOutput() &&
                 isFusableActivation(*y->uses().front().node))
