@@ -53,6 +53,11 @@ struct TrainingFlags {
     /// Set by the plan while evaluate() runs a training forward: inference semantics (BN on
     /// running statistics, no dropout) whatever else is set.
     bool evaluating = false;
+    /// While set, every BatchNormalization blends its batch statistics into its running ones
+    /// with this momentum instead of its own: a statistics pass sets k / (k + 1) for its k-th
+    /// batch (from 0), so that the running statistics end as the plain average of the pass's
+    /// batch statistics (train/statistics_pass.h).
+    std::optional<double> batchNormMomentum;
 };
 
 /// The run-time configuration of one node of a training plan, which algorithms own: overrides
@@ -74,6 +79,11 @@ struct NodeFlags {
     bool dropoutOff() const {
         return (plan && plan->evaluating) ||
                dropoutDisabled.value_or(plan && plan->dropoutDisabled);
+    }
+    /// The momentum a BatchNormalization blends its running statistics with: `own` (its
+    /// attribute) unless the plan overrides it (TrainingFlags::batchNormMomentum).
+    double bnMomentum(double own) const {
+        return plan && plan->batchNormMomentum ? *plan->batchNormMomentum : own;
     }
     uint64_t seed() const { return plan ? plan->seed : 0; }
     uint64_t dropoutStep() const { return plan ? plan->dropoutStep : 0; }

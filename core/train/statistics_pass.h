@@ -5,9 +5,12 @@
 /// (GOLDEN_STICK.md §4.3: after the weights turned discrete, one pass over the training set
 /// re-estimates BN statistics) and pruning after channels were masked use it.
 ///
-/// Every BatchNormalization normalises with the batch's statistics and blends them into its
-/// running ones with its own momentum (ONNX: running = momentum * running + (1 - momentum) *
-/// batch), as in training; nodes frozen through NodeFlags::batchNormFrozen keep theirs. Dropout
+/// Every BatchNormalization normalises with the batch's statistics, as in training, and its
+/// running statistics become the plain average of the pass's batch statistics (every batch
+/// weighs the same, whatever the order: PyTorch's momentum=None), or with `cumulative` off an
+/// exponential average with the node's own momentum (ONNX: running = momentum * running +
+/// (1 - momentum) * batch, so the last batches weigh most and the old statistics linger). Nodes
+/// frozen through NodeFlags::batchNormFrozen keep theirs. Dropout
 /// is off for the pass (TrainingFlags::dropoutDisabled, restored after). Other run-time knobs
 /// (e.g. an SLB weight's "hard") are the caller's to set around the pass.
 ///
@@ -27,6 +30,9 @@ struct StatisticsPassOptions {
     int64_t maxBatches = 0;
     /// The loader's epoch index for its shuffling (DataLoader::startEpoch).
     int epoch = 0;
+    /// true: the average of the batch statistics (TrainingFlags::batchNormMomentum = k/(k+1) on
+    /// batch k); false: each BatchNormalization's own momentum.
+    bool cumulative = true;
 };
 
 /// Runs `plan.updateState()` on the loader's batches (a fresh epoch order). Returns the number

@@ -8,7 +8,7 @@
 # Usage: tests/bench/compress2_bench.sh [WHITTLE_CLI] [--epochs E] [--threads T] [--work DIR]
 #        [--models "resnet20 mobilenetv2-tiny"] [--only "scop l1 bn_gamma control slb"]
 #        [--ft-epochs N] [--kf-epochs N] [--slb-epochs N] [--slb "w1 w2 w4 w1-ablation"]
-#        [--target R] [--mbv2-target R] [--slb-t-end F] [--reuse]
+#        [--target R] [--mbv2-target R] [--slb-t-end F] [--slb-t-factor F] [--reuse]
 #   --epochs      epochs of the float models (trained once, kept in the work folder)
 #   --ft-epochs   fine-tuning epochs after pruning (the same for every pruning algorithm, and for
 #                 the "control" row: the float model trained that many more epochs, unpruned)
@@ -17,9 +17,10 @@
 #                 re-print only: e.g. the batch-64 timings again on an idle machine)
 #   --slb-epochs  SLB training epochs (= its epoch_size); --slb-t-end its t_end_time (default 1.0:
 #                 with 2 epochs, epoch 1 searches soft at T = 1.2 and epoch 2 trains the rest on
-#                 the argmax weights)
+#                 the argmax weights); --slb-t-factor its t_factor (default 1.2, the seed's: over
+#                 few epochs a larger factor reaches the seed's high final temperatures)
 #   --slb         which SLB runs: w1/w2/w4 with init_from_weights and BN calibration on;
-#                 w1-ablation adds W1 with each of them off
+#                 w1-ablation (w2-, w4-) adds that width with each of them off, and both off
 # Prints markdown tables; the raw JSON reports stay in WORK/out2.
 # Needs: dataset-fashion-mnist; tests/peers/node_modules and tests/data/fashion/test_*.npy for
 # the ONNX Runtime columns (tests/tools/train_fashion_classifier.sh makes them).
@@ -36,6 +37,7 @@ ft_epochs=3
 kf_epochs=1
 slb_epochs=2
 slb_t_end=1.0
+slb_t_factor=1.2
 reuse=0
 slb_runs="w1 w2 w4 w1-ablation"
 target=0.45
@@ -52,6 +54,7 @@ while [[ $# -gt 0 ]]; do
     --slb-epochs) slb_epochs=$2; shift 2 ;;
     --slb) slb_runs=$2; shift 2 ;;
     --slb-t-end) slb_t_end=$2; shift 2 ;;
+    --slb-t-factor) slb_t_factor=$2; shift 2 ;;
     --reuse) reuse=1; shift ;;
     --target) target=$2; shift 2 ;;
     --mbv2-target) mbv2_target=$2; shift 2 ;;
@@ -208,24 +211,24 @@ slb_rows=$out/slb_rows.txt
 : > "$slb_rows"
 slb_run() {  # model-name model-path bits init bnc
   local m=$1 p=$2 b=$3 init=$4 bnc=$5 r ort
-  r="slb-w$b-init$init-bnc$bnc-e$slb_epochs"
-  recipe "$r" "{\"algorithm\":\"slb\",\"params\":{\"weight_bits\":$b,\"init_from_weights\":$init,\"enable_bn_calibration\":$bnc,\"epoch_size\":$slb_epochs,\"t_end_time\":$slb_t_end},\"train\":{\"epochs\":$slb_epochs}}"
+  r="slb-w$b-init$init-bnc$bnc-e$slb_epochs-te$slb_t_end-tf$slb_t_factor"
+  recipe "$r" "{\"algorithm\":\"slb\",\"params\":{\"weight_bits\":$b,\"init_from_weights\":$init,\"enable_bn_calibration\":$bnc,\"epoch_size\":$slb_epochs,\"t_end_time\":$slb_t_end,\"t_factor\":$slb_t_factor},\"train\":{\"epochs\":$slb_epochs}}"
   if ! compress "$m" "$p" "$r"; then
     echo "| $m | $b | $init | $bnc | failed: $(tail -1 "$out/$m-$r.err") |" >> "$slb_rows"
     return
   fi
   ort=$(ort_accuracy "$out/$m-$r.onnx")
-  $py - "$out/$m-$r.json" "$m" "$b" "$init" "$bnc" "$ort" >> "$slb_rows" <<'PY'
+  $py - "$out/$m-$r.json" "$m" "$b" "$init" "$bnc" "$ort" "$slb_epochs" "$slb_t_end" "$slb_t_factor" >> "$slb_rows" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
-m, b, init, bnc, ort = sys.argv[2:7]
+m, b, init, bnc, ort, epochs, t_end, t_factor = sys.argv[2:10]
 t = j.get("timings", {})
 wall = t.get("apply_seconds", 0) + t.get("train_seconds", 0) + t.get("convert_seconds", 0)
 packed_w = sum(l.get("packed_bytes", 0) for l in j.get("layers", []))
 weights = packed_w * 8 / int(b)  # stored as int8 codes in the file: one byte each
 packed = int(j["bytes_after"] - weights + packed_w) if packed_w else None
-print("| %s | W%s | %s | %s | %.4f | %.4f | %+.2f | %s | %s | %s | %.0f | %s |" % (
-    m, b, init, bnc, j["accuracy_before"], j["accuracy_after"],
+print("| %s | W%s | %s / %s / %s | %s | %s | %.4f | %.4f | %+.2f | %s | %s | %s | %.0f | %s |" % (
+    m, b, epochs, t_end, t_factor, init, bnc, j["accuracy_before"], j["accuracy_after"],
     100 * (j["accuracy_after"] - j["accuracy_before"]), ort, "{:,}".format(j["bytes_after"]),
     "{:,}".format(packed) if packed else "-", wall, "yes" if j["verified"] else "NO"))
 PY
@@ -236,11 +239,12 @@ if has slb; then
     p=$(model_path "$m")
     for run in $slb_runs; do
       case $run in
-        w1) slb_run "$m" "$p" 1 true true ;;
-        w2) slb_run "$m" "$p" 2 true true ;;
-        w4) slb_run "$m" "$p" 4 true true ;;
-        w1-ablation) slb_run "$m" "$p" 1 false true; slb_run "$m" "$p" 1 true false
-                     slb_run "$m" "$p" 1 false false ;;
+        w[124]) slb_run "$m" "$p" "${run#w}" true true ;;
+        w[124]-ablation)
+          b=${run#w}; b=${b%-ablation}
+          slb_run "$m" "$p" "$b" false true; slb_run "$m" "$p" "$b" true false
+          slb_run "$m" "$p" "$b" false false ;;
+        *) echo "unknown SLB run $run" >&2; exit 1 ;;
       esac
     done
   done
@@ -249,7 +253,7 @@ if [[ -s $slb_rows ]]; then
   echo
   echo "## SLB low-bit weights (Fashion-MNIST test set, 10,000 images; $slb_epochs epochs; $threads threads)"
   echo
-  echo "| model | weights | init_from_weights | BN calibration | float | SLB | change (pt) | ONNX Runtime | file bytes | file with b-bit packed weights | wall s | verified |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| model | weights | epochs / t_end_time / t_factor | init_from_weights | BN calibration | float | SLB | change (pt) | ONNX Runtime | file bytes | file with b-bit packed weights | wall s | verified |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   cat "$slb_rows"
 fi

@@ -194,7 +194,7 @@ private:
             var[cu] = M > 0 ? s2 / M : 0.0;
             sh.std[cu] = std::sqrt(var[cu] + m_attrs.eps);
         }
-        const double mom = m_attrs.momentum;
+        const double mom = m_flags ? m_flags->bnMomentum(m_attrs.momentum) : m_attrs.momentum;
         auto fill = [&](HostTensor* t, auto value) {
             if (!t) return;
             t->ensure(x.dtype(), {C});

@@ -409,7 +409,8 @@ private:
             t->ensure(x.dtype(), {C});
             for (int64_t c = 0; c < C; ++c) t->data<T>()[c] = static_cast<T>(value(c));
         };
-        const double mom = st.batchStats ? m_momentum : 1.0;
+        const double mom =
+            st.batchStats ? (m_flags ? m_flags->bnMomentum(m_momentum) : m_momentum) : 1.0;
         auto newMean = [&](int64_t c) {
             return mom * rm[c] + (1 - mom) * st.mean[static_cast<std::size_t>(c)];
         };

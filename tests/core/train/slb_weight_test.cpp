@@ -348,3 +348,46 @@ TEST(StatisticsPass, ReestimatesBatchNormStatisticsWithoutTraining) {
     for (std::size_t i = 0; i < before.size(); ++i)
         EXPECT_EQ(plan->parameters()[i].value.toFloats(), before[i]) << plan->parameters()[i].name;
 }
+
+// The cumulative pass (the default) ends on the average of the batch statistics: batches of 16
+// give the same running mean as one batch of all 64 images (means of equal-size groups), and the
+// statistics it started from do not matter. The exponential pass (cumulative off) keeps part of
+// the old statistics and weighs the last batches most, so it lands elsewhere.
+TEST(StatisticsPass, CumulativePassAveragesTheBatchStatistics) {
+    const ir::Model model = slbModel(1);
+    TrainingOptions opt;
+    opt.threads = 2;
+    auto meanAfter = [&](int64_t batchSize, bool cumulative, int passes) {
+        auto plan = TrainingPlan::compile(model, opt);
+        EXPECT_TRUE(plan) << plan.error().message();
+        data::DataLoader::Options lo;
+        lo.batchSize = batchSize;
+        data::DataLoader loader(std::make_shared<NoiseDataset>(), lo);
+        train::StatisticsPassOptions so;
+        so.cumulative = cumulative;
+        for (int i = 0; i < passes; ++i) {
+            so.epoch = i;
+            auto n = train::runStatisticsPass(*plan, loader, so);
+            EXPECT_TRUE(n) << n.error().message();
+            EXPECT_EQ(*n, 64 / batchSize);
+        }
+        EXPECT_FALSE(plan->flags().batchNormMomentum.has_value()) << "the override is restored";
+        for (const auto& [name, t] : plan->state())
+            if (name == "bn_m") return t.toFloats();
+        return std::vector<float>{};
+    };
+    const std::vector<float> whole = meanAfter(64, true, 1);
+    const std::vector<float> quarters = meanAfter(16, true, 1);
+    const std::vector<float> twice = meanAfter(16, true, 2);  // starts from the first pass's
+    const std::vector<float> ema = meanAfter(16, false, 1);
+    ASSERT_EQ(whole.size(), 8u);
+    ASSERT_EQ(quarters.size(), 8u);
+    double emaGap = 0;
+    for (std::size_t c = 0; c < 8; ++c) {
+        const double tol = 1e-4 * (1 + std::abs(whole[c]));
+        EXPECT_NEAR(quarters[c], whole[c], tol) << c;
+        EXPECT_NEAR(twice[c], whole[c], tol) << c;
+        emaGap = std::max(emaGap, std::abs(static_cast<double>(ema[c]) - whole[c]));
+    }
+    EXPECT_GT(emaGap, 1e-2) << "momentum 0.9 over 4 batches keeps 0.9^4 of the stored zeros";
+}
