@@ -26,7 +26,8 @@ Expected<int64_t> runStatisticsPass(engine::TrainingPlan& plan, data::DataLoader
         // Batch k (from 0) weighs 1/(k+1) against the k before it: the first replaces the old
         // statistics, the result is the average.
         if (options.cumulative)
-            flags.batchNormMomentum = static_cast<double>(batches) / static_cast<double>(batches + 1);
+            flags.batchNormMomentum =
+                static_cast<double>(batches) / static_cast<double>(batches + 1);
         WH_RETURN_IF_ERROR(plan.updateState(batch.images));
         ++batches;
     }

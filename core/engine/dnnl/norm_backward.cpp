@@ -222,7 +222,8 @@ public:
                 }
             }
         }
-        const double mom = frozen ? 1.0 : (m_flags ? m_flags->bnMomentum(sh.momentum) : sh.momentum);
+        const double mom =
+            frozen ? 1.0 : (m_flags ? m_flags->bnMomentum(sh.momentum) : sh.momentum);
         for (std::size_t k = 1; k <= 2 && k < out.size(); ++k) {
             HostTensor* t = out[k];
             if (!t) continue;
