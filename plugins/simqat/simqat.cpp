@@ -115,7 +115,6 @@ public:
     }
 };
 
-
 class SimQat : public Algorithm {
 public:
     explicit SimQat(const Params& p) : m_p(p) {

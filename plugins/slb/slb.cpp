@@ -187,7 +187,6 @@ private:
     int64_t m_size = 0;
 };
 
-
 // Index of the channel (along `axis`) of flat element i.
 std::size_t channelOf(std::size_t i, const std::vector<int64_t>& dims, int axis) {
     return qat::channelOf(i, dims, axis);

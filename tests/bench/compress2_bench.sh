@@ -40,8 +40,8 @@ slb_t_end=1.0
 slb_t_factor=1.2
 reuse=0
 slb_runs="w1 w2 w4 w1-ablation"
-target=0.45
-mbv2_target=0.55
+target=0.5
+mbv2_target=0.45
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --epochs) epochs=$2; shift 2 ;;
