@@ -129,31 +129,6 @@ Expected<std::size_t> parseByteSize(const std::string& text) {
     return bytes;
 }
 
-Expected<std::map<std::string, engine::Dims>> parseShapes(const std::vector<std::string>& specs) {
-    std::map<std::string, engine::Dims> shapes;
-    for (const std::string& spec : specs) {
-        const auto eq = spec.rfind('=');
-        auto bad = [&] {
-            return error(StatusCode::kUsage,
-                         "--shape '{}' is not NAME=D0,D1,... (dims: integers >= 0)", spec);
-        };
-        if (eq == std::string::npos || eq == 0) return bad();
-        engine::Dims dims;
-        const std::string list = spec.substr(eq + 1);
-        for (std::size_t pos = 0; pos <= list.size() && !list.empty();) {
-            const std::size_t comma = std::min(list.find(',', pos), list.size());
-            int64_t d = -1;
-            auto [p, ec] = std::from_chars(list.data() + pos, list.data() + comma, d);
-            if (ec != std::errc() || p != list.data() + comma || d < 0) return bad();
-            dims.push_back(d);
-            pos = comma + 1;
-        }
-        if (!shapes.emplace(spec.substr(0, eq), std::move(dims)).second)
-            return error(StatusCode::kUsage, "--shape names input '{}' twice", spec.substr(0, eq));
-    }
-    return shapes;
-}
-
 void MemoryArgs::add(CLI::App* sub) {
     sub->add_option("--max-memory", maxMemory,
                     "memory budget for tensors: bytes, or with K/M/G suffix (default 3/4 of "

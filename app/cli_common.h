@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "core/engine/benchmark.h"  // parseShapeSpecs
 #include "core/engine/host_tensor.h"
 #include "core/ir/graph.h"
 #include "core/jobs/job_context.h"
@@ -38,9 +39,11 @@ int runWithProgress(const std::string& title, const std::function<int(jobs::JobC
 
 /// "1073741824", "512K", "64M", "1G" (binary multiples; case-insensitive) as bytes.
 Expected<std::size_t> parseByteSize(const std::string& text);
-/// --shape NAME=D0,D1,... values (repeatable) as a map; kUsage when one is malformed or a name
-/// repeats.
-Expected<std::map<std::string, engine::Dims>> parseShapes(const std::vector<std::string>& specs);
+/// --shape NAME=D0,D1,... values (repeatable) as a map (engine::parseShapeSpecs).
+inline Expected<std::map<std::string, engine::Dims>> parseShapes(
+    const std::vector<std::string>& specs) {
+    return engine::parseShapeSpecs(specs, "--shape ");
+}
 
 /// --max-memory SIZE: the engine's memory budget for one command (engine::setMemoryLimit).
 struct MemoryArgs {

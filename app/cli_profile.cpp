@@ -19,30 +19,6 @@ namespace wh::cli {
 
 namespace {
 
-std::string csvField(const std::string& s) {
-    if (s.find_first_of(",\"\n") == std::string::npos) return s;
-    std::string out = "\"";
-    for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return out + "\"";
-}
-
-std::string weightBytesText(const std::map<std::string, int64_t>& bytes) {
-    std::string out;
-    for (const auto& [dtype, n] : bytes) out += fmt::format("{}{}:{}", out.empty() ? "" : " ", dtype, n);
-    return out;
-}
-
-std::string toCsv(const analysis::Profile& p) {
-    std::string out =
-        "name,op,ms,steps,fused_into,backend,precision,flops,params,act_bytes,weight_bytes\n";
-    for (const analysis::NodeProfile& n : p.nodes)
-        out += fmt::format("{},{},{:.6f},{},{},{},{},{},{},{},{}\n", csvField(n.name),
-                           csvField(n.op), n.ms, n.steps, csvField(n.fusedIntoName),
-                           engine::backendName(n.backend), n.precision, n.flops, n.params,
-                           n.activationBytes, csvField(weightBytesText(n.weightBytes)));
-    return out;
-}
-
 json toJson(const analysis::Profile& p) {
     json nodes = json::array();
     for (const analysis::NodeProfile& n : p.nodes)
@@ -131,7 +107,7 @@ void addProfileCommand(CLI::App& app, Context& ctx) {
             auto p = analysis::profileModel(in->model, args->options, &job);
             if (!p) return fail(p.error());
             if (!args->csv.empty())
-                if (Status s = util::writeAtomically(args->csv, toCsv(*p)); !s.isOk()) return fail(s);
+                if (Status s = util::writeAtomically(args->csv, analysis::profileCsv(*p)); !s.isOk()) return fail(s);
             if (ctx.json)
                 printJson(toJson(*p));
             else

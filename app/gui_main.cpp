@@ -2,7 +2,7 @@
 //
 //   whittle [MODEL]
 //   whittle --screenshot OUT.png [--size 1600x1000] [--expand NODE|OP]... [--zoom fit|width|N]
-//           [--select NODE] [--select-op TYPE] [--find TEXT] [--dock NAME]
+//           [--select NODE] [--select-op TYPE] [--find TEXT] [--dock NAME] [--profile]
 //           [--export-view OUT.png|OUT.svg [--export-scope whole|visible|selection]] MODEL
 //   whittle --help | --version
 //
@@ -11,13 +11,15 @@
 // is named NODE, none is of op type TYPE, nothing matches TEXT, no dock NAME, nothing to expand)
 // it prints one line to stderr and exits 1. It waits for shape inference too (bounded), so
 // pictures show inferred shapes. --export-view also writes what File > Export View would (the
-// whole graph by default) and prints its size. It reads and writes no
+// whole graph by default) and prints its size. --profile runs the Profiler dock's profile (F6)
+// and grabs once it is done (exit 1 if it fails), with that dock raised unless --dock names another. It reads and writes no
 // settings, so its pictures do not depend on the user's window layout. --help and --version need
 // no display: they are answered before the QApplication (which needs one) exists.
 
 #include <cstdio>
 #include <cstring>
 
+#include <QAction>
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QDockWidget>
@@ -32,6 +34,7 @@
 #include "widgets/graph_view.h"
 #include "widgets/help_dialogs.h"
 #include "widgets/issues_dock.h"
+#include "widgets/profiler_dock.h"
 #include "widgets/main_window.h"
 #include "widgets/node_inspector.h"
 
@@ -109,6 +112,11 @@ int main(int argc, char** argv) {
                                                  "profiler, ...); exit 1 if there is none."),
                                   QStringLiteral("name"));
     parser.addOption(dockOption);
+    QCommandLineOption profileOption(
+        QStringLiteral("profile"),
+        QStringLiteral("With --screenshot: profile the model (Tools > Profile Model, F6) and grab "
+                       "once the Profiler dock shows the result; exit 1 if profiling fails."));
+    parser.addOption(profileOption);
     QCommandLineOption expandOption(
         QStringLiteral("expand"),
         QStringLiteral("With --screenshot: expand the subgraphs of every node named <node> or of "
@@ -160,7 +168,7 @@ int main(int argc, char** argv) {
     if (!parser.isSet(screenshotOption)) {
         for (const QCommandLineOption* option :
              {&selectOption, &selectOpOption, &findOption, &dockOption, &sizeOption, &expandOption,
-              &zoomOption, &exportViewOption, &exportScopeOption})
+              &zoomOption, &exportViewOption, &exportScopeOption, &profileOption})
             if (parser.isSet(*option))
                 return fail(QStringLiteral("--%1 only goes with --screenshot")
                                 .arg(option->names().first()));
@@ -274,6 +282,7 @@ int main(int argc, char** argv) {
         return nodes;
     };
     bool expanded = false;
+    bool profiling = false;
     QObject::connect(&window, &wh::widgets::MainWindow::viewReady, &app, [&] {
         wh::widgets::GraphView* view = window.graphView();
         if (parser.isSet(expandOption) && !expanded) {
@@ -342,6 +351,24 @@ int main(int argc, char** argv) {
                               .arg(modelPath, parser.value(findOption)));
                 return;
             }
+        }
+        if (parser.isSet(profileOption)) {
+            if (profiling) return;  // a relayout's second viewReady
+            profiling = true;
+            wh::widgets::ProfilerDock* profiler = window.profilerDock();
+            QObject::connect(profiler, &wh::widgets::ProfilerDock::profileFinished, &app,
+                             [&, profiler](bool ok, const QString& message) {
+                                 if (!ok) {
+                                     finish(1, QStringLiteral("--profile: %1").arg(message));
+                                     return;
+                                 }
+                                 profiler->show();
+                                 profiler->raise();
+                                 raiseDock();
+                                 grabThen(0, {});
+                             });
+            window.findChild<QAction*>(QStringLiteral("ProfileModelAction"))->trigger();
+            return;
         }
         raiseDock();
         grabThen(0, {});

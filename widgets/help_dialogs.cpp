@@ -62,6 +62,9 @@ QList<QPair<QString, QString>> keyboardShortcuts() {
         {tr("Delete, F2, Ctrl+I"),
          tr("delete the node (rewired), rename, insert Identity after it")},
         {tr("Ctrl+Z, Ctrl+Shift+Z"), tr("undo, redo")},
+        {tr("F6"),
+         tr("profile the model: every node's time, FLOPs and bytes in the Profiler dock; a "
+            "row or bar selects its node")},
         {tr("Ctrl+Q"), tr("quit")},
     };
 }

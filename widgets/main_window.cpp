@@ -43,6 +43,7 @@
 #include "widgets/jobs_dock.h"
 #include "widgets/node_inspector.h"
 #include "widgets/placeholder_dock.h"
+#include "widgets/profiler_dock.h"
 #include "widgets/selection_model.h"
 #include "widgets/shape_table.h"
 
@@ -225,11 +226,9 @@ void MainWindow::createDocks() {
                             tr("Today: whittle-cli compress runs a recipe.\n"
                                "Studio II: algorithms and settings for the selected nodes here."),
                             this);
-    auto* profiler = new PlaceholderDock(
-        tr("Profiler"), QStringLiteral("ProfilerDock"),
-        tr("Today: whittle-cli profile MODEL prints per-node time, FLOPs and parameters.\n"
-           "Studio II: the same per node here, linked to the graph."),
-        this);
+    m_profiler = new ProfilerDock(m_runner, this);
+    connect(m_profiler, &ProfilerDock::nodeRequested, this, &MainWindow::focusNode);
+    auto* profiler = m_profiler;
     auto* summary = new PlaceholderDock(
         tr("Summary"), QStringLiteral("SummaryDock"),
         tr("Studio II: size, latency and accuracy of the model before and after compression."),
@@ -265,6 +264,10 @@ void MainWindow::createDocks() {
 
     m_docks = {inspectorDock, algorithm, m_issues, m_jobs, profiler, summary, visualization};
 }
+
+namespace {
+constexpr int kProfilerMinHeight = 380;
+}  // namespace
 
 void MainWindow::createMenus() {
     QMenu* file = menuBar()->addMenu(tr("&File"));
@@ -325,6 +328,20 @@ void MainWindow::createMenus() {
     m_viewMenu->addAction(m_view->findPreviousAction());
     m_viewMenu->addSeparator();
     for (QDockWidget* dock : m_docks) m_viewMenu->addAction(dock->toggleViewAction());
+
+    QMenu* tools = menuBar()->addMenu(tr("&Tools"));
+    m_profileAction = tools->addAction(tr("&Profile Model"), this, [this] {
+        m_profiler->show();
+        m_profiler->raise();
+        // The bottom docks' default height suits a list of issues, not a table and a chart.
+        if (!m_profiler->isFloating() && m_profiler->height() < kProfilerMinHeight)
+            resizeDocks({m_profiler}, {kProfilerMinHeight}, Qt::Vertical);
+        m_profiler->profile();
+    });
+    m_profileAction->setObjectName(QStringLiteral("ProfileModelAction"));
+    m_profileAction->setShortcut(QKeySequence(Qt::Key_F6));
+    m_profileAction->setStatusTip(
+        tr("Time every node of the model as it is now (Profiler dock; runs in the background)"));
 
     QMenu* help = menuBar()->addMenu(tr("&Help"));
     QAction* shortcuts = help->addAction(tr("&Keyboard Shortcuts"), this, [this] {
@@ -519,6 +536,7 @@ void MainWindow::installDocument(std::unique_ptr<Document> doc) {
     m_issues->startDocument();
     // The view switches to the new selection before the old one (and its document) goes.
     m_view->setSelectionModel(m_doc->selection());
+    m_profiler->setDocument(m_doc);
     if (old) {
         m_undoGroup->removeStack(old->undoStack());
         delete old;
@@ -1101,6 +1119,7 @@ void MainWindow::updateActions() {
     m_saveAction->setEnabled(doc);
     m_saveAsAction->setEnabled(doc);
     m_exportAction->setEnabled(doc);
+    m_profileAction->setEnabled(doc);
     // Edits (rename, insert Identity) take main-graph nodes; a node inside a body is read-only.
     const bool selected = doc && m_doc->selection()->current().has_value() &&
                           m_doc->node(*m_doc->selection()->current());

@@ -49,6 +49,7 @@ class Job;
 class JobRunner;
 class JobsDock;
 class NodeInspector;
+class ProfilerDock;
 class ShapeTable;
 
 class MainWindow : public QMainWindow {
@@ -110,6 +111,7 @@ public:
     NodeInspector* nodeInspector() const { return m_inspector; }
     IssuesDock* issuesDock() const { return m_issues; }
     JobsDock* jobsDock() const { return m_jobs; }
+    ProfilerDock* profilerDock() const { return m_profiler; }
 
 public slots:
     /// Ctrl+S: saves to the document's file if a Save As confirmed it, else asks (saveAs()).
@@ -202,6 +204,7 @@ private:
     NodeInspector* m_inspector = nullptr;
     IssuesDock* m_issues = nullptr;
     JobsDock* m_jobs = nullptr;
+    ProfilerDock* m_profiler = nullptr;
     QList<QDockWidget*> m_docks;
     QMenu* m_recentMenu = nullptr;
     QMenu* m_viewMenu = nullptr;
@@ -212,6 +215,7 @@ private:
     QAction* m_renameAction = nullptr;
     QAction* m_identityAction = nullptr;
     QAction* m_exportViewAction = nullptr;
+    QAction* m_profileAction = nullptr;
     QLabel* m_summaryLabel = nullptr;
     QLabel* m_zoomLabel = nullptr;
     // What the summary names: the file and the last layout's time (a relayout of an expansion

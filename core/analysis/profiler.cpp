@@ -3,6 +3,8 @@
 #include <chrono>
 #include <unordered_map>
 
+#include <fmt/format.h>
+
 #include "core/analysis/cost.h"
 #include "core/engine/benchmark.h"
 #include "core/engine/plan.h"
@@ -172,6 +174,34 @@ Expected<Profile> profileModel(const ir::Model& model, const ProfileOptions& opt
         p.nodes.push_back(std::move(np));
     }
     return p;
+}
+
+namespace {
+
+std::string csvField(const std::string& s) {
+    if (s.find_first_of(",\"\n") == std::string::npos) return s;
+    std::string out = "\"";
+    for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return out + "\"";
+}
+
+std::string weightBytesText(const std::map<std::string, int64_t>& bytes) {
+    std::string out;
+    for (const auto& [dtype, n] : bytes) out += fmt::format("{}{}:{}", out.empty() ? "" : " ", dtype, n);
+    return out;
+}
+
+}  // namespace
+
+std::string profileCsv(const Profile& p) {
+    std::string out =
+        "name,op,ms,steps,fused_into,backend,precision,flops,params,act_bytes,weight_bytes\n";
+    for (const NodeProfile& n : p.nodes)
+        out += fmt::format("{},{},{:.6f},{},{},{},{},{},{},{},{}\n", csvField(n.name),
+                           csvField(n.op), n.ms, n.steps, csvField(n.fusedIntoName),
+                           engine::backendName(n.backend), n.precision, n.flops, n.params,
+                           n.activationBytes, csvField(weightBytesText(n.weightBytes)));
+    return out;
 }
 
 }  // namespace wh::analysis

@@ -77,4 +77,9 @@ struct Profile {
 Expected<Profile> profileModel(const ir::Model& model, const ProfileOptions& options,
                                jobs::JobContext* job = nullptr);
 
+/// Every node's row as CSV (RFC 4180 quoting), what `whittle-cli profile --csv` and the studio's
+/// Profiler dock write: name,op,ms,steps,fused_into,backend,precision,flops,params,act_bytes,
+/// weight_bytes (weight_bytes as "dtype:bytes" pairs separated by spaces).
+std::string profileCsv(const Profile& profile);
+
 }  // namespace wh::analysis

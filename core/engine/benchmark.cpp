@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 
 #include <fmt/format.h>
@@ -141,6 +142,32 @@ Expected<BenchResult> benchmark(const ir::Model& model, const BenchOptions& opti
     for (double t : times) sum += t;
     r.meanMs = sum / static_cast<double>(times.size());
     return r;
+}
+
+Expected<std::map<std::string, Dims>> parseShapeSpecs(const std::vector<std::string>& specs,
+                                                      const std::string& prefix) {
+    std::map<std::string, Dims> shapes;
+    for (const std::string& spec : specs) {
+        const auto eq = spec.rfind('=');
+        auto bad = [&] {
+            return error(StatusCode::kUsage,
+                         "{}'{}' is not NAME=D0,D1,... (dims: integers >= 0)", prefix, spec);
+        };
+        if (eq == std::string::npos || eq == 0) return bad();
+        Dims dims;
+        const std::string list = spec.substr(eq + 1);
+        for (std::size_t pos = 0; pos <= list.size() && !list.empty();) {
+            const std::size_t comma = std::min(list.find(',', pos), list.size());
+            int64_t d = -1;
+            auto [p, ec] = std::from_chars(list.data() + pos, list.data() + comma, d);
+            if (ec != std::errc() || p != list.data() + comma || d < 0) return bad();
+            dims.push_back(d);
+            pos = comma + 1;
+        }
+        if (!shapes.emplace(spec.substr(0, eq), std::move(dims)).second)
+            return error(StatusCode::kUsage, "{}names input '{}' twice", prefix, spec.substr(0, eq));
+    }
+    return shapes;
 }
 
 }  // namespace wh::engine

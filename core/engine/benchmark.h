@@ -50,6 +50,12 @@ std::string oneDnnVersion();
 Expected<std::vector<HostTensor>> randomInputs(const ir::Model& model, int64_t batch, uint64_t seed,
                                                const std::map<std::string, Dims>& shapes = {});
 
+/// NAME=D0,D1,... specs (the CLI's --shape values, the studio's shape fields) as a map; kUsage
+/// when one is malformed (dims: integers >= 0) or names an input twice. `prefix` starts the
+/// message ("--shape ").
+Expected<std::map<std::string, Dims>> parseShapeSpecs(const std::vector<std::string>& specs,
+                                                      const std::string& prefix = {});
+
 /// The dims to feed `value`: `shapes[name]` when given (its rank and known dims must agree with
 /// the declared ones), else the declared dims with a symbolic or unknown dim 0 (the batch) set
 /// to `batch`. Fails with kBadInput naming the input and the dimension when any other dim is
