@@ -3,6 +3,7 @@
 //   whittle [MODEL]
 //   whittle --screenshot OUT.png [--size 1600x1000] [--expand NODE|OP]... [--zoom fit|width|N]
 //           [--select NODE] [--select-op TYPE] [--find TEXT] [--dock NAME] [--profile]
+//           [--compress RECIPE.json --compress-output OUT.onnx]
 //           [--export-view OUT.png|OUT.svg [--export-scope whole|visible|selection]] MODEL
 //   whittle --help | --version
 //
@@ -12,7 +13,8 @@
 // it prints one line to stderr and exits 1. It waits for shape inference too (bounded), so
 // pictures show inferred shapes. --export-view also writes what File > Export View would (the
 // whole graph by default) and prints its size. --profile runs the Profiler dock's profile (F6)
-// and grabs once it is done (exit 1 if it fails), with that dock raised unless --dock names another. It reads and writes no
+// and grabs once it is done (exit 1 if it fails), with that dock raised unless --dock names another;
+// --compress RECIPE --compress-output OUT does the same with the Algorithm dock's run. It reads and writes no
 // settings, so its pictures do not depend on the user's window layout. --help and --version need
 // no display: they are answered before the QApplication (which needs one) exists.
 
@@ -34,6 +36,7 @@
 #include "widgets/graph_view.h"
 #include "widgets/help_dialogs.h"
 #include "widgets/issues_dock.h"
+#include "widgets/algorithm_dock.h"
 #include "widgets/profiler_dock.h"
 #include "widgets/main_window.h"
 #include "widgets/node_inspector.h"
@@ -51,6 +54,7 @@ void loadPlugins(wh::widgets::MainWindow& window) {
         if (!r.error.empty())
             window.issuesDock()->addApplicationIssue(wh::widgets::IssuesDock::Severity::kWarning,
                                                      QString::fromStdString(r.error));
+    window.algorithmDock()->refreshAlgorithms();
 }
 
 /// Whether argv asks for help or the version: then no QApplication (and no display) is needed.
@@ -117,6 +121,16 @@ int main(int argc, char** argv) {
         QStringLiteral("With --screenshot: profile the model (Tools > Profile Model, F6) and grab "
                        "once the Profiler dock shows the result; exit 1 if profiling fails."));
     parser.addOption(profileOption);
+    QCommandLineOption compressOption(
+        QStringLiteral("compress"),
+        QStringLiteral("With --screenshot: load <recipe> into the Algorithm dock, run it (writing "
+                       "--compress-output) and grab once it ends; exit 1 if it fails."),
+        QStringLiteral("recipe"));
+    parser.addOption(compressOption);
+    QCommandLineOption compressOutputOption(
+        QStringLiteral("compress-output"),
+        QStringLiteral("With --compress: the ONNX file to write."), QStringLiteral("file"));
+    parser.addOption(compressOutputOption);
     QCommandLineOption expandOption(
         QStringLiteral("expand"),
         QStringLiteral("With --screenshot: expand the subgraphs of every node named <node> or of "
@@ -168,7 +182,8 @@ int main(int argc, char** argv) {
     if (!parser.isSet(screenshotOption)) {
         for (const QCommandLineOption* option :
              {&selectOption, &selectOpOption, &findOption, &dockOption, &sizeOption, &expandOption,
-              &zoomOption, &exportViewOption, &exportScopeOption, &profileOption})
+              &zoomOption, &exportViewOption, &exportScopeOption, &profileOption, &compressOption,
+              &compressOutputOption})
             if (parser.isSet(*option))
                 return fail(QStringLiteral("--%1 only goes with --screenshot")
                                 .arg(option->names().first()));
@@ -351,6 +366,34 @@ int main(int argc, char** argv) {
                               .arg(modelPath, parser.value(findOption)));
                 return;
             }
+        }
+        if (parser.isSet(compressOption)) {
+            if (profiling) return;  // a relayout's second viewReady
+            profiling = true;
+            wh::widgets::AlgorithmDock* dock = window.algorithmDock();
+            QString why;
+            if (!parser.isSet(compressOutputOption)) {
+                finish(1, QStringLiteral("--compress needs --compress-output FILE"));
+                return;
+            }
+            if (!dock->loadRecipeFrom(parser.value(compressOption), &why)) {
+                finish(1, QStringLiteral("--compress: %1").arg(why));
+                return;
+            }
+            dock->setOutputPath(parser.value(compressOutputOption));
+            QObject::connect(dock, &wh::widgets::AlgorithmDock::runFinished, &app,
+                             [&, dock](bool ok, const QString& message) {
+                                 if (!ok) {
+                                     finish(1, QStringLiteral("--compress: %1").arg(message));
+                                     return;
+                                 }
+                                 dock->show();
+                                 dock->raise();
+                                 raiseDock();
+                                 grabThen(0, {});
+                             });
+            window.findChild<QAction*>(QStringLiteral("RunAlgorithmAction"))->trigger();
+            return;
         }
         if (parser.isSet(profileOption)) {
             if (profiling) return;  // a relayout's second viewReady

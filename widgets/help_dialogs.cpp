@@ -65,6 +65,9 @@ QList<QPair<QString, QString>> keyboardShortcuts() {
         {tr("F6"),
          tr("profile the model: every node's time, FLOPs and bytes in the Profiler dock; a "
             "row or bar selects its node")},
+        {tr("Ctrl+R"),
+         tr("compress: run the Algorithm dock's algorithm (apply, train, convert, export, "
+            "verify) in the background")},
         {tr("Ctrl+Q"), tr("quit")},
     };
 }

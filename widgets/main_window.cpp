@@ -42,6 +42,7 @@
 #include "widgets/job_runner.h"
 #include "widgets/jobs_dock.h"
 #include "widgets/node_inspector.h"
+#include "widgets/algorithm_dock.h"
 #include "widgets/placeholder_dock.h"
 #include "widgets/profiler_dock.h"
 #include "widgets/selection_model.h"
@@ -221,17 +222,16 @@ void MainWindow::createDocks() {
     // Placeholders say what exists today and where, and what Studio II adds here: they must
     // not promise what another dock already shows (the inspector has weight histograms).
     // Short: the dock is about 120 px tall beside the inspector.
-    auto* algorithm =
-        new PlaceholderDock(tr("Algorithm"), QStringLiteral("AlgorithmDock"),
-                            tr("Today: whittle-cli compress runs a recipe.\n"
-                               "Studio II: algorithms and settings for the selected nodes here."),
-                            this);
+    m_algorithm = new AlgorithmDock(m_runner, &algo::Registry::global(), this);
+    connect(m_algorithm, &AlgorithmDock::openRequested, this, &MainWindow::openFile);
+    auto* algorithm = m_algorithm;
     m_profiler = new ProfilerDock(m_runner, this);
     connect(m_profiler, &ProfilerDock::nodeRequested, this, &MainWindow::focusNode);
     auto* profiler = m_profiler;
     auto* summary = new PlaceholderDock(
         tr("Summary"), QStringLiteral("SummaryDock"),
-        tr("Studio II: size, latency and accuracy of the model before and after compression."),
+        tr("Today: the Algorithm dock's result line gives size, FLOPs, latency and accuracy\n"
+           "before and after a run. Studio II: the full before/after report here."),
         this);
     auto* visualization = new PlaceholderDock(
         tr("Visualization"), QStringLiteral("VisualizationDock"),
@@ -245,7 +245,7 @@ void MainWindow::createDocks() {
 
     addDockWidget(Qt::RightDockWidgetArea, inspectorDock);
     addDockWidget(Qt::RightDockWidgetArea, algorithm);
-    splitDockWidget(inspectorDock, algorithm, Qt::Vertical);
+    tabifyDockWidget(inspectorDock, algorithm);  // each needs the height; Ctrl+R raises it
     addDockWidget(Qt::BottomDockWidgetArea, m_issues);
     addDockWidget(Qt::BottomDockWidgetArea, m_jobs);
     addDockWidget(Qt::BottomDockWidgetArea, profiler);
@@ -257,9 +257,7 @@ void MainWindow::createDocks() {
     tabifyDockWidget(summary, visualization);
     m_issues->raise();
     resizeDocks({inspectorDock}, {420}, Qt::Horizontal);
-    // The inspector (properties, weight statistics, histogram) gets most of the height while the
-    // Algorithm dock is still a placeholder.
-    resizeDocks({inspectorDock, algorithm}, {780, 120}, Qt::Vertical);
+    inspectorDock->raise();
     resizeDocks({m_issues}, {170}, Qt::Vertical);
 
     m_docks = {inspectorDock, algorithm, m_issues, m_jobs, profiler, summary, visualization};
@@ -342,6 +340,17 @@ void MainWindow::createMenus() {
     m_profileAction->setShortcut(QKeySequence(Qt::Key_F6));
     m_profileAction->setStatusTip(
         tr("Time every node of the model as it is now (Profiler dock; runs in the background)"));
+
+    m_runAlgorithmAction = tools->addAction(tr("&Compress…"), this, [this] {
+        m_algorithm->show();
+        m_algorithm->raise();
+        m_algorithm->run();
+    });
+    m_runAlgorithmAction->setObjectName(QStringLiteral("RunAlgorithmAction"));
+    m_runAlgorithmAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
+    m_runAlgorithmAction->setStatusTip(
+        tr("Run the Algorithm dock's algorithm on the model: apply, train, convert, export, "
+           "verify (in the background)"));
 
     QMenu* help = menuBar()->addMenu(tr("&Help"));
     QAction* shortcuts = help->addAction(tr("&Keyboard Shortcuts"), this, [this] {
@@ -537,6 +546,7 @@ void MainWindow::installDocument(std::unique_ptr<Document> doc) {
     // The view switches to the new selection before the old one (and its document) goes.
     m_view->setSelectionModel(m_doc->selection());
     m_profiler->setDocument(m_doc);
+    m_algorithm->setDocument(m_doc);
     if (old) {
         m_undoGroup->removeStack(old->undoStack());
         delete old;
@@ -1120,6 +1130,7 @@ void MainWindow::updateActions() {
     m_saveAsAction->setEnabled(doc);
     m_exportAction->setEnabled(doc);
     m_profileAction->setEnabled(doc);
+    m_runAlgorithmAction->setEnabled(doc);
     // Edits (rename, insert Identity) take main-graph nodes; a node inside a body is read-only.
     const bool selected = doc && m_doc->selection()->current().has_value() &&
                           m_doc->node(*m_doc->selection()->current());

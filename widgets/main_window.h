@@ -48,6 +48,7 @@ class IssuesDock;
 class Job;
 class JobRunner;
 class JobsDock;
+class AlgorithmDock;
 class NodeInspector;
 class ProfilerDock;
 class ShapeTable;
@@ -112,6 +113,7 @@ public:
     IssuesDock* issuesDock() const { return m_issues; }
     JobsDock* jobsDock() const { return m_jobs; }
     ProfilerDock* profilerDock() const { return m_profiler; }
+    AlgorithmDock* algorithmDock() const { return m_algorithm; }
 
 public slots:
     /// Ctrl+S: saves to the document's file if a Save As confirmed it, else asks (saveAs()).
@@ -205,6 +207,7 @@ private:
     IssuesDock* m_issues = nullptr;
     JobsDock* m_jobs = nullptr;
     ProfilerDock* m_profiler = nullptr;
+    AlgorithmDock* m_algorithm = nullptr;
     QList<QDockWidget*> m_docks;
     QMenu* m_recentMenu = nullptr;
     QMenu* m_viewMenu = nullptr;
@@ -216,6 +219,7 @@ private:
     QAction* m_identityAction = nullptr;
     QAction* m_exportViewAction = nullptr;
     QAction* m_profileAction = nullptr;
+    QAction* m_runAlgorithmAction = nullptr;
     QLabel* m_summaryLabel = nullptr;
     QLabel* m_zoomLabel = nullptr;
     // What the summary names: the file and the last layout's time (a relayout of an expansion

@@ -99,7 +99,8 @@ int main(int argc, char** argv) {
     for (auto make :
          {makeOpMetadataTest, makeGraphViewTest, makeMainWindowTest, makeDocumentTest,
           makeJobRunnerTest, makeStudioTest, makeGraphViewFeaturesTest, makeDocumentStepTest,
-          makeGraphViewSubgraphTest, makeStudioPolishTest, makeProfilerDockTest}) {
+          makeGraphViewSubgraphTest, makeStudioPolishTest, makeProfilerDockTest,
+          makeAlgorithmDockTest}) {
         std::unique_ptr<QObject> test = make();
         const QString name = QString::fromLatin1(test->metaObject()->className());
         if (!only.isEmpty() && name.section(QStringLiteral("::"), -1) != only) continue;

@@ -1,0 +1,766 @@
+#include "widgets/algorithm_dock.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include <QApplication>
+#include <QChart>
+#include <QChartView>
+#include <QCheckBox>
+#include <QClipboard>
+#include <QComboBox>
+#include <QDir>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QLineSeries>
+#include <QPushButton>
+#include <QRadioButton>
+#include <QScrollArea>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QTimer>
+#include <QValueAxis>
+#include <QVBoxLayout>
+
+#include "core/util/atomic_file.h"
+#include "widgets/document.h"
+#include "widgets/format.h"
+#include "widgets/job_runner.h"
+#include "widgets/param_form.h"
+#include "widgets/selection_model.h"
+
+namespace wh::widgets {
+
+namespace {
+
+QString qs(const std::string& s) {
+    return QString::fromStdString(s);
+}
+
+/// 'it''s' for a POSIX shell.
+QString shellQuote(const QString& s) {
+    QString out = s;
+    out.replace(QLatin1Char('\''), QStringLiteral("'\\''"));
+    return QLatin1Char('\'') + out + QLatin1Char('\'');
+}
+
+QString bytesText(int64_t bytes) {
+    const QLocale locale = countLocale();
+    if (bytes >= (1 << 20)) return locale.toString(bytes / 1048576.0, 'f', 2) + QStringLiteral(" MiB");
+    if (bytes >= (1 << 10)) return locale.toString(bytes / 1024.0, 'f', 1) + QStringLiteral(" KiB");
+    return locale.toString(static_cast<qlonglong>(bytes)) + QStringLiteral(" B");
+}
+
+QString percent(double fraction) {
+    return QLocale().toString(100.0 * fraction, 'f', 2) + QStringLiteral(" %");
+}
+
+}  // namespace
+
+/// Training figures handed from the job's thread to the GUI thread (drained by a timer).
+struct AlgorithmDock::Feed : train::Callback {
+    struct Point {
+        int64_t step;
+        double loss, lr;
+    };
+    std::mutex mutex;
+    std::vector<Point> points;  // not drained yet
+    int64_t total = 0;          // points ever received
+
+    Status onStepEnd(train::Trainer&, const train::StepInfo& s) override {
+        std::lock_guard lock(mutex);
+        points.push_back({s.step, s.loss, s.lr});
+        ++total;
+        return Status::ok();
+    }
+    std::vector<Point> take() {
+        std::lock_guard lock(mutex);
+        return std::exchange(points, {});
+    }
+};
+
+AlgorithmDock::AlgorithmDock(JobRunner* runner, const algo::Registry* registry, QWidget* parent)
+    : QDockWidget(tr("Algorithm"), parent), m_runner(runner), m_registry(registry) {
+    setObjectName(QStringLiteral("AlgorithmDock"));
+    auto* panel = new QWidget;
+    auto* layout = new QVBoxLayout(panel);
+    layout->setContentsMargins(6, 4, 6, 4);
+
+    m_algorithms = new QComboBox(panel);
+    m_algorithms->setObjectName(QStringLiteral("AlgorithmCombo"));
+    m_algorithms->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    m_algorithms->setMinimumContentsLength(16);
+    m_description = new QLabel(panel);
+    m_description->setWordWrap(true);
+    m_description->setObjectName(QStringLiteral("AlgorithmDescription"));
+    auto* top = new QHBoxLayout;
+    top->addWidget(new QLabel(tr("Algorithm"), panel));
+    top->addWidget(m_algorithms, 1);
+    layout->addLayout(top);
+    layout->addWidget(m_description);
+
+    auto* paramsBox = new QGroupBox(tr("Parameters"), panel);
+    auto* paramsLayout = new QVBoxLayout(paramsBox);
+    m_form = new ParamForm(paramsBox);
+    m_resetButton = new QPushButton(tr("Reset to Defaults"), paramsBox);
+    paramsLayout->addWidget(m_form);
+    paramsLayout->addWidget(m_resetButton, 0, Qt::AlignRight);
+    layout->addWidget(paramsBox);
+
+    auto* scopeBox = new QGroupBox(tr("Scope"), panel);
+    auto* scopeLayout = new QVBoxLayout(scopeBox);
+    m_wholeModel = new QRadioButton(tr("Whole model"), scopeBox);
+    m_selectionOnly = new QRadioButton(tr("Selected nodes"), scopeBox);
+    m_wholeModel->setChecked(true);
+    auto* radios = new QHBoxLayout;
+    radios->addWidget(m_wholeModel);
+    radios->addWidget(m_selectionOnly);
+    radios->addStretch(1);
+    m_scope = new QLabel(scopeBox);
+    m_scope->setObjectName(QStringLiteral("AlgorithmScope"));
+    m_scope->setWordWrap(true);
+    scopeLayout->addLayout(radios);
+    scopeLayout->addWidget(m_scope);
+    layout->addWidget(scopeBox);
+
+    auto* dataBox = new QGroupBox(tr("Data and training"), panel);
+    auto* dataForm = new QFormLayout(dataBox);
+    m_dataset = new QLineEdit(QStringLiteral("fashion-mnist"), dataBox);
+    m_dataset->setToolTip(tr("Calibration and training data, and the test split for accuracy: "
+                             "fashion-mnist, mnist or folder:PATH"));
+    m_dataDir = new QLineEdit(dataBox);
+    m_dataDir->setPlaceholderText(tr("the dataset's default folder"));
+    dataForm->addRow(tr("Dataset"), m_dataset);
+    dataForm->addRow(tr("Data folder"), m_dataDir);
+    m_trainingBox = new QWidget(dataBox);
+    auto* trainForm = new QFormLayout(m_trainingBox);
+    trainForm->setContentsMargins(0, 0, 0, 0);
+    m_epochs = new QSpinBox(m_trainingBox);
+    m_epochs->setRange(1, 10000);
+    m_steps = new QSpinBox(m_trainingBox);
+    m_steps->setRange(0, 100000000);
+    m_steps->setSpecialValueText(tr("whole epochs"));
+    m_steps->setToolTip(tr("> 0: train this many steps instead of whole epochs"));
+    m_batch = new QSpinBox(m_trainingBox);
+    m_batch->setRange(1, 65536);
+    m_lr = new QLineEdit(m_trainingBox);
+    m_lr->setToolTip(tr("Initial learning rate"));
+    trainForm->addRow(tr("Epochs"), m_epochs);
+    trainForm->addRow(tr("Steps"), m_steps);
+    trainForm->addRow(tr("Batch"), m_batch);
+    trainForm->addRow(tr("Learning rate"), m_lr);
+    dataForm->addRow(m_trainingBox);
+    m_evaluate = new QCheckBox(tr("Accuracy before and after"), dataBox);
+    m_evaluate->setToolTip(tr("Evaluate the model before and after on the dataset's test split"));
+    m_evaluate->setChecked(true);
+    m_evalLimit = new QSpinBox(dataBox);
+    m_evalLimit->setRange(0, 100000000);
+    m_evalLimit->setSpecialValueText(tr("all"));
+    m_evalLimit->setToolTip(tr("Evaluate on the first N test samples only"));
+    dataForm->addRow(m_evaluate);
+    dataForm->addRow(tr("Test samples"), m_evalLimit);
+    m_output = new QLineEdit(dataBox);
+    m_output->setObjectName(QStringLiteral("AlgorithmOutput"));
+    auto* browse = new QPushButton(tr("…"), dataBox);
+    browse->setMaximumWidth(browse->fontMetrics().horizontalAdvance(QStringLiteral("……")) + 16);
+    browse->setToolTip(tr("Choose where to write the compressed model"));
+    auto* outRow = new QHBoxLayout;
+    outRow->addWidget(m_output, 1);
+    outRow->addWidget(browse);
+    dataForm->addRow(tr("Output"), outRow);
+    layout->addWidget(dataBox);
+
+    // What runs and what it did stay in sight below the (scrolled) settings.
+    auto* runPanel = new QWidget;
+    auto* runLayout = new QVBoxLayout(runPanel);
+    runLayout->setContentsMargins(6, 2, 6, 4);
+    m_runButton = new QPushButton(tr("Run"), runPanel);
+    m_runButton->setObjectName(QStringLiteral("AlgorithmRun"));
+    m_runButton->setToolTip(tr("Apply, train, convert, export and verify, in the background "
+                               "(Ctrl+R)"));
+    auto* save = new QPushButton(tr("Save Recipe…"), runPanel);
+    auto* load = new QPushButton(tr("Load Recipe…"), runPanel);
+    auto* copy = new QPushButton(tr("Copy Command"), runPanel);
+    copy->setToolTip(tr("Copy the headless equivalent (the recipe and the whittle-cli compress "
+                        "line) to the clipboard"));
+    auto* recipeButtons = new QHBoxLayout;  // a row of their own: the dock is narrow
+    recipeButtons->addWidget(save);
+    recipeButtons->addWidget(load);
+    recipeButtons->addWidget(copy);
+    recipeButtons->addStretch(1);
+    runLayout->addLayout(recipeButtons);
+    auto* runRow = new QHBoxLayout;
+    runRow->addWidget(m_runButton);
+    runRow->addStretch(1);
+    runLayout->addLayout(runRow);
+    m_resultLabel = new QLabel(runPanel);
+    m_resultLabel->setObjectName(QStringLiteral("AlgorithmResult"));
+    m_resultLabel->setWordWrap(true);
+    m_resultLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_openButton = new QPushButton(tr("Open Result"), runPanel);
+    m_openButton->setToolTip(tr("Open the compressed model in the studio (the original stays "
+                                "as it is on disk)"));
+    m_openButton->hide();
+    runLayout->addWidget(m_resultLabel);
+    runLayout->addWidget(m_openButton, 0, Qt::AlignLeft);
+
+    m_chart = new QChart;
+    m_chart->setAnimationOptions(QChart::NoAnimation);
+    m_chart->setMargins(QMargins(2, 2, 2, 2));
+    m_chart->legend()->setAlignment(Qt::AlignBottom);
+    m_loss = new QLineSeries;
+    m_loss->setName(tr("loss"));
+    m_lrSeries = new QLineSeries;
+    m_lrSeries->setName(tr("learning rate"));
+    m_chart->addSeries(m_loss);
+    m_chart->addSeries(m_lrSeries);
+    m_stepAxis = new QValueAxis;
+    m_stepAxis->setLabelFormat(QStringLiteral("%d"));
+    m_lossAxis = new QValueAxis;
+    m_lrAxis = new QValueAxis;
+    m_lrAxis->setLabelFormat(QStringLiteral("%.2g"));
+    for (QValueAxis* axis : {m_stepAxis, m_lossAxis, m_lrAxis}) axis->setTruncateLabels(false);
+    m_chart->addAxis(m_stepAxis, Qt::AlignBottom);
+    m_chart->addAxis(m_lossAxis, Qt::AlignLeft);
+    m_chart->addAxis(m_lrAxis, Qt::AlignRight);
+    m_loss->attachAxis(m_stepAxis);
+    m_loss->attachAxis(m_lossAxis);
+    m_lrSeries->attachAxis(m_stepAxis);
+    m_lrSeries->attachAxis(m_lrAxis);
+    auto* chartView = new QChartView(m_chart, runPanel);  // owns the chart
+    chartView->setObjectName(QStringLiteral("AlgorithmChart"));
+    chartView->setRenderHint(QPainter::Antialiasing);
+    chartView->setMinimumSize(120, 160);
+    runLayout->addWidget(chartView, 1);
+    resetChart();
+
+    auto* scroll = m_scroll = new QScrollArea;
+    scroll->setWidget(panel);
+    scroll->setWidgetResizable(true);
+    scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);  // the form follows the width
+    scroll->setFrameShape(QFrame::NoFrame);
+    auto* split = new QSplitter(Qt::Vertical, this);
+    split->addWidget(scroll);
+    split->addWidget(runPanel);
+    split->setStretchFactor(0, 3);
+    split->setStretchFactor(1, 2);
+    split->setChildrenCollapsible(false);
+    split->setSizes({440, 360});
+    setWidget(split);
+
+    m_poll = new QTimer(this);
+    m_poll->setInterval(200);
+    connect(m_poll, &QTimer::timeout, this, &AlgorithmDock::drainFeed);
+
+    connect(m_algorithms, &QComboBox::currentIndexChanged, this,
+            &AlgorithmDock::onAlgorithmChanged);
+    connect(m_resetButton, &QPushButton::clicked, m_form, &ParamForm::resetToDefaults);
+    connect(m_form, &ParamForm::changed, this, &AlgorithmDock::updateButtons);
+    connect(m_wholeModel, &QRadioButton::toggled, this, &AlgorithmDock::updateScope);
+    connect(m_runButton, &QPushButton::clicked, this, [this] { isRunning() ? cancel() : run(); });
+    connect(save, &QPushButton::clicked, this, &AlgorithmDock::saveRecipe);
+    connect(load, &QPushButton::clicked, this, &AlgorithmDock::loadRecipe);
+    connect(copy, &QPushButton::clicked, this, &AlgorithmDock::copyCommand);
+    connect(m_openButton, &QPushButton::clicked, this, [this] {
+        if (m_result) emit openRequested(outputPath());
+    });
+    connect(m_output, &QLineEdit::textEdited, this, [this] { m_outputEdited = true; });
+    connect(browse, &QPushButton::clicked, this, [this] {
+        const QString path = QFileDialog::getSaveFileName(
+            this, tr("Write the Compressed Model to"), outputPath(), tr("ONNX models (*.onnx)"));
+        if (!path.isEmpty()) setOutputPath(path);
+    });
+    refreshAlgorithms();
+}
+
+AlgorithmDock::~AlgorithmDock() {
+    if (m_job) m_job->cancel();
+}
+
+void AlgorithmDock::refreshAlgorithms() {
+    const QString current = algorithmName();
+    QSignalBlocker block(m_algorithms);
+    m_algorithms->clear();
+    for (const std::string& name : m_registry->names()) {
+        const algo::AlgorithmInfo* info = m_registry->find(name);
+        m_algorithms->addItem(QStringLiteral("%1 — %2").arg(qs(name), qs(info->title)), qs(name));
+        m_algorithms->setItemData(m_algorithms->count() - 1, qs(info->description),
+                                  Qt::ToolTipRole);
+    }
+    // Post-training quantization first: the common first step, and it needs no training.
+    int index = m_algorithms->findData(current);
+    if (index < 0) index = m_algorithms->findData(QStringLiteral("ptq"));
+    m_algorithms->setCurrentIndex(std::max(index, 0));
+    block.unblock();
+    onAlgorithmChanged();
+}
+
+bool AlgorithmDock::selectAlgorithm(const QString& name) {
+    const int index = m_algorithms->findData(name);
+    if (index < 0) return false;
+    m_algorithms->setCurrentIndex(index);
+    return true;
+}
+
+QString AlgorithmDock::algorithmName() const {
+    return m_algorithms->currentData().toString();
+}
+
+const algo::AlgorithmInfo* AlgorithmDock::currentInfo() const {
+    return m_registry->find(algorithmName().toStdString());
+}
+
+void AlgorithmDock::onAlgorithmChanged() {
+    const algo::AlgorithmInfo* info = currentInfo();
+    if (!info) {
+        m_description->setText(tr("No algorithm is registered: the plugins did not load (see the "
+                                  "Issues dock)."));
+        m_form->setSpecs({});
+        m_trainingBox->hide();
+        updateScope();
+        updateButtons();
+        return;
+    }
+    QString text = qs(info->description);
+    if (info->training.trains)
+        text += tr(" Trains %1 epoch(s) by default.").arg(info->training.epochs);
+    m_description->setText(text);
+    m_form->setSpecs(info->params);
+    if (m_base.algorithm != info) m_base = algo::defaultRecipe(*info);
+    const algo::RecipeTraining t = m_base.train.value_or(algo::RecipeTraining{});
+    setTraining(t.epochs, static_cast<int>(std::max<int64_t>(t.steps, 0)),
+                static_cast<int>(t.batch), t.lr);
+    m_trainingBox->setVisible(info->training.trains || m_base.train.has_value());
+    if (!m_outputEdited) m_output->setText(suggestedOutput());
+    updateScope();
+    updateButtons();
+}
+
+void AlgorithmDock::setDocument(Document* doc) {
+    if (doc == m_doc) return;
+    if (m_doc) {
+        m_doc->disconnect(this);
+        m_doc->selection()->disconnect(this);
+    }
+    m_doc = doc;
+    m_outputEdited = false;
+    m_output->setText(suggestedOutput());
+    if (m_doc) {
+        connect(m_doc, &Document::changed, this, &AlgorithmDock::updateScope);
+        connect(m_doc->selection(), &SelectionModel::changed, this, &AlgorithmDock::updateScope);
+    }
+    updateScope();
+    updateButtons();
+}
+
+void AlgorithmDock::setSelectionScope(bool selectionOnly) {
+    (selectionOnly ? m_selectionOnly : m_wholeModel)->setChecked(true);
+    updateScope();
+}
+
+void AlgorithmDock::setDataset(const QString& name, const QString& dataDir) {
+    m_dataset->setText(name);
+    m_dataDir->setText(dataDir);
+}
+
+void AlgorithmDock::setTraining(int epochs, int steps, int batch, double lr) {
+    m_epochs->setValue(epochs);
+    m_steps->setValue(steps);
+    m_batch->setValue(batch);
+    m_lr->setText(QString::number(lr, 'g', 8));
+}
+
+void AlgorithmDock::setEvaluate(bool evaluate, int limit) {
+    m_evaluate->setChecked(evaluate);
+    m_evalLimit->setValue(limit);
+}
+
+void AlgorithmDock::setOutputPath(const QString& path) {
+    m_output->setText(path);
+    m_outputEdited = true;
+}
+
+QString AlgorithmDock::outputPath() const {
+    return m_output->text().trimmed();
+}
+
+QString AlgorithmDock::suggestedOutput() const {
+    const QString algorithm = algorithmName().isEmpty() ? QStringLiteral("compressed")
+                                                        : algorithmName();
+    if (!m_doc || m_doc->filePath().isEmpty())
+        return QDir::home().filePath(QStringLiteral("model-%1.onnx").arg(algorithm));
+    const QFileInfo in(m_doc->filePath());
+    return in.dir().filePath(QStringLiteral("%1-%2.onnx").arg(in.completeBaseName(), algorithm));
+}
+
+void AlgorithmDock::updateScope() {
+    const algo::AlgorithmInfo* info = currentInfo();
+    const int selected = m_doc ? static_cast<int>(m_doc->selection()->size()) : 0;
+    m_selectionOnly->setText(tr("Selected nodes (%1)").arg(selected));
+    if (!m_doc || !info) {
+        m_scope->setText(m_doc ? QString() : tr("Open a model to compress it."));
+        m_scope->setToolTip(QString());
+        return;
+    }
+    algo::Selection selection = m_base.select;
+    selection.nodes.clear();
+    if (m_selectionOnly->isChecked()) selection.nodeIds = m_doc->selection()->sortedIds();
+    if (m_selectionOnly->isChecked() && selection.nodeIds.empty()) {
+        m_scope->setText(tr("Nothing is selected: select nodes on the graph, or choose the whole "
+                            "model."));
+        m_scope->setToolTip(QString());
+        updateButtons();
+        return;
+    }
+    const std::vector<algo::ScopeEntry> scope =
+        algo::resolveScope(m_doc->graph(), selection, info->supportedOps);
+    int changed = 0;
+    QStringList skipped;
+    for (const algo::ScopeEntry& e : scope) {
+        if (e.included)
+            ++changed;
+        else
+            skipped << QStringLiteral("%1 (%2): %3").arg(qs(e.name), qs(e.op), qs(e.reason));
+    }
+    QString text = tr("Changes %1 node(s)").arg(formatCount(changed));
+    if (!skipped.isEmpty()) text += tr("; skips %1 (hover for why)").arg(skipped.size());
+    QStringList ops;
+    for (const std::string& op : info->supportedOps) ops << qs(op);
+    text += tr(". Supported ops: %1.").arg(ops.join(QStringLiteral(", ")));
+    m_scope->setText(text);
+    constexpr int kMaxListed = 30;
+    QStringList tip = skipped.mid(0, kMaxListed);
+    if (skipped.size() > kMaxListed) tip << tr("… and %1 more").arg(skipped.size() - kMaxListed);
+    m_scope->setToolTip(tip.join(QLatin1Char('\n')));
+    updateButtons();
+}
+
+QString AlgorithmDock::scopeText() const {
+    return m_scope->text();
+}
+
+QString AlgorithmDock::scopeDetails() const {
+    return m_scope->toolTip();
+}
+
+Expected<algo::Recipe> AlgorithmDock::recipe() const {
+    const algo::AlgorithmInfo* info = currentInfo();
+    if (!info) return error(StatusCode::kUsage, "no algorithm is chosen");
+    algo::Recipe r = m_base.algorithm == info ? m_base : algo::defaultRecipe(*info);
+    r.algorithm = info;
+    WH_ASSIGN_OR_RETURN(r.params, m_form->params());
+    r.select.nodeIds.clear();
+    r.select.nodes.clear();
+    if (m_selectionOnly->isChecked()) {
+        if (!m_doc || m_doc->selection()->isEmpty())
+            return error(StatusCode::kUsage, "the scope is the selected nodes, and none is selected");
+        for (ir::NodeId id : m_doc->selection()->sortedIds()) {
+            const ir::Node* node = m_doc->node(id);
+            if (!node) continue;  // inside an If/Loop body: algorithms take top-level nodes
+            if (node->name.empty())
+                return error(StatusCode::kUsage,
+                             "a selected {} node has no name: a recipe names its nodes (rename it, "
+                             "F2)",
+                             node->opType);
+            r.select.nodes.push_back(node->name);
+        }
+    }
+    const QString dataset = m_dataset->text().trimmed();
+    if (dataset.isEmpty()) return error(StatusCode::kUsage, "no dataset is given");
+    r.dataset.name = dataset.toStdString();
+    r.dataset.dataDir = m_dataDir->text().trimmed().toStdString();
+    if (info->training.trains || r.train) {
+        algo::RecipeTraining t = r.train.value_or(algo::RecipeTraining{});
+        t.epochs = m_epochs->value();
+        t.steps = m_steps->value() > 0 ? m_steps->value() : -1;
+        t.batch = m_batch->value();
+        bool ok = false;
+        const double lr = m_lr->text().trimmed().toDouble(&ok);
+        if (!ok || !(lr > 0) || !std::isfinite(lr))
+            return error(StatusCode::kBadInput, "learning rate '{}' is not a number > 0",
+                         m_lr->text().toStdString());
+        t.lr = lr;
+        r.train = t;
+    }
+    return r;
+}
+
+Expected<std::string> AlgorithmDock::recipeJson() const {
+    WH_ASSIGN_OR_RETURN(algo::Recipe r, recipe());
+    return algo::recipeToJson(r);
+}
+
+Expected<QString> AlgorithmDock::cliCommand() const {
+    WH_ASSIGN_OR_RETURN(std::string json, recipeJson());
+    if (!m_doc || m_doc->filePath().isEmpty())
+        return error(StatusCode::kUsage, "the model has no file yet: save it first");
+    const QString out = outputPath();
+    if (out.isEmpty()) return error(StatusCode::kUsage, "no output file is given");
+    const QFileInfo outInfo(out);
+    const QString recipePath =
+        outInfo.dir().filePath(outInfo.completeBaseName() + QStringLiteral(".recipe.json"));
+    QString command = QStringLiteral("cat > %1 <<'EOF'\n%2\nEOF\n")
+                          .arg(shellQuote(recipePath), qs(json).trimmed());
+    command += QStringLiteral("whittle-cli compress %1 --recipe %2 -o %3")
+                   .arg(shellQuote(m_doc->filePath()), shellQuote(recipePath), shellQuote(out));
+    if (m_evaluate->isChecked()) {
+        command += QStringLiteral(" --dataset %1").arg(shellQuote(m_dataset->text().trimmed()));
+        if (m_evalLimit->value() > 0)
+            command += QStringLiteral(" --eval-limit %1").arg(m_evalLimit->value());
+    }
+    if (!m_dataDir->text().trimmed().isEmpty())
+        command += QStringLiteral(" --data-dir %1").arg(shellQuote(m_dataDir->text().trimmed()));
+    return command + QLatin1Char('\n');
+}
+
+bool AlgorithmDock::saveRecipeTo(const QString& path, QString* errorText) {
+    Expected<std::string> json = recipeJson();
+    Status s = json ? util::writeAtomically(path.toStdString(), *json + "\n") : json.error();
+    if (!s.isOk()) {
+        if (errorText) *errorText = qs(s.message());
+        return false;
+    }
+    return true;
+}
+
+bool AlgorithmDock::loadRecipeFrom(const QString& path, QString* errorText) {
+    auto fail = [&](const QString& why) {
+        if (errorText) *errorText = why;
+        return false;
+    };
+    std::ifstream in(path.toStdString(), std::ios::binary);
+    if (!in) return fail(tr("%1: cannot be read").arg(path));
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (text.str().size() > (16u << 20)) return fail(tr("%1: a recipe larger than 16 MiB").arg(path));
+    Expected<algo::Recipe> r = algo::parseRecipe(text.str(), *m_registry, path.toStdString());
+    if (!r) return fail(qs(r.error().message()));
+    m_base = *r;
+    if (!selectAlgorithm(qs(r->algorithm->name))) return fail(tr("unknown algorithm"));
+    onAlgorithmChanged();  // same algorithm as before: the combo did not signal
+    m_form->setParams(r->params);
+    setDataset(qs(r->dataset.name), qs(r->dataset.dataDir));
+    // The recipe's nodes become the selection, so the graph shows what it compresses.
+    if (!r->select.nodes.empty() && m_doc) {
+        std::vector<ir::NodeId> ids;
+        QStringList missing;
+        for (const std::string& name : r->select.nodes) {
+            bool found = false;
+            for (const ir::Node* n : m_doc->graph().nodes())
+                if (n->name == name) {
+                    ids.push_back(n->id());
+                    found = true;
+                    break;
+                }
+            if (!found) missing << qs(name);
+        }
+        m_doc->selection()->setSelection(ids);
+        setSelectionScope(true);
+        if (!missing.isEmpty())
+            setResultText(tr("The recipe names nodes this model does not have: %1")
+                              .arg(missing.join(QStringLiteral(", "))));
+    } else {
+        setSelectionScope(false);
+    }
+    m_base.select.nodes.clear();
+    return true;
+}
+
+void AlgorithmDock::saveRecipe() {
+    const QFileInfo out(outputPath());
+    const QString path = QFileDialog::getSaveFileName(
+        this, tr("Save Recipe"),
+        out.dir().filePath(out.completeBaseName() + QStringLiteral(".recipe.json")),
+        tr("Recipes (*.json)"));
+    if (path.isEmpty()) return;
+    QString why;
+    setResultText(saveRecipeTo(path, &why) ? tr("Recipe saved to %1").arg(path)
+                                           : tr("Recipe not saved: %1").arg(why));
+}
+
+void AlgorithmDock::loadRecipe() {
+    const QString path = QFileDialog::getOpenFileName(this, tr("Load Recipe"), {},
+                                                      tr("Recipes (*.json)"));
+    if (path.isEmpty()) return;
+    QString why;
+    if (!loadRecipeFrom(path, &why)) setResultText(tr("Recipe not loaded: %1").arg(why));
+}
+
+void AlgorithmDock::copyCommand() {
+    Expected<QString> command = cliCommand();
+    if (!command) {
+        setResultText(tr("No command: %1").arg(qs(command.error().message())));
+        return;
+    }
+    QApplication::clipboard()->setText(*command);
+    setResultText(tr("Copied the recipe and the whittle-cli compress command."));
+}
+
+bool AlgorithmDock::isRunning() const {
+    return m_job && m_job->isRunning();
+}
+
+void AlgorithmDock::cancel() {
+    if (m_job) m_job->cancel();
+}
+
+void AlgorithmDock::run() {
+    if (isRunning() || !m_doc) return;
+    Expected<algo::Recipe> r = recipe();
+    const QString out = outputPath();
+    QString problem;
+    if (!r)
+        problem = qs(r.error().message());
+    else if (out.isEmpty())
+        problem = tr("no output file is given");
+    else if (!m_doc->sourcePath().isEmpty() &&
+             QFileInfo(out).absoluteFilePath() == QFileInfo(m_doc->sourcePath()).absoluteFilePath())
+        problem = tr("the output would overwrite the opened model");
+    if (!problem.isEmpty()) {
+        setResultText(tr("Not run: %1").arg(problem));
+        emit runFinished(false, problem);
+        return;
+    }
+    algo::CompressOptions o;
+    o.recipe = *r;
+    o.evaluate = m_evaluate->isChecked();
+    o.evalLimit = m_evalLimit->value();
+    o.output = out.toStdString();
+    o.input = m_doc->sourcePath().toStdString();
+    m_feed = std::make_shared<Feed>();
+    resetChart();
+    m_result.reset();
+    m_openButton->hide();
+    Document::SnapshotTask snapshotTask = m_doc->snapshotTask();
+    const QString name = QStringLiteral("%1 %2").arg(
+        algorithmName(), m_doc->filePath().isEmpty() ? tr("model")
+                                                     : QFileInfo(m_doc->filePath()).fileName());
+    using Result = std::shared_ptr<const algo::CompressResult>;
+    std::shared_ptr<Feed> feed = m_feed;
+    Job* job = m_runner->run(
+        tr("Compress: %1").arg(name),
+        [snapshotTask = std::move(snapshotTask), o, feed](jobs::JobContext& ctx) mutable
+        -> Expected<Result> {
+            ctx.setProgress(0.0, "copying");
+            std::shared_ptr<const ir::Model> snapshot = snapshotTask();
+            if (!snapshot) return error(StatusCode::kCancelled, "the model changed meanwhile");
+            o.job = &ctx;
+            o.callbacks = {feed.get()};
+            WH_ASSIGN_OR_RETURN(algo::CompressResult result, algo::compress(*snapshot, o));
+            return std::make_shared<const algo::CompressResult>(std::move(result));
+        });
+    m_job = job;
+    setResultText(tr("Running %1…").arg(algorithmName()));
+    m_poll->start();
+    connect(job, &Job::finished, this, [this, job] {
+        drainFeed();
+        Result* result = job->result<Result>();
+        if (!result) return;
+        m_result = *result;
+        job->releaseResult();
+        const algo::CompressResult& c = *m_result;
+        QStringList parts;
+        parts << tr("Wrote %1: %2 node(s) changed")
+                     .arg(QFileInfo(outputPath()).fileName())
+                     .arg(c.apply.changed());
+        if (c.bytesBefore > 0)
+            parts << tr("size %1 → %2 (%3×)")
+                         .arg(bytesText(c.bytesBefore), bytesText(c.bytesAfter))
+                         .arg(QLocale().toString(
+                             static_cast<double>(c.bytesAfter) / static_cast<double>(c.bytesBefore),
+                             'f', 3));
+        if (c.flopsBefore > 0 && c.flopsAfter != c.flopsBefore)
+            parts << tr("FLOPs ×%1").arg(QLocale().toString(
+                static_cast<double>(c.flopsAfter) / static_cast<double>(c.flopsBefore), 'f', 3));
+        if (c.accuracyBefore && c.accuracyAfter)
+            parts << tr("accuracy %1 → %2").arg(percent(*c.accuracyBefore),
+                                                percent(*c.accuracyAfter));
+        if (c.verify.latencyMsBefore > 0)
+            parts << tr("batch-1 latency %1 → %2 ms")
+                         .arg(QLocale().toString(c.verify.latencyMsBefore, 'f', 3),
+                              QLocale().toString(c.verify.latencyMsAfter, 'f', 3));
+        parts << (c.verify.verified
+                      ? tr("verified (reloaded and run: top-1 agreement %1)")
+                            .arg(percent(c.verify.top1Agreement))
+                      : tr("NOT verified: %1").arg(qs(c.verify.message)));
+        parts << tr("%1 s").arg(QLocale().toString(c.seconds, 'f', 1));
+        setResultText(parts.join(QStringLiteral(" · ")));
+        m_openButton->show();
+        emit runFinished(true, {});
+    });
+    connect(job, &Job::failed, this, [this](const Status& status) {
+        drainFeed();
+        setResultText(tr("Failed: %1").arg(qs(status.message())));
+        emit runFinished(false, qs(status.message()));
+    });
+    connect(job, &Job::cancelled, this, [this] {
+        drainFeed();
+        setResultText(tr("Cancelled: nothing was written."));
+        emit runFinished(false, tr("cancelled"));
+    });
+    connect(job, &Job::ended, this, [this] {
+        m_poll->stop();
+        updateButtons();
+    });
+    updateButtons();
+}
+
+void AlgorithmDock::resetChart() {
+    m_loss->clear();
+    m_lrSeries->clear();
+    m_stepAxis->setRange(0, 1);
+    m_lossAxis->setRange(0, 1);
+    m_lrAxis->setRange(0, 1);
+    m_chart->setTitle(tr("Training, per step"));
+}
+
+void AlgorithmDock::drainFeed() {
+    if (!m_feed) return;
+    const std::vector<Feed::Point> points = m_feed->take();
+    if (points.empty()) return;
+    QList<QPointF> loss, lr;
+    for (const Feed::Point& p : points) {
+        loss.append(QPointF(static_cast<double>(p.step), p.loss));
+        lr.append(QPointF(static_cast<double>(p.step), p.lr));
+    }
+    m_loss->append(loss);
+    m_lrSeries->append(lr);
+    double maxLoss = 0, maxLr = 0, maxStep = 1;
+    for (const QPointF& p : m_loss->points()) {
+        if (std::isfinite(p.y())) maxLoss = std::max(maxLoss, p.y());
+        maxStep = std::max(maxStep, p.x());
+    }
+    for (const QPointF& p : m_lrSeries->points()) maxLr = std::max(maxLr, p.y());
+    m_stepAxis->setRange(0, maxStep);
+    m_lossAxis->setRange(0, maxLoss > 0 ? maxLoss * 1.05 : 1.0);
+    m_lrAxis->setRange(0, maxLr > 0 ? maxLr * 1.05 : 1.0);
+    for (QValueAxis* axis : {m_stepAxis, m_lossAxis, m_lrAxis}) axis->applyNiceNumbers();
+}
+
+int AlgorithmDock::lossPoints() const {
+    return static_cast<int>(m_loss->count());
+}
+
+QString AlgorithmDock::resultText() const {
+    return m_resultLabel->text();
+}
+
+void AlgorithmDock::setResultText(const QString& text) {
+    m_resultLabel->setText(text);
+}
+
+void AlgorithmDock::updateButtons() {
+    const bool running = isRunning();
+    m_runButton->setText(running ? tr("Cancel") : tr("Run"));
+    m_runButton->setEnabled(running || (m_doc && currentInfo() && m_form->isValid()));
+    m_algorithms->setEnabled(!running);
+}
+
+}  // namespace wh::widgets

@@ -1,0 +1,167 @@
+#pragma once
+/// AlgorithmDock: compression from the studio. Lists the registry's algorithms (built-in and
+/// plugins alike: nothing here is specific to one) with their descriptions; a ParamForm built
+/// from the chosen algorithm's ParamSpecs; the scope — the whole model or the selected nodes —
+/// with the number of nodes the algorithm will change and, in the tooltip, those it skips and
+/// why (algo::resolveScope, live as the selection changes); the dataset; the training settings
+/// when the algorithm trains; where to write the compressed model.
+///
+/// Run (Ctrl+R) starts algo::compress — the very pipeline of `whittle-cli compress` — as a job
+/// on the document's snapshot (progress and Cancel here and in the Jobs dock): apply, training
+/// with the algorithm's callbacks, convert, export (atomic, never over the opened file), reload
+/// and verify. While it trains, a chart plots the loss and the learning rate per step, live.
+/// The result line gives nodes changed, size, FLOPs, latency and accuracy before and after and
+/// the verification; "Open Result" opens the exported model.
+///
+/// Recipes: Save Recipe writes the form as a recipe (algo::recipeToJson), Load Recipe fills the
+/// form from one (a recipe's node names become the graph selection), and Copy Command puts the
+/// exact headless equivalent on the clipboard (the recipe and the `whittle-cli compress` line).
+/// GUI thread only.
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <QDockWidget>
+#include <QPointer>
+
+#include "core/algo/compress.h"
+#include "core/algo/recipe.h"
+#include "core/algo/registry.h"
+
+class QCheckBox;
+class QChart;
+class QScrollArea;
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QLineSeries;
+class QPushButton;
+class QRadioButton;
+class QSpinBox;
+class QTimer;
+class QValueAxis;
+class QWidget;
+
+namespace wh::widgets {
+
+class Document;
+class Job;
+class JobRunner;
+class ParamForm;
+
+class AlgorithmDock : public QDockWidget {
+    Q_OBJECT
+
+public:
+    /// Lists the algorithms of `registry` (not owned; Registry::global() in the studio).
+    AlgorithmDock(JobRunner* runner, const algo::Registry* registry, QWidget* parent = nullptr);
+    ~AlgorithmDock() override;
+
+    void setDocument(Document* doc);
+    /// Re-reads the registry (after plugins loaded), keeping the chosen algorithm if still there.
+    void refreshAlgorithms();
+    /// Chooses algorithm `name`; false if the registry has none of that name.
+    bool selectAlgorithm(const QString& name);
+    QString algorithmName() const;
+
+    ParamForm* form() const { return m_form; }
+    /// True: the selected nodes only; false: the whole model.
+    void setSelectionScope(bool selectionOnly);
+    /// "Changes 7 of 9 candidate nodes; skips 2" (tooltip: each skipped node and why).
+    QString scopeText() const;
+    QString scopeDetails() const;
+    void setDataset(const QString& name, const QString& dataDir = {});
+    /// Training settings (used when the algorithm trains): epochs, steps (> 0: instead of
+    /// epochs), batch, learning rate.
+    void setTraining(int epochs, int steps, int batch, double lr);
+    void setEvaluate(bool evaluate, int limit = 0);
+    void setOutputPath(const QString& path);
+    QString outputPath() const;
+
+    /// The run the form describes; kBadInput naming the field when one is invalid.
+    Expected<algo::Recipe> recipe() const;
+    /// The recipe as JSON (every default filled in).
+    Expected<std::string> recipeJson() const;
+    /// The shell commands that reproduce the run headless: the recipe written next to the
+    /// output, then `whittle-cli compress`.
+    Expected<QString> cliCommand() const;
+    bool saveRecipeTo(const QString& path, QString* error = nullptr);
+    bool loadRecipeFrom(const QString& path, QString* error = nullptr);
+
+    bool isRunning() const;
+    /// The last successful run's result (its model is the deploy model), or null.
+    std::shared_ptr<const algo::CompressResult> lastResult() const { return m_result; }
+    /// Loss points plotted so far in the running (or last) run.
+    int lossPoints() const;
+    QChart* chart() const { return m_chart; }
+    /// The line under the buttons: what the last run did, or why it failed.
+    QString resultText() const;
+
+public slots:
+    /// Starts the run the form describes (refused with a message when the form is invalid).
+    void run();
+    void cancel();
+    void saveRecipe();
+    void loadRecipe();
+    void copyCommand();
+
+signals:
+    /// A run ended: `ok` when lastResult() is its result; else `message` says why.
+    void runFinished(bool ok, const QString& message);
+    /// "Open Result": the user wants `path` opened in the studio.
+    void openRequested(const QString& path);
+
+private:
+    struct Feed;
+    void onAlgorithmChanged();
+    void updateScope();
+    void updateButtons();
+    void drainFeed();
+    void resetChart();
+    void setResultText(const QString& text);
+    const algo::AlgorithmInfo* currentInfo() const;
+    QString suggestedOutput() const;
+
+    JobRunner* m_runner;
+    const algo::Registry* m_registry;
+    QPointer<Document> m_doc;
+    QPointer<Job> m_job;
+    std::shared_ptr<Feed> m_feed;
+    std::shared_ptr<const algo::CompressResult> m_result;
+    /// What the form does not show (optimizer, schedule, include/exclude lists, seed): from
+    /// the last loaded recipe, else the algorithm's defaults.
+    algo::Recipe m_base;
+    bool m_outputEdited = false;
+
+    QComboBox* m_algorithms;
+    QLabel* m_description;
+    ParamForm* m_form;
+    QPushButton* m_resetButton;
+    QRadioButton* m_wholeModel;
+    QRadioButton* m_selectionOnly;
+    QLabel* m_scope;
+    QLineEdit* m_dataset;
+    QLineEdit* m_dataDir;
+    QWidget* m_trainingBox;
+    QSpinBox* m_epochs;
+    QSpinBox* m_steps;
+    QSpinBox* m_batch;
+    QLineEdit* m_lr;
+    QCheckBox* m_evaluate;
+    QSpinBox* m_evalLimit;
+    QLineEdit* m_output;
+    QPushButton* m_runButton;
+    QPushButton* m_openButton;
+    QLabel* m_resultLabel;
+    QChart* m_chart;
+    QLineSeries* m_loss;
+    QLineSeries* m_lrSeries;
+    QValueAxis* m_stepAxis;
+    QValueAxis* m_lossAxis;
+    QValueAxis* m_lrAxis;
+    QTimer* m_poll;
+    QScrollArea* m_scroll;
+};
+
+}  // namespace wh::widgets
