@@ -42,6 +42,8 @@ struct ConvSpec {
     /// Layouts of src and dst; `any` lets oneDNN choose.
     dnnl::memory::format_tag srcTag = dnnl::memory::format_tag::any;
     dnnl::memory::format_tag dstTag = dnnl::memory::format_tag::any;
+    /// convolution_winograd where it measured faster (buildConv decides); else direct.
+    dnnl::algorithm algorithm = dnnl::algorithm::convolution_direct;
 };
 
 /// The primitive descriptor for `spec`, with layouts left to oneDNN (format_tag::any) for
