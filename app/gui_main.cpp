@@ -38,6 +38,7 @@
 #include "widgets/issues_dock.h"
 #include "widgets/algorithm_dock.h"
 #include "widgets/profiler_dock.h"
+#include "widgets/summary_dock.h"
 #include "widgets/main_window.h"
 #include "widgets/node_inspector.h"
 
@@ -390,7 +391,14 @@ int main(int argc, char** argv) {
                                  dock->show();
                                  dock->raise();
                                  raiseDock();
-                                 grabThen(0, {});
+                                 // The Summary dock times both models: grab with its figures.
+                                 wh::widgets::SummaryDock* summary = window.summaryDock();
+                                 if (!summary->isMeasuring()) {
+                                     grabThen(0, {});
+                                     return;
+                                 }
+                                 QObject::connect(summary, &wh::widgets::SummaryDock::measured,
+                                                  &app, [&] { grabThen(0, {}); });
                              });
             window.findChild<QAction*>(QStringLiteral("RunAlgorithmAction"))->trigger();
             return;

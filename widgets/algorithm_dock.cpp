@@ -234,11 +234,12 @@ AlgorithmDock::AlgorithmDock(JobRunner* runner, const algo::Registry* registry, 
     m_loss->attachAxis(m_lossAxis);
     m_lrSeries->attachAxis(m_stepAxis);
     m_lrSeries->attachAxis(m_lrAxis);
-    auto* chartView = new QChartView(m_chart, runPanel);  // owns the chart
+    auto* chartView = m_chartView = new QChartView(m_chart, runPanel);  // owns the chart
     chartView->setObjectName(QStringLiteral("AlgorithmChart"));
     chartView->setRenderHint(QPainter::Antialiasing);
     chartView->setMinimumSize(120, 160);
-    runLayout->addWidget(chartView, 1);
+    runLayout->addWidget(chartView, 100);
+    runLayout->addStretch(1);  // takes the room when the chart is hidden (no training)
     resetChart();
 
     auto* scroll = m_scroll = new QScrollArea;
@@ -337,7 +338,9 @@ void AlgorithmDock::onAlgorithmChanged() {
     const algo::RecipeTraining t = m_base.train.value_or(algo::RecipeTraining{});
     setTraining(t.epochs, static_cast<int>(std::max<int64_t>(t.steps, 0)),
                 static_cast<int>(t.batch), t.lr);
-    m_trainingBox->setVisible(info->training.trains || m_base.train.has_value());
+    const bool trains = info->training.trains || m_base.train.has_value();
+    m_trainingBox->setVisible(trains);
+    m_chartView->setVisible(trains);  // post-training algorithms have no curves
     if (!m_outputEdited) m_output->setText(suggestedOutput());
     updateScope();
     updateButtons();
@@ -642,8 +645,15 @@ void AlgorithmDock::run() {
     const QString name = QStringLiteral("%1 %2").arg(
         algorithmName(), m_doc->filePath().isEmpty() ? tr("model")
                                                      : QFileInfo(m_doc->filePath()).fileName());
-    using Result = std::shared_ptr<const algo::CompressResult>;
+    // The job hands back the snapshot it compressed too: the Summary dock times it.
+    struct Outcome {
+        std::shared_ptr<const ir::Model> input;
+        std::shared_ptr<const algo::CompressResult> result;
+    };
+    using Result = Outcome;
     std::shared_ptr<Feed> feed = m_feed;
+    const QString inputName =
+        m_doc->filePath().isEmpty() ? tr("model") : QFileInfo(m_doc->filePath()).fileName();
     Job* job = m_runner->run(
         tr("Compress: %1").arg(name),
         [snapshotTask = std::move(snapshotTask), o, feed](jobs::JobContext& ctx) mutable
@@ -654,16 +664,19 @@ void AlgorithmDock::run() {
             o.job = &ctx;
             o.callbacks = {feed.get()};
             WH_ASSIGN_OR_RETURN(algo::CompressResult result, algo::compress(*snapshot, o));
-            return std::make_shared<const algo::CompressResult>(std::move(result));
+            return Outcome{snapshot,
+                           std::make_shared<const algo::CompressResult>(std::move(result))};
         });
     m_job = job;
     setResultText(tr("Running %1…").arg(algorithmName()));
     m_poll->start();
-    connect(job, &Job::finished, this, [this, job] {
+    connect(job, &Job::finished, this, [this, job, inputName] {
         drainFeed();
-        Result* result = job->result<Result>();
-        if (!result) return;
-        m_result = *result;
+        Result* outcome = job->result<Result>();
+        if (!outcome) return;
+        m_result = outcome->result;
+        m_input = outcome->input;
+        m_inputName = inputName;
         job->releaseResult();
         const algo::CompressResult& c = *m_result;
         QStringList parts;

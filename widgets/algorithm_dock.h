@@ -31,6 +31,7 @@
 
 class QCheckBox;
 class QChart;
+class QChartView;
 class QScrollArea;
 class QComboBox;
 class QLabel;
@@ -92,6 +93,10 @@ public:
     bool isRunning() const;
     /// The last successful run's result (its model is the deploy model), or null.
     std::shared_ptr<const algo::CompressResult> lastResult() const { return m_result; }
+    /// The model the last successful run compressed (the document's snapshot then), or null.
+    std::shared_ptr<const ir::Model> lastInput() const { return m_input; }
+    /// The file name the last successful run's input was shown as ("resnet18.onnx").
+    QString lastInputName() const { return m_inputName; }
     /// Loss points plotted so far in the running (or last) run.
     int lossPoints() const;
     QChart* chart() const { return m_chart; }
@@ -129,6 +134,8 @@ private:
     QPointer<Job> m_job;
     std::shared_ptr<Feed> m_feed;
     std::shared_ptr<const algo::CompressResult> m_result;
+    std::shared_ptr<const ir::Model> m_input;
+    QString m_inputName;
     /// What the form does not show (optimizer, schedule, include/exclude lists, seed): from
     /// the last loaded recipe, else the algorithm's defaults.
     algo::Recipe m_base;
@@ -162,6 +169,7 @@ private:
     QValueAxis* m_lrAxis;
     QTimer* m_poll;
     QScrollArea* m_scroll;
+    QChartView* m_chartView;
 };
 
 }  // namespace wh::widgets

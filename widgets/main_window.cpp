@@ -45,6 +45,7 @@
 #include "widgets/algorithm_dock.h"
 #include "widgets/placeholder_dock.h"
 #include "widgets/profiler_dock.h"
+#include "widgets/summary_dock.h"
 #include "widgets/selection_model.h"
 #include "widgets/shape_table.h"
 
@@ -200,6 +201,11 @@ bool MainWindow::isBusy() const {
 
 // ---- Construction --------------------------------------------------------------------------
 
+namespace {
+/// The bottom docks' default height suits a list of issues; a table and a chart need more.
+constexpr int kBottomToolMinHeight = 380;
+}  // namespace
+
 void MainWindow::createDocks() {
     m_inspector = new NodeInspector(this);
     m_inspector->setJobRunner(m_runner);
@@ -228,11 +234,17 @@ void MainWindow::createDocks() {
     m_profiler = new ProfilerDock(m_runner, this);
     connect(m_profiler, &ProfilerDock::nodeRequested, this, &MainWindow::focusNode);
     auto* profiler = m_profiler;
-    auto* summary = new PlaceholderDock(
-        tr("Summary"), QStringLiteral("SummaryDock"),
-        tr("Today: the Algorithm dock's result line gives size, FLOPs, latency and accuracy\n"
-           "before and after a run. Studio II: the full before/after report here."),
-        this);
+    m_summary = new SummaryDock(m_runner, this);
+    auto* summary = m_summary;
+    connect(m_algorithm, &AlgorithmDock::runFinished, this, [this](bool ok) {
+        if (!ok) return;
+        m_summary->setComparison(m_algorithm->lastInput(), m_algorithm->lastInputName(),
+                                 m_algorithm->lastResult(), m_algorithm->outputPath());
+        m_summary->show();
+        m_summary->raise();
+        if (!m_summary->isFloating() && m_summary->height() < kBottomToolMinHeight)
+            resizeDocks({m_summary}, {kBottomToolMinHeight}, Qt::Vertical);
+    });
     auto* visualization = new PlaceholderDock(
         tr("Visualization"), QStringLiteral("VisualizationDock"),
         tr("Weight statistics and a histogram of the selected node are in the Node Inspector.\n"
@@ -262,10 +274,6 @@ void MainWindow::createDocks() {
 
     m_docks = {inspectorDock, algorithm, m_issues, m_jobs, profiler, summary, visualization};
 }
-
-namespace {
-constexpr int kProfilerMinHeight = 380;
-}  // namespace
 
 void MainWindow::createMenus() {
     QMenu* file = menuBar()->addMenu(tr("&File"));
@@ -331,9 +339,8 @@ void MainWindow::createMenus() {
     m_profileAction = tools->addAction(tr("&Profile Model"), this, [this] {
         m_profiler->show();
         m_profiler->raise();
-        // The bottom docks' default height suits a list of issues, not a table and a chart.
-        if (!m_profiler->isFloating() && m_profiler->height() < kProfilerMinHeight)
-            resizeDocks({m_profiler}, {kProfilerMinHeight}, Qt::Vertical);
+        if (!m_profiler->isFloating() && m_profiler->height() < kBottomToolMinHeight)
+            resizeDocks({m_profiler}, {kBottomToolMinHeight}, Qt::Vertical);
         m_profiler->profile();
     });
     m_profileAction->setObjectName(QStringLiteral("ProfileModelAction"));

@@ -51,6 +51,7 @@ class JobsDock;
 class AlgorithmDock;
 class NodeInspector;
 class ProfilerDock;
+class SummaryDock;
 class ShapeTable;
 
 class MainWindow : public QMainWindow {
@@ -114,6 +115,7 @@ public:
     JobsDock* jobsDock() const { return m_jobs; }
     ProfilerDock* profilerDock() const { return m_profiler; }
     AlgorithmDock* algorithmDock() const { return m_algorithm; }
+    SummaryDock* summaryDock() const { return m_summary; }
 
 public slots:
     /// Ctrl+S: saves to the document's file if a Save As confirmed it, else asks (saveAs()).
@@ -208,6 +210,7 @@ private:
     JobsDock* m_jobs = nullptr;
     ProfilerDock* m_profiler = nullptr;
     AlgorithmDock* m_algorithm = nullptr;
+    SummaryDock* m_summary = nullptr;
     QList<QDockWidget*> m_docks;
     QMenu* m_recentMenu = nullptr;
     QMenu* m_viewMenu = nullptr;

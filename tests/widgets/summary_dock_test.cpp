@@ -1,0 +1,132 @@
+// Studio II, the Summary dock: the model before and after a real compression run (post-training
+// quantization of the bundled LeNet-5 on Fashion-MNIST) — every figure from the run's result,
+// both latencies measured by a job, the after/before chart, and the Markdown and HTML reports.
+
+#include <filesystem>
+
+#include <QBarSeries>
+#include <QBarSet>
+#include <QChart>
+#include <QFile>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include "core/algo/compress.h"
+#include "core/algo/plugin_loader.h"
+#include "core/algo/recipe.h"
+#include "core/onnx/model_io.h"
+#include "tests/widgets/widgets_test.h"
+#include "widgets/job_runner.h"
+#include "widgets/summary_dock.h"
+
+namespace wh::widgets::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kTimeoutMs = 240'000;
+const std::string kLenet = WHITTLE_SOURCE_DIR "/resources/samples/lenet5.onnx";
+
+class SummaryDockTest : public QObject {
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    std::shared_ptr<const ir::Model> m_before;
+    std::shared_ptr<const algo::CompressResult> m_result;
+    QString m_out;
+
+private slots:
+    void initTestCase() {
+        if (!fs::exists("/usr/share/datasets/fashion-mnist")) QSKIP("Fashion-MNIST absent");
+        algo::Registry registry;
+        algo::loadPlugins({WHITTLE_PLUGIN_DIR}, registry);
+        auto recipe = algo::parseRecipe(R"({"algorithm": "ptq", "params": {"samples": 64}})",
+                                        registry);
+        QVERIFY(recipe);
+        auto model = onnx::loadModel(kLenet);
+        QVERIFY(model);
+        m_before = std::make_shared<const ir::Model>(std::move(*model));
+        m_out = m_dir.filePath(QStringLiteral("lenet-ptq.onnx"));
+        algo::CompressOptions o;
+        o.recipe = *recipe;
+        o.evaluate = true;
+        o.evalLimit = 200;
+        o.verifySamples = 32;
+        o.output = m_out.toStdString();
+        o.input = kLenet;
+        auto r = algo::compress(*m_before, o);
+        QVERIFY2(r, r ? "" : r.error().message().c_str());
+        m_result = std::make_shared<const algo::CompressResult>(std::move(*r));
+    }
+
+    void comparesBeforeAndAfterWithMeasuredLatencies() {
+        JobRunner runner;
+        SummaryDock dock(&runner);
+        QVERIFY(!dock.hasComparison());
+        QSignalSpy measured(&dock, &SummaryDock::measured);
+        dock.setComparison(m_before, QStringLiteral("lenet5.onnx"), m_result, m_out);
+        QVERIFY(dock.isMeasuring());
+        QCOMPARE(dock.cell(SummaryDock::kLatency1, 0), QStringLiteral("measuring…"));
+        QVERIFY(measured.wait(kTimeoutMs));
+        QCOMPARE(measured.first().first().toBool(), true);
+        for (bool after : {false, true})
+            for (int batch : {SummaryDock::kSmallBatch, SummaryDock::kLargeBatch}) {
+                QVERIFY(dock.latencyMs(after, batch).has_value());
+                QVERIFY(*dock.latencyMs(after, batch) > 0);
+            }
+        const algo::CompressResult& c = *m_result;
+        const double sizeRatio =
+            static_cast<double>(c.bytesAfter) / static_cast<double>(c.bytesBefore);
+        QCOMPARE(dock.cell(SummaryDock::kFileSize, 2),
+                 QStringLiteral("×%1").arg(QLocale().toString(sizeRatio, 'f', 3)));
+        QVERIFY(sizeRatio < 0.5);  // int8 weights
+        QVERIFY(dock.cell(SummaryDock::kAccuracy, 0).endsWith(QStringLiteral(" %")));
+        QVERIFY(dock.cell(SummaryDock::kAccuracy, 2).endsWith(QStringLiteral(" pt")));
+        QCOMPARE(dock.cell(SummaryDock::kVerified, 1), QStringLiteral("yes"));
+        // The chart: one bar per ratio, size first.
+        auto* series = qobject_cast<QBarSeries*>(dock.chart()->series().first());
+        QVERIFY(series);
+        const QBarSet* bars = series->barSets().first();
+        QCOMPARE(bars->count(), 5);  // size, params, FLOPs, latency b1, latency b64
+        QVERIFY(std::abs(bars->at(0) - sizeRatio) < 1e-12);
+        QVERIFY(std::abs(bars->at(4) - *dock.latencyMs(true, 64) / *dock.latencyMs(false, 64)) <
+                1e-12);
+
+        // Reports: Markdown with the chart beside it, HTML with the chart inside.
+        QString why;
+        const QString md = m_dir.filePath(QStringLiteral("report.md"));
+        QVERIFY2(dock.exportReportTo(md, &why), qPrintable(why));
+        QFile mdFile(md);
+        QVERIFY(mdFile.open(QIODevice::ReadOnly));
+        const QString text = QString::fromUtf8(mdFile.readAll());
+        QVERIFY(text.contains(QStringLiteral("| File size | ")));
+        QVERIFY(text.contains(dock.cell(SummaryDock::kFileSize, 2)));
+        QVERIFY(text.contains(QStringLiteral("![after / before](report-chart.png)")));
+        QVERIFY(text.contains(QStringLiteral("\"algorithm\": \"ptq\"")));
+        QImage chart(m_dir.filePath(QStringLiteral("report-chart.png")));
+        QVERIFY(!chart.isNull() && chart.width() > 50);
+        const QString html = m_dir.filePath(QStringLiteral("report.html"));
+        QVERIFY2(dock.exportReportTo(html, &why), qPrintable(why));
+        QFile htmlFile(html);
+        QVERIFY(htmlFile.open(QIODevice::ReadOnly));
+        const QByteArray page = htmlFile.readAll();
+        QVERIFY(page.contains("<img alt=\"after / before\" src=\"data:image/png;base64,"));
+        QVERIFY(page.contains("<td>yes</td>"));
+
+        dock.clear();
+        QVERIFY(!dock.hasComparison());
+        QVERIFY(!dock.exportReportTo(md, &why));
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<QObject> makeSummaryDockTest() {
+    return std::make_unique<SummaryDockTest>();
+}
+
+}  // namespace wh::widgets::test
+
+#include "summary_dock_test.moc"

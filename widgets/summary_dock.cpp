@@ -1,0 +1,450 @@
+#include "widgets/summary_dock.h"
+
+#include <array>
+
+#include <fmt/format.h>
+
+#include <QBarCategoryAxis>
+#include <QBarSeries>
+#include <QBarSet>
+#include <QBuffer>
+#include <QChart>
+#include <QChartView>
+#include <QDateTime>
+#include <QDir>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QPushButton>
+#include <QSplitter>
+#include <QTableWidget>
+#include <QValueAxis>
+#include <QVBoxLayout>
+
+#include "core/engine/benchmark.h"
+#include "core/util/atomic_file.h"
+#include "widgets/format.h"
+#include "widgets/job_runner.h"
+
+namespace wh::widgets {
+
+namespace {
+
+QString qs(const std::string& s) {
+    return QString::fromStdString(s);
+}
+
+QString bytesText(double bytes) {
+    const QLocale locale = countLocale();
+    if (bytes >= 1048576.0) return locale.toString(bytes / 1048576.0, 'f', 2) + QStringLiteral(" MiB");
+    if (bytes >= 1024.0) return locale.toString(bytes / 1024.0, 'f', 1) + QStringLiteral(" KiB");
+    return locale.toString(static_cast<qlonglong>(bytes)) + QStringLiteral(" B");
+}
+
+QString countText(double v) {
+    const QLocale locale = countLocale();
+    if (v >= 1e9) return locale.toString(v / 1e9, 'f', 3) + QStringLiteral(" G");
+    if (v >= 1e6) return locale.toString(v / 1e6, 'f', 3) + QStringLiteral(" M");
+    return locale.toString(static_cast<qlonglong>(v));
+}
+
+QString ratioText(double before, double after) {
+    if (!(before > 0)) return {};
+    return QStringLiteral("×%1").arg(QLocale().toString(after / before, 'f', 3));
+}
+
+const char* rowName(SummaryDock::Row row) {
+    switch (row) {
+    case SummaryDock::kFileSize: return QT_TRANSLATE_NOOP("wh::widgets::SummaryDock", "File size");
+    case SummaryDock::kParams: return QT_TRANSLATE_NOOP("wh::widgets::SummaryDock", "Parameters");
+    case SummaryDock::kFlops: return QT_TRANSLATE_NOOP("wh::widgets::SummaryDock", "FLOPs");
+    case SummaryDock::kLatency1:
+        return QT_TRANSLATE_NOOP("wh::widgets::SummaryDock", "Latency, batch 1 (ms)");
+    case SummaryDock::kLatency64:
+        return QT_TRANSLATE_NOOP("wh::widgets::SummaryDock", "Latency, batch 64 (ms)");
+    case SummaryDock::kAccuracy: return QT_TRANSLATE_NOOP("wh::widgets::SummaryDock", "Accuracy");
+    case SummaryDock::kAgreement:
+        return QT_TRANSLATE_NOOP("wh::widgets::SummaryDock", "Same top-1 as the float model");
+    case SummaryDock::kVerified:
+        return QT_TRANSLATE_NOOP("wh::widgets::SummaryDock", "Export verified");
+    default: return "";
+    }
+}
+
+}  // namespace
+
+SummaryDock::SummaryDock(JobRunner* runner, QWidget* parent)
+    : QDockWidget(tr("Summary"), parent), m_runner(runner) {
+    setObjectName(QStringLiteral("SummaryDock"));
+    auto* panel = new QWidget(this);
+    m_title = new QLabel(panel);
+    m_title->setObjectName(QStringLiteral("SummaryTitle"));
+    m_title->setWordWrap(true);
+    m_title->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_exportButton = new QPushButton(tr("Export Report…"), panel);
+    m_exportButton->setToolTip(tr("Write this summary as Markdown (with the chart as a PNG) or "
+                                  "HTML"));
+    m_table = new QTableWidget(kRowCount, 3, panel);
+    m_table->setObjectName(QStringLiteral("SummaryTable"));
+    m_table->setHorizontalHeaderLabels({tr("Before"), tr("After"), tr("Change")});
+    QStringList rows;
+    for (int r = 0; r < kRowCount; ++r) rows << tr(rowName(static_cast<Row>(r)));
+    m_table->setVerticalHeaderLabels(rows);
+    m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+    m_table->verticalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    m_chart = new QChart;
+    m_chart->setAnimationOptions(QChart::NoAnimation);
+    m_chart->setMargins(QMargins(2, 2, 2, 2));
+    m_chart->legend()->hide();
+    auto* chartView = m_chartView = new QChartView(m_chart, panel);  // owns the chart
+    chartView->setObjectName(QStringLiteral("SummaryChart"));
+    chartView->setRenderHint(QPainter::Antialiasing);
+    chartView->setMinimumWidth(240);
+
+    auto* top = new QHBoxLayout;
+    top->setContentsMargins(4, 2, 4, 0);
+    top->addWidget(m_title, 1);
+    top->addWidget(m_exportButton);
+    auto* split = new QSplitter(Qt::Horizontal, panel);
+    split->addWidget(m_table);
+    split->addWidget(chartView);
+    split->setSizes({520, 380});
+    split->setChildrenCollapsible(false);
+    auto* layout = new QVBoxLayout(panel);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->addLayout(top);
+    layout->addWidget(split, 1);
+    setWidget(panel);
+    connect(m_exportButton, &QPushButton::clicked, this, &SummaryDock::exportReport);
+    clear();
+}
+
+SummaryDock::~SummaryDock() {
+    if (m_job) m_job->cancel();
+}
+
+void SummaryDock::clear() {
+    if (m_job) m_job->cancel();
+    m_before.reset();
+    m_result.reset();
+    for (auto& after : m_latency)
+        for (auto& l : after) l.reset();
+    m_latencyStatus.clear();
+    m_title->setText(tr("Run an algorithm (Algorithm dock, Ctrl+R): the model before and after "
+                        "it are compared here."));
+    fill();
+}
+
+bool SummaryDock::isMeasuring() const {
+    return m_job && m_job->isRunning();
+}
+
+void SummaryDock::setComparison(std::shared_ptr<const ir::Model> before, const QString& beforeName,
+                                std::shared_ptr<const algo::CompressResult> result,
+                                const QString& outputPath, bool measureLatency) {
+    clear();
+    m_before = std::move(before);
+    m_beforeName = beforeName;
+    m_result = std::move(result);
+    m_outputPath = outputPath;
+    if (!m_result) return;
+    m_title->setText(tr("<b>%1</b> → <b>%2</b> by %3: %4 node(s) changed in %5 s")
+                         .arg(m_beforeName.toHtmlEscaped(),
+                              QFileInfo(m_outputPath).fileName().toHtmlEscaped(),
+                              qs(m_result->algorithm))
+                         .arg(m_result->apply.changed())
+                         .arg(QLocale().toString(m_result->seconds, 'f', 1)));
+    if (measureLatency && m_before) measure();
+    fill();
+}
+
+std::optional<double> SummaryDock::latencyMs(bool after, int batch) const {
+    return m_latency[after ? 1 : 0][batch == kSmallBatch ? 0 : 1];
+}
+
+void SummaryDock::measure() {
+    m_latencyStatus = tr("measuring…");
+    std::shared_ptr<const ir::Model> before = m_before;
+    auto after = std::shared_ptr<const ir::Model>(m_result, &m_result->model);
+    using Times = std::array<double, 4>;  // before b1, before b64, after b1, after b64
+    Job* job = m_runner->run(
+        tr("Latency of %1 before and after").arg(m_beforeName),
+        [before, after](jobs::JobContext& ctx) -> Expected<Times> {
+            Times t{};
+            int k = 0;
+            for (const ir::Model* m : {before.get(), after.get()})
+                for (int batch : {kSmallBatch, kLargeBatch}) {
+                    ctx.setProgress(k / 4.0, fmt::format("batch {}", batch));
+                    engine::BenchOptions o;
+                    o.batch = batch;
+                    o.iterations = batch == kSmallBatch ? 30 : 5;
+                    o.warmup = batch == kSmallBatch ? 5 : 1;
+                    WH_ASSIGN_OR_RETURN(engine::BenchResult r, engine::benchmark(*m, o, &ctx));
+                    t[static_cast<std::size_t>(k++)] = r.p50Ms;
+                }
+            return t;
+        });
+    m_job = job;
+    connect(job, &Job::finished, this, [this, job] {
+        const Times* t = job->result<Times>();
+        if (!t) return;
+        m_latency[0][0] = (*t)[0];
+        m_latency[0][1] = (*t)[1];
+        m_latency[1][0] = (*t)[2];
+        m_latency[1][1] = (*t)[3];
+        m_latencyStatus.clear();
+        fill();
+        emit measured(true);
+    });
+    connect(job, &Job::failed, this, [this](const Status& status) {
+        m_latencyStatus = tr("not measured: %1").arg(qs(status.message()));
+        fill();
+        emit measured(false);
+    });
+    connect(job, &Job::cancelled, this, [this] {
+        m_latencyStatus = tr("not measured (cancelled)");
+        fill();
+        emit measured(false);
+    });
+}
+
+QString SummaryDock::cell(Row row, int column) const {
+    const QTableWidgetItem* item = m_table->item(row, column);
+    return item ? item->text() : QString();
+}
+
+void SummaryDock::fill() {
+    auto set = [this](int row, int column, const QString& text) {
+        auto* item = new QTableWidgetItem(text);
+        item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+        m_table->setItem(row, column, item);
+    };
+    m_exportButton->setEnabled(m_result != nullptr);
+    if (!m_result) {
+        for (int r = 0; r < kRowCount; ++r)
+            for (int c = 0; c < 3; ++c) set(r, c, QString());
+        rebuildChart();
+        return;
+    }
+    const algo::CompressResult& c = *m_result;
+    const auto triple = [&](Row row, double before, double after, auto format) {
+        set(row, 0, format(before));
+        set(row, 1, format(after));
+        set(row, 2, ratioText(before, after));
+    };
+    triple(kFileSize, static_cast<double>(c.bytesBefore), static_cast<double>(c.bytesAfter),
+           bytesText);
+    triple(kParams, static_cast<double>(c.paramsBefore), static_cast<double>(c.paramsAfter),
+           countText);
+    triple(kFlops, static_cast<double>(c.flopsBefore), static_cast<double>(c.flopsAfter),
+           countText);
+    for (Row row : {kLatency1, kLatency64}) {
+        const int batch = row == kLatency1 ? kSmallBatch : kLargeBatch;
+        const std::optional<double> b = latencyMs(false, batch), a = latencyMs(true, batch);
+        if (b && a) {
+            triple(row, *b, *a, [](double v) { return QLocale().toString(v, 'f', 3); });
+        } else {
+            set(row, 0, m_latencyStatus);
+            set(row, 1, QString());
+            set(row, 2, QString());
+        }
+    }
+    if (c.accuracyBefore && c.accuracyAfter) {
+        set(kAccuracy, 0, QLocale().toString(100.0 * *c.accuracyBefore, 'f', 2) + QStringLiteral(" %"));
+        set(kAccuracy, 1, QLocale().toString(100.0 * *c.accuracyAfter, 'f', 2) + QStringLiteral(" %"));
+        const double pt = 100.0 * (*c.accuracyAfter - *c.accuracyBefore);
+        set(kAccuracy, 2, (pt >= 0 ? QStringLiteral("+") : QString()) +
+                              QLocale().toString(pt, 'f', 2) + tr(" pt"));
+    } else {
+        set(kAccuracy, 0, tr("no dataset evaluated"));
+        set(kAccuracy, 1, QString());
+        set(kAccuracy, 2, QString());
+    }
+    set(kAgreement, 0, QString());
+    set(kAgreement, 1, c.verify.samples > 0
+                           ? QLocale().toString(100.0 * c.verify.floatAgreement, 'f', 2) +
+                                 QStringLiteral(" %")
+                           : QString());
+    set(kAgreement, 2, c.verify.samples > 0 ? tr("%1 samples").arg(c.verify.samples) : QString());
+    set(kVerified, 0, QString());
+    set(kVerified, 1, c.verify.verified ? tr("yes") : tr("NO"));
+    set(kVerified, 2, c.verify.verified
+                          ? tr("reloaded and run: max |diff| %1, top-1 agreement %2 %")
+                                .arg(c.verify.maxAbsDiff, 0, 'g', 3)
+                                .arg(QLocale().toString(100.0 * c.verify.top1Agreement, 'f', 2))
+                          : qs(c.verify.message));
+    m_table->item(kVerified, 2)->setToolTip(m_table->item(kVerified, 2)->text());
+    rebuildChart();
+}
+
+void SummaryDock::rebuildChart() {
+    m_chart->removeAllSeries();
+    for (QAbstractAxis* axis : m_chart->axes()) {
+        m_chart->removeAxis(axis);
+        delete axis;
+    }
+    if (!m_result) {
+        m_chart->setTitle(QString());
+        return;
+    }
+    const algo::CompressResult& c = *m_result;
+    QStringList categories;
+    auto* set = new QBarSet(tr("after / before"));
+    double top = 1.0;
+    const auto add = [&](const QString& name, double before, double after) {
+        if (!(before > 0)) return;
+        categories << name;
+        *set << after / before;
+        top = std::max(top, after / before);
+    };
+    add(tr("size"), static_cast<double>(c.bytesBefore), static_cast<double>(c.bytesAfter));
+    add(tr("params"), static_cast<double>(c.paramsBefore), static_cast<double>(c.paramsAfter));
+    add(tr("FLOPs"), static_cast<double>(c.flopsBefore), static_cast<double>(c.flopsAfter));
+    for (int batch : {kSmallBatch, kLargeBatch})
+        if (latencyMs(false, batch) && latencyMs(true, batch))
+            add(tr("latency b%1").arg(batch), *latencyMs(false, batch), *latencyMs(true, batch));
+    auto* series = new QBarSeries;
+    series->append(set);
+    series->setLabelsVisible(true);
+    series->setLabelsFormat(QStringLiteral("@value"));
+    series->setLabelsPrecision(3);
+    m_chart->addSeries(series);
+    auto* x = new QBarCategoryAxis;
+    x->append(categories);
+    x->setTruncateLabels(false);
+    auto* y = new QValueAxis;
+    y->setRange(0, top * 1.1);
+    y->applyNiceNumbers();
+    y->setLabelFormat(QStringLiteral("%.2g"));
+    m_chart->addAxis(x, Qt::AlignBottom);
+    m_chart->addAxis(y, Qt::AlignLeft);
+    series->attachAxis(x);
+    series->attachAxis(y);
+    m_chart->setTitle(tr("After / before (lower is smaller or faster)"));
+}
+
+QByteArray SummaryDock::chartPng() const {
+    QByteArray bytes;
+    QBuffer buffer(&bytes);
+    buffer.open(QIODevice::WriteOnly);
+    m_chartView->grab().save(&buffer, "PNG");  // as the dock shows it
+    return bytes;
+}
+
+QString SummaryDock::reportMarkdown(const QString& chartFile) const {
+    if (!m_result) return {};
+    const algo::CompressResult& c = *m_result;
+    QStringList out;
+    out << QStringLiteral("# Compression report: %1 → %2")
+               .arg(m_beforeName, QFileInfo(m_outputPath).fileName())
+        << QString()
+        << tr("Written by Whittle on %1. Algorithm **%2**, %3 node(s) changed, %4 s (apply %5 s, "
+              "training %6 s, convert %7 s).")
+               .arg(QDateTime::currentDateTime().toString(Qt::ISODate), qs(c.algorithm))
+               .arg(c.apply.changed())
+               .arg(c.seconds, 0, 'f', 1)
+               .arg(c.applySeconds, 0, 'f', 1)
+               .arg(c.trainSeconds, 0, 'f', 1)
+               .arg(c.convertSeconds, 0, 'f', 1)
+        << QString() << QStringLiteral("| | before | after | change |")
+        << QStringLiteral("|---|---:|---:|---:|");
+    for (int r = 0; r < kRowCount; ++r) {
+        QString line = QStringLiteral("| %1 |").arg(tr(rowName(static_cast<Row>(r))));
+        for (int col = 0; col < 3; ++col)
+            line += QStringLiteral(" %1 |").arg(cell(static_cast<Row>(r), col).replace(
+                QLatin1Char('|'), QStringLiteral("\\|")));
+        out << line;
+    }
+    if (!chartFile.isEmpty()) out << QString() << QStringLiteral("![after / before](%1)").arg(chartFile);
+    if (!c.apply.notes.empty()) {
+        out << QString() << tr("Notes:");
+        for (const std::string& n : c.apply.notes) out << QStringLiteral("- %1").arg(qs(n));
+    }
+    int skipped = 0;
+    for (const algo::ScopeEntry& e : c.apply.scope) skipped += !e.included;
+    if (skipped > 0) {
+        out << QString() << tr("Skipped nodes:");
+        for (const algo::ScopeEntry& e : c.apply.scope)
+            if (!e.included)
+                out << QStringLiteral("- %1 (%2): %3").arg(qs(e.name), qs(e.op), qs(e.reason));
+    }
+    if (!c.recipePath.empty())
+        out << QString()
+            << tr("Reproduce: `whittle-cli compress %1 --recipe %2 -o %3`")
+                   .arg(m_beforeName, qs(c.recipePath.string()), m_outputPath);
+    if (!c.recipeJson.empty())
+        out << QString() << tr("Recipe:") << QString() << QStringLiteral("```json")
+            << qs(c.recipeJson).trimmed() << QStringLiteral("```");
+    return out.join(QLatin1Char('\n')) + QLatin1Char('\n');
+}
+
+QString SummaryDock::reportHtml() const {
+    if (!m_result) return {};
+    const algo::CompressResult& c = *m_result;
+    QString html = QStringLiteral(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%1</title>"
+        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}"
+        "td{text-align:right}th{text-align:left}</style></head><body>\n")
+                       .arg(tr("Compression report").toHtmlEscaped());
+    html += QStringLiteral("<h1>%1 → %2</h1>\n")
+                .arg(m_beforeName.toHtmlEscaped(), QFileInfo(m_outputPath).fileName().toHtmlEscaped());
+    html += QStringLiteral("<p>%1</p>\n")
+                .arg(tr("Algorithm %1, %2 node(s) changed, %3 s.")
+                         .arg(qs(c.algorithm))
+                         .arg(c.apply.changed())
+                         .arg(c.seconds, 0, 'f', 1)
+                         .toHtmlEscaped());
+    html += QStringLiteral("<table><tr><th></th><th>%1</th><th>%2</th><th>%3</th></tr>\n")
+                .arg(tr("before"), tr("after"), tr("change"));
+    for (int r = 0; r < kRowCount; ++r) {
+        html += QStringLiteral("<tr><th>%1</th>").arg(tr(rowName(static_cast<Row>(r))).toHtmlEscaped());
+        for (int col = 0; col < 3; ++col)
+            html += QStringLiteral("<td>%1</td>").arg(cell(static_cast<Row>(r), col).toHtmlEscaped());
+        html += QStringLiteral("</tr>\n");
+    }
+    html += QStringLiteral("</table>\n<p><img alt=\"after / before\" src=\"data:image/png;base64,%1\"></p>\n")
+                .arg(QString::fromLatin1(chartPng().toBase64()));
+    if (!c.recipeJson.empty())
+        html += QStringLiteral("<h2>%1</h2><pre>%2</pre>\n")
+                    .arg(tr("Recipe"), qs(c.recipeJson).toHtmlEscaped());
+    return html + QStringLiteral("</body></html>\n");
+}
+
+bool SummaryDock::exportReportTo(const QString& path, QString* errorText) {
+    auto fail = [&](const std::string& why) {
+        if (errorText) *errorText = qs(why);
+        return false;
+    };
+    if (!m_result) return fail("nothing to report: run an algorithm first");
+    const QFileInfo info(path);
+    const QString suffix = info.suffix().toLower();
+    if (suffix == QLatin1String("html") || suffix == QLatin1String("htm")) {
+        const Status s = util::writeAtomically(path.toStdString(), reportHtml().toStdString());
+        return s.isOk() ? true : fail(s.message());
+    }
+    const QString chartName = info.completeBaseName() + QStringLiteral("-chart.png");
+    const QByteArray png = chartPng();
+    Status s = util::writeAtomically(info.dir().filePath(chartName).toStdString(),
+                                     std::string(png.constData(), static_cast<std::size_t>(png.size())));
+    if (!s.isOk()) return fail(s.message());
+    s = util::writeAtomically(path.toStdString(), reportMarkdown(chartName).toStdString());
+    return s.isOk() ? true : fail(s.message());
+}
+
+void SummaryDock::exportReport() {
+    if (!m_result) return;
+    const QFileInfo out(m_outputPath);
+    const QString path = QFileDialog::getSaveFileName(
+        this, tr("Export Report"), out.dir().filePath(out.completeBaseName() + QStringLiteral("-report.md")),
+        tr("Markdown (*.md);;HTML (*.html)"));
+    if (path.isEmpty()) return;
+    QString why;
+    if (!exportReportTo(path, &why))
+        m_title->setText(tr("Report not written: %1").arg(why));
+}
+
+}  // namespace wh::widgets

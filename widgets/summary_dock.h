@@ -1,0 +1,109 @@
+#pragma once
+/// SummaryDock: the model before and after a compression run, side by side — file size,
+/// parameters, FLOPs, latency at batch 1 and 64, accuracy (when the run had a dataset), agreement
+/// with the float model, and the verified-export status (written, reloaded, run, agreeing) — with
+/// a chart of the after/before ratios, and a report (Markdown with the chart as a PNG beside it,
+/// or HTML with the chart inside) that says what was compressed, how and with what result.
+///
+/// The figures of the run come from algo::CompressResult; the latencies at batch 1 and 64 are
+/// measured by a job (engine::benchmark on both models, same threads, in turn) started when the
+/// comparison is set: its progress and Cancel are in the Jobs dock, and until it ends those rows
+/// say "measuring…". GUI thread only.
+
+#include <memory>
+#include <optional>
+
+#include <QDockWidget>
+#include <QPointer>
+
+#include "core/algo/compress.h"
+#include "core/ir/graph.h"
+
+class QChart;
+class QChartView;
+class QLabel;
+class QPushButton;
+class QTableWidget;
+
+namespace wh::widgets {
+
+class Job;
+class JobRunner;
+
+class SummaryDock : public QDockWidget {
+    Q_OBJECT
+
+public:
+    enum Row {
+        kFileSize = 0,
+        kParams,
+        kFlops,
+        kLatency1,
+        kLatency64,
+        kAccuracy,
+        kAgreement,
+        kVerified,
+        kRowCount
+    };
+    /// Batch sizes of the two latency rows.
+    static constexpr int kSmallBatch = 1;
+    static constexpr int kLargeBatch = 64;
+
+    explicit SummaryDock(JobRunner* runner, QWidget* parent = nullptr);
+    ~SummaryDock() override;
+
+    /// Shows `result` (the run of `algorithm` on `before`, written to `outputPath`) and starts
+    /// measuring the latencies. `measure` = false skips that (tests, or a model too big to time).
+    void setComparison(std::shared_ptr<const ir::Model> before, const QString& beforeName,
+                       std::shared_ptr<const algo::CompressResult> result,
+                       const QString& outputPath, bool measure = true);
+    void clear();
+    bool hasComparison() const { return m_result != nullptr; }
+    /// True while the latencies are measured.
+    bool isMeasuring() const;
+
+    /// The cell text of `row` in column 0 (before), 1 (after) or 2 (change).
+    QString cell(Row row, int column) const;
+    /// Latencies measured so far (ms), by batch; empty until measured.
+    std::optional<double> latencyMs(bool after, int batch) const;
+
+    /// The report as Markdown (`chartFile`, when not empty, is the chart image's file name,
+    /// written by exportReport beside the report) or HTML (the chart embedded).
+    QString reportMarkdown(const QString& chartFile = {}) const;
+    QString reportHtml() const;
+    /// Writes the report to `path`: HTML for .html/.htm, else Markdown with PATH-chart.png
+    /// beside it. Atomic. False and `error` on failure.
+    bool exportReportTo(const QString& path, QString* error = nullptr);
+    QChart* chart() const { return m_chart; }
+
+public slots:
+    /// Asks for a file (beside the compressed model) and writes the report.
+    void exportReport();
+
+signals:
+    /// The latency job ended (`ok` when every latency was measured).
+    void measured(bool ok);
+
+private:
+    void fill();
+    void rebuildChart();
+    void measure();
+    QByteArray chartPng() const;
+
+    JobRunner* m_runner;
+    QPointer<Job> m_job;
+    std::shared_ptr<const ir::Model> m_before;
+    std::shared_ptr<const algo::CompressResult> m_result;
+    QString m_beforeName;
+    QString m_outputPath;
+    std::optional<double> m_latency[2][2];  // [after][batch index]
+    QString m_latencyStatus;                // "measuring…", or why not
+
+    QLabel* m_title;
+    QTableWidget* m_table;
+    QChart* m_chart;
+    QChartView* m_chartView;
+    QPushButton* m_exportButton;
+};
+
+}  // namespace wh::widgets
