@@ -19,6 +19,7 @@
 // no display: they are answered before the QApplication (which needs one) exists.
 
 #include <cstdio>
+#include <map>
 #include <cstring>
 
 #include <QAction>
@@ -39,6 +40,7 @@
 #include "widgets/algorithm_dock.h"
 #include "widgets/profiler_dock.h"
 #include "widgets/summary_dock.h"
+#include "widgets/visualization_dock.h"
 #include "widgets/main_window.h"
 #include "widgets/node_inspector.h"
 
@@ -128,6 +130,12 @@ int main(int argc, char** argv) {
                        "--compress-output) and grab once it ends; exit 1 if it fails."),
         QStringLiteral("recipe"));
     parser.addOption(compressOption);
+    QCommandLineOption colorByOption(
+        QStringLiteral("color-by"),
+        QStringLiteral("With --screenshot: colour the nodes by 'category', 'latency' (with "
+                       "--profile) or 'bits' (the Visualization dock)."),
+        QStringLiteral("mode"));
+    parser.addOption(colorByOption);
     QCommandLineOption compressOutputOption(
         QStringLiteral("compress-output"),
         QStringLiteral("With --compress: the ONNX file to write."), QStringLiteral("file"));
@@ -184,7 +192,7 @@ int main(int argc, char** argv) {
         for (const QCommandLineOption* option :
              {&selectOption, &selectOpOption, &findOption, &dockOption, &sizeOption, &expandOption,
               &zoomOption, &exportViewOption, &exportScopeOption, &profileOption, &compressOption,
-              &compressOutputOption})
+              &compressOutputOption, &colorByOption})
             if (parser.isSet(*option))
                 return fail(QStringLiteral("--%1 only goes with --screenshot")
                                 .arg(option->names().first()));
@@ -248,6 +256,25 @@ int main(int argc, char** argv) {
                 dock->show();
                 dock->raise();
             }
+    };
+    // --color-by: the Visualization dock's mode, set once the view (and any profile) is ready.
+    auto applyColorBy = [&]() -> bool {
+        if (!parser.isSet(colorByOption)) return true;
+        const QString mode = parser.value(colorByOption);
+        using Mode = wh::widgets::VisualizationDock::Mode;
+        const std::map<QString, Mode> modes{{QStringLiteral("category"), Mode::kCategory},
+                                            {QStringLiteral("latency"), Mode::kLatency},
+                                            {QStringLiteral("bits"), Mode::kBits}};
+        const auto it = modes.find(mode);
+        if (it == modes.end()) {
+            finish(1, QStringLiteral("--color-by takes category, latency or bits, not '%1'")
+                          .arg(mode));
+            return false;
+        }
+        window.visualizationDock()->setMode(it->second);
+        window.visualizationDock()->show();
+        window.visualizationDock()->raise();
+        return true;
     };
     // Lets pending layout, paint and resize events run, grabs the window, then exits with `code`
     // (a model that failed to load is pictured too: its errors are in the Issues dock).
@@ -416,12 +443,14 @@ int main(int argc, char** argv) {
                                  profiler->show();
                                  profiler->raise();
                                  raiseDock();
+                                 if (!applyColorBy()) return;
                                  grabThen(0, {});
                              });
             window.findChild<QAction*>(QStringLiteral("ProfileModelAction"))->trigger();
             return;
         }
         raiseDock();
+        if (!applyColorBy()) return;
         grabThen(0, {});
     });
     QTimer::singleShot(10 * 60 * 1000, &app, [&] {

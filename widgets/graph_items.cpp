@@ -111,6 +111,13 @@ void NodeItem::setSearchHit(bool on) {
     update();
 }
 
+void NodeItem::setFill(const QColor& fill) {
+    if (fill == m_fill) return;
+    m_fill = fill;
+    m_text = OpCategory{QString(), fill}.textColor();
+    update();
+}
+
 QRectF NodeItem::badgeRect() const {
     if (!m_numSubgraphs) return {};
     if (isExpanded()) {

@@ -73,6 +73,11 @@ public:
     void setSearchHit(bool on);
     bool isSearchHit() const { return m_searchHit; }
 
+    /// The box's fill (its op category's colour unless an overlay gave another); the text
+    /// colour follows it for contrast.
+    void setFill(const QColor& fill);
+    const QColor& fill() const { return m_fill; }
+
     int type() const override { return Type; }
     QRectF boundingRect() const override;
     void paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget* widget) override;

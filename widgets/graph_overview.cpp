@@ -75,6 +75,27 @@ void GraphOverview::clear() {
     m_bounds = {};
 }
 
+void GraphOverview::recolor(const ir::Graph& graph, const layout::Layout& layout,
+                            const std::function<QColor(const ir::Node&)>& colorOf) {
+    std::unordered_map<QRgb, uint16_t> paletteIndex;
+    decltype(m_palette) palette;
+    auto colorIndex = [&](const QColor& c) -> uint16_t {
+        auto [it, inserted] = paletteIndex.emplace(c.rgba(), static_cast<uint16_t>(palette.size()));
+        if (inserted) palette.push_back(c);
+        return it->second;
+    };
+    decltype(m_colorIndex) index;
+    index.reserve(layout.nodes.size() + layout.terminals.size());
+    for (const layout::NodeBox& b : layout.nodes) {
+        const ir::Node* node = graph.findNode(b.id);
+        index.push_back(colorIndex(node ? colorOf(*node) : QColor(Qt::gray)));
+    }
+    for (std::size_t t = 0; t < layout.terminals.size(); ++t)
+        index.push_back(colorIndex(kTerminalColor));
+    m_palette = std::move(palette);
+    m_colorIndex = std::move(index);
+}
+
 void GraphOverview::build(const ir::Graph& graph, const layout::Layout& layout,
                           const std::function<QColor(const ir::Node&)>& colorOf) {
     clear();

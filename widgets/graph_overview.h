@@ -52,6 +52,9 @@ public:
     /// each node's fill.
     void build(const ir::Graph& graph, const layout::Layout& layout,
                const std::function<QColor(const ir::Node&)>& colorOf);
+    /// Gives every node the fill `colorOf` says (an overlay), keeping boxes and segments.
+    void recolor(const ir::Graph& graph, const layout::Layout& layout,
+                 const std::function<QColor(const ir::Node&)>& colorOf);
     void clear();
 
     std::size_t numBoxes() const { return m_boxes.size(); }

@@ -378,6 +378,7 @@ void GraphView::buildScene(bool keepExpansions, SceneIndex index) {
     m_lazy = layout.nodes.size() > kEagerNodes;
     if (!m_lazy) materialize(m_overview.bounds().adjusted(-1, -1, 1, 1));
     m_minimap->setPicture(std::move(index.minimap));
+    if (!m_nodeColors.empty()) applyNodeColors();  // the overlay outlives a relayout
     placeOverlays();
     onSelectionChanged();
 }
@@ -433,6 +434,48 @@ void GraphView::pruneOutside(const QRectF& area) {
         }
 }
 
+QColor GraphView::baseColor(const ir::Node& node) const {
+    const QColor color = OpMetadata::instance().colorOf(toQString(node.opType));
+    if (!m_expanded.count(&node)) return color;
+    QColor pale = color;  // as prepareScene: an expanded node is a frame around its bodies
+    pale.setHsvF(color.hsvHueF(), color.hsvSaturationF() * 0.25, 0.97);
+    return pale;
+}
+
+void GraphView::setNodeColors(std::unordered_map<ir::NodeId, QColor> colors) {
+    if (colors.empty() && m_nodeColors.empty()) return;
+    m_nodeColors = std::move(colors);
+    applyNodeColors();
+}
+
+void GraphView::applyNodeColors() {
+    if (!m_graph || !m_layout) return;
+    m_overview.recolor(*m_graph, *m_layout, [this](const ir::Node& node) {
+        const auto c = m_nodeColors.find(node.id());
+        return c != m_nodeColors.end() ? c->second : baseColor(node);
+    });
+    for (QGraphicsItem* item : m_scene->items()) {
+        if (item->type() != NodeItem::Type) continue;
+        auto* node = static_cast<NodeItem*>(item);
+        const auto c = m_nodeColors.find(node->nodeId());
+        if (c != m_nodeColors.end()) {
+            node->setFill(c->second);
+        } else {
+            const OpMetadata& meta = OpMetadata::instance();
+            node->setFill(meta.categoryOf(node->opType()).color);
+        }
+    }
+    m_minimap->setPicture(GraphMinimap::render(m_overview, devicePixelRatioF()));
+    viewport()->update();
+}
+
+QColor GraphView::nodeFill(ir::NodeId id) const {
+    if (auto it = m_nodeItems.find(id); it != m_nodeItems.end()) return it->second->fill();
+    if (auto c = m_nodeColors.find(id); c != m_nodeColors.end()) return c->second;
+    const ir::Node* node = m_graph ? m_graph->findNode(id) : nullptr;
+    return node ? baseColor(*node) : QColor();
+}
+
 NodeItem* GraphView::ensureNodeItem(std::size_t index) {
     const layout::NodeBox& box = m_layout->nodes[index];
     auto found = m_nodeItems.find(box.id);
@@ -448,6 +491,7 @@ NodeItem* GraphView::ensureNodeItem(std::size_t index) {
         m_syncing = wasSyncing;
     }
     item->setSearchHit(isSearchHit(box.id));
+    if (auto c = m_nodeColors.find(box.id); c != m_nodeColors.end()) item->setFill(c->second);
     m_nodeItems.emplace(box.id, item);
     if (m_expanded.count(node)) populateExpanded(item, *node);
     return item;
@@ -679,6 +723,7 @@ void GraphView::addGraphItems(QGraphicsItem* parent, const ir::Graph& graph,
         }
         item->moveBy(offset.x(), offset.y());
         item->setSearchHit(isSearchHit(box.id));
+        if (auto c = m_nodeColors.find(box.id); c != m_nodeColors.end()) item->setFill(c->second);
         if (m_nested.count(box.id)) m_nestedItems[box.id] = item;
         if (m_expanded.count(node)) populateExpanded(item, *node);
     }

@@ -112,6 +112,14 @@ public:
     /// null) after an edit. Rebuilds the wire items drawn so far.
     void setShapeTable(std::shared_ptr<const ShapeTable> shapes);
     const ShapeTable* shapeTable() const { return m_shapes.get(); }
+
+    /// An overlay: nodes in `colors` are filled with their colour instead of their op
+    /// category's (latency share, bit width, ...), in the detailed view, the zoomed-out
+    /// overview and the minimap, and again after a relayout. Empty: every node by category.
+    void setNodeColors(std::unordered_map<ir::NodeId, QColor> colors);
+    const std::unordered_map<ir::NodeId, QColor>& nodeColors() const { return m_nodeColors; }
+    /// The fill node `id` is drawn with now (its item's, or what its item would get): for tests.
+    QColor nodeFill(ir::NodeId id) const;
     /// The shape labels drawn on the wires leaving node `producer` (empty when its wires are
     /// not built or carry none): for tests.
     QStringList wireLabelsOf(ir::NodeId producer) const;
@@ -320,6 +328,10 @@ private:
     std::shared_ptr<const ir::Graph> m_graph;
     std::shared_ptr<const layout::Layout> m_layout;
     std::shared_ptr<const ShapeTable> m_shapes;
+    std::unordered_map<ir::NodeId, QColor> m_nodeColors;
+    /// Recolours the overview, the minimap and every node item from m_nodeColors.
+    void applyNodeColors();
+    QColor baseColor(const ir::Node& node) const;
     GraphOverview m_overview;
     OverviewItem* m_overviewItem = nullptr;
     bool m_lazy = false;

@@ -43,9 +43,9 @@
 #include "widgets/jobs_dock.h"
 #include "widgets/node_inspector.h"
 #include "widgets/algorithm_dock.h"
-#include "widgets/placeholder_dock.h"
 #include "widgets/profiler_dock.h"
 #include "widgets/summary_dock.h"
+#include "widgets/visualization_dock.h"
 #include "widgets/selection_model.h"
 #include "widgets/shape_table.h"
 
@@ -225,9 +225,6 @@ void MainWindow::createDocks() {
     inspectorDock->setObjectName(QStringLiteral("NodeInspectorDock"));
     inspectorDock->setWidget(m_inspector);
 
-    // Placeholders say what exists today and where, and what Studio II adds here: they must
-    // not promise what another dock already shows (the inspector has weight histograms).
-    // Short: the dock is about 120 px tall beside the inspector.
     m_algorithm = new AlgorithmDock(m_runner, &algo::Registry::global(), this);
     connect(m_algorithm, &AlgorithmDock::openRequested, this, &MainWindow::openFile);
     auto* algorithm = m_algorithm;
@@ -245,11 +242,8 @@ void MainWindow::createDocks() {
         if (!m_summary->isFloating() && m_summary->height() < kBottomToolMinHeight)
             resizeDocks({m_summary}, {kBottomToolMinHeight}, Qt::Vertical);
     });
-    auto* visualization = new PlaceholderDock(
-        tr("Visualization"), QStringLiteral("VisualizationDock"),
-        tr("Weight statistics and a histogram of the selected node are in the Node Inspector.\n"
-           "Studio II: activation histograms and before/after comparisons here."),
-        this);
+    m_visualization = new VisualizationDock(m_view, m_profiler, this);
+    auto* visualization = m_visualization;
     m_jobs = new JobsDock(this);
     m_jobs->watch(m_runner);
     m_issues = new IssuesDock(this);
@@ -554,6 +548,7 @@ void MainWindow::installDocument(std::unique_ptr<Document> doc) {
     m_view->setSelectionModel(m_doc->selection());
     m_profiler->setDocument(m_doc);
     m_algorithm->setDocument(m_doc);
+    m_visualization->setDocument(m_doc);
     if (old) {
         m_undoGroup->removeStack(old->undoStack());
         delete old;

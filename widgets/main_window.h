@@ -52,6 +52,7 @@ class AlgorithmDock;
 class NodeInspector;
 class ProfilerDock;
 class SummaryDock;
+class VisualizationDock;
 class ShapeTable;
 
 class MainWindow : public QMainWindow {
@@ -116,6 +117,7 @@ public:
     ProfilerDock* profilerDock() const { return m_profiler; }
     AlgorithmDock* algorithmDock() const { return m_algorithm; }
     SummaryDock* summaryDock() const { return m_summary; }
+    VisualizationDock* visualizationDock() const { return m_visualization; }
 
 public slots:
     /// Ctrl+S: saves to the document's file if a Save As confirmed it, else asks (saveAs()).
@@ -211,6 +213,7 @@ private:
     ProfilerDock* m_profiler = nullptr;
     AlgorithmDock* m_algorithm = nullptr;
     SummaryDock* m_summary = nullptr;
+    VisualizationDock* m_visualization = nullptr;
     QList<QDockWidget*> m_docks;
     QMenu* m_recentMenu = nullptr;
     QMenu* m_viewMenu = nullptr;

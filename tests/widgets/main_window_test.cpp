@@ -23,7 +23,6 @@
 #include "widgets/jobs_dock.h"
 #include "widgets/main_window.h"
 #include "widgets/node_inspector.h"
-#include "widgets/placeholder_dock.h"
 
 namespace wh::widgets::test {
 namespace {
@@ -56,14 +55,10 @@ private slots:
         for (const char* name : {"NodeInspectorDock", "AlgorithmDock", "ProfilerDock",
                                  "SummaryDock", "VisualizationDock", "JobsDock", "IssuesDock"})
             QVERIFY2(w.findChild<QDockWidget*>(QLatin1String(name)), name);
-        for (auto* dock : w.findChildren<PlaceholderDock*>()) {
-            QVERIFY2(!dock->placeholderText().isEmpty(), qPrintable(dock->objectName()));
-            // Readable (not a greyed, disabled label) and no promise another dock already keeps.
-            auto* label = dock->findChild<QLabel*>(QStringLiteral("placeholder"));
-            QVERIFY(label && label->isEnabled());
-            QVERIFY2(!dock->placeholderText().contains(QStringLiteral("will appear")),
-                     qPrintable(dock->placeholderText()));
-        }
+        // Every dock is a working one now (Studio II): none is an empty placeholder.
+        for (auto* dock : w.findChildren<QDockWidget*>())
+            QVERIFY2(!dock->findChild<QLabel*>(QStringLiteral("placeholder")),
+                     qPrintable(dock->objectName()));
         QCOMPARE(w.windowTitle(), QStringLiteral("Whittle"));
     }
 

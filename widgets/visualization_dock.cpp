@@ -1,0 +1,256 @@
+#include "widgets/visualization_dock.h"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_set>
+
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLocale>
+#include <QPushButton>
+#include <QVBoxLayout>
+
+#include "widgets/document.h"
+#include "widgets/graph_view.h"
+#include "widgets/profiler_dock.h"
+
+namespace wh::widgets {
+
+namespace {
+
+const QColor kNoData(0xd6, 0xd9, 0xdd);
+
+/// Light to dark red: t in [0, 1].
+QColor heat(double t) {
+    t = std::clamp(t, 0.0, 1.0);
+    const QColor lo(0xfe, 0xe8, 0xc8), hi(0xb3, 0x00, 0x00);
+    return QColor::fromRgbF(static_cast<float>(lo.redF() + t * (hi.redF() - lo.redF())),
+                            static_cast<float>(lo.greenF() + t * (hi.greenF() - lo.greenF())),
+                            static_cast<float>(lo.blueF() + t * (hi.blueF() - lo.blueF())));
+}
+
+/// The bit width a weight tensor is stored with: its element type, or for integers the distinct
+/// levels it uses (an int8 tensor holding only ±1 is a 1-bit weight).
+int storedBits(const ir::Tensor& t) {
+    switch (t.dtype) {
+    case ir::DType::kFloat: return 32;
+    case ir::DType::kDouble: return 64;
+    case ir::DType::kFloat16:
+    case ir::DType::kBFloat16: return 16;
+    case ir::DType::kInt8:
+    case ir::DType::kUInt8: {
+        const auto bytes = t.values<uint8_t>();
+        bool seen[256] = {};
+        int levels = 0;
+        for (uint8_t b : bytes) levels += !std::exchange(seen[b], true);
+        if (levels <= 2) return levels <= 1 ? 8 : 1;  // one level: a constant, not a code
+        if (levels <= 4) return 2;
+        if (levels <= 16) return 4;
+        return 8;
+    }
+    case ir::DType::kInt16:
+    case ir::DType::kUInt16: return 16;
+    default: return 0;
+    }
+}
+
+/// The initializer `v` holds, looking through up to three single-input forwarding ops
+/// (Identity, Reshape, Transpose, Cast, Squeeze, Unsqueeze), and whether a DequantizeLinear was
+/// crossed.
+const ir::Tensor* weightSource(const ir::Value* v) {
+    for (int hop = 0; v && hop < 4; ++hop) {
+        if (const ir::Tensor* t = v->initializer()) return t;
+        const ir::Node* p = v->producer();
+        if (!p || p->inputs().empty()) return nullptr;
+        static const std::unordered_set<std::string> forward{
+            "Identity", "Reshape", "Transpose", "Cast", "Squeeze", "Unsqueeze", "DequantizeLinear"};
+        if (!forward.count(p->opType)) return nullptr;
+        v = p->inputs()[0];
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+VisualizationDock::VisualizationDock(GraphView* view, ProfilerDock* profiler, QWidget* parent)
+    : QDockWidget(tr("Visualization"), parent), m_view(view), m_profiler(profiler) {
+    setObjectName(QStringLiteral("VisualizationDock"));
+    auto* panel = new QWidget(this);
+    m_mode = new QComboBox(panel);
+    m_mode->setObjectName(QStringLiteral("VisualizationMode"));
+    m_mode->addItem(tr("Op category"));
+    m_mode->addItem(tr("Latency share (Profiler)"));
+    m_mode->addItem(tr("Weight bit width"));
+    m_mode->setToolTip(tr("What the colours of the graph's nodes show"));
+    m_profileButton = new QPushButton(tr("Profile Now"), panel);
+    m_profileButton->setToolTip(tr("Profile the model (F6) to colour it by latency"));
+    m_profileButton->hide();
+    m_legend = new QLabel(panel);
+    m_legend->setObjectName(QStringLiteral("VisualizationLegend"));
+    m_legend->setWordWrap(true);
+    m_legend->setAlignment(Qt::AlignTop | Qt::AlignLeft);
+    auto* top = new QHBoxLayout;
+    top->addWidget(new QLabel(tr("Colour nodes by"), panel));
+    top->addWidget(m_mode);
+    top->addWidget(m_profileButton);
+    top->addStretch(1);
+    auto* layout = new QVBoxLayout(panel);
+    layout->setContentsMargins(6, 4, 6, 4);
+    layout->addLayout(top);
+    layout->addWidget(m_legend, 1);
+    setWidget(panel);
+    connect(m_mode, &QComboBox::currentIndexChanged, this, &VisualizationDock::refresh);
+    connect(m_profileButton, &QPushButton::clicked, this, [this] {
+        if (m_profiler) m_profiler->profile();
+    });
+    if (m_profiler)
+        connect(m_profiler, &ProfilerDock::profileFinished, this, [this] {
+            if (mode() == Mode::kLatency) refresh();
+        });
+    refresh();
+}
+
+void VisualizationDock::setDocument(Document* doc) {
+    if (m_doc) m_doc->disconnect(this);
+    m_doc = doc;
+    if (m_doc) connect(m_doc, &Document::changed, this, &VisualizationDock::refresh);
+    refresh();
+}
+
+void VisualizationDock::setMode(Mode mode) {
+    m_mode->setCurrentIndex(static_cast<int>(mode));
+    refresh();
+}
+
+VisualizationDock::Mode VisualizationDock::mode() const {
+    return static_cast<Mode>(m_mode->currentIndex());
+}
+
+QString VisualizationDock::legendText() const {
+    return m_legendText;
+}
+
+QColor VisualizationDock::bitsColor(int bits) {
+    switch (bits) {
+    case 64:
+    case 32: return QColor(0x8d, 0x99, 0xa6);
+    case 16: return QColor(0x6b, 0xae, 0xd6);
+    case 8: return QColor(0x31, 0xa3, 0x54);
+    case 4: return QColor(0xfd, 0x8d, 0x3c);
+    case 2: return QColor(0xe6, 0x55, 0x0d);
+    case 1: return QColor(0xa5, 0x0f, 0x15);
+    default: return kNoData;
+    }
+}
+
+std::unordered_map<ir::NodeId, QColor> VisualizationDock::latencyColors(
+    const analysis::Profile& profile) {
+    std::unordered_map<ir::NodeId, QColor> colors;
+    double maxShare = 0;
+    for (const analysis::NodeProfile& n : profile.nodes)
+        if (profile.stepMs > 0) maxShare = std::max(maxShare, n.ms / profile.stepMs);
+    std::unordered_map<ir::NodeId, QColor> ofStep;
+    for (const analysis::NodeProfile& n : profile.nodes) {
+        if (n.steps == 0) continue;
+        // Square root: a few big convolutions would otherwise leave everything else pale.
+        const double t = maxShare > 0 ? std::sqrt(n.ms / profile.stepMs / maxShare) : 0.0;
+        ofStep[n.node] = colors[n.node] = heat(t);
+    }
+    for (const analysis::NodeProfile& n : profile.nodes) {
+        if (n.steps != 0) continue;
+        const auto root = n.fusedInto ? ofStep.find(*n.fusedInto) : ofStep.end();
+        colors[n.node] = root != ofStep.end() ? root->second : kNoData;
+    }
+    return colors;
+}
+
+std::unordered_map<ir::NodeId, int> VisualizationDock::weightBits(const ir::Graph& graph) {
+    static const std::unordered_set<std::string> weighted{"Conv", "Gemm", "MatMul",
+                                                          "ConvTranspose"};
+    std::unordered_map<ir::NodeId, int> bits;
+    for (const ir::Node* n : graph.nodes()) {
+        if (!weighted.count(n->opType) || n->inputs().size() < 2) continue;
+        const ir::Tensor* w = weightSource(n->inputs()[1]);
+        if (!w && n->opType == "MatMul") w = weightSource(n->inputs()[0]);  // x·W or W·x
+        if (w) bits[n->id()] = storedBits(*w);
+    }
+    return bits;
+}
+
+void VisualizationDock::setLegend(const std::vector<std::pair<QColor, QString>>& entries,
+                                  const QString& note) {
+    QString html;
+    QStringList plain;
+    for (const auto& [color, text] : entries) {
+        html += QStringLiteral("<span style=\"background-color:%1\">&nbsp;&nbsp;&nbsp;&nbsp;</span>"
+                               "&nbsp;%2&nbsp;&nbsp; ")
+                    .arg(color.name(), text.toHtmlEscaped());
+        plain << text;
+    }
+    if (!note.isEmpty()) {
+        html += QStringLiteral("<br>%1").arg(note.toHtmlEscaped());
+        plain << note;
+    }
+    m_legend->setText(html);
+    m_legendText = plain.join(QLatin1Char('\n'));
+}
+
+void VisualizationDock::refresh() {
+    m_profileButton->hide();
+    if (!m_view) return;
+    if (!m_doc || mode() == Mode::kCategory) {
+        m_view->setNodeColors({});
+        setLegend({}, m_doc ? tr("Nodes are coloured by op category (the usual view).")
+                            : tr("Open a model to colour its nodes."));
+        return;
+    }
+    if (mode() == Mode::kLatency) {
+        const auto profile = m_profiler ? m_profiler->currentProfile() : nullptr;
+        if (!profile) {
+            m_view->setNodeColors({});
+            m_profileButton->show();
+            setLegend({}, tr("No profile of this model yet: Profile Now (F6), and the nodes are "
+                             "coloured by their share of the run."));
+            return;
+        }
+        m_view->setNodeColors(latencyColors(*profile));
+        double maxShare = 0;
+        for (const analysis::NodeProfile& n : profile->nodes)
+            if (profile->stepMs > 0) maxShare = std::max(maxShare, n.ms / profile->stepMs);
+        std::vector<std::pair<QColor, QString>> entries;
+        for (double f : {0.0, 0.25, 0.5, 1.0})
+            entries.push_back({heat(std::sqrt(f)),
+                               tr("%1 % of the run")
+                                   .arg(QLocale().toString(100.0 * f * maxShare, 'f', 1))});
+        entries.push_back({kNoData, tr("no step of its own (folded), or not profiled")});
+        QString note = tr("Fused nodes take the colour of the step they ran in. Profile of batch "
+                          "%1, %2 ms per run.")
+                           .arg(profile->batch)
+                           .arg(QLocale().toString(profile->wallMs, 'f', 3));
+        if (m_doc->revision() != m_profiler->profiledRevision())
+            note += tr(" The model changed since: profile again.");
+        setLegend(entries, note);
+        return;
+    }
+    const std::unordered_map<ir::NodeId, int> bits = weightBits(m_doc->graph());
+    std::unordered_map<ir::NodeId, QColor> colors;
+    std::map<int, int, std::greater<>> count;
+    for (const ir::Node* n : m_doc->graph().nodes()) {
+        const auto b = bits.find(n->id());
+        colors[n->id()] = b == bits.end() ? kNoData.lighter(108) : bitsColor(b->second);
+        if (b != bits.end()) ++count[b->second];
+    }
+    m_view->setNodeColors(std::move(colors));
+    std::vector<std::pair<QColor, QString>> entries;
+    for (const auto& [b, n] : count)
+        entries.push_back({bitsColor(b), b > 0 ? tr("%1-bit weights: %2 node(s)").arg(b).arg(n)
+                                               : tr("weights of another type: %1 node(s)").arg(n)});
+    entries.push_back({kNoData.lighter(108), tr("no weights")});
+    setLegend(entries, count.empty() ? tr("This model has no Conv, Gemm or MatMul with constant "
+                                          "weights.")
+                                     : tr("Behind a DequantizeLinear, the bit width is the number "
+                                          "of levels the stored integers use."));
+}
+
+}  // namespace wh::widgets
