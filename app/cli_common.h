@@ -27,9 +27,6 @@ struct Context {
 
 /// Prints "whittle-cli: <message>" (one line) and returns the contract's exit code.
 int fail(const Status& status);
-/// Re-executes the program once with GOMP_SPINCOUNT=1000 unless the user chose an OpenMP wait
-/// policy (OMP_WAIT_POLICY, GOMP_SPINCOUNT) or set WHITTLE_KEEP_OMP_POLICY=1. Call first in main.
-void preferShortOpenMpSpins();
 /// Prints `j` as the only thing on stdout.
 void printJson(const nlohmann::json& j);
 

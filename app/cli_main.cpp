@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli_common.h"
+#include "app/omp_policy.h"
 #include "core/ir/graph.h"
 #include "core/layout/graph_layout.h"
 #include "core/onnx/model_io.h"
@@ -233,7 +234,7 @@ int main(int argc, char** argv) {
         const std::string_view command = argv[1];
         if (command == "eval" || command == "run" || command == "bench" || command == "train" ||
             command == "compress")
-            wh::cli::preferShortOpenMpSpins();
+            wh::app::preferShortOpenMpSpins();
     }
     // Algorithm plugins at start (a broken one is a warning, never fatal).
     if (argc > 1 && (std::string_view(argv[1]) == "compress" ||

@@ -37,6 +37,7 @@
 #include "widgets/graph_view.h"
 #include "widgets/help_dialogs.h"
 #include "widgets/issues_dock.h"
+#include "app/omp_policy.h"
 #include "widgets/algorithm_dock.h"
 #include "widgets/profiler_dock.h"
 #include "widgets/summary_dock.h"
@@ -79,6 +80,9 @@ void setApplicationNames() {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // The studio's jobs train and run models on the CLI's kernels: the same short OpenMP spins
+    // (a re-exec, before any thread exists), or training is 3-5x slower on a shared machine.
+    if (!wantsHelpOrVersion(argc, argv)) wh::app::preferShortOpenMpSpins();
     QCommandLineParser parser;
     parser.setApplicationDescription(
         QStringLiteral("Whittle — a studio for compressing ONNX neural networks."));
