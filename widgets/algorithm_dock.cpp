@@ -726,6 +726,7 @@ void AlgorithmDock::run() {
 }
 
 void AlgorithmDock::resetChart() {
+    m_maxLoss = m_maxLr = m_maxStep = 0;
     m_loss->clear();
     m_lrSeries->clear();
     m_stepAxis->setRange(0, 1);
@@ -743,17 +744,26 @@ void AlgorithmDock::drainFeed() {
         loss.append(QPointF(static_cast<double>(p.step), p.loss));
         lr.append(QPointF(static_cast<double>(p.step), p.lr));
     }
+    for (const Feed::Point& p : points) {
+        if (std::isfinite(p.loss)) m_maxLoss = std::max(m_maxLoss, p.loss);
+        m_maxLr = std::max(m_maxLr, p.lr);
+        m_maxStep = std::max(m_maxStep, static_cast<double>(p.step));
+    }
     m_loss->append(loss);
     m_lrSeries->append(lr);
-    double maxLoss = 0, maxLr = 0, maxStep = 1;
-    for (const QPointF& p : m_loss->points()) {
-        if (std::isfinite(p.y())) maxLoss = std::max(maxLoss, p.y());
-        maxStep = std::max(maxStep, p.x());
+    // A long run (10^5 steps) would make every repaint slower: past kMaxChartPoints, keep every
+    // other point (the curves' shape stays; the GUI thread's work per drain stays bounded).
+    for (QLineSeries* series : {m_loss, m_lrSeries}) {
+        if (series->count() <= kMaxChartPoints) continue;
+        const QList<QPointF> all = series->points();
+        QList<QPointF> half;
+        half.reserve(all.size() / 2 + 1);
+        for (qsizetype i = 0; i < all.size(); i += 2) half.append(all[i]);
+        series->replace(half);
     }
-    for (const QPointF& p : m_lrSeries->points()) maxLr = std::max(maxLr, p.y());
-    m_stepAxis->setRange(0, maxStep);
-    m_lossAxis->setRange(0, maxLoss > 0 ? maxLoss * 1.05 : 1.0);
-    m_lrAxis->setRange(0, maxLr > 0 ? maxLr * 1.05 : 1.0);
+    m_stepAxis->setRange(0, std::max(m_maxStep, 1.0));
+    m_lossAxis->setRange(0, m_maxLoss > 0 ? m_maxLoss * 1.05 : 1.0);
+    m_lrAxis->setRange(0, m_maxLr > 0 ? m_maxLr * 1.05 : 1.0);
     for (QValueAxis* axis : {m_stepAxis, m_lossAxis, m_lrAxis}) axis->applyNiceNumbers();
 }
 

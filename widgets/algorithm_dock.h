@@ -168,6 +168,8 @@ private:
     QValueAxis* m_lossAxis;
     QValueAxis* m_lrAxis;
     QTimer* m_poll;
+    static constexpr qsizetype kMaxChartPoints = 4000;
+    double m_maxLoss = 0, m_maxLr = 0, m_maxStep = 0;
     QScrollArea* m_scroll;
     QChartView* m_chartView;
 };
