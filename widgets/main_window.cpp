@@ -252,15 +252,17 @@ void MainWindow::createDocks() {
     addDockWidget(Qt::RightDockWidgetArea, inspectorDock);
     addDockWidget(Qt::RightDockWidgetArea, algorithm);
     tabifyDockWidget(inspectorDock, algorithm);  // each needs the height; Ctrl+R raises it
+    // A few controls and a legend: beside the graph it colours, so the Profiler's table and
+    // the Summary at the bottom stay in sight while it is shown.
+    addDockWidget(Qt::RightDockWidgetArea, visualization);
+    tabifyDockWidget(algorithm, visualization);
     addDockWidget(Qt::BottomDockWidgetArea, m_issues);
     addDockWidget(Qt::BottomDockWidgetArea, m_jobs);
     addDockWidget(Qt::BottomDockWidgetArea, profiler);
     addDockWidget(Qt::BottomDockWidgetArea, summary);
-    addDockWidget(Qt::BottomDockWidgetArea, visualization);
     tabifyDockWidget(m_issues, m_jobs);
     tabifyDockWidget(m_jobs, profiler);
     tabifyDockWidget(profiler, summary);
-    tabifyDockWidget(summary, visualization);
     m_issues->raise();
     resizeDocks({inspectorDock}, {420}, Qt::Horizontal);
     inspectorDock->raise();
