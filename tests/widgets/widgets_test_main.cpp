@@ -100,7 +100,8 @@ int main(int argc, char** argv) {
          {makeOpMetadataTest, makeGraphViewTest, makeMainWindowTest, makeDocumentTest,
           makeJobRunnerTest, makeStudioTest, makeGraphViewFeaturesTest, makeDocumentStepTest,
           makeGraphViewSubgraphTest, makeStudioPolishTest, makeProfilerDockTest,
-          makeAlgorithmDockTest, makeSummaryDockTest, makeVisualizationDockTest}) {
+          makeAlgorithmDockTest, makeSummaryDockTest, makeVisualizationDockTest,
+          makeStudioCompressTest}) {
         std::unique_ptr<QObject> test = make();
         const QString name = QString::fromLatin1(test->metaObject()->className());
         if (!only.isEmpty() && name.section(QStringLiteral("::"), -1) != only) continue;

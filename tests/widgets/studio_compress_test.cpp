@@ -1,0 +1,122 @@
+// Studio II end to end, as a user drives it with the mouse: open a model, select its
+// convolutions, choose post-training quantization, change a parameter, run and cancel, run
+// again to the end, see the summary, profile, and open the exported model in the studio.
+
+#include <filesystem>
+
+#include <QAction>
+#include <QComboBox>
+#include <QFile>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include "core/algo/plugin_loader.h"
+#include "core/algo/registry.h"
+#include "tests/widgets/widgets_test.h"
+#include "widgets/algorithm_dock.h"
+#include "widgets/document.h"
+#include "widgets/graph_view.h"
+#include "widgets/main_window.h"
+#include "widgets/param_form.h"
+#include "widgets/profiler_dock.h"
+#include "widgets/selection_model.h"
+#include "widgets/summary_dock.h"
+
+namespace wh::widgets::test {
+namespace {
+
+constexpr int kTimeoutMs = 240'000;
+
+class StudioCompressTest : public QObject {
+    Q_OBJECT
+
+private slots:
+    void initTestCase() {
+        if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist"))
+            QSKIP("Fashion-MNIST absent");
+        // What the studio does at start (gui_main): the plugins into the global registry.
+        if (!algo::Registry::global().find("ptq"))
+            for (const algo::PluginLoadResult& r :
+                 algo::loadPlugins({WHITTLE_PLUGIN_DIR}, algo::Registry::global()))
+                QVERIFY2(r.loaded, r.error.c_str());
+    }
+
+    void selectQuantizeCancelRunProfileAndReopen() {
+        QTemporaryDir dir;
+        const QString model = dir.filePath(QStringLiteral("lenet5.onnx"));
+        QVERIFY(QFile::copy(QStringLiteral(WHITTLE_SOURCE_DIR "/resources/samples/lenet5.onnx"),
+                            model));
+        MainWindow w(MainWindow::SettingsMode::kIgnore);
+        w.resize(1600, 1000);
+        w.show();
+        AlgorithmDock* algorithm = w.algorithmDock();
+        algorithm->refreshAlgorithms();
+        QSignalSpy ready(&w, &MainWindow::viewReady);
+        w.openFile(model);
+        QVERIFY(ready.wait(kTimeoutMs));
+
+        // Select the convolutions; PTQ on them only, with percentile calibration.
+        const int convs = w.graphView()->selectAllOfType(QStringLiteral("Conv"));
+        QVERIFY(convs >= 2);
+        QVERIFY(algorithm->selectAlgorithm(QStringLiteral("ptq")));
+        algorithm->setSelectionScope(true);
+        QVERIFY2(algorithm->scopeText().startsWith(QStringLiteral("Changes %1 node").arg(convs)),
+                 qPrintable(algorithm->scopeText()));
+        qobject_cast<QComboBox*>(algorithm->form()->editor(QStringLiteral("calibration")))
+            ->setCurrentText(QStringLiteral("percentile"));
+        const QString out = dir.filePath(QStringLiteral("lenet5-ptq.onnx"));
+        algorithm->setOutputPath(out);
+        algorithm->setEvaluate(true, 300);
+        auto* run = w.findChild<QAction*>(QStringLiteral("RunAlgorithmAction"));
+        QVERIFY(run && run->isEnabled());
+
+        // A first run, cancelled at once: nothing is written, the document is as it was.
+        QSignalSpy finished(algorithm, &AlgorithmDock::runFinished);
+        run->trigger();
+        QVERIFY(algorithm->isRunning());
+        algorithm->cancel();
+        QVERIFY(finished.wait(kTimeoutMs));
+        QCOMPARE(finished.takeFirst().first().toBool(), false);
+        QVERIFY(!QFile::exists(out));
+        QVERIFY(!w.document()->isDirty());
+
+        // The second one runs to the end; the Summary dock compares and times both models.
+        QSignalSpy measured(w.summaryDock(), &SummaryDock::measured);
+        run->trigger();
+        QVERIFY(finished.wait(kTimeoutMs));
+        QVERIFY2(finished.first().first().toBool(), qPrintable(finished.first().at(1).toString()));
+        QVERIFY(QFile::exists(out));
+        const auto result = algorithm->lastResult();
+        QCOMPARE(result->apply.changed(), convs);
+        QVERIFY(result->verify.verified);
+        QVERIFY(result->recipeJson.find("\"percentile\"") != std::string::npos);
+        QVERIFY(w.summaryDock()->hasComparison());
+        QVERIFY(measured.wait(kTimeoutMs));
+        QCOMPARE(w.summaryDock()->cell(SummaryDock::kVerified, 1), QStringLiteral("yes"));
+
+        // Profile the original (F6), then open the export: the same studio shows it.
+        QSignalSpy profiled(w.profilerDock(), &ProfilerDock::profileFinished);
+        w.profilerDock()->setRuns(3);
+        w.findChild<QAction*>(QStringLiteral("ProfileModelAction"))->trigger();
+        QVERIFY(profiled.wait(kTimeoutMs));
+        QVERIFY(profiled.first().first().toBool());
+        emit algorithm->openRequested(out);  // what Open Result does
+        QVERIFY(ready.wait(kTimeoutMs));
+        QCOMPARE(w.filePath(), out);
+        int dequantize = 0;
+        for (const ir::Node* n : w.model()->graph->nodes()) dequantize += n->opType == "DequantizeLinear";
+        QVERIFY(dequantize > 0);
+        QVERIFY(!w.profilerDock()->currentProfile());  // that profile was of the other model
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<QObject> makeStudioCompressTest() {
+    return std::make_unique<StudioCompressTest>();
+}
+
+}  // namespace wh::widgets::test
+
+#include "studio_compress_test.moc"
