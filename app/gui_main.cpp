@@ -20,6 +20,8 @@
 
 #include <cstdio>
 #include <map>
+#include <memory>
+#include <utility>
 #include <cstring>
 
 #include <QAction>
@@ -137,7 +139,7 @@ int main(int argc, char** argv) {
     QCommandLineOption colorByOption(
         QStringLiteral("color-by"),
         QStringLiteral("With --screenshot: colour the nodes by 'category', 'latency' (with "
-                       "--profile) or 'bits' (the Visualization dock)."),
+                       "--profile), 'bits' or 'error' (with --compress) (the Visualization dock)."),
         QStringLiteral("mode"));
     parser.addOption(colorByOption);
     QCommandLineOption compressOutputOption(
@@ -268,10 +270,11 @@ int main(int argc, char** argv) {
         using Mode = wh::widgets::VisualizationDock::Mode;
         const std::map<QString, Mode> modes{{QStringLiteral("category"), Mode::kCategory},
                                             {QStringLiteral("latency"), Mode::kLatency},
-                                            {QStringLiteral("bits"), Mode::kBits}};
+                                            {QStringLiteral("bits"), Mode::kBits},
+                                            {QStringLiteral("error"), Mode::kError}};
         const auto it = modes.find(mode);
         if (it == modes.end()) {
-            finish(1, QStringLiteral("--color-by takes category, latency or bits, not '%1'")
+            finish(1, QStringLiteral("--color-by takes category, latency, bits or error, not '%1'")
                           .arg(mode));
             return false;
         }
@@ -422,14 +425,33 @@ int main(int argc, char** argv) {
                                  dock->show();
                                  dock->raise();
                                  raiseDock();
-                                 // The Summary dock times both models: grab with its figures.
-                                 wh::widgets::SummaryDock* summary = window.summaryDock();
+                                 // The Summary dock times both models first (alone: the
+                                 // per-layer comparison of --color-by error would disturb the
+                                 // timings), then the overlay is computed, then the grab.
+                                 auto* summary = window.summaryDock();
+                                 auto* overlay = window.visualizationDock();
+                                 auto grabbed = std::make_shared<bool>(false);
+                                 auto colourThenGrab = [&, overlay, grabbed] {
+                                     if (*grabbed) return;
+                                     if (!applyColorBy()) return;
+                                     auto grab = [&, grabbed] {
+                                         if (std::exchange(*grabbed, true)) return;
+                                         grabThen(0, {});
+                                     };
+                                     if (!overlay->isComputing()) {
+                                         grab();
+                                         return;
+                                     }
+                                     QObject::connect(
+                                         overlay, &wh::widgets::VisualizationDock::errorsReady,
+                                         &app, grab);
+                                 };
                                  if (!summary->isMeasuring()) {
-                                     grabThen(0, {});
+                                     colourThenGrab();
                                      return;
                                  }
                                  QObject::connect(summary, &wh::widgets::SummaryDock::measured,
-                                                  &app, [&] { grabThen(0, {}); });
+                                                  &app, colourThenGrab);
                              });
             window.findChild<QAction*>(QStringLiteral("RunAlgorithmAction"))->trigger();
             return;

@@ -670,13 +670,16 @@ void AlgorithmDock::run() {
     m_job = job;
     setResultText(tr("Running %1…").arg(algorithmName()));
     m_poll->start();
-    connect(job, &Job::finished, this, [this, job, inputName] {
+    const QString dataset = m_dataset->text().trimmed(), dataDir = m_dataDir->text().trimmed();
+    connect(job, &Job::finished, this, [this, job, inputName, dataset, dataDir] {
         drainFeed();
         Result* outcome = job->result<Result>();
         if (!outcome) return;
         m_result = outcome->result;
         m_input = outcome->input;
         m_inputName = inputName;
+        m_lastDataset = dataset;
+        m_lastDataDir = dataDir;
         job->releaseResult();
         const algo::CompressResult& c = *m_result;
         QStringList parts;

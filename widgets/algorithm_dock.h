@@ -97,6 +97,9 @@ public:
     std::shared_ptr<const ir::Model> lastInput() const { return m_input; }
     /// The file name the last successful run's input was shown as ("resnet18.onnx").
     QString lastInputName() const { return m_inputName; }
+    /// The dataset (name, folder) the last successful run calibrated and trained on.
+    QString lastDataset() const { return m_lastDataset; }
+    QString lastDataDir() const { return m_lastDataDir; }
     /// Loss points plotted so far in the running (or last) run.
     int lossPoints() const;
     QChart* chart() const { return m_chart; }
@@ -113,6 +116,7 @@ public slots:
 
 signals:
     /// A run ended: `ok` when lastResult() is its result; else `message` says why.
+    /// (Connected slots see lastResult(), lastInput() and lastDataset() of the new run.)
     void runFinished(bool ok, const QString& message);
     /// "Open Result": the user wants `path` opened in the studio.
     void openRequested(const QString& path);
@@ -136,6 +140,7 @@ private:
     std::shared_ptr<const algo::CompressResult> m_result;
     std::shared_ptr<const ir::Model> m_input;
     QString m_inputName;
+    QString m_lastDataset, m_lastDataDir;
     /// What the form does not show (optimizer, schedule, include/exclude lists, seed): from
     /// the last loaded recipe, else the algorithm's defaults.
     algo::Recipe m_base;

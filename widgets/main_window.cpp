@@ -242,7 +242,7 @@ void MainWindow::createDocks() {
         if (!m_summary->isFloating() && m_summary->height() < kBottomToolMinHeight)
             resizeDocks({m_summary}, {kBottomToolMinHeight}, Qt::Vertical);
     });
-    m_visualization = new VisualizationDock(m_view, m_profiler, this);
+    m_visualization = new VisualizationDock(m_view, m_profiler, m_algorithm, m_runner, this);
     auto* visualization = m_visualization;
     m_jobs = new JobsDock(this);
     m_jobs->watch(m_runner);

@@ -188,7 +188,12 @@ void SummaryDock::measure() {
             return t;
         });
     m_job = job;
+    m_contended = m_runner->runningCount() > 1;
+    connect(job, &Job::progress, this, [this] {
+        m_contended = m_contended || m_runner->runningCount() > 1;
+    });
     connect(job, &Job::finished, this, [this, job] {
+        m_contended = m_contended || m_runner->runningCount() > 1;
         const Times* t = job->result<Times>();
         if (!t) return;
         m_latency[0][0] = (*t)[0];
@@ -197,6 +202,10 @@ void SummaryDock::measure() {
         m_latency[1][1] = (*t)[3];
         m_latencyStatus.clear();
         fill();
+        if (m_contended)
+            m_title->setText(m_title->text() +
+                             tr(" · other jobs ran while the latencies were timed: they may be "
+                                "off (timed again by a new run)"));
         emit measured(true);
     });
     connect(job, &Job::failed, this, [this](const Status& status) {

@@ -98,6 +98,7 @@ private:
     QString m_outputPath;
     std::optional<double> m_latency[2][2];  // [after][batch index]
     QString m_latencyStatus;                // "measuring…", or why not
+    bool m_contended = false;               // another job ran while timing
 
     QLabel* m_title;
     QTableWidget* m_table;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <unordered_set>
 
 #include <QComboBox>
@@ -11,7 +12,10 @@
 #include <QPushButton>
 #include <QVBoxLayout>
 
+#include "core/algo/layer_error.h"
+#include "widgets/algorithm_dock.h"
 #include "widgets/document.h"
+#include "widgets/job_runner.h"
 #include "widgets/graph_view.h"
 #include "widgets/profiler_dock.h"
 
@@ -73,8 +77,13 @@ const ir::Tensor* weightSource(const ir::Value* v) {
 
 }  // namespace
 
-VisualizationDock::VisualizationDock(GraphView* view, ProfilerDock* profiler, QWidget* parent)
-    : QDockWidget(tr("Visualization"), parent), m_view(view), m_profiler(profiler) {
+VisualizationDock::VisualizationDock(GraphView* view, ProfilerDock* profiler,
+                                     AlgorithmDock* algorithm, JobRunner* runner, QWidget* parent)
+    : QDockWidget(tr("Visualization"), parent),
+      m_view(view),
+      m_profiler(profiler),
+      m_algorithm(algorithm),
+      m_runner(runner) {
     setObjectName(QStringLiteral("VisualizationDock"));
     auto* panel = new QWidget(this);
     m_mode = new QComboBox(panel);
@@ -82,6 +91,7 @@ VisualizationDock::VisualizationDock(GraphView* view, ProfilerDock* profiler, QW
     m_mode->addItem(tr("Op category"));
     m_mode->addItem(tr("Latency share (Profiler)"));
     m_mode->addItem(tr("Weight bit width"));
+    m_mode->addItem(tr("Quantization error (last run)"));
     m_mode->setToolTip(tr("What the colours of the graph's nodes show"));
     m_profileButton = new QPushButton(tr("Profile Now"), panel);
     m_profileButton->setToolTip(tr("Profile the model (F6) to colour it by latency"));
@@ -108,7 +118,71 @@ VisualizationDock::VisualizationDock(GraphView* view, ProfilerDock* profiler, QW
         connect(m_profiler, &ProfilerDock::profileFinished, this, [this] {
             if (mode() == Mode::kLatency) refresh();
         });
+    if (m_algorithm)
+        connect(m_algorithm, &AlgorithmDock::runFinished, this, [this](bool ok) {
+            if (ok && mode() == Mode::kError) refresh();
+        });
     refresh();
+}
+
+VisualizationDock::~VisualizationDock() {
+    if (m_job) m_job->cancel();
+}
+
+bool VisualizationDock::isComputing() const {
+    return m_job && m_job->isRunning();
+}
+
+QColor VisualizationDock::sqnrColor(double db) {
+    if (db >= 40) return QColor(0x1a, 0x98, 0x50);
+    if (db >= 30) return QColor(0x91, 0xcf, 0x60);
+    if (db >= 20) return QColor(0xfe, 0xe0, 0x8b);
+    if (db >= 10) return QColor(0xfc, 0x8d, 0x59);
+    return QColor(0xd7, 0x30, 0x27);
+}
+
+void VisualizationDock::computeErrors() {
+    const auto result = m_algorithm ? m_algorithm->lastResult() : nullptr;
+    const auto input = m_algorithm ? m_algorithm->lastInput() : nullptr;
+    if (!result || !input) return;
+    if (m_job) m_job->cancel();
+    m_sqnr.clear();
+    m_errorsOf = result.get();
+    m_errorStatus = tr("computing the per-layer error on 64 calibration samples…");
+    const std::string dataset = m_algorithm->lastDataset().toStdString();
+    const std::string dataDir = m_algorithm->lastDataDir().toStdString();
+    using Errors = std::vector<algo::LayerError>;
+    Job* job = m_runner->run(
+        tr("Per-layer error of %1").arg(QString::fromStdString(result->algorithm)),
+        [input, result, dataset, dataDir](jobs::JobContext& ctx) -> Expected<Errors> {
+            WH_ASSIGN_OR_RETURN(std::shared_ptr<data::Dataset> data,
+                                data::openDataset(dataset, "train", dataDir,
+                                                  algo::datasetNormalization(dataset)));
+            algo::LayerErrorOptions o;
+            o.samples = 64;
+            o.probe.batch = 32;
+            return algo::layerErrors(*input, result->model, *data, o, &ctx);
+        });
+    m_job = job;
+    connect(job, &Job::finished, this, [this, job] {
+        const Errors* errors = job->result<Errors>();
+        if (!errors) return;
+        for (const algo::LayerError& e : *errors) m_sqnr[e.node] = e.sqnrDb;
+        m_errorStatus.clear();
+        if (mode() == Mode::kError) refresh();
+        emit errorsReady(true);
+    });
+    connect(job, &Job::failed, this, [this](const Status& status) {
+        m_errorStatus = tr("The per-layer error could not be computed: %1")
+                            .arg(QString::fromStdString(status.message()));
+        if (mode() == Mode::kError) refresh();
+        emit errorsReady(false);
+    });
+    connect(job, &Job::cancelled, this, [this] {
+        m_errorStatus = tr("Cancelled.");
+        m_errorsOf = nullptr;
+        emit errorsReady(false);
+    });
 }
 
 void VisualizationDock::setDocument(Document* doc) {
@@ -231,6 +305,55 @@ void VisualizationDock::refresh() {
         if (m_doc->revision() != m_profiler->profiledRevision())
             note += tr(" The model changed since: profile again.");
         setLegend(entries, note);
+        return;
+    }
+    if (mode() == Mode::kError) {
+        const auto result = m_algorithm ? m_algorithm->lastResult() : nullptr;
+        if (!result) {
+            m_view->setNodeColors({});
+            setLegend({}, tr("Run an algorithm (Algorithm dock, Ctrl+R): each layer of the model "
+                             "is then coloured by how far the compressed model's output drifts "
+                             "from the float one (SQNR)."));
+            return;
+        }
+        if (m_errorsOf != result.get()) computeErrors();
+        if (isComputing() || m_sqnr.empty()) {
+            m_view->setNodeColors({});
+            setLegend({}, m_errorStatus);
+            return;
+        }
+        std::unordered_map<ir::NodeId, QColor> colors;
+        int matched = 0;
+        for (const ir::Node* n : m_doc->graph().nodes()) {
+            auto e = m_sqnr.find(n->name);
+            // A convolution whose BatchNormalization the export folded into it has no output of
+            // its own there: it shows the error of that BatchNormalization's output.
+            if (e == m_sqnr.end() && !n->outputs().empty() && n->outputs()[0] &&
+                n->outputs()[0]->uses().size() == 1 &&
+                n->outputs()[0]->uses()[0].node->opType == "BatchNormalization")
+                e = m_sqnr.find(n->outputs()[0]->uses()[0].node->name);
+            colors[n->id()] = e == m_sqnr.end() ? kNoData : sqnrColor(e->second);
+            matched += e != m_sqnr.end();
+        }
+        m_view->setNodeColors(std::move(colors));
+        double worst = std::numeric_limits<double>::infinity();
+        std::string worstNode;
+        for (const auto& [node, db] : m_sqnr) {
+            if (db >= worst) continue;
+            worst = db;
+            worstNode = node;
+        }
+        setLegend({{sqnrColor(40), tr(">= 40 dB")},
+                   {sqnrColor(30), tr("30-40 dB")},
+                   {sqnrColor(20), tr("20-30 dB")},
+                   {sqnrColor(10), tr("10-20 dB")},
+                   {sqnrColor(0), tr("< 10 dB")},
+                   {kNoData, tr("not compared")}},
+                  tr("SQNR of each node's output, compressed vs float, on 64 calibration samples "
+                     "(%1 of this model's nodes matched by name). Worst: %2 (%3 dB).")
+                      .arg(matched)
+                      .arg(QString::fromStdString(worstNode))
+                      .arg(QLocale().toString(worst, 'f', 1)));
         return;
     }
     const std::unordered_map<ir::NodeId, int> bits = weightBits(m_doc->graph());

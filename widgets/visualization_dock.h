@@ -4,6 +4,9 @@
 ///   - Latency share: the Profiler dock's last profile, light to dark red by each node's share
 ///     of the run; a node fused into another's step takes that step's colour; grey: no time of
 ///     its own and no step (folded), or not in the profile (profiled before an edit).
+///   - Quantization error: the last Algorithm dock run's per-layer SQNR (algo::layerErrors: the
+///     original and the compressed model on 64 calibration samples of the run's dataset, in a
+///     job), red (< 10 dB) to green (>= 40 dB), on the nodes of the original of that name.
 ///   - Weight bits: for each Conv, Gemm, MatMul (and ConvTranspose), the bit width its weights
 ///     are stored with — the initializer's element type, or behind a DequantizeLinear the number
 ///     of distinct quantized levels (an SLB 1-bit export stores ±1 in int8: 1 bit). Nodes
@@ -27,17 +30,27 @@ class QPushButton;
 
 namespace wh::widgets {
 
+class AlgorithmDock;
 class Document;
 class GraphView;
+class Job;
+class JobRunner;
 class ProfilerDock;
 
 class VisualizationDock : public QDockWidget {
     Q_OBJECT
 
 public:
-    enum class Mode { kCategory = 0, kLatency, kBits };
+    enum class Mode { kCategory = 0, kLatency, kBits, kError };
 
-    VisualizationDock(GraphView* view, ProfilerDock* profiler, QWidget* parent = nullptr);
+    VisualizationDock(GraphView* view, ProfilerDock* profiler, AlgorithmDock* algorithm,
+                      JobRunner* runner, QWidget* parent = nullptr);
+    ~VisualizationDock() override;
+    /// True while the quantization error is computed.
+    bool isComputing() const;
+    /// The SQNR (dB) by node name of the last computation, for tests.
+    const std::map<std::string, double>& sqnrByNode() const { return m_sqnr; }
+    static QColor sqnrColor(double db);
 
     void setDocument(Document* doc);
     void setMode(Mode mode);
@@ -56,12 +69,23 @@ public slots:
     /// Recomputes the colours of the current mode.
     void refresh();
 
+signals:
+    /// The quantization error of the last run was computed (`ok`) or could not be.
+    void errorsReady(bool ok);
+
 private:
     void setLegend(const std::vector<std::pair<QColor, QString>>& entries, const QString& note);
 
     QPointer<GraphView> m_view;
     QPointer<ProfilerDock> m_profiler;
     QPointer<Document> m_doc;
+    QPointer<AlgorithmDock> m_algorithm;
+    JobRunner* m_runner;
+    QPointer<Job> m_job;
+    const void* m_errorsOf = nullptr;  // the CompressResult m_sqnr was computed for
+    std::map<std::string, double> m_sqnr;
+    QString m_errorStatus;
+    void computeErrors();
     QComboBox* m_mode;
     QLabel* m_legend;
     QPushButton* m_profileButton;

@@ -1,4 +1,5 @@
 #include "core/algo/compress.h"
+#include "core/algo/layer_error.h"
 
 #include <algorithm>
 #include <chrono>
@@ -26,10 +27,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-data::Normalization normalizationOf(const std::string& dataset) {
-    return dataset == "fashion-mnist" ? data::Normalization::fashionMnist() : data::Normalization{};
-}
 
 Expected<int64_t> serializedBytes(const ir::Model& model) {
     WH_ASSIGN_OR_RETURN(std::string bytes, onnx::serializeModel(model));
@@ -154,10 +151,10 @@ Expected<CompressResult> compress(const ir::Model& model, const CompressOptions&
     stage(job, "opening data");
     {
         auto t = data::openDataset(datasetName, recipe.dataset.split, dataDir,
-                                   normalizationOf(datasetName));
+                                   datasetNormalization(datasetName));
         if (!t) return tl::unexpected(t.error());
         trainSet = *t;
-        auto s = data::openDataset(datasetName, "test", dataDir, normalizationOf(datasetName));
+        auto s = data::openDataset(datasetName, "test", dataDir, datasetNormalization(datasetName));
         if (!s) return tl::unexpected(s.error());
         testSet = *s;
     }

@@ -22,6 +22,7 @@
 #include "widgets/profiler_dock.h"
 #include "widgets/selection_model.h"
 #include "widgets/summary_dock.h"
+#include "widgets/visualization_dock.h"
 
 namespace wh::widgets::test {
 namespace {
@@ -94,6 +95,25 @@ private slots:
         QVERIFY(w.summaryDock()->hasComparison());
         QVERIFY(measured.wait(kTimeoutMs));
         QCOMPARE(w.summaryDock()->cell(SummaryDock::kVerified, 1), QStringLiteral("yes"));
+
+        // The graph coloured by each layer's error, compressed vs float (SQNR, in a job).
+        VisualizationDock* overlay = w.visualizationDock();
+        QSignalSpy errors(overlay, &VisualizationDock::errorsReady);
+        overlay->setMode(VisualizationDock::Mode::kError);
+        QVERIFY(errors.wait(kTimeoutMs));
+        QVERIFY(errors.first().first().toBool());
+        QVERIFY(!overlay->sqnrByNode().empty());
+        int coloured = 0;
+        for (const ir::Node* n : w.model()->graph->nodes()) {
+            const auto e = overlay->sqnrByNode().find(n->name);
+            if (e == overlay->sqnrByNode().end()) continue;
+            QVERIFY2(e->second > 10.0, n->name.c_str());  // 8-bit: tens of dB
+            QCOMPARE(w.graphView()->nodeFill(n->id()), VisualizationDock::sqnrColor(e->second));
+            ++coloured;
+        }
+        QVERIFY(coloured > 0);
+        QVERIFY(overlay->legendText().contains(QStringLiteral("Worst:")));
+        overlay->setMode(VisualizationDock::Mode::kCategory);
 
         // Profile the original (F6), then open the export: the same studio shows it.
         QSignalSpy profiled(w.profilerDock(), &ProfilerDock::profileFinished);
