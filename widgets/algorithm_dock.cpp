@@ -51,13 +51,6 @@ QString shellQuote(const QString& s) {
     return QLatin1Char('\'') + out + QLatin1Char('\'');
 }
 
-QString bytesText(int64_t bytes) {
-    const QLocale locale = countLocale();
-    if (bytes >= (1 << 20)) return locale.toString(bytes / 1048576.0, 'f', 2) + QStringLiteral(" MiB");
-    if (bytes >= (1 << 10)) return locale.toString(bytes / 1024.0, 'f', 1) + QStringLiteral(" KiB");
-    return locale.toString(static_cast<qlonglong>(bytes)) + QStringLiteral(" B");
-}
-
 QString percent(double fraction) {
     return QLocale().toString(100.0 * fraction, 'f', 2) + QStringLiteral(" %");
 }
@@ -688,7 +681,7 @@ void AlgorithmDock::run() {
                      .arg(c.apply.changed());
         if (c.bytesBefore > 0)
             parts << tr("size %1 → %2 (%3×)")
-                         .arg(bytesText(c.bytesBefore), bytesText(c.bytesAfter))
+                         .arg(formatBytes(static_cast<double>(c.bytesBefore)), formatBytes(static_cast<double>(c.bytesAfter)))
                          .arg(QLocale().toString(
                              static_cast<double>(c.bytesAfter) / static_cast<double>(c.bytesBefore),
                              'f', 3));

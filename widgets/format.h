@@ -40,4 +40,21 @@ inline QString formatNodeCount(std::size_t topLevel, std::size_t total) {
              formatCount(static_cast<qulonglong>(total)));
 }
 
+/// "1.06 MiB", "299.1 KiB", "512 B": file and tensor sizes.
+inline QString formatBytes(double bytes) {
+    const QLocale locale = countLocale();
+    if (bytes >= 1048576.0) return locale.toString(bytes / 1048576.0, 'f', 2) + QStringLiteral(" MiB");
+    if (bytes >= 1024.0) return locale.toString(bytes / 1024.0, 'f', 1) + QStringLiteral(" KiB");
+    return locale.toString(static_cast<qlonglong>(bytes)) + QStringLiteral(" B");
+}
+
+/// "3.63 G", "11.68 M", "36.9 k", "9,472": FLOPs and parameter counts (`decimals` for G and M).
+inline QString formatCompact(double v, int decimals = 2) {
+    const QLocale locale = countLocale();
+    if (v >= 1e9) return locale.toString(v / 1e9, 'f', decimals) + QStringLiteral(" G");
+    if (v >= 1e6) return locale.toString(v / 1e6, 'f', decimals) + QStringLiteral(" M");
+    if (v >= 1e4) return locale.toString(v / 1e3, 'f', 1) + QStringLiteral(" k");
+    return locale.toString(static_cast<qlonglong>(v));
+}
+
 }  // namespace wh::widgets

@@ -40,15 +40,6 @@ QString qs(const std::string& s) {
     return QString::fromStdString(s);
 }
 
-/// "1.23 M", "456 k", "789": FLOPs, parameters and bytes in the table.
-QString compact(double v) {
-    const QLocale locale = countLocale();
-    if (v >= 1e9) return locale.toString(v / 1e9, 'f', 2) + QStringLiteral(" G");
-    if (v >= 1e6) return locale.toString(v / 1e6, 'f', 2) + QStringLiteral(" M");
-    if (v >= 1e4) return locale.toString(v / 1e3, 'f', 1) + QStringLiteral(" k");
-    return locale.toString(static_cast<qlonglong>(v));
-}
-
 QString formatMs(double ms) {
     return QLocale().toString(ms, 'f', ms < 10 ? 3 : 2);
 }
@@ -172,14 +163,14 @@ QVariant ProfileTableModel::data(const QModelIndex& index, int role) const {
             return fused ? QString() : QLocale().toString(100.0 * share, 'f', 1) + QLatin1Char('%');
         case kSpeedup:
             return speedup ? QLocale().toString(*speedup, 'f', 2) + QChar(0x00d7) : QString();
-        case kFlops: return n.flops ? compact(static_cast<double>(n.flops)) : QString();
-        case kParams: return n.params ? compact(static_cast<double>(n.params)) : QString();
+        case kFlops: return n.flops ? formatCompact(static_cast<double>(n.flops)) : QString();
+        case kParams: return n.params ? formatCompact(static_cast<double>(n.params)) : QString();
         case kWeightBytes: {
             const int64_t b = weightBytes(n);
-            return b ? compact(static_cast<double>(b)) : QString();
+            return b ? formatCompact(static_cast<double>(b)) : QString();
         }
         case kActivationBytes:
-            return n.activationBytes ? compact(static_cast<double>(n.activationBytes)) : QString();
+            return n.activationBytes ? formatCompact(static_cast<double>(n.activationBytes)) : QString();
         case kPrecision: return qs(n.precision);
         case kBackend: return fused ? QString() : qs(std::string(engine::backendName(n.backend)));
         case kFusedInto:
@@ -662,8 +653,8 @@ void ProfilerDock::updateSummary() {
                      .arg(p.batch)
                      .arg(p.threads)
                      .arg(p.runs)
-                     .arg(compact(static_cast<double>(p.flops)),
-                          compact(static_cast<double>(p.params)));
+                     .arg(formatCompact(static_cast<double>(p.flops)),
+                          formatCompact(static_cast<double>(p.params)));
         if (p.conversionMs > 0.0005)
             parts << tr("layout conversions %1 ms").arg(formatMs(p.conversionMs));
         if (m_doc->revision() != m_profiledRevision)

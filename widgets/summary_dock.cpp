@@ -36,20 +36,6 @@ QString qs(const std::string& s) {
     return QString::fromStdString(s);
 }
 
-QString bytesText(double bytes) {
-    const QLocale locale = countLocale();
-    if (bytes >= 1048576.0) return locale.toString(bytes / 1048576.0, 'f', 2) + QStringLiteral(" MiB");
-    if (bytes >= 1024.0) return locale.toString(bytes / 1024.0, 'f', 1) + QStringLiteral(" KiB");
-    return locale.toString(static_cast<qlonglong>(bytes)) + QStringLiteral(" B");
-}
-
-QString countText(double v) {
-    const QLocale locale = countLocale();
-    if (v >= 1e9) return locale.toString(v / 1e9, 'f', 3) + QStringLiteral(" G");
-    if (v >= 1e6) return locale.toString(v / 1e6, 'f', 3) + QStringLiteral(" M");
-    return locale.toString(static_cast<qlonglong>(v));
-}
-
 QString ratioText(double before, double after) {
     if (!(before > 0)) return {};
     return QStringLiteral("×%1").arg(QLocale().toString(after / before, 'f', 3));
@@ -245,11 +231,11 @@ void SummaryDock::fill() {
         set(row, 2, ratioText(before, after));
     };
     triple(kFileSize, static_cast<double>(c.bytesBefore), static_cast<double>(c.bytesAfter),
-           bytesText);
+           formatBytes);
     triple(kParams, static_cast<double>(c.paramsBefore), static_cast<double>(c.paramsAfter),
-           countText);
+           [](double v) { return formatCompact(v, 3); });
     triple(kFlops, static_cast<double>(c.flopsBefore), static_cast<double>(c.flopsAfter),
-           countText);
+           [](double v) { return formatCompact(v, 3); });
     for (Row row : {kLatency1, kLatency64}) {
         const int batch = row == kLatency1 ? kSmallBatch : kLargeBatch;
         const std::optional<double> b = latencyMs(false, batch), a = latencyMs(true, batch);
