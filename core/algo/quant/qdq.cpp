@@ -520,20 +520,24 @@ Expected<int> fakeQuantizeToQdq(rewrite::Rewriter& rw, const QdqOptions& options
             return error(StatusCode::kUnsupported, "FakeQuantize '{}': {} bits cannot be exported",
                          fq->name, spec.bits);
         ir::Value* x = fq->input(0);
-        std::vector<ir::Value*> params;
+        // By name: the conversion may erase them (the packed writer removes the float weight),
+        // and a pointer kept across it would dangle (found by AddressSanitizer).
+        std::vector<std::string> inputs{x->name()};
         for (int i = 1; i < fq->numInputs(); ++i)
-            if (fq->input(i)) params.push_back(fq->input(i));
+            if (fq->input(i)) inputs.push_back(fq->input(i)->name());
         if (x->hasInitializer() && !x->isGraphInput()) {
             WH_RETURN_IF_ERROR(convertWeight(rw, *fq, spec, p));
         } else {
             WH_RETURN_IF_ERROR(convertActivation(rw, *fq, spec, p));
         }
-        // The fake quantizer's own initializers (scale, zero point, range) are unused now.
-        for (ir::Value* v : params)
-            if (!v->hasUses() && v->hasInitializer() && !v->isGraphInput() && !v->isGraphOutput())
+        // The weight and the fake quantizer's own initializers (scale, zero point, range) are
+        // unused now, unless the conversion removed them already.
+        for (const std::string& name : inputs) {
+            ir::Value* v = rw.graph().findValue(name);
+            if (v && !v->hasUses() && v->hasInitializer() && !v->isGraphInput() &&
+                !v->isGraphOutput())
                 WH_RETURN_IF_ERROR(rw.removeInitializer(*v));
-        if (!x->hasUses() && x->hasInitializer() && !x->isGraphInput() && !x->isGraphOutput())
-            WH_RETURN_IF_ERROR(rw.removeInitializer(*x));
+        }
     }
     if (options.int32Bias) {
         std::vector<ir::Node*> nodes = rw.graph().nodeList();
