@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "app/cli_common.h"
+#include "core/algo/layer_error.h"  // datasetNormalization
 #include "core/analysis/accuracy.h"
 #include "core/data/dataset.h"
 #include "core/data/npy.h"
@@ -38,8 +39,7 @@ struct DatasetArgs {
         sub->add_option("--std", std, "per-channel standard deviation");
     }
     Expected<std::shared_ptr<data::Dataset>> open() const {
-        data::Normalization norm =
-            name == "fashion-mnist" ? data::Normalization::fashionMnist() : data::Normalization{};
+        data::Normalization norm = algo::datasetNormalization(name);
         if (!mean.empty()) norm.mean = mean;
         if (!std.empty()) norm.std = std;
         return data::openDataset(name, split, dataDir, norm);

@@ -283,6 +283,21 @@ void GraphView::setGraph(std::shared_ptr<const ir::Graph> graph, SceneIndex inde
     buildScene(sameGraph, std::move(index));
 }
 
+namespace {
+
+/// A node's fill in the overview and the minimap: its op category's colour, pale when expanded
+/// (a frame around its bodies: a solid box of its size would cover them in the zoomed-out view
+/// and fill most of the minimap).
+QColor categoryFill(const ir::Node& node, bool expanded) {
+    const QColor color = OpMetadata::instance().colorOf(toQString(node.opType));
+    if (!expanded) return color;
+    QColor pale = color;
+    pale.setHsvF(color.hsvHueF(), color.hsvSaturationF() * 0.25, 0.97);
+    return pale;
+}
+
+}  // namespace
+
 SceneIndex GraphView::prepareScene(const ir::Graph& graph,
                                    std::shared_ptr<const layout::Layout> layoutPtr,
                                    qreal devicePixelRatio,
@@ -291,15 +306,8 @@ SceneIndex GraphView::prepareScene(const ir::Graph& graph,
     index.layout = std::move(layoutPtr);
     const layout::Layout& layout = *index.layout;
     if (layout.nodes.empty()) return index;
-    const OpMetadata& meta = OpMetadata::instance();
-    index.overview.build(graph, layout, [&meta, &expanded](const ir::Node& node) {
-        const QColor color = meta.colorOf(toQString(node.opType));
-        if (!expanded.count(node.id())) return color;
-        // An expanded node is a frame around its bodies: a solid box of its size would cover
-        // them in the zoomed-out view and fill most of the minimap.
-        QColor pale = color;
-        pale.setHsvF(color.hsvHueF(), color.hsvSaturationF() * 0.25, 0.97);
-        return pale;
+    index.overview.build(graph, layout, [&expanded](const ir::Node& node) {
+        return categoryFill(node, expanded.count(node.id()) != 0);
     });
 
     // Wire groups, one per producer, indexed by the bounds of their points.
@@ -435,11 +443,7 @@ void GraphView::pruneOutside(const QRectF& area) {
 }
 
 QColor GraphView::baseColor(const ir::Node& node) const {
-    const QColor color = OpMetadata::instance().colorOf(toQString(node.opType));
-    if (!m_expanded.count(&node)) return color;
-    QColor pale = color;  // as prepareScene: an expanded node is a frame around its bodies
-    pale.setHsvF(color.hsvHueF(), color.hsvSaturationF() * 0.25, 0.97);
-    return pale;
+    return categoryFill(node, m_expanded.count(&node) != 0);
 }
 
 void GraphView::setNodeColors(std::unordered_map<ir::NodeId, QColor> colors) {
@@ -458,12 +462,9 @@ void GraphView::applyNodeColors() {
         if (item->type() != NodeItem::Type) continue;
         auto* node = static_cast<NodeItem*>(item);
         const auto c = m_nodeColors.find(node->nodeId());
-        if (c != m_nodeColors.end()) {
-            node->setFill(c->second);
-        } else {
-            const OpMetadata& meta = OpMetadata::instance();
-            node->setFill(meta.categoryOf(node->opType()).color);
-        }
+        node->setFill(c != m_nodeColors.end()
+                          ? c->second
+                          : OpMetadata::instance().categoryOf(node->opType()).color);
     }
     m_minimap->setPicture(GraphMinimap::render(m_overview, devicePixelRatioF()));
     viewport()->update();
