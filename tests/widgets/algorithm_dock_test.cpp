@@ -70,11 +70,7 @@ private:
         m_dock->resize(420, 900);
         m_dock->setDocument(m_doc.get());
     }
-    ir::NodeId id(const std::string& name) const {
-        for (const ir::Node* n : m_doc->graph().nodes())
-            if (n->name == name) return n->id();
-        return 0;
-    }
+    ir::NodeId id(const std::string& name) const { return idIn(m_doc->graph(), name); }
     std::vector<std::string> convNames() const {
         std::vector<std::string> names;
         for (const ir::Node* n : m_doc->graph().nodes())

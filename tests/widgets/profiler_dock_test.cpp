@@ -32,11 +32,7 @@ private:
     std::unique_ptr<MainWindow> m_w;
 
     ProfilerDock* dock() const { return m_w->profilerDock(); }
-    ir::NodeId id(const std::string& name) const {
-        for (const ir::Node* n : m_w->model()->graph->nodes())
-            if (n->name == name) return n->id();
-        return 0;
-    }
+    ir::NodeId id(const std::string& name) const { return idIn(*m_w->model()->graph, name); }
     void showSmallModel() {
         m_w = std::make_unique<MainWindow>(MainWindow::SettingsMode::kIgnore);
         m_w->resize(1400, 900);

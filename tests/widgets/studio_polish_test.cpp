@@ -40,12 +40,6 @@ namespace {
 
 constexpr int kTimeoutMs = 60'000;
 
-ir::NodeId idIn(const ir::Graph& g, const std::string& name) {
-    for (const ir::Node* n : g.nodes())
-        if (n->name == name) return n->id();
-    return 0;
-}
-
 /// makeSmallModel() as PyTorch exports it with a dynamic batch: x is [N,3,32,32] and no tensor
 /// after it (graph output included) declares a type.
 ir::Model makeDynamicModel() {

@@ -17,12 +17,6 @@ namespace {
 
 constexpr int kTimeoutMs = 60'000;
 
-ir::NodeId idIn(const ir::Graph& g, const std::string& name) {
-    for (const ir::Node* n : g.nodes())
-        if (n->name == name) return n->id();
-    return 0;
-}
-
 /// An int8 initializer of `n` elements cycling through `levels` distinct values, read by a
 /// DequantizeLinear whose output feeds a new Conv named `name` on `x`.
 ir::Value* quantizedConv(ir::Graph& g, ir::Value* x, const std::string& name, int levels) {

@@ -3,6 +3,7 @@
 // runs one QObject per qExec), so each file exposes a factory here.
 
 #include <memory>
+#include <string>
 
 #include <QObject>
 
@@ -30,6 +31,13 @@ std::unique_ptr<QObject> makeStudioCompressTest();
 /// GlobalAveragePool -> Flatten -> Gemm -> y. Node names: conv1, relu1, conv2, add, gap,
 /// flatten, fc. W is an initializer of 8x3x3x3 = 216 elements.
 ir::Model makeSmallModel();
+
+/// The id of the node of `g` named `name` (top level), or 0.
+inline ir::NodeId idIn(const ir::Graph& g, const std::string& name) {
+    for (const ir::Node* n : g.nodes())
+        if (n->name == name) return n->id();
+    return 0;
+}
 
 /// A real ONNX file from Debian's libonnx-testdata, or empty when the package is absent.
 QString testdataModel(const char* relative);
