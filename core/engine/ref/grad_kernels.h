@@ -19,6 +19,9 @@ void registerTensorGradients(GradRegistry& registry);
 /// LogSoftmax.
 void registerNnGradients(GradRegistry& registry);
 
+/// Where, Expand, Tile, LayerNormalization (the ops transformer exports add).
+void registerMoreGradients(GradRegistry& registry);
+
 namespace nn {
 /// Resize (every mode and coordinate transform of the forward; the gradient of X only).
 void registerResizeGradient(GradRegistry& registry);

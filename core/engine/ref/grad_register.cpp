@@ -9,6 +9,7 @@ void registerReferenceGradients(GradRegistry& registry) {
     ref::registerElementwiseGradients(registry);
     ref::registerTensorGradients(registry);
     ref::registerNnGradients(registry);
+    ref::registerMoreGradients(registry);
     ref::nn::registerResizeGradient(registry);
     registerFakeQuantizeGradient(registry);
     registerSlbWeightGradient(registry);

@@ -107,6 +107,9 @@ HostTensor makeInput(const In& in, ir::DType floatType, Rng& rng) {
             case ir::DType::kInt64:
                 t.data<int64_t>()[i] = static_cast<int64_t>(x);
                 break;
+            case ir::DType::kBool:
+                t.data<bool>()[i] = x != 0.0;
+                break;
             default:
                 ADD_FAILURE() << "input dtype";
         }
@@ -354,6 +357,14 @@ In constFloats(std::vector<double> v) {
     in.values = std::move(v);
     return in;
 }
+In constBools(Dims dims, std::vector<double> v) {
+    In in;
+    in.dims = std::move(dims);
+    in.constant = true;
+    in.dtype = ir::DType::kBool;
+    in.values = std::move(v);
+    return in;
+}
 In omitted() {
     In in;
     in.omitted = true;
@@ -519,6 +530,31 @@ TEST(GradCheck, GatherRepeated) {
 }
 TEST(GradCheck, PadConstantNegative) {
     check({"Pad constant +-", "Pad", 13, {{{2, 3, 4}}, constI64({0, 1, -1, 1, 2, 0})}});
+}
+// The transformer-export set (core/engine/ref/grad_more_ops.cpp).
+TEST(GradCheck, WhereBroadcast) {
+    // cond [2,1,3] x X [4,1] x Y [1]: every operand broadcast on some axis.
+    check({"Where broadcast",
+           "Where",
+           16,
+           {constBools({2, 1, 3}, {1, 0, 1, 0, 0, 1}), {{4, 1}}, {{1}}}});
+}
+TEST(GradCheck, ExpandRankUp) {
+    check({"Expand [3,1] -> [2,3,4]", "Expand", 13, {{{3, 1}}, constI64({2, 1, 4})}});
+}
+TEST(GradCheck, Tile) {
+    check({"Tile [2,3] x [2,1,3]", "Tile", 13, {{{2, 1, 3}}, constI64({2, 3, 1})}});
+}
+TEST(GradCheck, LayerNormalization) {
+    // Normalised over the last two axes; Scale [3,4] and B broadcast from [4].
+    check({"LayerNorm axis=1 bias bcast",
+           "LayerNormalization",
+           17,
+           {{{2, 3, 4}}, {{3, 4}}, {{4}}},
+           attrs(intA("axis", 1), flt("epsilon", 1e-3f))});
+}
+TEST(GradCheck, LayerNormalizationNoBias) {
+    check({"LayerNorm axis=-1", "LayerNormalization", 17, {{{3, 5}}, {{5}}}});
 }
 // Resize is linear in X: every mode's gradient is exact up to rounding.
 TEST(GradCheck, ResizeNearestUpsample) {
@@ -821,6 +857,7 @@ TEST(GradRegistry, CoversTheIssueOps) {
          {"Conv",   "ConvTranspose", "Gemm",        "MatMul",    "BatchNormalization",
           "Relu",   "MaxPool",       "AveragePool", "Add",       "Mul",
           "Concat", "Reshape",       "Flatten",     "Transpose", "Softmax",
-          "Pow",    "Slice",         "Gather",      "Pad",       "Resize"})
+          "Pow",    "Slice",         "Gather",      "Pad",       "Resize",
+          "Where",  "Expand",        "Tile",        "LayerNormalization"})
         EXPECT_NE(std::find(ops.begin(), ops.end(), op), ops.end()) << op;
 }

@@ -58,6 +58,15 @@ public:
         t.data = std::make_shared<const ir::Buffer>(v.data(), v.size() * sizeof(int64_t));
         g().setInitializer(value(name), std::move(t));
     }
+    void bools(const std::string& name, std::vector<int64_t> dims, const std::vector<bool>& v) {
+        std::vector<uint8_t> bytes(v.begin(), v.end());
+        ir::Tensor t;
+        t.name = name;
+        t.dtype = ir::DType::kBool;
+        t.dims = std::move(dims);
+        t.data = std::make_shared<const ir::Buffer>(bytes.data(), bytes.size());
+        g().setInitializer(value(name), std::move(t));
+    }
     /// A 3x3 Conv with pads 1 and no bias; weights `w` [cout, cin, 3, 3] Kaiming-uniform.
     void conv3x3(const std::string& in, const std::string& w, int64_t cin, int64_t cout,
                  const std::string& out) {

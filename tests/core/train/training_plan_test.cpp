@@ -60,11 +60,58 @@ HostTensor randomImages(int64_t n, uint64_t seed) {
     return t;
 }
 
-void gradientCheck(bool frozenBn) {
-    auto plan = TrainingPlan::compile(smallCnn());
+// The ops a transformer block adds, trained end to end: x[N,6,8] → LayerNormalization (opset 17)
+// → MatMul → GELU as PyTorch exports it (Div, Erf, Add, Mul, Mul) → Where(mask, ·, fill) →
+// + Expand(bias) → Tile ×2 on the features → ReduceMean over positions → Gemm → logits [N,5].
+ir::Model transformerOps() {
+    ModelBuilder b(17, 5);
+    b.input("x", {6, 8});
+    b.weight("ln_s", {8}, 0, 1.0f);
+    b.weight("ln_b", {8}, 0, 0.05f);
+    b.weight("W1", {8, 8}, 8);
+    b.weight("sqrt2", {}, 0, std::sqrt(2.0f));
+    b.weight("one", {}, 0, 1.0f);
+    b.weight("half", {}, 0, 0.5f);
+    b.bools("mask", {6, 1}, {true, true, false, true, false, true});
+    b.weight("fill", {1}, 0, 0.3f);
+    b.weight("bias", {1, 8}, 8);
+    b.int64s("bias_shape", {6, 8});
+    b.int64s("repeats", {1, 1, 2});
+    b.weight("W2", {5, 16}, 16);
+    b.weight("B2", {5}, 16);
+    b.node("LayerNormalization", {"x", "ln_s", "ln_b"}, {"ln"});
+    b.node("MatMul", {"ln", "W1"}, {"h"});
+    b.node("Div", {"h", "sqrt2"}, {"e1"});
+    b.node("Erf", {"e1"}, {"e2"});
+    b.node("Add", {"e2", "one"}, {"e3"});
+    b.node("Mul", {"h", "e3"}, {"e4"});
+    b.node("Mul", {"e4", "half"}, {"gelu"});
+    b.node("Where", {"mask", "gelu", "fill"}, {"w"});
+    b.node("Expand", {"bias", "bias_shape"}, {"eb"});
+    b.node("Add", {"w", "eb"}, {"a"});
+    b.node("Tile", {"a", "repeats"}, {"t"});
+    ir::Node* mean = b.node("ReduceMean", {"t"}, {"m"});
+    mean->attributes().push_back(ir::Attribute::makeInts("axes", {1}));
+    mean->attributes().push_back(ir::Attribute::makeInt("keepdims", 0));
+    b.node("Gemm", {"m", "W2", "B2"}, {"logits"})
+        ->attributes()
+        .push_back(ir::Attribute::makeInt("transB", 1));
+    b.output("logits", {5});
+    return b.take();
+}
+
+HostTensor randomTensor(Dims dims, uint64_t seed) {
+    Rng rng(seed);
+    HostTensor t(ir::DType::kFloat, std::move(dims));
+    for (float& v : t.span<float>()) v = static_cast<float>(rng.normal());
+    return t;
+}
+
+void gradientCheck(bool frozenBn, const ir::Model& model = smallCnn(),
+                   const HostTensor& x = randomImages(4, 11)) {
+    auto plan = TrainingPlan::compile(model);
     ASSERT_TRUE(plan) << plan.error().message();
     plan->flags().batchNormFrozen = frozenBn;
-    const HostTensor x = randomImages(4, 11);
     const HostTensor labels = HostTensor::fromInt64s({4}, {0, 3, 4, 1});
     auto loss0 = plan->forwardBackward(x, labels);
     ASSERT_TRUE(loss0) << loss0.error().message();
@@ -107,6 +154,9 @@ TEST(TrainingPlan, GradientsMatchFiniteDifferencesTrainingBn) {
 }
 TEST(TrainingPlan, GradientsMatchFiniteDifferencesFrozenBn) {
     gradientCheck(true);
+}
+TEST(TrainingPlan, GradientsMatchFiniteDifferencesThroughTransformerOps) {
+    gradientCheck(false, transformerOps(), randomTensor({4, 6, 8}, 13));
 }
 
 TEST(TrainingPlan, ParametersStateAndMemory) {
