@@ -21,6 +21,10 @@ int main() {
         std::cerr << op << ": " << reports.back().count(Outcome::kPass) << "/"
                   << reports.back().cases.size() << "\n";
     }
-    std::cout << markdownReport(reports);
+    const std::vector<SuiteCase> suite = runSuite(byOp);
+    const SuiteShare share = suiteShare(suite);
+    std::cerr << "all node tests: " << share.pass << "/" << share.counted << " counted pass ("
+              << share.excluded << " excluded of " << share.total << ")\n";
+    std::cout << markdownReport(reports, markdownSuite(suite));
     return 0;
 }

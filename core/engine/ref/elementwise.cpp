@@ -470,14 +470,9 @@ Expected<KernelBuild> dropoutFactory(const KernelContext& ctx) {
 
 // ---------------------------------------------------------------- Cast
 
-Expected<KernelBuild> castFactory(const KernelContext& ctx) {
-    WH_RETURN_IF_ERROR(requireInputs(ctx, 1));
+// Input 0 converted to `target` (Cast's `to`, CastLike's input 1's type).
+Expected<KernelBuild> castTo(const KernelContext& ctx, ir::DType target) {
     const TensorInfo& x = ctx.inputs[0];
-    const ir::Attribute* to = ctx.node.attribute("to");
-    if (!to) return error(StatusCode::kBadInput, "{}: attribute 'to' is missing", ctx.where());
-    if (!ir::isKnownDType(static_cast<int32_t>(to->i)))
-        return error(StatusCode::kBadInput, "{}: 'to' = {} is not a type", ctx.where(), to->i);
-    const auto target = static_cast<ir::DType>(to->i);
     if (x.dtype == D::kString || target == D::kString)
         return error(StatusCode::kUnsupported, "{}: casts from or to string are not supported",
                      ctx.where());
@@ -511,6 +506,21 @@ Expected<KernelBuild> castFactory(const KernelContext& ctx) {
     return singleOutput(std::move(kernel), std::move(out));
 }
 
+Expected<KernelBuild> castFactory(const KernelContext& ctx) {
+    WH_RETURN_IF_ERROR(requireInputs(ctx, 1));
+    const ir::Attribute* to = ctx.node.attribute("to");
+    if (!to) return error(StatusCode::kBadInput, "{}: attribute 'to' is missing", ctx.where());
+    if (!ir::isKnownDType(static_cast<int32_t>(to->i)))
+        return error(StatusCode::kBadInput, "{}: 'to' = {} is not a type", ctx.where(), to->i);
+    return castTo(ctx, static_cast<ir::DType>(to->i));
+}
+
+// CastLike (opset 15): Cast to the type of input 1 (whose values are not read).
+Expected<KernelBuild> castLikeFactory(const KernelContext& ctx) {
+    WH_RETURN_IF_ERROR(requireInputs(ctx, 2));
+    return castTo(ctx, ctx.inputs[1].dtype);
+}
+
 }  // namespace
 
 void registerElementwise(KernelRegistry& r) {
@@ -525,6 +535,7 @@ void registerElementwise(KernelRegistry& r) {
     r.add("", "Identity", 1, 18, kRef, identityFactory);
     r.add("", "Dropout", 6, 18, kRef, dropoutFactory);
     r.add("", "Cast", 6, 18, kRef, castFactory);
+    r.add("", "CastLike", 15, 18, kRef, castLikeFactory);
 }
 
 }  // namespace wh::engine::ref

@@ -167,6 +167,15 @@ void registerUnary(KernelRegistry& r) {
     WH_FLOAT_UNARY("Softsign", 1, x / (C(1) + std::abs(x)));
     WH_FLOAT_UNARY("Sin", 7, std::sin(x));
     WH_FLOAT_UNARY("Cos", 7, std::cos(x));
+    WH_FLOAT_UNARY("Tan", 7, std::tan(x));
+    WH_FLOAT_UNARY("Asin", 7, std::asin(x));
+    WH_FLOAT_UNARY("Acos", 7, std::acos(x));
+    WH_FLOAT_UNARY("Atan", 7, std::atan(x));
+    WH_FLOAT_UNARY("Sinh", 9, std::sinh(x));
+    WH_FLOAT_UNARY("Cosh", 9, std::cosh(x));
+    WH_FLOAT_UNARY("Asinh", 9, std::asinh(x));
+    WH_FLOAT_UNARY("Acosh", 9, std::acosh(x));
+    WH_FLOAT_UNARY("Atanh", 9, std::atanh(x));
 #undef WH_FLOAT_UNARY
     r.add("", "Sign", 9, 18, kRef, sameTypeUnary<Types::kNumeric>([](const KernelContext&, auto t) {
               using C = Calc<decltype(t)>;

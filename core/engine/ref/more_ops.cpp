@@ -1,5 +1,5 @@
 // Reference kernels: GlobalMaxPool, DepthToSpace, SpaceToDepth, Size, Trilu, CumSum, Hardmax,
-// InstanceNormalization, LayerNormalization, GatherElements, OneHot, BitShift.
+// InstanceNormalization, LayerNormalization, GatherElements, EyeLike, OneHot, BitShift.
 // Data movement copies elements by size (any type); arithmetic dispatches on the type once in the
 // factory.
 
@@ -530,6 +530,46 @@ Expected<KernelBuild> gatherElementsFactory(const KernelContext& ctx) {
     return singleOutput(std::move(kernel), std::move(out));
 }
 
+// ---------------------------------------------------------------- EyeLike
+
+// A 2-D tensor of X's shape with ones on the k-th diagonal; type `dtype` or X's.
+Expected<KernelBuild> eyeLikeFactory(const KernelContext& ctx) {
+    WH_RETURN_IF_ERROR(requireInputs(ctx, 1));
+    const TensorInfo& x = ctx.inputs[0];
+    if (x.rankKnown && x.dims.size() != 2)
+        return error(StatusCode::kBadInput, "{}: input is {}, EyeLike takes 2-D tensors",
+                     ctx.where(), dimsToString(x.dims));
+    D dtype = x.dtype;
+    if (const ir::Attribute* a = ctx.node.attribute("dtype")) {
+        if (!ir::isKnownDType(static_cast<int32_t>(a->i)))
+            return error(StatusCode::kBadInput, "{}: 'dtype' = {} is not a type", ctx.where(),
+                         a->i);
+        dtype = static_cast<D>(a->i);
+    }
+    const int64_t k = ctx.node.attrInt("k", 0);
+    auto built = dispatch<TypeSet::kAll>(dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
+        using T = decltype(tag);
+        return makeKernel([dtype, k](Ins in, Outs outs) -> Status {
+            const Dims& d = in[0]->dims();
+            if (d.size() != 2)
+                return makeStatus(StatusCode::kBadInput, "input is {}, EyeLike takes 2-D tensors",
+                                  dimsToString(d));
+            HostTensor& y = *outs[0];
+            y.ensure(dtype, d);
+            T* py = y.data<T>();
+            std::fill(py, py + y.numElements(), T{});
+            for (int64_t r = 0; r < d[0]; ++r)
+                if (const int64_t c = r + k; c >= 0 && c < d[1]) py[r * d[1] + c] = T(1);
+            return Status::ok();
+        });
+    });
+    if (!built) return unsupportedType(ctx, dtype);
+    TensorInfo out = x;
+    out.constant.reset();
+    out.dtype = dtype;
+    return singleOutput(std::move(*built), std::move(out));
+}
+
 // ---------------------------------------------------------------- OneHot
 
 Expected<KernelBuild> oneHotFactory(const KernelContext& ctx) {
@@ -648,6 +688,7 @@ void registerMoreOps(KernelRegistry& r) {
     r.add("", "LayerNormalization", 17, 18, kRef, layerNormFactory);
     r.add("", "GatherElements", 11, 18, kRef, gatherElementsFactory);
     r.add("", "OneHot", 9, 18, kRef, oneHotFactory);
+    r.add("", "EyeLike", 9, 18, kRef, eyeLikeFactory);
     r.add("", "BitShift", 11, 18, kRef, bitShiftFactory);
 }
 

@@ -22,6 +22,8 @@ void registerNnOps(KernelRegistry& registry);
 /// GlobalMaxPool, DepthToSpace, SpaceToDepth, Size, Trilu, CumSum, Hardmax, InstanceNormalization,
 /// LayerNormalization, GatherElements, OneHot.
 void registerMoreOps(KernelRegistry& registry);
+/// NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss (core/engine/ref/loss_ops.cpp).
+void registerLossOps(KernelRegistry& registry);
 void registerIndexOps(KernelRegistry& registry);
 void registerRnnOps(KernelRegistry& registry);
 void registerIntegerOps(KernelRegistry& registry);

@@ -14,6 +14,7 @@ void registerReferenceKernels(KernelRegistry& registry) {
     ref::registerTensorOps(registry);
     ref::registerNnOps(registry);
     ref::registerMoreOps(registry);
+    ref::registerLossOps(registry);
     ref::registerIndexOps(registry);
     ref::registerRnnOps(registry);
     ref::registerIntegerOps(registry);

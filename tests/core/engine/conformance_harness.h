@@ -99,8 +99,18 @@ inline const std::map<std::string, std::string>& knownDeviations() {
     static const std::string bf16 =
         "ONNX 1.12's data truncates float to bfloat16; we round to nearest even, as ONNX >= 1.14 "
         "and PyTorch do";
+    static const std::string window =
+        "ONNX 1.12's expected values are off by up to 6e-5 (its window is not even symmetric); "
+        "we compute the spec's formula, as numpy does";
     static const std::map<std::string, std::string> m = {
+        {"test_blackmanwindow_expanded", window},
+        {"test_blackmanwindow_symmetric_expanded", window},
+        {"test_hammingwindow_expanded", window},
+        {"test_hammingwindow_symmetric_expanded", window},
+        {"test_hannwindow_expanded", window},
+        {"test_hannwindow_symmetric_expanded", window},
         {"test_cast_FLOAT_to_BFLOAT16", bf16},
+        {"test_castlike_FLOAT_to_BFLOAT16", bf16},
         {"test_castlike_FLOAT_to_BFLOAT16_expanded", bf16},  // its body is one Cast node
     };
     return m;
@@ -385,8 +395,128 @@ inline OpReport runOp(const std::string& op, const std::vector<fs::path>& folder
     return report;
 }
 
+/// Why a node-test folder is outside what the engine runs by design, or "" when it counts in the
+/// overall share: string tensors, sequence/optional/map values, training-only operators and
+/// training-mode runs (the engine's training has its own graph), and random outputs (no
+/// reproducible expected data).
+inline std::string exclusionReason(const fs::path& folder) {
+    const std::string name = folder.filename().string();
+    if (name.find("training_mode") != std::string::npos || name.rfind("test_training_", 0) == 0)
+        return "training mode";
+    auto model = onnx::loadModel(folder / "model.onnx");
+    if (!model) return {};
+    auto kind = [](const ir::Value* v) -> std::string {
+        if (!v->type.isTensor()) return "sequence, optional or map values";
+        if (v->type.elemType == ir::DType::kString) return "string tensors";
+        return {};
+    };
+    for (const auto* list : {&model->graph->inputs(), &model->graph->outputs()})
+        for (const ir::Value* v : *list)
+            if (std::string k = kind(v); !k.empty()) return k;
+    static const std::set<std::string> random = {"Bernoulli", "RandomNormal", "RandomNormalLike",
+                                                 "RandomUniform", "RandomUniformLike",
+                                                 "Multinomial"};
+    static const std::set<std::string> sequenceOps = {
+        "SequenceEmpty", "SequenceConstruct", "SequenceInsert", "SequenceAt", "SequenceErase",
+        "SequenceLength", "SplitToSequence", "ConcatFromSequence", "SequenceMap", "Optional",
+        "OptionalHasElement", "OptionalGetElement"};
+    for (const ir::Node* node : model->graph->nodes()) {
+        if (node->domain == "ai.onnx.preview.training") return "training-only operator";
+        if (random.count(node->opType)) return "random outputs";
+        if (sequenceOps.count(node->opType)) return "sequence, optional or map values";
+    }
+    return {};
+}
+
+/// Every node-test folder: its outcome, the op it is attributed to ("" if none) and why it is
+/// excluded from the share ("" if it counts).
+struct SuiteCase {
+    CaseResult result;
+    std::string op;
+    std::string excluded;
+};
+
+/// Runs every folder under nodeTestRoot(); `attributed` (from foldersByOp) names their ops.
+inline std::vector<SuiteCase> runSuite(const std::map<std::string, std::vector<fs::path>>& attributed) {
+    std::map<std::string, std::string> opOf;
+    for (const auto& [op, folders] : attributed)
+        for (const fs::path& f : folders) opOf[f.filename().string()] = op;
+    std::vector<SuiteCase> out;
+    for (const fs::path& folder : detail::sortedDirs(nodeTestRoot(), "test_")) {
+        if (!fs::exists(folder / "model.onnx")) continue;
+        SuiteCase c;
+        c.result = runCase(folder);
+        auto it = opOf.find(c.result.folder);
+        if (it != opOf.end()) c.op = it->second;
+        c.excluded = exclusionReason(folder);
+        out.push_back(std::move(c));
+    }
+    return out;
+}
+
+struct SuiteShare {
+    int total = 0, excluded = 0, counted = 0, pass = 0;
+    double share() const { return counted ? static_cast<double>(pass) / counted : 0.0; }
+};
+
+inline SuiteShare suiteShare(const std::vector<SuiteCase>& suite) {
+    SuiteShare s;
+    for (const SuiteCase& c : suite) {
+        ++s.total;
+        if (!c.excluded.empty()) {
+            ++s.excluded;
+            continue;
+        }
+        ++s.counted;
+        if (c.result.outcome == Outcome::kPass) ++s.pass;
+    }
+    return s;
+}
+
+/// The overall section of docs/conformance.md: the share over every node test, what is excluded
+/// and why, and what the counted tests that do not pass need.
+inline std::string markdownSuite(const std::vector<SuiteCase>& suite) {
+    const SuiteShare s = suiteShare(suite);
+    std::string md = fmt::format(
+        "## All node tests\n\n"
+        "**{} of the {} counted node tests pass ({:.1f} %).** ONNX 1.12 ships {} node tests; {} "
+        "are excluded by design (below), the other {} count, whatever their operator.\n\n",
+        s.pass, s.counted, 100.0 * s.share(), s.total, s.excluded, s.counted);
+    std::map<std::string, std::vector<std::string>> byReason, notPassing;
+    for (const SuiteCase& c : suite) {
+        if (!c.excluded.empty()) {
+            byReason[c.excluded].push_back(c.result.folder);
+        } else if (c.result.outcome != Outcome::kPass) {
+            std::string why = c.result.detail;
+            std::replace(why.begin(), why.end(), '|', '/');
+            std::replace(why.begin(), why.end(), '\n', ' ');
+            if (c.result.outcome == Outcome::kNotSupported)
+                notPassing[why].push_back(c.result.folder);  // "needs X-13": grouped by need
+            else
+                notPassing[fmt::format("{}{}", c.result.outcome == Outcome::kFail ? "**fails**: " : "",
+                                       why)]
+                    .push_back(c.result.folder);
+        }
+    }
+    md += "### Excluded\n\n| reason | tests | folders |\n|---|---:|---|\n";
+    for (const auto& [reason, folders] : byReason)
+        md += fmt::format("| {} | {} | {} |\n", reason, folders.size(),
+                          fmt::join(folders, ", "));
+    md += "\n### Counted, not passing\n\n| why | tests | folders |\n|---|---:|---|\n";
+    std::vector<std::pair<std::string, std::vector<std::string>>> rows(notPassing.begin(),
+                                                                      notPassing.end());
+    std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+        return a.second.size() > b.second.size();
+    });
+    for (const auto& [why, folders] : rows)
+        md += fmt::format("| {} | {} | {} |\n", why, folders.size(), fmt::join(folders, ", "));
+    return md + "\n";
+}
+
 /// docs/conformance.md: one row per op.
-inline std::string markdownReport(const std::vector<OpReport>& reports) {
+/// `suite` (markdownSuite), when given, comes before the per-op table.
+inline std::string markdownReport(const std::vector<OpReport>& reports,
+                                  const std::string& suite = {}) {
     std::string md =
         "# Reference engine conformance\n\n"
         "ONNX node tests (Debian `libonnx-testdata`, ONNX 1.12) run on the reference backend only\n"
@@ -397,7 +527,9 @@ inline std::string markdownReport(const std::vector<OpReport>& reports) {
         "errors. *exceptions*: tests not run to completion on purpose — a deliberately refused\n"
         "attribute combination or type (kUnsupported), or a model that needs an operator the\n"
         "reference engine does not register (\"needs …\").\n\n"
-        "Regenerate: `build/tests/conformance_report > docs/conformance.md`.\n\n"
+        "Regenerate: `build/tests/conformance_report > docs/conformance.md`.\n\n" +
+        suite +
+        "## Per operator\n\n"
         "| op | pass | total | fail | exceptions |\n"
         "|---|---:|---:|---:|---|\n";
     int pass = 0, total = 0, failed = 0;
