@@ -27,10 +27,12 @@ if [[ $sanitize == 1 ]]; then
 else
   "$root/packaging/build.sh" -DWHITTLE_BUILD_TESTS=ON
 fi
-# Real architectures for the round-trip and parity tests, a PyTorch-trained Fashion-MNIST
+# Real architectures for the round-trip and parity tests (torchvision CNNs, the transformer,
+# GPT-style, recurrent and control-flow corpus), a PyTorch-trained Fashion-MNIST
 # classifier for the accuracy test and its FX int8 QDQ export for the int8 agreement test:
 # made once, cached under tests/data/ (git-ignored).
 "$root/tests/tools/export_torchvision.sh"
+"$root/tests/tools/export_sequence_models.sh"
 "$root/tests/tools/train_fashion_classifier.sh"
 "$root/tests/tools/export_fx_qdq_classifier.sh"
 build=${WHITTLE_BUILD_DIR:-$root/build}

@@ -673,6 +673,40 @@ TEST(CliShape, SymbolicDimsNeedAValue) {
     fs::remove_all(hazardDir());
 }
 
+// The sequence corpus (tests/tools/export_sequence_models.py): symbolic batch and length, given
+// with --shape, through profile and bench; without the length, a one-line error names it.
+TEST(CliShape, SequenceModelsProfileAndBenchWithAGivenShape) {
+    const fs::path root = fs::path(WHITTLE_SOURCE_DIR) / "tests/data/sequence";
+    const std::vector<std::pair<std::string, std::string>> models = {
+        {"transformer_encoder", "--shape tokens=2,12 --shape padding_mask=2,12"},
+        {"gpt_decoder", "--shape tokens=1,40 --shape attention_mask=1,40"},
+        {"recurrent", "--shape features=4,50,20"},
+        {"control_flow", "--shape x=3,16"},
+    };
+    int ran = 0;
+    for (const auto& [name, shapes] : models) {
+        const fs::path model = root / (name + ".onnx");
+        if (!fs::exists(model)) continue;
+        ++ran;
+        CliRun profile = runCli("profile " + model.string() + " --threads 1 --runs 1 --json " +
+                                shapes);
+        ASSERT_EQ(profile.exitCode, 0) << name << ": " << profile.err;
+        json j = json::parse(profile.out);
+        EXPECT_FALSE(j["nodes"].empty()) << name;
+        EXPECT_GT(j["total_ms"].get<double>(), 0.0) << name;
+        CliRun bench = runCli("bench " + model.string() + " --threads 1 --iters 2 --json " + shapes);
+        ASSERT_EQ(bench.exitCode, 0) << name << ": " << bench.err;
+        EXPECT_GT(json::parse(bench.out)["p50_ms"].get<double>(), 0.0) << name;
+    }
+    if (ran == 0) GTEST_SKIP() << root << " not exported (python3-torch absent?)";
+    const fs::path gpt = root / "gpt_decoder.onnx";
+    if (!fs::exists(gpt)) return;
+    CliRun noLength = runCli("bench " + gpt.string() + " --iters 1");
+    EXPECT_EQ(noLength.exitCode, 2) << noLength.err;
+    EXPECT_EQ(lineCount(noLength.err), 1) << noLength.err;
+    EXPECT_NE(noLength.err.find("'seq'"), std::string::npos) << noLength.err;
+}
+
 // ---- compress and algorithms (shared/CLI.md; the plugins load from beside whittle-cli) -------
 
 namespace {

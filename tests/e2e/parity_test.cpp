@@ -3,10 +3,12 @@
 // Models: the built-in Fashion-MNIST architectures and the torchvision exports.
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -59,30 +61,38 @@ Mismatch compare(const engine::HostTensor& ours, const engine::HostTensor& their
     return m;
 }
 
-// Runs `model` in both engines on the same random input and checks every output.
-void checkParity(const fs::path& modelPath, int64_t batch, double tolerance) {
+// The graph inputs that need feeding, in order.
+std::vector<const ir::Value*> fedInputs(const ir::Model& model) {
+    std::vector<const ir::Value*> out;
+    for (const ir::Value* v : model.graph->inputs())
+        if (!v->hasInitializer()) out.push_back(v);
+    return out;
+}
+
+// Runs `modelPath` in both engines on `inputs` (one per fed graph input, in order) and checks
+// every output against ONNX Runtime's; with `reference` (output name -> folder of NAME.npy, e.g.
+// PyTorch's outputs), against those too.
+void checkParity(const fs::path& modelPath, const std::vector<engine::HostTensor>& inputs,
+                 double tolerance, const fs::path& reference = {}) {
     auto model = onnx::loadModel(modelPath);
     ASSERT_TRUE(model) << model.error().message();
-    auto inputs = engine::randomInputs(*model, batch, 1234);
-    ASSERT_TRUE(inputs) << inputs.error().message();
+    const auto fed = fedInputs(*model);
+    ASSERT_EQ(fed.size(), inputs.size());
     engine::PlanOptions po;
     std::vector<std::string> feeds;
-    const fs::path dir =
-        fs::temp_directory_path() / ("whittle-parity-" + modelPath.stem().string());
+    const fs::path dir = fs::temp_directory_path() / ("whittle-parity-" + modelPath.stem().string() +
+                                                      "-" + std::to_string(::getpid()));
     fs::remove_all(dir);
     fs::create_directories(dir);
-    std::size_t k = 0;
-    for (const ir::Value* v : model->graph->inputs()) {
-        if (v->hasInitializer()) continue;
-        po.inputShapes[v->name()] = (*inputs)[k].dims();
+    for (std::size_t k = 0; k < fed.size(); ++k) {
+        po.inputShapes[fed[k]->name()] = inputs[k].dims();
         const fs::path npy = dir / ("in" + std::to_string(k) + ".npy");
-        ASSERT_TRUE(data::writeNpy(npy, (*inputs)[k]).isOk());
-        feeds.push_back(v->name() + "=" + npy.string());
-        ++k;
+        ASSERT_TRUE(data::writeNpy(npy, inputs[k]).isOk());
+        feeds.push_back(fed[k]->name() + "=" + npy.string());
     }
     auto plan = engine::Plan::compile(*model, po);
     ASSERT_TRUE(plan) << plan.error().message();
-    auto ours = plan->run(*inputs);
+    auto ours = plan->run(inputs);
     ASSERT_TRUE(ours) << ours.error().message();
 
     std::string cmd = "node " + (kPeers / "ort_run.js").string() + " " + modelPath.string() + " " +
@@ -90,24 +100,39 @@ void checkParity(const fs::path& modelPath, int64_t batch, double tolerance) {
     for (const auto& f : feeds) cmd += " " + f;
     cmd += " >/dev/null";
     ASSERT_EQ(std::system(cmd.c_str()), 0) << "ONNX Runtime failed: " << cmd;
-    for (std::size_t i = 0; i < plan->outputNames().size(); ++i) {
+    auto check = [&](const std::string& peer, const fs::path& folder, std::size_t i) {
         std::string file = plan->outputNames()[i];
         for (char& c : file)
             if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.')
                 c = '_';
-        auto theirs = data::readNpy(dir / "ort" / (file + ".npy"));
+        auto theirs = data::readNpy(folder / (file + ".npy"));
         ASSERT_TRUE(theirs) << theirs.error().message();
         ASSERT_EQ((*ours)[i].dims(), theirs->dims()) << "output " << plan->outputNames()[i];
         Mismatch m = compare((*ours)[i], *theirs);
-        std::printf("parity %s '%s': relative error %.2e (max |ORT| %.3g)\n",
-                    modelPath.filename().c_str(), plan->outputNames()[i].c_str(), m.worst, m.scale);
+        std::printf("parity %s '%s' vs %s: relative error %.2e (max |%s| %.3g)\n",
+                    modelPath.filename().c_str(), plan->outputNames()[i].c_str(), peer.c_str(),
+                    m.worst, peer.c_str(), m.scale);
         EXPECT_LE(m.worst, tolerance)
             << modelPath.filename() << " output '" << plan->outputNames()[i] << "' "
             << engine::dimsToString(theirs->dims()) << ": worst relative error " << m.worst
-            << " at " << m.index << " (ours " << m.ours << ", ORT " << m.theirs << ", max |ORT| "
-            << m.scale << ")";
+            << " at " << m.index << " (ours " << m.ours << ", " << peer << " " << m.theirs
+            << ", max |" << peer << "| " << m.scale << ")";
+    };
+    for (std::size_t i = 0; i < plan->outputNames().size(); ++i) {
+        check("ORT", dir / "ort", i);
+        if (!reference.empty()) check("PyTorch", reference, i);
     }
     fs::remove_all(dir);
+}
+
+// The same on random inputs of batch `batch` (symbolic dimensions past the first from `shapes`).
+void checkParity(const fs::path& modelPath, int64_t batch, double tolerance,
+                 const std::map<std::string, engine::Dims>& shapes = {}) {
+    auto model = onnx::loadModel(modelPath);
+    ASSERT_TRUE(model) << model.error().message();
+    auto inputs = engine::randomInputs(*model, batch, 1234, shapes);
+    ASSERT_TRUE(inputs) << inputs.error().message();
+    checkParity(modelPath, *inputs, tolerance);
 }
 
 }  // namespace
@@ -147,3 +172,40 @@ INSTANTIATE_TEST_SUITE_P(Torchvision, TorchvisionParity,
                          ::testing::Values("resnet18", "mobilenet_v2", "squeezenet1_0",
                                            "shufflenet_v2_x1_0", "efficientnet_b0", "densenet121",
                                            "mnasnet0_5", "googlenet"));
+
+// The sequence-model corpus (tests/tools/export_sequence_models.py): a transformer encoder with
+// a padding mask, a GPT-style decoder with causal and padding masks, LSTM + GRU, Loop + If. Each
+// on the inputs its export saved (checked against ORT and against PyTorch's outputs), then on
+// random inputs of another batch and length given as shapes, as `--shape` would.
+struct SequenceCase {
+    std::string name;
+    std::map<std::string, engine::Dims> otherShape;
+};
+
+class SequenceParity : public ::testing::TestWithParam<SequenceCase> {};
+
+TEST_P(SequenceParity, MatchesOnnxRuntimeAndPyTorch) {
+    if (!ortAvailable()) GTEST_SKIP() << "onnxruntime-node not installed (install-deps.sh --peers)";
+    const fs::path root = fs::path(WHITTLE_SOURCE_DIR) / "tests/data/sequence";
+    const fs::path path = root / (GetParam().name + ".onnx");
+    if (!fs::exists(path)) GTEST_SKIP() << path << " not exported (python3-torch absent?)";
+    auto model = onnx::loadModel(path);
+    ASSERT_TRUE(model) << model.error().message();
+    std::vector<engine::HostTensor> inputs;
+    for (const ir::Value* v : fedInputs(*model)) {
+        auto t = data::readNpy(root / (GetParam().name + ".inputs") / (v->name() + ".npy"));
+        ASSERT_TRUE(t) << t.error().message();
+        inputs.push_back(std::move(*t));
+    }
+    checkParity(path, inputs, 1e-4, root / (GetParam().name + ".torch"));
+    checkParity(path, 3, 1e-4, GetParam().otherShape);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Sequence, SequenceParity,
+    ::testing::Values(
+        SequenceCase{"transformer_encoder", {{"tokens", {3, 9}}, {"padding_mask", {3, 9}}}},
+        SequenceCase{"gpt_decoder", {{"tokens", {3, 33}}, {"attention_mask", {3, 33}}}},
+        SequenceCase{"recurrent", {{"features", {3, 7, 20}}}},
+        SequenceCase{"control_flow", {}}),
+    [](const auto& info) { return info.param.name; });

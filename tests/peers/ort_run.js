@@ -8,7 +8,8 @@ const path = require('path');
 const ort = require('onnxruntime-node');
 
 const DTYPES = { '<f4': ['float32', Float32Array], '<i8': ['int64', BigInt64Array],
-                 '|u1': ['uint8', Uint8Array], '|i1': ['int8', Int8Array], '<i4': ['int32', Int32Array] };
+                 '|u1': ['uint8', Uint8Array], '|i1': ['int8', Int8Array], '<i4': ['int32', Int32Array],
+                 '|b1': ['bool', Uint8Array] };
 
 function readNpy(file) {
   const buf = fs.readFileSync(file);
@@ -24,7 +25,7 @@ function readNpy(file) {
 }
 
 function writeNpy(file, tensor) {
-  const descr = { float32: '<f4', int64: '<i8', uint8: '|u1', int8: '|i1', int32: '<i4' }[tensor.type];
+  const descr = { float32: '<f4', int64: '<i8', uint8: '|u1', int8: '|i1', int32: '<i4', bool: '|b1' }[tensor.type];
   const shape = tensor.dims.length === 1 ? `(${tensor.dims[0]},)` : `(${tensor.dims.join(', ')})`;
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }`;
   while ((10 + header.length + 1) % 64) header += ' ';
