@@ -22,6 +22,7 @@
 #include <QLineSeries>
 #include <QPushButton>
 #include <QRadioButton>
+#include <QRegularExpression>
 #include <QScrollArea>
 #include <QSpinBox>
 #include <QSplitter>
@@ -29,6 +30,7 @@
 #include <QValueAxis>
 #include <QVBoxLayout>
 
+#include "core/engine/benchmark.h"
 #include "core/util/atomic_file.h"
 #include "widgets/document.h"
 #include "widgets/format.h"
@@ -130,8 +132,14 @@ AlgorithmDock::AlgorithmDock(JobRunner* runner, const algo::Registry* registry, 
                              "fashion-mnist, mnist or folder:PATH"));
     m_dataDir = new QLineEdit(dataBox);
     m_dataDir->setPlaceholderText(tr("the dataset's default folder"));
+    m_shapes = new QLineEdit(dataBox);
+    m_shapes->setObjectName(QStringLiteral("AlgorithmShapes"));
+    m_shapes->setPlaceholderText(tr("only for inputs with symbolic sizes, e.g. tokens=1,128"));
+    m_shapes->setToolTip(tr("Dims of inputs with symbolic sizes: NAME=D0,D1,... separated by "
+                            "spaces (the recipe's input_shapes, whittle-cli's --shape)."));
     dataForm->addRow(tr("Dataset"), m_dataset);
     dataForm->addRow(tr("Data folder"), m_dataDir);
+    dataForm->addRow(tr("Input shapes"), m_shapes);
     m_trainingBox = new QWidget(dataBox);
     auto* trainForm = new QFormLayout(m_trainingBox);
     trainForm->setContentsMargins(0, 0, 0, 0);
@@ -472,6 +480,11 @@ Expected<algo::Recipe> AlgorithmDock::recipe() const {
     if (dataset.isEmpty()) return error(StatusCode::kUsage, "no dataset is given");
     r.dataset.name = dataset.toStdString();
     r.dataset.dataDir = m_dataDir->text().trimmed().toStdString();
+    std::vector<std::string> specs;
+    for (const QString& part : m_shapes->text().split(QRegularExpression(QStringLiteral("[\\s;]+")),
+                                                      Qt::SkipEmptyParts))
+        specs.push_back(part.toStdString());
+    WH_ASSIGN_OR_RETURN(r.inputShapes, engine::parseShapeSpecs(specs, "input shapes: "));
     if (info->training.trains || r.train) {
         algo::RecipeTraining t = r.train.value_or(algo::RecipeTraining{});
         t.epochs = m_epochs->value();
@@ -543,6 +556,13 @@ bool AlgorithmDock::loadRecipeFrom(const QString& path, QString* errorText) {
     onAlgorithmChanged();  // same algorithm as before: the combo did not signal
     m_form->setParams(r->params);
     setDataset(qs(r->dataset.name), qs(r->dataset.dataDir));
+    QStringList shapes;
+    for (const auto& [name, dims] : r->inputShapes) {
+        QStringList ds;
+        for (int64_t d : dims) ds << QString::number(d);
+        shapes << QStringLiteral("%1=%2").arg(qs(name), ds.join(QLatin1Char(',')));
+    }
+    m_shapes->setText(shapes.join(QLatin1Char(' ')));
     // The recipe's nodes become the selection, so the graph shows what it compresses.
     if (!r->select.nodes.empty() && m_doc) {
         std::vector<ir::NodeId> ids;

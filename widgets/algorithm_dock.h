@@ -155,6 +155,7 @@ private:
     QLabel* m_scope;
     QLineEdit* m_dataset;
     QLineEdit* m_dataDir;
+    QLineEdit* m_shapes;
     QWidget* m_trainingBox;
     QSpinBox* m_epochs;
     QSpinBox* m_steps;

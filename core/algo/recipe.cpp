@@ -135,7 +135,7 @@ Expected<Recipe> parseRecipe(std::string_view text, const Registry& registry,
     }
     WH_RETURN_IF_ERROR(checkKeys(root, "",
                                  {"algorithm", "params", "select", "dataset", "train", "seed",
-                                  "comment"},
+                                  "input_shapes", "comment"},
                                  where));
     auto alg = root.find("algorithm");
     if (alg == root.end() || !alg->is_string())
@@ -217,6 +217,25 @@ Expected<Recipe> parseRecipe(std::string_view text, const Registry& registry,
                 bad(where, "'train.weight_decay' = {} must be >= 0", tr.weightDecay));
         r.train = tr;
     }
+    if (auto sh = root.find("input_shapes"); sh != root.end()) {
+        if (!sh->is_object())
+            return tl::unexpected(
+                bad(where, "'input_shapes' must be an object: {{\"NAME\": [D0, D1, ...]}}"));
+        for (auto it = sh->begin(); it != sh->end(); ++it) {
+            engine::Dims dims;
+            bool ok = it.value().is_array();
+            for (const json& d : ok ? it.value() : json::array()) {
+                ok = ok && d.is_number_integer() && d.get<int64_t>() >= 0;
+                if (ok) dims.push_back(d.get<int64_t>());
+            }
+            if (!ok)
+                return tl::unexpected(bad(where,
+                                          "'input_shapes.{}' must be an array of dims >= 0, "
+                                          "e.g. [1, 128]",
+                                          it.key()));
+            r.inputShapes[it.key()] = std::move(dims);
+        }
+    }
     // One seed: a top-level `seed` sets the algorithm's `seed` parameter too (refused when out
     // of its range); without one, an explicit params.seed is the run's seed.
     if (root.contains("seed")) {
@@ -253,6 +272,7 @@ std::string recipeToJson(const Recipe& r) {
                       {"optimizer", r.train->optimizer}, {"schedule", r.train->schedule},
                       {"momentum", r.train->momentum},   {"weight_decay", r.train->weightDecay}};
     j["seed"] = r.seed;
+    if (!r.inputShapes.empty()) j["input_shapes"] = r.inputShapes;
     return j.dump(2) + "\n";
 }
 

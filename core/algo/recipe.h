@@ -15,6 +15,7 @@
 /// and reading it back gives the same run.
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -53,6 +54,9 @@ struct Recipe {
     /// `train` section.
     std::optional<RecipeTraining> train;
     uint64_t seed = 0;
+    /// Dims of inputs with symbolic sizes (`"input_shapes": {"tokens": [1, 128]}`), as
+    /// `--shape` gives them; a `--shape` of the same input wins.
+    std::map<std::string, engine::Dims> inputShapes;
 };
 
 /// Parses recipe JSON text. `where` names the file in messages.

@@ -181,6 +181,15 @@ private slots:
         const std::vector<std::string> convs = convNames();
         m_doc->selection()->setSelection({id(convs[1])});
         m_dock->setSelectionScope(true);
+        auto* shapes = m_dock->findChild<QLineEdit*>(QStringLiteral("AlgorithmShapes"));
+        QVERIFY(shapes);
+        shapes->setText(QStringLiteral("input=1,1,28,29"));
+        QCOMPARE(m_dock->recipe()->inputShapes.at("input"), (engine::Dims{1, 1, 28, 29}));
+        shapes->setText(QStringLiteral("input=1,x"));
+        QVERIFY(!m_dock->recipe());
+        QVERIFY(QString::fromStdString(m_dock->recipe().error().message())
+                    .contains(QStringLiteral("input shapes")));
+        shapes->setText(QStringLiteral("input=2,1,28,28"));
         const QString path = m_dir.filePath(QStringLiteral("r.recipe.json"));
         QString why;
         QVERIFY2(m_dock->saveRecipeTo(path, &why), qPrintable(why));
@@ -198,6 +207,8 @@ private slots:
         QCOMPARE(r->train->batch, int64_t{32});
         QCOMPARE(r->train->lr, 0.005);
         QCOMPARE(m_doc->selection()->sortedIds(), std::vector<ir::NodeId>{id(convs[1])});
+        QCOMPARE(m_dock->findChild<QLineEdit*>(QStringLiteral("AlgorithmShapes"))->text(),
+                 QStringLiteral("input=2,1,28,28"));
 
         // The command writes that recipe and runs whittle-cli compress on the opened file.
         m_dock->setOutputPath(m_dir.filePath(QStringLiteral("out.onnx")));

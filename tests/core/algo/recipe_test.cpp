@@ -154,7 +154,8 @@ TEST(Recipe, DefaultsFilledInAndRoundTrip) {
               "train": {"epochs": 2, "lr": 0.01, "optimizer": "adam", "weight_decay": 0.0001},
               "seed": 3})",
           R"({"algorithm": "gptq", "params": {"weight_bits": 3, "act_order": true},
-              "dataset": "mnist"})"}) {
+              "dataset": "mnist"})",
+          R"({"algorithm": "ptq", "input_shapes": {"tokens": [1, 128], "mask": [1, 128]}})"}) {
         SCOPED_TRACE(text);
         auto r = parseRecipe(text, pluginRegistry());
         ASSERT_TRUE(r) << r.error().message();
@@ -180,6 +181,7 @@ TEST(Recipe, DefaultsFilledInAndRoundTrip) {
         EXPECT_EQ(back->dataset.split, r->dataset.split);
         EXPECT_EQ(back->dataset.dataDir, r->dataset.dataDir);
         EXPECT_EQ(back->seed, r->seed);
+        EXPECT_EQ(back->inputShapes, r->inputShapes);
         ASSERT_EQ(back->train.has_value(), r->train.has_value());
         if (r->train) {
             EXPECT_EQ(back->train->epochs, r->train->epochs);
@@ -192,6 +194,22 @@ TEST(Recipe, DefaultsFilledInAndRoundTrip) {
             EXPECT_DOUBLE_EQ(back->train->weightDecay, r->train->weightDecay);
         }
         EXPECT_EQ(recipeToJson(*back), written) << "writing is a fixed point";
+    }
+}
+
+TEST(Recipe, InputShapesAreDimsPerInput) {
+    auto r = parseRecipe(R"({"algorithm": "ptq", "input_shapes": {"x": [2, 3, 48, 320]}})",
+                         pluginRegistry());
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->inputShapes.at("x"), (wh::engine::Dims{2, 3, 48, 320}));
+    for (const char* bad : {R"({"algorithm": "ptq", "input_shapes": [1, 2]})",
+                            R"({"algorithm": "ptq", "input_shapes": {"x": [1, -2]}})",
+                            R"({"algorithm": "ptq", "input_shapes": {"x": "1,2"}})",
+                            R"({"algorithm": "ptq", "input_shapes": {"x": [1.5]}})"}) {
+        auto e = parseRecipe(bad, pluginRegistry());
+        ASSERT_FALSE(e) << bad;
+        EXPECT_NE(e.error().message().find("input_shapes"), std::string::npos)
+            << e.error().message();
     }
 }
 
