@@ -257,10 +257,15 @@ Status runRnn(const RnnAttrs& a, Ins in, Outs outs) {
                         h[static_cast<std::size_t>(j)] = gates[static_cast<std::size_t>(j)];
                 } else {
                     std::vector<double> hNew(static_cast<std::size_t>(H));
+                    // Every unit's reset gate first: (r ⊙ h) R^T mixes them all.
+                    std::vector<double> reset(static_cast<std::size_t>(H));
+                    for (int64_t k = 0; k < H; ++k)
+                        reset[static_cast<std::size_t>(k)] =
+                            f(clip(gates[static_cast<std::size_t>(k + H)]));
                     for (int64_t j = 0; j < H; ++j) {
                         const auto ju = static_cast<std::size_t>(j);
                         const double z = f(clip(gates[ju]));
-                        const double r = f(clip(gates[ju + H]));
+                        const double r = reset[ju];
                         const int64_t row = 2 * H + j;
                         double rh = 0.0;
                         if (a.linearBeforeReset) {
@@ -270,7 +275,8 @@ Status runRnn(const RnnAttrs& a, Ins in, Outs outs) {
                             rh = r * lin;
                         } else {
                             for (int64_t k = 0; k < H; ++k)
-                                rh += Rd[row * H + k] * r * h[static_cast<std::size_t>(k)];
+                                rh += Rd[row * H + k] * reset[static_cast<std::size_t>(k)] *
+                                      h[static_cast<std::size_t>(k)];
                             rh += Rb ? Rb[row] : 0.0;
                         }
                         const double cand = g(clip(gates[ju + 2 * H] + rh));
