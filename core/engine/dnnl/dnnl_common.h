@@ -168,6 +168,7 @@ void registerMatMul(KernelRegistry& registry);
 void registerNormPool(KernelRegistry& registry);
 void registerElementwise(KernelRegistry& registry);
 void registerSoftmax(KernelRegistry& registry);
+void registerRnn(KernelRegistry& registry);
 void registerQConv(KernelRegistry& registry);
 void registerQMatMul(KernelRegistry& registry);
 void registerQAdd(KernelRegistry& registry);

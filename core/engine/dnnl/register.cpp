@@ -8,6 +8,7 @@ void registerDnnlKernels(KernelRegistry& registry) {
     dnnlk::registerNormPool(registry);
     dnnlk::registerElementwise(registry);
     dnnlk::registerSoftmax(registry);
+    dnnlk::registerRnn(registry);
     dnnlk::registerQConv(registry);
     dnnlk::registerQMatMul(registry);
     dnnlk::registerQAdd(registry);
