@@ -76,6 +76,23 @@ Expected<KernelBuild> buildHardSigmoid(const KernelContext& ctx) {
                               {Alg::eltwise_clip_v2, 0.0f, 1.0f}});
 }
 
+// Pow with a constant scalar exponent that oneDNN computes exactly: 2 (square) and 0.5 (sqrt),
+// as LayerNorm decompositions and L2 norms use them. Other exponents stay on the reference
+// (oneDNN's general pow goes through exp and log).
+Expected<KernelBuild> buildPow(const KernelContext& ctx) {
+    const TensorInfo& e = ctx.inputs.size() > 1 ? ctx.inputs[1] : TensorInfo{};
+    if (!e.constant || e.constant->numElements() != 1 || e.dims.size() > ctx.inputs[0].dims.size())
+        return error(StatusCode::kUnsupported, "oneDNN Pow: the exponent is not a constant scalar");
+    const double p = e.constant->at(0);
+    if (p == 2.0) return buildEltwise(ctx, {{Alg::eltwise_square}});
+    if (p == 0.5) return buildEltwise(ctx, {{Alg::eltwise_sqrt}});
+    return error(StatusCode::kUnsupported, "oneDNN Pow: exponent {} (2 and 0.5 only)", p);
+}
+
+Expected<KernelBuild> buildSqrt(const KernelContext& ctx) {
+    return buildEltwise(ctx, {{Alg::eltwise_sqrt}});
+}
+
 Expected<Eltwise> clipOf(const ir::Node& node, int64_t opset, std::span<const TensorInfo> inputs) {
     float lo = -FLT_MAX, hi = FLT_MAX;
     if (opset < 11) {
@@ -237,6 +254,8 @@ void registerElementwise(KernelRegistry& registry) {
     registry.add("", "Clip", 6, kMaxOpset, kD, buildActivation);
     registry.add("", "HardSigmoid", 6, kMaxOpset, kD, buildHardSigmoid);
     registry.add("", "HardSwish", 14, kMaxOpset, kD, buildActivation);
+    registry.add("", "Pow", 7, kMaxOpset, kD, buildPow);
+    registry.add("", "Sqrt", 6, kMaxOpset, kD, buildSqrt);
     // Erf: oneDNN has only gelu_erf, not erf itself; the reference kernel runs it.
     registry.add("", "Add", 7, kMaxOpset, kD, binaryFactory(Alg::binary_add, true));
     registry.add("", "Sub", 7, kMaxOpset, kD, binaryFactory(Alg::binary_sub, false));

@@ -58,6 +58,8 @@ std::unique_ptr<Kernel> unaryKernel(Fn fn) {
             const T* px = x.data<T>();
             T* py = y.data<T>();
             const int64_t n = x.numElements();
+            // Erf, Exp, Tanh... cost tens of cycles each: worth the threads on big tensors.
+#pragma omp parallel for schedule(static) if (n > 65536)
             for (int64_t i = 0; i < n; ++i) py[i] = fn(px[i]);
             return Status::ok();
         });

@@ -849,6 +849,31 @@ Expected<KernelBuild> reduceFactory(const KernelContext& ctx) {
                         toOut[i] = 0;
                         count *= xs.dims()[i];
                     }
+                // Sum or mean over trailing axes (a LayerNorm's statistics, a pooled
+                // sequence): contiguous rows, in parallel, the same double accumulation.
+                const auto firstReduced = static_cast<std::size_t>(
+                    std::find(reduced.begin(), reduced.end(), true) - reduced.begin());
+                const bool trailing =
+                    std::all_of(reduced.begin() + static_cast<std::ptrdiff_t>(firstReduced),
+                                reduced.end(), [](bool b) { return b; });
+                if ((spec.kind == ReduceKind::kSum || spec.kind == ReduceKind::kMean) &&
+                    trailing && count > 0) {
+                    const T* src = xs.data<T>();
+                    T* dst = y.data<T>();
+                    const int64_t rows = xs.numElements() / count;
+                    const double scale =
+                        spec.kind == ReduceKind::kMean ? 1.0 / static_cast<double>(count) : 1.0;
+#pragma omp parallel for schedule(static) if (rows * count > 65536)
+                    for (int64_t r = 0; r < rows; ++r) {
+                        const T* row = src + r * count;
+                        double sum = 0.0;
+                        for (int64_t i = 0; i < count; ++i) sum += static_cast<double>(row[i]);
+                        dst[r] = convertValue<T>(spec.kind == ReduceKind::kMean
+                                                     ? sum / static_cast<double>(count)
+                                                     : sum * scale);
+                    }
+                    return Status::ok();
+                }
                 const double init = spec.kind == ReduceKind::kMax    ? -INFINITY
                                     : spec.kind == ReduceKind::kMin  ? INFINITY
                                     : spec.kind == ReduceKind::kProd ? 1.0

@@ -612,6 +612,28 @@ TEST(DnnlKernels, Activations) {
     }
 }
 
+// Pow by a constant 2 or 0.5 (a LayerNorm's variance, an L2 norm) and Sqrt: oneDNN's square and
+// sqrt, exact like the reference's double pow rounded to float.
+TEST(DnnlKernels, PowSquareSqrt) {
+    for (const Dims& x : {Dims{1000}, Dims{2, 3, 17, 5}}) {
+        for (float p : {2.0f, 0.5f}) {
+            Case c = makeCase("Pow", {input(x, false, 0.0f, 4.0f), In{{}, {p}, true}});
+            c.opset = 15;
+            check(c, unaryOracle([p](double v) { return std::pow(v, double(p)); }));
+        }
+        Case s = makeCase("Sqrt", {input(x, false, 0.0f, 4.0f)});
+        s.opset = 13;
+        check(s, unaryOracle([](double v) { return std::sqrt(v); }));
+    }
+    // Other exponents stay on the reference.
+    Case cube = makeCase("Pow", {input({4, 5}), In{{}, {3.0f}, true}});
+    PlanOptions dnnlOnly;
+    dnnlOnly.backends = {Backend::kDnnl};
+    auto plan = Plan::compile(makeModel(cube), dnnlOnly);
+    ASSERT_FALSE(plan);
+    EXPECT_EQ(plan.error().code(), StatusCode::kUnsupported) << plan.error().message();
+}
+
 TEST(DnnlKernels, Binary) {
     const std::vector<std::pair<Dims, Dims>> shapes = {
         {{2, 3, 4, 5}, {2, 3, 4, 5}}, {{2, 3, 4, 5}, {5}},       {{2, 3, 4, 5}, {1, 3, 1, 1}},
@@ -746,7 +768,8 @@ const std::vector<std::string>& dnnlOps() {
     static const std::vector<std::string> ops = {
         "Conv", "Gemm", "MatMul", "BatchNormalization", "MaxPool", "AveragePool",
         "GlobalAveragePool", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSigmoid",
-        "HardSwish", "Add", "Sub", "Mul", "Div", "Softmax", "LogSoftmax"};
+        "HardSwish", "Add", "Sub", "Mul", "Div", "Softmax", "LogSoftmax", "Pow", "Sqrt", "LSTM",
+        "GRU"};
     return ops;
 }
 
