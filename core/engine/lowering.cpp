@@ -6,6 +6,7 @@
 #include "core/engine/qadd.h"
 #include "core/engine/qconv.h"
 #include "core/engine/qmatmul.h"
+#include "core/engine/transformer_lowering.h"
 #include "core/rewrite/constant_arithmetic_folding.h"
 #include "core/rewrite/constant_to_initializer.h"
 #include "core/rewrite/conv_batch_norm_folding.h"
@@ -82,6 +83,10 @@ Expected<Lowered> lower(const ir::Model& model, const LoweringOptions& options) 
         patterns.emplace<QdqMatMulFusion>("Gemm");
         patterns.emplace<QdqAddFusion>();
         patterns.emplace<QLinearConvLowering>();
+    }
+    if (options.transformerOps) {
+        patterns.emplace<LayerNormFusion>();
+        patterns.emplace<GeluFusion>();
     }
     if (options.patterns) options.patterns(patterns);
     rewrite::Rewriter rewriter(*lowered.model.graph);

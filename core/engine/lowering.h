@@ -39,6 +39,10 @@ struct LoweringOptions {
     /// QuantizeLinear becomes one com.whittle QConv; QdqAddFusion: two DequantizeLinear → Add →
     /// [act] → QuantizeLinear one QAdd).
     bool quantizedOps = false;
+    /// Fuse what transformer exports spell out op by op: a decomposed LayerNorm into one
+    /// com.whittle LayerNormalization, an Erf-based GELU into one com.whittle Gelu
+    /// (transformer_lowering.h).
+    bool transformerOps = false;
     /// Adds further lowering patterns (applied together with the built-in ones).
     std::function<void(rewrite::PatternSet&)> patterns;
 };

@@ -501,6 +501,7 @@ Expected<Plan> Plan::compile(const ir::Model& model, const PlanOptions& options)
     lowering.foldConstants = options.fuse && !options.training;
     lowering.foldBatchNorm = options.fuse && !options.training;
     lowering.quantizedOps = options.fuse && !options.training;
+    lowering.transformerOps = options.fuse && !options.training;
     lowering.patterns = options.lowering;
     WH_ASSIGN_OR_RETURN(Lowered lowered, lower(model, lowering));
     Builder builder(model, lowered, options, *impl);

@@ -7,6 +7,8 @@
 #include <unordered_map>
 
 #include "core/engine/dnnl/dnnl_common.h"
+#include "core/engine/fake_quantize.h"
+#include "core/engine/transformer_lowering.h"
 
 namespace wh::engine::dnnlk {
 
@@ -255,6 +257,11 @@ void registerElementwise(KernelRegistry& registry) {
     registry.add("", "HardSigmoid", 6, kMaxOpset, kD, buildHardSigmoid);
     registry.add("", "HardSwish", 14, kMaxOpset, kD, buildActivation);
     registry.add("", "Pow", 7, kMaxOpset, kD, buildPow);
+    // The exact GELU that GeluFusion (transformer_lowering.h) makes of PyTorch's Erf chain.
+    registry.add(std::string(kWhittleDomain), std::string(kGeluOp), 0, 1, kD,
+                 [](const KernelContext& ctx) {
+                     return buildEltwise(ctx, {{Alg::eltwise_gelu_erf}});
+                 });
     registry.add("", "Sqrt", 6, kMaxOpset, kD, buildSqrt);
     // Erf: oneDNN has only gelu_erf, not erf itself; the reference kernel runs it.
     registry.add("", "Add", 7, kMaxOpset, kD, binaryFactory(Alg::binary_add, true));

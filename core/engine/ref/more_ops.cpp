@@ -431,6 +431,8 @@ Expected<KernelBuild> layerNormFactory(const KernelContext& ctx) {
                     t->data<double>()[i] = v;
             };
             if (inner == 0) return Status::ok();
+            // Rows are independent (each writes its own outputs): threaded on big tensors.
+#pragma omp parallel for schedule(static) if (outer * inner > 65536)
             for (int64_t o = 0; o < outer; ++o) {
                 const T* p = px + o * inner;
                 double mean = 0.0, var = 0.0;

@@ -5,6 +5,7 @@
 #include "core/engine/qmatmul.h"
 #include "core/engine/ref/ref_kernels.h"
 #include "core/engine/slb_weight.h"
+#include "core/engine/transformer_lowering.h"
 
 namespace wh::engine {
 
@@ -27,6 +28,7 @@ void registerReferenceKernels(KernelRegistry& registry) {
     registerQConvKernel(registry);
     registerQMatMulKernel(registry);
     registerQAddKernel(registry);
+    registerTransformerKernels(registry);  // after the ONNX LayerNormalization it reuses
 }
 
 }  // namespace wh::engine
