@@ -169,6 +169,7 @@ void registerNormPool(KernelRegistry& registry);
 void registerElementwise(KernelRegistry& registry);
 void registerSoftmax(KernelRegistry& registry);
 void registerRnn(KernelRegistry& registry);
+void registerTranspose(KernelRegistry& registry);
 void registerQConv(KernelRegistry& registry);
 void registerQMatMul(KernelRegistry& registry);
 void registerQAdd(KernelRegistry& registry);

@@ -9,6 +9,7 @@ void registerDnnlKernels(KernelRegistry& registry) {
     dnnlk::registerElementwise(registry);
     dnnlk::registerSoftmax(registry);
     dnnlk::registerRnn(registry);
+    dnnlk::registerTranspose(registry);
     dnnlk::registerQConv(registry);
     dnnlk::registerQMatMul(registry);
     dnnlk::registerQAdd(registry);

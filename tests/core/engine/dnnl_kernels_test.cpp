@@ -7,6 +7,7 @@
 //
 //   ./build-dnnl/tests/test_engine --gtest_filter='Dnnl*'
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <functional>
@@ -634,6 +635,46 @@ TEST(DnnlKernels, PowSquareSqrt) {
     EXPECT_EQ(plan.error().code(), StatusCode::kUnsupported) << plan.error().message();
 }
 
+// Transpose as a reorder of a permuted-strides view: every permutation of a 4-D tensor, the
+// default (reversed) order, and rank 2.
+TEST(DnnlKernels, Transpose) {
+    auto oracle = [](std::vector<int64_t> perm) -> Oracle {
+        return [perm](const Case& c, Dims& out) {
+            const Dims& x = dimsOf(c, 0);
+            std::vector<int64_t> p = perm;
+            if (p.empty())
+                for (int64_t i = static_cast<int64_t>(x.size()) - 1; i >= 0; --i) p.push_back(i);
+            Dims stride(x.size(), 1);
+            for (int i = static_cast<int>(x.size()) - 2; i >= 0; --i)
+                stride[static_cast<std::size_t>(i)] =
+                    stride[static_cast<std::size_t>(i) + 1] * x[static_cast<std::size_t>(i) + 1];
+            out.clear();
+            for (int64_t a : p) out.push_back(x[static_cast<std::size_t>(a)]);
+            std::vector<double> y(static_cast<std::size_t>(numElementsOf(out)));
+            std::vector<int64_t> idx(out.size(), 0);
+            for (std::size_t i = 0; i < y.size(); ++i) {
+                int64_t from = 0;
+                for (std::size_t k = 0; k < out.size(); ++k)
+                    from += idx[k] * stride[static_cast<std::size_t>(p[k])];
+                y[i] = data(c, 0)[static_cast<std::size_t>(from)];
+                for (std::size_t k = out.size(); k-- > 0;)
+                    if (++idx[k] < out[k]) break; else idx[k] = 0;
+            }
+            return y;
+        };
+    };
+    std::vector<int64_t> perm = {0, 1, 2, 3};
+    do {
+        Case c = makeCase("Transpose", {input({2, 3, 4, 5})});
+        c.attr(ir::Attribute::makeInts("perm", perm));
+        check(c, oracle(perm));
+    } while (std::next_permutation(perm.begin(), perm.end()));
+    check(makeCase("Transpose", {input({3, 1, 7})}), oracle({}));
+    Case m = makeCase("Transpose", {input({16, 33})});
+    m.attr(ir::Attribute::makeInts("perm", {1, 0}));
+    check(m, oracle({1, 0}));
+}
+
 TEST(DnnlKernels, Binary) {
     const std::vector<std::pair<Dims, Dims>> shapes = {
         {{2, 3, 4, 5}, {2, 3, 4, 5}}, {{2, 3, 4, 5}, {5}},       {{2, 3, 4, 5}, {1, 3, 1, 1}},
@@ -769,7 +810,7 @@ const std::vector<std::string>& dnnlOps() {
         "Conv", "Gemm", "MatMul", "BatchNormalization", "MaxPool", "AveragePool",
         "GlobalAveragePool", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSigmoid",
         "HardSwish", "Add", "Sub", "Mul", "Div", "Softmax", "LogSoftmax", "Pow", "Sqrt", "LSTM",
-        "GRU"};
+        "GRU", "Transpose"};
     return ops;
 }
 
