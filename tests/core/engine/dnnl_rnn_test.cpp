@@ -131,6 +131,13 @@ TEST(DnnlRnn, LstmMatchesTheReference) {
                 c.initial = initial;
                 expectMatchesReference(c);
             }
+    // Big enough to run on every thread (small ones run serial: rnn.cpp's kSerialBelow).
+    RnnCase wide;
+    wide.direction = "bidirectional";
+    wide.N = 64;
+    wide.H = 32;
+    wide.initial = true;
+    expectMatchesReference(wide);
     RnnCase noY;
     noY.omitY = true;
     noY.direction = "bidirectional";
