@@ -41,15 +41,18 @@ json toJson(const analysis::Profile& p) {
 }
 
 // The `top` slowest nodes, then the time per op type and the totals.
-void printTable(const analysis::Profile& p, int top) {
+void printTable(const analysis::Profile& p, int top, const std::vector<std::string>& shapes) {
     std::vector<const analysis::NodeProfile*> byTime;
     for (const auto& n : p.nodes)
         if (n.steps > 0) byTime.push_back(&n);
     std::stable_sort(byTime.begin(), byTime.end(),
                      [](const auto* a, const auto* b) { return a->ms > b->ms; });
-    std::printf("batch %lld, threads %d, %d runs: %.3f ms per run (steps %.3f ms, of which layout "
+    // The input shapes when given (--shape), else the batch every symbolic dim 0 took.
+    std::string inputs = fmt::format("batch {}", p.batch);
+    if (!shapes.empty()) inputs = fmt::format("inputs {}", fmt::join(shapes, " "));
+    std::printf("%s, threads %d, %d runs: %.3f ms per run (steps %.3f ms, of which layout "
                 "conversions %.3f ms); %.3f GFLOPs, %lld parameters\n\n",
-                static_cast<long long>(p.batch), p.threads, p.runs, p.wallMs, p.stepMs,
+                inputs.c_str(), p.threads, p.runs, p.wallMs, p.stepMs,
                 p.conversionMs, static_cast<double>(p.flops) * 1e-9,
                 static_cast<long long>(p.params));
     std::printf("%-36s %-18s %9s %6s %-9s %-6s %10s %s\n", "node", "op", "ms", "%", "precision",
@@ -111,7 +114,7 @@ void addProfileCommand(CLI::App& app, Context& ctx) {
             if (ctx.json)
                 printJson(toJson(*p));
             else
-                printTable(*p, args->top);
+                printTable(*p, args->top, args->shapes);
             return 0;
         });
     });

@@ -91,6 +91,17 @@ Expected<ModelCost> modelCost(const ir::Model& model, int64_t batch,
                 if (op == "Gemm" && n->attrInt("transA", 0) && a->dims.size() == 2) k = a->dims[0];
                 c.flops = 2 * outElems * k;
             }
+        } else if ((op == "LSTM" || op == "GRU" || op == "RNN") && n->numInputs() > 2) {
+            // Per step and direction, the gates' two products: [N, I]·[I, G·H] + [N, H]·[H, G·H]
+            // — W [D, G·H, I] and R [D, G·H, H] hold D·G·H·(I + H) multipliers, each used once
+            // per step and batch row (the gates' elementwise work is small beside them).
+            const Known* x = dimsOf(n->input(0));
+            const Known* w = dimsOf(n->input(1));
+            const Known* r = dimsOf(n->input(2));
+            if (x && w && r && x->dims.size() == 3) {
+                const int64_t steps = x->dims[0] * x->dims[1];  // T·N (either layout)
+                c.flops = 2 * steps * (elems(w->dims) + elems(r->dims));
+            }
         } else {
             c.flops = outElems;
         }

@@ -4,7 +4,8 @@
 /// Summary will compare.
 ///
 /// FLOPs count 2 per multiply-accumulate of Conv, ConvTranspose, Gemm and MatMul (the ops that
-/// dominate every CNN and transformer); other ops count their output elements once.
+/// dominate every CNN and transformer) and of the gate products of LSTM, GRU and RNN (per step,
+/// batch row and direction); other ops count their output elements once.
 /// Parameters: the elements of the constant inputs of every compute node, where a constant is
 /// an initializer or anything the plan folds at compile time — so a dequantized int8 weight
 /// counts as many parameters as the float weight it replaced, and the scales and zero points
