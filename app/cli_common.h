@@ -71,6 +71,7 @@ void addBenchCommand(CLI::App& app, Context& ctx);
 void addProfileCommand(CLI::App& app, Context& ctx);
 void addTrainCommand(CLI::App& app, Context& ctx);
 void addCompressCommand(CLI::App& app, Context& ctx);
+void addSensitivityCommand(CLI::App& app, Context& ctx);
 /// Loads the algorithm plugins (core/algo/plugin_loader.h); each that fails is a warning on
 /// stderr, never fatal.
 void loadPluginsWithWarnings();

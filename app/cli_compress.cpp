@@ -32,16 +32,6 @@ struct CompressArgs {
     int threads = 0;
 };
 
-Expected<std::string> readText(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return error(StatusCode::kBadInput, "{}: cannot read", path);
-    std::ostringstream s;
-    s << in.rdbuf();
-    if (s.str().size() > (16u << 20))
-        return error(StatusCode::kBadInput, "{}: a recipe larger than 16 MiB", path);
-    return s.str();
-}
-
 class EpochLines : public train::Callback {
 public:
     Status onEpochEnd(train::Trainer&, const train::EpochMetrics& m) override {
@@ -54,9 +44,7 @@ public:
 json optionalNumber(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 
 int runCompress(const CompressArgs& a, const Context& ctx) {
-    auto text = readText(a.recipe);
-    if (!text) return fail(text.error());
-    auto recipe = algo::parseRecipe(*text, algo::Registry::global(), a.recipe);
+    auto recipe = algo::loadRecipeFile(a.recipe, algo::Registry::global());
     if (!recipe) return fail(recipe.error());
     auto shapes = parseShapes(a.shapes);
     if (!shapes) return fail(shapes.error());

@@ -233,11 +233,12 @@ int main(int argc, char** argv) {
     if (argc > 1) {
         const std::string_view command = argv[1];
         if (command == "eval" || command == "run" || command == "bench" || command == "train" ||
-            command == "compress")
+            command == "compress" || command == "sensitivity")
             wh::app::preferShortOpenMpSpins();
     }
     // Algorithm plugins at start (a broken one is a warning, never fatal).
     if (argc > 1 && (std::string_view(argv[1]) == "compress" ||
+                     std::string_view(argv[1]) == "sensitivity" ||
                      std::string_view(argv[1]) == "algorithms"))
         wh::cli::loadPluginsWithWarnings();
     CLI::App app{"whittle-cli: inspect, convert and compress ONNX models (see CLI.md)"};
@@ -262,6 +263,7 @@ int main(int argc, char** argv) {
     wh::cli::addProfileCommand(app, engineCommands);
     wh::cli::addTrainCommand(app, engineCommands);
     wh::cli::addCompressCommand(app, engineCommands);
+    wh::cli::addSensitivityCommand(app, engineCommands);
 
     std::string layoutModel, layoutDot;
     auto* layoutCmd = app.add_subcommand("layout", "Graph layout only (time, size, crossings)");

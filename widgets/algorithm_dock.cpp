@@ -544,12 +544,7 @@ bool AlgorithmDock::loadRecipeFrom(const QString& path, QString* errorText) {
         if (errorText) *errorText = why;
         return false;
     };
-    std::ifstream in(path.toStdString(), std::ios::binary);
-    if (!in) return fail(tr("%1: cannot be read").arg(path));
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (text.str().size() > (16u << 20)) return fail(tr("%1: a recipe larger than 16 MiB").arg(path));
-    Expected<algo::Recipe> r = algo::parseRecipe(text.str(), *m_registry, path.toStdString());
+    Expected<algo::Recipe> r = algo::loadRecipeFile(path.toStdString(), *m_registry);
     if (!r) return fail(qs(r.error().message()));
     m_base = *r;
     if (!selectAlgorithm(qs(r->algorithm->name))) return fail(tr("unknown algorithm"));

@@ -1,6 +1,7 @@
 #include "core/algo/recipe.h"
 
 #include <algorithm>
+#include <fstream>
 #include <limits>
 #include <type_traits>
 
@@ -250,6 +251,19 @@ Expected<Recipe> parseRecipe(std::string_view text, const Registry& registry,
         r.seed = static_cast<uint64_t>(r.params.getInt("seed"));
     }
     return r;
+}
+
+Expected<Recipe> loadRecipeFile(const std::string& path, const Registry& registry) {
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
+    if (!in) return error(StatusCode::kBadInput, "{}: cannot be read", path);
+    const std::streamoff size = in.tellg();
+    if (size > (16 << 20))
+        return error(StatusCode::kBadInput, "{}: a recipe larger than 16 MiB", path);
+    std::string text(static_cast<std::size_t>(std::max<std::streamoff>(size, 0)), '\0');
+    in.seekg(0);
+    if (!in.read(text.data(), static_cast<std::streamsize>(text.size())))
+        return error(StatusCode::kBadInput, "{}: cannot be read", path);
+    return parseRecipe(text, registry, path);
 }
 
 std::string paramValueJson(const ParamValue& value) { return toJson(value).dump(); }

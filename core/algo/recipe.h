@@ -62,6 +62,9 @@ struct Recipe {
 /// Parses recipe JSON text. `where` names the file in messages.
 Expected<Recipe> parseRecipe(std::string_view json, const Registry& registry,
                              std::string_view where = "recipe");
+/// Reads and parses a recipe file (at most 16 MiB; a larger or unreadable file is kBadInput
+/// naming it).
+Expected<Recipe> loadRecipeFile(const std::string& path, const Registry& registry);
 /// A recipe for `algorithm` with every default (no JSON).
 Recipe defaultRecipe(const AlgorithmInfo& algorithm);
 /// A parameter value as recipes spell it in JSON (true, 8, 0.01, "minmax", ["a"]).

@@ -794,6 +794,49 @@ TEST(CliCompress, OutputEqualToInputIsRefusedAndTheInputUntouched) {
     fs::remove_all(dir);
 }
 
+// shared/CLI.md: `sensitivity MODEL --recipe R.json --dataset D` → layers [{name, op,
+// accuracy_drop, sqnr_db}] most sensitive first, baseline_accuracy; --exclude K --write-recipe
+// writes the recipe without the K worst layers, which compress then leaves float.
+TEST(CliSensitivity, RanksLayersAndWritesTheRecipeWithoutTheWorst) {
+    if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "Fashion-MNIST absent";
+    const fs::path dir = hazardDir();
+    const fs::path recipe = writeRecipe(
+        "ptq4.json", R"({"algorithm": "ptq", "params": {"weight_bits": 4, "samples": 64}})");
+    const fs::path out = dir / "ptq4-ex.json";
+    CliRun r = runCli("sensitivity " + kSample + " --recipe " + recipe.string() +
+                      " --dataset fashion-mnist --eval-limit 300 --error-samples 16 --threads 1"
+                      " --shape input=1,1,28,28 --exclude 2 --write-recipe " + out.string() +
+                      " --json");
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    json j = json::parse(r.out);
+    EXPECT_EQ(j["algorithm"], "ptq");
+    ASSERT_TRUE(j["baseline_accuracy"].is_number());
+    ASSERT_EQ(j["layers"].size(), 5u) << r.out;
+    double previous = INFINITY;
+    for (const json& l : j["layers"]) {
+        for (const char* key : {"name", "op", "accuracy_drop", "sqnr_db"})
+            EXPECT_TRUE(l.contains(key)) << key << " in " << l.dump();
+        EXPECT_LE(l["accuracy_drop"].get<double>(), previous) << "most sensitive first";
+        previous = l["accuracy_drop"].get<double>();
+    }
+    json written = json::parse(readAll(out));
+    EXPECT_EQ(written["select"]["exclude_nodes"],
+              json::array({j["layers"][0]["name"], j["layers"][1]["name"]}));
+    // That recipe compresses the other three only.
+    CliRun c = runCli("compress " + kSample + " --recipe " + out.string() + " -o " +
+                      (dir / "ptq4-ex.onnx").string() + " --json");
+    ASSERT_EQ(c.exitCode, 0) << c.err;
+    EXPECT_EQ(json::parse(c.out)["nodes_changed"], 3);
+
+    CliRun halfUsage = runCli("sensitivity " + kSample + " --recipe " + recipe.string() +
+                              " --exclude 2");
+    EXPECT_EQ(halfUsage.exitCode, 1) << halfUsage.err;
+    CliRun badShape = runCli("sensitivity " + kSample + " --recipe " + recipe.string() +
+                             " --shape input=1,x");
+    EXPECT_EQ(badShape.exitCode, 1) << badShape.err;
+    fs::remove_all(dir);
+}
+
 TEST(CliCompress, PtqRunPrintsTheContractJson) {
     if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "Fashion-MNIST absent";
     const fs::path dir = hazardDir();
