@@ -3,7 +3,7 @@
 //   whittle [MODEL]
 //   whittle --screenshot OUT.png [--size 1600x1000] [--expand NODE|OP]... [--zoom fit|width|N]
 //           [--select NODE] [--select-op TYPE] [--find TEXT] [--dock NAME] [--profile]
-//           [--compress RECIPE.json --compress-output OUT.onnx]
+//           [--compress RECIPE.json --compress-output OUT.onnx] [--sensitivity RECIPE.json]
 //           [--export-view OUT.png|OUT.svg [--export-scope whole|visible|selection]] MODEL
 //   whittle --help | --version
 //
@@ -14,7 +14,8 @@
 // pictures show inferred shapes. --export-view also writes what File > Export View would (the
 // whole graph by default) and prints its size. --profile runs the Profiler dock's profile (F6)
 // and grabs once it is done (exit 1 if it fails), with that dock raised unless --dock names another;
-// --compress RECIPE --compress-output OUT does the same with the Algorithm dock's run. It reads and writes no
+// --compress RECIPE --compress-output OUT does the same with the Algorithm dock's run, and
+// --sensitivity RECIPE with the Sensitivity dock's measurement (F7). It reads and writes no
 // settings, so its pictures do not depend on the user's window layout. --help and --version need
 // no display: they are answered before the QApplication (which needs one) exists.
 
@@ -42,6 +43,7 @@
 #include "app/omp_policy.h"
 #include "widgets/algorithm_dock.h"
 #include "widgets/profiler_dock.h"
+#include "widgets/sensitivity_dock.h"
 #include "widgets/summary_dock.h"
 #include "widgets/visualization_dock.h"
 #include "widgets/main_window.h"
@@ -136,6 +138,13 @@ int main(int argc, char** argv) {
                        "--compress-output) and grab once it ends; exit 1 if it fails."),
         QStringLiteral("recipe"));
     parser.addOption(compressOption);
+    QCommandLineOption sensitivityOption(
+        QStringLiteral("sensitivity"),
+        QStringLiteral("With --screenshot: load <recipe> into the Algorithm dock, measure the "
+                       "layers' sensitivity (Tools > Layer Sensitivity, F7) and grab once the "
+                       "Sensitivity dock shows it; exit 1 if it fails."),
+        QStringLiteral("recipe"));
+    parser.addOption(sensitivityOption);
     QCommandLineOption colorByOption(
         QStringLiteral("color-by"),
         QStringLiteral("With --screenshot: colour the nodes by 'category', 'latency' (with "
@@ -198,7 +207,7 @@ int main(int argc, char** argv) {
         for (const QCommandLineOption* option :
              {&selectOption, &selectOpOption, &findOption, &dockOption, &sizeOption, &expandOption,
               &zoomOption, &exportViewOption, &exportScopeOption, &profileOption, &compressOption,
-              &compressOutputOption, &colorByOption})
+              &sensitivityOption, &compressOutputOption, &colorByOption})
             if (parser.isSet(*option))
                 return fail(QStringLiteral("--%1 only goes with --screenshot")
                                 .arg(option->names().first()));
@@ -454,6 +463,30 @@ int main(int argc, char** argv) {
                                                   &app, colourThenGrab);
                              });
             window.findChild<QAction*>(QStringLiteral("RunAlgorithmAction"))->trigger();
+            return;
+        }
+        if (parser.isSet(sensitivityOption)) {
+            if (profiling) return;  // a relayout's second viewReady
+            profiling = true;
+            QString why;
+            if (!window.algorithmDock()->loadRecipeFrom(parser.value(sensitivityOption), &why)) {
+                finish(1, QStringLiteral("--sensitivity: %1").arg(why));
+                return;
+            }
+            wh::widgets::SensitivityDock* dock = window.sensitivityDock();
+            QObject::connect(dock, &wh::widgets::SensitivityDock::measured, &app,
+                             [&, dock](bool ok, const QString& message) {
+                                 if (!ok) {
+                                     finish(1, QStringLiteral("--sensitivity: %1").arg(message));
+                                     return;
+                                 }
+                                 dock->show();
+                                 dock->raise();
+                                 raiseDock();
+                                 if (!applyColorBy()) return;
+                                 grabThen(0, {});
+                             });
+            window.findChild<QAction*>(QStringLiteral("LayerSensitivityAction"))->trigger();
             return;
         }
         if (parser.isSet(profileOption)) {

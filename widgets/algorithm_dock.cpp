@@ -123,6 +123,13 @@ AlgorithmDock::AlgorithmDock(JobRunner* runner, const algo::Registry* registry, 
     m_scope->setWordWrap(true);
     scopeLayout->addLayout(radios);
     scopeLayout->addWidget(m_scope);
+    m_clearExclusions = new QPushButton(scopeBox);
+    m_clearExclusions->setObjectName(QStringLiteral("AlgorithmClearExclusions"));
+    m_clearExclusions->setToolTip(tr("Compress the excluded nodes again (the recipe's "
+                                     "select.exclude_nodes)"));
+    m_clearExclusions->hide();
+    connect(m_clearExclusions, &QPushButton::clicked, this, &AlgorithmDock::clearExcludedNodes);
+    scopeLayout->addWidget(m_clearExclusions, 0, Qt::AlignLeft);
     layout->addWidget(scopeBox);
 
     auto* dataBox = new QGroupBox(tr("Data and training"), panel);
@@ -404,8 +411,40 @@ QString AlgorithmDock::suggestedOutput() const {
     return in.dir().filePath(QStringLiteral("%1-%2.onnx").arg(in.completeBaseName(), algorithm));
 }
 
+void AlgorithmDock::excludeNodes(const QStringList& names) {
+    const algo::AlgorithmInfo* info = currentInfo();
+    if (info && m_base.algorithm != info) {
+        // The exclusions belong to the current algorithm's recipe from now on.
+        const algo::Selection keep = m_base.select;
+        m_base = algo::defaultRecipe(*info);
+        m_base.select = keep;
+    }
+    std::vector<std::string>& excluded = m_base.select.excludeNodes;
+    for (const QString& name : names) {
+        const std::string n = name.toStdString();
+        if (std::find(excluded.begin(), excluded.end(), n) == excluded.end()) excluded.push_back(n);
+    }
+    updateScope();
+}
+
+void AlgorithmDock::clearExcludedNodes() {
+    m_base.select.excludeNodes.clear();
+    updateScope();
+}
+
+QStringList AlgorithmDock::excludedNodes() const {
+    QStringList out;
+    for (const std::string& n : m_base.select.excludeNodes) out << qs(n);
+    return out;
+}
+
 void AlgorithmDock::updateScope() {
     const algo::AlgorithmInfo* info = currentInfo();
+    const int excludedCount = static_cast<int>(m_base.select.excludeNodes.size());
+    if (m_clearExclusions) {  // null while the constructor builds the form
+        m_clearExclusions->setText(tr("Clear %1 Exclusion(s)").arg(excludedCount));
+        m_clearExclusions->setVisible(excludedCount > 0);
+    }
     const int selected = m_doc ? static_cast<int>(m_doc->selection()->size()) : 0;
     m_selectionOnly->setText(tr("Selected nodes (%1)").arg(selected));
     if (!m_doc || !info) {

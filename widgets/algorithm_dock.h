@@ -80,6 +80,13 @@ public:
     void setOutputPath(const QString& path);
     QString outputPath() const;
 
+    /// Adds `names` to the recipe's exclude list (select.exclude_nodes; the Sensitivity dock's
+    /// "exclude the k most sensitive"), each once; the scope line follows.
+    void excludeNodes(const QStringList& names);
+    /// Empties the exclude list.
+    void clearExcludedNodes();
+    QStringList excludedNodes() const;
+
     /// The run the form describes; kBadInput naming the field when one is invalid.
     Expected<algo::Recipe> recipe() const;
     /// The recipe as JSON (every default filled in).
@@ -156,6 +163,7 @@ private:
     QLineEdit* m_dataset;
     QLineEdit* m_dataDir;
     QLineEdit* m_shapes;
+    QPushButton* m_clearExclusions = nullptr;
     QWidget* m_trainingBox;
     QSpinBox* m_epochs;
     QSpinBox* m_steps;

@@ -4,10 +4,12 @@
 /// locale would leave them out (the C locale omits them by default).
 
 #include <cstddef>
+#include <string>
 
 #include <QCoreApplication>
 #include <QLocale>
 #include <QString>
+#include <QStringList>
 
 namespace wh::widgets {
 
@@ -55,6 +57,27 @@ inline QString formatCompact(double v, int decimals = 2) {
     if (v >= 1e6) return locale.toString(v / 1e6, 'f', decimals) + QStringLiteral(" M");
     if (v >= 1e4) return locale.toString(v / 1e3, 'f', 1) + QStringLiteral(" k");
     return locale.toString(static_cast<qlonglong>(v));
+}
+
+/// A chart label for a node: exporters' names are paths ("/layer4/layer4.0/conv2/Conv"); the
+/// last two parts that are not the op type say which layer it is ("layer4.0/conv2").
+inline QString shortNodeLabel(const std::string& name, const std::string& op) {
+    QStringList parts = QString::fromStdString(name).split(QLatin1Char('/'), Qt::SkipEmptyParts);
+    if (parts.size() > 1 && parts.back() == QString::fromStdString(op)) parts.removeLast();
+    while (parts.size() > 2) parts.removeFirst();
+    const QString label = parts.join(QLatin1Char('/'));
+    if (label.isEmpty()) return QString::fromStdString(op);
+    // torch.nn.Sequential's layers are numbers ("/4/Conv"): "4" alone says little.
+    bool number = false;
+    label.toInt(&number);
+    return number ? QStringLiteral("%1 %2").arg(QString::fromStdString(op), label) : label;
+}
+
+/// `s` cut to `max` characters in the middle ("layer4.…/conv2").
+inline QString elideMiddle(const QString& s, int max) {
+    if (s.size() <= max) return s;
+    const int keep = (max - 1) / 2;
+    return s.left(keep) + QChar(0x2026) + s.right(max - 1 - keep);
 }
 
 }  // namespace wh::widgets

@@ -65,6 +65,9 @@ QList<QPair<QString, QString>> keyboardShortcuts() {
         {tr("F6"),
          tr("profile the model: every node's time, FLOPs and bytes in the Profiler dock; a "
             "row or bar selects its node")},
+        {tr("F7"),
+         tr("layer sensitivity: each layer of the Algorithm dock's scope compressed alone, "
+            "ranked by the accuracy it costs; exclude the worst from the recipe")},
         {tr("Ctrl+R"),
          tr("compress: run the Algorithm dock's algorithm (apply, train, convert, export, "
             "verify) in the background")},

@@ -44,6 +44,7 @@
 #include "widgets/node_inspector.h"
 #include "widgets/algorithm_dock.h"
 #include "widgets/profiler_dock.h"
+#include "widgets/sensitivity_dock.h"
 #include "widgets/summary_dock.h"
 #include "widgets/visualization_dock.h"
 #include "widgets/selection_model.h"
@@ -242,6 +243,9 @@ void MainWindow::createDocks() {
         if (!m_summary->isFloating() && m_summary->height() < kBottomToolMinHeight)
             resizeDocks({m_summary}, {kBottomToolMinHeight}, Qt::Vertical);
     });
+    m_sensitivity = new SensitivityDock(m_runner, m_algorithm, this);
+    connect(m_sensitivity, &SensitivityDock::nodeRequested, this, &MainWindow::focusNode);
+    auto* sensitivity = m_sensitivity;
     m_visualization = new VisualizationDock(m_view, m_profiler, m_algorithm, m_runner, this);
     auto* visualization = m_visualization;
     m_jobs = new JobsDock(this);
@@ -260,15 +264,18 @@ void MainWindow::createDocks() {
     addDockWidget(Qt::BottomDockWidgetArea, m_jobs);
     addDockWidget(Qt::BottomDockWidgetArea, profiler);
     addDockWidget(Qt::BottomDockWidgetArea, summary);
+    addDockWidget(Qt::BottomDockWidgetArea, sensitivity);
     tabifyDockWidget(m_issues, m_jobs);
     tabifyDockWidget(m_jobs, profiler);
     tabifyDockWidget(profiler, summary);
+    tabifyDockWidget(summary, sensitivity);
     m_issues->raise();
     resizeDocks({inspectorDock}, {420}, Qt::Horizontal);
     inspectorDock->raise();
     resizeDocks({m_issues}, {170}, Qt::Vertical);
 
-    m_docks = {inspectorDock, algorithm, m_issues, m_jobs, profiler, summary, visualization};
+    m_docks = {inspectorDock, algorithm, m_issues, m_jobs, profiler, summary, sensitivity,
+               visualization};
 }
 
 void MainWindow::createMenus() {
@@ -343,6 +350,19 @@ void MainWindow::createMenus() {
     m_profileAction->setShortcut(QKeySequence(Qt::Key_F6));
     m_profileAction->setStatusTip(
         tr("Time every node of the model as it is now (Profiler dock; runs in the background)"));
+
+    QAction* sensitivityAction = tools->addAction(tr("Layer &Sensitivity"), this, [this] {
+        m_sensitivity->show();
+        m_sensitivity->raise();
+        if (!m_sensitivity->isFloating() && m_sensitivity->height() < kBottomToolMinHeight)
+            resizeDocks({m_sensitivity}, {kBottomToolMinHeight}, Qt::Vertical);
+        m_sensitivity->measure();
+    });
+    sensitivityAction->setObjectName(QStringLiteral("LayerSensitivityAction"));
+    sensitivityAction->setShortcut(QKeySequence(Qt::Key_F7));
+    sensitivityAction->setStatusTip(
+        tr("Compress each layer of the Algorithm dock's scope alone and rank what each costs "
+           "(Sensitivity dock; runs in the background)"));
 
     m_runAlgorithmAction = tools->addAction(tr("&Compress…"), this, [this] {
         m_algorithm->show();
@@ -551,6 +571,7 @@ void MainWindow::installDocument(std::unique_ptr<Document> doc) {
     m_profiler->setDocument(m_doc);
     m_algorithm->setDocument(m_doc);
     m_visualization->setDocument(m_doc);
+    m_sensitivity->setDocument(m_doc);
     if (old) {
         m_undoGroup->removeStack(old->undoStack());
         delete old;

@@ -51,6 +51,7 @@ class JobsDock;
 class AlgorithmDock;
 class NodeInspector;
 class ProfilerDock;
+class SensitivityDock;
 class SummaryDock;
 class VisualizationDock;
 class ShapeTable;
@@ -118,6 +119,7 @@ public:
     AlgorithmDock* algorithmDock() const { return m_algorithm; }
     SummaryDock* summaryDock() const { return m_summary; }
     VisualizationDock* visualizationDock() const { return m_visualization; }
+    SensitivityDock* sensitivityDock() const { return m_sensitivity; }
 
 public slots:
     /// Ctrl+S: saves to the document's file if a Save As confirmed it, else asks (saveAs()).
@@ -214,6 +216,7 @@ private:
     AlgorithmDock* m_algorithm = nullptr;
     SummaryDock* m_summary = nullptr;
     VisualizationDock* m_visualization = nullptr;
+    SensitivityDock* m_sensitivity = nullptr;
     QList<QDockWidget*> m_docks;
     QMenu* m_recentMenu = nullptr;
     QMenu* m_viewMenu = nullptr;

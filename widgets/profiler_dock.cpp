@@ -61,22 +61,6 @@ bool isFusedOrFolded(const analysis::NodeProfile& n) {
     return n.steps == 0;
 }
 
-/// A bar's label: exporters' names are paths ("/layer4/layer4.0/conv2/Conv"); the last two
-/// parts that are not the op type say which layer it is ("layer4.0/conv2").
-QString shortName(const analysis::NodeProfile& n) {
-    QStringList parts = QString::fromStdString(n.name).split(QLatin1Char('/'), Qt::SkipEmptyParts);
-    if (parts.size() > 1 && parts.back() == QString::fromStdString(n.op)) parts.removeLast();
-    while (parts.size() > 2) parts.removeFirst();
-    const QString label = parts.join(QLatin1Char('/'));
-    return label.isEmpty() ? QString::fromStdString(n.op) : label;
-}
-
-QString elideMiddle(const QString& s, int max) {
-    if (s.size() <= max) return s;
-    const int keep = (max - 1) / 2;
-    return s.left(keep) + QChar(0x2026) + s.right(max - 1 - keep);
-}
-
 }  // namespace
 
 // ---- ProfileTableModel ----
@@ -596,7 +580,7 @@ void ProfilerDock::rebuildChart() {
     std::vector<ir::NodeId> ids;
     for (std::size_t i : order) {
         const analysis::NodeProfile& n = m_profile->nodes[i];
-        QString label = elideMiddle(shortName(n), 24);
+        QString label = elideMiddle(shortNodeLabel(n.name, n.op), 24);
         // Categories must be unique: a repeated label gets the node's position.
         if (categories.contains(label)) label += QStringLiteral(" #%1").arg(i);
         categories << label;
