@@ -1,9 +1,13 @@
 // BatchNormalization (inference), MaxPool, AveragePool and GlobalAveragePool through oneDNN, on
-// plain NCHW tensors or, inside a plan that keeps them, on the layout the producer chose.
+// plain NCHW tensors or, inside a plan that keeps them, on the layout the producer chose; and
+// the fused com.whittle LayerNormalization over the last axis.
 
+#include <cstring>
 #include <unordered_map>
 
 #include "core/engine/dnnl/dnnl_common.h"
+#include "core/engine/fake_quantize.h"
+#include "core/engine/transformer_lowering.h"
 
 namespace wh::engine::dnnlk {
 
@@ -211,9 +215,90 @@ Expected<KernelBuild> buildGlobalAveragePool(const KernelContext& ctx) {
     return finishPool(ctx, dnnl::algorithm::pooling_avg_exclude_padding, x, w);
 }
 
+/// com.whittle LayerNormalization over the last axis (what LayerNormFusion makes of PyTorch's
+/// decomposed LayerNorm) as oneDNN's layer_normalization on [rows, C], Scale and B constant.
+class LayerNormKernel final : public DnnlKernel {
+public:
+    LayerNormKernel(const Dims& dims, int64_t channels, float epsilon, const HostTensor& scale,
+                    const HostTensor* bias)
+        : DnnlKernel("layer_normalization", {dims}), m_dims(dims) {
+        const dnnl::memory::desc data =
+            plainDesc({numElementsOf(dims) / channels, channels});
+        auto flags = dnnl::normalization_flags::use_scale;
+        if (bias) flags = flags | dnnl::normalization_flags::use_shift;
+        dnnl::layer_normalization_forward::desc desc(dnnl::prop_kind::forward_inference, data,
+                                                     epsilon, flags);
+        m_ln = dnnl::layer_normalization_forward(
+            dnnl::layer_normalization_forward::primitive_desc(desc, cpuEngine()));
+        m_src = unboundMemory(data);
+        m_dst = unboundMemory(data);
+        const dnnl::memory::desc vec = plainDesc({channels});
+        m_scale = dnnl::memory(vec, cpuEngine());
+        std::memcpy(m_scale.get_data_handle(), scale.raw(), vec.get_size());
+        if (bias) {
+            m_shift = dnnl::memory(vec, cpuEngine());
+            std::memcpy(m_shift.get_data_handle(), bias->raw(), vec.get_size());
+        }
+    }
+
+protected:
+    void execute(std::span<const HostTensor* const> in, std::span<HostTensor* const> out) override {
+        setHandle(m_src, *in[0]);
+        out[0]->ensure(ir::DType::kFloat, m_dims);
+        m_dst.set_data_handle(out[0]->raw());
+        std::unordered_map<int, dnnl::memory> args = {
+            {DNNL_ARG_SRC, m_src}, {DNNL_ARG_DST, m_dst}, {DNNL_ARG_SCALE, m_scale}};
+        if (m_shift) args[DNNL_ARG_SHIFT] = m_shift;
+        m_ln.execute(cpuStream(), args);
+        cpuStream().wait();
+    }
+
+private:
+    Dims m_dims;
+    dnnl::layer_normalization_forward m_ln;
+    dnnl::memory m_src, m_dst, m_scale, m_shift;
+};
+
+Expected<KernelBuild> buildLayerNorm(const KernelContext& ctx) {
+    WH_RETURN_IF_ERROR(requireStaticFloat(ctx, 1, 1));
+    const Dims& x = ctx.inputs[0].dims;
+    const int64_t axis = ctx.node.attrInt("axis", -1);
+    if (x.empty() || (axis != -1 && axis != static_cast<int64_t>(x.size()) - 1))
+        return error(StatusCode::kUnsupported, "oneDNN LayerNormalization: axis {} of {}", axis,
+                     dimsToString(x));
+    const int64_t channels = x.back();
+    auto vector = [&](int i) -> const HostTensor* {
+        if (!ctx.hasInput(i)) return nullptr;
+        const auto& c = ctx.inputs[static_cast<std::size_t>(i)].constant;
+        return c && c->dtype() == ir::DType::kFloat && c->numElements() == channels ? c.get()
+                                                                                    : nullptr;
+    };
+    const HostTensor* scale = vector(1);
+    const HostTensor* bias = vector(2);
+    if (!scale || (ctx.hasInput(2) && !bias))
+        return error(StatusCode::kUnsupported,
+                     "oneDNN LayerNormalization: Scale and B must be constants of {} floats",
+                     channels);
+    if (ctx.node.attrInt("stash_type", 1) != 1 || ctx.node.numOutputs() > 1)
+        return error(StatusCode::kUnsupported,
+                     "oneDNN LayerNormalization: Mean and InvStdDev outputs, stash_type");
+    KernelBuild build;
+    try {
+        build.kernel = std::make_unique<LayerNormKernel>(
+            x, channels, ctx.node.attrFloat("epsilon", 1e-5f), *scale, bias);
+    } catch (const dnnl::error& e) {
+        return tl::unexpected(buildError(ctx, "layer_normalization", e));
+    }
+    build.outputs.push_back(floatInfo(x));
+    return build;
+}
+
 }  // namespace
 
 void registerNormPool(KernelRegistry& registry) {
+    // The LayerNorm that LayerNormFusion (transformer_lowering.h) makes of PyTorch's op chain.
+    registry.add(std::string(kWhittleDomain), std::string(kLayerNormOp), 0, 1, Backend::kDnnl,
+                 buildLayerNorm);
     registry.add("", "BatchNormalization", 7, kMaxOpset, Backend::kDnnl, buildBatchNorm);
     registry.add("", "MaxPool", 1, kMaxOpset, Backend::kDnnl,
                  [](const KernelContext& ctx) { return buildPool(ctx, true); });
