@@ -44,6 +44,7 @@
 #include "widgets/node_inspector.h"
 #include "widgets/algorithm_dock.h"
 #include "widgets/profiler_dock.h"
+#include "widgets/run_history.h"
 #include "widgets/sensitivity_dock.h"
 #include "widgets/summary_dock.h"
 #include "widgets/visualization_dock.h"
@@ -233,6 +234,7 @@ void MainWindow::createDocks() {
     connect(m_profiler, &ProfilerDock::nodeRequested, this, &MainWindow::focusNode);
     auto* profiler = m_profiler;
     m_summary = new SummaryDock(m_runner, this);
+    m_runHistory = std::make_unique<RunHistory>(m_settingsMode == SettingsMode::kPersist);
     auto* summary = m_summary;
     connect(m_algorithm, &AlgorithmDock::runFinished, this, [this](bool ok) {
         if (!ok) return;
@@ -572,6 +574,7 @@ void MainWindow::installDocument(std::unique_ptr<Document> doc) {
     m_algorithm->setDocument(m_doc);
     m_visualization->setDocument(m_doc);
     m_sensitivity->setDocument(m_doc);
+    m_summary->setHistory(m_runHistory.get(), m_doc ? m_doc->filePath() : QString());
     if (old) {
         m_undoGroup->removeStack(old->undoStack());
         delete old;

@@ -51,6 +51,7 @@ class JobsDock;
 class AlgorithmDock;
 class NodeInspector;
 class ProfilerDock;
+class RunHistory;
 class SensitivityDock;
 class SummaryDock;
 class VisualizationDock;
@@ -217,6 +218,7 @@ private:
     SummaryDock* m_summary = nullptr;
     VisualizationDock* m_visualization = nullptr;
     SensitivityDock* m_sensitivity = nullptr;
+    std::unique_ptr<RunHistory> m_runHistory;
     QList<QDockWidget*> m_docks;
     QMenu* m_recentMenu = nullptr;
     QMenu* m_viewMenu = nullptr;

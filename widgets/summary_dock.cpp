@@ -94,8 +94,25 @@ SummaryDock::SummaryDock(JobRunner* runner, QWidget* parent)
     top->setContentsMargins(4, 2, 4, 0);
     top->addWidget(m_title, 1);
     top->addWidget(m_exportButton);
+    m_runs = new QTableWidget(0, 4, panel);
+    m_runs->setObjectName(QStringLiteral("SummaryRuns"));
+    m_runs->setHorizontalHeaderLabels({tr("Runs of this model (select one, or two to compare)"),
+                                       tr("Size"), tr("Accuracy"), tr("Verified")});
+    m_runs->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_runs->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_runs->setSelectionMode(QAbstractItemView::ExtendedSelection);
+    m_runs->verticalHeader()->hide();
+    m_runs->verticalHeader()->setDefaultSectionSize(m_runs->fontMetrics().height() + 6);
+    m_runs->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
+    m_runs->setToolTip(tr("Every run of this model file, kept across sessions. One selected: its "
+                          "figures; two: the newer against the older; none: the last run."));
+    auto* left = new QSplitter(Qt::Vertical, panel);
+    left->addWidget(m_table);
+    left->addWidget(m_runs);
+    left->setSizes({300, 140});
+    left->setChildrenCollapsible(false);
     auto* split = new QSplitter(Qt::Horizontal, panel);
-    split->addWidget(m_table);
+    split->addWidget(left);
     split->addWidget(chartView);
     split->setSizes({520, 380});
     split->setChildrenCollapsible(false);
@@ -105,7 +122,114 @@ SummaryDock::SummaryDock(JobRunner* runner, QWidget* parent)
     layout->addWidget(split, 1);
     setWidget(panel);
     connect(m_exportButton, &QPushButton::clicked, this, &SummaryDock::exportReport);
+    connect(m_runs, &QTableWidget::itemSelectionChanged, this, [this] {
+        std::vector<int> rows;
+        for (const QModelIndex& index : m_runs->selectionModel()->selectedRows())
+            rows.push_back(index.row());
+        std::sort(rows.begin(), rows.end());
+        if (rows.size() > 2) rows.resize(2);
+        showRuns(rows);
+    });
     clear();
+}
+
+void SummaryDock::setHistory(RunHistory* history, const QString& modelPath) {
+    m_history = history;
+    m_modelPath = modelPath;
+    refreshRuns();
+}
+
+std::vector<RunRecord> SummaryDock::runs() const {
+    return m_history && !m_modelPath.isEmpty() ? m_history->runs(m_modelPath)
+                                               : std::vector<RunRecord>{};
+}
+
+void SummaryDock::refreshRuns() {
+    const QSignalBlocker block(m_runs);
+    m_runs->clearSelection();
+    const std::vector<RunRecord> list = runs();
+    m_runs->setRowCount(static_cast<int>(list.size()));
+    for (std::size_t i = 0; i < list.size(); ++i) {
+        const RunRecord& r = list[i];
+        const int row = static_cast<int>(i);
+        auto* name = new QTableWidgetItem(r.label());
+        name->setToolTip(tr("%1\nwrote %2\n\n%3").arg(r.label(), r.output, r.recipeJson));
+        m_runs->setItem(row, 0, name);
+        m_runs->setItem(row, 1, new QTableWidgetItem(ratioText(r.before.bytes, r.after.bytes)));
+        QString acc;
+        if (r.before.accuracy && r.after.accuracy) {
+            const double pt = 100.0 * (*r.after.accuracy - *r.before.accuracy);
+            acc = (pt >= 0 ? QStringLiteral("+") : QString()) + QLocale().toString(pt, 'f', 2) +
+                  tr(" pt");
+        }
+        m_runs->setItem(row, 2, new QTableWidgetItem(acc));
+        m_runs->setItem(row, 3, new QTableWidgetItem(r.verified ? tr("yes") : tr("NO")));
+    }
+    if (!m_shownRuns.empty()) {
+        m_shownRuns.clear();
+        restoreTitle();
+        fill();
+    }
+}
+
+void SummaryDock::selectRuns(const std::vector<int>& rows) {
+    QItemSelection selection;
+    for (int row : rows)
+        selection.select(m_runs->model()->index(row, 0),
+                         m_runs->model()->index(row, m_runs->columnCount() - 1));
+    m_runs->selectionModel()->select(selection, QItemSelectionModel::ClearAndSelect);
+}
+
+void SummaryDock::showRuns(const std::vector<int>& rows) {
+    const std::vector<RunRecord> list = runs();
+    m_shownRuns.clear();
+    for (int row : rows)
+        if (row >= 0 && row < static_cast<int>(list.size()))
+            m_shownRuns.push_back(list[static_cast<std::size_t>(row)]);
+    if (m_shownRuns.empty()) {
+        restoreTitle();
+        fill();
+        return;
+    }
+    m_exportButton->setEnabled(false);
+    if (m_shownRuns.size() == 1) {
+        const RunRecord& r = m_shownRuns.front();
+        m_title->setText(tr("Run <b>%1</b>: %2 node(s) changed").arg(r.label().toHtmlEscaped())
+                             .arg(r.nodesChanged));
+        m_table->setHorizontalHeaderLabels({tr("Before"), tr("After"), tr("Change")});
+        fillFigures(&r.before, &r.after, {}, &r);
+        return;
+    }
+    // Two runs: the older is A (the list is newest first), its compressed model against B's.
+    const RunRecord& b = m_shownRuns[0];
+    const RunRecord& a = m_shownRuns[1];
+    m_title->setText(tr("Run B <b>%1</b> against run A <b>%2</b> (both compressed models)")
+                         .arg(b.label().toHtmlEscaped(), a.label().toHtmlEscaped()));
+    m_table->setHorizontalHeaderLabels({tr("A: %1").arg(a.algorithm), tr("B: %1").arg(b.algorithm),
+                                        tr("B / A")});
+    fillFigures(&a.after, &b.after, {}, nullptr);
+    auto set = [this](int row, int column, const QString& text) {
+        auto* item = new QTableWidgetItem(text);
+        item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+        m_table->setItem(row, column, item);
+    };
+    const auto percent = [](const std::optional<double>& v) {
+        return v ? QLocale().toString(100.0 * *v, 'f', 2) + QStringLiteral(" %") : QString();
+    };
+    set(kAgreement, 0, percent(a.agreement));
+    set(kAgreement, 1, percent(b.agreement));
+    set(kVerified, 0, a.verified ? tr("yes") : tr("NO"));
+    set(kVerified, 1, b.verified ? tr("yes") : tr("NO"));
+}
+
+void SummaryDock::recordRun() {
+    if (!m_history || m_modelPath.isEmpty() || !m_result) return;
+    m_history->add(m_modelPath, currentRecord());
+    refreshRuns();
+}
+
+void SummaryDock::restoreTitle() {
+    m_title->setText(m_liveTitle);
 }
 
 SummaryDock::~SummaryDock() {
@@ -119,8 +243,10 @@ void SummaryDock::clear() {
     for (auto& after : m_latency)
         for (auto& l : after) l.reset();
     m_latencyStatus.clear();
-    m_title->setText(tr("Run an algorithm (Algorithm dock, Ctrl+R): the model before and after "
-                        "it are compared here."));
+    m_liveTitle = tr("Run an algorithm (Algorithm dock, Ctrl+R): the model before and after it "
+                     "are compared here; earlier runs of the model are listed below.");
+    m_title->setText(m_liveTitle);
+    m_shownRuns.clear();
     fill();
 }
 
@@ -137,13 +263,16 @@ void SummaryDock::setComparison(std::shared_ptr<const ir::Model> before, const Q
     m_result = std::move(result);
     m_outputPath = outputPath;
     if (!m_result) return;
-    m_title->setText(tr("<b>%1</b> → <b>%2</b> by %3: %4 node(s) changed in %5 s")
-                         .arg(m_beforeName.toHtmlEscaped(),
-                              QFileInfo(m_outputPath).fileName().toHtmlEscaped(),
-                              qs(m_result->algorithm))
-                         .arg(m_result->apply.changed())
-                         .arg(QLocale().toString(m_result->seconds, 'f', 1)));
+    m_resultTime = QDateTime::currentDateTime();
+    m_liveTitle = tr("<b>%1</b> → <b>%2</b> by %3: %4 node(s) changed in %5 s")
+                      .arg(m_beforeName.toHtmlEscaped(),
+                           QFileInfo(m_outputPath).fileName().toHtmlEscaped(),
+                           qs(m_result->algorithm))
+                      .arg(m_result->apply.changed())
+                      .arg(QLocale().toString(m_result->seconds, 'f', 1));
+    m_title->setText(m_liveTitle);
     if (measureLatency && m_before) measure();
+    recordRun();
     fill();
 }
 
@@ -187,11 +316,12 @@ void SummaryDock::measure() {
         m_latency[1][0] = (*t)[2];
         m_latency[1][1] = (*t)[3];
         m_latencyStatus.clear();
-        fill();
         if (m_contended)
-            m_title->setText(m_title->text() +
-                             tr(" · other jobs ran while the latencies were timed: they may be "
-                                "off (timed again by a new run)"));
+            m_liveTitle += tr(" · other jobs ran while the latencies were timed: they may be "
+                              "off (timed again by a new run)");
+        if (m_shownRuns.empty()) m_title->setText(m_liveTitle);
+        recordRun();  // the same run, now with its latencies
+        fill();
         emit measured(true);
     });
     connect(job, &Job::failed, this, [this](const Status& status) {
@@ -211,46 +341,88 @@ QString SummaryDock::cell(Row row, int column) const {
     return item ? item->text() : QString();
 }
 
+RunFigures SummaryDock::figures(bool after) const {
+    RunFigures f;
+    if (!m_result) return f;
+    const algo::CompressResult& c = *m_result;
+    f.bytes = static_cast<double>(after ? c.bytesAfter : c.bytesBefore);
+    f.params = static_cast<double>(after ? c.paramsAfter : c.paramsBefore);
+    f.flops = static_cast<double>(after ? c.flopsAfter : c.flopsBefore);
+    f.latency1Ms = latencyMs(after, kSmallBatch);
+    f.latency64Ms = latencyMs(after, kLargeBatch);
+    f.accuracy = after ? c.accuracyAfter : c.accuracyBefore;
+    return f;
+}
+
+RunRecord SummaryDock::currentRecord() const {
+    RunRecord r;
+    if (!m_result) return r;
+    const algo::CompressResult& c = *m_result;
+    r.when = m_resultTime;
+    r.algorithm = qs(c.algorithm);
+    r.recipeJson = qs(c.recipeJson);
+    r.output = m_outputPath;
+    r.nodesChanged = c.apply.changed();
+    r.before = figures(false);
+    r.after = figures(true);
+    if (c.verify.samples > 0) r.agreement = c.verify.floatAgreement;
+    r.verified = c.verify.verified;
+    r.verifyText = c.verify.verified
+                       ? tr("reloaded and run: max |diff| %1, top-1 agreement %2 %")
+                             .arg(c.verify.maxAbsDiff, 0, 'g', 3)
+                             .arg(QLocale().toString(100.0 * c.verify.top1Agreement, 'f', 2))
+                       : qs(c.verify.message);
+    return r;
+}
+
 void SummaryDock::fill() {
+    m_exportButton->setEnabled(m_result != nullptr && m_shownRuns.empty());
+    if (!m_shownRuns.empty()) return;  // a run of the history is shown (showRuns)
+    m_table->setHorizontalHeaderLabels({tr("Before"), tr("After"), tr("Change")});
+    if (!m_result) {
+        fillFigures(nullptr, nullptr, {});
+        return;
+    }
+    const RunRecord r = currentRecord();
+    fillFigures(&r.before, &r.after, m_latencyStatus, &r);
+}
+
+void SummaryDock::fillFigures(const RunFigures* a, const RunFigures* b,
+                              const QString& latencyStatus, const RunRecord* verification) {
     auto set = [this](int row, int column, const QString& text) {
         auto* item = new QTableWidgetItem(text);
         item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
         m_table->setItem(row, column, item);
     };
-    m_exportButton->setEnabled(m_result != nullptr);
-    if (!m_result) {
+    if (!a || !b) {
         for (int r = 0; r < kRowCount; ++r)
             for (int c = 0; c < 3; ++c) set(r, c, QString());
-        rebuildChart();
+        rebuildChart(nullptr, nullptr);
         return;
     }
-    const algo::CompressResult& c = *m_result;
     const auto triple = [&](Row row, double before, double after, auto format) {
         set(row, 0, format(before));
         set(row, 1, format(after));
         set(row, 2, ratioText(before, after));
     };
-    triple(kFileSize, static_cast<double>(c.bytesBefore), static_cast<double>(c.bytesAfter),
-           formatBytes);
-    triple(kParams, static_cast<double>(c.paramsBefore), static_cast<double>(c.paramsAfter),
-           [](double v) { return formatCompact(v, 3); });
-    triple(kFlops, static_cast<double>(c.flopsBefore), static_cast<double>(c.flopsAfter),
-           [](double v) { return formatCompact(v, 3); });
+    triple(kFileSize, a->bytes, b->bytes, formatBytes);
+    triple(kParams, a->params, b->params, [](double v) { return formatCompact(v, 3); });
+    triple(kFlops, a->flops, b->flops, [](double v) { return formatCompact(v, 3); });
     for (Row row : {kLatency1, kLatency64}) {
-        const int batch = row == kLatency1 ? kSmallBatch : kLargeBatch;
-        const std::optional<double> b = latencyMs(false, batch), a = latencyMs(true, batch);
-        if (b && a) {
-            triple(row, *b, *a, [](double v) { return QLocale().toString(v, 'f', 3); });
+        const std::optional<double>& x = row == kLatency1 ? a->latency1Ms : a->latency64Ms;
+        const std::optional<double>& y = row == kLatency1 ? b->latency1Ms : b->latency64Ms;
+        if (x && y) {
+            triple(row, *x, *y, [](double v) { return QLocale().toString(v, 'f', 3); });
         } else {
-            set(row, 0, m_latencyStatus);
+            set(row, 0, latencyStatus.isEmpty() && !(x && y) ? tr("not measured") : latencyStatus);
             set(row, 1, QString());
             set(row, 2, QString());
         }
     }
-    if (c.accuracyBefore && c.accuracyAfter) {
-        set(kAccuracy, 0, QLocale().toString(100.0 * *c.accuracyBefore, 'f', 2) + QStringLiteral(" %"));
-        set(kAccuracy, 1, QLocale().toString(100.0 * *c.accuracyAfter, 'f', 2) + QStringLiteral(" %"));
-        const double pt = 100.0 * (*c.accuracyAfter - *c.accuracyBefore);
+    if (a->accuracy && b->accuracy) {
+        set(kAccuracy, 0, QLocale().toString(100.0 * *a->accuracy, 'f', 2) + QStringLiteral(" %"));
+        set(kAccuracy, 1, QLocale().toString(100.0 * *b->accuracy, 'f', 2) + QStringLiteral(" %"));
+        const double pt = 100.0 * (*b->accuracy - *a->accuracy);
         set(kAccuracy, 2, (pt >= 0 ? QStringLiteral("+") : QString()) +
                               QLocale().toString(pt, 'f', 2) + tr(" pt"));
     } else {
@@ -258,36 +430,33 @@ void SummaryDock::fill() {
         set(kAccuracy, 1, QString());
         set(kAccuracy, 2, QString());
     }
-    set(kAgreement, 0, QString());
-    set(kAgreement, 1, c.verify.samples > 0
-                           ? QLocale().toString(100.0 * c.verify.floatAgreement, 'f', 2) +
-                                 QStringLiteral(" %")
-                           : QString());
-    set(kAgreement, 2, c.verify.samples > 0 ? tr("%1 samples").arg(c.verify.samples) : QString());
-    set(kVerified, 0, QString());
-    set(kVerified, 1, c.verify.verified ? tr("yes") : tr("NO"));
-    set(kVerified, 2, c.verify.verified
-                          ? tr("reloaded and run: max |diff| %1, top-1 agreement %2 %")
-                                .arg(c.verify.maxAbsDiff, 0, 'g', 3)
-                                .arg(QLocale().toString(100.0 * c.verify.top1Agreement, 'f', 2))
-                          : qs(c.verify.message));
-    m_table->item(kVerified, 2)->setToolTip(m_table->item(kVerified, 2)->text());
-    rebuildChart();
+    for (Row row : {kAgreement, kVerified})
+        for (int c = 0; c < 3; ++c) set(row, c, QString());
+    if (verification) {  // one run: its export's checks
+        const RunRecord& v = *verification;
+        if (v.agreement) set(kAgreement, 1, QLocale().toString(100.0 * *v.agreement, 'f', 2) +
+                                                QStringLiteral(" %"));
+        if (m_result && m_shownRuns.empty() && m_result->verify.samples > 0)
+            set(kAgreement, 2, tr("%1 samples").arg(m_result->verify.samples));
+        set(kVerified, 1, v.verified ? tr("yes") : tr("NO"));
+        set(kVerified, 2, v.verifyText);
+        m_table->item(kVerified, 2)->setToolTip(v.verifyText);
+    }
+    rebuildChart(a, b);
 }
 
-void SummaryDock::rebuildChart() {
+void SummaryDock::rebuildChart(const RunFigures* a, const RunFigures* b) {
     m_chart->removeAllSeries();
     for (QAbstractAxis* axis : m_chart->axes()) {
         m_chart->removeAxis(axis);
         delete axis;
     }
-    if (!m_result) {
+    if (!a || !b) {
         m_chart->setTitle(QString());
         return;
     }
-    const algo::CompressResult& c = *m_result;
     QStringList categories;
-    auto* set = new QBarSet(tr("after / before"));
+    auto* set = new QBarSet(m_shownRuns.size() == 2 ? tr("B / A") : tr("after / before"));
     double top = 1.0;
     const auto add = [&](const QString& name, double before, double after) {
         if (!(before > 0)) return;
@@ -295,12 +464,13 @@ void SummaryDock::rebuildChart() {
         *set << after / before;
         top = std::max(top, after / before);
     };
-    add(tr("size"), static_cast<double>(c.bytesBefore), static_cast<double>(c.bytesAfter));
-    add(tr("params"), static_cast<double>(c.paramsBefore), static_cast<double>(c.paramsAfter));
-    add(tr("FLOPs"), static_cast<double>(c.flopsBefore), static_cast<double>(c.flopsAfter));
-    for (int batch : {kSmallBatch, kLargeBatch})
-        if (latencyMs(false, batch) && latencyMs(true, batch))
-            add(tr("latency b%1").arg(batch), *latencyMs(false, batch), *latencyMs(true, batch));
+    add(tr("size"), a->bytes, b->bytes);
+    add(tr("params"), a->params, b->params);
+    add(tr("FLOPs"), a->flops, b->flops);
+    if (a->latency1Ms && b->latency1Ms)
+        add(tr("latency b%1").arg(kSmallBatch), *a->latency1Ms, *b->latency1Ms);
+    if (a->latency64Ms && b->latency64Ms)
+        add(tr("latency b%1").arg(kLargeBatch), *a->latency64Ms, *b->latency64Ms);
     auto* series = new QBarSeries;
     series->append(set);
     series->setLabelsVisible(true);
@@ -318,7 +488,9 @@ void SummaryDock::rebuildChart() {
     m_chart->addAxis(y, Qt::AlignLeft);
     series->attachAxis(x);
     series->attachAxis(y);
-    m_chart->setTitle(tr("After / before (lower is smaller or faster)"));
+    m_chart->setTitle(m_shownRuns.size() == 2
+                          ? tr("Run B / run A (lower: B is smaller or faster)")
+                          : tr("After / before (lower is smaller or faster)"));
 }
 
 QByteArray SummaryDock::chartPng() const {

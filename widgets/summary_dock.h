@@ -18,6 +18,7 @@
 
 #include "core/algo/compress.h"
 #include "core/ir/graph.h"
+#include "widgets/run_history.h"
 
 class QChart;
 class QChartView;
@@ -76,6 +77,17 @@ public:
     bool exportReportTo(const QString& path, QString* error = nullptr);
     QChart* chart() const { return m_chart; }
 
+    /// Where runs are kept (not owned; null: none) and the model file whose runs to list (the
+    /// document's; empty: none). Each run set by setComparison is added, and updated once its
+    /// latencies are measured.
+    void setHistory(RunHistory* history, const QString& modelPath);
+    /// The runs of the model, newest first (the list's rows).
+    std::vector<RunRecord> runs() const;
+    /// Shows history rows `rows`: one — its before and after; two — the older's compressed
+    /// model (A) against the newer's (B); none — the last run.
+    void selectRuns(const std::vector<int>& rows);
+    QTableWidget* runsTable() const { return m_runs; }
+
 public slots:
     /// Asks for a file (beside the compressed model) and writes the report.
     void exportReport();
@@ -86,7 +98,15 @@ signals:
 
 private:
     void fill();
-    void rebuildChart();
+    void fillFigures(const RunFigures* a, const RunFigures* b, const QString& latencyStatus,
+                     const RunRecord* verification = nullptr);
+    void rebuildChart(const RunFigures* a, const RunFigures* b);
+    RunFigures figures(bool after) const;
+    RunRecord currentRecord() const;
+    void recordRun();
+    void refreshRuns();
+    void showRuns(const std::vector<int>& rows);
+    void restoreTitle();
     void measure();
     QByteArray chartPng() const;
 
@@ -100,8 +120,15 @@ private:
     QString m_latencyStatus;                // "measuring…", or why not
     bool m_contended = false;               // another job ran while timing
 
+    RunHistory* m_history = nullptr;
+    QString m_modelPath;
+    QDateTime m_resultTime;
+    QString m_liveTitle;
+    std::vector<RunRecord> m_shownRuns;  // history rows shown instead of the last run
+
     QLabel* m_title;
     QTableWidget* m_table;
+    QTableWidget* m_runs;
     QChart* m_chart;
     QChartView* m_chartView;
     QPushButton* m_exportButton;

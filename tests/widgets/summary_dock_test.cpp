@@ -8,6 +8,11 @@
 #include <QBarSet>
 #include <QChart>
 #include <QFile>
+#include <QHeaderView>
+#include <QScopeGuard>
+#include <QSettings>
+#include <QStandardPaths>
+#include <QTableWidget>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -17,7 +22,9 @@
 #include "core/algo/recipe.h"
 #include "core/onnx/model_io.h"
 #include "tests/widgets/widgets_test.h"
+#include "widgets/format.h"
 #include "widgets/job_runner.h"
+#include "widgets/run_history.h"
 #include "widgets/summary_dock.h"
 
 namespace wh::widgets::test {
@@ -118,6 +125,69 @@ private slots:
         dock.clear();
         QVERIFY(!dock.hasComparison());
         QVERIFY(!dock.exportReportTo(md, &why));
+    }
+
+    // Run history: every run of a model file is kept (QSettings, so another session lists it
+    // too); one selected shows its before and after, two compare the newer's compressed model
+    // against the older's, none the last run again.
+    void keepsEveryRunAndComparesAnyTwo() {
+        // The settings in a folder of the test's own, put back at the end.
+        QSettings::setPath(QSettings::IniFormat, QSettings::UserScope, m_dir.path());
+        const auto restore = qScopeGuard([] {
+            QSettings::setPath(
+                QSettings::IniFormat, QSettings::UserScope,
+                QStandardPaths::writableLocation(QStandardPaths::GenericConfigLocation));
+        });
+        const QString model = m_dir.filePath(QStringLiteral("lenet5.onnx"));
+        RunHistory history;
+        history.clear(model);
+        JobRunner runner;
+        SummaryDock dock(&runner);
+        dock.setHistory(&history, model);
+        QCOMPARE(dock.runsTable()->rowCount(), 0);
+        dock.setComparison(m_before, QStringLiteral("lenet5.onnx"), m_result, m_out, false);
+        QCOMPARE(dock.runs().size(), std::size_t{1});
+        const RunRecord first = dock.runs().front();
+        QCOMPARE(first.algorithm, QStringLiteral("ptq"));
+        QCOMPARE(first.output, m_out);
+        QCOMPARE(first.after.bytes, static_cast<double>(m_result->bytesAfter));
+        QVERIFY(first.recipeJson.contains(QStringLiteral("\"ptq\"")));
+        // A second, made-up run: half the size, 1 pt less accurate, not verified.
+        RunRecord second = first;
+        second.when = first.when.addSecs(60);
+        second.algorithm = QStringLiteral("rtn");
+        second.after.bytes = first.after.bytes / 2;
+        second.after.accuracy = *first.after.accuracy - 0.01;
+        second.verified = false;
+        history.add(model, second);
+        dock.setHistory(&history, model);
+        QCOMPARE(dock.runsTable()->rowCount(), 2);
+        QCOMPARE(dock.runsTable()->item(0, 0)->text(), second.label());  // newest first
+
+        // Another session reads the same runs.
+        RunHistory later;
+        const std::vector<RunRecord> kept = later.runs(model);
+        QCOMPARE(kept.size(), std::size_t{2});
+        QCOMPARE(kept[1].when, first.when);
+        QCOMPARE(kept[1].after.accuracy, first.after.accuracy);
+        QCOMPARE(kept[0].verified, false);
+
+        dock.selectRuns({0, 1});
+        QCOMPARE(dock.cell(SummaryDock::kFileSize, 2),
+                 QStringLiteral("×%1").arg(QLocale().toString(0.5, 'f', 3)));
+        QCOMPARE(dock.cell(SummaryDock::kAccuracy, 2),
+                 QStringLiteral("-%1 pt").arg(QLocale().toString(1.0, 'f', 2)));
+        QCOMPARE(dock.cell(SummaryDock::kVerified, 0), QStringLiteral("yes"));
+        QCOMPARE(dock.cell(SummaryDock::kVerified, 1), QStringLiteral("NO"));
+        QCOMPARE(dock.runsTable()->horizontalHeader()->count(), 4);
+        dock.selectRuns({1});
+        QCOMPARE(dock.cell(SummaryDock::kFileSize, 2),
+                 QStringLiteral("×%1").arg(QLocale().toString(
+                     first.after.bytes / first.before.bytes, 'f', 3)));
+        dock.selectRuns({});
+        QCOMPARE(dock.cell(SummaryDock::kFileSize, 1), formatBytes(m_result->bytesAfter));
+        history.clear(model);
+        QCOMPARE(later.runs(model).size(), std::size_t{0});
     }
 };
 
