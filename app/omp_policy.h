@@ -4,7 +4,7 @@
 
 namespace wh::app {
 
-/// Re-executes the program once with GOMP_SPINCOUNT=1000 unless the user chose an OpenMP wait
+/// Re-executes the program once with GOMP_SPINCOUNT=30000 unless the user chose an OpenMP wait
 /// policy (OMP_WAIT_POLICY, GOMP_SPINCOUNT) or set WHITTLE_KEEP_OMP_POLICY=1. Call first in main,
 /// before any thread starts.
 void preferShortOpenMpSpins();

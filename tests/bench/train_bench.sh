@@ -5,9 +5,9 @@
 # `steady_images_per_second`; the PyTorch script times after its warm-up). Peak memory is the
 # maximum resident set size of each whole process (/usr/bin/time -v), dataset included (both hold
 # Fashion-MNIST as uint8). Neither side augments or evaluates (the step itself is measured).
-# whittle-cli train re-executes itself with GOMP_SPINCOUNT=1000 unless an OpenMP wait policy is
+# whittle-cli train re-executes itself with GOMP_SPINCOUNT=30000 unless an OpenMP wait policy is
 # set (see app/cli_train.cpp); PyTorch runs with libgomp's default (threads spin ~300,000 rounds
-# before sleeping), and once more with GOMP_SPINCOUNT=1000 for the like-for-like column.
+# before sleeping), and once more with GOMP_SPINCOUNT=30000 for the like-for-like column.
 # Prints a markdown table, one row per run; with --repeat R > 1 also a summary per architecture:
 # the median of the per-run ratios and the best run of each side (highest throughput), since on
 # a shared machine a run can lose a third of its speed to a neighbour.
@@ -44,7 +44,7 @@ rss_mb() { awk -F: '/Maximum resident set size/ {printf "%.0f", $2 / 1024}' "$1"
 json_key() { $py -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 
 echo "load before: $(uptime | sed 's/.*load average/load average/')" >&2
-echo "| arch | batch | threads | Whittle img/s | PyTorch img/s | Whittle / PyTorch | PyTorch img/s, GOMP_SPINCOUNT=1000 | Whittle / that | Whittle peak RSS MB | PyTorch peak RSS MB |"
+echo "| arch | batch | threads | Whittle img/s | PyTorch img/s | Whittle / PyTorch | PyTorch img/s, GOMP_SPINCOUNT=30000 | Whittle / that | Whittle peak RSS MB | PyTorch peak RSS MB |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 summary=""
 for arch in $archs; do
@@ -62,7 +62,7 @@ for arch in $archs; do
       --warmup "$warmup" --batch "$batch" --threads "$threads" >"$work/torch.json" ||
       { echo "PyTorch script failed" >&2; exit 1; }
     theirs=$(json_key images_per_second <"$work/torch.json")
-    GOMP_SPINCOUNT=1000 $py "$root/tests/bench/train_bench_torch.py" --arch "$arch" --steps "$steps" \
+    GOMP_SPINCOUNT=30000 $py "$root/tests/bench/train_bench_torch.py" --arch "$arch" --steps "$steps" \
       --warmup "$warmup" --batch "$batch" --threads "$threads" >"$work/torch2.json" ||
       { echo "PyTorch script failed" >&2; exit 1; }
     theirs2=$(json_key images_per_second <"$work/torch2.json")
