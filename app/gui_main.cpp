@@ -3,7 +3,7 @@
 //   whittle [MODEL]
 //   whittle --screenshot OUT.png [--size 1600x1000] [--expand NODE|OP]... [--zoom fit|width|N]
 //           [--select NODE] [--select-op TYPE] [--find TEXT] [--dock NAME] [--profile]
-//           [--compress RECIPE.json --compress-output OUT.onnx] [--sensitivity RECIPE.json]
+//           [--compress RECIPE.json --compress-output OUT.onnx [--apply]] [--sensitivity RECIPE.json]
 //           [--export-view OUT.png|OUT.svg [--export-scope whole|visible|selection]] MODEL
 //   whittle --help | --version
 //
@@ -151,6 +151,11 @@ int main(int argc, char** argv) {
                        "--profile), 'bits' or 'error' (with --compress) (the Visualization dock)."),
         QStringLiteral("mode"));
     parser.addOption(colorByOption);
+    QCommandLineOption applyOption(
+        QStringLiteral("apply"),
+        QStringLiteral("With --compress: apply the result to the open model (Apply to Model: the "
+                       "compressed graph as its next revision) before grabbing."));
+    parser.addOption(applyOption);
     QCommandLineOption compressOutputOption(
         QStringLiteral("compress-output"),
         QStringLiteral("With --compress: the ONNX file to write."), QStringLiteral("file"));
@@ -207,7 +212,7 @@ int main(int argc, char** argv) {
         for (const QCommandLineOption* option :
              {&selectOption, &selectOpOption, &findOption, &dockOption, &sizeOption, &expandOption,
               &zoomOption, &exportViewOption, &exportScopeOption, &profileOption, &compressOption,
-              &sensitivityOption, &compressOutputOption, &colorByOption})
+              &sensitivityOption, &compressOutputOption, &colorByOption, &applyOption})
             if (parser.isSet(*option))
                 return fail(QStringLiteral("--%1 only goes with --screenshot")
                                 .arg(option->names().first()));
@@ -430,6 +435,13 @@ int main(int argc, char** argv) {
                                  if (!ok) {
                                      finish(1, QStringLiteral("--compress: %1").arg(message));
                                      return;
+                                 }
+                                 if (parser.isSet(applyOption)) {
+                                     QString why;
+                                     if (!dock->applyResult(&why)) {
+                                         finish(1, QStringLiteral("--apply: %1").arg(why));
+                                         return;
+                                     }
                                  }
                                  dock->show();
                                  dock->raise();

@@ -31,6 +31,7 @@
 #include <QVBoxLayout>
 
 #include "core/engine/benchmark.h"
+#include "core/rewrite/replace_graph.h"
 #include "core/util/atomic_file.h"
 #include "widgets/document.h"
 #include "widgets/format.h"
@@ -216,8 +217,17 @@ AlgorithmDock::AlgorithmDock(JobRunner* runner, const algo::Registry* registry, 
     m_openButton->setToolTip(tr("Open the compressed model in the studio (the original stays "
                                 "as it is on disk)"));
     m_openButton->hide();
+    m_applyButton = new QPushButton(tr("Apply to Model"), runPanel);
+    m_applyButton->setObjectName(QStringLiteral("AlgorithmApply"));
+    m_applyButton->setToolTip(tr("Make the compressed model the open document's next revision "
+                                 "(one step: Undo, Ctrl+Z, brings the original back)"));
+    m_applyButton->hide();
     runLayout->addWidget(m_resultLabel);
-    runLayout->addWidget(m_openButton, 0, Qt::AlignLeft);
+    auto* resultButtons = new QHBoxLayout;
+    resultButtons->addWidget(m_openButton);
+    resultButtons->addWidget(m_applyButton);
+    resultButtons->addStretch(1);
+    runLayout->addLayout(resultButtons);
 
     m_chart = new QChart;
     m_chart->setAnimationOptions(QChart::NoAnimation);
@@ -279,6 +289,10 @@ AlgorithmDock::AlgorithmDock(JobRunner* runner, const algo::Registry* registry, 
     connect(copy, &QPushButton::clicked, this, &AlgorithmDock::copyCommand);
     connect(m_openButton, &QPushButton::clicked, this, [this] {
         if (m_result) emit openRequested(outputPath());
+    });
+    connect(m_applyButton, &QPushButton::clicked, this, [this] {
+        QString why;
+        if (!applyResult(&why)) setResultText(m_resultLabel->text() + QStringLiteral("\n") + why);
     });
     connect(m_output, &QLineEdit::textEdited, this, [this] { m_outputEdited = true; });
     connect(browse, &QPushButton::clicked, this, [this] {
@@ -409,6 +423,35 @@ QString AlgorithmDock::suggestedOutput() const {
         return QDir::home().filePath(QStringLiteral("model-%1.onnx").arg(algorithm));
     const QFileInfo in(m_doc->filePath());
     return in.dir().filePath(QStringLiteral("%1-%2.onnx").arg(in.completeBaseName(), algorithm));
+}
+
+bool AlgorithmDock::applyResult(QString* why) {
+    auto fail = [&](const QString& text) {
+        if (why) *why = text;
+        return false;
+    };
+    if (!m_result) return fail(tr("No run to apply."));
+    if (!m_doc || m_doc != m_runDoc || m_doc->revision() != m_runRevision)
+        return fail(tr("Not applied: the model changed since the run (run it again, or Open "
+                       "Result)."));
+    // The model-wide opset imports are not part of an edit: they must already agree.
+    auto imports = [](const ir::Model& m) {
+        std::vector<std::pair<std::string, int64_t>> v;
+        for (const auto& o : m.opsetImports) v.emplace_back(ir::isDefaultDomain(o.domain) ? "" : o.domain, o.version);
+        std::sort(v.begin(), v.end());
+        return v;
+    };
+    if (imports(m_doc->model()) != imports(m_result->model))
+        return fail(tr("Not applied: the compressed model needs other opsets than the open one "
+                       "(Open Result opens it as it is)."));
+    const std::shared_ptr<const algo::CompressResult> result = m_result;
+    Status s = m_doc->edit(
+        fmt::format("Apply {} ({} nodes changed)", result->algorithm, result->apply.changed()),
+        [result](rewrite::Rewriter& rw) { return rewrite::replaceGraph(rw, *result->model.graph); });
+    if (!s.isOk()) return fail(tr("Not applied: %1").arg(qs(s.message())));
+    m_runRevision = 0;  // applied once
+    m_applyButton->setEnabled(false);
+    return true;
 }
 
 void AlgorithmDock::excludeNodes(const QStringList& names) {
@@ -688,6 +731,9 @@ void AlgorithmDock::run() {
     resetChart();
     m_result.reset();
     m_openButton->hide();
+    m_applyButton->hide();
+    m_runDoc = m_doc;
+    m_runRevision = m_doc->revision();
     Document::SnapshotTask snapshotTask = m_doc->snapshotTask();
     const QString name = QStringLiteral("%1 %2").arg(
         algorithmName(), m_doc->filePath().isEmpty() ? tr("model")
@@ -756,6 +802,8 @@ void AlgorithmDock::run() {
         parts << tr("%1 s").arg(QLocale().toString(c.seconds, 'f', 1));
         setResultText(parts.join(QStringLiteral(" · ")));
         m_openButton->show();
+        m_applyButton->show();
+        m_applyButton->setEnabled(true);
         emit runFinished(true, {});
     });
     connect(job, &Job::failed, this, [this](const Status& status) {

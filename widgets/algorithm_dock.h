@@ -80,6 +80,10 @@ public:
     void setOutputPath(const QString& path);
     QString outputPath() const;
 
+    /// Makes the last run's compressed model the document's next revision, as one undo step
+    /// (rewrite::replaceGraph). False and `why` when there is no run, the document changed since
+    /// the run, its opset imports differ, or the graph cannot be replaced in place (If/Loop).
+    bool applyResult(QString* why = nullptr);
     /// Adds `names` to the recipe's exclude list (select.exclude_nodes; the Sensitivity dock's
     /// "exclude the k most sensitive"), each once; the scope line follows.
     void excludeNodes(const QStringList& names);
@@ -164,6 +168,9 @@ private:
     QLineEdit* m_dataDir;
     QLineEdit* m_shapes;
     QPushButton* m_clearExclusions = nullptr;
+    QPushButton* m_applyButton = nullptr;
+    QPointer<Document> m_runDoc;  // the document the last run compressed, at m_runRevision
+    quint64 m_runRevision = 0;
     QWidget* m_trainingBox;
     QSpinBox* m_epochs;
     QSpinBox* m_steps;

@@ -21,6 +21,7 @@
 #include <QTemporaryDir>
 #include <QElapsedTimer>
 #include <QTest>
+#include <QUndoStack>
 #include <QTimer>
 
 #include "core/algo/plugin_loader.h"
@@ -260,6 +261,49 @@ private slots:
         openButton->click();
         QCOMPARE(open.size(), 1);
         QCOMPARE(open.first().first().toString(), out);
+
+        // Apply to Model: the compressed graph becomes the document's next revision, one undo
+        // step; Undo brings the float graph back exactly as it was, Redo the compressed one.
+        auto ops = [](const ir::Graph& g) {
+            std::vector<std::string> v;
+            for (const ir::Node* n : g.nodes()) v.push_back(n->opType + " " + n->name);
+            return v;
+        };
+        const std::vector<std::string> floatOps = ops(m_doc->graph());
+        const std::vector<std::string> compressedOps = ops(*result->model.graph);
+        QVERIFY(floatOps != compressedOps);
+        auto* apply = m_dock->findChild<QPushButton*>(QStringLiteral("AlgorithmApply"));
+        QVERIFY(apply && !apply->isHidden() && apply->isEnabled());
+        apply->click();
+        QCOMPARE(ops(m_doc->graph()), compressedOps);
+        QVERIFY(m_doc->isDirty());
+        QCOMPARE(m_doc->undoStack()->count(), 1);
+        QVERIFY(m_doc->undoStack()->undoText().startsWith(QStringLiteral("Apply ptq")));
+        QVERIFY(!apply->isEnabled());  // once
+        QString why;
+        QVERIFY(!m_dock->applyResult(&why));
+        m_doc->undoStack()->undo();
+        QCOMPARE(ops(m_doc->graph()), floatOps);
+        QVERIFY(!m_doc->isDirty());
+        m_doc->undoStack()->redo();
+        QCOMPARE(ops(m_doc->graph()), compressedOps);
+        // The applied revision runs like the exported file.
+        auto saved = onnx::loadModel(out.toStdString());
+        QVERIFY(saved);
+        QCOMPARE(ops(*saved->graph), compressedOps);
+    }
+
+    void applyIsRefusedAfterTheModelChanged() {
+        if (!fs::exists(kFashion)) QSKIP("Fashion-MNIST absent");
+        m_dock->setOutputPath(m_dir.filePath(QStringLiteral("lenet-ptq2.onnx")));
+        qobject_cast<QSpinBox*>(m_dock->form()->editor(QStringLiteral("samples")))->setValue(32);
+        QString message;
+        QVERIFY2(runAndWait(&message), qPrintable(message));
+        QVERIFY(m_doc->renameNode(id(convNames()[0]), "first_conv").isOk());
+        QString why;
+        QVERIFY(!m_dock->applyResult(&why));
+        QVERIFY2(why.contains(QStringLiteral("changed since the run")), qPrintable(why));
+        QCOMPARE(m_doc->undoStack()->count(), 1);  // only the rename
     }
 
     void trainsWithALiveLossCurve() {
