@@ -24,6 +24,7 @@
 
 #include "core/jobs/job_context.h"
 #include "core/layout/graph_layout.h"
+#include "widgets/chart_util.h"
 #include "widgets/format.h"
 #include "widgets/job_runner.h"
 #include "widgets/shape_table.h"
@@ -332,11 +333,7 @@ void NodeInspector::resetWeights() {
     m_weights.clear();
     const QSignalBlocker block(m_weightCombo);
     m_weightCombo->clear();
-    m_chart->removeAllSeries();
-    for (QAbstractAxis* axis : m_chart->axes()) {
-        m_chart->removeAxis(axis);
-        delete axis;
-    }
+    clearChart(m_chart);
     m_chart->setTitle(QString());
     m_histogramPanel->hide();
 }
@@ -619,11 +616,7 @@ void NodeInspector::fillStats(std::size_t index) {
 }
 
 void NodeInspector::showHistogram(int index) {
-    m_chart->removeAllSeries();
-    for (QAbstractAxis* axis : m_chart->axes()) {
-        m_chart->removeAxis(axis);
-        delete axis;
-    }
+    clearChart(m_chart);
     if (index < 0 || index >= static_cast<int>(m_weights.size())) return;
     const Weight& w = m_weights[static_cast<std::size_t>(index)];
     if (!w.stats || w.stats->histogram.empty()) {

@@ -27,6 +27,7 @@
 
 #include "core/engine/benchmark.h"
 #include "core/util/atomic_file.h"
+#include "widgets/chart_util.h"
 #include "widgets/document.h"
 #include "widgets/format.h"
 #include "widgets/job_runner.h"
@@ -375,13 +376,7 @@ ProfilerDock::ProfilerDock(JobRunner* runner, QWidget* parent)
     filterRow->addWidget(m_hideFused);
     m_filterEdit->setMinimumWidth(220);
 
-    auto* split = new QSplitter(Qt::Horizontal, panel);
-    split->addWidget(m_table);
-    split->addWidget(m_chartView);
-    split->setStretchFactor(0, 3);
-    split->setStretchFactor(1, 2);
-    split->setSizes({600, 400});
-    split->setChildrenCollapsible(false);
+    QSplitter* split = tableBesideChart(m_table, m_chartView, panel);
 
     auto* layout = new QVBoxLayout(panel);
     layout->setContentsMargins(0, 0, 0, 0);
@@ -553,11 +548,7 @@ void ProfilerDock::clearBaseline() {
 }
 
 void ProfilerDock::rebuildChart() {
-    m_chart->removeAllSeries();
-    for (QAbstractAxis* axis : m_chart->axes()) {
-        m_chart->removeAxis(axis);
-        delete axis;
-    }
+    clearChart(m_chart);
     if (!m_profile) {
         m_chart->setTitle(QString());
         return;

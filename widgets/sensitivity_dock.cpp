@@ -20,6 +20,7 @@
 #include <QVBoxLayout>
 
 #include "widgets/algorithm_dock.h"
+#include "widgets/chart_util.h"
 #include "widgets/document.h"
 #include "widgets/format.h"
 #include "widgets/job_runner.h"
@@ -112,13 +113,7 @@ SensitivityDock::SensitivityDock(JobRunner* runner, AlgorithmDock* algorithm, QW
     top->addWidget(m_exclude);
     top->addStretch(1);
 
-    auto* split = new QSplitter(Qt::Horizontal, panel);
-    split->addWidget(m_table);
-    split->addWidget(m_chartView);
-    split->setStretchFactor(0, 3);
-    split->setStretchFactor(1, 2);
-    split->setSizes({600, 400});
-    split->setChildrenCollapsible(false);
+    QSplitter* split = tableBesideChart(m_table, m_chartView, panel);
 
     auto* layout = new QVBoxLayout(panel);
     layout->setContentsMargins(0, 0, 0, 0);
@@ -263,11 +258,7 @@ void SensitivityDock::display(std::shared_ptr<const algo::SensitivityReport> rep
 }
 
 void SensitivityDock::rebuildChart() {
-    m_chart->removeAllSeries();
-    for (QAbstractAxis* axis : m_chart->axes()) {
-        m_chart->removeAxis(axis);
-        delete axis;
-    }
+    clearChart(m_chart);
     if (!m_report || m_report->layers.empty()) {
         m_chart->setTitle(QString());
         return;

@@ -25,6 +25,7 @@
 
 #include "core/engine/benchmark.h"
 #include "core/util/atomic_file.h"
+#include "widgets/chart_util.h"
 #include "widgets/format.h"
 #include "widgets/job_runner.h"
 
@@ -446,11 +447,7 @@ void SummaryDock::fillFigures(const RunFigures* a, const RunFigures* b,
 }
 
 void SummaryDock::rebuildChart(const RunFigures* a, const RunFigures* b) {
-    m_chart->removeAllSeries();
-    for (QAbstractAxis* axis : m_chart->axes()) {
-        m_chart->removeAxis(axis);
-        delete axis;
-    }
+    clearChart(m_chart);
     if (!a || !b) {
         m_chart->setTitle(QString());
         return;

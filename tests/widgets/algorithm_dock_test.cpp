@@ -24,7 +24,6 @@
 #include <QUndoStack>
 #include <QTimer>
 
-#include "core/algo/plugin_loader.h"
 #include "core/onnx/model_io.h"
 #include "tests/widgets/widgets_test.h"
 #include "widgets/algorithm_dock.h"
@@ -42,17 +41,6 @@ constexpr int kTimeoutMs = 240'000;
 const QString kLenet = QStringLiteral(WHITTLE_SOURCE_DIR "/resources/samples/lenet5.onnx");
 const fs::path kFashion = "/usr/share/datasets/fashion-mnist";
 
-/// The real plugins, loaded once into a registry of the test's own.
-const algo::Registry& plugins() {
-    static algo::Registry* registry = [] {
-        auto* r = new algo::Registry;
-        for (const algo::PluginLoadResult& res : algo::loadPlugins({WHITTLE_PLUGIN_DIR}, *r))
-            if (!res.loaded) qWarning("%s: %s", res.path.c_str(), res.error.c_str());
-        return r;
-    }();
-    return *registry;
-}
-
 class AlgorithmDockTest : public QObject {
     Q_OBJECT
 
@@ -67,7 +55,7 @@ private:
         QVERIFY2(model, model ? "" : model.error().message().c_str());
         m_runner = std::make_unique<JobRunner>();
         m_doc = std::make_unique<Document>(std::move(*model), kLenet);
-        m_dock = std::make_unique<AlgorithmDock>(m_runner.get(), &plugins());
+        m_dock = std::make_unique<AlgorithmDock>(m_runner.get(), &testPlugins());
         m_dock->resize(420, 900);
         m_dock->setDocument(m_doc.get());
     }
@@ -96,11 +84,11 @@ private slots:
     }
 
     void listsEveryRegisteredAlgorithmWithAFormFromItsSpecs() {
-        QVERIFY(plugins().find("ptq"));
+        QVERIFY(testPlugins().find("ptq"));
         auto* combo = m_dock->findChild<QComboBox*>(QStringLiteral("AlgorithmCombo"));
-        QCOMPARE(combo->count(), static_cast<int>(plugins().names().size()));
+        QCOMPARE(combo->count(), static_cast<int>(testPlugins().names().size()));
         QCOMPARE(m_dock->algorithmName(), QStringLiteral("ptq"));  // the default choice
-        const algo::AlgorithmInfo* ptq = plugins().find("ptq");
+        const algo::AlgorithmInfo* ptq = testPlugins().find("ptq");
         ParamForm* form = m_dock->form();
         QCOMPARE(form->specs().size(), ptq->params.size());
         for (const algo::ParamSpec& spec : ptq->params) {
@@ -149,7 +137,7 @@ private slots:
         QVERIFY(run->isEnabled());
         // Another algorithm, another form.
         QVERIFY(m_dock->selectAlgorithm(QStringLiteral("simqat")));
-        QCOMPARE(form->specs().size(), plugins().find("simqat")->params.size());
+        QCOMPARE(form->specs().size(), testPlugins().find("simqat")->params.size());
         QVERIFY(!m_dock->selectAlgorithm(QStringLiteral("no_such_algorithm")));
     }
 

@@ -14,7 +14,6 @@
 #include <QTemporaryDir>
 #include <QTest>
 
-#include "core/algo/plugin_loader.h"
 #include "core/onnx/model_io.h"
 #include "tests/widgets/widgets_test.h"
 #include "widgets/algorithm_dock.h"
@@ -31,15 +30,6 @@ constexpr int kTimeoutMs = 240'000;
 const QString kLenet = QStringLiteral(WHITTLE_SOURCE_DIR "/resources/samples/lenet5.onnx");
 const fs::path kFashion = "/usr/share/datasets/fashion-mnist";
 
-const algo::Registry& plugins() {
-    static algo::Registry* registry = [] {
-        auto* r = new algo::Registry;
-        for (const algo::PluginLoadResult& res : algo::loadPlugins({WHITTLE_PLUGIN_DIR}, *r))
-            if (!res.loaded) qWarning("%s: %s", res.path.c_str(), res.error.c_str());
-        return r;
-    }();
-    return *registry;
-}
 
 class SensitivityDockTest : public QObject {
     Q_OBJECT
@@ -65,7 +55,7 @@ private slots:
         QVERIFY(model);
         m_runner = std::make_unique<JobRunner>();
         m_doc = std::make_unique<Document>(std::move(*model), kLenet);
-        m_algorithm = std::make_unique<AlgorithmDock>(m_runner.get(), &plugins());
+        m_algorithm = std::make_unique<AlgorithmDock>(m_runner.get(), &testPlugins());
         m_algorithm->setDocument(m_doc.get());
         QVERIFY(m_dir.isValid());
         const QString recipe = m_dir.filePath(QStringLiteral("ptq4.json"));

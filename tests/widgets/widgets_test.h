@@ -7,6 +7,7 @@
 
 #include <QObject>
 
+#include "core/algo/registry.h"
 #include "core/ir/graph.h"
 
 namespace wh::widgets::test {
@@ -32,6 +33,10 @@ std::unique_ptr<QObject> makeSensitivityDockTest();
 /// GlobalAveragePool -> Flatten -> Gemm -> y. Node names: conv1, relu1, conv2, add, gap,
 /// flatten, fc. W is an initializer of 8x3x3x3 = 216 elements.
 ir::Model makeSmallModel();
+
+/// The real algorithm plugins of the build tree (WHITTLE_PLUGIN_DIR), loaded once into a
+/// registry of the tests' own; a plugin that fails to load is a warning.
+const algo::Registry& testPlugins();
 
 /// The id of the node of `g` named `name` (top level), or 0.
 inline ir::NodeId idIn(const ir::Graph& g, const std::string& name) {

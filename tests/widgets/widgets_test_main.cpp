@@ -5,6 +5,7 @@
 #include <QFile>
 #include <QTest>
 
+#include "core/algo/plugin_loader.h"
 #include "tests/widgets/widgets_test.h"
 
 namespace wh::widgets::test {
@@ -69,6 +70,16 @@ ir::Model makeSmallModel() {
     fc->attributes().push_back(ir::Attribute::makeInt("transB", 1));
     g.insertGraphOutput(y);
     return model;
+}
+
+const algo::Registry& testPlugins() {
+    static algo::Registry* registry = [] {
+        auto* r = new algo::Registry;
+        for (const algo::PluginLoadResult& res : algo::loadPlugins({WHITTLE_PLUGIN_DIR}, *r))
+            if (!res.loaded) qWarning("%s: %s", res.path.c_str(), res.error.c_str());
+        return r;
+    }();
+    return *registry;
 }
 
 QString testdataModel(const char* relative) {

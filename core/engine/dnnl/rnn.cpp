@@ -113,20 +113,21 @@ public:
             wDesc = pd.weights_layer_desc();
             rDesc = pd.weights_iter_desc();
             m_primitive = dnnl::lstm_forward(pd);
-        } else if (s.cell == Cell::kGru) {
-            dnnl::gru_forward::desc desc(prop, s.direction, src, s.hasH0 ? state : none, wAny,
-                                         rAny, biasMd, dst, state);
-            dnnl::gru_forward::primitive_desc pd(desc, cpuEngine());
-            wDesc = pd.weights_layer_desc();
-            rDesc = pd.weights_iter_desc();
-            m_primitive = dnnl::gru_forward(pd);
         } else {
-            dnnl::lbr_gru_forward::desc desc(prop, s.direction, src, s.hasH0 ? state : none, wAny,
-                                             rAny, biasMd, dst, state);
-            dnnl::lbr_gru_forward::primitive_desc pd(desc, cpuEngine());
-            wDesc = pd.weights_layer_desc();
-            rDesc = pd.weights_iter_desc();
-            m_primitive = dnnl::lbr_gru_forward(pd);
+            // GRU and LBR GRU take the same descriptor arguments.
+            auto build = [&](auto primitive) {
+                using P = decltype(primitive);
+                typename P::desc desc(prop, s.direction, src, s.hasH0 ? state : none, wAny, rAny,
+                                      biasMd, dst, state);
+                typename P::primitive_desc pd(desc, cpuEngine());
+                wDesc = pd.weights_layer_desc();
+                rDesc = pd.weights_iter_desc();
+                m_primitive = P(pd);
+            };
+            if (s.cell == Cell::kGru)
+                build(dnnl::gru_forward{});
+            else
+                build(dnnl::lbr_gru_forward{});
         }
         if (m_serial) omp_set_num_threads(threads);
         const HostTensor w = toLdigo(W, s, s.I), r = toLdigo(R, s, s.H);
