@@ -33,7 +33,7 @@ std::optional<double> scalarOf(const ir::Value* v) {
     return t->elementAsDouble(0);
 }
 
-// Of a binary node reading `x` at one input: the other input (its index in `other`).
+// Of a binary node reading `x` at one input: the other input.
 const ir::Value* otherInput(const ir::Node& n, const ir::Value* x) {
     if (n.numInputs() != 2) return nullptr;
     if (n.input(0) == x) return n.input(1);

@@ -8,7 +8,7 @@
 ///    becomes one com.whittle LayerNormalization(X, scale, [bias]; axis=-1, epsilon=eps) with
 ///    ONNX-17 semantics (scale and bias: constants of the last dim's size).
 ///  - GeluFusion, rooted at Erf — PyTorch's exact GELU:
-///        Mul(Mul(x, Add(Erf(Div(x, √2)), 1)), 0.5)   (either operand order, ·0.5 first or last)
+///        Mul(Mul(x, Add(Erf(Div(x, √2)), 1)), 0.5)   (operands of each either way round)
 ///    becomes one com.whittle Gelu(x).
 ///
 /// Every intermediate value must be read only inside the group and be no graph output; the
