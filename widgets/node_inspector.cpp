@@ -394,6 +394,15 @@ void NodeInspector::addValueRows(QTreeWidgetItem* section, std::span<const ir::V
                          .arg(qs(v->producer()->input(0)->name()),
                               formatCount(static_cast<qlonglong>(
                                   v->producer()->input(0)->initializer()->numElements())));
+        else if (asInputs && v->producer() && v->producer()->opType == "DequantizeLinear" &&
+                 v->producer()->input(0) && v->producer()->input(0)->initializer())
+            // A quantized weight: the view folds its DequantizeLinear into this node.
+            notes << tr("%1 initializer %2 via DequantizeLinear, %3 elements")
+                         .arg(qs(std::string(ir::dtypeName(
+                                  v->producer()->input(0)->initializer()->dtype))),
+                              qs(v->producer()->input(0)->name()),
+                              formatCount(static_cast<qlonglong>(
+                                  v->producer()->input(0)->initializer()->numElements())));
         else if (asInputs && v->producer())
             notes << tr("from %1").arg(qs(v->producer()->displayName()));
         if (!asInputs && v->hasUses())

@@ -185,12 +185,49 @@ bool forwardsInitializer(const ir::Node& node) {
            !in->isGraphInput();
 }
 
-/// A Constant (or an Identity forwarding an initializer) whose outputs feed at most one node and
-/// leave no graph output.
+bool storedConstant(const ir::Value* v) {
+    return v && !v->producer() && (v->hasInitializer() || v->sparseInitializer()) &&
+           !v->isGraphInput();
+}
+
+/// A node of the default domain computed from stored constants only, read by `reader` alone (an
+/// int32 bias's scale: Mul(input scale, weight scale)).
+bool constantFeedOf(const ir::Node* p, const ir::Node& reader) {
+    if (!p || (!p->domain.empty() && p->domain != "ai.onnx") || !p->subgraphs().empty() ||
+        p->numInputs() == 0)
+        return false;
+    for (const ir::Value* in : p->inputs())
+        if (in && !storedConstant(in)) return false;
+    for (const ir::Value* out : p->outputs()) {
+        if (!out) continue;
+        if (out->isGraphOutput()) return false;
+        for (const ir::Use& use : out->uses())
+            if (use.node != &reader) return false;
+    }
+    return true;
+}
+
+/// A DequantizeLinear of a stored weight: every input an initializer or computed from
+/// initializers for it alone — what a QDQ export puts in front of each quantized Conv, Gemm or
+/// MatMul for its weights and bias. Those feeding nodes are returned in `feeds`.
+bool dequantizesInitializer(const ir::Node& node, std::vector<const ir::Node*>* feeds = nullptr) {
+    if (node.opType != "DequantizeLinear" || node.numInputs() < 1 || !node.input(0)) return false;
+    std::vector<const ir::Node*> found;
+    for (const ir::Value* in : node.inputs()) {
+        if (!in || storedConstant(in)) continue;
+        if (!constantFeedOf(in->producer(), node)) return false;
+        found.push_back(in->producer());
+    }
+    if (feeds) *feeds = std::move(found);
+    return true;
+}
+
+/// A Constant (or an Identity forwarding an initializer, or a DequantizeLinear of one) whose
+/// outputs feed at most one node and leave no graph output.
 bool isFoldableConstant(const ir::Node& node) {
     if (!node.domain.empty() && node.domain != "ai.onnx") return false;
     const bool constant = node.opType == "Constant" && node.numInputs() == 0;
-    if (!constant && !forwardsInitializer(node)) return false;
+    if (!constant && !forwardsInitializer(node) && !dequantizesInitializer(node)) return false;
     const ir::Node* consumer = nullptr;
     for (const ir::Value* out : node.outputs()) {
         if (!out) continue;
@@ -244,8 +281,18 @@ Layout layoutGraph(const ir::Graph& graph, const LayoutOptions& o) {
     };
     std::vector<ir::Node*> nodes;
     nodes.reserve(graph.numNodes());
+    // What folds: foldable constants and weight dequantizers, with the initializer arithmetic
+    // that feeds a dequantizer alone (marked first, so that graph order decides nothing).
+    std::unordered_set<const ir::Node*> fold;
+    if (o.foldConstants)
+        for (const ir::Node* node : graph.nodes()) {
+            if (!isFoldableConstant(*node)) continue;
+            fold.insert(node);
+            std::vector<const ir::Node*> feeds;
+            if (dequantizesInitializer(*node, &feeds)) fold.insert(feeds.begin(), feeds.end());
+        }
     for (ir::Node* node : graph.nodes()) {
-        if (o.foldConstants && isFoldableConstant(*node)) {
+        if (fold.count(node)) {
             out.folded.push_back(node->id());
             continue;
         }

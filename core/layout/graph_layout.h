@@ -116,9 +116,10 @@ struct LayoutOptions {
     /// consumers / producer (Layout::terminals).
     bool graphTerminals = false;
     double terminalHeight = 24;
-    /// Constant nodes, and Identity nodes that only forward an initializer (PyTorch wraps biases
-    /// so), whose outputs feed at most one node (and are no graph output) are not laid out; a
-    /// viewer shows them with their consumer. Shared constants keep their box.
+    /// Constant nodes, Identity nodes that only forward an initializer (PyTorch wraps biases
+    /// so) and DequantizeLinear nodes of stored weights (a QDQ export's weights and biases),
+    /// whose outputs feed at most one node (and are no graph output), are not laid out; a viewer
+    /// shows them with their consumer. Shared constants keep their box.
     bool foldConstants = false;
     /// Polled between phases and sweeps; when it reads true, layoutGraph returns at once with
     /// `Layout::cancelled` set and no boxes.

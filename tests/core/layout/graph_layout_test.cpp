@@ -142,6 +142,39 @@ TEST(GraphLayout, ConstantsSitAboveTheirConsumer) {
     expectNoOverlap(layout);
 }
 
+// A QDQ export: the DequantizeLinear of a stored weight folds into its Conv (as a Constant
+// would); the activations' QuantizeLinear/DequantizeLinear, and a weight DequantizeLinear two
+// nodes read, keep their boxes.
+TEST(GraphLayout, WeightDequantizersFoldIntoTheirConsumer) {
+    Builder b;
+    ir::Graph& g = b.graph();
+    auto init = [&](const std::string& name) {
+        ir::Value* v = *g.addValue(name);
+        g.setInitializer(v, ir::Tensor::fromFloats(name, {1}, {0.5f}));
+        return v;
+    };
+    ir::Value* x = b.input("x");
+    ir::Value* xq = b.op("QuantizeLinear", {x, init("xs"), init("xz")}, "q");
+    ir::Value* xd = b.op("DequantizeLinear", {xq, init("xs2"), init("xz2")}, "dq_x");
+    ir::Value* w = b.op("DequantizeLinear", {init("w_q"), init("ws"), init("wz")}, "dq_w");
+    // An int32 bias: its scale is the input's times the weight's, computed for it alone.
+    ir::Value* bs = b.op("Mul", {init("xs3"), init("ws2")}, "bias_scale");
+    ir::Value* bias = b.op("DequantizeLinear", {init("b_q"), bs}, "dq_b");
+    ir::Value* c = b.op("Conv", {xd, w, bias}, "conv");
+    ir::Value* shared = b.op("DequantizeLinear", {init("v_q"), init("vs"), init("vz")}, "dq_shared");
+    ir::Value* a = b.op("Add", {c, shared}, "add");
+    b.op("Mul", {a, shared}, "mul");
+    LayoutOptions o;
+    o.foldConstants = true;
+    const Layout layout = layoutGraph(g, o);
+    EXPECT_EQ(layout.folded, (std::vector<ir::NodeId>{b.node("dq_w")->id(),
+                                                      b.node("bias_scale")->id(),
+                                                      b.node("dq_b")->id()}));
+    EXPECT_EQ(layout.nodes.size(), g.numNodes() - 3);
+    o.foldConstants = false;
+    EXPECT_TRUE(layoutGraph(g, o).folded.empty());
+}
+
 TEST(GraphLayout, RepeatedInputIsOneEdge) {
     Builder b;
     ir::Value* r = b.op("Relu", {b.input("x")}, "relu");
