@@ -1,5 +1,7 @@
 #include "widgets/graph_items.h"
 
+#include <algorithm>
+
 #include <QFontMetricsF>
 #include <QPainter>
 #include <QPainterPathStroker>
@@ -62,6 +64,29 @@ QString shapeLabel(const ir::Value* value, const ShapeTable* shapes) {
     return dims.join(QChar(0x00d7));
 }
 
+QString quantizedInputBadge(const ir::Node& node, QStringList* tensors) {
+    QString badge;
+    for (const ir::Value* in : node.inputs()) {
+        const ir::Node* dq = in ? in->producer() : nullptr;
+        if (!dq || dq->opType != "DequantizeLinear" || !dq->input(0)) continue;
+        const ir::Node* q = dq->input(0)->producer();
+        if (!q || q->opType != "QuantizeLinear") continue;
+        if (tensors) *tensors << toQString(q->input(0) ? q->input(0)->name() : in->name());
+        const ir::Value* zp = q->input(2);
+        const ir::DType type =
+            zp && zp->initializer() ? zp->initializer()->dtype : ir::DType::kUInt8;
+        const bool wide = type == ir::DType::kInt16 || type == ir::DType::kUInt16;
+        if (badge.isEmpty() || wide) badge = wide ? QStringLiteral("int16") : QStringLiteral("int8");
+    }
+    return badge;
+}
+
+double quantizedBadgeWidth(const QFont& nameFont, const QString& badge) {
+    QFont font = nameFont;
+    font.setPointSizeF(std::max(5.0, font.pointSizeF() * 0.8));
+    return QFontMetricsF(font).horizontalAdvance(badge) + 6;
+}
+
 // ---- NodeItem ------------------------------------------------------------------------------
 
 NodeItem::NodeItem(const ir::Node& node, const layout::NodeBox& box, const OpCategory& category,
@@ -83,6 +108,8 @@ NodeItem::NodeItem(const ir::Node& node, const layout::NodeBox& box, const OpCat
         ++m_numSubgraphs;
         m_subgraphNodes += static_cast<int>(body->numNodesRecursive());
     }
+    QStringList quantized;
+    m_quantBadge = quantizedInputBadge(node, &quantized);
     QFontMetricsF metrics(style->nameFont);
     m_elidedName =
         metrics.elidedText(m_name, Qt::ElideMiddle, box.w - 10 - (m_numSubgraphs ? 14 : 0));
@@ -96,6 +123,10 @@ NodeItem::NodeItem(const ir::Node& node, const layout::NodeBox& box, const OpCat
                    "collapse")
                    .arg(m_numSubgraphs)
                    .arg(m_subgraphNodes);
+    if (!quantized.isEmpty())
+        tip += QStringLiteral("<br>reads %1 as %2 (its QuantizeLinear → DequantizeLinear pair is "
+                              "folded into this box)")
+                   .arg(quantized.join(QStringLiteral(", ")).toHtmlEscaped(), m_quantBadge);
     setToolTip(tip);
 }
 
@@ -171,15 +202,30 @@ void NodeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
         inner.adjust(0, 0, -12, 0);
     }
 
+    QRectF opLine = inner;  // the op type's line gives way to the quantized-input pill
+    if (!m_quantBadge.isEmpty()) {
+        // A small pill at the left of the op type: the node reads a quantized tensor.
+        QFont font = m_style->nameFont;
+        font.setPointSizeF(std::max(5.0, font.pointSizeF() * 0.8));
+        const double w = quantizedBadgeWidth(m_style->nameFont, m_quantBadge);
+        const QRectF pill(m_rect.left() + 3, m_rect.top() + 3, w, 10);
+        painter->setPen(Qt::NoPen);
+        painter->setBrush(QColor(0xe0, 0x8a, 0x1e));  // the Q/DQ nodes' orange
+        painter->drawRoundedRect(pill, 3, 3);
+        painter->setPen(Qt::white);
+        painter->setFont(font);
+        painter->drawText(pill, Qt::AlignCenter, m_quantBadge);
+        opLine.adjust(w + 2, 0, 0, 0);
+    }
     painter->setPen(m_text);
     if (m_elidedName.isEmpty()) {
         painter->setFont(m_style->opFont);
-        painter->drawText(inner, Qt::AlignCenter, m_opType);
+        painter->drawText(opLine, Qt::AlignCenter, m_opType);
         return;
     }
     const double half = inner.height() / 2;
     painter->setFont(m_style->opFont);
-    painter->drawText(QRectF(inner.left(), inner.top() + 1, inner.width(), half),
+    painter->drawText(QRectF(opLine.left(), opLine.top() + 1, opLine.width(), half),
                       Qt::AlignHCenter | Qt::AlignBottom, m_opType);
     painter->setFont(m_style->nameFont);
     QColor nameColor = m_text;

@@ -39,6 +39,13 @@ struct GraphStyle {
 };
 
 /// A node's box: fill by op category, op type on top, the (elided) node name below.
+/// "int8" (or "int16") when `node` reads a tensor through a QuantizeLinear → DequantizeLinear
+/// pair (the pairs the layout collapses, LayoutOptions::collapseQuantizers), with the tensors'
+/// names in `tensors`; empty otherwise. NodeItem draws it as a pill before the op type.
+QString quantizedInputBadge(const ir::Node& node, QStringList* tensors = nullptr);
+/// The pill's width for `badge` drawn with the node-name font `nameFont`.
+double quantizedBadgeWidth(const QFont& nameFont, const QString& badge);
+
 class NodeItem : public QGraphicsItem {
 public:
     enum { Type = UserType + 1 };
@@ -96,6 +103,9 @@ private:
     QColor m_text;
     int m_numSubgraphs = 0;
     int m_subgraphNodes = 0;
+    /// "int8" when the node reads a tensor through a QuantizeLinear → DequantizeLinear pair the
+    /// layout collapsed (LayoutOptions::collapseQuantizers); empty otherwise.
+    QString m_quantBadge;
     bool m_nested;
     bool m_searchHit = false;
     std::vector<Panel> m_panels;

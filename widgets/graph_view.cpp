@@ -181,15 +181,19 @@ layout::LayoutOptions GraphView::layoutOptions() const {
         opAdvance[static_cast<std::size_t>(c)] =
             c >= 32 ? op.horizontalAdvance(QChar(c)) : op.averageCharWidth();
     const double nameChar = name.averageCharWidth() * 1.05, padding = options.textPadding;
-    options.nodeWidth = [opAdvance, nameChar, padding,
+    const double badge = quantizedBadgeWidth(m_style.nameFont, QStringLiteral("int16")) + 2;
+    options.nodeWidth = [opAdvance, nameChar, padding, badge,
                          fallback = op.maxWidth()](const ir::Node& node) {
         double opWidth = 0;
         for (unsigned char c : node.opType) opWidth += c < 128 ? opAdvance[c] : fallback;
+        // Room for the quantized-input pill before the op type.
+        if (!quantizedInputBadge(node).isEmpty()) opWidth += badge;
         return std::max(opWidth, static_cast<double>(node.name.size()) * nameChar) + padding;
     };
     options.graphTerminals = true;
     options.terminalHeight = std::ceil(name.height() + 10);
     options.foldConstants = true;
+    options.collapseQuantizers = true;
     return options;
 }
 

@@ -224,6 +224,23 @@ bool dequantizesInitializer(const ir::Node& node, std::vector<const ir::Node*>* 
 
 /// A Constant (or an Identity forwarding an initializer, or a DequantizeLinear of one) whose
 /// outputs feed at most one node and leave no graph output.
+/// With collapseQuantizers: a DequantizeLinear reading a QuantizeLinear of an activation (the
+/// pair a QDQ export puts on every quantized tensor); returns that QuantizeLinear.
+const ir::Node* collapsiblePair(const ir::Node& dq) {
+    if (dq.opType != "DequantizeLinear" || !ir::isDefaultDomain(dq.domain) || !dq.input(0) ||
+        !dq.output(0) || dq.output(0)->isGraphOutput())
+        return nullptr;
+    const ir::Node* q = dq.input(0)->producer();
+    if (!q || q->opType != "QuantizeLinear" || !ir::isDefaultDomain(q->domain) || !q->input(0) ||
+        q->output(0) != dq.input(0) || dq.input(0)->isGraphOutput() ||
+        dq.input(0)->uses().size() != 1)
+        return nullptr;
+    for (const ir::Node* n : {q, &dq})
+        for (int i = 1; i < n->numInputs(); ++i)
+            if (n->input(i) && !storedConstant(n->input(i))) return nullptr;
+    return q;
+}
+
 bool isFoldableConstant(const ir::Node& node) {
     if (!node.domain.empty() && node.domain != "ai.onnx") return false;
     const bool constant = node.opType == "Constant" && node.numInputs() == 0;
@@ -291,6 +308,20 @@ Layout layoutGraph(const ir::Graph& graph, const LayoutOptions& o) {
             std::vector<const ir::Node*> feeds;
             if (dequantizesInitializer(*node, &feeds)) fold.insert(feeds.begin(), feeds.end());
         }
+    // Collapsed quantizer pairs: a value a collapsed DequantizeLinear makes stands for what its
+    // QuantizeLinear read (edges are drawn from there).
+    std::unordered_map<const ir::Value*, const ir::Value*> through;
+    if (o.collapseQuantizers)
+        for (const ir::Node* node : graph.nodes())
+            if (const ir::Node* q = collapsiblePair(*node)) {
+                fold.insert(q);
+                fold.insert(node);
+                through.emplace(node->output(0), q->input(0));
+            }
+    const auto source = [&](const ir::Value* v) {
+        for (auto it = through.find(v); it != through.end(); it = through.find(v)) v = it->second;
+        return v;
+    };
     for (ir::Node* node : graph.nodes()) {
         if (fold.count(node)) {
             out.folded.push_back(node->id());
@@ -325,6 +356,7 @@ Layout layoutGraph(const ir::Graph& graph, const LayoutOptions& o) {
             if (v->hasInitializer() || inputTerminal.count(v)) continue;
             bool used = readImplicitly.count(v) != 0;
             for (const ir::Use& use : v->uses()) used = used || indexOf.count(use.node);
+            for (const auto& [dqOut, read] : through) used = used || read == v;
             if (!used) continue;
             inputTerminal.emplace(v, numNodes + static_cast<int>(terminalValues.size()));
             terminalValues.push_back(v);
@@ -348,7 +380,7 @@ Layout layoutGraph(const ir::Graph& graph, const LayoutOptions& o) {
     for (int v = 0; v < numNodes; ++v) {
         const ir::Node* node = nodes[v];
         for (int k = 0; k < node->numInputs(); ++k) {
-            const ir::Value* value = node->input(k);
+            const ir::Value* value = source(node->input(k));
             if (!value) continue;
             if (!value->producer()) {
                 auto t = inputTerminal.find(value);

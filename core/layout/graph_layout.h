@@ -121,6 +121,11 @@ struct LayoutOptions {
     /// whose outputs feed at most one node (and are no graph output), are not laid out; a viewer
     /// shows them with their consumer. Shared constants keep their box.
     bool foldConstants = false;
+    /// QuantizeLinear → DequantizeLinear pairs on activations (constant scale and zero point, the
+    /// QuantizeLinear read by that DequantizeLinear alone, neither a graph output) are not laid
+    /// out: the DequantizeLinear's readers get the edge from what the QuantizeLinear read, and a
+    /// viewer marks them as reading a quantized tensor (ids in Layout::folded too).
+    bool collapseQuantizers = false;
     /// Polled between phases and sweeps; when it reads true, layoutGraph returns at once with
     /// `Layout::cancelled` set and no boxes.
     const std::atomic<bool>* cancel = nullptr;

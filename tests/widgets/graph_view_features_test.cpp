@@ -15,6 +15,7 @@
 #include "core/layout/graph_layout.h"
 #include "core/onnx/model_io.h"
 #include "tests/widgets/widgets_test.h"
+#include "widgets/graph_items.h"
 #include "widgets/graph_minimap.h"
 #include "widgets/graph_search_bar.h"
 #include "widgets/graph_view.h"
@@ -50,6 +51,60 @@ private:
 
 private slots:
     void init() { m_model = std::make_shared<ir::Model>(makeSmallModel()); }
+
+    // A QDQ export as the view draws it: the activations' QuantizeLinear → DequantizeLinear pairs
+    // and the weights' DequantizeLinear are not boxes; the nodes reading a quantized tensor carry
+    // an "int8" pill (and say so in their tooltip), the edge runs from what was quantized.
+    void quantizersCollapseIntoABadge() {
+        auto model = std::make_shared<ir::Model>(makeSmallModel());
+        ir::Graph& g = *model->graph;
+        auto init = [&](const std::string& name, ir::DType type) {
+            ir::Value* v = *g.addValue(name);
+            ir::Tensor t = ir::Tensor::fromFloats(name, {}, {0.5f});
+            if (type != ir::DType::kFloat) {
+                t.dtype = type;
+                t.data = std::make_shared<const ir::Buffer>(std::size_t{1});
+            }
+            g.setInitializer(v, std::move(t));
+            return v;
+        };
+        // r1 → Q → DQ → conv2 (instead of conv2 reading r1 directly).
+        ir::Node* conv2 = nullptr;
+        for (ir::Node* n : g.nodes())
+            if (n->name == "conv2") conv2 = n;
+        QVERIFY(conv2);
+        ir::Value* r1 = conv2->input(0);
+        ir::Value* rq = *g.addValue("r1_q");
+        ir::Value* rdq = *g.addValue("r1_dq");
+        std::vector<ir::Value*> qIn{r1, init("q_scale", ir::DType::kFloat),
+                                    init("q_zero", ir::DType::kUInt8)};
+        std::vector<ir::Value*> qOut{rq};
+        g.addNode("QuantizeLinear", qIn, qOut, conv2)->name = "q";
+        std::vector<ir::Value*> dqIn{rq, init("dq_scale", ir::DType::kFloat),
+                                     init("dq_zero", ir::DType::kUInt8)};
+        std::vector<ir::Value*> dqOut{rdq};
+        g.addNode("DequantizeLinear", dqIn, dqOut, conv2)->name = "dq";
+        g.setInput(conv2, 0, rdq);
+        QCOMPARE(quantizedInputBadge(*conv2), QStringLiteral("int8"));
+        QVERIFY(quantizedInputBadge(**g.nodes().begin()).isEmpty());
+
+        GraphView view;
+        view.resize(900, 700);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        const layout::Layout l = layout::layoutGraph(g, view.layoutOptions());
+        QVERIFY(!l.find(idIn(g, "q")) && !l.find(idIn(g, "dq")));
+        bool fromRelu = false;
+        for (const layout::EdgePath& e : l.edges)
+            fromRelu = fromRelu || (e.from == idIn(g, "relu1") && e.to == conv2->id());
+        QVERIFY(fromRelu);
+        view.setGraph(model->graph ? std::shared_ptr<const ir::Graph>(model, model->graph.get())
+                                   : nullptr,
+                      l);
+        NodeItem* item = view.nodeItem(conv2->id());
+        QVERIFY(item);
+        QVERIFY2(item->toolTip().contains(QStringLiteral("as int8")), qPrintable(item->toolTip()));
+    }
 
     void searchFindsNamesOpsAndTensors() {
         GraphView view;

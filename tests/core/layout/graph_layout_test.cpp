@@ -173,6 +173,18 @@ TEST(GraphLayout, WeightDequantizersFoldIntoTheirConsumer) {
     EXPECT_EQ(layout.nodes.size(), g.numNodes() - 3);
     o.foldConstants = false;
     EXPECT_TRUE(layoutGraph(g, o).folded.empty());
+
+    // Collapsed quantizers: q and dq_x go too, and the Conv's edge comes from x's terminal.
+    o.foldConstants = true;
+    o.collapseQuantizers = true;
+    o.graphTerminals = true;
+    const Layout collapsed = layoutGraph(g, o);
+    EXPECT_EQ(collapsed.nodes.size(), g.numNodes() - 5);
+    ASSERT_EQ(collapsed.terminals.size(), 1u);  // x; "mul_out" is no graph output here
+    bool fromX = false;
+    for (const EdgePath& e : collapsed.edges)
+        fromX = fromX || (e.fromTerminal == 0 && e.to == b.node("conv")->id());
+    EXPECT_TRUE(fromX);
 }
 
 TEST(GraphLayout, RepeatedInputIsOneEdge) {
