@@ -299,6 +299,8 @@ void registerNormPool(KernelRegistry& registry) {
     // The LayerNorm that LayerNormFusion (transformer_lowering.h) makes of PyTorch's op chain.
     registry.add(std::string(kWhittleDomain), std::string(kLayerNormOp), 0, 1, Backend::kDnnl,
                  buildLayerNorm);
+    // ONNX's own, when it normalises the last axis and only Y is asked for.
+    registry.add("", "LayerNormalization", 17, kMaxOpset, Backend::kDnnl, buildLayerNorm);
     registry.add("", "BatchNormalization", 7, kMaxOpset, Backend::kDnnl, buildBatchNorm);
     registry.add("", "MaxPool", 1, kMaxOpset, Backend::kDnnl,
                  [](const KernelContext& ctx) { return buildPool(ctx, true); });

@@ -675,6 +675,41 @@ TEST(DnnlKernels, Transpose) {
     check(m, oracle({1, 0}));
 }
 
+// ONNX LayerNormalization over the last axis (constant Scale and B): oneDNN's
+// layer_normalization against a double loop.
+TEST(DnnlKernels, LayerNormalization) {
+    for (bool bias : {true, false}) {
+        std::vector<In> ins{input({4, 6, 32}, false, -3.0f, 3.0f), input({32}, true, 0.5f, 1.5f)};
+        if (bias) ins.push_back(input({32}, true, -0.5f, 0.5f));
+        Case c = makeCase("LayerNormalization", std::move(ins));
+        c.opset = 17;
+        c.attr(ir::Attribute::makeFloat("epsilon", 1e-3f));
+        check(c, [bias](const Case& k, Dims& out) {
+            out = dimsOf(k, 0);
+            const int64_t C = 32, rows = numElementsOf(out) / C;
+            std::vector<double> y(static_cast<std::size_t>(rows * C));
+            for (int64_t r = 0; r < rows; ++r) {
+                double mean = 0, var = 0;
+                for (int64_t i = 0; i < C; ++i) mean += data(k, 0)[static_cast<std::size_t>(r * C + i)];
+                mean /= C;
+                for (int64_t i = 0; i < C; ++i) {
+                    const double d = data(k, 0)[static_cast<std::size_t>(r * C + i)] - mean;
+                    var += d * d;
+                }
+                const double inv = 1.0 / std::sqrt(var / C + 1e-3);
+                for (int64_t i = 0; i < C; ++i) {
+                    const auto iu = static_cast<std::size_t>(i);
+                    y[static_cast<std::size_t>(r * C + i)] =
+                        (data(k, 0)[static_cast<std::size_t>(r * C + i)] - mean) * inv *
+                            data(k, 1)[iu] +
+                        (bias ? data(k, 2)[iu] : 0.0);
+                }
+            }
+            return y;
+        });
+    }
+}
+
 TEST(DnnlKernels, Binary) {
     const std::vector<std::pair<Dims, Dims>> shapes = {
         {{2, 3, 4, 5}, {2, 3, 4, 5}}, {{2, 3, 4, 5}, {5}},       {{2, 3, 4, 5}, {1, 3, 1, 1}},
@@ -810,7 +845,7 @@ const std::vector<std::string>& dnnlOps() {
         "Conv", "Gemm", "MatMul", "BatchNormalization", "MaxPool", "AveragePool",
         "GlobalAveragePool", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSigmoid",
         "HardSwish", "Add", "Sub", "Mul", "Div", "Softmax", "LogSoftmax", "Pow", "Sqrt", "LSTM",
-        "GRU", "Transpose"};
+        "GRU", "Transpose", "LayerNormalization"};
     return ops;
 }
 
