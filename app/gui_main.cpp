@@ -148,7 +148,8 @@ int main(int argc, char** argv) {
     QCommandLineOption colorByOption(
         QStringLiteral("color-by"),
         QStringLiteral("With --screenshot: colour the nodes by 'category', 'latency' (with "
-                       "--profile), 'bits' or 'error' (with --compress) (the Visualization dock)."),
+                       "--profile), 'bits', 'error' or 'pruned' (with --compress) (the "
+                       "Visualization dock)."),
         QStringLiteral("mode"));
     parser.addOption(colorByOption);
     QCommandLineOption applyOption(
@@ -285,10 +286,12 @@ int main(int argc, char** argv) {
         const std::map<QString, Mode> modes{{QStringLiteral("category"), Mode::kCategory},
                                             {QStringLiteral("latency"), Mode::kLatency},
                                             {QStringLiteral("bits"), Mode::kBits},
-                                            {QStringLiteral("error"), Mode::kError}};
+                                            {QStringLiteral("error"), Mode::kError},
+                                            {QStringLiteral("pruned"), Mode::kPruned}};
         const auto it = modes.find(mode);
         if (it == modes.end()) {
-            finish(1, QStringLiteral("--color-by takes category, latency, bits or error, not '%1'")
+            finish(1, QStringLiteral("--color-by takes category, latency, bits, error or pruned, "
+                                     "not '%1'")
                           .arg(mode));
             return false;
         }

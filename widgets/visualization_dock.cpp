@@ -92,6 +92,7 @@ VisualizationDock::VisualizationDock(GraphView* view, ProfilerDock* profiler,
     m_mode->addItem(tr("Latency share (Profiler)"));
     m_mode->addItem(tr("Weight bit width"));
     m_mode->addItem(tr("Quantization error (last run)"));
+    m_mode->addItem(tr("Channels removed (last run)"));
     m_mode->setToolTip(tr("What the colours of the graph's nodes show"));
     m_profileButton = new QPushButton(tr("Profile Now"), panel);
     m_profileButton->setToolTip(tr("Profile the model (F6) to colour it by latency"));
@@ -239,6 +240,34 @@ std::unordered_map<ir::NodeId, QColor> VisualizationDock::latencyColors(
     return colors;
 }
 
+std::map<std::string, double> VisualizationDock::prunedRatios(const ir::Graph& before,
+                                                              const ir::Graph& after) {
+    static const std::unordered_set<std::string> layers{"Conv", "ConvTranspose", "Gemm", "MatMul"};
+    // Output channels of a layer's weights: Conv's dim 0, ConvTranspose's dim 1 (times group),
+    // Gemm's by transB, MatMul's last.
+    const auto channels = [](const ir::Node& n) -> int64_t {
+        if (n.numInputs() < 2) return 0;
+        const ir::Tensor* w = weightSource(n.input(1));
+        if (!w || w->dims.size() < 2) return 0;
+        if (n.opType == "Conv") return w->dims[0];
+        if (n.opType == "ConvTranspose") return w->dims[1] * n.attrInt("group", 1);
+        if (n.opType == "Gemm") return n.attrInt("transB", 0) ? w->dims[0] : w->dims[1];
+        return w->dims.back();
+    };
+    std::unordered_map<std::string, const ir::Node*> afterByName;
+    for (const ir::Node* n : after.nodes())
+        if (layers.count(n->opType) && !n->name.empty()) afterByName.emplace(n->name, n);
+    std::map<std::string, double> out;
+    for (const ir::Node* n : before.nodes()) {
+        if (!layers.count(n->opType) || n->name.empty()) continue;
+        auto it = afterByName.find(n->name);
+        if (it == afterByName.end()) continue;
+        const int64_t b = channels(*n), a = channels(*it->second);
+        if (b > 0 && a > 0) out[n->name] = 1.0 - static_cast<double>(a) / static_cast<double>(b);
+    }
+    return out;
+}
+
 std::unordered_map<ir::NodeId, int> VisualizationDock::weightBits(const ir::Graph& graph) {
     static const std::unordered_set<std::string> weighted{"Conv", "Gemm", "MatMul",
                                                           "ConvTranspose"};
@@ -354,6 +383,41 @@ void VisualizationDock::refresh() {
                       .arg(matched)
                       .arg(QString::fromStdString(worstNode))
                       .arg(QLocale().toString(worst, 'f', 1)));
+        return;
+    }
+    if (mode() == Mode::kPruned) {
+        const auto result = m_algorithm ? m_algorithm->lastResult() : nullptr;
+        const auto input = m_algorithm ? m_algorithm->lastInput() : nullptr;
+        if (!result || !input) {
+            m_view->setNodeColors({});
+            setLegend({}, tr("Run a pruning algorithm (Algorithm dock, Ctrl+R: scop, l1, "
+                             "bn_gamma): each layer is then coloured by the share of its output "
+                             "channels the run removed."));
+            return;
+        }
+        const std::map<std::string, double> ratios = prunedRatios(*input->graph, *result->model.graph);
+        std::unordered_map<ir::NodeId, QColor> colors;
+        double most = 0;
+        int pruned = 0;
+        for (const ir::Node* n : m_doc->graph().nodes()) {
+            auto r = ratios.find(n->name);
+            colors[n->id()] = r == ratios.end() ? kNoData.lighter(108) : heat(std::sqrt(r->second));
+            if (r != ratios.end() && r->second > 0) {
+                ++pruned;
+                most = std::max(most, r->second);
+            }
+        }
+        m_view->setNodeColors(std::move(colors));
+        std::vector<std::pair<QColor, QString>> entries;
+        for (double f : {0.0, 0.25, 0.5, 0.75})
+            entries.push_back({heat(std::sqrt(f)),
+                               tr("%1 % of the channels removed")
+                                   .arg(QLocale().toString(100.0 * f, 'f', 0))});
+        entries.push_back({kNoData.lighter(108), tr("no weights, or not in the run")});
+        setLegend(entries, tr("%1 of %2 layers lost channels in the last run (at most %3 %).")
+                               .arg(pruned)
+                               .arg(ratios.size())
+                               .arg(QLocale().toString(100.0 * most, 'f', 1)));
         return;
     }
     const std::unordered_map<ir::NodeId, int> bits = weightBits(m_doc->graph());

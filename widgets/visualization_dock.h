@@ -11,6 +11,8 @@
 ///     are stored with — the initializer's element type, or behind a DequantizeLinear the number
 ///     of distinct quantized levels (an SLB 1-bit export stores ±1 in int8: 1 bit). Nodes
 ///     without weights are light grey.
+///   - Channels removed: the last Algorithm dock run's pruning, the share of each layer's output
+///     channels it removed (prunedRatios), light (none) to dark (all but a few).
 /// Choosing "Op category" gives the view its usual colours back. The colours follow the model:
 /// after an edit, undo or a new profile they are recomputed. GUI thread only.
 
@@ -41,7 +43,7 @@ class VisualizationDock : public QDockWidget {
     Q_OBJECT
 
 public:
-    enum class Mode { kCategory = 0, kLatency, kBits, kError };
+    enum class Mode { kCategory = 0, kLatency, kBits, kError, kPruned };
 
     VisualizationDock(GraphView* view, ProfilerDock* profiler, AlgorithmDock* algorithm,
                       JobRunner* runner, QWidget* parent = nullptr);
@@ -64,6 +66,11 @@ public:
     /// ConvTranspose), by node; 0 when it cannot be told.
     static std::unordered_map<ir::NodeId, int> weightBits(const ir::Graph& graph);
     static QColor bitsColor(int bits);
+    /// The share of output channels a compression removed, by node name: each Conv,
+    /// ConvTranspose, Gemm and MatMul of `before` whose weights `after` has under the same
+    /// node name (1 - channels after / channels before; 0 when none went).
+    static std::map<std::string, double> prunedRatios(const ir::Graph& before,
+                                                      const ir::Graph& after);
 
 public slots:
     /// Recomputes the colours of the current mode.

@@ -60,6 +60,21 @@ private slots:
         QVERIFY(!bits.count(idIn(g, "relu1")));
     }
 
+    // Channels removed: conv1 pruned from 8 to 6 output channels, fc's input follows (its output
+    // channels stay), conv2 untouched; matched by node name.
+    void prunedRatiosByNodeName() {
+        ir::Model before = makeSmallModel();
+        ir::Model after = before.clone();
+        ir::Graph& g = *after.graph;
+        g.setInitializer(g.findValue("W"),
+                         ir::Tensor::fromFloats("W", {6, 3, 3, 3}, std::vector<float>(162, 0.5f)));
+        const auto ratios = VisualizationDock::prunedRatios(*before.graph, g);
+        QCOMPARE(ratios.at("conv1"), 0.25);
+        QCOMPARE(ratios.at("conv2"), 0.0);
+        QCOMPARE(ratios.at("fc"), 0.0);  // Gemm transB: its output channels are dim 0
+        QVERIFY(!ratios.count("relu1"));
+    }
+
     void latencyColoursFollowTheSteps() {
         analysis::Profile p;
         p.stepMs = 3.0;
