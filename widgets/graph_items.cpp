@@ -81,10 +81,14 @@ QString quantizedInputBadge(const ir::Node& node, QStringList* tensors) {
     return badge;
 }
 
-double quantizedBadgeWidth(const QFont& nameFont, const QString& badge) {
+QFont quantizedBadgeFont(const QFont& nameFont) {
     QFont font = nameFont;
     font.setPointSizeF(std::max(5.0, font.pointSizeF() * 0.8));
-    return QFontMetricsF(font).horizontalAdvance(badge) + 6;
+    return font;
+}
+
+double quantizedBadgeWidth(const QFont& nameFont, const QString& badge) {
+    return QFontMetricsF(quantizedBadgeFont(nameFont)).horizontalAdvance(badge) + 6;
 }
 
 // ---- NodeItem ------------------------------------------------------------------------------
@@ -110,6 +114,7 @@ NodeItem::NodeItem(const ir::Node& node, const layout::NodeBox& box, const OpCat
     }
     QStringList quantized;
     m_quantBadge = quantizedInputBadge(node, &quantized);
+    if (!m_quantBadge.isEmpty()) m_quantBadgeWidth = quantizedBadgeWidth(style->nameFont, m_quantBadge);
     QFontMetricsF metrics(style->nameFont);
     m_elidedName =
         metrics.elidedText(m_name, Qt::ElideMiddle, box.w - 10 - (m_numSubgraphs ? 14 : 0));
@@ -205,15 +210,13 @@ void NodeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
     QRectF opLine = inner;  // the op type's line gives way to the quantized-input pill
     if (!m_quantBadge.isEmpty()) {
         // A small pill at the left of the op type: the node reads a quantized tensor.
-        QFont font = m_style->nameFont;
-        font.setPointSizeF(std::max(5.0, font.pointSizeF() * 0.8));
-        const double w = quantizedBadgeWidth(m_style->nameFont, m_quantBadge);
+        const double w = m_quantBadgeWidth;
         const QRectF pill(m_rect.left() + 3, m_rect.top() + 3, w, 10);
         painter->setPen(Qt::NoPen);
         painter->setBrush(QColor(0xe0, 0x8a, 0x1e));  // the Q/DQ nodes' orange
         painter->drawRoundedRect(pill, 3, 3);
         painter->setPen(Qt::white);
-        painter->setFont(font);
+        painter->setFont(quantizedBadgeFont(m_style->nameFont));
         painter->drawText(pill, Qt::AlignCenter, m_quantBadge);
         opLine.adjust(w + 2, 0, 0, 0);
     }

@@ -43,7 +43,8 @@ struct GraphStyle {
 /// pair (the pairs the layout collapses, LayoutOptions::collapseQuantizers), with the tensors'
 /// names in `tensors`; empty otherwise. NodeItem draws it as a pill before the op type.
 QString quantizedInputBadge(const ir::Node& node, QStringList* tensors = nullptr);
-/// The pill's width for `badge` drawn with the node-name font `nameFont`.
+/// The pill's font (the node-name font, smaller) and its width for `badge`.
+QFont quantizedBadgeFont(const QFont& nameFont);
 double quantizedBadgeWidth(const QFont& nameFont, const QString& badge);
 
 class NodeItem : public QGraphicsItem {
@@ -106,6 +107,7 @@ private:
     /// "int8" when the node reads a tensor through a QuantizeLinear → DequantizeLinear pair the
     /// layout collapsed (LayoutOptions::collapseQuantizers); empty otherwise.
     QString m_quantBadge;
+    double m_quantBadgeWidth = 0;
     bool m_nested;
     bool m_searchHit = false;
     std::vector<Panel> m_panels;

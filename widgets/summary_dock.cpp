@@ -415,7 +415,7 @@ void SummaryDock::fillFigures(const RunFigures* a, const RunFigures* b,
         if (x && y) {
             triple(row, *x, *y, [](double v) { return QLocale().toString(v, 'f', 3); });
         } else {
-            set(row, 0, latencyStatus.isEmpty() && !(x && y) ? tr("not measured") : latencyStatus);
+            set(row, 0, latencyStatus.isEmpty() ? tr("not measured") : latencyStatus);
             set(row, 1, QString());
             set(row, 2, QString());
         }

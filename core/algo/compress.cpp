@@ -117,8 +117,7 @@ Expected<CompressResult> compress(const ir::Model& model, const CompressOptions&
     const auto start = Clock::now();
     // The recipe's input_shapes fill in what the caller's (--shape) leave out.
     CompressOptions options = given;
-    for (const auto& [name, dims] : given.recipe.inputShapes)
-        options.inputShapes.emplace(name, dims);
+    options.inputShapes = inputShapesFor(given.recipe, given.inputShapes);
     const Recipe& recipe = options.recipe;
     if (!recipe.algorithm) return error(StatusCode::kUsage, "the recipe names no algorithm");
     const AlgorithmInfo& info = *recipe.algorithm;

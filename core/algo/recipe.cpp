@@ -253,6 +253,12 @@ Expected<Recipe> parseRecipe(std::string_view text, const Registry& registry,
     return r;
 }
 
+std::map<std::string, engine::Dims> inputShapesFor(const Recipe& recipe,
+                                                   std::map<std::string, engine::Dims> given) {
+    for (const auto& [name, dims] : recipe.inputShapes) given.emplace(name, dims);
+    return given;
+}
+
 Expected<Recipe> loadRecipeFile(const std::string& path, const Registry& registry) {
     std::ifstream in(path, std::ios::binary | std::ios::ate);
     if (!in) return error(StatusCode::kBadInput, "{}: cannot be read", path);

@@ -62,6 +62,10 @@ struct Recipe {
 /// Parses recipe JSON text. `where` names the file in messages.
 Expected<Recipe> parseRecipe(std::string_view json, const Registry& registry,
                              std::string_view where = "recipe");
+/// The dims of symbolic inputs for a run: `given` (--shape) and the recipe's input_shapes for
+/// the inputs `given` leaves out.
+std::map<std::string, engine::Dims> inputShapesFor(const Recipe& recipe,
+                                                   std::map<std::string, engine::Dims> given);
 /// Reads and parses a recipe file (at most 16 MiB; a larger or unreadable file is kBadInput
 /// naming it).
 Expected<Recipe> loadRecipeFile(const std::string& path, const Registry& registry);

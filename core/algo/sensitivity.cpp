@@ -68,8 +68,7 @@ Expected<SensitivityReport> layerSensitivity(const ir::Model& model, const Recip
         return error(StatusCode::kBadInput, "the recipe selects no node that '{}' can change",
                      recipe.algorithm->name);
 
-    std::map<std::string, engine::Dims> shapes = options.inputShapes;
-    for (const auto& [name, dims] : recipe.inputShapes) shapes.emplace(name, dims);
+    const std::map<std::string, engine::Dims> shapes = inputShapesFor(recipe, options.inputShapes);
     const std::string datasetName = options.dataset.empty() ? recipe.dataset.name : options.dataset;
     const std::string dataDir = options.dataDir.empty() ? recipe.dataset.dataDir : options.dataDir;
     const data::Normalization norm = datasetNormalization(datasetName);

@@ -861,8 +861,6 @@ Expected<KernelBuild> reduceFactory(const KernelContext& ctx) {
                     const T* src = xs.data<T>();
                     T* dst = y.data<T>();
                     const int64_t rows = xs.numElements() / count;
-                    const double scale =
-                        spec.kind == ReduceKind::kMean ? 1.0 / static_cast<double>(count) : 1.0;
 #pragma omp parallel for schedule(static) if (rows * count > 65536)
                     for (int64_t r = 0; r < rows; ++r) {
                         const T* row = src + r * count;
@@ -870,7 +868,7 @@ Expected<KernelBuild> reduceFactory(const KernelContext& ctx) {
                         for (int64_t i = 0; i < count; ++i) sum += static_cast<double>(row[i]);
                         dst[r] = convertValue<T>(spec.kind == ReduceKind::kMean
                                                      ? sum / static_cast<double>(count)
-                                                     : sum * scale);
+                                                     : sum);
                     }
                     return Status::ok();
                 }
