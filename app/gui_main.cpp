@@ -4,6 +4,7 @@
 //   whittle --screenshot OUT.png [--size 1600x1000] [--expand NODE|OP]... [--zoom fit|width|N]
 //           [--select NODE] [--select-op TYPE] [--find TEXT] [--dock NAME] [--profile]
 //           [--compress RECIPE.json --compress-output OUT.onnx [--apply]] [--sensitivity RECIPE.json]
+//           [--recipe RECIPE.json [--compress-output OUT.onnx]] [--dataset NAME] [--compare]
 //           [--export-view OUT.png|OUT.svg [--export-scope whole|visible|selection]] MODEL
 //   whittle --help | --version
 //
@@ -15,7 +16,9 @@
 // whole graph by default) and prints its size. --profile runs the Profiler dock's profile (F6)
 // and grabs once it is done (exit 1 if it fails), with that dock raised unless --dock names another;
 // --compress RECIPE --compress-output OUT does the same with the Algorithm dock's run, and
-// --sensitivity RECIPE with the Sensitivity dock's measurement (F7). It reads and writes no
+// --sensitivity RECIPE with the Sensitivity dock's measurement (F7). --recipe RECIPE drives the
+// whole path first (profile as baseline, compress, apply, profile again) so that every dock shows
+// real results; --compare grabs the comparison view (F8) of the run. It reads and writes no
 // settings, so its pictures do not depend on the user's window layout. --help and --version need
 // no display: they are answered before the QApplication (which needs one) exists.
 
@@ -30,9 +33,11 @@
 #include <QCommandLineParser>
 #include <QDockWidget>
 #include <QElapsedTimer>
+#include <QFileInfo>
 #include <QLineEdit>
 #include <QPixmap>
 #include <QRegularExpression>
+#include <QTemporaryDir>
 #include <QTimer>
 
 #include "core/algo/plugin_loader.h"
@@ -42,6 +47,7 @@
 #include "widgets/issues_dock.h"
 #include "app/omp_policy.h"
 #include "widgets/algorithm_dock.h"
+#include "widgets/comparison_view.h"
 #include "widgets/profiler_dock.h"
 #include "widgets/sensitivity_dock.h"
 #include "widgets/summary_dock.h"
@@ -157,6 +163,27 @@ int main(int argc, char** argv) {
         QStringLiteral("With --compress: apply the result to the open model (Apply to Model: the "
                        "compressed graph as its next revision) before grabbing."));
     parser.addOption(applyOption);
+    QCommandLineOption recipeOption(
+        QStringLiteral("recipe"),
+        QStringLiteral("With --screenshot: the whole studio path before grabbing — profile the "
+                       "model and keep it as the Profiler's baseline, run <recipe> (Algorithm "
+                       "dock; output: --compress-output or a temporary file), apply the result to "
+                       "the model, profile it again (per-layer speed-up), so that every dock "
+                       "shows real results; exit 1 if a step fails."),
+        QStringLiteral("recipe"));
+    parser.addOption(recipeOption);
+    QCommandLineOption datasetOption(
+        QStringLiteral("dataset"),
+        QStringLiteral("With --recipe, --compress or --sensitivity: the dataset to calibrate, "
+                       "train and evaluate on instead of the recipe's."),
+        QStringLiteral("name"));
+    parser.addOption(datasetOption);
+    QCommandLineOption compareOption(
+        QStringLiteral("compare"),
+        QStringLiteral("With --recipe or --compress: grab the comparison view (F8: the original "
+                       "and the compressed graph side by side; with --color-by error, the "
+                       "per-layer error heat map)."));
+    parser.addOption(compareOption);
     QCommandLineOption compressOutputOption(
         QStringLiteral("compress-output"),
         QStringLiteral("With --compress: the ONNX file to write."), QStringLiteral("file"));
@@ -213,7 +240,8 @@ int main(int argc, char** argv) {
         for (const QCommandLineOption* option :
              {&selectOption, &selectOpOption, &findOption, &dockOption, &sizeOption, &expandOption,
               &zoomOption, &exportViewOption, &exportScopeOption, &profileOption, &compressOption,
-              &sensitivityOption, &compressOutputOption, &colorByOption, &applyOption})
+              &sensitivityOption, &compressOutputOption, &colorByOption, &applyOption,
+              &recipeOption, &datasetOption, &compareOption})
             if (parser.isSet(*option))
                 return fail(QStringLiteral("--%1 only goes with --screenshot")
                                 .arg(option->names().first()));
@@ -348,6 +376,83 @@ int main(int argc, char** argv) {
             }
         return nodes;
     };
+    // After a compression run: the Summary dock times both models first (alone: the per-layer
+    // comparison of --color-by error would disturb the timings), then the overlay or the
+    // comparison view is prepared, then the grab.
+    auto settledGrab = std::make_shared<bool>(false);
+    auto grabOnce = [&, settledGrab] {
+        if (std::exchange(*settledGrab, true)) return;
+        grabThen(0, {});
+    };
+    auto showComparisonThenGrab = [&] {
+        auto* compare = window.comparisonView();
+        const bool errors = parser.value(colorByOption) == QLatin1String("error");
+        if (parser.isSet(colorByOption) && !errors &&
+            parser.value(colorByOption) != QLatin1String("category")) {
+            finish(1, QStringLiteral("--compare colours by 'error' or 'category' only"));
+            return;
+        }
+        auto whenLaidOut = [&, compare, errors] {
+            // --select: that node of the original, and its match on the right.
+            if (parser.isSet(selectOption))
+                for (const wh::ir::Node* n : compare->before()->graph->nodes())
+                    if (QString::fromStdString(n->name) == parser.value(selectOption))
+                        compare->selectBefore(n->id());
+            if (!errors) {
+                grabOnce();
+                return;
+            }
+            QObject::connect(window.visualizationDock(),
+                             &wh::widgets::VisualizationDock::errorsReady, &app,
+                             [&](bool ok) {
+                                 if (!ok) {
+                                     finish(1, QStringLiteral("--compare: the per-layer error "
+                                                              "could not be computed"));
+                                     return;
+                                 }
+                                 QTimer::singleShot(0, &app, grabOnce);  // after setLayerErrors
+                             });
+            compare->setMode(wh::widgets::ComparisonView::Mode::kError);
+        };
+        QObject::connect(compare, &wh::widgets::ComparisonView::ready, &app,
+                         [&, whenLaidOut](bool ok) {
+                             if (!ok) {
+                                 finish(1, QStringLiteral("--compare: %1")
+                                               .arg(window.comparisonView()->summaryText()));
+                                 return;
+                             }
+                             whenLaidOut();
+                         });
+        if (!window.showComparison()) finish(1, QStringLiteral("--compare: no run to compare"));
+    };
+    auto overlaysThenGrab = [&] {
+        if (*settledGrab) return;
+        raiseDock();
+        if (parser.isSet(compareOption)) {
+            showComparisonThenGrab();
+            return;
+        }
+        if (!applyColorBy()) return;
+        auto* overlay = window.visualizationDock();
+        if (!overlay->isComputing()) {
+            grabOnce();
+            return;
+        }
+        QObject::connect(overlay, &wh::widgets::VisualizationDock::errorsReady, &app, grabOnce);
+    };
+    auto settleThenGrab = [&] {
+        auto* summary = window.summaryDock();
+        if (!summary->isMeasuring()) {
+            overlaysThenGrab();
+            return;
+        }
+        QObject::connect(summary, &wh::widgets::SummaryDock::measured, &app, overlaysThenGrab);
+    };
+    // --dataset: the Algorithm dock's dataset, over the recipe's.
+    auto overrideDataset = [&] {
+        if (parser.isSet(datasetOption))
+            window.algorithmDock()->setDataset(parser.value(datasetOption));
+    };
     bool expanded = false;
     bool profiling = false;
     QObject::connect(&window, &wh::widgets::MainWindow::viewReady, &app, [&] {
@@ -419,6 +524,61 @@ int main(int argc, char** argv) {
                 return;
             }
         }
+        if (parser.isSet(recipeOption)) {
+            if (profiling) return;  // a relayout's second viewReady (after the apply too)
+            profiling = true;
+            wh::widgets::AlgorithmDock* dock = window.algorithmDock();
+            wh::widgets::ProfilerDock* profiler = window.profilerDock();
+            QString why;
+            if (!dock->loadRecipeFrom(parser.value(recipeOption), &why)) {
+                finish(1, QStringLiteral("--recipe: %1").arg(why));
+                return;
+            }
+            overrideDataset();
+            if (parser.isSet(compressOutputOption)) {
+                dock->setOutputPath(parser.value(compressOutputOption));
+            } else {
+                static QTemporaryDir scratch;  // removed at exit
+                dock->setOutputPath(scratch.filePath(
+                    QFileInfo(modelPath).completeBaseName() + QStringLiteral("-compressed.onnx")));
+            }
+            auto* profileAction = window.findChild<QAction*>(QStringLiteral("ProfileModelAction"));
+            // 1. Profile the original, keep it as the baseline; 2. compress; 3. apply;
+            // 4. profile the compressed revision (per-layer speed-up); 5. settle and grab.
+            auto stage = std::make_shared<int>(0);
+            QObject::connect(
+                profiler, &wh::widgets::ProfilerDock::profileFinished, &app,
+                [&, profiler, dock, stage](bool ok, const QString& message) {
+                    if (!ok) {
+                        finish(1, QStringLiteral("--recipe: profiling: %1").arg(message));
+                        return;
+                    }
+                    if (*stage == 0) {
+                        *stage = 1;
+                        profiler->setBaselineFromCurrent();
+                        window.findChild<QAction*>(QStringLiteral("RunAlgorithmAction"))->trigger();
+                        return;
+                    }
+                    dock->show();
+                    dock->raise();
+                    settleThenGrab();
+                });
+            QObject::connect(dock, &wh::widgets::AlgorithmDock::runFinished, &app,
+                             [&, dock, profileAction](bool ok, const QString& message) {
+                                 if (!ok) {
+                                     finish(1, QStringLiteral("--recipe: %1").arg(message));
+                                     return;
+                                 }
+                                 QString why;
+                                 if (!dock->applyResult(&why)) {
+                                     finish(1, QStringLiteral("--recipe: apply: %1").arg(why));
+                                     return;
+                                 }
+                                 profileAction->trigger();
+                             });
+            profileAction->trigger();
+            return;
+        }
         if (parser.isSet(compressOption)) {
             if (profiling) return;  // a relayout's second viewReady
             profiling = true;
@@ -432,6 +592,7 @@ int main(int argc, char** argv) {
                 finish(1, QStringLiteral("--compress: %1").arg(why));
                 return;
             }
+            overrideDataset();
             dock->setOutputPath(parser.value(compressOutputOption));
             QObject::connect(dock, &wh::widgets::AlgorithmDock::runFinished, &app,
                              [&, dock](bool ok, const QString& message) {
@@ -448,34 +609,7 @@ int main(int argc, char** argv) {
                                  }
                                  dock->show();
                                  dock->raise();
-                                 raiseDock();
-                                 // The Summary dock times both models first (alone: the
-                                 // per-layer comparison of --color-by error would disturb the
-                                 // timings), then the overlay is computed, then the grab.
-                                 auto* summary = window.summaryDock();
-                                 auto* overlay = window.visualizationDock();
-                                 auto grabbed = std::make_shared<bool>(false);
-                                 auto colourThenGrab = [&, overlay, grabbed] {
-                                     if (*grabbed) return;
-                                     if (!applyColorBy()) return;
-                                     auto grab = [&, grabbed] {
-                                         if (std::exchange(*grabbed, true)) return;
-                                         grabThen(0, {});
-                                     };
-                                     if (!overlay->isComputing()) {
-                                         grab();
-                                         return;
-                                     }
-                                     QObject::connect(
-                                         overlay, &wh::widgets::VisualizationDock::errorsReady,
-                                         &app, grab);
-                                 };
-                                 if (!summary->isMeasuring()) {
-                                     colourThenGrab();
-                                     return;
-                                 }
-                                 QObject::connect(summary, &wh::widgets::SummaryDock::measured,
-                                                  &app, colourThenGrab);
+                                 settleThenGrab();
                              });
             window.findChild<QAction*>(QStringLiteral("RunAlgorithmAction"))->trigger();
             return;
@@ -488,6 +622,7 @@ int main(int argc, char** argv) {
                 finish(1, QStringLiteral("--sensitivity: %1").arg(why));
                 return;
             }
+            overrideDataset();
             wh::widgets::SensitivityDock* dock = window.sensitivityDock();
             QObject::connect(dock, &wh::widgets::SensitivityDock::measured, &app,
                              [&, dock](bool ok, const QString& message) {

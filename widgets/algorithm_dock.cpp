@@ -224,8 +224,15 @@ AlgorithmDock::AlgorithmDock(JobRunner* runner, const algo::Registry* registry, 
     m_applyButton->hide();
     runLayout->addWidget(m_resultLabel);
     auto* resultButtons = new QHBoxLayout;
+    m_compareButton = new QPushButton(tr("Compare"), runPanel);
+    m_compareButton->setObjectName(QStringLiteral("AlgorithmCompare"));
+    m_compareButton->setToolTip(tr("The original and the compressed graph side by side, what "
+                                   "changed marked (Tools > Compare Float and Compressed, F8)"));
+    m_compareButton->hide();
+    connect(m_compareButton, &QPushButton::clicked, this, &AlgorithmDock::compareRequested);
     resultButtons->addWidget(m_openButton);
     resultButtons->addWidget(m_applyButton);
+    resultButtons->addWidget(m_compareButton);
     resultButtons->addStretch(1);
     runLayout->addLayout(resultButtons);
 
@@ -732,6 +739,7 @@ void AlgorithmDock::run() {
     m_result.reset();
     m_openButton->hide();
     m_applyButton->hide();
+    m_compareButton->hide();
     m_runDoc = m_doc;
     m_runRevision = m_doc->revision();
     Document::SnapshotTask snapshotTask = m_doc->snapshotTask();
@@ -803,6 +811,7 @@ void AlgorithmDock::run() {
         setResultText(parts.join(QStringLiteral(" · ")));
         m_openButton->show();
         m_applyButton->show();
+        m_compareButton->show();
         m_applyButton->setEnabled(true);
         emit runFinished(true, {});
     });

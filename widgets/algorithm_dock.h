@@ -11,7 +11,8 @@
 /// with the algorithm's callbacks, convert, export (atomic, never over the opened file), reload
 /// and verify. While it trains, a chart plots the loss and the learning rate per step, live.
 /// The result line gives nodes changed, size, FLOPs, latency and accuracy before and after and
-/// the verification; "Open Result" opens the exported model.
+/// the verification; "Open Result" opens the exported model, "Compare" shows the original and the
+/// compressed graph side by side (compareRequested).
 ///
 /// Recipes: Save Recipe writes the form as a recipe (algo::recipeToJson), Load Recipe fills the
 /// form from one (a recipe's node names become the graph selection), and Copy Command puts the
@@ -131,6 +132,8 @@ signals:
     void runFinished(bool ok, const QString& message);
     /// "Open Result": the user wants `path` opened in the studio.
     void openRequested(const QString& path);
+    /// "Compare": the user wants the last run's input and result side by side.
+    void compareRequested();
 
 private:
     struct Feed;
@@ -169,6 +172,7 @@ private:
     QLineEdit* m_shapes;
     QPushButton* m_clearExclusions = nullptr;
     QPushButton* m_applyButton = nullptr;
+    QPushButton* m_compareButton = nullptr;
     QPointer<Document> m_runDoc;  // the document the last run compressed, at m_runRevision
     quint64 m_runRevision = 0;
     QWidget* m_trainingBox;

@@ -26,6 +26,7 @@
 #include <QMimeData>
 #include <QScrollBar>
 #include <QSettings>
+#include <QStackedWidget>
 #include <QStatusBar>
 #include <QTimer>
 #include <QUndoGroup>
@@ -43,6 +44,7 @@
 #include "widgets/jobs_dock.h"
 #include "widgets/node_inspector.h"
 #include "widgets/algorithm_dock.h"
+#include "widgets/comparison_view.h"
 #include "widgets/profiler_dock.h"
 #include "widgets/run_history.h"
 #include "widgets/sensitivity_dock.h"
@@ -145,7 +147,12 @@ MainWindow::MainWindow(SettingsMode settings, QWidget* parent)
     m_view = new GraphView(this);
     m_view->setObjectName(QStringLiteral("GraphView"));
     m_view->clear(tr("Open an ONNX model (Ctrl+O) or drop one here."));
-    setCentralWidget(m_view);
+    m_centre = new QStackedWidget(this);
+    m_centre->addWidget(m_view);
+    m_compare = new ComparisonView(m_runner, m_centre);
+    m_centre->addWidget(m_compare);
+    setCentralWidget(m_centre);
+    connect(m_compare, &ComparisonView::closeRequested, this, &MainWindow::showGraph);
     // The view edits the document's SelectionModel; the inspector follows its current node.
     connect(m_view, &GraphView::nodeSelected, this, &MainWindow::onNodeSelected);
     connect(m_view, &GraphView::selectionCleared, this, [this] {
@@ -245,11 +252,22 @@ void MainWindow::createDocks() {
         if (!m_summary->isFloating() && m_summary->height() < kBottomToolMinHeight)
             resizeDocks({m_summary}, {kBottomToolMinHeight}, Qt::Vertical);
     });
+    connect(m_algorithm, &AlgorithmDock::compareRequested, this, &MainWindow::showComparison);
+    connect(m_algorithm, &AlgorithmDock::runFinished, this, [this] {
+        if (m_compareAction) m_compareAction->setEnabled(m_algorithm->lastResult() != nullptr);
+    });
     m_sensitivity = new SensitivityDock(m_runner, m_algorithm, this);
     connect(m_sensitivity, &SensitivityDock::nodeRequested, this, &MainWindow::focusNode);
     auto* sensitivity = m_sensitivity;
     m_visualization = new VisualizationDock(m_view, m_profiler, m_algorithm, m_runner, this);
     auto* visualization = m_visualization;
+    // The comparison's error heat map: the Visualization dock's figures of the same run.
+    connect(m_compare, &ComparisonView::errorsWanted, m_visualization,
+            &VisualizationDock::ensureErrors);
+    connect(m_visualization, &VisualizationDock::errorsReady, this, [this](bool ok) {
+        if (ok && m_comparedResult && m_comparedResult == m_algorithm->lastResult().get())
+            m_compare->setLayerErrors(m_visualization->sqnrByNode());
+    });
     m_jobs = new JobsDock(this);
     m_jobs->watch(m_runner);
     m_issues = new IssuesDock(this);
@@ -376,6 +394,20 @@ void MainWindow::createMenus() {
     m_runAlgorithmAction->setStatusTip(
         tr("Run the Algorithm dock's algorithm on the model: apply, train, convert, export, "
            "verify (in the background)"));
+
+    m_compareAction =
+        tools->addAction(tr("Compare &Float and Compressed"), this, [this] {
+            if (isComparing())
+                showGraph();
+            else
+                showComparison();
+        });
+    m_compareAction->setObjectName(QStringLiteral("CompareAction"));
+    m_compareAction->setShortcut(QKeySequence(Qt::Key_F8));
+    m_compareAction->setStatusTip(
+        tr("The last run's original and compressed graphs side by side, matched node by node, "
+           "what changed marked (F8 again: back to the graph)"));
+    m_compareAction->setEnabled(false);
 
     QMenu* help = menuBar()->addMenu(tr("&Help"));
     QAction* shortcuts = help->addAction(tr("&Keyboard Shortcuts"), this, [this] {
@@ -566,6 +598,7 @@ void MainWindow::installDocument(std::unique_ptr<Document> doc) {
     Document* old = m_doc;
     m_doc = doc.release();
     m_doc->setParent(this);
+    showGraph();  // a new document is seen first (the comparison stays one F8 away)
     // The old document's issues go with it (their node ids would name unrelated nodes here).
     m_issues->startDocument();
     // The view switches to the new selection before the old one (and its document) goes.
@@ -654,6 +687,37 @@ void MainWindow::startLayout(bool keepView) {
     connect(job, &Job::failed, this,
             [this](const Status& status) { reportError(qs(status.message())); });
     connect(job, &Job::ended, this, [this] { updateActions(); });
+}
+
+bool MainWindow::isComparing() const {
+    return m_centre->currentWidget() == m_compare;
+}
+
+bool MainWindow::showComparison() {
+    const auto result = m_algorithm->lastResult();
+    const auto input = m_algorithm->lastInput();
+    if (!result || !input) {
+        statusBar()->showMessage(
+            tr("Nothing to compare yet: run an algorithm first (Algorithm dock, Ctrl+R)."), 5000);
+        return false;
+    }
+    if (m_comparedResult != result.get()) {
+        m_comparedResult = result.get();
+        m_compare->setModels(input, m_algorithm->lastInputName(),
+                             std::shared_ptr<const ir::Model>(result, &result->model),
+                             QFileInfo(m_algorithm->outputPath()).fileName());
+        // setModels dropped the figures of the previous run: the error mode asks again (the
+        // Visualization dock answers at once when it has them for this run).
+        if (m_compare->mode() == ComparisonView::Mode::kError) m_visualization->ensureErrors();
+    }
+    m_centre->setCurrentWidget(m_compare);
+    m_compare->setFocus();
+    return true;
+}
+
+void MainWindow::showGraph() {
+    m_centre->setCurrentWidget(m_view);
+    m_view->setFocus();
 }
 
 void MainWindow::startShapeInference() {

@@ -1,5 +1,6 @@
 #pragma once
-/// MainWindow: the studio's frame. A GraphView in the centre; docks around it (Node Inspector,
+/// MainWindow: the studio's frame. A GraphView in the centre (or, F8, the ComparisonView of the
+/// last compression run's input and result); docks around it (Node Inspector,
 /// Algorithm, Profiler, Summary, Visualization, Jobs, Issues); File, Edit, View and Help menus
 /// (Help: a list of the keyboard shortcuts, About with the versions Whittle was built with).
 ///
@@ -37,6 +38,7 @@
 class QAction;
 class QLabel;
 class QMenu;
+class QStackedWidget;
 class QUndoGroup;
 
 namespace wh::widgets {
@@ -49,6 +51,7 @@ class Job;
 class JobRunner;
 class JobsDock;
 class AlgorithmDock;
+class ComparisonView;
 class NodeInspector;
 class ProfilerDock;
 class RunHistory;
@@ -121,6 +124,9 @@ public:
     SummaryDock* summaryDock() const { return m_summary; }
     VisualizationDock* visualizationDock() const { return m_visualization; }
     SensitivityDock* sensitivityDock() const { return m_sensitivity; }
+    ComparisonView* comparisonView() const { return m_compare; }
+    /// True while the comparison view replaces the graph in the centre.
+    bool isComparing() const;
 
 public slots:
     /// Ctrl+S: saves to the document's file if a Save As confirmed it, else asks (saveAs()).
@@ -157,6 +163,11 @@ public slots:
     bool editAttribute(ir::NodeId id, const QString& name, const QString& text);
     /// Selects node `id` and centres it in the view (Issues dock jump).
     void focusNode(ir::NodeId id);
+    /// F8: the last compression run's input and result side by side in the centre (the
+    /// comparison view); false and a status message when there is no run yet.
+    bool showComparison();
+    /// Back to the document's graph in the centre.
+    void showGraph();
 
 signals:
     void modelLoaded(const QString& path);
@@ -218,6 +229,10 @@ private:
     SummaryDock* m_summary = nullptr;
     VisualizationDock* m_visualization = nullptr;
     SensitivityDock* m_sensitivity = nullptr;
+    ComparisonView* m_compare = nullptr;
+    QStackedWidget* m_centre = nullptr;
+    const void* m_comparedResult = nullptr;  // the CompressResult the comparison view shows
+    QAction* m_compareAction = nullptr;
     std::unique_ptr<RunHistory> m_runHistory;
     QList<QDockWidget*> m_docks;
     QMenu* m_recentMenu = nullptr;

@@ -142,6 +142,33 @@ QColor VisualizationDock::sqnrColor(double db) {
     return QColor(0xd7, 0x30, 0x27);
 }
 
+std::optional<double> VisualizationDock::sqnrOf(const ir::Node& node,
+                                                const std::map<std::string, double>& sqnr) {
+    auto e = sqnr.find(node.name);
+    // A convolution whose BatchNormalization the export folded into it has no output of its own
+    // there: it shows the error of that BatchNormalization's output.
+    const ir::Value* out = node.numOutputs() > 0 ? node.output(0) : nullptr;
+    if (e == sqnr.end() && out && out->uses().size() == 1 &&
+        out->uses()[0].node->opType == "BatchNormalization")
+        e = sqnr.find(out->uses()[0].node->name);
+    if (e == sqnr.end()) return std::nullopt;
+    return e->second;
+}
+
+QColor VisualizationDock::noDataColor() {
+    return kNoData;
+}
+
+void VisualizationDock::ensureErrors() {
+    const auto result = m_algorithm ? m_algorithm->lastResult() : nullptr;
+    if (!result) return;
+    if (m_errorsOf == result.get() && (isComputing() || !m_sqnr.empty())) {
+        if (!isComputing()) emit errorsReady(true);
+        return;
+    }
+    computeErrors();
+}
+
 void VisualizationDock::computeErrors() {
     const auto result = m_algorithm ? m_algorithm->lastResult() : nullptr;
     const auto input = m_algorithm ? m_algorithm->lastInput() : nullptr;
@@ -281,16 +308,20 @@ std::unordered_map<ir::NodeId, int> VisualizationDock::weightBits(const ir::Grap
     return bits;
 }
 
-void VisualizationDock::setLegend(const std::vector<std::pair<QColor, QString>>& entries,
-                                  const QString& note) {
+QString VisualizationDock::legendHtml(const std::vector<std::pair<QColor, QString>>& entries) {
     QString html;
-    QStringList plain;
-    for (const auto& [color, text] : entries) {
+    for (const auto& [color, text] : entries)
         html += QStringLiteral("<span style=\"background-color:%1\">&nbsp;&nbsp;&nbsp;&nbsp;</span>"
                                "&nbsp;%2&nbsp;&nbsp; ")
                     .arg(color.name(), text.toHtmlEscaped());
-        plain << text;
-    }
+    return html;
+}
+
+void VisualizationDock::setLegend(const std::vector<std::pair<QColor, QString>>& entries,
+                                  const QString& note) {
+    QString html = legendHtml(entries);
+    QStringList plain;
+    for (const auto& entry : entries) plain << entry.second;
     if (!note.isEmpty()) {
         html += QStringLiteral("<br>%1").arg(note.toHtmlEscaped());
         plain << note;
@@ -354,15 +385,9 @@ void VisualizationDock::refresh() {
         std::unordered_map<ir::NodeId, QColor> colors;
         int matched = 0;
         for (const ir::Node* n : m_doc->graph().nodes()) {
-            auto e = m_sqnr.find(n->name);
-            // A convolution whose BatchNormalization the export folded into it has no output of
-            // its own there: it shows the error of that BatchNormalization's output.
-            if (e == m_sqnr.end() && !n->outputs().empty() && n->outputs()[0] &&
-                n->outputs()[0]->uses().size() == 1 &&
-                n->outputs()[0]->uses()[0].node->opType == "BatchNormalization")
-                e = m_sqnr.find(n->outputs()[0]->uses()[0].node->name);
-            colors[n->id()] = e == m_sqnr.end() ? kNoData : sqnrColor(e->second);
-            matched += e != m_sqnr.end();
+            const std::optional<double> db = sqnrOf(*n, m_sqnr);
+            colors[n->id()] = db ? sqnrColor(*db) : kNoData;
+            matched += db.has_value();
         }
         m_view->setNodeColors(std::move(colors));
         double worst = std::numeric_limits<double>::infinity();

@@ -17,7 +17,10 @@
 /// after an edit, undo or a new profile they are recomputed. GUI thread only.
 
 #include <map>
+#include <optional>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include <QColor>
 #include <QDockWidget>
@@ -53,6 +56,17 @@ public:
     /// The SQNR (dB) by node name of the last computation, for tests.
     const std::map<std::string, double>& sqnrByNode() const { return m_sqnr; }
     static QColor sqnrColor(double db);
+    /// A legend line: a colour swatch and its text per entry (rich text).
+    static QString legendHtml(const std::vector<std::pair<QColor, QString>>& entries);
+    /// The grey of a node the mode has no figure for.
+    static QColor noDataColor();
+    /// The SQNR `sqnr` (by node name) gives node `node`: its own, or — for a convolution whose
+    /// BatchNormalization a compression folded into it — that BatchNormalization's.
+    static std::optional<double> sqnrOf(const ir::Node& node,
+                                        const std::map<std::string, double>& sqnr);
+    /// Computes the last run's per-layer error unless it is computed or being computed; ends
+    /// with errorsReady (at once when they are known).
+    void ensureErrors();
 
     void setDocument(Document* doc);
     void setMode(Mode mode);

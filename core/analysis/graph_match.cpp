@@ -1,5 +1,6 @@
 #include "core/analysis/graph_match.h"
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 
@@ -45,40 +46,46 @@ std::optional<std::string> constantDifference(const ir::Tensor& a, const ir::Ten
     return std::nullopt;
 }
 
-// What makes `a` and `b` (matched) differ; empty when they do not.
+// What makes `a` and `b` (matched) differ, up to three reasons joined by "; "; empty when
+// nothing does. Constant inputs first: that is what a compression changes.
 std::string difference(const ir::Node& a, const ir::Node& b) {
     if (a.opType != b.opType || a.domain != b.domain)
         return fmt::format("{} → {}", a.opType, b.opType);
-    if (a.numInputs() != b.numInputs())
-        return fmt::format("{} → {} inputs", a.numInputs(), b.numInputs());
-    if (a.numOutputs() != b.numOutputs())
-        return fmt::format("{} → {} outputs", a.numOutputs(), b.numOutputs());
-    for (int i = 0; i < a.numInputs(); ++i) {
+    std::vector<std::string> reasons;
+    const int inputs = std::max(a.numInputs(), b.numInputs());
+    for (int i = 0; i < inputs; ++i) {
         const ir::Value* va = a.input(i);
         const ir::Value* vb = b.input(i);
+        const std::string what = i == 1 ? "weight" : i == 2 ? "bias" : fmt::format("input {}", i);
         if (!va || !vb) {
-            if (va != vb) return fmt::format("input {} {}", i, va ? "removed" : "added");
+            if (va != vb) reasons.push_back(fmt::format("{} {}", what, va ? "removed" : "added"));
             continue;
         }
         const ir::Tensor* ta = ir::constantTensor(va);
         const ir::Tensor* tb = ir::constantTensor(vb);
-        const std::string what = i == 1 ? "weight" : i == 2 ? "bias" : fmt::format("input {}", i);
         if (ta && !tb) {
             const ir::Node* p = vb->producer();
-            return p ? fmt::format("{} behind {}", what, p->opType)
-                     : fmt::format("{} no longer constant", what);
+            reasons.push_back(p ? fmt::format("{} behind {}", what, p->opType)
+                                : fmt::format("{} no longer constant", what));
+        } else if (!ta && tb) {
+            reasons.push_back(fmt::format("{} now constant", what));
+        } else if (ta && tb) {
+            if (auto d = constantDifference(*ta, *tb, what)) reasons.push_back(*d);
         }
-        if (!ta && tb) return fmt::format("{} now constant", what);
-        if (ta && tb)
-            if (auto d = constantDifference(*ta, *tb, what)) return *d;
     }
-    if (a.attributes().size() != b.attributes().size()) return "attributes";
+    if (a.numOutputs() != b.numOutputs())
+        reasons.push_back(fmt::format("{} → {} outputs", a.numOutputs(), b.numOutputs()));
     for (const ir::Attribute& x : a.attributes()) {
         const ir::Attribute* y = b.attribute(x.name);
-        if (!y) return fmt::format("attribute {} removed", x.name);
-        if (!sameAttribute(x, *y)) return fmt::format("attribute {}", x.name);
+        if (!y)
+            reasons.push_back(fmt::format("attribute {} removed", x.name));
+        else if (!sameAttribute(x, *y))
+            reasons.push_back(fmt::format("attribute {}", x.name));
     }
-    return {};
+    for (const ir::Attribute& y : b.attributes())
+        if (!a.attribute(y.name)) reasons.push_back(fmt::format("attribute {} added", y.name));
+    if (reasons.size() > 3) reasons.resize(3);
+    return fmt::format("{}", fmt::join(reasons, "; "));
 }
 
 // Names that occur once among `graph`'s top-level nodes.

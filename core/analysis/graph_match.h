@@ -10,10 +10,11 @@
 /// nodes of the same op type whose first input has the same value name (a renamed node that
 /// reads the same tensor). Everything unmatched is removed (in `before`) or inserted (in
 /// `after`). Top-level graphs only: a subgraph's nodes count with the node holding it.
-/// A node is changed when its op type, domain, number of inputs or outputs, a scalar or list
-/// attribute, or a constant input (initializer or Constant: dtype, dims, or — for tensors up to
-/// kCompareBytes — contents) differs, or a constant input became computed (behind a
-/// DequantizeLinear) or the reverse; `reason` says which, first difference only.
+/// A node is changed when its op type, domain, inputs (one added or removed; a constant one —
+/// initializer or Constant — of another dtype, dims, or, up to kCompareBytes, contents; one that
+/// became computed, behind a DequantizeLinear, or the reverse), outputs or a scalar or list
+/// attribute differ; `reason` says which ("weight behind DequantizeLinear; bias added"): the
+/// op type alone when it changed, else up to three differences, inputs first.
 
 #include <string>
 #include <unordered_map>

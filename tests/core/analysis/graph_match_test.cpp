@@ -1,6 +1,6 @@
 // analysis::matchGraphs: a float graph against what a compression made of it — the folded
 // BatchNormalization is removed, the quantized convolution changed (weight behind a
-// DequantizeLinear), the pruned one changed (its weight's dims), the inserted Q/DQ counted, a
+// DequantizeLinear, bias added), the pruned one changed (its weight's dims), the inserted Q/DQ counted, a
 // renamed node matched by its output, an untouched one the same.
 
 #include <gtest/gtest.h>
@@ -89,6 +89,10 @@ TEST(GraphMatch, FoldedQuantizedPrunedAndRenamedNodes) {
                         "w1_deq");
     g.moveNode(dq, conv1);
     g.setInput(conv1, 1, dq->output(0));
+    // The folded BatchNormalization gave conv1 a bias.
+    const std::vector<ir::Value*> withBias{conv1->input(0), dq->output(0),
+                                           weight(g, "b1_folded", {8}, 0)};
+    g.setInputs(conv1, withBias);
     // Prune conv2 to 3 output channels: a new, smaller weight.
     ir::Node* conv2 = named(g, "conv2");
     g.setInput(conv2, 1, weight(g, "w2_pruned", {3, 8, 3, 3}, 0.25f));
@@ -103,7 +107,8 @@ TEST(GraphMatch, FoldedQuantizedPrunedAndRenamedNodes) {
     EXPECT_EQ(kindOf("bn"), analysis::MatchKind::kRemoved);
     EXPECT_EQ(kindOf("relu"), analysis::MatchKind::kSame);
     EXPECT_EQ(kindOf("conv1"), analysis::MatchKind::kChanged);
-    EXPECT_EQ(m.ofBefore(named(*a.graph, "conv1")->id())->reason, "weight behind DequantizeLinear");
+    EXPECT_EQ(m.ofBefore(named(*a.graph, "conv1")->id())->reason,
+              "weight behind DequantizeLinear; bias added");
     EXPECT_EQ(kindOf("conv2"), analysis::MatchKind::kChanged);
     EXPECT_EQ(m.ofBefore(named(*a.graph, "conv2")->id())->reason, "weight 4×8×3×3 → 3×8×3×3");
     const analysis::NodeMatch* flatten = m.ofBefore(named(*a.graph, "")->id());
