@@ -66,19 +66,34 @@ struct AlgorithmDock::Feed : train::Callback {
         int64_t step;
         double loss, lr;
     };
+    struct Batch {
+        std::vector<Point> steps;
+        std::vector<EpochPoint> epochs;
+        std::vector<MetricPoint> metrics;
+    };
     std::mutex mutex;
-    std::vector<Point> points;  // not drained yet
-    int64_t total = 0;          // points ever received
+    Batch pending;       // not drained yet
+    int64_t total = 0;   // step points ever received
 
     Status onStepEnd(train::Trainer&, const train::StepInfo& s) override {
         std::lock_guard lock(mutex);
-        points.push_back({s.step, s.loss, s.lr});
+        pending.steps.push_back({s.step, s.loss, s.lr});
         ++total;
         return Status::ok();
     }
-    std::vector<Point> take() {
+    Status onEpochEnd(train::Trainer&, const train::EpochMetrics& m) override {
         std::lock_guard lock(mutex);
-        return std::exchange(points, {});
+        pending.epochs.push_back({m.epoch, m.testAccuracy});
+        return Status::ok();
+    }
+    Status onMetric(train::Trainer&, const train::Metric& m) override {
+        std::lock_guard lock(mutex);
+        pending.metrics.push_back({m.name, m.epoch, m.value});
+        return Status::ok();
+    }
+    Batch take() {
+        std::lock_guard lock(mutex);
+        return std::exchange(pending, {});
     }
 };
 
@@ -264,7 +279,36 @@ AlgorithmDock::AlgorithmDock(JobRunner* runner, const algo::Registry* registry, 
     chartView->setRenderHint(QPainter::Antialiasing);
     chartView->setMinimumSize(120, 160);
     runLayout->addWidget(chartView, 100);
-    runLayout->addStretch(1);  // takes the room when the chart is hidden (no training)
+
+    // Per epoch: the test accuracy (when the run evaluates) and the algorithm's own figures
+    // (SLB's temperature), each on its own axis.
+    m_epochChart = new QChart;
+    m_epochChart->setAnimationOptions(QChart::NoAnimation);
+    m_epochChart->setMargins(QMargins(2, 2, 2, 2));
+    m_epochChart->legend()->setAlignment(Qt::AlignBottom);
+    m_accuracy = new QLineSeries;
+    m_accuracy->setName(tr("test accuracy %"));
+    m_accuracy->setPointsVisible(true);
+    m_epochChart->addSeries(m_accuracy);
+    m_epochAxis = new QValueAxis;
+    m_accuracyAxis = new QValueAxis;
+    m_accuracyAxis->setLabelFormat(QStringLiteral("%.3g"));
+    m_metricAxis = new QValueAxis;
+    m_metricAxis->setLabelFormat(QStringLiteral("%.3g"));
+    for (QValueAxis* axis : {m_epochAxis, m_accuracyAxis, m_metricAxis})
+        axis->setTruncateLabels(false);
+    m_epochAxis->setLabelFormat(QStringLiteral("%d"));
+    m_epochChart->addAxis(m_epochAxis, Qt::AlignBottom);
+    m_epochChart->addAxis(m_accuracyAxis, Qt::AlignLeft);
+    m_epochChart->addAxis(m_metricAxis, Qt::AlignRight);
+    m_accuracy->attachAxis(m_epochAxis);
+    m_accuracy->attachAxis(m_accuracyAxis);
+    m_epochChartView = new QChartView(m_epochChart, runPanel);  // owns the chart
+    m_epochChartView->setObjectName(QStringLiteral("AlgorithmEpochChart"));
+    m_epochChartView->setRenderHint(QPainter::Antialiasing);
+    m_epochChartView->setMinimumSize(120, 170);
+    runLayout->addWidget(m_epochChartView, 70);
+    runLayout->addStretch(1);  // takes the room when the charts are hidden (no training)
     resetChart();
 
     auto* scroll = m_scroll = new QScrollArea;
@@ -278,7 +322,7 @@ AlgorithmDock::AlgorithmDock(JobRunner* runner, const algo::Registry* registry, 
     split->setStretchFactor(0, 3);
     split->setStretchFactor(1, 2);
     split->setChildrenCollapsible(false);
-    split->setSizes({440, 360});
+    split->setSizes({400, 400});
     setWidget(split);
 
     m_poll = new QTimer(this);
@@ -370,6 +414,7 @@ void AlgorithmDock::onAlgorithmChanged() {
     const bool trains = info->training.trains || m_base.train.has_value();
     m_trainingBox->setVisible(trains);
     m_chartView->setVisible(trains);  // post-training algorithms have no curves
+    m_epochChartView->setVisible(trains);
     if (!m_outputEdited) m_output->setText(suggestedOutput());
     updateScope();
     updateButtons();
@@ -732,6 +777,7 @@ void AlgorithmDock::run() {
     o.recipe = *r;
     o.evaluate = m_evaluate->isChecked();
     o.evalLimit = m_evalLimit->value();
+    o.evaluateWhileTraining = o.evaluate;  // the live accuracy curve
     o.output = out.toStdString();
     o.input = m_doc->sourcePath().toStdString();
     m_feed = std::make_shared<Feed>();
@@ -840,11 +886,27 @@ void AlgorithmDock::resetChart() {
     m_lossAxis->setRange(0, 1);
     m_lrAxis->setRange(0, 1);
     m_chart->setTitle(tr("Training, per step"));
+    m_accuracy->clear();
+    for (QLineSeries* series : std::as_const(m_metricSeries)) {
+        m_epochChart->removeSeries(series);
+        delete series;
+    }
+    m_metricSeries.clear();
+    m_maxEpoch = 0;
+    m_minAccuracy = 100;
+    m_maxMetric = 0;
+    m_epochAxis->setRange(0, 1);
+    m_accuracyAxis->setRange(0, 100);
+    m_metricAxis->setRange(0, 1);
+    m_metricAxis->setVisible(false);
+    m_epochChart->setTitle(tr("Per epoch: test accuracy (with Evaluate) and the algorithm's own curves"));
 }
 
 void AlgorithmDock::drainFeed() {
     if (!m_feed) return;
-    const std::vector<Feed::Point> points = m_feed->take();
+    const Feed::Batch batch = m_feed->take();
+    drainEpochs(batch.epochs, batch.metrics);
+    const std::vector<Feed::Point>& points = batch.steps;
     if (points.empty()) return;
     QList<QPointF> loss, lr;
     for (const Feed::Point& p : points) {
@@ -872,6 +934,54 @@ void AlgorithmDock::drainFeed() {
     m_lossAxis->setRange(0, m_maxLoss > 0 ? m_maxLoss * 1.05 : 1.0);
     m_lrAxis->setRange(0, m_maxLr > 0 ? m_maxLr * 1.05 : 1.0);
     for (QValueAxis* axis : {m_stepAxis, m_lossAxis, m_lrAxis}) axis->applyNiceNumbers();
+}
+
+void AlgorithmDock::drainEpochs(const std::vector<EpochPoint>& epochs,
+                                const std::vector<MetricPoint>& metrics) {
+    if (epochs.empty() && metrics.empty()) return;
+    for (const EpochPoint& e : epochs) {
+        m_maxEpoch = std::max(m_maxEpoch, e.epoch + 1.0);
+        if (!e.accuracy) continue;
+        const double percent = 100.0 * *e.accuracy;
+        m_accuracy->append(e.epoch + 1.0, percent);  // measured at the end of the epoch
+        m_minAccuracy = std::min(m_minAccuracy, percent);
+    }
+    for (const MetricPoint& m : metrics) {
+        const QString name = QString::fromStdString(m.name);
+        QLineSeries*& series = m_metricSeries[name];
+        if (!series) {
+            series = new QLineSeries;
+            series->setName(name);
+            series->setPointsVisible(true);
+            m_epochChart->addSeries(series);
+            series->attachAxis(m_epochAxis);
+            series->attachAxis(m_metricAxis);
+            m_metricAxis->setVisible(true);
+        }
+        series->append(m.epoch, m.value);  // reported as the epoch begins
+        if (std::isfinite(m.value)) m_maxMetric = std::max(m_maxMetric, m.value);
+        m_maxEpoch = std::max(m_maxEpoch, static_cast<double>(m.epoch));
+    }
+    m_epochAxis->setRange(0, std::max(m_maxEpoch, 1.0));
+    // A tick per epoch while they fit.
+    m_epochAxis->setTickCount(static_cast<int>(std::clamp(m_maxEpoch, 1.0, 10.0)) + 1);
+    // Accuracy from a little under its lowest point: the last few tenths are what one watches.
+    m_accuracyAxis->setRange(std::max(0.0, std::floor(m_minAccuracy / 10.0) * 10.0 - 10.0), 100);
+    m_metricAxis->setRange(0, m_maxMetric > 0 ? m_maxMetric * 1.05 : 1.0);
+    m_metricAxis->applyNiceNumbers();
+}
+
+int AlgorithmDock::accuracyPoints() const {
+    return static_cast<int>(m_accuracy->count());
+}
+
+QStringList AlgorithmDock::metricCurves() const {
+    return m_metricSeries.keys();
+}
+
+QList<QPointF> AlgorithmDock::metricPoints(const QString& name) const {
+    const QLineSeries* series = m_metricSeries.value(name);
+    return series ? series->points() : QList<QPointF>{};
 }
 
 int AlgorithmDock::lossPoints() const {

@@ -9,7 +9,9 @@
 /// Run (Ctrl+R) starts algo::compress — the very pipeline of `whittle-cli compress` — as a job
 /// on the document's snapshot (progress and Cancel here and in the Jobs dock): apply, training
 /// with the algorithm's callbacks, convert, export (atomic, never over the opened file), reload
-/// and verify. While it trains, a chart plots the loss and the learning rate per step, live.
+/// and verify. While it trains, a chart plots the loss and the learning rate per step, and a
+/// second one per epoch the test accuracy (when Evaluate is on) and the figures the algorithm
+/// reports (train::Trainer::report: SLB's temperature), live.
 /// The result line gives nodes changed, size, FLOPs, latency and accuracy before and after and
 /// the verification; "Open Result" opens the exported model, "Compare" shows the original and the
 /// compressed graph side by side (compareRequested).
@@ -21,10 +23,16 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include <QDockWidget>
+#include <QList>
+#include <QMap>
+#include <QPointF>
 #include <QPointer>
+#include <QStringList>
 
 #include "core/algo/compress.h"
 #include "core/algo/recipe.h"
@@ -115,6 +123,13 @@ public:
     /// Loss points plotted so far in the running (or last) run.
     int lossPoints() const;
     QChart* chart() const { return m_chart; }
+    /// The per-epoch chart: test accuracy (when the run evaluates) and the curves the
+    /// algorithm reports (train::Trainer::report: SLB's "temperature"), live.
+    QChart* epochChart() const { return m_epochChart; }
+    int accuracyPoints() const;
+    /// The names of the algorithm's own curves plotted, and one curve's (epoch, value) points.
+    QStringList metricCurves() const;
+    QList<QPointF> metricPoints(const QString& name) const;
     /// The line under the buttons: what the last run did, or why it failed.
     QString resultText() const;
 
@@ -141,6 +156,19 @@ private:
     void updateScope();
     void updateButtons();
     void drainFeed();
+    /// The end of an epoch: its test accuracy when the run evaluates while training.
+    struct EpochPoint {
+        int epoch;
+        std::optional<double> accuracy;
+    };
+    /// A figure the algorithm reported (train::Trainer::report), at the epoch it began.
+    struct MetricPoint {
+        std::string name;
+        int epoch;
+        double value;
+    };
+    void drainEpochs(const std::vector<EpochPoint>& epochs,
+                     const std::vector<MetricPoint>& metrics);
     void resetChart();
     void setResultText(const QString& text);
     const algo::AlgorithmInfo* currentInfo() const;
@@ -197,6 +225,14 @@ private:
     double m_maxLoss = 0, m_maxLr = 0, m_maxStep = 0;
     QScrollArea* m_scroll;
     QChartView* m_chartView;
+    QChart* m_epochChart;
+    QChartView* m_epochChartView;
+    QLineSeries* m_accuracy;
+    QMap<QString, QLineSeries*> m_metricSeries;  // owned by m_epochChart
+    QValueAxis* m_epochAxis;
+    QValueAxis* m_accuracyAxis;
+    QValueAxis* m_metricAxis;
+    double m_maxEpoch = 0, m_minAccuracy = 100, m_maxMetric = 0;
 };
 
 }  // namespace wh::widgets

@@ -239,7 +239,8 @@ Expected<CompressResult> compress(const ir::Model& model, const CompressOptions&
         tr.weightDecay = recipe.train->weightDecay;
         tr.threads = options.threads;
         tr.seed = recipe.seed;
-        tr.evaluate = false;
+        tr.evaluate = options.evaluateWhileTraining;
+        tr.evalLimit = options.evalLimit;
         tr.augment = false;
         std::vector<train::Callback*> callbacks = algorithm->callbacks(*work.graph);
         callbacks.insert(callbacks.end(), options.callbacks.begin(), options.callbacks.end());

@@ -45,6 +45,9 @@ struct CompressOptions {
     /// Accuracy before and after on the test split.
     bool evaluate = false;
     int64_t evalLimit = 0;        ///< > 0: the first N test samples only
+    /// Also evaluate after every training epoch (evalLimit samples), so that callbacks see
+    /// EpochMetrics::testAccuracy (the studio's live accuracy curve).
+    bool evaluateWhileTraining = false;
     int64_t verifySamples = 256;  ///< test samples compared in verification
     int threads = 0;
     std::map<std::string, engine::Dims> inputShapes;

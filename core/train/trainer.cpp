@@ -73,6 +73,13 @@ int64_t Trainer::plannedSteps() const {
     return m_options.maxSteps > 0 ? std::min(m_options.maxSteps, byEpochs) : byEpochs;
 }
 
+Status Trainer::report(std::string name, double value) {
+    const Metric metric{std::move(name), m_epoch, m_step, value};
+    for (Callback* cb : m_callbacks)
+        if (Status s = cb->onMetric(*this, metric); !s.isOk()) return s;
+    return Status::ok();
+}
+
 #define WH_CALLBACKS(call) \
     for (Callback * cb : m_callbacks) WH_RETURN_IF_ERROR(cb->call)
 

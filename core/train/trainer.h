@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "core/data/loader.h"
@@ -73,6 +74,15 @@ struct TrainMetrics {
     bool stoppedEarly = false;
 };
 
+/// A figure an algorithm reports while it trains (SLB's temperature, a pruning rate, ...), for
+/// charts and logs: Trainer::report hands it to every callback's onMetric.
+struct Metric {
+    std::string name;
+    int epoch = 0;
+    int64_t step = 0;  ///< the optimizer steps taken when it was reported
+    double value = 0;
+};
+
 /// Hooks; every default does nothing. A failed Status stops the run and is returned by run().
 class Callback {
 public:
@@ -83,6 +93,7 @@ public:
     virtual Status onStepEnd(Trainer&, const StepInfo&) { return Status::ok(); }
     virtual Status onEpochEnd(Trainer&, const EpochMetrics&) { return Status::ok(); }
     virtual Status onTrainEnd(Trainer&, const TrainMetrics&) { return Status::ok(); }
+    virtual Status onMetric(Trainer&, const Metric&) { return Status::ok(); }
 };
 
 /// Accuracy (argmax of output 0 vs label) and mean cross-entropy.
@@ -108,6 +119,9 @@ public:
     Expected<TrainMetrics> run(jobs::JobContext* job = nullptr);
     /// Stops after the current step (callbacks: from any hook).
     void requestStop() { m_stop = true; }
+    /// Reports `value` as metric `name` at the current epoch and step to every callback's
+    /// onMetric (from any hook); the first failure is returned.
+    Status report(std::string name, double value);
 
     engine::TrainingPlan& plan() { return m_plan; }
     Optimizer& optimizer() { return m_optimizer; }

@@ -142,7 +142,7 @@ public:
         const Temperature t = temperatureAt(e, m_size, tStartVal, tStartTime, tEndTime, tFactor);
         setKnobs(trainer.plan(), t.t, t.hard);
         history.emplace_back(e, t.t, t.hard);
-        return Status::ok();
+        return trainer.report("temperature", t.t);  // the studio plots it per epoch
     }
 
     Status onStepBegin(train::Trainer& trainer, int64_t step) override {

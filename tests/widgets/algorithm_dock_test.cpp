@@ -329,6 +329,37 @@ private slots:
         QCOMPARE(m_dock->lastResult()->training->steps, int64_t{60});
     }
 
+    void plotsAccuracyAndTheAlgorithmsOwnCurvesPerEpoch() {
+        if (!fs::exists(kFashion)) QSKIP("Fashion-MNIST absent");
+        // SLB reports its temperature as each epoch begins; with Evaluate on, the test accuracy
+        // is measured as each epoch ends (here one short epoch: one point of each).
+        QVERIFY(m_dock->selectAlgorithm(QStringLiteral("slb")));
+        m_dock->setTraining(1, 30, 32, 0.01);
+        m_dock->setEvaluate(true, 200);
+        m_dock->setOutputPath(m_dir.filePath(QStringLiteral("lenet-slb.onnx")));
+        QCOMPARE(m_dock->accuracyPoints(), 0);
+        QString message;
+        QVERIFY2(runAndWait(&message), qPrintable(message));
+        QCOMPARE(m_dock->lossPoints(), 30);
+        QCOMPARE(m_dock->metricCurves(), QStringList{QStringLiteral("temperature")});
+        const QList<QPointF> t = m_dock->metricPoints(QStringLiteral("temperature"));
+        QCOMPARE(t.size(), 1);
+        QCOMPARE(t.first().x(), 0.0);
+        QCOMPARE(t.first().y(), 1.0);  // t_start_val, the seed's default
+        QCOMPARE(m_dock->accuracyPoints(), 1);
+        auto* accuracy = qobject_cast<QLineSeries*>(m_dock->epochChart()->series().first());
+        QVERIFY(accuracy);
+        QCOMPARE(accuracy->points().first().x(), 1.0);
+        const double percent = accuracy->points().first().y();
+        QVERIFY2(percent > 0 && percent <= 100, qPrintable(QString::number(percent)));
+        // A post-training run plots nothing per epoch.
+        QVERIFY(m_dock->selectAlgorithm(QStringLiteral("ptq")));
+        m_dock->setOutputPath(m_dir.filePath(QStringLiteral("lenet-ptq.onnx")));
+        QVERIFY2(runAndWait(&message), qPrintable(message));
+        QCOMPARE(m_dock->accuracyPoints(), 0);
+        QVERIFY(m_dock->metricCurves().isEmpty());
+    }
+
     void refusesToOverwriteTheInputAndCancels() {
         m_dock->setOutputPath(kLenet);
         QString message;

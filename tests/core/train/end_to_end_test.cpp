@@ -289,3 +289,53 @@ TEST(EndToEnd, StopAndCancel) {
     EXPECT_EQ(c.error().code(), StatusCode::kCancelled);
     EXPECT_EQ(t2.step(), 3);
 }
+
+// A callback reports a figure (as SLB reports its temperature): every callback's onMetric sees
+// it with the epoch and step it was reported at; a failing onMetric stops the run.
+TEST(EndToEnd, ReportedMetricsReachEveryCallback) {
+    if (!fs::exists(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+    const Data d = load(256, 100);
+    ASSERT_TRUE(d.train);
+    struct Reporter : train::Callback {
+        Status onEpochBegin(train::Trainer& t, int epoch) override {
+            return t.report("temperature", 1.0 + epoch);
+        }
+    } reporter;
+    struct Collector : train::Callback {
+        std::vector<train::Metric> seen;
+        bool fail = false;
+        Status onMetric(train::Trainer&, const train::Metric& m) override {
+            seen.push_back(m);
+            return fail ? makeStatus(StatusCode::kInternal, "collector refuses") : Status::ok();
+        }
+    } collector;
+    TrainingOptions opt;
+    opt.threads = kThreads;
+    auto plan = TrainingPlan::compile(mlp(), opt);
+    ASSERT_TRUE(plan);
+    train::Sgd sgd;
+    train::ConstantLr lr(0.01);
+    data::DataLoader::Options lo;
+    lo.batchSize = 64;
+    data::DataLoader loader(d.train, lo);  // 4 batches per epoch
+    train::Trainer trainer(*plan, sgd, lr, loader, nullptr, {3});
+    trainer.addCallback(&reporter);
+    trainer.addCallback(&collector);
+    ASSERT_TRUE(trainer.run());
+    ASSERT_EQ(collector.seen.size(), 3u);
+    for (int e = 0; e < 3; ++e) {
+        EXPECT_EQ(collector.seen[e].name, "temperature");
+        EXPECT_EQ(collector.seen[e].epoch, e);
+        EXPECT_EQ(collector.seen[e].step, 4 * e);
+        EXPECT_EQ(collector.seen[e].value, 1.0 + e);
+    }
+    collector.seen.clear();
+    collector.fail = true;
+    train::Trainer failing(*plan, sgd, lr, loader, nullptr, {3});
+    failing.addCallback(&reporter);
+    failing.addCallback(&collector);
+    auto r = failing.run();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message(), "collector refuses");
+    EXPECT_EQ(collector.seen.size(), 1u);
+}
