@@ -899,7 +899,7 @@ void AlgorithmDock::resetChart() {
     m_accuracyAxis->setRange(0, 100);
     m_metricAxis->setRange(0, 1);
     m_metricAxis->setVisible(false);
-    m_epochChart->setTitle(tr("Per epoch: test accuracy (with Evaluate) and the algorithm's own curves"));
+    m_epochChart->setTitle(tr("Per epoch: accuracy, algorithm curves"));
 }
 
 void AlgorithmDock::drainFeed() {

@@ -1,6 +1,8 @@
 // Studio II end to end, as a user drives it with the mouse: open a model, select its
 // convolutions, choose post-training quantization, change a parameter, run and cancel, run
-// again to the end, see the summary, profile, and open the exported model in the studio.
+// again to the end, see the summary and the error overlay, compare the graphs side by side,
+// apply to the model, undo and redo, export, profile, open the compressed model in the studio,
+// reopen the export.
 
 #include <filesystem>
 
@@ -10,11 +12,13 @@
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QUndoStack>
 
 #include "core/algo/plugin_loader.h"
 #include "core/algo/registry.h"
 #include "tests/widgets/widgets_test.h"
 #include "widgets/algorithm_dock.h"
+#include "widgets/comparison_view.h"
 #include "widgets/document.h"
 #include "widgets/graph_view.h"
 #include "widgets/main_window.h"
@@ -115,6 +119,51 @@ private slots:
         QVERIFY(overlay->legendText().contains(QStringLiteral("Worst:")));
         overlay->setMode(VisualizationDock::Mode::kCategory);
 
+        // F8: the original and the compressed graph side by side; the selected convolutions
+        // are the changed nodes, their weights behind DequantizeLinear; the heat map has the
+        // same figures as the overlay. F8 again: back to the graph.
+        auto* compareAction = w.findChild<QAction*>(QStringLiteral("CompareAction"));
+        QVERIFY(compareAction && compareAction->isEnabled());
+        ComparisonView* compare = w.comparisonView();
+        QSignalSpy compared(compare, &ComparisonView::ready);
+        compareAction->trigger();
+        QVERIFY(w.isComparing());
+        QVERIFY(compared.wait(kTimeoutMs));
+        QCOMPARE(compare->match().count(analysis::MatchKind::kChanged), convs);
+        QVERIFY(compare->match().insertedQuantizers > 0);
+        ir::NodeId firstConv = 0;
+        for (const ir::Node* n : compare->before()->graph->nodes())
+            if (n->opType == "Conv" && !firstConv) firstConv = n->id();
+        compare->selectBefore(firstConv);
+        QVERIFY2(compare->detailsText().contains(QStringLiteral("weight behind DequantizeLinear")),
+                 qPrintable(compare->detailsText()));
+        QVERIFY(compare->afterView()->selectedNode().has_value());
+        compare->setMode(ComparisonView::Mode::kError);
+        QVERIFY(compare->hasLayerErrors());  // the overlay's figures of this run, at once
+        compareAction->trigger();
+        QVERIFY(!w.isComparing());
+
+        // Apply to Model: the document becomes the compressed graph, one undo step; undo
+        // brings the float graph back; export that, reopen it: the float model again.
+        const std::size_t floatNodes = w.model()->graph->numNodes();
+        QVERIFY(algorithm->applyResult());
+        QVERIFY(w.model()->graph->numNodes() > floatNodes);
+        QVERIFY(w.document()->isDirty());
+        QCOMPARE(w.document()->undoStack()->count(), 1);
+        w.document()->undoStack()->undo();
+        QCOMPARE(w.model()->graph->numNodes(), floatNodes);
+        QVERIFY(!w.document()->isDirty());
+        w.document()->undoStack()->redo();
+        QVERIFY(w.model()->graph->numNodes() > floatNodes);
+        const QString exported = dir.filePath(QStringLiteral("lenet5-applied.onnx"));
+        QSignalSpy exportedSpy(&w, &MainWindow::exportFinished);
+        w.exportTo(exported);
+        QVERIFY(exportedSpy.wait(kTimeoutMs));
+        QVERIFY2(exportedSpy.first().first().toBool(),
+                 qPrintable(exportedSpy.first().at(1).toString()));
+        w.document()->undoStack()->undo();  // the float graph again before leaving it
+        QVERIFY(!w.document()->isDirty());
+
         // Profile the original (F6), then open the export: the same studio shows it.
         QSignalSpy profiled(w.profilerDock(), &ProfilerDock::profileFinished);
         w.profilerDock()->setRuns(3);
@@ -128,6 +177,15 @@ private slots:
         for (const ir::Node* n : w.model()->graph->nodes()) dequantize += n->opType == "DequantizeLinear";
         QVERIFY(dequantize > 0);
         QVERIFY(!w.profilerDock()->currentProfile());  // that profile was of the other model
+
+        // Reopen the export of the applied revision: the compressed graph, as written.
+        w.openFile(exported);
+        QVERIFY(ready.wait(kTimeoutMs));
+        QCOMPARE(w.filePath(), exported);
+        int quantizers = 0;
+        for (const ir::Node* n : w.model()->graph->nodes())
+            quantizers += n->opType == "DequantizeLinear" || n->opType == "QuantizeLinear";
+        QCOMPARE(quantizers, compare->match().insertedQuantizers);
     }
 };
 
