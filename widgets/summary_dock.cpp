@@ -20,6 +20,7 @@
 #include <QPushButton>
 #include <QSplitter>
 #include <QTableWidget>
+#include <QTimer>
 #include <QValueAxis>
 #include <QVBoxLayout>
 
@@ -239,6 +240,8 @@ SummaryDock::~SummaryDock() {
 
 void SummaryDock::clear() {
     if (m_job) m_job->cancel();
+    ++m_waitGeneration;  // a timing waiting for other jobs is dropped
+    m_waiting = false;
     m_before.reset();
     m_result.reset();
     for (auto& after : m_latency)
@@ -252,7 +255,7 @@ void SummaryDock::clear() {
 }
 
 bool SummaryDock::isMeasuring() const {
-    return m_job && m_job->isRunning();
+    return m_waiting || (m_job && m_job->isRunning());
 }
 
 void SummaryDock::setComparison(std::shared_ptr<const ir::Model> before, const QString& beforeName,
@@ -282,6 +285,26 @@ std::optional<double> SummaryDock::latencyMs(bool after, int batch) const {
 }
 
 void SummaryDock::measure() {
+    // Timings taken beside another job (the relayout after Apply, a profile, the per-layer
+    // error) came out 5-10x too slow for a small model: wait until the runner is idle first
+    // (bounded; a timing that could not wait says so).
+    m_latencyStatus = tr("waiting for the other jobs to end…");
+    m_waiting = true;
+    m_waitClock.start();
+    waitThenMeasure(++m_waitGeneration);
+}
+
+void SummaryDock::waitThenMeasure(int generation) {
+    if (generation != m_waitGeneration || !m_result) return;
+    if (m_runner->runningCount() > 0 && m_waitClock.elapsed() < kMaxIdleWaitMs) {
+        QTimer::singleShot(100, this, [this, generation] { waitThenMeasure(generation); });
+        return;
+    }
+    m_waiting = false;
+    startTiming();
+}
+
+void SummaryDock::startTiming() {
     m_latencyStatus = tr("measuring…");
     std::shared_ptr<const ir::Model> before = m_before;
     auto after = std::shared_ptr<const ir::Model>(m_result, &m_result->model);
@@ -290,16 +313,20 @@ void SummaryDock::measure() {
         tr("Latency of %1 before and after").arg(m_beforeName),
         [before, after](jobs::JobContext& ctx) -> Expected<Times> {
             Times t{};
+            // Before and after back to back at each batch, so that a change of the machine's
+            // load between the two is less likely to show as a speed-up.
             int k = 0;
-            for (const ir::Model* m : {before.get(), after.get()})
-                for (int batch : {kSmallBatch, kLargeBatch}) {
-                    ctx.setProgress(k / 4.0, fmt::format("batch {}", batch));
+            for (int batch : {kSmallBatch, kLargeBatch})
+                for (int side = 0; side < 2; ++side) {
+                    ctx.setProgress(k++ / 4.0, fmt::format("batch {}", batch));
                     engine::BenchOptions o;
                     o.batch = batch;
                     o.iterations = batch == kSmallBatch ? 30 : 5;
                     o.warmup = batch == kSmallBatch ? 5 : 1;
-                    WH_ASSIGN_OR_RETURN(engine::BenchResult r, engine::benchmark(*m, o, &ctx));
-                    t[static_cast<std::size_t>(k++)] = r.p50Ms;
+                    WH_ASSIGN_OR_RETURN(engine::BenchResult r,
+                                        engine::benchmark(side == 0 ? *before : *after, o, &ctx));
+                    t[static_cast<std::size_t>(side * 2 + (batch == kSmallBatch ? 0 : 1))] =
+                        r.p50Ms;
                 }
             return t;
         });

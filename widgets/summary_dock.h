@@ -14,6 +14,7 @@
 #include <optional>
 
 #include <QDockWidget>
+#include <QElapsedTimer>
 #include <QPointer>
 
 #include "core/algo/compress.h"
@@ -54,13 +55,15 @@ public:
     ~SummaryDock() override;
 
     /// Shows `result` (the run of `algorithm` on `before`, written to `outputPath`) and starts
-    /// measuring the latencies. `measure` = false skips that (tests, or a model too big to time).
+    /// measuring the latencies — once no other job runs (at most kMaxIdleWaitMs later; timings
+    /// beside another job are flagged), before and after back to back at each batch.
+    /// `measure` = false skips that (tests, or a model too big to time).
     void setComparison(std::shared_ptr<const ir::Model> before, const QString& beforeName,
                        std::shared_ptr<const algo::CompressResult> result,
                        const QString& outputPath, bool measure = true);
     void clear();
     bool hasComparison() const { return m_result != nullptr; }
-    /// True while the latencies are measured.
+    /// True while the latencies are measured or wait to be.
     bool isMeasuring() const;
 
     /// The cell text of `row` in column 0 (before), 1 (after) or 2 (change).
@@ -119,6 +122,12 @@ private:
     std::optional<double> m_latency[2][2];  // [after][batch index]
     QString m_latencyStatus;                // "measuring…", or why not
     bool m_contended = false;               // another job ran while timing
+    bool m_waiting = false;                 // measure() waits for the runner to be idle
+    int m_waitGeneration = 0;               // a newer measure() or clear() drops older waits
+    QElapsedTimer m_waitClock;
+    static constexpr qint64 kMaxIdleWaitMs = 30'000;
+    void waitThenMeasure(int generation);
+    void startTiming();
 
     RunHistory* m_history = nullptr;
     QString m_modelPath;

@@ -2,7 +2,11 @@
 // quantization of the bundled LeNet-5 on Fashion-MNIST) — every figure from the run's result,
 // both latencies measured by a job, the after/before chart, and the Markdown and HTML reports.
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <thread>
+
 
 #include <QBarSeries>
 #include <QBarSet>
@@ -66,6 +70,30 @@ private slots:
         auto r = algo::compress(*m_before, o);
         QVERIFY2(r, r ? "" : r.error().message().c_str());
         m_result = std::make_shared<const algo::CompressResult>(std::move(*r));
+    }
+
+    void timesOnlyOnceNoOtherJobRuns() {
+        // A job is running (a relayout, a profile): the timing waits for it, then runs.
+        JobRunner runner;
+        std::atomic<bool> release{false};
+        Job* busy = runner.run(QStringLiteral("busy"), [&](jobs::JobContext&) -> Expected<int> {
+            while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            return 0;
+        });
+        QVERIFY(busy->isRunning() || QTest::qWaitFor([&] { return busy->isRunning(); }, 5000));
+        SummaryDock dock(&runner);
+        QSignalSpy measured(&dock, &SummaryDock::measured);
+        dock.setComparison(m_before, QStringLiteral("lenet5.onnx"), m_result, m_out);
+        QVERIFY(dock.isMeasuring());
+        QCOMPARE(dock.cell(SummaryDock::kLatency1, 0),
+                 QStringLiteral("waiting for the other jobs to end…"));
+        QVERIFY(!measured.wait(500));
+        QVERIFY(!dock.latencyMs(false, SummaryDock::kSmallBatch));
+        release = true;
+        QVERIFY(measured.wait(kTimeoutMs));
+        QVERIFY(measured.first().first().toBool());
+        QVERIFY(dock.latencyMs(true, SummaryDock::kLargeBatch).has_value());
+        QVERIFY(!dock.isMeasuring());
     }
 
     void comparesBeforeAndAfterWithMeasuredLatencies() {
