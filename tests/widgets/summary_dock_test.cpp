@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <thread>
 
-
 #include <QBarSeries>
 #include <QBarSet>
 #include <QChart>
