@@ -135,6 +135,38 @@ void JobRunner::complete(int id, std::shared_ptr<Outcome> outcome) {
     emit job->ended();
     if (runningCount() == 0) m_timer->stop();
     prune();
+    if (!m_idleWaiters.empty()) QTimer::singleShot(0, this, &JobRunner::dispatchIdle);
+}
+
+void JobRunner::whenIdle(QObject* context, std::function<void(bool idle)> then, int maxWaitMs) {
+    if (m_idleWaiters.empty() && runningCount() == 0) {
+        then(true);
+        return;
+    }
+    m_idleWaiters.push_back({context, std::move(then), QDeadlineTimer(maxWaitMs)});
+    if (!m_idleTimer) {
+        m_idleTimer = new QTimer(this);
+        m_idleTimer->setInterval(kPollMs);
+        connect(m_idleTimer, &QTimer::timeout, this, &JobRunner::dispatchIdle);
+    }
+    m_idleTimer->start();
+    QTimer::singleShot(0, this, &JobRunner::dispatchIdle);
+}
+
+void JobRunner::dispatchIdle() {
+    while (!m_idleWaiters.empty()) {
+        IdleWaiter& front = m_idleWaiters.front();
+        if (!front.context) {
+            m_idleWaiters.pop_front();
+            continue;
+        }
+        const bool idle = runningCount() == 0;
+        if (!idle && !front.deadline.hasExpired()) break;
+        std::function<void(bool)> then = std::move(front.then);
+        m_idleWaiters.pop_front();
+        then(idle);  // may start a job: the next waiter then waits for it
+    }
+    if (m_idleWaiters.empty() && m_idleTimer) m_idleTimer->stop();
 }
 
 void JobRunner::detach(int id) {

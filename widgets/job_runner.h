@@ -17,15 +17,18 @@
 /// Thread-safety: create, use and destroy JobRunner and Job on the GUI thread only.
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <typeinfo>
 
+#include <QDeadlineTimer>
 #include <QElapsedTimer>
 #include <QList>
 #include <QMetaType>
 #include <QObject>
+#include <QPointer>
 #include <QString>
 
 #include "core/jobs/job_context.h"
@@ -152,6 +155,15 @@ public:
     /// closing the window.
     bool waitForIdle(int timeoutMs);
 
+    /// Calls `then` on the GUI thread once no job runs (right away when none does and nobody
+    /// waits) — for
+    /// work whose result is a timing. Waiters are served one at a time, in order: each may start
+    /// a job, which the next one then waits for. A waiter still waiting after `maxWaitMs` is
+    /// called anyway with `idle` false; one whose `context` is gone is dropped.
+    void whenIdle(QObject* context, std::function<void(bool idle)> then, int maxWaitMs = 30'000);
+    /// Waiters not called yet.
+    int idleWaiterCount() const { return static_cast<int>(m_idleWaiters.size()); }
+
     /// How often running jobs' progress is polled.
     static constexpr int kPollMs = 100;
     /// How long after cancel() a job whose task has not returned is ended anyway.
@@ -169,6 +181,14 @@ private:
     void detach(int id);
     void poll();
     void prune();
+    void dispatchIdle();
+    struct IdleWaiter {
+        QPointer<QObject> context;
+        std::function<void(bool)> then;
+        QDeadlineTimer deadline;
+    };
+    std::deque<IdleWaiter> m_idleWaiters;
+    QTimer* m_idleTimer = nullptr;
 
     QThreadPool* m_pool;
     QTimer* m_timer;

@@ -388,7 +388,7 @@ ProfilerDock::ProfilerDock(JobRunner* runner, QWidget* parent)
 
     connect(m_profileButton, &QPushButton::clicked, this, [this] {
         if (isProfiling())
-            m_job->cancel();
+            cancelProfile();
         else
             profile();
     });
@@ -415,6 +415,8 @@ ProfilerDock::~ProfilerDock() {
 
 void ProfilerDock::setDocument(Document* doc) {
     if (doc == m_doc) return;
+    ++m_waitGeneration;
+    m_waiting = false;
     if (m_job) m_job->cancel();
     if (m_doc) {
         m_doc->disconnect(this);
@@ -457,12 +459,43 @@ void ProfilerDock::setShapesText(const QString& text) {
 }
 
 bool ProfilerDock::isProfiling() const {
-    return m_job && m_job->isRunning();
+    return m_waiting || (m_job && m_job->isRunning());
+}
+
+void ProfilerDock::cancelProfile() {
+    ++m_waitGeneration;  // a profile waiting for other jobs is dropped
+    if (m_waiting) {
+        m_waiting = false;
+        m_status = tr("Profiling cancelled.");
+        updateButtons();
+        updateSummary();
+        emit profileFinished(false, m_status);
+    }
+    if (m_job) m_job->cancel();
 }
 
 void ProfilerDock::profile() {
     if (!m_doc) return;
-    if (m_job) m_job->cancel();
+    cancelProfile();
+    // Timings beside another job (a relayout, a compression, the Summary's latencies) would be
+    // off: the profile starts once the runner is idle (JobRunner::whenIdle).
+    m_waiting = true;
+    m_status.clear();
+    const int generation = m_waitGeneration;
+    m_runner->whenIdle(this, [this, generation](bool idle) {
+        if (generation != m_waitGeneration) return;
+        m_waiting = false;
+        startProfile(idle);
+    });
+    updateButtons();
+    updateSummary();
+}
+
+void ProfilerDock::startProfile(bool idle) {
+    if (!m_doc) {
+        updateButtons();
+        return;
+    }
     analysis::ProfileOptions opts = options();
     std::vector<std::string> specs;
     for (const QString& part :
@@ -494,10 +527,11 @@ void ProfilerDock::profile() {
         });
     m_job = job;
     m_status.clear();
-    connect(job, &Job::finished, this, [this, job, doc, revision, name] {
+    connect(job, &Job::finished, this, [this, job, doc, revision, name, idle] {
         Result* result = job->result<Result>();
         if (!result || doc != m_doc) return;
         m_profileName = name;
+        m_contended = !idle;
         showProfile(*result, revision);
         job->releaseResult();
         emit profileFinished(true, {});
@@ -619,8 +653,9 @@ void ProfilerDock::updateSummary() {
     if (!m_doc) {
         parts << tr("Open a model, then Profile (F6) times every node.");
     } else if (!m_profile) {
-        parts << (isProfiling() ? tr("Profiling…")
-                                : tr("Profile (F6) times every node of the model as it is now."));
+        parts << (m_waiting     ? tr("Waiting for the other jobs to end, then profiling…")
+                  : isProfiling() ? tr("Profiling…")
+                                  : tr("Profile (F6) times every node of the model as it is now."));
     } else {
         const analysis::Profile& p = *m_profile;
         parts << tr("%1: %2 ms per run at batch %3, %4 threads (%5 runs); %6 FLOPs, %7 parameters")
@@ -634,6 +669,8 @@ void ProfilerDock::updateSummary() {
             parts << tr("layout conversions %1 ms").arg(formatMs(p.conversionMs));
         if (m_doc->revision() != m_profiledRevision)
             parts << tr("the model changed since: Profile again");
+        if (m_contended)
+            parts << tr("other jobs ran while it was timed: the times may be off");
     }
     if (m_baseline) {
         QString b = tr("baseline %1: %2 ms at batch %3")

@@ -141,7 +141,7 @@ public:
     std::shared_ptr<const analysis::Profile> baseline() const { return m_baseline; }
     /// The document revision the shown profile was made of.
     quint64 profiledRevision() const { return m_profiledRevision; }
-    /// True while a profile job runs.
+    /// True while a profile waits for the other jobs to end or runs.
     bool isProfiling() const;
 
     /// Keeps the current profile as the baseline (false when there is none).
@@ -158,8 +158,11 @@ public:
     QString summaryText() const;
 
 public slots:
-    /// Profiles the document as it is now; a profile already running is cancelled first.
+    /// Profiles the document once no other job runs (JobRunner::whenIdle: timings beside another
+    /// job are off), as it is then; a profile already waiting or running is cancelled first.
     void profile();
+    /// Cancels a profile waiting or running (profileFinished(false) follows).
+    void cancelProfile();
     /// Asks for a file (the model's folder and name suggested) and writes the CSV there.
     void exportCsv();
     void setFilterText(const QString& text);
@@ -187,6 +190,10 @@ private:
     QString m_profileName;
     quint64 m_profiledRevision = 0;
     QString m_status;  // last failure or cancellation, until the next profile
+    bool m_waiting = false;    // profile() waits for the runner to be idle
+    int m_waitGeneration = 0;  // cancelProfile(), setDocument() and a newer profile() drop a wait
+    bool m_contended = false;  // the shown profile could not wait for the other jobs
+    void startProfile(bool idle);
 
     ProfileTableModel* m_model;
     ProfileFilterModel* m_filter;

@@ -290,21 +290,15 @@ void SummaryDock::measure() {
     // (bounded; a timing that could not wait says so).
     m_latencyStatus = tr("waiting for the other jobs to end…");
     m_waiting = true;
-    m_waitClock.start();
-    waitThenMeasure(++m_waitGeneration);
+    const int generation = ++m_waitGeneration;
+    m_runner->whenIdle(this, [this, generation](bool idle) {
+        if (generation != m_waitGeneration || !m_result) return;
+        m_waiting = false;
+        startTiming(idle);
+    });
 }
 
-void SummaryDock::waitThenMeasure(int generation) {
-    if (generation != m_waitGeneration || !m_result) return;
-    if (m_runner->runningCount() > 0 && m_waitClock.elapsed() < kMaxIdleWaitMs) {
-        QTimer::singleShot(100, this, [this, generation] { waitThenMeasure(generation); });
-        return;
-    }
-    m_waiting = false;
-    startTiming();
-}
-
-void SummaryDock::startTiming() {
+void SummaryDock::startTiming(bool idle) {
     m_latencyStatus = tr("measuring…");
     std::shared_ptr<const ir::Model> before = m_before;
     auto after = std::shared_ptr<const ir::Model>(m_result, &m_result->model);
@@ -331,7 +325,7 @@ void SummaryDock::startTiming() {
             return t;
         });
     m_job = job;
-    m_contended = m_runner->runningCount() > 1;
+    m_contended = !idle || m_runner->runningCount() > 1;
     connect(job, &Job::progress, this, [this] {
         m_contended = m_contended || m_runner->runningCount() > 1;
     });

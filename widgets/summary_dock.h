@@ -14,7 +14,6 @@
 #include <optional>
 
 #include <QDockWidget>
-#include <QElapsedTimer>
 #include <QPointer>
 
 #include "core/algo/compress.h"
@@ -55,8 +54,8 @@ public:
     ~SummaryDock() override;
 
     /// Shows `result` (the run of `algorithm` on `before`, written to `outputPath`) and starts
-    /// measuring the latencies — once no other job runs (at most kMaxIdleWaitMs later; timings
-    /// beside another job are flagged), before and after back to back at each batch.
+    /// measuring the latencies — once no other job runs (JobRunner::whenIdle; timings that could
+    /// not wait are flagged), before and after back to back at each batch.
     /// `measure` = false skips that (tests, or a model too big to time).
     void setComparison(std::shared_ptr<const ir::Model> before, const QString& beforeName,
                        std::shared_ptr<const algo::CompressResult> result,
@@ -124,10 +123,7 @@ private:
     bool m_contended = false;               // another job ran while timing
     bool m_waiting = false;                 // measure() waits for the runner to be idle
     int m_waitGeneration = 0;               // a newer measure() or clear() drops older waits
-    QElapsedTimer m_waitClock;
-    static constexpr qint64 kMaxIdleWaitMs = 30'000;
-    void waitThenMeasure(int generation);
-    void startTiming();
+    void startTiming(bool idle);
 
     RunHistory* m_history = nullptr;
     QString m_modelPath;

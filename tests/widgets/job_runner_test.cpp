@@ -84,6 +84,55 @@ class JobRunnerTest : public QObject {
     Q_OBJECT
 
 private slots:
+    void idleWaitersRunOneAtATimeAfterTheJobs() {
+        JobRunner runner;
+        std::atomic<bool> release{false};
+        auto blocking = [&](jobs::JobContext&) -> Expected<int> {
+            while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            return 1;
+        };
+        runner.run(QStringLiteral("busy"), blocking);
+        QStringList order;
+        QObject first, second, gone;
+        // The first waiter starts a job of its own: the second waits for that one too.
+        Job* own = nullptr;
+        runner.whenIdle(&first, [&](bool idle) {
+            order << QStringLiteral("first %1").arg(idle);
+            own = runner.run(QStringLiteral("timing"), [](jobs::JobContext&) -> Expected<int> {
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                return 2;
+            });
+        });
+        runner.whenIdle(&second, [&](bool idle) {
+            order << QStringLiteral("second %1 %2").arg(idle).arg(own && !own->isRunning());
+        });
+        {
+            QObject context;
+            runner.whenIdle(&context, [&](bool) { order << QStringLiteral("gone"); });
+        }  // its context is destroyed: never called
+        QTest::qWait(200);
+        QVERIFY(order.isEmpty());  // the busy job still runs
+        QCOMPARE(runner.idleWaiterCount(), 3);
+        release = true;
+        QVERIFY(QTest::qWaitFor([&] { return order.size() == 2; }, kTimeoutMs));
+        QCOMPARE(order, (QStringList{QStringLiteral("first 1"), QStringLiteral("second 1 1")}));
+        QCOMPARE(runner.idleWaiterCount(), 0);
+
+        // A waiter past its deadline is called anyway, with idle false.
+        release = false;
+        runner.run(QStringLiteral("busy again"), blocking);
+        bool called = false, wasIdle = true;
+        runner.whenIdle(&gone, [&](bool idle) {
+            called = true;
+            wasIdle = idle;
+        }, 150);
+        QVERIFY(QTest::qWaitFor([&] { return called; }, kTimeoutMs));
+        QVERIFY(!wasIdle);
+        QCOMPARE(runner.runningCount(), 1);
+        release = true;
+        QVERIFY(runner.waitForIdle(kTimeoutMs));
+    }
+
     void finishedDeliversTheResult() {
         JobRunner runner;
         Job* job = runner.run(QStringLiteral("answer"), [](jobs::JobContext& ctx) -> Expected<int> {
