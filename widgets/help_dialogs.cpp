@@ -71,6 +71,9 @@ QList<QPair<QString, QString>> keyboardShortcuts() {
         {tr("Ctrl+R"),
          tr("compress: run the Algorithm dock's algorithm (apply, train, convert, export, "
             "verify) in the background")},
+        {tr("F8"),
+         tr("compare: the last run's original and compressed graphs side by side, matched node "
+            "by node, what changed marked (F8 or Esc: back to the graph)")},
         {tr("Ctrl+Q"), tr("quit")},
     };
 }
