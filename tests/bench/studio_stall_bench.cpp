@@ -5,7 +5,8 @@
 // ticks is a stall. The target (issue 13): no gap over 50 ms.
 //
 //   cmake ... -DWHITTLE_BUILD_BENCH=ON && cmake --build build --target bench_studio_stall
-//   QT_QPA_PLATFORM=offscreen build/tests/bench/bench_studio_stall MODEL RECIPE.json
+//   WHITTLE_PLUGIN_PATH=build/app/plugins QT_QPA_PLATFORM=offscreen \
+//       build/tests/bench/bench_studio_stall MODEL RECIPE.json
 //
 // Prints the CPU model and, per phase, its length, the ticks seen, the largest and the 99th
 // percentile gap, and the gaps over 50 ms.
@@ -69,7 +70,7 @@ public:
         const double max = g.empty() ? 0 : g.back();
         const double p99 = g.empty() ? 0 : g[std::min(g.size() - 1, g.size() * 99 / 100)];
         const auto over = std::count_if(g.begin(), g.end(), [](double x) { return x > 50; });
-        std::printf("| %-44s | %7.1f | %6zu | %8.1f | %8.1f | %5ld |\n", phase, seconds, g.size(),
+        std::printf("| %-48s | %7.1f | %6zu | %8.1f | %8.1f | %5ld |\n", phase, seconds, g.size(),
                     p99, max, static_cast<long>(over));
         std::fflush(stdout);
     }
@@ -112,9 +113,9 @@ int main(int argc, char** argv) {
     w.show();
     std::printf("CPU: %s; %s on %s\n\n", cpuModel().c_str(), qPrintable(recipe),
                 qPrintable(model));
-    std::printf("| %-44s | %7s | %6s | %8s | %8s | %5s |\n", "phase (GUI thread, 10 ms timer)",
+    std::printf("| %-48s | %7s | %6s | %8s | %8s | %5s |\n", "phase (GUI thread, 10 ms timer)",
                 "s", "ticks", "p99 ms", "max ms", ">50ms");
-    std::printf("|%s|%s|%s|%s|%s|%s|\n", std::string(46, '-').c_str(), "---------", "--------",
+    std::printf("|%s|%s|%s|%s|%s|%s|\n", std::string(50, '-').c_str(), "---------", "--------",
                 "----------", "----------", "-------");
 
     Probe probe;
