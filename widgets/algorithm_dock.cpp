@@ -813,7 +813,8 @@ void AlgorithmDock::run() {
             WH_ASSIGN_OR_RETURN(algo::CompressResult result, algo::compress(*snapshot, o));
             return Outcome{snapshot,
                            std::make_shared<const algo::CompressResult>(std::move(result))};
-        });
+        },
+        JobRunner::Lane::kEngine);
     m_job = job;
     setResultText(tr("Running %1…").arg(algorithmName()));
     m_poll->start();

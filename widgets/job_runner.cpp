@@ -44,12 +44,17 @@ void Job::cancel() {
 // ---- JobRunner -----------------------------------------------------------------------------
 
 JobRunner::JobRunner(QObject* parent, int maxThreads)
-    : QObject(parent), m_pool(new QThreadPool(this)), m_timer(new QTimer(this)) {
+    : QObject(parent),
+      m_pool(new QThreadPool(this)),
+      m_enginePool(new QThreadPool(this)),
+      m_timer(new QTimer(this)) {
     qRegisterMetaType<wh::Status>();
     if (maxThreads <= 0) maxThreads = std::max(2, QThread::idealThreadCount());
     m_pool->setMaxThreadCount(maxThreads);
     // Idle workers linger a little so that a burst of small jobs does not respawn threads.
     m_pool->setExpiryTimeout(30'000);
+    m_enginePool->setMaxThreadCount(1);
+    m_enginePool->setExpiryTimeout(-1);
     m_timer->setInterval(kPollMs);
     connect(m_timer, &QTimer::timeout, this, &JobRunner::poll);
 }
@@ -58,7 +63,8 @@ JobRunner::~JobRunner() {
     shutdown();
 }
 
-Job* JobRunner::start(const QString& name, Work work, const std::type_info& resultType) {
+Job* JobRunner::start(const QString& name, Work work, const std::type_info& resultType,
+                      Lane lane) {
     auto* job = new Job(m_nextId++, name, this);
     job->m_resultType = &resultType;
     m_jobs.push_back(job);
@@ -77,7 +83,12 @@ Job* JobRunner::start(const QString& name, Work work, const std::type_info& resu
     connect(job, &Job::cancelRequested, this,
             [this, id] { QTimer::singleShot(kDetachMs, this, [this, id] { detach(id); }); });
     ++m_activeWorkers;
-    m_pool->start([this, id, context, work = std::move(work)]() mutable {
+    QThreadPool* pool = lane == Lane::kEngine ? m_enginePool : m_pool;
+    if (lane == Lane::kEngine && pool->activeThreadCount() > 0) {
+        context->setStage("waiting for the engine");  // until the task sets its own
+        job->m_stage = tr("waiting for the engine");
+    }
+    pool->start([this, id, context, work = std::move(work)]() mutable {
         auto outcome = std::make_shared<Outcome>();
         try {
             outcome->result = work(*context);
@@ -224,6 +235,7 @@ void JobRunner::shutdown() {
     m_shutDown = true;
     cancelAll();
     m_pool->waitForDone();
+    m_enginePool->waitForDone();
     m_timer->stop();
     // The workers' completion events are still queued; deliver them now so that every job
     // ends (as cancelled) and no caller waits forever.

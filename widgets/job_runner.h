@@ -124,13 +124,24 @@ public:
     /// shutdown().
     ~JobRunner() override;
 
-    /// Starts `work` returning a value of `resultType`. Prefer run<T>().
-    Job* start(const QString& name, Work work, const std::type_info& resultType);
+    /// Where a job runs. kEngine: the one engine thread, for every job that runs the engine
+    /// (compress, profile, timings, shape inference, sensitivity): libgomp gives each thread
+    /// that starts a parallel region its own team and, once the process has more OpenMP
+    /// threads than CPUs, throttles every team's spin-wait to ~100 iterations — kernels then
+    /// sleep between steps (a small CNN ran 3-16x slower in the studio after a compression
+    /// had run on another pool thread). One engine thread keeps one team. Engine jobs run one
+    /// after the other, queued in order; kGeneral jobs (open, layout, save) run beside them.
+    enum class Lane { kGeneral, kEngine };
 
-    /// Starts `work`, a callable `Expected<T>(jobs::JobContext&)`. Connect to the returned job's
-    /// signals right away (before returning to the event loop) to see every one of them.
+    /// Starts `work` returning a value of `resultType`. Prefer run<T>().
+    Job* start(const QString& name, Work work, const std::type_info& resultType,
+               Lane lane = Lane::kGeneral);
+
+    /// Starts `work`, a callable `Expected<T>(jobs::JobContext&)`, on `lane`. Connect to the
+    /// returned job's signals right away (before returning to the event loop) to see every one
+    /// of them.
     template <class F>
-    Job* run(const QString& name, F work) {
+    Job* run(const QString& name, F work, Lane lane = Lane::kGeneral) {
         using R = std::invoke_result_t<F&, jobs::JobContext&>;
         using T = typename R::value_type;
         return start(
@@ -141,7 +152,7 @@ public:
                 if (!r) return tl::unexpected(r.error());
                 return std::static_pointer_cast<void>(std::make_shared<T>(std::move(*r)));
             },
-            typeid(T));
+            typeid(T), lane);
     }
 
     /// Jobs still kept (running, and the most recent ended ones), oldest first.
@@ -191,6 +202,7 @@ private:
     QTimer* m_idleTimer = nullptr;
 
     QThreadPool* m_pool;
+    QThreadPool* m_enginePool;  // one thread that never expires: one OpenMP team
     QTimer* m_timer;
     QList<Job*> m_jobs;
     int m_nextId = 1;

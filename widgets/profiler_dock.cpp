@@ -524,7 +524,8 @@ void ProfilerDock::startProfile(bool idle) {
             if (!snapshot) return error(StatusCode::kCancelled, "the model changed meanwhile");
             WH_ASSIGN_OR_RETURN(analysis::Profile p, analysis::profileModel(*snapshot, opts, &ctx));
             return std::make_shared<const analysis::Profile>(std::move(p));
-        });
+        },
+        JobRunner::Lane::kEngine);
     m_job = job;
     m_status.clear();
     connect(job, &Job::finished, this, [this, job, doc, revision, name, idle] {

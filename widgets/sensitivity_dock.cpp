@@ -182,7 +182,8 @@ void SensitivityDock::measure() {
             WH_ASSIGN_OR_RETURN(algo::SensitivityReport report,
                                 algo::layerSensitivity(*snapshot, r, o));
             return std::make_shared<const algo::SensitivityReport>(std::move(report));
-        });
+        },
+        JobRunner::Lane::kEngine);
     m_job = job;
     m_status = tr("Measuring… (compressing one layer at a time; progress in the Jobs dock)");
     Document* doc = m_doc;

@@ -323,7 +323,8 @@ void SummaryDock::startTiming(bool idle) {
                         r.p50Ms;
                 }
             return t;
-        });
+        },
+        JobRunner::Lane::kEngine);
     m_job = job;
     m_contended = !idle || m_runner->runningCount() > 1;
     connect(job, &Job::progress, this, [this] {

@@ -190,7 +190,8 @@ void VisualizationDock::computeErrors() {
             o.samples = 64;
             o.probe.batch = 32;
             return algo::layerErrors(*input, result->model, *data, o, &ctx);
-        });
+        },
+        JobRunner::Lane::kEngine);
     m_job = job;
     connect(job, &Job::finished, this, [this, job] {
         const Errors* errors = job->result<Errors>();

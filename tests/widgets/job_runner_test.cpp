@@ -133,6 +133,39 @@ private slots:
         QVERIFY(runner.waitForIdle(kTimeoutMs));
     }
 
+    void engineJobsShareOneThreadOneAtATime() {
+        // Every engine job runs on the same thread (one OpenMP team: see JobRunner::Lane),
+        // queued in order, while general jobs run beside them.
+        JobRunner runner;
+        std::atomic<int> inside{0}, most{0};
+        auto engineWork = [&](jobs::JobContext&) -> Expected<std::thread::id> {
+            most = std::max(most.load(), ++inside);
+            std::this_thread::sleep_for(std::chrono::milliseconds(30));
+            --inside;
+            return std::this_thread::get_id();
+        };
+        std::vector<Job*> jobs;
+        for (int i = 0; i < 3; ++i)
+            jobs.push_back(runner.run(QStringLiteral("engine %1").arg(i), engineWork,
+                                      JobRunner::Lane::kEngine));
+        QCOMPARE(jobs[2]->stage(), QStringLiteral("waiting for the engine"));
+        Job* general = runner.run(QStringLiteral("layout"),
+                                  [](jobs::JobContext&) -> Expected<std::thread::id> {
+                                      return std::this_thread::get_id();
+                                  });
+        QVERIFY(runner.waitForIdle(kTimeoutMs));
+        QCOMPARE(most.load(), 1);
+        for (Job* job : jobs) QVERIFY(job->result<std::thread::id>());
+        const std::thread::id engine = *jobs[0]->result<std::thread::id>();
+        for (Job* job : jobs) QCOMPARE(*job->result<std::thread::id>(), engine);
+        QVERIFY(*general->result<std::thread::id>() != engine);
+        // Later engine jobs still find the same thread.
+        Job* later =
+            runner.run(QStringLiteral("engine later"), engineWork, JobRunner::Lane::kEngine);
+        QVERIFY(runner.waitForIdle(kTimeoutMs));
+        QCOMPARE(*later->result<std::thread::id>(), engine);
+    }
+
     void finishedDeliversTheResult() {
         JobRunner runner;
         Job* job = runner.run(QStringLiteral("answer"), [](jobs::JobContext& ctx) -> Expected<int> {
