@@ -111,8 +111,7 @@ ComparisonView::ComparisonView(JobRunner* runner, QWidget* parent)
     connect(m_afterView, &GraphView::nodeSelected, this,
             [this](ir::NodeId id) { onSelected(false, id); });
 
-    m_detailsLabel = new QLabel(tr("Select a node on either side to see what became of it."),
-                                this);
+    m_detailsLabel = new QLabel(tr("Select a node on either side to see what became of it."), this);
     m_detailsLabel->setObjectName(QStringLiteral("ComparisonDetails"));
     m_detailsLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
     layout->addWidget(m_detailsLabel);
@@ -154,7 +153,8 @@ void ComparisonView::setModels(std::shared_ptr<const ir::Model> before, const QS
             ctx.setProgress(0.0, "matching");
             p.match = analysis::matchGraphs(*a->graph, *b->graph);
             int side = 0;
-            for (const auto& [model, index] : {std::pair{a.get(), &p.before}, {b.get(), &p.after}}) {
+            for (const auto& [model, index] :
+                 {std::pair{a.get(), &p.before}, {b.get(), &p.after}}) {
                 ctx.setProgress(0.1 + 0.45 * side++, "laying out");
                 auto placed =
                     std::make_shared<const layout::Layout>(layout::layoutGraph(*model->graph, o));
@@ -253,10 +253,14 @@ QString ComparisonView::detailsText() const {
 
 QColor ComparisonView::kindColor(analysis::MatchKind kind) {
     switch (kind) {
-        case analysis::MatchKind::kSame: return QColor(0xe3, 0xe6, 0xea);
-        case analysis::MatchKind::kChanged: return QColor(0xf5, 0xa6, 0x23);
-        case analysis::MatchKind::kRemoved: return QColor(0xe0, 0x4f, 0x4f);
-        case analysis::MatchKind::kInserted: return QColor(0x4c, 0xb0, 0x5a);
+        case analysis::MatchKind::kSame:
+            return QColor(0xe3, 0xe6, 0xea);
+        case analysis::MatchKind::kChanged:
+            return QColor(0xf5, 0xa6, 0x23);
+        case analysis::MatchKind::kRemoved:
+            return QColor(0xe0, 0x4f, 0x4f);
+        case analysis::MatchKind::kInserted:
+            return QColor(0x4c, 0xb0, 0x5a);
     }
     return {};
 }
@@ -282,8 +286,9 @@ void ComparisonView::recolor() {
         }
     } else if (m_sqnr.empty()) {
         setLegend({});
-        m_legend->setText(tr("Computing the per-layer error (SQNR) of the compressed model on "
-                             "64 calibration samples…"));
+        m_legend->setText(
+            tr("Computing the per-layer error (SQNR) of the compressed model on "
+               "64 calibration samples…"));
         m_legendText = m_legend->text();
     } else {
         const QColor none = VisualizationDock::noDataColor();

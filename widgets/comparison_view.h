@@ -15,7 +15,8 @@
 ///     (the Visualization dock's figures, VisualizationDock::sqnrColor), as a heat map on both.
 /// Selecting a node on one side selects and centres its match on the other ("Sync selection");
 /// the line under the views names the pair, its status and, when known, its SQNR. Escape (with
-/// nothing selected; the first one clears the selection) or "Back to Graph" returns to the document's view (closeRequested). GUI thread only.
+/// nothing selected; the first one clears the selection) or "Back to Graph" returns to the
+/// document's view (closeRequested). GUI thread only.
 
 #include <map>
 #include <memory>

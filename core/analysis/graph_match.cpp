@@ -20,13 +20,20 @@ std::string dimsText(const std::vector<int64_t>& dims) {
 bool sameAttribute(const ir::Attribute& a, const ir::Attribute& b) {
     if (a.type != b.type) return false;
     switch (a.type) {
-        case ir::AttrType::kFloat: return a.f == b.f;
-        case ir::AttrType::kInt: return a.i == b.i;
-        case ir::AttrType::kString: return a.s == b.s;
-        case ir::AttrType::kFloats: return a.floats == b.floats;
-        case ir::AttrType::kInts: return a.ints == b.ints;
-        case ir::AttrType::kStrings: return a.strings == b.strings;
-        default: return true;
+        case ir::AttrType::kFloat:
+            return a.f == b.f;
+        case ir::AttrType::kInt:
+            return a.i == b.i;
+        case ir::AttrType::kString:
+            return a.s == b.s;
+        case ir::AttrType::kFloats:
+            return a.floats == b.floats;
+        case ir::AttrType::kInts:
+            return a.ints == b.ints;
+        case ir::AttrType::kStrings:
+            return a.strings == b.strings;
+        default:
+            return true;
     }
 }
 
@@ -36,9 +43,9 @@ std::optional<std::string> constantDifference(const ir::Tensor& a, const ir::Ten
         return fmt::format("{} {} → {}", what, ir::dtypeName(a.dtype), ir::dtypeName(b.dtype));
     if (a.dims != b.dims)
         return fmt::format("{} {} → {}", what, dimsText(a.dims), dimsText(b.dims));
-    if (a.dtype == ir::DType::kString) return a.strings == b.strings
-                                                  ? std::nullopt
-                                                  : std::optional(fmt::format("{} values", what));
+    if (a.dtype == ir::DType::kString)
+        return a.strings == b.strings ? std::nullopt
+                                      : std::optional(fmt::format("{} values", what));
     if (a.byteSize() != b.byteSize() || a.byteSize() > kCompareBytes) return std::nullopt;
     if (a.data != b.data && a.byteSize() > 0 &&
         std::memcmp(a.data->data(), b.data->data(), a.byteSize()) != 0)
@@ -126,16 +133,20 @@ const NodeMatch* GraphMatch::ofAfter(ir::NodeId id) const {
 
 const char* matchKindName(MatchKind kind) {
     switch (kind) {
-        case MatchKind::kSame: return "same";
-        case MatchKind::kChanged: return "changed";
-        case MatchKind::kRemoved: return "removed";
-        case MatchKind::kInserted: return "inserted";
+        case MatchKind::kSame:
+            return "same";
+        case MatchKind::kChanged:
+            return "changed";
+        case MatchKind::kRemoved:
+            return "removed";
+        case MatchKind::kInserted:
+            return "inserted";
     }
     return "?";
 }
 
 GraphMatch matchGraphs(const ir::Graph& before, const ir::Graph& after) {
-    std::unordered_map<const ir::Node*, const ir::Node*> pair;  // before -> after
+    std::unordered_map<const ir::Node*, const ir::Node*> pair;   // before -> after
     std::unordered_map<const ir::Node*, const ir::Node*> taken;  // after -> before
 
     // (1) Unique names.
@@ -184,8 +195,8 @@ GraphMatch matchGraphs(const ir::Graph& before, const ir::Graph& after) {
     }
     for (const ir::Node* b : after.nodes()) {
         if (taken.count(b)) continue;
-        match.insertedQuantizers += ir::isOnnxOp(*b, "QuantizeLinear") ||
-                                    ir::isOnnxOp(*b, "DequantizeLinear");
+        match.insertedQuantizers +=
+            ir::isOnnxOp(*b, "QuantizeLinear") || ir::isOnnxOp(*b, "DequantizeLinear");
         match.byAfter[b->id()] = match.nodes.size();
         match.nodes.push_back({0, b->id(), MatchKind::kInserted, {}});
     }

@@ -30,7 +30,8 @@ struct NodeMatch {
     ir::NodeId before = 0;  ///< 0 for an inserted node
     ir::NodeId after = 0;   ///< 0 for a removed node
     MatchKind kind = MatchKind::kSame;
-    std::string reason;     ///< kChanged: "weight 32×16×3×3 → 24×16×3×3", "weights behind DequantizeLinear"
+    std::string
+        reason;  ///< kChanged: "weight 32×16×3×3 → 24×16×3×3", "weights behind DequantizeLinear"
 };
 
 struct GraphMatch {

@@ -111,10 +111,9 @@ int main(int argc, char** argv) {
     w.algorithmDock()->refreshAlgorithms();
     w.resize(1600, 1000);
     w.show();
-    std::printf("CPU: %s; %s on %s\n\n", cpuModel().c_str(), qPrintable(recipe),
-                qPrintable(model));
-    std::printf("| %-48s | %7s | %6s | %8s | %8s | %5s |\n", "phase (GUI thread, 10 ms timer)",
-                "s", "ticks", "p99 ms", "max ms", ">50ms");
+    std::printf("CPU: %s; %s on %s\n\n", cpuModel().c_str(), qPrintable(recipe), qPrintable(model));
+    std::printf("| %-48s | %7s | %6s | %8s | %8s | %5s |\n", "phase (GUI thread, 10 ms timer)", "s",
+                "ticks", "p99 ms", "max ms", ">50ms");
     std::printf("|%s|%s|%s|%s|%s|%s|\n", std::string(50, '-').c_str(), "---------", "--------",
                 "----------", "----------", "-------");
 
@@ -137,8 +136,9 @@ int main(int argc, char** argv) {
     probe.start();
     w.findChild<QAction*>(QStringLiteral("RunAlgorithmAction"))->trigger();
     if (!finished.wait(kTimeoutMs) || !finished.first().first().toBool()) {
-        std::fprintf(stderr, "run failed: %s\n",
-                     finished.isEmpty() ? "timeout" : qPrintable(finished.first().at(1).toString()));
+        std::fprintf(
+            stderr, "run failed: %s\n",
+            finished.isEmpty() ? "timeout" : qPrintable(finished.first().at(1).toString()));
         return 1;
     }
     probe.report("compression job (apply, train, export, verify)");

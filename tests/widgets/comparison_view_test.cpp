@@ -38,8 +38,8 @@ private slots:
         g.replaceAllUsesWith(relu->output(0), named(g, "conv1")->output(0));
         g.eraseNode(relu);
         ir::Value* w2 = *g.addValue("W2_pruned");
-        g.setInitializer(w2, ir::Tensor::fromFloats("W2_pruned", {8, 8, 1, 1},
-                                                    std::vector<float>(64, 0.5f)));
+        g.setInitializer(
+            w2, ir::Tensor::fromFloats("W2_pruned", {8, 8, 1, 1}, std::vector<float>(64, 0.5f)));
         g.setInput(named(g, "conv2"), 1, w2);
         ir::Node* fc = named(g, "fc");
         ir::Value* f2 = *g.addValue("f_identity");
@@ -75,7 +75,8 @@ private slots:
                  ComparisonView::kindColor(K::kChanged));
         QCOMPARE(view.afterView()->nodeFill(named(g, "conv2")->id()),
                  ComparisonView::kindColor(K::kChanged));
-        QCOMPARE(view.afterView()->nodeFill(identity->id()), ComparisonView::kindColor(K::kInserted));
+        QCOMPARE(view.afterView()->nodeFill(identity->id()),
+                 ComparisonView::kindColor(K::kInserted));
         QCOMPARE(view.afterView()->nodeFill(named(g, "gap")->id()),
                  ComparisonView::kindColor(K::kSame));
         QVERIFY(view.legendText().contains(QStringLiteral("removed")));

@@ -1,7 +1,7 @@
 // analysis::matchGraphs: a float graph against what a compression made of it — the folded
 // BatchNormalization is removed, the quantized convolution changed (weight behind a
-// DequantizeLinear, bias added), the pruned one changed (its weight's dims), the inserted Q/DQ counted, a
-// renamed node matched by its output, an untouched one the same.
+// DequantizeLinear, bias added), the pruned one changed (its weight's dims), the inserted Q/DQ
+// counted, a renamed node matched by its output, an untouched one the same.
 
 #include <gtest/gtest.h>
 
@@ -39,8 +39,8 @@ ir::Model floatModel() {
                          weight(g, "mu", {8}, 0), weight(g, "var", {8}, 1)},
                         "b1");
     ir::Node* r = node(g, "Relu", "relu", {bn->output(0)}, "r1");
-    ir::Node* c2 = node(g, "Conv", "conv2", {r->output(0), weight(g, "w2", {4, 8, 3, 3}, 0.25f)},
-                        "c2");
+    ir::Node* c2 =
+        node(g, "Conv", "conv2", {r->output(0), weight(g, "w2", {4, 8, 3, 3}, 0.25f)}, "c2");
     c2->attributes().push_back(ir::Attribute::makeInts("pads", {1, 1, 1, 1}));
     ir::Node* f = node(g, "Flatten", "", {c2->output(0)}, "y");
     g.insertGraphOutput(f->output(0));
@@ -85,8 +85,8 @@ TEST(GraphMatch, FoldedQuantizedPrunedAndRenamedNodes) {
     t.data = std::make_shared<const ir::Buffer>(std::size_t{72});
     g.setInitializer(wq, std::move(t));
     ir::Node* conv1 = named(g, "conv1");
-    ir::Node* dq = node(g, "DequantizeLinear", "w1_dq", {wq, weight(g, "w1_s", {}, 0.01f)},
-                        "w1_deq");
+    ir::Node* dq =
+        node(g, "DequantizeLinear", "w1_dq", {wq, weight(g, "w1_s", {}, 0.01f)}, "w1_deq");
     g.moveNode(dq, conv1);
     g.setInput(conv1, 1, dq->output(0));
     // The folded BatchNormalization gave conv1 a bias.
