@@ -9,7 +9,8 @@
 //       build/tests/bench/bench_studio_stall MODEL RECIPE.json
 //
 // Prints the CPU model and, per phase, its length, the ticks seen, the largest and the 99th
-// percentile gap, and the gaps over 50 ms.
+// percentile gap, and the gaps over 50 ms; then the training throughput of the studio's run
+// against `whittle-cli compress` of the same recipe (its peer: the studio should train as fast).
 
 #include <algorithm>
 #include <cstdio>
@@ -22,6 +23,9 @@
 #include <QApplication>
 #include <QDir>
 #include <QElapsedTimer>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
 #include <QSignalSpy>
 #include <QTimer>
 
@@ -142,6 +146,9 @@ int main(int argc, char** argv) {
         return 1;
     }
     probe.report("compression job (apply, train, export, verify)");
+    const auto result = dock->lastResult();
+    const double studioImagesPerSecond =
+        result && result->training ? result->training->steadyImagesPerSecond : 0.0;
 
     // What follows a run: the Summary times both models; the user opens the comparison and
     // colours it by the per-layer error.
@@ -153,5 +160,27 @@ int main(int argc, char** argv) {
     if (!waitUntil([&] { return !w.summaryDock()->isMeasuring(); }, kTimeoutMs)) return 1;
     w.jobRunner()->waitForIdle(kTimeoutMs);
     probe.report("after: latencies, comparison, error heat map");
+
+    // The same recipe from whittle-cli (the peer: the studio's training should be as fast).
+    const QString cli =
+        QCoreApplication::applicationDirPath() + QStringLiteral("/../../app/whittle-cli");
+    QProcess process;
+    process.start(cli, {QStringLiteral("compress"), model, QStringLiteral("--recipe"), recipe,
+                        QStringLiteral("-o"),
+                        QDir::temp().filePath(QStringLiteral("whittle-stall-bench-cli.onnx")),
+                        QStringLiteral("--json")});
+    double cliImagesPerSecond = 0;
+    if (process.waitForFinished(kTimeoutMs) && process.exitCode() == 0) {
+        const QJsonObject o = QJsonDocument::fromJson(process.readAllStandardOutput()).object();
+        cliImagesPerSecond = o.value(QStringLiteral("train"))
+                                 .toObject()
+                                 .value(QStringLiteral("steady_images_per_second"))
+                                 .toDouble();
+    } else {
+        std::fprintf(stderr, "%s: %s\n", qPrintable(cli), qPrintable(process.errorString()));
+    }
+    std::printf("\nTraining, steady images/s: studio %.0f, whittle-cli %.0f (studio / CLI %.2f)\n",
+                studioImagesPerSecond, cliImagesPerSecond,
+                cliImagesPerSecond > 0 ? studioImagesPerSecond / cliImagesPerSecond : 0.0);
     return 0;
 }
