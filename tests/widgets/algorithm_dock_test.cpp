@@ -141,6 +141,75 @@ private slots:
         QVERIFY(!m_dock->selectAlgorithm(QStringLiteral("no_such_algorithm")));
     }
 
+    void formForEveryParamSpecType() {
+        // One spec of each type: its widget, default, tooltip, validation, round trip, reset.
+        ParamForm form;
+        form.setSpecs({
+            algo::ParamSpec::boolean("per_channel", true, "one scale per output channel"),
+            algo::ParamSpec::integer("bits", 8, 2, 16, "weight bit width"),
+            algo::ParamSpec::real("ratio", 0.5, 0.0, 1.0, "share of channels to keep"),
+            algo::ParamSpec::choice("method", "minmax", {"minmax", "mse", "entropy"},
+                                    "calibration method"),
+            algo::ParamSpec::text("note", "hello", "free text").inGroup("misc"),
+            algo::ParamSpec::list("ops", {"Conv", "Gemm"}, {"Conv", "Gemm", "MatMul"},
+                                  "op types to compress")
+                .inGroup("misc"),
+        });
+        auto* check = qobject_cast<QCheckBox*>(form.editor(QStringLiteral("per_channel")));
+        auto* spin = qobject_cast<QSpinBox*>(form.editor(QStringLiteral("bits")));
+        auto* ratio = qobject_cast<QLineEdit*>(form.editor(QStringLiteral("ratio")));
+        auto* combo = qobject_cast<QComboBox*>(form.editor(QStringLiteral("method")));
+        auto* note = qobject_cast<QLineEdit*>(form.editor(QStringLiteral("note")));
+        auto* ops = qobject_cast<QLineEdit*>(form.editor(QStringLiteral("ops")));
+        QVERIFY(check && spin && ratio && combo && note && ops);
+        // Defaults shown, ranges on the spin box, choices in the combo, help in every tooltip.
+        QVERIFY(check->isChecked());
+        QCOMPARE(spin->value(), 8);
+        QCOMPARE(spin->minimum(), 2);
+        QCOMPARE(spin->maximum(), 16);
+        QCOMPARE(ratio->text(), QStringLiteral("0.5"));
+        QCOMPARE(combo->count(), 3);
+        QCOMPARE(combo->currentText(), QStringLiteral("minmax"));
+        QCOMPARE(note->text(), QStringLiteral("hello"));
+        QCOMPARE(ops->text(), QStringLiteral("Conv, Gemm"));
+        QVERIFY(spin->toolTip().contains(QStringLiteral("weight bit width")));
+        QVERIFY(ops->toolTip().contains(QStringLiteral("op types to compress")));
+        // Edits come back typed.
+        check->setChecked(false);
+        spin->setValue(4);
+        ratio->setText(QStringLiteral("0.25"));
+        combo->setCurrentText(QStringLiteral("mse"));
+        note->setText(QStringLiteral("run 2"));
+        ops->setText(QStringLiteral("MatMul"));
+        Expected<algo::Params> p = form.params();
+        QVERIFY2(p, p ? "" : p.error().message().c_str());
+        QCOMPARE(p->getBool("per_channel"), false);
+        QCOMPARE(p->getInt("bits"), int64_t{4});
+        QCOMPARE(p->getFloat("ratio"), 0.25);
+        QCOMPARE(p->getString("method"), std::string("mse"));
+        QCOMPARE(p->getString("note"), std::string("run 2"));
+        QCOMPARE(p->getList("ops"), std::vector<std::string>{"MatMul"});
+        // Out of range, not a number, not a choice: refused by name.
+        ratio->setText(QStringLiteral("1.5"));
+        p = form.params();
+        QVERIFY(!p && p.error().message().find("ratio") != std::string::npos);
+        ratio->setText(QStringLiteral("0.25"));
+        ops->setText(QStringLiteral("Conv, Softmax"));
+        p = form.params();
+        QVERIFY(!p && p.error().message().find("ops") != std::string::npos);
+        QVERIFY(!form.isValid());
+        // A recipe's values shown; then reset to the defaults.
+        algo::Params loaded(form.specs());
+        QVERIFY(loaded.set("bits", int64_t{6}).isOk());
+        form.setParams(loaded);
+        QCOMPARE(spin->value(), 6);
+        form.resetToDefaults();
+        QVERIFY(form.isValid());
+        QVERIFY(check->isChecked());
+        QCOMPARE(spin->value(), 8);
+        QCOMPARE(ops->text(), QStringLiteral("Conv, Gemm"));
+    }
+
     void scopeFollowsTheSelection() {
         const std::vector<std::string> convs = convNames();
         QVERIFY(convs.size() >= 2);
