@@ -963,9 +963,13 @@ void AlgorithmDock::drainEpochs(const std::vector<EpochPoint>& epochs,
         if (std::isfinite(m.value)) m_maxMetric = std::max(m_maxMetric, m.value);
         m_maxEpoch = std::max(m_maxEpoch, static_cast<double>(m.epoch));
     }
-    m_epochAxis->setRange(0, std::max(m_maxEpoch, 1.0));
-    // A tick per epoch while they fit.
-    m_epochAxis->setTickCount(static_cast<int>(std::clamp(m_maxEpoch, 1.0, 10.0)) + 1);
+    // A little room past the last epoch, so that its points are not cut by the frame; ticks on
+    // whole epochs (every k-th when there are many).
+    const double span = std::max(m_maxEpoch, 1.0);
+    m_epochAxis->setRange(0, span + 0.15 * std::max(1.0, span / 5));
+    m_epochAxis->setTickType(QValueAxis::TicksDynamic);
+    m_epochAxis->setTickAnchor(0);
+    m_epochAxis->setTickInterval(std::max(1.0, std::ceil(span / 10)));
     // Accuracy from a little under its lowest point: the last few tenths are what one watches.
     m_accuracyAxis->setRange(std::max(0.0, std::floor(m_minAccuracy / 10.0) * 10.0 - 10.0), 100);
     m_metricAxis->setRange(0, m_maxMetric > 0 ? m_maxMetric * 1.05 : 1.0);

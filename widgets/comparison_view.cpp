@@ -203,10 +203,11 @@ void ComparisonView::setModels(std::shared_ptr<const ir::Model> before, const QS
                                 : QStringLiteral("%1 %2 (%3)").arg(c.first).arg(what, c.second);
         };
         const int quantizers = m_match.insertedQuantizers;
-        m_summary = tr("%1 → %2 nodes · %3 unchanged · %4 changed · %5 · %6")
+        m_summary = tr("%1 → %2 nodes · %3 unchanged · %4 retrained · %5 changed · %6 · %7")
                         .arg(formatCount(static_cast<qulonglong>(m_before->graph->numNodes())),
                              formatCount(static_cast<qulonglong>(m_after->graph->numNodes())))
                         .arg(m_match.count(K::kSame))
+                        .arg(m_match.count(K::kValues))
                         .arg(m_match.count(K::kChanged))
                         .arg(counted(byOp(K::kRemoved), tr("removed")),
                              counted(byOp(K::kInserted), tr("inserted")));
@@ -255,6 +256,8 @@ QColor ComparisonView::kindColor(analysis::MatchKind kind) {
     switch (kind) {
         case analysis::MatchKind::kSame:
             return QColor(0xe3, 0xe6, 0xea);
+        case analysis::MatchKind::kValues:
+            return QColor(0xf6, 0xe7, 0xb4);
         case analysis::MatchKind::kChanged:
             return QColor(0xf5, 0xa6, 0x23);
         case analysis::MatchKind::kRemoved:
@@ -277,7 +280,9 @@ void ComparisonView::recolor() {
     if (mode() == Mode::kDifferences) {
         using K = analysis::MatchKind;
         setLegend({{kindColor(K::kSame), tr("unchanged")},
-                   {kindColor(K::kChanged), tr("changed (weights, attributes, op)")},
+                   {kindColor(K::kValues), tr("weights retrained (values only)")},
+                   {kindColor(K::kChanged), tr("changed (weights quantized or pruned, op, "
+                                               "attributes)")},
                    {kindColor(K::kRemoved), tr("removed (left)")},
                    {kindColor(K::kInserted), tr("inserted (right)")}});
         for (const analysis::NodeMatch& m : m_match.nodes) {
@@ -331,6 +336,9 @@ void ComparisonView::onSelected(bool fromBefore, ir::NodeId id) {
     switch (m->kind) {
         case analysis::MatchKind::kSame:
             text = tr("%1 — unchanged").arg(nodeLabel(*a));
+            break;
+        case analysis::MatchKind::kValues:
+            text = tr("%1 — retrained: %2 (same structure)").arg(nodeLabel(*a), qs(m->reason));
             break;
         case analysis::MatchKind::kChanged:
             text = tr("%1 → %2 — changed: %3").arg(nodeLabel(*a), nodeLabel(*b), qs(m->reason));

@@ -6,9 +6,10 @@
 /// quantized model reads like its float original.
 ///
 /// Colour by:
-///   - Differences: both sides pale grey where a node is unchanged; amber where it is matched
-///     but changed (weights quantized or pruned, attributes edited: the reason is in the
-///     tooltip line under the views); red on the left for a node the compression removed
+///   - Differences: both sides pale grey where a node is unchanged; pale yellow where only its
+///     weights' values changed (fine-tuning); amber where it is matched but changed (weights
+///     quantized or pruned, attributes edited: the reason is in the line under the views); red
+///     on the left for a node the compression removed
 ///     (a BatchNormalization folded into its convolution); green on the right for one it
 ///     inserted (Q/DQ are counted, drawn as pills).
 ///   - Quantization error: each layer's SQNR between the float and the compressed activations
@@ -68,7 +69,7 @@ public:
 
     GraphView* beforeView() const { return m_beforeView; }
     GraphView* afterView() const { return m_afterView; }
-    /// "9 → 9 nodes drawn · 4 changed · 1 removed · 0 inserted (+12 Q/DQ as int8 pills)".
+    /// "73 → 162 nodes · 12 unchanged · 0 retrained · 22 changed · 39 removed (…) · …".
     QString summaryText() const;
     /// The selected pair: "conv1 (Conv) — changed: weight behind DequantizeLinear · 31.2 dB".
     QString detailsText() const;

@@ -95,6 +95,20 @@ std::string difference(const ir::Node& a, const ir::Node& b) {
     return fmt::format("{}", fmt::join(reasons, "; "));
 }
 
+// True when every reason `difference` gave is a constant's values ("weight values; bias
+// values"): the node's structure is as it was.
+bool valuesOnly(const std::string& reasons) {
+    std::size_t start = 0;
+    while (start < reasons.size()) {
+        std::size_t end = reasons.find("; ", start);
+        if (end == std::string::npos) end = reasons.size();
+        const std::string_view r(reasons.data() + start, end - start);
+        if (!r.ends_with(" values")) return false;
+        start = end + 2;
+    }
+    return true;
+}
+
 // Names that occur once among `graph`'s top-level nodes.
 std::unordered_map<std::string, const ir::Node*> uniqueNames(const ir::Graph& graph) {
     std::unordered_map<std::string, const ir::Node*> byName;
@@ -135,6 +149,8 @@ const char* matchKindName(MatchKind kind) {
     switch (kind) {
         case MatchKind::kSame:
             return "same";
+        case MatchKind::kValues:
+            return "values";
         case MatchKind::kChanged:
             return "changed";
         case MatchKind::kRemoved:
@@ -185,7 +201,9 @@ GraphMatch matchGraphs(const ir::Graph& before, const ir::Graph& after) {
         if (auto it = pair.find(a); it != pair.end()) {
             m.after = it->second->id();
             m.reason = difference(*a, *it->second);
-            m.kind = m.reason.empty() ? MatchKind::kSame : MatchKind::kChanged;
+            m.kind = m.reason.empty()        ? MatchKind::kSame
+                     : valuesOnly(m.reason) ? MatchKind::kValues
+                                            : MatchKind::kChanged;
             match.byAfter[m.after] = match.nodes.size();
         } else {
             m.kind = MatchKind::kRemoved;

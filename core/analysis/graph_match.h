@@ -14,7 +14,8 @@
 /// initializer or Constant — of another dtype, dims, or, up to kCompareBytes, contents; one that
 /// became computed, behind a DequantizeLinear, or the reverse), outputs or a scalar or list
 /// attribute differ; `reason` says which ("weight behind DequantizeLinear; bias added"): the
-/// op type alone when it changed, else up to three differences, inputs first.
+/// op type alone when it changed, else up to three differences, inputs first. A node whose only
+/// differences are constant values ("weight values": fine-tuning) is kValues, not kChanged.
 
 #include <string>
 #include <unordered_map>
@@ -24,7 +25,13 @@
 
 namespace wh::analysis {
 
-enum class MatchKind { kSame, kChanged, kRemoved, kInserted };
+enum class MatchKind {
+    kSame,      ///< matched, nothing differs
+    kValues,    ///< matched, only constant values differ (weights fine-tuned): structure kept
+    kChanged,   ///< matched, structure differs (weights quantized or pruned, op, attributes)
+    kRemoved,   ///< in `before` only
+    kInserted,  ///< in `after` only
+};
 
 struct NodeMatch {
     ir::NodeId before = 0;  ///< 0 for an inserted node

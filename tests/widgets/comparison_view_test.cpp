@@ -1,6 +1,6 @@
 // Studio II, the comparison view: a model and an edited copy side by side — matched nodes in
-// grey, the changed one amber on both sides, a removed one red on the left, an inserted one
-// green on the right; selecting on one side selects the match on the other; the error mode
+// grey, a retrained one pale yellow, the changed one amber on both sides, a removed one red on
+// the left, an inserted one green on the right; selecting on one side selects the match on the other; the error mode
 // colours both sides by SQNR; Escape (nothing selected) asks to go back.
 
 #include <QComboBox>
@@ -47,6 +47,9 @@ private slots:
                                        std::vector<ir::Value*>{f2}, fc);
         identity->name = "inserted_identity";
         g.setInput(fc, 0, f2);
+        // The classifier's weights fine-tuned: same dims, other values.
+        g.setInitializer(fc->input(1), ir::Tensor::fromFloats("fc.weight", {10, 8},
+                                                              std::vector<float>(80, -0.25f)));
 
         JobRunner runner;
         ComparisonView view(&runner);
@@ -64,6 +67,7 @@ private slots:
         QCOMPARE(view.match().count(K::kRemoved), 1);
         QCOMPARE(view.match().count(K::kInserted), 1);
         QCOMPARE(view.match().count(K::kChanged), 1);
+        QCOMPARE(view.match().count(K::kValues), 1);  // fc: retrained, same structure
         QVERIFY2(view.summaryText().contains(QStringLiteral("1 removed (Relu 1)")),
                  qPrintable(view.summaryText()));
         QVERIFY2(view.summaryText().contains(QStringLiteral("1 inserted (Identity 1)")),
@@ -79,6 +83,8 @@ private slots:
                  ComparisonView::kindColor(K::kInserted));
         QCOMPARE(view.afterView()->nodeFill(named(g, "gap")->id()),
                  ComparisonView::kindColor(K::kSame));
+        QCOMPARE(view.afterView()->nodeFill(fc->id()), ComparisonView::kindColor(K::kValues));
+        QVERIFY(view.summaryText().contains(QStringLiteral("1 retrained")));
         QVERIFY(view.legendText().contains(QStringLiteral("removed")));
 
         // Selecting conv2 on the left selects conv2 on the right and says what changed.

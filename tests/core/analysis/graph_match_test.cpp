@@ -125,7 +125,7 @@ TEST(GraphMatch, FoldedQuantizedPrunedAndRenamedNodes) {
     EXPECT_EQ(m.nodes.size(), 6u);
 }
 
-TEST(GraphMatch, AttributesAndWeightValuesCountAsChanges) {
+TEST(GraphMatch, AttributesAreChangesWeightValuesAloneAreRetrained) {
     ir::Model a = floatModel();
     ir::Model b = a.clone();
     ir::Graph& g = *b.graph;
@@ -135,6 +135,8 @@ TEST(GraphMatch, AttributesAndWeightValuesCountAsChanges) {
     const analysis::GraphMatch m = analysis::matchGraphs(*a.graph, g);
     EXPECT_EQ(m.ofBefore(named(*a.graph, "conv2")->id())->reason, "attribute pads");
     EXPECT_EQ(m.ofBefore(named(*a.graph, "conv1")->id())->reason, "weight values");
+    EXPECT_EQ(m.ofBefore(named(*a.graph, "conv1")->id())->kind, analysis::MatchKind::kValues);
+    EXPECT_EQ(m.ofBefore(named(*a.graph, "conv2")->id())->kind, analysis::MatchKind::kChanged);
     EXPECT_EQ(m.count(analysis::MatchKind::kSame), 3);
 }
 
