@@ -6,6 +6,7 @@
 #include "core/engine/qadd.h"
 #include "core/engine/qconv.h"
 #include "core/engine/qmatmul.h"
+#include "core/engine/qpool.h"
 #include "core/engine/transformer_lowering.h"
 #include "core/rewrite/constant_arithmetic_folding.h"
 #include "core/rewrite/constant_to_initializer.h"
@@ -82,6 +83,9 @@ Expected<Lowered> lower(const ir::Model& model, const LoweringOptions& options) 
         patterns.emplace<QdqMatMulFusion>("MatMul");
         patterns.emplace<QdqMatMulFusion>("Gemm");
         patterns.emplace<QdqAddFusion>();
+        patterns.emplace<QdqMaxPoolFusion>();
+        patterns.emplace<QuantizeBeforeReshape>();
+        patterns.emplace<SameTypeCastAfterQuantize>();
         patterns.emplace<QLinearConvLowering>();
     }
     if (options.transformerOps) {

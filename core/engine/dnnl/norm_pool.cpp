@@ -1,12 +1,15 @@
-// BatchNormalization (inference), MaxPool, AveragePool and GlobalAveragePool through oneDNN, on
-// plain NCHW tensors or, inside a plan that keeps them, on the layout the producer chose; and
-// the fused com.whittle LayerNormalization over the last axis.
+// BatchNormalization (inference), MaxPool (float32, and uint8/int8 for the int8 plan),
+// AveragePool and GlobalAveragePool through oneDNN, on plain NCHW tensors or, inside a plan that
+// keeps them, on the layout the producer chose; and the fused com.whittle LayerNormalization
+// over the last axis.
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_map>
 
 #include "core/engine/dnnl/dnnl_common.h"
 #include "core/engine/fake_quantize.h"
+#include "core/engine/kernel_implementation.h"
 #include "core/engine/transformer_lowering.h"
 
 namespace wh::engine::dnnlk {
@@ -106,15 +109,27 @@ Expected<KernelBuild> buildBatchNorm(const KernelContext& ctx) {
     return build;
 }
 
-class PoolKernel final : public DnnlKernel {
+class PoolKernel final : public DnnlKernel, public KernelImplementation {
 public:
     /// `srcDesc`: how the input arrives. `nativeDst`: write the layout oneDNN picks (else plain).
     PoolKernel(dnnl::algorithm alg, const Dims& src, const Dims& dst, const Window& w,
                const dnnl::memory::desc& srcDesc, bool nativeDst)
-        : DnnlKernel("pooling", {src}), m_dims(dst) {
-        const dnnl::memory::desc dstDesc =
-            nativeDst ? dnnl::memory::desc(toDnnl(dst), dnnl::memory::data_type::f32, tag::any)
-                      : plainDesc(dst);
+        : DnnlKernel("pooling", {src}), m_srcDims(src), m_dims(dst) {
+        // Max pooling of uint8/int8 (the int8 plan's: max commutes with the quantizer) keeps
+        // the type and, native, the layout the tensor arrives in (nhwc from QConv). oneDNN 2.6
+        // pools 4-D bytes in plain NCHW with its reference kernel only (~50x slower): such an
+        // input is transposed to nhwc first, with a plain loop.
+        const dnnl::memory::data_type type = srcDesc.data_type();
+        setExpectedTypes({dtypeOf(type)});
+        dnnl::memory::desc poolSrc = srcDesc;
+        if (type != dnnl::memory::data_type::f32 && src.size() == 4 &&
+            srcDesc == plainDesc(src, type)) {
+            poolSrc = dnnl::memory::desc(toDnnl(src), type, tag::nhwc);
+            m_transposed.resize(poolSrc.get_size());
+        }
+        const dnnl::memory::desc dstDesc = nativeDst
+                                               ? dnnl::memory::desc(toDnnl(dst), type, tag::any)
+                                               : plainDesc(dst, type);
         dnnl::memory::dims dil, padR;
         for (std::size_t i = 0; i < w.kernel.size(); ++i) {
             dil.push_back(w.dilations[i] - 1);
@@ -122,21 +137,27 @@ public:
                                       w.dilations[i], dst[i + 2]));
         }
         dnnl::pooling_v2_forward::desc desc(
-            dnnl::prop_kind::forward_inference, alg, srcDesc, dstDesc,
+            dnnl::prop_kind::forward_inference, alg, poolSrc, dstDesc,
             dnnl::memory::dims(w.strides.begin(), w.strides.end()),
             dnnl::memory::dims(w.kernel.begin(), w.kernel.end()), dil,
             dnnl::memory::dims(w.padBegin.begin(), w.padBegin.end()), padR);
         m_pd = dnnl::pooling_v2_forward::primitive_desc(desc, cpuEngine());
         m_pool = dnnl::pooling_v2_forward(m_pd);
-        m_src = unboundMemory(srcDesc);
+        m_src = unboundMemory(poolSrc);
         m_dst = unboundMemory(m_pd.dst_desc());
     }
 
     dnnl::memory::desc outputDesc() const { return m_pd.dst_desc(); }
+    std::string implementation() const override { return m_pd.impl_info_str(); }
 
 protected:
     void execute(std::span<const HostTensor* const> in, std::span<HostTensor* const> out) override {
-        setHandle(m_src, *in[0]);
+        if (m_transposed.empty()) {
+            setHandle(m_src, *in[0]);
+        } else {
+            transposeBytes(in[0]->raw(), m_transposed.data(), m_srcDims, true);
+            m_src.set_data_handle(m_transposed.data());
+        }
         ensureFor(*out[0], m_dims, m_dst.get_desc());
         m_dst.set_data_handle(out[0]->raw());
         m_pool.execute(cpuStream(), {{DNNL_ARG_SRC, m_src}, {DNNL_ARG_DST, m_dst}});
@@ -144,7 +165,8 @@ protected:
     }
 
 private:
-    Dims m_dims;
+    Dims m_srcDims, m_dims;
+    std::vector<uint8_t> m_transposed;  // the plain NCHW byte input in nhwc, when it came plain
     dnnl::pooling_v2_forward::primitive_desc m_pd;
     dnnl::pooling_v2_forward m_pool;
     dnnl::memory m_src, m_dst;
@@ -158,9 +180,18 @@ Expected<KernelBuild> finishPool(const KernelContext& ctx, dnnl::algorithm alg, 
     KernelBuild build;
     build.readsLayouts = native;
     try {
+        const dnnl::memory::data_type type = dnnlType(ctx.inputs[0].dtype);
         auto pool = std::make_unique<PoolKernel>(
-            alg, x, dst, w, native ? descOf(ctx.inputs[0]) : plainDesc(x), native);
-        build.outputs.push_back(floatInfo(dst, pool->outputDesc()));
+            alg, x, dst, w, native ? descOf(ctx.inputs[0]) : plainDesc(x, type), native);
+        // uint8/int8 in plain NCHW gets oneDNN's reference pooling, ~50x slower than ours (a
+        // 16x28x28 MaxPool: 0.22 ms): leave it to the reference kernel.
+        if (type != dnnl::memory::data_type::f32 &&
+            pool->implementation().rfind("ref", 0) == 0)
+            return error(StatusCode::kUnsupported, "oneDNN {} MaxPool of this layout: {}",
+                         ir::dtypeName(ctx.inputs[0].dtype), pool->implementation());
+        TensorInfo out = floatInfo(dst, pool->outputDesc());
+        out.dtype = dtypeOf(pool->outputDesc().data_type());
+        build.outputs.push_back(std::move(out));
         build.kernel = std::move(pool);
     } catch (const dnnl::error& e) {
         return tl::unexpected(buildError(ctx, "pooling", e));
@@ -169,7 +200,15 @@ Expected<KernelBuild> finishPool(const KernelContext& ctx, dnnl::algorithm alg, 
 }
 
 Expected<KernelBuild> buildPool(const KernelContext& ctx, bool isMax) {
-    WH_RETURN_IF_ERROR(requireStaticFloat(ctx, 1, 1));
+    const ir::DType type = ctx.hasInput(0) ? ctx.inputs[0].dtype : ir::DType::kUndefined;
+    if (isMax && (type == ir::DType::kUInt8 || type == ir::DType::kInt8)) {
+        const TensorInfo& t = ctx.inputs[0];
+        if (!t.shapeKnown() || std::count(t.dims.begin(), t.dims.end(), 0) > 0)
+            return error(StatusCode::kUnsupported, "oneDNN MaxPool: {} input of unknown shape",
+                         ir::dtypeName(type));
+    } else {
+        WH_RETURN_IF_ERROR(requireStaticFloat(ctx, 1, 1));
+    }
     const Dims& x = ctx.inputs[0].dims;
     if (x.size() < 3 || x.size() > 5)
         return error(StatusCode::kUnsupported, "oneDNN pooling: rank {}", x.size());
