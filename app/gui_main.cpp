@@ -423,7 +423,10 @@ int main(int argc, char** argv) {
                              }
                              whenLaidOut();
                          });
-        if (!window.showComparison()) finish(1, QStringLiteral("--compare: no run to compare"));
+        if (!window.showComparison())
+            finish(1, QStringLiteral("--compare: no run to compare"));
+        else if (compare->isReady())  // shown before: no new layout, no ready() to wait for
+            whenLaidOut();
     };
     auto overlaysThenGrab = [&] {
         if (*settledGrab) return;

@@ -265,7 +265,7 @@ void MainWindow::createDocks() {
     connect(m_compare, &ComparisonView::errorsWanted, m_visualization,
             &VisualizationDock::ensureErrors);
     connect(m_visualization, &VisualizationDock::errorsReady, this, [this](bool ok) {
-        if (ok && m_comparedResult && m_comparedResult == m_algorithm->lastResult().get())
+        if (ok && m_comparedResult && m_comparedResult == m_algorithm->lastResult())
             m_compare->setLayerErrors(m_visualization->sqnrByNode());
     });
     m_jobs = new JobsDock(this);
@@ -701,8 +701,8 @@ bool MainWindow::showComparison() {
             tr("Nothing to compare yet: run an algorithm first (Algorithm dock, Ctrl+R)."), 5000);
         return false;
     }
-    if (m_comparedResult != result.get()) {
-        m_comparedResult = result.get();
+    if (m_comparedResult != result) {
+        m_comparedResult = result;
         m_compare->setModels(input, m_algorithm->lastInputName(),
                              std::shared_ptr<const ir::Model>(result, &result->model),
                              QFileInfo(m_algorithm->outputPath()).fileName());

@@ -41,6 +41,10 @@ class QMenu;
 class QStackedWidget;
 class QUndoGroup;
 
+namespace wh::algo {
+struct CompressResult;
+}  // namespace wh::algo
+
 namespace wh::widgets {
 
 class Document;
@@ -231,7 +235,7 @@ private:
     SensitivityDock* m_sensitivity = nullptr;
     ComparisonView* m_compare = nullptr;
     QStackedWidget* m_centre = nullptr;
-    const void* m_comparedResult = nullptr;  // the CompressResult the comparison view shows
+    std::shared_ptr<const algo::CompressResult> m_comparedResult;  // what the comparison shows
     QAction* m_compareAction = nullptr;
     std::unique_ptr<RunHistory> m_runHistory;
     QList<QDockWidget*> m_docks;
