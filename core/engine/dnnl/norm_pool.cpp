@@ -183,14 +183,17 @@ Expected<KernelBuild> finishPool(const KernelContext& ctx, dnnl::algorithm alg, 
         const dnnl::memory::data_type type = dnnlType(ctx.inputs[0].dtype);
         auto pool = std::make_unique<PoolKernel>(
             alg, x, dst, w, native ? descOf(ctx.inputs[0]) : plainDesc(x, type), native);
-        // uint8/int8 in plain NCHW gets oneDNN's reference pooling, ~50x slower than ours (a
-        // 16x28x28 MaxPool: 0.22 ms): leave it to the reference kernel.
+        // Bytes in a layout oneDNN only has its reference pooling for (a 16x28x28 MaxPool: 0.22
+        // ms; 4-D plain NCHW is transposed above): leave them to our reference kernel.
         if (type != dnnl::memory::data_type::f32 &&
             pool->implementation().rfind("ref", 0) == 0)
             return error(StatusCode::kUnsupported, "oneDNN {} MaxPool of this layout: {}",
                          ir::dtypeName(ctx.inputs[0].dtype), pool->implementation());
-        TensorInfo out = floatInfo(dst, pool->outputDesc());
-        out.dtype = dtypeOf(pool->outputDesc().data_type());
+        const dnnl::memory::desc outDesc = pool->outputDesc();
+        TensorInfo out = floatInfo(dst);
+        out.dtype = dtypeOf(outDesc.data_type());
+        if (outDesc != plainDesc(dst, outDesc.data_type()))
+            out.layout = std::make_shared<DnnlLayout>(dst, outDesc);
         build.outputs.push_back(std::move(out));
         build.kernel = std::move(pool);
     } catch (const dnnl::error& e) {
