@@ -30,11 +30,9 @@ QString nodeLabel(const ir::Node& n) {
     return QStringLiteral("%1 (%2)").arg(qs(n.displayName()), qs(n.opType));
 }
 
+/// Node `id` of `model`'s main graph (0 or a stale id: null).
 const ir::Node* findNode(const ir::Model* model, ir::NodeId id) {
-    if (!model || id == 0) return nullptr;
-    for (const ir::Node* n : model->graph->nodes())
-        if (n->id() == id) return n;
-    return nullptr;
+    return model && id != 0 ? model->graph->findNode(id) : nullptr;
 }
 
 /// What the job hands back: both sides laid out and indexed, and the match.

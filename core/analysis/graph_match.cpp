@@ -53,60 +53,59 @@ std::optional<std::string> constantDifference(const ir::Tensor& a, const ir::Ten
     return std::nullopt;
 }
 
-// What makes `a` and `b` (matched) differ, up to three reasons joined by "; "; empty when
-// nothing does. Constant inputs first: that is what a compression changes.
-std::string difference(const ir::Node& a, const ir::Node& b) {
+// What makes `a` and `b` (matched) differ: up to three reasons joined by "; " (empty when
+// nothing does; constant inputs first: that is what a compression changes), and whether any is
+// structural — more than a constant's values.
+struct Difference {
+    std::string reason;
+    bool structural = false;
+};
+
+Difference difference(const ir::Node& a, const ir::Node& b) {
     if (a.opType != b.opType || a.domain != b.domain)
-        return fmt::format("{} → {}", a.opType, b.opType);
+        return {fmt::format("{} → {}", a.opType, b.opType), true};
+    Difference d;
     std::vector<std::string> reasons;
+    auto note = [&](std::string reason, bool structural = true) {
+        reasons.push_back(std::move(reason));
+        d.structural = d.structural || structural;
+    };
     const int inputs = std::max(a.numInputs(), b.numInputs());
     for (int i = 0; i < inputs; ++i) {
         const ir::Value* va = a.input(i);
         const ir::Value* vb = b.input(i);
         const std::string what = i == 1 ? "weight" : i == 2 ? "bias" : fmt::format("input {}", i);
         if (!va || !vb) {
-            if (va != vb) reasons.push_back(fmt::format("{} {}", what, va ? "removed" : "added"));
+            if (va != vb) note(fmt::format("{} {}", what, va ? "removed" : "added"));
             continue;
         }
         const ir::Tensor* ta = ir::constantTensor(va);
         const ir::Tensor* tb = ir::constantTensor(vb);
         if (ta && !tb) {
             const ir::Node* p = vb->producer();
-            reasons.push_back(p ? fmt::format("{} behind {}", what, p->opType)
-                                : fmt::format("{} no longer constant", what));
+            note(p ? fmt::format("{} behind {}", what, p->opType)
+                   : fmt::format("{} no longer constant", what));
         } else if (!ta && tb) {
-            reasons.push_back(fmt::format("{} now constant", what));
+            note(fmt::format("{} now constant", what));
         } else if (ta && tb) {
-            if (auto d = constantDifference(*ta, *tb, what)) reasons.push_back(*d);
+            if (auto c = constantDifference(*ta, *tb, what))
+                note(*c, ta->dtype != tb->dtype || ta->dims != tb->dims);
         }
     }
     if (a.numOutputs() != b.numOutputs())
-        reasons.push_back(fmt::format("{} → {} outputs", a.numOutputs(), b.numOutputs()));
+        note(fmt::format("{} → {} outputs", a.numOutputs(), b.numOutputs()));
     for (const ir::Attribute& x : a.attributes()) {
         const ir::Attribute* y = b.attribute(x.name);
         if (!y)
-            reasons.push_back(fmt::format("attribute {} removed", x.name));
+            note(fmt::format("attribute {} removed", x.name));
         else if (!sameAttribute(x, *y))
-            reasons.push_back(fmt::format("attribute {}", x.name));
+            note(fmt::format("attribute {}", x.name));
     }
     for (const ir::Attribute& y : b.attributes())
-        if (!a.attribute(y.name)) reasons.push_back(fmt::format("attribute {} added", y.name));
+        if (!a.attribute(y.name)) note(fmt::format("attribute {} added", y.name));
     if (reasons.size() > 3) reasons.resize(3);
-    return fmt::format("{}", fmt::join(reasons, "; "));
-}
-
-// True when every reason `difference` gave is a constant's values ("weight values; bias
-// values"): the node's structure is as it was.
-bool valuesOnly(const std::string& reasons) {
-    std::size_t start = 0;
-    while (start < reasons.size()) {
-        std::size_t end = reasons.find("; ", start);
-        if (end == std::string::npos) end = reasons.size();
-        const std::string_view r(reasons.data() + start, end - start);
-        if (!r.ends_with(" values")) return false;
-        start = end + 2;
-    }
-    return true;
+    d.reason = fmt::format("{}", fmt::join(reasons, "; "));
+    return d;
 }
 
 // Names that occur once among `graph`'s top-level nodes.
@@ -200,10 +199,11 @@ GraphMatch matchGraphs(const ir::Graph& before, const ir::Graph& after) {
         m.before = a->id();
         if (auto it = pair.find(a); it != pair.end()) {
             m.after = it->second->id();
-            m.reason = difference(*a, *it->second);
-            m.kind = m.reason.empty()        ? MatchKind::kSame
-                     : valuesOnly(m.reason) ? MatchKind::kValues
-                                            : MatchKind::kChanged;
+            Difference d = difference(*a, *it->second);
+            m.kind = d.reason.empty() ? MatchKind::kSame
+                     : d.structural   ? MatchKind::kChanged
+                                      : MatchKind::kValues;
+            m.reason = std::move(d.reason);
             match.byAfter[m.after] = match.nodes.size();
         } else {
             m.kind = MatchKind::kRemoved;

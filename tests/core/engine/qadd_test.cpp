@@ -16,17 +16,6 @@ namespace {
 
 using namespace wh::engine::qdqtest;
 
-/// The describe() line containing `key`; "" if none.
-std::string lineWith(const std::string& steps, const std::string& key) {
-    const std::size_t at = steps.find(key);
-    if (at == std::string::npos) return {};
-    const std::size_t begin = steps.rfind('\n', at);
-    const std::size_t end = steps.find('\n', at);
-    return steps.substr(begin == std::string::npos ? 0 : begin + 1,
-                        end == std::string::npos ? std::string::npos
-                                                 : end - (begin == std::string::npos ? 0 : begin + 1));
-}
-
 /// True if some step is a DequantizeLinear of its own (not one merged into an int8 node).
 bool dequantizesAlone(const std::string& steps) {
     return steps.rfind("DequantizeLinear", 0) == 0 ||

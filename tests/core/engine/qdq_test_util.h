@@ -168,6 +168,16 @@ inline Expected<Plan> compile(const ir::Model& model, bool fuse, bool referenceO
     return Plan::compile(model, options);
 }
 
+/// The describe() line containing `key`; "" if none.
+inline std::string lineWith(const std::string& steps, const std::string& key) {
+    const std::size_t at = steps.find(key);
+    if (at == std::string::npos) return {};
+    const std::size_t begin = steps.rfind('\n', at);
+    const std::size_t end = steps.find('\n', at);
+    const std::size_t from = begin == std::string::npos ? 0 : begin + 1;
+    return steps.substr(from, end == std::string::npos ? std::string::npos : end - from);
+}
+
 /// Integer codes of a uint8/int8 output.
 inline std::vector<int> codes(const HostTensor& t) {
     std::vector<int> out(static_cast<std::size_t>(t.numElements()));

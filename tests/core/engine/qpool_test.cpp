@@ -16,16 +16,6 @@ namespace {
 
 using namespace wh::engine::qdqtest;
 
-/// The describe() line containing `key`; "" if none.
-std::string lineWith(const std::string& steps, const std::string& key) {
-    const std::size_t at = steps.find(key);
-    if (at == std::string::npos) return {};
-    const std::size_t begin = steps.rfind('\n', at);
-    const std::size_t end = steps.find('\n', at);
-    const std::size_t from = begin == std::string::npos ? 0 : begin + 1;
-    return steps.substr(from, end == std::string::npos ? std::string::npos : end - from);
-}
-
 /// The steps that are a DequantizeLinear or QuantizeLinear of their own (the graph input's
 /// QuantizeLinear is one).
 int quantizersAlone(const std::string& steps) {
