@@ -1,6 +1,17 @@
 #include "core/engine/buffer_pool.h"
 
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
 namespace wh::engine {
+
+namespace {
+const bool g_poison = [] {
+    const char* v = std::getenv("WHITTLE_POISON_BUFFERS");
+    return v && std::string_view(v) == "1";
+}();
+}  // namespace
 
 HostTensor BufferPool::acquire(std::size_t bytes) {
     if (bytes == 0) return {};
@@ -8,9 +19,9 @@ HostTensor BufferPool::acquire(std::size_t bytes) {
     // large one will ask for next).
     std::size_t best = m_buffers.size();
     for (std::size_t i = 0; i < m_buffers.size(); ++i) {
-        const std::size_t size = m_buffers[i].byteSize();
+        const std::size_t size = m_buffers[i].capacity();
         if (size >= bytes && size <= 2 * bytes + 4096 &&
-            (best == m_buffers.size() || size < m_buffers[best].byteSize()))
+            (best == m_buffers.size() || size < m_buffers[best].capacity()))
             best = i;
     }
     if (best == m_buffers.size()) return {};
@@ -19,6 +30,7 @@ HostTensor BufferPool::acquire(std::size_t bytes) {
     m_stamps[best] = m_stamps.back();
     m_buffers.pop_back();
     m_stamps.pop_back();
+    if (g_poison) std::memset(t.raw(), 0xFF, t.capacity());
     return t;
 }
 

@@ -104,6 +104,8 @@ public:
     int64_t dim(int i) const;
     int64_t numElements() const { return m_count; }
     std::size_t byteSize() const { return m_count * ir::dtypeSize(m_dtype); }
+    /// Bytes of storage held (≥ byteSize(): a padded layout's, or a reused larger buffer's).
+    std::size_t capacity() const { return m_storage ? m_capacity : 0; }
     bool empty() const { return m_dtype == ir::DType::kUndefined; }
     /// True when this tensor has storage that no other tensor (view, copy) shares.
     bool ownsStorageAlone() const { return m_storage && m_storage.use_count() == 1; }

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "core/engine/buffer_pool.h"
 #include "core/engine/kernel_implementation.h"
 #include "core/engine/lowering.h"
 #include "core/engine/node_compiler.h"
@@ -27,6 +28,13 @@ struct Plan::Impl {
     struct Slot {
         TensorInfo info;
         HostTensor tensor;  // run-time value (or the constant)
+        // The activation arena: a value computed at run time that the caller never sees goes
+        // back to `pool` after `lastUse`, the last step reading or writing it, and the step
+        // writing it next takes a buffer from there (`bytes`: what it needs, once known).
+        bool activation = false;
+        int lastUse = -1;
+        std::size_t bytes = 0;
+        bool view = false;  // the kernel writes a view of another tensor (Reshape): no buffer
     };
     struct Step {
         std::unique_ptr<Kernel> kernel;
@@ -45,6 +53,31 @@ struct Plan::Impl {
     std::vector<int> inputSlots, outputSlots;
     std::vector<std::string> inputNames, outputNames;
     std::vector<PlannedNode> planned;
+    BufferPool pool;
+    uint64_t run = 0;
+
+    // After step i: learns what its outputs took, and gives the activations that die here
+    // (read or written last by it) back to the pool. `pooled`: the buffer each output was
+    // handed, null if none.
+    void settle(std::size_t i, const std::vector<const void*>& pooled) {
+        const Step& step = steps[i];
+        for (std::size_t k = 0; k < step.outputs.size(); ++k) {
+            if (step.outputs[k] < 0) continue;
+            Slot& slot = slots[static_cast<std::size_t>(step.outputs[k])];
+            if (!slot.activation || slot.tensor.empty()) continue;
+            // Not the buffer it was handed, and shared: a view of its input from now on.
+            if (pooled[k] && slot.tensor.raw() != pooled[k] && !slot.tensor.ownsStorageAlone())
+                slot.view = true;
+            slot.bytes = std::max(slot.bytes, slot.tensor.capacity());
+        }
+        for (const std::vector<int>* list : {&step.inputs, &step.outputs})
+            for (int s : *list) {
+                if (s < 0) continue;
+                Slot& slot = slots[static_cast<std::size_t>(s)];
+                if (slot.activation && slot.lastUse == static_cast<int>(i))
+                    pool.recycle(slot.tensor, run);
+            }
+    }
     int threads = 0;
     RunObserver* observer = nullptr;
     const jobs::JobContext* job = nullptr;
@@ -92,6 +125,7 @@ public:
             m_impl.outputSlots.push_back(plainSlot(it->second));
             m_impl.outputNames.push_back(v->name());
         }
+        planLifetimes();
         reportUserNodes();
         return Status::ok();
     }
@@ -403,6 +437,32 @@ private:
         m_impl.steps.push_back(std::move(step));
     }
 
+    // The arena's plan: which slots are activations, the step after which each is free, and
+    // the bytes it needs where compile time knows its shape.
+    void planLifetimes() {
+        std::vector<Plan::Impl::Slot>& slots = m_impl.slots;
+        for (std::size_t i = 0; i < m_impl.steps.size(); ++i) {
+            const Plan::Impl::Step& step = m_impl.steps[i];
+            for (const std::vector<int>* list : {&step.inputs, &step.outputs})
+                for (int s : *list)
+                    if (s >= 0) slots[static_cast<std::size_t>(s)].lastUse = static_cast<int>(i);
+        }
+        std::unordered_set<int> kept(m_impl.inputSlots.begin(), m_impl.inputSlots.end());
+        kept.insert(m_impl.outputSlots.begin(), m_impl.outputSlots.end());
+        for (std::size_t s = 0; s < slots.size(); ++s) {
+            Plan::Impl::Slot& slot = slots[s];
+            slot.activation =
+                !slot.info.constant && slot.lastUse >= 0 && !kept.count(static_cast<int>(s));
+            if (!slot.activation || slot.info.dtype == ir::DType::kString ||
+                !slot.info.shapeKnown())
+                continue;
+            if (slot.info.layout)
+                slot.bytes = slot.info.layout->byteSize();
+            else if (auto bytes = checkedByteSizeOf(slot.info.dtype, slot.info.dims))
+                slot.bytes = *bytes;
+        }
+    }
+
     // Plan::nodes(): one entry per node of the user's graph, in its order. A node lowering
     // merged into another (a BatchNormalization folded into its Conv) is fused into the node
     // that one stands for; one lowering made constant (a Constant node) is folded.
@@ -534,9 +594,11 @@ Expected<std::vector<HostTensor>> Plan::run(const std::vector<HostTensor>& input
         slot.tensor = in;  // shares storage; kernels never write their inputs
     }
     setComputeThreads(m.threads);
+    ++m.run;
     std::vector<const HostTensor*> ins;
     std::vector<HostTensor*> outs;
     std::vector<TensorInfo> outInfos;
+    std::vector<const void*> pooled;
     for (std::size_t i = 0; i < m.steps.size(); ++i) {
         if (m.job && m.job->isCancelled())
             return error(StatusCode::kCancelled, "cancelled before {}", m.steps[i].where);
@@ -545,8 +607,14 @@ Expected<std::vector<HostTensor>> Plan::run(const std::vector<HostTensor>& input
         outs.clear();
         for (int s : step.inputs)
             ins.push_back(s < 0 ? nullptr : &m.slots[static_cast<std::size_t>(s)].tensor);
-        for (int s : step.outputs)
-            outs.push_back(s < 0 ? nullptr : &m.slots[static_cast<std::size_t>(s)].tensor);
+        pooled.clear();
+        for (int s : step.outputs) {
+            Impl::Slot* slot = s < 0 ? nullptr : &m.slots[static_cast<std::size_t>(s)];
+            if (slot && slot->activation && slot->tensor.empty() && !slot->view)
+                slot->tensor = m.pool.acquire(slot->bytes);
+            pooled.push_back(slot && !slot->tensor.empty() ? slot->tensor.raw() : nullptr);
+            outs.push_back(slot ? &slot->tensor : nullptr);
+        }
         HostTensor alias;
         if (step.inPlace >= 0 && !outs[0]->ownsStorageAlone()) {
             // A view shares the storage: the kernel reads it through another tensor and
@@ -578,7 +646,9 @@ Expected<std::vector<HostTensor>> Plan::run(const std::vector<HostTensor>& input
             event.outputInfos = outInfos;
             m.observer->stepEnd(event);
         }
+        m.settle(i, pooled);
     }
+    m.pool.trim(m.run);  // buffers this run did not take (another batch size's)
     // No copy: the results share the slots' storage, and HostTensor::ensure() gives a kernel
     // fresh storage next run while the caller still holds it.
     std::vector<HostTensor> result;

@@ -12,6 +12,10 @@
 /// operator writes over its input when that dies there. Tensors stay in the layout the backend
 /// chose between its kernels and are converted to plain only where a kernel or the caller needs
 /// it. The graph compiled from is never modified; nodes() and the RunObserver name its nodes.
+/// Activations share buffers by lifetime: compilation notes the last step that reads or
+/// writes each value computed at run time, and a run gives its buffer back to the plan's pool
+/// (buffer_pool.h) after that step, for the next step's output; graph outputs and inputs are
+/// never pooled. A run after the first allocates nothing for them.
 /// An operator without a kernel fails compilation with kUnsupported naming op type, opset and node.
 /// Thread-safety: run() is not reentrant; use one Plan per thread.
 

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "core/engine/plan.h"
 
 using namespace wh;
@@ -26,12 +28,13 @@ public:
 
 KernelRegistry testRegistry(bool dnnlAddRefuses) {
     KernelRegistry r;
-    r.add("", "Add", 7, 99, Backend::kReference, [](const KernelContext& ctx) -> Expected<KernelBuild> {
-        KernelBuild b;
-        b.kernel = std::make_unique<AddKernel>();
-        b.outputs.push_back({ir::DType::kFloat, ctx.inputs[0].dims});
-        return b;
-    });
+    r.add("", "Add", 7, 99, Backend::kReference,
+          [](const KernelContext& ctx) -> Expected<KernelBuild> {
+              KernelBuild b;
+              b.kernel = std::make_unique<AddKernel>();
+              b.outputs.push_back({ir::DType::kFloat, ctx.inputs[0].dims});
+              return b;
+          });
     if (dnnlAddRefuses)
         r.add("", "Add", 7, 99, Backend::kDnnl, [](const KernelContext&) -> Expected<KernelBuild> {
             return error(StatusCode::kUnsupported, "broadcasting not done here");
@@ -45,7 +48,8 @@ ir::Model makeModel(const std::string& op = "Add") {
     m.opsetImports.push_back({"", 13, {}});
     ir::Graph& g = *m.graph;
     ir::Value* x = *g.addValue("x");
-    x->type = ir::Type::tensor(ir::DType::kFloat, ir::Shape{{ir::Dim::symbol("N"), ir::Dim::known(2)}});
+    x->type =
+        ir::Type::tensor(ir::DType::kFloat, ir::Shape{{ir::Dim::symbol("N"), ir::Dim::known(2)}});
     g.insertGraphInput(x);
     ir::Value* c1 = *g.addValue("c1");
     g.setInitializer(c1, ir::Tensor::fromFloats("c1", {1, 2}, {1, 2}));
@@ -122,4 +126,75 @@ TEST(HostTensor, AlignedSharedAndReusable) {
     auto back = HostTensor::fromIr(ir);
     ASSERT_TRUE(back);
     EXPECT_EQ(back->toFloats(), (std::vector<float>{1.5f, -2}));
+}
+
+namespace {
+
+// Samples the bytes of tensor storage alive after every step.
+struct MemorySampler : RunObserver {
+    std::size_t peak = 0;
+    void stepEnd(const StepEvent&) override { peak = std::max(peak, memoryInUse()); }
+};
+
+// x [8,128,128] → 8 Transposes → Reshape [8,16384] → Reshape [8,128,128] (views of their
+// input) → 8 Transposes → y: y == x, every activation 512 KiB.
+ir::Model makeTransposeChain() {
+    ir::Model m;
+    m.opsetImports.push_back({"", 13, {}});
+    ir::Graph& g = *m.graph;
+    ir::Value* x = *g.addValue("x");
+    x->type =
+        ir::Type::tensor(ir::DType::kFloat,
+                         ir::Shape{{ir::Dim::known(8), ir::Dim::known(128), ir::Dim::known(128)}});
+    g.insertGraphInput(x);
+    ir::Value* flat = *g.addValue("flat");
+    g.setInitializer(flat, HostTensor::fromInt64s({2}, {8, 16384}).toIr("flat"));
+    ir::Value* cube = *g.addValue("cube");
+    g.setInitializer(cube, HostTensor::fromInt64s({3}, {8, 128, 128}).toIr("cube"));
+    ir::Value* cur = x;
+    int made = 0;
+    auto next = [&](const std::string& op, std::vector<ir::Value*> ins) {
+        ir::Value* out = *g.addValue("t" + std::to_string(++made));
+        ir::Node* n = g.addNode(op, std::move(ins), std::vector<ir::Value*>{out});
+        if (op == "Transpose")
+            n->attributes().push_back(ir::Attribute::makeInts("perm", {0, 2, 1}));
+        cur = out;
+    };
+    for (int i = 0; i < 8; ++i) next("Transpose", {cur});
+    next("Reshape", {cur, flat});
+    next("Reshape", {cur, cube});
+    for (int i = 0; i < 8; ++i) next("Transpose", {cur});
+    g.insertGraphOutput(cur);
+    return m;
+}
+
+}  // namespace
+
+TEST(Plan, ActivationsShareBuffersByLifetime) {
+    std::vector<float> values(8 * 128 * 128);
+    for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i % 1000) - 500;
+    const HostTensor x = HostTensor::fromFloats({8, 128, 128}, values);
+    constexpr std::size_t kTensor = 8 * 128 * 128 * sizeof(float);
+    const std::size_t baseline = memoryInUse();
+
+    const ir::Model model = makeTransposeChain();
+    MemorySampler sampler;
+    PlanOptions opt;
+    opt.observer = &sampler;
+    auto plan = Plan::compile(model, opt);
+    ASSERT_TRUE(plan) << plan.error().message();
+    auto first = plan->run({x});
+    ASSERT_TRUE(first) << first.error().message();
+    EXPECT_EQ((*first)[0].toFloats(), values);
+    // Held by the caller, the first result survives the next runs (outputs are never pooled).
+    for (int run = 0; run < 3; ++run) {
+        auto again = plan->run({x});
+        ASSERT_TRUE(again) << again.error().message();
+        EXPECT_EQ((*again)[0].toFloats(), values);
+    }
+    EXPECT_EQ((*first)[0].toFloats(), values);
+    // 18 steps writing 512 KiB each. Alive at once at most: the first result, a step's input
+    // and output, a buffer waiting in the pool and the new result — not one buffer per step.
+    const std::size_t peak = sampler.peak - std::min(sampler.peak, baseline);
+    EXPECT_LE(peak, 5 * kTensor) << peak / kTensor << " tensors";
 }
