@@ -38,11 +38,9 @@ struct DatasetArgs {
         sub->add_option("--mean", mean, "per-channel mean after scaling to [0, 1]");
         sub->add_option("--std", std, "per-channel standard deviation");
     }
-    Expected<std::shared_ptr<data::Dataset>> open() const {
-        data::Normalization norm = algo::datasetNormalization(name);
-        if (!mean.empty()) norm.mean = mean;
-        if (!std.empty()) norm.std = std;
-        return data::openDataset(name, split, dataDir, norm);
+    // A folder's images at the model's input size and channels (algo::openDatasetFor).
+    Expected<std::shared_ptr<data::Dataset>> open(const ir::Model& model) const {
+        return algo::openDatasetFor(model, name, split, dataDir, mean, std);
     }
 };
 
@@ -67,7 +65,7 @@ void addEvalCommand(CLI::App& app, Context& ctx) {
         args->options.inputShapes = std::move(*shapes);
         auto model = onnx::loadModel(args->model);
         if (!model) return fail(model.error());
-        auto dataset = args->dataset.open();
+        auto dataset = args->dataset.open(*model);
         if (!dataset) return fail(dataset.error());
         return runWithProgress("eval", [&](jobs::JobContext& job) {
             auto r = analysis::evaluateAccuracy(*model, **dataset, args->options, &job);
@@ -205,10 +203,11 @@ void addBenchCommand(CLI::App& app, Context& ctx) {
                            {"iterations", args->options.iterations},
                            {"peak_rss_bytes", r->peakRssBytes}});
             else
-                std::printf("batch %lld, threads %d: p50 %.3f ms, mean %.3f ms, min %.3f ms; "
-                            "peak RSS %.1f MiB\n",
-                            static_cast<long long>(r->batch), r->threads, r->p50Ms, r->meanMs,
-                            r->minMs, static_cast<double>(r->peakRssBytes) / (1 << 20));
+                std::printf(
+                    "batch %lld, threads %d: p50 %.3f ms, mean %.3f ms, min %.3f ms; "
+                    "peak RSS %.1f MiB\n",
+                    static_cast<long long>(r->batch), r->threads, r->p50Ms, r->meanMs, r->minMs,
+                    static_cast<double>(r->peakRssBytes) / (1 << 20));
             return 0;
         });
     });

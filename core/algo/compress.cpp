@@ -79,7 +79,7 @@ Expected<std::vector<float>> scoresOf(const ir::Model& model, const data::Datase
 // Two models' scores on the same samples, compared.
 struct Comparison {
     double maxAbsDiff = 0;
-    double range = 0;  // max |a|
+    double range = 0;   // max |a|
     int64_t agree = 0;  // same top-1
     int64_t samples = 0;
 };
@@ -153,11 +153,10 @@ Expected<CompressResult> compress(const ir::Model& model, const CompressOptions&
     std::shared_ptr<data::Dataset> trainSet, testSet;
     stage(job, "opening data");
     {
-        auto t = data::openDataset(datasetName, recipe.dataset.split, dataDir,
-                                   datasetNormalization(datasetName));
+        auto t = openDatasetFor(model, datasetName, recipe.dataset.split, dataDir);
         if (!t) return tl::unexpected(t.error());
         trainSet = *t;
-        auto s = data::openDataset(datasetName, "test", dataDir, datasetNormalization(datasetName));
+        auto s = openDatasetFor(model, datasetName, "test", dataDir);
         if (!s) return tl::unexpected(s.error());
         testSet = *s;
     }
@@ -214,7 +213,8 @@ Expected<CompressResult> compress(const ir::Model& model, const CompressOptions&
                                        e.reason);
             return error(StatusCode::kBadInput,
                          "the recipe selects no node that '{}' can change{}{}", info.name,
-                         why.empty() ? "" : ": ", why.empty() ? std::string("(no candidate in the model)") : why);
+                         why.empty() ? "" : ": ",
+                         why.empty() ? std::string("(no candidate in the model)") : why);
         }
         rw.endGroup();
         result.apply = std::move(*applied);
@@ -316,13 +316,13 @@ Expected<CompressResult> compress(const ir::Model& model, const CompressOptions&
         WH_RETURN_IF_ERROR(onnx::saveModel(work, options.output));
         auto reloaded = onnx::loadModel(options.output);
         if (!reloaded) {
-            result.verify.message = fmt::format("the written file does not load: {}",
-                                                reloaded.error().message());
+            result.verify.message =
+                fmt::format("the written file does not load: {}", reloaded.error().message());
         } else {
             auto reloadedScores = scoresOf(*reloaded, *testSet, verifyIdx, po, job);
-            auto cmp = reloadedScores ? compareScores(deployScores, *reloadedScores,
-                                                      result.verify.samples)
-                                      : Expected<Comparison>(tl::unexpected(reloadedScores.error()));
+            auto cmp = reloadedScores
+                           ? compareScores(deployScores, *reloadedScores, result.verify.samples)
+                           : Expected<Comparison>(tl::unexpected(reloadedScores.error()));
             if (!cmp) {
                 if (cmp.error().code() == StatusCode::kCancelled) {
                     std::error_code ec;

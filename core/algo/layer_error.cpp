@@ -6,8 +6,39 @@
 
 namespace wh::algo {
 
-data::Normalization datasetNormalization(const std::string& name) {
-    return name == "fashion-mnist" ? data::Normalization::fashionMnist() : data::Normalization{};
+data::Normalization datasetNormalization(const std::string& name, int channels) {
+    if (name == "fashion-mnist") return data::Normalization::fashionMnist();
+    if (channels == 3 && name.starts_with("folder:"))
+        return {{0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}};
+    return {};
+}
+
+Expected<std::shared_ptr<data::Dataset>> openDatasetFor(const ir::Model& model,
+                                                        const std::string& name,
+                                                        const std::string& split,
+                                                        const std::filesystem::path& dataDir,
+                                                        const std::vector<float>& mean,
+                                                        const std::vector<float>& std) {
+    int channels = 1, height = 28, width = 28;
+    for (const ir::Value* v : model.graph->inputs()) {
+        if (v->hasInitializer()) continue;
+        const std::optional<ir::Shape>& shape = v->type.shape;
+        if (v->type.isTensor() && shape && shape->rank() == 4 && shape->dims[1].isKnown() &&
+            shape->dims[2].isKnown() && shape->dims[3].isKnown()) {
+            const int64_t c = shape->dims[1].value, h = shape->dims[2].value,
+                          w = shape->dims[3].value;
+            if ((c == 1 || c == 3) && h > 0 && w > 0 && h <= 4096 && w <= 4096) {
+                channels = static_cast<int>(c);
+                height = static_cast<int>(h);
+                width = static_cast<int>(w);
+            }
+        }
+        break;  // the first fed input is the one datasets feed
+    }
+    data::Normalization norm = datasetNormalization(name, channels);
+    if (!mean.empty()) norm.mean = mean;
+    if (!std.empty()) norm.std = std;
+    return data::openDataset(name, split, dataDir, std::move(norm), channels, height, width);
 }
 
 Expected<std::vector<LayerError>> layerErrors(const ir::Model& original,
@@ -34,8 +65,7 @@ Expected<std::vector<LayerError>> layerErrors(const ir::Model& original,
                      "the compressed model shares no tensor name with the original");
     WH_ASSIGN_OR_RETURN(ModelProbe ref, ModelProbe::create(original, tensors, options.probe));
     WH_ASSIGN_OR_RETURN(ModelProbe cmp, ModelProbe::create(compressed, tensors, options.probe));
-    const std::vector<int64_t> indices =
-        calibrationIndices(dataset, options.samples, options.seed);
+    const std::vector<int64_t> indices = calibrationIndices(dataset, options.samples, options.seed);
     std::vector<double> signal(tensors.size(), 0.0), noise(tensors.size(), 0.0);
     std::vector<bool> comparable(tensors.size(), true);
     // Batch by batch: the original's probed tensors kept for one batch, then the compressed

@@ -54,7 +54,8 @@ Expected<SensitivityReport> layerSensitivity(const ir::Model& model, const Recip
 
     // The layers: what the recipe would change, by name (a recipe names its nodes).
     std::vector<ScopeEntry> layers;
-    for (ScopeEntry& e : resolveScope(*model.graph, recipe.select, recipe.algorithm->supportedOps)) {
+    for (ScopeEntry& e :
+         resolveScope(*model.graph, recipe.select, recipe.algorithm->supportedOps)) {
         if (!e.included) continue;
         if (e.name.empty()) {
             e.included = false;
@@ -71,10 +72,9 @@ Expected<SensitivityReport> layerSensitivity(const ir::Model& model, const Recip
     const std::map<std::string, engine::Dims> shapes = inputShapesFor(recipe, options.inputShapes);
     const std::string datasetName = options.dataset.empty() ? recipe.dataset.name : options.dataset;
     const std::string dataDir = options.dataDir.empty() ? recipe.dataset.dataDir : options.dataDir;
-    const data::Normalization norm = datasetNormalization(datasetName);
-    WH_ASSIGN_OR_RETURN(auto testSet, data::openDataset(datasetName, "test", dataDir, norm));
+    WH_ASSIGN_OR_RETURN(auto testSet, openDatasetFor(model, datasetName, "test", dataDir));
     WH_ASSIGN_OR_RETURN(auto calibration,
-                        data::openDataset(datasetName, recipe.dataset.split, dataDir, norm));
+                        openDatasetFor(model, datasetName, recipe.dataset.split, dataDir));
 
     analysis::AccuracyOptions ao;
     ao.threads = options.threads;
@@ -83,8 +83,9 @@ Expected<SensitivityReport> layerSensitivity(const ir::Model& model, const Recip
     const double steps = static_cast<double>(layers.size()) + 1.0;
     WH_ASSIGN_OR_RETURN(
         const analysis::AccuracyResult baseline,
-        withChildJob(job, 0.0, 1.0 / steps, "float model accuracy",
-                     [&](jobs::JobContext* j) { return evaluateAccuracy(model, *testSet, ao, j); }));
+        withChildJob(job, 0.0, 1.0 / steps, "float model accuracy", [&](jobs::JobContext* j) {
+            return evaluateAccuracy(model, *testSet, ao, j);
+        }));
     report.baselineAccuracy = baseline.accuracy;
     report.samples = baseline.samples;
 
@@ -114,12 +115,10 @@ Expected<SensitivityReport> layerSensitivity(const ir::Model& model, const Recip
                 co.inputShapes = shapes;
                 co.job = j;
                 WH_ASSIGN_OR_RETURN(CompressResult compressed, compress(model, co));
-                WH_ASSIGN_OR_RETURN(
-                    const analysis::AccuracyResult acc,
-                    analysis::evaluateAccuracy(compressed.model, *testSet, ao, j));
-                WH_ASSIGN_OR_RETURN(
-                    const std::vector<LayerError> errors,
-                    layerErrors(model, compressed.model, *calibration, eo, j));
+                WH_ASSIGN_OR_RETURN(const analysis::AccuracyResult acc,
+                                    analysis::evaluateAccuracy(compressed.model, *testSet, ao, j));
+                WH_ASSIGN_OR_RETURN(const std::vector<LayerError> errors,
+                                    layerErrors(model, compressed.model, *calibration, eo, j));
                 LayerSensitivity s;
                 s.node = layer.name;
                 s.op = layer.op;
@@ -131,7 +130,8 @@ Expected<SensitivityReport> layerSensitivity(const ir::Model& model, const Recip
                 return s;
             });
         if (!measured) {
-            if (measured.error().code() == StatusCode::kCancelled) return tl::unexpected(measured.error());
+            if (measured.error().code() == StatusCode::kCancelled)
+                return tl::unexpected(measured.error());
             return error(measured.error().code(), "layer '{}' ({}): {}", layer.name, layer.op,
                          measured.error().message());
         }
@@ -139,7 +139,8 @@ Expected<SensitivityReport> layerSensitivity(const ir::Model& model, const Recip
     }
     std::stable_sort(report.layers.begin(), report.layers.end(),
                      [](const LayerSensitivity& a, const LayerSensitivity& b) {
-                         if (a.accuracyDrop != b.accuracyDrop) return a.accuracyDrop > b.accuracyDrop;
+                         if (a.accuracyDrop != b.accuracyDrop)
+                             return a.accuracyDrop > b.accuracyDrop;
                          return a.sqnrDb < b.sqnrDb;
                      });
     if (job) job->setProgress(1.0, "done");
