@@ -132,7 +132,7 @@ QString smallTensorValues(const ir::Tensor& t, int64_t maxElements) {
             parts << QLatin1Char('"') + qs(s).left(40) + QLatin1Char('"');
     } else {
         if (!t.isRealNumeric() && t.dtype != ir::DType::kBool) return {};
-        if (t.byteSize() < static_cast<std::size_t>(n) * ir::dtypeSize(t.dtype)) return {};
+        if (t.byteSize() < ir::dataBytesOf(t.dtype, static_cast<uint64_t>(n))) return {};
         for (int64_t i = 0; i < n; ++i) {
             if (t.dtype == ir::DType::kInt64)  // exact: Slice's "to the end" is INT64_MAX
                 parts << QString::number(
@@ -398,8 +398,8 @@ void NodeInspector::addValueRows(QTreeWidgetItem* section, std::span<const ir::V
                  v->producer()->input(0) && v->producer()->input(0)->initializer())
             // A quantized weight: the view folds its DequantizeLinear into this node.
             notes << tr("%1 initializer %2 via DequantizeLinear, %3 elements")
-                         .arg(qs(std::string(ir::dtypeName(
-                                  v->producer()->input(0)->initializer()->dtype))),
+                         .arg(qs(std::string(
+                                  ir::dtypeName(v->producer()->input(0)->initializer()->dtype))),
                               qs(v->producer()->input(0)->name()),
                               formatCount(static_cast<qlonglong>(
                                   v->producer()->input(0)->initializer()->numElements())));

@@ -72,7 +72,8 @@ Expected<TensorStats> computeTensorStats(const ir::Tensor& t, int bins, jobs::Jo
         return error(StatusCode::kUnsupported, "tensor '{}' ({}) has no numeric statistics", t.name,
                      ir::dtypeName(t.dtype));
     const int64_t n = t.numElements();
-    const std::size_t need = static_cast<std::size_t>(n) * ir::dtypeSize(t.dtype);
+    const std::size_t need =
+        ir::dataBytesOf(t.dtype, static_cast<uint64_t>(std::max<int64_t>(n, 0)));
     if (n < 0 || !t.data || t.data->size() < need)
         return error(StatusCode::kBadInput, "tensor '{}': {} bytes of data for {} elements", t.name,
                      t.byteSize(), n);

@@ -91,6 +91,7 @@ std::optional<std::size_t> checkedByteSizeOf(ir::DType dtype, const Dims& dims) 
         if (d < 0) return std::nullopt;
     const std::optional<int64_t> n = checkedProduct(dims);
     if (!n) return std::nullopt;
+    if (ir::is4Bit(dtype)) return std::nullopt;  // never held by a HostTensor (fromIr widens)
     return checkedBytes(*n,
                         dtype == ir::DType::kString ? sizeof(std::string) : ir::dtypeSize(dtype));
 }
@@ -208,6 +209,23 @@ HostTensor HostTensor::clone() const {
 }
 
 Expected<HostTensor> HostTensor::fromIr(const ir::Tensor& tensor) {
+    if (ir::is4Bit(tensor.dtype)) {  // widened to one byte per element, sign-extended for int4
+        const bool isSigned = tensor.dtype == ir::DType::kInt4;
+        HostTensor t(isSigned ? ir::DType::kInt8 : ir::DType::kUInt8, tensor.dims);
+        const std::size_t need =
+            ir::dataBytesOf(tensor.dtype, static_cast<uint64_t>(t.numElements()));
+        if (tensor.byteSize() != need)
+            return error(StatusCode::kBadInput, "tensor '{}' holds {} bytes, its shape needs {}",
+                         tensor.name, tensor.byteSize(), need);
+        const auto* packed = reinterpret_cast<const uint8_t*>(tensor.data->data());
+        auto* out = t.data<uint8_t>();
+        for (int64_t i = 0; i < t.numElements(); ++i) {
+            const uint8_t byte = packed[i / 2];
+            const uint8_t nibble = i % 2 ? byte >> 4 : byte & 0xF;
+            out[i] = isSigned && nibble >= 8 ? static_cast<uint8_t>(nibble | 0xF0) : nibble;
+        }
+        return t;
+    }
     HostTensor t(tensor.dtype, tensor.dims);
     if (tensor.dtype == ir::DType::kString) {
         t.m_strings = tensor.strings;

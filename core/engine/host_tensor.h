@@ -87,7 +87,8 @@ public:
     /// Throws MemoryLimitError as ensure() does.
     HostTensor(ir::DType dtype, Dims dims);
 
-    /// A copy of an IR tensor's data (IR buffers are not aligned).
+    /// A copy of an IR tensor's data (IR buffers are not aligned); 4-bit data widened to
+    /// uint8 / int8 (sign-extended), one element per byte.
     static Expected<HostTensor> fromIr(const ir::Tensor& tensor);
     /// An IR tensor named `name` holding a copy of this data (raw storage).
     ir::Tensor toIr(std::string name) const;

@@ -2,7 +2,11 @@
 
 namespace wh::ir {
 
-bool isKnownDType(int32_t code) { return code >= 0 && code <= 16; }
+bool isKnownDType(int32_t code) { return (code >= 0 && code <= 16) || code == 21 || code == 22; }
+
+std::size_t dataBytesOf(DType type, uint64_t count) {
+    return static_cast<std::size_t>(is4Bit(type) ? (count + 1) / 2 : count * dtypeSize(type));
+}
 
 std::size_t dtypeSize(DType type) {
     switch (type) {
@@ -22,7 +26,9 @@ std::size_t dtypeSize(DType type) {
         case DType::kComplex128: return 16;
         case DType::kBFloat16: return 2;
         case DType::kString:
-        case DType::kUndefined: return 0;
+        case DType::kUndefined:
+        case DType::kUInt4:
+        case DType::kInt4: return 0;
     }
     return 0;
 }
@@ -46,6 +52,8 @@ std::string_view dtypeName(DType type) {
         case DType::kComplex64: return "complex64";
         case DType::kComplex128: return "complex128";
         case DType::kBFloat16: return "bfloat16";
+        case DType::kUInt4: return "uint4";
+        case DType::kInt4: return "int4";
     }
     return "unknown";
 }

@@ -26,14 +26,28 @@ enum class DType : int32_t {
     kComplex64 = 14,
     kComplex128 = 15,
     kBFloat16 = 16,
+    /// ONNX 1.16's 4-bit integers, two per byte, the first element in the low nibble. Only in
+    /// ir::Tensor data (initializers, Constant values: weight-only int4 models): the engine
+    /// reads them widened to uint8 / int8 (engine::HostTensor::fromIr).
+    kUInt4 = 21,
+    kInt4 = 22,
 };
 
-/// True for the codes 0..16 that ONNX 1.12 defines.
+/// True for the codes 0..16 that ONNX 1.12 defines, and the 4-bit codes 21 and 22.
 bool isKnownDType(int32_t code);
 
-/// Bytes per element in our packed little-endian buffers (bool is one byte). 0 for string and
-/// undefined, whose elements have no fixed size.
+/// Bytes per element in our packed little-endian buffers (bool is one byte). 0 for string,
+/// undefined and the 4-bit types, whose elements have no whole-byte size.
 std::size_t dtypeSize(DType type);
+
+/// kUInt4 or kInt4.
+inline bool is4Bit(DType type) {
+    return type == DType::kUInt4 || type == DType::kInt4;
+}
+
+/// Bytes of data `count` elements of `type` take in an ir::Tensor: count * dtypeSize, or
+/// ceil(count / 2) for the 4-bit types. 0 for string and undefined.
+std::size_t dataBytesOf(DType type, uint64_t count);
 
 /// ONNX spelling in lower case: "float", "int64", "float16", ...
 std::string_view dtypeName(DType type);

@@ -59,6 +59,11 @@ double halfToDouble(uint16_t h) {
 }  // namespace
 
 double Tensor::elementAsDouble(int64_t index) const {
+    if (is4Bit(dtype)) {  // two per byte, the first in the low nibble
+        const auto byte = static_cast<uint8_t>(data->data()[index / 2]);
+        const int nibble = index % 2 ? byte >> 4 : byte & 0xF;
+        return dtype == DType::kInt4 && nibble >= 8 ? nibble - 16 : nibble;
+    }
     const std::byte* p = data->data() + index * static_cast<int64_t>(dtypeSize(dtype));
     switch (dtype) {
         case DType::kFloat: return load<float>(p);

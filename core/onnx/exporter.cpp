@@ -32,7 +32,8 @@ void exportOpset(const ir::OpsetId& o, ::onnx::OperatorSetIdProto* out) {
 
 template <class Dst>
 void unpackInts(const ir::Tensor& t, google::protobuf::RepeatedField<Dst>* out, bool isSigned) {
-    const std::size_t elemSize = ir::dtypeSize(t.dtype);
+    // 4-bit data goes as its packed bytes, one per entry (as it was read).
+    const std::size_t elemSize = ir::is4Bit(t.dtype) ? 1 : ir::dtypeSize(t.dtype);
     const std::size_t n = elemSize ? t.byteSize() / elemSize : 0;
     out->Resize(static_cast<int>(n), 0);
     const auto* src = reinterpret_cast<const unsigned char*>(t.data->data());
@@ -113,7 +114,9 @@ void exportTensor(const ir::Tensor& t, ::onnx::TensorProto* out) {
         case D::kUInt16:
         case D::kBool:
         case D::kFloat16:
-        case D::kBFloat16: unpackInts(t, out->mutable_int32_data(), false); break;
+        case D::kBFloat16:
+        case D::kUInt4:
+        case D::kInt4: unpackInts(t, out->mutable_int32_data(), false); break;
         case D::kString:
             for (const auto& s : t.strings) out->add_string_data(s);
             break;

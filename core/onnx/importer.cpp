@@ -161,7 +161,9 @@ TypedField typedFieldOf(ir::DType t) {
         case D::kInt32:
         case D::kBool:
         case D::kFloat16:
-        case D::kBFloat16: return TypedField::kInt32;
+        case D::kBFloat16:
+        case D::kUInt4:  // one packed byte (two elements) per int32
+        case D::kInt4: return TypedField::kInt32;
         case D::kString: return TypedField::kString;
         case D::kInt64: return TypedField::kInt64;
         case D::kDouble:
@@ -224,10 +226,11 @@ Expected<ir::Tensor> Importer::importTensor(::onnx::TensorProto& tp, std::string
         count *= static_cast<uint64_t>(d);
     }
     const std::size_t elemSize = ir::dtypeSize(t.dtype);
-    if (elemSize && count > m_limits.maxTensorBytes / elemSize)
+    if ((elemSize && count > m_limits.maxTensorBytes / elemSize) ||
+        (ir::is4Bit(t.dtype) && count / 2 > m_limits.maxTensorBytes))
         return tl::unexpected(bad("{} would need {} elements, above the {} byte limit", where,
                                   count, m_limits.maxTensorBytes));
-    const uint64_t bytes = count * elemSize;
+    const uint64_t bytes = ir::dataBytesOf(t.dtype, count);
     if (t.dtype == ir::DType::kUndefined && count != 0 &&
         (tp.has_raw_data() || typedFieldsPresent(tp)))
         return tl::unexpected(bad("{} holds data but has no data type", where));
@@ -283,6 +286,14 @@ Expected<ir::Tensor> Importer::importTensor(::onnx::TensorProto& tp, std::string
             break;
         case TypedField::kInt32: {
             if (present && tp.int32_data_size() == 0) return tl::unexpected(wrongField());
+            if (ir::is4Bit(t.dtype)) {  // packed bytes, one per int32 (onnx.helper's form)
+                if (static_cast<uint64_t>(tp.int32_data_size()) != bytes)
+                    return tl::unexpected(bad("{} holds {} packed bytes but its shape {} needs {}",
+                                              where, tp.int32_data_size(),
+                                              fmt::format("[{}]", fmt::join(t.dims, ",")), bytes));
+                t.data = std::make_shared<const ir::Buffer>(packInts(tp.int32_data(), 1));
+                break;
+            }
             WH_RETURN_IF_ERROR(expectCount(tp.int32_data_size(), 1));
             t.data = std::make_shared<const ir::Buffer>(packInts(tp.int32_data(), elemSize));
             break;

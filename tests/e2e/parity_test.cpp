@@ -21,6 +21,7 @@
 #include "core/engine/plan.h"
 #include "core/models/architectures.h"
 #include "core/onnx/model_io.h"
+#include "tests/core/engine/int4_test_model.h"
 
 namespace fs = std::filesystem;
 using namespace wh;
@@ -73,10 +74,10 @@ std::vector<const ir::Value*> fedInputs(const ir::Model& model) {
 
 // Runs `modelPath` in both engines on `inputs` (one per fed graph input, in order) and checks
 // every output against ONNX Runtime's; with `reference` (output name -> folder of NAME.npy, e.g.
-// PyTorch's outputs), against those too.
+// PyTorch's outputs), against those too. `ortFlags`: more ort_run.js options.
 void checkParity(const fs::path& modelPath, const std::vector<engine::HostTensor>& inputs,
                  double tolerance, const fs::path& reference = {},
-                 std::vector<engine::Backend> backends = {}) {
+                 std::vector<engine::Backend> backends = {}, const std::string& ortFlags = {}) {
     auto model = onnx::loadModel(modelPath);
     ASSERT_TRUE(model) << model.error().message();
     const auto fed = fedInputs(*model);
@@ -102,6 +103,7 @@ void checkParity(const fs::path& modelPath, const std::vector<engine::HostTensor
     std::string cmd = "node " + (kPeers / "ort_run.js").string() + " " + modelPath.string() + " " +
                       (dir / "ort").string();
     for (const auto& f : feeds) cmd += " " + f;
+    if (!ortFlags.empty()) cmd += " " + ortFlags;
     cmd += " >/dev/null 2>" + (dir / "ort.err").string();
     if (std::system(cmd.c_str()) != 0) {
         std::ifstream err(dir / "ort.err");
@@ -180,6 +182,30 @@ INSTANTIATE_TEST_SUITE_P(Torchvision, TorchvisionParity,
                          ::testing::Values("resnet18", "mobilenet_v2", "squeezenet1_0",
                                            "shufflenet_v2_x1_0", "efficientnet_b0", "densenet121",
                                            "mnasnet0_5", "googlenet"));
+
+// Weight-only int4 models as ONNX Runtime's quantizer writes them (opset 21, packed int4 /
+// uint4 initializers, blocked DequantizeLinear → MatMul): the same file in both engines, ORT
+// unoptimized — optimized, it fuses the pair into MatMulNBits, which quantizes the activations
+// to int8 (relative error ~2e-3 here), no longer the model's arithmetic.
+TEST(Int4Parity, BlockedDequantizeLinearMatchesOnnxRuntime) {
+    if (!ortAvailable()) GTEST_SKIP() << "onnxruntime-node not installed (install-deps.sh --peers)";
+    using engine::int4test::Int4Case;
+    for (const Int4Case& c : {Int4Case{}, Int4Case{.isSigned = false, .zeroPoint = true},
+                              Int4Case{.isSigned = true, .zeroPoint = true, .K = 64, .N = 5,
+                                       .block = 32}}) {
+        const auto m = engine::int4test::int4MatMul(c);
+        const fs::path path = fs::temp_directory_path() /
+                              ("whittle-int4-" + std::to_string(::getpid()) + ".onnx");
+        ASSERT_TRUE(onnx::saveModel(m.model, path).isOk());
+        std::vector<float> x(static_cast<std::size_t>(4 * c.K));
+        std::mt19937 rng(c.seed);
+        std::uniform_real_distribution<float> d(-1, 1);
+        for (float& v : x) v = d(rng);
+        checkParity(path, {engine::HostTensor::fromFloats({4, c.K}, x)}, 1e-5, {}, {},
+                    "--unoptimized");
+        fs::remove(path);
+    }
+}
 
 // The sequence-model corpus (tests/tools/export_sequence_models.py): a transformer encoder with
 // a padding mask, a GPT-style decoder with causal and padding masks, LSTM + GRU, Loop + If. Each

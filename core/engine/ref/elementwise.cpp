@@ -478,6 +478,9 @@ Expected<KernelBuild> castTo(const KernelContext& ctx, ir::DType target) {
     if (x.dtype == D::kString || target == D::kString)
         return error(StatusCode::kUnsupported, "{}: casts from or to string are not supported",
                      ctx.where());
+    if (ir::is4Bit(target))  // the engine holds 4-bit data widened only (HostTensor::fromIr)
+        return error(StatusCode::kUnsupported, "{}: casts to {} are not supported", ctx.where(),
+                     ir::dtypeName(target));
     TensorInfo out = x;
     out.constant.reset();
     out.dtype = target;

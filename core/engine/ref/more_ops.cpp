@@ -543,7 +543,7 @@ Expected<KernelBuild> eyeLikeFactory(const KernelContext& ctx) {
                      ctx.where(), dimsToString(x.dims));
     D dtype = x.dtype;
     if (const ir::Attribute* a = ctx.node.attribute("dtype")) {
-        if (!ir::isKnownDType(static_cast<int32_t>(a->i)))
+        if (!ir::isKnownDType(static_cast<int32_t>(a->i)) || ir::is4Bit(static_cast<D>(a->i)))
             return error(StatusCode::kBadInput, "{}: 'dtype' = {} is not a type", ctx.where(),
                          a->i);
         dtype = static_cast<D>(a->i);

@@ -1,7 +1,8 @@
 // Reference QuantizeLinear and DequantizeLinear (opsets 10-22), per tensor (scalar or
 // one-element scale), per axis (1-D scale along `axis`, opset 13+) and, for DequantizeLinear,
 // blocked (opset 21 `block_size`: scale of x's rank, ceil(dim / block_size) along `axis`).
-// int4/uint4 data is not read yet (the IR has no 4-bit types).
+// 4-bit int4/uint4 initializers arrive widened to int8/uint8 (HostTensor::fromIr), so a
+// weight-only int4 model's blocked DequantizeLinear runs here (folded when its inputs are constant).
 //
 //   QuantizeLinear:   y = saturate(round_half_even(x / y_scale) + y_zero_point)
 //   DequantizeLinear: y = (x - x_zero_point) * x_scale

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
 #include <google/protobuf/util/message_differencer.h>
+#include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 
 #include "core/onnx/model_io.h"
@@ -113,4 +113,53 @@ TEST(RoundTrip, PresenceOfDefaultFieldsIsKept) {
     EXPECT_FALSE(google::protobuf::util::MessageDifferencer::Equals(mp, forgetful));
     EXPECT_FALSE(forgetful.graph().has_name());
     EXPECT_FALSE(forgetful.graph().node(0).has_domain());
+}
+
+// ONNX 1.16's 4-bit tensors: packed bytes in raw_data, or one packed byte per int32_data entry
+// (onnx.helper's form); both are read and written back unchanged, and a size that does not
+// match the shape is refused naming the tensor.
+TEST(RoundTrip, FourBitTensorsAreReadAndWrittenBack) {
+    onnx::ModelProto mp;
+    mp.set_ir_version(10);
+    mp.add_opset_import()->set_version(21);
+    auto* g = mp.mutable_graph();
+    auto* raw = g->add_initializer();
+    raw->set_name("w_int4");
+    raw->set_data_type(22);  // INT4
+    raw->add_dims(5);
+    raw->set_raw_data(std::string("\x8F\x21\x07", 3));  // [-1, -8, 1, 2, 7]
+    auto* typed = g->add_initializer();
+    typed->set_name("z_uint4");
+    typed->set_data_type(21);  // UINT4
+    typed->add_dims(3);
+    typed->add_int32_data(0x9A);  // [10, 9]
+    typed->add_int32_data(0x03);  // [3]
+    auto* out = g->add_output();
+    out->set_name("w_int4");
+    const std::string bytes = mp.SerializeAsString();
+
+    auto model =
+        wh::onnx::parseModel(std::as_bytes(std::span(bytes.data(), bytes.size())), "int4.onnx", {});
+    ASSERT_TRUE(model) << model.error().message();
+    const wh::ir::Tensor* w = model->graph->findValue("w_int4")->initializer();
+    ASSERT_EQ(w->dtype, wh::ir::DType::kInt4);
+    std::vector<double> values;
+    for (int64_t i = 0; i < w->numElements(); ++i) values.push_back(w->elementAsDouble(i));
+    EXPECT_EQ(values, (std::vector<double>{-1, -8, 1, 2, 7}));
+    const wh::ir::Tensor* z = model->graph->findValue("z_uint4")->initializer();
+    ASSERT_EQ(z->dtype, wh::ir::DType::kUInt4);
+    EXPECT_EQ(z->elementAsDouble(0), 10);
+    EXPECT_EQ(z->elementAsDouble(2), 3);
+
+    onnx::ModelProto back;
+    ASSERT_TRUE(back.ParseFromString(*wh::onnx::serializeModel(*model)));
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(mp, back));
+
+    raw->set_raw_data(std::string("\x8F\x21", 2));  // 5 elements need 3 bytes
+    const std::string shortBytes = mp.SerializeAsString();
+    auto refused = wh::onnx::parseModel(
+        std::as_bytes(std::span(shortBytes.data(), shortBytes.size())), "int4.onnx", {});
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message().find("w_int4"), std::string::npos)
+        << refused.error().message();
 }
