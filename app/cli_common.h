@@ -66,6 +66,7 @@ CLI::App* addCommand(CLI::App& app, Context& ctx, const std::string& name,
                      const std::string& description, std::function<int()> body);
 
 void addEvalCommand(CLI::App& app, Context& ctx);
+void addEditCommand(CLI::App& app, Context& ctx);
 void addRunCommand(CLI::App& app, Context& ctx);
 void addBenchCommand(CLI::App& app, Context& ctx);
 void addProfileCommand(CLI::App& app, Context& ctx);

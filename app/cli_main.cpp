@@ -264,6 +264,7 @@ int main(int argc, char** argv) {
     wh::cli::addTrainCommand(app, engineCommands);
     wh::cli::addCompressCommand(app, engineCommands);
     wh::cli::addSensitivityCommand(app, engineCommands);
+    wh::cli::addEditCommand(app, engineCommands);
 
     std::string layoutModel, layoutDot;
     auto* layoutCmd = app.add_subcommand("layout", "Graph layout only (time, size, crossings)");

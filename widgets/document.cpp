@@ -23,10 +23,6 @@ QString qs(const std::string& s) {
     return QString::fromUtf8(s.data(), static_cast<qsizetype>(s.size()));
 }
 
-std::string quoted(const ir::Node& node) {
-    return fmt::format("'{}' ({})", node.displayName(), node.opType);
-}
-
 }  // namespace
 
 /// Tells the Document that the Rewriter recorded a step (so that one undo command is pushed) and
@@ -115,8 +111,13 @@ struct CopyGate {
 
 class RewriteCommand : public QUndoCommand {
 public:
-    RewriteCommand(Document* doc, const QString& text, std::optional<ir::NodeId> focus)
-        : QUndoCommand(text), m_doc(doc), m_focus(focus) {}
+    /// `edits`: the named edits this step is (Document::editScript), or nullopt when none
+    /// describes it (a compression applied).
+    RewriteCommand(Document* doc, const QString& text, std::optional<ir::NodeId> focus,
+                   std::optional<std::vector<rewrite::Edit>> edits)
+        : QUndoCommand(text), m_doc(doc), m_focus(focus), m_edits(std::move(edits)) {}
+
+    const std::optional<std::vector<rewrite::Edit>>& edits() const { return m_edits; }
 
     void undo() override {
         m_doc->waitForCopies();
@@ -146,6 +147,7 @@ private:
 
     Document* m_doc;
     std::optional<ir::NodeId> m_focus;
+    std::optional<std::vector<rewrite::Edit>> m_edits;
     bool m_first = true;
 };
 
@@ -299,25 +301,58 @@ Status Document::edit(const std::string& label,
     }
     waitForCopies();
     m_listener->reset();
+    m_pendingEdits.clear();
+    m_unscriptable = true;  // unless editFn is a named edit (applyEdit says so)
     m_rewriter->beginGroup(label);
     Status status = editFn(*m_rewriter);
     if (!status.isOk()) {
         m_rewriter->cancelGroup();
+        m_pendingEdits.clear();
         return status;
     }
     m_rewriter->endGroup();
     if (!m_listener->committed) return Status::ok();  // nothing changed: no undo step
     const rewrite::Step* step = m_rewriter->log().nextUndo();
-    pushCommitted(step ? qs(step->description) : qs(label));
+    std::optional<std::vector<rewrite::Edit>> edits;
+    if (!m_unscriptable) edits = std::move(m_pendingEdits);
+    m_pendingEdits.clear();
+    pushCommitted(step ? qs(step->description) : qs(label), std::move(edits));
     return Status::ok();
 }
 
-void Document::pushCommitted(const QString& text) {
+Expected<rewrite::EditResult> Document::applyEdit(const rewrite::Edit& named) {
+    rewrite::EditResult result;
+    const bool outermost = m_rewriter->groupDepth() == 0;
+    WH_ASSIGN_OR_RETURN(std::string label, rewrite::editLabel(graph(), named));
+    Status s = edit(label, [&](rewrite::Rewriter& r) -> Status {
+        if (outermost) m_unscriptable = false;
+        WH_ASSIGN_OR_RETURN_STATUS(result, rewrite::applyEdit(r, named));
+        m_pendingEdits.push_back(named);
+        return Status::ok();
+    });
+    if (!s.isOk()) return tl::unexpected(s);
+    return result;
+}
+
+Expected<nlohmann::json> Document::editScript() const {
+    std::vector<rewrite::Edit> edits;
+    for (int i = 0; i < m_undo->index(); ++i) {
+        const auto* command = dynamic_cast<const RewriteCommand*>(m_undo->command(i));
+        if (!command || !command->edits())
+            return error(StatusCode::kUsage,
+                         "step {} ('{}') is not a named edit, so an edit script cannot hold it",
+                         i + 1, m_undo->command(i)->text().toStdString());
+        edits.insert(edits.end(), command->edits()->begin(), command->edits()->end());
+    }
+    return rewrite::scriptToJson(edits);
+}
+
+void Document::pushCommitted(const QString& text, std::optional<std::vector<rewrite::Edit>> edits) {
     ++m_revision;
     // The focus: the current node if it still exists (the command remembers it for undo/redo).
     std::optional<ir::NodeId> focus = m_selection->current();
     if (focus && !node(*focus)) focus.reset();
-    m_undo->push(new RewriteCommand(this, text, focus));
+    m_undo->push(new RewriteCommand(this, text, focus, std::move(edits)));
     dropErasedFromSelection();
     emit changed(focus, m_listener->change());
 }
@@ -340,119 +375,46 @@ Status Document::applyStep(const rewrite::Step& step, quint64 baseRevision) {
     return Status::ok();
 }
 
+// The studio's edits are the named edits of core/rewrite/edits.h, so that an edit script
+// records them and `whittle-cli edit` replays them.
 Status Document::deleteNode(ir::NodeId id) {
-    ir::Node* n = const_cast<ir::Node*>(node(id));
+    const ir::Node* n = node(id);
     if (!n) return makeStatus(StatusCode::kUsage, "no node with id {} to delete", id);
-    const std::string what = quoted(*n);
-
-    // The inputs that carry data (not weights): a node with exactly one can be bypassed.
-    std::vector<int> dataInputs;
-    std::vector<std::string> constants;
-    for (int i = 0; i < n->numInputs(); ++i) {
-        const ir::Value* v = n->input(i);
-        if (!v) continue;
-        if (ir::constantTensor(v))
-            constants.push_back(v->name());
-        else
-            dataInputs.push_back(i);
-    }
-
-    return edit("Delete " + what, [&](rewrite::Rewriter& r) -> Status {
-        ir::Graph& g = r.graph();
-        std::string bypassWhy;
-        bool bypassed = false;
-        if (dataInputs.size() == 1 && n->numOutputs() >= 1) {
-            bypassWhy = rewrite::Rewriter::bypassBlocker(*n, dataInputs.front(), 0);
-            if (bypassWhy.empty()) {
-                WH_RETURN_STATUS_IF_ERROR(r.bypass(*n, dataInputs.front(), 0));
-                bypassed = true;  // n is gone
-            }
-        }
-        if (!bypassed) {
-            Status erased = r.eraseNode(*n);
-            if (!erased.isOk()) {
-                std::string why = dataInputs.size() == 1
-                                      ? fmt::format("it cannot be bypassed ({})", bypassWhy)
-                                      : fmt::format(
-                                            "it has {} data inputs, so its consumers "
-                                            "cannot simply be rewired to one of them",
-                                            dataInputs.size());
-                return makeStatus(StatusCode::kUsage,
-                                  "cannot delete node {}: {}, and erasing it needs its outputs "
-                                  "to be unused ({}). Delete its consumers first.",
-                                  what, why, erased.message());
-            }
-        }
-        // Weights only this node read would be left as dead initializers: remove them too.
-        for (const std::string& name : constants) {
-            ir::Value* v = g.findValue(name);
-            if (!v || v->hasUses() || v->isGraphOutput() || v->isGraphInput()) continue;
-            if (r.subgraphReader(name)) continue;
-            if (v->hasInitializer()) {
-                WH_RETURN_STATUS_IF_ERROR(r.removeInitializer(*v));
-            } else if (ir::Node* p = v->producer();
-                       p && p->opType == "Constant" && p->numOutputs() == 1) {
-                WH_RETURN_STATUS_IF_ERROR(r.eraseNode(*p));
-            }
-        }
-        return Status::ok();
-    });
+    auto r = applyEdit(rewrite::deleteNodeEdit(graph(), *n));
+    return r ? Status::ok() : r.error();
 }
 
 Status Document::deleteNodes(const std::vector<ir::NodeId>& ids) {
     if (ids.size() == 1) return deleteNode(ids.front());
     return edit(fmt::format("Delete {} nodes", ids.size()), [&](rewrite::Rewriter&) -> Status {
+        m_unscriptable = false;  // named edits only
         for (ir::NodeId id : ids) WH_RETURN_STATUS_IF_ERROR(deleteNode(id));
         return Status::ok();
     });
 }
 
 Status Document::renameNode(ir::NodeId id, const std::string& name) {
-    ir::Node* n = const_cast<ir::Node*>(node(id));
+    const ir::Node* n = node(id);
     if (!n) return makeStatus(StatusCode::kUsage, "no node with id {} to rename", id);
     if (n->name == name) return Status::ok();
-    // Names identify nodes (in --select, recipes, the Issues dock): two nodes must not share one.
-    // Unnamed nodes are allowed, as in ONNX.
-    if (!name.empty())
-        for (const ir::Node* other : graph().nodes())
-            if (other != n && other->name == name)
-                return makeStatus(StatusCode::kUsage,
-                                  "cannot rename {} to '{}': node #{} ({}) has that name already; "
-                                  "node names must be unique",
-                                  quoted(*n), name, other->id(), other->opType);
-    return edit(fmt::format("Rename {} to '{}'", quoted(*n), name),
-                [&](rewrite::Rewriter& r) { return r.renameNode(*n, name); });
+    auto r = applyEdit(rewrite::renameNodeEdit(graph(), *n, name));
+    return r ? Status::ok() : r.error();
 }
 
 Expected<ir::NodeId> Document::insertIdentityAfter(ir::NodeId id) {
-    ir::Node* n = const_cast<ir::Node*>(node(id));
+    const ir::Node* n = node(id);
     if (!n) return error(StatusCode::kUsage, "no node with id {}", id);
-    ir::Value* out = n->output(0);
-    if (!out)
-        return error(StatusCode::kUsage, "node {} has no output 0 to put an Identity on",
-                     quoted(*n));
-    ir::NodeId created = 0;
-    Status s = edit(
-        fmt::format("Insert Identity after {}", quoted(*n)), [&](rewrite::Rewriter& r) -> Status {
-            rewrite::NewNode spec("Identity", {out->name()}, {""});
-            spec.name =
-                r.graph().uniqueName((n->name.empty() ? out->name() : n->name) + "_identity");
-            WH_ASSIGN_OR_RETURN_STATUS(ir::Node * identity,
-                                       r.insertOnEdge(*out, nullptr, std::move(spec)));
-            created = identity->id();
-            return Status::ok();
-        });
-    if (!s.isOk()) return tl::unexpected(s);
-    return created;
+    WH_ASSIGN_OR_RETURN(rewrite::EditResult r, applyEdit(rewrite::insertIdentityEdit(graph(), *n)));
+    return *r.created;
 }
 
 Status Document::setAttribute(ir::NodeId id, ir::Attribute attribute) {
-    ir::Node* n = const_cast<ir::Node*>(node(id));
+    const ir::Node* n = node(id);
     if (!n) return makeStatus(StatusCode::kUsage, "no node with id {}", id);
-    std::string label =
-        fmt::format("Set {}.{} = {}", n->displayName(), attribute.name, attribute.valueString());
-    return edit(label,
-                [&](rewrite::Rewriter& r) { return r.setAttribute(*n, std::move(attribute)); });
+    WH_ASSIGN_OR_RETURN_STATUS(rewrite::Edit named,
+                               rewrite::setAttributeEdit(graph(), *n, attribute));
+    auto r = applyEdit(named);
+    return r ? Status::ok() : r.error();
 }
 
 std::vector<ModelIssue> checkModel(const ir::Graph& graph, std::size_t maxIssues) {

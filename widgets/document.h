@@ -25,6 +25,7 @@
 #include <QString>
 
 #include "core/ir/graph.h"
+#include "core/rewrite/edits.h"
 #include "core/util/status.h"
 
 class QUndoStack;
@@ -134,6 +135,13 @@ public:
     Expected<ir::NodeId> insertIdentityAfter(ir::NodeId id);
     /// Replaces (or adds) one attribute of the node.
     Status setAttribute(ir::NodeId id, ir::Attribute attribute);
+    /// Applies a named edit (rewrite::applyEdit: what an edit script holds) as one undo step.
+    Expected<rewrite::EditResult> applyEdit(const rewrite::Edit& edit);
+    /// The named edits that led from the opened file to the current state (the undo stack up to
+    /// its index), as an edit script (rewrite::scriptToJson) that `whittle-cli edit` replays to
+    /// the bytes save() writes. kUsage naming the first step a script cannot hold (a
+    /// compression applied, an edit made with edit()).
+    Expected<nlohmann::json> editScript() const;
     /// Runs `edit` inside one Rewriter group labelled `label`: all or nothing, one undo step.
     Status edit(const std::string& label, const std::function<Status(rewrite::Rewriter&)>& edit);
     /// Applies a job's result: `step`, recorded by a Rewriter over a clone of the snapshot of
@@ -158,13 +166,17 @@ private:
     void afterUndoRedo(bool undo, const Status& status);
     /// After the Rewriter recorded a step: bumps the revision, pushes its undo command (text
     /// `text`) and emits changed().
-    void pushCommitted(const QString& text);
+    void pushCommitted(const QString& text,
+                       std::optional<std::vector<rewrite::Edit>> edits = std::nullopt);
     /// Stops tasks not started yet and waits for copies under way: before every change.
     void waitForCopies();
     void dropErasedFromSelection();
 
     std::unique_ptr<ir::Model> m_model;
     std::unique_ptr<rewrite::Rewriter> m_rewriter;
+    // Named edits applied since the outermost edit() began: the undo command being made holds them.
+    std::vector<rewrite::Edit> m_pendingEdits;
+    bool m_unscriptable = false;  // an edit in the making that no named edit describes
     std::unique_ptr<class EditListener> m_listener;
     QUndoStack* m_undo;
     SelectionModel* m_selection;

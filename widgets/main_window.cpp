@@ -24,6 +24,7 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
+#include <QSaveFile>
 #include <QScrollBar>
 #include <QSettings>
 #include <QStackedWidget>
@@ -35,6 +36,8 @@
 #include "core/jobs/job_context.h"
 #include "core/layout/graph_layout.h"
 #include "core/onnx/model_io.h"
+#include "widgets/algorithm_dock.h"
+#include "widgets/comparison_view.h"
 #include "widgets/document.h"
 #include "widgets/format.h"
 #include "widgets/graph_view.h"
@@ -43,15 +46,13 @@
 #include "widgets/job_runner.h"
 #include "widgets/jobs_dock.h"
 #include "widgets/node_inspector.h"
-#include "widgets/algorithm_dock.h"
-#include "widgets/comparison_view.h"
 #include "widgets/profiler_dock.h"
 #include "widgets/run_history.h"
+#include "widgets/selection_model.h"
 #include "widgets/sensitivity_dock.h"
+#include "widgets/shape_table.h"
 #include "widgets/summary_dock.h"
 #include "widgets/visualization_dock.h"
-#include "widgets/selection_model.h"
-#include "widgets/shape_table.h"
 
 namespace wh::widgets {
 
@@ -294,8 +295,8 @@ void MainWindow::createDocks() {
     inspectorDock->raise();
     resizeDocks({m_issues}, {170}, Qt::Vertical);
 
-    m_docks = {inspectorDock, algorithm, m_issues, m_jobs, profiler, summary, sensitivity,
-               visualization};
+    m_docks = {inspectorDock, algorithm, m_issues,    m_jobs,
+               profiler,      summary,   sensitivity, visualization};
 }
 
 void MainWindow::createMenus() {
@@ -315,6 +316,10 @@ void MainWindow::createMenus() {
     m_exportViewAction->setStatusTip(
         tr("Save a picture (PNG or SVG) of the whole graph, the visible area or the selection"));
     m_exportViewAction->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_E));
+    m_editScriptAction =
+        file->addAction(tr("Save Edit &Script…"), this, &MainWindow::saveEditScript);
+    m_editScriptAction->setStatusTip(
+        tr("Save the edits made since opening as a script that `whittle-cli edit` replays"));
     file->addSeparator();
     QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Q));
@@ -395,13 +400,12 @@ void MainWindow::createMenus() {
         tr("Run the Algorithm dock's algorithm on the model: apply, train, convert, export, "
            "verify (in the background)"));
 
-    m_compareAction =
-        tools->addAction(tr("Compare &Float and Compressed"), this, [this] {
-            if (isComparing())
-                showGraph();
-            else
-                showComparison();
-        });
+    m_compareAction = tools->addAction(tr("Compare &Float and Compressed"), this, [this] {
+        if (isComparing())
+            showGraph();
+        else
+            showComparison();
+    });
     m_compareAction->setObjectName(QStringLiteral("CompareAction"));
     m_compareAction->setShortcut(QKeySequence(Qt::Key_F8));
     m_compareAction->setStatusTip(
@@ -1036,6 +1040,44 @@ void MainWindow::exportModel() {
     exportTo(path);
 }
 
+void MainWindow::saveEditScript() {
+    if (!m_doc) return;
+    QFileInfo source(m_doc->sourcePath().isEmpty() ? QStringLiteral("model.onnx")
+                                                   : m_doc->sourcePath());
+    QString path = QFileDialog::getSaveFileName(
+        this, tr("Save Edit Script"),
+        QDir(source.absolutePath())
+            .filePath(source.completeBaseName() + QStringLiteral("-edits.json")),
+        tr("Edit scripts (*.json)"));
+    if (path.isEmpty()) return;
+    if (QFileInfo(path).suffix().isEmpty()) path += QStringLiteral(".json");
+    saveEditScriptTo(path);
+}
+
+bool MainWindow::saveEditScriptTo(const QString& path) {
+    if (!m_doc) return false;
+    auto script = m_doc->editScript();
+    if (!script) {
+        reportError(
+            tr("Save Edit Script: %1").arg(QString::fromStdString(script.error().message())));
+        return false;
+    }
+    QSaveFile file(path);  // a temporary file renamed over `path` on commit
+    const std::string text = script->dump(2) + "\n";
+    if (!file.open(QIODevice::WriteOnly) ||
+        file.write(text.data(), static_cast<qint64>(text.size())) !=
+            static_cast<qint64>(text.size()) ||
+        !file.commit()) {
+        reportError(tr("Save Edit Script: cannot write %1 (%2)").arg(path, file.errorString()));
+        return false;
+    }
+    statusBar()->showMessage(
+        tr("Saved %n edit(s) to %1", nullptr, static_cast<int>((*script)["edits"].size()))
+            .arg(path),
+        5000);
+    return true;
+}
+
 void MainWindow::exportTo(const QString& path) {
     if (m_doc && !m_doc->sourcePath().isEmpty() &&
         QFileInfo(path).absoluteFilePath() == QFileInfo(m_doc->sourcePath()).absoluteFilePath()) {
@@ -1221,6 +1263,7 @@ void MainWindow::updateActions() {
     m_saveAction->setEnabled(doc);
     m_saveAsAction->setEnabled(doc);
     m_exportAction->setEnabled(doc);
+    m_editScriptAction->setEnabled(doc);
     m_profileAction->setEnabled(doc);
     m_runAlgorithmAction->setEnabled(doc);
     // Edits (rename, insert Identity) take main-graph nodes; a node inside a body is read-only.

@@ -145,6 +145,12 @@ public slots:
     void exportModel();
     /// Writes a copy to `path` in the background; ends with exportFinished().
     void exportTo(const QString& path);
+    /// File > Save Edit Script: asks for a .json file and writes the named edits since the model
+    /// was opened (Document::editScript), which `whittle-cli edit` replays.
+    void saveEditScript();
+    /// Writes the edit script to `path` (atomically); false, with the reason reported, when the
+    /// edits include a step a script cannot hold or the file cannot be written.
+    bool saveEditScriptTo(const QString& path);
     /// Asks for a file with QFileDialog and opens it.
     void openWithDialog();
     /// Export View (Ctrl+Shift+E): asks what to export (whole graph, visible area, selection;
@@ -248,6 +254,7 @@ private:
     QAction* m_renameAction = nullptr;
     QAction* m_identityAction = nullptr;
     QAction* m_exportViewAction = nullptr;
+    QAction* m_editScriptAction = nullptr;
     QAction* m_profileAction = nullptr;
     QAction* m_runAlgorithmAction = nullptr;
     QLabel* m_summaryLabel = nullptr;

@@ -127,6 +127,56 @@ TEST(Cli, ConvertRefusesToOverwriteItsInput) {
     fs::remove(copy);
 }
 
+// `edit`: replays an edit script (core/rewrite/edits.h); a bad edit fails naming the script,
+// the edit's position and the node; the input model is never the output.
+TEST(Cli, EditReplaysAScript) {
+    const fs::path dir =
+        fs::temp_directory_path() / ("whittle-cli-edit-" + std::to_string(getpid()));
+    fs::create_directories(dir);
+    const fs::path script = dir / "edits.json", out = dir / "out.onnx";
+    std::ofstream(script) << R"({"format": "whittle-edit-script", "version": 1, "edits": [
+        {"op": "rename_node", "node": "conv1", "name": "stem"},
+        {"op": "delete_node", "node": "relu2"},
+        {"op": "add_output", "tensor": "p1"}]})";
+    auto original = wh::onnx::loadModel(kSample);
+    ASSERT_TRUE(original);
+    ASSERT_TRUE(original->graph->findValue("p1")) << "the sample's tensor names changed";
+    CliRun r = runCli("edit " + kSample + " --script " + script.string() + " -o " + out.string() +
+                      " --json");
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    const json j = json::parse(r.out);
+    EXPECT_EQ(j["edits"], 3);
+    EXPECT_EQ(j["nodes_after"].get<int>(), j["nodes_before"].get<int>() - 1);
+    auto edited = wh::onnx::loadModel(out);
+    ASSERT_TRUE(edited) << edited.error().message();
+    EXPECT_EQ(edited->graph->outputs().size(), original->graph->outputs().size() + 1);
+    bool stem = false, relu2 = false;
+    for (const wh::ir::Node* n : edited->graph->nodes()) {
+        stem |= n->name == "stem";
+        relu2 |= n->name == "relu2";
+    }
+    EXPECT_TRUE(stem);
+    EXPECT_FALSE(relu2);
+
+    std::ofstream(script) << R"({"format": "whittle-edit-script", "version": 1, "edits": [
+        {"op": "rename_node", "node": "conv1", "name": "stem"},
+        {"op": "delete_node", "node": "conv9"}]})";
+    CliRun bad = runCli("edit " + kSample + " --script " + script.string() + " -o " +
+                        (dir / "bad.onnx").string());
+    EXPECT_EQ(bad.exitCode, 2);
+    EXPECT_NE(bad.err.find("edit 2 of 2"), std::string::npos) << bad.err;
+    EXPECT_NE(bad.err.find("conv9"), std::string::npos) << bad.err;
+    EXPECT_FALSE(fs::exists(dir / "bad.onnx"));
+
+    const auto before = fs::file_size(out);
+    CliRun self =
+        runCli("edit " + out.string() + " --script " + script.string() + " -o " + out.string());
+    EXPECT_EQ(self.exitCode, 1);
+    EXPECT_NE(self.err.find("refusing to overwrite"), std::string::npos) << self.err;
+    EXPECT_EQ(fs::file_size(out), before);
+    fs::remove_all(dir);
+}
+
 TEST(Cli, ExitCodesFollowTheContract) {
     CliRun usage = runCli("info");  // missing MODEL
     EXPECT_EQ(usage.exitCode, 1);
@@ -688,13 +738,14 @@ TEST(CliShape, SequenceModelsProfileAndBenchWithAGivenShape) {
         const fs::path model = root / (name + ".onnx");
         if (!fs::exists(model)) continue;
         ++ran;
-        CliRun profile = runCli("profile " + model.string() + " --threads 1 --runs 1 --json " +
-                                shapes);
+        CliRun profile =
+            runCli("profile " + model.string() + " --threads 1 --runs 1 --json " + shapes);
         ASSERT_EQ(profile.exitCode, 0) << name << ": " << profile.err;
         json j = json::parse(profile.out);
         EXPECT_FALSE(j["nodes"].empty()) << name;
         EXPECT_GT(j["total_ms"].get<double>(), 0.0) << name;
-        CliRun bench = runCli("bench " + model.string() + " --threads 1 --iters 2 --json " + shapes);
+        CliRun bench =
+            runCli("bench " + model.string() + " --threads 1 --iters 2 --json " + shapes);
         ASSERT_EQ(bench.exitCode, 0) << name << ": " << bench.err;
         EXPECT_GT(json::parse(bench.out)["p50_ms"].get<double>(), 0.0) << name;
     }
@@ -805,8 +856,8 @@ TEST(CliSensitivity, RanksLayersAndWritesTheRecipeWithoutTheWorst) {
     const fs::path out = dir / "ptq4-ex.json";
     CliRun r = runCli("sensitivity " + kSample + " --recipe " + recipe.string() +
                       " --dataset fashion-mnist --eval-limit 300 --error-samples 16 --threads 1"
-                      " --shape input=1,1,28,28 --exclude 2 --write-recipe " + out.string() +
-                      " --json");
+                      " --shape input=1,1,28,28 --exclude 2 --write-recipe " +
+                      out.string() + " --json");
     ASSERT_EQ(r.exitCode, 0) << r.err;
     json j = json::parse(r.out);
     EXPECT_EQ(j["algorithm"], "ptq");
@@ -828,11 +879,11 @@ TEST(CliSensitivity, RanksLayersAndWritesTheRecipeWithoutTheWorst) {
     ASSERT_EQ(c.exitCode, 0) << c.err;
     EXPECT_EQ(json::parse(c.out)["nodes_changed"], 3);
 
-    CliRun halfUsage = runCli("sensitivity " + kSample + " --recipe " + recipe.string() +
-                              " --exclude 2");
+    CliRun halfUsage =
+        runCli("sensitivity " + kSample + " --recipe " + recipe.string() + " --exclude 2");
     EXPECT_EQ(halfUsage.exitCode, 1) << halfUsage.err;
-    CliRun badShape = runCli("sensitivity " + kSample + " --recipe " + recipe.string() +
-                             " --shape input=1,x");
+    CliRun badShape =
+        runCli("sensitivity " + kSample + " --recipe " + recipe.string() + " --shape input=1,x");
     EXPECT_EQ(badShape.exitCode, 1) << badShape.err;
     fs::remove_all(dir);
 }

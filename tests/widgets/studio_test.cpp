@@ -22,6 +22,7 @@
 
 #include "core/analysis/tensor_stats.h"
 #include "core/onnx/model_io.h"
+#include "core/rewrite/rewriter.h"
 #include "tests/widgets/widgets_test.h"
 #include "widgets/document.h"
 #include "widgets/format.h"
@@ -38,6 +39,13 @@ namespace {
 
 constexpr int kTimeoutMs = 60'000;
 const QString kLenet = QStringLiteral(WHITTLE_SOURCE_DIR "/resources/samples/lenet5.onnx");
+
+std::string readAll(const QString& path) {
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly)) return {};
+    const QByteArray bytes = f.readAll();
+    return std::string(bytes.constData(), static_cast<std::size_t>(bytes.size()));
+}
 
 std::string serialized(const ir::Model& model) {
     Expected<std::string> bytes = onnx::serializeModel(model);
@@ -216,6 +224,42 @@ private slots:
         while (redo->isEnabled()) redo->trigger();
         QVERIFY(serialized(doc->model()) == edited);
         QVERIFY(m_w->isWindowModified());
+
+        // The same four edits as a script (File > Save Edit Script): `whittle-cli edit` replays
+        // it on the opened file to exactly the bytes the studio saves.
+        QTemporaryDir dir;
+        const QString script = dir.filePath(QStringLiteral("edits.json"));
+        QAction* saveScript = action(*m_w, QStringLiteral("Save Edit Script…"));
+        QVERIFY(saveScript && saveScript->isEnabled());
+        QVERIFY(m_w->saveEditScriptTo(script));
+        QSignalSpy saved(m_w.get(), &MainWindow::saveFinished);
+        const QString gui = dir.filePath(QStringLiteral("gui.onnx"));
+        m_w->saveTo(gui);
+        QVERIFY(saved.wait(kTimeoutMs));
+        QVERIFY(saved.at(0).at(0).toBool());
+        const QString cli = dir.filePath(QStringLiteral("cli.onnx"));
+        const QString command = QStringLiteral("%1 edit %2 --script %3 -o %4 >/dev/null 2>&1")
+                                    .arg(QStringLiteral(WHITTLE_CLI), kLenet, script, cli);
+        QCOMPARE(std::system(command.toUtf8().constData()), 0);
+        QVERIFY(readAll(cli) == readAll(gui));
+        const auto json = nlohmann::json::parse(readAll(script));
+        QCOMPARE(json["edits"].size(), std::size_t{4});
+        QVERIFY(json["edits"][0]["op"] == "delete_node");
+        QVERIFY(json["edits"][3]["op"] == "set_attribute");
+
+        // Undone steps leave the script; a step no named edit describes is refused by name.
+        undo->trigger();
+        QCOMPARE(doc->editScript()->at("edits").size(), std::size_t{3});
+        QVERIFY(doc->edit("Rename by hand",
+                          [&](rewrite::Rewriter& r) {
+                              return r.renameNode(*doc->graph().findNode(conv), "by_hand");
+                          })
+                    .isOk());
+        auto refused = doc->editScript();
+        QVERIFY(!refused);
+        QVERIFY(QString::fromStdString(refused.error().message()).contains("Rename by hand"));
+        QVERIFY(!m_w->saveEditScriptTo(dir.filePath(QStringLiteral("refused.json"))));
+        QVERIFY(!QFile::exists(dir.filePath(QStringLiteral("refused.json"))));
     }
 
     /// Finding 8 of issue 14: several selected nodes are counted in the status bar and summed
