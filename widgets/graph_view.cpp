@@ -539,6 +539,49 @@ QStringList GraphView::wireLabelsOf(ir::NodeId producer) const {
     return texts;
 }
 
+const ir::Value* GraphView::valueOf(const ir::Graph& graph, const layout::Layout& layout,
+                                    const layout::EdgePath& e) {
+    if (e.fromTerminal >= 0)
+        return graph.findValue(layout.terminals[static_cast<std::size_t>(e.fromTerminal)].value);
+    if (e.toTerminal >= 0) {
+        const auto k = static_cast<std::size_t>(e.toInput);
+        return k < graph.outputs().size() ? graph.outputs()[k] : nullptr;
+    }
+    const ir::Node* to = graph.findNode(e.to);
+    if (!to) return nullptr;
+    if (e.toInput < to->numInputs()) return to->input(e.toInput);
+    // A value read inside the consumer's subgraphs.
+    const auto implicit = layout::implicitInputs(*to);
+    const auto k = static_cast<std::size_t>(e.toInput - to->numInputs());
+    return k < implicit.size() ? implicit[k] : nullptr;
+}
+
+std::vector<std::string> GraphView::tensorsAt(const QPoint& pos) const {
+    std::vector<std::string> out;
+    if (!m_layout || !m_graph) return out;
+    for (const QGraphicsItem* item : items(pos)) {
+        if (item->type() == TerminalItem::Type)
+            return {static_cast<const TerminalItem*>(item)->valueName().toStdString()};
+        if (item->type() != WireItem::Type) continue;
+        // A wire of the main graph (nested bodies' wires are not edited from here).
+        const auto it = std::find(m_wireItems.begin(), m_wireItems.end(), item);
+        if (it == m_wireItems.end()) continue;
+        for (const layout::EdgePath* e :
+             m_wireEdges[static_cast<std::size_t>(it - m_wireItems.begin())])
+            if (const ir::Value* v = valueOf(*m_graph, *m_layout, *e);
+                v && std::find(out.begin(), out.end(), v->name()) == out.end())
+                out.push_back(v->name());
+        return out;
+    }
+    return out;
+}
+
+QMenu* GraphView::createTensorMenu(const std::vector<std::string>& tensors, QWidget* parent) {
+    auto* menu = new QMenu(parent);
+    if (m_tensorMenu) m_tensorMenu(*menu, tensors);
+    return menu;
+}
+
 std::vector<WireItem::Label> GraphView::labelsFor(
     const ir::Graph& graph, const layout::Layout& layout,
     const std::vector<const layout::EdgePath*>& edges) {
@@ -548,29 +591,15 @@ std::vector<WireItem::Label> GraphView::labelsFor(
     std::vector<const ir::Value*> seen;
     const double step = QFontMetricsF(m_style.labelFont).height() + 1;
     for (const layout::EdgePath* e : edges) {
-        const ir::Value* value = nullptr;
+        const ir::Value* value = valueOf(graph, layout, *e);
         QPointF anchor;
         if (e->fromTerminal >= 0) {
             const layout::Terminal& t = layout.terminals[static_cast<std::size_t>(e->fromTerminal)];
-            value = graph.findValue(t.value);
             anchor = QPointF(t.centerX(), t.y + t.h);
         } else {
             const layout::NodeBox* from = layout.find(e->from);
             if (!from) continue;
             anchor = QPointF(from->centerX(), from->y + from->h);
-            if (e->toTerminal >= 0) {
-                std::size_t k = static_cast<std::size_t>(e->toInput);
-                if (k < graph.outputs().size()) value = graph.outputs()[k];
-            } else if (const ir::Node* to = graph.findNode(e->to)) {
-                if (e->toInput < to->numInputs()) {
-                    value = to->input(e->toInput);
-                } else {
-                    // A value read inside the consumer's subgraphs.
-                    const auto implicit = layout::implicitInputs(*to);
-                    const auto k = static_cast<std::size_t>(e->toInput - to->numInputs());
-                    if (k < implicit.size()) value = implicit[k];
-                }
-            }
         }
         if (!value || std::find(seen.begin(), seen.end(), value) != seen.end()) continue;
         seen.push_back(value);
@@ -1539,7 +1568,10 @@ void GraphView::mouseDoubleClickEvent(QMouseEvent* event) {
 void GraphView::contextMenuEvent(QContextMenuEvent* event) {
     std::optional<ir::NodeId> hit = nodeAt(event->pos());
     if (!hit) {
-        std::unique_ptr<QMenu> menu(createCanvasMenu(this));
+        const std::vector<std::string> tensors = tensorsAt(event->pos());
+        std::unique_ptr<QMenu> menu(tensors.empty() || !m_tensorMenu
+                                        ? createCanvasMenu(this)
+                                        : createTensorMenu(tensors, this));
         menu->exec(event->globalPos());
         event->accept();
         return;

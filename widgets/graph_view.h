@@ -30,6 +30,7 @@
 /// the GUI thread (with layoutOptions() read here first, on the GUI thread) and hands the result
 /// to setGraph().
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <unordered_map>
@@ -167,6 +168,16 @@ public:
     void setNodeMenuActions(QList<QAction*> actions) { m_nodeMenuActions = std::move(actions); }
     /// Actions the background menu lists after its own (the window's Export View). Not owned.
     void setCanvasMenuActions(QList<QAction*> actions) { m_canvasMenuActions = std::move(actions); }
+    /// The tensors under viewport point `pos`: a graph input or output box's value, or the values
+    /// an edge carries (every value of the producer the wire leaves; a wire is drawn once zoomed
+    /// in enough to see it). Empty when there is none.
+    std::vector<std::string> tensorsAt(const QPoint& pos) const;
+    /// Fills the context menu of an edge or a graph input/output box with the owner's edits of
+    /// those tensors (the window's "Make a Model Output", ...).
+    using TensorMenuProvider = std::function<void(QMenu& menu, const std::vector<std::string>&)>;
+    void setTensorMenuProvider(TensorMenuProvider provider) { m_tensorMenu = std::move(provider); }
+    /// The context menu of `tensors` (caller owns it): the provider's actions.
+    QMenu* createTensorMenu(const std::vector<std::string>& tensors, QWidget* parent = nullptr);
     /// The innermost drawn node under viewport point `pos` (a node of an expanded body before the
     /// node holding it), if any.
     std::optional<ir::NodeId> nodeAt(const QPoint& pos) const;
@@ -299,6 +310,9 @@ private:
     NodeItem* ensureNodeItem(std::size_t index);
     void ensureTerminalItem(std::size_t index);
     void ensureWire(int group);
+    // The value edge `e` carries, or null.
+    static const ir::Value* valueOf(const ir::Graph& graph, const layout::Layout& layout,
+                                    const layout::EdgePath& e);
     std::vector<WireItem::Label> labelsFor(const ir::Graph& graph, const layout::Layout& layout,
                                            const std::vector<const layout::EdgePath*>& edges);
     void populateExpanded(NodeItem* item, const ir::Node& node);
@@ -351,7 +365,8 @@ private:
     std::vector<TerminalItem*> m_terminalItems;  // by terminal index, null until built
     // Wire groups: all edges leaving one producer (node or input terminal).
     std::vector<std::vector<const layout::EdgePath*>> m_wireEdges;
-    std::vector<WireItem*> m_wireItems;  // by group, null until built
+    std::vector<WireItem*> m_wireItems;
+    TensorMenuProvider m_tensorMenu;  // by group, null until built
     std::unordered_map<ir::NodeId, int> m_wireGroupOfNode;
     SpatialGrid m_wireGrid;
     std::unordered_map<ir::NodeId, std::vector<ir::NodeId>> m_producersOf;  // consumer -> producers

@@ -21,6 +21,8 @@
 #include <QFileInfo>
 #include <QInputDialog>
 #include <QLabel>
+#include <QLineEdit>
+#include <QMenu>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
@@ -346,6 +348,9 @@ void MainWindow::createMenus() {
     // The graph's context menus offer the same edits (one undo step each) on the clicked node.
     m_view->setNodeMenuActions({m_deleteAction, m_renameAction, m_identityAction});
     m_view->setCanvasMenuActions({m_exportViewAction});
+    m_view->setTensorMenuProvider([this](QMenu& menu, const std::vector<std::string>& tensors) {
+        fillTensorMenu(menu, tensors);
+    });
 
     m_viewMenu = menuBar()->addMenu(tr("&View"));
     m_viewMenu->addAction(m_view->fitAction());       // Ctrl+0
@@ -960,6 +965,41 @@ bool MainWindow::renameNode(ir::NodeId id, const QString& name) {
         return false;
     }
     return true;
+}
+
+bool MainWindow::applyNamedEdit(const rewrite::Edit& edit) {
+    if (!m_doc) return false;
+    auto done = m_doc->applyEdit(edit);
+    if (!done) reportError(qs(done.error().message()));
+    return done.has_value();
+}
+
+void MainWindow::fillTensorMenu(QMenu& menu, const std::vector<std::string>& tensors) {
+    if (!m_doc) return;
+    for (const std::string& name : tensors) {
+        const ir::Value* v = m_doc->graph().findValue(name);
+        if (!v) continue;
+        const QString shown = qs(name);
+        if (v->isGraphOutput()) {
+            menu.addAction(tr("Remove '%1' from the Model Outputs").arg(shown), this,
+                           [this, name] { applyNamedEdit(rewrite::removeOutputEdit(name)); })
+                ->setObjectName(QStringLiteral("removeOutput"));
+        } else {
+            menu.addAction(tr("Make '%1' a Model Output").arg(shown), this,
+                           [this, name] { applyNamedEdit(rewrite::addOutputEdit(name)); })
+                ->setObjectName(QStringLiteral("addOutput"));
+        }
+        menu.addAction(tr("Rename Tensor '%1'…").arg(shown), this,
+                       [this, name, shown] {
+                           bool ok = false;
+                           const QString to = QInputDialog::getText(
+                               this, tr("Rename Tensor"), tr("New name for '%1':").arg(shown),
+                               QLineEdit::Normal, shown, &ok);
+                           if (ok && !to.isEmpty() && to != shown)
+                               applyNamedEdit(rewrite::renameTensorEdit(name, to.toStdString()));
+                       })
+            ->setObjectName(QStringLiteral("renameTensor"));
+    }
 }
 
 void MainWindow::insertIdentity() {

@@ -32,6 +32,7 @@
 #include <QStringList>
 
 #include "core/ir/graph.h"
+#include "core/rewrite/edits.h"
 #include "widgets/graph_view.h"  // GraphView::ExportScope
 #include "widgets/job_runner.h"  // QPointer<Job> needs the complete type
 
@@ -171,6 +172,12 @@ public slots:
     void insertIdentity();
     /// Sets attribute `name` of node `id` from `text` (parsed by its type).
     bool editAttribute(ir::NodeId id, const QString& name, const QString& text);
+    /// Applies a named edit (core/rewrite/edits.h) as one undo step; problems go to the Issues
+    /// dock. What the edge and graph input/output menus do.
+    bool applyNamedEdit(const rewrite::Edit& edit);
+    /// The edits the context menu of an edge or a graph input/output box offers for `tensors`:
+    /// make each a model output or take it out of them, rename it.
+    void fillTensorMenu(QMenu& menu, const std::vector<std::string>& tensors);
     /// Selects node `id` and centres it in the view (Issues dock jump).
     void focusNode(ir::NodeId id);
     /// F8: the last compression run's input and result side by side in the centre (the

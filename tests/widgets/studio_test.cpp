@@ -8,6 +8,7 @@
 #include <QChartView>
 #include <QClipboard>
 #include <QFile>
+#include <QGraphicsScene>
 #include <QLineSeries>
 #include <QMenu>
 #include <QPointer>
@@ -26,6 +27,7 @@
 #include "tests/widgets/widgets_test.h"
 #include "widgets/document.h"
 #include "widgets/format.h"
+#include "widgets/graph_items.h"
 #include "widgets/graph_view.h"
 #include "widgets/issues_dock.h"
 #include "widgets/job_runner.h"
@@ -260,6 +262,49 @@ private slots:
         QVERIFY(QString::fromStdString(refused.error().message()).contains("Rename by hand"));
         QVERIFY(!m_w->saveEditScriptTo(dir.filePath(QStringLiteral("refused.json"))));
         QVERIFY(!QFile::exists(dir.filePath(QStringLiteral("refused.json"))));
+    }
+
+    /// Right-click an edge: its tensor can be made a model output (as users do to debug a
+    /// model) and taken out again, each one undo step recorded in the edit script.
+    void edgeMenuMakesAndRemovesModelOutputs() {
+        open(kLenet);
+        Document* doc = m_w->document();
+        GraphView* view = m_w->graphView();
+        const ir::NodeId conv = idOf(*m_w, "conv1");
+        view->selectNode(conv);  // centred, zoomed in enough to draw its wires
+        QApplication::processEvents();
+        // Just below conv1's box, on the wire leaving it.
+        const WireItem* wire = nullptr;
+        for (QGraphicsItem* item : view->scene()->items())
+            if (item->type() == WireItem::Type && static_cast<WireItem*>(item)->from() == conv)
+                wire = static_cast<WireItem*>(item);
+        QVERIFY(wire && !wire->labels().empty());
+        const QPoint pos = view->mapFromScene(wire->labels().front().anchor + QPointF(0, 3));
+        QVERIFY(!view->nodeAt(pos));
+        QCOMPARE(view->tensorsAt(pos), std::vector<std::string>{"c1"});
+
+        const std::size_t outputs = doc->graph().outputs().size();
+        std::unique_ptr<QMenu> menu(view->createTensorMenu({"c1"}));
+        QAction* add = menu->findChild<QAction*>(QStringLiteral("addOutput"));
+        QVERIFY(add);
+        QVERIFY(add->text().contains(QStringLiteral("'c1'")));
+        add->trigger();
+        QCOMPARE(doc->graph().outputs().size(), outputs + 1);
+        QVERIFY(doc->graph().findValue("c1")->isGraphOutput());
+        waitForView();
+        menu.reset(view->createTensorMenu({"c1"}));
+        QVERIFY(!menu->findChild<QAction*>(QStringLiteral("addOutput")));
+        QAction* remove = menu->findChild<QAction*>(QStringLiteral("removeOutput"));
+        QVERIFY(remove);
+        remove->trigger();
+        QCOMPARE(doc->graph().outputs().size(), outputs);
+        QCOMPARE(doc->undoStack()->count(), 2);
+        const auto script = doc->editScript();
+        QVERIFY(script);
+        QVERIFY((*script)["edits"][0]["op"] == "add_output");
+        QVERIFY((*script)["edits"][1]["op"] == "remove_output");
+        doc->undoStack()->undo();
+        QVERIFY(doc->graph().findValue("c1")->isGraphOutput());
     }
 
     /// Finding 8 of issue 14: several selected nodes are counted in the status bar and summed
