@@ -344,6 +344,14 @@ void MainWindow::createMenus() {
         edit->addAction(tr("Insert &Identity After Node"), this, &MainWindow::insertIdentity);
     m_identityAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_I));
     edit->addSeparator();
+    m_cleanupAction = edit->addAction(tr("&Clean Up Dead Nodes and Initializers"), this,
+                                      [this] { applyNamedEdit(rewrite::cleanupEdit()); });
+    m_cleanupAction->setStatusTip(
+        tr("Erase the nodes whose outputs nothing reads, then the initializers nothing reads"));
+    m_dedupeAction = edit->addAction(tr("&Deduplicate Initializers"), this,
+                                     [this] { applyNamedEdit(rewrite::dedupeInitializersEdit()); });
+    m_dedupeAction->setStatusTip(tr("Make initializers with equal type, shape and bytes one"));
+    edit->addSeparator();
     edit->addAction(m_view->selectAllAction());  // Ctrl+A
     // The graph's context menus offer the same edits (one undo step each) on the clicked node.
     m_view->setNodeMenuActions({m_deleteAction, m_renameAction, m_identityAction});
@@ -1304,6 +1312,8 @@ void MainWindow::updateActions() {
     m_saveAsAction->setEnabled(doc);
     m_exportAction->setEnabled(doc);
     m_editScriptAction->setEnabled(doc);
+    m_cleanupAction->setEnabled(doc);
+    m_dedupeAction->setEnabled(doc);
     m_profileAction->setEnabled(doc);
     m_runAlgorithmAction->setEnabled(doc);
     // Edits (rename, insert Identity) take main-graph nodes; a node inside a body is read-only.

@@ -262,6 +262,8 @@ private:
     QAction* m_identityAction = nullptr;
     QAction* m_exportViewAction = nullptr;
     QAction* m_editScriptAction = nullptr;
+    QAction* m_cleanupAction = nullptr;
+    QAction* m_dedupeAction = nullptr;
     QAction* m_profileAction = nullptr;
     QAction* m_runAlgorithmAction = nullptr;
     QLabel* m_summaryLabel = nullptr;

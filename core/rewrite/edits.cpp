@@ -4,7 +4,10 @@
 #include <functional>
 #include <memory>
 
+#include <unordered_map>
+
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace wh::rewrite {
 
@@ -184,6 +187,62 @@ Status deleteNode(Rewriter& r, ir::Node& n) {
     return Status::ok();
 }
 
+// A value nothing reads: no use, not a graph output, not read by a subgraph.
+bool isDead(const Rewriter& r, const ir::Value* v) {
+    return v && !v->hasUses() && !v->isGraphOutput() && !r.subgraphReader(v->name());
+}
+
+// cleanup: erases nodes none of whose outputs is read (repeatedly: a dead node's inputs may die
+// with it), then initializers nothing reads (graph inputs' defaults stay).
+Status cleanUp(Rewriter& r) {
+    ir::Graph& g = r.graph();
+    for (bool erased = true; erased;) {
+        erased = false;
+        std::vector<ir::Node*> dead;
+        for (ir::Node* n : g.nodes()) {
+            bool used = false;
+            for (const ir::Value* out : n->outputs())
+                if (out && !isDead(r, out)) used = true;
+            if (!used) dead.push_back(n);
+        }
+        // Consumers before producers: erase from the back of graph order.
+        for (auto it = dead.rbegin(); it != dead.rend(); ++it) {
+            WH_RETURN_STATUS_IF_ERROR(r.eraseNode(**it));
+            erased = true;
+        }
+    }
+    std::vector<ir::Value*> unused;
+    for (ir::Value* v : g.initializers())
+        if (!v->isGraphInput() && isDead(r, v)) unused.push_back(v);
+    for (ir::Value* v : unused) WH_RETURN_STATUS_IF_ERROR(r.removeInitializer(*v));
+    return Status::ok();
+}
+
+// dedupe_initializers: initializers with the same dtype, dims and bytes become one (the first
+// in initializer order); graph inputs' defaults, graph outputs and values subgraphs read by
+// name stay as they are.
+Status dedupeInitializers(Rewriter& r) {
+    ir::Graph& g = r.graph();
+    std::unordered_map<std::string, ir::Value*> first;  // dtype, dims and bytes -> value
+    std::vector<std::pair<ir::Value*, ir::Value*>> duplicates;
+    for (ir::Value* v : g.initializers()) {
+        const ir::Tensor* t = v->initializer();
+        if (v->isGraphInput() || v->isGraphOutput() || r.subgraphReader(v->name()) ||
+            t->dtype == ir::DType::kString || t->storage == ir::TensorStorage::kExternal)
+            continue;
+        std::string key =
+            fmt::format("{}|{}|", static_cast<int>(t->dtype), fmt::join(t->dims, ","));
+        key.append(reinterpret_cast<const char*>(t->data->data()), t->byteSize());
+        auto [it, inserted] = first.emplace(std::move(key), v);
+        if (!inserted) duplicates.emplace_back(v, it->second);
+    }
+    for (auto [dup, keep] : duplicates) {
+        WH_RETURN_STATUS_IF_ERROR(r.replaceAllUsesWith(*dup, *keep));
+        WH_RETURN_STATUS_IF_ERROR(r.removeInitializer(*dup));
+    }
+    return Status::ok();
+}
+
 // An edit resolved against a graph: its label, and what applying it does.
 struct Resolved {
     std::string label;
@@ -264,10 +323,16 @@ Expected<Resolved> resolve(ir::Graph& g, const Edit& e) {
             fmt::format("Remove model output '{}'", v->name()),
             [position](Rewriter& r, EditResult&) { return r.removeGraphOutput(position); }};
     }
+    if (e.op == "cleanup")
+        return Resolved{"Clean up dead nodes and unused initializers",
+                        [](Rewriter& r, EditResult&) { return cleanUp(r); }};
+    if (e.op == "dedupe_initializers")
+        return Resolved{"Deduplicate initializers",
+                        [](Rewriter& r, EditResult&) { return dedupeInitializers(r); }};
     return tl::unexpected(
         makeStatus(StatusCode::kUsage,
                    "unknown edit '{}' (delete_node, rename_node, insert_identity, set_attribute, "
-                   "rename_tensor, add_output, remove_output)",
+                   "rename_tensor, add_output, remove_output, cleanup, dedupe_initializers)",
                    e.op));
 }
 
@@ -335,6 +400,14 @@ Edit addOutputEdit(const std::string& tensor) {
 
 Edit removeOutputEdit(const std::string& tensor) {
     return {"remove_output", {{"tensor", tensor}}};
+}
+
+Edit cleanupEdit() {
+    return {"cleanup"};
+}
+
+Edit dedupeInitializersEdit() {
+    return {"dedupe_initializers"};
 }
 
 json scriptToJson(const std::vector<Edit>& edits) {

@@ -16,6 +16,10 @@
 ///   rename_tensor    tensor, name     every reference follows (a graph input/output too)
 ///   add_output       tensor           makes the tensor a model output
 ///   remove_output    tensor           drops it from the model outputs
+///   cleanup          -                erases nodes whose outputs nothing reads (repeatedly),
+///                                     then initializers nothing reads
+///   dedupe_initializers -             initializers with equal dtype, dims and bytes become one
+///                                     (the first); graph inputs and outputs are left alone
 ///
 /// A script file: {"format": "whittle-edit-script", "version": 1, "edits": [{"op": ...,
 /// ...arguments}, ...]}.
@@ -60,6 +64,8 @@ Expected<Edit> setAttributeEdit(const ir::Graph& graph, const ir::Node& node,
 Edit renameTensorEdit(const std::string& tensor, const std::string& name);
 Edit addOutputEdit(const std::string& tensor);
 Edit removeOutputEdit(const std::string& tensor);
+Edit cleanupEdit();
+Edit dedupeInitializersEdit();
 
 /// A script's JSON, and back (kBadInput naming the edit that is malformed).
 nlohmann::json scriptToJson(const std::vector<Edit>& edits);

@@ -305,6 +305,13 @@ private slots:
         QVERIFY((*script)["edits"][1]["op"] == "remove_output");
         doc->undoStack()->undo();
         QVERIFY(doc->graph().findValue("c1")->isGraphOutput());
+
+        // Edit > Clean Up: nothing is dead in LeNet-5, so no undo step.
+        QAction* cleanup = action(*m_w, QStringLiteral("Clean Up Dead Nodes"));
+        QVERIFY(cleanup && cleanup->isEnabled());
+        cleanup->trigger();
+        QCOMPARE(doc->undoStack()->index(), 1);
+        QCOMPARE(m_w->issuesDock()->count(), 0);
     }
 
     /// Finding 8 of issue 14: several selected nodes are counted in the status bar and summed

@@ -161,3 +161,42 @@ TEST(Edits, UnnamedOrDuplicateNodesAreReferencedById) {
     ASSERT_TRUE(applyEdit(r, e));
     EXPECT_EQ(b->name, "second");
 }
+
+TEST(Edits, CleanupAndDedupeInitializers) {
+    auto g = test::makeResNetLike(1, 4);
+    const std::size_t nodes = g->numNodes(), inits = g->initializers().size();
+    // A dead chain (Relu -> Identity, nothing reads the end) and an initializer nothing reads.
+    const ir::Node* conv = nullptr;
+    for (const ir::Node* n : g->nodes())
+        if (n->opType == "Conv") conv = n;
+    ASSERT_TRUE(conv);
+    test::addNode(*g, "Relu", "dead_relu", {conv->output(0)->name()}, {"dead_a"});
+    test::addNode(*g, "Identity", "dead_identity", {"dead_a"}, {"dead_b"});
+    test::addInitializer(*g, "unused_w", {2}, {1, 2});
+    // A copy of the conv's weight, read instead of it.
+    const ir::Value* weight = conv->input(1);
+    ir::Tensor copy = *weight->initializer();
+    copy.name = "weight_copy";
+    ir::Value* wc = *g->addValue("weight_copy");
+    g->setInitializer(wc, std::move(copy));
+    g->setInput(const_cast<ir::Node*>(conv), 1, wc);
+    ASSERT_FALSE(weight->hasUses());  // the original is now unused: cleanup would drop it
+
+    Rewriter r(*g);
+    applyUndoRedo(*g, r, dedupeInitializersEdit());
+    EXPECT_EQ(conv->input(1)->name(), weight->name());  // the first of the two stays
+    EXPECT_FALSE(g->findValue("weight_copy"));
+    EXPECT_EQ(g->initializers().size(), inits + 1);  // + unused_w
+
+    EditResult clean = applyUndoRedo(*g, r, cleanupEdit());
+    EXPECT_EQ(clean.label, "Clean up dead nodes and unused initializers");
+    EXPECT_EQ(g->numNodes(), nodes);
+    EXPECT_FALSE(named(*g, "dead_relu"));
+    EXPECT_FALSE(named(*g, "dead_identity"));
+    EXPECT_FALSE(g->findValue("unused_w"));
+    EXPECT_EQ(g->initializers().size(), inits);
+    // Nothing left to clean: no change, no undo step.
+    const std::size_t steps = r.log().size();
+    ASSERT_TRUE(applyEdit(r, cleanupEdit()));
+    EXPECT_EQ(r.log().size(), steps);
+}
