@@ -1,6 +1,7 @@
 #include "widgets/document.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <set>
@@ -105,7 +106,7 @@ private:
 struct CopyGate {
     std::mutex mutex;
     std::condition_variable done;
-    quint64 epoch = 0;
+    std::atomic<quint64> epoch = 0;  // written under `mutex`; a copy polls it without
     int copying = 0;
 };
 
@@ -249,13 +250,17 @@ Document::SnapshotTask Document::snapshotTask() {
             if (gate->epoch != epoch) return nullptr;  // changed (or gone) since: no copy
             ++gate->copying;
         }
-        auto copy = std::make_shared<const ir::Model>(model->clone());
+        // An edit waiting for this copy bumps the epoch: the copy then stops within 1024 values
+        // or nodes (a few ms on any graph) instead of holding the edit until it is done.
+        std::optional<ir::Model> copy =
+            model->cloneUnlessCancelled([&] { return gate->epoch.load() != epoch; });
         {
             std::lock_guard lock(gate->mutex);
             --gate->copying;
         }
         gate->done.notify_all();
-        return copy;
+        if (!copy) return nullptr;
+        return std::make_shared<const ir::Model>(std::move(*copy));
     };
 }
 

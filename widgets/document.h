@@ -12,8 +12,9 @@
 /// Threads: the Document lives on the GUI thread, which alone edits model(). Jobs get an
 /// immutable deep copy (tensor data shared, copy on write), made at most once per revision:
 /// snapshotTask() lets the job itself make that copy (100k nodes take ~0.5 s to copy), reading
-/// the model while the GUI thread goes on; an edit that comes meanwhile waits until the copy is
-/// done, so nothing is read while it changes.
+/// the model while the GUI thread goes on; an edit that comes meanwhile stops the copy (within
+/// 1024 values or nodes: a few ms) and waits only for that, so nothing is read while it changes
+/// and no edit waits for a whole copy; the job then gives up as stale.
 
 #include <functional>
 #include <memory>
@@ -109,8 +110,9 @@ public:
     /// without an edit in between return the same copy. GUI thread only.
     std::shared_ptr<const ir::Model> snapshot();
     /// The snapshot of the current revision, made when a job calls the returned function (on any
-    /// thread): the cached one, or a copy made there. An edit waits for a copy under way; a task
-    /// that starts after an edit (or after the document is gone) returns null: its job is stale.
+    /// thread): the cached one, or a copy made there. An edit stops a copy under way (within
+    /// 1024 values or nodes) and waits only for that; a task whose copy was stopped, or that
+    /// starts after an edit (or after the document is gone), returns null: its job is stale.
     /// The job hands what it got back to setSnapshot(snapshot, revision).
     using SnapshotTask = std::function<std::shared_ptr<const ir::Model>()>;
     SnapshotTask snapshotTask();

@@ -343,7 +343,9 @@ int Graph::valueInfoPosition(const Value* value) const {
 
 // ---- Whole-graph operations ----------------------------------------------------------------
 
-std::unique_ptr<Graph> Graph::clone() const {
+std::unique_ptr<Graph> Graph::clone(const std::function<bool()>& cancelled) const {
+    std::size_t work = 0;
+    auto stop = [&] { return cancelled && ++work % 1024 == 0 && cancelled(); };
     auto g = std::make_unique<Graph>();
     g->name = name;
     g->docString = docString;
@@ -353,6 +355,7 @@ std::unique_ptr<Graph> Graph::clone() const {
     std::unordered_map<const Value*, Value*> map;
     map.reserve(m_values.size());
     for (const auto& v : m_values) {
+        if (stop()) return nullptr;
         Value* c = *g->addValue(v->m_name);
         c->type = v->type;
         c->docString = v->docString;
@@ -376,6 +379,7 @@ std::unique_ptr<Graph> Graph::clone() const {
     for (Value* v : m_valueInfos) g->insertValueInfo(map.at(v));
     std::vector<Value*> ins, outs;
     for (const auto& n : m_nodes) {
+        if (stop()) return nullptr;
         ins.clear();
         outs.clear();
         for (Value* v : n->m_inputs) ins.push_back(v ? map.at(v) : nullptr);
@@ -528,6 +532,10 @@ int64_t Model::opsetVersion(std::string_view d) const {
 }
 
 Model Model::clone() const {
+    return *cloneUnlessCancelled({});
+}
+
+std::optional<Model> Model::cloneUnlessCancelled(const std::function<bool()>& cancelled) const {
     Model m;
     m.irVersion = irVersion;
     m.opsetImports = opsetImports;
@@ -537,7 +545,11 @@ Model Model::clone() const {
     m.modelVersion = modelVersion;
     m.docString = docString;
     m.metadataProps = metadataProps;
-    m.graph = graph ? graph->clone() : nullptr;
+    m.graph = nullptr;
+    if (graph) {
+        m.graph = graph->clone(cancelled);
+        if (!m.graph) return std::nullopt;
+    }
     for (const Function& f : functions) {
         Function c;
         c.name = f.name;

@@ -13,9 +13,11 @@
 /// Thread-safety: none. A background job works on its own clone().
 
 #include <cstdint>
+#include <functional>
 #include <iterator>
 #include <list>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -296,7 +298,9 @@ public:
     // ---- Whole-graph operations ------------------------------------------------------------
 
     /// Deep copy with the same NodeIds, order and names; tensor data stays shared.
-    std::unique_ptr<Graph> clone() const;
+    /// `cancelled`, when given, is asked every 1024 values and nodes: once it says true the copy
+    /// stops and null is returned (a snapshot that an edit made stale while it was being taken).
+    std::unique_ptr<Graph> clone(const std::function<bool()>& cancelled = {}) const;
 
     /// Checks structure: every input defined (by a producer earlier in order, a graph input, an
     /// initializer, or an enclosing scope), no cycles, every graph output produced, subgraphs
@@ -382,6 +386,8 @@ public:
     int64_t opsetVersion(std::string_view domain = "") const;
     /// Deep copy (tensor data shared).
     Model clone() const;
+    /// The same, or nullopt once `cancelled` says true (Graph::clone).
+    std::optional<Model> cloneUnlessCancelled(const std::function<bool()>& cancelled) const;
 };
 
 }  // namespace wh::ir

@@ -210,3 +210,34 @@ TEST(Tensor, ElementsAndHalfPrecision) {
     EXPECT_FALSE(isKnownDType(17));
     EXPECT_TRUE(isKnownDType(16));
 }
+
+// A snapshot copy stops once an edit makes it stale (Document::snapshotTask): `cancelled` is
+// asked every 1024 values and nodes, and a cancelled copy is null.
+TEST(Graph, CloneStopsWhenCancelled) {
+    Model m;
+    Graph& g = *m.graph;
+    Value* prev = *g.addValue("x0");
+    g.insertGraphInput(prev);
+    for (int i = 1; i <= 5000; ++i) {
+        Value* next = *g.addValue("x" + std::to_string(i));
+        g.addNode("Relu", std::vector<Value*>{prev}, std::vector<Value*>{next});
+        prev = next;
+    }
+    g.insertGraphOutput(prev);
+
+    int asked = 0;
+    EXPECT_EQ(g.clone([&] { return ++asked > 2; }), nullptr);
+    EXPECT_EQ(asked, 3);  // stopped at the third poll: 3072 values in
+    asked = 0;
+    auto whole = g.clone([&] {
+        ++asked;
+        return false;
+    });
+    ASSERT_TRUE(whole);
+    EXPECT_EQ(whole->numNodes(), 5000u);
+    EXPECT_EQ(asked, 9);  // (5001 values + 5000 nodes) / 1024
+    EXPECT_FALSE(m.cloneUnlessCancelled([] { return true; }));
+    auto copy = m.cloneUnlessCancelled([] { return false; });
+    ASSERT_TRUE(copy);
+    EXPECT_EQ(copy->graph->numNodes(), 5000u);
+}

@@ -1,0 +1,156 @@
+// Edit latency benchmark (issue 15, item 9): how long each named edit keeps the whole studio's
+// GUI thread (MainWindow, every dock) on 10k- and 100k-node residual chains, i.e. how soon
+// control returns to the user, and how long the relayout the edit starts takes in the background
+// until the view shows the result. Target: every edit returns in < 100 ms at 100k nodes.
+//
+//   cmake ... -DWHITTLE_BUILD_BENCH=ON && cmake --build build --target bench_edit_latency
+//   QT_QPA_PLATFORM=offscreen build/tests/bench/bench_edit_latency [--sizes 10000,100000]
+//
+// "returns" = MainWindow::applyNamedEdit (the Rewriter group, the undo command, the change
+// signal's synchronous handlers: inspector, issues check, dirty state) plus the events it posts,
+// processed once. "view" = from the edit to MainWindow::viewReady (layout on a pool thread, scene
+// rebuilt). Medians of 5 edits each on nodes in the middle of the graph. No peer: onnx-modifier
+// (the tool people use for this job) is not installable offline here, and it re-renders the whole
+// graph in the browser after each edit; its README asks for a partial view above ~1,500 nodes.
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <QApplication>
+#include <QElapsedTimer>
+#include <QSignalSpy>
+#include <QStringList>
+#include <QUndoStack>
+
+#include "core/models/architectures.h"
+#include "core/onnx/model_io.h"
+#include "core/rewrite/edits.h"
+#include "widgets/document.h"
+#include "widgets/main_window.h"
+
+namespace {
+
+using namespace wh;
+using widgets::MainWindow;
+
+std::string cpuModel() {
+    std::ifstream in("/proc/cpuinfo");
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+    return "unknown";
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[v.size() / 2];
+}
+
+struct Timing {
+    double returns = 0, view = 0;
+};
+
+// Applies `edit` and times its return and the relayout it starts (when it starts one).
+Timing timeEdit(MainWindow& w, const rewrite::Edit& edit) {
+    QSignalSpy ready(&w, &MainWindow::viewReady);
+    QElapsedTimer t;
+    t.start();
+    if (!w.applyNamedEdit(edit)) std::fprintf(stderr, "edit %s failed\n", edit.op.c_str());
+    QApplication::processEvents();
+    Timing r{static_cast<double>(t.nsecsElapsed()) / 1e6, 0};
+    if (ready.count() > 0 || ready.wait(60000))
+        r.view = static_cast<double>(t.nsecsElapsed()) / 1e6;
+    return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
+    QApplication app(argc, argv);
+    std::vector<int> sizes{10000, 100000};
+    const QStringList args = app.arguments();
+    for (int i = 1; i + 1 < args.size(); ++i)
+        if (args[i] == QLatin1String("--sizes")) {
+            sizes.clear();
+            for (const QString& s : args[i + 1].split(QLatin1Char(','))) sizes.push_back(s.toInt());
+        }
+    const std::filesystem::path dir = "/tmp/whittle-bench";
+    std::filesystem::create_directories(dir);
+    std::printf("CPU: %s; 1600x1000 window, offscreen\n\n", cpuModel().c_str());
+    std::printf("| nodes | edit | returns p50 ms | returns max ms | view ready p50 ms |\n");
+    std::printf("|---:|---|---:|---:|---:|\n");
+    for (int n : sizes) {
+        const auto path = dir / ("view_chain_" + std::to_string(n) + ".onnx");
+        if (!std::filesystem::exists(path) &&
+            !onnx::saveModel(models::buildResidualChain(n), path).isOk()) {
+            std::fprintf(stderr, "cannot write %s\n", path.c_str());
+            return 1;
+        }
+        MainWindow w(MainWindow::SettingsMode::kIgnore);
+        w.resize(1600, 1000);
+        w.show();
+        QSignalSpy ready(&w, &MainWindow::viewReady);
+        w.openFile(QString::fromStdString(path.string()));
+        if (!ready.wait(120000)) {
+            std::fprintf(stderr, "%s did not open\n", path.c_str());
+            return 1;
+        }
+        const ir::Graph& g = w.document()->graph();
+        const int nodes = static_cast<int>(g.numNodes());
+        // Nodes in the middle of the graph, by graph order.
+        std::vector<const ir::Node*> order(g.nodes().begin(), g.nodes().end());
+        auto middle = [&](int k) {
+            return order[order.size() / 2 + static_cast<std::size_t>(k) * 7];
+        };
+        struct Row {
+            const char* name;
+            std::vector<double> returns, view;
+        };
+        std::vector<Row> rows{
+            {"rename_node", {}, {}}, {"set_attribute", {}, {}}, {"insert_identity", {}, {}},
+            {"delete_node", {}, {}}, {"add_output", {}, {}},    {"remove_output", {}, {}},
+            {"undo", {}, {}},        {"redo", {}, {}}};
+        auto record = [&](std::size_t row, Timing t) {
+            rows[row].returns.push_back(t.returns);
+            rows[row].view.push_back(t.view);
+        };
+        for (int k = 0; k < 5; ++k) {
+            const ir::Node* node = middle(k);
+            record(0,
+                   timeEdit(w, rewrite::renameNodeEdit(g, *node, "renamed_" + std::to_string(k))));
+            ir::Attribute doc = ir::Attribute::makeString("whittle_note", "benchmark");
+            record(1, timeEdit(w, *rewrite::setAttributeEdit(g, *node, doc)));
+            record(2, timeEdit(w, rewrite::insertIdentityEdit(g, *node)));
+            const ir::Node* identity = nullptr;
+            for (const ir::Node* m : g.nodes())
+                if (m->opType == "Identity" && m->name == node->name + "_identity") identity = m;
+            if (identity) record(3, timeEdit(w, rewrite::deleteNodeEdit(g, *identity)));
+            const std::string tensor = node->output(0)->name();
+            record(4, timeEdit(w, rewrite::addOutputEdit(tensor)));
+            record(5, timeEdit(w, rewrite::removeOutputEdit(tensor)));
+            for (int u = 0; u < 2; ++u) {
+                QSignalSpy viewReady(&w, &MainWindow::viewReady);
+                QElapsedTimer t;
+                t.start();
+                if (u == 0)
+                    w.document()->undoStack()->undo();
+                else
+                    w.document()->undoStack()->redo();
+                QApplication::processEvents();
+                Timing r{static_cast<double>(t.nsecsElapsed()) / 1e6, 0};
+                if (viewReady.count() > 0 || viewReady.wait(60000))
+                    r.view = static_cast<double>(t.nsecsElapsed()) / 1e6;
+                record(6 + static_cast<std::size_t>(u), r);
+            }
+        }
+        for (const Row& r : rows)
+            std::printf("| %d | %s | %.1f | %.1f | %.0f |\n", nodes, r.name, median(r.returns),
+                        *std::max_element(r.returns.begin(), r.returns.end()), median(r.view));
+        std::fflush(stdout);
+    }
+    return 0;
+}
