@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,6 +24,15 @@ void onSigint(int) {
     g_interrupted.store(true);
 }
 }  // namespace
+
+Status refuseToOverwriteInput(const std::string& input, const std::string& output) {
+    std::error_code ec;
+    if (std::filesystem::exists(output, ec) && std::filesystem::equivalent(input, output, ec))
+        return makeStatus(StatusCode::kUsage,
+                          "{}: refusing to overwrite the input model; choose another output path",
+                          output);
+    return Status::ok();
+}
 
 int fail(const Status& status) {
     std::fprintf(stderr, "whittle-cli: %s\n", status.message().c_str());

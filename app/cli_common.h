@@ -27,6 +27,9 @@ struct Context {
 
 /// Prints "whittle-cli: <message>" (one line) and returns the contract's exit code.
 int fail(const Status& status);
+/// kUsage "OUT: refusing to overwrite the input model ..." when `output` is the file `input`
+/// (same path or a link to it), else ok. Every command that writes a model checks this first.
+Status refuseToOverwriteInput(const std::string& input, const std::string& output);
 /// Prints `j` as the only thing on stdout.
 void printJson(const nlohmann::json& j);
 

@@ -48,10 +48,7 @@ int runCompress(const CompressArgs& a, const Context& ctx) {
     if (!recipe) return fail(recipe.error());
     auto shapes = parseShapes(a.shapes);
     if (!shapes) return fail(shapes.error());
-    std::error_code ec;
-    if (fs::exists(a.output, ec) && fs::equivalent(a.model, a.output, ec))
-        return fail(makeStatus(StatusCode::kUsage, "{}: refusing to overwrite the input model",
-                               a.output));
+    if (Status s = refuseToOverwriteInput(a.model, a.output); !s.isOk()) return fail(s);
     auto model = onnx::loadModel(a.model);
     if (!model) return fail(model.error());
 

@@ -2,7 +2,6 @@
 // core/rewrite/edits.h, as the studio records them) and writes the result, byte for byte what the
 // studio saves after the same edits.
 
-#include <filesystem>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -10,8 +9,6 @@
 #include "app/cli_common.h"
 #include "core/onnx/model_io.h"
 #include "core/rewrite/edits.h"
-
-namespace fs = std::filesystem;
 
 namespace wh::cli {
 
@@ -21,12 +18,7 @@ void addEditCommand(CLI::App& app, Context& ctx) {
     };
     auto args = std::make_shared<Args>();
     CLI::App* sub = addCommand(app, ctx, "edit", "Replay an edit script on a model", [&ctx, args] {
-        std::error_code ec;
-        if (fs::exists(args->output, ec) && fs::equivalent(args->model, args->output, ec))
-            return fail(makeStatus(StatusCode::kUsage,
-                                   "{}: refusing to overwrite the input model; choose another "
-                                   "output path",
-                                   args->output));
+        if (Status s = refuseToOverwriteInput(args->model, args->output); !s.isOk()) return fail(s);
         std::ifstream in(args->script);
         if (!in)
             return fail(

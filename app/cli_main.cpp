@@ -142,16 +142,12 @@ int runInfo(const std::string& path, bool asJson) {
 // ---- convert ---------------------------------------------------------------------------------
 
 int runConvert(const std::string& in, const std::string& out, bool asJson) {
-    std::error_code ec;
-    if (fs::exists(out, ec) && fs::equivalent(in, out, ec))
-        return fail(wh::makeStatus(wh::StatusCode::kUsage,
-                                   "{}: refusing to overwrite the input model; choose another "
-                                   "output path",
-                                   out));
+    if (wh::Status s = wh::cli::refuseToOverwriteInput(in, out); !s.isOk()) return fail(s);
     auto model = wh::onnx::loadModel(in);
     if (!model) return fail(model.error());
     wh::Status saved = wh::onnx::saveModel(*model, out);
     if (!saved.isOk()) return fail(saved);
+    std::error_code ec;
     const auto bytes = fs::file_size(out, ec);
     const std::size_t nodes = model->graph->numNodes();
     keepUntilExit(std::move(*model));
@@ -237,9 +233,9 @@ int main(int argc, char** argv) {
             wh::app::preferShortOpenMpSpins();
     }
     // Algorithm plugins at start (a broken one is a warning, never fatal).
-    if (argc > 1 && (std::string_view(argv[1]) == "compress" ||
-                     std::string_view(argv[1]) == "sensitivity" ||
-                     std::string_view(argv[1]) == "algorithms"))
+    if (argc > 1 &&
+        (std::string_view(argv[1]) == "compress" || std::string_view(argv[1]) == "sensitivity" ||
+         std::string_view(argv[1]) == "algorithms"))
         wh::cli::loadPluginsWithWarnings();
     CLI::App app{"whittle-cli: inspect, convert and compress ONNX models (see CLI.md)"};
     app.require_subcommand(1);

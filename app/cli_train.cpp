@@ -40,11 +40,8 @@ int runTrain(const TrainArgs& a, const Context& ctx) {
     const train::TrainingRecipe& r = a.recipe;
     if (r.modelPath.empty() == r.arch.empty())
         return fail(makeStatus(StatusCode::kUsage, "give exactly one of --model IN or --arch A"));
-    std::error_code ec;
-    if (!r.modelPath.empty() && fs::exists(a.output, ec) &&
-        fs::equivalent(r.modelPath, a.output, ec))
-        return fail(
-            makeStatus(StatusCode::kUsage, "{}: refusing to overwrite the input model", a.output));
+    if (!r.modelPath.empty())
+        if (Status s = refuseToOverwriteInput(r.modelPath, a.output); !s.isOk()) return fail(s);
     // Datasets and model before the progress display: a bad recipe fails at once.
     engine::StepProfiler profiler;
     train::TrainingRecipe recipe = r;
