@@ -26,7 +26,6 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
-#include <QSaveFile>
 #include <QScrollBar>
 #include <QSettings>
 #include <QStackedWidget>
@@ -38,6 +37,7 @@
 #include "core/jobs/job_context.h"
 #include "core/layout/graph_layout.h"
 #include "core/onnx/model_io.h"
+#include "core/util/atomic_file.h"
 #include "widgets/algorithm_dock.h"
 #include "widgets/comparison_view.h"
 #include "widgets/document.h"
@@ -1105,18 +1105,10 @@ void MainWindow::saveEditScript() {
 bool MainWindow::saveEditScriptTo(const QString& path) {
     if (!m_doc) return false;
     auto script = m_doc->editScript();
-    if (!script) {
-        reportError(
-            tr("Save Edit Script: %1").arg(QString::fromStdString(script.error().message())));
-        return false;
-    }
-    QSaveFile file(path);  // a temporary file renamed over `path` on commit
-    const std::string text = script->dump(2) + "\n";
-    if (!file.open(QIODevice::WriteOnly) ||
-        file.write(text.data(), static_cast<qint64>(text.size())) !=
-            static_cast<qint64>(text.size()) ||
-        !file.commit()) {
-        reportError(tr("Save Edit Script: cannot write %1 (%2)").arg(path, file.errorString()));
+    Status written =
+        script ? util::writeAtomically(path.toStdString(), script->dump(2) + "\n") : script.error();
+    if (!written.isOk()) {
+        reportError(tr("Save Edit Script: %1").arg(qs(written.message())));
         return false;
     }
     statusBar()->showMessage(
