@@ -328,10 +328,12 @@ Status Document::edit(const std::string& label,
 Expected<rewrite::EditResult> Document::applyEdit(const rewrite::Edit& named) {
     rewrite::EditResult result;
     const bool outermost = m_rewriter->groupDepth() == 0;
-    WH_ASSIGN_OR_RETURN(std::string label, rewrite::editLabel(graph(), named));
-    Status s = edit(label, [&](rewrite::Rewriter& r) -> Status {
+    WH_ASSIGN_OR_RETURN(rewrite::PreparedEdit prepared,
+                        rewrite::prepareEdit(*m_model->graph, named));
+    result.label = prepared.label;
+    Status s = edit(prepared.label, [&](rewrite::Rewriter& r) -> Status {
         if (outermost) m_unscriptable = false;
-        WH_ASSIGN_OR_RETURN_STATUS(result, rewrite::applyEdit(r, named));
+        WH_RETURN_STATUS_IF_ERROR(prepared.apply(r, result));
         m_pendingEdits.push_back(named);
         return Status::ok();
     });

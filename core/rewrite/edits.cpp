@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <functional>
 #include <memory>
-
+#include <string_view>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -223,18 +223,26 @@ Status cleanUp(Rewriter& r) {
 // name stay as they are.
 Status dedupeInitializers(Rewriter& r) {
     ir::Graph& g = r.graph();
-    std::unordered_map<std::string, ir::Value*> first;  // dtype, dims and bytes -> value
-    std::vector<std::pair<ir::Value*, ir::Value*>> duplicates;
+    // By a hash of the bytes (no copy of them); equal hashes are compared in full.
+    auto bytesOf = [](const ir::Tensor& t) {
+        return std::string_view(reinterpret_cast<const char*>(t.data->data()), t.byteSize());
+    };
+    std::unordered_map<std::size_t, std::vector<ir::Value*>> kept;
+    std::vector<std::pair<ir::Value*, ir::Value*>> duplicates;  // (duplicate, the one kept)
     for (ir::Value* v : g.initializers()) {
         const ir::Tensor* t = v->initializer();
         if (v->isGraphInput() || v->isGraphOutput() || r.subgraphReader(v->name()) ||
             t->dtype == ir::DType::kString || t->storage == ir::TensorStorage::kExternal)
             continue;
-        std::string key =
-            fmt::format("{}|{}|", static_cast<int>(t->dtype), fmt::join(t->dims, ","));
-        key.append(reinterpret_cast<const char*>(t->data->data()), t->byteSize());
-        auto [it, inserted] = first.emplace(std::move(key), v);
-        if (!inserted) duplicates.emplace_back(v, it->second);
+        std::vector<ir::Value*>& same = kept[std::hash<std::string_view>{}(bytesOf(*t))];
+        const auto equal = std::find_if(same.begin(), same.end(), [&](const ir::Value* k) {
+            const ir::Tensor* u = k->initializer();
+            return u->dtype == t->dtype && u->dims == t->dims && bytesOf(*u) == bytesOf(*t);
+        });
+        if (equal == same.end())
+            same.push_back(v);
+        else
+            duplicates.emplace_back(v, *equal);
     }
     for (auto [dup, keep] : duplicates) {
         WH_RETURN_STATUS_IF_ERROR(r.replaceAllUsesWith(*dup, *keep));
@@ -243,17 +251,13 @@ Status dedupeInitializers(Rewriter& r) {
     return Status::ok();
 }
 
-// An edit resolved against a graph: its label, and what applying it does.
-struct Resolved {
-    std::string label;
-    std::function<Status(Rewriter&, EditResult&)> apply;
-};
+}  // namespace
 
-Expected<Resolved> resolve(ir::Graph& g, const Edit& e) {
+Expected<PreparedEdit> prepareEdit(ir::Graph& g, const Edit& e) {
     if (e.op == "delete_node") {
         WH_ASSIGN_OR_RETURN(ir::Node * n, nodeArg(e, g));
-        return Resolved{"Delete " + quoted(*n),
-                        [n](Rewriter& r, EditResult&) { return deleteNode(r, *n); }};
+        return PreparedEdit{"Delete " + quoted(*n),
+                            [n](Rewriter& r, EditResult&) { return deleteNode(r, *n); }};
     }
     if (e.op == "rename_node") {
         WH_ASSIGN_OR_RETURN(ir::Node * n, nodeArg(e, g));
@@ -267,8 +271,8 @@ Expected<Resolved> resolve(ir::Graph& g, const Edit& e) {
                         "cannot rename {} to '{}': node #{} ({}) has that name already; node "
                         "names must be unique",
                         quoted(*n), name, other->id(), other->opType));
-        return Resolved{fmt::format("Rename {} to '{}'", quoted(*n), name),
-                        [n, name](Rewriter& r, EditResult&) { return r.renameNode(*n, name); }};
+        return PreparedEdit{fmt::format("Rename {} to '{}'", quoted(*n), name),
+                            [n, name](Rewriter& r, EditResult&) { return r.renameNode(*n, name); }};
     }
     if (e.op == "insert_identity") {
         WH_ASSIGN_OR_RETURN(ir::Node * n, nodeArg(e, g));
@@ -276,7 +280,7 @@ Expected<Resolved> resolve(ir::Graph& g, const Edit& e) {
         if (!out)
             return tl::unexpected(makeStatus(
                 StatusCode::kUsage, "node {} has no output 0 to put an Identity on", quoted(*n)));
-        return Resolved{
+        return PreparedEdit{
             fmt::format("Insert Identity after {}", quoted(*n)),
             [n, out](Rewriter& r, EditResult& result) -> Status {
                 NewNode spec("Identity", {out->name()}, {""});
@@ -294,23 +298,24 @@ Expected<Resolved> resolve(ir::Graph& g, const Edit& e) {
         std::string label =
             fmt::format("Set {}.{} = {}", n->displayName(), a.name, a.valueString());
         auto shared = std::make_shared<ir::Attribute>(std::move(a));
-        return Resolved{std::move(label), [n, shared](Rewriter& r, EditResult&) {
-                            return r.setAttribute(*n, shared->clone());
-                        }};
+        return PreparedEdit{std::move(label), [n, shared](Rewriter& r, EditResult&) {
+                                return r.setAttribute(*n, shared->clone());
+                            }};
     }
     if (e.op == "rename_tensor") {
         WH_ASSIGN_OR_RETURN(ir::Value * v, tensorArg(e, g));
         WH_ASSIGN_OR_RETURN(std::string name, stringArg(e, "name"));
         if (name.empty()) return tl::unexpected(bad(e, "a tensor needs a name"));
-        return Resolved{fmt::format("Rename tensor '{}' to '{}'", v->name(), name),
-                        [v, name](Rewriter& r, EditResult&) { return r.renameValue(*v, name); }};
+        return PreparedEdit{
+            fmt::format("Rename tensor '{}' to '{}'", v->name(), name),
+            [v, name](Rewriter& r, EditResult&) { return r.renameValue(*v, name); }};
     }
     if (e.op == "add_output") {
         WH_ASSIGN_OR_RETURN(ir::Value * v, tensorArg(e, g));
         if (v->isGraphOutput())
             return tl::unexpected(bad(e, fmt::format("'{}' is a model output already", v->name())));
-        return Resolved{fmt::format("Make '{}' a model output", v->name()),
-                        [v](Rewriter& r, EditResult&) { return r.addGraphOutput(*v); }};
+        return PreparedEdit{fmt::format("Make '{}' a model output", v->name()),
+                            [v](Rewriter& r, EditResult&) { return r.addGraphOutput(*v); }};
     }
     if (e.op == "remove_output") {
         WH_ASSIGN_OR_RETURN(ir::Value * v, tensorArg(e, g));
@@ -319,16 +324,16 @@ Expected<Resolved> resolve(ir::Graph& g, const Edit& e) {
         if (it == outs.end())
             return tl::unexpected(bad(e, fmt::format("'{}' is not a model output", v->name())));
         const int position = static_cast<int>(it - outs.begin());
-        return Resolved{
+        return PreparedEdit{
             fmt::format("Remove model output '{}'", v->name()),
             [position](Rewriter& r, EditResult&) { return r.removeGraphOutput(position); }};
     }
     if (e.op == "cleanup")
-        return Resolved{"Clean up dead nodes and unused initializers",
-                        [](Rewriter& r, EditResult&) { return cleanUp(r); }};
+        return PreparedEdit{"Clean up dead nodes and unused initializers",
+                            [](Rewriter& r, EditResult&) { return cleanUp(r); }};
     if (e.op == "dedupe_initializers")
-        return Resolved{"Deduplicate initializers",
-                        [](Rewriter& r, EditResult&) { return dedupeInitializers(r); }};
+        return PreparedEdit{"Deduplicate initializers",
+                            [](Rewriter& r, EditResult&) { return dedupeInitializers(r); }};
     return tl::unexpected(
         makeStatus(StatusCode::kUsage,
                    "unknown edit '{}' (delete_node, rename_node, insert_identity, set_attribute, "
@@ -336,19 +341,11 @@ Expected<Resolved> resolve(ir::Graph& g, const Edit& e) {
                    e.op));
 }
 
-}  // namespace
-
-Expected<std::string> editLabel(const ir::Graph& graph, const Edit& edit) {
-    // resolve() only reads the graph; its pointers are not used here.
-    WH_ASSIGN_OR_RETURN(Resolved r, resolve(const_cast<ir::Graph&>(graph), edit));
-    return r.label;
-}
-
 Expected<EditResult> applyEdit(Rewriter& rewriter, const Edit& edit) {
-    WH_ASSIGN_OR_RETURN(Resolved resolved, resolve(rewriter.graph(), edit));
-    EditResult result{resolved.label, {}};
-    rewriter.beginGroup(resolved.label);
-    Status s = resolved.apply(rewriter, result);
+    WH_ASSIGN_OR_RETURN(PreparedEdit prepared, prepareEdit(rewriter.graph(), edit));
+    EditResult result{prepared.label, {}};
+    rewriter.beginGroup(prepared.label);
+    Status s = prepared.apply(rewriter, result);
     if (!s.isOk()) {
         rewriter.cancelGroup();
         return tl::unexpected(s);

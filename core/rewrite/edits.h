@@ -24,6 +24,7 @@
 /// A script file: {"format": "whittle-edit-script", "version": 1, "edits": [{"op": ...,
 /// ...arguments}, ...]}.
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,8 +52,16 @@ struct EditResult {
 /// op and the node or tensor when an argument is wrong or the edit cannot be done; on error the
 /// graph is unchanged.
 Expected<EditResult> applyEdit(Rewriter& rewriter, const Edit& edit);
-/// The label applyEdit() would give `edit` on `graph`, or its error; changes nothing.
-Expected<std::string> editLabel(const ir::Graph& graph, const Edit& edit);
+
+/// An edit resolved against a graph: the label applyEdit() gives it, and what applying it does
+/// (it holds the graph's nodes and values: apply before the graph changes). For a caller that
+/// opens the group itself (the studio's undo step); applyEdit() is prepare + apply in a group.
+struct PreparedEdit {
+    std::string label;
+    std::function<Status(Rewriter&, EditResult&)> apply;
+};
+/// Resolves `edit` against `graph` without changing it; the errors applyEdit() gives.
+Expected<PreparedEdit> prepareEdit(ir::Graph& graph, const Edit& edit);
 
 // The edits, as the studio records them.
 Edit deleteNodeEdit(const ir::Graph& graph, const ir::Node& node);
