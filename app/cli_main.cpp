@@ -223,6 +223,12 @@ int runLayout(const std::string& path, bool asJson, const std::string& dotPath) 
 
 }  // namespace
 
+namespace wh::cli {
+/// whittle-cli extract (app/cli_extract.cpp). Declared here rather than in cli_common.h, which
+/// this change leaves alone; it belongs beside addEditCommand there.
+void addExtractCommand(CLI::App& app, Context& ctx);
+}  // namespace wh::cli
+
 int main(int argc, char** argv) {
     // The commands that compute (OpenMP, oneDNN); info, convert and layout start no threads and
     // are not worth an exec.
@@ -261,6 +267,7 @@ int main(int argc, char** argv) {
     wh::cli::addCompressCommand(app, engineCommands);
     wh::cli::addSensitivityCommand(app, engineCommands);
     wh::cli::addEditCommand(app, engineCommands);
+    wh::cli::addExtractCommand(app, engineCommands);
 
     std::string layoutModel, layoutDot;
     auto* layoutCmd = app.add_subcommand("layout", "Graph layout only (time, size, crossings)");

@@ -758,6 +758,20 @@ Status Rewriter::setInput(Node& node, int index, Value* value) {
     return Status::ok();
 }
 
+Status Rewriter::setInputs(Node& node, std::vector<Value*> inputs) {
+    if (node.graph() != &m_graph)
+        return makeStatus(StatusCode::kUsage, "setInputs(): node '{}' is not in this graph",
+                          node.displayName());
+    for (const Value* v : inputs)
+        if (v && v->graph() != &m_graph)
+            return makeStatus(StatusCode::kUsage, "setInputs(): tensor '{}' is not in this graph",
+                              v->name());
+    std::size_t start = m_pending.size();
+    recordWiring(&node, false, inputs);
+    finishEdit(start, fmt::format("Set the {} inputs of {}", inputs.size(), quoted(node)));
+    return Status::ok();
+}
+
 Status Rewriter::replaceAllUsesWith(Value& from, Value& to, bool graphOutputs) {
     if (from.graph() != &m_graph || to.graph() != &m_graph)
         return makeStatus(StatusCode::kUsage, "replaceAllUsesWith(): value is not in this graph");
@@ -878,6 +892,16 @@ Status Rewriter::removeValueInfo(Value& value) {
     record(ListOp{GraphList::kValueInfo, false, m_graph.valueInfoPosition(&value), value.name()});
     finishEdit(start, fmt::format("Drop '{}' from value_info", value.name()));
     return Status::ok();
+}
+
+Expected<Value*> Rewriter::addValue(std::string name, ir::Type type) {
+    if (!nameIsFree(m_graph, name))
+        return error(StatusCode::kUsage, "cannot add tensor '{}': the name is taken", name);
+    std::string description = fmt::format("Add tensor '{}'", name);
+    std::size_t start = m_pending.size();
+    record(ValueLifeOp{true, name, ValueMeta{std::move(type), {}, {}, false}});
+    finishEdit(start, std::move(description));
+    return m_graph.findValue(name);
 }
 
 Status Rewriter::eraseUnusedValue(Value& value) {

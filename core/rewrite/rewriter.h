@@ -160,6 +160,9 @@ public:
     Status setNodeDocString(ir::Node& node, std::string docString);
     /// Makes input `index` (existing) read `value` (null = omitted).
     Status setInput(ir::Node& node, int index, ir::Value* value);
+    /// Replaces the node's whole input list (null = omitted); the count may change, so inputs
+    /// can be appended (variadic ops) or trailing ones dropped. Values must be in this graph.
+    Status setInputs(ir::Node& node, std::vector<ir::Value*> inputs);
     /// Makes every node input reading `from` read `to`; graph outputs too if `graphOutputs`.
     Status replaceAllUsesWith(ir::Value& from, ir::Value& to, bool graphOutputs = false);
 
@@ -181,6 +184,10 @@ public:
     Status addValueInfo(ir::Value& value, int position = -1);
     /// Removes the value's graph.value_info entry.
     Status removeValueInfo(ir::Value& value);
+    /// A new value `name` (must be free here and in enclosing graphs) of type `type`, with no
+    /// producer and nothing referring to it yet: the caller makes it a graph input (or the like)
+    /// within the same group.
+    Expected<ir::Value*> addValue(std::string name, ir::Type type = {});
     /// Erases a value nothing refers to (its value_info entry goes too).
     Status eraseUnusedValue(ir::Value& value);
 

@@ -177,6 +177,64 @@ TEST(Cli, EditReplaysAScript) {
     fs::remove_all(dir);
 }
 
+// `extract`: writes the part of a model between tensors (or what named nodes compute) as a new
+// model; a tensor the part needs but nobody gives is refused by name; never overwrites its input.
+TEST(Cli, ExtractWritesTheSubgraph) {
+    const fs::path dir =
+        fs::temp_directory_path() / ("whittle-cli-extract-" + std::to_string(getpid()));
+    fs::create_directories(dir);
+    const fs::path out = dir / "part.onnx", sel = dir / "sel.onnx";
+    auto nodeNames = [](const wh::ir::Graph& g) {
+        std::vector<std::string> names;
+        for (const wh::ir::Node* n : g.nodes()) names.push_back(n->name);
+        return names;
+    };
+    auto valueNames = [](const std::vector<wh::ir::Value*>& values) {
+        std::vector<std::string> names;
+        for (const wh::ir::Value* v : values) names.push_back(v->name());
+        return names;
+    };
+
+    CliRun r =
+        runCli("extract " + kSample + " -o " + out.string() + " --inputs p1 --outputs r2 --json");
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    const json j = json::parse(r.out);
+    EXPECT_EQ(j["nodes"], 2);
+    EXPECT_EQ(j["inputs"], json::parse(R"(["p1"])"));
+    EXPECT_EQ(j["outputs"], json::parse(R"(["r2"])"));
+    auto part = wh::onnx::loadModel(out);
+    ASSERT_TRUE(part) << part.error().message();
+    EXPECT_EQ(nodeNames(*part->graph), (std::vector<std::string>{"conv2", "relu2"}));
+    EXPECT_EQ(valueNames(part->graph->inputs()), std::vector<std::string>{"p1"});
+    EXPECT_EQ(valueNames(part->graph->outputs()), std::vector<std::string>{"r2"});
+    EXPECT_EQ(part->graph->initializers().size(), 2u);  // conv2.weight, conv2.bias
+
+    CliRun nodes = runCli("extract " + kSample + " -o " + sel.string() + " --nodes fc2,relu3");
+    ASSERT_EQ(nodes.exitCode, 0) << nodes.err;
+    auto selected = wh::onnx::loadModel(sel);
+    ASSERT_TRUE(selected) << selected.error().message();
+    EXPECT_EQ(nodeNames(*selected->graph), (std::vector<std::string>{"relu3", "fc2"}));
+    EXPECT_EQ(valueNames(selected->graph->inputs()), std::vector<std::string>{"g1"});
+    EXPECT_EQ(valueNames(selected->graph->outputs()), std::vector<std::string>{"g2"});
+
+    CliRun missing =
+        runCli("extract " + kSample + " -o " + (dir / "bad.onnx").string() + " --outputs r2");
+    EXPECT_EQ(missing.exitCode, 1);
+    EXPECT_NE(missing.err.find("'input'"), std::string::npos) << missing.err;
+    EXPECT_FALSE(fs::exists(dir / "bad.onnx"));
+    CliRun unknown =
+        runCli("extract " + kSample + " -o " + (dir / "bad.onnx").string() + " --nodes conv9");
+    EXPECT_EQ(unknown.exitCode, 1);
+    EXPECT_NE(unknown.err.find("conv9"), std::string::npos) << unknown.err;
+
+    const auto before = fs::file_size(out);
+    CliRun self = runCli("extract " + out.string() + " -o " + out.string() + " --outputs r2");
+    EXPECT_EQ(self.exitCode, 1);
+    EXPECT_NE(self.err.find("refusing to overwrite"), std::string::npos) << self.err;
+    EXPECT_EQ(fs::file_size(out), before);
+    fs::remove_all(dir);
+}
+
 TEST(Cli, ExitCodesFollowTheContract) {
     CliRun usage = runCli("info");  // missing MODEL
     EXPECT_EQ(usage.exitCode, 1);

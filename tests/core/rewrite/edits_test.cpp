@@ -2,8 +2,12 @@
 // one undo step, refuses bad arguments by name without changing anything, and survives the
 // round trip through an edit script's JSON.
 
+#include <cstdio>
+
 #include <gtest/gtest.h>
 
+#include "core/data/npy.h"
+#include "core/engine/host_tensor.h"
 #include "core/rewrite/edits.h"
 #include "tests/core/rewrite/graph_equal.h"
 #include "tests/core/rewrite/test_graphs.h"
@@ -199,4 +203,455 @@ TEST(Edits, CleanupAndDedupeInitializers) {
     const std::size_t steps = r.log().size();
     ASSERT_TRUE(applyEdit(r, cleanupEdit()));
     EXPECT_EQ(r.log().size(), steps);
+}
+
+// ---- Structural edits ---------------------------------------------------------------------------
+
+namespace {
+
+ir::Node* mutableNamed(ir::Graph& g, const std::string& name) {
+    return const_cast<ir::Node*>(named(g, name));
+}
+
+// Attributes are move-only: no initializer lists.
+std::vector<ir::Attribute> attributes(ir::Attribute a) {
+    std::vector<ir::Attribute> list;
+    list.push_back(std::move(a));
+    return list;
+}
+
+std::vector<std::string> nodeOrder(const ir::Graph& g) {
+    std::vector<std::string> names;
+    for (const ir::Node* n : g.nodes()) names.push_back(n->name);
+    return names;
+}
+
+// Applies `e`, expecting a kUsage refusal whose message holds every string in `expect`, and no
+// change to the graph or the log.
+void expectRefused(ir::Graph& g, Rewriter& r, const Edit& e,
+                   const std::vector<std::string>& expect) {
+    auto before = g.clone();
+    const std::size_t steps = r.log().size();
+    auto done = applyEdit(r, e);
+    ASSERT_FALSE(done) << e.op << " " << e.args.dump();
+    EXPECT_EQ(done.error().code(), StatusCode::kUsage);
+    for (const std::string& s : expect)
+        EXPECT_NE(done.error().message().find(s), std::string::npos)
+            << "missing '" << s << "' in: " << done.error().message();
+    std::string diff;
+    EXPECT_TRUE(test::graphsEqual(*before, g, &diff)) << e.op << ": " << diff;
+    EXPECT_EQ(r.log().size(), steps);
+}
+
+}  // namespace
+
+TEST(Edits, AddNodeNamesWiresAndPlacesTheNode) {
+    auto g = test::makeResNetLike(1, 4);
+    Rewriter r(*g);
+    const Edit add = addNodeEdit("Add", "", "", {"relu0_out", "block1.r1"}, 1, {});
+    EditResult first = applyUndoRedo(*g, r, add);
+    ASSERT_TRUE(first.created);
+    const ir::Node* n = g->findNode(*first.created);
+    ASSERT_TRUE(n);
+    EXPECT_EQ(n->opType, "Add");
+    EXPECT_EQ(n->name, "Add");
+    ASSERT_EQ(n->numOutputs(), 1);
+    EXPECT_EQ(n->output(0)->name(), "Add_out0");
+    EXPECT_EQ(n->input(0)->name(), "relu0_out");
+    EXPECT_EQ(n->input(1)->name(), "block1.r1");
+    ASSERT_TRUE(n->prev());
+    EXPECT_EQ(n->prev()->name, "block1.relu1");  // right after the last producer of its inputs
+    EXPECT_TRUE(g->isTopologicallySorted());
+
+    // The same edit again: the name and output name are made unique.
+    EditResult second = applyUndoRedo(*g, r, add);
+    const ir::Node* m = g->findNode(*second.created);
+    EXPECT_EQ(m->name, "Add_1");
+    EXPECT_EQ(m->output(0)->name(), "Add_1_out0");
+
+    // Given names, omitted and extra outputs, a domain and attributes; inputs from graph inputs
+    // only: at the end.
+    const Edit split{"add_node",
+                     {{"op_type", "Split"},
+                      {"domain", "com.example"},
+                      {"name", "relu0"},
+                      {"inputs", {"input", ""}},
+                      {"outputs", {"", "half2", nullptr}},
+                      {"attributes", {{{"name", "axis"}, {"type", "int"}, {"value", 1}}}}}};
+    EditResult third = applyUndoRedo(*g, r, split);
+    const ir::Node* s = g->findNode(*third.created);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->name, "relu0_1");
+    EXPECT_EQ(s->domain, "com.example");
+    ASSERT_EQ(s->numOutputs(), 3);
+    EXPECT_EQ(s->output(0)->name(), "relu0_1_out0");
+    EXPECT_EQ(s->output(1)->name(), "half2");
+    EXPECT_EQ(s->output(2)->name(), "relu0_1_out2");
+    ASSERT_EQ(s->numInputs(), 2);
+    EXPECT_EQ(s->input(1), nullptr);
+    EXPECT_EQ(s->attrInt("axis", -1), 1);
+    EXPECT_EQ(g->nodeList().back(), s);
+    EXPECT_TRUE(g->validate().isOk()) << g->validate().message();
+
+    // Replaying the same script on a fresh copy of the model gives the same names and ids.
+    auto fresh = test::makeResNetLike(1, 4);
+    Rewriter rf(*fresh);
+    auto script = scriptFromJson(json::parse(scriptToJson({add, add, split}).dump()));
+    ASSERT_TRUE(script);
+    for (const Edit& e : *script) ASSERT_TRUE(applyEdit(rf, e));
+    std::string diff;
+    EXPECT_TRUE(test::graphsEqual(*g, *fresh, &diff)) << diff;
+}
+
+TEST(Edits, AddNodeOnAnEdge) {
+    auto g = test::makeResNetLike(1, 4);
+    Rewriter r(*g);
+    ir::Node* conv2 = mutableNamed(*g, "block1.conv2");
+    EditResult one =
+        applyUndoRedo(*g, r,
+                      addNodeOnEdgeEdit(*g, "Clip", "", "block1.r1", conv2,
+                                        attributes(ir::Attribute::makeFloat("max", 6.0f))));
+    const ir::Node* clip = g->findNode(*one.created);
+    ASSERT_TRUE(clip);
+    EXPECT_EQ(clip->input(0)->name(), "block1.r1");
+    EXPECT_EQ(conv2->input(0), clip->output(0));
+    EXPECT_EQ(clip->output(0)->name(), "Clip_out0");
+    EXPECT_EQ(clip->next(), conv2);
+    EXPECT_EQ(clip->attrFloat("max", 0), 6.0f);
+
+    // No consumer: every reader of relu0_out (the block's conv and its residual Add) reads it.
+    EditResult all =
+        applyUndoRedo(*g, r, addNodeOnEdgeEdit(*g, "Identity", "", "relu0_out", nullptr, {}));
+    const ir::Node* id = g->findNode(*all.created);
+    ASSERT_TRUE(id);
+    EXPECT_EQ(named(*g, "block1.conv1")->input(0), id->output(0));
+    EXPECT_EQ(named(*g, "block1.add")->input(1), id->output(0));
+    EXPECT_EQ(g->findValue("relu0_out")->uses().size(), 1u);
+    EXPECT_TRUE(g->validate().isOk()) << g->validate().message();
+
+    expectRefused(*g, r,
+                  addNodeOnEdgeEdit(*g, "Relu", "", "block1.r1", named(*g, "block1.add"), {}),
+                  {"add_node", "'block1.add'", "does not read 'block1.r1'"});
+    expectRefused(*g, r, addNodeOnEdgeEdit(*g, "Relu", "", "nope", nullptr, {}), {"'nope'"});
+}
+
+TEST(Edits, AddNodeRefusals) {
+    auto g = test::makeResNetLike(1, 4);
+    Rewriter r(*g);
+    expectRefused(*g, r, {"add_node", {{"inputs", {"input"}}}}, {"add_node", "\"op_type\""});
+    expectRefused(*g, r, addNodeEdit("Relu", "", "", {"missing"}, 1, {}),
+                  {"add_node", "no tensor 'missing'"});
+    expectRefused(*g, r, {"add_node", {{"op_type", "Relu"}, {"outputs", {"conv0_out"}}}},
+                  {"'conv0_out' is taken"});
+    expectRefused(*g, r, {"add_node", {{"op_type", "Relu"}, {"outputs", {"a", "a"}}}},
+                  {"'a' is taken"});
+    expectRefused(*g, r, {"add_node", {{"op_type", "Relu"}, {"num_outputs", 0}}}, {"num_outputs"});
+    expectRefused(*g, r,
+                  {"add_node",
+                   {{"op_type", "Relu"},
+                    {"attributes", {{{"name", "x"}, {"type", "int"}, {"value", "no"}}}}}},
+                  {"attribute 'x'", "not a valid int"});
+    ir::Tensor t = ir::Tensor::fromFloats("t", {1}, {1.0f});
+    expectRefused(*g, r,
+                  addNodeEdit("Constant", "", "", {}, 1,
+                              attributes(ir::Attribute::makeTensor("value", std::move(t)))),
+                  {"cannot record"});
+}
+
+TEST(Edits, SetInputRewiresAppendsDisconnectsAndKeepsOrder) {
+    auto g = test::makeResNetLike(1, 4);
+    Rewriter r(*g);
+    ir::Node* add = mutableNamed(*g, "block1.add");
+    ASSERT_EQ(add->numInputs(), 2);
+    applyUndoRedo(*g, r, setInputEdit(*g, *add, 1, "block1.r1"));
+    EXPECT_EQ(add->input(1)->name(), "block1.r1");
+    applyUndoRedo(*g, r, setInputEdit(*g, *add, 2, "relu0_out"));  // appended
+    ASSERT_EQ(add->numInputs(), 3);
+    EXPECT_EQ(add->input(2)->name(), "relu0_out");
+    applyUndoRedo(*g, r, setInputEdit(*g, *add, 2, ""));  // the last: trimmed
+    EXPECT_EQ(add->numInputs(), 2);
+    ir::Node* conv2 = mutableNamed(*g, "block1.conv2");
+    applyUndoRedo(*g, r, setInputEdit(*g, *conv2, 1, ""));  // in the middle: omitted
+    ASSERT_EQ(conv2->numInputs(), 3);
+    EXPECT_EQ(conv2->input(1), nullptr);
+    // The last input: its slot goes, the omitted one before it stays; connecting it again
+    // appends it.
+    applyUndoRedo(*g, r, setInputEdit(*g, *conv2, 2, ""));
+    ASSERT_EQ(conv2->numInputs(), 2);
+    EXPECT_EQ(conv2->input(1), nullptr);
+    applyUndoRedo(*g, r, setInputEdit(*g, *conv2, 2, "block1.conv2.bias"));
+    ASSERT_EQ(conv2->numInputs(), 3);
+    EXPECT_EQ(conv2->input(2)->name(), "block1.conv2.bias");
+    EXPECT_TRUE(g->isTopologicallySorted());
+
+    // The Constant "shape" comes after the blocks: relu0 and what depends on it move after it.
+    ir::Node* relu0 = mutableNamed(*g, "relu0");
+    const std::vector<std::string> order = nodeOrder(*g);
+    applyUndoRedo(*g, r, setInputEdit(*g, *relu0, 1, "shape"));
+    EXPECT_EQ(relu0->input(1)->name(), "shape");
+    EXPECT_TRUE(g->isTopologicallySorted());
+    const std::vector<std::string> moved = nodeOrder(*g);
+    const std::vector<std::string> expected{
+        "conv0",        "bn0",          "shape_const", "relu0",      "block1.conv1",   "block1.bn1",
+        "block1.relu1", "block1.conv2", "block1.bn2",  "block1.add", "block1.relu2",   "features",
+        "gap",          "flatten",      "dropout",     "fc",         "output_identity"};
+    ASSERT_EQ(order.size(), expected.size());
+    EXPECT_EQ(moved, expected);
+}
+
+TEST(Edits, SetInputRefusesCyclesAndBadIndices) {
+    auto g = test::makeResNetLike(1, 4);
+    Rewriter r(*g);
+    const ir::Node* relu0 = named(*g, "relu0");
+    expectRefused(*g, r, setInputEdit(*g, *relu0, 0, "block1.out"),
+                  {"set_input", "'relu0' (Relu)", "'block1.relu2' (Relu)", "cycle"});
+    expectRefused(*g, r, setInputEdit(*g, *relu0, 0, "relu0_out"),
+                  {"'relu0' (Relu)", "is the node itself"});
+    expectRefused(*g, r, setInputEdit(*g, *relu0, 2, "input"), {"'relu0' (Relu)", "1 inputs"});
+    expectRefused(*g, r, setInputEdit(*g, *relu0, 1, ""), {"no input 1 to disconnect"});
+    expectRefused(*g, r, setInputEdit(*g, *relu0, 0, "nope"), {"no tensor 'nope'"});
+    expectRefused(*g, r, {"set_input", {{"node", "relu0"}, {"index", -1}, {"tensor", "input"}}},
+                  {"-1"});
+}
+
+TEST(Edits, ModelInputsAddRemoveAndShape) {
+    auto g = test::makeResNetLike(1, 4);
+    Rewriter r(*g);
+    applyUndoRedo(*g, r,
+                  addInputEdit("mask", ir::DType::kFloat16,
+                               {ir::Dim::symbol("N"), ir::Dim::known(4), ir::Dim{}}));
+    ASSERT_EQ(g->inputs().size(), 2u);
+    EXPECT_EQ(g->inputs().back()->name(), "mask");
+    EXPECT_EQ(g->inputs().back()->type.toString(), "float16[N,4,?]");
+    applyUndoRedo(*g, r, removeInputEdit("mask"));
+    EXPECT_EQ(g->inputs().size(), 1u);
+    EXPECT_FALSE(g->findValue("mask"));
+
+    // A "float32" dtype and no dims (unknown rank).
+    applyUndoRedo(*g, r, {"add_input", {{"name", "extra"}, {"dtype", "float32"}}});
+    EXPECT_EQ(g->findValue("extra")->type.elemType, ir::DType::kFloat);
+    EXPECT_FALSE(g->findValue("extra")->type.shape);
+
+    expectRefused(*g, r, removeInputEdit("input"), {"remove_input", "'input'", "'conv0' (Conv)"});
+    expectRefused(*g, r, removeInputEdit("relu0_out"), {"'relu0_out' is not a model input"});
+    expectRefused(*g, r, addInputEdit("conv0_out", ir::DType::kFloat, {}), {"'conv0_out'"});
+    expectRefused(*g, r, {"add_input", {{"name", "x"}, {"dtype", "float33"}}}, {"'float33'"});
+    expectRefused(*g, r, {"add_input", {{"name", "x"}, {"dtype", "float"}, {"dims", {1, -2}}}},
+                  {"\"dims\" entry 1"});
+
+    // set_input_shape: the type changes, value_info and intermediate types go, outputs stay.
+    ASSERT_FALSE(g->valueInfos().empty());
+    const std::string logitsType = g->findValue("logits")->type.toString();
+    applyUndoRedo(*g, r,
+                  setInputShapeEdit("input", {ir::Dim::known(1), ir::Dim::known(3),
+                                              ir::Dim::known(16), ir::Dim::known(16)}));
+    EXPECT_EQ(g->findValue("input")->type.toString(), "float[1,3,16,16]");
+    EXPECT_TRUE(g->valueInfos().empty());
+    EXPECT_EQ(g->findValue("conv0_out")->type.kind, ir::Type::Kind::kNone);
+    EXPECT_EQ(g->findValue("logits")->type.toString(), logitsType);
+    applyUndoRedo(*g, r,
+                  {"set_input_shape",
+                   {{"tensor", "input"}, {"dims", {2, "C", nullptr}}, {"dtype", "double"}}});
+    EXPECT_EQ(g->findValue("input")->type.toString(), "double[2,C,?]");
+    expectRefused(*g, r, setInputShapeEdit("conv0_out", {}), {"'conv0_out' is not a model input"});
+    expectRefused(*g, r, {"set_input_shape", {{"tensor", "input"}}}, {"\"dims\""});
+
+    // set_batch_size: dim 0 of every input with a shape ("extra" has none).
+    applyUndoRedo(*g, r, setBatchSizeEdit(8));
+    EXPECT_EQ(g->findValue("input")->type.toString(), "double[8,C,?]");
+    EXPECT_FALSE(g->findValue("extra")->type.shape);
+    applyUndoRedo(*g, r, setBatchSizeEdit("batch"));
+    EXPECT_EQ(g->findValue("input")->type.toString(), "double[batch,C,?]");
+    expectRefused(*g, r, setBatchSizeEdit(0), {"set_batch_size", "\"size\""});
+    expectRefused(*g, r, setBatchSizeEdit(""), {"\"size\""});
+}
+
+TEST(Edits, SetBatchSizeDropsValueInfoAndSkipsDefaults) {
+    auto g = test::makeResNetLike(1, 4);
+    // A graph input with a default (an initializer) keeps its shape.
+    ir::Value* w = g->findValue("fc.weight");
+    w->type =
+        ir::Type::tensor(ir::DType::kFloat, ir::Shape{{ir::Dim::known(10), ir::Dim::known(4)}});
+    g->insertGraphInput(w);
+    Rewriter r(*g);
+    applyUndoRedo(*g, r, setBatchSizeEdit(2));
+    EXPECT_EQ(g->findValue("input")->type.toString(), "float[2,3,8,8]");
+    EXPECT_EQ(w->type.toString(), "float[10,4]");
+    EXPECT_TRUE(g->valueInfos().empty());
+    expectRefused(*g, r, setInputShapeEdit("fc.weight", {ir::Dim::known(1)}), {"initializer"});
+    // Its declared type follows its data when set_initializer changes the dtype.
+    applyUndoRedo(*g, r, castInitializerEdit("fc.weight", ir::DType::kDouble));
+    EXPECT_EQ(w->type.toString(), "double[10,4]");
+}
+
+TEST(Edits, SetInitializerFillsCastsAndLoads) {
+    auto g = test::makeResNetLike(1, 4);
+    // An int64 initializer, and one whose data is external.
+    std::vector<int64_t> ints = {1, 300, -5};
+    ir::Tensor it;
+    it.name = "ints";
+    it.dtype = ir::DType::kInt64;
+    it.dims = {3};
+    it.data = std::make_shared<const ir::Buffer>(ints.data(), ints.size() * sizeof(int64_t));
+    g->setInitializer(*g->addValue("ints"), std::move(it));
+    g->findValue("block1.bn1.mean")->mutableInitializer()->storage = ir::TensorStorage::kExternal;
+    Rewriter r(*g);
+
+    applyUndoRedo(*g, r, fillInitializerEdit("fc.bias", 0.25));
+    const ir::Tensor* bias = g->findValue("fc.bias")->initializer();
+    ASSERT_EQ(bias->dims, std::vector<int64_t>{10});
+    for (int64_t i = 0; i < 10; ++i) EXPECT_EQ(bias->elementAsDouble(i), 0.25) << i;
+
+    const std::vector<double> weights = [&] {
+        std::vector<double> v;
+        const ir::Tensor* t = g->findValue("fc.weight")->initializer();
+        for (int64_t i = 0; i < t->numElements(); ++i) v.push_back(t->elementAsDouble(i));
+        return v;
+    }();
+    applyUndoRedo(*g, r, castInitializerEdit("fc.weight", ir::DType::kFloat16));
+    const ir::Tensor* half = g->findValue("fc.weight")->initializer();
+    EXPECT_EQ(half->dtype, ir::DType::kFloat16);
+    EXPECT_EQ(half->byteSize(), weights.size() * 2);
+    for (std::size_t i = 0; i < weights.size(); ++i)
+        EXPECT_NEAR(half->elementAsDouble(static_cast<int64_t>(i)), weights[i], 1e-3) << i;
+    applyUndoRedo(*g, r, castInitializerEdit("fc.weight", ir::DType::kBFloat16));
+    EXPECT_EQ(g->findValue("fc.weight")->initializer()->dtype, ir::DType::kBFloat16);
+
+    expectRefused(*g, r, castInitializerEdit("ints", ir::DType::kInt8),
+                  {"set_initializer", "element 1 of 'ints' (300)", "int8"});
+    applyUndoRedo(*g, r, castInitializerEdit("ints", ir::DType::kInt16));
+    const ir::Tensor* i16 = g->findValue("ints")->initializer();
+    ASSERT_EQ(i16->dtype, ir::DType::kInt16);
+    EXPECT_EQ(i16->elementAsDouble(1), 300);
+    EXPECT_EQ(i16->elementAsDouble(2), -5);
+    expectRefused(*g, r, castInitializerEdit("ints", ir::DType::kUInt8),
+                  {"element 1 of 'ints' (300)", "uint8"});
+    expectRefused(*g, r, castInitializerEdit("ints", ir::DType::kFloat),
+                  {"'ints'", "from int16 to float"});
+    expectRefused(*g, r, castInitializerEdit("ints", ir::DType::kInt16), {"int16 already"});
+    expectRefused(*g, r, fillInitializerEdit("ints", 2.5), {"2.5 does not fit in 'ints'"});
+    expectRefused(*g, r, fillInitializerEdit("ints", 40000), {"does not fit in 'ints'"});
+    applyUndoRedo(*g, r, fillInitializerEdit("ints", -7));
+    EXPECT_EQ(g->findValue("ints")->initializer()->elementAsDouble(0), -7);
+
+    expectRefused(*g, r, fillInitializerEdit("block1.bn1.mean", 0),
+                  {"'block1.bn1.mean'", "external file"});
+    expectRefused(*g, r, fillInitializerEdit("relu0_out", 0),
+                  {"'relu0_out' is not an initializer"});
+    expectRefused(*g, r,
+                  {"set_initializer", {{"tensor", "fc.bias"}, {"fill", 1}, {"dtype", "float"}}},
+                  {"exactly one"});
+
+    // From a .npy file: dims may change.
+    const std::string npy = testing::TempDir() + "edits_test_bias.npy";
+    ASSERT_TRUE(data::writeNpy(npy, engine::HostTensor::fromFloats({2, 2}, {1, 2, 3, 4})).isOk());
+    applyUndoRedo(*g, r, initializerFromNpyEdit("fc.bias", npy));
+    const ir::Tensor* loaded = g->findValue("fc.bias")->initializer();
+    EXPECT_EQ(loaded->dims, (std::vector<int64_t>{2, 2}));
+    EXPECT_EQ(loaded->dtype, ir::DType::kFloat);
+    EXPECT_EQ(loaded->elementAsDouble(3), 4.0);
+    std::remove(npy.c_str());
+    expectRefused(*g, r, initializerFromNpyEdit("fc.bias", "/nonexistent/w.npy"),
+                  {"set_initializer", "/nonexistent/w.npy"});
+}
+
+TEST(Edits, DeleteNodesErasesBypassesOrRefuses) {
+    auto g = test::makeResNetLike(1, 4);
+    const ir::Node* conv0 = named(*g, "conv0");
+    test::addNode(*g, "Relu", "dead_relu", {conv0->output(0)->name()}, {"dead_a"});
+    test::addNode(*g, "Identity", "dead_identity", {"dead_a"}, {"dead_b"});
+    Rewriter r(*g);
+    const std::size_t nodes = g->numNodes();
+
+    // Nothing outside reads the selection: erased with its outputs.
+    EditResult dead = applyUndoRedo(
+        *g, r, deleteNodesEdit(*g, {named(*g, "dead_identity"), named(*g, "dead_relu")}));
+    EXPECT_EQ(dead.label, "Delete 2 nodes");
+    EXPECT_EQ(g->numNodes(), nodes - 2);
+    EXPECT_FALSE(g->findValue("dead_a"));
+    EXPECT_FALSE(g->findValue("dead_b"));
+
+    // A chain read outside: its reader reads the chain's input; the chain's weights go.
+    const std::size_t inits = g->initializers().size();
+    applyUndoRedo(*g, r,
+                  deleteNodesEdit(*g, {named(*g, "block1.conv1"), named(*g, "block1.bn1"),
+                                       named(*g, "block1.relu1")}));
+    EXPECT_EQ(named(*g, "block1.conv2")->input(0)->name(), "relu0_out");
+    EXPECT_FALSE(g->findValue("block1.conv1.weight"));
+    EXPECT_FALSE(g->findValue("block1.bn1.var"));
+    EXPECT_EQ(g->initializers().size(), inits - 5);
+    EXPECT_TRUE(g->validate().isOk()) << g->validate().message();
+
+    // Two data tensors enter (the Add's residual), one leaves: refused by name.
+    expectRefused(*g, r, deleteNodesEdit(*g, {named(*g, "block1.bn2"), named(*g, "block1.add")}),
+                  {"delete_nodes", "'block1.sum'", "'block1.relu2' (Relu)"});
+    expectRefused(*g, r, {"delete_nodes", {{"nodes", {{{"node", "relu0"}}, {{"node", "nope"}}}}}},
+                  {"no node 'nope'"});
+    expectRefused(*g, r, {"delete_nodes", {{"nodes", json::array()}}}, {"\"nodes\""});
+
+    // The tail feeding the model output: the output keeps its name, produced by what fed the
+    // selection; the Constant shape and the weights only the selection read go.
+    applyUndoRedo(*g, r,
+                  deleteNodesEdit(*g, {named(*g, "gap"), named(*g, "flatten"), named(*g, "dropout"),
+                                       named(*g, "fc"), named(*g, "output_identity")}));
+    ASSERT_EQ(g->outputs().size(), 1u);
+    const ir::Value* logits = g->outputs().front();
+    EXPECT_EQ(logits->name(), "logits");
+    ASSERT_TRUE(logits->producer());
+    EXPECT_EQ(logits->producer()->name, "features");
+    EXPECT_EQ(logits->type.toString(), "float[N,10]");
+    EXPECT_FALSE(g->findValue("features_out"));
+    EXPECT_FALSE(named(*g, "shape_const"));
+    EXPECT_FALSE(g->findValue("fc.weight"));
+    EXPECT_FALSE(g->findValue("dropout.ratio"));
+    EXPECT_TRUE(g->validate().isOk()) << g->validate().message();
+
+    // One node: exactly delete_node.
+    EditResult one = applyUndoRedo(*g, r, deleteNodesEdit(*g, {named(*g, "relu0")}));
+    EXPECT_EQ(one.label, "Delete 'relu0' (Relu)");
+    EXPECT_FALSE(named(*g, "relu0"));
+}
+
+TEST(Edits, DeleteNodesRefusesAModelInputTakingAnOutputName) {
+    auto g = test::makeResNetLike(1, 4);
+    Rewriter r(*g);
+    // Everything from conv0 to the output: the entering tensor is the model input.
+    std::vector<const ir::Node*> all;
+    for (const ir::Node* n : g->nodes()) all.push_back(n);
+    expectRefused(*g, r, deleteNodesEdit(*g, all), {"'logits'", "the model outputs", "'input'"});
+}
+
+TEST(Edits, NewOpsRoundTripThroughScripts) {
+    auto g = test::makeResNetLike(1, 4);
+    const ir::Node* relu0 = named(*g, "relu0");
+    std::vector<Edit> edits{
+        addNodeEdit("Relu", "", "r", {"input"}, 1,
+                    attributes(ir::Attribute::makeFloat("alpha", 1.0f))),
+        addNodeOnEdgeEdit(*g, "Identity", "", "relu0_out", named(*g, "block1.conv1"), {}),
+        setInputEdit(*g, *relu0, 0, "input"),
+        addInputEdit("m", ir::DType::kInt64, {ir::Dim::known(1), ir::Dim::symbol("S"), ir::Dim{}}),
+        removeInputEdit("m"),
+        setInputShapeEdit("input", {ir::Dim::known(1)}),
+        setBatchSizeEdit("N"),
+        fillInitializerEdit("fc.bias", 1.0),
+        initializerFromNpyEdit("fc.bias", "w.npy"),
+        castInitializerEdit("fc.weight", ir::DType::kFloat16),
+        deleteNodesEdit(*g, {relu0, named(*g, "bn0")})};
+    auto back = scriptFromJson(json::parse(scriptToJson(edits).dump()));
+    ASSERT_TRUE(back) << back.error().message();
+    ASSERT_EQ(back->size(), edits.size());
+    for (std::size_t i = 0; i < edits.size(); ++i) {
+        EXPECT_EQ((*back)[i].op, edits[i].op);
+        EXPECT_EQ((*back)[i].args, edits[i].args) << (*back)[i].args.dump();
+    }
+    EXPECT_EQ(edits[3].args["dims"], json::parse(R"([1, "S", null])"));
+    EXPECT_EQ(edits[3].args["dtype"], "int64");
+    EXPECT_EQ(edits[1].args["edge"]["consumer"]["node"], "block1.conv1");
+
+    Rewriter r(*g);
+    auto unknown = applyEdit(r, {"frobnicate"});
+    ASSERT_FALSE(unknown);
+    for (const char* op : {"add_node", "set_input", "add_input", "remove_input", "set_input_shape",
+                           "set_batch_size", "set_initializer", "delete_nodes"})
+        EXPECT_NE(unknown.error().message().find(op), std::string::npos) << op;
 }

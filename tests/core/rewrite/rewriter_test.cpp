@@ -1,5 +1,7 @@
 // Each Rewriter operation: its effect, and that undo/redo restore the graph exactly.
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include "core/rewrite/rewriter.h"
@@ -281,6 +283,50 @@ TEST_F(RewriterOps, ValueTypeValueInfoAndGraphIo) {
     ASSERT_TRUE(r().addGraphInput(*value("fc.weight")).isOk());
     ASSERT_TRUE(r().removeGraphInput(0).isOk());
     expectUndoRedoExact();
+}
+
+TEST_F(RewriterOps, SetInputsAppendsAndDropsInputs) {
+    ir::Node* add = node("block1.add");
+    ASSERT_EQ(add->numInputs(), 2);
+    ir::Value* a = add->input(0);
+    ir::Value* b = add->input(1);
+    // Append a third input (a variadic op would take it), then drop back to one.
+    ASSERT_TRUE(r().setInputs(*add, {a, b, a}).isOk());
+    ASSERT_EQ(add->numInputs(), 3);
+    EXPECT_EQ(add->input(2), a);
+    EXPECT_EQ(std::count(a->uses().begin(), a->uses().end(), ir::Use{add, 2}), 1);
+    ASSERT_TRUE(r().setInputs(*add, {b}).isOk());
+    ASSERT_EQ(add->numInputs(), 1);
+    EXPECT_EQ(add->input(0), b);
+    EXPECT_TRUE(std::none_of(a->uses().begin(), a->uses().end(),
+                             [&](const ir::Use& u) { return u.node == add; }));
+    EXPECT_EQ(r().log().size(), 2u);
+    ASSERT_TRUE(r().setInputs(*add, {b}).isOk());  // the same list: no step
+    EXPECT_EQ(r().log().size(), 2u);
+    expectUndoRedoExact();
+}
+
+TEST_F(RewriterOps, SetInputsRefusesAValueOfAnotherGraph) {
+    auto other = makeResNetLike(1);
+    ir::Value* foreign = other->findValue("input");
+    ASSERT_TRUE(foreign);
+    Status s = r().setInputs(*node("relu0"), {foreign});
+    EXPECT_FALSE(s.isOk());
+    EXPECT_NE(s.message().find("'input' is not in this graph"), std::string::npos) << s.message();
+    expectUnchanged();
+}
+
+TEST_F(RewriterOps, AddValueWithATypeThenMakeItAnInput) {
+    const ir::Type type = ir::Type::tensor(ir::DType::kFloat16, ir::Shape{{ir::Dim::known(2)}});
+    auto v = r().addValue("extra", type);
+    ASSERT_TRUE(v) << v.error().message();
+    EXPECT_EQ((*v)->type.toString(), type.toString());
+    ASSERT_TRUE(r().addGraphInput(**v).isOk());
+    EXPECT_EQ(graph->inputs().back(), *v);
+    EXPECT_FALSE(r().addValue("extra"));  // taken now
+    EXPECT_FALSE(r().addValue("conv0_out"));
+    expectUndoRedoExact();
+    EXPECT_FALSE(graph->findValue("extra"));
 }
 
 TEST_F(RewriterOps, GroupIsOneStepWithDetails) {
