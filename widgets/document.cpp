@@ -341,6 +341,21 @@ Expected<rewrite::EditResult> Document::applyEdit(const rewrite::Edit& named) {
     return result;
 }
 
+Status Document::applyEdits(const std::string& label, const std::vector<rewrite::Edit>& edits) {
+    if (edits.size() == 1) {
+        auto done = applyEdit(edits.front());
+        return done ? Status::ok() : done.error();
+    }
+    return edit(label, [&](rewrite::Rewriter&) -> Status {
+        m_unscriptable = false;  // named edits only
+        for (const rewrite::Edit& e : edits) {
+            auto done = applyEdit(e);
+            if (!done) return done.error();
+        }
+        return Status::ok();
+    });
+}
+
 Expected<nlohmann::json> Document::editScript() const {
     std::vector<rewrite::Edit> edits;
     for (int i = 0; i < m_undo->index(); ++i) {

@@ -139,6 +139,9 @@ public:
     Status setAttribute(ir::NodeId id, ir::Attribute attribute);
     /// Applies a named edit (rewrite::applyEdit: what an edit script holds) as one undo step.
     Expected<rewrite::EditResult> applyEdit(const rewrite::Edit& edit);
+    /// Applies several named edits as one undo step called `label` (all or nothing): a wire's
+    /// end moved from one input to another is two set_input edits the user did at once.
+    Status applyEdits(const std::string& label, const std::vector<rewrite::Edit>& edits);
     /// The named edits that led from the opened file to the current state (the undo stack up to
     /// its index), as an edit script (rewrite::scriptToJson) that `whittle-cli edit` replays to
     /// the bytes save() writes. kUsage naming the first step a script cannot hold (a

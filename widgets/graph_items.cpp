@@ -7,6 +7,7 @@
 #include <QPainterPathStroker>
 #include <QStyleOptionGraphicsItem>
 
+#include "core/onnx/op_schema.h"
 #include "widgets/op_metadata.h"
 #include "widgets/shape_table.h"
 
@@ -178,6 +179,89 @@ void NodeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
         paintExpanded(painter, lod);
         return;
     }
+    paintBox(painter, lod);
+    if (lod >= m_style->portMinLod) paintPorts(painter);
+}
+
+int NodeItem::inputPortCount() const {
+    if (m_inputPorts < 0) {
+        int n = m_node->numInputs();
+        if (m_style->opset > 0)
+            if (auto arity = onnx::operatorArity(m_node->opType, m_node->domain, m_style->opset))
+                n = std::max(n, arity->inputs) + (arity->variadicInputs ? 1 : 0);
+        m_inputPorts = n;
+    }
+    return m_inputPorts;
+}
+
+int NodeItem::outputPortCount() const {
+    return m_node->numOutputs();
+}
+
+QPointF NodeItem::inputPortPos(int index) const {
+    const int n = inputPortCount();
+    return {m_rect.left() + m_rect.width() * (index + 1) / (n + 1), m_rect.top()};
+}
+
+QPointF NodeItem::outputPortPos(int index) const {
+    const int n = outputPortCount();
+    return {m_rect.left() + m_rect.width() * (index + 1) / (n + 1), m_rect.bottom()};
+}
+
+namespace {
+// The port of `count` whose centre (given by `pos`) is within reach of `p`, or -1.
+template <class PosOf>
+int portNear(const QPointF& p, int count, PosOf pos) {
+    constexpr double kReach = NodeItem::kPortRadius + 4;
+    int best = -1;
+    double bestDistance = kReach * kReach;
+    for (int i = 0; i < count; ++i) {
+        const QPointF d = pos(i) - p;
+        const double distance = d.x() * d.x() + d.y() * d.y();
+        if (distance <= bestDistance) best = i, bestDistance = distance;
+    }
+    return best;
+}
+}  // namespace
+
+int NodeItem::inputPortAt(const QPointF& itemPos) const {
+    return portNear(itemPos, inputPortCount(), [this](int i) { return inputPortPos(i); });
+}
+
+int NodeItem::outputPortAt(const QPointF& itemPos) const {
+    return portNear(itemPos, outputPortCount(), [this](int i) { return outputPortPos(i); });
+}
+
+void NodeItem::setHotInputPort(int index) {
+    if (index == m_hotInput) return;
+    m_hotInput = index;
+    update();
+}
+
+void NodeItem::setHotOutputPort(int index) {
+    if (index == m_hotOutput) return;
+    m_hotOutput = index;
+    update();
+}
+
+void NodeItem::paintPorts(QPainter* painter) {
+    // Filled: connected; hollow: an input the node does not read yet (or an unused output).
+    const QColor rim = m_fill.darker(170);
+    auto port = [&](const QPointF& c, bool connected, bool hot) {
+        const double r = hot ? kPortRadius + 1.5 : kPortRadius;
+        painter->setPen(QPen(hot ? kSelectionColor : rim, hot ? 2.0 : 1.2));
+        painter->setBrush(connected ? QBrush(rim) : QBrush(Qt::white));
+        painter->drawEllipse(c, r, r);
+    };
+    for (int i = 0; i < inputPortCount(); ++i)
+        port(inputPortPos(i), m_node->input(i) != nullptr, i == m_hotInput);
+    for (int i = 0; i < outputPortCount(); ++i) {
+        const ir::Value* out = m_node->output(i);
+        port(outputPortPos(i), out && (out->hasUses() || out->isGraphOutput()), i == m_hotOutput);
+    }
+}
+
+void NodeItem::paintBox(QPainter* painter, double lod) {
     const bool selected = isSelected();
     if (m_searchHit) {
         painter->setPen(Qt::NoPen);

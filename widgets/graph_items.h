@@ -36,6 +36,11 @@ struct GraphStyle {
     double expandedHeader = 34;
     double panelCaption = 18;
     double panelPadding = 12;
+    /// At or above this zoom nodes draw their input and output ports (drag one to connect).
+    double portMinLod = 0.9;
+    /// The model's default-domain opset: the schemas that say how many inputs an op declares,
+    /// so that a node shows ports for the inputs it does not have yet. 0 = unknown.
+    int64_t opset = 0;
 };
 
 /// A node's box: fill by op category, op type on top, the (elided) node name below.
@@ -86,12 +91,30 @@ public:
     void setFill(const QColor& fill);
     const QColor& fill() const { return m_fill; }
 
+    /// Ports, on the box's top edge (inputs, left to right) and bottom edge (outputs). Input
+    /// ports: the node's inputs, then those its schema declares that it does not have, and one
+    /// more on a variadic op (Concat, Sum) to append to; output ports: its outputs.
+    static constexpr double kPortRadius = 4.0;
+    int inputPortCount() const;
+    int outputPortCount() const;
+    /// Port centres in item coordinates.
+    QPointF inputPortPos(int index) const;
+    QPointF outputPortPos(int index) const;
+    /// The port within reach of `itemPos` (item coordinates), or -1.
+    int inputPortAt(const QPointF& itemPos) const;
+    int outputPortAt(const QPointF& itemPos) const;
+    /// Draws port `index` highlighted (a connection being dragged is over it); -1 = none.
+    void setHotInputPort(int index);
+    void setHotOutputPort(int index);
+
     int type() const override { return Type; }
     QRectF boundingRect() const override;
     void paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget* widget) override;
 
 private:
+    void paintBox(QPainter* painter, double lod);
     void paintExpanded(QPainter* painter, double lod);
+    void paintPorts(QPainter* painter);
 
     const ir::Node* m_node;
     ir::NodeId m_id;
@@ -111,6 +134,9 @@ private:
     bool m_nested;
     bool m_searchHit = false;
     std::vector<Panel> m_panels;
+    mutable int m_inputPorts = -1;  // computed on first use (a schema lookup)
+    int m_hotInput = -1;
+    int m_hotOutput = -1;
     const GraphStyle* m_style;  // owned by the view, outlives its items
 };
 

@@ -11,7 +11,10 @@
 #include <QFileInfo>
 #include <QFontMetricsF>
 #include <QFutureWatcher>
+#include <QDragEnterEvent>
+#include <QGraphicsPathItem>
 #include <QGraphicsScene>
+#include <QMimeData>
 #include <QGraphicsSimpleTextItem>
 #include <QImage>
 #include <QKeyEvent>
@@ -30,6 +33,7 @@
 #include "widgets/graph_minimap.h"
 #include "widgets/graph_search_bar.h"
 #include "widgets/op_metadata.h"
+#include "widgets/op_palette.h"
 #include "widgets/selection_model.h"
 #include "widgets/shape_table.h"
 
@@ -208,6 +212,12 @@ void GraphView::setSelectionModel(SelectionModel* model) {
 // ---- Scene construction --------------------------------------------------------------------
 
 void GraphView::resetScene() {
+    // A connection being dragged refers to the old scene's items and graph: it ends.
+    if (m_portDrag) {
+        m_portDrag.reset();
+        viewport()->unsetCursor();
+    }
+    m_dragLine = nullptr;  // the scene deletes it
     m_highlighted.clear();
     m_nodeItems.clear();
     m_nestedItems.clear();
@@ -1452,6 +1462,46 @@ void GraphView::mousePressEvent(QMouseEvent* event) {
         }
     }
     m_badgeToggled = false;
+    if (!modifier && m_graph) {
+        if (std::optional<Port> port = portAt(pos)) {
+            const ir::Node* n = m_graph->findNode(port->node);
+            NodeItem* item = n ? nodeItem(port->node) : nullptr;
+            if (n && item) {
+                PortDrag drag;
+                drag.pressed = *port;
+                if (port->output) {
+                    const ir::Value* v = n->output(port->index);
+                    if (v) {
+                        drag.kind = PortDrag::Kind::kFromOutput;
+                        drag.tensor = v->name();
+                    }
+                    drag.origin = item->mapToScene(item->outputPortPos(port->index));
+                } else if (const ir::Value* v = n->input(port->index)) {
+                    drag.kind = PortDrag::Kind::kRewire;
+                    drag.tensor = v->name();
+                    drag.origin = item->mapToScene(item->inputPortPos(port->index));
+                } else {
+                    drag.kind = PortDrag::Kind::kFromInput;
+                    drag.origin = item->mapToScene(item->inputPortPos(port->index));
+                }
+                if (!port->output || !drag.tensor.empty()) {
+                    m_portDrag = std::move(drag);
+                    if (!m_dragLine) {
+                        m_dragLine = new QGraphicsPathItem;
+                        QPen pen(QColor(0xff, 0x8f, 0x00), 2.0, Qt::DashLine);
+                        pen.setCosmetic(true);
+                        m_dragLine->setPen(pen);
+                        m_dragLine->setZValue(1e6);
+                        m_scene->addItem(m_dragLine);
+                    }
+                    updatePortDrag(pos);
+                    viewport()->setCursor(Qt::CrossCursor);
+                    event->accept();
+                    return;
+                }
+            }
+        }
+    }
     std::optional<ir::NodeId> hit = nodeAt(pos);
     if (hit) {
         if (modifier)
@@ -1487,6 +1537,11 @@ void GraphView::mouseMoveEvent(QMouseEvent* event) {
         event->accept();
         return;
     }
+    if (m_portDrag) {
+        updatePortDrag(event->position().toPoint());
+        event->accept();
+        return;
+    }
     QGraphicsView::mouseMoveEvent(event);
 }
 
@@ -1498,6 +1553,12 @@ void GraphView::mouseReleaseEvent(QMouseEvent* event) {
             viewport()->setCursor(Qt::OpenHandCursor);
         else
             viewport()->unsetCursor();
+        event->accept();
+        return;
+    }
+    if (m_portDrag && event->button() == Qt::LeftButton) {
+        updatePortDrag(event->position().toPoint());
+        finishPortDrag(true);
         event->accept();
         return;
     }
@@ -1591,6 +1652,11 @@ void GraphView::keyPressEvent(QKeyEvent* event) {
         event->accept();
         return;
     }
+    if (event->key() == Qt::Key_Escape && m_portDrag) {
+        finishPortDrag(false);
+        event->accept();
+        return;
+    }
     if (event->key() == Qt::Key_Escape && event->modifiers() == Qt::NoModifier &&
         !m_selection->isEmpty()) {
         m_selection->clear();
@@ -1617,6 +1683,129 @@ void GraphView::focusOutEvent(QFocusEvent* event) {
     m_spaceHeld = false;
     if (!m_panning) viewport()->unsetCursor();
     QGraphicsView::focusOutEvent(event);
+}
+
+bool GraphView::portsVisible() const {
+    return m_layout && zoom() >= m_style.portMinLod;
+}
+
+std::optional<GraphView::Port> GraphView::portAt(const QPoint& pos) {
+    if (!portsVisible() || !m_graph) return std::nullopt;
+    const QPointF p = mapToScene(pos);
+    // A port sits on the box's edge, half outside it: look just above and below too.
+    const double reach = NodeItem::kPortRadius + 4;
+    for (double dy : {0.0, reach, -reach}) {
+        std::optional<ir::NodeId> id = nodeAtScene(p + QPointF(0, dy));
+        if (!id || m_nested.count(*id) || !m_graph->findNode(*id)) continue;
+        NodeItem* item = nodeItem(*id);
+        if (!item || item->isExpanded()) continue;
+        const QPointF local = item->mapFromScene(p);
+        if (int i = item->inputPortAt(local); i >= 0) return Port{*id, false, i};
+        if (int o = item->outputPortAt(local); o >= 0) return Port{*id, true, o};
+    }
+    return std::nullopt;
+}
+
+std::optional<QPoint> GraphView::portViewportPos(const Port& port) {
+    NodeItem* item = m_graph && m_graph->findNode(port.node) ? nodeItem(port.node) : nullptr;
+    if (!item) return std::nullopt;
+    const QPointF local = port.output ? item->outputPortPos(port.index) : item->inputPortPos(port.index);
+    return mapFromScene(item->mapToScene(local));
+}
+
+void GraphView::setHotPort(const std::optional<Port>& port) {
+    auto mark = [this](const std::optional<Port>& p, bool on) {
+        if (!p) return;
+        if (NodeItem* item = nodeItem(p->node)) {
+            if (p->output)
+                item->setHotOutputPort(on ? p->index : -1);
+            else
+                item->setHotInputPort(on ? p->index : -1);
+        }
+    };
+    mark(m_portDrag->target, false);
+    m_portDrag->target = port;
+    mark(port, true);
+}
+
+void GraphView::updatePortDrag(const QPoint& pos) {
+    if (!m_portDrag) return;
+    const QPointF end = mapToScene(pos);
+    // A target: an input port for a tensor being carried, an output port for a free input.
+    std::optional<Port> target = portAt(pos);
+    const bool wantOutput = m_portDrag->kind == PortDrag::Kind::kFromInput;
+    if (target && (target->output != wantOutput || target->node == m_portDrag->pressed.node))
+        target.reset();
+    setHotPort(target);
+    QPainterPath path(m_portDrag->origin);
+    const QPointF a = m_portDrag->origin;
+    const double bend = std::max(30.0, std::abs(end.y() - a.y()) / 2);
+    // Outputs leave downward and inputs are entered from above: bend the line that way.
+    const double dir = m_portDrag->pressed.output ? 1 : -1;
+    path.cubicTo(a + QPointF(0, dir * bend), end - QPointF(0, dir * bend), end);
+    m_dragLine->setPath(path);
+    m_dragLine->show();
+}
+
+void GraphView::finishPortDrag(bool drop) {
+    if (!m_portDrag) return;
+    PortDrag drag = *m_portDrag;
+    setHotPort(std::nullopt);
+    m_portDrag.reset();
+    if (m_dragLine) m_dragLine->hide();
+    viewport()->unsetCursor();
+    if (!drop || !m_graph) return;
+    const QString tensor = QString::fromStdString(drag.tensor);
+    switch (drag.kind) {
+        case PortDrag::Kind::kFromOutput:
+            if (drag.target) emit connectRequested(drag.target->node, drag.target->index, tensor);
+            break;
+        case PortDrag::Kind::kFromInput:
+            if (drag.target)
+                if (const ir::Node* producer = m_graph->findNode(drag.target->node))
+                    if (const ir::Value* v = producer->output(drag.target->index))
+                        emit connectRequested(drag.pressed.node, drag.pressed.index,
+                                              QString::fromStdString(v->name()));
+            break;
+        case PortDrag::Kind::kRewire:
+            if (!drag.target)
+                emit disconnectRequested(drag.pressed.node, drag.pressed.index);
+            else if (drag.target->node != drag.pressed.node ||
+                     drag.target->index != drag.pressed.index)
+                emit rewireRequested(drag.pressed.node, drag.pressed.index, drag.target->node,
+                                     drag.target->index, tensor);
+            break;
+    }
+}
+
+void GraphView::dragEnterEvent(QDragEnterEvent* event) {
+    if (event->mimeData()->hasFormat(QString::fromLatin1(OpPalette::kMimeType)) && m_graph) {
+        event->acceptProposedAction();
+        return;
+    }
+    QGraphicsView::dragEnterEvent(event);
+}
+
+void GraphView::dragMoveEvent(QDragMoveEvent* event) {
+    if (event->mimeData()->hasFormat(QString::fromLatin1(OpPalette::kMimeType)) && m_graph) {
+        event->acceptProposedAction();
+        return;
+    }
+    QGraphicsView::dragMoveEvent(event);
+}
+
+void GraphView::dropEvent(QDropEvent* event) {
+    const QString format = QString::fromLatin1(OpPalette::kMimeType);
+    if (!event->mimeData()->hasFormat(format) || !m_graph) {
+        QGraphicsView::dropEvent(event);
+        return;
+    }
+    const QString op = QString::fromUtf8(event->mimeData()->data(format));
+    QStringList tensors;
+    for (const std::string& t : tensorsAt(event->position().toPoint()))
+        tensors << QString::fromStdString(t);
+    event->acceptProposedAction();
+    emit operatorDropped(op, tensors);
 }
 
 }  // namespace wh::widgets

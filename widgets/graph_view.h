@@ -47,6 +47,7 @@
 #include "widgets/graph_search_bar.h"
 
 class QAction;
+class QGraphicsPathItem;
 class QGraphicsSimpleTextItem;
 class QMenu;
 class QRubberBand;
@@ -182,6 +183,24 @@ public:
     /// node holding it), if any.
     std::optional<ir::NodeId> nodeAt(const QPoint& pos) const;
 
+    /// The model's default-domain opset, for the ports of inputs a node does not have yet (see
+    /// NodeItem ports). Set before setGraph().
+    void setOpset(int64_t opset) { m_style.opset = opset; }
+    /// True when the zoom shows ports (GraphStyle::portMinLod) and they can be dragged.
+    bool portsVisible() const;
+    /// A port of a top-level node: input `index` or output `index`.
+    struct Port {
+        ir::NodeId node = 0;
+        bool output = false;
+        int index = 0;
+    };
+    /// The port under viewport point `pos` when ports are visible.
+    std::optional<Port> portAt(const QPoint& pos);
+    /// Where `port` is drawn, in viewport coordinates (null when its node has no item).
+    std::optional<QPoint> portViewportPos(const Port& port);
+    /// True while a connection is being dragged from a port.
+    bool isDraggingConnection() const { return m_portDrag.has_value(); }
+
     /// Searches in searchScope() (case-insensitive substring; see SearchScope for the ranking).
     /// Hits are ordered by rank, then top to bottom, then left to right, and all get a halo.
     /// Goes to the first hit and returns the number of hits. When nothing matches any more, the
@@ -275,6 +294,18 @@ signals:
     void layoutChanged();
     /// The scale changed (wheel, zoom actions, fits); `zoom` as zoom() returns it.
     void zoomChanged(double zoom);
+    /// A connection was dragged from an output port to an input port (or the other way):
+    /// input `input` of `node` should read `tensor`.
+    void connectRequested(wh::ir::NodeId node, int input, const QString& tensor);
+    /// The end of a wire was dragged from input `fromInput` of `from` to input `toInput` of `to`:
+    /// the first should stop reading `tensor` and the second read it.
+    void rewireRequested(wh::ir::NodeId from, int fromInput, wh::ir::NodeId to, int toInput,
+                         const QString& tensor);
+    /// The end of a wire was dragged off input `input` of `node` and dropped on nothing.
+    void disconnectRequested(wh::ir::NodeId node, int input);
+    /// An operator was dropped from the palette (OpPalette::kMimeType) on the view: on the wire
+    /// carrying `tensors` (empty: on the canvas).
+    void operatorDropped(const QString& opType, const QStringList& tensors);
 
 protected:
     void wheelEvent(QWheelEvent* event) override;
@@ -289,8 +320,26 @@ protected:
     void keyPressEvent(QKeyEvent* event) override;
     void keyReleaseEvent(QKeyEvent* event) override;
     void focusOutEvent(QFocusEvent* event) override;
+    void dragEnterEvent(QDragEnterEvent* event) override;
+    void dragMoveEvent(QDragMoveEvent* event) override;
+    void dropEvent(QDropEvent* event) override;
 
 private:
+    // A connection dragged from a port: from an output (to an input), from an unconnected input
+    // (to an output), or an existing wire's end taken off an input (to another input, or to
+    // nothing: disconnect).
+    struct PortDrag {
+        enum class Kind { kFromOutput, kFromInput, kRewire };
+        Kind kind = Kind::kFromOutput;
+        Port pressed;
+        std::string tensor;  // kFromOutput, kRewire: the tensor the wire carries
+        QPointF origin;      // scene
+        std::optional<Port> target;
+    };
+    void updatePortDrag(const QPoint& pos);
+    void finishPortDrag(bool drop);
+    void setHotPort(const std::optional<Port>& port);
+
     struct Body {
         const ir::Graph* graph = nullptr;
         layout::Layout layout;
@@ -413,6 +462,8 @@ private:
     bool m_panning = false;    // a middle- or Space+left-drag is moving the view
     Qt::MouseButton m_panButton = Qt::NoButton;
     QPoint m_panLast;
+    std::optional<PortDrag> m_portDrag;
+    QGraphicsPathItem* m_dragLine = nullptr;
 };
 
 }  // namespace wh::widgets

@@ -1,5 +1,6 @@
 #include "widgets/main_window.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -34,9 +35,12 @@
 #include <QUndoGroup>
 #include <QUndoStack>
 
+#include <fmt/format.h>
+
 #include "core/jobs/job_context.h"
 #include "core/layout/graph_layout.h"
 #include "core/onnx/model_io.h"
+#include "core/onnx/op_schema.h"
 #include "core/util/atomic_file.h"
 #include "widgets/algorithm_dock.h"
 #include "widgets/comparison_view.h"
@@ -48,6 +52,7 @@
 #include "widgets/job_runner.h"
 #include "widgets/jobs_dock.h"
 #include "widgets/node_inspector.h"
+#include "widgets/op_palette.h"
 #include "widgets/profiler_dock.h"
 #include "widgets/run_history.h"
 #include "widgets/selection_model.h"
@@ -233,6 +238,11 @@ void MainWindow::createDocks() {
                 QMetaObject::invokeMethod(
                     this, [this, id, name] { renameNode(id, name); }, Qt::QueuedConnection);
             });
+    connect(m_inspector, &NodeInspector::editRequested, this,
+            [this](const rewrite::Edit& edit) {
+                QMetaObject::invokeMethod(
+                    this, [this, edit] { applyNamedEdit(edit); }, Qt::QueuedConnection);
+            });
     auto* inspectorDock = new QDockWidget(tr("Node Inspector"), this);
     inspectorDock->setObjectName(QStringLiteral("NodeInspectorDock"));
     inspectorDock->setWidget(m_inspector);
@@ -271,6 +281,13 @@ void MainWindow::createDocks() {
         if (ok && m_comparedResult && m_comparedResult == m_algorithm->lastResult())
             m_compare->setLayerErrors(m_visualization->sqnrByNode());
     });
+    m_palette = new OpPalette(this);
+    connect(m_palette, &OpPalette::addRequested, this,
+            [this](const QString& op) { addOperator(op); });
+    connect(m_view, &GraphView::operatorDropped, this, &MainWindow::addOperator);
+    connect(m_view, &GraphView::connectRequested, this, &MainWindow::connectInput);
+    connect(m_view, &GraphView::rewireRequested, this, &MainWindow::rewireInput);
+    connect(m_view, &GraphView::disconnectRequested, this, &MainWindow::disconnectInput);
     m_jobs = new JobsDock(this);
     m_jobs->watch(m_runner);
     m_issues = new IssuesDock(this);
@@ -283,6 +300,9 @@ void MainWindow::createDocks() {
     // the Summary at the bottom stay in sight while it is shown.
     addDockWidget(Qt::RightDockWidgetArea, visualization);
     tabifyDockWidget(algorithm, visualization);
+    // Beside the graph it adds to; hidden until asked for (Edit > Add Operator, Ctrl+Shift+A).
+    addDockWidget(Qt::LeftDockWidgetArea, m_palette);
+    m_palette->hide();
     addDockWidget(Qt::BottomDockWidgetArea, m_issues);
     addDockWidget(Qt::BottomDockWidgetArea, m_jobs);
     addDockWidget(Qt::BottomDockWidgetArea, profiler);
@@ -297,8 +317,8 @@ void MainWindow::createDocks() {
     inspectorDock->raise();
     resizeDocks({m_issues}, {170}, Qt::Vertical);
 
-    m_docks = {inspectorDock, algorithm, m_issues,    m_jobs,
-               profiler,      summary,   sensitivity, visualization};
+    m_docks = {inspectorDock, algorithm,   m_issues,      m_jobs,   profiler,
+               summary,       sensitivity, visualization, m_palette};
 }
 
 void MainWindow::createMenus() {
@@ -343,6 +363,16 @@ void MainWindow::createMenus() {
     m_identityAction =
         edit->addAction(tr("Insert &Identity After Node"), this, &MainWindow::insertIdentity);
     m_identityAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_I));
+    m_addOperatorAction = edit->addAction(tr("&Add Operator…"), this, [this] {
+        m_palette->focusSearch();
+        // Wide enough for the schema's type lists.
+        if (!m_palette->isFloating() && m_palette->width() < 280)
+            resizeDocks({m_palette}, {280}, Qt::Horizontal);
+    });
+    m_addOperatorAction->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_A));
+    m_addOperatorAction->setStatusTip(
+        tr("Pick an ONNX operator of the model's opset: Enter adds it after the selected node, "
+           "or drag it onto a wire"));
     edit->addSeparator();
     m_cleanupAction = edit->addAction(tr("&Clean Up Dead Nodes and Initializers"), this,
                                       [this] { applyNamedEdit(rewrite::cleanupEdit()); });
@@ -581,6 +611,7 @@ void MainWindow::startOpen(const QString& path) {
 }
 
 void MainWindow::showOpened(OpenResult& result, const QString& path, const QString& name) {
+    m_view->setOpset(result.view.snapshot->opsetVersion(""));
     m_view->setGraph(
         std::shared_ptr<const ir::Graph>(result.view.snapshot, result.view.snapshot->graph.get()),
         std::move(result.view.scene));
@@ -646,6 +677,8 @@ void MainWindow::installDocument(std::unique_ptr<Document> doc) {
     connect(m_doc, &Document::undoFailed, this,
             [this](const QString& message) { reportError(message); });
     m_inspector->showModel(m_doc->model(), m_doc->filePath());
+    m_view->setOpset(m_doc->model().opsetVersion(""));
+    m_palette->setOpset(m_doc->model().opsetVersion(""));
     m_summaryLabel->clear();      // until the new model is laid out
     statusBar()->clearMessage();  // an earlier "Could not open …" is about another model
     updateSelectionStatus();
@@ -692,7 +725,8 @@ void MainWindow::startLayout(bool keepView) {
         }
         // Make sure the edited node shows as selected in the new scene.
         std::optional<ir::NodeId> current = m_doc->selection()->current();
-        if (current && m_doc->selection()->size() == 1) m_view->selectNode(*current, false);
+        const bool reveal = std::exchange(m_revealAfterLayout, false);
+        if (current && m_doc->selection()->size() == 1) m_view->selectNode(*current, reveal);
         const QString name =
             m_doc->filePath().isEmpty() ? tr("Untitled") : QFileInfo(m_doc->filePath()).fileName();
         m_summaryName = name;
@@ -1010,6 +1044,117 @@ void MainWindow::fillTensorMenu(QMenu& menu, const std::vector<std::string>& ten
     }
 }
 
+bool MainWindow::addOperator(const QString& opType, const QStringList& tensors) {
+    if (!m_doc) return false;
+    const ir::Graph& g = m_doc->graph();
+    const std::string op = opType.toStdString();
+    const int64_t opset = m_doc->model().opsetVersion("");
+    const std::optional<onnx::OpSchema> schema = onnx::findOperatorSchema(op, "", opset);
+    if (!schema) {
+        reportError(tr("Opset %1 has no operator '%2'").arg(opset).arg(opType));
+        return false;
+    }
+    // Required attributes get a value of their type: the node is complete, the inspector
+    // edits it.
+    std::vector<ir::Attribute> attributes;
+    for (const onnx::OpAttribute& a : schema->attributes)
+        if (a.required) attributes.push_back(onnx::placeholderAttribute(a, op));
+    rewrite::Edit edit;
+    const std::optional<ir::NodeId> current = m_doc->selection()->current();
+    const ir::Node* after = current && m_doc->selection()->size() == 1 ? m_doc->node(*current)
+                                                                        : nullptr;
+    if (!tensors.isEmpty()) {
+        edit = rewrite::addNodeOnEdgeEdit(g, op, "", tensors.front().toStdString(), nullptr,
+                                          attributes);
+    } else if (after && after->numOutputs() > 0 && after->output(0) && !schema->inputs.empty()) {
+        edit = rewrite::addNodeOnEdgeEdit(g, op, "", after->output(0)->name(), nullptr,
+                                          attributes);
+    } else {
+        // Its formal inputs, all omitted: each has a port to connect, in any order.
+        edit = rewrite::addNodeEdit(op, "", "", std::vector<std::string>(schema->inputs.size()),
+                                    std::max(1, schema->minOutputs), attributes);
+    }
+    auto done = m_doc->applyEdit(edit);
+    if (!done) {
+        reportError(qs(done.error().message()));
+        return false;
+    }
+    if (done->created) {
+        m_revealAfterLayout = true;
+        m_doc->selection()->selectOnly(*done->created);
+    }
+    statusBar()->showMessage(qs(done->label), 4000);
+    return true;
+}
+
+QString MainWindow::connectionProblem(ir::NodeId id, int input, const QString& tensor) const {
+    if (!m_doc) return tr("No model");
+    const ir::Node* node = m_doc->node(id);
+    const ir::Value* value = m_doc->graph().findValue(tensor.toStdString());
+    if (!node || !value) return tr("The node or the tensor no longer exists");
+    const auto schema =
+        onnx::findOperatorSchema(node->opType, node->domain, m_doc->model().opsetVersion(""));
+    if (!schema) return {};  // an op the library does not know: nothing to check against
+    const ir::Type& type = displayType(*value, m_shapes.get());
+    if (!type.isTensor() || type.elemType == ir::DType::kUndefined) return {};
+    const std::vector<std::string> allowed = schema->allowedInputTypes(input);
+    const std::string have = onnx::onnxTypeString(type.elemType);
+    if (allowed.empty() || std::find(allowed.begin(), allowed.end(), have) != allowed.end())
+        return {};
+    QStringList names;
+    for (const std::string& t : allowed) {
+        QString n = qs(t);
+        if (n.startsWith(QLatin1String("tensor(")) && n.endsWith(QLatin1Char(')')))
+            n = n.mid(7, n.size() - 8);
+        names << n;
+    }
+    const QString inputName = input < static_cast<int>(schema->inputs.size())
+                                  ? qs(schema->inputs[static_cast<std::size_t>(input)].name)
+                                  : qs(schema->inputs.back().name);
+    return tr("'%1' is %2, but input %3 (%4) of %5 '%6' takes %7")
+        .arg(tensor, qs(std::string(ir::dtypeName(type.elemType))))
+        .arg(input)
+        .arg(inputName, qs(node->opType), qs(node->displayName()), names.join(QStringLiteral(", ")));
+}
+
+bool MainWindow::connectInput(ir::NodeId id, int input, const QString& tensor) {
+    if (!m_doc || !m_doc->node(id)) return false;
+    if (const QString problem = connectionProblem(id, input, tensor); !problem.isEmpty()) {
+        statusBar()->showMessage(tr("Not connected: %1").arg(problem), 8000);
+        reportIssue(static_cast<int>(IssuesDock::Severity::kWarning),
+                    tr("Not connected: %1").arg(problem), id);
+        return false;
+    }
+    return applyNamedEdit(
+        rewrite::setInputEdit(m_doc->graph(), *m_doc->node(id), input, tensor.toStdString()));
+}
+
+bool MainWindow::rewireInput(ir::NodeId from, int fromInput, ir::NodeId to, int toInput,
+                             const QString& tensor) {
+    if (!m_doc || !m_doc->node(from) || !m_doc->node(to)) return false;
+    if (const QString problem = connectionProblem(to, toInput, tensor); !problem.isEmpty()) {
+        statusBar()->showMessage(tr("Not moved: %1").arg(problem), 8000);
+        reportIssue(static_cast<int>(IssuesDock::Severity::kWarning),
+                    tr("Not moved: %1").arg(problem), to);
+        return false;
+    }
+    const ir::Graph& g = m_doc->graph();
+    const std::vector<rewrite::Edit> edits{
+        rewrite::setInputEdit(g, *m_doc->node(from), fromInput, ""),
+        rewrite::setInputEdit(g, *m_doc->node(to), toInput, tensor.toStdString())};
+    Status s = m_doc->applyEdits(
+        fmt::format("Move '{}' from {} to {}", tensor.toStdString(),
+                    m_doc->node(from)->displayName(), m_doc->node(to)->displayName()),
+        edits);
+    if (!s.isOk()) reportError(qs(s.message()), to);
+    return s.isOk();
+}
+
+bool MainWindow::disconnectInput(ir::NodeId id, int input) {
+    if (!m_doc || !m_doc->node(id)) return false;
+    return applyNamedEdit(rewrite::setInputEdit(m_doc->graph(), *m_doc->node(id), input, ""));
+}
+
 void MainWindow::insertIdentity() {
     if (!m_doc) return;
     std::optional<ir::NodeId> current = m_doc->selection()->current();
@@ -1306,6 +1451,7 @@ void MainWindow::updateActions() {
     m_editScriptAction->setEnabled(doc);
     m_cleanupAction->setEnabled(doc);
     m_dedupeAction->setEnabled(doc);
+    m_addOperatorAction->setEnabled(doc);
     m_profileAction->setEnabled(doc);
     m_runAlgorithmAction->setEnabled(doc);
     // Edits (rename, insert Identity) take main-graph nodes; a node inside a body is read-only.

@@ -58,6 +58,7 @@ class JobsDock;
 class AlgorithmDock;
 class ComparisonView;
 class NodeInspector;
+class OpPalette;
 class ProfilerDock;
 class RunHistory;
 class SensitivityDock;
@@ -178,6 +179,27 @@ public slots:
     /// The edits the context menu of an edge or a graph input/output box offers for `tensors`:
     /// make each a model output or take it out of them, rename it.
     void fillTensorMenu(QMenu& menu, const std::vector<std::string>& tensors);
+    /// Adds an operator of the document's opset (placeholder values for its required
+    /// attributes: the inspector edits them), as one undo step, and selects it. On the wire
+    /// carrying `tensors` (its first) when given; else after the selected node, reading its
+    /// output 0 (its readers then read the new node); else unconnected. False, with the reason
+    /// in the Issues dock, when the edit is refused.
+    bool addOperator(const QString& opType, const QStringList& tensors = {});
+    /// Makes input `input` of `node` read `tensor` (connect, or replace what it read): one undo
+    /// step. Refused, with the reason in the status bar and the Issues dock, when the tensor's
+    /// element type is not one the operator's schema allows there (connectionProblem()).
+    bool connectInput(ir::NodeId node, int input, const QString& tensor);
+    /// Moves a wire's end: input `fromInput` of `from` stops reading `tensor`, input `toInput` of
+    /// `to` reads it; one undo step.
+    bool rewireInput(ir::NodeId from, int fromInput, ir::NodeId to, int toInput,
+                     const QString& tensor);
+    /// Input `input` of `node` reads nothing any more (the wire is deleted): one undo step.
+    bool disconnectInput(ir::NodeId node, int input);
+    /// Why input `input` of `node` cannot read `tensor` (its element type is not allowed
+    /// there), or empty when it can (or the types are unknown).
+    QString connectionProblem(ir::NodeId node, int input, const QString& tensor) const;
+    OpPalette* operatorPalette() const { return m_palette; }
+
     /// Selects node `id` and centres it in the view (Issues dock jump).
     void focusNode(ir::NodeId id);
     /// F8: the last compression run's input and result side by side in the centre (the
@@ -246,6 +268,10 @@ private:
     SummaryDock* m_summary = nullptr;
     VisualizationDock* m_visualization = nullptr;
     SensitivityDock* m_sensitivity = nullptr;
+    OpPalette* m_palette = nullptr;
+    QAction* m_addOperatorAction = nullptr;
+    // The next layout centres the selected node (one just added, maybe out of sight).
+    bool m_revealAfterLayout = false;
     ComparisonView* m_compare = nullptr;
     QStackedWidget* m_centre = nullptr;
     std::shared_ptr<const algo::CompressResult> m_comparedResult;  // what the comparison shows

@@ -36,6 +36,7 @@
 
 #include "core/analysis/tensor_stats.h"
 #include "core/ir/graph.h"
+#include "core/rewrite/edits.h"
 #include "core/util/status.h"
 
 class QTreeWidget;
@@ -123,6 +124,9 @@ signals:
     void renameRequested(wh::ir::NodeId id, const QString& name);
     /// Statistics of a weight were shown (computed or taken from the cache).
     void statsReady(const QString& tensorName);
+    /// The user asked for a named edit of the model (an initializer's values or type, ...);
+    /// the window applies it as one undo step.
+    void editRequested(const wh::rewrite::Edit& edit);
 
 protected:
     void changeEvent(QEvent* event) override;

@@ -128,6 +128,19 @@ std::optional<OpSchema> findOperatorSchema(const std::string& opType, const std:
     return convert(*s);
 }
 
+std::optional<OpArity> operatorArity(const std::string& opType, const std::string& domain,
+                                     int64_t opset) {
+    const on::OpSchema* s = on::OpSchemaRegistry::Schema(opType, static_cast<int>(opset),
+                                                         registryDomain(domain));
+    if (!s) return std::nullopt;
+    OpArity a;
+    a.inputs = static_cast<int>(s->inputs().size());
+    a.outputs = static_cast<int>(s->outputs().size());
+    a.variadicInputs =
+        !s->inputs().empty() && s->inputs().back().GetOption() == on::OpSchema::Variadic;
+    return a;
+}
+
 int64_t newestKnownOpset() {
     const auto& map = on::OpSchemaRegistry::DomainToVersionRange::Instance().Map();
     const auto it = map.find(on::ONNX_DOMAIN);

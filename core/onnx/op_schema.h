@@ -67,6 +67,16 @@ std::vector<OpSchema> operatorSchemas(int64_t opset, const std::string& domain =
 std::optional<OpSchema> findOperatorSchema(const std::string& opType, const std::string& domain,
                                            int64_t opset);
 
+/// How many inputs and outputs an operator declares, without copying its schema (the graph
+/// view asks for every node it draws ports on).
+struct OpArity {
+    int inputs = 0;   ///< formal inputs (a variadic last one counts once)
+    int outputs = 0;  ///< formal outputs
+    bool variadicInputs = false;
+};
+std::optional<OpArity> operatorArity(const std::string& opType, const std::string& domain,
+                                     int64_t opset);
+
 /// The newest opset of the default domain the ONNX library knows (17 for ONNX 1.12).
 int64_t newestKnownOpset();
 

@@ -112,7 +112,8 @@ int main(int argc, char** argv) {
           makeJobRunnerTest, makeStudioTest, makeGraphViewFeaturesTest, makeDocumentStepTest,
           makeGraphViewSubgraphTest, makeStudioPolishTest, makeProfilerDockTest,
           makeAlgorithmDockTest, makeSummaryDockTest, makeVisualizationDockTest,
-          makeStudioCompressTest, makeSensitivityDockTest, makeComparisonViewTest}) {
+          makeStudioCompressTest, makeSensitivityDockTest, makeComparisonViewTest,
+          makeGraphEditingTest}) {
         std::unique_ptr<QObject> test = make();
         const QString name = QString::fromLatin1(test->metaObject()->className());
         if (!only.isEmpty() && name.section(QStringLiteral("::"), -1) != only) continue;

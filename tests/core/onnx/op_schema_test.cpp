@@ -92,6 +92,19 @@ TEST(OpSchema, FollowsTheModelsOpset) {
     EXPECT_EQ(onnx::onnxTypeString(ir::DType::kInt64), "tensor(int64)");
 }
 
+TEST(OpSchema, ArityWithoutTheWholeSchema) {
+    const auto conv = onnx::operatorArity("Conv", "", 13);
+    ASSERT_TRUE(conv);
+    EXPECT_EQ(conv->inputs, 3);
+    EXPECT_EQ(conv->outputs, 1);
+    EXPECT_FALSE(conv->variadicInputs);
+    const auto concat = onnx::operatorArity("Concat", "", 13);
+    ASSERT_TRUE(concat);
+    EXPECT_TRUE(concat->variadicInputs);
+    EXPECT_EQ(onnx::operatorArity("Clip", "", 7)->inputs, 1);
+    EXPECT_FALSE(onnx::operatorArity("NoSuchOp", "", 13));
+}
+
 TEST(OpSchema, PlaceholderAttributesAreComplete) {
     const auto cast = onnx::findOperatorSchema("Cast", "", 13);
     ASSERT_TRUE(cast);

@@ -1,0 +1,266 @@
+// Graph editing in the studio (issue 15): the operator palette adds nodes, ports are dragged to
+// connect, rewire and disconnect, each one undo step recorded as a named edit; a connection of
+// the wrong element type is refused with a message.
+//
+// With WHITTLE_SCREENSHOT_DIR set, the tests also save what they show there (palette.png,
+// connect_drag.png, ...), for looking at.
+
+#include <QAction>
+#include <QApplication>
+#include <QDir>
+#include <QLineEdit>
+#include <QSignalSpy>
+#include <QStatusBar>
+#include <QTest>
+#include <QTextBrowser>
+#include <QUndoStack>
+
+#include "core/onnx/model_io.h"
+#include "tests/widgets/widgets_test.h"
+#include "widgets/document.h"
+#include "widgets/graph_view.h"
+#include "widgets/issues_dock.h"
+#include "widgets/main_window.h"
+#include "widgets/op_palette.h"
+#include "widgets/selection_model.h"
+#include "widgets/shape_table.h"
+
+namespace wh::widgets::test {
+
+namespace {
+
+constexpr int kTimeoutMs = 60'000;
+const QString kLenet = QStringLiteral(WHITTLE_SOURCE_DIR "/resources/samples/lenet5.onnx");
+
+std::string serialized(const ir::Model& model) {
+    Expected<std::string> bytes = onnx::serializeModel(model);
+    return bytes ? *bytes : "error: " + bytes.error().message();
+}
+
+QAction* action(const MainWindow& w, const QString& text) {
+    for (QAction* a : w.findChildren<QAction*>())
+        if (a->text().remove(QLatin1Char('&')).startsWith(text)) return a;
+    return nullptr;
+}
+
+// Saves `widget`'s picture as `name` in $WHITTLE_SCREENSHOT_DIR, when set.
+void shot(QWidget* widget, const char* name) {
+    const QByteArray dir = qgetenv("WHITTLE_SCREENSHOT_DIR");
+    if (dir.isEmpty()) return;
+    QDir().mkpath(QString::fromLocal8Bit(dir));
+    widget->grab().save(QString::fromLocal8Bit(dir) + QLatin1Char('/') + QLatin1String(name));
+}
+
+}  // namespace
+
+class GraphEditingTest : public QObject {
+    Q_OBJECT
+
+private:
+    std::unique_ptr<MainWindow> m_w;
+
+    void open(const QString& path) {
+        m_w = std::make_unique<MainWindow>(MainWindow::SettingsMode::kIgnore);
+        m_w->resize(1500, 950);
+        m_w->show();
+        QSignalSpy ready(m_w.get(), &MainWindow::viewReady);
+        m_w->openFile(path);
+        QVERIFY(ready.wait(kTimeoutMs));
+    }
+    void waitForView() {
+        QSignalSpy ready(m_w.get(), &MainWindow::viewReady);
+        QVERIFY(ready.wait(kTimeoutMs));
+    }
+    ir::NodeId idOf(const std::string& name) const { return idIn(m_w->document()->graph(), name); }
+    const ir::Node* node(const std::string& name) const {
+        return m_w->document()->node(idOf(name));
+    }
+
+    // Presses on `from`, moves to `to` and releases there, as a mouse drag on the view; `midway`
+    // runs while the button is held over `to`.
+    void drag(const QPoint& from, const QPoint& to, const std::function<void()>& midway = {}) {
+        QWidget* vp = m_w->graphView()->viewport();
+        QTest::mousePress(vp, Qt::LeftButton, Qt::NoModifier, from);
+        QTest::mouseMove(vp, (from + to) / 2);
+        QTest::mouseMove(vp, to);
+        if (midway) midway();
+        QTest::mouseRelease(vp, Qt::LeftButton, Qt::NoModifier, to);
+    }
+    QPoint port(const std::string& nodeName, bool output, int index) {
+        auto p = m_w->graphView()->portViewportPos({idOf(nodeName), output, index});
+        return p.value_or(QPoint(-1, -1));
+    }
+
+private slots:
+    void cleanup() { m_w.reset(); }
+
+    /// The palette lists the opset's operators by category, searches, shows the schema; Enter
+    /// adds the match after the selected node; without a selection the node is unconnected and
+    /// its required attributes are set. Each add is one undo step and a named edit.
+    void paletteAddsOperators() {
+        open(kLenet);
+        Document* doc = m_w->document();
+        const std::string original = serialized(doc->model());
+        OpPalette* palette = m_w->operatorPalette();
+        QVERIFY(!palette->isVisible());
+        QAction* add = action(*m_w, QStringLiteral("Add Operator"));
+        QVERIFY(add && add->isEnabled());
+        QCOMPARE(add->shortcut(), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_A));
+        add->trigger();
+        QVERIFY(palette->isVisible());
+        QCOMPARE(palette->opset(), int64_t{13});
+        QVERIFY(palette->visibleCount() > 150);
+
+        const ir::NodeId relu1 = idOf("relu1");
+        m_w->graphView()->selectNode(relu1);
+        QTest::keyClicks(palette->searchBox(), QStringLiteral("sigm"));
+        QCOMPARE(palette->currentOperator(), QStringLiteral("Sigmoid"));
+        QVERIFY(palette->visibleCount() >= 2);  // Sigmoid, HardSigmoid
+        QVERIFY(palette->details()->toPlainText().contains(QStringLiteral("Inputs")));
+        QVERIFY(palette->details()->toPlainText().contains(QStringLiteral("float")));
+        shot(m_w.get(), "palette.png");
+        QTest::keyClick(palette->searchBox(), Qt::Key_Return);
+
+        QCOMPARE(doc->graph().numNodes(), std::size_t{13});
+        const ir::Node* sigmoid = doc->node(doc->selection()->current().value_or(0));
+        QVERIFY(sigmoid && sigmoid->opType == "Sigmoid");
+        QCOMPARE(sigmoid->input(0)->name(), std::string("r1"));
+        // relu1's reader (pool1) now reads the Sigmoid.
+        QCOMPARE(node("pool1")->input(0), sigmoid->output(0));
+        QCOMPARE(doc->undoStack()->count(), 1);
+        waitForView();
+
+        // Nothing selected: an unconnected Concat with its required axis.
+        doc->selection()->clear();
+        palette->searchBox()->clear();
+        QTest::keyClicks(palette->searchBox(), QStringLiteral("concat"));
+        QCOMPARE(palette->currentOperator(), QStringLiteral("Concat"));
+        QTest::keyClick(palette->searchBox(), Qt::Key_Return);
+        const ir::Node* concat = doc->node(doc->selection()->current().value_or(0));
+        QVERIFY(concat && concat->opType == "Concat");
+        QCOMPARE(concat->numInputs(), 1);  // its formal input, omitted: a port to connect
+        QVERIFY(!concat->input(0));
+        QVERIFY(concat->output(0));
+        QVERIFY(concat->attribute("axis"));
+        QCOMPARE(doc->undoStack()->count(), 2);
+        waitForView();
+
+        const auto script = doc->editScript();
+        QVERIFY(script);
+        QCOMPARE((*script)["edits"].size(), std::size_t{2});
+        QVERIFY((*script)["edits"][0]["op"] == "add_node");
+        QVERIFY((*script)["edits"][1]["op"] == "add_node");
+
+        doc->undoStack()->undo();
+        doc->undoStack()->undo();
+        QCOMPARE(serialized(doc->model()), original);
+        doc->undoStack()->redo();
+        QCOMPARE(doc->graph().numNodes(), std::size_t{13});
+    }
+
+    /// Ports: dragging a wire's end off an input disconnects it; dragging from an output port
+    /// to an input port connects; moving a wire's end to another input rewires. One undo step
+    /// each, all recorded in the edit script.
+    void portsConnectRewireAndDisconnect() {
+        open(kLenet);
+        Document* doc = m_w->document();
+        GraphView* view = m_w->graphView();
+        const std::string original = serialized(doc->model());
+        view->selectNode(idOf("relu1"));
+        view->setZoom(1.4);
+        view->selectNode(idOf("relu1"));  // centred at that zoom
+        QApplication::processEvents();
+        QVERIFY(view->portsVisible());
+
+        // relu1's input 0 reads c1: take the wire's end off it and drop it on nothing.
+        const QPoint reluIn = port("relu1", false, 0);
+        QCOMPARE(view->portAt(reluIn)->node, idOf("relu1"));
+        QVERIFY(!view->portAt(reluIn)->output);
+        drag(reluIn, reluIn + QPoint(160, 10));
+        QVERIFY(!node("relu1")->input(0));
+        QCOMPARE(doc->undoStack()->count(), 1);
+        waitForView();
+
+        // From conv1's output port to relu1's free input: connected again.
+        const QPoint convOut = port("conv1", true, 0);
+        const QPoint freeIn = port("relu1", false, 0);
+        QVERIFY(view->portAt(convOut) && view->portAt(convOut)->output);
+        drag(convOut, freeIn, [&] {
+            QVERIFY(view->isDraggingConnection());
+            shot(m_w.get(), "connect_drag.png");
+        });
+        QVERIFY(!view->isDraggingConnection());
+        QVERIFY(node("relu1")->input(0));
+        QCOMPARE(node("relu1")->input(0)->name(), std::string("c1"));
+        QCOMPARE(doc->undoStack()->count(), 2);
+        QCOMPARE(serialized(doc->model()), original);  // the same wiring as before
+        waitForView();
+
+        // Escape while dragging: nothing happens.
+        {
+            QWidget* vp = view->viewport();
+            const QPoint from = port("conv1", true, 0);
+            QTest::mousePress(vp, Qt::LeftButton, Qt::NoModifier, from);
+            QTest::mouseMove(vp, from + QPoint(40, 40));
+            QVERIFY(view->isDraggingConnection());
+            QTest::keyClick(view, Qt::Key_Escape);
+            QVERIFY(!view->isDraggingConnection());
+            QTest::mouseRelease(vp, Qt::LeftButton, Qt::NoModifier, from + QPoint(40, 40));
+            QCOMPARE(doc->undoStack()->count(), 2);
+        }
+
+        const auto script = doc->editScript();
+        QVERIFY(script);
+        QVERIFY((*script)["edits"][0]["op"] == "set_input");
+        QVERIFY((*script)["edits"][1]["op"] == "set_input");
+
+        doc->undoStack()->undo();
+        QVERIFY(!node("relu1")->input(0));
+        doc->undoStack()->undo();
+        QCOMPARE(serialized(doc->model()), original);
+    }
+
+    /// A connection whose element type the operator does not take is refused, saying why; a
+    /// wire's end moved from one input to another is one undo step.
+    void wrongTypesAreRefusedAndRewiringIsOneStep() {
+        open(kLenet);
+        Document* doc = m_w->document();
+        // An unconnected Shape, then fed relu1's output (float: allowed): it computes int64.
+        doc->selection()->clear();
+        QVERIFY(m_w->addOperator(QStringLiteral("Shape")));
+        const ir::NodeId shapeId = doc->selection()->current().value_or(0);
+        const ir::Node* shape = doc->node(shapeId);
+        QVERIFY(shape && shape->opType == "Shape");
+        QCOMPARE(m_w->connectionProblem(shapeId, 0, QStringLiteral("r1")), QString());
+        QVERIFY(m_w->connectInput(shapeId, 0, QStringLiteral("r1")));
+        const QString shapeOut = QString::fromStdString(shape->output(0)->name());
+        QTRY_VERIFY_WITH_TIMEOUT(
+            m_w->shapeTable() && m_w->shapeTable()->find(shapeOut.toStdString()), kTimeoutMs);
+        const int steps = doc->undoStack()->count();
+
+        const QString why = m_w->connectionProblem(idOf("relu2"), 0, shapeOut);
+        QVERIFY2(why.contains(QStringLiteral("int64")) && why.contains(QStringLiteral("float")),
+                 qPrintable(why));
+        QVERIFY(!m_w->connectInput(idOf("relu2"), 0, shapeOut));
+        QCOMPARE(doc->undoStack()->count(), steps);
+        QVERIFY(m_w->statusBar()->currentMessage().contains(QStringLiteral("int64")));
+        QVERIFY(m_w->issuesDock()->count() >= 1);
+
+        // A float tensor is fine: move c2 from relu2 to relu3 (one step), then undo.
+        const std::string before = serialized(doc->model());
+        QVERIFY(m_w->rewireInput(idOf("relu2"), 0, idOf("relu3"), 0, QStringLiteral("c2")));
+        QVERIFY(!node("relu2")->input(0));
+        QCOMPARE(node("relu3")->input(0)->name(), std::string("c2"));
+        QCOMPARE(doc->undoStack()->count(), steps + 1);
+        doc->undoStack()->undo();
+        QCOMPARE(serialized(doc->model()), before);
+    }
+};
+
+std::unique_ptr<QObject> makeGraphEditingTest() {
+    return std::make_unique<GraphEditingTest>();
+}
+
+}  // namespace wh::widgets::test
+
+#include "graph_editing_test.moc"
