@@ -455,6 +455,17 @@ Expected<KernelBuild> buildGemm(const KernelContext& ctx) {
     if ((ai.rankKnown && ai.dims.size() != 2) || (bi.rankKnown && bi.dims.size() != 2))
         return error(StatusCode::kBadInput, "Gemm needs 2-D A and B, got {} and {}",
                      dimsToString(ai.dims), dimsToString(bi.dims));
+    // A dimension conflict is found here, at compile time (shape inference shows it on this
+    // node), not only when the kernel runs.
+    if (ai.rankKnown && bi.rankKnown) {
+        const int64_t k = ai.dims[transA ? 0 : 1], kb = bi.dims[transB ? 1 : 0];
+        if (k >= 0 && kb >= 0 && k != kb)
+            return error(StatusCode::kBadInput,
+                         "{}: A {} (transA={}) and B {} (transB={}) do not multiply: {} vs {} "
+                         "along K",
+                         ctx.where(), dimsToString(ai.dims), transA, dimsToString(bi.dims),
+                         transB, k, kb);
+    }
     TensorInfo out = infoOf(DType::kFloat, {-1, -1});
     if (ai.rankKnown) out.dims[0] = ai.dims[transA ? 1 : 0];
     if (bi.rankKnown) out.dims[1] = bi.dims[transB ? 0 : 1];
