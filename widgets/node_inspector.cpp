@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
+#include <set>
+#include <tuple>
 #include <unordered_set>
 
 #include <QAreaSeries>
@@ -10,11 +13,15 @@
 #include <QChartView>
 #include <QComboBox>
 #include <QEvent>
+#include <QFile>
+#include <QFileDialog>
 #include <QHBoxLayout>
 #include <QHeaderView>
+#include <QInputDialog>
 #include <QLabel>
 #include <QLineSeries>
 #include <QLocale>
+#include <QMenu>
 #include <QSplitter>
 #include <QStyledItemDelegate>
 #include <QToolButton>
@@ -24,10 +31,12 @@
 
 #include "core/jobs/job_context.h"
 #include "core/layout/graph_layout.h"
+#include "core/onnx/op_schema.h"
 #include "widgets/chart_util.h"
 #include "widgets/format.h"
 #include "widgets/job_runner.h"
 #include "widgets/shape_table.h"
+#include "widgets/tensor_values_dialog.h"
 
 namespace wh::widgets {
 
@@ -41,6 +50,9 @@ constexpr int kValueRole = Qt::UserRole + 3;
 constexpr int kDeclaredRole = Qt::UserRole + 4;
 constexpr int kFallbackTypeRole = Qt::UserRole + 5;
 constexpr int kSuffixRole = Qt::UserRole + 6;
+// Rows of a constant (its input/output row, its weight section and the section's rows): the
+// tensor's name, for the initializer menu.
+constexpr int kTensorRole = Qt::UserRole + 7;
 constexpr int kDeclaresNoShape = 0;
 constexpr int kDeclaresPartialShape = 1;  // some dim neither a number nor a symbol
 constexpr int kDeclaresShape = 2;         // complete: inference never overrides it
@@ -86,14 +98,63 @@ protected:
     }
 };
 
-/// The constant behind `v`: its initializer or Constant, or the initializer an Identity forwards
-/// (PyTorch wraps biases that way; the view folds the Identity into its consumer).
-const ir::Tensor* shownConstant(const ir::Value* v) {
-    if (const ir::Tensor* t = ir::constantTensor(v)) return t;
+/// The value holding the constant behind `v`: `v` itself (an initializer or a Constant's
+/// output), or the initializer an Identity forwards (PyTorch wraps biases that way; the view
+/// folds the Identity into its consumer). Null when `v` is computed.
+const ir::Value* constantSource(const ir::Value* v) {
+    if (ir::constantTensor(v)) return v;
     const ir::Node* p = v->producer();
-    if (p && p->opType == "Identity" && p->numInputs() == 1 && p->input(0))
-        return ir::constantTensor(p->input(0));
+    if (p && p->opType == "Identity" && p->numInputs() == 1 && p->input(0) &&
+        ir::constantTensor(p->input(0)))
+        return p->input(0);
     return nullptr;
+}
+
+bool isFloatType(ir::DType t) {
+    return t == ir::DType::kFloat || t == ir::DType::kFloat16 || t == ir::DType::kDouble ||
+           t == ir::DType::kBFloat16;
+}
+
+// What set_initializer's "dtype" casts between (core/rewrite/edits.h): within these two kinds.
+constexpr ir::DType kFloatTypes[] = {ir::DType::kFloat, ir::DType::kFloat16, ir::DType::kDouble,
+                                     ir::DType::kBFloat16};
+constexpr ir::DType kIntegerTypes[] = {ir::DType::kInt8,   ir::DType::kInt16, ir::DType::kInt32,
+                                       ir::DType::kInt64,  ir::DType::kUInt8, ir::DType::kUInt16,
+                                       ir::DType::kUInt32, ir::DType::kUInt64};
+
+/// The types of `current`'s kind other than it that every reader of `value` accepts at the
+/// input it reads it as (by its schema in `opset`; a reader without a known schema accepts
+/// all). A type constraint shared with other inputs (Conv's T binds X, W and B) is not
+/// checked: converting a model is several such steps, and the checker flags it meanwhile.
+std::vector<ir::DType> castTargets(const ir::Value& value, ir::DType current, int64_t opset) {
+    std::vector<ir::DType> targets;
+    const bool floats = isFloatType(current);
+    const bool ints = std::find(std::begin(kIntegerTypes), std::end(kIntegerTypes), current) !=
+                      std::end(kIntegerTypes);
+    if (floats)
+        for (ir::DType t : kFloatTypes)
+            if (t != current) targets.push_back(t);
+    if (ints)
+        for (ir::DType t : kIntegerTypes)
+            if (t != current) targets.push_back(t);
+    // A weight shared by many nodes has few distinct (op, input) readers: look each up once.
+    std::set<std::tuple<std::string, std::string, int>> seen;
+    for (const ir::Use& use : value.uses()) {
+        if (targets.empty()) break;
+        const ir::Node& reader = *use.node;
+        const std::string domain = ir::isDefaultDomain(reader.domain) ? "" : reader.domain;
+        if (!seen.emplace(reader.opType, domain, use.input).second) continue;
+        const std::optional<onnx::OpSchema> schema =
+            onnx::findOperatorSchema(reader.opType, domain, opset);
+        if (!schema) continue;
+        const std::vector<std::string> allowed = schema->allowedInputTypes(use.input);
+        if (allowed.empty()) continue;
+        std::erase_if(targets, [&](ir::DType t) {
+            return std::find(allowed.begin(), allowed.end(), onnx::onnxTypeString(t)) ==
+                   allowed.end();
+        });
+    }
+    return targets;
 }
 
 /// A tick format showing `step`'s significant decimals ("%.2f" for 0.05).
@@ -197,6 +258,9 @@ NodeInspector::NodeInspector(QWidget* parent) : QWidget(parent) {
     });
     connect(m_tree, &QTreeWidget::itemChanged, this, &NodeInspector::onItemChanged);
     m_tree->viewport()->installEventFilter(this);
+    m_tree->setContextMenuPolicy(Qt::CustomContextMenu);
+    connect(m_tree, &QWidget::customContextMenuRequested, this,
+            &NodeInspector::showInitializerMenu);
     // The list stays usable however small the dock: about six rows at least.
     m_tree->setMinimumHeight(140);
 
@@ -220,6 +284,21 @@ NodeInspector::NodeInspector(QWidget* parent) : QWidget(parent) {
     m_weightCombo->setMinimumContentsLength(12);
     m_weightCombo->setToolTip(tr("The weight whose histogram is drawn"));
     header->addWidget(m_weightCombo, 10);
+    m_weightMenuButton = new QToolButton(m_histogramPanel);
+    m_weightMenuButton->setObjectName(QStringLiteral("weightMenuButton"));
+    m_weightMenuButton->setText(QStringLiteral("⋯"));
+    m_weightMenuButton->setAutoRaise(true);
+    m_weightMenuButton->setToolTip(
+        tr("The weight shown: view its values, replace them, set a constant, change the type"));
+    connect(m_weightMenuButton, &QToolButton::clicked, this, [this] {
+        const int i = m_weightCombo->currentIndex();
+        if (i < 0 || i >= static_cast<int>(m_weights.size())) return;
+        std::unique_ptr<QMenu> menu(
+            createInitializerMenu(m_weights[static_cast<std::size_t>(i)].name, this));
+        if (menu)
+            menu->exec(m_weightMenuButton->mapToGlobal(m_weightMenuButton->rect().bottomLeft()));
+    });
+    header->addWidget(m_weightMenuButton);
     header->addStretch(1);  // the button stays left when there is no combo box
     panelLayout->addLayout(header);
     m_chart = new QChart;
@@ -331,6 +410,7 @@ void NodeInspector::resetWeights() {
     ++m_generation;
     m_nameRow = nullptr;
     m_weights.clear();
+    m_constants.clear();
     const QSignalBlocker block(m_weightCombo);
     m_weightCombo->clear();
     clearChart(m_chart);
@@ -373,10 +453,18 @@ void NodeInspector::addValueRows(QTreeWidgetItem* section, std::span<const ir::V
             continue;
         }
         QString suffix;
-        // Small constants (Clip's bounds, a Reshape's target shape) say what they hold.
-        if (const ir::Tensor* c = asInputs ? shownConstant(v) : nullptr) {
-            const QString values = smallTensorValues(*c, kInlineValues);
+        // Small constants (Clip's bounds, a Reshape's target shape, a Constant node's value) say
+        // what they hold. An output is a constant only when a Constant node computes it.
+        const ir::Value* source = nullptr;
+        if (asInputs)
+            source = constantSource(v);
+        else if (ir::constantTensor(v))
+            source = v;
+        QString constantName;
+        if (source) {
+            const QString values = smallTensorValues(*ir::constantTensor(source), kInlineValues);
             if (!values.isEmpty()) suffix += QStringLiteral(" = ") + values;
+            constantName = noteConstant(*source);
         }
         QStringList notes;
         if (const ir::Tensor* t = v->initializer())
@@ -424,6 +512,7 @@ void NodeInspector::addValueRows(QTreeWidgetItem* section, std::span<const ir::V
         row->setData(0, kDeclaredRole, declaredKind);
         row->setData(0, kFallbackTypeRole, valueTypeString(*v));
         row->setData(0, kSuffixRole, suffix);
+        if (!constantName.isEmpty()) row->setData(0, kTensorRole, constantName);
         setValueRowType(row);
     }
 }
@@ -524,7 +613,11 @@ void NodeInspector::addWeights(const ir::Node& node) {
         w.name = qs(v->name());
         w.tensor = *ir::constantTensor(v);
         w.section = addSection(tr("Weight %1").arg(w.name));
-        w.section->setToolTip(0, w.name);
+        w.section->setToolTip(
+            0, tr("%1\nRight-click: view the values, replace them, set a constant, change the "
+                  "type")
+                   .arg(w.name));
+        w.section->setData(0, kTensorRole, noteConstant(*v));
         addRow(w.section, tr("Elements"),
                formatCount(static_cast<qlonglong>(w.tensor.numElements())));
         for (const QString& p : {tr("Min"), tr("Max"), tr("Mean"), tr("Std"), tr("Sparsity")})
@@ -816,6 +909,164 @@ void NodeInspector::showSelection(const ir::Graph& graph, const std::vector<ir::
         addRow(list, tr("…"),
                tr("%1 more").arg(formatCount(static_cast<qulonglong>(nodes.size() - kListed))));
     list->setExpanded(nodes.size() <= 20);
+}
+
+QString NodeInspector::noteConstant(const ir::Value& source) {
+    const QString name = qs(source.name());
+    if (findConstant(name)) return name;
+    const ir::Tensor& tensor = *ir::constantTensor(&source);
+    Constant c;
+    c.name = name;
+    c.tensor = tensor;
+    // What set_initializer refuses (core/rewrite/edits.h), said before the user asks.
+    if (!source.initializer())
+        c.notEditable = tr("A Constant node's value: the edits take initializers");
+    else if (source.graph() && source.graph()->parentNode())
+        c.notEditable = tr("An initializer of a subgraph: the edits take top-level ones");
+    if (c.notEditable.isEmpty())
+        c.castTargets = castTargets(source, tensor.dtype,
+                                    m_opset > 0 ? m_opset : onnx::newestKnownOpset());
+    m_constants.push_back(std::move(c));
+    return name;
+}
+
+const NodeInspector::Constant* NodeInspector::findConstant(const QString& name) const {
+    for (const Constant& c : m_constants)
+        if (c.name == name) return &c;
+    return nullptr;
+}
+
+QStringList NodeInspector::shownConstants() const {
+    QStringList names;
+    for (const Constant& c : m_constants) names << c.name;
+    return names;
+}
+
+QMenu* NodeInspector::createInitializerMenu(const QString& tensor, QWidget* parent) {
+    const Constant* c = findConstant(tensor);
+    if (!c) return nullptr;
+    // Everything the actions need is copied into them: the inspector may show something else
+    // (or the tensor change) before one is triggered.
+    const QString name = c->name;
+    const ir::Tensor copy = c->tensor;
+    const ir::DType dtype = c->tensor.dtype;
+    const QString dtypeText = qs(std::string(ir::dtypeName(dtype)));
+    auto* menu = new QMenu(parent);
+    menu->setObjectName(QStringLiteral("initializerMenu"));
+    menu->setTitle(name);
+    menu->setToolTipsVisible(true);
+    QAction* view = menu->addAction(tr("View Values…"), this,
+                                    [this, name, copy] { openValues(name, copy); });
+    view->setObjectName(QStringLiteral("viewValues"));
+    view->setToolTip(tr("The elements of %1 in a table, a page at a time").arg(name));
+    menu->addSeparator();
+
+    const bool external = c->tensor.storage == ir::TensorStorage::kExternal;
+    const bool strings = dtype == ir::DType::kString;
+    QAction* npy =
+        menu->addAction(tr("Replace from .npy…"), this, [this, name] { askNpyFile(name); });
+    npy->setObjectName(QStringLiteral("replaceFromNpy"));
+    npy->setEnabled(c->notEditable.isEmpty());
+    npy->setToolTip(c->notEditable.isEmpty()
+                        ? tr("Load new data (dtype and shape may change) from a NumPy file")
+                        : c->notEditable);
+
+    QAction* fill = menu->addAction(tr("Set to Constant…"), this,
+                                    [this, name, dtype] { askFillValue(name, dtype); });
+    fill->setObjectName(QStringLiteral("setConstant"));
+    QString fillWhyNot = c->notEditable;
+    if (fillWhyNot.isEmpty() && strings) fillWhyNot = tr("A string tensor has no numeric value");
+    if (fillWhyNot.isEmpty() && external)
+        fillWhyNot = tr("External data: replace it from a .npy file instead");
+    fill->setEnabled(fillWhyNot.isEmpty());
+    fill->setToolTip(fillWhyNot.isEmpty()
+                         ? tr("Every element of %1 gets one value; dtype and shape stay").arg(name)
+                         : fillWhyNot);
+
+    QMenu* types = menu->addMenu(tr("Change Type"));
+    types->setObjectName(QStringLiteral("changeType"));
+    types->setToolTipsVisible(true);
+    for (ir::DType to : c->castTargets) {
+        const QString toText = qs(std::string(ir::dtypeName(to)));
+        QAction* cast = types->addAction(toText, this, [this, name, to] {
+            emit editRequested(rewrite::castInitializerEdit(name.toStdString(), to));
+        });
+        cast->setObjectName(QStringLiteral("castTo_") + toText);
+        cast->setToolTip(
+            tr("Convert every element of %1 from %2 to %3").arg(name, dtypeText, toText));
+    }
+    QString castWhyNot = c->notEditable;
+    if (castWhyNot.isEmpty() && external)
+        castWhyNot = tr("External data: replace it from a .npy file instead");
+    if (castWhyNot.isEmpty() && c->castTargets.empty())
+        castWhyNot = tr("No other %1 type that every reader of %2 accepts")
+                         .arg(isFloatType(dtype) ? tr("float") : tr("integer"), name);
+    if (castWhyNot.isEmpty() && !isFloatType(dtype) &&
+        std::find(std::begin(kIntegerTypes), std::end(kIntegerTypes), dtype) ==
+            std::end(kIntegerTypes))
+        castWhyNot = tr("%1 tensors cannot be cast").arg(dtypeText);
+    types->setEnabled(castWhyNot.isEmpty());
+    types->menuAction()->setObjectName(QStringLiteral("changeTypeMenu"));
+    types->menuAction()->setToolTip(
+        castWhyNot.isEmpty() ? tr("%1 now; the types listed are those its readers accept")
+                                   .arg(dtypeText)
+                             : castWhyNot);
+    return menu;
+}
+
+void NodeInspector::showInitializerMenu(const QPoint& pos) {
+    QTreeWidgetItem* item = m_tree->itemAt(pos);
+    QString name;
+    for (QTreeWidgetItem* i = item; i && name.isEmpty(); i = i->parent())
+        name = i->data(0, kTensorRole).toString();
+    if (name.isEmpty()) return;
+    std::unique_ptr<QMenu> menu(createInitializerMenu(name, this));
+    if (menu) menu->exec(m_tree->viewport()->mapToGlobal(pos));
+}
+
+TensorValuesDialog* NodeInspector::showValues(const QString& tensor) {
+    const Constant* c = findConstant(tensor);
+    return c ? openValues(c->name, c->tensor) : nullptr;
+}
+
+TensorValuesDialog* NodeInspector::openValues(const QString& name, const ir::Tensor& tensor) {
+    // The histogram is the other half of "what is in this tensor": draw this one's.
+    for (std::size_t i = 0; i < m_weights.size(); ++i)
+        if (m_weights[i].name == name) m_weightCombo->setCurrentIndex(static_cast<int>(i));
+    auto* dialog = new TensorValuesDialog(name, tensor, this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    dialog->show();
+    return dialog;
+}
+
+void NodeInspector::askNpyFile(const QString& name) {
+    const QString path =
+        m_fileChooser ? m_fileChooser(name)
+                      : QFileDialog::getOpenFileName(this, tr("Replace %1 from .npy").arg(name),
+                                                     QString(), tr("NumPy arrays (*.npy)"));
+    if (path.isEmpty()) return;
+    emit editRequested(
+        rewrite::initializerFromNpyEdit(name.toStdString(), QFile::encodeName(path).toStdString()));
+}
+
+void NodeInspector::askFillValue(const QString& name, ir::DType dtype) {
+    std::optional<double> value;
+    if (m_valueChooser) {
+        value = m_valueChooser(name);
+    } else {
+        // Integer types take whole numbers (set_initializer refuses a value that does not fit).
+        const bool floats = isFloatType(dtype);
+        const double big = std::numeric_limits<double>::max();
+        bool ok = false;
+        const double v = QInputDialog::getDouble(
+            this, tr("Set to Constant"),
+            tr("Every element of %1 (%2) becomes:")
+                .arg(name, qs(std::string(ir::dtypeName(dtype)))),
+            0.0, dtype == ir::DType::kBool ? 0.0 : -big, dtype == ir::DType::kBool ? 1.0 : big,
+            floats ? 8 : 0, &ok);
+        if (ok) value = v;
+    }
+    if (value) emit editRequested(rewrite::fillInitializerEdit(name.toStdString(), *value));
 }
 
 std::size_t totalNodeCount(const ir::Graph& g) {

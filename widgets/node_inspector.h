@@ -13,10 +13,17 @@
 /// Inputs and outputs show their type: the declared one, else the one inferred by the engine
 /// (setShapeTable(); marked "inferred" in the tooltip), else "?". A constant input (initializer,
 /// Constant, or an initializer behind an Identity) of at most kInlineValues elements shows its
-/// values inline: Clip's "float[] = 0" and "float[] = 6".
+/// values inline: Clip's "float[] = 0" and "float[] = 6"; so does a Constant node's output
+/// ("int64[4] = [1, 3, 224, 224]").
 ///
 /// Statistics of tensors above kAsyncElements elements are computed by a JobRunner job (when one
 /// is set), so selecting a big layer never stalls the GUI; results are cached per tensor buffer.
+///
+/// Constants can be edited: right-click a weight's section or a constant's input row (or use the
+/// "⋯" button beside the histogram) for createInitializerMenu(): view the values in a paged
+/// table (TensorValuesDialog), replace them from a .npy file, set every element to a constant,
+/// or change the element type to another one every reader's schema accepts. The inspector emits
+/// editRequested() with the named edit (set_initializer); the window applies it.
 ///
 /// Scalar, string and int/float-list attributes can be edited: double-click the value, type, and
 /// press Enter. The inspector does not edit the model itself; it emits attributeEditRequested()
@@ -26,6 +33,7 @@
 /// may change or go away afterwards (call clear() or show something new).
 
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <optional>
@@ -45,6 +53,7 @@ class QLabel;
 class QComboBox;
 class QSplitter;
 class QToolButton;
+class QMenu;
 
 class QChart;
 class QChartView;
@@ -53,6 +62,7 @@ namespace wh::widgets {
 
 class JobRunner;
 class ShapeTable;
+class TensorValuesDialog;
 
 /// The tick interval for an axis spanning `range` with at most about `maxTicks` ticks: 1, 2 or 5
 /// times a power of ten (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, ...). `range` <= 0 gives 1.
@@ -80,6 +90,11 @@ public:
     /// of the value rows shown in place (no row is rebuilt, an open editor stays).
     void setShapeTable(std::shared_ptr<const ShapeTable> shapes);
 
+    /// The opset whose operator schemas say which element types a constant may be cast to (every
+    /// reader's input must accept the type); 0, the default, = the newest the ONNX library knows.
+    /// Takes effect at the next showNode().
+    void setOpset(int64_t opset) { m_opset = opset; }
+
     /// Shows `node`'s properties.
     void showNode(const ir::Node& node);
     /// Shows model-level facts: producer, IR and opset versions, node count, graph inputs and
@@ -106,6 +121,34 @@ public:
     QString valueOf(const QString& section, const QString& property) const;
     /// The row itself (tests edit attribute values through it), or null.
     QTreeWidgetItem* rowOf(const QString& section, const QString& property) const;
+
+    /// The constants (initializers, Constant values) the shown node reads or produces, by tensor
+    /// name: what createInitializerMenu() takes.
+    QStringList shownConstants() const;
+    /// A new menu (owned by the caller; its title is `tensor`) for the shown constant `tensor`,
+    /// null when none is shown by that name. Actions, by objectName: "viewValues" (View
+    /// Values…: showValues()), "replaceFromNpy" (Replace from .npy…: the file chooser, then
+    /// editRequested(initializerFromNpyEdit)), "setConstant" (Set to Constant…: the value
+    /// chooser, then fillInitializerEdit), and the submenu "changeType" (Change Type) of
+    /// "castTo_<dtype>" actions (castInitializerEdit): the other float types (float, float16,
+    /// double, bfloat16) of a float tensor, or the other integer types of an integer one, that
+    /// every reader accepts.
+    /// The edits take top-level initializers: for a Constant node's value, a subgraph's
+    /// initializer, a string or an external-data tensor the ones that do not apply are disabled
+    /// and their tooltip says why.
+    QMenu* createInitializerMenu(const QString& tensor, QWidget* parent);
+    /// Opens a TensorValuesDialog on the shown constant `tensor` (non-modal, a child of this
+    /// widget, deleted when closed) and draws its histogram when it is a weight; null when no
+    /// constant of that name is shown.
+    TensorValuesDialog* showValues(const QString& tensor);
+    /// Asks for the .npy file that replaces `tensor`; "" = cancelled. The default opens a
+    /// QFileDialog; tests set their own. An empty function restores the default.
+    using FileChooser = std::function<QString(const QString& tensor)>;
+    void setFileChooser(FileChooser chooser) { m_fileChooser = std::move(chooser); }
+    /// Asks for the value every element of `tensor` gets; nullopt = cancelled. The default opens
+    /// QInputDialog::getDouble; tests set their own. An empty function restores the default.
+    using ValueChooser = std::function<std::optional<double>(const QString& tensor)>;
+    void setValueChooser(ValueChooser chooser) { m_valueChooser = std::move(chooser); }
 
     /// The weight whose histogram is drawn ("" if none) and the number of statistics
     /// computations still running.
@@ -140,6 +183,13 @@ private:
         QTreeWidgetItem* section = nullptr;
         std::optional<analysis::TensorStats> stats;
     };
+    /// A constant shown in a row: what its menu needs, copied (the IR may change afterwards).
+    struct Constant {
+        QString name;
+        ir::Tensor tensor;                   // a copy sharing the data buffer
+        QString notEditable;                 // why set_initializer does not apply ("" = it does)
+        std::vector<ir::DType> castTargets;  // other types of its kind every reader accepts
+    };
 
     QTreeWidgetItem* addSection(const QString& title);
     QTreeWidgetItem* addRow(QTreeWidgetItem* section, const QString& property, const QString& value,
@@ -152,6 +202,13 @@ private:
     /// Sets the property column to its share of the tree's width.
     void fitColumns();
     void addWeights(const ir::Node& node);
+    /// Records the constant `source` holds (once per name) for its menu; returns its name.
+    QString noteConstant(const ir::Value& source);
+    const Constant* findConstant(const QString& name) const;
+    void showInitializerMenu(const QPoint& pos);
+    TensorValuesDialog* openValues(const QString& name, const ir::Tensor& tensor);
+    void askFillValue(const QString& name, ir::DType dtype);
+    void askNpyFile(const QString& name);
     void requestStats(std::size_t index);
     void fillStats(std::size_t index);
     void showHistogram(int index);
@@ -168,6 +225,7 @@ private:
     QSplitter* m_splitter;
     QComboBox* m_weightCombo;
     QToolButton* m_histogramToggle;
+    QToolButton* m_weightMenuButton;
     QChartView* m_chartView;
     std::shared_ptr<const ShapeTable> m_shapes;
     double m_propertyShare = 0.4;  // of the tree's width; the user's once they drag the divider
@@ -176,6 +234,10 @@ private:
     std::optional<ir::NodeId> m_node;
     std::size_t m_selectionSize = 0;
     std::vector<Weight> m_weights;
+    std::vector<Constant> m_constants;
+    int64_t m_opset = 0;
+    FileChooser m_fileChooser;
+    ValueChooser m_valueChooser;
     QTreeWidgetItem* m_nameRow = nullptr;
     JobRunner* m_runner = nullptr;
     quint64 m_generation = 0;  // bumped whenever the content changes: late stats are dropped

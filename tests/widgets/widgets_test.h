@@ -30,6 +30,7 @@ std::unique_ptr<QObject> makeStudioCompressTest();
 std::unique_ptr<QObject> makeSensitivityDockTest();
 std::unique_ptr<QObject> makeComparisonViewTest();
 std::unique_ptr<QObject> makeGraphEditingTest();
+std::unique_ptr<QObject> makeInitializerEditTest();
 
 /// A small CNN built in code: x[1,3,32,32] -> Conv(W,B) -> Relu -> Conv -> Add(residual) ->
 /// GlobalAveragePool -> Flatten -> Gemm -> y. Node names: conv1, relu1, conv2, add, gap,

@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
           makeGraphViewSubgraphTest, makeStudioPolishTest, makeProfilerDockTest,
           makeAlgorithmDockTest, makeSummaryDockTest, makeVisualizationDockTest,
           makeStudioCompressTest, makeSensitivityDockTest, makeComparisonViewTest,
-          makeGraphEditingTest}) {
+          makeGraphEditingTest, makeInitializerEditTest}) {
         std::unique_ptr<QObject> test = make();
         const QString name = QString::fromLatin1(test->metaObject()->className());
         if (!only.isEmpty() && name.section(QStringLiteral("::"), -1) != only) continue;
