@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <set>
 #include <string_view>
@@ -13,6 +14,7 @@
 #include <QUndoCommand>
 #include <QUndoStack>
 
+#include "core/onnx/op_schema.h"
 #include "core/rewrite/rewriter.h"
 #include "widgets/selection_model.h"
 
@@ -408,6 +410,19 @@ Status Document::deleteNode(ir::NodeId id) {
 
 Status Document::deleteNodes(const std::vector<ir::NodeId>& ids) {
     if (ids.size() == 1) return deleteNode(ids.front());
+    // The selection as a whole (delete_nodes: a connected region goes with the tensors only it
+    // used, its one way through bypassed) when that works; else node by node, each bypassed
+    // (three scattered Relus).
+    std::vector<const ir::Node*> nodes;
+    for (ir::NodeId id : ids)
+        if (const ir::Node* n = node(id)) nodes.push_back(n);
+    if (nodes.size() == ids.size()) {
+        const rewrite::Edit whole = rewrite::deleteNodesEdit(graph(), nodes);
+        if (rewrite::prepareEdit(*m_model->graph, whole)) {
+            auto done = applyEdit(whole);
+            return done ? Status::ok() : done.error();
+        }
+    }
     return edit(fmt::format("Delete {} nodes", ids.size()), [&](rewrite::Rewriter&) -> Status {
         m_unscriptable = false;  // named edits only
         for (ir::NodeId id : ids) WH_RETURN_STATUS_IF_ERROR(deleteNode(id));
@@ -439,6 +454,35 @@ Status Document::setAttribute(ir::NodeId id, ir::Attribute attribute) {
     return r ? Status::ok() : r.error();
 }
 
+ir::NodeId nodeNamedIn(const ir::Graph& graph, const std::string& m) {
+    // Ours: "node 'conv1' (Conv) ..."; ONNX shape inference: "(op_type:Conv, node name: conv1)";
+    // the ONNX checker: "Node (conv1) has ..." or "... of node: name: conv1 OpType: Conv".
+    struct Pattern {
+        const char* start;
+        const char* end;
+    };
+    static constexpr Pattern kPatterns[] = {
+        {"node '", "' ("}, {"node name: ", ")"}, {"Node (", ")"}, {"name: ", " OpType"}};
+    for (const Pattern& p : kPatterns) {
+        const std::size_t at = m.find(p.start);
+        if (at == std::string::npos) continue;
+        const std::size_t from = at + std::strlen(p.start);
+        const std::size_t end = m.find(p.end, from);
+        if (end == std::string::npos) continue;
+        const std::string name = m.substr(from, end - from);
+        for (const ir::Node* n : graph.nodes())
+            if (n->displayName() == name || (!n->name.empty() && n->name == name)) return n->id();
+    }
+    return 0;
+}
+
+std::vector<ModelIssue> onnxCheckIssues(const ir::Model& model) {
+    Status s = onnx::checkWithOnnx(model, /*fullCheck=*/true);
+    if (s.isOk()) return {};
+    if (s.code() == StatusCode::kUnsupported) return {{false, s.message(), 0}};
+    return {{true, s.message(), model.graph ? nodeNamedIn(*model.graph, s.message()) : 0}};
+}
+
 std::vector<ModelIssue> checkModel(const ir::Graph& graph, std::size_t maxIssues) {
     std::vector<ModelIssue> issues;
     std::size_t more = 0;
@@ -450,19 +494,8 @@ std::vector<ModelIssue> checkModel(const ir::Graph& graph, std::size_t maxIssues
     };
     if (Status valid = graph.validate(); !valid.isOk()) {
         // "node 'x' (Op) ..." names the node: find it so the Issues dock can jump there.
-        ir::NodeId id = 0;
-        const std::string& m = valid.message();
-        const std::string key = "node '";
-        if (std::size_t at = m.find(key); at != std::string::npos) {
-            at += key.size();
-            if (std::size_t end = m.find("' (", at); end != std::string::npos)
-                for (const ir::Node* n : graph.nodes())
-                    if (n->displayName() == m.substr(at, end - at)) {
-                        id = n->id();
-                        break;
-                    }
-        }
-        add(true, "the graph does not validate: " + m, id);
+        add(true, "the graph does not validate: " + valid.message(),
+            nodeNamedIn(graph, valid.message()));
     }
     std::unordered_map<std::string_view, const ir::Node*> byName;
     byName.reserve(graph.numNodes());

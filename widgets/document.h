@@ -128,7 +128,9 @@ public:
     /// that input); otherwise it is erased, which needs its outputs to be unused. Constants only
     /// it read (initializers, Constant nodes) go with it.
     Status deleteNode(ir::NodeId id);
-    /// Deletes several nodes as one undo step (all or nothing).
+    /// Deletes several nodes as one undo step (all or nothing): as a whole when it can
+    /// (rewrite delete_nodes: a connected selection with the tensors only it used), else each
+    /// as deleteNode() does.
     Status deleteNodes(const std::vector<ir::NodeId>& ids);
     /// Sets the node's name. Refuses (kUsage, nothing changes) a non-empty name another node of
     /// the graph has already; an empty name is allowed.
@@ -205,6 +207,15 @@ struct ModelIssue {
 /// nothing reads (dead code), initializers no node reads, several nodes with the same name.
 /// At most `maxIssues` entries; a last one says how many more there were. Any thread.
 std::vector<ModelIssue> checkModel(const ir::Graph& graph, std::size_t maxIssues = 100);
+
+/// The node a message names ("node 'conv1' (Conv)", ONNX's "node name: conv1" or "Node
+/// (conv1)"), or 0.
+ir::NodeId nodeNamedIn(const ir::Graph& graph, const std::string& message);
+
+/// The ONNX checker's verdict on `model` (onnx::checkWithOnnx with full_check): empty when it
+/// passes, else one error naming the node when the message does; a model newer than the
+/// checker knows gives one warning saying so. Any thread.
+std::vector<ModelIssue> onnxCheckIssues(const ir::Model& model);
 
 /// Parses `text` as a new value for `current` (same name and type): an int, a float, a string,
 /// or a list of ints or floats ("[1, 2]", "1,2" or "1 2"). Fails with a message naming the

@@ -142,6 +142,16 @@ void NodeItem::setPanels(std::vector<Panel> panels) {
     update();
 }
 
+void NodeItem::setProblem(const QString& message) {
+    if (message == m_problem) return;
+    if (m_baseToolTip.isEmpty()) m_baseToolTip = toolTip();
+    m_problem = message;
+    setToolTip(message.isEmpty() ? m_baseToolTip
+                                 : m_baseToolTip + QStringLiteral("<hr><b>Problem:</b> ") +
+                                       message.toHtmlEscaped());
+    update();
+}
+
 void NodeItem::setSearchHit(bool on) {
     if (m_searchHit == on) return;
     m_searchHit = on;
@@ -181,6 +191,22 @@ void NodeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
     }
     paintBox(painter, lod);
     if (lod >= m_style->portMinLod) paintPorts(painter);
+    if (!m_problem.isEmpty()) {
+        // A red disc with "!" straddling the top-right corner (inside the halo's margin).
+        const double r = std::min(kHaloWidth + 1, 6.0);
+        const QPointF c(m_rect.right() - 1, m_rect.top() + 1);
+        painter->setPen(QPen(Qt::white, 1.0));
+        painter->setBrush(QColor(0xd3, 0x2f, 0x2f));
+        painter->drawEllipse(c, r, r);
+        if (lod >= m_style->textMinLod) {
+            QFont f = m_style->nameFont;
+            f.setBold(true);
+            f.setPointSizeF(std::max(5.0, f.pointSizeF() * 0.8));
+            painter->setFont(f);
+            painter->drawText(QRectF(c.x() - r, c.y() - r, 2 * r, 2 * r), Qt::AlignCenter,
+                              QStringLiteral("!"));
+        }
+    }
 }
 
 int NodeItem::inputPortCount() const {

@@ -86,6 +86,12 @@ public:
     void setSearchHit(bool on);
     bool isSearchHit() const { return m_searchHit; }
 
+    /// A problem the live validation found on this node (a type or dimension conflict, a
+    /// missing input): a red "!" badge at the box's top-right corner, the message in its
+    /// tooltip. Empty = none.
+    void setProblem(const QString& message);
+    const QString& problem() const { return m_problem; }
+
     /// The box's fill (its op category's colour unless an overlay gave another); the text
     /// colour follows it for contrast.
     void setFill(const QColor& fill);
@@ -135,6 +141,8 @@ private:
     bool m_searchHit = false;
     std::vector<Panel> m_panels;
     mutable int m_inputPorts = -1;  // computed on first use (a schema lookup)
+    QString m_problem;
+    QString m_baseToolTip;
     int m_hotInput = -1;
     int m_hotOutput = -1;
     const GraphStyle* m_style;  // owned by the view, outlives its items

@@ -507,6 +507,7 @@ NodeItem* GraphView::ensureNodeItem(std::size_t index) {
     }
     item->setSearchHit(isSearchHit(box.id));
     if (auto c = m_nodeColors.find(box.id); c != m_nodeColors.end()) item->setFill(c->second);
+    if (auto p = m_problems.find(box.id); p != m_problems.end()) item->setProblem(p->second);
     m_nodeItems.emplace(box.id, item);
     if (m_expanded.count(node)) populateExpanded(item, *node);
     return item;
@@ -1683,6 +1684,19 @@ void GraphView::focusOutEvent(QFocusEvent* event) {
     m_spaceHeld = false;
     if (!m_panning) viewport()->unsetCursor();
     QGraphicsView::focusOutEvent(event);
+}
+
+void GraphView::setProblemNodes(std::unordered_map<ir::NodeId, QString> problems) {
+    for (const auto& [id, item] : m_nodeItems)
+        if (m_problems.count(id) && !problems.count(id)) item->setProblem({});
+    m_problems = std::move(problems);
+    for (const auto& [id, message] : m_problems)
+        if (auto it = m_nodeItems.find(id); it != m_nodeItems.end()) it->second->setProblem(message);
+}
+
+QString GraphView::problemOf(ir::NodeId id) const {
+    auto it = m_problems.find(id);
+    return it == m_problems.end() ? QString() : it->second;
 }
 
 bool GraphView::portsVisible() const {

@@ -183,6 +183,12 @@ public:
     /// node holding it), if any.
     std::optional<ir::NodeId> nodeAt(const QPoint& pos) const;
 
+    /// Problems the live validation found, by node: those nodes carry a red "!" badge with the
+    /// message in their tooltip (NodeItem::setProblem). Replaces the previous set.
+    void setProblemNodes(std::unordered_map<ir::NodeId, QString> problems);
+    /// The problem drawn on node `id`, empty if none.
+    QString problemOf(ir::NodeId id) const;
+
     /// The model's default-domain opset, for the ports of inputs a node does not have yet (see
     /// NodeItem ports). Set before setGraph().
     void setOpset(int64_t opset) { m_style.opset = opset; }
@@ -392,6 +398,7 @@ private:
     std::shared_ptr<const layout::Layout> m_layout;
     std::shared_ptr<const ShapeTable> m_shapes;
     std::unordered_map<ir::NodeId, QColor> m_nodeColors;
+    std::unordered_map<ir::NodeId, QString> m_problems;
     /// Recolours the overview, the minimap and every node item from m_nodeColors.
     void applyNodeColors();
     QColor baseColor(const ir::Node& node) const;

@@ -18,6 +18,7 @@ constexpr int kNodeRole = Qt::UserRole + 1;
 constexpr int kMessageRole = Qt::UserRole + 2;
 constexpr int kSeverityRole = Qt::UserRole + 3;
 constexpr int kDocumentRole = Qt::UserRole + 4;
+constexpr int kValidationRole = Qt::UserRole + 5;  // a live-validation finding
 constexpr int kMaxIssues = 5000;  // a hostile model could produce endless warnings
 }  // namespace
 
@@ -67,6 +68,31 @@ void IssuesDock::startDocument() {
     }
     updateTitle();
     emit countChanged(count());
+}
+
+int IssuesDock::setValidationFindings(const std::vector<Finding>& findings) {
+    int removed = 0;
+    for (int row = count() - 1; row >= 0; --row) {
+        if (!isValidationFinding(row)) continue;
+        const Severity old = severity(row);
+        delete m_tree->takeTopLevelItem(row);
+        forget(old);
+        ++removed;
+    }
+    for (const Finding& f : findings) {
+        append(f.severity, f.message, f.node, f.nodeName, m_document);
+        m_tree->topLevelItem(count() - 1)->setData(kMessage, kValidationRole, true);
+    }
+    if (findings.empty()) {
+        updateTitle();
+        emit countChanged(count());
+    }
+    return removed;
+}
+
+bool IssuesDock::isValidationFinding(int row) const {
+    const QTreeWidgetItem* item = m_tree->topLevelItem(row);
+    return item && item->data(kMessage, kValidationRole).toBool();
 }
 
 void IssuesDock::forget(Severity severity) {

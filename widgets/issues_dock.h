@@ -11,6 +11,7 @@
 /// the current one.
 
 #include <optional>
+#include <vector>
 
 #include <QDockWidget>
 
@@ -36,6 +37,18 @@ public:
                   std::optional<ir::NodeId> node = std::nullopt, const QString& nodeName = {});
     void addError(const QString& message) { addIssue(Severity::kError, message); }
     void addWarning(const QString& message) { addIssue(Severity::kWarning, message); }
+    /// One problem the live validation found.
+    struct Finding {
+        Severity severity = Severity::kError;
+        QString message;
+        std::optional<ir::NodeId> node;
+        QString nodeName;
+    };
+    /// Replaces the findings of the previous validation of the current document (run after
+    /// every edit) by `findings`; other issues stay. Returns how many were replaced.
+    int setValidationFindings(const std::vector<Finding>& findings);
+    /// Whether issue `row` came from the live validation.
+    bool isValidationFinding(int row) const;
     /// Appends an application-level issue: it names no node and outlives every document.
     void addApplicationIssue(Severity severity, const QString& message);
     /// Another document became current: drops the issues of the previous one (keeping the

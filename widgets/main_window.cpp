@@ -81,6 +81,41 @@ bool isOnnxUrl(const QUrl& url) {
            url.toLocalFile().endsWith(QStringLiteral(".onnx"), Qt::CaseInsensitive);
 }
 
+// "batch, 3, 224, 224", "[N,3,224,224]" or "1x3x224x224": numbers are sizes, names symbols,
+// "?" unknown. Nothing, with `error` set, for a malformed dim.
+std::optional<std::vector<ir::Dim>> parseDims(const QString& text, QString* error) {
+    QString t = text.trimmed();
+    if (t.startsWith(QLatin1Char('['))) t.remove(0, 1);
+    if (t.endsWith(QLatin1Char(']'))) t.chop(1);
+    std::vector<ir::Dim> dims;
+    static const QRegularExpression kSeparators(QStringLiteral("[,\\s×]+|(?<=\\d)x(?=\\d)"));
+    for (const QString& part : t.split(kSeparators, Qt::SkipEmptyParts)) {
+        bool isNumber = false;
+        const qlonglong n = part.toLongLong(&isNumber);
+        if (isNumber && n >= 0) {
+            dims.push_back(ir::Dim::known(n));
+        } else if (part == QLatin1String("?")) {
+            dims.push_back(ir::Dim{});
+        } else if (!isNumber && (part.front().isLetter() || part.front() == QLatin1Char('_'))) {
+            dims.push_back(ir::Dim::symbol(part.toStdString()));
+        } else {
+            *error = QObject::tr("'%1' is not a size, a symbol or '?'").arg(part);
+            return std::nullopt;
+        }
+    }
+    return dims;
+}
+
+QString dimsText(const ir::Type& type) {
+    if (!type.shape) return {};
+    QStringList parts;
+    for (const ir::Dim& d : type.shape->dims)
+        parts << (d.kind == ir::Dim::Kind::kValue   ? QString::number(d.value)
+                  : d.kind == ir::Dim::Kind::kParam ? QString::fromStdString(d.param)
+                                                    : QStringLiteral("?"));
+    return parts.join(QStringLiteral(", "));
+}
+
 QString qs(const std::string& s) {
     return QString::fromUtf8(s.data(), static_cast<qsizetype>(s.size()));
 }
@@ -147,6 +182,14 @@ MainWindow::MainWindow(SettingsMode settings, QWidget* parent)
     : QMainWindow(parent), m_settingsMode(settings) {
     setObjectName(QStringLiteral("MainWindow"));
     setAcceptDrops(true);
+    m_askText = [this](const QString& title, const QString& label,
+                       const QString& initial) -> std::optional<QString> {
+        bool ok = false;
+        const QString text =
+            QInputDialog::getText(this, title, label, QLineEdit::Normal, initial, &ok);
+        if (!ok) return std::nullopt;
+        return text;
+    };
     setDockOptions(QMainWindow::AnimatedDocks | QMainWindow::AllowTabbedDocks |
                    QMainWindow::AllowNestedDocks);
 
@@ -373,6 +416,13 @@ void MainWindow::createMenus() {
     m_addOperatorAction->setStatusTip(
         tr("Pick an ONNX operator of the model's opset: Enter adds it after the selected node, "
            "or drag it onto a wire"));
+    m_addInputAction = edit->addAction(tr("Add Model &Input…"), this, &MainWindow::addModelInput);
+    m_addInputAction->setStatusTip(tr("Add a graph input (name, element type and shape)"));
+    m_batchSizeAction = edit->addAction(tr("Set &Batch Size…"), this, &MainWindow::setBatchSize);
+    m_batchSizeAction->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_B));
+    m_batchSizeAction->setStatusTip(
+        tr("Set dim 0 of every model input (a number, or a symbol such as N); shapes are "
+           "inferred again at once"));
     edit->addSeparator();
     m_cleanupAction = edit->addAction(tr("&Clean Up Dead Nodes and Initializers"), this,
                                       [this] { applyNamedEdit(rewrite::cleanupEdit()); });
@@ -385,7 +435,7 @@ void MainWindow::createMenus() {
     edit->addAction(m_view->selectAllAction());  // Ctrl+A
     // The graph's context menus offer the same edits (one undo step each) on the clicked node.
     m_view->setNodeMenuActions({m_deleteAction, m_renameAction, m_identityAction});
-    m_view->setCanvasMenuActions({m_exportViewAction});
+    m_view->setCanvasMenuActions({m_addInputAction, m_batchSizeAction, m_exportViewAction});
     m_view->setTensorMenuProvider([this](QMenu& menu, const std::vector<std::string>& tensors) {
         fillTensorMenu(menu, tensors);
     });
@@ -616,15 +666,25 @@ void MainWindow::showOpened(OpenResult& result, const QString& path, const QStri
         std::shared_ptr<const ir::Graph>(result.view.snapshot, result.view.snapshot->graph.get()),
         std::move(result.view.scene));
     m_view->showInitialView();
-    for (const ModelIssue& issue : result.issues)
-        reportIssue(static_cast<int>(issue.error ? IssuesDock::Severity::kError
-                                                 : IssuesDock::Severity::kWarning),
-                    tr("%1: %2").arg(name, qs(issue.message)),
-                    issue.node ? std::optional<ir::NodeId>(issue.node) : std::nullopt);
+    // What the open job's check found; the live validation replaces them once it has also
+    // run the ONNX checker.
+    if (!result.issues.empty()) {
+        std::vector<IssuesDock::Finding> findings;
+        for (const ModelIssue& issue : result.issues)
+            findings.push_back({issue.error ? IssuesDock::Severity::kError
+                                            : IssuesDock::Severity::kWarning,
+                                tr("%1: %2").arg(name, qs(issue.message)),
+                                issue.node ? std::optional<ir::NodeId>(issue.node) : std::nullopt,
+                                {}});
+        m_issues->setValidationFindings(findings);
+        m_issues->show();
+        m_issues->raise();
+    }
     m_summaryName = name;
     m_layoutSeconds = result.view.seconds;
     updateSummary();
     startShapeInference();
+    startValidation(true);
     // "Opening …" and an earlier "Could not open …" are over.
     statusBar()->clearMessage();
     emit modelLoaded(path);
@@ -642,7 +702,11 @@ void MainWindow::setModel(ir::Model model, const QString& path) {
 void MainWindow::installDocument(std::unique_ptr<Document> doc) {
     if (m_layoutJob) m_layoutJob->cancel();
     if (m_shapeJob) m_shapeJob->cancel();
+    if (m_validationJob) m_validationJob->cancel();
     setShapes(nullptr);  // the old model's, keyed by names that may mean other tensors here
+    m_validationProblems.clear();  // node ids of another model
+    m_shapeProblems.clear();
+    m_view->setProblemNodes({});
     Document* old = m_doc;
     m_doc = doc.release();
     m_doc->setParent(this);
@@ -679,6 +743,7 @@ void MainWindow::installDocument(std::unique_ptr<Document> doc) {
     m_inspector->showModel(m_doc->model(), m_doc->filePath());
     m_view->setOpset(m_doc->model().opsetVersion(""));
     m_palette->setOpset(m_doc->model().opsetVersion(""));
+    m_inspector->setOpset(m_doc->model().opsetVersion(""));
     m_summaryLabel->clear();      // until the new model is laid out
     statusBar()->clearMessage();  // an earlier "Could not open …" is about another model
     updateSelectionStatus();
@@ -771,9 +836,67 @@ void MainWindow::showGraph() {
     m_view->setFocus();
 }
 
+void MainWindow::startValidation(bool ours) {
+    if (m_validationJob) m_validationJob->cancel();
+    if (!m_doc) return;
+    Document* doc = m_doc;
+    const quint64 revision = doc->revision();
+    Document::SnapshotTask snapshotTask = doc->snapshotTask();
+    const QString name =
+        doc->filePath().isEmpty() ? tr("Untitled") : QFileInfo(doc->filePath()).fileName();
+    using Issues = std::vector<ModelIssue>;
+    Job* job = m_runner->run(
+        tr("Check %1").arg(name),
+        [snapshotTask = std::move(snapshotTask), ours](jobs::JobContext& ctx) -> Expected<Issues> {
+            ctx.setProgress(0.0, "copying");
+            std::shared_ptr<const ir::Model> snapshot = snapshotTask();
+            if (!snapshot) return error(StatusCode::kCancelled, "the model changed meanwhile");
+            WH_RETURN_IF_ERROR(ctx.checkCancelled());
+            ctx.setProgress(0.2, "checking");
+            Issues issues;
+            std::thread worker([&] {
+                lowerCurrentThreadPriority();  // the GUI and the jobs the user waits for first
+                if (ours) issues = checkModel(*snapshot->graph);
+                if (ctx.isCancelled()) return;
+                for (ModelIssue& i : onnxCheckIssues(*snapshot)) issues.push_back(std::move(i));
+            });
+            worker.join();
+            WH_RETURN_IF_ERROR(ctx.checkCancelled());
+            return issues;
+        });
+    m_validationJob = job;
+    connect(job, &Job::finished, this, [this, job, doc, revision, name] {
+        Issues* issues = job->result<Issues>();
+        if (!issues || doc != m_doc || revision != m_doc->revision()) return;
+        std::vector<IssuesDock::Finding> findings;
+        m_validationProblems.clear();
+        for (const ModelIssue& issue : *issues) {
+            const ir::Node* n = issue.node ? m_doc->node(issue.node) : nullptr;
+            findings.push_back({issue.error ? IssuesDock::Severity::kError
+                                            : IssuesDock::Severity::kWarning,
+                                tr("%1: %2").arg(name, qs(issue.message)),
+                                n ? std::optional<ir::NodeId>(issue.node) : std::nullopt,
+                                n ? qs(n->displayName()) : QString()});
+            if (n && issue.error) m_validationProblems[issue.node] = qs(issue.message);
+        }
+        m_issues->setValidationFindings(findings);
+        updateProblemBadges();
+    });
+}
+
+void MainWindow::updateProblemBadges() {
+    std::unordered_map<ir::NodeId, QString> problems = m_shapeProblems;
+    for (const auto& [id, message] : m_validationProblems) {
+        QString& text = problems[id];
+        text = text.isEmpty() ? message : text + QStringLiteral("\n") + message;
+    }
+    m_view->setProblemNodes(std::move(problems));
+}
+
 void MainWindow::startShapeInference() {
     if (m_shapeJob) m_shapeJob->cancel();
     setShapes(nullptr);
+    m_shapeProblems.clear();
     if (!m_doc) return;
     Document* doc = m_doc;
     const quint64 revision = doc->revision();
@@ -814,10 +937,19 @@ void MainWindow::startShapeInference() {
         if (doc != m_doc || revision != m_doc->revision()) return;
         // Not an error of the model: the view just cannot say more than the file declares.
         // Listed, but the dock is not raised over what the user looks at.
-        m_issues->addIssue(IssuesDock::Severity::kInfo,
+        // The node where inference stopped (a type or dimension conflict there) gets a badge.
+        const ir::NodeId at = nodeNamedIn(m_doc->graph(), status.message());
+        const QString nodeName = at ? qs(m_doc->node(at)->displayName()) : QString();
+        // A broken model (shapes that disagree, a missing input) is a warning; an operator
+        // the engine lacks only limits what the view can say.
+        const bool broken = status.code() == StatusCode::kBadInput;
+        m_issues->addIssue(broken ? IssuesDock::Severity::kWarning : IssuesDock::Severity::kInfo,
                            tr("%1: tensor shapes could not be inferred (%2); shapes the file "
                               "does not declare show \"?\"")
-                               .arg(name, qs(status.message())));
+                               .arg(name, qs(status.message())),
+                           at ? std::optional<ir::NodeId>(at) : std::nullopt, nodeName);
+        if (at && broken) m_shapeProblems[at] = qs(status.message());
+        updateProblemBadges();
         emit shapesReady(false);
     });
 }
@@ -914,6 +1046,7 @@ void MainWindow::onDocumentChanged(std::optional<ir::NodeId> focus, const Docume
     if (!change.onlyInitializerData() || layoutRunning || !m_view->graph()) startLayout(true);
     // Shapes follow the structure (weights replaced in place change none).
     if (!change.onlyInitializerData()) startShapeInference();
+    startValidation(true);
     emit documentChanged();
 }
 
@@ -1031,17 +1164,92 @@ void MainWindow::fillTensorMenu(QMenu& menu, const std::vector<std::string>& ten
                            [this, name] { applyNamedEdit(rewrite::addOutputEdit(name)); })
                 ->setObjectName(QStringLiteral("addOutput"));
         }
+        if (v->isGraphInput() && !v->hasInitializer()) {
+            menu.addAction(tr("Set Shape of '%1'…").arg(shown), this,
+                           [this, shown] { setInputShape(shown); })
+                ->setObjectName(QStringLiteral("setInputShape"));
+            if (!v->hasUses() && !v->isGraphOutput())
+                menu.addAction(tr("Remove Model Input '%1'").arg(shown), this,
+                               [this, name] { applyNamedEdit(rewrite::removeInputEdit(name)); })
+                    ->setObjectName(QStringLiteral("removeInput"));
+        }
         menu.addAction(tr("Rename Tensor '%1'…").arg(shown), this,
                        [this, name, shown] {
-                           bool ok = false;
-                           const QString to = QInputDialog::getText(
-                               this, tr("Rename Tensor"), tr("New name for '%1':").arg(shown),
-                               QLineEdit::Normal, shown, &ok);
-                           if (ok && !to.isEmpty() && to != shown)
-                               applyNamedEdit(rewrite::renameTensorEdit(name, to.toStdString()));
+                           const std::optional<QString> to = m_askText(
+                               tr("Rename Tensor"), tr("New name for '%1':").arg(shown), shown);
+                           if (to && !to->isEmpty() && *to != shown)
+                               applyNamedEdit(rewrite::renameTensorEdit(name, to->toStdString()));
                        })
             ->setObjectName(QStringLiteral("renameTensor"));
     }
+}
+
+bool MainWindow::setInputShape(const QString& tensor) {
+    if (!m_doc) return false;
+    const ir::Value* v = m_doc->graph().findValue(tensor.toStdString());
+    if (!v || !v->isGraphInput()) return false;
+    const std::optional<QString> text = m_askText(
+        tr("Set Input Shape"),
+        tr("Dims of '%1' (numbers, symbols such as batch, or ?), separated by commas:")
+            .arg(tensor),
+        dimsText(v->type));
+    if (!text) return false;
+    QString why;
+    const auto dims = parseDims(*text, &why);
+    if (!dims) {
+        reportError(tr("Shape of '%1' not changed: %2").arg(tensor, why));
+        return false;
+    }
+    return applyNamedEdit(rewrite::setInputShapeEdit(tensor.toStdString(), *dims));
+}
+
+bool MainWindow::setBatchSize() {
+    if (!m_doc) return false;
+    QString current;
+    for (const ir::Value* v : m_doc->graph().inputs())
+        if (!v->hasInitializer() && v->type.shape && !v->type.shape->dims.empty()) {
+            current = dimsText(v->type).section(QStringLiteral(", "), 0, 0);
+            break;
+        }
+    const std::optional<QString> text = m_askText(
+        tr("Set Batch Size"), tr("Dim 0 of every model input (a number, or a symbol such as N):"),
+        current);
+    if (!text || text->trimmed().isEmpty()) return false;
+    bool isNumber = false;
+    const qlonglong n = text->trimmed().toLongLong(&isNumber);
+    const nlohmann::json size = isNumber ? nlohmann::json(n) : nlohmann::json(text->trimmed().toStdString());
+    return applyNamedEdit(rewrite::setBatchSizeEdit(size));
+}
+
+bool MainWindow::addModelInput() {
+    if (!m_doc) return false;
+    const std::optional<QString> text =
+        m_askText(tr("Add Model Input"),
+                  tr("Name, element type and dims, e.g. mask: int64[batch, 128]:"),
+                  QStringLiteral("input_%1: float[1]").arg(m_doc->graph().inputs().size()));
+    if (!text) return false;
+    static const QRegularExpression kSpec(
+        QStringLiteral("^\\s*([^:\\s]+)\\s*:\\s*([A-Za-z0-9]+)\\s*(\\[.*\\])?\\s*$"));
+    const QRegularExpressionMatch m = kSpec.match(*text);
+    std::optional<ir::DType> dtype;
+    if (m.hasMatch())
+        for (int code = 1; code <= 16; ++code)
+            if (ir::isKnownDType(code) &&
+                QString::fromStdString(std::string(ir::dtypeName(static_cast<ir::DType>(code)))) ==
+                    m.captured(2))
+                dtype = static_cast<ir::DType>(code);
+    if (!m.hasMatch() || !dtype) {
+        reportError(tr("No input added: write name: type[dims], e.g. mask: int64[batch, 128] "
+                       "(types as in float, int64, uint8, float16)"));
+        return false;
+    }
+    QString why;
+    const auto dims = parseDims(m.captured(3), &why);
+    if (!dims) {
+        reportError(tr("No input added: %1").arg(why));
+        return false;
+    }
+    return applyNamedEdit(rewrite::addInputEdit(m.captured(1).toStdString(), *dtype, *dims));
 }
 
 bool MainWindow::addOperator(const QString& opType, const QStringList& tensors) {
@@ -1452,6 +1660,8 @@ void MainWindow::updateActions() {
     m_cleanupAction->setEnabled(doc);
     m_dedupeAction->setEnabled(doc);
     m_addOperatorAction->setEnabled(doc);
+    m_addInputAction->setEnabled(doc);
+    m_batchSizeAction->setEnabled(doc);
     m_profileAction->setEnabled(doc);
     m_runAlgorithmAction->setEnabled(doc);
     // Edits (rename, insert Identity) take main-graph nodes; a node inside a body is read-only.

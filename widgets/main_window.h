@@ -26,6 +26,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <unordered_map>
 
 #include <QMainWindow>
 #include <QPointer>
@@ -113,6 +114,11 @@ public:
     void setUnsavedChangesHandler(std::function<UnsavedAnswer()> handler) {
         m_askUnsaved = std::move(handler);
     }
+    /// Asks for a line of text (title, label, initial text); nothing when cancelled. A
+    /// QInputDialog unless replaced (tests, scripted use).
+    using TextPrompt =
+        std::function<std::optional<QString>(const QString&, const QString&, const QString&)>;
+    void setTextPrompt(TextPrompt prompt) { m_askText = std::move(prompt); }
 
     GraphView* graphView() const { return m_view; }
     /// The status bar's permanent texts: the model summary ("resnet18.onnx · 69 nodes · 52
@@ -200,6 +206,14 @@ public slots:
     QString connectionProblem(ir::NodeId node, int input, const QString& tensor) const;
     OpPalette* operatorPalette() const { return m_palette; }
 
+    /// Asks for the dims of graph input `tensor` ("batch, 3, 224, 224": numbers, symbols, "?")
+    /// and sets them (rewrite set_input_shape): shapes are inferred again at once.
+    bool setInputShape(const QString& tensor);
+    /// Edit > Set Batch Size: asks for a size (a number or a symbol) for dim 0 of every input.
+    bool setBatchSize();
+    /// Asks for "name: type[dims]" ("mask: int64[batch, 128]") and adds that graph input.
+    bool addModelInput();
+
     /// Selects node `id` and centres it in the view (Issues dock jump).
     void focusNode(ir::NodeId id);
     /// F8: the last compression run's input and result side by side in the centre (the
@@ -244,6 +258,12 @@ private:
     void startLayout(bool keepView);
     /// Drops the current shapes and infers them again for the document as it is now.
     void startShapeInference();
+    /// Live validation of the document as it is now, in the background: checkModel (with
+    /// `ours`) and the ONNX checker with full_check. Its findings replace the previous ones in
+    /// the Issues dock; errors naming a node put a "!" badge on it.
+    void startValidation(bool ours);
+    /// The view's problem badges: the validation's and the shape inference's.
+    void updateProblemBadges();
     /// Hands `shapes` (may be null) to the view and the inspector.
     void setShapes(std::shared_ptr<const ShapeTable> shapes);
     void onNodeSelected(ir::NodeId id);
@@ -270,6 +290,9 @@ private:
     SensitivityDock* m_sensitivity = nullptr;
     OpPalette* m_palette = nullptr;
     QAction* m_addOperatorAction = nullptr;
+    QAction* m_batchSizeAction = nullptr;
+    QAction* m_addInputAction = nullptr;
+    TextPrompt m_askText;
     // The next layout centres the selected node (one just added, maybe out of sight).
     bool m_revealAfterLayout = false;
     ComparisonView* m_compare = nullptr;
@@ -309,6 +332,9 @@ private:
     QPointer<Job> m_openJob;
     QPointer<Job> m_layoutJob;
     QPointer<Job> m_shapeJob;
+    QPointer<Job> m_validationJob;
+    std::unordered_map<ir::NodeId, QString> m_validationProblems;
+    std::unordered_map<ir::NodeId, QString> m_shapeProblems;
     std::shared_ptr<const ShapeTable> m_shapes;
     int m_saving = 0;  // save/export jobs running
     bool m_closing = false;

@@ -9,6 +9,7 @@
 #include <QApplication>
 #include <QDir>
 #include <QLineEdit>
+#include <QMenu>
 #include <QSignalSpy>
 #include <QStatusBar>
 #include <QTest>
@@ -254,6 +255,90 @@ private slots:
         QCOMPARE(doc->undoStack()->count(), steps + 1);
         doc->undoStack()->undo();
         QCOMPARE(serialized(doc->model()), before);
+    }
+
+    /// Shapes: a graph input's dims set from its box's menu are inferred again at once, and the
+    /// dimension conflict that follows (LeNet at 32×32: fc1 takes 400 features, gets 576) is
+    /// shown on the node where it appears: a "!" badge and an Issues entry that jumps there.
+    /// Set Batch Size and Add Model Input (and Remove) are one undo step each.
+    void shapeEditsShowConflictsOnTheNode() {
+        open(kLenet);
+        Document* doc = m_w->document();
+        GraphView* view = m_w->graphView();
+        const std::string original = serialized(doc->model());
+        QStringList answers;
+        m_w->setTextPrompt([&](const QString&, const QString&, const QString&) {
+            return answers.isEmpty() ? std::optional<QString>() : answers.takeFirst();
+        });
+        auto dims = [&](const char* input) {
+            return QString::fromStdString(doc->graph().findValue(input)->type.shape->toString());
+        };
+
+        answers << QStringLiteral("batch, 1, 32, 32");
+        std::unique_ptr<QMenu> menu(view->createTensorMenu({"input"}));
+        QAction* setShape = menu->findChild<QAction*>(QStringLiteral("setInputShape"));
+        QVERIFY(setShape);
+        QVERIFY(!menu->findChild<QAction*>(QStringLiteral("removeInput")));  // it is read
+        setShape->trigger();
+        QCOMPARE(dims("input"), QStringLiteral("[batch,1,32,32]"));
+        QCOMPARE(doc->undoStack()->count(), 1);
+        const ir::NodeId fc1 = idOf("fc1");
+        QTRY_VERIFY_WITH_TIMEOUT(!view->problemOf(fc1).isEmpty(), kTimeoutMs);
+        QVERIFY2(view->problemOf(fc1).contains(QStringLiteral("576")) ||
+                     view->problemOf(fc1).contains(QStringLiteral("400")),
+                 qPrintable(view->problemOf(fc1)));
+        IssuesDock* issues = m_w->issuesDock();
+        int finding = -1;
+        for (int i = 0; i < issues->count(); ++i)
+            if (issues->nodeOf(i) == fc1) finding = i;
+        QVERIFY(finding >= 0);
+        QCOMPARE(issues->severity(finding), IssuesDock::Severity::kWarning);
+        QVERIFY(issues->message(finding).contains(QStringLiteral("do not multiply")));
+        QVERIFY(view->problemOf(idOf("conv1")).isEmpty());  // only where it appears
+        issues->activate(finding);
+        QCOMPARE(doc->selection()->current().value_or(0), fc1);
+        view->setZoom(1.3);
+        view->selectNode(fc1);
+        QApplication::processEvents();
+        shot(m_w.get(), "dimension_conflict.png");
+
+        doc->undoStack()->undo();
+        QCOMPARE(serialized(doc->model()), original);
+        QTRY_VERIFY_WITH_TIMEOUT(view->problemOf(fc1).isEmpty(), kTimeoutMs);
+
+        // Edit > Set Batch Size (Ctrl+Shift+B): dim 0 of every input.
+        answers << QStringLiteral("4");
+        QAction* batch = action(*m_w, QStringLiteral("Set Batch Size"));
+        QVERIFY(batch && batch->isEnabled());
+        batch->trigger();
+        QCOMPARE(dims("input"), QStringLiteral("[4,1,28,28]"));
+        doc->undoStack()->undo();
+
+        // Add Model Input, then remove it from its box's menu (nothing reads it).
+        answers << QStringLiteral("mask: int64[batch, 128]");
+        action(*m_w, QStringLiteral("Add Model Input"))->trigger();
+        const ir::Value* mask = doc->graph().findValue("mask");
+        QVERIFY(mask && mask->isGraphInput());
+        QCOMPARE(mask->type.elemType, ir::DType::kInt64);
+        QCOMPARE(dims("mask"), QStringLiteral("[batch,128]"));
+        menu.reset(view->createTensorMenu({"mask"}));
+        QAction* remove = menu->findChild<QAction*>(QStringLiteral("removeInput"));
+        QVERIFY(remove);
+        remove->trigger();
+        QVERIFY(!doc->graph().findValue("mask"));
+        // A malformed answer changes nothing and says why.
+        const int steps = doc->undoStack()->count();
+        answers << QStringLiteral("oops");
+        QVERIFY(!m_w->addModelInput());
+        QCOMPARE(doc->undoStack()->count(), steps);
+
+        const auto script = doc->editScript();
+        QVERIFY(script);
+        QVERIFY((*script)["edits"][0]["op"] == "add_input");
+        QVERIFY((*script)["edits"][1]["op"] == "remove_input");
+        doc->undoStack()->undo();
+        doc->undoStack()->undo();
+        QCOMPARE(serialized(doc->model()), original);
     }
 };
 

@@ -202,9 +202,16 @@ private slots:
 
         // A malformed value is refused with an issue naming the node; nothing changes.
         pads = m_w->nodeInspector()->rowOf(QStringLiteral("Attributes"), QStringLiteral("pads"));
+        // (pads 1 also made LeNet's shapes disagree at fc1: that is listed too, on fc1.)
+        IssuesDock* issues = m_w->issuesDock();
+        auto refusal = [&] {
+            for (int i = 0; i < issues->count(); ++i)
+                if (!issues->isValidationFinding(i) && issues->nodeOf(i) == conv) return i;
+            return -1;
+        };
         pads->setText(1, QStringLiteral("one"));
-        QTRY_COMPARE_WITH_TIMEOUT(m_w->issuesDock()->count(), 1, 5000);
-        QCOMPARE(m_w->issuesDock()->nodeOf(0).value_or(0), conv);
+        QTRY_VERIFY_WITH_TIMEOUT(refusal() >= 0, 5000);
+        QVERIFY(issues->message(refusal()).contains(QStringLiteral("pads")));
         QCOMPARE(doc->undoStack()->count(), 4);
         QVERIFY(serialized(doc->model()) == edited);
         QCOMPARE(
