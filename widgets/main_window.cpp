@@ -41,6 +41,7 @@
 #include "core/layout/graph_layout.h"
 #include "core/onnx/model_io.h"
 #include "core/onnx/op_schema.h"
+#include "core/rewrite/extract.h"
 #include "core/util/atomic_file.h"
 #include "widgets/algorithm_dock.h"
 #include "widgets/comparison_view.h"
@@ -385,6 +386,12 @@ void MainWindow::createMenus() {
         file->addAction(tr("Save Edit &Script…"), this, &MainWindow::saveEditScript);
     m_editScriptAction->setStatusTip(
         tr("Save the edits made since opening as a script that `whittle-cli edit` replays"));
+    m_extractAction =
+        file->addAction(tr("E&xtract Selection as Model…"), this, &MainWindow::extractSelection);
+    m_extractAction->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_X));
+    m_extractAction->setStatusTip(
+        tr("Write what the selected nodes compute as a model of its own (the model stays as "
+           "it is)"));
     file->addSeparator();
     QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Q));
@@ -434,7 +441,7 @@ void MainWindow::createMenus() {
     edit->addSeparator();
     edit->addAction(m_view->selectAllAction());  // Ctrl+A
     // The graph's context menus offer the same edits (one undo step each) on the clicked node.
-    m_view->setNodeMenuActions({m_deleteAction, m_renameAction, m_identityAction});
+    m_view->setNodeMenuActions({m_deleteAction, m_renameAction, m_identityAction, m_extractAction});
     m_view->setCanvasMenuActions({m_addInputAction, m_batchSizeAction, m_exportViewAction});
     m_view->setTensorMenuProvider([this](QMenu& menu, const std::vector<std::string>& tensors) {
         fillTensorMenu(menu, tensors);
@@ -1161,7 +1168,13 @@ void MainWindow::fillTensorMenu(QMenu& menu, const std::vector<std::string>& ten
                 ->setObjectName(QStringLiteral("removeOutput"));
         } else {
             menu.addAction(tr("Make '%1' a Model Output").arg(shown), this,
-                           [this, name] { applyNamedEdit(rewrite::addOutputEdit(name)); })
+                           [this, name] {
+                               // An output needs a type: the inferred one when none is declared.
+                               const ir::Value* v = m_doc->graph().findValue(name);
+                               const ir::Type* type =
+                                   v ? &displayType(*v, m_shapes.get()) : nullptr;
+                               applyNamedEdit(rewrite::addOutputEdit(name, type));
+                           })
                 ->setObjectName(QStringLiteral("addOutput"));
         }
         if (v->isGraphInput() && !v->hasInitializer()) {
@@ -1441,6 +1454,61 @@ void MainWindow::exportModel() {
     exportTo(path);
 }
 
+void MainWindow::extractSelection() {
+    if (!m_doc || m_doc->selection()->isEmpty()) return;
+    QFileInfo source(m_doc->filePath().isEmpty() ? QStringLiteral("model.onnx")
+                                                 : m_doc->filePath());
+    QString path = QFileDialog::getSaveFileName(
+        this, tr("Extract Selection as Model"),
+        QDir(source.absolutePath())
+            .filePath(source.completeBaseName() + QStringLiteral("-extract.onnx")),
+        tr("ONNX models (*.onnx)"));
+    if (path.isEmpty()) return;
+    if (QFileInfo(path).suffix().isEmpty()) path += QStringLiteral(".onnx");
+    extractSelectionTo(path);
+}
+
+bool MainWindow::extractSelectionTo(const QString& path) {
+    if (!m_doc || m_doc->selection()->isEmpty()) return false;
+    if (!m_doc->sourcePath().isEmpty() &&
+        QFileInfo(path).absoluteFilePath() == QFileInfo(m_doc->sourcePath()).absoluteFilePath()) {
+        reportError(tr("Not extracted: %1 is the opened model, which is never written over")
+                        .arg(path));
+        return false;
+    }
+    std::vector<ir::NodeId> ids;
+    for (ir::NodeId id : m_doc->selection()->sortedIds())
+        if (m_doc->node(id)) ids.push_back(id);  // main-graph nodes only
+    QApplication::setOverrideCursor(Qt::WaitCursor);
+    auto extracted = rewrite::extractSelection(m_doc->model(), ids);
+    if (extracted) {
+        // A model's inputs and outputs need types: the inferred ones where none is declared.
+        ir::Graph& g = *(*extracted)->graph;
+        for (const auto* list : {&g.inputs(), &g.outputs()})
+            for (ir::Value* v : *list)
+                if (v->type.kind == ir::Type::Kind::kNone)
+                    if (const ir::Value* source = m_doc->graph().findValue(v->name()))
+                        v->type = displayType(*source, m_shapes.get());
+    }
+    Status saved = extracted ? onnx::saveModel(**extracted, toPath(path)) : extracted.error();
+    QApplication::restoreOverrideCursor();
+    if (!saved.isOk()) {
+        reportError(tr("Not extracted: %1").arg(qs(saved.message())));
+        return false;
+    }
+    const ir::Graph& g = *(*extracted)->graph;
+    for (const ModelIssue& issue : onnxCheckIssues(**extracted))
+        reportIssue(static_cast<int>(IssuesDock::Severity::kWarning),
+                    tr("%1 (extracted): %2").arg(QFileInfo(path).fileName(), qs(issue.message)),
+                    std::nullopt);
+    statusBar()->showMessage(tr("Extracted %1 (%2 inputs, %3 outputs) to %4")
+                                 .arg(formatNodeCount(g.numNodes(), g.numNodes()))
+                                 .arg(g.inputs().size())
+                                 .arg(g.outputs().size())
+                                 .arg(path));
+    return true;
+}
+
 void MainWindow::saveEditScript() {
     if (!m_doc) return;
     QFileInfo source(m_doc->sourcePath().isEmpty() ? QStringLiteral("model.onnx")
@@ -1485,7 +1553,8 @@ void MainWindow::exportTo(const QString& path) {
     startSaveJob(path, true, {});
 }
 
-void MainWindow::startSaveJob(const QString& path, bool isExport, std::function<void()> then) {
+void MainWindow::startSaveJob(const QString& path, bool isExport, std::function<void()> then,
+                              bool force) {
     if (!m_doc) return;
     Document* doc = m_doc;
     const int undoIndex = doc->undoStack()->index();
@@ -1495,12 +1564,24 @@ void MainWindow::startSaveJob(const QString& path, bool isExport, std::function<
     const QString name = QFileInfo(path).fileName();
     ++m_saving;
     updateActions();
-    Job* job = m_runner->run((isExport ? tr("Export %1") : tr("Save %1")).arg(name),
-                             [snapshot, path](jobs::JobContext& ctx) -> Expected<bool> {
-                                 ctx.setProgress(0.05, "writing");
-                                 WH_RETURN_IF_ERROR(onnx::saveModel(*snapshot, toPath(path)));
-                                 return true;
-                             });
+    // Written, or the ONNX checker's objection (nothing written).
+    struct Outcome {
+        bool written = false;
+        QString refusal;
+    };
+    Job* job = m_runner->run(
+        (isExport ? tr("Export %1") : tr("Save %1")).arg(name),
+        [snapshot, path, force](jobs::JobContext& ctx) -> Expected<Outcome> {
+            if (!force) {
+                ctx.setProgress(0.02, "checking");
+                for (const ModelIssue& issue : onnxCheckIssues(*snapshot))
+                    if (issue.error) return Outcome{false, qs(issue.message)};
+                WH_RETURN_IF_ERROR(ctx.checkCancelled());
+            }
+            ctx.setProgress(0.05, "writing");
+            WH_RETURN_IF_ERROR(onnx::saveModel(*snapshot, toPath(path)));
+            return Outcome{true, {}};
+        });
     auto finished = [this, isExport](bool ok, const QString& detail) {
         if (isExport)
             emit exportFinished(ok, detail);
@@ -1508,6 +1589,24 @@ void MainWindow::startSaveJob(const QString& path, bool isExport, std::function<
             emit saveFinished(ok, detail);
     };
     connect(job, &Job::finished, this, [=, this] {
+        if (const Outcome* outcome = job->result<Outcome>(); outcome && !outcome->written) {
+            const bool anyway =
+                m_askSaveAnyway ? m_askSaveAnyway(outcome->refusal)
+                                : QMessageBox::warning(
+                                      this, isExport ? tr("Export") : tr("Save"),
+                                      tr("The ONNX checker refuses this model, so other tools "
+                                         "may not load it:\n\n%1\n\nWrite it anyway?")
+                                          .arg(outcome->refusal),
+                                      QMessageBox::Save | QMessageBox::Cancel,
+                                      QMessageBox::Cancel) == QMessageBox::Save;
+            if (anyway && doc == m_doc) {
+                startSaveJob(path, isExport, then, /*force=*/true);
+            } else {
+                statusBar()->showMessage(tr("Not written: the ONNX checker refuses the model"));
+                finished(false, tr("the ONNX checker refuses the model: %1").arg(outcome->refusal));
+            }
+            return;
+        }
         if (!isExport && doc == m_doc) {
             m_doc->markSaved(path, undoIndex);
             updateTitle();
@@ -1657,6 +1756,7 @@ void MainWindow::updateActions() {
     m_saveAsAction->setEnabled(doc);
     m_exportAction->setEnabled(doc);
     m_editScriptAction->setEnabled(doc);
+    m_extractAction->setEnabled(doc && !m_doc->selection()->isEmpty());
     m_cleanupAction->setEnabled(doc);
     m_dedupeAction->setEnabled(doc);
     m_addOperatorAction->setEnabled(doc);

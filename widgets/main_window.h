@@ -114,6 +114,11 @@ public:
     void setUnsavedChangesHandler(std::function<UnsavedAnswer()> handler) {
         m_askUnsaved = std::move(handler);
     }
+    /// Replaces the question asked when the ONNX checker refuses a model being saved ("Save
+    /// anyway?", a QMessageBox): true writes it all the same.
+    void setSaveAnywayHandler(std::function<bool(const QString& why)> handler) {
+        m_askSaveAnyway = std::move(handler);
+    }
     /// Asks for a line of text (title, label, initial text); nothing when cancelled. A
     /// QInputDialog unless replaced (tests, scripted use).
     using TextPrompt =
@@ -159,6 +164,14 @@ public slots:
     /// Writes the edit script to `path` (atomically); false, with the reason reported, when the
     /// edits include a step a script cannot hold or the file cannot be written.
     bool saveEditScriptTo(const QString& path);
+    /// File > Extract Selection as Model (Ctrl+Shift+X): asks for a file (beside the model,
+    /// "<name>-extract.onnx" suggested), then extractSelectionTo().
+    void extractSelection();
+    /// Writes what the selected nodes compute as a model of its own (rewrite::extractSelection:
+    /// inputs are the tensors the selection reads, outputs those it computes that are read
+    /// outside it), atomically; the document is left as it is. The ONNX checker's verdict on
+    /// the result goes to the Issues dock. Never over the opened file.
+    bool extractSelectionTo(const QString& path);
     /// Asks for a file with QFileDialog and opens it.
     void openWithDialog();
     /// Export View (Ctrl+Shift+E): asks what to export (whole graph, visible area, selection;
@@ -274,7 +287,11 @@ private:
     /// Runs `then` unless the user cancels; asks Save / Discard / Cancel when dirty.
     void maybeSaveThen(std::function<void()> then);
     UnsavedAnswer askUnsaved();
-    void startSaveJob(const QString& path, bool isExport, std::function<void()> then);
+    /// Saves (or exports) the current snapshot to `path`. Unless `force`, the ONNX checker
+    /// (full_check) looks at it first: a model it refuses is written only if the user says
+    /// Save Anyway (m_askSaveAnyway).
+    void startSaveJob(const QString& path, bool isExport, std::function<void()> then,
+                      bool force = false);
     void reportError(const QString& message, std::optional<ir::NodeId> node = std::nullopt);
     void reportIssue(int severity, const QString& message, std::optional<ir::NodeId> node);
 
@@ -311,6 +328,7 @@ private:
     QAction* m_identityAction = nullptr;
     QAction* m_exportViewAction = nullptr;
     QAction* m_editScriptAction = nullptr;
+    QAction* m_extractAction = nullptr;
     QAction* m_cleanupAction = nullptr;
     QAction* m_dedupeAction = nullptr;
     QAction* m_profileAction = nullptr;
@@ -339,6 +357,7 @@ private:
     int m_saving = 0;  // save/export jobs running
     bool m_closing = false;
     std::function<UnsavedAnswer()> m_askUnsaved;
+    std::function<bool(const QString& why)> m_askSaveAnyway;
 };
 
 }  // namespace wh::widgets

@@ -1000,8 +1000,20 @@ Expected<PreparedEdit> prepareEdit(ir::Graph& g, const Edit& e) {
         WH_ASSIGN_OR_RETURN(ir::Value * v, tensorArg(e, g));
         if (v->isGraphOutput())
             return tl::unexpected(bad(e, fmt::format("'{}' is a model output already", v->name())));
+        // A model output needs a type: "dtype" (and "dims") give one to a tensor the model
+        // declares none for (the studio passes the inferred one).
+        std::optional<ir::Type> type;
+        if (e.args.contains("dtype")) {
+            WH_ASSIGN_OR_RETURN(ir::DType dtype, dtypeArg(e, "dtype"));
+            WH_ASSIGN_OR_RETURN(std::optional<ir::Shape> shape, dimsArg(e, false));
+            type = ir::Type::tensor(dtype, std::move(shape));
+        }
         return PreparedEdit{fmt::format("Make '{}' a model output", v->name()),
-                            [v](Rewriter& r, EditResult&) { return r.addGraphOutput(*v); }};
+                            [v, type](Rewriter& r, EditResult&) -> Status {
+                                if (type && v->type.kind == ir::Type::Kind::kNone)
+                                    WH_RETURN_STATUS_IF_ERROR(r.setValueType(*v, *type));
+                                return r.addGraphOutput(*v);
+                            }};
     }
     if (e.op == "remove_output") {
         WH_ASSIGN_OR_RETURN(ir::Value * v, tensorArg(e, g));
@@ -1285,8 +1297,13 @@ Edit renameTensorEdit(const std::string& tensor, const std::string& name) {
     return {"rename_tensor", {{"tensor", tensor}, {"name", name}}};
 }
 
-Edit addOutputEdit(const std::string& tensor) {
-    return {"add_output", {{"tensor", tensor}}};
+Edit addOutputEdit(const std::string& tensor, const ir::Type* type) {
+    Edit e{"add_output", {{"tensor", tensor}}};
+    if (type && type->isTensor() && type->elemType != ir::DType::kUndefined) {
+        e.args["dtype"] = std::string(ir::dtypeName(type->elemType));
+        if (type->shape) e.args["dims"] = dimsToJson(type->shape->dims);
+    }
+    return e;
 }
 
 Edit removeOutputEdit(const std::string& tensor) {

@@ -49,7 +49,8 @@
 ///                                     index can be connected again). The tensor no longer read
 ///                                     stays (see cleanup)
 ///   rename_tensor    tensor, name     every reference follows (a graph input/output too)
-///   add_output       tensor           makes the tensor a model output
+///   add_output       tensor [dtype, dims] makes the tensor a model output; dtype/dims declare
+///                                     its type when it has none
 ///   remove_output    tensor           drops it from the model outputs
 ///   add_input        name, dtype,     a new model input (last) of that type; the name must be
 ///                    dims?            free; no dims = unknown rank
@@ -127,7 +128,9 @@ Edit insertIdentityEdit(const ir::Graph& graph, const ir::Node& node);
 Expected<Edit> setAttributeEdit(const ir::Graph& graph, const ir::Node& node,
                                 const ir::Attribute& attribute);
 Edit renameTensorEdit(const std::string& tensor, const std::string& name);
-Edit addOutputEdit(const std::string& tensor);
+/// `type` (may be null): the type to declare when the tensor has none (a model output needs
+/// one), e.g. the inferred one; recorded as "dtype" and "dims".
+Edit addOutputEdit(const std::string& tensor, const ir::Type* type = nullptr);
 Edit removeOutputEdit(const std::string& tensor);
 Edit cleanupEdit();
 Edit dedupeInitializersEdit();

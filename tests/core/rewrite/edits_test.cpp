@@ -655,3 +655,25 @@ TEST(Edits, NewOpsRoundTripThroughScripts) {
                            "set_batch_size", "set_initializer", "delete_nodes"})
         EXPECT_NE(unknown.error().message().find(op), std::string::npos) << op;
 }
+
+TEST(Edits, AddOutputDeclaresTheGivenTypeWhenTheTensorHasNone) {
+    auto g = test::makeResNetLike(1, 4);
+    Rewriter r(*g);
+    ir::Value* v = g->findValue("block1.r1");
+    ASSERT_TRUE(v);
+    v->type = ir::Type{};  // as in a PyTorch export, which declares no intermediate types
+    const ir::Type type = ir::Type::tensor(
+        ir::DType::kFloat, ir::Shape{{ir::Dim::symbol("N"), ir::Dim::known(4), ir::Dim{}}});
+    const Edit e = addOutputEdit("block1.r1", &type);
+    EXPECT_EQ(e.args["dtype"], "float");
+    EXPECT_EQ(e.args["dims"], json::parse(R"(["N", 4, null])"));
+    applyUndoRedo(*g, r, e);
+    EXPECT_TRUE(v->isGraphOutput());
+    EXPECT_EQ(v->type.toString(), "float[N,4,?]");
+    // Through a script's JSON, the same.
+    const auto back = scriptFromJson(scriptToJson({e}));
+    ASSERT_TRUE(back);
+    EXPECT_EQ((*back)[0].args, e.args);
+    // Without a type, as before: nothing declared.
+    EXPECT_FALSE(addOutputEdit("relu0_out").args.contains("dtype"));
+}
