@@ -70,6 +70,7 @@ CLI::App* addCommand(CLI::App& app, Context& ctx, const std::string& name,
 
 void addEvalCommand(CLI::App& app, Context& ctx);
 void addEditCommand(CLI::App& app, Context& ctx);
+void addExtractCommand(CLI::App& app, Context& ctx);
 void addRunCommand(CLI::App& app, Context& ctx);
 void addBenchCommand(CLI::App& app, Context& ctx);
 void addProfileCommand(CLI::App& app, Context& ctx);

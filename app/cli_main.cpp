@@ -223,12 +223,6 @@ int runLayout(const std::string& path, bool asJson, const std::string& dotPath) 
 
 }  // namespace
 
-namespace wh::cli {
-/// whittle-cli extract (app/cli_extract.cpp). Declared here rather than in cli_common.h, which
-/// this change leaves alone; it belongs beside addEditCommand there.
-void addExtractCommand(CLI::App& app, Context& ctx);
-}  // namespace wh::cli
-
 int main(int argc, char** argv) {
     // The commands that compute (OpenMP, oneDNN); info, convert and layout start no threads and
     // are not worth an exec.

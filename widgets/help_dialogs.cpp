@@ -61,6 +61,16 @@ QList<QPair<QString, QString>> keyboardShortcuts() {
             "status bar shows the zoom")},
         {tr("Delete, F2, Ctrl+I"),
          tr("delete the node (rewired), rename, insert Identity after it")},
+        {tr("Ctrl+Shift+A"),
+         tr("add an operator of the model's opset: type to search, Enter adds it after the "
+            "selected node; or drag it from the Operators dock onto a wire")},
+        {tr("drag a port (zoomed in)"),
+         tr("output to input: connect; a wire's end to another input: rewire; to empty "
+            "space: disconnect (Esc cancels)")},
+        {tr("right-click a wire or an input"),
+         tr("make it a model output, rename it, set an input's shape, remove an unused input")},
+        {tr("Ctrl+Shift+B"), tr("set the batch size (dim 0 of every model input)")},
+        {tr("Ctrl+Shift+X"), tr("extract the selection as a model of its own")},
         {tr("Ctrl+Z, Ctrl+Shift+Z"), tr("undo, redo")},
         {tr("F6"),
          tr("profile the model: every node's time, FLOPs and bytes in the Profiler dock; a "

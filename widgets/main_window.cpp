@@ -117,6 +117,20 @@ QString dimsText(const ir::Type& type) {
     return parts.join(QStringLiteral(", "));
 }
 
+// Asks where to write a file made from the model at `model` (empty: unsaved), suggesting
+// "<its name><suffix>" beside it; the suffix's extension is added to a name typed without one.
+// Empty when cancelled.
+QString askPathBeside(QWidget* parent, const QString& model, const QString& title,
+                      const QString& suffix, const QString& filter) {
+    const QFileInfo source(model.isEmpty() ? QStringLiteral("model.onnx") : model);
+    QString path = QFileDialog::getSaveFileName(
+        parent, title, QDir(source.absolutePath()).filePath(source.completeBaseName() + suffix),
+        filter);
+    if (!path.isEmpty() && QFileInfo(path).suffix().isEmpty())
+        path += QLatin1Char('.') + QFileInfo(suffix).suffix();
+    return path;
+}
+
 QString qs(const std::string& s) {
     return QString::fromUtf8(s.data(), static_cast<qsizetype>(s.size()));
 }
@@ -843,6 +857,9 @@ void MainWindow::showGraph() {
     m_view->setFocus();
 }
 
+// Above this much weight data the live validation leaves the ONNX checker to saving.
+constexpr uint64_t kLiveCheckMaxWeightBytes = uint64_t{512} << 20;
+
 void MainWindow::startValidation(bool ours) {
     if (m_validationJob) m_validationJob->cancel();
     if (!m_doc) return;
@@ -865,6 +882,12 @@ void MainWindow::startValidation(bool ours) {
                 lowerCurrentThreadPriority();  // the GUI and the jobs the user waits for first
                 if (ours) issues = checkModel(*snapshot->graph);
                 if (ctx.isCancelled()) return;
+                // The checker reads a serialized copy: not of gigabytes of weights after every
+                // edit (saving still checks).
+                uint64_t weightBytes = 0;
+                for (const ir::Value* v : snapshot->graph->initializers())
+                    weightBytes += v->initializer()->byteSize();
+                if (weightBytes > kLiveCheckMaxWeightBytes) return;
                 for (ModelIssue& i : onnxCheckIssues(*snapshot)) issues.push_back(std::move(i));
             });
             worker.join();
@@ -1443,29 +1466,18 @@ void MainWindow::saveTo(const QString& path, std::function<void()> then) {
 
 void MainWindow::exportModel() {
     if (!m_doc) return;
-    QFileInfo source(m_doc->filePath().isEmpty() ? QStringLiteral("model.onnx")
-                                                 : m_doc->filePath());
-    QString suggestion = QDir(source.absolutePath())
-                             .filePath(source.completeBaseName() + QStringLiteral("-whittle.onnx"));
-    QString path = QFileDialog::getSaveFileName(this, tr("Export Model"), suggestion,
-                                                tr("ONNX models (*.onnx)"));
-    if (path.isEmpty()) return;
-    if (QFileInfo(path).suffix().isEmpty()) path += QStringLiteral(".onnx");
-    exportTo(path);
+    const QString path =
+        askPathBeside(this, m_doc->filePath(), tr("Export Model"), QStringLiteral("-whittle.onnx"),
+                      tr("ONNX models (*.onnx)"));
+    if (!path.isEmpty()) exportTo(path);
 }
 
 void MainWindow::extractSelection() {
     if (!m_doc || m_doc->selection()->isEmpty()) return;
-    QFileInfo source(m_doc->filePath().isEmpty() ? QStringLiteral("model.onnx")
-                                                 : m_doc->filePath());
-    QString path = QFileDialog::getSaveFileName(
-        this, tr("Extract Selection as Model"),
-        QDir(source.absolutePath())
-            .filePath(source.completeBaseName() + QStringLiteral("-extract.onnx")),
-        tr("ONNX models (*.onnx)"));
-    if (path.isEmpty()) return;
-    if (QFileInfo(path).suffix().isEmpty()) path += QStringLiteral(".onnx");
-    extractSelectionTo(path);
+    const QString path =
+        askPathBeside(this, m_doc->filePath(), tr("Extract Selection as Model"),
+                      QStringLiteral("-extract.onnx"), tr("ONNX models (*.onnx)"));
+    if (!path.isEmpty()) extractSelectionTo(path);
 }
 
 bool MainWindow::extractSelectionTo(const QString& path) {
@@ -1511,16 +1523,10 @@ bool MainWindow::extractSelectionTo(const QString& path) {
 
 void MainWindow::saveEditScript() {
     if (!m_doc) return;
-    QFileInfo source(m_doc->sourcePath().isEmpty() ? QStringLiteral("model.onnx")
-                                                   : m_doc->sourcePath());
-    QString path = QFileDialog::getSaveFileName(
-        this, tr("Save Edit Script"),
-        QDir(source.absolutePath())
-            .filePath(source.completeBaseName() + QStringLiteral("-edits.json")),
-        tr("Edit scripts (*.json)"));
-    if (path.isEmpty()) return;
-    if (QFileInfo(path).suffix().isEmpty()) path += QStringLiteral(".json");
-    saveEditScriptTo(path);
+    const QString path =
+        askPathBeside(this, m_doc->sourcePath(), tr("Save Edit Script"),
+                      QStringLiteral("-edits.json"), tr("Edit scripts (*.json)"));
+    if (!path.isEmpty()) saveEditScriptTo(path);
 }
 
 bool MainWindow::saveEditScriptTo(const QString& path) {

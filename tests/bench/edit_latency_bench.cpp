@@ -113,7 +113,8 @@ int main(int argc, char** argv) {
         std::vector<Row> rows{
             {"rename_node", {}, {}}, {"set_attribute", {}, {}}, {"insert_identity", {}, {}},
             {"delete_node", {}, {}}, {"add_output", {}, {}},    {"remove_output", {}, {}},
-            {"undo", {}, {}},        {"redo", {}, {}}};
+            {"undo", {}, {}},        {"redo", {}, {}},          {"add_node", {}, {}},
+            {"set_input", {}, {}}};
         auto record = [&](std::size_t row, Timing t) {
             rows[row].returns.push_back(t.returns);
             rows[row].view.push_back(t.view);
@@ -132,6 +133,14 @@ int main(int argc, char** argv) {
             const std::string tensor = node->output(0)->name();
             record(4, timeEdit(w, rewrite::addOutputEdit(tensor)));
             record(5, timeEdit(w, rewrite::removeOutputEdit(tensor)));
+            // A Relu from the palette on the node's output wire, then its input moved to what
+            // the node reads (a port drag).
+            record(8, timeEdit(w, rewrite::addNodeOnEdgeEdit(g, "Relu", "", tensor, nullptr, {})));
+            const ir::Node* added = nullptr;
+            for (const ir::Use& u : g.findValue(tensor)->uses())
+                if (u.node->opType == "Relu" && u.node->name.rfind("Relu", 0) == 0) added = u.node;
+            if (added && node->input(0))
+                record(9, timeEdit(w, rewrite::setInputEdit(g, *added, 0, node->input(0)->name())));
             for (int u = 0; u < 2; ++u) {
                 QSignalSpy viewReady(&w, &MainWindow::viewReady);
                 QElapsedTimer t;
