@@ -705,7 +705,7 @@ void MainWindow::showOpened(OpenResult& result, const QString& path, const QStri
     m_layoutSeconds = result.view.seconds;
     updateSummary();
     startShapeInference();
-    startValidation(true);
+    startValidation();
     // "Opening …" and an earlier "Could not open …" are over.
     statusBar()->clearMessage();
     emit modelLoaded(path);
@@ -860,7 +860,7 @@ void MainWindow::showGraph() {
 // Above this much weight data the live validation leaves the ONNX checker to saving.
 constexpr uint64_t kLiveCheckMaxWeightBytes = uint64_t{512} << 20;
 
-void MainWindow::startValidation(bool ours) {
+void MainWindow::startValidation() {
     if (m_validationJob) m_validationJob->cancel();
     if (!m_doc) return;
     Document* doc = m_doc;
@@ -871,7 +871,7 @@ void MainWindow::startValidation(bool ours) {
     using Issues = std::vector<ModelIssue>;
     Job* job = m_runner->run(
         tr("Check %1").arg(name),
-        [snapshotTask = std::move(snapshotTask), ours](jobs::JobContext& ctx) -> Expected<Issues> {
+        [snapshotTask = std::move(snapshotTask)](jobs::JobContext& ctx) -> Expected<Issues> {
             ctx.setProgress(0.0, "copying");
             std::shared_ptr<const ir::Model> snapshot = snapshotTask();
             if (!snapshot) return error(StatusCode::kCancelled, "the model changed meanwhile");
@@ -880,7 +880,7 @@ void MainWindow::startValidation(bool ours) {
             Issues issues;
             std::thread worker([&] {
                 lowerCurrentThreadPriority();  // the GUI and the jobs the user waits for first
-                if (ours) issues = checkModel(*snapshot->graph);
+                issues = checkModel(*snapshot->graph);
                 if (ctx.isCancelled()) return;
                 // The checker reads a serialized copy: not of gigabytes of weights after every
                 // edit (saving still checks).
@@ -1076,7 +1076,7 @@ void MainWindow::onDocumentChanged(std::optional<ir::NodeId> focus, const Docume
     if (!change.onlyInitializerData() || layoutRunning || !m_view->graph()) startLayout(true);
     // Shapes follow the structure (weights replaced in place change none).
     if (!change.onlyInitializerData()) startShapeInference();
-    startValidation(true);
+    startValidation();
     emit documentChanged();
 }
 

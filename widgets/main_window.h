@@ -271,10 +271,10 @@ private:
     void startLayout(bool keepView);
     /// Drops the current shapes and infers them again for the document as it is now.
     void startShapeInference();
-    /// Live validation of the document as it is now, in the background: checkModel (with
-    /// `ours`) and the ONNX checker with full_check. Its findings replace the previous ones in
-    /// the Issues dock; errors naming a node put a "!" badge on it.
-    void startValidation(bool ours);
+    /// Live validation of the document as it is now, in the background: checkModel and the
+    /// ONNX checker with full_check. Its findings replace the previous ones in the Issues dock;
+    /// errors naming a node put a "!" badge on it.
+    void startValidation();
     /// The view's problem badges: the validation's and the shape inference's.
     void updateProblemBadges();
     /// Hands `shapes` (may be null) to the view and the inspector.
