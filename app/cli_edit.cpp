@@ -43,7 +43,9 @@ void addEditCommand(CLI::App& app, Context& ctx) {
             if (!done)  // the script does not fit this model: bad input (exit 2)
                 return fail(makeStatus(StatusCode::kBadInput, "{}: edit {} of {}: {}", args->script,
                                        i + 1, edits->size(), done.error().message()));
-            if (!ctx.json) std::fprintf(stderr, "edit %zu: %s\n", i + 1, done->label.c_str());
+            if (!ctx.json)
+                std::fprintf(stderr, "edit %zu: %s%s%s\n", i + 1, done->label.c_str(),
+                             done->summary.empty() ? "" : ": ", done->summary.c_str());
         }
         if (Status saved = onnx::saveModel(*model, args->output); !saved.isOk()) return fail(saved);
         const std::size_t nodesAfter = model->graph->numNodes();

@@ -71,6 +71,7 @@ QList<QPair<QString, QString>> keyboardShortcuts() {
          tr("make it a model output, rename it, set an input's shape, remove an unused input")},
         {tr("Ctrl+Shift+B"), tr("set the batch size (dim 0 of every model input)")},
         {tr("Ctrl+Shift+X"), tr("extract the selection as a model of its own")},
+        {tr("Ctrl+Alt+X"), tr("extract the model between chosen input and output tensors")},
         {tr("Ctrl+Z, Ctrl+Shift+Z"), tr("undo, redo")},
         {tr("F6"),
          tr("profile the model: every node's time, FLOPs and bytes in the Profiler dock; a "

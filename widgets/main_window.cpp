@@ -406,6 +406,12 @@ void MainWindow::createMenus() {
     m_extractAction->setStatusTip(
         tr("Write what the selected nodes compute as a model of its own (the model stays as "
            "it is)"));
+    m_extractBetweenAction = file->addAction(tr("Extract &Between Tensors…"), this,
+                                             &MainWindow::extractBetweenTensors);
+    m_extractBetweenAction->setShortcut(QKeySequence(Qt::CTRL | Qt::ALT | Qt::Key_X));
+    m_extractBetweenAction->setStatusTip(
+        tr("Write the model that computes chosen tensors from chosen tensors, as "
+           "onnx.utils.extract_model does"));
     file->addSeparator();
     QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Q));
@@ -452,6 +458,14 @@ void MainWindow::createMenus() {
     m_dedupeAction = edit->addAction(tr("&Deduplicate Initializers"), this,
                                      [this] { applyNamedEdit(rewrite::dedupeInitializersEdit()); });
     m_dedupeAction->setStatusTip(tr("Make initializers with equal type, shape and bytes one"));
+    m_foldAction = edit->addAction(tr("&Fold Constants"), this, [this] {
+        QGuiApplication::setOverrideCursor(Qt::WaitCursor);
+        applyNamedEdit(rewrite::foldConstantsEdit(m_doc->model().opsetVersion("")));
+        QGuiApplication::restoreOverrideCursor();
+    });
+    m_foldAction->setStatusTip(
+        tr("Compute once every node that reads only constants (and Shape of a known shape); "
+           "what other nodes read becomes initializers"));
     edit->addSeparator();
     edit->addAction(m_view->selectAllAction());  // Ctrl+A
     // The graph's context menus offer the same edits (one undo step each) on the clicked node.
@@ -1175,7 +1189,10 @@ bool MainWindow::renameNode(ir::NodeId id, const QString& name) {
 bool MainWindow::applyNamedEdit(const rewrite::Edit& edit) {
     if (!m_doc) return false;
     auto done = m_doc->applyEdit(edit);
-    if (!done) reportError(qs(done.error().message()));
+    if (!done)
+        reportError(qs(done.error().message()));
+    else if (!done->summary.empty())
+        statusBar()->showMessage(qs(done->summary), 15000);
     return done.has_value();
 }
 
@@ -1482,17 +1499,69 @@ void MainWindow::extractSelection() {
 
 bool MainWindow::extractSelectionTo(const QString& path) {
     if (!m_doc || m_doc->selection()->isEmpty()) return false;
+    std::vector<ir::NodeId> ids;
+    for (ir::NodeId id : m_doc->selection()->sortedIds())
+        if (m_doc->node(id)) ids.push_back(id);  // main-graph nodes only
+    return writeExtracted(path, [&] { return rewrite::extractSelection(m_doc->model(), ids); });
+}
+
+bool MainWindow::extractBetweenTo(const QString& path, const std::vector<std::string>& inputs,
+                                  const std::vector<std::string>& outputs) {
+    if (!m_doc) return false;
+    return writeExtracted(
+        path, [&] { return rewrite::extractModel(m_doc->model(), inputs, outputs); });
+}
+
+void MainWindow::extractBetweenTensors() {
+    if (!m_doc) return;
+    // Filled in from the selection's boundary, else the model's own inputs and outputs.
+    std::vector<std::string> ins, outs;
+    std::vector<ir::NodeId> ids;
+    for (ir::NodeId id : m_doc->selection()->sortedIds())
+        if (m_doc->node(id)) ids.push_back(id);
+    if (auto part = ids.empty() ? nullptr : rewrite::extractSelection(m_doc->model(), ids).value_or(nullptr)) {
+        for (const ir::Value* v : part->graph->inputs()) ins.push_back(v->name());
+        for (const ir::Value* v : part->graph->outputs()) outs.push_back(v->name());
+    } else {
+        for (const ir::Value* v : m_doc->graph().inputs())
+            if (!v->hasInitializer()) ins.push_back(v->name());
+        for (const ir::Value* v : m_doc->graph().outputs()) outs.push_back(v->name());
+    }
+    auto joined = [](const std::vector<std::string>& names) {
+        QStringList list;
+        for (const std::string& n : names) list << qs(n);
+        return list.join(QStringLiteral(", "));
+    };
+    auto split = [](const QString& text) {
+        std::vector<std::string> names;
+        for (const QString& n : text.split(QLatin1Char(','), Qt::SkipEmptyParts))
+            if (!n.trimmed().isEmpty()) names.push_back(n.trimmed().toStdString());
+        return names;
+    };
+    const QString title = tr("Extract Between Tensors");
+    const std::optional<QString> in =
+        m_askText(title, tr("Input tensors (comma separated; computation starts there):"),
+                  joined(ins));
+    if (!in) return;
+    const std::optional<QString> out =
+        m_askText(title, tr("Output tensors (comma separated; what the new model computes):"),
+                  joined(outs));
+    if (!out || split(*out).empty()) return;
+    const QString path = askPathBeside(this, m_doc->filePath(), title,
+                                       QStringLiteral("-extract.onnx"), tr("ONNX models (*.onnx)"));
+    if (!path.isEmpty()) extractBetweenTo(path, split(*in), split(*out));
+}
+
+bool MainWindow::writeExtracted(
+    const QString& path, const std::function<Expected<std::unique_ptr<ir::Model>>()>& extract) {
     if (!m_doc->sourcePath().isEmpty() &&
         QFileInfo(path).absoluteFilePath() == QFileInfo(m_doc->sourcePath()).absoluteFilePath()) {
         reportError(tr("Not extracted: %1 is the opened model, which is never written over")
                         .arg(path));
         return false;
     }
-    std::vector<ir::NodeId> ids;
-    for (ir::NodeId id : m_doc->selection()->sortedIds())
-        if (m_doc->node(id)) ids.push_back(id);  // main-graph nodes only
     QApplication::setOverrideCursor(Qt::WaitCursor);
-    auto extracted = rewrite::extractSelection(m_doc->model(), ids);
+    auto extracted = extract();
     if (extracted) {
         // A model's inputs and outputs need types: the inferred ones where none is declared.
         ir::Graph& g = *(*extracted)->graph;
@@ -1763,8 +1832,10 @@ void MainWindow::updateActions() {
     m_exportAction->setEnabled(doc);
     m_editScriptAction->setEnabled(doc);
     m_extractAction->setEnabled(doc && !m_doc->selection()->isEmpty());
+    m_extractBetweenAction->setEnabled(doc);
     m_cleanupAction->setEnabled(doc);
     m_dedupeAction->setEnabled(doc);
+    m_foldAction->setEnabled(doc);
     m_addOperatorAction->setEnabled(doc);
     m_addInputAction->setEnabled(doc);
     m_batchSizeAction->setEnabled(doc);

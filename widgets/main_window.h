@@ -172,6 +172,15 @@ public slots:
     /// outside it), atomically; the document is left as it is. The ONNX checker's verdict on
     /// the result goes to the Issues dock. Never over the opened file.
     bool extractSelectionTo(const QString& path);
+    /// File > Extract Between Tensors: asks for the input and the output tensors (comma
+    /// separated; filled in from the selection's boundary, else the model's inputs and
+    /// outputs), then for the file, then extractBetweenTo().
+    void extractBetweenTensors();
+    /// Writes the model that computes `outputs` from `inputs` (rewrite::extractModel), typed
+    /// as extractSelectionTo() does. False (and an error shown) when a name is unknown or the
+    /// outputs need a model input not among `inputs`.
+    bool extractBetweenTo(const QString& path, const std::vector<std::string>& inputs,
+                          const std::vector<std::string>& outputs);
     /// Asks for a file with QFileDialog and opens it.
     void openWithDialog();
     /// Export View (Ctrl+Shift+E): asks what to export (whole graph, visible area, selection;
@@ -254,6 +263,11 @@ protected:
     void dropEvent(QDropEvent* event) override;
 
 private:
+    /// Saves the model `extract` makes to `path` (typed from the shape table where the source
+    /// declares no type), checks it with the ONNX checker into the Issues dock, says so in the
+    /// status bar. Never over the opened file; false with the error shown on failure.
+    bool writeExtracted(const QString& path,
+                        const std::function<Expected<std::unique_ptr<ir::Model>>()>& extract);
     void createDocks();
     void createMenus();
     void restoreSettings();
@@ -329,8 +343,10 @@ private:
     QAction* m_exportViewAction = nullptr;
     QAction* m_editScriptAction = nullptr;
     QAction* m_extractAction = nullptr;
+    QAction* m_extractBetweenAction = nullptr;
     QAction* m_cleanupAction = nullptr;
     QAction* m_dedupeAction = nullptr;
+    QAction* m_foldAction = nullptr;
     QAction* m_profileAction = nullptr;
     QAction* m_runAlgorithmAction = nullptr;
     QLabel* m_summaryLabel = nullptr;

@@ -14,6 +14,7 @@
 #include <fmt/ranges.h>
 
 #include "core/data/npy.h"
+#include "core/engine/fold_constants.h"
 #include "core/engine/ref/kernel_util.h"
 
 namespace wh::rewrite {
@@ -153,8 +154,8 @@ Expected<ir::Attribute> attributeFromJson(const Edit& e) {
     return attributeFromJson(e, *it);
 }
 
-// The weights named in `constants` that nothing reads any more: initializers go, Constant nodes
-// are erased. Graph inputs and outputs and values read inside subgraphs stay.
+}  // namespace
+
 Status dropDeadConstants(Rewriter& r, const std::vector<std::string>& constants) {
     ir::Graph& g = r.graph();
     for (const std::string& name : constants) {
@@ -170,6 +171,8 @@ Status dropDeadConstants(Rewriter& r, const std::vector<std::string>& constants)
     }
     return Status::ok();
 }
+
+namespace {
 
 // delete_node: bypass when the node has one data input, else erase; then the weights only it
 // read (dead initializers or Constant nodes).
@@ -274,6 +277,21 @@ Status dedupeInitializers(Rewriter& r) {
         WH_RETURN_STATUS_IF_ERROR(r.removeInitializer(*dup));
     }
     return Status::ok();
+}
+
+// "Folded 12 nodes into 3 initializers; left 2: Expand 'e': ..., ..." (the first three left).
+std::string foldSummary(const engine::FoldConstantsResult& folded) {
+    std::string text = folded.folded == 0
+                           ? std::string("Nothing to fold: no node reads only constants")
+                           : fmt::format("Folded {} node{} into {} initializer{}", folded.folded,
+                                         folded.folded == 1 ? "" : "s", folded.initializers,
+                                         folded.initializers == 1 ? "" : "s");
+    if (folded.left.empty()) return text;
+    text += fmt::format("; left {}: ", folded.left.size());
+    for (std::size_t i = 0; i < std::min<std::size_t>(3, folded.left.size()); ++i)
+        text += (i ? "; " : "") + folded.left[i];
+    if (folded.left.size() > 3) text += "; ...";
+    return text;
 }
 
 // ---- Arguments of the structural edits -------------------------------------------------------
@@ -1032,6 +1050,16 @@ Expected<PreparedEdit> prepareEdit(ir::Graph& g, const Edit& e) {
     if (e.op == "dedupe_initializers")
         return PreparedEdit{"Deduplicate initializers",
                             [](Rewriter& r, EditResult&) { return dedupeInitializers(r); }};
+    if (e.op == "fold_constants") {
+        WH_ASSIGN_OR_RETURN(int64_t opset, intArg(e, "opset"));
+        if (opset < 1) return tl::unexpected(bad(e, "\"opset\" must be 1 or more"));
+        return PreparedEdit{"Fold constants", [opset](Rewriter& r, EditResult& result) -> Status {
+                                WH_ASSIGN_OR_RETURN_STATUS(engine::FoldConstantsResult folded,
+                                                           engine::foldConstants(r, opset));
+                                result.summary = foldSummary(folded);
+                                return Status::ok();
+                            }};
+    }
     if (e.op == "add_node") {
         WH_ASSIGN_OR_RETURN(std::shared_ptr<AddNodePlan> plan, planAddNode(e, g));
         std::string label = plan->edge ? fmt::format("Add {} '{}' on '{}'", plan->opType,
@@ -1243,7 +1271,7 @@ Expected<PreparedEdit> prepareEdit(ir::Graph& g, const Edit& e) {
                    "unknown edit '{}' (delete_node, delete_nodes, rename_node, insert_identity, "
                    "add_node, set_attribute, set_input, rename_tensor, add_output, "
                    "remove_output, add_input, remove_input, set_input_shape, set_batch_size, "
-                   "set_initializer, cleanup, dedupe_initializers)",
+                   "set_initializer, cleanup, dedupe_initializers, fold_constants)",
                    e.op));
 }
 
@@ -1312,6 +1340,10 @@ Edit removeOutputEdit(const std::string& tensor) {
 
 Edit cleanupEdit() {
     return {"cleanup"};
+}
+
+Edit foldConstantsEdit(int64_t opset) {
+    return {"fold_constants", {{"opset", opset}}};
 }
 
 Edit dedupeInitializersEdit() {

@@ -103,6 +103,9 @@ struct Edit {
 struct EditResult {
     std::string label;                  ///< "Delete Conv 'conv1'": the undo step's text
     std::optional<ir::NodeId> created;  ///< insert_identity, add_node: the new node
+    /// What an edit of many changes did, for a status line ("Folded 12 nodes into 3
+    /// initializers; left 1: ..."); "" for the others.
+    std::string summary;
 };
 
 /// Applies `edit` through `rewriter` as one group (nested inside an open one). kUsage naming the
@@ -134,6 +137,8 @@ Edit addOutputEdit(const std::string& tensor, const ir::Type* type = nullptr);
 Edit removeOutputEdit(const std::string& tensor);
 Edit cleanupEdit();
 Edit dedupeInitializersEdit();
+/// fold_constants, with the model's default-domain opset (it gives the operators' meaning).
+Edit foldConstantsEdit(int64_t opset);
 /// add_node with `numOutputs` outputs named "<node>_out<i>"; `name` "" = named after the op
 /// type. Tensor, graph and type attributes cannot be recorded: the edit is then refused when
 /// prepared.
@@ -158,6 +163,10 @@ Edit fillInitializerEdit(const std::string& tensor, double value);
 Edit initializerFromNpyEdit(const std::string& tensor, const std::string& npyPath);
 Edit castInitializerEdit(const std::string& tensor, ir::DType dtype);
 Edit deleteNodesEdit(const ir::Graph& graph, const std::vector<const ir::Node*>& nodes);
+
+/// The weights named in `constants` that nothing reads any more: initializers go, Constant
+/// nodes are erased. Graph inputs and outputs and values read inside subgraphs stay.
+Status dropDeadConstants(Rewriter& rewriter, const std::vector<std::string>& constants);
 
 /// A script's JSON, and back (kBadInput naming the edit that is malformed).
 nlohmann::json scriptToJson(const std::vector<Edit>& edits);

@@ -451,6 +451,80 @@ private slots:
         QVERIFY(QFile::exists(broken));
         QVERIFY(!checker(broken));
     }
+
+    /// Edit > Fold Constants computes the Identity of a weight away (one undo step, said in the
+    /// status bar); the script replayed by whittle-cli gives the same file as the studio's save.
+    void foldConstantsFromTheMenu() {
+        open(QStringLiteral(WHITTLE_SOURCE_DIR "/tests/data/silero_like.onnx"));
+        Document* doc = m_w->document();
+        const std::size_t nodes = doc->graph().numNodes();
+        QVERIFY(doc->graph().findValue("out.bias_id"));
+        QAction* fold = action(*m_w, QStringLiteral("Fold Constants"));
+        QVERIFY(fold && fold->isEnabled());
+        fold->trigger();
+        QCOMPARE(doc->graph().numNodes(), nodes - 1);
+        QVERIFY(!doc->graph().findValue("out.bias_id"));
+        QVERIFY(node("add_bias"));
+        QCOMPARE(node("add_bias")->input(1)->name(), std::string("out.bias"));
+        QVERIFY2(m_w->statusBar()->currentMessage().startsWith(
+                     QStringLiteral("Folded 1 node into 0 initializers")),
+                 qPrintable(m_w->statusBar()->currentMessage()));
+        QCOMPARE(doc->undoStack()->undoText(), QStringLiteral("Fold constants"));
+        doc->undoStack()->undo();
+        QCOMPARE(doc->graph().numNodes(), nodes);
+        QCOMPARE(node("add_bias")->input(1)->name(), std::string("out.bias_id"));
+        doc->undoStack()->redo();
+        QCOMPARE(doc->graph().numNodes(), nodes - 1);
+
+        QTemporaryDir dir;
+        const QString gui = dir.filePath(QStringLiteral("folded.onnx"));
+        QSignalSpy saved(m_w.get(), &MainWindow::saveFinished);
+        m_w->saveTo(gui);
+        QVERIFY(saved.wait(kTimeoutMs) && saved.at(0).at(0).toBool());
+        const QString script = dir.filePath(QStringLiteral("edits.json"));
+        QVERIFY(m_w->saveEditScriptTo(script));
+        const QString cli = dir.filePath(QStringLiteral("cli.onnx"));
+        QCOMPARE(std::system(QStringLiteral("%1 edit %2 --script %3 -o %4 >/dev/null 2>&1")
+                                 .arg(QStringLiteral(WHITTLE_CLI), doc->sourcePath(), script, cli)
+                                 .toUtf8()
+                                 .constData()),
+                 0);
+        QFile a(gui), b(cli);
+        QVERIFY(a.open(QIODevice::ReadOnly) && b.open(QIODevice::ReadOnly));
+        QVERIFY(a.readAll() == b.readAll());
+    }
+
+    /// File > Extract Between Tensors (Ctrl+Alt+X) offers the selection's boundary, and writes
+    /// the part between the tensors given; a part that needs a model input not given is refused.
+    void extractBetweenTensors() {
+        open(kLenet);
+        Document* doc = m_w->document();
+        for (const char* n : {"conv2", "relu2"}) doc->selection()->add({idOf(n)});
+        QStringList offered;
+        m_w->setTextPrompt([&](const QString&, const QString&, const QString& initial) {
+            offered << initial;
+            return offered.size() == 1 ? std::optional<QString>(initial) : std::nullopt;
+        });
+        QAction* between = action(*m_w, QStringLiteral("Extract Between Tensors"));
+        QVERIFY(between && between->isEnabled());
+        QCOMPARE(between->shortcut(), QKeySequence(Qt::CTRL | Qt::ALT | Qt::Key_X));
+        between->trigger();  // cancelled at the second question: nothing written
+        QCOMPARE(offered, (QStringList{QStringLiteral("p1"), QStringLiteral("r2")}));
+
+        QTemporaryDir dir;
+        const QString part = dir.filePath(QStringLiteral("between.onnx"));
+        QVERIFY(m_w->extractBetweenTo(part, {"p1"}, {"r3", "p2"}));
+        auto extracted = onnx::loadModel(part.toStdString());
+        QVERIFY(extracted);
+        // conv2, relu2, pool2, flatten, fc1, relu3.
+        QCOMPARE(extracted->graph->numNodes(), std::size_t{6});
+        QCOMPARE(extracted->graph->outputs()[0]->name(), std::string("r3"));
+        QCOMPARE(extracted->graph->outputs()[1]->name(), std::string("p2"));
+        QVERIFY(extracted->graph->outputs()[0]->type.shape.has_value());  // typed from inference
+        QVERIFY(!m_w->extractBetweenTo(dir.filePath(QStringLiteral("no.onnx")), {}, {"r3"}));
+        QVERIFY(!QFile::exists(dir.filePath(QStringLiteral("no.onnx"))));
+        QVERIFY(!m_w->extractBetweenTo(part, {"p1"}, {"nonesuch"}));
+    }
 };
 
 std::unique_ptr<QObject> makeGraphEditingTest() {

@@ -8,6 +8,7 @@
 
 #include "core/data/npy.h"
 #include "core/engine/host_tensor.h"
+#include "core/engine/plan.h"
 #include "core/rewrite/edits.h"
 #include "tests/core/rewrite/graph_equal.h"
 #include "tests/core/rewrite/test_graphs.h"
@@ -676,4 +677,120 @@ TEST(Edits, AddOutputDeclaresTheGivenTypeWhenTheTensorHasNone) {
     EXPECT_EQ((*back)[0].args, e.args);
     // Without a type, as before: nothing declared.
     EXPECT_FALSE(addOutputEdit("relu0_out").args.contains("dtype"));
+}
+
+namespace {
+
+ir::Value* addInt64s(ir::Graph& g, const std::string& name, std::vector<int64_t> dims,
+                     std::vector<int64_t> values) {
+    ir::Value* v = test::value(g, name);
+    g.setInitializer(v, engine::HostTensor::fromInt64s(std::move(dims), values).toIr(name));
+    return v;
+}
+
+std::vector<float> runFloats(const ir::Model& model, const engine::HostTensor& x, int output) {
+    auto plan = engine::Plan::compile(model);
+    EXPECT_TRUE(plan) << plan.error().message();
+    if (!plan) return {};
+    auto outs = plan->run({x});
+    EXPECT_TRUE(outs) << outs.error().message();
+    if (!outs) return {};
+    const engine::HostTensor& y = outs->at(static_cast<std::size_t>(output));
+    return {y.data<float>(), y.data<float>() + y.numElements()};
+}
+
+}  // namespace
+
+// fold_constants: a constant chain and the Shape -> Gather -> Unsqueeze -> Concat -> Reshape
+// chain PyTorch exports fold into two initializers, an Identity of a weight into the weight; an Expand that would add 4 MiB and a
+// DequantizeLinear stay, each with its reason; the outputs are the same; one undo step.
+TEST(Edits, FoldConstantsComputesTheConstantPart) {
+    ir::Model model;
+    model.opsetImports.push_back({"", 13, {}});
+    ir::Graph& g = *model.graph;
+    ir::Value* x = test::value(g, "x");
+    x->type = ir::Type::tensor(ir::DType::kFloat, ir::Shape{{ir::Dim::known(2), ir::Dim::known(4)}});
+    g.insertGraphInput(x);
+    test::addInitializer(g, "w", {4}, {1, 2, 3, 4});
+    test::addInitializer(g, "c", {4}, {0.5f, 0.5f, 2, 2});
+    test::addNode(g, "Mul", "scale", {"w", "c"}, {"wc"});
+    test::addNode(g, "Add", "add", {"x", "wc"}, {"xa"});
+    ir::Value* q = test::value(g, "q");
+    ir::Tensor qt{"q", ir::DType::kInt8, {4}};
+    qt.data = std::make_shared<const ir::Buffer>(std::string{1, 2, 3, 4});
+    g.setInitializer(q, std::move(qt));
+    test::addInitializer(g, "qs", {}, {0.25f});
+    test::addNode(g, "DequantizeLinear", "dq", {"q", "qs"}, {"qd"});
+    test::addNode(g, "Add", "add2", {"xa", "qd"}, {"xb"});
+    test::addNode(g, "Shape", "shape", {"x"}, {"s"});
+    addInt64s(g, "zero", {}, {0});
+    test::addNode(g, "Gather", "gather", {"s", "zero"}, {"batch"});
+    addInt64s(g, "axes", {1}, {0});
+    test::addNode(g, "Unsqueeze", "unsqueeze", {"batch", "axes"}, {"batch1"});
+    addInt64s(g, "minus1", {1}, {-1});
+    test::addNode(g, "Concat", "concat", {"batch1", "minus1"}, {"target"})
+        ->attributes()
+        .push_back(ir::Attribute::makeInt("axis", 0));
+    // PyTorch shares a weight through an Identity: its reader reads the weight (no copy).
+    test::addInitializer(g, "bias", {4}, {0.1f, 0.2f, 0.3f, 0.4f});
+    test::addNode(g, "Identity", "share", {"bias"}, {"bias_shared"});
+    test::addNode(g, "Add", "add3", {"xb", "bias_shared"}, {"xc"});
+    test::addNode(g, "Reshape", "reshape", {"xc", "target"}, {"y"});
+    g.insertGraphOutput(test::value(g, "y"));
+    // Expand of a scalar to 1024 x 1024 floats: 4 MiB the file would gain.
+    test::addInitializer(g, "one", {}, {1});
+    addInt64s(g, "big", {2}, {1024, 1024});
+    test::addNode(g, "Expand", "expand", {"one", "big"}, {"ones"});
+    test::addNode(g, "ReduceMax", "max", {"ones"}, {"m"});
+    g.insertGraphOutput(test::value(g, "m"));
+    ASSERT_TRUE(g.validate().isOk()) << g.validate().message();
+
+    const engine::HostTensor in =
+        engine::HostTensor::fromFloats({2, 4}, {1, -2, 3, -4, 5, -6, 7, -8});
+    const std::vector<float> before = runFloats(model, in, 0);
+    ASSERT_EQ(before.size(), 8u);
+
+    Rewriter r(g);
+    EditResult done = applyUndoRedo(g, r, foldConstantsEdit(13));
+    EXPECT_EQ(done.label, "Fold constants");
+    EXPECT_TRUE(done.summary.rfind("Folded 6 nodes into 2 initializers; left 2: ", 0) == 0)
+        << done.summary;
+    EXPECT_NE(done.summary.find("DequantizeLinear 'dq': it keeps quantized weights quantized"),
+              std::string::npos)
+        << done.summary;
+    EXPECT_NE(done.summary.find("Expand 'expand': its output (4.0 MiB) would grow the model"),
+              std::string::npos)
+        << done.summary;
+    EXPECT_FALSE(g.findValue("bias_shared"));
+    EXPECT_EQ(named(g, "add3")->input(1)->name(), "bias");
+    for (const char* op : {"Mul", "Shape", "Gather", "Unsqueeze", "Concat", "Identity"})
+        EXPECT_EQ(test::countOps(g, op), 0) << op;
+    EXPECT_EQ(test::countOps(g, "Expand"), 1);
+    EXPECT_EQ(test::countOps(g, "DequantizeLinear"), 1);
+    const ir::Tensor* target = g.findValue("target")->initializer();
+    ASSERT_TRUE(target);
+    EXPECT_EQ(std::vector<int64_t>(target->values<int64_t>().begin(), target->values<int64_t>().end()),
+              (std::vector<int64_t>{2, -1}));
+    const ir::Tensor* wc = g.findValue("wc")->initializer();
+    ASSERT_TRUE(wc);
+    EXPECT_EQ(std::vector<float>(wc->values<float>().begin(), wc->values<float>().end()),
+              (std::vector<float>{0.5f, 1, 6, 8}));
+    // The weights only the folded nodes read are gone; the intermediate tensors too.
+    for (const char* gone : {"w", "c", "zero", "axes", "minus1", "s", "batch", "batch1"})
+        EXPECT_FALSE(g.findValue(gone)) << gone;
+    EXPECT_TRUE(g.validate().isOk()) << g.validate().message();
+    EXPECT_EQ(runFloats(model, in, 0), before);
+
+    // A second fold finds nothing new to compute and changes nothing.
+    const std::size_t steps = r.log().undoCount();
+    auto again = applyEdit(r, foldConstantsEdit(13));
+    ASSERT_TRUE(again);
+    EXPECT_TRUE(again->summary.rfind("Nothing to fold", 0) == 0) << again->summary;
+    EXPECT_EQ(r.log().undoCount(), steps);
+
+    // The opset is required, and survives a script's JSON.
+    EXPECT_FALSE(applyEdit(r, Edit{"fold_constants"}));
+    auto script = scriptFromJson(scriptToJson({foldConstantsEdit(17)}));
+    ASSERT_TRUE(script);
+    EXPECT_EQ(script->front().args.at("opset"), 17);
 }
