@@ -16,6 +16,7 @@
 
 #include "core/onnx/op_schema.h"
 #include "core/rewrite/rewriter.h"
+#include "widgets/background.h"
 #include "widgets/selection_model.h"
 
 namespace wh::widgets {
@@ -183,7 +184,7 @@ Document::~Document() {
     std::shared_ptr<ir::Model> model(std::move(m_model));
     std::shared_ptr<const ir::Model> snapshot = std::move(m_snapshot);
     if (model->graph && model->graph->numNodes() > 1000)
-        QThreadPool::globalInstance()->start([model, snapshot]() mutable {
+        backgroundPool()->start([model, snapshot]() mutable {
             snapshot.reset();
             model.reset();
         });
@@ -253,14 +254,25 @@ Document::SnapshotTask Document::snapshotTask() {
             ++gate->copying;
         }
         // An edit waiting for this copy bumps the epoch: the copy then stops within 1024 values
-        // or nodes (a few ms on any graph) instead of holding the edit until it is done.
-        std::optional<ir::Model> copy =
-            model->cloneUnlessCancelled([&] { return gate->epoch.load() != epoch; });
-        {
-            std::lock_guard lock(gate->mutex);
-            --gate->copying;
-        }
-        gate->done.notify_all();
+        // or nodes (a few ms on any graph) instead of holding the edit until it is done. The
+        // edit goes on as soon as the copy has stopped reading the model: freeing what was
+        // copied so far (tens of ms on a big graph) happens after.
+        bool released = false;
+        auto release = [&] {
+            if (released) return;
+            released = true;
+            {
+                std::lock_guard lock(gate->mutex);
+                --gate->copying;
+            }
+            gate->done.notify_all();
+        };
+        std::optional<ir::Model> copy = model->cloneUnlessCancelled([&] {
+            if (gate->epoch.load() == epoch) return false;
+            release();  // the clone stops here and reads the model no more
+            return true;
+        });
+        release();
         if (!copy) return nullptr;
         return std::make_shared<const ir::Model>(std::move(*copy));
     };

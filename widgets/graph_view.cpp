@@ -29,6 +29,7 @@
 #include <QtConcurrent/QtConcurrentRun>
 
 #include "core/rewrite/chain_selector.h"
+#include "widgets/background.h"
 #include "widgets/format.h"
 #include "widgets/graph_minimap.h"
 #include "widgets/graph_search_bar.h"
@@ -69,7 +70,7 @@ bool containsFolded(const std::string& hay, const std::string& needle) {
 template <typename T>
 void releaseLater(std::shared_ptr<T> p) {
     if (!p || p.use_count() != 1) return;
-    QThreadPool::globalInstance()->start([p = std::move(p)]() mutable { p.reset(); });
+    backgroundPool()->start([p = std::move(p)]() mutable { p.reset(); });
 }
 
 }  // namespace
@@ -855,7 +856,7 @@ void GraphView::relayout(const ir::Node* anchor) {
         if (generation != m_relayoutGeneration || graph != m_graph) return;
         install(std::move(*watcher->result()));
     });
-    watcher->setFuture(QtConcurrent::run(std::move(work)));
+    watcher->setFuture(QtConcurrent::run(backgroundPool(), std::move(work)));
 }
 
 // ---- Selection -----------------------------------------------------------------------------

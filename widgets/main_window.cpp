@@ -45,6 +45,7 @@
 #include "core/util/atomic_file.h"
 #include "widgets/algorithm_dock.h"
 #include "widgets/comparison_view.h"
+#include "widgets/background.h"
 #include "widgets/document.h"
 #include "widgets/format.h"
 #include "widgets/graph_view.h"
@@ -197,6 +198,7 @@ MainWindow::MainWindow(SettingsMode settings, QWidget* parent)
     : QMainWindow(parent), m_settingsMode(settings) {
     setObjectName(QStringLiteral("MainWindow"));
     setAcceptDrops(true);
+    tuneAllocatorForBigGraphs();
     m_askText = [this](const QString& title, const QString& label,
                        const QString& initial) -> std::optional<QString> {
         bool ok = false;
@@ -875,7 +877,15 @@ void MainWindow::showGraph() {
 constexpr uint64_t kLiveCheckMaxWeightBytes = uint64_t{512} << 20;
 
 void MainWindow::startValidation() {
-    if (m_validationJob) m_validationJob->cancel();
+    // One check at a time: checkModel and the ONNX checker cannot stop halfway, and checks
+    // piling up after quick edits on a big graph would take the cores the edits need. A check
+    // asked for while one runs starts when that one ends, on the model as it is then.
+    if (m_validationJob && m_validationJob->isRunning()) {
+        m_validationJob->cancel();
+        m_validationPending = true;
+        return;
+    }
+    m_validationPending = false;
     if (!m_doc) return;
     Document* doc = m_doc;
     const quint64 revision = doc->revision();
@@ -909,6 +919,9 @@ void MainWindow::startValidation() {
             return issues;
         });
     m_validationJob = job;
+    connect(job, &Job::ended, this, [this] {
+        if (m_validationPending) startValidation();
+    });
     connect(job, &Job::finished, this, [this, job, doc, revision, name] {
         Issues* issues = job->result<Issues>();
         if (!issues || doc != m_doc || revision != m_doc->revision()) return;

@@ -367,6 +367,7 @@ private:
     QPointer<Job> m_layoutJob;
     QPointer<Job> m_shapeJob;
     QPointer<Job> m_validationJob;
+    bool m_validationPending = false;  ///< an edit came while m_validationJob ran
     std::unordered_map<ir::NodeId, QString> m_validationProblems;
     std::unordered_map<ir::NodeId, QString> m_shapeProblems;
     std::shared_ptr<const ShapeTable> m_shapes;

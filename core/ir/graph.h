@@ -386,7 +386,9 @@ public:
     int64_t opsetVersion(std::string_view domain = "") const;
     /// Deep copy (tensor data shared).
     Model clone() const;
-    /// The same, or nullopt once `cancelled` says true (Graph::clone).
+    /// The same, or nullopt once `cancelled` says true (Graph::clone). Once it has said true,
+    /// this model is not read again (what was copied is freed after): a caller may let the
+    /// model change from then on.
     std::optional<Model> cloneUnlessCancelled(const std::function<bool()>& cancelled) const;
 };
 
