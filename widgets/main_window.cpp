@@ -1391,6 +1391,28 @@ QString MainWindow::connectionProblem(ir::NodeId id, int input, const QString& t
         .arg(inputName, qs(node->opType), qs(node->displayName()), names.join(QStringLiteral(", ")));
 }
 
+QString MainWindow::shapeChange(ir::NodeId id, int input, const QString& tensor) const {
+    const ir::Node* node = m_doc ? m_doc->node(id) : nullptr;
+    const ir::Value* value = m_doc ? m_doc->graph().findValue(tensor.toStdString()) : nullptr;
+    if (!node || !value || input >= node->numInputs() || !node->input(input)) return {};
+    const ir::Value* before = node->input(input);
+    const ir::Type& was = displayType(*before, m_shapes.get());
+    const ir::Type& now = displayType(*value, m_shapes.get());
+    if (before == value || !was.shape || !now.shape) return {};
+    bool differs = was.shape->rank() != now.shape->rank();
+    for (std::size_t i = 0; !differs && i < was.shape->dims.size(); ++i) {
+        const ir::Dim& a = was.shape->dims[i];
+        const ir::Dim& b = now.shape->dims[i];
+        differs = a.isKnown() && b.isKnown() && a.value != b.value;
+    }
+    if (!differs) return {};
+    return tr("'%1' is %2 where input %3 of %4 '%5' read %6 ('%7'); ONNX allows it, the shapes "
+              "are inferred again")
+        .arg(tensor, qs(now.toString()))
+        .arg(input)
+        .arg(qs(node->opType), qs(node->displayName()), qs(was.toString()), qs(before->name()));
+}
+
 bool MainWindow::connectInput(ir::NodeId id, int input, const QString& tensor) {
     if (!m_doc || !m_doc->node(id)) return false;
     if (const QString problem = connectionProblem(id, input, tensor); !problem.isEmpty()) {
@@ -1399,8 +1421,17 @@ bool MainWindow::connectInput(ir::NodeId id, int input, const QString& tensor) {
                     tr("Not connected: %1").arg(problem), id);
         return false;
     }
-    return applyNamedEdit(
-        rewrite::setInputEdit(m_doc->graph(), *m_doc->node(id), input, tensor.toStdString()));
+    // A different shape is allowed (the operator may take it), with a warning.
+    const QString reshaped = shapeChange(id, input, tensor);
+    if (!applyNamedEdit(
+            rewrite::setInputEdit(m_doc->graph(), *m_doc->node(id), input, tensor.toStdString())))
+        return false;
+    if (!reshaped.isEmpty()) {
+        statusBar()->showMessage(tr("Connected, with another shape: %1").arg(reshaped), 10000);
+        reportIssue(static_cast<int>(IssuesDock::Severity::kWarning),
+                    tr("Connected, with another shape: %1").arg(reshaped), id);
+    }
+    return true;
 }
 
 bool MainWindow::rewireInput(ir::NodeId from, int fromInput, ir::NodeId to, int toInput,
@@ -1412,6 +1443,7 @@ bool MainWindow::rewireInput(ir::NodeId from, int fromInput, ir::NodeId to, int 
                     tr("Not moved: %1").arg(problem), to);
         return false;
     }
+    const QString reshaped = shapeChange(to, toInput, tensor);
     const ir::Graph& g = m_doc->graph();
     const std::vector<rewrite::Edit> edits{
         rewrite::setInputEdit(g, *m_doc->node(from), fromInput, ""),
@@ -1420,8 +1452,16 @@ bool MainWindow::rewireInput(ir::NodeId from, int fromInput, ir::NodeId to, int 
         fmt::format("Move '{}' from {} to {}", tensor.toStdString(),
                     m_doc->node(from)->displayName(), m_doc->node(to)->displayName()),
         edits);
-    if (!s.isOk()) reportError(qs(s.message()), to);
-    return s.isOk();
+    if (!s.isOk()) {
+        reportError(qs(s.message()), to);
+        return false;
+    }
+    if (!reshaped.isEmpty()) {
+        statusBar()->showMessage(tr("Moved, with another shape: %1").arg(reshaped), 10000);
+        reportIssue(static_cast<int>(IssuesDock::Severity::kWarning),
+                    tr("Moved, with another shape: %1").arg(reshaped), to);
+    }
+    return true;
 }
 
 bool MainWindow::disconnectInput(ir::NodeId id, int input) {

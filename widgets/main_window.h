@@ -226,6 +226,9 @@ public slots:
     /// Why input `input` of `node` cannot read `tensor` (its element type is not allowed
     /// there), or empty when it can (or the types are unknown).
     QString connectionProblem(ir::NodeId node, int input, const QString& tensor) const;
+    /// When `tensor` has another known shape than what input `input` of `node` reads now (a
+    /// rank or a known dim differs), the warning connectInput() gives after connecting; "" else.
+    QString shapeChange(ir::NodeId node, int input, const QString& tensor) const;
     OpPalette* operatorPalette() const { return m_palette; }
 
     /// Asks for the dims of graph input `tensor` ("batch, 3, 224, 224": numbers, symbols, "?")

@@ -249,9 +249,20 @@ private slots:
         QVERIFY(m_w->statusBar()->currentMessage().contains(QStringLiteral("int64")));
         QVERIFY(m_w->issuesDock()->count() >= 1);
 
+        // Another shape is allowed with a warning (ONNX allows it; the operator may take it).
+        QCOMPARE(m_w->shapeChange(idOf("relu2"), 0, QStringLiteral("c2")), QString());
+        const QString other = m_w->shapeChange(idOf("relu2"), 0, QStringLiteral("p1"));
+        QVERIFY2(other.contains(QStringLiteral("float[batch,6,14,14] where")) &&
+                     other.contains(QStringLiteral("read float[batch,16,10,10] ('c2')")),
+                 qPrintable(other));
+
         // A float tensor is fine: move c2 from relu2 to relu3 (one step), then undo.
         const std::string before = serialized(doc->model());
         QVERIFY(m_w->rewireInput(idOf("relu2"), 0, idOf("relu3"), 0, QStringLiteral("c2")));
+        QVERIFY2(m_w->statusBar()->currentMessage().startsWith(
+                     QStringLiteral("Moved, with another shape: 'c2' is float[batch,16,10,10] where "
+                                    "input 0 of Relu 'relu3' read float[batch,120]")),
+                 qPrintable(m_w->statusBar()->currentMessage()));
         QVERIFY(!node("relu2")->input(0));
         QCOMPARE(node("relu3")->input(0)->name(), std::string("c2"));
         QCOMPARE(doc->undoStack()->count(), steps + 1);
