@@ -263,6 +263,7 @@ private slots:
                      QStringLiteral("Moved, with another shape: 'c2' is float[batch,16,10,10] where "
                                     "input 0 of Relu 'relu3' read float[batch,120]")),
                  qPrintable(m_w->statusBar()->currentMessage()));
+        shot(m_w.get(), "shape_warning.png");
         QVERIFY(!node("relu2")->input(0));
         QCOMPARE(node("relu3")->input(0)->name(), std::string("c2"));
         QCOMPARE(doc->undoStack()->count(), steps + 1);
@@ -481,6 +482,7 @@ private slots:
                      QStringLiteral("Folded 1 node into 0 initializers")),
                  qPrintable(m_w->statusBar()->currentMessage()));
         QCOMPARE(doc->undoStack()->undoText(), QStringLiteral("Fold constants"));
+        shot(m_w.get(), "fold_constants.png");
         doc->undoStack()->undo();
         QCOMPARE(doc->graph().numNodes(), nodes);
         QCOMPARE(node("add_bias")->input(1)->name(), std::string("out.bias_id"));
