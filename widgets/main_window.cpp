@@ -1391,6 +1391,11 @@ QString MainWindow::connectionProblem(ir::NodeId id, int input, const QString& t
         .arg(inputName, qs(node->opType), qs(node->displayName()), names.join(QStringLiteral(", ")));
 }
 
+void MainWindow::warnOnNode(ir::NodeId node, const QString& text) {
+    statusBar()->showMessage(text, 10000);
+    reportIssue(static_cast<int>(IssuesDock::Severity::kWarning), text, node);
+}
+
 QString MainWindow::shapeChange(ir::NodeId id, int input, const QString& tensor) const {
     const ir::Node* node = m_doc ? m_doc->node(id) : nullptr;
     const ir::Value* value = m_doc ? m_doc->graph().findValue(tensor.toStdString()) : nullptr;
@@ -1416,9 +1421,7 @@ QString MainWindow::shapeChange(ir::NodeId id, int input, const QString& tensor)
 bool MainWindow::connectInput(ir::NodeId id, int input, const QString& tensor) {
     if (!m_doc || !m_doc->node(id)) return false;
     if (const QString problem = connectionProblem(id, input, tensor); !problem.isEmpty()) {
-        statusBar()->showMessage(tr("Not connected: %1").arg(problem), 8000);
-        reportIssue(static_cast<int>(IssuesDock::Severity::kWarning),
-                    tr("Not connected: %1").arg(problem), id);
+        warnOnNode(id, tr("Not connected: %1").arg(problem));
         return false;
     }
     // A different shape is allowed (the operator may take it), with a warning.
@@ -1426,11 +1429,7 @@ bool MainWindow::connectInput(ir::NodeId id, int input, const QString& tensor) {
     if (!applyNamedEdit(
             rewrite::setInputEdit(m_doc->graph(), *m_doc->node(id), input, tensor.toStdString())))
         return false;
-    if (!reshaped.isEmpty()) {
-        statusBar()->showMessage(tr("Connected, with another shape: %1").arg(reshaped), 10000);
-        reportIssue(static_cast<int>(IssuesDock::Severity::kWarning),
-                    tr("Connected, with another shape: %1").arg(reshaped), id);
-    }
+    if (!reshaped.isEmpty()) warnOnNode(id, tr("Connected, with another shape: %1").arg(reshaped));
     return true;
 }
 
@@ -1438,9 +1437,7 @@ bool MainWindow::rewireInput(ir::NodeId from, int fromInput, ir::NodeId to, int 
                              const QString& tensor) {
     if (!m_doc || !m_doc->node(from) || !m_doc->node(to)) return false;
     if (const QString problem = connectionProblem(to, toInput, tensor); !problem.isEmpty()) {
-        statusBar()->showMessage(tr("Not moved: %1").arg(problem), 8000);
-        reportIssue(static_cast<int>(IssuesDock::Severity::kWarning),
-                    tr("Not moved: %1").arg(problem), to);
+        warnOnNode(to, tr("Not moved: %1").arg(problem));
         return false;
     }
     const QString reshaped = shapeChange(to, toInput, tensor);
@@ -1456,11 +1453,7 @@ bool MainWindow::rewireInput(ir::NodeId from, int fromInput, ir::NodeId to, int 
         reportError(qs(s.message()), to);
         return false;
     }
-    if (!reshaped.isEmpty()) {
-        statusBar()->showMessage(tr("Moved, with another shape: %1").arg(reshaped), 10000);
-        reportIssue(static_cast<int>(IssuesDock::Severity::kWarning),
-                    tr("Moved, with another shape: %1").arg(reshaped), to);
-    }
+    if (!reshaped.isEmpty()) warnOnNode(to, tr("Moved, with another shape: %1").arg(reshaped));
     return true;
 }
 

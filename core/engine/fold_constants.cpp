@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <exception>
 #include <unordered_map>
-#include <unordered_set>
 
 #include <fmt/format.h>
 

@@ -94,6 +94,21 @@ private:
         return p.value_or(QPoint(-1, -1));
     }
 
+    // The studio's edit script replayed by `whittle-cli edit` on `source` writes the bytes of
+    // the studio's save `gui`.
+    bool replayGivesTheSameFile(const QString& source, const QString& gui,
+                                const QTemporaryDir& dir) {
+        const QString script = dir.filePath(QStringLiteral("edits.json"));
+        const QString cli = dir.filePath(QStringLiteral("cli.onnx"));
+        if (!m_w->saveEditScriptTo(script)) return false;
+        const QString cmd = QStringLiteral("%1 edit %2 --script %3 -o %4 >/dev/null 2>&1")
+                                .arg(QStringLiteral(WHITTLE_CLI), source, script, cli);
+        if (std::system(cmd.toUtf8().constData()) != 0) return false;
+        QFile a(gui), b(cli);
+        return a.open(QIODevice::ReadOnly) && b.open(QIODevice::ReadOnly) &&
+               a.readAll() == b.readAll();
+    }
+
 private slots:
     void cleanup() { m_w.reset(); }
 
@@ -407,17 +422,7 @@ private slots:
         });
         QVERIFY2(save(gui), qPrintable(asked));
         QVERIFY2(checker(gui), "onnx.checker refused the studio's save");
-        const QString script = dir.filePath(QStringLiteral("edits.json"));
-        QVERIFY(m_w->saveEditScriptTo(script));
-        const QString cli = dir.filePath(QStringLiteral("cli.onnx"));
-        QCOMPARE(std::system(QStringLiteral("%1 edit %2 --script %3 -o %4 >/dev/null 2>&1")
-                                 .arg(QStringLiteral(WHITTLE_CLI), kLenet, script, cli)
-                                 .toUtf8()
-                                 .constData()),
-                 0);
-        QFile a(gui), b(cli);
-        QVERIFY(a.open(QIODevice::ReadOnly) && b.open(QIODevice::ReadOnly));
-        QVERIFY(a.readAll() == b.readAll());
+        QVERIFY(replayGivesTheSameFile(kLenet, gui, dir));
 
         // Extract conv2 → relu2 → pool2: one input (p1), one output (p2), 3 nodes.
         doc->selection()->clear();
@@ -494,17 +499,7 @@ private slots:
         QSignalSpy saved(m_w.get(), &MainWindow::saveFinished);
         m_w->saveTo(gui);
         QVERIFY(saved.wait(kTimeoutMs) && saved.at(0).at(0).toBool());
-        const QString script = dir.filePath(QStringLiteral("edits.json"));
-        QVERIFY(m_w->saveEditScriptTo(script));
-        const QString cli = dir.filePath(QStringLiteral("cli.onnx"));
-        QCOMPARE(std::system(QStringLiteral("%1 edit %2 --script %3 -o %4 >/dev/null 2>&1")
-                                 .arg(QStringLiteral(WHITTLE_CLI), doc->sourcePath(), script, cli)
-                                 .toUtf8()
-                                 .constData()),
-                 0);
-        QFile a(gui), b(cli);
-        QVERIFY(a.open(QIODevice::ReadOnly) && b.open(QIODevice::ReadOnly));
-        QVERIFY(a.readAll() == b.readAll());
+        QVERIFY(replayGivesTheSameFile(doc->sourcePath(), gui, dir));
     }
 
     /// File > Extract Between Tensors (Ctrl+Alt+X) offers the selection's boundary, and writes
