@@ -1545,10 +1545,15 @@ void MainWindow::extractSelection() {
 
 bool MainWindow::extractSelectionTo(const QString& path) {
     if (!m_doc || m_doc->selection()->isEmpty()) return false;
+    const std::vector<ir::NodeId> ids = selectedMainGraphNodes();
+    return writeExtracted(path, [&] { return rewrite::extractSelection(m_doc->model(), ids); });
+}
+
+std::vector<ir::NodeId> MainWindow::selectedMainGraphNodes() const {
     std::vector<ir::NodeId> ids;
     for (ir::NodeId id : m_doc->selection()->sortedIds())
-        if (m_doc->node(id)) ids.push_back(id);  // main-graph nodes only
-    return writeExtracted(path, [&] { return rewrite::extractSelection(m_doc->model(), ids); });
+        if (m_doc->node(id)) ids.push_back(id);  // not nodes of expanded bodies
+    return ids;
 }
 
 bool MainWindow::extractBetweenTo(const QString& path, const std::vector<std::string>& inputs,
@@ -1562,10 +1567,10 @@ void MainWindow::extractBetweenTensors() {
     if (!m_doc) return;
     // Filled in from the selection's boundary, else the model's own inputs and outputs.
     std::vector<std::string> ins, outs;
-    std::vector<ir::NodeId> ids;
-    for (ir::NodeId id : m_doc->selection()->sortedIds())
-        if (m_doc->node(id)) ids.push_back(id);
-    if (auto part = ids.empty() ? nullptr : rewrite::extractSelection(m_doc->model(), ids).value_or(nullptr)) {
+    const std::vector<ir::NodeId> ids = selectedMainGraphNodes();
+    std::unique_ptr<ir::Model> part;
+    if (!ids.empty()) part = rewrite::extractSelection(m_doc->model(), ids).value_or(nullptr);
+    if (part) {
         for (const ir::Value* v : part->graph->inputs()) ins.push_back(v->name());
         for (const ir::Value* v : part->graph->outputs()) outs.push_back(v->name());
     } else {

@@ -269,6 +269,8 @@ private:
     /// Saves the model `extract` makes to `path` (typed from the shape table where the source
     /// declares no type), checks it with the ONNX checker into the Issues dock, says so in the
     /// status bar. Never over the opened file; false with the error shown on failure.
+    /// The selected nodes of the main graph (not of expanded bodies), in id order.
+    std::vector<ir::NodeId> selectedMainGraphNodes() const;
     /// A warning in the status bar and in the Issues dock, with a jump to `node`.
     void warnOnNode(ir::NodeId node, const QString& text);
     bool writeExtracted(const QString& path,
