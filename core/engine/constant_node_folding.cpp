@@ -1,9 +1,9 @@
 // ConstantNodeFolding (constant_node_folding.h): evaluate a constant Identity, Cast or
-// ConstantOfShape.
+// ConstantOfShape (engine::evaluateNode, as fold_constants does).
 
 #include "core/engine/constant_node_folding.h"
 
-#include "core/engine/plan.h"
+#include "core/engine/fold_constants.h"
 #include "core/engine/qdq_match.h"
 #include "core/rewrite/rewriter.h"
 
@@ -45,33 +45,17 @@ rewrite::MatchResult ConstantNodeFolding::match(const ir::Node& n) const {
 }
 
 Status ConstantNodeFolding::apply(rewrite::Rewriter& rewriter, ir::Node& n) const {
-    // A one-node model with the constant input as initializer, run on the reference backend
-    // without lowering (fuse off: this pattern is not applied again inside).
-    ir::Model model;
-    model.opsetImports.push_back({"", 13, {}});
-    ir::Graph& g = *model.graph;
-    const ir::Tensor& in = *qdq::fixed(n.input(0));
-    ir::Value* x = *g.addValue("x");
-    ir::Tensor t = in;
-    t.name = "x";
-    g.setInitializer(x, std::move(t));
-    ir::Value* y = *g.addValue("y");
-    ir::Node* copy = g.addNode(n.opType, std::vector<ir::Value*>{x}, std::vector<ir::Value*>{y});
-    for (const ir::Attribute& a : n.attributes()) copy->attributes().push_back(a.clone());
-    g.insertGraphOutput(y);
-    PlanOptions options;
-    options.fuse = false;
-    options.backends = {Backend::kReference};
-    WH_ASSIGN_OR_RETURN_STATUS(Plan plan, Plan::compile(model, options));
-    WH_ASSIGN_OR_RETURN_STATUS(std::vector<HostTensor> outs, plan.run({}));
-
+    WH_ASSIGN_OR_RETURN_STATUS(std::vector<ir::Tensor> outs,
+                               evaluateNode(n, 13, {qdq::fixed(n.input(0))}));
+    ir::Tensor value = std::move(outs.at(0));
+    value.name = n.output(0)->name();
     ir::Value* out = n.output(0);
     rewrite::ScopedGroup group(rewriter, "Fold a constant " + n.opType);
     if (Status s = rewriter.eraseNode(n, rewrite::EraseOutputs::kKeep); !s.isOk()) {
         group.cancel();
         return s;
     }
-    if (Status s = rewriter.setInitializer(*out, outs.at(0).toIr(out->name())); !s.isOk()) {
+    if (Status s = rewriter.setInitializer(*out, std::move(value)); !s.isOk()) {
         group.cancel();
         return s;
     }

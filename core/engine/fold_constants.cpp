@@ -68,9 +68,10 @@ std::string neverFolded(const ir::Node& n) {
     return {};
 }
 
-// Runs `n` alone on `inputs` (nullptr for an absent optional input): its outputs in order.
-Expected<std::vector<ir::Tensor>> evaluate(const ir::Node& n, int64_t opset,
-                                           const std::vector<const ir::Tensor*>& inputs) {
+}  // namespace
+
+Expected<std::vector<ir::Tensor>> evaluateNode(const ir::Node& n, int64_t opset,
+                                               const std::vector<const ir::Tensor*>& inputs) {
     ir::Model model;
     model.opsetImports.push_back({"", opset, {}});
     ir::Graph& g = *model.graph;
@@ -112,8 +113,6 @@ Expected<std::vector<ir::Tensor>> evaluate(const ir::Node& n, int64_t opset,
         return tl::unexpected(makeStatus(StatusCode::kUnsupported, "{}", e.what()));
     }
 }
-
-}  // namespace
 
 Expected<FoldConstantsResult> foldConstants(rewrite::Rewriter& rewriter, int64_t opset) {
     ir::Graph& g = rewriter.graph();
@@ -158,7 +157,7 @@ Expected<FoldConstantsResult> foldConstants(rewrite::Rewriter& rewriter, int64_t
         if (dims) {
             outs.push_back(shapeOf(*n, *dims));
         } else {
-            auto evaluated = evaluate(*n, opset, inputs);
+            auto evaluated = evaluateNode(*n, opset, inputs);
             if (!evaluated) {
                 result.left.push_back(fmt::format("{}: the engine cannot compute it ({})",
                                                   quoted(*n), evaluated.error().message()));

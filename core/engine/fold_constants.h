@@ -29,6 +29,12 @@ struct FoldConstantsResult {
     std::vector<std::string> left;
 };
 
+/// Runs `node` alone, as a one-node model of opset `opset` whose inputs are `inputs` (nullptr
+/// for an absent optional input), on the reference kernels first: its present outputs in
+/// order (unnamed). kUnsupported when the engine cannot compute it.
+Expected<std::vector<ir::Tensor>> evaluateNode(const ir::Node& node, int64_t opset,
+                                               const std::vector<const ir::Tensor*>& inputs);
+
 /// Folds what it can through `rewriter` (its edits join the caller's group, if one is open).
 /// `opset`: the model's default-domain opset, which gives the operators' meaning. An error only
 /// when the Rewriter refuses an edit; nodes that cannot be computed are left.
