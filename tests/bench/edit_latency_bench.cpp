@@ -20,6 +20,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -62,20 +63,27 @@ double cpuMs(const timespec& from, const timespec& to) {
            static_cast<double>(to.tv_nsec - from.tv_nsec) / 1e6;
 }
 
-// Applies `edit` and times its return and the relayout it starts (when it starts one).
-Timing timeEdit(MainWindow& w, const rewrite::Edit& edit) {
+// Runs `action` (an edit, an undo) and times its return, the GUI thread's CPU within it, and the
+// relayout it starts (when it starts one).
+Timing timeAction(MainWindow& w, const std::function<void()>& action) {
     QSignalSpy ready(&w, &MainWindow::viewReady);
     QElapsedTimer t;
     t.start();
     timespec c0{}, c1{};
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
-    if (!w.applyNamedEdit(edit)) std::fprintf(stderr, "edit %s failed\n", edit.op.c_str());
+    action();
     QApplication::processEvents();
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
     Timing r{static_cast<double>(t.nsecsElapsed()) / 1e6, 0, cpuMs(c0, c1)};
     if (ready.count() > 0 || ready.wait(60000))
         r.view = static_cast<double>(t.nsecsElapsed()) / 1e6;
     return r;
+}
+
+Timing timeEdit(MainWindow& w, const rewrite::Edit& edit) {
+    return timeAction(w, [&] {
+        if (!w.applyNamedEdit(edit)) std::fprintf(stderr, "edit %s failed\n", edit.op.c_str());
+    });
 }
 
 }  // namespace
@@ -156,23 +164,8 @@ int main(int argc, char** argv) {
                 if (u.node->opType == "Relu" && u.node->name.rfind("Relu", 0) == 0) added = u.node;
             if (added && node->input(0))
                 record(9, timeEdit(w, rewrite::setInputEdit(g, *added, 0, node->input(0)->name())));
-            for (int u = 0; u < 2; ++u) {
-                QSignalSpy viewReady(&w, &MainWindow::viewReady);
-                QElapsedTimer t;
-                t.start();
-                timespec c0{}, c1{};
-                clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
-                if (u == 0)
-                    w.document()->undoStack()->undo();
-                else
-                    w.document()->undoStack()->redo();
-                QApplication::processEvents();
-                clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
-                Timing r{static_cast<double>(t.nsecsElapsed()) / 1e6, 0, cpuMs(c0, c1)};
-                if (viewReady.count() > 0 || viewReady.wait(60000))
-                    r.view = static_cast<double>(t.nsecsElapsed()) / 1e6;
-                record(6 + static_cast<std::size_t>(u), r);
-            }
+            record(6, timeAction(w, [&] { w.document()->undoStack()->undo(); }));
+            record(7, timeAction(w, [&] { w.document()->undoStack()->redo(); }));
         }
         for (const Row& r : rows)
             std::printf("| %d | %s | %.1f | %.1f | %.1f | %.0f |\n", nodes, r.name,
