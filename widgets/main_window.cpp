@@ -142,7 +142,7 @@ QString qs(const std::string& s) {
 /// nodes of expanded bodies count as drawn). Every number has thousands separators.
 QString viewSummary(const ir::Graph& graph, const layout::Layout& layout, std::size_t drawn,
                     double seconds) {
-    QString nodes = formatNodeCount(graph.numNodes(), totalNodeCount(graph));
+    QString nodes = formatNodeCount(graph.numNodes(), graph.numNodesRecursive());
     if (drawn != graph.numNodes())
         nodes += QObject::tr(" (%1 drawn)").arg(formatCount(qulonglong(drawn)));
     const QString time = seconds < 1 ? QObject::tr("%1 ms").arg(qRound(seconds * 1000))

@@ -842,7 +842,7 @@ void NodeInspector::showModel(const ir::Model& model, const QString& path) {
     const ir::Graph& g = *model.graph;
     if (!g.name.empty()) addRow(general, tr("Graph"), qs(g.name));
     // The status bar says the same ("12 top-level nodes (1,234 in all)").
-    const std::size_t total = totalNodeCount(g);
+    const std::size_t total = g.numNodesRecursive();
     addRow(general, tr("Nodes"),
            total == g.numNodes() ? formatCount(static_cast<qulonglong>(total))
                                  : tr("%1 top-level, %2 in all")
@@ -1067,18 +1067,6 @@ void NodeInspector::askFillValue(const QString& name, ir::DType dtype) {
         if (ok) value = v;
     }
     if (value) emit editRequested(rewrite::fillInitializerEdit(name.toStdString(), *value));
-}
-
-std::size_t totalNodeCount(const ir::Graph& g) {
-    std::size_t n = g.numNodes();
-    for (const ir::Node* node : g.nodes())
-        for (const ir::Attribute& a : node->attributes()) {
-            if (a.type == ir::AttrType::kGraph && a.g) n += totalNodeCount(*a.g);
-            if (a.type == ir::AttrType::kGraphs)
-                for (const auto& sub : a.graphs)
-                    if (sub) n += totalNodeCount(*sub);
-        }
-    return n;
 }
 
 QTreeWidgetItem* NodeInspector::rowOf(const QString& section, const QString& property) const {

@@ -255,8 +255,4 @@ private:
 /// one inferred in `shapes`, which may be null), else its initializer's dtype and dims, else "?".
 QString valueTypeString(const ir::Value& value, const ShapeTable* shapes = nullptr);
 
-/// The nodes of `graph` and of every subgraph in it (Graph::numNodesRecursive without its
-/// per-node vectors: about a millisecond for 100k nodes).
-std::size_t totalNodeCount(const ir::Graph& graph);
-
 }  // namespace wh::widgets

@@ -86,9 +86,17 @@ std::vector<Node*> Graph::nodeList() const {
 
 std::size_t Graph::numNodesRecursive() const {
     std::size_t n = m_nodes.size();
-    for (const auto& node : m_nodes)
+    for (const Node* node : m_subgraphHolders)
         for (Graph* sub : node->subgraphs()) n += sub->numNodesRecursive();
     return n;
+}
+
+void Graph::adoptSubgraph(Graph* subgraph, Node* node) {
+    WH_ASSERT(node->m_graph == this);
+    subgraph->m_parentNode = node;
+    if (std::find(m_subgraphHolders.begin(), m_subgraphHolders.end(), node) ==
+        m_subgraphHolders.end())
+        m_subgraphHolders.push_back(node);
 }
 
 Node* Graph::findNode(NodeId id) const {
@@ -199,6 +207,7 @@ void Graph::eraseNode(Node* node) {
     setInputs(node, {});
     setOutputs(node, {});
     m_nodeById.erase(node->m_id);
+    std::erase(m_subgraphHolders, node);
     m_nodes.erase(node->m_self);
 }
 
@@ -390,7 +399,7 @@ std::unique_ptr<Graph> Graph::clone(const std::function<bool()>& cancelled) cons
         c->docString = n->docString;
         c->presence = n->presence;
         for (const Attribute& a : n->m_attributes) c->m_attributes.push_back(a.clone());
-        for (Graph* sub : c->subgraphs()) sub->m_parentNode = c;
+        for (Graph* sub : c->subgraphs()) g->adoptSubgraph(sub, c);
     }
     return g;
 }
@@ -470,7 +479,16 @@ Status Graph::validate() const {
                                   v->m_producer->displayName());
             }
         }
-        for (Graph* sub : n->subgraphs()) WH_RETURN_STATUS_IF_ERROR(sub->validate());
+        for (Graph* sub : n->subgraphs()) {
+            if (sub->m_parentNode != n.get() ||
+                std::find(m_subgraphHolders.begin(), m_subgraphHolders.end(), n.get()) ==
+                    m_subgraphHolders.end())
+                return makeStatus(StatusCode::kInternal,
+                                  "a subgraph of node '{}' ({}) was attached without "
+                                  "Graph::adoptSubgraph",
+                                  n->displayName(), n->opType);
+            WH_RETURN_STATUS_IF_ERROR(sub->validate());
+        }
         seen.insert(n.get());
     }
     for (Value* v : m_outputs)

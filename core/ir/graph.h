@@ -289,11 +289,14 @@ public:
     void eraseValueInfo(Value* value);
     int valueInfoPosition(const Value* value) const;
 
-    /// Attaches `subgraph` as owned by `node` (call after moving it into an attribute).
-    void adoptSubgraph(Graph* subgraph, Node* node) {
-        subgraph->m_parentNode = node;
-        (void)this;
-    }
+    /// Attaches `subgraph` as owned by `node`, a node of this graph (call after moving it into
+    /// an attribute); `node` is then among subgraphHolders().
+    void adoptSubgraph(Graph* subgraph, Node* node);
+    /// The nodes that hold subgraphs (If branches, Loop/Scan bodies), each once, in the order
+    /// they first adopted one; a node whose graph attributes were since removed may stay listed
+    /// until it is erased. Questions about every subgraph (what reads a name from this scope,
+    /// how many nodes at every depth) ask these instead of every node: most graphs have none.
+    const std::vector<Node*>& subgraphHolders() const { return m_subgraphHolders; }
 
     // ---- Whole-graph operations ------------------------------------------------------------
 
@@ -323,6 +326,7 @@ private:
     std::vector<Value*> m_initializers;
     std::vector<Value*> m_sparseInitializers;
     std::vector<Value*> m_valueInfos;
+    std::vector<Node*> m_subgraphHolders;
     NodeId m_nextNodeId = 1;
     Node* m_parentNode = nullptr;
 

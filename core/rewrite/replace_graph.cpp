@@ -16,7 +16,7 @@ std::vector<std::string> names(const std::vector<ir::Value*>& values) {
 }
 
 bool hasSubgraphs(const ir::Graph& g) {
-    for (const ir::Node* n : g.nodes())
+    for (const ir::Node* n : g.subgraphHolders())
         if (!n->subgraphs().empty()) return true;
     return false;
 }

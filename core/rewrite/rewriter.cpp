@@ -43,22 +43,15 @@ std::string quoted(const Node& n) {
 
 bool graphReads(const ir::Graph& g, std::string_view name) {
     if (const Value* v = g.findValue(name); v && v->isCapture()) return true;
-    for (const Node* n : g.nodes())
-        for (const ir::Attribute& a : n->attributes()) {
-            if (a.g && graphReads(*a.g, name)) return true;
-            for (const auto& sub : a.graphs)
-                if (sub && graphReads(*sub, name)) return true;
-        }
+    for (const Node* n : g.subgraphHolders())
+        if (subgraphsRead(*n, name)) return true;
     return false;
 }
 
+// The first of the graph's subgraph holders (in adoption order) whose subgraphs read `name`.
 const Node* findSubgraphReader(const ir::Graph& g, std::string_view name) {
-    for (const Node* n : g.nodes())
-        for (const ir::Attribute& a : n->attributes()) {
-            if (a.g && graphReads(*a.g, name)) return n;
-            for (const auto& sub : a.graphs)
-                if (sub && graphReads(*sub, name)) return n;
-        }
+    for (const Node* n : g.subgraphHolders())
+        if (subgraphsRead(*n, name)) return n;
     return nullptr;
 }
 
@@ -69,6 +62,12 @@ bool nameIsFree(const ir::Graph& graph, const std::string& name) {
 }
 
 }  // namespace
+
+bool subgraphsRead(const ir::Node& node, std::string_view name) {
+    for (const ir::Graph* sub : node.subgraphs())
+        if (sub && graphReads(*sub, name)) return true;
+    return false;
+}
 
 Rewriter::Rewriter(ir::Graph& graph) : m_graph(graph) {}
 Rewriter::~Rewriter() = default;

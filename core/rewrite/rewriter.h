@@ -56,6 +56,10 @@ enum class EraseOutputs {
     kKeep,          ///< keep the values (without producer): the caller defines them next
 };
 
+/// True if a subgraph of `node` (at any depth) reads a value named `name` from the scope
+/// `node` is in.
+bool subgraphsRead(const ir::Node& node, std::string_view name);
+
 class Rewriter {
 public:
     /// Edits `graph`, which must outlive the Rewriter.

@@ -169,6 +169,31 @@ TEST(Graph, SubgraphsKnowTheirParentAndDepth) {
     Graph* subCopy = copy->findNode(t.add->id())->subgraphs().at(0);
     EXPECT_EQ(subCopy->parentNode(), copy->findNode(t.add->id()));
     EXPECT_TRUE(copy->validate().isOk());
+    // Only the node holding the subgraph is listed, once, in the copy too.
+    t.g.adoptSubgraph(sub, t.add);
+    EXPECT_EQ(t.g.subgraphHolders(), std::vector<Node*>{t.add});
+    EXPECT_EQ(copy->subgraphHolders(), std::vector<Node*>{copy->findNode(t.add->id())});
+    EXPECT_TRUE(sub->subgraphHolders().empty());
+    EXPECT_EQ(copy->numNodesRecursive(), 5u);
+
+    // A graph attribute moved in without adoptSubgraph is refused by validate(), naming the node.
+    Node* relu = copy->findNode(t.relu->id());
+    Attribute b;
+    b.name = "else_branch";
+    b.type = AttrType::kGraph;
+    b.g = std::make_unique<Graph>();
+    relu->attributes().push_back(std::move(b));
+    wh::Status unadopted = copy->validate();
+    EXPECT_FALSE(unadopted.isOk());
+    EXPECT_NE(unadopted.message().find(relu->displayName()), std::string::npos)
+        << unadopted.message();
+    copy->adoptSubgraph(relu->attributes().back().g.get(), relu);
+    EXPECT_TRUE(copy->validate().isOk()) << copy->validate().message();
+    EXPECT_EQ(copy->subgraphHolders().size(), 2u);
+
+    // An erased node leaves the list.
+    copy->eraseNode(copy->findNode(t.add->id()));
+    EXPECT_EQ(copy->subgraphHolders(), std::vector<Node*>{relu});
 }
 
 TEST(Graph, SubgraphNodeIdsAreUniqueInTheModel) {
