@@ -107,10 +107,21 @@ private:
 /// the epoch is still the one it was made in; every change of the model first bumps the epoch
 /// (so tasks not started yet give up) and waits for the copies under way.
 struct CopyGate {
+    /// The copy of one epoch (one revision of the model), shared by every task of that epoch:
+    /// the first task to run makes it, the others wait for it. An edit starts three jobs
+    /// (layout, shape inference, validation) that would otherwise copy a 100k-node model three
+    /// times over on two cores, and an edit waits for whichever copy is under way.
+    struct Shared {
+        bool started = false;
+        bool finished = false;
+        std::shared_ptr<const ir::Model> model;  // null when the copy was stopped
+    };
     std::mutex mutex;
-    std::condition_variable done;
+    std::condition_variable done;    // a copy stopped reading the model, or finished
     std::atomic<quint64> epoch = 0;  // written under `mutex`; a copy polls it without
     int copying = 0;
+    quint64 sharedEpoch = ~quint64{0};
+    std::shared_ptr<Shared> shared;  // of `sharedEpoch`
 };
 
 class RewriteCommand : public QUndoCommand {
@@ -183,8 +194,14 @@ Document::~Document() {
     // milliseconds: do it on a worker so that closing or replacing a document never stalls.
     std::shared_ptr<ir::Model> model(std::move(m_model));
     std::shared_ptr<const ir::Model> snapshot = std::move(m_snapshot);
+    std::shared_ptr<CopyGate::Shared> shared;  // the jobs' last copy
+    {
+        std::lock_guard lock(m_copies->mutex);
+        shared = std::move(m_copies->shared);
+    }
     if (model->graph && model->graph->numNodes() > 1000)
-        backgroundPool()->start([model, snapshot]() mutable {
+        backgroundPool()->start([model, snapshot, shared]() mutable {
+            shared.reset();
             snapshot.reset();
             model.reset();
         });
@@ -200,7 +217,7 @@ const ir::Node* Document::nodeInModel(ir::NodeId id) const {
         const ir::Graph* g = pending.back();
         pending.pop_back();
         if (const ir::Node* n = g->findNode(id)) return n;
-        for (const ir::Node* n : g->nodes())
+        for (const ir::Node* n : g->subgraphHolders())
             for (const ir::Graph* sub : n->subgraphs()) pending.push_back(sub);
     }
     return nullptr;
@@ -248,9 +265,22 @@ Document::SnapshotTask Document::snapshotTask() {
         epoch = gate->epoch;
     }
     return [gate, model, epoch]() -> std::shared_ptr<const ir::Model> {
+        std::shared_ptr<CopyGate::Shared> shared;
+        std::shared_ptr<CopyGate::Shared> stale;  // an older epoch's: freed after the unlock
         {
-            std::lock_guard lock(gate->mutex);
+            std::unique_lock lock(gate->mutex);
             if (gate->epoch != epoch) return nullptr;  // changed (or gone) since: no copy
+            if (gate->sharedEpoch != epoch) {
+                stale = std::move(gate->shared);
+                gate->shared = std::make_shared<CopyGate::Shared>();
+                gate->sharedEpoch = epoch;
+            }
+            shared = gate->shared;
+            if (shared->started) {  // another task of this epoch is copying: take its copy
+                gate->done.wait(lock, [&] { return shared->finished; });
+                return shared->model;
+            }
+            shared->started = true;
             ++gate->copying;
         }
         // An edit waiting for this copy bumps the epoch: the copy then stops within 1024 values
@@ -273,8 +303,15 @@ Document::SnapshotTask Document::snapshotTask() {
             return true;
         });
         release();
-        if (!copy) return nullptr;
-        return std::make_shared<const ir::Model>(std::move(*copy));
+        std::shared_ptr<const ir::Model> result;
+        if (copy) result = std::make_shared<const ir::Model>(std::move(*copy));
+        {
+            std::lock_guard lock(gate->mutex);
+            shared->model = result;
+            shared->finished = true;
+        }
+        gate->done.notify_all();
+        return result;
     };
 }
 

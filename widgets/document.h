@@ -110,7 +110,8 @@ public:
     /// without an edit in between return the same copy. GUI thread only.
     std::shared_ptr<const ir::Model> snapshot();
     /// The snapshot of the current revision, made when a job calls the returned function (on any
-    /// thread): the cached one, or a copy made there. An edit stops a copy under way (within
+    /// thread): the cached one, or a copy made there (one per revision: tasks of the same
+    /// revision that run together share the first one's copy). An edit stops a copy under way (within
     /// 1024 values or nodes) and waits only for that; a task whose copy was stopped, or that
     /// starts after an edit (or after the document is gone), returns null: its job is stale.
     /// The job hands what it got back to setSnapshot(snapshot, revision).

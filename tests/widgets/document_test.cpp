@@ -254,8 +254,22 @@ private slots:
         QCOMPARE(m_doc->snapshot().get(), copy.get());  // handed back: cached, no second copy
         QCOMPARE(m_doc->snapshotTask()().get(), copy.get());
 
-        // A task that starts after an edit does not copy: its revision is gone.
+        // Tasks of one revision (an edit starts layout, inference and validation at once) share
+        // one copy: whichever runs first makes it, the others take it.
         QVERIFY(m_doc->renameNode(idOf(*m_doc, "conv1"), "stem").isOk());
+        {
+            Document::SnapshotTask t1 = m_doc->snapshotTask(), t2 = m_doc->snapshotTask();
+            std::shared_ptr<const ir::Model> c1, c2;
+            std::thread a([&] { c1 = t1(); }), b([&] { c2 = t2(); });
+            a.join();
+            b.join();
+            QVERIFY(c1 && c1 == c2);
+            QVERIFY(c1.get() != copy.get());
+            QVERIFY(c1->graph->findNode(idOf(*m_doc, "stem")));
+            QCOMPARE(c1->graph->findNode(idOf(*m_doc, "stem"))->name, std::string("stem"));
+        }
+
+        // A task that starts after an edit does not copy: its revision is gone.
         Document::SnapshotTask stale = m_doc->snapshotTask();
         QVERIFY(m_doc->renameNode(idOf(*m_doc, "stem"), "stem2").isOk());
         QVERIFY(!stale());
