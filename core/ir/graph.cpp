@@ -104,6 +104,52 @@ Node* Graph::findNode(NodeId id) const {
     return it == m_nodeById.end() ? nullptr : it->second;
 }
 
+std::vector<Node*> Graph::nodesNamed(std::string_view nodeName) const {
+    std::vector<Node*> out;
+    if (nodeName.empty()) return out;
+    std::lock_guard lock(m_nameIndexMutex);
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        if (!m_nodesByName) {
+            m_nodesByName.emplace();
+            m_nodesByName->reserve(m_nodes.size());
+            for (const auto& n : m_nodes)
+                if (!n->name.empty()) m_nodesByName->emplace(n->name, n.get());
+        }
+        out.clear();
+        bool stale = false;
+        auto [begin, end] = m_nodesByName->equal_range(std::string(nodeName));
+        for (auto it = begin; it != end; ++it) {
+            stale = stale || it->second->name != nodeName;
+            out.push_back(it->second);
+        }
+        if (!stale) break;
+        m_nodesByName.reset();  // a name was written around setNodeName: index again
+    }
+    return out;
+}
+
+// Drops `node` from the name index under its current name. A node not found there was renamed
+// around setNodeName: the index is dropped (built again when next asked).
+void Graph::unindexNodeName(Node* node) {
+    std::lock_guard lock(m_nameIndexMutex);
+    if (!m_nodesByName || node->name.empty()) return;
+    auto [begin, end] = m_nodesByName->equal_range(node->name);
+    for (auto it = begin; it != end; ++it)
+        if (it->second == node) {
+            m_nodesByName->erase(it);
+            return;
+        }
+    m_nodesByName.reset();
+}
+
+void Graph::setNodeName(Node* node, std::string nodeName) {
+    WH_ASSERT(node->m_graph == this);
+    unindexNodeName(node);
+    node->name = std::move(nodeName);
+    std::lock_guard lock(m_nameIndexMutex);
+    if (m_nodesByName && !node->name.empty()) m_nodesByName->emplace(node->name, node);
+}
+
 Value* Graph::findValue(std::string_view valueName) const {
     auto it = m_valueByName.find(valueName);
     return it == m_valueByName.end() ? nullptr : it->second;
@@ -207,6 +253,7 @@ void Graph::eraseNode(Node* node) {
     setInputs(node, {});
     setOutputs(node, {});
     m_nodeById.erase(node->m_id);
+    unindexNodeName(node);
     std::erase(m_subgraphHolders, node);
     m_nodes.erase(node->m_self);
 }

@@ -17,6 +17,7 @@
 #include <iterator>
 #include <list>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -220,6 +221,14 @@ public:
     std::size_t numNodesRecursive() const;
     Node* firstNode() const { return m_nodes.empty() ? nullptr : m_nodes.front().get(); }
     Node* findNode(NodeId id) const;
+    /// The nodes named `name` (none for ""), in no particular order. An index answers, built
+    /// on the first call and kept from then on by addNode, eraseNode and setNodeName: rename
+    /// the nodes of a graph that may have been asked with setNodeName, not by writing
+    /// Node::name (the Rewriter does). Safe to call from several threads on a graph that
+    /// nobody changes.
+    std::vector<Node*> nodesNamed(std::string_view name) const;
+    /// Sets the node's name, keeping nodesNamed() right.
+    void setNodeName(Node* node, std::string name);
     Value* findValue(std::string_view name) const;
     /// Looks in this graph, then in enclosing graphs.
     Value* findValueInScope(std::string_view name) const;
@@ -327,10 +336,14 @@ private:
     std::vector<Value*> m_sparseInitializers;
     std::vector<Value*> m_valueInfos;
     std::vector<Node*> m_subgraphHolders;
+    // Node names -> nodes (names not empty), once nodesNamed() was called.
+    mutable std::mutex m_nameIndexMutex;
+    mutable std::optional<std::unordered_multimap<std::string, Node*>> m_nodesByName;
     NodeId m_nextNodeId = 1;
     Node* m_parentNode = nullptr;
 
     void removeUse(Value* value, Node* node, int index);
+    void unindexNodeName(Node* node);
 };
 
 /// The tensor a value is known to hold before running anything: its initializer, or the `value`

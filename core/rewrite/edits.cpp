@@ -29,14 +29,7 @@ std::string quoted(const ir::Node& node) {
 
 // {"node": NAME} when the name identifies the node, else {"node_id": ID}.
 void putNode(json& args, const ir::Graph& graph, const ir::Node& node) {
-    bool unique = !node.name.empty();
-    if (unique)
-        for (const ir::Node* other : graph.nodes())
-            if (other != &node && other->name == node.name) {
-                unique = false;
-                break;
-            }
-    if (unique)
+    if (!node.name.empty() && graph.nodesNamed(node.name).size() == 1)
         args["node"] = node.name;
     else
         args["node_id"] = node.id();
@@ -69,16 +62,13 @@ Expected<ir::Node*> nodeRef(const Edit& e, ir::Graph& graph, const json& args) {
     if (it == args.end() || !it->is_string())
         return tl::unexpected(bad(e, "needs \"node\" (a string)"));
     const std::string name = it->get<std::string>();
-    ir::Node* found = nullptr;
-    for (ir::Node* n : graph.nodes())
-        if (n->name == name) {
-            if (found)
-                return tl::unexpected(
-                    bad(e, fmt::format("two nodes are named '{}': name it by \"node_id\"", name)));
-            found = n;
-        }
-    if (!found) return tl::unexpected(bad(e, fmt::format("the model has no node '{}'", name)));
-    return found;
+    const std::vector<ir::Node*> found = graph.nodesNamed(name);
+    if (found.size() > 1)
+        return tl::unexpected(
+            bad(e, fmt::format("two nodes are named '{}': name it by \"node_id\"", name)));
+    if (found.empty())
+        return tl::unexpected(bad(e, fmt::format("the model has no node '{}'", name)));
+    return found.front();
 }
 
 Expected<ir::Node*> nodeArg(const Edit& e, ir::Graph& graph) {
@@ -372,13 +362,11 @@ Expected<std::optional<ir::Shape>> dimsArg(const Edit& e, bool required) {
     return std::optional<ir::Shape>(std::move(shape));
 }
 
-// `base`, else `base_1`, `base_2`, ...: the first name no node has (one pass over the nodes).
+// `base`, else `base_1`, `base_2`, ...: the first name no node has.
 std::string freshNodeName(const ir::Graph& g, const std::string& base) {
-    std::unordered_set<std::string_view> taken;
-    for (const ir::Node* n : g.nodes())
-        if (n->name.starts_with(base)) taken.insert(n->name);
     std::string candidate = base;
-    for (int i = 1; taken.count(candidate); ++i) candidate = fmt::format("{}_{}", base, i);
+    for (int i = 1; !g.nodesNamed(candidate).empty(); ++i)
+        candidate = fmt::format("{}_{}", base, i);
     return candidate;
 }
 
@@ -718,9 +706,10 @@ Expected<std::shared_ptr<AddNodePlan>> planAddNode(const Edit& e, ir::Graph& g) 
     for (const std::string& in : plan->inputs)
         if (const ir::Value* v = in.empty() ? nullptr : g.findValue(in); v && v->producer())
             producers.insert(v->producer());
-    ir::Node* last = nullptr;
-    for (ir::Node* n : g.nodes())
-        if (producers.count(n)) last = n;
+    const ir::Node* last = producers.size() == 1 ? *producers.begin() : nullptr;
+    if (producers.size() > 1)  // which comes last: the graph order says
+        for (const ir::Node* n : g.nodes())
+            if (producers.count(n)) last = n;
     plan->before = last ? last->next() : nullptr;
     return plan;
 }
@@ -818,8 +807,11 @@ Expected<DeleteNodesPlan> planDeleteNodes(const Edit& e, ir::Graph& g,
                                           const std::vector<ir::Node*>& selection) {
     DeleteNodesPlan plan;
     const std::unordered_set<const ir::Node*> in(selection.begin(), selection.end());
-    for (ir::Node* n : g.nodes())
-        if (in.count(n)) plan.ordered.push_back(n);
+    if (selection.size() == 1)
+        plan.ordered = selection;
+    else
+        for (ir::Node* n : g.nodes())
+            if (in.count(n)) plan.ordered.push_back(n);
     std::vector<ir::Value*> entering;
     for (const ir::Node* n : plan.ordered)
         for (ir::Value* v : n->inputs()) {
@@ -957,14 +949,13 @@ Expected<PreparedEdit> prepareEdit(ir::Graph& g, const Edit& e) {
         WH_ASSIGN_OR_RETURN(ir::Node * n, nodeArg(e, g));
         WH_ASSIGN_OR_RETURN(std::string name, stringArg(e, "name"));
         // Names identify nodes (--select, recipes, the Issues dock, scripts): never two alike.
-        if (!name.empty())
-            for (const ir::Node* other : g.nodes())
-                if (other != n && other->name == name)
-                    return tl::unexpected(makeStatus(
-                        StatusCode::kUsage,
-                        "cannot rename {} to '{}': node #{} ({}) has that name already; node "
-                        "names must be unique",
-                        quoted(*n), name, other->id(), other->opType));
+        for (const ir::Node* other : g.nodesNamed(name))
+            if (other != n)
+                return tl::unexpected(
+                    makeStatus(StatusCode::kUsage,
+                               "cannot rename {} to '{}': node #{} ({}) has that name already; "
+                               "node names must be unique",
+                               quoted(*n), name, other->id(), other->opType));
         return PreparedEdit{fmt::format("Rename {} to '{}'", quoted(*n), name),
                             [n, name](Rewriter& r, EditResult&) { return r.renameNode(*n, name); }};
     }

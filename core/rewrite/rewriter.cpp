@@ -128,7 +128,7 @@ void Rewriter::apply(const EditOp& op, bool reverse) {
                 if (o.add != reverse) {
                     std::vector<Value*> ins = values(s.inputs), outs = values(s.outputs);
                     Node* n = g.addNode(s.opType, ins, outs, nodeOrEnd(s.before), s.id);
-                    n->name = s.name;
+                    g.setNodeName(n, s.name);
                     n->domain = s.domain;
                     n->docString = s.docString;
                     n->presence = s.presence;
@@ -151,7 +151,7 @@ void Rewriter::apply(const EditOp& op, bool reverse) {
             } else if constexpr (std::is_same_v<T, NodeFieldsOp>) {
                 Node* n = node(o.node);
                 const NodeFields& f = reverse ? o.before : o.after;
-                n->name = f.name;
+                g.setNodeName(n, f.name);
                 n->opType = f.opType;
                 n->domain = f.domain;
                 n->docString = f.docString;

@@ -1,5 +1,7 @@
 // Graph, Node, Value, Tensor: construction, use lists, clone, validation, sorting, parameters.
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include "core/ir/graph.h"
@@ -194,6 +196,40 @@ TEST(Graph, SubgraphsKnowTheirParentAndDepth) {
     // An erased node leaves the list.
     copy->eraseNode(copy->findNode(t.add->id()));
     EXPECT_EQ(copy->subgraphHolders(), std::vector<Node*>{relu});
+}
+
+TEST(Graph, NodesNamedFollowsRenamesAndErasures) {
+    Chain t;
+    EXPECT_EQ(t.g.nodesNamed("conv"), std::vector<Node*>{t.conv});  // builds the index
+    EXPECT_TRUE(t.g.nodesNamed("").empty());                        // unnamed nodes are not listed
+    t.g.setNodeName(t.relu, "conv");  // a duplicate (imports have them)
+    std::vector<Node*> both = t.g.nodesNamed("conv");
+    std::sort(both.begin(), both.end());
+    std::vector<Node*> expected{t.conv, t.relu};
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(both, expected);
+    t.g.setNodeName(t.relu, "relu");
+    EXPECT_EQ(t.g.nodesNamed("conv"), std::vector<Node*>{t.conv});
+    EXPECT_EQ(t.g.nodesNamed("relu"), std::vector<Node*>{t.relu});
+    // A name written around setNodeName: the stale entry is noticed and the index built again.
+    t.relu->name = "renamed";
+    EXPECT_TRUE(t.g.nodesNamed("relu").empty());
+    EXPECT_EQ(t.g.nodesNamed("renamed"), std::vector<Node*>{t.relu});
+    // Erased nodes leave it, and new ones join it once named.
+    t.g.eraseNode(t.add);
+    t.g.setNodeName(t.constant, "k");
+    t.g.eraseNode(t.constant);
+    EXPECT_TRUE(t.g.nodesNamed("k").empty());
+    Node* fresh = t.g.addNode("Relu", std::vector<Value*>{t.x}, std::vector<Value*>{t.k});
+    EXPECT_TRUE(t.g.nodesNamed("k").empty());
+    t.g.setNodeName(fresh, "k");
+    EXPECT_EQ(t.g.nodesNamed("k"), std::vector<Node*>{fresh});
+    // An erased node renamed around setNodeName drops the index rather than leave it dangling.
+    fresh->name = "other";
+    t.g.eraseNode(fresh);
+    EXPECT_TRUE(t.g.nodesNamed("k").empty());
+    EXPECT_TRUE(t.g.nodesNamed("other").empty());
+    EXPECT_EQ(t.g.nodesNamed("conv"), std::vector<Node*>{t.conv});
 }
 
 TEST(Graph, SubgraphNodeIdsAreUniqueInTheModel) {
