@@ -110,11 +110,6 @@ const ir::Value* constantSource(const ir::Value* v) {
     return nullptr;
 }
 
-bool isFloatType(ir::DType t) {
-    return t == ir::DType::kFloat || t == ir::DType::kFloat16 || t == ir::DType::kDouble ||
-           t == ir::DType::kBFloat16;
-}
-
 // What set_initializer's "dtype" casts between (core/rewrite/edits.h): within these two kinds.
 constexpr ir::DType kFloatTypes[] = {ir::DType::kFloat, ir::DType::kFloat16, ir::DType::kDouble,
                                      ir::DType::kBFloat16};
@@ -128,7 +123,7 @@ constexpr ir::DType kIntegerTypes[] = {ir::DType::kInt8,   ir::DType::kInt16, ir
 /// checked: converting a model is several such steps, and the checker flags it meanwhile.
 std::vector<ir::DType> castTargets(const ir::Value& value, ir::DType current, int64_t opset) {
     std::vector<ir::DType> targets;
-    const bool floats = isFloatType(current);
+    const bool floats = ir::isFloatingPoint(current);
     const bool ints = std::find(std::begin(kIntegerTypes), std::end(kIntegerTypes), current) !=
                       std::end(kIntegerTypes);
     if (floats)
@@ -1000,8 +995,8 @@ QMenu* NodeInspector::createInitializerMenu(const QString& tensor, QWidget* pare
         castWhyNot = tr("External data: replace it from a .npy file instead");
     if (castWhyNot.isEmpty() && c->castTargets.empty())
         castWhyNot = tr("No other %1 type that every reader of %2 accepts")
-                         .arg(isFloatType(dtype) ? tr("float") : tr("integer"), name);
-    if (castWhyNot.isEmpty() && !isFloatType(dtype) &&
+                         .arg(ir::isFloatingPoint(dtype) ? tr("float") : tr("integer"), name);
+    if (castWhyNot.isEmpty() && !ir::isFloatingPoint(dtype) &&
         std::find(std::begin(kIntegerTypes), std::end(kIntegerTypes), dtype) ==
             std::end(kIntegerTypes))
         castWhyNot = tr("%1 tensors cannot be cast").arg(dtypeText);
@@ -1055,7 +1050,7 @@ void NodeInspector::askFillValue(const QString& name, ir::DType dtype) {
         value = m_valueChooser(name);
     } else {
         // Integer types take whole numbers (set_initializer refuses a value that does not fit).
-        const bool floats = isFloatType(dtype);
+        const bool floats = ir::isFloatingPoint(dtype);
         const double big = std::numeric_limits<double>::max();
         bool ok = false;
         const double v = QInputDialog::getDouble(

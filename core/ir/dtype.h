@@ -45,6 +45,12 @@ inline bool is4Bit(DType type) {
     return type == DType::kUInt4 || type == DType::kInt4;
 }
 
+/// float, float16, bfloat16 or double.
+inline bool isFloatingPoint(DType type) {
+    return type == DType::kFloat || type == DType::kFloat16 || type == DType::kDouble ||
+           type == DType::kBFloat16;
+}
+
 /// Bytes of data `count` elements of `type` take in an ir::Tensor: count * dtypeSize, or
 /// ceil(count / 2) for the 4-bit types. 0 for string and undefined.
 std::size_t dataBytesOf(DType type, uint64_t count);

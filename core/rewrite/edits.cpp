@@ -389,11 +389,6 @@ Status dropValueInfos(Rewriter& r) {
 
 // ---- set_initializer: element conversions ----------------------------------------------------
 
-bool isFloatType(ir::DType t) {
-    return t == ir::DType::kFloat || t == ir::DType::kFloat16 || t == ir::DType::kDouble ||
-           t == ir::DType::kBFloat16;
-}
-
 bool isIntegerType(ir::DType t) {
     switch (t) {
         case ir::DType::kInt8:
@@ -517,7 +512,7 @@ Expected<ir::Tensor> filledTensor(const Edit& e, const ir::Value& v, double valu
     const std::size_t size = ir::dtypeSize(t.dtype);
     auto buffer = std::make_shared<ir::Buffer>(static_cast<std::size_t>(count) * size);
     std::byte* out = buffer->mutableData();
-    if (isFloatType(t.dtype)) {
+    if (ir::isFloatingPoint(t.dtype)) {
         for (int64_t i = 0; i < count; ++i) storeFloat(t.dtype, out + i * size, value);
     } else if (isIntegerType(t.dtype) || t.dtype == ir::DType::kBool) {
         const ir::DType as = t.dtype == ir::DType::kBool ? ir::DType::kUInt8 : t.dtype;
@@ -544,7 +539,7 @@ Expected<ir::Tensor> castTensor(const Edit& e, const ir::Value& v, ir::DType to)
     if (from.dtype == to)
         return tl::unexpected(
             bad(e, fmt::format("'{}' is {} already", v.name(), ir::dtypeName(to))));
-    const bool floats = isFloatType(from.dtype) && isFloatType(to);
+    const bool floats = ir::isFloatingPoint(from.dtype) && ir::isFloatingPoint(to);
     const bool ints = isIntegerType(from.dtype) && isIntegerType(to);
     if (!floats && !ints)
         return tl::unexpected(
