@@ -112,7 +112,6 @@ struct CopyGate {
     /// (layout, shape inference, validation) that would otherwise copy a 100k-node model three
     /// times over on two cores, and an edit waits for whichever copy is under way.
     struct Shared {
-        bool started = false;
         bool finished = false;
         std::shared_ptr<const ir::Model> model;  // null when the copy was stopped
     };
@@ -270,17 +269,14 @@ Document::SnapshotTask Document::snapshotTask() {
         {
             std::unique_lock lock(gate->mutex);
             if (gate->epoch != epoch) return nullptr;  // changed (or gone) since: no copy
-            if (gate->sharedEpoch != epoch) {
-                stale = std::move(gate->shared);
-                gate->shared = std::make_shared<CopyGate::Shared>();
-                gate->sharedEpoch = epoch;
-            }
-            shared = gate->shared;
-            if (shared->started) {  // another task of this epoch is copying: take its copy
+            if (gate->sharedEpoch == epoch) {  // another task of this epoch copies: take that
+                shared = gate->shared;
                 gate->done.wait(lock, [&] { return shared->finished; });
                 return shared->model;
             }
-            shared->started = true;
+            stale = std::move(gate->shared);
+            shared = gate->shared = std::make_shared<CopyGate::Shared>();
+            gate->sharedEpoch = epoch;
             ++gate->copying;
         }
         // An edit waiting for this copy bumps the epoch: the copy then stops within 1024 values
